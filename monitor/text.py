@@ -1,0 +1,265 @@
+"""One normaliser for indexing, searching and matching Arabic and Latin text.
+
+The steps follow ``shared/research/lexicon.json`` (``normalization_steps``): NFKC, invisible and
+direction marks dropped, tatweel and diacritics dropped, alef/hamza/ya/ta-marbuta/Persian letter
+variants folded, Eastern Arabic and Persian digits read as ASCII digits, Arabic punctuation mapped,
+hashtags opened up (``#`` dropped, ``_`` as a space, ``#CamelCase`` split), digits split from
+letters (``#باقي٥٩يوما`` -> ``باقي 59 يوما``), runs of 3+ equal letters collapsed, whitespace
+collapsed and Latin case folded.
+
+There are two entry points with one definition:
+
+* :func:`normalize` is the fast path (``str.translate`` and a few compiled regexes, all in C),
+  used on every post we index and every text we match.
+* :func:`normalize_with_offsets` returns the same string plus, for each output character, the
+  span of the original text it came from, so a match found in normalised text can be highlighted
+  in the original. It is slower and is used only once a match is known.
+
+A property test checks that both give the same string for any input.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+
+__all__ = [
+    "ARABIC_PROCLITICS",
+    "fold_digits",
+    "index_text",
+    "normalize",
+    "normalize_with_offsets",
+    "original_span",
+    "strip_proclitics",
+    "words",
+]
+
+_INVISIBLE = [
+    *range(0x200B, 0x2010),  # ZWSP, ZWNJ, ZWJ, LRM, RLM
+    *range(0x202A, 0x202F),  # LRE..RLO, PDF
+    *range(0x2066, 0x206A),  # LRI..PDI
+    0x061C,  # Arabic letter mark
+    0xFEFF,  # BOM / ZWNBSP
+    0x00AD,  # soft hyphen
+    0x0640,  # tatweel
+    0x0621,  # bare hamza
+]
+_DIACRITICS = [
+    *range(0x064B, 0x0660),
+    0x0670,
+    *range(0x0610, 0x061B),
+    *range(0x06D6, 0x06DD),
+    *range(0x06DF, 0x06E9),
+    *range(0x06EA, 0x06EE),
+]
+_LETTER_FOLDS = {
+    "ا": "أإآٱٲٳ",
+    "و": "ؤ",
+    "ي": "ئىیے",
+    "ه": "ةۀھەہ",
+    "ك": "کڪگچ",
+    "ب": "پ",
+    "ز": "ژ",
+    "ف": "ڤ",
+    ".": "٫",
+    ",": "٬،",
+    ";": "؛",
+    "?": "؟",
+}
+
+_TABLE: dict[int, str | None] = {cp: None for cp in (*_INVISIBLE, *_DIACRITICS)}
+for _target, _sources in _LETTER_FOLDS.items():
+    for _src in _sources:
+        _TABLE[ord(_src)] = _target
+for _i in range(10):
+    _TABLE[0x0660 + _i] = str(_i)
+    _TABLE[0x06F0 + _i] = str(_i)
+
+_HASHTAG_TABLE = {ord("#"): " ", ord("_"): " "}
+
+_HASHTAG = re.compile(r"#\w+")
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_DIGIT_LETTER = re.compile(r"(?<=\d)(?=[^\W\d_])|(?<=[^\W\d_])(?=\d)")
+_LETTER_RUN = re.compile(r"([^\W\d_])\1{2,}")
+_SPACES = re.compile(r"\s+")
+
+ARABIC_PROCLITICS = ("وبال", "وال", "فال", "بال", "كال", "لل", "ال", "و", "ف", "ب", "ل", "ك")
+"""Attached prefixes an Arabic word may carry, longest first (after normalisation)."""
+
+_WORD = re.compile(r"\w+")
+
+
+def _split_camel(match: re.Match[str]) -> str:
+    return _CAMEL_BOUNDARY.sub(" ", match.group())
+
+
+def normalize(text: str) -> str:
+    """Fold ``text`` for indexing, searching and matching (fast path)."""
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKC", text).translate(_TABLE)
+    if "#" in text:
+        text = _HASHTAG.sub(_split_camel, text)
+    text = text.casefold().translate(_HASHTAG_TABLE)
+    text = _DIGIT_LETTER.sub(" ", text)
+    text = _LETTER_RUN.sub(r"\1", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+# --- the same steps, tracking where each character came from -------------------------------
+
+Origin = tuple[int, int]
+
+
+def _nfkc_with_offsets(text: str) -> tuple[list[str], list[Origin]]:
+    target = unicodedata.normalize("NFKC", text)
+    chars: list[str] = []
+    origins: list[Origin] = []
+    start = 0
+    for i in range(1, len(text) + 1):
+        if i == len(text) or unicodedata.combining(text[i]) == 0:
+            piece = unicodedata.normalize("NFKC", text[start:i])
+            chars.extend(piece)
+            origins.extend([(start, i)] * len(piece))
+            start = i
+    if "".join(chars) == target:
+        return chars, origins
+    # Composition across our chunk boundaries (Hangul jamo, some Indic vowel signs): keep the
+    # exact string and spread the origins evenly; such text never carries our vocabulary.
+    n, m = len(text), len(target)
+    return list(target), [(min(n - 1, i * n // m), min(n, (i + 1) * n // m + 1)) for i in range(m)]
+
+
+def _map_chars(
+    chars: list[str], origins: list[Origin], fn: Callable[[str], str]
+) -> tuple[list[str], list[Origin]]:
+    out_c: list[str] = []
+    out_o: list[Origin] = []
+    for c, o in zip(chars, origins, strict=True):
+        r = fn(c)
+        out_c.extend(r)
+        out_o.extend([o] * len(r))
+    return out_c, out_o
+
+
+def _regex_sub(
+    chars: list[str],
+    origins: list[Origin],
+    pattern: re.Pattern[str],
+    repl: Callable[[re.Match[str]], str],
+) -> tuple[list[str], list[Origin]]:
+    joined = "".join(chars)
+    out_c: list[str] = []
+    out_o: list[Origin] = []
+    pos = 0
+    for m in pattern.finditer(joined):
+        out_c.extend(chars[pos : m.start()])
+        out_o.extend(origins[pos : m.start()])
+        r = repl(m)
+        if m.start() == m.end():  # an insertion: it belongs where the next character starts
+            anchor = origins[m.start()][0] if m.start() < len(origins) else origins[-1][1]
+            out_c.extend(r)
+            out_o.extend([(anchor, anchor)] * len(r))
+        elif len(r) == m.end() - m.start():  # character for character
+            out_c.extend(r)
+            out_o.extend(origins[m.start() : m.end()])
+        else:  # a run folded into fewer characters: each covers the whole run
+            span = (origins[m.start()][0], origins[m.end() - 1][1])
+            out_c.extend(r)
+            out_o.extend([span] * len(r))
+        pos = m.end()
+    out_c.extend(chars[pos:])
+    out_o.extend(origins[pos:])
+    return out_c, out_o
+
+
+def _camel_with_offsets(chars: list[str], origins: list[Origin]) -> tuple[list[str], list[Origin]]:
+    joined = "".join(chars)
+    out_c: list[str] = []
+    out_o: list[Origin] = []
+    pos = 0
+    for m in _HASHTAG.finditer(joined):
+        out_c.extend(chars[pos : m.start()])
+        out_o.extend(origins[pos : m.start()])
+        sub_c, sub_o = _regex_sub(
+            chars[m.start() : m.end()], origins[m.start() : m.end()], _CAMEL_BOUNDARY, lambda _: " "
+        )
+        out_c.extend(sub_c)
+        out_o.extend(sub_o)
+        pos = m.end()
+    out_c.extend(chars[pos:])
+    out_o.extend(origins[pos:])
+    return out_c, out_o
+
+
+def normalize_with_offsets(text: str) -> tuple[str, list[Origin]]:
+    """Return ``normalize(text)`` and, per output character, its ``(start, end)`` in ``text``."""
+    if not text:
+        return "", []
+    chars, origins = _nfkc_with_offsets(text)
+    chars, origins = _map_chars(chars, origins, lambda c: c.translate(_TABLE))
+    chars, origins = _camel_with_offsets(chars, origins)
+    chars, origins = _map_chars(chars, origins, lambda c: c.casefold().translate(_HASHTAG_TABLE))
+    chars, origins = _regex_sub(chars, origins, _DIGIT_LETTER, lambda _: " ")
+    chars, origins = _regex_sub(chars, origins, _LETTER_RUN, lambda m: m.group(1))
+    chars, origins = _regex_sub(chars, origins, _SPACES, lambda _: " ")
+    # strip(): drop leading and trailing whitespace exactly as str.strip does
+    start, end = 0, len(chars)
+    while start < end and chars[start].isspace():
+        start += 1
+    while end > start and chars[end - 1].isspace():
+        end -= 1
+    return "".join(chars[start:end]), origins[start:end]
+
+
+def original_span(origins: list[Origin], start: int, end: int) -> tuple[int, int]:
+    """Map the span ``[start, end)`` of normalised text back to the original text."""
+    if not origins or start >= end:
+        return (0, 0)
+    return origins[start][0], origins[end - 1][1]
+
+
+def fold_digits(text: str) -> str:
+    """Read Eastern Arabic and Persian digits as ASCII digits, changing nothing else."""
+    return text.translate({0x0660 + i: str(i) for i in range(10)} | {0x06F0 + i: str(i) for i in range(10)})
+
+
+def words(normalized: str) -> list[str]:
+    """The word tokens of already normalised text."""
+    return _WORD.findall(normalized)
+
+
+def strip_proclitics(word: str, min_stem: int = 3) -> list[str]:
+    """Forms of an Arabic ``word`` without its attached prefixes (و ف ب ل ك, ال, لل).
+
+    ``والانتقام`` gives ``["الانتقام", "انتقام"]``. A stem shorter than ``min_stem`` letters is
+    not offered, so ``الله`` does not become ``له``. Non-Arabic words give nothing.
+    """
+    if not word or not ("\u0600" <= word[0] <= "\u06ff"):
+        return []
+    forms: list[str] = []
+    for prefix in ARABIC_PROCLITICS:
+        if word.startswith(prefix) and len(word) - len(prefix) >= min_stem:
+            stem = word[len(prefix) :]
+            if prefix in ("وال", "فال", "بال", "كال", "وبال", "لل"):
+                forms.append("ال" + stem)  # keep the article: وبالعبوات -> العبوات
+            forms.append(stem)
+    seen: dict[str, None] = {}
+    for form in forms:
+        if form != word:
+            seen.setdefault(form, None)
+    return list(seen)
+
+
+def index_text(normalized: str) -> str:
+    """Extra index tokens for search: each Arabic word's forms without attached prefixes."""
+    extra: list[str] = []
+    for word in words(normalized):
+        extra.extend(strip_proclitics(word))
+    return " ".join(extra)
+
+
+def iter_normalized(texts: Iterable[str]) -> Iterable[str]:
+    """Normalise many texts (a convenience for bulk indexing)."""
+    return map(normalize, texts)
