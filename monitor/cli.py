@@ -1,0 +1,98 @@
+"""The ``tgmonitor`` command line: a thin click layer over the library.
+
+Each area keeps its commands in its own module (``cmd_*.py``); this module builds the group,
+the shared options (``--db``, ``--config``, ``-v``) and turns every :class:`MonitorError` into
+one sentence on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from monitor.config import Config, load_config
+from monitor.errors import MonitorError
+
+
+@dataclass
+class AppContext:
+    """What every command needs: where the config and the archive are."""
+
+    db_option: Path | None = None
+    config_option: Path | None = None
+    _config: Config | None = field(default=None, repr=False)
+
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_option)
+        return self._config
+
+    def db_path(self) -> Path:
+        if self.db_option is not None:
+            return self.db_option
+        env = os.environ.get("TGMONITOR_DB")
+        if env:
+            return Path(env).expanduser()
+        return self.config().archive.path
+
+    def media_dir(self) -> Path:
+        configured = self.config().archive.media_dir
+        return configured if configured is not None else self.db_path().parent / "media"
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+class MonitorGroup(click.Group):
+    """A group that prints our errors as one sentence instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except MonitorError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=MonitorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db", type=click.Path(path_type=Path), help="Archive file (default: $TGMONITOR_DB, the config, XDG)."
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="Config file (default: $TGMONITOR_CONFIG, XDG).",
+)
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+@click.version_option(package_name="tgmonitor")
+@click.pass_context
+def main(ctx: click.Context, db: Path | None, config_path: Path | None, verbose: int) -> None:
+    """Watch Telegram propaganda channels: archive, OCR, search and alert.
+
+    Example: tgmonitor import ./ChannelExport && tgmonitor search "الانتقام قادم"
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    ctx.obj = AppContext(db_option=db.expanduser() if db else None, config_option=config_path)
+
+
+def _register() -> None:
+    from monitor import cmd_alerts, cmd_archive, cmd_check, cmd_daemon, cmd_ocr
+
+    for module in (cmd_archive, cmd_check, cmd_ocr, cmd_daemon, cmd_alerts):
+        for command in module.commands:
+            main.add_command(command)
+
+
+_register()

@@ -1,0 +1,277 @@
+"""Configuration: defaults in code, a TOML file overrides them, secrets only from the environment.
+
+The file format is the contract in ``shared/DESIGN.md``. Every key is optional. A file that does
+not parse, an unknown key or a value of the wrong type raises :class:`ConfigError` with one
+sentence naming the file and the key, before anything connects anywhere.
+
+Secrets (``TG_API_ID``, ``TG_API_HASH``, ``TG_SESSION``, bot tokens, webhook secrets) are never
+read from the config file: the file only names the environment variable that holds them, or a
+0600 file (``*_file`` keys) whose permissions are checked.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import types
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+from monitor.errors import ConfigError
+
+SEVERITIES = ("low", "medium", "high")
+SINK_TYPES = ("telegram", "webhook", "jsonl", "console")
+
+
+def xdg_data_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "tgmonitor"
+
+
+def xdg_config_home() -> Path:
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "tgmonitor"
+
+
+def _default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class TelegramConfig:
+    channels: list[str | int] = field(default_factory=list)
+    session: Path = field(default_factory=lambda: xdg_data_home() / "tgmonitor.session")
+    api_id_env: str = "TG_API_ID"
+    api_hash_env: str = "TG_API_HASH"
+    session_env: str = "TG_SESSION"
+    flood_sleep_threshold: int = 60
+    connection_retries: int = 5
+    download_documents_max_bytes: int = 0  # 0: record non-image documents, do not download
+
+
+@dataclass
+class ArchiveConfig:
+    path: Path = field(default_factory=lambda: xdg_data_home() / "archive.db")
+    media_dir: Path | None = None  # default: "media" beside the archive
+
+    def media_path(self) -> Path:
+        return self.media_dir or self.path.parent / "media"
+
+
+@dataclass
+class OcrConfig:
+    enabled: bool = True
+    languages: str = "ara+eng"
+    workers: int = field(default_factory=_default_workers)
+    timeout: float = 60.0
+    max_pixels: int = 40_000_000
+    max_bytes: int = 25 * 1024 * 1024
+    queue_size: int = 64
+
+
+@dataclass
+class SinkConfig:
+    type: str = "console"
+    name: str | None = None
+    min_severity: str | None = None
+    # telegram
+    chat: str | int | None = None
+    bot_token_env: str | None = None
+    # webhook
+    url: str | None = None
+    secret_env: str | None = None
+    timeout: float = 10.0
+    format: str = "json"  # json | slack | discord
+    # jsonl
+    path: Path | None = None
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        target = self.chat or self.url or self.path or ""
+        return f"{self.type}:{target}" if target else self.type
+
+
+@dataclass
+class AlertsConfig:
+    rules: Path | None = None
+    min_severity: str = "medium"
+    sink: list[SinkConfig] = field(default_factory=list)
+    campaign_window_hours: float = 24.0
+    reminder_offsets_hours: list[float] = field(default_factory=lambda: [24.0, 0.0])
+    burst_limit: int = 20
+    burst_window_seconds: int = 60
+    retry_max_seconds: float = 600.0
+
+
+@dataclass
+class ScheduleConfig:
+    gapfill_minutes: float = 10.0
+    pending_minutes: float = 1.0
+    digest_hour_utc: int = 8
+    fts_optimize_hours: float = 24.0
+
+
+@dataclass
+class Config:
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
+    ocr: OcrConfig = field(default_factory=OcrConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    source: Path | None = None
+
+
+def default_config_path() -> Path:
+    return xdg_config_home() / "config.toml"
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Read the config file at ``path`` (or ``TGMONITOR_CONFIG``, or the XDG default if it exists)."""
+    explicit = path is not None or bool(os.environ.get("TGMONITOR_CONFIG"))
+    chosen = Path(path or os.environ.get("TGMONITOR_CONFIG") or default_config_path()).expanduser()
+    if not chosen.exists():
+        if explicit:
+            raise ConfigError(f"config file {chosen} does not exist")
+        return Config()
+    try:
+        data = tomllib.loads(chosen.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{chosen}: not valid TOML ({exc})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{chosen}: cannot be read ({exc})") from None
+    config = parse_config(data, source=chosen)
+    return config
+
+
+def parse_config(data: dict[str, Any], source: Path | None = None) -> Config:
+    """Build a :class:`Config` from parsed TOML, checking every key and type."""
+    where = str(source) if source else "config"
+    config = _build(Config, {k: v for k, v in data.items()}, where, "", base=source)
+    config.source = source
+    _check_values(config, where)
+    return config
+
+
+def _build(cls: type, data: Any, where: str, prefix: str, base: Path | None) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: [{prefix.rstrip('.')}] must be a table")
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls) if f.name != "source"}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if key not in known:
+            raise ConfigError(f"{where}: unknown key '{name}'")
+        kwargs[key] = _coerce(hints[key], value, where, name, base)
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, where: str, name: str, base: Path | None) -> Any:
+    origin = get_origin(hint)
+    args = get_args(hint)
+    if hint in (TelegramConfig, ArchiveConfig, OcrConfig, AlertsConfig, ScheduleConfig, SinkConfig):
+        return _build(hint, value, where, f"{name}.", base)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: '{name}' must be a list, got {_describe(value)}")
+        return [_coerce(args[0], v, where, f"{name}[{i}]", base) for i, v in enumerate(value)]
+    if origin in (Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        for option in options:
+            try:
+                return _coerce(option, value, where, name, base)
+            except ConfigError:
+                continue
+        expected = " or ".join(_type_name(o) for o in options)
+        raise ConfigError(f"{where}: '{name}' must be {expected}, got {_describe(value)}")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif hint is Path:
+        if isinstance(value, str) and value:
+            path = Path(value).expanduser()
+            if not path.is_absolute() and base is not None:
+                path = base.parent / path
+            return path
+    raise ConfigError(f"{where}: '{name}' must be {_type_name(hint)}, got {_describe(value)}")
+
+
+def _type_name(hint: Any) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string", Path: "a path"}.get(
+        hint, getattr(hint, "__name__", str(hint))
+    )
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) < 40 else text[:37] + "..."
+
+
+def _check_values(config: Config, where: str) -> None:
+    if config.alerts.min_severity not in SEVERITIES:
+        raise ConfigError(
+            f"{where}: 'alerts.min_severity' must be one of {', '.join(SEVERITIES)}, "
+            f"got {config.alerts.min_severity!r}"
+        )
+    if config.ocr.workers < 1:
+        raise ConfigError(f"{where}: 'ocr.workers' must be at least 1")
+    if config.ocr.timeout <= 0:
+        raise ConfigError(f"{where}: 'ocr.timeout' must be positive")
+    for i, sink in enumerate(config.alerts.sink):
+        key = f"alerts.sink[{i}]"
+        if sink.type not in SINK_TYPES:
+            raise ConfigError(
+                f"{where}: '{key}.type' must be one of {', '.join(SINK_TYPES)}, got {sink.type!r}"
+            )
+        if sink.min_severity is not None and sink.min_severity not in SEVERITIES:
+            raise ConfigError(f"{where}: '{key}.min_severity' must be one of {', '.join(SEVERITIES)}")
+        if sink.type == "telegram" and sink.chat is None:
+            raise ConfigError(f"{where}: '{key}.chat' is required for a telegram sink")
+        if sink.type == "webhook":
+            if not sink.url or not sink.url.startswith(("http://", "https://")):
+                raise ConfigError(f"{where}: '{key}.url' must be an http(s) URL for a webhook sink")
+            if sink.format not in ("json", "slack", "discord"):
+                raise ConfigError(f"{where}: '{key}.format' must be json, slack or discord")
+        if sink.type == "jsonl" and sink.path is None:
+            raise ConfigError(f"{where}: '{key}.path' is required for a jsonl sink")
+    for i, channel in enumerate(config.telegram.channels):
+        if isinstance(channel, str) and not channel.strip():
+            raise ConfigError(f"{where}: 'telegram.channels[{i}]' is empty")
+
+
+def read_secret(env_name: str, *, required: bool = True) -> str | None:
+    """Read a secret from ``$env_name`` or from the 0600 file named by ``$env_name_FILE``.
+
+    The value is never logged. A file readable by group or others is refused.
+    """
+    value = os.environ.get(env_name)
+    if value:
+        return value.strip()
+    file_name = os.environ.get(f"{env_name}_FILE")
+    if file_name:
+        path = Path(file_name).expanduser()
+        try:
+            mode = path.stat().st_mode
+        except OSError as exc:
+            raise ConfigError(
+                f"secret file {path} (from {env_name}_FILE) cannot be read: {exc.strerror}"
+            ) from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(f"secret file {path} must not be readable by others: run chmod 600 {path}")
+        return path.read_text(encoding="utf-8").strip()
+    if required:
+        raise ConfigError(
+            f"the secret {env_name} is not set: export {env_name}=... or {env_name}_FILE=/path/to/0600-file"
+        )
+    return None

@@ -1,0 +1,91 @@
+"""The vocabulary every room shares: a channel, a post and its media, as plain records.
+
+Everything that enters tgmonitor (live updates, gap-fill, back-fill, exports, ``check``) becomes
+a :class:`Post` first, so nothing downstream of ``handlers/`` ever sees a Telethon object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+IMAGE_MIME_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """A watched (or imported) channel. ``id`` is the bare channel id, without the -100 prefix."""
+
+    id: int
+    username: str | None = None
+    title: str | None = None
+    access_hash: int | None = None
+
+    @property
+    def link_name(self) -> str:
+        """What goes into ``https://t.me/<link_name>/<message id>``."""
+        return self.username or f"c/{self.id}"
+
+
+@dataclass(slots=True)
+class MediaItem:
+    """One attachment of a post.
+
+    Either ``path`` (a file on disk, e.g. from an export) or ``content`` (bytes downloaded from
+    Telegram) holds the data; both are ``None`` when the file is not available, and
+    ``missing_reason`` says why (``"not included in export"``, ``"file missing"``, ...).
+    """
+
+    kind: str  # "photo", "document", "sticker", "video_file", ...
+    is_image: bool = False
+    path: Path | None = None
+    content: bytes | None = None
+    file_name: str | None = None
+    mime_type: str | None = None
+    size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    missing_reason: str | None = None
+    sha256: str | None = None  # set once stored in the archive
+
+
+@dataclass(slots=True)
+class Post:
+    """A channel post as we keep it, whatever road it came by."""
+
+    channel: Channel
+    message_id: int
+    date: datetime  # UTC, timezone-aware
+    text: str = ""
+    entities: list[dict[str, Any]] = field(default_factory=list)
+    views: int | None = None
+    forwards: int | None = None
+    fwd_from_id: int | None = None
+    fwd_from_name: str | None = None
+    reply_to: int | None = None
+    grouped_id: int | None = None
+    edit_date: datetime | None = None
+    author: str | None = None
+    media: list[MediaItem] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+    source: str = "live"  # live | gapfill | backfill | import | check
+
+    @property
+    def url(self) -> str:
+        return f"https://t.me/{self.channel.link_name}/{self.message_id}"
+
+
+def utc(dt: datetime) -> datetime:
+    """Return ``dt`` as an aware UTC datetime (naive values are taken to be UTC already)."""
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def iso(dt: datetime | None) -> str | None:
+    """UTC ISO 8601 with a ``Z``-free ``+00:00`` offset, seconds precision."""
+    if dt is None:
+        return None
+    return utc(dt).replace(microsecond=0).isoformat()
