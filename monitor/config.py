@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import stat
-import types
 import tomllib
+import types
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -198,12 +198,11 @@ def _coerce(hint: Any, value: Any, where: str, name: str, base: Path | None) -> 
     elif hint is str:
         if isinstance(value, str):
             return value
-    elif hint is Path:
-        if isinstance(value, str) and value:
-            path = Path(value).expanduser()
-            if not path.is_absolute() and base is not None:
-                path = base.parent / path
-            return path
+    elif hint is Path and isinstance(value, str) and value:
+        path = Path(value).expanduser()
+        if not path.is_absolute() and base is not None:
+            path = base.parent / path
+        return path
     raise ConfigError(f"{where}: '{name}' must be {_type_name(hint)}, got {_describe(value)}")
 
 
