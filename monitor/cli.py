@@ -8,44 +8,13 @@ one sentence on stderr and a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import logging
-import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
-from monitor.config import Config, load_config
+from monitor.cli_context import AppContext
 from monitor.errors import MonitorError
-
-
-@dataclass
-class AppContext:
-    """What every command needs: where the config and the archive are."""
-
-    db_option: Path | None = None
-    config_option: Path | None = None
-    _config: Config | None = field(default=None, repr=False)
-
-    def config(self) -> Config:
-        if self._config is None:
-            self._config = load_config(self.config_option)
-        return self._config
-
-    def db_path(self) -> Path:
-        if self.db_option is not None:
-            return self.db_option
-        env = os.environ.get("TGMONITOR_DB")
-        if env:
-            return Path(env).expanduser()
-        return self.config().archive.path
-
-    def media_dir(self) -> Path:
-        configured = self.config().archive.media_dir
-        return configured if configured is not None else self.db_path().parent / "media"
-
-
-pass_app = click.make_pass_decorator(AppContext)
 
 
 class MonitorGroup(click.Group):
