@@ -1,0 +1,1119 @@
+"""The archive: every channel, post, edit, deletion and image, in one SQLite file.
+
+SQLite in WAL mode through aiosqlite, with one connection that owns all writes: every write goes
+through :meth:`Archive.transaction`, which holds an asyncio lock around ``BEGIN IMMEDIATE`` ...
+``COMMIT``, so async code never fights over SQLite's lock (the datasette way). The schema is
+versioned with ``PRAGMA user_version`` and a list of append-only migration steps.
+
+Posts get a primary key that sorts by date (``date_unix * 4096 + k``), and the FTS5 index uses the
+same rowid, so "newest first" is FTS5's own rowid order and the first page of even a very common
+word is read without sorting all its matches. The index holds normalised text (``monitor.text``)
+plus each Arabic word's forms without attached prefixes, so ``الانتقام`` finds ``والانتقام``.
+
+Posts are saved in batches (:meth:`Archive.save_posts`): a Telegram Desktop export of 200,000
+messages goes through a handful of ``executemany`` calls per thousand posts, not a thread hop per
+row. A single live post takes the same road as a batch of one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from monitor.errors import ArchiveError
+from monitor.models import Channel, MediaItem, Post, iso, utc
+from monitor.text import index_text, normalize, normalize_with_offsets, words
+
+log = logging.getLogger(__name__)
+
+ID_SLOTS = 4096  # posts per second of post date that can share a date; more spill over
+SCHEMA_V1 = """
+CREATE TABLE channels (
+    id              INTEGER PRIMARY KEY,          -- bare channel id, no -100 prefix
+    username        TEXT,
+    title           TEXT,
+    access_hash     INTEGER,
+    status          TEXT NOT NULL DEFAULT 'ok',   -- ok | private | banned | invalid | renamed
+    status_reason   TEXT,
+    status_at       TEXT,
+    last_gapfill_at TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+);
+CREATE INDEX channels_username ON channels(username COLLATE NOCASE);
+
+CREATE TABLE posts (
+    id            INTEGER PRIMARY KEY,            -- date_unix * 4096 + k: sorts by date
+    channel_id    INTEGER NOT NULL REFERENCES channels(id),
+    message_id    INTEGER NOT NULL,
+    date          TEXT NOT NULL,                  -- ISO 8601 UTC
+    text          TEXT NOT NULL DEFAULT '',
+    entities      TEXT NOT NULL DEFAULT '[]',     -- JSON list
+    views         INTEGER,
+    forwards      INTEGER,
+    fwd_from_id   INTEGER,
+    fwd_from_name TEXT,
+    reply_to      INTEGER,
+    grouped_id    INTEGER,
+    edit_date     TEXT,
+    author        TEXT,
+    ocr_text      TEXT,                           -- text read from the post's images
+    deleted_at    TEXT,                           -- set when Telegram says it was deleted
+    raw           TEXT,                           -- the message as JSON, for evidence
+    source        TEXT,                           -- live | gapfill | backfill | import
+    first_seen_at TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    UNIQUE (channel_id, message_id)
+);
+
+CREATE TABLE post_versions (
+    id          INTEGER PRIMARY KEY,
+    post_id     INTEGER NOT NULL REFERENCES posts(id),
+    text        TEXT NOT NULL,
+    entities    TEXT NOT NULL,
+    edit_date   TEXT,
+    raw         TEXT,
+    replaced_at TEXT NOT NULL                     -- when we saw the newer text
+);
+CREATE INDEX post_versions_post ON post_versions(post_id);
+
+CREATE TABLE media (
+    sha256     TEXT PRIMARY KEY,
+    path       TEXT NOT NULL,                     -- relative to the media directory
+    size       INTEGER NOT NULL,
+    width      INTEGER,
+    height     INTEGER,
+    mime_type  TEXT,
+    is_image   INTEGER NOT NULL DEFAULT 0,
+    ocr_status TEXT NOT NULL DEFAULT 'pending',   -- pending | done | failed | skipped
+    ocr_text   TEXT,
+    ocr_reason TEXT,
+    phash      TEXT,
+    ocr_at     TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX media_ocr_status ON media(ocr_status);
+
+CREATE TABLE post_media (
+    post_id        INTEGER NOT NULL REFERENCES posts(id),
+    position       INTEGER NOT NULL,
+    sha256         TEXT REFERENCES media(sha256),
+    kind           TEXT NOT NULL,
+    file_name      TEXT,
+    mime_type      TEXT,
+    size           INTEGER,
+    missing_reason TEXT,
+    PRIMARY KEY (post_id, position)
+);
+CREATE INDEX post_media_sha ON post_media(sha256);
+
+CREATE TABLE alerts (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,                    -- post | campaign | reminder
+    post_id     INTEGER REFERENCES posts(id),
+    fingerprint TEXT NOT NULL UNIQUE,
+    severity    TEXT,
+    created_at  TEXT NOT NULL,
+    body        TEXT NOT NULL,                    -- JSON: the alert body of DESIGN.md
+    acked_at    TEXT
+);
+CREATE INDEX alerts_post ON alerts(post_id);
+
+CREATE TABLE deliveries (
+    id              INTEGER PRIMARY KEY,
+    alert_id        INTEGER NOT NULL REFERENCES alerts(id),
+    sink            TEXT NOT NULL,
+    status          TEXT NOT NULL,                -- pending | sending | delivered | failed | skipped | folded
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    last_error      TEXT,
+    sent_at         TEXT,
+    UNIQUE (alert_id, sink)
+);
+CREATE INDEX deliveries_status ON deliveries(status, next_attempt_at);
+
+CREATE TABLE countdowns (
+    post_id    INTEGER PRIMARY KEY REFERENCES posts(id),
+    channel_id INTEGER NOT NULL,
+    date       TEXT NOT NULL,
+    value      INTEGER NOT NULL,
+    unit       TEXT NOT NULL,
+    deadline   TEXT
+);
+CREATE INDEX countdowns_channel ON countdowns(channel_id, date);
+
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+
+-- body: normalised text and OCR text; extra: Arabic words without their attached prefixes
+CREATE VIRTUAL TABLE posts_fts USING fts5(body, extra, tokenize = 'unicode61 remove_diacritics 2');
+"""
+
+MIGRATIONS: list[str] = [SCHEMA_V1]
+"""Append-only: step ``i`` takes the schema from ``user_version == i`` to ``i + 1``."""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class SaveResult:
+    post_id: int
+    status: str  # new | updated | unchanged
+    new_media: list[str] = field(default_factory=list)
+    previous_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRecord:
+    sha256: str
+    path: Path
+    size: int
+    width: int | None
+    height: int | None
+    mime_type: str | None
+    is_image: bool
+    ocr_status: str
+    ocr_text: str | None
+    ocr_reason: str | None
+    phash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PostRecord:
+    id: int
+    channel_id: int
+    message_id: int
+    date: datetime
+    text: str
+    entities: list[dict[str, Any]]
+    ocr_text: str | None
+    channel_username: str | None
+    channel_title: str | None
+    views: int | None = None
+    forwards: int | None = None
+    fwd_from_id: int | None = None
+    fwd_from_name: str | None = None
+    reply_to: int | None = None
+    grouped_id: int | None = None
+    edit_date: datetime | None = None
+    author: str | None = None
+    deleted: bool = False
+    source: str | None = None
+
+    @property
+    def channel(self) -> Channel:
+        return Channel(id=self.channel_id, username=self.channel_username, title=self.channel_title)
+
+    @property
+    def url(self) -> str:
+        return f"https://t.me/{self.channel.link_name}/{self.message_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    post: PostRecord
+    snippet: str
+    highlights: list[tuple[int, int]]  # spans in ``snippet`` to emphasise
+
+    def to_json(self) -> dict[str, Any]:
+        p = self.post
+        return {
+            "channel": p.channel_username or p.channel_title,
+            "channel_id": p.channel_id,
+            "message_id": p.message_id,
+            "date": iso(p.date),
+            "text": p.text,
+            "ocr_text": p.ocr_text,
+            "url": p.url,
+            "snippet": self.snippet,
+        }
+
+
+_POST_COLUMNS = (
+    "p.id, p.channel_id, p.message_id, p.date, p.text, p.entities, p.ocr_text, c.username, c.title, "
+    "p.views, p.forwards, p.fwd_from_id, p.fwd_from_name, p.reply_to, p.grouped_id, p.edit_date, "
+    "p.author, p.deleted_at, p.source"
+)
+
+
+def _post_record(row: Sequence[Any]) -> PostRecord:
+    return PostRecord(
+        id=row[0],
+        channel_id=row[1],
+        message_id=row[2],
+        date=datetime.fromisoformat(row[3]),
+        text=row[4],
+        entities=json.loads(row[5] or "[]"),
+        ocr_text=row[6],
+        channel_username=row[7],
+        channel_title=row[8],
+        views=row[9],
+        forwards=row[10],
+        fwd_from_id=row[11],
+        fwd_from_name=row[12],
+        reply_to=row[13],
+        grouped_id=row[14],
+        edit_date=datetime.fromisoformat(row[15]) if row[15] else None,
+        author=row[16],
+        deleted=row[17] is not None,
+        source=row[18],
+    )
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _fts_row(text: str, ocr_text: str | None) -> tuple[str, str]:
+    body = normalize(text)
+    if ocr_text:
+        body = f"{body}\n{normalize(ocr_text)}"
+    return body, index_text(body)
+
+
+class Archive:
+    """The SQLite archive. Open with ``await Archive.open(path)``; one instance per process."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path, media_dir: Path):
+        self._conn = conn
+        self.path = path
+        self.media_dir = media_dir
+        # The lock that protects the single write connection: one transaction at a time.
+        self._write_lock = asyncio.Lock()
+
+    # --- opening, closing, transactions ---------------------------------------------------
+
+    @classmethod
+    async def open(cls, path: Path | str, media_dir: Path | str | None = None) -> Archive:
+        path = Path(path).expanduser()
+        media = Path(media_dir).expanduser() if media_dir else path.parent / "media"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ArchiveError(f"cannot create the archive directory {path.parent}: {exc.strerror}") from None
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise ArchiveError(f"cannot open the archive {path}: {exc}") from None
+        archive = cls(conn, path, media)
+        try:
+            await conn.execute("PRAGMA busy_timeout = 10000")
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA synchronous = NORMAL")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            await archive._migrate()
+        except sqlite3.DatabaseError as exc:
+            await conn.close()
+            raise ArchiveError(f"{path} is not a usable tgmonitor archive: {exc}") from None
+        except BaseException:
+            await conn.close()
+            raise
+        return archive
+
+    async def close(self) -> None:
+        async with self._write_lock:
+            with contextlib.suppress(sqlite3.Error):
+                await self._conn.execute("PRAGMA optimize")
+            await self._conn.close()
+
+    async def __aenter__(self) -> Archive:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _migrate(self) -> None:
+        async with self._conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        if version > len(MIGRATIONS):
+            raise ArchiveError(
+                f"{self.path} was written by a newer tgmonitor (schema {version}, this one knows "
+                f"{len(MIGRATIONS)}): upgrade tgmonitor"
+            )
+        for step in range(version, len(MIGRATIONS)):
+            async with self.transaction() as conn:
+                for statement in _split_sql(MIGRATIONS[step]):
+                    await conn.execute(statement)
+                await conn.execute(f"PRAGMA user_version = {step + 1}")
+            log.info("archive %s migrated to schema %d", self.path, step + 1)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The one write connection, inside ``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on error)."""
+        async with self._write_lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    await self._conn.execute("ROLLBACK")
+                raise
+            else:
+                await self._conn.execute("COMMIT")
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self._conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        async with self._conn.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    # --- channels ------------------------------------------------------------------------
+
+    async def upsert_channel(self, channel: Channel, status: str | None = None) -> None:
+        async with self.transaction() as conn:
+            await self._upsert_channels(conn, [channel])
+            if status is not None:
+                await conn.execute(
+                    "UPDATE channels SET status = ?, status_at = ? WHERE id = ?",
+                    (status, now_iso(), channel.id),
+                )
+
+    async def _upsert_channels(self, conn: aiosqlite.Connection, channels: Iterable[Channel]) -> None:
+        now = now_iso()
+        await conn.executemany(
+            """INSERT INTO channels (id, username, title, access_hash, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (id) DO UPDATE SET
+                   username = COALESCE(excluded.username, username),
+                   title = COALESCE(excluded.title, title),
+                   access_hash = COALESCE(excluded.access_hash, access_hash),
+                   updated_at = excluded.updated_at
+               WHERE excluded.username IS NOT username OR excluded.title IS NOT title
+                  OR excluded.access_hash IS NOT access_hash""",
+            [(c.id, c.username, c.title, c.access_hash, now, now) for c in channels],
+        )
+
+    async def set_channel_status(self, channel_id: int, status: str, reason: str | None = None) -> None:
+        async with self.transaction() as conn:
+            await conn.execute(
+                "UPDATE channels SET status = ?, status_reason = ?, status_at = ? WHERE id = ?",
+                (status, reason, now_iso(), channel_id),
+            )
+
+    async def set_gapfill_time(self, channel_id: int, when: datetime | None = None) -> None:
+        async with self.transaction() as conn:
+            await conn.execute(
+                "UPDATE channels SET last_gapfill_at = ? WHERE id = ?",
+                (iso(when or datetime.now(UTC)), channel_id),
+            )
+
+    async def channels(self) -> list[sqlite3.Row]:
+        return await self.fetchall("SELECT * FROM channels ORDER BY id")
+
+    async def find_channel(self, ref: str | int) -> sqlite3.Row | None:
+        """A channel by id (with or without -100), ``@username``, ``username`` or t.me link."""
+        if isinstance(ref, int) or (isinstance(ref, str) and re.fullmatch(r"-?\d+", ref.strip())):
+            number = int(ref)
+            if number < 0:
+                number = int(str(number).removeprefix("-100").removeprefix("-"))
+            return await self.fetchone("SELECT * FROM channels WHERE id = ?", (number,))
+        name = str(ref).strip()
+        name = re.sub(r"^(https?://)?(t\.me|telegram\.me)/(s/)?", "", name).lstrip("@").split("/")[0]
+        row = await self.fetchone("SELECT * FROM channels WHERE username = ? COLLATE NOCASE", (name,))
+        if row is None:
+            row = await self.fetchone("SELECT * FROM channels WHERE title = ?", (str(ref).strip(),))
+        return row
+
+    # --- posts ---------------------------------------------------------------------------
+
+    async def save_post(self, post: Post) -> SaveResult:
+        """Save one post (idempotent on channel + message id; a changed text is kept as a version)."""
+        return (await self.save_posts([post]))[0]
+
+    async def save_posts(self, posts: Sequence[Post]) -> list[SaveResult]:
+        """Save a batch of posts in one transaction; results in the same order.
+
+        Media files are hashed and copied into the media store first (in a worker thread), so the
+        write lock is held only for the SQL.
+        """
+        if not posts:
+            return []
+        stored_media = await asyncio.to_thread(self._prepare_media, posts)
+        async with self.transaction() as conn:
+            await self._upsert_channels(conn, {p.channel.id: p.channel for p in posts}.values())
+            results = await self._save_batch(conn, posts, stored_media)
+        return results
+
+    def _prepare_media(self, posts: Sequence[Post]) -> dict[int, list[tuple[str | None, MediaItem]]]:
+        prepared: dict[int, list[tuple[str | None, MediaItem]]] = {}
+        for index, post in enumerate(posts):
+            if post.media:
+                prepared[index] = [(self._store_file(item), item) for item in post.media]
+        return prepared
+
+    def _store_file(self, item: MediaItem) -> str | None:
+        """Copy a media file into the store under its sha256 (atomically); return the hash."""
+        if item.content is None and item.path is None:
+            return None
+        try:
+            if item.content is not None:
+                data = item.content
+                digest = hashlib.sha256(data).hexdigest()
+            else:
+                assert item.path is not None
+                digest = _sha256_file(item.path)
+                data = None
+        except OSError as exc:
+            item.missing_reason = f"cannot read {item.path}: {exc.strerror}"
+            return None
+        suffix = _suffix_for(item)
+        target = self.media_dir / digest[:2] / f"{digest}{suffix}"
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    if data is not None:
+                        out.write(data)
+                    else:
+                        assert item.path is not None
+                        with open(item.path, "rb") as src:
+                            shutil.copyfileobj(src, out, 1024 * 1024)
+                os.replace(tmp, target)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        item.sha256 = digest
+        if item.size is None:
+            item.size = target.stat().st_size
+        return digest
+
+    async def _save_batch(
+        self,
+        conn: aiosqlite.Connection,
+        posts: Sequence[Post],
+        stored_media: dict[int, list[tuple[str | None, MediaItem]]],
+    ) -> list[SaveResult]:
+        now = now_iso()
+        keys = [(p.channel.id, p.message_id) for p in posts]
+        existing: dict[tuple[int, int], tuple[Any, ...]] = {}
+        by_channel: dict[int, list[int]] = {}
+        for channel_id, message_id in keys:
+            by_channel.setdefault(channel_id, []).append(message_id)
+        for channel_id, ids in by_channel.items():
+            for chunk in _chunks(sorted(set(ids)), 500):
+                marks = ",".join("?" * len(chunk))
+                async with conn.execute(
+                    f"SELECT message_id, id, text, entities, edit_date, raw, views, forwards, ocr_text "
+                    f"FROM posts WHERE channel_id = ? AND message_id IN ({marks})",
+                    (channel_id, *chunk),
+                ) as cur:
+                    for row in await cur.fetchall():
+                        existing[(channel_id, row[0])] = tuple(row[1:])
+
+        linked: set[tuple[int, int]] = set()  # (post id, position) already carrying a stored file
+        known_ids = [v[0] for k, v in existing.items()]
+        for chunk in _chunks(known_ids, 500):
+            marks = ",".join("?" * len(chunk))
+            async with conn.execute(
+                f"SELECT post_id, position FROM post_media WHERE sha256 IS NOT NULL AND post_id IN ({marks})",
+                tuple(chunk),
+            ) as cur:
+                linked.update((r[0], r[1]) for r in await cur.fetchall())
+
+        # Allocate date-sorted ids for new posts: one probe query per batch, more only on collision.
+        new_indexes = [i for i, key in enumerate(keys) if key not in existing]
+        seen_new: dict[tuple[int, int], int] = {}
+        wanted: dict[int, int] = {}
+        for i in new_indexes:
+            if keys[i] in seen_new:  # the same message twice in one batch: the later one wins below
+                continue
+            seen_new[keys[i]] = i
+            wanted[i] = _base_id(posts[i]) + (hash(keys[i]) % ID_SLOTS)
+        ids = await _allocate_ids(conn, wanted)
+
+        results: list[SaveResult | None] = [None] * len(posts)
+        insert_rows, fts_rows, version_rows, update_rows, fts_updates, counter_rows = [], [], [], [], [], []
+        media_rows: list[tuple[Any, ...]] = []
+        link_rows: list[tuple[Any, ...]] = []
+        for i, post in enumerate(posts):
+            key = keys[i]
+            entities_json = _json(post.entities)
+            media = stored_media.get(i, [])
+            if key in existing:
+                post_id, old_text, old_entities, old_edit, old_raw, views, forwards, ocr_text = existing[key]
+                if post.text != old_text or entities_json != old_entities:
+                    version_rows.append((post_id, old_text, old_entities, old_edit, old_raw, now))
+                    update_rows.append(
+                        (
+                            post.text,
+                            entities_json,
+                            iso(post.edit_date),
+                            _json(post.raw),
+                            post.views,
+                            post.forwards,
+                            now,
+                            post_id,
+                        )
+                    )
+                    fts_updates.append((post_id, *_fts_row(post.text, ocr_text)))
+                    status, previous = "updated", old_text
+                    existing[key] = (
+                        post_id,
+                        post.text,
+                        entities_json,
+                        iso(post.edit_date),
+                        old_raw,
+                        views,
+                        forwards,
+                        ocr_text,
+                    )
+                else:
+                    if (post.views, post.forwards) != (views, forwards) and post.views is not None:
+                        counter_rows.append((post.views, post.forwards, post_id))
+                    status, previous = "unchanged", None
+            else:
+                post_id = ids[seen_new[key]]
+                if seen_new[key] == i:
+                    insert_rows.append(
+                        (
+                            post_id,
+                            post.channel.id,
+                            post.message_id,
+                            iso(post.date),
+                            post.text,
+                            entities_json,
+                            post.views,
+                            post.forwards,
+                            post.fwd_from_id,
+                            post.fwd_from_name,
+                            post.reply_to,
+                            post.grouped_id,
+                            iso(post.edit_date),
+                            post.author,
+                            _json(post.raw),
+                            post.source,
+                            now,
+                            now,
+                        )
+                    )
+                    fts_rows.append((post_id, *_fts_row(post.text, None)))
+                    existing[key] = (
+                        post_id,
+                        post.text,
+                        entities_json,
+                        iso(post.edit_date),
+                        None,
+                        post.views,
+                        post.forwards,
+                        None,
+                    )
+                    status, previous = "new", None
+                else:
+                    status, previous = "unchanged", None
+            new_media: list[str] = []
+            for position, (digest, item) in enumerate(media):
+                if digest is not None:
+                    media_rows.append(
+                        (
+                            digest,
+                            _relative_media_path(digest, item),
+                            item.size or 0,
+                            item.width,
+                            item.height,
+                            item.mime_type,
+                            int(item.is_image),
+                            "pending" if item.is_image else "skipped",
+                            now,
+                        )
+                    )
+                link_rows.append(
+                    (
+                        post_id,
+                        position,
+                        digest,
+                        item.kind,
+                        item.file_name,
+                        item.mime_type,
+                        item.size,
+                        item.missing_reason,
+                    )
+                )
+                if digest is not None and item.is_image and (post_id, position) not in linked:
+                    new_media.append(digest)
+                    linked.add((post_id, position))
+            results[i] = SaveResult(post_id, status, new_media, previous)
+
+        if insert_rows:
+            await conn.executemany(
+                "INSERT INTO posts (id, channel_id, message_id, date, text, entities, views, forwards, fwd_from_id, "
+                "fwd_from_name, reply_to, grouped_id, edit_date, author, raw, source, first_seen_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                insert_rows,
+            )
+            await conn.executemany("INSERT INTO posts_fts (rowid, body, extra) VALUES (?, ?, ?)", fts_rows)
+        if version_rows:
+            await conn.executemany(
+                "INSERT INTO post_versions (post_id, text, entities, edit_date, raw, replaced_at) VALUES (?, ?, ?, ?, ?, ?)",
+                version_rows,
+            )
+            await conn.executemany(
+                "UPDATE posts SET text = ?, entities = ?, edit_date = ?, raw = ?, views = COALESCE(?, views), "
+                "forwards = COALESCE(?, forwards), updated_at = ? WHERE id = ?",
+                update_rows,
+            )
+            await conn.executemany("DELETE FROM posts_fts WHERE rowid = ?", [(r[0],) for r in fts_updates])
+            await conn.executemany("INSERT INTO posts_fts (rowid, body, extra) VALUES (?, ?, ?)", fts_updates)
+        if counter_rows:
+            await conn.executemany(
+                "UPDATE posts SET views = ?, forwards = COALESCE(?, forwards) WHERE id = ?", counter_rows
+            )
+        if media_rows:
+            await conn.executemany(
+                "INSERT INTO media (sha256, path, size, width, height, mime_type, is_image, ocr_status, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+                media_rows,
+            )
+        if link_rows:
+            # An album may arrive in pieces and an export may be re-imported: keep what is known,
+            # fill in what was missing, never lose a stored file reference.
+            await conn.executemany(
+                "INSERT INTO post_media (post_id, position, sha256, kind, file_name, mime_type, size, missing_reason) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (post_id, position) DO UPDATE SET "
+                "sha256 = COALESCE(excluded.sha256, sha256), "
+                "missing_reason = CASE WHEN excluded.sha256 IS NOT NULL THEN NULL ELSE missing_reason END",
+                link_rows,
+            )
+        final = [r for r in results if r is not None]
+        # Media newly linked to a post whose images were already read (a poster re-shared): the
+        # post gets the OCR text at once and nobody reads the image again.
+        await self._refresh_post_ocr(conn, {r.post_id for r in final if r.new_media})
+        return final
+
+    async def mark_deleted(self, channel_id: int, message_ids: Iterable[int]) -> int:
+        """Mark posts deleted (their content stays). Returns how many were newly marked."""
+        ids = list(message_ids)
+        if not ids:
+            return 0
+        now = now_iso()
+        changed = 0
+        async with self.transaction() as conn:
+            for chunk in _chunks(ids, 500):
+                marks = ",".join("?" * len(chunk))
+                cur = await conn.execute(
+                    f"UPDATE posts SET deleted_at = ?, updated_at = ? WHERE channel_id = ? "
+                    f"AND message_id IN ({marks}) AND deleted_at IS NULL",
+                    (now, now, channel_id, *chunk),
+                )
+                changed += cur.rowcount
+        return changed
+
+    async def last_message_id(self, channel_id: int) -> int | None:
+        row = await self.fetchone("SELECT max(message_id) FROM posts WHERE channel_id = ?", (channel_id,))
+        return row[0] if row and row[0] is not None else None
+
+    async def post(self, channel_id: int, message_id: int) -> PostRecord | None:
+        row = await self.fetchone(
+            f"SELECT {_POST_COLUMNS} FROM posts p JOIN channels c ON c.id = p.channel_id "
+            "WHERE p.channel_id = ? AND p.message_id = ?",
+            (channel_id, message_id),
+        )
+        return _post_record(row) if row else None
+
+    async def post_by_id(self, post_id: int) -> PostRecord | None:
+        row = await self.fetchone(
+            f"SELECT {_POST_COLUMNS} FROM posts p JOIN channels c ON c.id = p.channel_id WHERE p.id = ?",
+            (post_id,),
+        )
+        return _post_record(row) if row else None
+
+    async def versions(self, post_id: int) -> list[sqlite3.Row]:
+        return await self.fetchall("SELECT * FROM post_versions WHERE post_id = ? ORDER BY id", (post_id,))
+
+    async def post_media(self, post_id: int) -> list[sqlite3.Row]:
+        return await self.fetchall(
+            "SELECT pm.*, m.path, m.ocr_status, m.ocr_text, m.phash FROM post_media pm "
+            "LEFT JOIN media m ON m.sha256 = pm.sha256 WHERE pm.post_id = ? ORDER BY pm.position",
+            (post_id,),
+        )
+
+    # --- media and OCR -------------------------------------------------------------------
+
+    async def store_media(self, item: MediaItem) -> str | None:
+        """Store one file by content hash (no post link); returns its sha256."""
+        digest = await asyncio.to_thread(self._store_file, item)
+        if digest is None:
+            return None
+        async with self.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO media (sha256, path, size, width, height, mime_type, is_image, ocr_status, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+                (
+                    digest,
+                    _relative_media_path(digest, item),
+                    item.size or 0,
+                    item.width,
+                    item.height,
+                    item.mime_type,
+                    int(item.is_image),
+                    "pending" if item.is_image else "skipped",
+                    now_iso(),
+                ),
+            )
+        return digest
+
+    def _media_record(self, row: Sequence[Any]) -> MediaRecord:
+        return MediaRecord(
+            sha256=row[0],
+            path=self.media_dir / row[1],
+            size=row[2],
+            width=row[3],
+            height=row[4],
+            mime_type=row[5],
+            is_image=bool(row[6]),
+            ocr_status=row[7],
+            ocr_text=row[8],
+            ocr_reason=row[9],
+            phash=row[10],
+        )
+
+    _MEDIA_COLUMNS = (
+        "sha256, path, size, width, height, mime_type, is_image, ocr_status, ocr_text, ocr_reason, phash"
+    )
+
+    async def media(self, sha256: str) -> MediaRecord | None:
+        row = await self.fetchone(f"SELECT {self._MEDIA_COLUMNS} FROM media WHERE sha256 = ?", (sha256,))
+        return self._media_record(row) if row else None
+
+    async def pending_ocr(self, limit: int = 100) -> list[MediaRecord]:
+        rows = await self.fetchall(
+            f"SELECT {self._MEDIA_COLUMNS} FROM media WHERE ocr_status = 'pending' AND is_image = 1 "
+            "ORDER BY created_at LIMIT ?",
+            (limit,),
+        )
+        return [self._media_record(r) for r in rows]
+
+    async def media_by_phash(self) -> list[tuple[str, str]]:
+        rows = await self.fetchall("SELECT sha256, phash FROM media WHERE phash IS NOT NULL")
+        return [(r[0], r[1]) for r in rows]
+
+    async def set_ocr_result(
+        self,
+        sha256: str,
+        status: str,
+        text: str | None = None,
+        reason: str | None = None,
+        phash: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> list[int]:
+        """Record what OCR made of an image and re-index the posts that carry it.
+
+        Returns the ids of those posts, so the caller can run detection on the new text.
+        """
+        async with self.transaction() as conn:
+            await conn.execute(
+                "UPDATE media SET ocr_status = ?, ocr_text = ?, ocr_reason = ?, phash = COALESCE(?, phash), "
+                "width = COALESCE(?, width), height = COALESCE(?, height), ocr_at = ? WHERE sha256 = ?",
+                (status, text, reason, phash, width, height, now_iso(), sha256),
+            )
+            async with conn.execute(
+                "SELECT DISTINCT post_id FROM post_media WHERE sha256 = ?", (sha256,)
+            ) as cur:
+                post_ids = [r[0] for r in await cur.fetchall()]
+            await self._refresh_post_ocr(conn, set(post_ids))
+        return post_ids
+
+    async def _refresh_post_ocr(self, conn: aiosqlite.Connection, post_ids: set[int]) -> None:
+        for post_id in post_ids:
+            async with conn.execute(
+                "SELECT m.ocr_text FROM post_media pm JOIN media m ON m.sha256 = pm.sha256 "
+                "WHERE pm.post_id = ? AND m.ocr_status = 'done' AND m.ocr_text != '' ORDER BY pm.position",
+                (post_id,),
+            ) as cur:
+                texts = [r[0] for r in await cur.fetchall()]
+            ocr_text = "\n".join(texts) or None
+            async with conn.execute("SELECT text, ocr_text FROM posts WHERE id = ?", (post_id,)) as cur:
+                row = await cur.fetchone()
+            if row is None or row[1] == ocr_text:
+                continue
+            await conn.execute("UPDATE posts SET ocr_text = ? WHERE id = ?", (ocr_text, post_id))
+            await conn.execute("DELETE FROM posts_fts WHERE rowid = ?", (post_id,))
+            await conn.execute(
+                "INSERT INTO posts_fts (rowid, body, extra) VALUES (?, ?, ?)",
+                (post_id, *_fts_row(row[0], ocr_text)),
+            )
+
+    async def posts_with_media(self, sha256: str) -> list[PostRecord]:
+        rows = await self.fetchall(
+            f"SELECT {_POST_COLUMNS} FROM posts p JOIN channels c ON c.id = p.channel_id "
+            "WHERE p.id IN (SELECT post_id FROM post_media WHERE sha256 = ?) ORDER BY p.id",
+            (sha256,),
+        )
+        return [_post_record(r) for r in rows]
+
+    # --- search --------------------------------------------------------------------------
+
+    async def search(
+        self,
+        query: str,
+        *,
+        channel: str | int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 20,
+        sort: str = "date",
+    ) -> list[SearchHit]:
+        """Full-text search. Any input is a valid query; see :func:`build_match_query`."""
+        match, terms = build_match_query(query)
+        if not match:
+            return []
+        sql = [
+            f"SELECT {_POST_COLUMNS} FROM posts_fts f JOIN posts p ON p.id = f.rowid "
+            "JOIN channels c ON c.id = p.channel_id WHERE posts_fts MATCH ?"
+        ]
+        params: list[Any] = [match]
+        if since is not None:
+            sql.append("AND f.rowid >= ?")
+            params.append(int(utc(since).timestamp()) * ID_SLOTS)
+        if until is not None:
+            sql.append("AND f.rowid < ?")
+            params.append((int(utc(until).timestamp()) + 1) * ID_SLOTS)
+        if channel is not None:
+            row = await self.find_channel(channel)
+            if row is None:
+                return []
+            sql.append("AND p.channel_id = ?")
+            params.append(row["id"])
+        sql.append(
+            "ORDER BY bm25(posts_fts), f.rowid DESC" if sort == "relevance" else "ORDER BY f.rowid DESC"
+        )
+        sql.append("LIMIT ?")
+        params.append(max(1, limit))
+        try:
+            rows = await self.fetchall(" ".join(sql), params)
+        except sqlite3.OperationalError as exc:  # should not happen: every term is quoted
+            log.warning("search %r failed: %s", query, exc)
+            return []
+        hits = []
+        for row in rows:
+            record = _post_record(row)
+            snippet, highlights = make_snippet(record.text, record.ocr_text, terms)
+            hits.append(SearchHit(record, snippet, highlights))
+        return hits
+
+    async def optimize_index(self) -> None:
+        async with self.transaction() as conn:
+            await conn.execute("INSERT INTO posts_fts (posts_fts) VALUES ('optimize')")
+
+    # --- meta, stats ---------------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        row = await self.fetchone("SELECT value FROM meta WHERE key = ?", (key,))
+        return row[0] if row else None
+
+    async def set_meta(self, key: str, value: str | None) -> None:
+        async with self.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    async def stats(self) -> dict[str, Any]:
+        one = self.fetchone
+        counts: dict[str, Any] = {}
+        counts["channels"] = (await one("SELECT count(*) FROM channels"))[0]  # type: ignore[index]
+        counts["posts"] = (await one("SELECT count(*) FROM posts"))[0]  # type: ignore[index]
+        counts["deleted_posts"] = (await one("SELECT count(*) FROM posts WHERE deleted_at IS NOT NULL"))[0]  # type: ignore[index]
+        counts["edited_versions"] = (await one("SELECT count(*) FROM post_versions"))[0]  # type: ignore[index]
+        row = await one(
+            "SELECT count(*), sum(ocr_status = 'done'), sum(ocr_status = 'failed'), sum(ocr_status = 'pending') "
+            "FROM media WHERE is_image = 1"
+        )
+        assert row is not None
+        counts["images"] = row[0]
+        counts["ocr_done"] = row[1] or 0
+        counts["ocr_failed"] = row[2] or 0
+        counts["ocr_pending"] = row[3] or 0
+        counts["media_missing"] = (await one("SELECT count(*) FROM post_media WHERE sha256 IS NULL"))[0]  # type: ignore[index]
+        counts["alerts"] = (await one("SELECT count(*) FROM alerts"))[0]  # type: ignore[index]
+        counts["pending_deliveries"] = (
+            await one("SELECT count(*) FROM deliveries WHERE status IN ('pending', 'sending')")
+        )[0]  # type: ignore[index]
+        counts["failed_deliveries"] = (await one("SELECT count(*) FROM deliveries WHERE status = 'failed'"))[
+            0
+        ]  # type: ignore[index]
+        rows = await self.fetchall(
+            "SELECT c.id, c.username, c.title, c.status, c.status_reason, c.last_gapfill_at, "
+            "(SELECT max(message_id) FROM posts WHERE channel_id = c.id), "
+            "(SELECT max(date) FROM posts WHERE channel_id = c.id), "
+            "(SELECT count(*) FROM posts WHERE channel_id = c.id) FROM channels c ORDER BY c.id"
+        )
+        counts["per_channel"] = [
+            {
+                "channel_id": r[0],
+                "username": r[1],
+                "title": r[2],
+                "status": r[3],
+                "status_reason": r[4],
+                "last_gapfill_at": r[5],
+                "last_message_id": r[6],
+                "last_post_date": r[7],
+                "posts": r[8],
+            }
+            for r in rows
+        ]
+        return counts
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration script into statements (our scripts have no ``--`` or ``;`` in strings)."""
+    code = "\n".join(line.split("--", 1)[0] for line in script.splitlines())
+    return [statement.strip() for statement in code.split(";") if statement.strip()]
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _base_id(post: Post) -> int:
+    return int(utc(post.date).timestamp()) * ID_SLOTS
+
+
+async def _allocate_ids(conn: aiosqlite.Connection, wanted: dict[int, int]) -> dict[int, int]:
+    """Give each new post a free id near its wanted one (same second of date, next free slot)."""
+    result: dict[int, int] = {}
+    taken: set[int] = set()
+    pending = dict(wanted)
+    while pending:
+        candidates = list(pending.values())
+        used: set[int] = set()
+        for chunk in _chunks(candidates, 500):
+            marks = ",".join("?" * len(chunk))
+            async with conn.execute(f"SELECT id FROM posts WHERE id IN ({marks})", tuple(chunk)) as cur:
+                used.update(r[0] for r in await cur.fetchall())
+        retry: dict[int, int] = {}
+        for index, candidate in pending.items():
+            if candidate in used or candidate in taken:
+                retry[index] = candidate + 1
+            else:
+                taken.add(candidate)
+                result[index] = candidate
+        pending = retry
+    return result
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_MIME_SUFFIX = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "image/gif": ".gif",
+    "video/mp4": ".mp4",
+}
+
+
+def _suffix_for(item: MediaItem) -> str:
+    if item.mime_type in _MIME_SUFFIX:
+        return _MIME_SUFFIX[item.mime_type]
+    for name in (item.file_name, item.path.name if item.path else None):
+        if name and "." in name:
+            suffix = "." + name.rsplit(".", 1)[1].lower()
+            if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix):
+                return suffix
+    return ".jpg" if item.kind == "photo" else ".bin"
+
+
+def _relative_media_path(digest: str, item: MediaItem) -> str:
+    return f"{digest[:2]}/{digest}{_suffix_for(item)}"
+
+
+# --- queries and snippets -----------------------------------------------------------------
+
+_QUERY_TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
+
+
+def build_match_query(query: str) -> tuple[str, list[str]]:
+    """Turn any user input into a safe FTS5 query and the normalised terms to highlight.
+
+    Supported: words (all must match), ``"a phrase"``, ``word*`` for a prefix, ``OR`` between
+    two terms. Everything else (FTS operators, column syntax, brackets, control characters) is
+    taken as text: each term is normalised like the index and quoted, so no input can be an
+    FTS5 syntax error.
+    """
+    clauses: list[str] = []
+    terms: list[str] = []
+    pending_or = False
+    for match in _QUERY_TOKEN.finditer(query or ""):
+        phrase, bare = match.group(1), match.group(2)
+        if bare == "OR" and clauses:
+            pending_or = True
+            continue
+        raw = phrase if phrase is not None else bare or ""
+        prefix = phrase is None and raw.endswith("*") and len(raw.rstrip("*")) > 0
+        tokens = words(normalize(raw))
+        if not tokens:
+            continue
+        terms.extend(tokens)
+        quoted = '"' + " ".join(tokens) + '"'
+        clause = f"{quoted}*" if prefix else quoted
+        if len(tokens) > 1:
+            clause = f"body : {clause}"  # a phrase lives in the plain text column
+        if pending_or:
+            clauses[-1] = f"({clauses[-1]} OR {clause})"
+            pending_or = False
+        else:
+            clauses.append(clause)
+    return " AND ".join(clauses), terms
+
+
+def make_snippet(
+    text: str, ocr_text: str | None, terms: Sequence[str], width: int = 160
+) -> tuple[str, list[tuple[int, int]]]:
+    """A short piece of the original text around the first query term, with the spans to emphasise."""
+    for source in (text, ocr_text or ""):
+        if not source:
+            continue
+        normalized, origins = normalize_with_offsets(source)
+        spans = []
+        for term in terms:
+            for m in re.finditer(rf"(?<!\w)\w*{re.escape(term)}\w*", normalized):
+                start, end = origins[m.start()][0], origins[m.end() - 1][1]
+                spans.append((start, end))
+        if not spans:
+            continue
+        spans.sort()
+        first = spans[0][0]
+        left = max(0, first - width // 3)
+        right = min(len(source), left + width)
+        piece = source[left:right]
+        prefix = "…" if left > 0 else ""
+        suffix = "…" if right < len(source) else ""
+        shift = len(prefix) - left
+        marks = [(s + shift, e + shift) for s, e in spans if s >= left and e <= right]
+        label = "" if source is text else "[poster] "
+        snippet = (label + prefix + piece + suffix).replace("\n", " ")
+        return snippet, [(s + len(label), e + len(label)) for s, e in marks]
+    plain = (text or ocr_text or "").replace("\n", " ")
+    return (plain[:width] + ("…" if len(plain) > width else "")), []
