@@ -45,6 +45,7 @@ API (kept small on purpose; the alerts tests use it too):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import itertools
@@ -337,10 +338,8 @@ class FakeTelegram:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError("fake telegram: condition not reached")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.2))
-            except TimeoutError:
-                pass
 
     # -- answering ------------------------------------------------------------------------------
     def answer(self, request: Any) -> Any:
