@@ -74,12 +74,15 @@ CREATE TABLE posts (
     author        TEXT,
     ocr_text      TEXT,                           -- text read from the post's images
     deleted_at    TEXT,                           -- set when Telegram says it was deleted
+    detected_at   TEXT,                           -- detection done for the current text + OCR
     raw           TEXT,                           -- the message as JSON, for evidence
     source        TEXT,                           -- live | gapfill | backfill | import
     first_seen_at TEXT NOT NULL,
     updated_at    TEXT NOT NULL,
     UNIQUE (channel_id, message_id)
 );
+
+CREATE INDEX posts_undetected ON posts(detected_at) WHERE detected_at IS NULL;
 
 CREATE TABLE post_versions (
     id          INTEGER PRIMARY KEY,
@@ -669,7 +672,7 @@ class Archive:
             )
             await conn.executemany(
                 "UPDATE posts SET text = ?, entities = ?, edit_date = ?, raw = ?, views = COALESCE(?, views), "
-                "forwards = COALESCE(?, forwards), updated_at = ? WHERE id = ?",
+                "forwards = COALESCE(?, forwards), updated_at = ?, detected_at = NULL WHERE id = ?",
                 update_rows,
             )
             await conn.executemany("DELETE FROM posts_fts WHERE rowid = ?", [(r[0],) for r in fts_updates])
@@ -737,6 +740,17 @@ class Archive:
         )
         return _post_record(row) if row else None
 
+    async def posts_by_ids(self, post_ids: Sequence[int]) -> dict[int, PostRecord]:
+        found: dict[int, PostRecord] = {}
+        for chunk in _chunks(list(post_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = await self.fetchall(
+                f"SELECT {_POST_COLUMNS} FROM posts p JOIN channels c ON c.id = p.channel_id WHERE p.id IN ({marks})",
+                tuple(chunk),
+            )
+            found.update((r[0], _post_record(r)) for r in rows)
+        return found
+
     async def versions(self, post_id: int) -> list[sqlite3.Row]:
         return await self.fetchall("SELECT * FROM post_versions WHERE post_id = ? ORDER BY id", (post_id,))
 
@@ -746,6 +760,46 @@ class Archive:
             "LEFT JOIN media m ON m.sha256 = pm.sha256 WHERE pm.post_id = ? ORDER BY pm.position",
             (post_id,),
         )
+
+    async def undetected_posts(self, limit: int = 500) -> list[PostRecord]:
+        """Posts whose current text and OCR text have not been through detection yet."""
+        rows = await self.fetchall(
+            f"SELECT {_POST_COLUMNS} FROM posts p JOIN channels c ON c.id = p.channel_id "
+            "WHERE p.detected_at IS NULL ORDER BY p.id LIMIT ?",
+            (limit,),
+        )
+        return [_post_record(r) for r in rows]
+
+    async def posts_awaiting_ocr(self, post_ids: Sequence[int]) -> set[int]:
+        """Those of ``post_ids`` that carry an image still waiting for OCR."""
+        waiting: set[int] = set()
+        for chunk in _chunks(list(post_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = await self.fetchall(
+                f"SELECT DISTINCT pm.post_id FROM post_media pm JOIN media m ON m.sha256 = pm.sha256 "
+                f"WHERE m.ocr_status = 'pending' AND m.is_image = 1 AND pm.post_id IN ({marks})",
+                tuple(chunk),
+            )
+            waiting.update(r[0] for r in rows)
+        return waiting
+
+    async def mark_detected(
+        self, post_ids: Sequence[int], countdowns: Sequence[tuple[int, int, str, int, str, str | None]] = ()
+    ) -> None:
+        """Record that detection ran for these posts, with the countdowns it found.
+
+        ``countdowns`` rows are ``(post_id, channel_id, date, value, unit, deadline)``.
+        """
+        now = now_iso()
+        async with self.transaction() as conn:
+            await conn.executemany(
+                "UPDATE posts SET detected_at = ? WHERE id = ?", [(now, i) for i in post_ids]
+            )
+            await conn.executemany("DELETE FROM countdowns WHERE post_id = ?", [(i,) for i in post_ids])
+            await conn.executemany(
+                "INSERT INTO countdowns (post_id, channel_id, date, value, unit, deadline) VALUES (?, ?, ?, ?, ?, ?)",
+                countdowns,
+            )
 
     # --- media and OCR -------------------------------------------------------------------
 
@@ -847,7 +901,9 @@ class Archive:
                 row = await cur.fetchone()
             if row is None or row[1] == ocr_text:
                 continue
-            await conn.execute("UPDATE posts SET ocr_text = ? WHERE id = ?", (ocr_text, post_id))
+            await conn.execute(
+                "UPDATE posts SET ocr_text = ?, detected_at = NULL WHERE id = ?", (ocr_text, post_id)
+            )
             await conn.execute("DELETE FROM posts_fts WHERE rowid = ?", (post_id,))
             await conn.execute(
                 "INSERT INTO posts_fts (rowid, body, extra) VALUES (?, ?, ?)",

@@ -1,0 +1,202 @@
+"""The one road every post takes: archive, read its images, detect, record alerts.
+
+Live updates, gap-fill, back-fill and exports all end here as :class:`~monitor.models.Post`
+objects. The post is stored first (so a crash later loses nothing); OCR runs in the worker pool
+off the event loop; detection runs on text plus OCR text; alerts and their deliveries are written
+by the outbox in one transaction. ``posts.detected_at`` marks a post whose current text and
+images have been through detection, so whatever a crash interrupted is picked up again by
+:meth:`Pipeline.resume`.
+
+The detector, OCR pool and outbox are optional: an archive-only import needs none of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from monitor.archive import Archive, PostRecord, SaveResult
+from monitor.models import Post, iso
+
+log = logging.getLogger(__name__)
+
+
+class DetectorLike(Protocol):
+    def detect(self, text: str, ocr_text: str | None = None, date: Any = None) -> Any: ...
+
+
+class OcrPoolLike(Protocol):
+    async def recognize(self, path: Any) -> Any: ...
+
+
+class OutboxLike(Protocol):
+    async def record(self, post: PostRecord, detection: Any, *, deliver: bool = True) -> list[int]: ...
+
+
+@dataclass
+class ProcessResult:
+    """What happened to one post."""
+
+    post_id: int
+    status: str  # new | updated | unchanged
+    alerts: list[int] = field(default_factory=list)
+    detection: Any = None
+    ocr_failed: int = 0
+
+
+class Pipeline:
+    """Archive → OCR → detect → alerts, for one post or a batch."""
+
+    def __init__(
+        self,
+        archive: Archive,
+        detector: DetectorLike | None = None,
+        ocr_pool: OcrPoolLike | None = None,
+        outbox: OutboxLike | None = None,
+        *,
+        deliver: bool = True,
+    ):
+        self.archive = archive
+        self.detector = detector
+        self.ocr_pool = ocr_pool
+        self.outbox = outbox
+        self.deliver = deliver
+
+    async def process(self, post: Post) -> ProcessResult:
+        """Handle one post end to end (the live path)."""
+        return (await self.process_batch([post]))[0]
+
+    async def process_batch(self, posts: Sequence[Post], *, ocr: bool = True) -> list[ProcessResult]:
+        """Store a batch of posts, read their new images (if ``ocr``), then detect.
+
+        A post whose images are still waiting for OCR is detected only once they are read (or
+        right away when ``ocr`` is false or no OCR pool is configured, in which case a later
+        :meth:`apply_ocr` re-detects it and alerts only on what the poster adds).
+        """
+        saved = await self.archive.save_posts(posts)
+        results = {id(post): ProcessResult(s.post_id, s.status) for post, s in zip(posts, saved, strict=True)}
+        for post, s in zip(posts, saved, strict=True):
+            log.info(
+                "post channel=%s id=%s status=%s media=%d source=%s",
+                post.channel.link_name,
+                post.message_id,
+                s.status,
+                len(post.media),
+                post.source,
+            )
+        if ocr and self.ocr_pool is not None:
+            await self._read_images(saved, results, posts)
+        # One id may appear twice in a batch; detect each post once.
+        post_ids = list(dict.fromkeys(s.post_id for s in saved))
+        detections = await self.detect_posts(post_ids)
+        for post in posts:
+            result = results[id(post)]
+            if result.post_id in detections:
+                result.detection, result.alerts = detections[result.post_id]
+        return [results[id(p)] for p in posts]
+
+    async def _read_images(
+        self, saved: Sequence[SaveResult], results: dict[int, ProcessResult], posts: Sequence[Post]
+    ) -> None:
+        shas = list(dict.fromkeys(sha for s in saved for sha in s.new_media))
+        if not shas:
+            return
+        outcomes = await asyncio.gather(*(self.read_image(sha) for sha in shas))
+        failed = {sha for sha, ok in zip(shas, outcomes, strict=True) if not ok}
+        for post, s in zip(posts, saved, strict=True):
+            results[id(post)].ocr_failed = sum(1 for sha in s.new_media if sha in failed)
+
+    async def read_image(self, sha256: str) -> bool:
+        """OCR one stored image (once: skipped if already read) and re-index its posts."""
+        media = await self.archive.media(sha256)
+        if media is None or media.ocr_status != "pending" or self.ocr_pool is None:
+            return media is not None and media.ocr_status != "failed"
+        outcome = await self.ocr_pool.recognize(media.path)
+        await self.apply_ocr(sha256, outcome, detect=False)
+        return outcome.status == "done"
+
+    async def apply_ocr(self, sha256: str, outcome: Any, *, detect: bool = True) -> list[int]:
+        """Store an OCR outcome; with ``detect``, run detection on the posts it changed."""
+        post_ids = await self.archive.set_ocr_result(
+            sha256,
+            outcome.status,
+            text=outcome.text if outcome.status == "done" else None,
+            reason=outcome.reason,
+            phash=getattr(outcome, "phash", None),
+            width=getattr(outcome, "width", None),
+            height=getattr(outcome, "height", None),
+        )
+        if outcome.status != "done":
+            log.warning("ocr failed sha256=%s reason=%s", sha256[:12], outcome.reason)
+        if detect:
+            await self.detect_posts(post_ids)
+        return post_ids
+
+    async def detect_posts(self, post_ids: Sequence[int]) -> dict[int, tuple[Any, list[int]]]:
+        """Detect on the current text + OCR text of posts not yet detected; record alerts.
+
+        Posts with images still waiting for OCR are left for later when an OCR pool exists.
+        """
+        if not post_ids:
+            return {}
+        waiting = await self.archive.posts_awaiting_ocr(post_ids) if self.ocr_pool is not None else set()
+        out: dict[int, tuple[Any, list[int]]] = {}
+        done: list[int] = []
+        countdowns: list[tuple[int, int, str, int, str, str | None]] = []
+        records = await self.archive.posts_by_ids([i for i in post_ids if i not in waiting])
+        for post_id in post_ids:
+            record = records.get(post_id)
+            if record is None:
+                continue
+            detection = None
+            alert_ids: list[int] = []
+            if self.detector is not None:
+                detection = self.detector.detect(record.text, ocr_text=record.ocr_text, date=record.date)
+                countdown = getattr(detection, "countdown", None)
+                if countdown is not None:
+                    countdowns.append(
+                        (
+                            post_id,
+                            record.channel_id,
+                            iso(record.date) or "",
+                            int(countdown.value),
+                            str(countdown.unit),
+                            iso(countdown.deadline) if countdown.deadline else None,
+                        )
+                    )
+                if self.outbox is not None and getattr(detection, "alert", False):
+                    alert_ids = await self.outbox.record(record, detection, deliver=self.deliver)
+                    for alert_id in alert_ids:
+                        log.info(
+                            "alert id=%s channel=%s message=%s severity=%s",
+                            alert_id,
+                            record.channel.link_name,
+                            record.message_id,
+                            getattr(detection, "severity", None),
+                        )
+            done.append(post_id)
+            out[post_id] = (detection, alert_ids)
+        await self.archive.mark_detected(done, countdowns)
+        return out
+
+    async def resume(self, batch: int = 200) -> int:
+        """Finish what a crash or ``--no-ocr`` left: pending OCR, then undetected posts."""
+        handled = 0
+        if self.ocr_pool is not None:
+            while pending := await self.archive.pending_ocr(batch):
+                await asyncio.gather(*(self.read_image(m.sha256) for m in pending))
+                handled += len(pending)
+        while True:
+            posts = await self.archive.undetected_posts(batch)
+            if not posts:
+                break
+            waiting = await self.archive.posts_awaiting_ocr([p.id for p in posts]) if self.ocr_pool else set()
+            ready = [p.id for p in posts if p.id not in waiting]
+            if not ready:
+                break
+            await self.detect_posts(ready)
+            handled += len(ready)
+        return handled
