@@ -166,7 +166,44 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE VIRTUAL TABLE posts_fts USING fts5(body, extra, tokenize = 'unicode61 remove_diacritics 2');
 """
 
-MIGRATIONS: list[str] = [SCHEMA_V1]
+# Step 2 (alerts helper): what the outbox needs beyond v1. Campaign membership, the content keys
+# that find the same poster or text in other channels, and the claim on a delivery being sent
+# (which process, since when) so a restart can tell an interrupted send from one in flight.
+ALERTS_V2 = """
+ALTER TABLE alerts ADD COLUMN channel_id INTEGER;
+ALTER TABLE alerts ADD COLUMN campaign_id INTEGER;
+CREATE INDEX alerts_created ON alerts(created_at);
+CREATE INDEX alerts_campaign ON alerts(campaign_id);
+
+ALTER TABLE deliveries ADD COLUMN claimed_by TEXT;
+ALTER TABLE deliveries ADD COLUMN claimed_at TEXT;
+ALTER TABLE deliveries ADD COLUMN digest_key TEXT;
+CREATE INDEX deliveries_sink ON deliveries(sink, status, next_attempt_at);
+CREATE INDEX deliveries_alert ON deliveries(alert_id);
+
+CREATE TABLE campaigns (
+    id          INTEGER PRIMARY KEY,
+    first_seen  TEXT NOT NULL,
+    last_seen   TEXT NOT NULL,
+    channels    INTEGER NOT NULL DEFAULT 0,       -- distinct channels so far
+    announced   INTEGER NOT NULL DEFAULT 0,       -- channels named by the last announced alert
+    alert_id    INTEGER REFERENCES alerts(id),    -- the current campaign alert
+    created_at  TEXT NOT NULL
+);
+
+CREATE TABLE alert_keys (
+    alert_id   INTEGER NOT NULL REFERENCES alerts(id),
+    key        TEXT NOT NULL,                     -- sha:<sha256> | text:<sha1 of normalised text> | phash:<hex>
+    kind       TEXT NOT NULL,                     -- sha | text | phash
+    channel_id INTEGER NOT NULL,
+    date       TEXT NOT NULL,                     -- post date, ISO 8601 UTC
+    PRIMARY KEY (alert_id, key)
+);
+CREATE INDEX alert_keys_key ON alert_keys(key, date);
+CREATE INDEX alert_keys_kind ON alert_keys(kind, date);
+"""
+
+MIGRATIONS: list[str] = [SCHEMA_V1, ALERTS_V2]
 """Append-only: step ``i`` takes the schema from ``user_version == i`` to ``i + 1``."""
 
 
