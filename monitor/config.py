@@ -103,6 +103,7 @@ class AlertsConfig:
     burst_limit: int = 20
     burst_window_seconds: int = 60
     retry_max_seconds: float = 600.0
+    campaign_hold_seconds: float = 60.0  # a campaign alert waits this long for more channels to join
 
 
 @dataclass
