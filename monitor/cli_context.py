@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -38,3 +42,29 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext)
+
+
+def parse_when(value: str, *, end_of_day: bool = False) -> datetime:
+    """A date for ``--since``/``--until``: ``2021-11-02``, ISO 8601 (UTC unless it says), or ``7d``/``12h`` ago."""
+    text = value.strip()
+    relative = re.fullmatch(r"(\d+)\s*([dhm])", text)
+    if relative:
+        amount, unit = int(relative.group(1)), relative.group(2)
+        span = {"d": timedelta(days=amount), "h": timedelta(hours=amount), "m": timedelta(minutes=amount)}[
+            unit
+        ]
+        return datetime.now(UTC) - span
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date: use 2021-11-02, 2021-11-02T10:00 or 7d") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    if end_of_day and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        parsed = parsed + timedelta(days=1) - timedelta(seconds=1)
+    return parsed.astimezone(UTC)
+
+
+def run_async(coro: Any) -> Any:
+    """Run a command's coroutine on a fresh event loop."""
+    return asyncio.run(coro)

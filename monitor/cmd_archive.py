@@ -1,5 +1,233 @@
-"""Commands of this area (filled in by its issue)."""
+"""Archive commands: ``import``, ``search``, ``stats``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
 
 import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
 
-commands: list[click.Command] = []
+from monitor.archive import Archive
+from monitor.cli_context import AppContext, parse_when, pass_app, run_async
+
+
+def _console(err: bool = False) -> Console:
+    return Console(stderr=err, highlight=False, soft_wrap=False)
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--alerts", "deliver", is_flag=True, help="Also deliver the alerts it raises to the configured sinks."
+)
+@click.option("--no-ocr", is_flag=True, help="Do not read the posters now (later: tgmonitor ocr --pending).")
+@click.option("--username", help="The channel's public @username, for t.me links (exports do not carry it).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_app
+def import_command(
+    app: AppContext, path: Path, deliver: bool, no_ocr: bool, username: str | None, as_json: bool
+) -> None:
+    """Import a Telegram Desktop export (its folder or its result.json).
+
+    Idempotent: importing the same export again adds nothing and sends nothing. Without
+    --alerts the alerts are archived but not delivered.
+
+    Example: tgmonitor import ~/Downloads/Telegram\\ Desktop/ChatExport_2021-11-02 --username sabereen
+    """
+    from handlers.export import locate_export
+    from handlers.importer import import_export
+    from monitor.app import open_app
+
+    config = app.config()
+    result_json = locate_export(path)
+    size = result_json.stat().st_size
+    quiet = as_json or not sys.stderr.isatty()
+
+    async def go() -> Any:
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=_console(err=True),
+            disable=quiet,
+            transient=True,
+        )
+        with progress:
+            reading = progress.add_task("reading export", total=size)
+            ocr_task = progress.add_task("reading posters", total=0, visible=False)
+            async with open_app(
+                config, app.db_path(), app.media_dir(), ocr=not no_ocr, deliver=deliver
+            ) as parts:
+                summary = await import_export(
+                    result_json,
+                    parts.pipeline,
+                    username=username,
+                    on_bytes=lambda n: progress.advance(reading, n),
+                    on_ocr_total=lambda n: progress.update(ocr_task, total=n, visible=n > 0),
+                    on_ocr_done=lambda n: progress.advance(ocr_task, n),
+                )
+                if deliver and parts.outbox is not None:
+                    await parts.outbox.deliver_pending()
+                return summary
+
+    summary = run_async(go())
+    if as_json:
+        click.echo(json.dumps(summary.to_json(), ensure_ascii=False))
+        return
+    data = summary.to_json()
+    click.echo(
+        f"imported {result_json}: {data['posts_new']} new, {data['posts_updated']} updated, "
+        f"{data['posts_skipped']} unchanged posts ({data['service_messages']} service messages skipped); "
+        f"media {data['media_stored']} stored, {data['media_missing']} missing; "
+        f"posters read {data['ocr_done']}, failed {data['ocr_failed']}; alerts {data['alerts']}"
+        + (
+            " (delivered)"
+            if deliver
+            else " (archived, not delivered: use --alerts to send)"
+            if data["alerts"]
+            else ""
+        )
+    )
+    for line in summary.missing_files[:5]:
+        click.echo(f"  missing: {line}", err=True)
+
+
+@click.command("search")
+@click.argument("query", nargs=-1, required=True)
+@click.option("--channel", help="Only this channel (@username, title or id).")
+@click.option("--since", help="From this date (2021-11-02, ISO 8601, or 7d ago).")
+@click.option("--until", help="Up to this date (inclusive).")
+@click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
+@click.option("--sort", type=click.Choice(["date", "relevance"]), default="date", show_default=True)
+@click.option(
+    "--json", "as_json", is_flag=True, help="JSON list (channel, channel_id, message_id, date, text, ...)."
+)
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with the same columns as --json.")
+@pass_app
+def search_command(
+    app: AppContext,
+    query: tuple[str, ...],
+    channel: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    sort: str,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """Search the archive, Arabic-aware: diacritics, letter variants, prefixes and hashtags folded.
+
+    Words must all match; "quoted words" match as a phrase; word* matches a prefix; a OR b.
+
+    Example: tgmonitor search الانتقام --since 2021-11-01 --channel @sabereen
+    """
+    text = " ".join(query)
+    since_dt = parse_when(since) if since else None
+    until_dt = parse_when(until, end_of_day=True) if until else None
+
+    async def go() -> list[Any]:
+        async with await Archive.open(app.db_path(), app.media_dir()) as archive:
+            return await archive.search(
+                text, channel=channel, since=since_dt, until=until_dt, limit=limit, sort=sort
+            )
+
+    hits = run_async(go())
+    rows = [hit.to_json() for hit in hits]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if as_csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0].keys()) if rows else ["channel"])
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    if not hits:
+        click.echo(f"no posts match {text!r}", err=True)
+        return
+    table = Table(
+        show_lines=True,
+        title=f"{len(hits)} posts for {text!r} ({'newest first' if sort == 'date' else 'best first'})",
+    )
+    table.add_column("date (UTC)", no_wrap=True)
+    table.add_column("channel")
+    table.add_column("post", ratio=1)
+    table.add_column("link", no_wrap=True, style="cyan")
+    for hit in hits:
+        snippet = Text(hit.snippet)
+        for start, end in hit.highlights:
+            snippet.stylize("bold reverse", start, end)
+        flag = " [deleted]" if hit.post.deleted else ""
+        table.add_row(
+            hit.post.date.strftime("%Y-%m-%d %H:%M"),
+            (hit.post.channel_username and "@" + hit.post.channel_username)
+            or hit.post.channel_title
+            or str(hit.post.channel_id),
+            Text.assemble(snippet, (flag, "red")),
+            hit.post.url,
+        )
+    _console().print(table)
+
+
+@click.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Counts as JSON.")
+@pass_app
+def stats_command(app: AppContext, as_json: bool) -> None:
+    """Counts: channels, posts, images, OCR done/failed, alerts, pending deliveries, per channel.
+
+    Example: tgmonitor stats --json
+    """
+
+    async def go() -> dict[str, Any]:
+        async with await Archive.open(app.db_path(), app.media_dir()) as archive:
+            data = await archive.stats()
+            daemon = await archive.get_meta("daemon_status")
+            data["daemon"] = json.loads(daemon) if daemon else None
+            return data
+
+    data = run_async(go())
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    console = _console()
+    summary = Table(title=f"archive {app.db_path()}", show_header=False)
+    for key, value in data.items():
+        if key not in ("per_channel", "daemon"):
+            summary.add_row(key.replace("_", " "), str(value))
+    console.print(summary)
+    if data["per_channel"]:
+        table = Table(title="channels")
+        for column in ("channel", "status", "posts", "last post (UTC)", "last id", "last gap-fill"):
+            table.add_column(column)
+        for row in data["per_channel"]:
+            name = ("@" + row["username"]) if row["username"] else (row["title"] or str(row["channel_id"]))
+            status = row["status"] + (f" ({row['status_reason']})" if row["status_reason"] else "")
+            table.add_row(
+                name,
+                status,
+                str(row["posts"]),
+                (row["last_post_date"] or "-")[:16],
+                str(row["last_message_id"] or "-"),
+                (row["last_gapfill_at"] or "never")[:16],
+            )
+        console.print(table)
+    if data.get("daemon"):
+        console.print(f"daemon: {json.dumps(data['daemon'], ensure_ascii=False)}")
+
+
+commands: list[click.Command] = [import_command, search_command, stats_command]

@@ -1,0 +1,401 @@
+"""Telegram Desktop exports (``result.json`` + media folders) turned into posts.
+
+Both shapes are read: the single-chat export (``{"name", "type", "id", "messages": [...]}``) and
+the full-account export (``{"chats": {"list": [...]}, "left_chats": {"list": [...]}, ...}``).
+The JSON is streamed with ijson (its C backend when available) so a 200,000-message export
+never sits in memory whole. Dates come from ``date_unixtime`` (``date`` is the exporting
+machine's local time, without an offset). Service messages are not posts.
+
+A malformed file raises :class:`ExportError` naming the file and the line/column (or the
+message) where it broke; everything imported before that point stays in the archive, and
+importing again resumes harmlessly because saving is idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import ijson
+
+from monitor.errors import ExportError
+from monitor.models import IMAGE_MIME_TYPES, Channel, MediaItem, Post
+
+log = logging.getLogger(__name__)
+
+NOT_INCLUDED = "(File not included"
+CHANNEL_TYPES = {
+    "public_channel",
+    "private_channel",
+    "public_supergroup",
+    "private_supergroup",
+    "private_group",
+}
+
+
+@dataclass
+class ExportSummary:
+    """What an import did, for the closing report."""
+
+    chats: int = 0
+    messages: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    service: int = 0
+    media_stored: int = 0
+    media_missing: int = 0
+    alerts: int = 0
+    ocr_done: int = 0
+    ocr_failed: int = 0
+    missing_files: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chats": self.chats,
+            "messages": self.messages,
+            "posts_new": self.new,
+            "posts_updated": self.updated,
+            "posts_skipped": self.unchanged,
+            "service_messages": self.service,
+            "media_stored": self.media_stored,
+            "media_missing": self.media_missing,
+            "ocr_done": self.ocr_done,
+            "ocr_failed": self.ocr_failed,
+            "alerts": self.alerts,
+        }
+
+
+def locate_export(path: Path) -> Path:
+    """``result.json`` itself, or the folder that holds it."""
+    path = path.expanduser()
+    if path.is_dir():
+        candidate = path / "result.json"
+        if not candidate.is_file():
+            raise ExportError(
+                f"{path} holds no result.json: point at a Telegram Desktop export folder or its result.json"
+            )
+        return candidate
+    if not path.exists():
+        raise ExportError(f"{path} does not exist")
+    return path
+
+
+class _CountingReader:
+    """A binary file wrapper that counts bytes read, for the progress bar."""
+
+    def __init__(self, handle: IO[bytes], on_read: Callable[[int], None] | None):
+        self._handle = handle
+        self._on_read = on_read
+        self.position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        self.position += len(data)
+        if self._on_read is not None:
+            self._on_read(len(data))
+        return data
+
+
+def iter_export(
+    result_json: Path, *, username: str | None = None, on_read: Callable[[int], None] | None = None
+) -> Iterator[Post | str]:
+    """Yield the export's posts in order; service messages yield the string ``"service"``.
+
+    ``username`` sets the channel's public username (exports do not carry it) for t.me links.
+    """
+    base = result_json.parent
+    try:
+        handle = open(result_json, "rb")  # noqa: SIM115 - closed in finally, generator lifetime
+    except OSError as exc:
+        raise ExportError(f"{result_json}: cannot be read ({exc.strerror})") from None
+    reader = _CountingReader(handle, on_read)
+    index = 0
+    last_id: Any = None
+    try:
+        head = handle.read(1)
+        if not head:
+            raise ExportError(f"{result_json} is empty")
+        handle.seek(0)
+        kind = _export_kind(result_json)
+        if kind == "single":
+            chat = _read_chat_header(result_json)
+            channel = _channel_for(chat, username, result_json)
+            for message in ijson.items(reader, "messages.item", use_float=True):
+                index += 1
+                last_id = message.get("id") if isinstance(message, dict) else None
+                yield _convert(message, channel, base, result_json, index)
+        else:
+            for chat, messages in _iter_account_chats(reader):
+                channel = _channel_for(chat, None, result_json)
+                for message in messages:
+                    index += 1
+                    last_id = message.get("id") if isinstance(message, dict) else None
+                    yield _convert(message, channel, base, result_json, index)
+    except ijson.JSONError as exc:
+        raise ExportError(_describe_json_error(result_json, exc, index, last_id)) from None
+    finally:
+        handle.close()
+
+
+def _export_kind(result_json: Path) -> str:
+    """``single`` (one chat) or ``account`` (full-account export), from the top-level keys."""
+    with open(result_json, "rb") as handle:
+        try:
+            for prefix, event, value in ijson.parse(handle):
+                if prefix == "" and event == "map_key":
+                    if value == "messages":
+                        return "single"
+                    if value == "chats":
+                        return "account"
+                elif prefix == "" and event not in ("start_map", "map_key"):
+                    break
+        except ijson.JSONError as exc:
+            raise ExportError(_describe_json_error(result_json, exc, 0, None)) from None
+    raise ExportError(
+        f"{result_json}: not a Telegram Desktop export (no top-level 'messages' or 'chats'); "
+        "export a channel's history as JSON from Telegram Desktop"
+    )
+
+
+def _read_chat_header(result_json: Path) -> dict[str, Any]:
+    header: dict[str, Any] = {}
+    with open(result_json, "rb") as handle:
+        for prefix, event, value in ijson.parse(handle):
+            if prefix in ("name", "type", "id") and event in ("string", "number"):
+                header[prefix] = value
+            elif prefix == "messages":
+                break
+    return header
+
+
+def _iter_account_chats(reader: _CountingReader) -> Iterator[tuple[dict[str, Any], Iterator[dict[str, Any]]]]:
+    """Stream (chat header, messages) from a full-account export without loading a chat whole."""
+    events = ijson.parse(reader, use_float=True)
+    chat_prefixes = ("chats.list.item", "left_chats.list.item")
+    for prefix, event, _value in events:
+        if prefix in chat_prefixes and event == "start_map":
+            header: dict[str, Any] = {}
+            chat_prefix = prefix
+            for p, e, v in events:
+                if p == f"{chat_prefix}.messages" and e == "start_array":
+                    yield header, _iter_messages(events, f"{chat_prefix}.messages.item")
+                    continue
+                if p == chat_prefix and e == "end_map":
+                    break
+                if p in (f"{chat_prefix}.name", f"{chat_prefix}.type", f"{chat_prefix}.id") and e in (
+                    "string",
+                    "number",
+                ):
+                    header[p.rsplit(".", 1)[1]] = v
+
+
+def _iter_messages(events: Iterator[tuple[str, str, Any]], item_prefix: str) -> Iterator[dict[str, Any]]:
+    array_prefix = item_prefix.rsplit(".", 1)[0]
+    builder: ijson.ObjectBuilder | None = None
+    for prefix, event, value in events:
+        if prefix == array_prefix and event == "end_array":
+            return
+        if builder is None:
+            if prefix == item_prefix and event == "start_map":
+                builder = ijson.ObjectBuilder()
+                builder.event(event, value)
+            continue
+        builder.event(event, value)
+        if prefix == item_prefix and event == "end_map":
+            yield builder.value
+            builder = None
+
+
+def _channel_for(chat: dict[str, Any], username: str | None, result_json: Path) -> Channel:
+    raw_id = chat.get("id")
+    if raw_id is None:
+        raise ExportError(f"{result_json}: the chat has no 'id'")
+    try:
+        chat_id = int(raw_id)
+    except (TypeError, ValueError):
+        raise ExportError(f"{result_json}: chat id {raw_id!r} is not a number") from None
+    if chat_id < 0:  # a -100 prefixed id from another tool
+        chat_id = int(str(chat_id).removeprefix("-100").removeprefix("-"))
+    return Channel(id=chat_id, username=username.lstrip("@") if username else None, title=chat.get("name"))
+
+
+def _convert(message: Any, channel: Channel, base: Path, result_json: Path, index: int) -> Post | str:
+    where = f"{result_json}: message #{index}"
+    if not isinstance(message, dict):
+        raise ExportError(f"{where} is not an object")
+    if message.get("type", "message") != "message":
+        return "service"
+    message_id = message.get("id")
+    if not isinstance(message_id, int) or isinstance(message_id, bool):
+        raise ExportError(f"{where} has no valid 'id' (got {message_id!r})")
+    where = f"{result_json}: message id {message_id} (#{index})"
+    date = _read_date(message, "date", where)
+    if date is None:
+        raise ExportError(f"{where} has no 'date_unixtime' or 'date'")
+    text, entities = _read_text(message, where)
+    post = Post(
+        channel=channel,
+        message_id=message_id,
+        date=date,
+        text=text,
+        entities=entities,
+        fwd_from_name=_str_or_none(message.get("forwarded_from")),
+        fwd_from_id=_peer_id(message.get("forwarded_from_id")),
+        reply_to=message.get("reply_to_message_id")
+        if isinstance(message.get("reply_to_message_id"), int)
+        else None,
+        edit_date=_read_date(message, "edited", where),
+        author=_str_or_none(message.get("author")) or _str_or_none(message.get("from")),
+        media=_read_media(message, base),
+        raw=message,
+        source="import",
+    )
+    return post
+
+
+def _read_date(message: dict[str, Any], key: str, where: str) -> datetime | None:
+    unix = message.get(f"{key}_unixtime")
+    if unix not in (None, ""):
+        try:
+            return datetime.fromtimestamp(int(unix), UTC)
+        except (TypeError, ValueError, OverflowError, OSError):
+            raise ExportError(f"{where}: '{key}_unixtime' is not a Unix time ({unix!r})") from None
+    local = message.get(key)
+    if local in (None, ""):
+        return None
+    try:
+        value = datetime.fromisoformat(str(local))
+    except ValueError:
+        raise ExportError(f"{where}: '{key}' is not a date ({local!r})") from None
+    # Old exports lack the Unix time: their local time is all there is; taken as UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _read_text(message: dict[str, Any], where: str) -> tuple[str, list[dict[str, Any]]]:
+    raw = message.get("text", "")
+    parts: list[Any]
+    if isinstance(raw, str):
+        parts = [raw]
+    elif isinstance(raw, list):
+        parts = raw
+    else:
+        raise ExportError(f"{where}: 'text' must be a string or a list (got {type(raw).__name__})")
+    text_parts: list[str] = []
+    entities: list[dict[str, Any]] = []
+    offset = 0
+    typed = message.get("text_entities")
+    for part in parts:
+        if isinstance(part, str):
+            text_parts.append(part)
+            offset += len(part)
+        elif isinstance(part, dict):
+            piece = part.get("text", "")
+            if not isinstance(piece, str):
+                raise ExportError(f"{where}: a text part has a non-string 'text'")
+            entity = {k: v for k, v in part.items() if k != "text"}
+            entity.setdefault("type", "plain")
+            if entity["type"] != "plain":
+                entities.append({**entity, "offset": offset, "length": len(piece), "text": piece})
+            text_parts.append(piece)
+            offset += len(piece)
+        else:
+            raise ExportError(f"{where}: 'text' holds a {type(part).__name__}, not a string or an entity")
+    text = "".join(text_parts)
+    if not entities and isinstance(typed, list):  # some exports carry entities only here
+        offset = 0
+        for part in typed:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                if part.get("type", "plain") != "plain":
+                    entities.append({**part, "offset": offset, "length": len(part["text"])})
+                offset += len(part["text"])
+    return text, entities
+
+
+def _read_media(message: dict[str, Any], base: Path) -> list[MediaItem]:
+    items: list[MediaItem] = []
+    photo = message.get("photo")
+    if isinstance(photo, str):
+        items.append(
+            _media_item(
+                base,
+                photo,
+                kind="photo",
+                is_image=True,
+                mime_type="image/jpeg",
+                size=message.get("photo_file_size"),
+                width=message.get("width"),
+                height=message.get("height"),
+            )
+        )
+    document = message.get("file")
+    if isinstance(document, str):
+        mime = _str_or_none(message.get("mime_type"))
+        media_type = _str_or_none(message.get("media_type")) or "document"
+        items.append(
+            _media_item(
+                base,
+                document,
+                kind=media_type,
+                is_image=mime in IMAGE_MIME_TYPES,
+                mime_type=mime,
+                size=message.get("file_size"),
+                width=message.get("width"),
+                height=message.get("height"),
+                file_name=_str_or_none(message.get("file_name")),
+            )
+        )
+    return items
+
+
+def _media_item(base: Path, reference: str, **fields: Any) -> MediaItem:
+    item = MediaItem(**{k: v for k, v in fields.items() if k in MediaItem.__slots__})
+    if isinstance(item.size, bool) or not isinstance(item.size, int | None):
+        item.size = None
+    for dimension in ("width", "height"):
+        if not isinstance(getattr(item, dimension), int | None):
+            setattr(item, dimension, None)
+    if reference.startswith(NOT_INCLUDED):
+        item.missing_reason = "not included in export"
+        return item
+    path = (base / reference).resolve()
+    if base.resolve() not in path.parents:
+        item.missing_reason = f"outside the export folder: {reference}"
+    elif not path.is_file():
+        item.missing_reason = f"file missing: {reference}"
+    else:
+        item.path = path
+        if item.file_name is None:
+            item.file_name = path.name
+    return item
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _peer_id(value: Any) -> int | None:
+    if isinstance(value, str):
+        digits = value.removeprefix("channel").removeprefix("user").removeprefix("chat")
+        if digits.isdigit():
+            return int(digits)
+    return None
+
+
+def _describe_json_error(result_json: Path, exc: Exception, index: int, last_id: Any) -> str:
+    """One sentence naming the file and where the JSON broke (line and column when we can)."""
+    where = ""
+    try:
+        json.loads(result_json.read_bytes())
+    except json.JSONDecodeError as decode_error:
+        where = f" at line {decode_error.lineno}, column {decode_error.colno} ({decode_error.msg})"
+    except (OSError, UnicodeDecodeError, MemoryError):
+        where = ""
+    after = f"; {index} messages were read before it (last id {last_id})" if index else ""
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"{result_json} is not valid JSON{where or ': ' + reason}{after}. Posts read before the error are kept."

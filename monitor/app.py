@@ -1,0 +1,87 @@
+"""Wiring: build the archive, detector, OCR pool, outbox and pipeline from the config.
+
+The commands (``import``, ``demo``, ``ocr``, ``run``) all need the same parts put together the
+same way; this module is the one place that does it, so the CLI stays a thin layer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from handlers.pipeline import Pipeline
+from monitor.archive import Archive
+from monitor.config import Config
+
+
+@dataclass
+class App:
+    """The parts of a running tgmonitor, for one command or the daemon."""
+
+    config: Config
+    archive: Archive
+    pipeline: Pipeline
+    detector: Any = None
+    ocr_pool: Any = None
+    outbox: Any = None
+
+
+def build_detector(config: Config, rules: Path | None = None, min_severity: str | None = None) -> Any:
+    from alerts.detect import load_detector
+
+    return load_detector(config, rules=rules, min_severity=min_severity)
+
+
+def build_sinks(config: Config, telegram_client: Any = None) -> list[Any]:
+    from alerts.sinks import build_sinks as _build
+
+    return _build(config, telegram_client=telegram_client)
+
+
+@contextlib.asynccontextmanager
+async def open_app(
+    config: Config,
+    db_path: Path,
+    media_dir: Path | None = None,
+    *,
+    ocr: bool = True,
+    detect: bool = True,
+    deliver: bool = True,
+    sinks: list[Any] | None = None,
+    telegram_client: Any = None,
+) -> AsyncIterator[App]:
+    """Open everything the pipeline needs; close it all on the way out, whatever happens.
+
+    ``deliver=False`` records alerts in the archive without sending them (an import without
+    ``--alerts``). ``sinks`` overrides the configured sinks (``demo`` prints to the console).
+    """
+    archive = await Archive.open(db_path, media_dir)
+    ocr_pool = None
+    outbox = None
+    try:
+        detector = build_detector(config) if detect else None
+        if ocr and config.ocr.enabled:
+            from ocr import OcrPool, OcrSettings
+
+            ocr_pool = OcrPool(
+                OcrSettings.from_config(config.ocr),
+                workers=config.ocr.workers,
+                queue_size=config.ocr.queue_size,
+            )
+            await ocr_pool.start()
+        if detect:
+            from alerts.outbox import Outbox
+
+            chosen = sinks if sinks is not None else build_sinks(config, telegram_client)
+            outbox = Outbox(archive, chosen, config.alerts)
+        pipeline = Pipeline(archive, detector=detector, ocr_pool=ocr_pool, outbox=outbox, deliver=deliver)
+        yield App(config, archive, pipeline, detector, ocr_pool, outbox)
+    finally:
+        if ocr_pool is not None:
+            await ocr_pool.close()
+        if outbox is not None and hasattr(outbox, "close"):
+            await outbox.close()
+        await archive.close()
