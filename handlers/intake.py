@@ -318,6 +318,7 @@ class Intake:
             unit.kind,
             type(exc).__name__,
             exc,
+            exc_info=log.isEnabledFor(logging.DEBUG),
         )
         if unit.kind == "new":
             self.progress.end(unit.channel_id, unit.ids, ok=False)

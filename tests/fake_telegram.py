@@ -310,8 +310,22 @@ class FakeTelegram:
         update.pts = state.pts
         state.events.append((state.pts, update))
         if push:
-            self._push(types.Updates(updates=[update], users=[], chats=[state.channel], date=_now(), seq=0))
+            chats = [state.channel, *self._mentioned_chats(update)]
+            self._push(types.Updates(updates=[update], users=[], chats=chats, date=_now(), seq=0))
         self._notify()
+
+    def _chats_for(self, state: _ChannelState, messages: list[Any]) -> list[types.Channel]:
+        chats = {state.channel.id: state.channel}
+        for msg in messages:
+            for chat in self._mentioned_chats(types.UpdateNewChannelMessage(message=msg, pts=0, pts_count=0)):
+                chats[chat.id] = chat
+        return list(chats.values())
+
+    def _mentioned_chats(self, update: Any) -> list[types.Channel]:
+        """Chats an update refers to besides its own (a forward's source), sent along as Telegram does."""
+        fwd = getattr(getattr(update, "message", None), "fwd_from", None)
+        source = getattr(getattr(fwd, "from_id", None), "channel_id", None)
+        return [self.channels[source].channel] if source in self.channels else []
 
     def _push(self, updates: Any) -> None:
         for sender in self.senders:
@@ -418,7 +432,7 @@ class FakeTelegram:
             pts=chunk[-1][0],
             new_messages=new_messages,
             other_updates=others,
-            chats=[state.channel],
+            chats=self._chats_for(state, new_messages),
             users=[],
             final=final,
         )
@@ -442,7 +456,7 @@ class FakeTelegram:
             count=len(ids),
             messages=[state.messages[m] for m in chosen],
             topics=[],
-            chats=[state.channel],
+            chats=self._chats_for(state, [state.messages[m] for m in chosen]),
             users=[],
         )
 
@@ -453,7 +467,12 @@ class FakeTelegram:
             msg = state.messages.get(getattr(inp, "id", None))
             out.append(msg if msg is not None else types.MessageEmpty(id=getattr(inp, "id", 0)))
         return types.messages.ChannelMessages(
-            pts=state.pts, count=len(out), messages=out, topics=[], chats=[state.channel], users=[]
+            pts=state.pts,
+            count=len(out),
+            messages=out,
+            topics=[],
+            chats=self._chats_for(state, out),
+            users=[],
         )
 
     def _on_GetChannelsRequest(self, request: Any) -> Any:
