@@ -1,0 +1,863 @@
+"""The outbox: alerts written with their deliveries in one transaction, then sent per sink.
+
+Writing (:meth:`Outbox.record`): a detection that alerts becomes one ``alerts`` row plus one
+``deliveries`` row per configured sink, in the transaction that also links the alert to a
+campaign. An alert is unique per post and detection result: it carries only the (rule, term)
+pairs and the countdown that no earlier alert of the same post carried, and its fingerprint is
+made of them, so re-processing or re-importing a post adds nothing and an edit that adds a match
+adds one alert with just the new match.
+
+Campaigns: the same poster (same sha256, or a perceptual hash within :data:`PHASH_DISTANCE`
+bits) or the same normalised text (:func:`monitor.text.normalize`, at least
+:data:`MIN_CAMPAIGN_TEXT` characters) in two or more channels within
+``alerts.campaign_window_hours`` of post date is a campaign. Its members' not-yet-sent
+deliveries are ``folded`` and ONE campaign alert names every channel with first/last seen; it
+waits ``campaign_hold_seconds`` for more channels before going out, is rewritten in place while
+unsent, and is announced again only when the number of channels has doubled. Single-channel
+alerts are always archived.
+
+Sending (:meth:`Outbox.run`, :meth:`Outbox.deliver_pending`): one task per sink, so a slow or
+dead sink never holds up another or the pipeline (which only writes rows). Per delivery::
+
+    pending --claim (commit)--> sending --sink.send()--> delivered (commit)
+                                   |--transient error--> pending, next_attempt_at = now + backoff
+                                   '--permanent error--> failed, last_error = reason
+
+Transient errors are retried forever with exponential backoff and jitter (``2 s * 2^n``, capped
+at ``alerts.retry_max_seconds``, drawn uniformly from the upper half), or after the sink's own
+``Retry-After``/flood wait. A sink that is unusable (bad token, chat not found, webhook gone)
+fails the delivery that found out and is switched off until restart; its other deliveries stay
+pending. Each sink sends one alert at a time.
+
+At most once, and the one duplicate: a delivery is claimed (``sending``, with this process's
+id) and committed before the sink is called, and marked ``delivered`` right after the sink
+returns. If the process dies (kill -9, OOM, power cut) after the sink accepted the alert and
+before ``delivered`` was committed, the restarted outbox finds the delivery still ``sending``
+by a dead process and sends it once more, with the same idempotency key: that sink may show
+that one alert twice. Only the one alert (or digest) in flight per sink at the moment of the
+crash can repeat; a crash at any other point repeats nothing. The JSON Lines sink looks the key
+up in its file and never repeats; Telegram drops a message whose ``random_id`` it has already
+seen; a webhook receives the same ``Idempotency-Key`` header. (The archive runs with
+``synchronous = NORMAL``: after an OS crash or power loss, rather than a process crash, the
+last few commits may be lost, and with them the marks of the last few deliveries.)
+
+Rate control: a human-read sink (Telegram, console, Slack/Discord) gets at most
+``alerts.burst_limit`` single alerts per ``alerts.burst_window_seconds``; the rest are folded
+into one digest message per window. Nothing is dropped: every alert stays in the archive and
+each folded delivery is marked ``delivered`` with the digest's key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import random
+import socket
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from alerts import format as fmt
+from alerts.sinks import OutgoingAlert, Sink, SinkUnavailable
+from monitor.config import AlertsConfig
+from monitor.errors import DeliveryError
+from monitor.models import iso, utc
+from monitor.text import normalize
+
+log = logging.getLogger(__name__)
+
+PHASH_DISTANCE = 8  # of 64 bits: the same poster re-encoded, resized or lightly cropped
+MIN_CAMPAIGN_TEXT = 20  # normalised characters; shorter texts ("عاجل") are not a campaign
+BATCH = 500
+RETRY_BASE_SECONDS = 2.0
+CLAIM_LEASE = timedelta(minutes=15)  # a 'sending' claim older than this is stale whoever holds it
+IDLE_POLL_SECONDS = 30.0  # also notice deliveries written by another process (import --alerts)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def stamp(dt: datetime) -> str:
+    """ISO 8601 UTC with milliseconds: one fixed width, so strings compare like times."""
+    return utc(dt).isoformat(timespec="milliseconds")
+
+
+def backoff_delay(attempts: int, base: float, cap: float, rng: random.Random) -> float:
+    """Seconds before attempt ``attempts + 1``: exponential, capped, jittered in the upper half."""
+    raw = min(cap, base * (2 ** max(0, attempts - 1)))
+    return rng.uniform(raw / 2, raw)
+
+
+def match_dict(match: Any) -> dict[str, Any]:
+    if isinstance(match, dict):
+        return dict(match)
+    return {
+        "rule": getattr(match, "rule", None),
+        "term": getattr(match, "term", None),
+        "category": getattr(match, "category", None),
+        "severity": getattr(match, "severity", None),
+        "source": getattr(match, "source", "text"),
+        "start": getattr(match, "start", None),
+        "end": getattr(match, "end", None),
+    }
+
+
+def countdown_dict(countdown: Any) -> dict[str, Any] | None:
+    if countdown is None:
+        return None
+    if isinstance(countdown, dict):
+        return dict(countdown)
+    deadline = getattr(countdown, "deadline", None)
+    return {
+        "value": getattr(countdown, "value", None),
+        "unit": getattr(countdown, "unit", None),
+        "deadline": iso(deadline) if isinstance(deadline, datetime) else deadline,
+        "alertable": getattr(countdown, "alertable", True),
+    }
+
+
+def _pair(match: dict[str, Any]) -> str:
+    return f"match:{match.get('rule')}\x1f{match.get('term')}"
+
+
+def _countdown_key(countdown: dict[str, Any]) -> str:
+    return f"countdown:{countdown.get('value')}:{countdown.get('unit')}"
+
+
+def _hamming(a: str, b: str) -> int | None:
+    if len(a) != len(b):
+        return None
+    try:
+        return (int(a, 16) ^ int(b, 16)).bit_count()
+    except ValueError:
+        return None
+
+
+def _claimant() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _claim_is_stale(claimed_by: str | None, claimed_at: str | None, now: datetime) -> bool:
+    """True when the process that claimed a delivery is gone (or the claim is very old)."""
+    if claimed_at is None or claimed_by is None:
+        return True
+    try:
+        if now - datetime.fromisoformat(claimed_at) > CLAIM_LEASE:
+            return True
+    except ValueError:
+        return True
+    host, _, pid = claimed_by.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine: trust the lease only
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@dataclass
+class _Due:
+    id: int
+    alert_id: int
+    attempts: int
+    kind: str
+    severity: str | None
+    body: dict[str, Any]
+    fingerprint: str
+    created_at: str
+
+
+class Outbox:
+    """Alerts in, deliveries out. One per process; see the module docstring for the guarantees."""
+
+    def __init__(
+        self,
+        archive: Any,
+        sinks: Sequence[Sink],
+        config: AlertsConfig,
+        *,
+        retry_base: float = RETRY_BASE_SECONDS,
+        rng: random.Random | None = None,
+    ):
+        self.archive = archive
+        self.sinks: dict[str, Sink] = {}
+        for sink in sinks:
+            if sink.name in self.sinks:
+                raise ValueError(f"two sinks named {sink.name!r}")
+            self.sinks[sink.name] = sink
+        self.config = config
+        self.retry_base = retry_base
+        self.rng = rng or random.Random()
+        self.disabled: dict[str, str] = {}
+        self._wake: dict[str, asyncio.Event] = {name: asyncio.Event() for name in self.sinks}
+        self._gate: dict[str, float] = {}  # epoch seconds before which a sink sends nothing
+        self._recent: dict[str, deque[float]] = {}  # epoch seconds of messages sent, per sink
+        self._last_digest: dict[str, float] = {}
+        self._recovered = False
+        self._claimant = _claimant()
+
+    # --- writing alerts ---------------------------------------------------------------------
+
+    async def record(self, post: Any, detection: Any, *, deliver: bool = True) -> list[int]:
+        """Archive what ``detection`` found in ``post`` (a ``PostRecord``); return new alert ids.
+
+        ``deliver=False`` (``import`` without ``--alerts``) archives the alerts with their
+        deliveries marked ``skipped``: they are never sent, and because the post's alerts now
+        exist, importing the same posts again later (even with ``--alerts``) sends nothing.
+        """
+        if not getattr(detection, "alert", False):
+            return []
+        matches = [match_dict(m) for m in getattr(detection, "matches", None) or []]
+        countdown = countdown_dict(getattr(detection, "countdown", None))
+        ocr_text = getattr(detection, "ocr_text", None) or getattr(post, "ocr_text", None)
+        media = await self.archive.fetchall(
+            "SELECT pm.sha256, m.phash FROM post_media pm JOIN media m ON m.sha256 = pm.sha256 "
+            "WHERE pm.post_id = ? AND m.is_image = 1 ORDER BY pm.position",
+            (post.id,),
+        )
+        keys = self._content_keys(post, media)
+        now = now_utc()
+        ids: list[int] = []
+        async with self.archive.transaction() as conn:
+            covered = await self._covered(conn, post.id)
+            fresh: dict[str, dict[str, Any]] = {}
+            for match in matches:
+                if _pair(match) not in covered:
+                    fresh.setdefault(_pair(match), match)
+            new_matches = list(fresh.values())
+            new_countdown = (
+                countdown
+                if countdown and countdown.get("alertable", True) and _countdown_key(countdown) not in covered
+                else None
+            )
+            floor = fmt.severity_rank(self.config.min_severity)
+            if not new_countdown and not any(
+                fmt.severity_rank(m.get("severity")) >= floor for m in new_matches
+            ):
+                return []
+            ranked = [m.get("severity") for m in new_matches if m.get("severity")]
+            if new_countdown:  # a countdown alerts on its own; the detector says how loud
+                ranked.append(getattr(detection, "severity", None) or "high")
+            severity = max(ranked, key=fmt.severity_rank)
+            parts = sorted(fresh) + ([_countdown_key(new_countdown)] if new_countdown else [])
+            fingerprint = f"post:{post.id}:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
+            body = fmt.post_body(
+                post,
+                kind="post",
+                severity=severity,
+                matches=new_matches,
+                countdown=new_countdown,
+                ocr_text=ocr_text,
+                image_sha256=media[0][0] if media else None,
+            )
+            body["covers"] = parts
+            alert_id = await self._insert_alert(
+                conn, "post", fingerprint, severity, body, now, post_id=post.id, channel_id=post.channel_id
+            )
+            if alert_id is None:
+                return []
+            ids.append(alert_id)
+            await self._insert_deliveries(conn, alert_id, severity, deliver, now)
+            await conn.executemany(
+                "INSERT OR IGNORE INTO alert_keys (alert_id, key, kind, channel_id, date) VALUES (?, ?, ?, ?, ?)",
+                [(alert_id, key, kind, post.channel_id, iso(post.date)) for key, kind in keys],
+            )
+            campaign_alert = await self._campaign(conn, alert_id, post, keys, deliver, now)
+            if campaign_alert is not None:
+                ids.append(campaign_alert)
+        self.wake()
+        return ids
+
+    async def record_alert(
+        self,
+        kind: str,
+        fingerprint: str,
+        body: dict[str, Any],
+        severity: str | None,
+        *,
+        post_id: int | None = None,
+        channel_id: int | None = None,
+        deliver: bool = True,
+    ) -> int | None:
+        """Archive one ready-made alert (reminders use this); ``None`` if the fingerprint exists."""
+        now = now_utc()
+        async with self.archive.transaction() as conn:
+            alert_id = await self._insert_alert(
+                conn, kind, fingerprint, severity, body, now, post_id=post_id, channel_id=channel_id
+            )
+            if alert_id is not None:
+                await self._insert_deliveries(conn, alert_id, severity, deliver, now)
+        if alert_id is not None:
+            self.wake()
+        return alert_id
+
+    @staticmethod
+    def _content_keys(post: Any, media: Sequence[Any]) -> list[tuple[str, str]]:
+        keys: list[tuple[str, str]] = []
+        for row in media:
+            keys.append((f"sha:{row[0]}", "sha"))
+            if row[1]:
+                keys.append((f"phash:{row[1]}", "phash"))
+        text = normalize(post.text or "")
+        if len(text) >= MIN_CAMPAIGN_TEXT:
+            keys.append((f"text:{hashlib.sha1(text.encode()).hexdigest()}", "text"))
+        return list(dict.fromkeys(keys))
+
+    @staticmethod
+    async def _covered(conn: aiosqlite.Connection, post_id: int) -> set[str]:
+        async with conn.execute(
+            "SELECT body FROM alerts WHERE post_id = ? AND kind = 'post'", (post_id,)
+        ) as cur:
+            rows = await cur.fetchall()
+        covered: set[str] = set()
+        for row in rows:
+            body = json.loads(row[0])
+            covered.update(body.get("covers") or [])
+            covered.update(_pair(m) for m in body.get("matches") or [])
+            if body.get("countdown"):
+                covered.add(_countdown_key(body["countdown"]))
+        return covered
+
+    @staticmethod
+    async def _insert_alert(
+        conn: aiosqlite.Connection,
+        kind: str,
+        fingerprint: str,
+        severity: str | None,
+        body: dict[str, Any],
+        now: datetime,
+        *,
+        post_id: int | None,
+        channel_id: int | None,
+    ) -> int | None:
+        body = {**body, "alert_id": None, "created_at": iso(now)}
+        cur = await conn.execute(
+            "INSERT INTO alerts (kind, post_id, fingerprint, severity, created_at, body, channel_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
+            (kind, post_id, fingerprint, severity, iso(now), _dumps(body), channel_id),
+        )
+        if cur.rowcount != 1:
+            return None
+        return cur.lastrowid
+
+    async def _insert_deliveries(
+        self,
+        conn: aiosqlite.Connection,
+        alert_id: int,
+        severity: str | None,
+        deliver: bool,
+        now: datetime,
+        hold_until: datetime | None = None,
+    ) -> None:
+        rows = []
+        for sink in self.sinks.values():
+            if not deliver:
+                rows.append((alert_id, sink.name, "skipped", None, "archived without notification"))
+            elif not sink.wants(severity):
+                rows.append(
+                    (alert_id, sink.name, "skipped", None, f"below the sink's minimum ({sink.min_severity})")
+                )
+            else:
+                rows.append((alert_id, sink.name, "pending", stamp(hold_until) if hold_until else None, None))
+        await conn.executemany(
+            "INSERT OR IGNORE INTO deliveries (alert_id, sink, status, next_attempt_at, last_error) VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    # --- campaigns --------------------------------------------------------------------------
+
+    async def _campaign(
+        self,
+        conn: aiosqlite.Connection,
+        alert_id: int,
+        post: Any,
+        keys: Sequence[tuple[str, str]],
+        deliver: bool,
+        now: datetime,
+    ) -> int | None:
+        """Join or start a campaign for a new post alert; returns a new campaign alert id, if any."""
+        if not keys:
+            return None
+        window = timedelta(hours=self.config.campaign_window_hours)
+        date = utc(post.date)
+        low, high = iso(date - window), iso(date + window)
+        matched: set[int] = set()
+        exact = [k for k, kind in keys if kind != "phash"]
+        if exact:
+            marks = ",".join("?" * len(exact))
+            async with conn.execute(
+                f"SELECT DISTINCT alert_id FROM alert_keys WHERE key IN ({marks}) AND date BETWEEN ? AND ? AND alert_id != ?",
+                (*exact, low, high, alert_id),
+            ) as cur:
+                matched.update(r[0] for r in await cur.fetchall())
+        hashes = [k.split(":", 1)[1] for k, kind in keys if kind == "phash"]
+        if hashes:
+            async with conn.execute(
+                "SELECT alert_id, key FROM alert_keys WHERE kind = 'phash' AND date BETWEEN ? AND ? AND alert_id != ?",
+                (low, high, alert_id),
+            ) as cur:
+                for other, key in await cur.fetchall():
+                    theirs = key.split(":", 1)[1]
+                    for mine in hashes:
+                        distance = _hamming(mine, theirs)
+                        if distance is not None and distance <= PHASH_DISTANCE * len(mine) // 16:
+                            matched.add(other)
+                            break
+        if not matched:
+            return None
+        marks = ",".join("?" * len(matched))
+        async with conn.execute(
+            f"SELECT id, channel_id, campaign_id FROM alerts WHERE id IN ({marks}) AND kind = 'post'",
+            tuple(matched),
+        ) as cur:
+            members = list(await cur.fetchall())
+        campaign_ids = sorted({r[2] for r in members if r[2] is not None})
+        if campaign_ids:
+            campaign_id = campaign_ids[0]
+        else:
+            if len({r[1] for r in members} | {post.channel_id}) < 2:
+                return None  # the same poster again in the same channel: not a campaign
+            cur = await conn.execute(
+                "INSERT INTO campaigns (first_seen, last_seen, created_at) VALUES (?, ?, ?)",
+                (iso(date), iso(date), iso(now)),
+            )
+            campaign_id = cur.lastrowid
+        join = [r[0] for r in members if r[2] is None] + [alert_id]
+        await conn.executemany(
+            "UPDATE alerts SET campaign_id = ? WHERE id = ?", [(campaign_id, i) for i in join]
+        )
+
+        async with conn.execute(
+            "SELECT id, body, post_id FROM alerts WHERE campaign_id = ? AND kind = 'post' ORDER BY id",
+            (campaign_id,),
+        ) as cur:
+            member_rows = list(await cur.fetchall())
+        bodies = [{**json.loads(r[1]), "alert_id": r[0]} for r in member_rows]
+        first_post = min(member_rows, key=lambda r: (json.loads(r[1]).get("date") or "", r[0]))[2]
+        body = campaign_body(campaign_id, bodies)
+        channels = len(body["channels"])
+        if channels < 2:
+            return None
+        member_ids = [b["alert_id"] for b in bodies]
+        marks = ",".join("?" * len(member_ids))
+        await conn.execute(
+            f"UPDATE deliveries SET status = 'folded', last_error = ? WHERE alert_id IN ({marks}) "
+            "AND status = 'pending' AND attempts = 0",
+            (f"folded into campaign {campaign_id}", *member_ids),
+        )
+        async with conn.execute(
+            "SELECT alert_id, announced FROM campaigns WHERE id = ?", (campaign_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        current, announced = row
+        await conn.execute(
+            "UPDATE campaigns SET first_seen = ?, last_seen = ?, channels = ? WHERE id = ?",
+            (body["first_seen"], body["last_seen"], channels, campaign_id),
+        )
+        if current is not None:
+            async with conn.execute(
+                "SELECT count(*) FROM deliveries WHERE alert_id = ? AND (attempts > 0 OR status NOT IN ('pending', 'skipped'))",
+                (current,),
+            ) as cur:
+                started = (await cur.fetchone())[0]  # type: ignore[index]
+            if not started:
+                body["alert_id"] = None
+                await conn.execute(
+                    "UPDATE alerts SET body = ?, severity = ? WHERE id = ?",
+                    (_dumps({**body, "created_at": iso(now)}), body["severity"], current),
+                )
+                await conn.execute("UPDATE campaigns SET announced = ? WHERE id = ?", (channels, campaign_id))
+                return None
+            if channels < 2 * announced:
+                return None  # announced already; the archive has the new member
+        hold = now + timedelta(seconds=self.config.campaign_hold_seconds)
+        new_id = await self._insert_alert(
+            conn,
+            "campaign",
+            f"campaign:{campaign_id}:{channels}",
+            body["severity"],
+            body,
+            now,
+            post_id=first_post,
+            channel_id=body.get("channel_id"),
+        )
+        if new_id is None:
+            return None
+        await self._insert_deliveries(conn, new_id, body["severity"], deliver, now, hold_until=hold)
+        if current is not None:  # an older announcement still failing somewhere is superseded
+            await conn.execute(
+                "UPDATE deliveries SET status = 'folded', last_error = ? WHERE alert_id = ? AND status = 'pending'",
+                (f"superseded by alert {new_id}", current),
+            )
+        await conn.execute(
+            "UPDATE campaigns SET alert_id = ?, announced = ? WHERE id = ?", (new_id, channels, campaign_id)
+        )
+        return new_id
+
+    # --- sending ----------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Tell every sink task that new deliveries may be due."""
+        for event in self._wake.values():
+            event.set()
+
+    async def recover(self) -> int:
+        """Put deliveries left ``sending`` by a dead process back to ``pending`` (see the docstring)."""
+        now = now_utc()
+        rows = await self.archive.fetchall(
+            "SELECT id, claimed_by, claimed_at FROM deliveries WHERE status = 'sending'"
+        )
+        stale = [r[0] for r in rows if _claim_is_stale(r[1], r[2], now)]
+        if stale:
+            async with self.archive.transaction() as conn:
+                await conn.executemany(
+                    "UPDATE deliveries SET status = 'pending', next_attempt_at = NULL, claimed_by = NULL, "
+                    "last_error = 'interrupted while sending: may have been delivered once already' "
+                    "WHERE id = ? AND status = 'sending'",
+                    [(i,) for i in stale],
+                )
+            log.warning(
+                "outbox: %d deliveries were interrupted by a crash and will be sent again", len(stale)
+            )
+        self._recovered = True
+        return len(stale)
+
+    async def deliver_pending(self, *, flush: bool = False) -> int:
+        """Send everything due now to every sink (concurrently); return how many were delivered.
+
+        ``flush`` also sends campaign alerts still in their hold, for one-shot commands
+        (``import --alerts``, ``demo``) that exit afterwards.
+        """
+        if not self._recovered:
+            await self.recover()
+        names = [n for n in self.sinks if n not in self.disabled]
+        counts = await asyncio.gather(*(self._drain(name, flush=flush) for name in names))
+        return sum(counts)
+
+    async def run(self, stop: asyncio.Event, *, grace: float = 10.0) -> None:
+        """Deliver until ``stop`` is set: one task per sink. A send in flight may finish (``grace``)."""
+        if not self._recovered:
+            await self.recover()
+        tasks = [
+            asyncio.create_task(self._sink_loop(name, stop), name=f"outbox:{name}") for name in self.sinks
+        ]
+        try:
+            await stop.wait()
+        finally:
+            self.wake()
+            _, late = await asyncio.wait(tasks, timeout=grace) if tasks else (set(), set())
+            for task in late:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*late, return_exceptions=True)
+
+    async def close(self) -> None:
+        for sink in self.sinks.values():
+            try:
+                await sink.close()
+            except (OSError, DeliveryError) as exc:
+                log.warning("closing sink %s: %s", sink.name, exc)
+
+    async def _sink_loop(self, name: str, stop: asyncio.Event) -> None:
+        wake = self._wake[name]
+        while not stop.is_set() and name not in self.disabled:
+            wake.clear()
+            try:
+                await self._drain(name, stop=stop)
+            except (aiosqlite.Error, OSError) as exc:
+                log.error("outbox: sink %s: %s; retrying in 5 s", name, exc)
+                await _wait_any(wake, stop, 5.0)
+                continue
+            if name in self.disabled or stop.is_set():
+                break
+            delay = await self._next_due_in(name)
+            await _wait_any(wake, stop, IDLE_POLL_SECONDS if delay is None else min(delay, IDLE_POLL_SECONDS))
+
+    async def _next_due_in(self, name: str) -> float | None:
+        row = await self.archive.fetchone(
+            "SELECT min(next_attempt_at), sum(next_attempt_at IS NULL) FROM deliveries WHERE sink = ? AND status = 'pending'",
+            (name,),
+        )
+        gate = self._gate.get(name, 0.0) - time.time()
+        if row is None or (row[0] is None and not row[1]):
+            return None
+        if row[1]:
+            return max(0.0, gate)
+        wait = (datetime.fromisoformat(row[0]) - now_utc()).total_seconds()
+        return max(0.0, wait, gate)
+
+    async def _due(self, name: str, flush: bool) -> list[_Due]:
+        if time.time() < self._gate.get(name, 0.0):
+            return []
+        now = stamp(now_utc())
+        rows = await self.archive.fetchall(
+            "SELECT d.id, d.alert_id, d.attempts, a.kind, a.severity, a.body, a.fingerprint, a.created_at "
+            "FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
+            "WHERE d.sink = ? AND d.status = 'pending' AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ? "
+            "OR (? AND d.attempts = 0)) ORDER BY d.id LIMIT ?",
+            (name, now, int(flush), BATCH),
+        )
+        return [
+            _Due(r[0], r[1], r[2], r[3], r[4], {**json.loads(r[5]), "alert_id": r[1]}, r[6], r[7])
+            for r in rows
+        ]
+
+    async def _drain(self, name: str, *, flush: bool = False, stop: asyncio.Event | None = None) -> int:
+        sent = 0
+        while name not in self.disabled and not (stop and stop.is_set()):
+            due = await self._due(name, flush)
+            if not due:
+                break
+            count, blocked = await self._send_batch(self.sinks[name], due, stop)
+            sent += count
+            if blocked:
+                break
+        return sent
+
+    async def _send_batch(self, sink: Sink, due: list[_Due], stop: asyncio.Event | None) -> tuple[int, bool]:
+        """Send ``due`` to ``sink``; returns (delivered, blocked: the sink must wait)."""
+        single, folded = due, []
+        if sink.human:
+            recent = await self._recent_sends(sink.name)
+            room = max(0, self.config.burst_limit - len(recent))
+            if len(due) > room:
+                single, folded = due[:room], due[room:]
+        sent = 0
+        for item in single:
+            if stop is not None and stop.is_set():
+                return sent, True
+            outcome = await self._send_one(sink, [item])
+            if outcome is None:
+                return sent, True
+            sent += outcome
+        if folded:
+            window = self.config.burst_window_seconds
+            last = self._last_digest.get(sink.name, 0.0)
+            if time.time() - last < window:
+                self._gate[sink.name] = last + window
+                return sent, True
+            outcome = await self._send_one(sink, folded)
+            if outcome is None:
+                return sent, True
+            sent += outcome
+        return sent, False
+
+    async def _recent_sends(self, name: str) -> deque[float]:
+        window = self.config.burst_window_seconds
+        recent = self._recent.get(name)
+        if recent is None:  # after a restart the window is read back from the archive
+            since = stamp(now_utc() - timedelta(seconds=window))
+            rows = await self.archive.fetchall(
+                "SELECT sent_at, digest_key FROM deliveries WHERE sink = ? AND status = 'delivered' AND sent_at >= ?",
+                (name, since),
+            )
+            seen: set[str] = set()
+            recent = deque()
+            for sent_at, digest in sorted(rows):
+                if digest:
+                    if digest in seen:
+                        continue
+                    seen.add(digest)
+                    self._last_digest[name] = max(
+                        self._last_digest.get(name, 0.0), datetime.fromisoformat(sent_at).timestamp()
+                    )
+                    continue
+                recent.append(datetime.fromisoformat(sent_at).timestamp())
+            self._recent[name] = recent
+        cutoff = time.time() - window
+        while recent and recent[0] < cutoff:
+            recent.popleft()
+        return recent
+
+    async def _send_one(self, sink: Sink, items: list[_Due]) -> int | None:
+        """Claim, send (one alert, or a digest of several), mark. ``None`` if the sink must wait."""
+        digest = len(items) > 1
+        ids = [i.id for i in items]
+        digest_key = (
+            "digest-" + hashlib.sha256(f"{sink.name}|{ids}".encode()).hexdigest()[:24] if digest else None
+        )
+        claimed_at = stamp(now_utc())
+        async with self.archive.transaction() as conn:
+            marks = ",".join("?" * len(ids))
+            cur = await conn.execute(
+                f"UPDATE deliveries SET status = 'sending', attempts = attempts + 1, claimed_by = ?, claimed_at = ?, "
+                f"digest_key = ? WHERE id IN ({marks}) AND status = 'pending'",
+                (self._claimant, claimed_at, digest_key, *ids),
+            )
+            if cur.rowcount != len(ids):
+                # Another process claimed some of them: give ours back and look again.
+                await conn.execute(
+                    f"UPDATE deliveries SET status = 'pending', attempts = attempts - 1, claimed_by = NULL "
+                    f"WHERE id IN ({marks}) AND status = 'sending' AND claimed_by = ? AND claimed_at = ?",
+                    (*ids, self._claimant, claimed_at),
+                )
+                return 0
+        outgoing = [await self._outgoing(sink, item) for item in items]
+        try:
+            if digest:
+                assert digest_key is not None
+                await sink.send_digest(outgoing, digest_key)
+            else:
+                await sink.send(outgoing[0])
+        except SinkUnavailable as exc:
+            await self._mark(ids, "failed", error=str(exc))
+            self.disabled[sink.name] = str(exc)
+            log.error("outbox: sink %s switched off until restart: %s", sink.name, exc)
+            return None
+        except DeliveryError as exc:
+            if exc.permanent:
+                await self._mark(ids, "failed", error=str(exc))
+                log.error(
+                    "outbox: alert %s to %s failed for good: %s", [i.alert_id for i in items], sink.name, exc
+                )
+                return 0
+            return await self._retry_later(sink, items, str(exc), exc.retry_after)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug in a sink must not stop delivery to the others
+            log.exception("outbox: sink %s raised unexpectedly", sink.name)
+            return await self._retry_later(sink, items, f"{type(exc).__name__}: {exc}", None)
+        await self._mark(ids, "delivered")
+        when = time.time()
+        if digest:
+            self._last_digest[sink.name] = when
+        else:
+            self._recent.setdefault(sink.name, deque()).append(when)
+        self._gate.pop(sink.name, None)
+        return len(ids)
+
+    async def _retry_later(
+        self, sink: Sink, items: list[_Due], error: str, retry_after: float | None
+    ) -> None:
+        attempts = max(i.attempts for i in items) + 1
+        if retry_after is not None:
+            delay = min(max(retry_after, 0.0), 86400.0)
+        else:
+            delay = backoff_delay(attempts, self.retry_base, self.config.retry_max_seconds, self.rng)
+        when = now_utc() + timedelta(seconds=delay)
+        await self._mark([i.id for i in items], "pending", error=error, next_attempt=when)
+        self._gate[sink.name] = when.timestamp()
+        log.warning("outbox: %s: %s; attempt %d, next in %.1f s", sink.name, error, attempts, delay)
+        return None
+
+    async def _mark(
+        self,
+        ids: Iterable[int],
+        status: str,
+        *,
+        error: str | None = None,
+        next_attempt: datetime | None = None,
+    ) -> None:
+        now = stamp(now_utc())
+        async with self.archive.transaction() as conn:
+            await conn.executemany(
+                "UPDATE deliveries SET status = ?, last_error = ?, next_attempt_at = ?, claimed_by = NULL, "
+                "sent_at = CASE WHEN ? = 'delivered' THEN ? ELSE sent_at END WHERE id = ?",
+                [(status, error, stamp(next_attempt) if next_attempt else None, status, now, i) for i in ids],
+            )
+
+    async def _outgoing(self, sink: Sink, item: _Due) -> OutgoingAlert:
+        key = hashlib.sha256(f"{item.fingerprint}|{item.created_at}|{sink.name}".encode()).hexdigest()[:32]
+        image: Path | None = None
+        sha = item.body.get("image_sha256")
+        if sha:
+            media = await self.archive.media(sha)
+            if media is not None and media.path.is_file():
+                image = media.path
+        return OutgoingAlert(
+            delivery_id=item.id,
+            alert_id=item.alert_id,
+            kind=item.kind,
+            severity=item.severity,
+            body=item.body,
+            key=f"tgm-{key}",
+            attempts=item.attempts,
+            image=image,
+            created_at=item.created_at,
+        )
+
+    # --- reading ----------------------------------------------------------------------------
+
+    async def status(self) -> dict[str, Any]:
+        """Per sink: pending, failed, delivered counts and why a sink is switched off (for health)."""
+        rows = await self.archive.fetchall(
+            "SELECT sink, status, count(*) FROM deliveries GROUP BY sink, status"
+        )
+        out: dict[str, Any] = {name: {"disabled": self.disabled.get(name)} for name in self.sinks}
+        for sink, status, count in rows:
+            out.setdefault(sink, {"disabled": None})[status] = count
+        return out
+
+
+def campaign_body(campaign_id: int, members: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The body of a campaign alert from its members' post alert bodies (earliest first)."""
+    ordered = sorted(members, key=lambda b: (b.get("date") or "", b.get("alert_id") or 0))
+    first = ordered[0]
+    channels: dict[Any, dict[str, Any]] = {}
+    for body in ordered:
+        channels.setdefault(
+            body.get("channel_id"),
+            {
+                "channel": body.get("channel"),
+                "title": body.get("channel_title"),
+                "channel_id": body.get("channel_id"),
+                "message_id": body.get("message_id"),
+                "url": body.get("url"),
+                "date": body.get("date"),
+            },
+        )
+    matches = list(first.get("matches") or [])
+    seen = {_pair(m) for m in matches}
+    for body in ordered[1:]:
+        for m in body.get("matches") or []:
+            if _pair(m) not in seen:
+                seen.add(_pair(m))
+                matches.append({**m, "start": None, "end": None})
+    severities = [b.get("severity") for b in ordered if b.get("severity")]
+    excerpt_from = next((b for b in ordered if b.get("ocr_excerpt")), first)
+    return {
+        **first,
+        "alert_id": None,
+        "kind": "campaign",
+        "campaign_id": campaign_id,
+        "severity": max(severities, key=fmt.severity_rank) if severities else first.get("severity"),
+        "matches": matches,
+        "ocr_excerpt": excerpt_from.get("ocr_excerpt"),
+        "ocr_highlights": excerpt_from.get("ocr_highlights") or [],
+        "image_sha256": next((b.get("image_sha256") for b in ordered if b.get("image_sha256")), None),
+        "channels": list(channels.values()),
+        "posts": len(ordered),
+        "first_seen": ordered[0].get("date"),
+        "last_seen": ordered[-1].get("date"),
+        "members": [b.get("alert_id") for b in ordered],
+    }
+
+
+async def _wait_any(first: asyncio.Event, second: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=max(0.0, timeout), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)

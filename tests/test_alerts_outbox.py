@@ -1,0 +1,188 @@
+"""The outbox on a real archive: idempotent alerts, edits, silent imports, campaigns, digests."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import pytest_asyncio
+
+from alerts.outbox import Outbox, backoff_delay
+from alerts.sinks import JsonlSink
+from monitor.archive import Archive
+from monitor.config import AlertsConfig, SinkConfig
+from monitor.models import Channel
+from tests.alerts_support import ARABIC_THREAT, FakeCountdown, add_post, detection_for, read_jsonl, statuses
+
+CH1 = Channel(id=1001, username="saberin_news", title="صابرين نيوز")
+CH2 = Channel(id=1002, username=None, title="قناة خاصة")
+CH3 = Channel(id=1003, username="kataib_media", title="الإعلام الحربي")
+POSTER = "poster-bytes-1".encode() * 10
+
+
+@pytest_asyncio.fixture
+async def archive(tmp_path):
+    arch = await Archive.open(tmp_path / "archive.db")
+    yield arch
+    await arch.close()
+
+
+def make_outbox(archive, tmp_path, **config) -> tuple[Outbox, JsonlSink]:
+    sink = JsonlSink(SinkConfig(type="jsonl", path=tmp_path / "alerts.jsonl"))
+    cfg = AlertsConfig(campaign_hold_seconds=0, **config)
+    return Outbox(archive, [sink], cfg), sink
+
+
+@pytest.mark.asyncio
+async def test_alert_and_deliveries_written_together_and_idempotent(archive, tmp_path):
+    outbox, sink = make_outbox(archive, tmp_path)
+    post = await add_post(archive, CH1, 10, ARABIC_THREAT)
+    det = detection_for(ARABIC_THREAT, {"الانتقامُ قادمٌ": "revenge"})
+    ids = await outbox.record(post, det)
+    assert len(ids) == 1
+    assert await statuses(archive) == {(ids[0], sink.name): "pending"}
+    # the same post and detection again (re-processing, re-import): nothing new
+    assert await outbox.record(post, det) == []
+    assert await outbox.deliver_pending() == 1
+    lines = read_jsonl(tmp_path / "alerts.jsonl")
+    assert len(lines) == 1
+    body = lines[0]
+    assert body["alert_id"] == ids[0] and body["kind"] == "post" and body["severity"] == "high"
+    assert body["channel"] == "saberin_news" and body["channel_id"] == 1001 and body["message_id"] == 10
+    assert body["url"] == "https://t.me/saberin_news/10"
+    assert body["text"] == ARABIC_THREAT
+    assert body["matches"][0]["term"] == "الانتقامُ قادمٌ"
+    assert set(body) >= {"date", "countdown", "ocr_excerpt", "channels"}
+    assert await outbox.deliver_pending() == 0
+
+
+@pytest.mark.asyncio
+async def test_edit_with_a_new_match_adds_one_alert_with_only_what_is_new(archive, tmp_path):
+    outbox, _ = make_outbox(archive, tmp_path)
+    text = "الانتقام قادم"
+    post = await add_post(archive, CH1, 11, text)
+    first = await outbox.record(post, detection_for(text, {"الانتقام قادم": "revenge"}))
+    edited = text + " والموعد بعد ٣ أيام"
+    post = await add_post(archive, CH1, 11, edited)
+    det = detection_for(
+        edited, {"الانتقام قادم": "revenge"}, countdown=FakeCountdown(3, "day", datetime(2026, 11, 25, tzinfo=UTC))
+    )
+    second = await outbox.record(post, det)
+    assert len(first) == 1 and len(second) == 1 and first != second
+    row = await archive.fetchone("SELECT body FROM alerts WHERE id = ?", (second[0],))
+    body = json.loads(row[0])
+    assert body["matches"] == []  # the revenge match was already alerted
+    assert body["countdown"]["value"] == 3 and body["countdown"]["deadline"].startswith("2026-11-25")
+    assert await outbox.record(post, det) == []
+
+
+@pytest.mark.asyncio
+async def test_low_severity_only_or_no_alert_records_nothing(archive, tmp_path):
+    outbox, _ = make_outbox(archive, tmp_path)
+    post = await add_post(archive, CH1, 12, "بيان عادي")
+    det = detection_for("بيان عادي", {"بيان": "statement"})
+    det.matches[0].severity = "low"
+    assert await outbox.record(post, det) == []
+    det.alert = False
+    assert await outbox.record(post, det) == []
+
+
+@pytest.mark.asyncio
+async def test_silent_import_archives_but_never_delivers(archive, tmp_path):
+    outbox, sink = make_outbox(archive, tmp_path)
+    post = await add_post(archive, CH1, 13, ARABIC_THREAT)
+    det = detection_for(ARABIC_THREAT, {"الانتقامُ قادمٌ": "revenge"})
+    ids = await outbox.record(post, det, deliver=False)
+    assert await statuses(archive) == {(ids[0], sink.name): "skipped"}
+    # a later import --alerts of the same export raises nothing new, so sends nothing
+    assert await outbox.record(post, det, deliver=True) == []
+    assert await outbox.deliver_pending(flush=True) == 0
+    assert read_jsonl(tmp_path / "alerts.jsonl") == []
+
+
+@pytest.mark.asyncio
+async def test_campaign_across_three_channels_is_one_alert(archive, tmp_path):
+    outbox, sink = make_outbox(archive, tmp_path)
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    ocr = "الانتقام قادم\nالمقاومة الإسلامية"
+    det = detection_for(ocr, {"الانتقام قادم": "revenge"}, source="ocr", ocr_text=ocr)
+    ids = []
+    for i, channel in enumerate((CH1, CH2, CH3)):
+        post = await add_post(
+            archive, channel, 100 + i, "", date=base + timedelta(minutes=7 * i), image=POSTER, ocr_text=ocr
+        )
+        ids.append(await outbox.record(post, det))
+    assert [len(x) for x in ids] == [1, 2, 1]  # the second channel starts the campaign
+    campaign_id = ids[1][1]
+    rows = await archive.fetchall("SELECT id, kind, campaign_id FROM alerts ORDER BY id")
+    assert [r[1] for r in rows].count("post") == 3  # every single-channel alert is archived
+    assert await outbox.deliver_pending() == 1  # ... but one message goes out
+    (sent,) = read_jsonl(tmp_path / "alerts.jsonl")
+    assert sent["alert_id"] == campaign_id and sent["kind"] == "campaign"
+    assert [c["channel_id"] for c in sent["channels"]] == [1001, 1002, 1003]
+    assert sent["channels"][1]["url"] == "https://t.me/c/1002/101"
+    assert sent["first_seen"] < sent["last_seen"]
+    assert sent["ocr_excerpt"].startswith("الانتقام قادم")
+    folded = await statuses(archive)
+    assert sorted(folded.values()) == ["delivered", "folded", "folded", "folded"]
+
+
+@pytest.mark.asyncio
+async def test_campaign_by_perceptual_hash_and_by_text_and_window(archive, tmp_path):
+    outbox, _ = make_outbox(archive, tmp_path, campaign_window_hours=6)
+    now = datetime.now(UTC).replace(microsecond=0)
+    text = "#الانتقام_قادم بيان المقاومة الإسلامية في العراق"
+    det = detection_for(text, {"الانتقام": "revenge"})
+    a = await add_post(archive, CH1, 1, text, date=now, image=b"A" * 50, phash="c3c3c3c3c3c3c3c3")
+    b = await add_post(archive, CH2, 1, "", date=now, image=b"B" * 50, phash="c3c3c3c3c3c3c3c2")  # 1 bit apart
+    assert len(await outbox.record(a, det)) == 1
+    poster_det = detection_for("الانتقام", {"الانتقام": "revenge"}, source="ocr", ocr_text="الانتقام")
+    assert len(await outbox.record(b, poster_det)) == 2  # near-duplicate poster: campaign
+    # the same normalised text (diacritics, hashtags folded) in a third channel joins the same campaign
+    same = "الانتقامُ قادم بيانُ المقاومة الاسلامية في العراق"
+    c = await add_post(archive, CH3, 1, same, date=now + timedelta(hours=1))
+    assert len(await outbox.record(c, detection_for(same, {"الانتقامُ": "revenge"}))) == 1
+    campaigns = await archive.fetchall("SELECT id, channels FROM campaigns")
+    assert [tuple(r) for r in campaigns] == [(1, 3)]
+    # outside the window: no campaign
+    far = await add_post(archive, Channel(id=1004, username="far"), 1, text, date=now + timedelta(hours=30))
+    assert len(await outbox.record(far, det)) == 1
+
+
+@pytest.mark.asyncio
+async def test_burst_is_folded_into_a_digest_nothing_dropped(archive, tmp_path):
+    from alerts.sinks import ConsoleSink
+    from rich.console import Console
+
+    console = Console(file=open(tmp_path / "console.txt", "w", encoding="utf-8"), width=120)
+    sink = ConsoleSink(SinkConfig(type="console"), console=console)
+    outbox = Outbox(archive, [sink], AlertsConfig(burst_limit=5, burst_window_seconds=60))
+    for i in range(12):
+        text = f"تهديد رقم {i} الانتقام قادم"
+        post = await add_post(archive, CH1, 200 + i, text)
+        assert len(await outbox.record(post, detection_for(text, {"الانتقام قادم": "revenge"}))) == 1
+    assert await outbox.deliver_pending() == 12
+    console.file.close()
+    printed = (tmp_path / "console.txt").read_text(encoding="utf-8")
+    assert printed.count("alert #") == 5
+    assert "Digest: 7 alerts" in printed
+    rows = await archive.fetchall("SELECT status, digest_key FROM deliveries ORDER BY id")
+    assert all(r[0] == "delivered" for r in rows)
+    assert len({r[1] for r in rows if r[1]}) == 1
+    # the next burst in the same window waits for the window instead of flooding
+    post = await add_post(archive, CH1, 300, "الانتقام قادم")
+    await outbox.record(post, detection_for("الانتقام قادم", {"الانتقام قادم": "revenge"}))
+    assert await outbox.deliver_pending() == 0
+    assert (await statuses(archive))[(13, sink.name)] == "pending"
+
+
+def test_backoff_grows_is_capped_and_jittered():
+    import random
+
+    rng = random.Random(7)
+    delays = [backoff_delay(n, 2.0, 60.0, rng) for n in range(1, 12)]
+    assert 1.0 <= delays[0] <= 2.0
+    assert all(d <= 60.0 for d in delays)
+    assert delays[-1] >= 30.0
+    assert len({round(d, 6) for d in delays[-4:]}) == 4  # jitter: capped values still differ
