@@ -351,6 +351,7 @@ class Archive:
             conn = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.Error as exc:
             raise ArchiveError(f"cannot open the archive {path}: {exc}") from None
+        conn.row_factory = sqlite3.Row  # rows by name too: fetchone/fetchall promise sqlite3.Row
         archive = cls(conn, path, media)
         try:
             await conn.execute("PRAGMA busy_timeout = 10000")
