@@ -1,0 +1,440 @@
+"""Countdowns in English and Arabic (MSA and Iraqi dialect), and countdown series.
+
+A countdown is built in, not a rule: "59 days left", ``#59daysleft``, "T-minus 5 days",
+``باقي ٥٩ يوما``, ``#باقي٥٩يوما``, ``لم يتبق سوى ٥٦ يوما``, ``العد التنازلي: 10 أيام``,
+``باقي ثلاثة أيام`` (number words), ``بقي يومان`` (dual), ``ضل ٤٠ يوم`` (Iraqi),
+``۵۹ روز مانده`` (Persian), ``لا يفصلنا عن ٣١/١٢/٢٠٢١ سوى ٤٢ يوما`` (an explicit date), or a bare
+number after ``#العد_التنازلي``. Patterns run on normalised text (:func:`monitor.text.normalize`),
+so diacritics, letter variants, Eastern Arabic and Persian digits and hashtag underscores need no
+special cases here. Weeks are read as days (3 weeks -> 21 days).
+
+A countdown to Ramadan, an exam, New Year or a product launch is still a countdown, but it is not
+*alertable* unless a threat or enemy word is in the same post. :func:`series_deadline` finds the
+common deadline of a channel's successive countdown posts.
+
+We write our own patterns: no library reads Arabic countdown phrasings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from monitor.text import normalize, normalize_with_offsets, original_span
+
+__all__ = [
+    "Countdown",
+    "CountdownPoint",
+    "find_countdown",
+    "parse_number",
+    "series_deadline",
+]
+
+# --- numbers -------------------------------------------------------------------------------
+
+_AR_UNITS = {
+    "واحد": 1, "واحده": 1, "اثنان": 2, "اثنين": 2, "اثنتان": 2, "اثنتين": 2,
+    "ثلاث": 3, "ثلاثه": 3, "ثلث": 3, "اربع": 4, "اربعه": 4, "خمس": 5, "خمسه": 5,
+    "ست": 6, "سته": 6, "سبع": 7, "سبعه": 7, "ثمان": 8, "ثماني": 8, "ثمانيه": 8, "ثمن": 8,
+    "تسع": 9, "تسعه": 9, "عشر": 10, "عشره": 10,
+}  # fmt: skip
+_AR_TEENS = {
+    "احد عشر": 11, "احدي عشر": 11, "احدي عشره": 11, "اثنا عشر": 12, "اثني عشر": 12,
+    "اثنتا عشره": 12, "اثنتي عشره": 12,
+    # Iraqi spoken teens
+    "احدعش": 11, "اثنعش": 12, "ثنعش": 12, "ثلطعش": 13, "ثلاثطعش": 13, "اربعطعش": 14,
+    "خمسطعش": 15, "ستطعش": 16, "سبعطعش": 17, "ثمنطعش": 18, "تسعطعش": 19,
+}  # fmt: skip
+_AR_TENS = {
+    "عشرون": 20, "عشرين": 20, "ثلاثون": 30, "ثلاثين": 30, "اربعون": 40, "اربعين": 40,
+    "خمسون": 50, "خمسين": 50, "ستون": 60, "ستين": 60, "سبعون": 70, "سبعين": 70,
+    "ثمانون": 80, "ثمانين": 80, "تسعون": 90, "تسعين": 90, "مئه": 100, "مائه": 100, "ميه": 100,
+}  # fmt: skip
+_EN_UNITS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+}  # fmt: skip
+_EN_TENS = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+    "eighty": 80, "ninety": 90, "hundred": 100, "a hundred": 100,
+}  # fmt: skip
+
+
+def _alt(words: list[str] | set[str] | dict[str, int]) -> str:
+    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+
+
+# Teens by construction: ثلاثه عشر, خمس عشره ...
+for _word, _n in list(_AR_UNITS.items()):
+    if 3 <= _n <= 9:
+        for _ten in ("عشر", "عشره"):
+            _AR_TEENS.setdefault(f"{_word} {_ten}", 10 + _n)
+
+_AR_NUM = (
+    rf"(?:(?:{_alt(_AR_UNITS)}) و ?(?:{_alt(_AR_TENS)})|{_alt(_AR_TEENS)}|{_alt(_AR_TENS)}|{_alt(_AR_UNITS)})"
+)
+_EN_NUM = rf"(?:(?:{_alt(_EN_TENS)})(?:[- ](?:{_alt(_EN_UNITS)}))?|{_alt(_EN_UNITS)}|an?)"
+_NUM = rf"(?:\d{{1,4}}|{_AR_NUM}|{_EN_NUM})"
+
+
+def parse_number(words: str) -> int | None:
+    """Read a number written in digits or in Arabic or English words (normalised text)."""
+    words = words.strip()
+    if words.isdigit():
+        return int(words)
+    if words in ("a", "an"):
+        return 1
+    for table in (_AR_TEENS, _AR_TENS, _AR_UNITS, _EN_UNITS, _EN_TENS):
+        if words in table:
+            return table[words]
+    m = re.fullmatch(rf"({_alt(_AR_UNITS)}) و ?({_alt(_AR_TENS)})", words)
+    if m:
+        return _AR_UNITS[m.group(1)] + _AR_TENS[m.group(2)]
+    m = re.fullmatch(rf"({_alt(_EN_TENS)})[- ]({_alt(_EN_UNITS)})", words)
+    if m:
+        return _EN_TENS[m.group(1)] + _EN_UNITS[m.group(2)]
+    return None
+
+
+# --- units ---------------------------------------------------------------------------------
+
+_DAY = r"(?:ايام|يوما|يوم|days|day|روز|ليال|ليله)"
+_HOUR = r"(?:ساعات|ساعه|ساعت|hours|hour|hrs|hr)"
+_WEEK = r"(?:اسابيع|اسبوعا|اسبوع|weeks|week)"
+_UNIT = rf"(?:{_DAY}|{_HOUR}|{_WEEK})"
+_DUAL = {"يومان": ("day", 2), "يومين": ("day", 2), "ساعتان": ("hour", 2), "ساعتين": ("hour", 2),
+         "اسبوعان": ("week", 2), "اسبوعين": ("week", 2), "ليلتين": ("day", 2)}  # fmt: skip
+_DUAL_RE = _alt(_DUAL)
+
+
+def _unit_of(word: str) -> str:
+    if re.fullmatch(_HOUR, word):
+        return "hour"
+    if re.fullmatch(_WEEK, word):
+        return "week"
+    return "day"
+
+
+# --- patterns on normalised text -------------------------------------------------------------
+
+_REMAIN_AR = (
+    r"(?:باقي|بقي|بقيت|تبقي|تبقت|يتبقي|متبقي|المتبقي|لم يتبق|لم يتبقي|لم يبق|لم يبقي|ما بقي|ما تبقي|"
+    r"ما زال|مازال|لا يزال|لازال|ضل|ظل|ضلت|ظلت|ضايل|ظايل|باقيلكم|باقيلهم|باقيلنا|باقيلك|باقيله|باقيلها|"
+    r"باقيلي|يتبقي لكم)"
+)
+_FILLER_AR = (
+    r"(?:سوي|الا|فقط|بس|عليكم|عليهم|علينا|عليه|عليها|لكم|لهم|لنا|من الزمن|من الوقت|امامكم|امامهم|على|علي|الا)"
+)
+_FILLER_EN = r"(?:only|just|a mere|mere|about|more|another)"
+_SEP = r"[\s:,.\-–—]*"  # what may sit between a marker and its number
+
+_W = r"(?<![\w])"  # a word starts here
+_E = r"(?![\w])"  # a word ends here
+
+_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    # لا يفصلنا عن ٣١/١٢/٢٠٢١ سوى ٤٢ يوما ; only 42 days separate us from December 31, 2021
+    (
+        "separates",
+        re.compile(
+            rf"{_W}(?:لا|لم|ما) (?:يفصلنا|تفصلنا|يفصلكم|تفصلكم|يبعدنا) عن (?P<target>.{{1,60}}?) "
+            rf"(?:سوي|الا|غير) (?P<num>{_NUM}){_SEP}(?P<unit>{_UNIT}){_E}"
+        ),
+    ),
+    (
+        "separates",
+        re.compile(
+            rf"{_W}(?P<num>{_NUM}){_SEP}(?P<unit>{_UNIT}) (?:only |just )?(?:separate us from|separates us from|"
+            rf"تفصلنا عن|يفصلنا عن|تفصلكم عن)(?P<target>.{{1,60}})"
+        ),
+    ),
+    # باقي ٥٩ يوما ، لم يتبق سوى ٥٦ يوما ، باقي عليهم ١٥ يوم ، ضل ٤٠ يوم
+    (
+        "remain",
+        re.compile(
+            rf"{_W}{_REMAIN_AR}(?: {_FILLER_AR}){{0,3}}{_SEP}(?:(?P<num>{_NUM}){_SEP}(?P<unit>{_UNIT})|"
+            rf"(?P<dual>{_DUAL_RE})|(?P<unit1>يوم|ساعه|اسبوع)(?: (?:واحد|واحده|فقط|بس)|(?= علي)|{_SEP}$)){_E}"
+        ),
+    ),
+    # ٣ أيام متبقية ; ۵۹ روز مانده
+    (
+        "remain",
+        re.compile(
+            rf"{_W}(?P<num>{_NUM}){_SEP}(?P<unit>{_UNIT}) (?:فقط |بس )?(?:متبقيه|باقيه|متبقي|تبقت|بقيت|"
+            rf"مانده|باقي مانده|مونده){_E}"
+        ),
+    ),
+    # العد التنازلي: ١٠ أيام ; العد التنازلي لخروج المحتل: ٥٥ يوما ; #العد_التنازلي ٣
+    (
+        "countdown",
+        re.compile(
+            rf"{_W}(?:العد التنازلي|countdown)(?P<gap>[^\d]{{0,50}}?){_SEP}(?P<num>{_NUM}){_SEP}"
+            rf"(?P<unit>{_UNIT}){_E}"
+        ),
+    ),
+    ("bare", re.compile(rf"{_W}(?:العد التنازلي|countdown){_SEP}(?P<num>\d{{1,3}})(?!\s*[\w%/.,]\w)")),
+    # الأيام المتبقية: ٢٠ ; days left: 5
+    (
+        "left-label",
+        re.compile(
+            rf"{_W}(?P<unitw>الايام|الساعات|days|hours) (?:المتبقيه|الباقيه|left|remaining|to go){_SEP}"
+            rf"(?P<num>\d{{1,4}}){_E}"
+        ),
+    ),
+    # 59 days left ; #59daysleft ; only 3 days remain ; two days left ; 10 days to go
+    (
+        "left",
+        re.compile(
+            rf"{_W}(?:{_FILLER_EN} )?(?P<num>{_NUM}){_SEP}(?:{_FILLER_EN} )?(?P<unit>{_UNIT}) ?"
+            rf"(?:left|remain|remains|remaining|to go|until|till|before|from now){_E}"
+        ),
+    ),
+    # T-minus 5 days
+    ("tminus", re.compile(rf"{_W}t ?- ?minus{_SEP}(?P<num>{_NUM})(?:{_SEP}(?P<unit>{_UNIT}))?{_E}")),
+    # #٥٩_يوما_على_رحيل_المحتل (but not "مرور ٥ أيام على" = five days *since*)
+    (
+        "until",
+        re.compile(
+            rf"(?<!مرور )(?<!منذ )(?<!بعد )(?<!خلال )(?<!قبل )(?<!طوال )(?<!لمده )(?<!مده )(?<!اخر )(?<!اول )"
+            rf"{_W}(?P<num>\d{{1,3}}) (?P<unit>يوما|يوم|ايام|ساعه|ساعات) (?:علي|الي|حتي|لحين) "
+            rf"(?:رحيل|خروج|انسحاب|طرد|انتهاء|نهايه|موعد|ساعه|يوم|الرد|الانتقام|الثار)"
+        ),
+    ),
+]
+
+_GATE = re.compile(r"يوم|ايام|ساع|اسبوع|اسابيع|ليال|ليله|روز|تنازلي|day|hour|hrs|week|countdown|minus|\d")
+_BARE_ONLY = re.compile(r"\s*(\d{1,3})\s*")
+
+# --- explicit dates ------------------------------------------------------------------------
+
+_MONTHS = {
+    "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7,
+    "august": 8, "september": 9, "october": 10, "november": 11, "december": 12,
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "sept": 9,
+    "oct": 10, "nov": 11, "dec": 12,
+    "يناير": 1, "فبراير": 2, "مارس": 3, "ابريل": 4, "مايو": 5, "يونيو": 6, "يوليو": 7,
+    "اغسطس": 8, "سبتمبر": 9, "اكتوبر": 10, "نوفمبر": 11, "ديسمبر": 12,
+    "كانون الثاني": 1, "شباط": 2, "اذار": 3, "نيسان": 4, "ايار": 5, "حزيران": 6, "تموز": 7,
+    "اب": 8, "ايلول": 9, "تشرين الاول": 10, "تشرين الثاني": 11, "كانون الاول": 12,
+}  # fmt: skip
+_MONTH_RE = _alt(_MONTHS)
+_DATE_PATTERNS = [
+    (re.compile(r"(?<!\d)(\d{1,2}) ?[/\-.] ?(\d{1,2}) ?[/\-.] ?(\d{4})(?!\d)"), "dmy"),
+    (re.compile(r"(?<!\d)(\d{4}) ?[/\-.] ?(\d{1,2}) ?[/\-.] ?(\d{1,2})(?!\d)"), "ymd"),
+    (re.compile(rf"(?<!\w)({_MONTH_RE}) (\d{{1,2}}),? (\d{{4}})(?!\d)"), "mdy"),
+    (
+        re.compile(rf"(?<!\d)(\d{{1,2}}) (?:من )?(?:شهر )?({_MONTH_RE}),? (?:عام |سنه )?(\d{{4}})(?!\d)"),
+        "dMy",
+    ),
+]
+
+
+def _parse_date(text: str) -> datetime | None:
+    for pattern, order in _DATE_PATTERNS:
+        m = pattern.search(text)
+        if not m:
+            continue
+        a, b, c = m.groups()
+        try:
+            if order == "dmy":
+                return datetime(int(c), int(b), int(a), tzinfo=UTC)
+            if order == "ymd":
+                return datetime(int(a), int(b), int(c), tzinfo=UTC)
+            if order == "mdy":
+                return datetime(int(c), _MONTHS[a], int(b), tzinfo=UTC)
+            return datetime(int(c), _MONTHS[b], int(a), tzinfo=UTC)
+        except ValueError:  # 31/02/2021 and friends
+            continue
+    return None
+
+
+# --- context: benign look-alikes and threat words ------------------------------------------
+
+_PRE = r"(?<!\w)(?:[وفبلك]|وب|ول|فب|فل)?(?:ال|لل)?"
+_BENIGN = re.compile(
+    _PRE + r"(?:رمضان|امتحان|امتحانات|اختبار|اختبارات|عيد|العيد|راس السنه|السنه الجديده|العام الجديد|"
+    r"الميلاد|كريسماس|كريسمس|الكريسماس|بابا نويل|كاس العالم|مونديال|بطوله|مباراه|دوري|حفل|زفاف|عرس|"
+    r"افتتاح|اطلاق|عرض|موسم|تخفيضات|عروض|تسجيل|تقديم|دوام|عطله|انتخابات|زياره الاربعين|محرم|عاشورا|"
+    r"حج|مولد|تخرج|مهرجان|معرض|ماراثون|مسابقه|نتائج|قبول|حلقه|مسلسل|فيلم)"
+    r"(?!\w)"
+    r"|(?<!\w)(?:christmas|xmas|new year|ramadan|eid|exams?|finals|launch|release|premiere|season|"
+    r"episode|sale|black friday|wedding|birthday|holiday|vacation|world cup|match|tournament|concert|"
+    r"festival|marathon|graduation|registration|election|halloween|thanksgiving|valentine|movie|film)(?:s|es)?"
+    r"(?!\w)"
+)
+_THREAT = re.compile(
+    _PRE + r"(?:محتل|محتلين|محتلون|احتلال|امريكي|امريكيه|امريكان|امريكا|اميركي|اميركا|انتقام|ثار|"
+    r"مقاومه|صهيوني|صهاينه|عدو|اعداء|مهله|ساعه الصفر|قواعد|سفاره|رحيل|خروج القوات|انسحاب|طرد|"
+    r"استهداف|هجوم|ضربه|مجاهدين|المجاهدون|شهداء|الرد قادم|جنود)(?:\w{0,4})(?!\w)"
+    r"|(?<!\w)(?:occup\w*|americans?|us forces|u\.s\. forces|vengeance|revenge|enem(?:y|ies)|zionists?|"
+    r"resistance|ultimatum|withdrawal|invaders?|martyrs?|embassy|retaliation)(?!\w)"
+)
+
+
+# --- results -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Countdown:
+    """A countdown found in a text: ``start``/``end`` index the original text of ``source``."""
+
+    value: int
+    unit: str  # "day" | "hour"
+    deadline: datetime | None
+    source: str = "text"
+    start: int = 0
+    end: int = 0
+    alertable: bool = True
+    reason: str = ""
+    snippet: str = ""
+    explicit_date: bool = False
+    benign: str | None = None  # the look-alike word found (رمضان, christmas, ...)
+    threat: str | None = None  # the threat/enemy word that makes a look-alike alertable
+    bare: bool = False  # only a number: a countdown only as part of a series
+
+    def with_threat(self, word: str) -> Countdown:
+        """The same countdown made alertable by a threat term found elsewhere in the post."""
+        if self.alertable:
+            return self
+        return replace(
+            self,
+            alertable=True,
+            threat=word,
+            reason=f"{self.reason.split(';')[0]}; but the threat term '{word}' is in the same post",
+        )
+
+
+@dataclass(frozen=True)
+class CountdownPoint:
+    """One countdown post of a channel, for :func:`series_deadline`."""
+
+    date: datetime
+    value: int
+    unit: str
+
+
+def _span(value: int, unit: str) -> timedelta:
+    return timedelta(hours=value) if unit == "hour" else timedelta(days=value)
+
+
+def _aware(date: datetime) -> datetime:
+    return date if date.tzinfo else date.replace(tzinfo=UTC)
+
+
+def _candidates(norm: str) -> list[tuple[int, int, int, int, str, datetime | None, str]]:
+    """(priority, start, end, value, unit, explicit date, kind) for every pattern hit."""
+    found = []
+    for kind, pattern in _PATTERNS:
+        for m in pattern.finditer(norm):
+            groups = m.groupdict()
+            if groups.get("dual"):
+                unit, value = _DUAL[groups["dual"]]
+            elif groups.get("unit1"):
+                unit, value = _unit_of(groups["unit1"]), 1
+            elif groups.get("unitw"):
+                unit = "hour" if groups["unitw"] in ("الساعات", "hours") else "day"
+                value = int(groups["num"])
+            else:
+                number = parse_number(groups["num"] or "")
+                if number is None:
+                    continue
+                unit = _unit_of(groups["unit"]) if groups.get("unit") else "day"
+                value = number
+            if unit == "week":
+                unit, value = "day", value * 7
+            if value > 1000:
+                continue
+            explicit = _parse_date(groups["target"]) if groups.get("target") else None
+            priority = 0 if explicit else 2 if kind == "bare" else 1
+            found.append((priority, m.start(), m.end(), value, unit, explicit, kind))
+    return found
+
+
+def find_countdown(
+    text: str, date: datetime | None = None, source: str = "text", normalized: str | None = None
+) -> Countdown | None:
+    """The countdown in ``text`` (original, not normalised), or None.
+
+    ``date`` is the post date: the deadline is ``date`` plus the span, or the explicit date when
+    the text names one. ``normalized`` is ``normalize(text)`` when the caller already has it.
+    Pure and total: any input gives a result or None, never an exception.
+    """
+    norm = normalize(text) if normalized is None else normalized
+    if not norm or not _GATE.search(norm):
+        return None
+    found = _candidates(norm)
+    bare = False
+    if not found:
+        m = _BARE_ONLY.fullmatch(norm)
+        if not m:
+            return None
+        found = [(3, m.start(1), m.end(1), int(m.group(1)), "day", None, "bare")]
+        bare = True
+    found.sort(key=lambda c: (c[0], c[1], -(c[2] - c[1])))
+    _, start, end, value, unit, explicit, kind = found[0]
+    if kind == "bare" and not bare:
+        bare = False  # a number right after "countdown" is a countdown in its own right
+    deadline = explicit
+    if deadline is None and date is not None:
+        deadline = _aware(date) + _span(value, unit)
+
+    benign = _BENIGN.search(norm)
+    threat = _THREAT.search(norm)
+    if bare:
+        alertable, reason = False, "only a number: a countdown as part of a series, not on its own"
+    elif benign and not threat:
+        alertable = False
+        reason = f"looks like a countdown to '{benign.group().strip()}' (a benign look-alike); no threat or enemy term nearby"
+    elif benign and threat:
+        alertable = True
+        reason = f"mentions '{benign.group().strip()}', but the threat/enemy term '{threat.group().strip()}' is nearby"
+    else:
+        alertable = True
+        reason = "a countdown with no benign look-alike nearby"
+        if threat:
+            reason = f"a countdown next to the threat/enemy term '{threat.group().strip()}'"
+
+    again, origins = normalize_with_offsets(text)
+    s, e = original_span(origins, start, end) if again == norm else (0, len(text))
+    return Countdown(
+        value=value,
+        unit=unit,
+        deadline=deadline,
+        source=source,
+        start=s,
+        end=e,
+        alertable=alertable,
+        reason=reason,
+        snippet=text[s:e],
+        explicit_date=explicit is not None,
+        benign=benign.group().strip() if benign else None,
+        threat=threat.group().strip() if threat else None,
+        bare=bare,
+    )
+
+
+def series_deadline(
+    points: Sequence[CountdownPoint], tolerance: timedelta = timedelta(days=1)
+) -> datetime | None:
+    """The common deadline of a countdown series, or None.
+
+    ``points`` are countdown posts of one channel. A series is two or more posts whose values
+    fall in step with the time between them (59 days on the 2nd, 58 on the 3rd, 56 on the 5th),
+    i.e. whose implied deadlines (post date + span) agree within ``tolerance`` (time of day of
+    the posts). The most recent series wins; its deadline is the one implied by its latest post.
+    """
+    usable = sorted(
+        ((_aware(p.date), p) for p in points if p.unit in ("day", "hour") and p.value >= 0),
+        key=lambda dp: dp[0],
+    )
+    implied = [(d, p, d + _span(p.value, p.unit)) for d, p in usable]
+    for i in range(len(implied) - 1, 0, -1):
+        deadline = implied[i][2]
+        members = [(d, p) for d, p, dl in implied[: i + 1] if abs(dl - deadline) <= tolerance]
+        values = {_span(p.value, p.unit) for _, p in members}
+        dates = {d for d, _ in members}
+        if len(values) >= 2 and len(dates) >= 2:
+            return deadline
+    return None

@@ -1,0 +1,237 @@
+"""The detector: threat rules and countdowns over a post's text and its OCR text.
+
+``Detector(ruleset).detect(text, ocr_text, date)`` returns a :class:`Detection`. An alert is
+raised for a rule match at or above the minimum severity (default ``medium``) or for an
+alertable countdown. ``Detection.to_json()`` is the ``tgmonitor check --json`` shape of
+``shared/DESIGN.md`` (keys may be added, never renamed).
+
+Rules with ``with_any`` only count when one of those terms is also in the post; rules with
+``without_any`` are dropped when one of those is there. Text and OCR text are one post: a term in
+the caption and its companion on the poster make a combination.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from alerts.countdown import Countdown, CountdownPoint, find_countdown, series_deadline
+from alerts.matcher import PhraseMatcher, to_original
+from alerts.rules import SEVERITIES, RuleSet, load_rules, severity_rank
+from monitor.errors import RulesError
+from monitor.text import normalize
+
+__all__ = [
+    "Countdown",
+    "CountdownPoint",
+    "Detection",
+    "Detector",
+    "Match",
+    "load_detector",
+    "series_deadline",
+]
+
+log = logging.getLogger(__name__)
+
+# Categories whose terms make a benign-looking countdown (to Ramadan, New Year...) alertable even
+# at low severity: a countdown "for the occupiers" is not a holiday.
+CONTEXT_CATEGORIES = frozenset(
+    {"threat", "threat_vow", "attack_claim", "revenge", "enemy_label", "imminence"}
+)
+
+
+@dataclass(frozen=True)
+class Match:
+    """One rule match; ``start``/``end`` index the original text of ``source``."""
+
+    rule: str
+    term: str  # as written in the rules file (or the regex pattern)
+    category: str
+    severity: str
+    source: str  # "text" | "ocr"
+    start: int
+    end: int
+    snippet: str = ""
+    with_term: str | None = None  # the companion term that satisfied the rule's with_any
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "rule": self.rule,
+            "term": self.term,
+            "category": self.category,
+            "severity": self.severity,
+            "source": self.source,
+            "start": self.start,
+            "end": self.end,
+            "snippet": self.snippet,
+        }
+        if self.with_term is not None:
+            data["with"] = self.with_term
+        return data
+
+
+@dataclass
+class Detection:
+    """What the detector says about one post."""
+
+    alert: bool
+    severity: str | None
+    matches: list[Match] = field(default_factory=list)
+    countdown: Countdown | None = None
+    ocr_text: str | None = None
+    min_severity: str = "medium"
+
+    @property
+    def alerting_matches(self) -> list[Match]:
+        """The matches at or above the minimum severity."""
+        floor = severity_rank(self.min_severity)
+        return [m for m in self.matches if severity_rank(m.severity) >= floor]
+
+    def reasons(self) -> list[str]:
+        """Why this post alerts, one line per reason (empty when it does not)."""
+        out = [f"{m.severity} rule '{m.rule}' matched {m.snippet!r}" for m in self.alerting_matches]
+        if self.countdown is not None and self.countdown.alertable:
+            out.append(
+                f"countdown: {self.countdown.value} {self.countdown.unit}(s) ({self.countdown.reason})"
+            )
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        countdown = None
+        if self.countdown is not None:
+            c = self.countdown
+            countdown = {
+                "value": c.value,
+                "unit": c.unit,
+                "deadline": c.deadline.isoformat().replace("+00:00", "Z") if c.deadline else None,
+                "source": c.source,
+                "start": c.start,
+                "end": c.end,
+                "snippet": c.snippet,
+                "alertable": c.alertable,
+                "reason": c.reason,
+            }
+        return {
+            "alert": self.alert,
+            "severity": self.severity,
+            "matches": [m.to_json() for m in self.matches],
+            "countdown": countdown,
+            "ocr_text": self.ocr_text,
+        }
+
+
+class Detector:
+    """Rules compiled into one automaton, plus the built-in countdown detector."""
+
+    def __init__(self, ruleset: RuleSet, min_severity: str = "medium") -> None:
+        if min_severity not in SEVERITIES:
+            raise RulesError(f"minimum severity must be one of {', '.join(SEVERITIES)}, got {min_severity!r}")
+        self.ruleset = ruleset
+        self.min_severity = min_severity
+        rules = ruleset.rules
+        entries: list[tuple[str, tuple[str, int, str]]] = []
+        for index, rule in enumerate(rules):
+            entries += [(term, ("term", index, term)) for term in rule.terms]
+            entries += [(term, ("with", index, term)) for term in rule.with_any]
+            entries += [(term, ("without", index, term)) for term in rule.without_any]
+        self._matcher = PhraseMatcher(entries)
+        self._regexes = [(index, pattern) for index, rule in enumerate(rules) for pattern in rule.regex]
+        log.debug("detector: %d rules, %d automaton keys", len(rules), self._matcher.keys)
+
+    def detect(
+        self, text: str | None, ocr_text: str | None = None, date: datetime | None = None
+    ) -> Detection:
+        """Rule matches and the countdown in ``text`` and ``ocr_text`` (the post date sets the deadline)."""
+        rules = self.ruleset.rules
+        hits: list[tuple[str, str, str, int, int, int]] = []  # role, source, term, rule, start, end
+        countdowns: list[Countdown] = []
+        for source, body in (("text", text), ("ocr", ocr_text)):
+            if not body:
+                continue
+            normalized = normalize(body)
+            found = self._matcher.find_normalized(normalized)
+            for index, pattern in self._regexes:
+                found += [
+                    (("term", index, pattern.pattern), m.start(), m.end())
+                    for m in pattern.finditer(normalized)
+                ]
+            if found:
+                for hit in to_original(body, normalized, found):
+                    role, index, term = hit.payload  # type: ignore[misc]
+                    hits.append((role, source, term, index, hit.start, hit.end))
+            countdown = find_countdown(body, date, source=source, normalized=normalized)
+            if countdown is not None:
+                countdowns.append(countdown)
+
+        companions = {index: term for role, _, term, index, _, _ in hits if role == "with"}
+        vetoes = {index for role, _, _, index, _, _ in hits if role == "without"}
+        matches: list[Match] = []
+        seen: set[tuple[int, str, int, int]] = set()
+        for role, source, term, index, start, end in sorted(
+            hits, key=lambda h: (h[1] != "text", h[4], -h[5])
+        ):
+            rule = rules[index]
+            if role != "term" or index in vetoes or (rule.with_any and index not in companions):
+                continue
+            key = (index, source, start, end)
+            if key in seen:
+                continue
+            seen.add(key)
+            body = text if source == "text" else ocr_text
+            matches.append(
+                Match(
+                    rule=rule.name,
+                    term=term,
+                    category=rule.category,
+                    severity=rule.severity,
+                    source=source,
+                    start=start,
+                    end=end,
+                    snippet=(body or "")[start:end],
+                    with_term=companions.get(index) if rule.with_any else None,
+                )
+            )
+
+        countdown = _pick(countdowns)
+        if countdown is not None and not countdown.alertable and not countdown.bare:
+            context = next(
+                (m for m in matches if m.severity != "low" or m.category in CONTEXT_CATEGORIES), None
+            )
+            if context is not None:
+                countdown = countdown.with_threat(context.snippet)
+
+        floor = severity_rank(self.min_severity)
+        alert = any(severity_rank(m.severity) >= floor for m in matches)
+        severity = max((m.severity for m in matches), key=severity_rank, default=None)
+        if countdown is not None and countdown.alertable:
+            alert = True
+            threatening = countdown.threat is not None or any(
+                m.severity != "low" or m.category in CONTEXT_CATEGORIES for m in matches
+            )
+            own = "high" if threatening else "medium"
+            severity = max((severity, own), key=severity_rank)
+        return Detection(
+            alert=alert,
+            severity=severity,
+            matches=matches,
+            countdown=countdown,
+            ocr_text=ocr_text,
+            min_severity=self.min_severity,
+        )
+
+
+def _pick(countdowns: list[Countdown]) -> Countdown | None:
+    """The most telling countdown of a post: alertable, with a date, not a bare number, in the text."""
+    if not countdowns:
+        return None
+    return min(
+        countdowns, key=lambda c: (not c.alertable, not c.explicit_date, c.bare, c.source != "text", c.start)
+    )
+
+
+def load_detector(config: Any) -> Detector:
+    """A detector from ``config.alerts.rules`` (or the shipped rules) and ``config.alerts.min_severity``."""
+    alerts = config.alerts
+    return Detector(load_rules(alerts.rules), min_severity=alerts.min_severity)

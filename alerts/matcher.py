@@ -1,0 +1,236 @@
+"""Find whole words and phrases of many terms at once in Arabic and Latin text.
+
+Terms and text go through the one normaliser (:func:`monitor.text.normalize`). The matcher then
+masks punctuation as spaces (length for length, so spans in the masked text are spans in the
+normalised text) and runs one Aho-Corasick automaton (``pyahocorasick``, a C library) over it.
+
+Whole-word semantics are built into the automaton keys rather than checked afterwards, so the
+automaton only reports hits that start at a word boundary:
+
+* every key starts with a space, and the text is padded with spaces;
+* an Arabic first word is entered with each chain of attached prefixes (و ف ب ل ك, with or without
+  the article ال, the لل contraction of ل + ال, and the future prefix س on imperfect verbs); a
+  word written with the article needs it (الثأر is not ثار), a word written without may take it;
+* the right edge is checked in Python on the (rare) hits: what follows the key up to the next
+  space must be empty (Latin) or one of the usual Arabic attached suffixes (pronouns, plural and
+  dual endings, ة becoming ت or ات);
+* an indefinite Arabic phrase also matches in its definite form (عبوة ناسفة / العبوة الناسفة,
+  but هدف مشروع is not هدف المشروع, "the project's goal"), a feminine head noun also matches in
+  its sound plural (بالعبوات الناسفة), and every multi-word term has a joined
+  variant so that an all-lowercase hashtag (``#vengeanceiscoming``) matches ``vengeance is coming``.
+
+Spans are mapped back to the original text with :func:`monitor.text.normalize_with_offsets`
+only when there is a hit, so the common no-hit path costs one ``normalize`` and one automaton
+pass. We use pyahocorasick rather than a regex alternation because Python's ``re`` tries every
+alternative at every position; see ``bench/match_throughput.py`` for the measured difference.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+
+import ahocorasick
+
+from monitor.text import normalize, normalize_with_offsets, original_span
+
+__all__ = ["Hit", "PhraseMatcher", "mask", "term_keys"]
+
+_NONWORD = re.compile(r"[^\w\s]")
+"""Punctuation and symbols: word boundaries, masked as spaces one for one."""
+
+_ARTICLE = "ال"
+_PLAIN_CHAINS = ("", "و", "ف", "ب", "ل", "ك", "وب", "فب", "ول", "فل", "وك", "فك")
+_ARTICLE_CHAINS = ("ال", "وال", "فال", "بال", "كال", "لل", "وبال", "فبال", "ولل", "فلل", "وكال", "فكال")
+_FUTURE_CHAINS = ("س", "وس", "فس")
+_MIN_STEM = 3  # a shorter stem only takes the article chains: برد is not ب + رد
+
+_PRONOUNS = ("ه", "ها", "هم", "هما", "هن", "ك", "كم", "كما", "كن", "ي", "نا")
+_AR_SUFFIXES = frozenset(
+    (
+        *(
+            "",
+            "ون",
+            "ين",
+            "ان",
+            "ات",
+            "وا",
+            "ت",
+            "تم",
+            "تن",
+            "تا",
+            "ونا",
+            "وه",
+            "وها",
+            "وهم",
+            "يه",
+            "يين",
+            "يون",
+        ),
+        *_PRONOUNS,
+        *("ات" + p for p in _PRONOUNS),
+        *("ين" + p for p in _PRONOUNS),
+    )
+)
+# Words ending in ة (folded to ه): the key stops before it and the ending must follow.
+_TA_SUFFIXES = frozenset(
+    ("ه", "ات", "تان", "تين", "تي", *("ت" + p for p in _PRONOUNS), *("ات" + p for p in _PRONOUNS))
+)
+_EXACT: frozenset[str] = frozenset(("",))
+
+_MODES = {"exact": _EXACT, "ar": _AR_SUFFIXES, "ta": _TA_SUFFIXES}
+
+
+def mask(normalized: str) -> str:
+    """Punctuation of normalised text as spaces, keeping every position."""
+    return _NONWORD.sub(" ", normalized)
+
+
+def _is_arabic(word: str) -> bool:
+    return bool(word) and "\u0600" <= word[0] <= "\u06ff"
+
+
+def _term_words(term: str) -> list[str]:
+    return mask(normalize(term)).split()
+
+
+def _variants(words: list[str]) -> list[tuple[list[str], str]]:
+    """The word sequences a term stands for, each with the kind of prefix chains it takes.
+
+    ``"any"``: as written; ``"definite"``: the article added to every later word (an
+    indefinite noun phrase made definite, which then needs the article on its first word too);
+    ``"joined"``: the all-lowercase hashtag form, which takes no prefix.
+    """
+    out = [(words, "any")]
+    arabic = all(_is_arabic(w) and len(w) >= _MIN_STEM for w in words)
+    if len(words) > 1 and arabic and not any(w.startswith(_ARTICLE) for w in words):
+        out.append(([words[0], *(_ARTICLE + w for w in words[1:])], "definite"))
+    if len(words) > 1 and _is_arabic(words[0]) and words[0].endswith("ه") and len(words[0]) >= 4:
+        # a feminine head noun in the sound plural: عبوة ناسفة -> عبوات ناسفة
+        out += [([v[0][:-1] + "ات", *v[1:]], kind) for v, kind in list(out)]
+    if len(words) > 1:
+        joined = _term_words("".join(words))
+        if joined and joined != words:
+            out.append((joined, "joined"))
+    return out
+
+
+def _chains(first: str, kind: str, phrase: bool) -> tuple[str, tuple[str, ...]]:
+    """The core of the first word and the prefix chains it may carry in the text.
+
+    A word written with the article needs it (الثأر is not ثار, "he revolted"); a word written
+    without it may take it, except the head of a phrase (رتل الدعم, هدف مشروع) whose definite
+    form is the separate ``definite`` variant. A stem shorter than three letters takes no
+    one-letter prefix (برد is not ب + رد).
+    """
+    if kind == "joined" or not _is_arabic(first):
+        return first, ("",)
+    if kind == "definite" or (first.startswith(_ARTICLE) and len(first) - 2 >= 2):
+        core = first[2:] if first.startswith(_ARTICLE) and kind != "definite" else first
+        return core, _ARTICLE_CHAINS
+    if len(first) < _MIN_STEM:
+        return first, ("",) if phrase else ("", *_ARTICLE_CHAINS)
+    chains = _PLAIN_CHAINS if phrase else _PLAIN_CHAINS + _ARTICLE_CHAINS
+    if first[0] in "يتنا" and len(first) >= 4:
+        chains += _FUTURE_CHAINS
+    return first, chains
+
+
+def term_keys(term: str) -> list[tuple[str, str]]:
+    """Automaton keys for ``term``: ``(" " + prefix chain + core, suffix mode)`` pairs.
+
+    Empty when the term normalises to nothing (the rules loader rejects such terms).
+    """
+    words = _term_words(term)
+    if not words:
+        return []
+    keys: dict[str, str] = {}
+    for variant, kind in _variants(words):
+        last = variant[-1]
+        mode = "exact"
+        if _is_arabic(last):
+            mode = "ta" if last.endswith("ه") and len(last) >= _MIN_STEM else "ar"
+        core, chains = _chains(variant[0], kind, phrase=len(variant) > 1)
+        body = " ".join([core, *variant[1:]])
+        if mode == "ta":
+            body = body[:-1]
+        if mode == "exact":
+            body += " "  # the right edge is part of the key: no hit to check afterwards
+        for chain in chains:
+            keys.setdefault(" " + chain + body, mode)
+    return list(keys.items())
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One occurrence of a term: ``start``/``end`` index the original text."""
+
+    payload: Hashable
+    start: int
+    end: int
+
+
+class PhraseMatcher:
+    """An automaton over many terms; each term carries an opaque payload given back on a hit."""
+
+    def __init__(self, terms: Iterable[tuple[str, Hashable]]) -> None:
+        self._auto = ahocorasick.Automaton()
+        entries: dict[str, list[tuple[Hashable, str]]] = {}
+        self.size = 0
+        for term, payload in terms:
+            self.size += 1
+            for key, mode in term_keys(term):
+                bucket = entries.setdefault(key, [])
+                if (payload, mode) not in bucket:
+                    bucket.append((payload, mode))
+        for key, bucket in entries.items():
+            closed = key.endswith(" ")
+            self._auto.add_word(key, (len(key), closed, tuple((p, _MODES[m]) for p, m in bucket)))
+        self.keys = len(entries)
+        self._empty = not entries
+        if entries:
+            self._auto.make_automaton()
+
+    def find_normalized(self, normalized: str) -> list[tuple[Hashable, int, int]]:
+        """Hits in already normalised text as ``(payload, start, end)`` in that text."""
+        if self._empty or not normalized:
+            return []
+        masked = " " + mask(normalized) + " "
+        hits: list[tuple[Hashable, int, int]] = []
+        seen: set[tuple[Hashable, int, int]] = set()
+        for last, (length, closed, bucket) in self._auto.iter(masked):
+            end = last + 1
+            start = end - length  # the key's leading space; in normalised text: the word start
+            if closed:
+                stop, trailing = last, ""
+            else:
+                stop = masked.find(" ", end)
+                trailing = masked[end:stop]
+            for payload, allowed in bucket:
+                if trailing in allowed:
+                    hit = (payload, start, stop - 1)
+                    if hit not in seen:
+                        seen.add(hit)
+                        hits.append(hit)
+        return hits
+
+    def find(self, text: str) -> list[Hit]:
+        """Hits in ``text`` with spans in ``text`` itself (for highlighting)."""
+        normalized = normalize(text)
+        found = self.find_normalized(normalized)
+        if not found:
+            return []
+        return to_original(text, normalized, found)
+
+
+def to_original(text: str, normalized: str, found: list[tuple[Hashable, int, int]]) -> list[Hit]:
+    """Map ``(payload, start, end)`` spans of ``normalize(text)`` back to ``text``."""
+    again, origins = normalize_with_offsets(text)
+    if again != normalized:  # cannot happen while the two stay one definition; stay safe anyway
+        return [Hit(p, 0, len(text)) for p, _, _ in found]
+    out = []
+    for payload, start, end in found:
+        s, e = original_span(origins, start, end)
+        out.append(Hit(payload, s, e))
+    return out

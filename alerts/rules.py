@@ -1,0 +1,200 @@
+"""Threat rules: load and check a TOML rules file into a :class:`RuleSet`.
+
+The format is the contract in ``shared/DESIGN.md``::
+
+    [[rule]]
+    name = "revenge"            # unique
+    severity = "high"           # high | medium | low
+    category = "threat"
+    terms = ["الانتقام قادم", "vengeance is coming"]
+    regex = []                  # optional, matched against normalised text
+
+Two optional keys express the false-positive notes of the lexicon:
+
+* ``with_any``: the rule only matches when one of these terms is also in the post (text or OCR),
+  e.g. a bare ``مسيرة`` (march *or* drone) only together with an attack or target word;
+* ``without_any``: the rule does not match when one of these terms is in the post, e.g.
+  ``الانتقام قادم`` in a film promo.
+
+A file that does not parse, an unknown key, an unknown severity, an empty term, a regex that does
+not compile or a duplicate name raises one :class:`RulesError` naming the file, the rule and the
+problem. Loading is all or nothing, so a daemon that reloads keeps its previous rules on error.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from monitor.errors import RulesError
+from monitor.text import normalize
+
+__all__ = [
+    "SEVERITIES",
+    "Rule",
+    "RuleSet",
+    "default_rules_text",
+    "load_rules",
+    "parse_rules",
+    "severity_rank",
+]
+
+SEVERITIES = ("low", "medium", "high")
+_RANK = {name: i for i, name in enumerate(SEVERITIES)}
+_KEYS = {"name", "severity", "category", "terms", "regex", "with_any", "without_any", "note"}
+DEFAULT_RULES = "default_rules.toml"
+
+
+def severity_rank(severity: str | None) -> int:
+    """Order severities: ``None`` < low < medium < high."""
+    return -1 if severity is None else _RANK[severity]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: terms (whole words or phrases) and optional regexes on normalised text."""
+
+    name: str
+    severity: str
+    category: str
+    terms: tuple[str, ...] = ()
+    regex: tuple[re.Pattern[str], ...] = ()
+    with_any: tuple[str, ...] = ()
+    without_any: tuple[str, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """All rules of one file, in file order."""
+
+    rules: tuple[Rule, ...]
+    source: str = "<rules>"
+    by_name: dict[str, Rule] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.by_name.update({rule.name: rule for rule in self.rules})
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    @property
+    def term_count(self) -> int:
+        return sum(len(rule.terms) for rule in self.rules)
+
+
+def default_rules_text() -> str:
+    """The shipped default rules (package data)."""
+    return resources.files("alerts").joinpath(DEFAULT_RULES).read_text(encoding="utf-8")
+
+
+def load_rules(path: Path | str | None = None) -> RuleSet:
+    """Read the rules file at ``path``, or the shipped default rules when ``path`` is None."""
+    if path is None:
+        return parse_rules(default_rules_text(), source=f"default rules ({DEFAULT_RULES})")
+    path = Path(path).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RulesError(f"rules file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulesError(f"rules file {path} cannot be read ({exc})") from None
+    return parse_rules(text, source=str(path))
+
+
+def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
+    """Check and build a :class:`RuleSet` from the TOML ``text`` of a rules file."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError(f"{source}: not valid TOML ({exc})") from None
+    unknown = sorted(set(data) - {"rule"})
+    if unknown:
+        raise RulesError(f"{source}: unknown top-level key '{unknown[0]}' (rules are [[rule]] tables)")
+    tables = data.get("rule", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise RulesError(f"{source}: 'rule' must be an array of tables, written [[rule]]")
+    if not tables:
+        raise RulesError(f"{source}: no rules (add at least one [[rule]] table)")
+    rules: list[Rule] = []
+    seen: dict[str, int] = {}
+    for number, table in enumerate(tables, start=1):
+        rule = _parse_rule(table, number, source)
+        if rule.name in seen:
+            raise RulesError(
+                f"{source}: rule '{rule.name}' (#{number}): duplicate name, also used by rule #{seen[rule.name]}"
+            )
+        seen[rule.name] = number
+        rules.append(rule)
+    return RuleSet(tuple(rules), source=source)
+
+
+def _parse_rule(table: dict[str, Any], number: int, source: str) -> Rule:
+    name = table.get("name")
+    label = f"rule '{name}' (#{number})" if isinstance(name, str) and name.strip() else f"rule #{number}"
+
+    def fail(problem: str) -> RulesError:
+        return RulesError(f"{source}: {label}: {problem}")
+
+    unknown = sorted(set(table) - _KEYS)
+    if unknown:
+        raise fail(f"unknown key '{unknown[0]}' (known keys: {', '.join(sorted(_KEYS))})")
+    if not isinstance(name, str) or not name.strip():
+        raise fail("'name' is missing or empty")
+    severity = table.get("severity")
+    if severity not in SEVERITIES:
+        raise fail(f"unknown severity {severity!r} (use high, medium or low)")
+    category = table.get("category", "threat")
+    if not isinstance(category, str) or not category.strip():
+        raise fail("'category' must be a non-empty string")
+    note = table.get("note", "")
+    if not isinstance(note, str):
+        raise fail("'note' must be a string")
+    terms = _terms(table, "terms", fail)
+    with_any = _terms(table, "with_any", fail)
+    without_any = _terms(table, "without_any", fail)
+    patterns = _strings(table, "regex", fail)
+    compiled = []
+    for i, pattern in enumerate(patterns, start=1):
+        try:
+            regex = re.compile(pattern)
+        except re.error as exc:
+            raise fail(f"regex {i} {pattern!r} does not compile ({exc})") from None
+        if regex.search("") is not None:
+            raise fail(f"regex {i} {pattern!r} matches the empty string")
+        compiled.append(regex)
+    if not terms and not compiled:
+        raise fail("has no terms and no regex")
+    return Rule(
+        name=name.strip(),
+        severity=severity,
+        category=category.strip(),
+        terms=tuple(terms),
+        regex=tuple(compiled),
+        with_any=tuple(with_any),
+        without_any=tuple(without_any),
+        note=note,
+    )
+
+
+def _strings(table: dict[str, Any], key: str, fail: Any) -> list[str]:
+    value = table.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise fail(f"'{key}' must be a list of strings")
+    return value
+
+
+def _terms(table: dict[str, Any], key: str, fail: Any) -> list[str]:
+    terms = _strings(table, key, fail)
+    for i, term in enumerate(terms, start=1):
+        if not term.strip():
+            raise fail(f"{key} {i} is empty")
+        if not re.search(r"\w", normalize(term)):
+            raise fail(f"{key} {i} {term!r} has no letters or digits after normalisation")
+    return terms
