@@ -240,7 +240,7 @@ class TelegramSink(Sink):
         ) as exc:
             await client.disconnect()
             raise SinkUnavailable(
-                f"{self.name}: Telegram refused the bot token in ${self.bot_token_env} ({exc.message})"
+                f"{self.name}: Telegram refused the bot token in ${self.bot_token_env} ({type(exc).__name__})"
             ) from None
         except errors.FloodWaitError as exc:
             await client.disconnect()

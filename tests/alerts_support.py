@@ -8,6 +8,7 @@ the HMAC signature itself when given the secret, as a receiver should.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -183,10 +184,8 @@ class WebhookServer:
             if remaining <= 0:
                 raise AssertionError("webhook server: condition not reached in time")
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.05))
-            except TimeoutError:
-                pass
 
 
 async def wait_until(check: Callable[[], Any], timeout: float = 10.0, step: float = 0.02) -> None:
@@ -206,7 +205,9 @@ async def wait_until(check: Callable[[], Any], timeout: float = 10.0, step: floa
 
 async def statuses(archive: Archive, alert_id: int | None = None) -> dict[tuple[int, str], str]:
     sql = "SELECT alert_id, sink, status FROM deliveries"
-    rows = await archive.fetchall(sql + (" WHERE alert_id = ?" if alert_id else ""), (alert_id,) if alert_id else ())
+    rows = await archive.fetchall(
+        sql + (" WHERE alert_id = ?" if alert_id else ""), (alert_id,) if alert_id else ()
+    )
     return {(r[0], r[1]): r[2] for r in rows}
 
 

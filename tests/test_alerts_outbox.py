@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -18,7 +19,7 @@ from tests.alerts_support import ARABIC_THREAT, FakeCountdown, add_post, detecti
 CH1 = Channel(id=1001, username="saberin_news", title="صابرين نيوز")
 CH2 = Channel(id=1002, username=None, title="قناة خاصة")
 CH3 = Channel(id=1003, username="kataib_media", title="الإعلام الحربي")
-POSTER = "poster-bytes-1".encode() * 10
+POSTER = b"poster-bytes-1" * 10
 
 
 @pytest_asyncio.fixture
@@ -66,7 +67,9 @@ async def test_edit_with_a_new_match_adds_one_alert_with_only_what_is_new(archiv
     edited = text + " والموعد بعد ٣ أيام"
     post = await add_post(archive, CH1, 11, edited)
     det = detection_for(
-        edited, {"الانتقام قادم": "revenge"}, countdown=FakeCountdown(3, "day", datetime(2026, 11, 25, tzinfo=UTC))
+        edited,
+        {"الانتقام قادم": "revenge"},
+        countdown=FakeCountdown(3, "day", datetime(2026, 11, 25, tzinfo=UTC)),
     )
     second = await outbox.record(post, det)
     assert len(first) == 1 and len(second) == 1 and first != second
@@ -103,7 +106,7 @@ async def test_silent_import_archives_but_never_delivers(archive, tmp_path):
 
 @pytest.mark.asyncio
 async def test_campaign_across_three_channels_is_one_alert(archive, tmp_path):
-    outbox, sink = make_outbox(archive, tmp_path)
+    outbox, _sink = make_outbox(archive, tmp_path)
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
     ocr = "الانتقام قادم\nالمقاومة الإسلامية"
     det = detection_for(ocr, {"الانتقام قادم": "revenge"}, source="ocr", ocr_text=ocr)
@@ -135,7 +138,9 @@ async def test_campaign_by_perceptual_hash_and_by_text_and_window(archive, tmp_p
     text = "#الانتقام_قادم بيان المقاومة الإسلامية في العراق"
     det = detection_for(text, {"الانتقام": "revenge"})
     a = await add_post(archive, CH1, 1, text, date=now, image=b"A" * 50, phash="c3c3c3c3c3c3c3c3")
-    b = await add_post(archive, CH2, 1, "", date=now, image=b"B" * 50, phash="c3c3c3c3c3c3c3c2")  # 1 bit apart
+    b = await add_post(
+        archive, CH2, 1, "", date=now, image=b"B" * 50, phash="c3c3c3c3c3c3c3c2"
+    )  # 1 bit apart
     assert len(await outbox.record(a, det)) == 1
     poster_det = detection_for("الانتقام", {"الانتقام": "revenge"}, source="ocr", ocr_text="الانتقام")
     assert len(await outbox.record(b, poster_det)) == 2  # near-duplicate poster: campaign
@@ -152,10 +157,11 @@ async def test_campaign_by_perceptual_hash_and_by_text_and_window(archive, tmp_p
 
 @pytest.mark.asyncio
 async def test_burst_is_folded_into_a_digest_nothing_dropped(archive, tmp_path):
-    from alerts.sinks import ConsoleSink
     from rich.console import Console
 
-    console = Console(file=open(tmp_path / "console.txt", "w", encoding="utf-8"), width=120)
+    from alerts.sinks import ConsoleSink
+
+    console = Console(file=io.StringIO(), width=120)
     sink = ConsoleSink(SinkConfig(type="console"), console=console)
     outbox = Outbox(archive, [sink], AlertsConfig(burst_limit=5, burst_window_seconds=60))
     for i in range(12):
@@ -163,8 +169,7 @@ async def test_burst_is_folded_into_a_digest_nothing_dropped(archive, tmp_path):
         post = await add_post(archive, CH1, 200 + i, text)
         assert len(await outbox.record(post, detection_for(text, {"الانتقام قادم": "revenge"}))) == 1
     assert await outbox.deliver_pending() == 12
-    console.file.close()
-    printed = (tmp_path / "console.txt").read_text(encoding="utf-8")
+    printed = console.file.getvalue()
     assert printed.count("alert #") == 5
     assert "Digest: 7 alerts" in printed
     rows = await archive.fetchall("SELECT status, digest_key FROM deliveries ORDER BY id")

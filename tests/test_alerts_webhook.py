@@ -36,7 +36,9 @@ async def server():
 
 def webhook(server, monkeypatch, **kwargs) -> WebhookSink:
     monkeypatch.setenv("TGM_TEST_HOOK_SECRET", SECRET)
-    return WebhookSink(SinkConfig(type="webhook", url=server.url, secret_env="TGM_TEST_HOOK_SECRET", **kwargs))
+    return WebhookSink(
+        SinkConfig(type="webhook", url=server.url, secret_env="TGM_TEST_HOOK_SECRET", **kwargs)
+    )
 
 
 async def one_alert(archive, outbox, message_id=1, text=ARABIC_THREAT):
@@ -59,8 +61,21 @@ async def test_signed_json_body_of_the_design_contract(archive, server, monkeypa
     assert got.headers["X-Tgmonitor-Signature"] == sign(SECRET, got.body)
     assert got.headers["Idempotency-Key"].startswith("tgm-")
     body = got.json
-    for key in ("alert_id", "kind", "severity", "channel", "channel_id", "message_id", "url", "date", "text",
-                "matches", "countdown", "ocr_excerpt", "channels"):
+    for key in (
+        "alert_id",
+        "kind",
+        "severity",
+        "channel",
+        "channel_id",
+        "message_id",
+        "url",
+        "date",
+        "text",
+        "matches",
+        "countdown",
+        "ocr_excerpt",
+        "channels",
+    ):
         assert key in body, key
     assert body["alert_id"] == alert_id and body["text"] == ARABIC_THREAT  # raw text: JSON needs no escaping
     assert body["url"] == "https://t.me/sabreen_sn/1"
@@ -99,7 +114,9 @@ async def test_500_then_dropped_connection_then_200_retries_with_backoff(archive
         await outbox.close()
     assert len(server.received) == 4
     assert len({r.headers["Idempotency-Key"] for r in server.received}) == 1  # same key on every retry
-    row = await archive.fetchone("SELECT attempts, last_error, sent_at FROM deliveries WHERE alert_id = ?", (alert_id,))
+    row = await archive.fetchone(
+        "SELECT attempts, last_error, sent_at FROM deliveries WHERE alert_id = ?", (alert_id,)
+    )
     assert row[0] == 4 and row[1] is None and row[2]
 
 
@@ -183,10 +200,28 @@ async def test_timeout_is_transient(server, monkeypatch):
 @pytest.mark.asyncio
 async def test_slack_and_discord_text_variants(server, monkeypatch):
     body = {
-        "alert_id": 9, "kind": "post", "severity": "high", "channel": "x", "channel_title": "قناة <b>&",
-        "channel_id": 1, "message_id": 2, "url": "https://t.me/x/2", "date": "2026-11-22T01:00:00+00:00",
-        "text": "@everyone الانتقام قادم <script>", "matches": [{"rule": "revenge", "term": "الانتقام قادم",
-        "source": "text", "start": 10, "end": 23, "severity": "high"}], "countdown": None, "ocr_excerpt": None,
+        "alert_id": 9,
+        "kind": "post",
+        "severity": "high",
+        "channel": "x",
+        "channel_title": "قناة <b>&",
+        "channel_id": 1,
+        "message_id": 2,
+        "url": "https://t.me/x/2",
+        "date": "2026-11-22T01:00:00+00:00",
+        "text": "@everyone الانتقام قادم <script>",
+        "matches": [
+            {
+                "rule": "revenge",
+                "term": "الانتقام قادم",
+                "source": "text",
+                "start": 10,
+                "end": 23,
+                "severity": "high",
+            }
+        ],
+        "countdown": None,
+        "ocr_excerpt": None,
         "channels": [],
     }
     alert = OutgoingAlert(1, 9, "post", "high", body, key="k")
@@ -197,7 +232,11 @@ async def test_slack_and_discord_text_variants(server, monkeypatch):
         finally:
             await sink.close()
     slack, discord = server.accepted[-2].json, server.accepted[-1].json
-    assert "*الانتقام قادم*" in slack["text"] and "&lt;script&gt;" in slack["text"] and "<script>" not in slack["text"]
+    assert (
+        "*الانتقام قادم*" in slack["text"]
+        and "&lt;script&gt;" in slack["text"]
+        and "<script>" not in slack["text"]
+    )
     assert "**الانتقام قادم**" in discord["content"] and discord["allowed_mentions"] == {"parse": []}
     assert len(discord["content"]) <= 2000
 
