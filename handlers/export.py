@@ -132,12 +132,14 @@ def iter_export(
                 yield _convert(message, channel, base, result_json, index)
         else:
             for chat, messages in _iter_account_chats(reader):
+                if chat.get("type") not in CHANNEL_TYPES:
+                    continue  # the analyst's own chats (personal, saved, bots) are not channel posts
                 channel = _channel_for(chat, None, result_json)
                 for message in messages:
                     index += 1
                     last_id = message.get("id") if isinstance(message, dict) else None
                     yield _convert(message, channel, base, result_json, index)
-    except ijson.JSONError as exc:
+    except (ijson.JSONError, UnicodeDecodeError) as exc:  # yajl lets bad UTF-8 through as the latter
         raise ExportError(_describe_json_error(result_json, exc, index, last_id)) from None
     finally:
         handle.close()
@@ -155,7 +157,7 @@ def _export_kind(result_json: Path) -> str:
                         return "account"
                 elif prefix == "" and event not in ("start_map", "map_key"):
                     break
-        except ijson.JSONError as exc:
+        except (ijson.JSONError, UnicodeDecodeError) as exc:
             raise ExportError(_describe_json_error(result_json, exc, 0, None)) from None
     raise ExportError(
         f"{result_json}: not a Telegram Desktop export (no top-level 'messages' or 'chats'); "
@@ -390,11 +392,16 @@ def _peer_id(value: Any) -> int | None:
 def _describe_json_error(result_json: Path, exc: Exception, index: int, last_id: Any) -> str:
     """One sentence naming the file and where the JSON broke (line and column when we can)."""
     where = ""
+    data = b""
     try:
-        json.loads(result_json.read_bytes())
+        data = result_json.read_bytes()
+        json.loads(data.decode("utf-8"))  # strict: json.loads(bytes) would let bad surrogates pass
     except json.JSONDecodeError as decode_error:
         where = f" at line {decode_error.lineno}, column {decode_error.colno} ({decode_error.msg})"
-    except (OSError, UnicodeDecodeError, MemoryError):
+    except UnicodeDecodeError as bad_bytes:
+        line = data[: bad_bytes.start].count(b"\n") + 1
+        where = f" at line {line} (bytes that are not UTF-8 at offset {bad_bytes.start})"
+    except (OSError, MemoryError):
         where = ""
     after = f"; {index} messages were read before it (last id {last_id})" if index else ""
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
