@@ -179,6 +179,10 @@ class Daemon:
         self._saved_marks: dict[int, int] = {}
 
     # -- public control ---------------------------------------------------------------------
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
     def request_stop(self) -> None:
         if not self._stop.is_set():
             log.info("stop requested: finishing in-flight posts")
@@ -332,9 +336,20 @@ class Daemon:
                 if isinstance(target, int):
                     await self.app.archive.upsert_channel(Channel(target), status=status)
                 continue
-            except ValueError as exc:  # a numeric id Telethon has never seen: no access hash
-                self.unresolved[ref] = "unknown id"
-                log.error("channel %s cannot be resolved: %s; add it once as @username", ref, exc)
+            except ValueError:
+                if isinstance(target, int):  # a numeric id Telethon has never seen: no access hash
+                    self.unresolved[ref] = "unknown id"
+                    log.error(
+                        "channel %s cannot be resolved without its access hash: add it once as @username", ref
+                    )
+                else:  # Telethon turns USERNAME_NOT_OCCUPIED into ValueError
+                    self.unresolved[ref] = "renamed"
+                    log.error("channel %s: nobody has this username now (renamed or deleted)", ref)
+                    row = await self.app.archive.find_channel(target)
+                    if row is not None:
+                        await self.app.archive.set_channel_status(
+                            row["id"], "renamed", reason="username not occupied"
+                        )
                 continue
             except errors.FloodWaitError as exc:
                 log.warning("flood wait %s s while resolving %s: waiting", exc.seconds, ref)
