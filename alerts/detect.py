@@ -145,6 +145,8 @@ class Detector:
     ) -> Detection:
         """Rule matches and the countdown in ``text`` and ``ocr_text`` (the post date sets the deadline)."""
         rules = self.ruleset.rules
+        if isinstance(date, str):  # an archive row's ISO 8601 text
+            date = datetime.fromisoformat(date.replace("Z", "+00:00"))
         hits: list[tuple[str, str, str, int, int, int]] = []  # role, source, term, rule, start, end
         countdowns: list[Countdown] = []
         for source, body in (("text", text), ("ocr", ocr_text)):
@@ -194,6 +196,7 @@ class Detector:
                 )
             )
 
+        matches = _drop_subsumed(matches)
         countdown = _pick(countdowns)
         if countdown is not None and not countdown.alertable and not countdown.bare:
             context = next(
@@ -220,6 +223,18 @@ class Detector:
             ocr_text=ocr_text,
             min_severity=self.min_severity,
         )
+
+
+def _drop_subsumed(matches: list[Match]) -> list[Match]:
+    """Drop a match that lies inside a stronger one (``revenge`` inside ``revenge-coming``)."""
+
+    def inside(m: Match, o: Match) -> bool:
+        if o is m or o.source != m.source or not (o.start <= m.start and m.end <= o.end):
+            return False
+        stronger, wider = severity_rank(o.severity), (o.end - o.start) > (m.end - m.start)
+        return stronger > severity_rank(m.severity) or (stronger == severity_rank(m.severity) and wider)
+
+    return [m for m in matches if not any(inside(m, o) for o in matches)]
 
 
 def _pick(countdowns: list[Countdown]) -> Countdown | None:

@@ -1,5 +1,232 @@
-"""Commands of this area (filled in by its issue)."""
+"""The ``check`` command: what the detector says about a text or a poster, and why.
+
+A thin layer over :class:`alerts.detect.Detector`: analysts use it to test their rules, so the
+readable output shows each match in its context, the countdown with its deadline, and the reason
+the post alerts or does not. ``--json`` prints the contract shape of ``shared/DESIGN.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import click
+from rich.console import Console
+from rich.text import Text
 
-commands: list[click.Command] = []
+from monitor.cli_context import AppContext, parse_when, pass_app
+from monitor.errors import ImageError, OcrError
+
+_SEVERITY_STYLE = {"high": "bold white on red", "medium": "black on yellow", "low": "black on cyan"}
+_CONTEXT = 60  # characters of context shown around a match
+
+
+@click.command("check")
+@click.argument("text", required=False)
+@click.option(
+    "--image",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also read this poster (OCR) and check its text.",
+)
+@click.option("--date", "date_text", help="Post date for the countdown deadline (default: now, UTC).")
+@click.option(
+    "--rules",
+    "rules_path",
+    type=click.Path(path_type=Path),
+    help="Rules file (replaces the configured/default rules).",
+)
+@click.option(
+    "--min-severity",
+    type=click.Choice(["low", "medium", "high"]),
+    help="Lowest match severity that raises an alert (default: the config's, else medium).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the detection as JSON (the contract shape).")
+@click.option("--exit-code", is_flag=True, help="Exit with status 1 when an alert is raised (for scripts).")
+@pass_app
+def check_command(
+    app: AppContext,
+    text: str | None,
+    image: Path | None,
+    date_text: str | None,
+    rules_path: Path | None,
+    min_severity: str | None,
+    as_json: bool,
+    exit_code: bool,
+) -> None:
+    """Show what the detector says about TEXT (use - to read it from stdin) and/or a poster.
+
+    Lists each rule match highlighted in its context, the countdown and its deadline, and why the
+    post alerts or not. An alert is raised for a match at or above the minimum severity or for a
+    countdown that is not a benign look-alike (Ramadan, exams, New Year...). Exit status is 0
+    whatever the verdict, or 1 on an alert with --exit-code; 2 on an error.
+
+    Example: tgmonitor check "#باقي_٥٩_يوما #الانتقام_قادم" --date 2021-11-02
+    """
+    from alerts.detect import Detector
+    from alerts.rules import load_rules
+
+    config = app.config()
+    if text == "-":
+        text = sys.stdin.read()
+    if not text and image is None:
+        raise click.UsageError("give a TEXT to check, - to read it from stdin, or --image FILE")
+    date = parse_when(date_text) if date_text else datetime.now(UTC).replace(microsecond=0)
+    rules = load_rules(rules_path if rules_path is not None else config.alerts.rules)
+    detector = Detector(rules, min_severity=min_severity or config.alerts.min_severity)
+
+    ocr_text = None
+    if image is not None:
+        ocr_text = _read_poster(image, config, have_text=bool(text))
+    detection = detector.detect(text or "", ocr_text=ocr_text, date=date)
+
+    if as_json:
+        click.echo(json.dumps(detection.to_json(), ensure_ascii=False, indent=2))
+    else:
+        _explain(detection, text or "", date, rules.source, bool(date_text))
+    if exit_code and detection.alert:
+        sys.exit(1)
+
+
+def _read_poster(image: Path, config: Any, *, have_text: bool) -> str | None:
+    """OCR text of ``image``; a failure is one sentence (fatal only when there is no TEXT)."""
+    try:
+        from ocr import OcrSettings, recognize_file  # type: ignore[attr-defined]
+    except ImportError:
+        problem = "OCR is not available in this installation"
+        outcome = None
+    else:
+        try:
+            outcome = recognize_file(image, OcrSettings.from_config(config.ocr))
+        except (ImageError, OcrError) as exc:
+            problem, outcome = str(exc), None
+        else:
+            problem = "" if outcome.status == "done" else f"could not read {image}: {outcome.reason}"
+    if outcome is not None and not problem:
+        return outcome.text or ""
+    if not have_text:
+        raise OcrError(problem)
+    click.echo(f"warning: {problem}; checking the text only", err=True)
+    return None
+
+
+def _explain(detection: Any, text: str, date: datetime, rules_source: str, dated: bool) -> None:
+    """The readable verdict: matches in context, countdown, and why it alerts or not."""
+    out = Console(highlight=False, soft_wrap=True)
+    if detection.alert:
+        out.print(
+            Text(f" ALERT  {detection.severity} ", style=_SEVERITY_STYLE.get(detection.severity, "bold"))
+        )
+    else:
+        out.print(Text(" no alert ", style="bold green"))
+    out.print(Text(f"rules: {rules_source}; minimum severity: {detection.min_severity}", style="dim"))
+
+    for source, body in (("text", text), ("ocr", detection.ocr_text)):
+        if body is None or (source == "text" and not body):
+            continue
+        found = [m for m in detection.matches if m.source == source]
+        out.print()
+        out.print(Text("poster text (OCR):" if source == "ocr" else "text:", style="bold"))
+        out.print(
+            _highlighted(body, found, detection.countdown if _on(detection.countdown, source) else None)
+        )
+
+    out.print()
+    if detection.matches:
+        out.print(Text("matches:", style="bold"))
+        floor = _rank(detection.min_severity)
+        for m in detection.matches:
+            alerting = _rank(m.severity) >= floor
+            line = Text("  ")
+            line.append(f" {m.severity} ", style=_SEVERITY_STYLE.get(m.severity, ""))
+            line.append(f" {m.rule}", style="bold")
+            line.append(f" [{m.category}]  ", style="dim")
+            line.append(f"{m.snippet!r}")
+            line.append(f"  term {m.term!r}", style="dim")
+            if m.with_term:
+                line.append(f" with {m.with_term!r}", style="dim")
+            line.append(f"  ({m.source} {m.start}-{m.end})", style="dim")
+            if not alerting:
+                line.append("  below the minimum: no alert on its own", style="italic dim")
+            out.print(line)
+            out.print(
+                Text("      " + _context(_body(detection, text, m.source), m.start, m.end), style="dim")
+            )
+    else:
+        out.print(Text("no rule matches", style="dim"))
+
+    c = detection.countdown
+    out.print()
+    if c is None:
+        out.print(Text("no countdown", style="dim"))
+    else:
+        unit = c.unit + ("s" if c.value != 1 else "")
+        line = Text("countdown: ", style="bold")
+        line.append(f"{c.value} {unit} left", style="bold magenta")
+        line.append(f"  ({c.source}: {c.snippet!r})", style="dim")
+        out.print(line)
+        if c.deadline is not None:
+            how = (
+                "the date the post names"
+                if c.explicit_date
+                else (
+                    f"post date {date.isoformat()} + {c.value} {unit}"
+                    if dated
+                    else f"now + {c.value} {unit}; give --date for a post's deadline"
+                )
+            )
+            out.print(f"  deadline: {c.deadline.isoformat().replace('+00:00', 'Z')}  ({how})")
+        verdict = "alertable" if c.alertable else "not alertable"
+        out.print(Text(f"  {verdict}: {c.reason}", style="green" if not c.alertable else "magenta"))
+
+    out.print()
+    reasons = detection.reasons()
+    if reasons:
+        out.print(Text("why it alerts:", style="bold"))
+        for reason in reasons:
+            out.print(f"  - {reason}")
+    else:
+        low = detection.matches
+        why = "nothing at or above the minimum severity"
+        if low:
+            why += f" ({len(low)} lower match{'es' if len(low) != 1 else ''})"
+        if c is not None and not c.alertable:
+            why += "; the countdown is not alertable"
+        out.print(Text(f"why no alert: {why}", style="bold"))
+
+
+def _rank(severity: str | None) -> int:
+    return {"low": 0, "medium": 1, "high": 2}.get(severity or "", -1)
+
+
+def _on(countdown: Any, source: str) -> bool:
+    return countdown is not None and countdown.source == source
+
+
+def _body(detection: Any, text: str, source: str) -> str:
+    return text if source == "text" else detection.ocr_text or ""
+
+
+def _context(body: str, start: int, end: int) -> str:
+    left = max(0, start - _CONTEXT)
+    right = min(len(body), end + _CONTEXT)
+    snippet = body[left:start] + "«" + body[start:end] + "»" + body[end:right]
+    snippet = " ".join(snippet.split())
+    return ("…" if left else "") + snippet + ("…" if right < len(body) else "")
+
+
+def _highlighted(body: str, matches: list[Any], countdown: Any) -> Text:
+    """``body`` with each match in its severity colour and the countdown underlined."""
+    shown = Text(body)
+    for m in sorted(matches, key=lambda m: _rank(m.severity)):
+        shown.stylize(_SEVERITY_STYLE.get(m.severity, "bold"), m.start, m.end)
+    if countdown is not None:
+        shown.stylize("underline bold magenta", countdown.start, countdown.end)
+    return shown
+
+
+commands: list[click.Command] = [check_command]
+
+__all__ = ["check_command", "commands"]
