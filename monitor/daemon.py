@@ -220,12 +220,22 @@ class Daemon:
             )
             self._install_signals()
             self._spawn(self._watermark_loop(), "watermarks")
+            outbox_stop = asyncio.Event()
+            outbox_task = None
+            if callable(getattr(app.outbox, "run", None)):
+                # Deliveries run beside the intake and stop after it, so alerts raised by the
+                # last in-flight posts are still sent (the outbox keeps anything unsent for later).
+                outbox_task = asyncio.create_task(app.outbox.run(outbox_stop), name="outbox")
             try:
                 if self.schedule:
                     self._start_scheduler()
                 await self._connection_loop()
             finally:
                 await self._shutdown()
+                if outbox_task is not None:
+                    outbox_stop.set()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await outbox_task
 
     # -- connection -------------------------------------------------------------------------
     async def _connection_loop(self) -> None:
@@ -527,13 +537,18 @@ class Daemon:
             gapfill=self._scheduled_gapfill,
             retry_failed=self.retry_failed,
             resume_pending=app.pipeline.resume,
-            deliver_pending=_first_attr(outbox, "deliver_pending", "flush", "resume"),
+            # With a running outbox (``Outbox.run``) deliveries need no polling job.
+            deliver_pending=None
+            if callable(getattr(outbox, "run", None))
+            else _first_attr(outbox, "deliver_pending"),
             optimize=app.archive.optimize_index,
         )
         reminder_hooks = _reminder_hooks(app, self.config)
         if reminder_hooks is not None:
             hooks.reminders, hooks.fire_reminder = reminder_hooks
-        hooks.digest = _first_attr(outbox, "send_digest", "digest")
+        hooks.digest = _first_attr(
+            outbox, "daily_digest", "send_daily_digest"
+        )  # when the alerts side offers one
         self.scheduler = build_scheduler(self.config.schedule, hooks)
         self.scheduler.start()
 
@@ -666,6 +681,7 @@ async def backfill_channel(
     since: datetime | None = None,
     limit: int | None = None,
     ocr: bool = True,
+    detect: bool = True,
     deliver: bool = False,
     client_factory: Callable[[Config], TelegramClient] = make_client,
     on_progress: Callable[[int, int | None], None] | None = None,
@@ -679,7 +695,9 @@ async def backfill_channel(
 
     client = client_factory(config)
     counts = {"seen": 0, "new": 0, "updated": 0, "unchanged": 0, "skipped": 0, "failed": 0}
-    async with open_app(config, db_path, media_dir, ocr=ocr, deliver=deliver, telegram_client=client) as app:
+    async with open_app(
+        config, db_path, media_dir, ocr=ocr, detect=detect, deliver=deliver, telegram_client=client
+    ) as app:
         await client.connect()
         try:
             if not await client.is_user_authorized():
