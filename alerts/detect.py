@@ -159,7 +159,8 @@ class Detector:
                     (("term", index, pattern.pattern), m.start(), m.end())
                     for m in pattern.finditer(normalized)
                 ]
-            if found:
+            # companions and vetoes alone say nothing: map spans only when a rule term matched
+            if any(payload[0] == "term" for payload, _, _ in found):  # type: ignore[index]
                 for hit in to_original(body, normalized, found):
                     role, index, term = hit.payload  # type: ignore[misc]
                     hits.append((role, source, term, index, hit.start, hit.end))
