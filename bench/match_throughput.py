@@ -26,22 +26,117 @@ import re
 import time
 from collections.abc import Callable
 
-from alerts.matcher import _ARTICLE_CHAINS, _AR_SUFFIXES, _PLAIN_CHAINS, PhraseMatcher, _term_words, mask
+from alerts.matcher import _AR_SUFFIXES, _ARTICLE_CHAINS, _PLAIN_CHAINS, PhraseMatcher, _term_words, mask
 from alerts.rules import load_rules
 from monitor.text import normalize
 
 AR_LETTERS = "ابتثجحخدذرزسشصضطظعغفقكلمنهويةىأإآئؤ"
-AR_WORDS = (
-    "في من على إلى عن مع هذا هذه التي الذي كان قال بعد قبل بين حتى اليوم أمس الحكومة العراق بغداد "
-    "البصرة الموصل أربيل كربلاء النجف مجلس الوزراء الشعب المواطنين الأمن الحشد الشعبي الشهداء "
-    "الشهيد الجمعة صلاة الدعاء خبر عاجل رسمي مصدر أمني انفجار سيارة طريق القوات الحقيقة "
-    "الإعلام قناة فيديو صورة شاهد كاملاً المنتخب الطلاب الكهرباء الماء النفط "
-    "الرئيس البرلمان المحافظة المدينة الناس السلام عليكم ورحمة الله وبركاته اللهم"
-).split()
-EN_WORDS = (
-    "the of and to in is on for with that this from by at statement news breaking video watch "
-    "iraq baghdad forces government minister parliament people city water power oil today said"
-).split()
+AR_WORDS = [
+    "في",
+    "من",
+    "على",
+    "إلى",
+    "عن",
+    "مع",
+    "هذا",
+    "هذه",
+    "التي",
+    "الذي",
+    "كان",
+    "قال",
+    "بعد",
+    "قبل",
+    "بين",
+    "حتى",
+    "اليوم",
+    "أمس",
+    "الحكومة",
+    "العراق",
+    "بغداد",
+    "البصرة",
+    "الموصل",
+    "أربيل",
+    "كربلاء",
+    "النجف",
+    "مجلس",
+    "الوزراء",
+    "الشعب",
+    "المواطنين",
+    "الأمن",
+    "الحشد",
+    "الشعبي",
+    "الشهداء",
+    "الشهيد",
+    "الجمعة",
+    "صلاة",
+    "الدعاء",
+    "خبر",
+    "عاجل",
+    "رسمي",
+    "مصدر",
+    "أمني",
+    "انفجار",
+    "سيارة",
+    "طريق",
+    "القوات",
+    "الحقيقة",
+    "الإعلام",
+    "قناة",
+    "فيديو",
+    "صورة",
+    "شاهد",
+    "كاملاً",
+    "المنتخب",
+    "الطلاب",
+    "الكهرباء",
+    "الماء",
+    "النفط",
+    "الرئيس",
+    "البرلمان",
+    "المحافظة",
+    "المدينة",
+    "الناس",
+    "السلام",
+    "عليكم",
+    "ورحمة",
+    "الله",
+    "وبركاته",
+    "اللهم",
+]
+EN_WORDS = [
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "on",
+    "for",
+    "with",
+    "that",
+    "this",
+    "from",
+    "by",
+    "at",
+    "statement",
+    "news",
+    "breaking",
+    "video",
+    "watch",
+    "iraq",
+    "baghdad",
+    "forces",
+    "government",
+    "minister",
+    "parliament",
+    "people",
+    "city",
+    "water",
+    "power",
+    "oil",
+    "today",
+    "said",
+]
 DIACRITICS = "\u064b\u064c\u064d\u064e\u064f\u0650\u0651\u0652"
 
 
