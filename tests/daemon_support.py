@@ -45,13 +45,10 @@ async def running_daemon(
     kwargs.setdefault("install_signals", False)
     kwargs.setdefault("schedule", False)
     kwargs.setdefault("backoff", (0.05, 0.2))
-    daemon = Daemon(
-        config,
-        config.archive.path,
-        config.archive.media_dir,
-        client_factory=lambda cfg: server.client(flood_sleep_threshold=cfg.telegram.flood_sleep_threshold),
-        **kwargs,
+    kwargs.setdefault(
+        "client_factory", lambda cfg: server.client(flood_sleep_threshold=cfg.telegram.flood_sleep_threshold)
     )
+    daemon = Daemon(config, config.archive.path, config.archive.media_dir, **kwargs)
     task = asyncio.create_task(daemon.run())
     started = asyncio.create_task(daemon.started.wait())
     done, _ = await asyncio.wait({task, started}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
