@@ -95,6 +95,12 @@ def _read_poster(image: Path, config: Any, *, have_text: bool) -> str | None:
     try:
         from ocr import OcrSettings, recognize_file  # type: ignore[attr-defined]
     except ImportError:
+        try:  # the package's modules, if its __init__ does not re-export them
+            from ocr.engine import recognize_file  # type: ignore[no-redef]
+            from ocr.settings import OcrSettings  # type: ignore[no-redef]
+        except ImportError:
+            recognize_file = None  # type: ignore[assignment]
+    if recognize_file is None:
         problem = "OCR is not available in this installation"
         outcome = None
     else:

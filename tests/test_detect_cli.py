@@ -1,0 +1,150 @@
+"""``tgmonitor check`` end to end through click: readable output, --json shape, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import main
+
+CONTRACT_KEYS = {"alert", "severity", "matches", "countdown", "ocr_text"}
+MATCH_KEYS = {"rule", "term", "category", "severity", "source", "start", "end"}
+
+
+def run(*args: str, stdin: str | None = None):
+    return CliRunner().invoke(main, ["check", *args], input=stdin)
+
+
+def test_json_shape_for_an_arabic_countdown_threat(no_user_config) -> None:
+    text = "#باقي_٥٩_يوما #الانتقام_قادم"
+    result = run(text, "--json", "--date", "2021-11-02")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data) >= CONTRACT_KEYS
+    assert (data["alert"], data["severity"], data["ocr_text"]) == (True, "high", None)
+    (match,) = data["matches"]
+    assert set(match) >= MATCH_KEYS
+    assert (match["rule"], match["term"], match["source"]) == ("revenge-coming", "الانتقام قادم", "text")
+    assert text[match["start"] : match["end"]] == "الانتقام_قادم"
+    assert data["countdown"]["value"] == 59
+    assert data["countdown"]["unit"] == "day"
+    assert data["countdown"]["deadline"] == "2021-12-31T00:00:00Z"
+
+
+def test_readable_output_explains_the_verdict(no_user_config) -> None:
+    result = run("Vengeance is Coming #59daysleft", "--date", "2021-11-02T10:00")
+    assert result.exit_code == 0
+    out = result.output
+    assert "ALERT" in out and "revenge-coming" in out
+    assert "«Vengeance is Coming»" in out  # the match in its context
+    assert "59 days left" in out and "2021-12-31T10:00:00Z" in out
+    assert "why it alerts" in out
+
+
+def test_readable_output_for_a_benign_countdown(no_user_config) -> None:
+    result = run("باقي ٥٩ يوماً على شهر رمضان المبارك", "--date", "2021-11-02")
+    assert result.exit_code == 0
+    assert "no alert" in result.output
+    assert "not alertable" in result.output and "رمضان" in result.output
+
+
+def test_exit_code_flag(no_user_config) -> None:
+    assert run("الانتقام قادم", "--exit-code").exit_code == 1
+    assert run("مسيرة سلمية", "--exit-code").exit_code == 0
+    assert run("الانتقام قادم").exit_code == 0
+
+
+def test_text_from_stdin(no_user_config) -> None:
+    result = run("-", "--json", stdin="قال تعالى: ورتّل القرآن ترتيلاً\n")
+    data = json.loads(result.output)
+    assert data["alert"] is False
+    assert [m["rule"] for m in data["matches"]] == ["convoy-word"]
+
+
+def test_min_severity_option(no_user_config) -> None:
+    assert json.loads(run("قريباً", "--json", "--min-severity", "low").output)["alert"] is True
+    assert json.loads(run("قريباً", "--json").output)["alert"] is False
+
+
+def test_rules_option_replaces_the_default_rules(no_user_config, tmp_path: Path) -> None:
+    rules = tmp_path / "mine.toml"
+    rules.write_text('[[rule]]\nname = "ginger"\nseverity = "high"\nterms = ["زنجبيل"]\n', encoding="utf-8")
+    data = json.loads(run("بالزنجبيل والانتقام قادم", "--json", "--rules", str(rules)).output)
+    assert [m["rule"] for m in data["matches"]] == ["ginger"]
+
+
+def test_rules_from_the_config(no_user_config, tmp_path: Path) -> None:
+    rules = tmp_path / "mine.toml"
+    rules.write_text('[[rule]]\nname = "ginger"\nseverity = "low"\nterms = ["زنجبيل"]\n', encoding="utf-8")
+    config = tmp_path / "config.toml"
+    config.write_text('[alerts]\nrules = "mine.toml"\nmin_severity = "low"\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(config), "check", "زنجبيل", "--json"])
+    assert json.loads(result.output)["alert"] is True
+
+
+def test_bad_rules_file_is_one_sentence(no_user_config, tmp_path: Path) -> None:
+    rules = tmp_path / "bad.toml"
+    rules.write_text('[[rule]]\nname = "x"\nseverity = "urgent"\nterms = ["a"]\n', encoding="utf-8")
+    result = run("text", "--rules", str(rules))
+    assert result.exit_code == 2
+    assert f"{rules}: rule 'x' (#1): unknown severity 'urgent'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_nothing_to_check_is_a_usage_error(no_user_config) -> None:
+    result = run()
+    assert result.exit_code == 2
+    assert "give a TEXT" in result.output
+
+
+def test_help_has_an_example(no_user_config) -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    assert "Example:" in result.output and "--exit-code" in result.output
+
+
+def _ocr_available() -> bool:
+    try:
+        from ocr.engine import recognize_file  # noqa: F401
+        from ocr.settings import OcrSettings  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ocr_available(), reason="the OCR package is not there yet")
+def test_poster_text_is_checked(no_user_config, tmp_path: Path) -> None:
+    from PIL import Image, ImageDraw, ImageFont
+
+    poster = tmp_path / "poster.png"
+    image = Image.new("RGB", (1200, 300), "white")
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 72)
+    ImageDraw.Draw(image).text((40, 100), "VENGEANCE IS COMING", fill="black", font=font)
+    image.save(poster)
+    result = run("#59daysleft", "--image", str(poster), "--json", "--date", "2021-11-02")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert "VENGEANCE" in (data["ocr_text"] or "").upper()
+    assert any(m["source"] == "ocr" and m["rule"] == "revenge-coming" for m in data["matches"])
+
+
+def test_unreadable_poster_without_text_is_one_sentence(no_user_config, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image at all")
+    result = run("--image", str(junk))
+    assert result.exit_code == 2
+    assert result.output.startswith("error: ")
+    assert "Traceback" not in result.output
+
+
+def test_unreadable_poster_with_text_still_checks_the_text(no_user_config, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image at all")
+    result = CliRunner().invoke(main, ["check", "الانتقام قادم", "--image", str(junk), "--json"])
+    assert result.exit_code == 0
+    assert "warning: " in result.stderr
+    data = json.loads(result.stdout)
+    assert data["alert"] is True and data["ocr_text"] is None
