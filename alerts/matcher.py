@@ -11,9 +11,10 @@ automaton only reports hits that start at a word boundary:
 * an Arabic first word is entered with each chain of attached prefixes (و ف ب ل ك, with or without
   the article ال, the لل contraction of ل + ال, and the future prefix س on imperfect verbs); a
   word written with the article needs it (الثأر is not ثار), a word written without may take it;
-* the right edge is checked in Python on the (rare) hits: what follows the key up to the next
-  space must be empty (Latin) or one of the usual Arabic attached suffixes (pronouns, plural and
-  dual endings, ة becoming ت or ات);
+* the right edge: a Latin key ends with the space after the word; an Arabic key ends with the
+  first character that may follow it (a space or the first letter of a suffix), and the rest of
+  the word is checked in Python on those (rare) hits against the usual attached suffixes
+  (pronouns, plural and dual endings, ة becoming ت or ات);
 * an indefinite Arabic phrase also matches in its definite form (عبوة ناسفة / العبوة الناسفة,
   but هدف مشروع is not هدف المشروع, "the project's goal"), a feminine head noun also matches in
   its sound plural (بالعبوات الناسفة), and every multi-word term has a joined
@@ -80,6 +81,7 @@ _TA_SUFFIXES = frozenset(
 _EXACT: frozenset[str] = frozenset(("",))
 
 _MODES = {"exact": _EXACT, "ar": _AR_SUFFIXES, "ta": _TA_SUFFIXES}
+_FIRST = {"": " "}  # an empty suffix: the word ends, a space follows
 
 
 def mask(normalized: str) -> str:
@@ -184,13 +186,24 @@ class PhraseMatcher:
                 bucket = entries.setdefault(key, [])
                 if (payload, mode) not in bucket:
                     bucket.append((payload, mode))
+        self.keys = 0
         for key, bucket in entries.items():
-            closed = key.endswith(" ")
-            self._auto.add_word(key, (len(key), closed, tuple((p, _MODES[m]) for p, m in bucket)))
-        self.keys = len(entries)
+            value = tuple((p, _MODES[m]) for p, m in bucket)
+            if key.endswith(" "):  # exact: the right edge is in the key
+                self._add(key, (len(key), True, value))
+                continue
+            # The key also takes the first character of what may follow it (a space or the first
+            # letter of a suffix), so words that merely start with the key do not reach Python.
+            for follower in sorted({_FIRST.get(s, s[:1]) for _, m in bucket for s in _MODES[m]}):
+                closed = follower == " "
+                self._add(key + follower, (len(key) + 1 if closed else len(key), closed, value))
         self._empty = not entries
         if entries:
             self._auto.make_automaton()
+
+    def _add(self, key: str, value: tuple[int, bool, tuple[tuple[Hashable, frozenset[str]], ...]]) -> None:
+        self._auto.add_word(key, value)
+        self.keys += 1
 
     def find_normalized(self, normalized: str) -> list[tuple[Hashable, int, int]]:
         """Hits in already normalised text as ``(payload, start, end)`` in that text."""
@@ -200,13 +213,11 @@ class PhraseMatcher:
         hits: list[tuple[Hashable, int, int]] = []
         seen: set[tuple[Hashable, int, int]] = set()
         for last, (length, closed, bucket) in self._auto.iter(masked):
-            end = last + 1
-            start = end - length  # the key's leading space; in normalised text: the word start
-            if closed:
-                stop, trailing = last, ""
-            else:
-                stop = masked.find(" ", end)
-                trailing = masked[end:stop]
+            if closed:  # the key ends with the space after the word
+                start, stop, trailing = last + 1 - length, last, ""
+            else:  # the key ends with the first letter after it
+                start, stop = last - length, masked.find(" ", last)
+                trailing = masked[last:stop]
             for payload, allowed in bucket:
                 if trailing in allowed:
                     hit = (payload, start, stop - 1)
