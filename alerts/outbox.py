@@ -506,6 +506,7 @@ class Outbox:
                 "UPDATE deliveries SET status = 'folded', last_error = ? WHERE alert_id = ? AND status = 'pending'",
                 (f"superseded by alert {new_id}", current),
             )
+        await conn.execute("UPDATE alerts SET campaign_id = ? WHERE id = ?", (campaign_id, new_id))
         await conn.execute(
             "UPDATE campaigns SET alert_id = ?, announced = ? WHERE id = ?", (new_id, channels, campaign_id)
         )

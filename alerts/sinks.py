@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from alerts import format as fmt
-from monitor.config import AlertsConfig, SinkConfig, read_secret
+from monitor.config import SinkConfig, read_secret
 from monitor.errors import ConfigError, DeliveryError
 
 log = logging.getLogger(__name__)
@@ -636,12 +636,22 @@ def render_rich(body: dict[str, Any]) -> Any:
 # --- building -----------------------------------------------------------------------------
 
 
-def build_sinks(config: AlertsConfig, *, client: Any | None = None, console: Any | None = None) -> list[Sink]:
-    """The sinks of ``[[alerts.sink]]``; ``client`` is the daemon's TelegramClient, if any.
+def build_sinks(
+    config: Any,
+    *,
+    telegram_client: Any | None = None,
+    client: Any | None = None,
+    console: Any | None = None,
+) -> list[Sink]:
+    """The sinks of ``[[alerts.sink]]`` (``config`` is the whole ``Config`` or its ``alerts``).
 
-    Raises :class:`ConfigError` for a sink that cannot be built (e.g. a missing webhook secret);
-    two sinks with the same name are refused because deliveries are keyed by name.
+    ``telegram_client`` is the daemon's connected TelegramClient, used by Telegram sinks without
+    a ``bot_token_env``. Raises :class:`ConfigError` for a sink that cannot be built (e.g. a
+    missing webhook secret); two sinks with the same name are refused because deliveries are
+    keyed by name.
     """
+    config = getattr(config, "alerts", config)
+    client = telegram_client if telegram_client is not None else client
     sinks: list[Sink] = []
     for sink_config in config.sink:
         if sink_config.type == "telegram":

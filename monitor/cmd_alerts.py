@@ -1,5 +1,149 @@
-"""Commands of this area (filled in by its issue)."""
+"""``tgmonitor alerts``: list the alerts raised, ``tgmonitor alerts ack ID``: mark one handled."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
 
 import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
-commands: list[click.Command] = []
+from monitor.cli_context import AppContext, parse_when, pass_app, run_async
+
+_SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
+_STATUS_MARK = {
+    "delivered": "✓",
+    "pending": "…",
+    "sending": "…",
+    "failed": "✗",
+    "skipped": "-",
+    "folded": "⤷",
+}
+
+
+@click.group("alerts", invoke_without_command=True)
+@click.option("--since", help="Raised since this date (2021-11-02, ISO 8601, or 24h / 7d ago).")
+@click.option("--severity", type=click.Choice(["low", "medium", "high"]), help="This severity or higher.")
+@click.option("--channel", help="Only this channel (@username, id, t.me link or title), campaigns included.")
+@click.option("--unacked", is_flag=True, help="Only alerts nobody has acknowledged yet.")
+@click.option("--limit", type=int, default=50, show_default=True, help="At most this many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of alert bodies with their deliveries.")
+@click.pass_context
+def alerts_group(
+    ctx: click.Context,
+    since: str | None,
+    severity: str | None,
+    channel: str | None,
+    unacked: bool,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """The alerts raised, newest first, with where each was delivered.
+
+    Example: tgmonitor alerts --since 24h --severity high
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    app = ctx.find_object(AppContext)
+    assert app is not None
+    since_dt = parse_when(since) if since else None
+
+    async def go() -> list[dict[str, Any]]:
+        from alerts.listing import list_alerts
+        from monitor.archive import Archive
+
+        async with await Archive.open(app.db_path(), app.media_dir()) as archive:
+            return await list_alerts(
+                archive, since=since_dt, severity=severity, channel=channel, unacked=unacked, limit=limit
+            )
+
+    rows = run_async(go())
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no alerts", err=True)
+        return
+    Console(highlight=False).print(_table(rows))
+
+
+def _table(rows: list[dict[str, Any]]) -> Table:
+    from alerts.format import excerpt_pieces, terms_summary, text_spans
+
+    table = Table(title=f"{len(rows)} alerts (newest first)", show_lines=True)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("raised (UTC)", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("channel")
+    table.add_column("what", ratio=1)
+    table.add_column("delivered", no_wrap=True)
+    for row in rows:
+        kind = row.get("kind")
+        if kind == "campaign":
+            who = Text(f"campaign: {len(row.get('channels') or [])} channels\n", style="bold")
+            who.append(", ".join(str(c.get("title") or c.get("channel")) for c in row.get("channels") or []))
+        else:
+            who = Text(str(row.get("channel_title") or row.get("channel") or row.get("channel_id")))
+        if row.get("url"):
+            who.append(f"\n{row['url']}", style="cyan")
+        what = Text()
+        terms = terms_summary(row.get("matches") or [], 4)
+        if terms:
+            what.append(", ".join(t for t, _ in terms) + "\n", style="bold")
+        countdown = row.get("countdown")
+        if countdown:
+            what.append(f"⏳ {countdown.get('value')} {countdown.get('unit')}(s)", style="magenta")
+            if countdown.get("deadline"):
+                what.append(f" → {str(countdown['deadline'])[:16]}", style="magenta")
+            what.append("\n")
+        source = "text" if row.get("text") else "ocr"
+        value = row.get("text") or row.get("ocr_excerpt") or ""
+        for piece, hot in excerpt_pieces(value.replace("\n", " "), text_spans(row, source), 160, context=50):
+            what.append(piece, style="bold reverse" if hot else "")
+        deliveries = row.get("deliveries") or []
+        status = Text()
+        for d in deliveries:
+            status.append(f"{_STATUS_MARK.get(d['status'], '?')} {d['sink']}\n")
+        if row.get("acked_at"):
+            status.append("acked", style="green")
+        status.rstrip()
+        sev = row.get("severity") or "-"
+        table.add_row(
+            str(row["alert_id"]),
+            str(row.get("created_at") or "")[:16].replace("T", " "),
+            Text(sev + ("" if kind == "post" else f"\n{kind}"), style=_SEVERITY_STYLE.get(sev, "")),
+            who,
+            what,
+            status if status.plain.strip() else Text("-"),
+        )
+    return table
+
+
+@alerts_group.command("ack")
+@click.argument("alert_ids", nargs=-1, type=int, required=True)
+@pass_app
+def ack_command(app: AppContext, alert_ids: tuple[int, ...]) -> None:
+    """Mark alerts handled (they stay in the archive; --unacked hides them).
+
+    Example: tgmonitor alerts ack 42
+    """
+
+    async def go() -> list[int]:
+        from alerts.listing import ack_alerts
+        from monitor.archive import Archive
+
+        async with await Archive.open(app.db_path(), app.media_dir()) as archive:
+            return await ack_alerts(archive, list(alert_ids), datetime.now(UTC))
+
+    fresh = run_async(go())
+    already = [i for i in alert_ids if i not in fresh]
+    if fresh:
+        click.echo(f"acknowledged {', '.join(map(str, fresh))}")
+    if already:
+        click.echo(f"already acknowledged: {', '.join(map(str, already))}")
+
+
+commands: list[click.Command] = [alerts_group]
