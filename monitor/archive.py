@@ -1174,6 +1174,12 @@ def build_match_query(query: str) -> tuple[str, list[str]]:
         clause = f"{quoted}*" if prefix else quoted
         if len(tokens) > 1:
             clause = f"body : {clause}"  # a phrase lives in the plain text column
+        if phrase is None and not prefix and not raw.startswith("#"):
+            # A CamelCase hashtag typed without its sign: #RevengeIsComing is indexed as 3 words.
+            split = words(normalize("#" + raw))
+            if split != tokens:
+                terms.extend(split)
+                clause = f'({clause} OR body : "{" ".join(split)}")'
         if pending_or:
             clauses[-1] = f"({clauses[-1]} OR {clause})"
             pending_or = False
