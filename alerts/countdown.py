@@ -156,6 +156,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         re.compile(
             rf"{_W}{_REMAIN_AR}(?: {_FILLER_AR}){{0,3}}{_SEP}(?:(?P<num>{_NUM}){_SEP}(?P<unit>{_UNIT})|"
             rf"(?P<dual>{_DUAL_RE})|(?P<unit1>يوم|ساعه|اسبوع)(?: (?:واحد|واحده|فقط|بس)|(?= علي)|{_SEP}$)){_E}"
+            # بقي/ظل also mean "stayed": "بقي ٣ أيام في المستشفى" is a past stay, not a countdown
+            rf"(?! (?:في|فيها|فيه|بالمستشفي|هناك|محاصر|محاصرا|معتصما|معتقلا|مختطفا))"
         ),
     ),
     # ٣ أيام متبقية ; ۵۹ روز مانده
@@ -188,7 +190,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         "left",
         re.compile(
             rf"{_W}(?:{_FILLER_EN} )?(?P<num>{_NUM}){_SEP}(?:{_FILLER_EN} )?(?P<unit>{_UNIT}) ?"
-            rf"(?:left|remain|remains|remaining|to go|until|till|before|from now){_E}"
+            rf"(?:left|remain|remains|remaining|to go|until|till|from now){_E}"
         ),
     ),
     # T-minus 5 days

@@ -68,6 +68,11 @@ def test_countdown_phrasings(text: str, value: int, unit: str) -> None:
         "باقي المحافظات",
         "in 5 days",
         "The clock is ticking on the budget deadline, lawmakers say",
+        "He was killed 3 days before the attack",
+        "بقي ٣ أيام في المستشفى قبل أن يغادر",  # "stayed three days in hospital"
+        "ظل 5 أيام محاصرا في المدينة",
+        "خلال 24 ساعة",
+        "منذ 3 أيام",
         "",
         "   ",
     ],
