@@ -246,7 +246,7 @@ class Outbox:
                 if countdown and countdown.get("alertable", True) and _countdown_key(countdown) not in covered
                 else None
             )
-            floor = fmt.severity_rank(self.config.min_severity)
+            floor = fmt.severity_rank(getattr(detection, "min_severity", None) or self.config.min_severity)
             if not new_countdown and not any(
                 fmt.severity_rank(m.get("severity")) >= floor for m in new_matches
             ):

@@ -64,19 +64,13 @@ class Reminder:
 
 
 def _deadline_of(points: list[dict[str, Any]]) -> datetime:
-    """The series deadline: the detection helper's estimate when available, else the latest point's."""
-    try:
-        from alerts.countdown import series_deadline  # type: ignore[import-not-found]
-    except ImportError:
-        series_deadline = None
-    if series_deadline is not None:
-        try:
-            value = series_deadline(points)
-        except (TypeError, ValueError, KeyError, AttributeError):
-            value = None
-        if isinstance(value, datetime):
-            return utc(value)
-    return points[-1]["deadline"]
+    """The series deadline: :func:`alerts.countdown.series_deadline` when the points are in step,
+    else the deadline the pipeline computed for the latest point."""
+    from alerts.countdown import CountdownPoint, series_deadline
+
+    steps = [CountdownPoint(date=p["date"], value=p["value"], unit=p["unit"]) for p in points]
+    common = series_deadline(steps) if len(steps) >= 2 else None
+    return utc(common) if common is not None else points[-1]["deadline"]
 
 
 async def countdown_series(archive: Any, since: datetime) -> list[Series]:

@@ -191,3 +191,31 @@ def test_backoff_grows_is_capped_and_jittered():
     assert all(d <= 60.0 for d in delays)
     assert delays[-1] >= 30.0
     assert len({round(d, 6) for d in delays[-4:]}) == 4  # jitter: capped values still differ
+
+
+@pytest.mark.asyncio
+async def test_end_to_end_through_the_pipeline_and_the_real_detector(archive, tmp_path):
+    from alerts.detect import load_detector
+    from handlers.pipeline import Pipeline
+    from monitor.config import Config
+    from monitor.models import Post
+
+    outbox, _ = make_outbox(archive, tmp_path)
+    pipeline = Pipeline(archive, detector=load_detector(Config()), outbox=outbox)
+    date = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+    first = await pipeline.process(Post(channel=CH1, message_id=900, date=date, text="الانتقامُ قادمٌ"))
+    assert len(first.alerts) == 1
+    edited = Post(channel=CH1, message_id=900, date=date, text="الانتقامُ قادمٌ. باقي ٣ أيام على الرد")
+    second = await pipeline.process(edited)
+    assert len(second.alerts) == 1  # only the countdown is new
+    again = await pipeline.process(edited)
+    assert again.alerts == []
+    await outbox.deliver_pending()
+    sent = read_jsonl(tmp_path / "alerts.jsonl")
+    assert [len(b["matches"]) for b in sent] == [1, 0]
+    assert (
+        sent[0]["matches"][0]["rule"] == "revenge-coming" and sent[0]["matches"][0]["term"] == "الانتقام قادم"
+    )
+    assert sent[1]["countdown"]["value"] == 3 and sent[1]["countdown"]["deadline"].startswith("2026-11-25")
+    row = await archive.fetchone("SELECT count(*) FROM countdowns")
+    assert row[0] == 1
