@@ -113,8 +113,16 @@ def import_command(
 @click.option("--channel", help="Only this channel (@username, title or id).")
 @click.option("--since", help="From this date (2021-11-02, ISO 8601, or 7d ago).")
 @click.option("--until", help="Up to this date (inclusive).")
-@click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
-@click.option("--sort", type=click.Choice(["date", "relevance"]), default="date", show_default=True)
+@click.option(
+    "--limit", type=click.IntRange(1, 10000), default=20, show_default=True, help="At most this many posts."
+)
+@click.option(
+    "--sort",
+    type=click.Choice(["date", "relevance"]),
+    default="date",
+    show_default=True,
+    help="Newest first, or best match first.",
+)
 @click.option(
     "--json", "as_json", is_flag=True, help="JSON list (channel, channel_id, message_id, date, text, ...)."
 )
