@@ -206,7 +206,16 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ),
 ]
 
-_GATE = re.compile(r"يوم|ايام|ساع|اسبوع|اسابيع|ليال|ليله|روز|تنازلي|day|hour|hrs|week|countdown|minus|\d")
+# Every pattern contains a unit word or a countdown marker: the patterns only run in a window
+# around these anchors, so a long post costs one cheap scan plus a few short windows.
+_ANCHOR = re.compile(r"يوم|ايام|ساع|اسبوع|اسابيع|ليال|ليله|روز|تنازلي|day|hour|hr|week|countdown|minus")
+_AFTER = 60
+# How far before its anchor a pattern may start: far for "marker ... number unit" (لا يفصلنا عن
+# <date> سوى ٤٢ يوما), near for "number unit ..." whose number sits right before the unit word.
+# A near window keeps the slow number-words alternation off most of the text.
+_FAR, _NEAR = 170, 45
+_REACH = [_FAR, _NEAR, _FAR, _NEAR, _FAR, _FAR, _NEAR, _NEAR, _NEAR, _NEAR]
+assert len(_REACH) == len(_PATTERNS)
 _BARE_ONLY = re.compile(r"\s*(\d{1,3})\s*")
 
 # --- explicit dates ------------------------------------------------------------------------
@@ -328,29 +337,45 @@ def _aware(date: datetime) -> datetime:
 def _candidates(norm: str) -> list[tuple[int, int, int, int, str, datetime | None, str]]:
     """(priority, start, end, value, unit, explicit date, kind) for every pattern hit."""
     found = []
-    for kind, pattern in _PATTERNS:
-        for m in pattern.finditer(norm):
-            groups = m.groupdict()
-            if groups.get("dual"):
-                unit, value = _DUAL[groups["dual"]]
-            elif groups.get("unit1"):
-                unit, value = _unit_of(groups["unit1"]), 1
-            elif groups.get("unitw"):
-                unit = "hour" if groups["unitw"] in ("الساعات", "hours") else "day"
-                value = int(groups["num"])
+    anchors = [(a.start(), a.end()) for a in _ANCHOR.finditer(norm)]
+    windows: dict[int, list[list[int]]] = {}
+    for reach in (_FAR, _NEAR):
+        merged: list[list[int]] = []
+        for start, end in anchors:
+            lo, hi = max(0, start - reach), min(len(norm), end + _AFTER)
+            if merged and lo <= merged[-1][1]:
+                merged[-1][1] = hi
             else:
-                number = parse_number(groups["num"] or "")
-                if number is None:
-                    continue
-                unit = _unit_of(groups["unit"]) if groups.get("unit") else "day"
-                value = number
-            if unit == "week":
-                unit, value = "day", value * 7
-            if value > 1000:
+                merged.append([lo, hi])
+        windows[reach] = merged
+    matches = (
+        (kind, m)
+        for (kind, pattern), reach in zip(_PATTERNS, _REACH, strict=True)
+        for lo, hi in windows[reach]
+        for m in pattern.finditer(norm, lo, hi)
+    )
+    for kind, m in matches:  # merged windows are disjoint: no match is seen twice
+        groups = m.groupdict()
+        if groups.get("dual"):
+            unit, value = _DUAL[groups["dual"]]
+        elif groups.get("unit1"):
+            unit, value = _unit_of(groups["unit1"]), 1
+        elif groups.get("unitw"):
+            unit = "hour" if groups["unitw"] in ("الساعات", "hours") else "day"
+            value = int(groups["num"])
+        else:
+            number = parse_number(groups["num"] or "")
+            if number is None:
                 continue
-            explicit = _parse_date(groups["target"]) if groups.get("target") else None
-            priority = 0 if explicit else 2 if kind == "bare" else 1
-            found.append((priority, m.start(), m.end(), value, unit, explicit, kind))
+            unit = _unit_of(groups["unit"]) if groups.get("unit") else "day"
+            value = number
+        if unit == "week":
+            unit, value = "day", value * 7
+        if value > 1000:
+            continue
+        explicit = _parse_date(groups["target"]) if groups.get("target") else None
+        priority = 0 if explicit else 2 if kind == "bare" else 1
+        found.append((priority, m.start(), m.end(), value, unit, explicit, kind))
     return found
 
 
@@ -364,7 +389,7 @@ def find_countdown(
     Pure and total: any input gives a result or None, never an exception.
     """
     norm = normalize(text) if normalized is None else normalized
-    if not norm or not _GATE.search(norm):
+    if not norm:
         return None
     found = _candidates(norm)
     bare = False
