@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from alerts.countdown import Countdown, CountdownPoint, find_countdown, series_deadline
@@ -247,7 +248,13 @@ def _pick(countdowns: list[Countdown]) -> Countdown | None:
     )
 
 
-def load_detector(config: Any) -> Detector:
-    """A detector from ``config.alerts.rules`` (or the shipped rules) and ``config.alerts.min_severity``."""
+def load_detector(config: Any, rules: Path | str | None = None, min_severity: str | None = None) -> Detector:
+    """A detector from ``config.alerts.rules`` (or the shipped rules) and ``config.alerts.min_severity``.
+
+    ``rules`` and ``min_severity`` override the config (the ``--rules``/``--min-severity`` options).
+    """
     alerts = config.alerts
-    return Detector(load_rules(alerts.rules), min_severity=alerts.min_severity)
+    return Detector(
+        load_rules(rules if rules is not None else alerts.rules),
+        min_severity=min_severity or alerts.min_severity,
+    )

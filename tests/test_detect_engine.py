@@ -170,3 +170,5 @@ def test_load_detector_from_config(tmp_path: Path) -> None:
     default = load_detector(Config())
     assert default.min_severity == "medium"
     assert default.detect("الانتقام قادم").alert
+    overridden = load_detector(Config(), rules=rules, min_severity="high")
+    assert (overridden.min_severity, overridden.ruleset.rules[0].name) == ("high", "x")
