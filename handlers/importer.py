@@ -33,10 +33,9 @@ async def import_export(
     """Import the export at ``path`` (folder or ``result.json``) and return what happened."""
     result_json = locate_export(path)
     summary = ExportSummary()
-    batch: list[Post] = []
     chats: set[int] = set()
 
-    async def flush() -> None:
+    async def flush(batch: list[Post]) -> None:
         if not batch:
             return
         results = await pipeline.process_batch(batch, ocr=False)
@@ -51,25 +50,38 @@ async def import_export(
                     summary.media_missing += 1
                     if item.missing_reason and len(summary.missing_files) < 20:
                         summary.missing_files.append(f"message {post.message_id}: {item.missing_reason}")
-        batch.clear()
 
-    # The reader is a plain generator doing blocking file I/O and JSON parsing; batches are
-    # handed to the pipeline between reads, so the event loop is free at every flush.
     reader = iter_export(result_json, username=username, on_read=on_bytes)
-    try:
-        for item in reader:
-            summary.messages += 1
-            if isinstance(item, str):
-                summary.service += 1
-                continue
-            batch.append(item)
-            if len(batch) >= batch_size:
-                await flush()
-                await asyncio.sleep(0)
-    except ExportError:
-        await flush()  # keep what was read before the bad spot
-        raise
-    await flush()
+
+    def read_batch() -> tuple[list[Post], ExportError | None, bool]:
+        """The next batch of posts (blocking file I/O and JSON parsing: run in a thread)."""
+        batch: list[Post] = []
+        try:
+            for item in reader:
+                summary.messages += 1
+                if isinstance(item, str):
+                    summary.service += 1
+                    continue
+                batch.append(item)
+                if len(batch) >= batch_size:
+                    return batch, None, False
+        except ExportError as exc:
+            return batch, exc, True
+        return batch, None, True
+
+    # Read batch N+1 in a thread while batch N is saved: parsing overlaps with SQLite's work.
+    saving: asyncio.Task[None] | None = None
+    while True:
+        batch, error, finished = await asyncio.to_thread(read_batch)
+        if saving is not None:
+            await saving
+        saving = asyncio.create_task(flush(batch))
+        if error is not None:
+            await saving  # keep what was read before the bad spot
+            raise error
+        if finished:
+            break
+    await saving
     summary.chats = len(chats)
 
     if pipeline.ocr_pool is not None:

@@ -89,9 +89,17 @@ class Pipeline:
             )
         if ocr and self.ocr_pool is not None:
             await self._read_images(saved, results, posts)
-        # One id may appear twice in a batch; detect each post once.
-        post_ids = list(dict.fromkeys(s.post_id for s in saved))
-        detections = await self.detect_posts(post_ids)
+        # Detect what is new, changed or never detected; each post once even if sent twice.
+        post_ids = list(dict.fromkeys(s.post_id for s in saved if s.needs_detection))
+        # A post without media cannot carry OCR text: its record is built from what we hold.
+        known = {}
+        if self.detector is not None:
+            known = {
+                s.post_id: _record_of(p, s.post_id)
+                for p, s in zip(posts, saved, strict=True)
+                if not p.media and s.needs_detection
+            }
+        detections = await self.detect_posts(post_ids, known=known)
         for post in posts:
             result = results[id(post)]
             if result.post_id in detections:
@@ -135,48 +143,55 @@ class Pipeline:
             await self.detect_posts(post_ids)
         return post_ids
 
-    async def detect_posts(self, post_ids: Sequence[int]) -> dict[int, tuple[Any, list[int]]]:
-        """Detect on the current text + OCR text of posts not yet detected; record alerts.
+    async def detect_posts(
+        self, post_ids: Sequence[int], *, known: dict[int, PostRecord] | None = None
+    ) -> dict[int, tuple[Any, list[int]]]:
+        """Detect on the current text + OCR text of these posts; record alerts and countdowns.
 
         Posts with images still waiting for OCR are left for later when an OCR pool exists.
+        ``known`` holds records the caller already has (saves a read per post on imports).
         """
         if not post_ids:
             return {}
-        waiting = await self.archive.posts_awaiting_ocr(post_ids) if self.ocr_pool is not None else set()
+        known = known or {}
+        unknown = [i for i in post_ids if i not in known]
+        waiting = await self.archive.posts_awaiting_ocr(unknown) if self.ocr_pool is not None else set()
         out: dict[int, tuple[Any, list[int]]] = {}
         done: list[int] = []
         countdowns: list[tuple[int, int, str, int, str, str | None]] = []
-        records = await self.archive.posts_by_ids([i for i in post_ids if i not in waiting])
+        if self.detector is None:
+            await self.archive.mark_detected([i for i in post_ids if i not in waiting])
+            return {i: (None, []) for i in post_ids if i not in waiting}
+        records = {i: known[i] for i in post_ids if i in known}
+        records |= await self.archive.posts_by_ids([i for i in unknown if i not in waiting])
         for post_id in post_ids:
             record = records.get(post_id)
             if record is None:
                 continue
-            detection = None
             alert_ids: list[int] = []
-            if self.detector is not None:
-                detection = self.detector.detect(record.text, ocr_text=record.ocr_text, date=record.date)
-                countdown = getattr(detection, "countdown", None)
-                if countdown is not None:
-                    countdowns.append(
-                        (
-                            post_id,
-                            record.channel_id,
-                            iso(record.date) or "",
-                            int(countdown.value),
-                            str(countdown.unit),
-                            iso(countdown.deadline) if countdown.deadline else None,
-                        )
+            detection = self.detector.detect(record.text, ocr_text=record.ocr_text, date=record.date)
+            countdown = getattr(detection, "countdown", None)
+            if countdown is not None:
+                countdowns.append(
+                    (
+                        post_id,
+                        record.channel_id,
+                        iso(record.date) or "",
+                        int(countdown.value),
+                        str(countdown.unit),
+                        iso(countdown.deadline) if countdown.deadline else None,
                     )
-                if self.outbox is not None and getattr(detection, "alert", False):
-                    alert_ids = await self.outbox.record(record, detection, deliver=self.deliver)
-                    for alert_id in alert_ids:
-                        log.info(
-                            "alert id=%s channel=%s message=%s severity=%s",
-                            alert_id,
-                            record.channel.link_name,
-                            record.message_id,
-                            getattr(detection, "severity", None),
-                        )
+                )
+            if self.outbox is not None and getattr(detection, "alert", False):
+                alert_ids = await self.outbox.record(record, detection, deliver=self.deliver)
+                for alert_id in alert_ids:
+                    log.info(
+                        "alert id=%s channel=%s message=%s severity=%s",
+                        alert_id,
+                        record.channel.link_name,
+                        record.message_id,
+                        getattr(detection, "severity", None),
+                    )
             done.append(post_id)
             out[post_id] = (detection, alert_ids)
         await self.archive.mark_detected(done, countdowns)
@@ -200,3 +215,27 @@ class Pipeline:
             await self.detect_posts(ready)
             handled += len(ready)
         return handled
+
+
+def _record_of(post: Post, post_id: int) -> PostRecord:
+    """The archive's view of a post we hold in memory (no OCR text: it has no media)."""
+    return PostRecord(
+        id=post_id,
+        channel_id=post.channel.id,
+        message_id=post.message_id,
+        date=post.date,
+        text=post.text,
+        entities=post.entities,
+        ocr_text=None,
+        channel_username=post.channel.username,
+        channel_title=post.channel.title,
+        views=post.views,
+        forwards=post.forwards,
+        fwd_from_id=post.fwd_from_id,
+        fwd_from_name=post.fwd_from_name,
+        reply_to=post.reply_to,
+        grouped_id=post.grouped_id,
+        edit_date=post.edit_date,
+        author=post.author,
+        source=post.source,
+    )

@@ -217,6 +217,7 @@ class SaveResult:
     status: str  # new | updated | unchanged
     new_media: list[str] = field(default_factory=list)
     previous_text: str | None = None
+    needs_detection: bool = True  # new, changed, new images, or never detected (a crash)
 
 
 @dataclass(frozen=True, slots=True)
@@ -488,18 +489,26 @@ class Archive:
         """
         if not posts:
             return []
-        stored_media = await asyncio.to_thread(self._prepare_media, posts)
+        # Hashing and copying files, JSON encoding and text folding happen in a worker thread:
+        # the event loop stays free, and on imports this overlaps with SQLite's own work.
+        stored_media, prepared = await asyncio.to_thread(self._prepare, posts)
         async with self.transaction() as conn:
             await self._upsert_channels(conn, {p.channel.id: p.channel for p in posts}.values())
-            results = await self._save_batch(conn, posts, stored_media)
+            results = await self._save_batch(conn, posts, stored_media, prepared)
         return results
 
-    def _prepare_media(self, posts: Sequence[Post]) -> dict[int, list[tuple[str | None, MediaItem]]]:
-        prepared: dict[int, list[tuple[str | None, MediaItem]]] = {}
+    def _prepare(
+        self, posts: Sequence[Post]
+    ) -> tuple[dict[int, list[tuple[str | None, MediaItem]]], list[tuple[str, str, str, str]]]:
+        """Store media files and compute each post's JSON and index text (no SQL here)."""
+        media: dict[int, list[tuple[str | None, MediaItem]]] = {}
+        rows: list[tuple[str, str, str, str]] = []
         for index, post in enumerate(posts):
             if post.media:
-                prepared[index] = [(self._store_file(item), item) for item in post.media]
-        return prepared
+                media[index] = [(self._store_file(item), item) for item in post.media]
+            body, extra = _fts_row(post.text, None)
+            rows.append((_json(post.entities), _json(post.raw), body, extra))
+        return media, rows
 
     def _store_file(self, item: MediaItem) -> str | None:
         """Copy a media file into the store under its sha256 (atomically); return the hash."""
@@ -544,6 +553,7 @@ class Archive:
         conn: aiosqlite.Connection,
         posts: Sequence[Post],
         stored_media: dict[int, list[tuple[str | None, MediaItem]]],
+        prepared: list[tuple[str, str, str, str]],
     ) -> list[SaveResult]:
         now = now_iso()
         keys = [(p.channel.id, p.message_id) for p in posts]
@@ -555,7 +565,7 @@ class Archive:
             for chunk in _chunks(sorted(set(ids)), 500):
                 marks = ",".join("?" * len(chunk))
                 async with conn.execute(
-                    f"SELECT message_id, id, text, entities, edit_date, raw, views, forwards, ocr_text "
+                    f"SELECT message_id, id, text, entities, edit_date, raw, views, forwards, ocr_text, detected_at "
                     f"FROM posts WHERE channel_id = ? AND message_id IN ({marks})",
                     (channel_id, *chunk),
                 ) as cur:
@@ -589,10 +599,12 @@ class Archive:
         link_rows: list[tuple[Any, ...]] = []
         for i, post in enumerate(posts):
             key = keys[i]
-            entities_json = _json(post.entities)
+            entities_json, raw_json, body, extra = prepared[i]
             media = stored_media.get(i, [])
             if key in existing:
-                post_id, old_text, old_entities, old_edit, old_raw, views, forwards, ocr_text = existing[key]
+                post_id, old_text, old_entities, old_edit, old_raw, views, forwards, ocr_text, _detected = (
+                    existing[key]
+                )
                 if post.text != old_text or entities_json != old_entities:
                     version_rows.append((post_id, old_text, old_entities, old_edit, old_raw, now))
                     update_rows.append(
@@ -600,7 +612,7 @@ class Archive:
                             post.text,
                             entities_json,
                             iso(post.edit_date),
-                            _json(post.raw),
+                            raw_json,
                             post.views,
                             post.forwards,
                             now,
@@ -618,6 +630,7 @@ class Archive:
                         views,
                         forwards,
                         ocr_text,
+                        None,
                     )
                 else:
                     if (post.views, post.forwards) != (views, forwards) and post.views is not None:
@@ -642,13 +655,13 @@ class Archive:
                             post.grouped_id,
                             iso(post.edit_date),
                             post.author,
-                            _json(post.raw),
+                            raw_json,
                             post.source,
                             now,
                             now,
                         )
                     )
-                    fts_rows.append((post_id, *_fts_row(post.text, None)))
+                    fts_rows.append((post_id, body, extra))
                     existing[key] = (
                         post_id,
                         post.text,
@@ -657,6 +670,7 @@ class Archive:
                         None,
                         post.views,
                         post.forwards,
+                        None,
                         None,
                     )
                     status, previous = "new", None
@@ -693,7 +707,10 @@ class Archive:
                 if digest is not None and item.is_image and (post_id, position) not in linked:
                     new_media.append(digest)
                     linked.add((post_id, position))
-            results[i] = SaveResult(post_id, status, new_media, previous)
+            undetected = existing[key][8] is None
+            results[i] = SaveResult(
+                post_id, status, new_media, previous, status != "unchanged" or bool(new_media) or undetected
+            )
 
         if insert_rows:
             await conn.executemany(

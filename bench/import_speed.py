@@ -1,0 +1,92 @@
+"""Import speed: ``tgmonitor import`` of a generated 200,000-message export vs the raw limit.
+
+The raw limit, measured in the same run on the same file: ``json.load`` of the whole file plus a
+plain ``sqlite3`` ``executemany`` of the same rows into a bare table. Each side runs in its own
+process, which reports its own peak RSS.
+
+Targets (issue 2): at least 20,000 messages/s end to end (a third of the raw limit) and peak RSS
+under 300 MB.
+
+    .venv/bin/python bench/import_speed.py [--messages 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.corpus import write_export  # noqa: E402
+
+RAW = r"""
+import json, resource, sqlite3, sys, time
+t = time.perf_counter()
+data = json.load(open(sys.argv[1], encoding="utf-8"))
+db = sqlite3.connect(sys.argv[2])
+db.execute("CREATE TABLE posts (id INTEGER PRIMARY KEY, date TEXT, text TEXT)")
+def text(m):
+    t = m.get("text", "")
+    return t if isinstance(t, str) else "".join(p if isinstance(p, str) else p.get("text", "") for p in t)
+with db:
+    db.executemany("INSERT INTO posts VALUES (?, ?, ?)", ((m["id"], m["date_unixtime"], text(m)) for m in data["messages"]))
+print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+OURS = r"""
+import resource, sys, time
+from monitor.cli import main
+t = time.perf_counter()
+try:
+    main(["--db", sys.argv[2], "import", sys.argv[1], "--no-ocr", "--json"], standalone_mode=False)
+finally:
+    print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+"""
+
+
+def run(code: str, export: Path, db: Path) -> tuple[float, float, str]:
+    env = dict(os.environ, TGMONITOR_CONFIG="", XDG_CONFIG_HOME=str(db.parent / "xdg"))
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(export), str(db)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    stats = (proc.stdout if code is RAW else proc.stderr).strip().splitlines()[-1].split()
+    return float(stats[0]), int(stats[1]) / 1024, proc.stdout
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=200_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        export = write_export(folder / "export", args.messages)
+        size_mb = export.stat().st_size / 1e6
+        raw_s, raw_mb, _ = run(RAW, export, folder / "raw.db")
+        ours_s, ours_mb, out = run(OURS, export, folder / "ours.db")
+        again_s, _, out2 = run(OURS, export, folder / "ours.db")
+        summary = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+        n = args.messages
+        print(f"export: {n} messages, {size_mb:.1f} MB")
+        print(f"{'':32}{'msg/s':>10}{'seconds':>10}{'peak RSS MB':>14}")
+        print(f"{'raw: json.load + executemany':32}{n / raw_s:>10.0f}{raw_s:>10.2f}{raw_mb:>14.0f}")
+        print(f"{'tgmonitor import (end to end)':32}{n / ours_s:>10.0f}{ours_s:>10.2f}{ours_mb:>14.0f}")
+        print(f"{'tgmonitor import again (no-op)':32}{n / again_s:>10.0f}{again_s:>10.2f}")
+        print(
+            f"ratio ours/raw speed: {raw_s / ours_s:.2f} (target >= 0.33 and >= 20,000 msg/s); peak RSS target < 300 MB"
+        )
+        print(f"summary: {summary}")
+        print(f"second import: {json.loads(out2.strip().splitlines()[-1]) if out2.strip() else {}}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
