@@ -81,7 +81,8 @@ MIN_CAMPAIGN_TEXT = 20  # normalised characters; shorter texts ("عاجل") are 
 BATCH = 500
 RETRY_BASE_SECONDS = 2.0
 CLAIM_LEASE = timedelta(minutes=15)  # a 'sending' claim older than this is stale whoever holds it
-IDLE_POLL_SECONDS = 30.0  # also notice deliveries written by another process (import --alerts)
+IDLE_POLL_SECONDS = 30.0
+COALESCE_SECONDS = 0.01  # after a wake-up, let a burst of alerts gather before reading them  # also notice deliveries written by another process (import --alerts)
 
 
 def now_utc() -> datetime:
@@ -142,6 +143,18 @@ def _hamming(a: str, b: str) -> int | None:
         return (int(a, 16) ^ int(b, 16)).bit_count()
     except ValueError:
         return None
+
+
+def _covered(bodies: Iterable[str]) -> set[str]:
+    """The (rule, term) pairs and countdowns that earlier alerts of a post already carried."""
+    covered: set[str] = set()
+    for raw in bodies:
+        body = json.loads(raw)
+        covered.update(body.get("covers") or [])
+        covered.update(_pair(m) for m in body.get("matches") or [])
+        if body.get("countdown"):
+            covered.add(_countdown_key(body["countdown"]))
+    return covered
 
 
 def _claimant() -> str:
@@ -226,16 +239,19 @@ class Outbox:
         matches = [match_dict(m) for m in getattr(detection, "matches", None) or []]
         countdown = countdown_dict(getattr(detection, "countdown", None))
         ocr_text = getattr(detection, "ocr_text", None) or getattr(post, "ocr_text", None)
-        media = await self.archive.fetchall(
-            "SELECT pm.sha256, m.phash FROM post_media pm JOIN media m ON m.sha256 = pm.sha256 "
-            "WHERE pm.post_id = ? AND m.is_image = 1 ORDER BY pm.position",
-            (post.id,),
-        )
-        keys = self._content_keys(post, media)
         now = now_utc()
         ids: list[int] = []
         async with self.archive.transaction() as conn:
-            covered = await self._covered(conn, post.id)
+            # One read for both: the post's images and what its earlier alerts covered.
+            rows = await conn.execute_fetchall(
+                "SELECT 'image', pm.sha256, m.phash FROM post_media pm JOIN media m ON m.sha256 = pm.sha256 "
+                "WHERE pm.post_id = ? AND m.is_image = 1 "
+                "UNION ALL SELECT 'alert', body, NULL FROM alerts WHERE post_id = ? AND kind = 'post'",
+                (post.id, post.id),
+            )
+            media = [(r[1], r[2]) for r in rows if r[0] == "image"]
+            keys = self._content_keys(post, media)
+            covered = _covered([r[1] for r in rows if r[0] == "alert"])
             fresh: dict[str, dict[str, Any]] = {}
             for match in matches:
                 if _pair(match) not in covered:
@@ -320,21 +336,6 @@ class Outbox:
         return list(dict.fromkeys(keys))
 
     @staticmethod
-    async def _covered(conn: aiosqlite.Connection, post_id: int) -> set[str]:
-        async with conn.execute(
-            "SELECT body FROM alerts WHERE post_id = ? AND kind = 'post'", (post_id,)
-        ) as cur:
-            rows = await cur.fetchall()
-        covered: set[str] = set()
-        for row in rows:
-            body = json.loads(row[0])
-            covered.update(body.get("covers") or [])
-            covered.update(_pair(m) for m in body.get("matches") or [])
-            if body.get("countdown"):
-                covered.add(_countdown_key(body["countdown"]))
-        return covered
-
-    @staticmethod
     async def _insert_alert(
         conn: aiosqlite.Connection,
         kind: str,
@@ -401,32 +402,34 @@ class Outbox:
         exact = [k for k, kind in keys if kind != "phash"]
         if exact:
             marks = ",".join("?" * len(exact))
-            async with conn.execute(
-                f"SELECT DISTINCT alert_id FROM alert_keys WHERE key IN ({marks}) AND date BETWEEN ? AND ? AND alert_id != ?",
-                (*exact, low, high, alert_id),
-            ) as cur:
-                matched.update(r[0] for r in await cur.fetchall())
+            matched.update(
+                r[0]
+                for r in await conn.execute_fetchall(
+                    f"SELECT DISTINCT alert_id FROM alert_keys WHERE key IN ({marks}) AND date BETWEEN ? AND ? AND alert_id != ?",
+                    (*exact, low, high, alert_id),
+                )
+            )
         hashes = [k.split(":", 1)[1] for k, kind in keys if kind == "phash"]
         if hashes:
-            async with conn.execute(
+            for other, key in await conn.execute_fetchall(
                 "SELECT alert_id, key FROM alert_keys WHERE kind = 'phash' AND date BETWEEN ? AND ? AND alert_id != ?",
                 (low, high, alert_id),
-            ) as cur:
-                for other, key in await cur.fetchall():
-                    theirs = key.split(":", 1)[1]
-                    for mine in hashes:
-                        distance = _hamming(mine, theirs)
-                        if distance is not None and distance <= PHASH_DISTANCE * len(mine) // 16:
-                            matched.add(other)
-                            break
+            ):
+                theirs = key.split(":", 1)[1]
+                for mine in hashes:
+                    distance = _hamming(mine, theirs)
+                    if distance is not None and distance <= PHASH_DISTANCE * len(mine) // 16:
+                        matched.add(other)
+                        break
         if not matched:
             return None
         marks = ",".join("?" * len(matched))
-        async with conn.execute(
-            f"SELECT id, channel_id, campaign_id FROM alerts WHERE id IN ({marks}) AND kind = 'post'",
-            tuple(matched),
-        ) as cur:
-            members = list(await cur.fetchall())
+        members = list(
+            await conn.execute_fetchall(
+                f"SELECT id, channel_id, campaign_id FROM alerts WHERE id IN ({marks}) AND kind = 'post'",
+                tuple(matched),
+            )
+        )
         campaign_ids = sorted({r[2] for r in members if r[2] is not None})
         if campaign_ids:
             campaign_id = campaign_ids[0]
@@ -443,11 +446,12 @@ class Outbox:
             "UPDATE alerts SET campaign_id = ? WHERE id = ?", [(campaign_id, i) for i in join]
         )
 
-        async with conn.execute(
-            "SELECT id, body, post_id FROM alerts WHERE campaign_id = ? AND kind = 'post' ORDER BY id",
-            (campaign_id,),
-        ) as cur:
-            member_rows = list(await cur.fetchall())
+        member_rows = list(
+            await conn.execute_fetchall(
+                "SELECT id, body, post_id FROM alerts WHERE campaign_id = ? AND kind = 'post' ORDER BY id",
+                (campaign_id,),
+            )
+        )
         bodies = [{**json.loads(r[1]), "alert_id": r[0]} for r in member_rows]
         first_post = min(member_rows, key=lambda r: (json.loads(r[1]).get("date") or "", r[0]))[2]
         body = campaign_body(campaign_id, bodies)
@@ -461,10 +465,9 @@ class Outbox:
             "AND status = 'pending' AND attempts = 0",
             (f"folded into campaign {campaign_id}", *member_ids),
         )
-        async with conn.execute(
+        (row,) = await conn.execute_fetchall(
             "SELECT alert_id, announced FROM campaigns WHERE id = ?", (campaign_id,)
-        ) as cur:
-            row = await cur.fetchone()
+        )
         assert row is not None
         current, announced = row
         await conn.execute(
@@ -472,11 +475,11 @@ class Outbox:
             (body["first_seen"], body["last_seen"], channels, campaign_id),
         )
         if current is not None:
-            async with conn.execute(
-                "SELECT count(*) FROM deliveries WHERE alert_id = ? AND (attempts > 0 OR status NOT IN ('pending', 'skipped'))",
+            ((started,),) = await conn.execute_fetchall(
+                "SELECT count(*) FROM deliveries WHERE alert_id = ? "
+                "AND (attempts > 0 OR status NOT IN ('pending', 'skipped'))",
                 (current,),
-            ) as cur:
-                started = (await cur.fetchone())[0]  # type: ignore[index]
+            )
             if not started:
                 body["alert_id"] = None
                 await conn.execute(
@@ -568,6 +571,14 @@ class Outbox:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*late, return_exceptions=True)
+            if late:  # sends cut short: unknown whether they went out, like a crash
+                async with self.archive.transaction() as conn:
+                    await conn.execute(
+                        "UPDATE deliveries SET status = 'pending', claimed_by = NULL, last_error = "
+                        "'interrupted while sending: may have been delivered once already' "
+                        "WHERE status = 'sending' AND claimed_by = ?",
+                        (self._claimant,),
+                    )
 
     async def close(self) -> None:
         for sink in self.sinks.values():
@@ -590,6 +601,9 @@ class Outbox:
                 break
             delay = await self._next_due_in(name)
             await _wait_any(wake, stop, IDLE_POLL_SECONDS if delay is None else min(delay, IDLE_POLL_SECONDS))
+            if wake.is_set() and not stop.is_set():
+                # Micro-batching: alerts recorded in a burst are fetched and claimed together.
+                await asyncio.sleep(COALESCE_SECONDS)
 
     async def _next_due_in(self, name: str) -> float | None:
         row = await self.archive.fetchone(
@@ -628,7 +642,7 @@ class Outbox:
                 break
             count, blocked = await self._send_batch(self.sinks[name], due, stop)
             sent += count
-            if blocked:
+            if blocked or len(due) < BATCH:  # newer alerts set the wake event: the loop comes back
                 break
         return sent
 
@@ -641,24 +655,62 @@ class Outbox:
             if len(due) > room:
                 single, folded = due[:room], due[room:]
         sent = 0
-        for item in single:
-            if stop is not None and stop.is_set():
-                return sent, True
-            outcome = await self._send_one(sink, [item])
-            if outcome is None:
-                return sent, True
-            sent += outcome
+        if single:
+            # One claim for the batch: a crash leaves them 'sending' and they are sent again,
+            # which repeats only the one whose send had completed (marks stay one by one).
+            claimed = await self._claim([i.id for i in single], None)
+            items = [i for i in single if i.id in claimed]
+            for index, item in enumerate(items):
+                if stop is not None and stop.is_set():
+                    await self._release([i.id for i in items[index:]])
+                    return sent, True
+                outcome = await self._deliver(sink, [item])
+                if outcome is None:
+                    await self._release([i.id for i in items[index + 1 :]])
+                    return sent, True
+                sent += outcome
         if folded:
             window = self.config.burst_window_seconds
             last = self._last_digest.get(sink.name, 0.0)
             if time.time() - last < window:
                 self._gate[sink.name] = last + window
                 return sent, True
-            outcome = await self._send_one(sink, folded)
-            if outcome is None:
-                return sent, True
-            sent += outcome
+            ids = [i.id for i in folded]
+            digest_key = "digest-" + hashlib.sha256(f"{sink.name}|{ids}".encode()).hexdigest()[:24]
+            claimed = await self._claim(ids, digest_key)
+            items = [i for i in folded if i.id in claimed]
+            if items:
+                outcome = await self._deliver(sink, items, digest_key)
+                if outcome is None:
+                    return sent, True
+                sent += outcome
         return sent, False
+
+    async def _claim(self, ids: list[int], digest_key: str | None) -> set[int]:
+        """Mark pending deliveries 'sending' by this process; returns the ids it got."""
+        claimed: set[int] = set()
+        async with self.archive.transaction() as conn:
+            for start in range(0, len(ids), 400):
+                chunk = ids[start : start + 400]
+                rows = await conn.execute_fetchall(
+                    f"UPDATE deliveries SET status = 'sending', attempts = attempts + 1, claimed_by = ?, "
+                    f"claimed_at = ?, digest_key = ? WHERE id IN ({','.join('?' * len(chunk))}) "
+                    "AND status = 'pending' RETURNING id",
+                    (self._claimant, stamp(now_utc()), digest_key, *chunk),
+                )
+                claimed.update(r[0] for r in rows)
+        return claimed
+
+    async def _release(self, ids: list[int]) -> None:
+        """Give back claimed deliveries that were not tried (shutdown, the sink backing off)."""
+        if not ids:
+            return
+        async with self.archive.transaction() as conn:
+            await conn.executemany(
+                "UPDATE deliveries SET status = 'pending', attempts = attempts - 1, claimed_by = NULL, "
+                "digest_key = NULL WHERE id = ? AND status = 'sending'",
+                [(i,) for i in ids],
+            )
 
     async def _recent_sends(self, name: str) -> deque[float]:
         window = self.config.burst_window_seconds
@@ -687,33 +739,12 @@ class Outbox:
             recent.popleft()
         return recent
 
-    async def _send_one(self, sink: Sink, items: list[_Due]) -> int | None:
-        """Claim, send (one alert, or a digest of several), mark. ``None`` if the sink must wait."""
-        digest = len(items) > 1
+    async def _deliver(self, sink: Sink, items: list[_Due], digest_key: str | None = None) -> int | None:
+        """Send claimed deliveries (one alert, or a digest); mark them. ``None``: the sink must wait."""
         ids = [i.id for i in items]
-        digest_key = (
-            "digest-" + hashlib.sha256(f"{sink.name}|{ids}".encode()).hexdigest()[:24] if digest else None
-        )
-        claimed_at = stamp(now_utc())
-        async with self.archive.transaction() as conn:
-            marks = ",".join("?" * len(ids))
-            cur = await conn.execute(
-                f"UPDATE deliveries SET status = 'sending', attempts = attempts + 1, claimed_by = ?, claimed_at = ?, "
-                f"digest_key = ? WHERE id IN ({marks}) AND status = 'pending'",
-                (self._claimant, claimed_at, digest_key, *ids),
-            )
-            if cur.rowcount != len(ids):
-                # Another process claimed some of them: give ours back and look again.
-                await conn.execute(
-                    f"UPDATE deliveries SET status = 'pending', attempts = attempts - 1, claimed_by = NULL "
-                    f"WHERE id IN ({marks}) AND status = 'sending' AND claimed_by = ? AND claimed_at = ?",
-                    (*ids, self._claimant, claimed_at),
-                )
-                return 0
         outgoing = [await self._outgoing(sink, item) for item in items]
         try:
-            if digest:
-                assert digest_key is not None
+            if digest_key is not None:
                 await sink.send_digest(outgoing, digest_key)
             else:
                 await sink.send(outgoing[0])
@@ -737,7 +768,7 @@ class Outbox:
             return await self._retry_later(sink, items, f"{type(exc).__name__}: {exc}", None)
         await self._mark(ids, "delivered")
         when = time.time()
-        if digest:
+        if digest_key is not None:
             self._last_digest[sink.name] = when
         else:
             self._recent.setdefault(sink.name, deque()).append(when)
