@@ -348,9 +348,13 @@ class Archive:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ArchiveError(f"cannot create the archive directory {path.parent}: {exc.strerror}") from None
+        pending = aiosqlite.connect(path, isolation_level=None)
         try:
-            conn = await aiosqlite.connect(path, isolation_level=None)
+            conn = await pending
         except sqlite3.Error as exc:
+            # aiosqlite stops its worker thread without waiting for it; if the loop closes first
+            # the thread prints a traceback (https://github.com/omnilib/aiosqlite/issues/241).
+            await asyncio.to_thread(pending._thread.join, 5)
             raise ArchiveError(f"cannot open the archive {path}: {exc}") from None
         conn.row_factory = sqlite3.Row  # rows by name too: fetchone/fetchall promise sqlite3.Row
         archive = cls(conn, path, media)

@@ -128,6 +128,10 @@ def test_a_bad_config_is_one_line(env):
     assert_one_line_error(result, "ocr.workers")
 
 
+def test_an_archive_path_that_is_a_directory(env):
+    assert_one_line_error(run("--db", env, "stats", ok=False), "cannot open the archive")
+
+
 def test_a_missing_config_named_by_the_environment(env):
     result = run("--db", env / "a.db", "stats", ok=False, env={"TGMONITOR_CONFIG": str(env / "none.toml")})
     assert_one_line_error(result, "none.toml")
@@ -327,8 +331,18 @@ def test_python_dash_m_monitor(env):
         "https://t.me/sabereen_test/3",
         "https://t.me/sabereen_test/2",
     ]
-    failed = tgmonitor("import", env / "nowhere")
-    assert failed.returncode != 0
-    assert failed.stderr.strip().startswith("error: ")
-    assert "Traceback" not in failed.stderr
-    assert len(failed.stderr.strip().splitlines()) == 1
+    for failed in (
+        tgmonitor("import", env / "nowhere"),
+        subprocess.run(  # an archive path that is a directory: aiosqlite's thread must not print
+            [sys.executable, "-m", "monitor", "--db", str(env), "stats"],
+            capture_output=True,
+            text=True,
+            env=clean_env,
+            cwd=REPO,
+            timeout=120,
+        ),
+    ):
+        assert failed.returncode != 0
+        assert failed.stderr.strip().startswith("error: ")
+        assert "Traceback" not in failed.stderr
+        assert len(failed.stderr.strip().splitlines()) == 1

@@ -319,3 +319,18 @@ def seeded_runner(tmp_path):
             yield runner, archive
         finally:
             runner.run(archive.close())
+
+
+_SNIPPET_TEXT = st.text(
+    st.sampled_from([*"الانتقامقادمأإآةىيـًٌَُّ٠٥٩#_ \n", "\u200f", "a", "B", "ﻻ", "ﷲ"]), max_size=80
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=_SNIPPET_TEXT, ocr=st.none() | _SNIPPET_TEXT, query=_SNIPPET_TEXT, width=st.integers(10, 200))
+def test_snippet_highlights_stay_inside_the_snippet(text, ocr, query, width):
+    _, terms = build_match_query(query)
+    snippet, highlights = make_snippet(text, ocr, terms, width=width)
+    assert "\n" not in snippet
+    for start, end in highlights:
+        assert 0 <= start < end <= len(snippet)
