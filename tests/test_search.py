@@ -94,6 +94,41 @@ async def test_eastern_digits_in_a_hashtag(archive, query):
     assert await ids(archive, query) == [5]
 
 
+FOLDS = [
+    # (text as posted, query as typed): each pair must meet
+    ("بيان المقاومة الإسلامية", "المقاومه"),
+    ("قال علي", "على"),
+    ("إیران والعراق", "ايران"),
+    ("ﺍﻟﺴﻼﻡ عليكم", "السلام"),
+    ("مؤتمر صحفي", "موتمر"),
+    ("رئيس الوزراء", "رييس"),
+    ("گال القائد", "كال"),
+    ("قادمـــــون", "قادمون"),
+    ("قاااادمون", "قادمون"),
+    ("الموعد\u200cالقادم", "الموعدالقادم"),
+    ("باقي ٣ أيام", "3"),
+    ("باقی ۳ روز", "باقي"),
+    ("VENGEANCE", "vengeance"),
+]
+
+
+@pytest.mark.asyncio
+async def test_folded_letters_meet(tmp_path):
+    archive = await Archive.open(tmp_path / "folds.db")
+    try:
+        await archive.save_posts(
+            [
+                Post(channel=SABEREEN, message_id=i, date=at(i), text=text)
+                for i, (text, _) in enumerate(FOLDS, 1)
+            ]
+        )
+        for i, (text, query) in enumerate(FOLDS, 1):
+            assert i in await ids(archive, query), (text, query)
+            assert i in await ids(archive, text), text  # the post's own text finds it
+    finally:
+        await archive.close()
+
+
 @pytest.mark.asyncio
 async def test_all_words_must_match(archive):
     assert await ids(archive, "الانتقام المحتل") == [10]
