@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +31,13 @@ def post_text(i: int) -> str:
     return f"منشور رقم {i}: الانتقام قادم خلال ٣ أيام"
 
 
+def write_atomic(path: Path, text: str) -> None:
+    """The test reads these files while we write them: never let it see a half-written one."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def add_post(server, i: int, push: bool) -> None:
     image = png_bytes(f"poster {i}") if i % 10 == 0 else None
     server.post(CHANNEL_ID, post_text(i), photo=image, push=push, date=BASE_DATE + timedelta(seconds=i))
@@ -41,7 +49,7 @@ async def main(args: argparse.Namespace) -> None:
     server = make_server()
     for i in range(1, args.history + 1):
         add_post(server, i, push=False)
-    (state / "posted").write_text(str(args.history))
+    write_atomic(state / "posted", str(args.history))
     daemon = Daemon(
         config,
         config.archive.path,
@@ -59,12 +67,12 @@ async def main(args: argparse.Namespace) -> None:
     if run.done():
         run.result()
         return
-    (state / "ready").write_text("1")
+    write_atomic(state / "ready", "1")
     for n in range(args.history + 1, args.history + args.burst + 1):
         if daemon.stopping:
             break
         add_post(server, n, push=True)
-        (state / "posted").write_text(str(n))
+        write_atomic(state / "posted", str(n))
         await asyncio.sleep(args.interval)  # the fake channel's posting rate, not a test wait
     if args.exit_when_idle:
         await daemon.intake.drain(30)

@@ -96,8 +96,9 @@ def test_sigterm_during_a_burst_loses_nothing(tmp_path):
     proc = start(tmp_path, "first", "--burst", "800")
     wait_until(lambda: archived(db) >= 100, proc, what="100 posts archived")
     proc.send_signal(signal.SIGTERM)
-    assert finish(proc) == 0
+    code = finish(proc)
     log = (tmp_path / "first.log").read_text()
+    assert code == 0, log[-3000:]
     assert "stopped: every in-flight post archived" in log
     posted = int((tmp_path / "posted").read_text())
     assert posted < 800  # the signal really came mid-burst
