@@ -18,11 +18,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.corpus import write_export  # noqa: E402
+from bench.corpus import write_export
 
 RAW = r"""
 import json, resource, sqlite3, sys, time

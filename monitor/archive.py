@@ -851,10 +851,10 @@ class Archive:
         """
         now = now_iso()
         async with self.transaction() as conn:
-            await conn.executemany(
-                "UPDATE posts SET detected_at = ? WHERE id = ?", [(now, i) for i in post_ids]
-            )
-            await conn.executemany("DELETE FROM countdowns WHERE post_id = ?", [(i,) for i in post_ids])
+            for chunk in _chunks(list(post_ids), 500):
+                marks = ",".join("?" * len(chunk))
+                await conn.execute(f"UPDATE posts SET detected_at = ? WHERE id IN ({marks})", (now, *chunk))
+                await conn.execute(f"DELETE FROM countdowns WHERE post_id IN ({marks})", tuple(chunk))
             await conn.executemany(
                 "INSERT INTO countdowns (post_id, channel_id, date, value, unit, deadline) VALUES (?, ?, ?, ?, ?, ?)",
                 countdowns,

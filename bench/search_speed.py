@@ -1,0 +1,154 @@
+"""Search latency at 1,000,000 posts: FTS5 (ours) against a ``LIKE '%word%'`` scan, same run.
+
+The archive is built with tgmonitor's own schema and index rows (``monitor.archive``): posts of
+about 120 characters, Arabic and English, some hashtags, a few rare words. Each query runs
+``--repeat`` times through ``Archive.search`` (first page, newest first, the CLI's default), and
+the same words through a ``LIKE`` scan of the post text with the same ORDER BY and LIMIT.
+
+Targets (issue 2): p95 under 50 ms for the first page whatever the query, and at least 100x
+faster than the scan.
+
+    .venv/bin/python bench/search_speed.py [--posts 1000000] [--db /tmp/tgm-search.db]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sqlite3
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.corpus import post_text
+from monitor.archive import ID_SLOTS, MIGRATIONS, Archive, _fts_row, _split_sql
+
+QUERIES = {
+    "ar common (1 word)": "المقاومة",
+    "ar common (2 words)": "قوات الاحتلال",
+    "ar with prefix folding": "والانتقام",
+    "ar hashtag": "#الانتقام_قادم",
+    "ar rare": "زنجبيل",
+    "en common (1 word)": "iraq",
+    "en common (2 words)": "vengeance coming",
+    "en rare": "quasar",
+    "en hashtag": "#59daysleft",
+    "nowhere": "xqzwv",
+    "nowhere (ar)": "غيرموجودةابدا",
+}
+
+
+def build(path: Path, n: int) -> None:
+    """Write ``n`` posts with the archive's own schema and index rows."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = OFF")
+    for i, step in enumerate(MIGRATIONS):
+        for statement in _split_sql(step):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {i + 1}")
+    conn.execute(
+        "INSERT INTO channels (id, username, title, created_at, updated_at) VALUES (777, 'bench', 'Bench', 'x', 'x')"
+    )
+    rng = random.Random(7)
+    start = 1_500_000_000
+    batch = 20_000
+    for offset in range(0, n, batch):
+        posts, fts = [], []
+        for i in range(offset, min(n, offset + batch)):
+            text = post_text(rng)
+            when = start + i * 90
+            post_id = when * ID_SLOTS
+            posts.append(
+                (
+                    post_id,
+                    777,
+                    i + 1,
+                    time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(when)),
+                    text,
+                    "x",
+                    "x",
+                )
+            )
+            fts.append((post_id, *_fts_row(text, None)))
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO posts (id, channel_id, message_id, date, text, first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            posts,
+        )
+        conn.executemany("INSERT INTO posts_fts (rowid, body, extra) VALUES (?, ?, ?)", fts)
+        conn.execute("COMMIT")
+        print(f"\r  built {min(n, offset + batch):,} posts", end="", file=sys.stderr, flush=True)
+    conn.execute("INSERT INTO posts_fts (posts_fts) VALUES ('optimize')")
+    conn.close()
+    print(file=sys.stderr)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def measure(path: Path, repeat: int, scan_repeat: int) -> None:
+    archive = await Archive.open(path)
+    scan = sqlite3.connect(path)
+    rows = []
+    all_ours: list[float] = []
+    all_scan: list[float] = []
+    for label, query in QUERIES.items():
+        ours = []
+        hits = 0
+        for _ in range(repeat):
+            t = time.perf_counter()
+            result = await archive.search(query, limit=20)
+            ours.append((time.perf_counter() - t) * 1000)
+            hits = len(result)
+        words = [w for w in query.replace("#", " ").replace("_", " ").split() if w]
+        where = " AND ".join("text LIKE ?" for _ in words)
+        scans = []
+        for _ in range(scan_repeat):
+            t = time.perf_counter()
+            scan.execute(
+                f"SELECT id, text FROM posts WHERE {where} ORDER BY id DESC LIMIT 20",
+                [f"%{w}%" for w in words],
+            ).fetchall()
+            scans.append((time.perf_counter() - t) * 1000)
+        all_ours += ours
+        all_scan += scans
+        rows.append((label, hits, statistics.median(ours), percentile(ours, 95), statistics.median(scans)))
+    await archive.close()
+    print(f"{'query':26}{'hits':>6}{'p50 ms':>9}{'p95 ms':>9}{'LIKE p50 ms':>13}{'speed-up':>10}")
+    for label, hits, p50, p95, scan_p50 in rows:
+        print(f"{label:26}{hits:>6}{p50:>9.2f}{p95:>9.2f}{scan_p50:>13.1f}{scan_p50 / max(p50, 1e-6):>9.0f}x")
+    p95_all = percentile(all_ours, 95)
+    print(
+        f"all queries: p50 {statistics.median(all_ours):.2f} ms, p95 {p95_all:.2f} ms (target < 50 ms); "
+        f"LIKE scan p50 {statistics.median(all_scan):.1f} ms; median speed-up "
+        f"{statistics.median(all_scan) / statistics.median(all_ours):.0f}x (target >= 100x)"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=1_000_000)
+    parser.add_argument("--db", type=Path, default=Path("/tmp/tgmonitor-bench-search.db"))
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--scan-repeat", type=int, default=3)
+    args = parser.parse_args()
+    fresh = not args.db.exists()
+    if not fresh:
+        count = sqlite3.connect(args.db).execute("SELECT count(*) FROM posts").fetchone()[0]
+        fresh = count != args.posts
+        if fresh:
+            args.db.unlink()
+    if fresh:
+        build(args.db, args.posts)
+    asyncio.run(measure(args.db, args.repeat, args.scan_repeat))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
