@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -266,15 +266,26 @@ def _digest_since(bodies: Sequence[dict[str, Any]]) -> str:
 # --- plain text (console, Slack, Discord) -------------------------------------------------
 
 
-def render_text(body: dict[str, Any], *, mark: str = "**", limit: int | None = None) -> str:
-    """Plain text of one alert; ``mark`` wraps matched terms (``*`` for Slack, ``**`` Discord)."""
+def _same(text: str) -> str:
+    return text
+
+
+def render_text(
+    body: dict[str, Any], *, mark: str = "**", limit: int | None = None, escape: Callable[[str], str] = _same
+) -> str:
+    """Plain text of one alert; ``mark`` wraps matched terms (``*`` for Slack, ``**`` Discord).
+
+    ``escape`` is applied to every piece that comes from a channel (text, titles, terms), so
+    the marks we add stay markup and the channel's own characters stay text.
+    """
+    e = escape
     lines = [headline(body)]
-    lines.append(f"{channel_label(body)} · {format_date(body.get('date'))}")
+    lines.append(f"{e(channel_label(body))} · {format_date(body.get('date'))}")
     if body.get("url"):
         lines.append(str(body["url"]))
     terms = terms_summary(body.get("matches") or [])
     if terms:
-        lines.append("Matched: " + ", ".join(f"{mark}{t}{mark} ({r})" for t, r in terms))
+        lines.append("Matched: " + ", ".join(f"{mark}{e(t)}{mark} ({e(r)})" for t, r in terms))
     countdown = countdown_line(body.get("countdown"))
     if countdown:
         lines.append(f"⏳ {countdown}")
@@ -283,36 +294,43 @@ def render_text(body: dict[str, Any], *, mark: str = "**", limit: int | None = N
             f"First seen {format_date(body.get('first_seen'))}, last seen {format_date(body.get('last_seen'))}"
         )
         for item in (body.get("channels") or [])[:30]:
-            lines.append(f"• {item.get('title') or item.get('channel')} {item.get('url') or ''}".rstrip())
-    if body.get("text"):
-        lines.append("> " + pieces_plain(excerpt_pieces(body["text"], text_spans(body, "text"), 1200), mark))
-    if body.get("ocr_excerpt"):
-        lines.append(
-            "Poster text: "
-            + pieces_plain(excerpt_pieces(body["ocr_excerpt"], text_spans(body, "ocr"), 600), mark)
-        )
+            name = e(str(item.get("title") or item.get("channel")))
+            lines.append(f"• {name} {item.get('url') or ''}".rstrip())
+    for key, label, budget in (("text", "» ", 1200), ("ocr_excerpt", "Poster text: ", 600)):
+        value = body.get(key)
+        if value:
+            source = "text" if key == "text" else "ocr"
+            pieces = [(e(t), hot) for t, hot in excerpt_pieces(value, text_spans(body, source), budget)]
+            lines.append(label + pieces_plain(pieces, mark))
     if body.get("alert_id") is not None:
         lines.append(f"alert #{body['alert_id']}")
-    out = "\n".join(lines)
-    if limit is not None and len(out) > limit:
-        out = out[: limit - 1].rstrip() + ELLIPSIS
-    return out
+    return _cut_plain("\n".join(lines), limit)
 
 
-def render_digest_text(bodies: Sequence[dict[str, Any]], *, limit: int | None = None) -> str:
+def render_digest_text(
+    bodies: Sequence[dict[str, Any]], *, limit: int | None = None, escape: Callable[[str], str] = _same
+) -> str:
     ordered = sorted(bodies, key=lambda b: (-severity_rank(b.get("severity")), b.get("alert_id") or 0))
     lines = [f"📋 Digest: {len(bodies)} alerts"]
     for body in ordered:
         snippet = (body.get("text") or body.get("ocr_excerpt") or "").replace("\n", " ")[:80]
         lines.append(
             f"{SEVERITY_MARK.get(body.get('severity') or '', '⚪')} #{body.get('alert_id')} "
-            f"{channel_label(body)} {body.get('url') or ''} {snippet}".rstrip()
+            f"{escape(channel_label(body))} {body.get('url') or ''} {escape(snippet)}".rstrip()
         )
     lines.append(f"Full list: tgmonitor alerts --since {_digest_since(bodies)}")
-    out = "\n".join(lines)
-    if limit is not None and len(out) > limit:
-        out = out[: limit - 1].rstrip() + ELLIPSIS
-    return out
+    return _cut_plain("\n".join(lines), limit)
+
+
+_PARTIAL_ESCAPE = re.compile(r"(&[A-Za-z#0-9]*|\\)$")
+
+
+def _cut_plain(text: str, limit: int | None) -> str:
+    """Cut plain text to ``limit`` characters, never leaving half an ``&amp;`` or a lone backslash."""
+    if limit is None or len(text) <= limit:
+        return text
+    cut = _PARTIAL_ESCAPE.sub("", text[: limit - 1]).rstrip()
+    return cut + ELLIPSIS
 
 
 def slack_escape(text: str) -> str:

@@ -414,9 +414,13 @@ class WebhookSink(Sink):
     def payload(self, alert: OutgoingAlert) -> dict[str, Any]:
         body = alert.body
         if self.format == "slack":
-            return fmt.slack_payload(body, fmt.slack_escape(fmt.render_text(body, mark="*", limit=3000)))
+            return fmt.slack_payload(
+                body, fmt.render_text(body, mark="*", limit=3000, escape=fmt.slack_escape)
+            )
         if self.format == "discord":
-            return fmt.discord_payload(fmt.render_text(_discord_safe(body), mark="**", limit=2000))
+            return fmt.discord_payload(
+                fmt.render_text(body, mark="**", limit=2000, escape=fmt.discord_escape)
+            )
         return body
 
     async def send(self, alert: OutgoingAlert) -> None:
@@ -425,10 +429,12 @@ class WebhookSink(Sink):
     async def send_digest(self, alerts: Sequence[OutgoingAlert], key: str) -> None:
         bodies = [a.body for a in alerts]
         if self.format == "slack":
-            payload = fmt.slack_payload(None, fmt.slack_escape(fmt.render_digest_text(bodies, limit=3000)))
+            payload = fmt.slack_payload(
+                None, fmt.render_digest_text(bodies, limit=3000, escape=fmt.slack_escape)
+            )
         elif self.format == "discord":
             payload = fmt.discord_payload(
-                fmt.render_digest_text([_discord_safe(b) for b in bodies], limit=2000)
+                fmt.render_digest_text(bodies, limit=2000, escape=fmt.discord_escape)
             )
         else:
             payload = {"kind": "digest", "alerts": bodies}
@@ -468,17 +474,6 @@ class WebhookSink(Sink):
         if self._own_session and self._session is not None:
             await self._session.close()
             self._session = None
-
-
-def _discord_safe(body: dict[str, Any]) -> dict[str, Any]:
-    """Channel text escaped for Discord markdown (offsets of highlights kept valid by escaping pieces)."""
-    safe = dict(body)
-    for key in ("channel_title", "channel"):
-        if isinstance(safe.get(key), str):
-            safe[key] = fmt.discord_escape(safe[key])
-    # Highlighted pieces are cut from the raw text first, so escaping happens per piece in render_text
-    # would be better; the text is short and Discord shows backslashes only around the marks.
-    return safe
 
 
 # --- JSON Lines ---------------------------------------------------------------------------
