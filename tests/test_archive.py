@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -477,3 +478,17 @@ async def test_a_failed_transaction_is_rolled_back(archive):
     assert await archive.get_meta("a") is None
     await archive.set_meta("b", "ok")  # the connection is usable afterwards
     assert await archive.get_meta("b") == "ok"
+
+
+@pytest.mark.asyncio
+async def test_concurrent_saves_share_the_one_writer(archive):
+    posts = [post(i, f"منشور {i}") for i in range(1, 41)]
+    results = await asyncio.gather(
+        *(archive.save_post(p) for p in posts),
+        *(archive.save_post(post(1, "منشور 1")) for _ in range(5)),
+        archive.mark_deleted(SABEREEN.id, [2]),
+        archive.set_meta("x", "y"),
+    )
+    assert {r.post_id for r in results[:40]} == {r[0] for r in await archive.fetchall("SELECT id FROM posts")}
+    assert (await counts(archive))["posts"] == 40
+    assert (await counts(archive))["posts_fts"] == 40

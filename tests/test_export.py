@@ -417,3 +417,31 @@ async def test_placeholders_everywhere_are_not_fatal(archive, tmp_path):
     summary = await import_export(write_single(tmp_path / "e", messages), Pipeline(archive))
     assert (summary.new, summary.media_stored, summary.media_missing) == (6, 0, 6)
     assert (await archive.stats())["media_missing"] == 6
+
+
+@pytest.mark.asyncio
+async def test_a_large_full_account_export_streams_across_buffers(archive, tmp_path):
+    # Well beyond ijson's read buffer, so chats and messages straddle chunk boundaries.
+    chats = [
+        chat(f"قناة {n}", 1000 + n, [message(i, f"منشور {n}-{i} " + "نص " * 20) for i in range(1, 401)])
+        for n in range(3)
+    ]
+    folder = write_account(tmp_path / "account", chats=chats[:2], left_chats=chats[2:])
+    assert (folder / "result.json").stat().st_size > 300_000
+    summary = await import_export(folder, Pipeline(archive), batch_size=250)
+    assert (summary.chats, summary.new) == (3, 1200)
+    rows = await archive.fetchall(
+        "SELECT channel_id, count(*), max(message_id) FROM posts GROUP BY channel_id"
+    )
+    assert [tuple(r) for r in rows] == [(1000, 400, 400), (1001, 400, 400), (1002, 400, 400)]
+    record = await archive.post(1001, 77)
+    assert record.text.startswith("منشور 1-77 ")
+
+
+@pytest.mark.asyncio
+async def test_an_error_late_in_a_large_file_keeps_everything_before_it(archive, tmp_path):
+    folder = write_single(tmp_path / "e", [message(i, "نص طويل " * 30) for i in range(1, 1501)])
+    line = corrupt(folder, '"id": 1400,', "@@@ ")
+    message_text = await import_error(folder, archive)
+    assert f"line {line}," in message_text
+    assert (await archive.stats())["posts"] == 1399
