@@ -623,8 +623,13 @@ def render_rich(body: dict[str, Any]) -> Any:
         out.append("\n")
     title = Text(fmt.headline(body), style=style)
     subtitle = f"alert #{body.get('alert_id')}" if body.get("alert_id") is not None else None
+    out.rstrip()
     return Panel(
-        out.rstrip() or Text("-"), title=title, subtitle=subtitle, border_style=style or "white", expand=True
+        out if out.plain else Text("-"),
+        title=title,
+        subtitle=subtitle,
+        border_style=style or "white",
+        expand=True,
     )
 
 

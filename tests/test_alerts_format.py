@@ -124,3 +124,18 @@ def test_dates_and_countdown_lines():
     assert fmt.format_date("2026-11-22T01:05:09+00:00") == "2026-11-22 01:05 UTC"
     assert fmt.countdown_line({"value": 1, "unit": "day", "deadline": None}) == "1 day left"
     assert "deadline 2026-11-25 00:00 UTC" in fmt.countdown_line(body("x")["countdown"])
+
+
+def test_console_panel_shows_channel_text_literally():
+    import io
+
+    from rich.console import Console
+
+    from alerts.sinks import render_rich
+
+    b = body("الانتقامُ قادمٌ [bold red]ليس تنسيقاً[/] <script>", spans=[(0, 15)])
+    console = Console(file=io.StringIO(), width=120)
+    console.print(render_rich(b))
+    out = console.file.getvalue()
+    assert "[bold red]ليس تنسيقاً[/]" in out and "<script>" in out
+    assert "قناة <b>&amp;</b>" in out and "https://t.me/chan_name/2" in out and "alert #7" in out
