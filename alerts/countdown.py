@@ -400,31 +400,39 @@ def find_countdown(
         found = [(3, m.start(1), m.end(1), int(m.group(1)), "day", None, "bare")]
         bare = True
     found.sort(key=lambda c: (c[0], c[1], -(c[2] - c[1])))
-    _, start, end, value, unit, explicit, kind = found[0]
-    if kind == "bare" and not bare:
-        bare = False  # a number right after "countdown" is a countdown in its own right
+    _, start, end, value, unit, explicit, _ = found[0]
     deadline = explicit
     if deadline is None and date is not None:
         deadline = _aware(date) + _span(value, unit)
 
-    benign = _BENIGN.search(norm)
-    threat = _THREAT.search(norm)
+    again, origins = normalize_with_offsets(text)
+    exact = again == norm
+
+    def shown(m: re.Match[str] | None) -> str | None:
+        """The word as the post writes it (original letters, diacritics and all)."""
+        if m is None:
+            return None
+        if not exact:
+            return m.group().strip()
+        s, e = original_span(origins, m.start(), m.end())
+        return text[s:e].strip()
+
+    benign, threat = shown(_BENIGN.search(norm)), shown(_THREAT.search(norm))
     if bare:
         alertable, reason = False, "only a number: a countdown as part of a series, not on its own"
     elif benign and not threat:
         alertable = False
-        reason = f"looks like a countdown to '{benign.group().strip()}' (a benign look-alike); no threat or enemy term nearby"
+        reason = f"looks like a countdown to '{benign}' (a benign look-alike); no threat or enemy term nearby"
     elif benign and threat:
         alertable = True
-        reason = f"mentions '{benign.group().strip()}', but the threat/enemy term '{threat.group().strip()}' is nearby"
+        reason = f"mentions '{benign}', but the threat/enemy term '{threat}' is nearby"
     else:
         alertable = True
         reason = "a countdown with no benign look-alike nearby"
         if threat:
-            reason = f"a countdown next to the threat/enemy term '{threat.group().strip()}'"
+            reason = f"a countdown next to the threat/enemy term '{threat}'"
 
-    again, origins = normalize_with_offsets(text)
-    s, e = original_span(origins, start, end) if again == norm else (0, len(text))
+    s, e = original_span(origins, start, end) if exact else (0, len(text))
     return Countdown(
         value=value,
         unit=unit,
@@ -436,8 +444,8 @@ def find_countdown(
         reason=reason,
         snippet=text[s:e],
         explicit_date=explicit is not None,
-        benign=benign.group().strip() if benign else None,
-        threat=threat.group().strip() if threat else None,
+        benign=benign,
+        threat=threat,
         bare=bare,
     )
 
