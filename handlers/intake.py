@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 WATERMARK_KEY = "watermark:{}"
 MAX_ALBUM = 10  # Telegram's limit of items in one album
+RECENT_ALBUMS = 256  # flushed albums remembered, so a late part joins its album
 
 
 @dataclass
@@ -142,6 +144,7 @@ class Intake:
         self.progress = Progress()
         self.accepting = True
         self._albums: dict[tuple[int, int], tuple[list[Any], asyncio.TimerHandle | None]] = {}
+        self._recent_albums: OrderedDict[tuple[int, int], list[Any]] = OrderedDict()
         self._tasks: list[asyncio.Task] = []
         self._busy = 0
         self._idle = asyncio.Event()
@@ -189,11 +192,14 @@ class Intake:
         if gid is not None and kind == "new":
             self.progress.begin(cid, [message.id])
             key = (cid, gid)
-            parts, handle = self._albums.get(key, ([], None))
+            # A part arriving after its album was flushed (parts can come seconds apart) joins
+            # the parts already seen, and the album is saved again as the same post.
+            earlier = self._recent_albums.get(key, []) if key not in self._albums else []
+            parts, handle = self._albums.get(key, (list(earlier), None))
             if handle is not None:
                 handle.cancel()
             parts.append(message)
-            if len(parts) >= MAX_ALBUM:
+            if len(parts) >= MAX_ALBUM and not earlier:
                 self._albums.pop(key, None)
                 self._put_nowait_or_task(Unit(cid, parts, kind, source), begun=True)
                 return
@@ -206,6 +212,10 @@ class Intake:
         entry = self._albums.pop(key, None)
         if entry is not None:
             parts, _ = entry
+            self._recent_albums[key] = parts
+            self._recent_albums.move_to_end(key)
+            while len(self._recent_albums) > RECENT_ALBUMS:
+                self._recent_albums.popitem(last=False)
             self._put_nowait_or_task(Unit(key[0], parts, "new", "live"), begun=True)
 
     def flush_albums(self) -> None:

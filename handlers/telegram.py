@@ -249,7 +249,9 @@ def album_to_post(
     fwd_names: dict[int, str] | None = None,
 ) -> Post:
     """One post for a grouped album: the first message id, the caption, every image in order."""
-    ordered = sorted(messages, key=lambda m: m.id)
+    ordered = sorted(
+        {m.id: m for m in messages}.values(), key=lambda m: m.id
+    )  # a part seen twice counts once
     first = ordered[0]
     caption_msg = next((m for m in ordered if getattr(m, "message", None)), first)
     post = message_to_post(caption_msg, channel, source=source, fwd_names=fwd_names)

@@ -59,6 +59,28 @@ async def test_album_becomes_one_post_with_all_images(tmp_path):
         assert [m["sha256"] for m in media] == [hashlib.sha256(i).hexdigest() for i in images]
 
 
+async def test_album_part_arriving_late_joins_its_post(tmp_path):
+    # Telethon's events.Album drops albums whose parts come more than 0.5 s apart; ours must not.
+    server = make_server()
+    images = [png_bytes("أولى"), png_bytes("ثانية")]
+    async with running_daemon(server, make_config(tmp_path)) as daemon:
+        daemon.intake.album_wait = 0.05
+        msgs = server.album(CHANNEL_ID, images, "ألبوم متقطع", push=False)
+        updates = [u for _, u in server.channels[CHANNEL_ID].events[-2:]]
+        server.push(updates[0], CHANNEL_ID)
+        await eventually(posts_at_least(daemon, 1), what="the first part")
+        await daemon.intake.drain(5)
+        server.push(updates[1], CHANNEL_ID)
+        archive = daemon.app.archive
+
+        async def both() -> bool:
+            post = await archive.post(CHANNEL_ID, msgs[0].id)
+            return post is not None and len(await archive.post_media(post.id)) == 2
+
+        await eventually(both, what="the late part joined")
+        assert await archive.post(CHANNEL_ID, msgs[1].id) is None
+
+
 async def test_edit_keeps_the_old_version(tmp_path):
     server = make_server()
     async with running_daemon(server, make_config(tmp_path)) as daemon:
