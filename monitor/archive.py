@@ -1177,7 +1177,7 @@ def build_match_query(query: str) -> tuple[str, list[str]]:
     taken as text: each term is normalised like the index and quoted, so no input can be an
     FTS5 syntax error.
     """
-    clauses: list[str] = []
+    clauses: list[list[str]] = []  # AND of groups; each group is an OR of alternatives
     terms: list[str] = []
     pending_or = False
     for match in _QUERY_TOKEN.finditer(query or ""):
@@ -1202,11 +1202,13 @@ def build_match_query(query: str) -> tuple[str, list[str]]:
                 terms.extend(split)
                 clause = f'({clause} OR body : "{" ".join(split)}")'
         if pending_or:
-            clauses[-1] = f"({clauses[-1]} OR {clause})"
+            clauses[-1].append(clause)  # flat, not nested: FTS5's parser stack overflows on nesting
             pending_or = False
         else:
-            clauses.append(clause)
-    return " AND ".join(clauses), terms
+            clauses.append([clause])
+    return " AND ".join(
+        group[0] if len(group) == 1 else f"({' OR '.join(group)})" for group in clauses
+    ), terms
 
 
 def make_snippet(

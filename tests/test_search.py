@@ -144,6 +144,14 @@ async def test_or_phrase_and_prefix(archive):
     assert await ids(archive, "المقاوم*") == [2]
 
 
+@pytest.mark.asyncio
+async def test_a_long_or_list_of_names(archive):
+    # An analyst pastes a list of names: FTS5's parser must not overflow on it.
+    names = " OR ".join(f"name{i}" for i in range(300))
+    assert await ids(archive, f"{names} OR بغداد") == [11]
+    assert build_match_query("a OR b OR c d")[0] == '("a" OR "b" OR "c") AND "d"'
+
+
 # --- filters and order -------------------------------------------------------------------------
 
 
