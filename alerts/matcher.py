@@ -186,24 +186,26 @@ class PhraseMatcher:
                 bucket = entries.setdefault(key, [])
                 if (payload, mode) not in bucket:
                     bucket.append((payload, mode))
-        self.keys = 0
+        # Each final key keeps every reading that produced it, so no term can shadow another.
+        final: dict[str, list[tuple[int, bool, tuple[tuple[Hashable, frozenset[str]], ...]]]] = {}
         for key, bucket in entries.items():
             value = tuple((p, _MODES[m]) for p, m in bucket)
             if key.endswith(" "):  # exact: the right edge is in the key
-                self._add(key, (len(key), True, value))
+                final.setdefault(key, []).append((len(key), True, value))
                 continue
             # The key also takes the first character of what may follow it (a space or the first
             # letter of a suffix), so words that merely start with the key do not reach Python.
             for follower in sorted({_FIRST.get(s, s[:1]) for _, m in bucket for s in _MODES[m]}):
                 closed = follower == " "
-                self._add(key + follower, (len(key) + 1 if closed else len(key), closed, value))
-        self._empty = not entries
-        if entries:
+                final.setdefault(key + follower, []).append(
+                    (len(key) + 1 if closed else len(key), closed, value)
+                )
+        for key, readings in final.items():
+            self._auto.add_word(key, tuple(readings))
+        self.keys = len(final)
+        self._empty = not final
+        if final:
             self._auto.make_automaton()
-
-    def _add(self, key: str, value: tuple[int, bool, tuple[tuple[Hashable, frozenset[str]], ...]]) -> None:
-        self._auto.add_word(key, value)
-        self.keys += 1
 
     def find_normalized(self, normalized: str) -> list[tuple[Hashable, int, int]]:
         """Hits in already normalised text as ``(payload, start, end)`` in that text."""
@@ -212,18 +214,19 @@ class PhraseMatcher:
         masked = " " + mask(normalized) + " "
         hits: list[tuple[Hashable, int, int]] = []
         seen: set[tuple[Hashable, int, int]] = set()
-        for last, (length, closed, bucket) in self._auto.iter(masked):
-            if closed:  # the key ends with the space after the word
-                start, stop, trailing = last + 1 - length, last, ""
-            else:  # the key ends with the first letter after it
-                start, stop = last - length, masked.find(" ", last)
-                trailing = masked[last:stop]
-            for payload, allowed in bucket:
-                if trailing in allowed:
-                    hit = (payload, start, stop - 1)
-                    if hit not in seen:
-                        seen.add(hit)
-                        hits.append(hit)
+        for last, readings in self._auto.iter(masked):
+            for length, closed, bucket in readings:
+                if closed:  # the key ends with the space after the word
+                    start, stop, trailing = last + 1 - length, last, ""
+                else:  # the key ends with the first letter after it
+                    start, stop = last - length, masked.find(" ", last)
+                    trailing = masked[last:stop]
+                for payload, allowed in bucket:
+                    if trailing in allowed:
+                        hit = (payload, start, stop - 1)
+                        if hit not in seen:
+                            seen.add(hit)
+                            hits.append(hit)
         return hits
 
     def find(self, text: str) -> list[Hit]:

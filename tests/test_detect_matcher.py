@@ -107,3 +107,11 @@ def test_no_terms_and_empty_text() -> None:
 def test_term_of_punctuation_only_has_no_keys() -> None:
     assert term_keys("!!!") == []
     assert term_keys("  ") == []
+
+
+def test_terms_that_prefix_each_other_keep_their_own_suffix_rules() -> None:
+    """رتلوا is رتل + وا; رتلوه is both رتل + وه and رتلو + ه."""
+    matcher = PhraseMatcher([("رتل", "short"), ("رتلو", "long")])
+    assert {hit.payload for hit in matcher.find("رتلوا")} == {"short"}  # رتل + وا
+    assert {hit.payload for hit in matcher.find("رتلو")} == {"long"}
+    assert {hit.payload for hit in matcher.find("رتلوه")} == {"short", "long"}  # رتل + وه, رتلو + ه
