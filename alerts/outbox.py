@@ -222,6 +222,7 @@ class Outbox:
         self._gate: dict[str, float] = {}  # epoch seconds before which a sink sends nothing
         self._recent: dict[str, deque[float]] = {}  # epoch seconds of messages sent, per sink
         self._last_digest: dict[str, float] = {}
+        self._sink_locks: dict[str, asyncio.Lock] = {}
         self._recovered = False
         self._claimant = _claimant()
 
@@ -629,12 +630,21 @@ class Outbox:
             "OR (? AND d.attempts = 0)) ORDER BY d.id LIMIT ?",
             (name, now, int(flush), BATCH),
         )
-        return [
-            _Due(r[0], r[1], r[2], r[3], r[4], {**json.loads(r[5]), "alert_id": r[1]}, r[6], r[7])
-            for r in rows
-        ]
+        out = []
+        for r in rows:
+            body = json.loads(r[5])
+            body.pop("covers", None)  # bookkeeping for idempotency, not for readers
+            body["alert_id"] = r[1]
+            out.append(_Due(r[0], r[1], r[2], r[3], r[4], body, r[6], r[7]))
+        return out
 
     async def _drain(self, name: str, *, flush: bool = False, stop: asyncio.Event | None = None) -> int:
+        # One sender per sink in this process, whoever calls (run()'s task or deliver_pending()):
+        # that is what bounds a crash to one repeated alert per sink.
+        async with self._sink_locks.setdefault(name, asyncio.Lock()):
+            return await self._drain_locked(name, flush=flush, stop=stop)
+
+    async def _drain_locked(self, name: str, *, flush: bool, stop: asyncio.Event | None) -> int:
         sent = 0
         while name not in self.disabled and not (stop and stop.is_set()):
             due = await self._due(name, flush)
