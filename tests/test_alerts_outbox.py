@@ -219,3 +219,36 @@ async def test_end_to_end_through_the_pipeline_and_the_real_detector(archive, tm
     assert sent[1]["countdown"]["value"] == 3 and sent[1]["countdown"]["deadline"].startswith("2026-11-25")
     row = await archive.fetchone("SELECT count(*) FROM countdowns")
     assert row[0] == 1
+
+
+@pytest.mark.asyncio
+async def test_campaign_is_held_rewritten_while_unsent_and_reannounced_when_doubled(archive, tmp_path):
+    sink = JsonlSink(SinkConfig(type="jsonl", path=tmp_path / "alerts.jsonl"))
+    outbox = Outbox(archive, [sink], AlertsConfig(campaign_hold_seconds=3600))
+    ocr = "الانتقام قادم"
+    det = detection_for(ocr, {"الانتقام قادم": "revenge"}, source="ocr", ocr_text=ocr)
+    now = datetime.now(UTC).replace(microsecond=0)
+    channels = [Channel(id=7000 + i, username=f"ch{i}", title=f"قناة {i}") for i in range(8)]
+
+    async def share(i):
+        post = await add_post(
+            archive, channels[i], 1, "", date=now + timedelta(minutes=i), image=POSTER, ocr_text=ocr
+        )
+        return await outbox.record(post, det)
+
+    first = await share(0)
+    assert await outbox.deliver_pending() == 1  # the first channel's alert goes out at once
+    campaign = (await share(1))[1]
+    await share(2)
+    assert await outbox.deliver_pending() == 0  # the campaign waits for more channels
+    assert await outbox.deliver_pending(flush=True) == 1  # a one-shot command does not wait
+    sent = read_jsonl(tmp_path / "alerts.jsonl")
+    assert [b["alert_id"] for b in sent] == [first[0], campaign]
+    assert len(sent[1]["channels"]) == 3  # rewritten in place while unsent: one message, 3 channels
+    assert len(await share(3)) == 1 and len(await share(4)) == 1 and len(await share(5)) == 2  # 6 = 2 x 3
+    await share(6)
+    await share(7)
+    await outbox.deliver_pending(flush=True)
+    sent = read_jsonl(tmp_path / "alerts.jsonl")
+    assert [len(b["channels"]) for b in sent[1:]] == [3, 8]
+    assert (await archive.fetchone("SELECT channels FROM campaigns"))[0] == 8
