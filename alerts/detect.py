@@ -22,6 +22,7 @@ from alerts.countdown import Countdown, CountdownPoint, find_countdown, series_d
 from alerts.matcher import PhraseMatcher, to_original
 from alerts.rules import SEVERITIES, RuleSet, load_rules, severity_rank
 from monitor.errors import RulesError
+from monitor.models import iso
 from monitor.text import normalize
 
 __all__ = [
@@ -106,7 +107,7 @@ class Detection:
             countdown = {
                 "value": c.value,
                 "unit": c.unit,
-                "deadline": c.deadline.isoformat().replace("+00:00", "Z") if c.deadline else None,
+                "deadline": iso(c.deadline),
                 "source": c.source,
                 "start": c.start,
                 "end": c.end,

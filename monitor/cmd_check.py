@@ -19,6 +19,7 @@ from rich.text import Text
 
 from monitor.cli_context import AppContext, parse_when, pass_app
 from monitor.errors import ImageError, OcrError
+from monitor.models import iso
 
 _SEVERITY_STYLE = {"high": "bold white on red", "medium": "black on yellow", "low": "black on cyan"}
 _CONTEXT = 60  # characters of context shown around a match
@@ -178,12 +179,12 @@ def _explain(detection: Any, text: str, date: datetime, rules_source: str, dated
                 "the date the post names"
                 if c.explicit_date
                 else (
-                    f"post date {date.isoformat()} + {c.value} {unit}"
+                    f"post date {iso(date)} + {c.value} {unit}"
                     if dated
                     else f"now + {c.value} {unit}; give --date for a post's deadline"
                 )
             )
-            out.print(f"  deadline: {c.deadline.isoformat().replace('+00:00', 'Z')}  ({how})")
+            out.print(f"  deadline: {iso(c.deadline)}  ({how})")
         verdict = "alertable" if c.alertable else "not alertable"
         out.print(Text(f"  {verdict}: {c.reason}", style="green" if not c.alertable else "magenta"))
 

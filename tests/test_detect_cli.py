@@ -31,7 +31,7 @@ def test_json_shape_for_an_arabic_countdown_threat(no_user_config) -> None:
     assert text[match["start"] : match["end"]] == "الانتقام_قادم"
     assert data["countdown"]["value"] == 59
     assert data["countdown"]["unit"] == "day"
-    assert data["countdown"]["deadline"] == "2021-12-31T00:00:00Z"
+    assert data["countdown"]["deadline"] == "2021-12-31T00:00:00+00:00"
 
 
 def test_readable_output_explains_the_verdict(no_user_config) -> None:
@@ -40,7 +40,7 @@ def test_readable_output_explains_the_verdict(no_user_config) -> None:
     out = result.output
     assert "ALERT" in out and "revenge-coming" in out
     assert "«Vengeance is Coming»" in out  # the match in its context
-    assert "59 days left" in out and "2021-12-31T10:00:00Z" in out
+    assert "59 days left" in out and "2021-12-31T10:00:00+00:00" in out
     assert "why it alerts" in out
 
 

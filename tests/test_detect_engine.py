@@ -146,7 +146,7 @@ def test_to_json_has_the_contract_shape() -> None:
     assert {"rule": "revenge-coming", "term": "Vengeance is Coming"}.items() <= data["matches"][0].items()
     assert data["countdown"]["value"] == 59
     assert data["countdown"]["unit"] == "day"
-    assert data["countdown"]["deadline"] == "2021-12-31T10:00:00Z"
+    assert data["countdown"]["deadline"] == "2021-12-31T10:00:00+00:00"
     assert detector().detect("مرحبا").to_json() == {
         "alert": False,
         "severity": None,
