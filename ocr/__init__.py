@@ -1,0 +1,33 @@
+"""Poster OCR: safe image loading, hashing and Tesseract in a pool of killable worker processes.
+
+Public API::
+
+    settings = OcrSettings.from_config(config.ocr)
+    outcome = recognize_file(path, settings)          # sync; OcrOutcome, never raises for a bad image
+    async with OcrPool(settings, workers=2) as pool:  # off the event loop, one read per sha256
+        outcome = await pool.recognize(path)
+    tesseract_info()                                  # {"version", "languages", "path"}
+"""
+
+from ocr.engine import check_languages, install_command, recognize_file, tesseract_info
+from ocr.hashing import SIMILAR_DISTANCE, hamming, perceptual_hash, sha256_bytes
+from ocr.images import LoadedImage, load_image, sniff_format
+from ocr.pool import OcrPool
+from ocr.settings import OcrOutcome, OcrSettings
+
+__all__ = [
+    "SIMILAR_DISTANCE",
+    "LoadedImage",
+    "OcrOutcome",
+    "OcrPool",
+    "OcrSettings",
+    "check_languages",
+    "hamming",
+    "install_command",
+    "load_image",
+    "perceptual_hash",
+    "recognize_file",
+    "sha256_bytes",
+    "sniff_format",
+    "tesseract_info",
+]

@@ -235,7 +235,10 @@ def _text_style(kind: str, region: np.ndarray, rng: random.Random) -> tuple[tupl
     light_fills = [(255, 255, 255), (255, 215, 0), (255, 240, 200)]
     dark_fills = [(0, 0, 0), (120, 0, 0), (0, 70, 30), (20, 20, 60)]
     if kind in ("fire", "flag"):
-        return rng.choice([*light_fills, (0, 0, 0)]), rng.choice([(0, 0, 0), None, (90, 0, 0)]), 2
+        # Designers keep text legible on flames: a contrasting outline, always.
+        if rng.random() < 0.8:
+            return rng.choice(light_fills), rng.choice([(0, 0, 0), (60, 0, 0)]), 3
+        return (0, 0, 0), (255, 255, 255), 3
     if kind == "noise":
         if rng.random() < 0.5:
             return (255, 255, 255), (0, 0, 0), 2
@@ -317,7 +320,7 @@ def render_poster(
         fill, stroke, stroke_width = _text_style(background, region if region.size else pixels, rng)
         kwargs = _text_kwargs(line)
         if stroke is not None:
-            kwargs |= {"stroke_width": max(1, stroke_width * font.size // 40), "stroke_fill": stroke}
+            kwargs |= {"stroke_width": max(1, stroke_width * font.size // 60), "stroke_fill": stroke}
         draw.text((x - left, y - top), line, font=font, fill=fill, **kwargs)
         y += bottom - top + gaps
 

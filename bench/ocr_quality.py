@@ -1,0 +1,191 @@
+"""OCR quality on the synthetic poster set: plain Tesseract against our pipeline, same images, same run.
+
+Run: ``.venv/bin/python -m bench.ocr_quality [--n 48] [--seed 0] [--jobs 2] [--configs plain,ours]``
+
+The posters come from ``scripts/posters.py`` (regenerated into a temporary folder, seeded).
+Columns per configuration:
+  * ``CER %``: character error rate, edit distance between the normalised truth (all lines) and
+    the normalised OCR text, over the truth's length (junk the OCR adds counts as errors);
+  * ``keyword %``: lexicon terms on the posters found as whole words in the normalised OCR text;
+  * ``hashtag %``: hashtags found (leniently: ``#`` and ``_`` are folded by ``normalize``);
+  * ``countdown %``: posters with a countdown whose value and unit ``alerts.countdown`` recovers
+    from the OCR text; ``false cd``: posters without a countdown where one was found anyway;
+  * ``E-digits %``: the countdown accuracy on posters written with Eastern Arabic digits only;
+  * ``s/img``: seconds per image (two jobs share two cores: compare ratios, not absolutes).
+Targets: keyword + hashtag recall >= 90 %, countdown accuracy >= 90 %, better than plain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from monitor.text import normalize
+from ocr.engine import recognize_file
+from ocr.settings import OcrSettings
+
+CONFIGS: dict[str, OcrSettings | None] = {
+    "plain": None,  # tesseract IMAGE - -l ara+eng
+    "grey-psm11": OcrSettings(passes=("grey",), min_confidence=0, digits_pass=False),
+    "planes": OcrSettings(min_confidence=0, digits_pass=False),
+    "planes+conf30": OcrSettings(min_confidence=30, digits_pass=False),
+    "planes+conf60": OcrSettings(min_confidence=60, digits_pass=False),
+    "planes+min+conf30": OcrSettings(passes=("grey", "red", "green", "blue", "min"), digits_pass=False),
+    "ours": OcrSettings(),  # planes + conf 30 + script-model digits pass
+    "ours-upscale480": OcrSettings(upscale_below=480),
+}
+
+
+def levenshtein(a: str, b: str) -> int:
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def countdown_of(text: str) -> tuple[int, str] | None:
+    try:
+        from alerts.countdown import find_countdown
+    except ImportError:  # the detection module is not there: a small regex instead
+        import re
+
+        m = re.search(r"(\d+)\s*(days?|يوما|يوم|ايام|hours?|ساعه)", normalize(text))
+        if not m:
+            return None
+        return int(m.group(1)), "hour" if m.group(2).startswith(("hour", "ساع")) else "day"
+    found = find_countdown(text)
+    return (found.value, found.unit) if found else None
+
+
+def plain_tesseract(path: Path) -> str:
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    out = subprocess.run(
+        ["tesseract", str(path), "-", "-l", "ara+eng"], capture_output=True, text=True, env=env, check=False
+    )
+    return out.stdout
+
+
+def read_one(args: tuple[str, str, dict | None]) -> tuple[str, str, float]:
+    name, path, settings = args
+    started = time.perf_counter()
+    if settings is None:
+        text = plain_tesseract(Path(path))
+    else:
+        outcome = recognize_file(path, OcrSettings.from_dict(settings))
+        text = outcome.text if outcome.status == "done" else ""
+    return name, text, time.perf_counter() - started
+
+
+def score(truth: list[dict], texts: dict[str, str], seconds: dict[str, float]) -> dict:
+    chars = errors = kw_total = kw_found = tag_total = tag_found = 0
+    cd_total = cd_ok = false_cd = east_total = east_ok = 0
+    misses: list[str] = []
+    for entry in truth:
+        text = texts[entry["file"]]
+        norm = f" {normalize(text)} "
+        ref = normalize(" ".join(entry["lines"]))
+        chars += len(ref)
+        errors += levenshtein(ref, normalize(text))
+        for term in entry["keywords"]:
+            kw_total += 1
+            if f" {normalize(term)} " in norm:
+                kw_found += 1
+            else:
+                misses.append(f"{entry['file']}: keyword {term}")
+        for tag in entry["hashtags"]:
+            tag_total += 1
+            if f" {normalize(tag)} " in norm:
+                tag_found += 1
+            else:
+                misses.append(f"{entry['file']}: hashtag {tag}")
+        found = countdown_of(text)
+        if entry["countdown"]:
+            cd_total += 1
+            want = (entry["countdown"]["value"], entry["countdown"]["unit"])
+            ok = found == want
+            cd_ok += ok
+            if entry["eastern_digits"]:
+                east_total += 1
+                east_ok += ok
+            if not ok:
+                misses.append(f"{entry['file']}: countdown {want} got {found}")
+        elif found:
+            false_cd += 1
+            misses.append(f"{entry['file']}: false countdown {found}")
+    return {
+        "cer": 100 * errors / max(1, chars),
+        "keyword": 100 * kw_found / max(1, kw_total),
+        "hashtag": 100 * tag_found / max(1, tag_total),
+        "kw+tag": 100 * (kw_found + tag_found) / max(1, kw_total + tag_total),
+        "countdown": 100 * cd_ok / max(1, cd_total),
+        "false_cd": false_cd,
+        "eastern": 100 * east_ok / max(1, east_total),
+        "s_per_img": sum(seconds.values()) / max(1, len(seconds)),
+        "misses": misses,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=48)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--configs", default="plain,grey-psm11,planes,planes+conf30,ours")
+    parser.add_argument("--posters", type=Path, help="an existing poster folder with truth.json")
+    parser.add_argument("--misses", action="store_true", help="list what each configuration missed")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    from scripts.posters import make_poster_set
+
+    with tempfile.TemporaryDirectory(prefix="tgm-posters-") as tmp:
+        folder = args.posters or Path(tmp)
+        if args.posters is None:
+            make_poster_set(folder, args.n, args.seed)
+        truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
+        results = {}
+        with ProcessPoolExecutor(args.jobs) as executor:
+            for config in args.configs.split(","):
+                settings = CONFIGS[config]
+                payload = settings.to_dict() if settings is not None else None
+                jobs = [(e["file"], str(folder / e["file"]), payload) for e in truth]
+                texts, seconds = {}, {}
+                for name, text, secs in executor.map(read_one, jobs):
+                    texts[name], seconds[name] = text, secs
+                results[config] = score(truth, texts, seconds)
+                print(f"  {config}: done", file=sys.stderr)
+
+    if args.json:
+        print(json.dumps({k: {m: v for m, v in r.items() if m != "misses"} for k, r in results.items()}))
+    print(f"{len(truth)} posters, {sum(1 for e in truth if e['countdown'])} with a countdown "
+          f"({sum(1 for e in truth if e['countdown'] and e['eastern_digits'])} in Eastern Arabic digits)")  # fmt: skip
+    header = f"{'configuration':<20} {'CER %':>6} {'keyword %':>9} {'hashtag %':>9} {'kw+tag %':>8} {'countdown %':>11} {'E-digits %':>10} {'false cd':>8} {'s/img':>6}"
+    print(header)
+    print("-" * len(header))
+    for config, r in results.items():
+        print(
+            f"{config:<20} {r['cer']:6.1f} {r['keyword']:9.1f} {r['hashtag']:9.1f} {r['kw+tag']:8.1f} "
+            f"{r['countdown']:11.1f} {r['eastern']:10.1f} {r['false_cd']:8d} {r['s_per_img']:6.2f}"
+        )
+    if args.misses:
+        for config, r in results.items():
+            print(f"\n== {config} missed:")
+            for miss in r["misses"]:
+                print("  ", miss)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

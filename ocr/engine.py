@@ -1,0 +1,394 @@
+"""Reading posters with Tesseract: the passes, the junk filter, the merge, the digits pass.
+
+The pipeline was chosen by measurement on the poster set of ``scripts/posters.py``
+(``bench/ocr_quality.py``; the numbers are in the closing notes of issue 4 and in
+``shared/research/ocr-study.md``):
+
+* **One pass per image plane, psm 11.** Grey, red, green and blue are each read as sparse text
+  (``--psm 11``) and the lines merged. Each plane separates a different text colour from its
+  background (yellow on flames vanishes in grey but stands out in blue); this is what more than
+  doubles keyword recall over plain ``tesseract IMAGE - -l ara+eng``. psm 3 loses whole posters
+  on busy backgrounds, psm 6 reads noise as pages of junk; binarisation, inversion and upscaling
+  did not help and cost time, so they are not done.
+* **Confidence filter.** Words under ``min_confidence`` are dropped: four passes read the same
+  flames four ways, and the stray numbers they produce would otherwise become countdowns.
+* **Merge.** Lines are compared after ``monitor.text.normalize``; a line already contained in a
+  kept line is dropped, a line that contains a kept one replaces it.
+* **Eastern Arabic digits.** Debian's ``ara`` model cannot emit ٢-٩ at all (``٤٨`` comes back as
+  ``AE`` or ``/5``), which loses exactly the countdowns we look for. Debian's Arabic *script*
+  model (``tesseract-ocr-script-arab``, ``-l Arabic``) can, but reads letters worse. So lines that
+  look like a countdown (a countdown word, a ``#`` or a digit-like token) are cropped from the
+  plane that read them, stacked into one small image and re-read once with the script model; the
+  lines that come back with digits are put first in the text, and the look-alike tokens of the
+  ``ara`` reading of those lines are dropped so they cannot become a wrong countdown.
+
+``OMP_THREAD_LIMIT=1`` is set for every Tesseract run: Debian's build uses OpenMP, which made
+each run about 5x slower on two shared cores. Parallelism comes from worker processes instead
+(``ocr.pool``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import pytesseract
+from PIL import Image, ImageChops
+
+from monitor.errors import ImageError, OcrError
+from monitor.text import normalize
+from ocr.hashing import perceptual_hash, sha256_bytes
+from ocr.images import LoadedImage, load_image
+from ocr.settings import OcrOutcome, OcrSettings
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "Line",
+    "install_command",
+    "read_frames",
+    "recognize_file",
+    "tesseract_info",
+]
+
+_COUNTDOWN_HINT = re.compile(
+    r"باقي|باق|متبقي|يتبق|تبقي|بقي|يوم|ايام|ساعه|التنازلي|المهله|days?|hours?|left", re.IGNORECASE
+)
+_DIGITISH = re.compile(r"[0-9٠-٩۰-۹]")
+_HAS_WORD = re.compile(r"[^\W_]{2,}|\d")
+
+
+@dataclass
+class Word:
+    text: str
+    conf: float
+    left: int
+    top: int
+    width: int
+    height: int
+
+
+@dataclass
+class Line:
+    """One line of text as a pass read it, with the plane it came from and its box."""
+
+    words: list[Word]
+    plane: str
+    norm: str = ""
+    extra_first: bool = False
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text for w in self.words)
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        left = min(w.left for w in self.words)
+        top = min(w.top for w in self.words)
+        right = max(w.left + w.width for w in self.words)
+        bottom = max(w.top + w.height for w in self.words)
+        return left, top, right, bottom
+
+
+@dataclass
+class ReadResult:
+    text: str
+    lines: list[Line] = field(default_factory=list)
+    digit_lines: list[str] = field(default_factory=list)
+    passes: int = 0
+
+
+# --- Tesseract itself ---------------------------------------------------------------------------
+
+
+def _language_package(language: str) -> str:
+    if language in ("Arabic", "script/Arabic"):
+        return "tesseract-ocr-script-arab"
+    if language.startswith("script/"):
+        return "tesseract-ocr-script-" + language.split("/", 1)[1].lower()[:4]
+    return "tesseract-ocr-" + language.lower().replace("_", "-")
+
+
+def install_command(languages: str = "ara+eng") -> str:
+    """The exact Debian command that installs Tesseract and ``languages``."""
+    packages = ["tesseract-ocr", *(_language_package(lang) for lang in languages.split("+") if lang)]
+    return "apt-get install -y " + " ".join(dict.fromkeys(packages))
+
+
+@lru_cache(maxsize=1)
+def _tesseract_info_cached(cmd: str) -> tuple[str, tuple[str, ...]]:
+    env = _env()
+    try:
+        version_out = subprocess.run(
+            [cmd, "--version"], capture_output=True, text=True, timeout=30, env=env, check=True
+        ).stdout
+        langs_out = subprocess.run(
+            [cmd, "--list-langs"], capture_output=True, text=True, timeout=30, env=env, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise OcrError(f"Tesseract cannot be run ({exc}); install it: {install_command()}") from None
+    version = version_out.splitlines()[0].split()[-1] if version_out.strip() else "unknown"
+    languages = tuple(
+        line.strip() for line in langs_out.splitlines()[1:] if line.strip() and not line.startswith("List")
+    )
+    return version, languages
+
+
+def tesseract_info() -> dict:
+    """Tesseract's version and installed languages; :class:`OcrError` with the install command if missing."""
+    cmd = shutil.which(pytesseract.pytesseract.tesseract_cmd) or shutil.which("tesseract")
+    if cmd is None:
+        raise OcrError(f"Tesseract is not installed: run `{install_command()}`")
+    version, languages = _tesseract_info_cached(cmd)
+    return {"version": version, "languages": list(languages), "path": cmd}
+
+
+def check_languages(settings: OcrSettings) -> list[str]:
+    """Raise :class:`OcrError` if a required language is missing; return optional ones missing."""
+    installed = set(tesseract_info()["languages"])
+    missing = [lang for lang in settings.languages.split("+") if lang and lang not in installed]
+    if missing:
+        raise OcrError(
+            f"Tesseract lacks the language(s) {', '.join(missing)}: run `{install_command(settings.languages)}`"
+        )
+    optional = []
+    if settings.digits_pass and settings.digits_model and settings.digits_model not in installed:
+        optional.append(settings.digits_model)
+    return optional
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["OMP_THREAD_LIMIT"] = "1"
+    return env
+
+
+def _tesseract_words(image: Image.Image, lang: str, psm: int, timeout: float | None) -> list[list[Word]]:
+    """Lines (lists of words) Tesseract finds in ``image``."""
+    os.environ["OMP_THREAD_LIMIT"] = "1"  # inherited by the tesseract child
+    try:
+        data = pytesseract.image_to_data(
+            image,
+            lang=lang,
+            config=f"--oem 1 --psm {psm}",
+            output_type=pytesseract.Output.DICT,
+            timeout=timeout or 0,
+        )
+    except pytesseract.TesseractNotFoundError:
+        raise OcrError(f"Tesseract is not installed: run `{install_command()}`") from None
+    except RuntimeError as exc:  # pytesseract's timeout
+        raise OcrError(f"Tesseract timed out ({exc})") from None
+    lines: dict[tuple[int, int, int], list[Word]] = {}
+    for i, text in enumerate(data["text"]):
+        text = (text or "").strip()
+        if not text:
+            continue
+        key = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
+        word = Word(
+            text,
+            float(data["conf"][i]),
+            int(data["left"][i]),
+            int(data["top"][i]),
+            int(data["width"][i]),
+            int(data["height"][i]),
+        )
+        lines.setdefault(key, []).append(word)
+    return list(lines.values())
+
+
+# --- planes, merge, digits ----------------------------------------------------------------------
+
+
+def _planes(frame: Image.Image, names: tuple[str, ...], upscale_below: int) -> dict[str, Image.Image]:
+    if upscale_below and max(frame.size) < upscale_below:
+        frame = frame.resize((frame.width * 2, frame.height * 2), Image.Resampling.LANCZOS)
+    r, g, b = frame.split()
+    out: dict[str, Image.Image] = {}
+    for name in names:
+        if name == "color":
+            out[name] = frame
+        elif name == "grey":
+            out[name] = frame.convert("L")
+        elif name == "red":
+            out[name] = r
+        elif name == "green":
+            out[name] = g
+        elif name == "blue":
+            out[name] = b
+        elif name == "min":
+            out[name] = ImageChops.darker(ImageChops.darker(r, g), b)
+        elif name == "max":
+            out[name] = ImageChops.lighter(ImageChops.lighter(r, g), b)
+        else:
+            raise ValueError(f"unknown OCR pass {name!r}")
+    return out
+
+
+def _keep(words: list[Word], min_confidence: float) -> list[Word]:
+    return [w for w in words if w.conf >= min_confidence and _HAS_WORD.search(w.text)]
+
+
+def merge_lines(candidates: list[Line]) -> list[Line]:
+    """Distinct lines in reading order: a line contained in a kept one is dropped."""
+    kept: list[Line] = []
+    for line in candidates:
+        line.norm = normalize(line.text)
+        if not line.norm:
+            continue
+        padded = f" {line.norm} "
+        if any(padded in f" {k.norm} " for k in kept):
+            continue
+        kept = [k for k in kept if f" {k.norm} " not in padded]
+        kept.append(line)
+    kept.sort(key=lambda ln: (ln.box[1] // 8, ln.box[0]))
+    return kept
+
+
+def _countdown_like(line: Line) -> bool:
+    return bool(_COUNTDOWN_HINT.search(line.norm) or "#" in line.text or _DIGITISH.search(line.text))
+
+
+def _stack_crops(crops: list[Image.Image]) -> Image.Image:
+    gap = max(c.height for c in crops) // 2 + 10
+    width = max(c.width for c in crops) + 2 * gap
+    height = sum(c.height for c in crops) + gap * (len(crops) + 1)
+    canvas = Image.new("L", (width, height), 255)
+    y = gap
+    for crop in crops:
+        canvas.paste(crop, (gap, y))
+        y += crop.height + gap
+    return canvas
+
+
+def _digits_pass(lines: list[Line], planes: dict[str, Image.Image], settings: OcrSettings) -> list[str]:
+    """Re-read countdown-like lines with the script model; return the lines it read with digits."""
+    chosen = [ln for ln in lines if _countdown_like(ln)]
+    if not chosen or not settings.digits_model:
+        return []
+    crops = []
+    for line in chosen[:8]:
+        plane = planes[line.plane] if line.plane in planes else next(iter(planes.values()))
+        left, top, right, bottom = line.box
+        pad = max(4, (bottom - top) // 2)
+        box = (
+            max(0, left - 2 * pad),
+            max(0, top - pad),
+            min(plane.width, right + 2 * pad),
+            min(plane.height, bottom + pad),
+        )
+        crop = plane.crop(box).convert("L")
+        if crop.height < 40:  # the script model likes ~40 px tall lines
+            scale = 40 / max(1, crop.height)
+            crop = crop.resize((max(1, int(crop.width * scale)), 40), Image.Resampling.LANCZOS)
+        crops.append(crop)
+    found = _tesseract_words(_stack_crops(crops), settings.digits_model, 11, None)
+    digit_lines = []
+    for words in found:
+        words = _keep(words, settings.min_confidence)
+        text = " ".join(w.text for w in words)
+        if _DIGITISH.search(text) and len(normalize(text)) >= 2:
+            digit_lines.append(text)
+    return digit_lines
+
+
+def read_frames(frames: list[Image.Image], settings: OcrSettings) -> ReadResult:
+    """Text of the frames of one image, by the pipeline described in this module's docstring."""
+    candidates: list[Line] = []
+    plane_sets: list[dict[str, Image.Image]] = []
+    passes = 0
+    for frame in frames:
+        if min(frame.size) < 8:  # nothing to read, and Tesseract may refuse it
+            continue
+        planes = _planes(frame, settings.passes, settings.upscale_below)
+        plane_sets.append(planes)
+        for name, plane in planes.items():
+            passes += 1
+            for words in _tesseract_words(plane, settings.languages, settings.psm, None):
+                kept = _keep(words, settings.min_confidence)
+                if kept:
+                    candidates.append(Line(kept, name))
+    lines = merge_lines(candidates)
+    digit_lines: list[str] = []
+    if settings.digits_pass and settings.digits_model and plane_sets:
+        digit_lines = _digits_pass(lines, plane_sets[0], settings)
+        passes += 1
+    texts = [*digit_lines, *(ln.text for ln in lines)]
+    seen: set[str] = set()
+    out = []
+    for text in texts:
+        key = normalize(text)
+        if key and key not in seen:
+            seen.add(key)
+            out.append(text)
+    return ReadResult("\n".join(out), lines, digit_lines, passes)
+
+
+def recognize_image(loaded: LoadedImage, settings: OcrSettings) -> str:
+    return read_frames(loaded.frames, settings).text
+
+
+def recognize_file(path: Path | str | bytes, settings: OcrSettings | None = None) -> OcrOutcome:
+    """OCR one image file synchronously.
+
+    Never raises for a bad image: the outcome is ``failed`` with a reason. Raises
+    :class:`OcrError` only when Tesseract or a language is missing (with the install command).
+    """
+    settings = settings or OcrSettings()
+    started = time.perf_counter()
+    optional_missing = check_languages(settings)
+    if optional_missing:
+        log.warning(
+            "Tesseract model %s missing, Eastern Arabic digits will be lost: run `apt-get install -y %s`",
+            optional_missing[0],
+            _language_package(optional_missing[0]),
+        )
+        settings = OcrSettings.from_dict({**settings.to_dict(), "digits_pass": False})
+    sha = phash = None
+    try:
+        loaded = load_image(
+            path, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels, max_side=settings.max_side
+        )
+        sha = sha256_bytes(loaded.data)
+        phash = perceptual_hash(loaded.frames[0])
+        text = read_frames(loaded.frames, settings).text
+    except ImageError as exc:
+        if sha is None and isinstance(path, Path | str):
+            sha = _sha_of_file(path)
+        return OcrOutcome(
+            "failed", reason=str(exc), sha256=sha, phash=phash, seconds=time.perf_counter() - started
+        )
+    except pytesseract.TesseractError as exc:
+        return OcrOutcome(
+            "failed",
+            reason=f"Tesseract could not read it: {exc.message or exc.status}".strip(),
+            sha256=sha,
+            phash=phash,
+            width=loaded.width,
+            height=loaded.height,
+            seconds=time.perf_counter() - started,
+        )
+    return OcrOutcome(
+        "done",
+        text=text,
+        sha256=sha,
+        phash=phash,
+        width=loaded.width,
+        height=loaded.height,
+        seconds=time.perf_counter() - started,
+        format=loaded.format,
+        frames=len(loaded.frames),
+    )
+
+
+def _sha_of_file(path: Path | str) -> str | None:
+    try:
+        return sha256_bytes(Path(path).read_bytes())
+    except OSError:
+        return None

@@ -1,0 +1,85 @@
+"""What goes into an OCR run (:class:`OcrSettings`) and what comes out (:class:`OcrOutcome`).
+
+Both are plain, JSON-friendly dataclasses: settings travel to the worker processes and outcomes
+travel back as one line of JSON each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+__all__ = ["DEFAULT_PASSES", "OcrOutcome", "OcrSettings"]
+
+DEFAULT_PASSES = ("grey", "red", "green", "blue")
+"""Image planes read by Tesseract, chosen by measurement (see ``ocr.engine``)."""
+
+
+@dataclass(frozen=True)
+class OcrSettings:
+    """How to read posters. Defaults are the measured best; the config file sets the limits."""
+
+    languages: str = "ara+eng"
+    timeout: float = 60.0  # seconds per image, the worker is killed after that
+    max_pixels: int = 40_000_000
+    max_bytes: int = 25 * 1024 * 1024
+    max_side: int = 1600  # long side capped before OCR
+    passes: tuple[str, ...] = DEFAULT_PASSES
+    psm: int = 11
+    min_confidence: float = 30.0  # words below this are dropped as junk
+    digits_model: str | None = "Arabic"  # Tesseract's Arabic *script* model: reads ٢-٩
+    digits_pass: bool = True  # re-read countdown lines with ``digits_model``
+    upscale_below: int = 0  # upscale 2x when the long side is below this (0: never)
+
+    @classmethod
+    def from_config(cls, config: Any, **overrides: Any) -> OcrSettings:
+        """Settings from ``monitor.config.OcrConfig`` (languages, timeout, limits)."""
+        values = {
+            name: getattr(config, name)
+            for name in ("languages", "timeout", "max_pixels", "max_bytes", "max_side")
+            if hasattr(config, name)
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["passes"] = list(self.passes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OcrSettings:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if "passes" in values:
+            values["passes"] = tuple(values["passes"])
+        return cls(**values)
+
+
+@dataclass
+class OcrOutcome:
+    """The result of reading one image: ``done`` with its text, or ``failed`` with a reason."""
+
+    status: str  # "done" | "failed"
+    text: str = ""
+    reason: str | None = None
+    sha256: str | None = None
+    phash: str | None = None
+    width: int | None = None
+    height: int | None = None
+    seconds: float = 0.0
+    format: str | None = None
+    frames: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "done"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OcrOutcome:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
