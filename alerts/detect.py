@@ -143,7 +143,7 @@ class Detector:
         log.debug("detector: %d rules, %d automaton keys", len(rules), self._matcher.keys)
 
     def detect(
-        self, text: str | None, ocr_text: str | None = None, date: datetime | None = None
+        self, text: str | None, ocr_text: str | None = None, date: datetime | str | None = None
     ) -> Detection:
         """Rule matches and the countdown in ``text`` and ``ocr_text`` (the post date sets the deadline)."""
         rules = self.ruleset.rules
@@ -151,6 +151,7 @@ class Detector:
             date = datetime.fromisoformat(date.replace("Z", "+00:00"))
         hits: list[tuple[str, str, str, int, int, int]] = []  # role, source, term, rule, start, end
         countdowns: list[Countdown] = []
+        scanned = []
         for source, body in (("text", text), ("ocr", ocr_text)):
             if not body:
                 continue
@@ -161,14 +162,19 @@ class Detector:
                     (("term", index, pattern.pattern), m.start(), m.end())
                     for m in pattern.finditer(normalized)
                 ]
-            # companions and vetoes alone say nothing: map spans only when a rule term matched
-            if any(payload[0] == "term" for payload, _, _ in found):  # type: ignore[index]
-                for hit in to_original(body, normalized, found):
-                    role, index, term = hit.payload  # type: ignore[misc]
-                    hits.append((role, source, term, index, hit.start, hit.end))
+            scanned.append((source, body, normalized, found))
             countdown = find_countdown(body, date, source=source, normalized=normalized)
             if countdown is not None:
                 countdowns.append(countdown)
+        # Companions and vetoes alone say nothing: spans are mapped (the slow part) only when a
+        # rule term matched somewhere in the post (its companion may be on the poster).
+        if any(payload[0] == "term" for *_, found in scanned for payload, _, _ in found):  # type: ignore[index]
+            for source, body, normalized, found in scanned:
+                if not found:
+                    continue
+                for hit in to_original(body, normalized, found):
+                    role, index, term = hit.payload  # type: ignore[misc]
+                    hits.append((role, source, term, index, hit.start, hit.end))
 
         companions = {index: term for role, _, term, index, _, _ in hits if role == "with"}
         vetoes = {index for role, _, _, index, _, _ in hits if role == "without"}

@@ -77,6 +77,17 @@ def test_combination_across_caption_and_poster() -> None:
     assert (soon.source, soon.snippet, soon.with_term) == ("text", "قريباً", "المحتلين")
 
 
+def test_companion_alone_in_the_caption_and_term_on_the_poster() -> None:
+    rules = parse_rules(
+        '[[rule]]\nname = "soon"\nseverity = "medium"\nterms = ["قريبا"]\nwith_any = ["العدو"]\n'
+        '[[rule]]\nname = "film"\nseverity = "high"\nterms = ["الانتقام"]\nwithout_any = ["فيلم"]\n'
+    )
+    detection = Detector(rules).detect("إلى العدو", ocr_text="قريباً")
+    (match,) = detection.matches
+    assert (match.rule, match.source, match.with_term) == ("soon", "ocr", "العدو")
+    assert not Detector(rules).detect("فيلم جديد", ocr_text="الانتقام").matches  # veto from the caption
+
+
 def test_ocr_matches_index_the_ocr_text() -> None:
     ocr = "VENGEANCE\nIS COMING\n#59daysleft"
     detection = detector().detect("", ocr_text=ocr, date=POSTED)
