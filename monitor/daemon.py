@@ -145,6 +145,7 @@ class Daemon:
         stop_timeout: float = 30.0,
         backoff: tuple[float, float] = (1.0, 300.0),
         initial_history: int = 20,
+        recheck_recent: int = 20,
         workers: int = 4,
         watermark_interval: float = 1.0,
         install_signals: bool = True,
@@ -160,6 +161,7 @@ class Daemon:
         self.stop_timeout = stop_timeout
         self.backoff = backoff
         self.initial_history = initial_history
+        self.recheck_recent = recheck_recent
         self.workers = workers
         self.watermark_interval = watermark_interval
         self.install_signals = install_signals
@@ -177,6 +179,7 @@ class Daemon:
         self._tasks: set[asyncio.Task] = set()
         self._handlers: list[Any] = []
         self._saved_marks: dict[int, int] = {}
+        self._rechecked: dict[tuple[int, int], str] = {}
 
     # -- public control ---------------------------------------------------------------------
     @property
@@ -446,10 +449,59 @@ class Daemon:
                 await self._channel_failed(channel, exc)
                 return queued
         self.intake.progress.synced(channel.id, top)
+        if self.recheck_recent:
+            try:
+                await self._recheck_recent(channel)
+            except errors.FloodWaitError as exc:
+                log.warning(
+                    "flood wait %s s on recheck channel=@%s: next round", exc.seconds, channel.username
+                )
+            except CHANNEL_ERROR_TYPES as exc:
+                await self._channel_failed(channel, exc)
+                return queued
         await self.app.archive.set_gapfill_time(channel.id)
         if queued:
             log.info("gap-fill channel=@%s queued=%d up_to=%d", channel.username or channel.id, queued, top)
         return queued
+
+    async def _recheck_recent(self, channel: Channel) -> None:
+        """Find edits and deletions of recent posts whose updates never arrived.
+
+        Telethon drops edits and deletions that come inside a channel difference (it moves the
+        pts before applying them), and Telegram does not always send them at all. One history
+        page of the newest posts shows both: a changed ``edit_date``, or an archived id missing
+        from a range Telegram returned whole.
+        """
+        assert self.client is not None and self.intake is not None
+        messages = [
+            m for m in await self.client.get_messages(input_peer(channel), limit=self.recheck_recent) if m
+        ]
+        if not messages:
+            return
+        ids = {m.id for m in messages}
+        rows = await self.app.archive.fetchall(
+            "SELECT message_id, edit_date, deleted_at FROM posts WHERE channel_id = ? AND message_id BETWEEN ? AND ?",
+            (channel.id, min(ids), max(ids)),
+        )
+        known = {r[0]: (r[1], r[2]) for r in rows}
+        for group in group_messages(sorted(messages, key=lambda m: m.id)):
+            first = group[0]
+            edits = [m.edit_date for m in group if getattr(m, "edit_date", None)]
+            edit = iso(max(edits)) if edits else None
+            key = (channel.id, first.id)
+            if (
+                first.id in known
+                and edit is not None
+                and known[first.id][0] != edit
+                and self._rechecked.get(key) != edit
+            ):
+                if len(self._rechecked) > 100_000:
+                    self._rechecked.clear()
+                self._rechecked[key] = edit  # an edit that changes nothing we keep is resubmitted once only
+                await self.intake.submit(Unit(channel.id, group, "edit", "gapfill"))
+        gone = [mid for mid, (_, deleted_at) in known.items() if mid not in ids and deleted_at is None]
+        if gone:
+            await self.intake.submit(Unit(channel.id, [], "delete", "gapfill", deleted_ids=gone))
 
     async def _archived_since(self, channel_id: int, last: int) -> dict[int, str | None]:
         rows = await self.app.archive.fetchall(

@@ -113,7 +113,12 @@ class FakeTelegram:
 
     def __init__(self, self_id: int = SELF_ID, *, bot: bool = False, roundtrip: bool = True):
         self.me = types.User(
-            id=self_id, is_self=True, bot=bot or None, access_hash=self_id * 7 + 3, first_name="Analyst"
+            id=self_id,
+            is_self=True,
+            bot=bot or None,
+            bot_info_version=1 if bot else None,
+            access_hash=self_id * 7 + 3,
+            first_name="Analyst",
         )
         self.channels: dict[int, _ChannelState] = {}
         self.users: dict[int, types.User] = {self_id: self.me}
@@ -409,6 +414,8 @@ class FakeTelegram:
         return out
 
     def _on_GetStateRequest(self, request: Any) -> Any:
+        if not self.authorized:
+            raise self._error(request, "AUTH_KEY_UNREGISTERED", 401)
         return types.updates.State(pts=self.account_pts, qts=0, date=_now(), seq=0, unread_count=0)
 
     def _on_GetDifferenceRequest(self, request: Any) -> Any:
@@ -416,6 +423,7 @@ class FakeTelegram:
 
     def _on_ImportBotAuthorizationRequest(self, request: Any) -> Any:
         self.me.bot = True
+        self.me.bot_info_version = 1  # Telegram sends both flags together (serialisation checks it)
         self.authorized = True
         return types.auth.Authorization(user=self.me)
 

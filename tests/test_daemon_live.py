@@ -115,6 +115,30 @@ async def test_delete_marks_and_keeps_content(tmp_path):
         assert (await archive.post(CHANNEL_ID, msg.id)).text == "بيان سيحذف"
 
 
+async def test_missed_edits_and_deletions_are_found_by_the_recent_recheck(tmp_path):
+    server = make_server()
+    async with running_daemon(server, make_config(tmp_path)) as daemon:
+        for text in ("أول", "ثاني", "ثالث"):
+            server.post(CHANNEL_ID, text)
+        await eventually(posts_at_least(daemon, 3))
+        server.edit(CHANNEL_ID, 1, "أول بعد التعديل", push=False)  # these updates never arrive
+        server.delete(CHANNEL_ID, [2], push=False)
+        await daemon.gapfill_all()  # the scheduled round
+        archive = daemon.app.archive
+
+        async def caught_up() -> bool:
+            first, second = await archive.post(CHANNEL_ID, 1), await archive.post(CHANNEL_ID, 2)
+            return first.text == "أول بعد التعديل" and second.deleted
+
+        await eventually(caught_up, what="the missed edit and deletion")
+        post = await archive.post(CHANNEL_ID, 1)
+        assert [v["text"] for v in await archive.versions(post.id)] == ["أول"]
+        assert (await archive.post(CHANNEL_ID, 2)).text == "ثاني"  # content kept
+        await daemon.gapfill_all()  # a second round changes nothing
+        await daemon.intake.drain(5)
+        assert len(await archive.versions(post.id)) == 1
+
+
 async def test_forward_records_source_channel_id_and_name(tmp_path):
     server = make_server(channels=2)
     source = server.post(OTHER_ID, "الأصل", push=False)
