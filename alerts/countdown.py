@@ -176,7 +176,15 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             rf"(?P<unit>{_UNIT}){_E}"
         ),
     ),
-    ("bare", re.compile(rf"{_W}(?:العد التنازلي|countdown){_SEP}(?P<num>\d{{1,3}})(?!\s*[\w%/.,]\w)")),
+    # a bare number right after the marker, unless another unit follows (10 دقائق, 3 months, 5%)
+    (
+        "bare",
+        re.compile(
+            rf"{_W}(?:العد التنازلي|countdown){_SEP}(?P<num>\d{{1,3}})(?![\d.,/%])"
+            r"(?!\s*(?:سنه|سنوات|سنين|شهر|شهور|اشهر|دقيقه|دقائق|دقايق|ثانيه|ثواني|عام|اعوام|years?|months?|"
+            r"minutes?|mins?|seconds?|secs?)(?!\w))"
+        ),
+    ),
     # الأيام المتبقية: ٢٠ ; days left: 5
     (
         "left-label",
