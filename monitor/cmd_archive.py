@@ -24,6 +24,9 @@ from rich.text import Text
 from monitor.archive import Archive
 from monitor.cli_context import AppContext, parse_when, pass_app, run_async
 
+_SEARCH_FIELDS = ["channel", "channel_id", "message_id", "date", "text", "ocr_text", "url", "snippet"]
+"""The columns of ``search --json``/``--csv`` (DESIGN.md), for a header even when nothing matches."""
+
 
 def _console(err: bool = False) -> Console:
     return Console(stderr=err, highlight=False, soft_wrap=False)
@@ -161,7 +164,7 @@ def search_command(
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     if as_csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0].keys()) if rows else ["channel"])
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0].keys()) if rows else _SEARCH_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
         return
