@@ -23,9 +23,21 @@ from rich.text import Text
 
 from monitor.archive import Archive
 from monitor.cli_context import AppContext, parse_when, pass_app, run_async
+from monitor.errors import ArchiveError
 
 _SEARCH_FIELDS = ["channel", "channel_id", "message_id", "date", "text", "ocr_text", "url", "snippet"]
 """The columns of ``search --json``/``--csv`` (DESIGN.md), for a header even when nothing matches."""
+
+
+def _existing_db(app: AppContext) -> Path:
+    """The archive to read; a missing one is an error (a mistyped --db must not look like 0 hits)."""
+    app.config()  # a broken config file is reported first, whatever --db says
+    path = app.db_path()
+    if not path.exists():
+        raise ArchiveError(
+            f"there is no archive at {path}: run tgmonitor import PATH first, or point --db at one"
+        )
+    return path
 
 
 def _console(err: bool = False) -> Console:
@@ -153,7 +165,7 @@ def search_command(
     until_dt = parse_when(until, end_of_day=True) if until else None
 
     async def go() -> list[Any]:
-        async with await Archive.open(app.db_path(), app.media_dir()) as archive:
+        async with await Archive.open(_existing_db(app), app.media_dir()) as archive:
             return await archive.search(
                 text, channel=channel, since=since_dt, until=until_dt, limit=limit, sort=sort
             )
@@ -205,7 +217,7 @@ def stats_command(app: AppContext, as_json: bool) -> None:
     """
 
     async def go() -> dict[str, Any]:
-        async with await Archive.open(app.db_path(), app.media_dir()) as archive:
+        async with await Archive.open(_existing_db(app), app.media_dir()) as archive:
             data = await archive.stats()
             daemon = await archive.get_meta("daemon_status")
             data["daemon"] = json.loads(daemon) if daemon else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from monitor.archive import Archive
 from monitor.cli import main
 from tests.export_support import CHANNEL_ID, message, rich_channel, write_single
 
@@ -139,7 +141,7 @@ def test_a_missing_config_named_by_the_environment(env):
 
 def test_an_archive_from_a_newer_tgmonitor(env):
     db = env / "a.db"
-    run("--db", db, "stats", "--json")  # creates an empty archive
+    asyncio.run(_create_archive(db))
     with sqlite3.connect(db) as conn:
         conn.execute("PRAGMA user_version = 999")
     conn.close()
@@ -299,8 +301,21 @@ def test_stats_table(env, shared_db):
 
 
 def test_stats_of_an_empty_archive(env):
+    asyncio.run(_create_archive(env / "new.db"))
     data = json.loads(run("--db", env / "new.db", "stats", "--json").stdout)
     assert {k: data[k] for k in STATS_KEYS} == dict.fromkeys(STATS_KEYS, 0)
+
+
+async def _create_archive(path: Path) -> None:
+    await (await Archive.open(path)).close()
+
+
+@pytest.mark.parametrize("command", [["stats"], ["search", "x"], ["search", "x", "--json"]])
+def test_reading_a_missing_archive_is_an_error(env, command):
+    # A mistyped --db must not look like an empty result (nor create a stray archive).
+    result = run("--db", env / "typo.db", *command, ok=False)
+    assert_one_line_error(result, "no archive at", "typo.db")
+    assert not (env / "typo.db").exists()
 
 
 # --- a real process -------------------------------------------------------------------------
