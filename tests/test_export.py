@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from handlers.export import iter_export, locate_export
 from handlers.importer import import_export
@@ -445,3 +447,32 @@ async def test_an_error_late_in_a_large_file_keeps_everything_before_it(archive,
     message_text = await import_error(folder, archive)
     assert f"line {line}," in message_text
     assert (await archive.stats())["posts"] == 1399
+
+
+_PART = st.one_of(
+    st.text(max_size=20),
+    st.builds(
+        lambda kind, text: {"type": kind, "text": text},
+        st.sampled_from(["bold", "hashtag", "mention", "italic", "code"]),
+        st.text(min_size=1, max_size=15),
+    ),
+    st.builds(
+        lambda text: {"type": "text_link", "text": text, "href": "https://example.org/x"},
+        st.text(min_size=1, max_size=10),
+    ),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.one_of(st.text(max_size=40), st.lists(_PART, max_size=6)), min_size=1, max_size=8))
+def test_any_text_round_trips_through_an_export(tmp_path_factory, texts):
+    folder = write_single(
+        tmp_path_factory.mktemp("prop"), [message(i, text) for i, text in enumerate(texts, 1)]
+    )
+    posts, _ = read_all(folder)
+    assert sorted(posts) == list(range(1, len(texts) + 1))
+    for i, text in enumerate(texts, 1):
+        parts = [text] if isinstance(text, str) else text
+        assert posts[i].text == "".join(p if isinstance(p, str) else p["text"] for p in parts)
+        for entity in posts[i].entities:
+            assert posts[i].text[entity["offset"] : entity["offset"] + entity["length"]] == entity["text"]
