@@ -1,5 +1,311 @@
-"""Commands of this area (filled in by its issue)."""
+"""Commands of the OCR area: ``ocr`` (pending images, or files), ``similar`` and ``doctor``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+from typing import Any
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
-commands: list[click.Command] = []
+from monitor.cli_context import AppContext, pass_app, run_async
+from monitor.errors import ConfigError, ImageError, MonitorError, OcrError
+
+
+def _console(err: bool = False) -> Console:
+    return Console(stderr=err, highlight=False)
+
+
+@click.command("ocr")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--pending", is_flag=True, help="Read every archived image still waiting for OCR.")
+@click.option("--limit", type=click.IntRange(min=1), help="With --pending: at most N images.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@pass_app
+def ocr_command(
+    app: AppContext, files: tuple[Path, ...], pending: bool, limit: int | None, as_json: bool
+) -> None:
+    """Read posters: the archive's pending images (--pending), or the FILES given.
+
+    --pending finishes what a crash or `import --no-ocr` left: each image is read once in the
+    worker pool, its text stored and its posts run through detection (alerts are archived).
+
+    Example: tgmonitor ocr --pending --limit 500
+    """
+    if pending == bool(files):
+        raise click.UsageError("give --pending or one or more image FILES (not both)")
+    config = app.config()
+    if files:
+        _ocr_files(config, files, as_json)
+        return
+
+    from handlers.importer import read_pending_images
+    from monitor.app import open_app
+
+    forced = dataclasses.replace(config, ocr=dataclasses.replace(config.ocr, enabled=True))
+    quiet = as_json or not sys.stderr.isatty()
+
+    async def go() -> tuple[int, int]:
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=_console(err=True),
+            disable=quiet,
+            transient=True,
+        )
+        with progress:
+            task = progress.add_task("reading posters", total=None)
+            async with open_app(forced, app.db_path(), app.media_dir(), ocr=True, deliver=False) as parts:
+                return await read_pending_images(
+                    parts.pipeline,
+                    None,
+                    on_total=lambda n: progress.update(task, total=n),
+                    on_done=lambda n: progress.advance(task, n),
+                    limit=limit,
+                )
+
+    done, failed = run_async(go())
+    if as_json:
+        click.echo(json.dumps({"ocr_done": done, "ocr_failed": failed}))
+    else:
+        click.echo(f"posters read: {done}, failed: {failed}")
+
+
+def _ocr_files(config: Any, files: tuple[Path, ...], as_json: bool) -> None:
+    from ocr import OcrSettings, recognize_file
+
+    settings = OcrSettings.from_config(config.ocr)
+    results = []
+    for path in files:
+        outcome = recognize_file(path, settings)
+        results.append({"file": str(path), **outcome.to_dict()})
+        if not as_json:
+            if outcome.status == "done":
+                click.echo(f"== {path} ({outcome.width}x{outcome.height}, {outcome.seconds:.1f}s)")
+                click.echo(outcome.text or "(no text found)")
+            else:
+                click.echo(f"== {path}: failed: {outcome.reason}")
+    if as_json:
+        click.echo(json.dumps(results, ensure_ascii=False, indent=2))
+
+
+@click.command("similar")
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option(
+    "--max-distance",
+    type=click.IntRange(0, 64),
+    default=None,
+    help="Largest Hamming distance of the 64-bit perceptual hash (default 10).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the matches as JSON.")
+@pass_app
+def similar_command(app: AppContext, image: Path, max_distance: int | None, as_json: bool) -> None:
+    """Archived images that look like IMAGE (resized, recompressed, slightly cropped), and their posts.
+
+    Example: tgmonitor similar poster.jpg --max-distance 6
+    """
+    from monitor.archive import Archive
+    from ocr import SIMILAR_DISTANCE, OcrSettings, hamming, load_image, perceptual_hash
+
+    settings = OcrSettings.from_config(app.config().ocr)
+    limit = SIMILAR_DISTANCE if max_distance is None else max_distance
+    try:
+        loaded = load_image(
+            image, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels, max_side=settings.max_side
+        )
+    except ImageError as exc:
+        raise ImageError(f"cannot read {image}: {exc}") from None
+    wanted = perceptual_hash(loaded.frames[0])
+    db_path = app.db_path()
+    if not db_path.exists():
+        raise MonitorError(f"no archive at {db_path}: import or run something first")
+
+    async def go() -> list[dict[str, Any]]:
+        async with await Archive.open(db_path, app.media_dir()) as archive:
+            found = []
+            for sha, phash in await archive.media_by_phash():
+                try:
+                    distance = hamming(wanted, phash)
+                except ValueError:
+                    continue
+                if distance <= limit:
+                    found.append((distance, sha, phash))
+            found.sort()
+            matches = []
+            for distance, sha, phash in found:
+                posts = await archive.posts_with_media(sha)
+                matches.append(
+                    {
+                        "sha256": sha,
+                        "phash": phash,
+                        "distance": distance,
+                        "posts": [
+                            {
+                                "channel": p.channel_username or p.channel_title or str(p.channel_id),
+                                "channel_id": p.channel_id,
+                                "message_id": p.message_id,
+                                "date": p.date.isoformat(),
+                                "url": p.url,
+                            }
+                            for p in posts
+                        ],
+                    }
+                )
+            return matches
+
+    matches = run_async(go())
+    if as_json:
+        click.echo(json.dumps({"phash": wanted, "matches": matches}, ensure_ascii=False, indent=2))
+        return
+    if not matches:
+        click.echo(f"no archived image within distance {limit} of {image} (phash {wanted})")
+        return
+    table = Table(title=f"images like {image} (phash {wanted})")
+    for column in ("distance", "sha256", "posts"):
+        table.add_column(column)
+    for match in matches:
+        links = "\n".join(p["url"] for p in match["posts"]) or "(no post)"
+        table.add_row(str(match["distance"]), match["sha256"][:16], links)
+    _console().print(table)
+
+
+# --- doctor -----------------------------------------------------------------------------------
+
+
+def _check_tesseract(config: Any) -> list[tuple[str, str, str]]:
+    from ocr import install_command, tesseract_info
+
+    languages = config.ocr.languages if config is not None else "ara+eng"
+    try:
+        info = tesseract_info()
+    except OcrError as exc:
+        return [("fail", "tesseract", str(exc))]
+    rows = [("ok", "tesseract", f"{info['version']} at {info['path']}")]
+    installed = set(info["languages"])
+    missing = [lang for lang in languages.split("+") if lang and lang not in installed]
+    if missing:
+        rows.append(
+            (
+                "fail",
+                "languages",
+                f"missing {', '.join(missing)} (have {', '.join(sorted(installed))}): run `{install_command(languages)}`",
+            )
+        )
+    else:
+        rows.append(("ok", "languages", f"{languages} (installed: {', '.join(sorted(installed))})"))
+    if "Arabic" not in installed:
+        rows.append(
+            (
+                "warn",
+                "eastern digits",
+                "the Arabic script model is missing, Eastern Arabic digits (٢-٩) will be lost: "
+                "run `apt-get install -y tesseract-ocr-script-arab`",
+            )
+        )
+    else:
+        rows.append(("ok", "eastern digits", "Arabic script model installed (reads ٢-٩)"))
+    return rows
+
+
+def _check_session(config: Any) -> list[tuple[str, str, str]]:
+    rows = []
+    tg = config.telegram
+    for label, name in (("api id", tg.api_id_env), ("api hash", tg.api_hash_env)):
+        present = bool(os.environ.get(name) or os.environ.get(f"{name}_FILE"))
+        rows.append(
+            ("ok" if present else "warn", label, f"${name} is set" if present else f"${name} is not set")
+        )
+    if os.environ.get(tg.session_env):
+        rows.append(("ok", "session", f"${tg.session_env} is set (string session)"))
+    elif tg.session.exists():
+        mode = stat.S_IMODE(tg.session.stat().st_mode)
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            rows.append(
+                ("warn", "session", f"{tg.session} is readable by others: run chmod 600 {tg.session}")
+            )
+        else:
+            rows.append(("ok", "session", f"{tg.session} (0600)"))
+    else:
+        rows.append(("warn", "session", f"no session at {tg.session}: run `tgmonitor login`"))
+    channels = len(tg.channels)
+    rows.append(("ok" if channels else "warn", "channels", f"{channels} configured"))
+    return rows
+
+
+def _check_archive(app: AppContext) -> list[tuple[str, str, str]]:
+    from monitor.archive import Archive
+
+    db_path = app.db_path()
+    if not db_path.exists():
+        return [("ok", "archive", f"{db_path} not created yet (import or run creates it)")]
+
+    async def go() -> dict[str, Any]:
+        async with await Archive.open(db_path, app.media_dir()) as archive:
+            return await archive.stats()
+
+    try:
+        stats = run_async(go())
+    except MonitorError as exc:
+        return [("fail", "archive", str(exc))]
+    summary = ", ".join(
+        f"{stats[k]} {k.replace('_', ' ')}"
+        for k in ("posts", "images", "ocr_done", "ocr_failed")
+        if k in stats
+    )
+    rows = [("ok", "archive", f"{db_path}: {summary}")]
+    if stats.get("ocr_pending"):
+        rows.append(("warn", "ocr pending", f"{stats['ocr_pending']} images: run `tgmonitor ocr --pending`"))
+    return rows
+
+
+@click.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@pass_app
+def doctor_command(app: AppContext, as_json: bool) -> None:
+    """Check Tesseract and its languages, the config, the Telegram session and the archive.
+
+    Each problem comes with what to do about it; secrets are never printed. Exits non-zero
+    when something is broken (warnings alone do not fail).
+
+    Example: tgmonitor doctor
+    """
+    rows: list[tuple[str, str, str]] = []
+    config = None
+    try:
+        config = app.config()
+        rows.append(("ok", "config", str(config.source) if config.source else "no file, defaults in use"))
+    except ConfigError as exc:
+        rows.append(("fail", "config", str(exc)))
+    rows += _check_tesseract(config)
+    if config is not None:
+        rows += _check_session(config)
+        rows += _check_archive(app)
+    failed = any(level == "fail" for level, _, _ in rows)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"ok": not failed, "checks": [{"level": lv, "check": n, "detail": d} for lv, n, d in rows]},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    else:
+        table = Table(show_header=False, box=None)
+        style = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+        for level, name, detail in rows:
+            table.add_row(f"[{style[level]}]{level}[/]", name, detail)
+        _console().print(table)
+    if failed:
+        sys.exit(1)
+
+
+commands: list[click.Command] = [ocr_command, similar_command, doctor_command]
