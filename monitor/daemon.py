@@ -180,6 +180,7 @@ class Daemon:
         self._handlers: list[Any] = []
         self._saved_marks: dict[int, int] = {}
         self._rechecked: dict[tuple[int, int], str] = {}
+        self._failing: dict[int, str] = {}  # channel id -> status, while a channel cannot be read
 
     # -- public control ---------------------------------------------------------------------
     @property
@@ -275,7 +276,8 @@ class Daemon:
                 gapfill.cancel()
                 break
             gapfill.cancel()
-            self.intake.progress.unsync_all() if self.intake else None
+            if self.intake is not None:
+                self.intake.progress.unsync_all()
             self.health.reconnects += 1
             await self._set_state("reconnecting")
             log.warning("disconnected (%s): reconnecting in %.0f s", self.health.last_error, delay)
@@ -380,6 +382,10 @@ class Daemon:
 
     async def _channel_failed(self, channel: Channel, exc: Exception) -> None:
         status = channel_status_for(exc)
+        if self._failing.get(channel.id) == status:
+            log.debug("channel %s still %s", channel.id, status)
+            return  # said once already; the next rounds keep trying quietly
+        self._failing[channel.id] = status
         log.error(
             "channel @%s id=%s is now %s (%s): skipped until it recovers",
             channel.username or "-",
@@ -407,22 +413,36 @@ class Daemon:
             return await self._gapfill(channel, source)
 
     async def _gapfill(self, channel: Channel, source: str) -> int:
+        """One round for one channel, usually ONE request: the newest page of history.
+
+        That page holds everything newer than the watermark unless more than a page was missed
+        (then the rest is iterated from the watermark), and it is also where missed edits and
+        deletions of recent posts show (see :meth:`_recheck`).
+        """
         assert self.client is not None and self.intake is not None
         progress = self.intake.progress.of(channel.id)
         last = progress.safe()
         peer = input_peer(channel)
         existing = await self._archived_since(channel.id, last)
+        first_sight = last == 0 and not existing
+        limit = max(self.recheck_recent, self.initial_history, 1)
         queued = 0
         top = last
+        page: list[Any] = []
         while True:
             try:
-                if last == 0 and not existing:
+                page = [m for m in await self.client.get_messages(peer, limit=limit) if m is not None]
+                ids = [m.id for m in page]
+                if first_sight:
                     # First sight of a channel: its recent history, not all of it (that is backfill).
-                    fetched = await self.client.get_messages(peer, limit=self.initial_history)
-                    messages = sorted((m for m in fetched if m is not None), key=lambda m: m.id)
-                    top = max([top, *(m.id for m in messages)])
-                    queued += await self._submit_messages(channel, messages, existing, source)
-                else:
+                    fresh = sorted(page[: self.initial_history], key=lambda m: m.id)
+                    queued += await self._submit_messages(channel, fresh, existing, source)
+                    top = max([top, *ids])
+                elif len(page) < limit or (ids and min(ids) <= top + 1):
+                    fresh = sorted((m for m in page if m.id > top), key=lambda m: m.id)
+                    queued += await self._submit_messages(channel, fresh, existing, source)
+                    top = max([top, *ids])
+                else:  # more than a page missed: walk up from the watermark
                     batch: list[Any] = []
                     async for message in self.client.iter_messages(peer, min_id=top, reverse=True):
                         if message.id <= top:  # reverse iteration emulates min_id and does not filter
@@ -449,33 +469,26 @@ class Daemon:
                 await self._channel_failed(channel, exc)
                 return queued
         self.intake.progress.synced(channel.id, top)
-        if self.recheck_recent:
-            try:
-                await self._recheck_recent(channel)
-            except errors.FloodWaitError as exc:
-                log.warning(
-                    "flood wait %s s on recheck channel=@%s: next round", exc.seconds, channel.username
-                )
-            except CHANNEL_ERROR_TYPES as exc:
-                await self._channel_failed(channel, exc)
-                return queued
+        if self.recheck_recent and not first_sight:
+            await self._recheck(channel, [m for m in page if m.id <= last])
+        if channel.id in self._failing:
+            status = self._failing.pop(channel.id)
+            log.info("channel @%s id=%s readable again (was %s)", channel.username or "-", channel.id, status)
+            await self.app.archive.set_channel_status(channel.id, "ok")
         await self.app.archive.set_gapfill_time(channel.id)
         if queued:
             log.info("gap-fill channel=@%s queued=%d up_to=%d", channel.username or channel.id, queued, top)
         return queued
 
-    async def _recheck_recent(self, channel: Channel) -> None:
-        """Find edits and deletions of recent posts whose updates never arrived.
+    async def _recheck(self, channel: Channel, messages: list[Any]) -> None:
+        """Find edits and deletions of archived posts whose updates never arrived.
 
         Telethon drops edits and deletions that come inside a channel difference (it moves the
-        pts before applying them), and Telegram does not always send them at all. One history
-        page of the newest posts shows both: a changed ``edit_date``, or an archived id missing
-        from a range Telegram returned whole.
+        pts before applying them), and Telegram does not always send them at all. The newest
+        page of history shows both: a changed ``edit_date``, or an archived id missing from a
+        range Telegram returned whole.
         """
-        assert self.client is not None and self.intake is not None
-        messages = [
-            m for m in await self.client.get_messages(input_peer(channel), limit=self.recheck_recent) if m
-        ]
+        assert self.intake is not None
         if not messages:
             return
         ids = {m.id for m in messages}

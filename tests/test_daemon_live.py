@@ -221,6 +221,10 @@ async def test_private_channel_is_marked_and_the_rest_keeps_running(tmp_path):
         assert (row["status"], row["status_reason"]) == ("private", "ChannelPrivateError")
         ok = await daemon.app.archive.fetchone("SELECT status FROM channels WHERE id = ?", (OTHER_ID,))
         assert ok["status"] == "ok"
+        server.set_private(CHANNEL_ID, False)  # access comes back
+        await daemon.gapfill_all()
+        row = await daemon.app.archive.fetchone("SELECT status FROM channels WHERE id = ?", (CHANNEL_ID,))
+        assert row["status"] == "ok"
 
 
 async def test_unknown_username_is_reported_not_fatal(tmp_path):
