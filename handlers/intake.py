@@ -130,6 +130,7 @@ class Intake:
         queue_size: int = 2000,
         album_wait: float = 0.5,
         max_document_bytes: int = 0,
+        ocr_concurrency: int = 4,
         on_archived: Callable[[Unit, Any], None] | None = None,
     ):
         self.client = client
@@ -146,6 +147,9 @@ class Intake:
         self._albums: dict[tuple[int, int], tuple[list[Any], asyncio.TimerHandle | None]] = {}
         self._recent_albums: OrderedDict[tuple[int, int], list[Any]] = OrderedDict()
         self._tasks: list[asyncio.Task] = []
+        self._ocr_tasks: set[asyncio.Task] = set()
+        self._ocr_shared: dict[str, asyncio.Future] = {}
+        self._ocr_slots = asyncio.Semaphore(ocr_concurrency)
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -161,9 +165,11 @@ class Intake:
         self.flush_albums()
         try:
             async with asyncio.timeout(timeout):
-                while self.queue.qsize() or self._busy:
+                while self.queue.qsize() or self._busy or self._ocr_tasks:
                     await self.queue.join()
                     await self._idle.wait()
+                    if self._ocr_tasks:
+                        await asyncio.wait(set(self._ocr_tasks))
         except TimeoutError:
             return False
         return True
@@ -172,9 +178,10 @@ class Intake:
         """Stop taking new units, finish in-flight ones (bounded), stop the workers."""
         self.accepting = False
         finished = await self.drain(timeout)
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._ocr_tasks]  # OCR left unfinished is resumed from the archive
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
@@ -301,7 +308,9 @@ class Intake:
 
     async def _process(self, posts: list[tuple[Unit, Post]]) -> None:
         try:
-            results = await self.pipeline.process_batch([p for _, p in posts])
+            # Saved and (for posts without unread images) detected now; images are read below,
+            # off this worker, so a burst of posters never holds up the text posts behind it.
+            results = await self.pipeline.process_batch([p for _, p in posts], ocr=False)
         except Exception as exc:  # any error: isolate the bad post below
             if len(posts) == 1:
                 self._failed(posts[0][0], exc)
@@ -309,8 +318,45 @@ class Intake:
             for pair in posts:
                 await self._process([pair])
             return
-        for (unit, _), result in zip(posts, results, strict=True):
+        for (unit, post), result in zip(posts, results, strict=True):
             self._done(unit, result)
+            shas = [m.sha256 for m in post.media if m.is_image and m.sha256]
+            if shas and getattr(self.pipeline, "ocr_pool", None) is not None:
+                task = asyncio.create_task(self._read_then_detect(result.post_id, shas), name="intake-ocr")
+                self._ocr_tasks.add(task)
+                task.add_done_callback(self._ocr_tasks.discard)
+
+    async def _read_then_detect(self, post_id: int, shas: list[str]) -> None:
+        """Read a post's new images (each image once, even when several posts share it), then detect."""
+        archive = self.pipeline.archive
+        try:
+            pending = []
+            for sha in dict.fromkeys(shas):
+                record = await archive.media(sha)
+                if (record is not None and record.ocr_status == "pending") or sha in self._ocr_shared:
+                    pending.append(sha)
+            if not pending:
+                return  # read before (a re-shared poster): the post was detected with its OCR text
+            await asyncio.gather(*(self._read_once(sha) for sha in pending))
+            await self.pipeline.detect_posts([post_id])
+        except asyncio.CancelledError:
+            raise  # shutdown: pipeline.resume() finishes it at the next start
+        except Exception as exc:  # OCR or detection failed: resumed by the scheduler, never fatal
+            log.error(
+                "reading images of post %s failed (resumed later): %s: %s", post_id, type(exc).__name__, exc
+            )
+
+    async def _read_once(self, sha: str) -> None:
+        shared = self._ocr_shared.get(sha)
+        if shared is None:
+            shared = asyncio.ensure_future(self._read_limited(sha))
+            self._ocr_shared[sha] = shared
+            shared.add_done_callback(lambda _: self._ocr_shared.pop(sha, None))
+        await asyncio.shield(shared)
+
+    async def _read_limited(self, sha: str) -> None:
+        async with self._ocr_slots:
+            await self.pipeline.read_image(sha)
 
     def _done(self, unit: Unit, result: Any) -> None:
         self.processed += 1

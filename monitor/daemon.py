@@ -213,6 +213,7 @@ class Daemon:
                 self.channels,
                 workers=self.workers,
                 max_document_bytes=self.config.telegram.download_documents_max_bytes,
+                ocr_concurrency=max(2, self.config.ocr.workers * 2),
             )
             await self._load_known_channels()
             self.intake.start()
