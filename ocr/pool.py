@@ -197,6 +197,7 @@ class OcrPool:
         self._cache: OrderedDict[str, OcrOutcome] = OrderedDict()
         self._cache_size = cache_size
         self._started = False
+        self._closed = False
         self.stats = {"read": 0, "shared": 0, "timeouts": 0, "failed": 0}
 
     async def __aenter__(self) -> OcrPool:
@@ -210,6 +211,7 @@ class OcrPool:
         """Check Tesseract and its languages, then start the workers."""
         if self._started:
             return
+        self._closed = False
         from ocr.engine import check_languages
 
         missing = await asyncio.to_thread(check_languages, self.settings)  # raises OcrError
@@ -231,6 +233,7 @@ class OcrPool:
 
     async def close(self) -> None:
         """Stop the workers; requests still waiting get a failed outcome."""
+        self._closed = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -253,10 +256,12 @@ class OcrPool:
 
     async def recognize(self, path: Path | str, *, timeout: float | None = None) -> OcrOutcome:
         """OCR ``path``; a bad image gives a ``failed`` outcome, a missing Tesseract raises OcrError."""
-        if not self._started:
+        if not self._started and not self._closed:
             await self.start()
         path = Path(path)
         sha = await asyncio.to_thread(_file_sha256, path, self.settings.max_bytes)
+        if self._closed:
+            return OcrOutcome("failed", reason="the OCR pool was closed", sha256=sha)
         if sha is not None:
             if sha in self._cache:
                 self._cache.move_to_end(sha)
@@ -275,6 +280,9 @@ class OcrPool:
             self._forget(job)
             future.cancel()
             raise
+        if self._closed and not future.done():  # closed while we waited for room in the queue
+            self._forget(job)
+            future.set_result(OcrOutcome("failed", reason="the OCR pool was closed", sha256=sha))
         return await asyncio.shield(future)
 
     def _forget(self, job: _Job) -> None:
