@@ -37,7 +37,7 @@ import aiosqlite
 
 from monitor.errors import ArchiveError
 from monitor.models import Channel, MediaItem, Post, iso, utc
-from monitor.text import index_text, normalize, normalize_with_offsets, words
+from monitor.text import index_text, normalize, normalize_with_offsets, strip_proclitics, words
 
 log = logging.getLogger(__name__)
 
@@ -322,9 +322,12 @@ def _json(value: Any) -> str:
 
 
 def _fts_row(text: str, ocr_text: str | None) -> tuple[str, str]:
-    body = normalize(text)
+    """The indexed columns. ``body`` holds only the normaliser's words, space-joined, so the words
+    SQLite sees are the ones queries are built from: unicode61's tables predate Unicode 7, and a newer
+    emoji or mark glued to a word (``الانتقام🤬``) would otherwise become part of that word."""
+    body = " ".join(words(normalize(text)))
     if ocr_text:
-        body = f"{body}\n{normalize(ocr_text)}"
+        body = f"{body}\n{' '.join(words(normalize(ocr_text)))}"
     return body, index_text(body)
 
 
@@ -1195,6 +1198,12 @@ def build_match_query(query: str) -> tuple[str, list[str]]:
         clause = f"{quoted}*" if prefix else quoted
         if len(tokens) > 1:
             clause = f"body : {clause}"  # a phrase lives in the plain text column
+        if len(tokens) == 1 and phrase is None and not prefix:
+            # An Arabic word typed with a prefix (والانتقام) also finds it without (الانتقام).
+            forms = strip_proclitics(tokens[0])
+            if forms:
+                terms.extend(forms)
+                clause = "(" + " OR ".join([clause, *(f'"{form}"' for form in forms)]) + ")"
         if phrase is None and not prefix and not raw.startswith("#"):
             # A CamelCase hashtag typed without its sign: #RevengeIsComing is indexed as 3 words.
             split = words(normalize("#" + raw))
@@ -1209,6 +1218,17 @@ def build_match_query(query: str) -> tuple[str, list[str]]:
     return " AND ".join(
         group[0] if len(group) == 1 else f"({' OR '.join(group)})" for group in clauses
     ), terms
+
+
+def _merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted spans with overlaps merged (two query forms may hit the same word)."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def make_snippet(
@@ -1226,7 +1246,7 @@ def make_snippet(
                 spans.append((start, end))
         if not spans:
             continue
-        spans.sort()
+        spans = _merge_spans(spans)
         first = spans[0][0]
         left = max(0, first - width // 3)
         right = min(len(source), left + width)

@@ -84,6 +84,7 @@ _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _DIGIT_LETTER = re.compile(r"(?<=\d)(?=[^\W\d_])|(?<=[^\W\d_])(?=\d)")
 _LETTER_RUN = re.compile(r"([^\W\d_])\1{2,}")
 _SPACES = re.compile(r"\s+")
+_SPACES_TO_FOLD = re.compile(r"\s{2,}|[^\S ]")
 _ANY_DIGIT = re.compile(r"\d").search
 _ANY_TRIPLE = re.compile(r"(.)\1\1").search
 
@@ -137,13 +138,42 @@ def _nfkc_with_offsets(text: str) -> tuple[list[str], list[Origin]]:
     return list(target), [(min(n - 1, i * n // m), min(n, (i + 1) * n // m + 1)) for i in range(m)]
 
 
+@functools.cache
+def _cluster_pattern() -> re.Pattern[str]:
+    """A base character and the combining marks after it (built once, on first use)."""
+    marks = "".join(re.escape(chr(cp)) for cp in range(0x300, 0x10000) if unicodedata.combining(chr(cp)))
+    return re.compile(f".[{marks}]+", re.DOTALL)
+
+
+def _cluster_origins(text: str) -> list[Origin]:
+    """Each character's origin is its cluster: a base character with the marks that follow it,
+    so a highlighted word keeps its diacritics (``انتقامُ``, not ``انتقام`` and a stray mark)."""
+    origins = [(i, i + 1) for i in range(len(text))]
+    for m in _cluster_pattern().finditer(text):
+        span = (m.start(), m.end())
+        origins[m.start() : m.end()] = [span] * (m.end() - m.start())
+    return origins
+
+
+@functools.lru_cache(maxsize=4096)
+def _fold_char(c: str) -> str:
+    return c.translate(_TABLE)
+
+
+@functools.lru_cache(maxsize=4096)
+def _case_char(c: str) -> str:
+    return c.casefold().replace("#", " ").replace("_", " ")
+
+
 def _map_chars(
     chars: list[str], origins: list[Origin], fn: Callable[[str], str]
 ) -> tuple[list[str], list[Origin]]:
+    mapped = [fn(c) for c in chars]
+    if len("".join(mapped)) == len(mapped):  # the usual case: one character for one
+        return mapped, origins
     out_c: list[str] = []
     out_o: list[Origin] = []
-    for c, o in zip(chars, origins, strict=True):
-        r = fn(c)
+    for r, o in zip(mapped, origins, strict=True):
         out_c.extend(r)
         out_o.extend([o] * len(r))
     return out_c, out_o
@@ -203,13 +233,21 @@ def normalize_with_offsets(text: str) -> tuple[str, list[Origin]]:
     """Return ``normalize(text)`` and, per output character, its ``(start, end)`` in ``text``."""
     if not text:
         return "", []
-    chars, origins = _nfkc_with_offsets(text)
-    chars, origins = _map_chars(chars, origins, lambda c: c.translate(_TABLE))
-    chars, origins = _camel_with_offsets(chars, origins)
-    chars, origins = _map_chars(chars, origins, lambda c: c.casefold().translate(_HASHTAG_TABLE))
-    chars, origins = _regex_sub(chars, origins, _DIGIT_LETTER, lambda _: " ")
-    chars, origins = _regex_sub(chars, origins, _LETTER_RUN, lambda m: m.group(1))
-    chars, origins = _regex_sub(chars, origins, _SPACES, lambda _: " ")
+    if unicodedata.is_normalized("NFKC", text):  # the usual case: nothing to compose
+        chars, origins = list(text), _cluster_origins(text)
+    else:
+        chars, origins = _nfkc_with_offsets(text)
+    chars, origins = _map_chars(chars, origins, _fold_char)
+    if "#" in chars:
+        chars, origins = _camel_with_offsets(chars, origins)
+    chars, origins = _map_chars(chars, origins, _case_char)
+    joined = "".join(chars)
+    if _ANY_DIGIT(joined):
+        chars, origins = _regex_sub(chars, origins, _DIGIT_LETTER, lambda _: " ")
+    if _ANY_TRIPLE(joined):
+        chars, origins = _regex_sub(chars, origins, _LETTER_RUN, lambda m: m.group(1))
+    # Only runs of 2+ whitespace characters or non-space ones change: single spaces stay as they are.
+    chars, origins = _regex_sub(chars, origins, _SPACES_TO_FOLD, lambda _: " ")
     # strip(): drop leading and trailing whitespace exactly as str.strip does
     start, end = 0, len(chars)
     while start < end and chars[start].isspace():
