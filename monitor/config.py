@@ -66,6 +66,7 @@ class OcrConfig:
     timeout: float = 60.0
     max_pixels: int = 40_000_000
     max_bytes: int = 25 * 1024 * 1024
+    max_side: int = 1600  # long side capped before OCR (Tesseract time grows steeply with size)
     queue_size: int = 64
 
 

@@ -1,0 +1,141 @@
+"""OCR throughput: 1 vs 2 workers, pool overhead vs bare Tesseract, event-loop lag while reading.
+
+Run: ``.venv/bin/python -m bench.ocr_throughput [--n 24] [--lag-n 50]``
+
+All in one run on the same posters (``scripts/posters.py``), so ratios hold on a shared machine:
+  * ``speed-up``: images/s with 2 workers over images/s with 1 worker (target >= 1.7x on 2 free
+    cores; other work on the machine lowers it);
+  * ``overhead``: seconds per image through ``OcrPool`` (1 worker, four plane passes, no digits
+    pass) over the same four passes run as bare ``tesseract PLANE.png - --oem 1 --psm 11 -l
+    ara+eng tsv`` commands on the same planes, one after the other (target <= 1.2x). It covers
+    loading, hashing, plane splitting, pytesseract's temp files and the pipe to the worker;
+  * ``lag p99``: how late a 10 ms timer fires on the event loop while ``--lag-n`` posters are
+    read by 2 workers (target < 50 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ocr import OcrPool, OcrSettings, load_image
+
+
+async def read_all(paths: list[Path], settings: OcrSettings, workers: int) -> float:
+    async with OcrPool(settings, workers=workers, queue_size=8) as pool:
+        started = time.perf_counter()
+        outcomes = await asyncio.gather(*(pool.recognize(p) for p in paths))
+        elapsed = time.perf_counter() - started
+    failed = [o for o in outcomes if o.status != "done"]
+    if failed:
+        print(f"  {len(failed)} failed: {failed[0].reason}", file=sys.stderr)
+    return elapsed
+
+
+def bare_tesseract(paths: list[Path], settings: OcrSettings, folder: Path) -> float:
+    """The same plane passes as plain ``tesseract`` commands; plane files made beforehand."""
+    from ocr.engine import _planes
+
+    jobs = []
+    for i, path in enumerate(paths):
+        frame = load_image(path, max_side=settings.max_side).frames[0]
+        for name, plane in _planes(frame, settings.passes, 0).items():
+            target = folder / f"{i}-{name}.png"
+            plane.save(target)
+            jobs.append(target)
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    started = time.perf_counter()
+    for target in jobs:
+        subprocess.run(
+            [
+                "tesseract",
+                str(target),
+                "-",
+                "--oem",
+                "1",
+                "--psm",
+                str(settings.psm),
+                "-l",
+                settings.languages,
+                "tsv",
+            ],
+            capture_output=True,
+            env=env,
+            check=True,
+        )
+    return time.perf_counter() - started
+
+
+async def loop_lag(paths: list[Path], settings: OcrSettings) -> tuple[float, float, int]:
+    lags: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        interval = 0.01
+        while not done.is_set():
+            before = time.perf_counter()
+            await asyncio.sleep(interval)
+            lags.append(time.perf_counter() - before - interval)
+
+    async with OcrPool(settings, workers=2, queue_size=8) as pool:
+        task = asyncio.create_task(ticker())
+        await asyncio.gather(*(pool.recognize(p) for p in paths))
+        done.set()
+        await task
+    lags.sort()
+    p99 = lags[int(len(lags) * 0.99) - 1] if lags else 0.0
+    return p99, max(lags, default=0.0), len(lags)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=24, help="posters for the speed-up and overhead runs")
+    parser.add_argument("--lag-n", type=int, default=50, help="posters read while the loop lag is measured")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    from scripts.posters import make_poster_set
+
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="tgm-throughput-") as tmp:
+        folder = Path(tmp)
+        truth = make_poster_set(folder / "posters", max(args.n, args.lag_n), seed=1)
+        paths = [folder / "posters" / e["file"] for e in truth]
+        ours = OcrSettings()
+        planes_only = OcrSettings(digits_pass=False)
+
+        one = asyncio.run(read_all(paths[: args.n], ours, 1))
+        two = asyncio.run(read_all(paths[: args.n], ours, 2))
+        results["1 worker img/s"] = args.n / one
+        results["2 workers img/s"] = args.n / two
+        results["speed-up"] = one / two
+
+        pool_one = asyncio.run(read_all(paths[: args.n], planes_only, 1))
+        (folder / "planes").mkdir()
+        bare = bare_tesseract(paths[: args.n], planes_only, folder / "planes")
+        results["pool s/img (4 passes)"] = pool_one / args.n
+        results["bare tesseract s/img (4 passes)"] = bare / args.n
+        results["overhead"] = pool_one / bare
+
+        p99, worst, ticks = asyncio.run(loop_lag(paths[: args.lag_n], ours))
+        results["lag p99 ms"] = p99 * 1000
+        results["lag max ms"] = worst * 1000
+        results["lag samples"] = ticks
+
+    if args.json:
+        print(json.dumps(results))
+    print(f"cores: {os.cpu_count()}, load average at the end: {os.getloadavg()[0]:.1f}")
+    for key, value in results.items():
+        print(f"{key:<34} {value:10.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
