@@ -73,7 +73,9 @@ async def test_sighup_with_broken_rules_keeps_the_old_rules(tmp_path):
             return len(delivered(tmp_path)) >= 1
 
         await eventually(alerted, timeout=20, what="an alert under the old rules")
-        rules.write_text('[[rule]]\nname = "y"\nseverity = "high"\ncategory = "threat"\nterms = ["ساعة الصفر"]\n')
+        rules.write_text(
+            '[[rule]]\nname = "y"\nseverity = "high"\ncategory = "threat"\nterms = ["ساعة الصفر"]\n'
+        )
         assert await daemon.reload() is True
         server.post(CHANNEL_ID, "دقت ساعة الصفر")
 
@@ -81,3 +83,22 @@ async def test_sighup_with_broken_rules_keeps_the_old_rules(tmp_path):
             return len(delivered(tmp_path)) >= 2
 
         await eventually(new_rules, timeout=20, what="an alert under the new rules")
+
+
+async def test_countdown_post_gets_reminder_jobs_in_the_scheduler(tmp_path):
+    server = make_server()
+    config = alerts_config(tmp_path)
+    async with running_daemon(server, config, detect=True, schedule=True) as daemon:
+        server.post(CHANNEL_ID, "بقي ٣ أيام على الموعد")
+        await eventually(posts_at_least(daemon, 1))
+        await daemon.intake.drain(5)
+        await daemon.scheduler.get_job("reminders").func()  # the periodic rebuild, run now
+
+        def reminder_jobs() -> list[str]:
+            return sorted(j.id for j in daemon.scheduler.get_jobs() if j.id.startswith("reminder:"))
+
+        assert len(reminder_jobs()) == 2  # 24 h before and at the deadline
+        await daemon.scheduler.get_job("reminders").func()
+        assert len(reminder_jobs()) == 2  # rebuilding never duplicates
+        row = await daemon.app.archive.fetchone("SELECT value, unit FROM countdowns")
+        assert tuple(row) == (3, "day")
