@@ -25,21 +25,34 @@ Usage::
 
 API (kept small on purpose; the alerts tests use it too):
 
-- ``FakeTelegram(self_id=..., bot=False)``; ``client(**kwargs)`` builds a client wired to this
-  server; ``install(client)`` wires an existing one (call before ``connect()``).
+- ``FakeTelegram(self_id=..., bot=False, roundtrip=True)``; ``client(session=None, **kwargs)``
+  builds a real TelegramClient wired to this server; ``install(client)`` wires an existing one
+  (call before ``connect()``). ``roundtrip=False`` skips the wire (de)serialisation (faster).
 - ``add_channel(id, username, title, access_hash=None) -> types.Channel``;
   ``add_user(id, username, first_name) -> types.User`` (a chat to send alerts to).
-- ``post(channel_id, text="", *, photo=None, document=None, mime_type=None, file_name=None,
-  grouped_id=None, fwd_from=None, reply_to=None, entities=None, views=None, author=None,
-  push=True, date=None) -> types.Message``; ``album(channel_id, [png, ...], text)`` posts a group.
-- ``edit(channel_id, id, text, push=True)``; ``delete(channel_id, ids, push=True)``.
-- ``push(update, channel_id)``: push any raw update (wrapped in ``Updates`` with the channel).
-- ``fail(request_type, message, code=400, times=1, match=None)``: the next ``times`` requests of
-  that type (for which ``match(request)`` is true) fail with ``RpcError(code, message)``, turned
-  into Telethon's own exception (``FLOOD_WAIT_30`` -> ``FloodWaitError(seconds=30)``).
-- ``set_private(channel_id)``; ``expire_file_reference(media_id)`` (next GetFile fails once with
-  ``FILE_REFERENCE_EXPIRED``, a fresh reference is issued); ``refuse_connections = n``.
-- ``wait_for(predicate, timeout)``: await a condition on the server (e.g. a request seen).
+- ``post(channel_id, text="", *, photo=None, document=None, mime_type=..., file_name=None,
+  media=None, grouped_id=None, fwd_from=None, reply_to=None, entities=None, views=None,
+  author=None, push=True, date=None) -> types.Message``; ``album(channel_id, [png, ...], text,
+  push=True)`` posts a group in one update batch.
+- ``edit(channel_id, id, text, push=True)``; ``delete(channel_id, ids, push=True)``;
+  ``push(update, channel_id)`` pushes any raw update (wrapped in ``Updates`` with the channel).
+  ``push=False`` stores the change and advances pts without telling the client (a gap).
+- ``fail(request_type, message, code=400, times=1, match=None)``: the next ``times`` (None: all)
+  requests of that type for which ``match(request)`` holds fail with ``RpcError(code,
+  message)``, turned into Telethon's own exception (``FLOOD_WAIT_30`` -> ``FloodWaitError``).
+- ``set_private(channel_id, private=True)``; ``expire_file_reference(media_id)`` (next GetFile
+  fails once with ``FILE_REFERENCE_EXPIRED`` and a fresh reference is issued);
+  ``refuse_connections = n`` (the next n connects fail); ``drop_connection()``;
+  ``authorized = False`` (a fresh session: ``client.start(bot_token=...)`` then logs in a bot).
+- What the client did: ``requests`` (every request, unwrapped, in order), ``sent`` (SendMessage /
+  SendMedia requests), ``uploaded(file_id) -> bytes`` (a file sent with ``send_file``),
+  ``files`` (media id -> bytes served).
+- ``await wait_for(predicate, timeout)``: wait until a condition on the server holds.
+- ``png_bytes(text, size)``: a small real PNG, distinct per text.
+
+Answers follow Telegram's rules where Telethon depends on them: ``pts`` per channel and
+``GetChannelDifference`` from a pts, ``GetHistory`` with ``offset_id``/``add_offset``/``limit``/
+``min_id``/``max_id``, file parts by ``offset``/``limit``, and a bot flag that serialises.
 """
 
 from __future__ import annotations

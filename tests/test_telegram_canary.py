@@ -39,6 +39,12 @@ def test_sender_interface_the_fake_mimics():
         assert callable(getattr(MTProtoSender, name)), name
     assert isinstance(MTProtoSender.disconnected, property)
     assert hasattr(MTProtoSender, "_store_own_updates")  # fake copies its "process, do not dispatch"
+    assert "_self_outgoing = True" in inspect.getsource(MTProtoSender._store_own_updates)
+    from telethon._updates import messagebox
+
+    assert "getattr(updates, '_self_outgoing', False)" in inspect.getsource(
+        messagebox.MessageBox.process_updates
+    )
     init = inspect.signature(MTProtoSender.__init__).parameters
     assert "updates_queue" in init and "auth_key" in init
 
