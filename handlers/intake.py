@@ -337,7 +337,7 @@ class Intake:
                     pending.append(sha)
             if not pending:
                 return  # read before (a re-shared poster): the post was detected with its OCR text
-            await asyncio.gather(*(self._read_once(sha) for sha in pending))
+            await asyncio.gather(*(self.read_once(sha) for sha in pending))
             await self.pipeline.detect_posts([post_id])
         except asyncio.CancelledError:
             raise  # shutdown: pipeline.resume() finishes it at the next start
@@ -346,7 +346,8 @@ class Intake:
                 "reading images of post %s failed (resumed later): %s: %s", post_id, type(exc).__name__, exc
             )
 
-    async def _read_once(self, sha: str) -> None:
+    async def read_once(self, sha: str) -> None:
+        """Read one stored image through the pool; concurrent callers for the same image share one read."""
         shared = self._ocr_shared.get(sha)
         if shared is None:
             shared = asyncio.ensure_future(self._read_limited(sha))

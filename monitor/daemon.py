@@ -602,7 +602,7 @@ class Daemon:
         hooks = Hooks(
             gapfill=self._scheduled_gapfill,
             retry_failed=self.retry_failed,
-            resume_pending=app.pipeline.resume,
+            resume_pending=self.resume_pending,
             # With a running outbox (``Outbox.run``) deliveries need no polling job.
             deliver_pending=None
             if callable(getattr(outbox, "run", None))
@@ -617,6 +617,31 @@ class Daemon:
         )  # when the alerts side offers one
         self.scheduler = build_scheduler(self.config.schedule, hooks)
         self.scheduler.start()
+
+    async def resume_pending(self, batch: int = 200) -> int:
+        """Finish what a crash left: unread images, then posts never detected.
+
+        Like ``Pipeline.resume``, but images are read through the intake's read-once path, so an
+        image the live path is reading right now is not read a second time.
+        """
+        assert self.intake is not None
+        pipeline, archive = self.app.pipeline, self.app.archive
+        handled = 0
+        if pipeline.ocr_pool is not None:
+            shas = [m.sha256 for m in await archive.pending_ocr(batch)]
+            await asyncio.gather(*(self.intake.read_once(sha) for sha in shas))
+            post_ids = {p.id for sha in shas for p in await archive.posts_with_media(sha)}
+            await pipeline.detect_posts(sorted(post_ids))
+            handled += len(shas)
+        posts = await archive.undetected_posts(batch)
+        if posts:
+            waiting = await archive.posts_awaiting_ocr([p.id for p in posts]) if pipeline.ocr_pool else set()
+            ready = [p.id for p in posts if p.id not in waiting]
+            await pipeline.detect_posts(ready)
+            handled += len(ready)
+        if handled:
+            log.info("resumed %d pending images and posts", handled)
+        return handled
 
     async def _scheduled_gapfill(self) -> None:
         if self.client is not None and self.client.is_connected():

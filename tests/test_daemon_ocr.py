@@ -7,7 +7,7 @@ import io
 import pytest
 
 from monitor.config import parse_config
-from tests.daemon_support import CHANNEL_ID, eventually, make_server, running_daemon
+from tests.daemon_support import CHANNEL_ID, eventually, make_server, posts_at_least, running_daemon
 
 
 def poster_png() -> bytes:
@@ -48,3 +48,35 @@ async def test_live_poster_is_read_by_ocr(tmp_path):
         assert "VENGEANCE" in post.ocr_text.upper()
         media = await archive.fetchone("SELECT ocr_status FROM media")
         assert media[0] == "done"
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_images_left_unread_by_a_crash_are_resumed(tmp_path):
+    try:
+        from ocr import OcrPool  # noqa: F401
+    except ImportError:
+        pytest.skip("the OCR pool is not there yet")
+    from scripts.posters import render_poster
+
+    image = render_poster(["VENGEANCE IS COMING"], "light", 700, seed=3)
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    server = make_server()
+    data = {
+        "telegram": {"channels": ["@militia_news"]},
+        "archive": {"path": str(tmp_path / "archive.db")},
+        "ocr": {"enabled": True, "workers": 1},
+    }
+    config = parse_config(data)
+    # First run without OCR (as if it crashed before reading): the image is stored, unread.
+    async with running_daemon(server, config, ocr=False) as daemon:
+        server.post(CHANNEL_ID, "", photo=buf.getvalue())
+        await eventually(posts_at_least(daemon, 1))
+        await daemon.intake.drain(5)
+        row = await daemon.app.archive.fetchone("SELECT ocr_status FROM media")
+        assert row[0] == "pending"
+    async with running_daemon(server, config, ocr=True) as daemon:
+        assert await daemon.resume_pending() >= 1
+        post = await daemon.app.archive.post(CHANNEL_ID, 1)
+        assert "VENGEANCE" in (post.ocr_text or "").upper()
