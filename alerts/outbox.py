@@ -600,6 +600,11 @@ class Outbox:
                 continue
             if name in self.disabled or stop.is_set():
                 break
+            if wake.is_set():
+                # More alerts arrived while sending. Micro-batching: let the burst gather, so it
+                # is read and claimed in one transaction.
+                await asyncio.sleep(COALESCE_SECONDS)
+                continue
             delay = await self._next_due_in(name)
             await _wait_any(wake, stop, IDLE_POLL_SECONDS if delay is None else min(delay, IDLE_POLL_SECONDS))
             if wake.is_set() and not stop.is_set():
@@ -619,23 +624,43 @@ class Outbox:
         wait = (datetime.fromisoformat(row[0]) - now_utc()).total_seconds()
         return max(0.0, wait, gate)
 
-    async def _due(self, name: str, flush: bool) -> list[_Due]:
+    async def _take(self, name: str, flush: bool) -> list[_Due]:
+        """Claim the deliveries due now for one sink (``sending`` by this process) and read them.
+
+        One transaction: whatever this returns is ours to send; another process running an
+        outbox on the same archive (``import --alerts`` beside the daemon) gets the others.
+        """
         if time.time() < self._gate.get(name, 0.0):
             return []
         now = stamp(now_utc())
-        rows = await self.archive.fetchall(
-            "SELECT d.id, d.alert_id, d.attempts, a.kind, a.severity, a.body, a.fingerprint, a.created_at "
-            "FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
-            "WHERE d.sink = ? AND d.status = 'pending' AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ? "
-            "OR (? AND d.attempts = 0)) ORDER BY d.id LIMIT ?",
-            (name, now, int(flush), BATCH),
-        )
+        async with self.archive.transaction() as conn:
+            claimed = await conn.execute_fetchall(
+                "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, claimed_by = ?, "
+                "claimed_at = ?, digest_key = NULL WHERE id IN (SELECT id FROM deliveries "
+                "WHERE sink = ? AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ? "
+                "OR (? AND attempts = 0)) ORDER BY id LIMIT ?) RETURNING id, alert_id, attempts",
+                (self._claimant, now, name, now, int(flush), BATCH),
+            )
+            if not claimed:
+                return []
+            alert_ids = sorted({r[1] for r in claimed})
+            alerts = {
+                r[0]: r
+                for r in await conn.execute_fetchall(
+                    f"SELECT id, kind, severity, body, fingerprint, created_at FROM alerts "
+                    f"WHERE id IN ({','.join('?' * len(alert_ids))})",
+                    alert_ids,
+                )
+            }
         out = []
-        for r in rows:
-            body = json.loads(r[5])
+        for delivery_id, alert_id, attempts in sorted((tuple(r) for r in claimed), key=lambda r: r[0]):
+            _, kind, severity, raw, fingerprint, created_at = alerts[alert_id]
+            body = json.loads(raw)
             body.pop("covers", None)  # bookkeeping for idempotency, not for readers
-            body["alert_id"] = r[1]
-            out.append(_Due(r[0], r[1], r[2], r[3], r[4], body, r[6], r[7]))
+            body["alert_id"] = alert_id
+            out.append(
+                _Due(delivery_id, alert_id, attempts - 1, kind, severity, body, fingerprint, created_at)
+            )
         return out
 
     async def _drain(self, name: str, *, flush: bool = False, stop: asyncio.Event | None = None) -> int:
@@ -647,7 +672,7 @@ class Outbox:
     async def _drain_locked(self, name: str, *, flush: bool, stop: asyncio.Event | None) -> int:
         sent = 0
         while name not in self.disabled and not (stop and stop.is_set()):
-            due = await self._due(name, flush)
+            due = await self._take(name, flush)
             if not due:
                 break
             count, blocked = await self._send_batch(self.sinks[name], due, stop)
@@ -657,7 +682,11 @@ class Outbox:
         return sent
 
     async def _send_batch(self, sink: Sink, due: list[_Due], stop: asyncio.Event | None) -> tuple[int, bool]:
-        """Send ``due`` to ``sink``; returns (delivered, blocked: the sink must wait)."""
+        """Send claimed deliveries; returns (delivered, blocked: the sink must wait).
+
+        Whatever is not tried is given back (``pending``) before returning. The marks stay one
+        by one, so a crash repeats at most the one alert whose send had completed.
+        """
         single, folded = due, []
         if sink.human:
             recent = await self._recent_sends(sink.name)
@@ -665,51 +694,33 @@ class Outbox:
             if len(due) > room:
                 single, folded = due[:room], due[room:]
         sent = 0
-        if single:
-            # One claim for the batch: a crash leaves them 'sending' and they are sent again,
-            # which repeats only the one whose send had completed (marks stay one by one).
-            claimed = await self._claim([i.id for i in single], None)
-            items = [i for i in single if i.id in claimed]
-            for index, item in enumerate(items):
-                if stop is not None and stop.is_set():
-                    await self._release([i.id for i in items[index:]])
-                    return sent, True
-                outcome = await self._deliver(sink, [item])
-                if outcome is None:
-                    await self._release([i.id for i in items[index + 1 :]])
-                    return sent, True
-                sent += outcome
+        for index, item in enumerate(single):
+            if stop is not None and stop.is_set():
+                await self._release([i.id for i in [*single[index:], *folded]])
+                return sent, True
+            outcome = await self._deliver(sink, [item])
+            if outcome is None:
+                await self._release([i.id for i in [*single[index + 1 :], *folded]])
+                return sent, True
+            sent += outcome
         if folded:
             window = self.config.burst_window_seconds
             last = self._last_digest.get(sink.name, 0.0)
-            if time.time() - last < window:
+            if time.time() - last < window or (stop is not None and stop.is_set()):
+                await self._release([i.id for i in folded])
                 self._gate[sink.name] = last + window
                 return sent, True
             ids = [i.id for i in folded]
             digest_key = "digest-" + hashlib.sha256(f"{sink.name}|{ids}".encode()).hexdigest()[:24]
-            claimed = await self._claim(ids, digest_key)
-            items = [i for i in folded if i.id in claimed]
-            if items:
-                outcome = await self._deliver(sink, items, digest_key)
-                if outcome is None:
-                    return sent, True
-                sent += outcome
-        return sent, False
-
-    async def _claim(self, ids: list[int], digest_key: str | None) -> set[int]:
-        """Mark pending deliveries 'sending' by this process; returns the ids it got."""
-        claimed: set[int] = set()
-        async with self.archive.transaction() as conn:
-            for start in range(0, len(ids), 400):
-                chunk = ids[start : start + 400]
-                rows = await conn.execute_fetchall(
-                    f"UPDATE deliveries SET status = 'sending', attempts = attempts + 1, claimed_by = ?, "
-                    f"claimed_at = ?, digest_key = ? WHERE id IN ({','.join('?' * len(chunk))}) "
-                    "AND status = 'pending' RETURNING id",
-                    (self._claimant, stamp(now_utc()), digest_key, *chunk),
+            async with self.archive.transaction() as conn:  # a resend after a crash reuses the key
+                await conn.executemany(
+                    "UPDATE deliveries SET digest_key = ? WHERE id = ?", [(digest_key, i) for i in ids]
                 )
-                claimed.update(r[0] for r in rows)
-        return claimed
+            outcome = await self._deliver(sink, folded, digest_key)
+            if outcome is None:
+                return sent, True
+            sent += outcome
+        return sent, False
 
     async def _release(self, ids: list[int]) -> None:
         """Give back claimed deliveries that were not tried (shutdown, the sink backing off)."""
