@@ -619,6 +619,8 @@ def render_rich(body: dict[str, Any]) -> Any:
             continue
         out.append(label, style="italic")
         for piece, hot in fmt.excerpt_pieces(value, fmt.text_spans(body, source), 600):
+            if source == "ocr":  # poster lines run together in a terminal: keep them apart, on one line
+                piece = piece.replace("\n", " / ")
             out.append(piece, style="bold reverse" if hot else "")
         out.append("\n")
     title = Text(fmt.headline(body), style=style)
