@@ -98,7 +98,7 @@ def import_command(
                     on_ocr_done=lambda n: progress.advance(ocr_task, n),
                 )
                 if deliver and parts.outbox is not None:
-                    await parts.outbox.deliver_pending()
+                    await parts.outbox.deliver_pending(flush=True)
                 return summary
 
     summary = run_async(go())
