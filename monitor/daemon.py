@@ -26,7 +26,7 @@ import re
 import signal
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -612,9 +612,7 @@ class Daemon:
         reminder_hooks = _reminder_hooks(app, self.config)
         if reminder_hooks is not None:
             hooks.reminders, hooks.fire_reminder = reminder_hooks
-        hooks.digest = _first_attr(
-            outbox, "daily_digest", "send_daily_digest"
-        )  # when the alerts side offers one
+        hooks.digest = self.daily_digest if outbox is not None else None
         self.scheduler = build_scheduler(self.config.schedule, hooks)
         self.scheduler.start()
 
@@ -642,6 +640,48 @@ class Daemon:
         if handled:
             log.info("resumed %d pending images and posts", handled)
         return handled
+
+    async def daily_digest(self, now: datetime | None = None) -> int:
+        """Send the last 24 hours of alerts as one digest to each human sink (once per day).
+
+        Machine sinks (webhook, JSON Lines) already received every alert one by one; a digest
+        there would only duplicate them. Returns how many alerts the digest held.
+        """
+        from alerts.sinks import OutgoingAlert
+
+        archive, outbox = self.app.archive, self.app.outbox
+        now = now or datetime.now(UTC)
+        day = now.date().isoformat()
+        if outbox is None or await archive.get_meta("digest:last_day") == day:
+            return 0
+        rows = await archive.fetchall(
+            "SELECT id, kind, severity, body, created_at FROM alerts WHERE created_at >= ? ORDER BY id",
+            ((now - timedelta(hours=24)).isoformat(timespec="milliseconds"),),  # the outbox's stamp format
+        )
+        alerts = [
+            OutgoingAlert(
+                delivery_id=0,
+                alert_id=r["id"],
+                kind=r["kind"],
+                severity=r["severity"],
+                body=json.loads(r["body"]),
+                key=f"daily:{day}:{r['id']}",
+                created_at=r["created_at"],
+            )
+            for r in rows
+        ]
+        if alerts:
+            for sink in outbox.sinks.values():
+                if not getattr(sink, "human", False):
+                    continue
+                try:
+                    await sink.open()
+                    await sink.send_digest(alerts, key=f"daily-digest:{day}")
+                except MonitorError as exc:
+                    log.warning("daily digest to %s failed: %s", sink.name, exc)
+            log.info("daily digest day=%s alerts=%d", day, len(alerts))
+        await archive.set_meta("digest:last_day", day)
+        return len(alerts)
 
     async def _scheduled_gapfill(self) -> None:
         if self.client is not None and self.client.is_connected():

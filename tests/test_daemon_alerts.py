@@ -102,3 +102,21 @@ async def test_countdown_post_gets_reminder_jobs_in_the_scheduler(tmp_path):
         assert len(reminder_jobs()) == 2  # rebuilding never duplicates
         row = await daemon.app.archive.fetchone("SELECT value, unit FROM countdowns")
         assert tuple(row) == (3, "day")
+
+
+async def test_daily_digest_goes_to_human_sinks_once_a_day(tmp_path, capsys):
+    server = make_server()
+    config = alerts_config(tmp_path)
+    config.alerts.sink.append(type(config.alerts.sink[0])(type="console"))
+    async with running_daemon(server, config, detect=True) as daemon:
+        server.post(CHANNEL_ID, "بيان: الانتقام قادم")
+
+        async def alerted() -> bool:
+            return len(delivered(tmp_path)) >= 1
+
+        await eventually(alerted, timeout=20, what="the alert")
+        capsys.readouterr()
+        assert await daemon.daily_digest() == 1
+        assert "Digest: 1 alerts" in capsys.readouterr().out  # the console (a human sink) got the digest
+        assert await daemon.daily_digest() == 0  # once a day
+    assert len(delivered(tmp_path)) == 1  # the JSON Lines sink (a machine sink) got no duplicate
