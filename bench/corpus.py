@@ -12,103 +12,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ARABIC = [
-    "المقاومة",
-    "الإسلامية",
-    "في",
-    "العراق",
-    "قوات",
-    "الاحتلال",
-    "الأمريكي",
-    "بيان",
-    "عاجل",
-    "بغداد",
-    "البصرة",
-    "كربلاء",
-    "أربيل",
-    "الأنبار",
-    "الحكومة",
-    "البرلمان",
-    "الشعب",
-    "الشهداء",
-    "القصف",
-    "الطائرات",
-    "الموقف",
-    "السياسي",
-    "الاقتصاد",
-    "الأسواق",
-    "النفط",
-    "الكهرباء",
-    "الماء",
-    "المدارس",
-    "الجامعة",
-    "الطلاب",
-    "المستشفى",
-    "الأطباء",
-    "الطريق",
-    "السيارات",
-    "الجيش",
-    "الحشد",
-    "الشعبي",
-    "الوطن",
-    "الأمن",
-    "الحدود",
-    "الانتقام",
-    "قادم",
-    "الرد",
-    "قادم",
-    "العد",
-    "التنازلي",
-    "المهلة",
-    "قاعدة",
-    "عين",
-    "الأسد",
-    "السفارة",
-    "الأمريكية",
-    "رتل",
-    "الدعم",
-    "اللوجستي",
+    *"المقاومة الإسلامية في العراق بيان عاجل بغداد البصرة كربلاء أربيل الأنبار الحكومة البرلمان".split(),
+    *"الشعب الشهداء الموقف السياسي الاقتصاد الأسواق النفط الكهرباء الماء المدارس الجامعة الطلاب".split(),
+    *"المستشفى الأطباء الطريق السيارات الجيش الحشد الشعبي الوطن الأمن الحدود اليوم غدا اجتماع".split(),
 ]
 ENGLISH = [
-    "the",
-    "resistance",
-    "in",
-    "iraq",
-    "statement",
-    "baghdad",
-    "basra",
-    "occupation",
-    "forces",
-    "government",
-    "parliament",
-    "people",
-    "martyrs",
-    "strike",
-    "drones",
-    "market",
-    "oil",
-    "electricity",
-    "water",
-    "schools",
-    "university",
-    "students",
-    "hospital",
-    "doctors",
-    "road",
-    "cars",
-    "army",
-    "border",
-    "security",
-    "vengeance",
-    "is",
-    "coming",
-    "response",
-    "countdown",
-    "deadline",
-    "embassy",
-    "convoy",
-    "base",
+    *"the resistance in iraq statement baghdad basra government parliament people market oil".split(),
+    *"electricity water schools university students hospital doctors road cars army border meeting".split(),
 ]
-HASHTAGS = ["#الانتقام_قادم", "#العد_التنازلي", "#باقي_٥٩_يوما", "#59daysleft", "#Iraq", "#بغداد", "#عاجل"]
+# Threat and countdown phrases go into a few posts only, as on real channels.
+THREATS = ["الانتقام قادم", "قوات الاحتلال الأمريكي", "vengeance is coming", "باقي ٥٩ يوما", "هدف مشروع"]
+THREAT_RATE = 0.03
+HASHTAGS = ["#العد_التنازلي", "#Iraq", "#بغداد", "#عاجل", "#العراق", "#news"]
 RARE = ["زنجبيل", "quasar", "مغناطيسية", "xylophone"]
 
 
@@ -119,6 +34,8 @@ def post_text(rng: random.Random, length: int = 120) -> str:
         parts.append(rng.choice(words))
     if rng.random() < 0.25:
         parts.append(rng.choice(HASHTAGS))
+    if rng.random() < THREAT_RATE:
+        parts.append(rng.choice(THREATS))
     if rng.random() < 0.001:
         parts.insert(rng.randrange(len(parts)), rng.choice(RARE))
     return " ".join(parts)

@@ -40,6 +40,8 @@ CONFIGS: dict[str, OcrSettings | None] = {
     "planes+min+conf30": OcrSettings(passes=("grey", "red", "green", "blue", "min"), digits_pass=False),
     "ours": OcrSettings(),  # planes + conf 30 + script-model digits pass
     "ours-upscale480": OcrSettings(upscale_below=480),
+    "ours-digits-page": OcrSettings(digits_scope="page"),
+    "ours-conf60": OcrSettings(min_confidence=60),
 }
 
 

@@ -28,14 +28,16 @@ from monitor.archive import ID_SLOTS, MIGRATIONS, Archive, _fts_row, _split_sql
 
 QUERIES = {
     "ar common (1 word)": "المقاومة",
-    "ar common (2 words)": "قوات الاحتلال",
+    "ar common (2 words)": "الحشد الشعبي",
     "ar with prefix folding": "والانتقام",
-    "ar hashtag": "#الانتقام_قادم",
+    "ar hashtag": "#العد_التنازلي",
+    "ar threat phrase": "قوات الاحتلال",
     "ar rare": "زنجبيل",
     "en common (1 word)": "iraq",
-    "en common (2 words)": "vengeance coming",
+    "en common (2 words)": "oil market",
+    "en threat phrase": "vengeance coming",
     "en rare": "quasar",
-    "en hashtag": "#59daysleft",
+    "en hashtag": "#Iraq",
     "nowhere": "xqzwv",
     "nowhere (ar)": "غيرموجودةابدا",
 }
