@@ -24,6 +24,7 @@ import json
 import logging
 import re
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -49,6 +50,7 @@ from monitor.models import Channel, iso
 log = logging.getLogger(__name__)
 
 HEALTH_KEY = "daemon:health"
+RESOLVE_RETRY_SECONDS = 3600.0  # unresolved channels are retried hourly (resolves are rate-limited)
 # Errors that say a channel cannot be read any more, and the status we record for each.
 CHANNEL_ERRORS: dict[type[Exception], str] = {
     errors.ChannelPrivateError: "private",
@@ -181,6 +183,7 @@ class Daemon:
         self._saved_marks: dict[int, int] = {}
         self._rechecked: dict[tuple[int, int], str] = {}
         self._failing: dict[int, str] = {}  # channel id -> status, while a channel cannot be read
+        self._next_resolve = 0.0  # monotonic time before which unresolved channels are not retried
 
     # -- public control ---------------------------------------------------------------------
     @property
@@ -368,9 +371,12 @@ class Daemon:
                         )
                 continue
             except errors.FloodWaitError as exc:
-                log.warning("flood wait %s s while resolving %s: waiting", exc.seconds, ref)
-                await self._sleep(exc.seconds)
-                continue
+                # Resolving is the most rate-limited call: do not hold up the channels we have.
+                self._next_resolve = time.monotonic() + exc.seconds
+                log.warning(
+                    "flood wait %s s while resolving %s: the rest are resolved later", exc.seconds, ref
+                )
+                break
             if not isinstance(entity, types.Channel):
                 self.unresolved[ref] = "not a channel"
                 log.error("%s is not a channel", ref)
@@ -684,8 +690,12 @@ class Daemon:
         return len(alerts)
 
     async def _scheduled_gapfill(self) -> None:
-        if self.client is not None and self.client.is_connected():
-            await self.gapfill_all()
+        if self.client is None or not self.client.is_connected():
+            return
+        if self.unresolved and time.monotonic() >= self._next_resolve:
+            self._next_resolve = time.monotonic() + RESOLVE_RETRY_SECONDS
+            await self.resolve_channels()
+        await self.gapfill_all()
 
     # -- signals, reload, shutdown ----------------------------------------------------------
     def _install_signals(self) -> None:

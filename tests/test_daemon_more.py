@@ -214,3 +214,24 @@ async def test_history_page_semantics_of_the_fake_follow_telegram(tmp_path):
         assert newest == [250, 249, 248, 247, 246]
     finally:
         await client.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_flood_wait_on_resolve_does_not_hold_up_known_channels(tmp_path):
+    server = make_server(channels=2)
+    config = make_config(tmp_path)  # first run: @militia_news resolved and kept in the archive
+    async with running_daemon(server, config):
+        pass
+    config = make_config(tmp_path, channels=["@militia_news", "@other_front"])
+    server.fail(functions.contacts.ResolveUsernameRequest, "FLOOD_WAIT_500", code=420)
+    async with running_daemon(server, config) as daemon:
+        assert "@other_front" in daemon.unresolved
+        server.post(CHANNEL_ID, "القناة المعروفة تعمل")
+        await eventually(posts_at_least(daemon, 1))
+        # An hour later: our retry time and Telethon's own flood memory have both passed.
+        daemon._next_resolve = 0
+        daemon.client._flood_waited_requests.clear()
+        server.post(1002, "الأخرى", push=False)
+        await daemon._scheduled_gapfill()
+        assert not daemon.unresolved
+        await eventually(posts_at_least(daemon, 1, 1002))
