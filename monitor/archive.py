@@ -686,19 +686,7 @@ class Archive:
             new_media: list[str] = []
             for position, (digest, item) in enumerate(media):
                 if digest is not None:
-                    media_rows.append(
-                        (
-                            digest,
-                            _relative_media_path(digest, item),
-                            item.size or 0,
-                            item.width,
-                            item.height,
-                            item.mime_type,
-                            int(item.is_image),
-                            "pending" if item.is_image else "skipped",
-                            now,
-                        )
-                    )
+                    media_rows.append(_media_row(digest, item, now))
                 link_rows.append(
                     (
                         post_id,
@@ -744,11 +732,7 @@ class Archive:
                 "UPDATE posts SET views = ?, forwards = COALESCE(?, forwards) WHERE id = ?", counter_rows
             )
         if media_rows:
-            await conn.executemany(
-                "INSERT INTO media (sha256, path, size, width, height, mime_type, is_image, ocr_status, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
-                media_rows,
-            )
+            await conn.executemany(_INSERT_MEDIA, media_rows)
         if link_rows:
             # An album may arrive in pieces and an export may be re-imported: keep what is known,
             # fill in what was missing, never lose a stored file reference.
@@ -871,21 +855,7 @@ class Archive:
         if digest is None:
             return None
         async with self.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO media (sha256, path, size, width, height, mime_type, is_image, ocr_status, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
-                (
-                    digest,
-                    _relative_media_path(digest, item),
-                    item.size or 0,
-                    item.width,
-                    item.height,
-                    item.mime_type,
-                    int(item.is_image),
-                    "pending" if item.is_image else "skipped",
-                    now_iso(),
-                ),
-            )
+            await conn.execute(_INSERT_MEDIA, _media_row(digest, item, now_iso()))
         return digest
 
     def _media_record(self, row: Sequence[Any]) -> MediaRecord:
@@ -1165,6 +1135,27 @@ def _suffix_for(item: MediaItem) -> str:
 
 def _relative_media_path(digest: str, item: MediaItem) -> str:
     return f"{digest[:2]}/{digest}{_suffix_for(item)}"
+
+
+_INSERT_MEDIA = (
+    "INSERT INTO media (sha256, path, size, width, height, mime_type, is_image, ocr_status, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING"
+)
+
+
+def _media_row(digest: str, item: MediaItem, now: str) -> tuple[Any, ...]:
+    """A ``media`` row: images wait for OCR, other files are never read."""
+    return (
+        digest,
+        _relative_media_path(digest, item),
+        item.size or 0,
+        item.width,
+        item.height,
+        item.mime_type,
+        int(item.is_image),
+        "pending" if item.is_image else "skipped",
+        now,
+    )
 
 
 # --- queries and snippets -----------------------------------------------------------------
