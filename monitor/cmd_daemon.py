@@ -82,7 +82,7 @@ def login_command(app: AppContext, as_string: bool, phone: str | None) -> None:
 
     Example: TG_API_ID=123 TG_API_HASH=... tgmonitor login
     """
-    from telethon import TelegramClient, errors
+    from telethon import TelegramClient
     from telethon.sessions import StringSession
 
     config = app.config()
@@ -93,30 +93,40 @@ def login_command(app: AppContext, as_string: bool, phone: str | None) -> None:
     async def go() -> None:
         with private_files():
             client = TelegramClient(session, api_id, api_hash)
-            try:
-                await client.start(
-                    phone=lambda: phone or click.prompt("Phone number (international format, e.g. +964...)"),
-                    code_callback=lambda: click.prompt("Login code Telegram sent you"),
-                    password=lambda: click.prompt("Two-step verification password", hide_input=True),
-                )
-                me = await client.get_me()
-                if as_string:
-                    click.echo(StringSession.save(client.session))
-                click.echo(f"logged in as {me.first_name or ''} (id {me.id})", err=True)
-            except (
-                errors.PhoneNumberInvalidError,
-                errors.PhoneCodeInvalidError,
-                errors.PasswordHashInvalidError,
-            ) as exc:
-                raise TelegramSetupError(
-                    f"login failed: {exc.__class__.__name__.removesuffix('Error')}"
-                ) from None
-            except OSError as exc:
-                raise TelegramSetupError(f"cannot reach Telegram: {exc}") from None
-            finally:
-                await client.disconnect()
+            me = await login_client(
+                client,
+                phone=lambda: phone or click.prompt("Phone number (international format, e.g. +964...)"),
+                code=lambda: click.prompt("Login code Telegram sent you"),
+                password=lambda: click.prompt("Two-step verification password", hide_input=True),
+            )
+            if as_string:
+                click.echo(StringSession.save(client.session))
+            click.echo(f"logged in as {me.first_name or ''} (id {me.id})", err=True)
 
     run_async(go())
+
+
+async def login_client(client: Any, *, phone: Any, code: Any, password: Any) -> Any:
+    """Telethon's interactive login (phone, code, 2FA) with our errors; disconnects afterwards."""
+    from telethon import errors
+
+    try:
+        await client.start(phone=phone, code_callback=code, password=password, max_attempts=3)
+        return await client.get_me()
+    except (
+        errors.PhoneNumberInvalidError,
+        errors.PhoneCodeInvalidError,
+        errors.PasswordHashInvalidError,
+    ) as exc:
+        raise TelegramSetupError(f"login failed: {exc.__class__.__name__.removesuffix('Error')}") from None
+    except RuntimeError:  # Telethon's "3 consecutive sign-in attempts failed"
+        raise TelegramSetupError(
+            "login failed: the code was wrong three times; run tgmonitor login again"
+        ) from None
+    except OSError as exc:
+        raise TelegramSetupError(f"cannot reach Telegram: {exc}") from None
+    finally:
+        await client.disconnect()
 
 
 @click.command("run")

@@ -43,7 +43,8 @@ API (kept small on purpose; the alerts tests use it too):
 - ``set_private(channel_id, private=True)``; ``expire_file_reference(media_id)`` (next GetFile
   fails once with ``FILE_REFERENCE_EXPIRED`` and a fresh reference is issued);
   ``refuse_connections = n`` (the next n connects fail); ``drop_connection()``;
-  ``authorized = False`` (a fresh session: ``client.start(bot_token=...)`` then logs in a bot).
+  ``authorized = False`` (a fresh session: ``client.start(bot_token=...)`` logs in a bot, or
+  ``client.start(phone=..., code_callback=...)`` a user with code ``FakeTelegram.LOGIN_CODE``).
 - What the client did: ``requests`` (every request, unwrapped, in order), ``sent`` (SendMessage /
   SendMedia requests), ``uploaded(file_id) -> bytes`` (a file sent with ``send_file``),
   ``files`` (media id -> bytes served).
@@ -433,6 +434,17 @@ class FakeTelegram:
 
     def _on_GetDifferenceRequest(self, request: Any) -> Any:
         return types.updates.DifferenceEmpty(date=_now(), seq=0)
+
+    LOGIN_CODE = "12345"
+
+    def _on_SendCodeRequest(self, request: Any) -> Any:
+        return types.auth.SentCode(type=types.auth.SentCodeTypeApp(length=5), phone_code_hash="fakehash")
+
+    def _on_SignInRequest(self, request: Any) -> Any:
+        if request.phone_code_hash != "fakehash" or request.phone_code != self.LOGIN_CODE:
+            raise self._error(request, "PHONE_CODE_INVALID")
+        self.authorized = True
+        return types.auth.Authorization(user=self.me)
 
     def _on_ImportBotAuthorizationRequest(self, request: Any) -> Any:
         self.me.bot = True

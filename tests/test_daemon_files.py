@@ -7,8 +7,14 @@ import stat
 import tomllib
 from pathlib import Path
 
-from monitor.cmd_daemon import prepare_session_file, session_file
+import pytest
+from telethon import TelegramClient
+from telethon.sessions import StringSession
+
+from monitor.cmd_daemon import login_client, prepare_session_file, private_files, session_file
 from monitor.config import Config, SinkConfig, load_config
+from monitor.errors import TelegramSetupError
+from tests.fake_telegram import API_HASH, API_ID, FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,3 +62,35 @@ def test_session_file_is_created_private(tmp_path):
     target.chmod(0o644)  # an existing file that was too open is fixed
     prepare_session_file(target)
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+@pytest.mark.asyncio
+async def test_login_with_code_writes_a_private_session_file(tmp_path):
+    server = FakeTelegram()
+    server.authorized = False
+    target = prepare_session_file(tmp_path / "tgmonitor")
+    with private_files():
+        client = TelegramClient(str(target), API_ID, API_HASH)
+        server.install(client)
+        me = await login_client(
+            client, phone=lambda: "+9647700000000", code=lambda: "12345", password=lambda: ""
+        )
+    assert me.id == server.me.id
+    for path in tmp_path.iterdir():  # the session and anything SQLite made beside it
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert target.stat().st_size > 0  # Telethon wrote the auth key there
+
+
+@pytest.mark.asyncio
+async def test_login_string_session_and_wrong_code(tmp_path, capsys):
+    server = FakeTelegram()
+    server.authorized = False
+    client = server.client()
+    await login_client(client, phone=lambda: "+9647700000000", code=lambda: "12345", password=lambda: "")
+    text = StringSession.save(client.session)
+    assert StringSession(text).auth_key.key == server.senders[0].auth_key.key
+    server.authorized = False
+    other = server.client()
+    with pytest.raises(TelegramSetupError, match="wrong three times"):
+        await login_client(other, phone=lambda: "+9647700000000", code=lambda: "00000", password=lambda: "")
+    assert "12345" not in capsys.readouterr().err
