@@ -110,6 +110,14 @@ FOLDS = [
     ("باقي ٣ أيام", "3"),
     ("باقی ۳ روز", "باقي"),
     ("VENGEANCE", "vengeance"),
+    # Emoji and marks newer than SQLite's Unicode tables, glued to words, must not hide them.
+    ("الانتقام🤬قادم", "قادم"),
+    ("الثأر🫡", "الثار"),
+    ("رجال💪🏻المقاومة", "رجال"),
+    ("النصر🩸", "النصر"),
+    ("الانتقام\u08f0 آت", "الانتقام"),
+    ("الجهاد﵅", "الجهاد"),
+    ("الانتقام🤬قادم", '"الانتقام قادم"'),
 ]
 
 
@@ -399,3 +407,56 @@ def test_every_built_query_is_valid_fts5(bare_fts, query):
     match, _ = build_match_query(query)
     if match:
         bare_fts.execute("SELECT rowid FROM f WHERE f MATCH ?", (match,)).fetchall()
+
+
+@pytest.fixture
+def empty_runner(tmp_path):
+    with asyncio.Runner() as runner:
+        archive = runner.run(Archive.open(tmp_path / "words.db"))
+        try:
+            yield runner, archive
+        finally:
+            runner.run(archive.close())
+
+
+_POST_TEXT = st.one_of(
+    st.text(min_size=1, max_size=60),
+    st.lists(
+        st.sampled_from(
+            [
+                "الانْتِقَامُ",
+                "والانتقام",
+                "#الانتقام_قادم",
+                "أمريكا",
+                "٥٩",
+                "#RevengeIsComing",
+                "قادممم",
+                "ﻻ",
+                "x٣y",
+            ]
+        ),
+        min_size=1,
+        max_size=6,
+    ).map(" ".join),
+)
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(text=_POST_TEXT, data=st.data())
+def test_every_word_of_a_post_finds_it(empty_runner, text, data):
+    # Indexing and querying fold text the same way: any word of a post, as normalised, finds it.
+    from monitor.text import normalize, words
+
+    runner, archive = empty_runner
+    tokens = words(normalize(text))
+    if not tokens:
+        return
+    message_id = data.draw(st.integers(1, 10**9))
+    runner.run(archive.save_post(Post(channel=SABEREEN, message_id=message_id, date=T0, text=text)))
+    word = data.draw(st.sampled_from(tokens))
+    found = runner.run(archive.search(word, limit=10000))
+    assert message_id in [h.post.message_id for h in found], (text, word)
