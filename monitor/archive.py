@@ -535,8 +535,13 @@ class Archive:
         suffix = _suffix_for(item)
         target = self.media_dir / digest[:2] / f"{digest}{suffix}"
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+            except OSError as exc:  # not a directory, read-only, disk full: nothing else can be stored
+                raise ArchiveError(
+                    f"cannot write to the media store {self.media_dir}: {exc.strerror}"
+                ) from None
             try:
                 with os.fdopen(fd, "wb") as out:
                     if data is not None:
@@ -546,10 +551,12 @@ class Archive:
                         with open(item.path, "rb") as src:
                             shutil.copyfileobj(src, out, 1024 * 1024)
                 os.replace(tmp, target)
-            except OSError:
+            except OSError as exc:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
-                raise
+                raise ArchiveError(
+                    f"cannot write to the media store {self.media_dir}: {exc.strerror}"
+                ) from None
         item.sha256 = digest
         if item.size is None:
             item.size = target.stat().st_size

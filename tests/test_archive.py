@@ -492,3 +492,18 @@ async def test_concurrent_saves_share_the_one_writer(archive):
     assert {r.post_id for r in results[:40]} == {r[0] for r in await archive.fetchall("SELECT id FROM posts")}
     assert (await counts(archive))["posts"] == 40
     assert (await counts(archive))["posts_fts"] == 40
+
+
+@pytest.mark.asyncio
+async def test_an_unwritable_media_store_is_one_archive_error(tmp_path):
+    blocker = tmp_path / "media"
+    blocker.write_bytes(b"a file where the media directory should be")
+    archive = await Archive.open(tmp_path / "a.db", blocker)
+    try:
+        image = MediaItem(kind="photo", is_image=True, content=b"poster", mime_type="image/jpeg")
+        with pytest.raises(ArchiveError, match="cannot write to the media store"):
+            await archive.save_post(post(1, "ملصق", media=[image]))
+        assert (await counts(archive))["posts"] == 0  # nothing half-saved
+        await archive.save_post(post(2, "بلا صورة"))  # the archive itself still works
+    finally:
+        await archive.close()

@@ -134,6 +134,16 @@ def test_an_archive_path_that_is_a_directory(env):
     assert_one_line_error(run("--db", env, "stats", ok=False), "cannot open the archive")
 
 
+def test_an_unwritable_media_store(env):
+    (env / "blocker").write_bytes(b"not a directory")
+    config = env / "config.toml"
+    config.write_text('[archive]\nmedia_dir = "blocker"\n', encoding="utf-8")
+    result = run(
+        "--config", config, "--db", env / "a.db", "import", rich_channel(env / "e"), "--no-ocr", ok=False
+    )
+    assert_one_line_error(result, "cannot write to the media store")
+
+
 def test_a_missing_config_named_by_the_environment(env):
     result = run("--db", env / "a.db", "stats", ok=False, env={"TGMONITOR_CONFIG": str(env / "none.toml")})
     assert_one_line_error(result, "none.toml")
