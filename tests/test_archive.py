@@ -507,3 +507,21 @@ async def test_an_unwritable_media_store_is_one_archive_error(tmp_path):
         await archive.save_post(post(2, "بلا صورة"))  # the archive itself still works
     finally:
         await archive.close()
+
+
+@pytest.mark.asyncio
+async def test_two_processes_worth_of_writers_on_one_file(tmp_path):
+    # The daemon and a CLI import may hold the same archive: WAL plus busy_timeout serialise them.
+    path = tmp_path / "shared.db"
+    first = await Archive.open(path)
+    second = await Archive.open(path)
+    try:
+        await asyncio.gather(
+            *(first.save_post(post(i, f"من الأول {i}")) for i in range(1, 31)),
+            *(second.save_post(post(i, f"من الثاني {i}", channel=OTHER)) for i in range(1, 31)),
+        )
+        assert (await first.stats())["posts"] == 60
+        assert len(await second.search("الأول", limit=100)) == 30
+    finally:
+        await first.close()
+        await second.close()
