@@ -371,3 +371,18 @@ def test_python_dash_m_monitor(env):
         assert failed.stderr.strip().startswith("error: ")
         assert "Traceback" not in failed.stderr
         assert len(failed.stderr.strip().splitlines()) == 1
+
+
+def test_the_readme_search_examples_on_the_bundled_sample(env):
+    sample = REPO / "monitor" / "sample" / "ChannelExport"
+    db = env / "sample.db"
+    run("--db", db, "import", sample, "--no-ocr", "--json", "--username", "sada_althar_sample")
+
+    def found(*args: str) -> list[int]:
+        return [r["message_id"] for r in json.loads(run("--db", db, "search", *args, "--json").stdout)]
+
+    assert 5 in found("الانتقام")  # الانْتِقَامُ قَادِمٌ #الانتقام_قادم
+    assert 3 in found("59daysleft")  # #59daysleft
+    assert 8 in found('"قوات الاحتلال"', "--channel", "@sada_althar_sample")
+    csv_out = run("--db", db, "search", '"قوات الاحتلال"', "--csv").stdout
+    assert "https://t.me/sada_althar_sample/8" in csv_out
