@@ -63,6 +63,9 @@ def _daemon_logging(verbose: int) -> None:
         root.setLevel(logging.INFO)
     if verbose < 2:
         logging.getLogger("telethon").setLevel(logging.WARNING)
+        # On a blocked network Telethon warns dozens of times a second; the daemon logs one line per attempt.
+        logging.getLogger("telethon.network").setLevel(logging.ERROR)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 @click.command("login")

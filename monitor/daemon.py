@@ -146,6 +146,7 @@ class Daemon:
         deliver: bool = True,
         stop_timeout: float = 30.0,
         backoff: tuple[float, float] = (1.0, 300.0),
+        connect_timeout: float = 60.0,
         initial_history: int = 20,
         recheck_recent: int = 20,
         workers: int = 4,
@@ -162,6 +163,7 @@ class Daemon:
         self.deliver = deliver
         self.stop_timeout = stop_timeout
         self.backoff = backoff
+        self.connect_timeout = connect_timeout
         self.initial_history = initial_history
         self.recheck_recent = recheck_recent
         self.workers = workers
@@ -251,9 +253,8 @@ class Daemon:
         delay = self.backoff[0]
         while not self._stop.is_set():
             try:
-                await self.client.connect()
-                if not await self.client.is_user_authorized():
-                    raise TelegramSetupError("the Telegram session is not logged in: run tgmonitor login")
+                if not await self._connect_once():
+                    break  # stop requested while connecting
             except (OSError, ConnectionError, errors.ServerError) as exc:
                 self.health.last_error = f"{type(exc).__name__}: {exc}"
                 await self._set_state("reconnecting")
@@ -287,6 +288,39 @@ class Daemon:
             log.warning("disconnected (%s): reconnecting in %.0f s", self.health.last_error, delay)
             await self._sleep(delay)
             delay = min(delay * 2, self.backoff[1])
+
+    async def _connect_once(self) -> bool:
+        """Connect and check the login: bounded in time, and abandoned at once on stop.
+
+        A network that accepts the TCP connection but never speaks MTProto (a captive portal, a
+        DPI block) makes Telethon reconnect in a loop inside ``connect()`` without returning;
+        the timeout turns that into a normal failed attempt with backoff.
+        """
+        assert self.client is not None
+        attempt = asyncio.ensure_future(self._connect_and_check())
+        stopping = asyncio.ensure_future(self._stop.wait())
+        done, _ = await asyncio.wait(
+            {attempt, stopping}, timeout=self.connect_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        stopping.cancel()
+        if attempt in done:
+            attempt.result()  # a connect error or TelegramSetupError is raised here
+            return True
+        attempt.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await attempt
+        await self.client.disconnect()  # ends Telethon's own reconnect loop
+        if self._stop.is_set():
+            return False
+        raise ConnectionError(
+            f"Telegram did not answer within {self.connect_timeout:.0f} s (network blocked?)"
+        )
+
+    async def _connect_and_check(self) -> None:
+        assert self.client is not None
+        await self.client.connect()
+        if not await self.client.is_user_authorized():
+            raise TelegramSetupError("the Telegram session is not logged in: run tgmonitor login")
 
     def unresolved_pending(self) -> bool:
         return bool(self.unresolved)

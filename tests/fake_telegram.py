@@ -42,7 +42,8 @@ API (kept small on purpose; the alerts tests use it too):
   message)``, turned into Telethon's own exception (``FLOOD_WAIT_30`` -> ``FloodWaitError``).
 - ``set_private(channel_id, private=True)``; ``expire_file_reference(media_id)`` (next GetFile
   fails once with ``FILE_REFERENCE_EXPIRED`` and a fresh reference is issued);
-  ``refuse_connections = n`` (the next n connects fail); ``drop_connection()``;
+  ``refuse_connections = n`` (the next n connects fail); ``silent = True`` (requests are never
+  answered, like a network that blocks Telegram after the TCP handshake); ``drop_connection()``;
   ``authorized = False`` (a fresh session: ``client.start(bot_token=...)`` logs in a bot, or
   ``client.start(phone=..., code_callback=...)`` a user with code ``FakeTelegram.LOGIN_CODE``).
 - What the client did: ``requests`` (every request, unwrapped, in order), ``sent`` (SendMessage /
@@ -145,6 +146,7 @@ class FakeTelegram:
         self.uploads: dict[int, dict[int, bytes]] = {}
         self.account_pts = 100
         self.refuse_connections = 0
+        self.silent = False  # True: connections open but nothing is ever answered (a blocked network)
         self.authorized = True
         self.roundtrip = roundtrip
         self.senders: list[FakeSender] = []
@@ -710,6 +712,10 @@ class FakeSender:
 
     def _send_one(self, request: Any) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
+        if self.server.silent:
+            self.server.requests.append(request)
+            self.server._notify()
+            return future  # a black hole: the request never gets an answer
         if self.server.roundtrip:
             bytes(request)  # a request Telethon could not serialise fails here, as it would for real
         try:

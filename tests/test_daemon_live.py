@@ -3,6 +3,7 @@ network under Telethon is the fake server (tests/fake_telegram.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 
@@ -10,6 +11,7 @@ import pytest
 from telethon.tl import functions, types
 
 from monitor.archive import Archive
+from monitor.daemon import Daemon
 from tests.daemon_support import (
     CHANNEL_ID,
     OTHER_ID,
@@ -309,3 +311,54 @@ async def test_scheduler_runs_with_the_daemon(tmp_path):
         await daemon.scheduler.get_job("gapfill").func()
         await eventually(posts_at_least(daemon, 1))
     assert not daemon.scheduler.running
+
+
+async def test_a_network_that_never_answers_is_retried_and_stop_still_works(tmp_path):
+    server = make_server()
+    server.silent = True  # TCP connects, Telegram never answers (a DPI block, a captive portal)
+    config = make_config(tmp_path)
+    daemon = Daemon(
+        config,
+        config.archive.path,
+        client_factory=lambda cfg: server.client(),
+        ocr=False,
+        detect=False,
+        install_signals=False,
+        schedule=False,
+        connect_timeout=0.3,
+        backoff=(0.05, 0.1),
+    )
+    task = asyncio.create_task(daemon.run())
+
+    async def timed_out() -> bool:
+        return daemon.health.reconnects == 0 and "did not answer" in (daemon.health.last_error or "")
+
+    await eventually(timed_out, what="the connect timeout")
+    server.silent = False
+    await asyncio.wait_for(daemon.started.wait(), 10)
+    server.post(CHANNEL_ID, "وصلنا أخيراً")
+    await eventually(posts_at_least(daemon, 1))
+    server.silent = True
+    daemon.request_stop()
+    await asyncio.wait_for(task, 10)
+
+
+async def test_stop_during_a_hanging_connect_returns_at_once(tmp_path):
+    server = make_server()
+    server.silent = True
+    config = make_config(tmp_path)
+    daemon = Daemon(
+        config,
+        config.archive.path,
+        client_factory=lambda cfg: server.client(),
+        ocr=False,
+        detect=False,
+        install_signals=False,
+        schedule=False,
+        connect_timeout=600,
+    )
+    task = asyncio.create_task(daemon.run())
+    await server.wait_for(lambda: bool(server.requests))  # connect() is now stuck waiting
+    daemon.request_stop()
+    await asyncio.wait_for(task, 10)
+    assert daemon.health.state == "stopped"
