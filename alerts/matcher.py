@@ -11,8 +11,8 @@ automaton only reports hits that start at a word boundary:
 * an Arabic first word is entered with each chain of attached prefixes (و ف ب ل ك, with or without
   the article ال, the لل contraction of ل + ال, and the future prefix س on imperfect verbs); a
   word written with the article needs it (الثأر is not ثار), a word written without may take it;
-* the right edge: a Latin key ends with the space after the word; an Arabic key ends with the
-  first character that may follow it (a space or the first letter of a suffix), and the rest of
+* the right edge: a Latin key ends with the space after the word; a short Arabic key ends with
+  the first character that may follow it (a space or the first letter of a suffix); the rest of
   the word is checked in Python on those (rare) hits against the usual attached suffixes
   (pronouns, plural and dual endings, ة becoming ت or ات);
 * an indefinite Arabic phrase also matches in its definite form (عبوة ناسفة / العبوة الناسفة,
@@ -82,6 +82,8 @@ _EXACT: frozenset[str] = frozenset(("",))
 
 _MODES = {"exact": _EXACT, "ar": _AR_SUFFIXES, "ta": _TA_SUFFIXES}
 _FIRST = {"": " "}  # an empty suffix: the word ends, a space follows
+_FOLLOW_UPTO = 6  # keys up to this length (leading space, prefixes, stem) carry their follower
+_CLOSED, _FOLLOWED, _OPEN = 0, 1, 2  # how a key ends: with the space, a following letter, or open
 
 
 def mask(normalized: str) -> str:
@@ -187,19 +189,22 @@ class PhraseMatcher:
                 if (payload, mode) not in bucket:
                     bucket.append((payload, mode))
         # Each final key keeps every reading that produced it, so no term can shadow another.
-        final: dict[str, list[tuple[int, bool, tuple[tuple[Hashable, frozenset[str]], ...]]]] = {}
+        final: dict[str, list[tuple[int, int, tuple[tuple[Hashable, frozenset[str]], ...]]]] = {}
         for key, bucket in entries.items():
             value = tuple((p, _MODES[m]) for p, m in bucket)
             if key.endswith(" "):  # exact: the right edge is in the key
-                final.setdefault(key, []).append((len(key), True, value))
-                continue
-            # The key also takes the first character of what may follow it (a space or the first
-            # letter of a suffix), so words that merely start with the key do not reach Python.
-            for follower in sorted({_FIRST.get(s, s[:1]) for _, m in bucket for s in _MODES[m]}):
-                closed = follower == " "
-                final.setdefault(key + follower, []).append(
-                    (len(key) + 1 if closed else len(key), closed, value)
-                )
+                final.setdefault(key, []).append((len(key), _CLOSED, value))
+            elif len(key) > _FOLLOW_UPTO:  # long keys rarely start other words: check in Python
+                final.setdefault(key, []).append((len(key), _OPEN, value))
+            else:
+                # A short key also takes the first character of what may follow it (a space or
+                # the first letter of a suffix): words that merely start with it (a three-letter
+                # stem is the start of many words) do not reach Python.
+                for follower in sorted({_FIRST.get(s, s[:1]) for _, m in bucket for s in _MODES[m]}):
+                    if follower == " ":
+                        final.setdefault(key + follower, []).append((len(key) + 1, _CLOSED, value))
+                    else:
+                        final.setdefault(key + follower, []).append((len(key), _FOLLOWED, value))
         for key, readings in final.items():
             self._auto.add_word(key, tuple(readings))
         self.keys = len(final)
@@ -215,12 +220,15 @@ class PhraseMatcher:
         hits: list[tuple[Hashable, int, int]] = []
         seen: set[tuple[Hashable, int, int]] = set()
         for last, readings in self._auto.iter(masked):
-            for length, closed, bucket in readings:
-                if closed:  # the key ends with the space after the word
+            for length, kind, bucket in readings:
+                if kind == _CLOSED:  # the key ends with the space after the word
                     start, stop, trailing = last + 1 - length, last, ""
-                else:  # the key ends with the first letter after it
+                elif kind == _FOLLOWED:  # the key ends with the first letter after it
                     start, stop = last - length, masked.find(" ", last)
                     trailing = masked[last:stop]
+                else:  # the key ends where the word may go on
+                    start, stop = last + 1 - length, masked.find(" ", last + 1)
+                    trailing = masked[last + 1 : stop]
                 for payload, allowed in bucket:
                     if trailing in allowed:
                         hit = (payload, start, stop - 1)
