@@ -38,8 +38,15 @@ from monitor.text import normalize, normalize_with_offsets, original_span
 
 __all__ = ["Hit", "PhraseMatcher", "mask", "term_keys"]
 
-_NONWORD = re.compile(r"[^\w\s]")
-"""Punctuation and symbols: word boundaries, masked as spaces one for one."""
+# Punctuation and symbols (ASCII, Latin-1, Arabic, general punctuation, arrows, dingbats, emoji):
+# word boundaries, masked as spaces one for one. An explicit class of ranges runs twice as fast as
+# "any non-word character" (no Unicode category lookup per character); after normalize() what is
+# left outside it is letters, digits and combining marks of other scripts (which belong to words).
+_NONWORD = re.compile(
+    "[!-/:-@\\[-`{-~\x7f-\xbf\u00d7\u00f7\u0606-\u060f\u061b-\u061f\u066a-\u066d\u06d4\u06dd\u06de"
+    "\u06e9\u06fd\u06fe"
+    "\u2010-\u2bff\u3000-\u303f\ufd3e\ufd3f\ufe10-\ufe6f\U0001f000-\U0001faff]"
+)
 
 _ARTICLE = "ال"
 _PLAIN_CHAINS = ("", "و", "ف", "ب", "ل", "ك", "وب", "فب", "ول", "فل", "وك", "فك")
