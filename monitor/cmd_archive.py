@@ -219,7 +219,7 @@ def stats_command(app: AppContext, as_json: bool) -> None:
     async def go() -> dict[str, Any]:
         async with await Archive.open(_existing_db(app), app.media_dir()) as archive:
             data = await archive.stats()
-            daemon = await archive.get_meta("daemon_status")
+            daemon = await archive.get_meta("daemon:health")
             data["daemon"] = json.loads(daemon) if daemon else None
             return data
 
