@@ -245,7 +245,7 @@ def main() -> None:
         matcher = PhraseMatcher((t, i) for i, t in enumerate(terms))
         build = time.perf_counter() - start
         hits = sum(len(matcher.find_normalized(n)) for n in normalized)
-        t_match = best_of(3, lambda m=matcher: [m.find_normalized(n) for n in normalized])
+        t_match = best_of(5, lambda m=matcher: [m.find_normalized(n) for n in normalized])
         t_e2e = best_of(2, lambda m=matcher: [m.find(p) for p in posts])
         pattern = regex_alternation(terms)
         t_regex = best_of(1, lambda p=pattern: [p.findall(n) for n in regex_norm])
