@@ -24,7 +24,7 @@ POSITIVES = [
     ("الانتقام قادم", "🔥الانتقام قادم🔥", "الانتقام قادم"),
     ("الانتقام قادم", "﴿الانتقام قادم﴾", "الانتقام قادم"),
     ("الانتقام قادم", "—الانتقام قادم…", "الانتقام قادم"),
-    ("vengeance is coming", "\"vengeance is coming\"!", "vengeance is coming"),
+    ("vengeance is coming", '"vengeance is coming"!', "vengeance is coming"),
     ("vengeance is coming", "★Vengeance is Coming★", "Vengeance is Coming"),
     # diacritics, tatweel, letter runs, alef/ya/ta-marbuta variants
     ("الانتقام قادم", "والانتقامُ قـــادمٌ", "والانتقامُ قـــادمٌ"),
