@@ -217,6 +217,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 # Every pattern contains a unit word or a countdown marker: the patterns only run in a window
 # around these anchors, so a long post costs one cheap scan plus a few short windows.
 _ANCHOR = re.compile(r"يوم|ايام|ساع|اسبوع|اسابيع|ليال|ليله|روز|تنازلي|day|hour|hr|week|countdown|minus")
+_ANCHOR_WORDS = tuple(_ANCHOR.pattern.split("|"))
 _AFTER = 60
 # How far before its anchor a pattern may start: far for "marker ... number unit" (لا يفصلنا عن
 # <date> سوى ٤٢ يوما), near for "number unit ..." whose number sits right before the unit word.
@@ -225,6 +226,13 @@ _FAR, _NEAR = 170, 45
 _REACH = [_FAR, _NEAR, _FAR, _NEAR, _FAR, _FAR, _NEAR, _NEAR, _NEAR, _NEAR]
 assert len(_REACH) == len(_PATTERNS)
 _BARE_ONLY = re.compile(r"\s*(\d{1,3})\s*")
+# Every pattern needs a number (digits, number words, a dual such as يومين) or a "remaining" word
+# (باقي يوم فقط): a window around a unit word without any of them ("اليوم", "today") is skipped
+# before the patterns run. Common words such as اليوم make this the detector's hot path.
+_WORTH_A_LOOK = re.compile(
+    rf"\d|(?<!\w)و?(?:{_alt(_AR_UNITS)}|{_alt(_AR_TENS)}|{_alt(_EN_UNITS)}|{_alt(_EN_TENS)}|an?)(?!\w)"
+    rf"|{_DUAL_RE}|{_REMAIN_AR}|{_FILLER_EN}|left|remain"
+)
 
 # --- explicit dates ------------------------------------------------------------------------
 
@@ -345,6 +353,8 @@ def _aware(date: datetime) -> datetime:
 def _candidates(norm: str) -> list[tuple[int, int, int, int, str, datetime | None, str]]:
     """(priority, start, end, value, unit, explicit date, kind) for every pattern hit."""
     found = []
+    if not any(word in norm for word in _ANCHOR_WORDS):  # substring scans in C: most posts stop here
+        return found
     anchors = [(a.start(), a.end()) for a in _ANCHOR.finditer(norm)]
     windows: dict[int, list[list[int]]] = {}
     for reach in (_FAR, _NEAR):
@@ -355,7 +365,7 @@ def _candidates(norm: str) -> list[tuple[int, int, int, int, str, datetime | Non
                 merged[-1][1] = hi
             else:
                 merged.append([lo, hi])
-        windows[reach] = merged
+        windows[reach] = [w for w in merged if _WORTH_A_LOOK.search(norm, w[0], w[1])]
     matches = (
         (kind, m)
         for (kind, pattern), reach in zip(_PATTERNS, _REACH, strict=True)
