@@ -48,6 +48,22 @@ finally:
 """
 
 
+ARCHIVE_ONLY = r"""
+import asyncio, resource, sys, time
+from handlers.importer import import_export
+from handlers.pipeline import Pipeline
+from monitor.archive import Archive
+async def go():
+    archive = await Archive.open(sys.argv[2])
+    from pathlib import Path
+    await import_export(Path(sys.argv[1]), Pipeline(archive))
+    await archive.close()
+t = time.perf_counter()
+asyncio.run(go())
+print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
 def run(code: str, export: Path, db: Path) -> tuple[float, float, str]:
     env = dict(os.environ, TGMONITOR_CONFIG="", XDG_CONFIG_HOME=str(db.parent / "xdg"))
     proc = subprocess.run(
@@ -57,7 +73,7 @@ def run(code: str, export: Path, db: Path) -> tuple[float, float, str]:
         env=env,
         check=True,
     )
-    stats = (proc.stdout if code is RAW else proc.stderr).strip().splitlines()[-1].split()
+    stats = (proc.stderr if code is OURS else proc.stdout).strip().splitlines()[-1].split()
     return float(stats[0]), int(stats[1]) / 1024, proc.stdout
 
 
@@ -70,6 +86,7 @@ def main() -> int:
         export = write_export(folder / "export", args.messages)
         size_mb = export.stat().st_size / 1e6
         raw_s, raw_mb, _ = run(RAW, export, folder / "raw.db")
+        bare_s, bare_mb, _ = run(ARCHIVE_ONLY, export, folder / "bare.db")
         ours_s, ours_mb, out = run(OURS, export, folder / "ours.db")
         again_s, _, out2 = run(OURS, export, folder / "ours.db")
         summary = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
@@ -77,6 +94,7 @@ def main() -> int:
         print(f"export: {n} messages, {size_mb:.1f} MB")
         print(f"{'':32}{'msg/s':>10}{'seconds':>10}{'peak RSS MB':>14}")
         print(f"{'raw: json.load + executemany':32}{n / raw_s:>10.0f}{raw_s:>10.2f}{raw_mb:>14.0f}")
+        print(f"{'archive + index only (no detect)':32}{n / bare_s:>10.0f}{bare_s:>10.2f}{bare_mb:>14.0f}")
         print(f"{'tgmonitor import (end to end)':32}{n / ours_s:>10.0f}{ours_s:>10.2f}{ours_mb:>14.0f}")
         print(f"{'tgmonitor import again (no-op)':32}{n / again_s:>10.0f}{again_s:>10.2f}")
         print(

@@ -31,16 +31,22 @@ from monitor.text import normalize
 from ocr.engine import recognize_file
 from ocr.settings import OcrSettings
 
+PLANES = ("grey", "red", "green", "blue")
 CONFIGS: dict[str, OcrSettings | None] = {
     "plain": None,  # tesseract IMAGE - -l ara+eng
     "grey-psm11": OcrSettings(passes=("grey",), min_confidence=0, digits_pass=False),
-    "planes": OcrSettings(min_confidence=0, digits_pass=False),
-    "planes+conf30": OcrSettings(min_confidence=30, digits_pass=False),
-    "planes+conf60": OcrSettings(min_confidence=60, digits_pass=False),
-    "planes+min+conf30": OcrSettings(passes=("grey", "red", "green", "blue", "min"), digits_pass=False),
-    "ours": OcrSettings(),  # planes + conf 30 + script-model digits pass
+    "planes": OcrSettings(passes=PLANES, min_confidence=0, digits_pass=False),
+    "planes+conf30": OcrSettings(passes=PLANES, min_confidence=30, digits_pass=False),
+    "planes+conf60": OcrSettings(passes=PLANES, min_confidence=60, digits_pass=False),
+    "planes+min+conf30": OcrSettings(passes=(*PLANES, "min"), digits_pass=False),
+    "planes+digits": OcrSettings(passes=PLANES),  # the study's best + the script-model digits pass
+    "ours": OcrSettings(),  # planes + white/black masks + conf 30 + digits pass
+    "ours-nodigits": OcrSettings(digits_pass=False),
     "ours-upscale480": OcrSettings(upscale_below=480),
     "ours-digits-page": OcrSettings(digits_scope="page"),
+    "grey+masks": OcrSettings(passes=("grey", "white", "black")),
+    "grey+masks-nodigits": OcrSettings(passes=("grey", "white", "black"), digits_pass=False),
+    "grey+masks-page": OcrSettings(passes=("grey", "white", "black"), digits_scope="page"),
     "ours-conf60": OcrSettings(min_confidence=60),
 }
 
@@ -144,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=48)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--configs", default="plain,grey-psm11,planes,planes+conf30,ours")
+    parser.add_argument("--configs", default="plain,planes+digits,grey+masks,ours")
     parser.add_argument("--posters", type=Path, help="an existing poster folder with truth.json")
     parser.add_argument("--misses", action="store_true", help="list what each configuration missed")
     parser.add_argument("--json", action="store_true")

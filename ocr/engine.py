@@ -1,30 +1,45 @@
 """Reading posters with Tesseract: the passes, the junk filter, the merge, the digits pass.
 
-The pipeline was chosen by measurement on the poster set of ``scripts/posters.py``
-(``bench/ocr_quality.py``; the numbers are in the closing notes of issue 4 and in
-``shared/research/ocr-study.md``):
+The pipeline was chosen by measurement on 48 posters from ``scripts/posters.py`` with
+``python -m bench.ocr_quality`` (all in one run, 2 jobs on 2 shared cores; keyword+hashtag recall
+after ``monitor.text.normalize`` / countdown value accuracy / seconds per image):
+
+====================================  ========  =========  ======
+configuration                         kw+tag %  countdown  s/img
+====================================  ========  =========  ======
+plain ``tesseract IMG - -l ara+eng``    43.7      27.3      1.3
+grey, R, G, B at psm 11 (the study)     52.7      42.4     11.5
+grey + white mask + black mask          68.3      57.6      6.7
+**grey, R, G, B + white + black**     **72.5**  **57.6**   16.0
+====================================  ========  =========  ======
 
 * **One pass per image plane, psm 11.** Grey, red, green and blue are each read as sparse text
-  (``--psm 11``) and the lines merged. Each plane separates a different text colour from its
-  background (yellow on flames vanishes in grey but stands out in blue); this is what more than
-  doubles keyword recall over plain ``tesseract IMAGE - -l ara+eng``. psm 3 loses whole posters
-  on busy backgrounds, psm 6 reads noise as pages of junk; binarisation, inversion and upscaling
-  did not help and cost time, so they are not done.
-* **Confidence filter.** Words under ``min_confidence`` are dropped: four passes read the same
-  flames four ways, and the stray numbers they produce would otherwise become countdowns.
+  (``--psm 11``) and the lines merged: each plane separates a different text colour from its
+  background. psm 3 loses whole posters on busy backgrounds and psm 6 reads noise as pages of
+  junk (``shared/research/ocr-study.md``).
+* **White and black masks.** Poster text is mostly white or black with a contrasting outline,
+  over flames, flags or photos. Pixels whose darkest channel is above 190 (or lightest below 70)
+  become black text on white: the outline and most of the background vanish, and Tesseract stops
+  reading hollow letters. This added 20 points of recall on fire, flag and noise posters, the
+  largest single gain measured; binarising whole planes (Otsu, adaptive) did not help.
+* **Confidence filter.** Words under ``min_confidence`` (30) are dropped: six passes read the
+  same flames six ways, and the stray numbers they produce would otherwise become countdowns
+  (no false countdown on the 15 posters without one).
 * **Merge.** Lines are compared after ``monitor.text.normalize``; a line already contained in a
-  kept line is dropped, a line that contains a kept one replaces it.
+  kept line is dropped, a line that contains a kept one replaces it. Hashtags Tesseract returns
+  in visual order (``اموي_٩٥_يقاب#``) or with dashes for underscores are put right.
 * **Eastern Arabic digits.** Debian's ``ara`` model cannot emit ٢-٩ at all (``٤٨`` comes back as
-  ``AE`` or ``/5``), which loses exactly the countdowns we look for. Debian's Arabic *script*
-  model (``tesseract-ocr-script-arab``, ``-l Arabic``) can, but reads letters worse. So lines that
-  look like a countdown (a countdown word, a ``#`` or a digit-like token) are cropped from the
-  plane that read them, stacked into one small image and re-read once with the script model; the
-  lines that come back with digits are put first in the text, and the look-alike tokens of the
-  ``ara`` reading of those lines are dropped so they cannot become a wrong countdown.
+  ``AE`` or ``/5``). Debian's Arabic *script* model (``tesseract-ocr-script-arab``, ``-l
+  Arabic``) can, but reads letters worse, so lines that look like a countdown (a countdown word,
+  a ``#`` or a digit) are cropped from the plane that read them, stacked into one small image and
+  re-read once with the script model; lines that come back with digits are put first. This is
+  still the weak spot: it recovers a clean ``باقي ٥٩ يوما`` but only 1 in 14 Eastern-digit
+  countdowns of the poster set (whole-page script-model pass: 0 in 14).
 
-``OMP_THREAD_LIMIT=1`` is set for every Tesseract run: Debian's build uses OpenMP, which made
-each run about 5x slower on two shared cores. Parallelism comes from worker processes instead
-(``ocr.pool``).
+Upscaling small images, a darkest-channel plane and a 60 confidence cut were measured too and
+did not pay (``bench/ocr_quality.py`` keeps them as configurations). ``OMP_THREAD_LIMIT=1`` is
+set for every Tesseract run: Debian's build uses OpenMP, which made each run about 5x slower on
+two shared cores. Parallelism comes from worker processes instead (``ocr.pool``).
 """
 
 from __future__ import annotations
@@ -63,6 +78,8 @@ _COUNTDOWN_HINT = re.compile(
 )
 _DIGITISH = re.compile(r"[0-9٠-٩۰-۹]")
 _HAS_WORD = re.compile(r"[^\W_]{2,}|\d")
+_WHITE_LEVEL = 190
+_BLACK_LEVEL = 70
 
 
 @dataclass
@@ -192,7 +209,7 @@ def _tesseract_words(image: Image.Image, lang: str, psm: int, timeout: float | N
             continue
         key = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
         word = Word(
-            text,
+            clean_token(text),
             float(data["conf"][i]),
             int(data["left"][i]),
             int(data["top"][i]),
@@ -226,6 +243,12 @@ def _planes(frame: Image.Image, names: tuple[str, ...], upscale_below: int) -> d
             out[name] = ImageChops.darker(ImageChops.darker(r, g), b)
         elif name == "max":
             out[name] = ImageChops.lighter(ImageChops.lighter(r, g), b)
+        elif name == "white":  # near-white pixels as black text on white: drops outlines and flames
+            darkest = ImageChops.darker(ImageChops.darker(r, g), b)
+            out[name] = darkest.point(lambda v: 0 if v > _WHITE_LEVEL else 255)
+        elif name == "black":  # near-black pixels as black text on white
+            lightest = ImageChops.lighter(ImageChops.lighter(r, g), b)
+            out[name] = lightest.point(lambda v: 0 if v < _BLACK_LEVEL else 255)
         else:
             raise ValueError(f"unknown OCR pass {name!r}")
     return out
@@ -233,6 +256,24 @@ def _planes(frame: Image.Image, names: tuple[str, ...], upscale_below: int) -> d
 
 def _keep(words: list[Word], min_confidence: float) -> list[Word]:
     return [w for w in words if w.conf >= min_confidence and _HAS_WORD.search(w.text)]
+
+
+_ARABIC_LETTER = re.compile(r"[\u0600-\u06FF]")
+_HASHTAG_DASH = re.compile(r"(?<=\w)[-‐‑–—~](?=\w)")
+_DIGIT_RUN = re.compile(r"[0-9٠-٩۰-۹]+")
+
+
+def clean_token(token: str) -> str:
+    """Undo two ways Tesseract mangles hashtags.
+
+    ``_`` often comes back as a dash (``#باقي-٥٩-يوما``), and an Arabic hashtag is sometimes
+    returned in visual order (``اموي_٩٥_يقاب#``): reversed, with its digit runs left to right.
+    """
+    if token.endswith("#") and not token.startswith("#") and _ARABIC_LETTER.search(token):
+        token = _DIGIT_RUN.sub(lambda m: m.group()[::-1], token[::-1])
+    if token.startswith("#"):
+        token = _HASHTAG_DASH.sub("_", token)
+    return token
 
 
 def merge_lines(candidates: list[Line]) -> list[Line]:
@@ -269,8 +310,20 @@ def _stack_crops(crops: list[Image.Image]) -> Image.Image:
 
 def _digits_pass(lines: list[Line], planes: dict[str, Image.Image], settings: OcrSettings) -> list[str]:
     """Re-read countdown-like lines with the script model; return the lines it read with digits."""
+    if not settings.digits_model:
+        return []
+    if settings.digits_scope == "page":
+        grey = planes["grey"] if "grey" in planes else next(iter(planes.values())).convert("L")
+        found = _tesseract_words(grey, settings.digits_model, 11, None)
+        out = []
+        for words in found:
+            text = " ".join(w.text for w in _keep(words, settings.min_confidence))
+            norm = normalize(text)
+            if _DIGITISH.search(text) and (_COUNTDOWN_HINT.search(norm) or "#" in text):
+                out.append(text)
+        return out
     chosen = [ln for ln in lines if _countdown_like(ln)]
-    if not chosen or not settings.digits_model:
+    if not chosen:
         return []
     crops = []
     for line in chosen[:8]:

@@ -11,7 +11,7 @@ from typing import Any
 
 __all__ = ["DEFAULT_PASSES", "OcrOutcome", "OcrSettings"]
 
-DEFAULT_PASSES = ("grey", "red", "green", "blue")
+DEFAULT_PASSES = ("grey", "red", "green", "blue", "white", "black")
 """Image planes read by Tesseract, chosen by measurement (see ``ocr.engine``)."""
 
 
@@ -29,6 +29,7 @@ class OcrSettings:
     min_confidence: float = 30.0  # words below this are dropped as junk
     digits_model: str | None = "Arabic"  # Tesseract's Arabic *script* model: reads ٢-٩
     digits_pass: bool = True  # re-read countdown lines with ``digits_model``
+    digits_scope: str = "lines"  # "lines": crops of countdown-like lines; "page": the whole grey image
     upscale_below: int = 0  # upscale 2x when the long side is below this (0: never)
 
     @classmethod
