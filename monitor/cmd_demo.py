@@ -22,7 +22,12 @@ DEMO_QUERIES = ("الانتقام", "الامريكي", "#59daysleft", "vengeanc
 
 
 @click.command("demo")
-@click.option("--dir", "work_dir", type=click.Path(path_type=Path), help="Keep the demo archive here (default: a new temp dir).")
+@click.option(
+    "--dir",
+    "work_dir",
+    type=click.Path(path_type=Path),
+    help="Keep the demo archive here (default: a new temp dir).",
+)
 @click.option("--no-ocr", is_flag=True, help="Skip reading the posters.")
 @pass_app
 def demo_command(app: AppContext, work_dir: Path | None, no_ocr: bool) -> None:
@@ -47,7 +52,10 @@ def demo_command(app: AppContext, work_dir: Path | None, no_ocr: bool) -> None:
     config.archive.path = db
 
     async def go() -> dict[str, Any]:
-        sinks = [ConsoleSink(console=console), JsonlSink(SinkConfig(type="jsonl", name="demo-jsonl", path=jsonl))]
+        sinks = [
+            ConsoleSink(console=console),
+            JsonlSink(SinkConfig(type="jsonl", name="demo-jsonl", path=jsonl)),
+        ]
         console.print(Rule("1. Import the sample channel (Telegram Desktop export)"))
         console.print(f"export: {SAMPLE}\narchive: {db}\n")
         console.print(Rule("2. Alerts, as an analyst would receive them"))
