@@ -200,8 +200,11 @@ def _tesseract_words(image: Image.Image, lang: str, psm: int, timeout: float | N
         )
     except pytesseract.TesseractNotFoundError:
         raise OcrError(f"Tesseract is not installed: run `{install_command()}`") from None
-    except RuntimeError as exc:  # pytesseract's timeout
-        raise OcrError(f"Tesseract timed out ({exc})") from None
+    except RuntimeError:  # pytesseract's timeout: it has killed that Tesseract run
+        log.info(
+            "a %s psm %d pass ran over %.1fs on a %dx%d image: skipped", lang, psm, timeout or 0, *image.size
+        )
+        return []
     lines: dict[tuple[int, int, int], list[Word]] = {}
     for i, text in enumerate(data["text"]):
         text = (text or "").strip()
@@ -314,7 +317,7 @@ def _digits_pass(lines: list[Line], planes: dict[str, Image.Image], settings: Oc
         return []
     if settings.digits_scope == "page":
         grey = planes["grey"] if "grey" in planes else next(iter(planes.values())).convert("L")
-        found = _tesseract_words(grey, settings.digits_model, 11, None)
+        found = _tesseract_words(grey, settings.digits_model, 11, _pass_timeout(settings))
         out = []
         for words in found:
             text = " ".join(w.text for w in _keep(words, settings.min_confidence))
@@ -341,7 +344,7 @@ def _digits_pass(lines: list[Line], planes: dict[str, Image.Image], settings: Oc
             scale = 40 / max(1, crop.height)
             crop = crop.resize((max(1, int(crop.width * scale)), 40), Image.Resampling.LANCZOS)
         crops.append(crop)
-    found = _tesseract_words(_stack_crops(crops), settings.digits_model, 11, None)
+    found = _tesseract_words(_stack_crops(crops), settings.digits_model, 11, _pass_timeout(settings))
     digit_lines = []
     for words in found:
         words = _keep(words, settings.min_confidence)
@@ -349,6 +352,12 @@ def _digits_pass(lines: list[Line], planes: dict[str, Image.Image], settings: Oc
         if _DIGITISH.search(text) and len(normalize(text)) >= 2:
             digit_lines.append(text)
     return digit_lines
+
+
+def _pass_timeout(settings: OcrSettings) -> float:
+    """Time allowed to one pass: a share of the image's timeout, so one pass that bogs down
+    (psm 11 on grainy noise can run for minutes) is skipped instead of failing the whole image."""
+    return max(3.0, settings.timeout / (len(settings.passes) + 2))
 
 
 def read_frames(frames: list[Image.Image], settings: OcrSettings) -> ReadResult:
@@ -363,7 +372,7 @@ def read_frames(frames: list[Image.Image], settings: OcrSettings) -> ReadResult:
         plane_sets.append(planes)
         for name, plane in planes.items():
             passes += 1
-            for words in _tesseract_words(plane, settings.languages, settings.psm, None):
+            for words in _tesseract_words(plane, settings.languages, settings.psm, _pass_timeout(settings)):
                 kept = _keep(words, settings.min_confidence)
                 if kept:
                     candidates.append(Line(kept, name))

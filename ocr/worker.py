@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 
 
@@ -38,6 +39,10 @@ def main(argv: list[str]) -> int:
             reply = {"id": request["id"], "error": str(exc)}
         out.write(json.dumps(reply, ensure_ascii=False) + "\n")
         out.flush()
+    # End of input: the pool is gone or closing. Leave no empty private temp folder behind.
+    tmpdir = os.environ.get("TMPDIR", "")
+    if os.path.basename(tmpdir).startswith("tgmonitor-ocr-"):
+        shutil.rmtree(tmpdir, ignore_errors=True)
     return 0
 
 
