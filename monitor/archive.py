@@ -37,7 +37,7 @@ import aiosqlite
 
 from monitor.errors import ArchiveError
 from monitor.models import Channel, MediaItem, Post, iso, utc
-from monitor.text import index_text, normalize, normalize_with_offsets, strip_proclitics, words
+from monitor.text import index_words, normalize, normalize_with_offsets, strip_proclitics, words
 
 log = logging.getLogger(__name__)
 
@@ -325,10 +325,11 @@ def _fts_row(text: str, ocr_text: str | None) -> tuple[str, str]:
     """The indexed columns. ``body`` holds only the normaliser's words, space-joined, so the words
     SQLite sees are the ones queries are built from: unicode61's tables predate Unicode 7, and a newer
     emoji or mark glued to a word (``الانتقام🤬``) would otherwise become part of that word."""
-    body = " ".join(words(normalize(text)))
+    tokens = words(normalize(text))
     if ocr_text:
-        body = f"{body}\n{' '.join(words(normalize(ocr_text)))}"
-    return body, index_text(body)
+        tokens += ["\n", *words(normalize(ocr_text))]
+    body = " ".join(tokens)
+    return body, index_words(tokens)
 
 
 class Archive:

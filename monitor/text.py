@@ -29,6 +29,7 @@ __all__ = [
     "ARABIC_PROCLITICS",
     "fold_digits",
     "index_text",
+    "index_words",
     "normalize",
     "normalize_with_offsets",
     "original_span",
@@ -307,9 +308,14 @@ def strip_proclitics(word: str, min_stem: int = 3) -> list[str]:
     return list(seen)
 
 
+def index_words(tokens: Iterable[str]) -> str:
+    """Extra index tokens for already split words (see :func:`index_text`)."""
+    return " ".join(forms for word in tokens if (forms := _proclitic_forms(word)))
+
+
 def index_text(normalized: str) -> str:
     """Extra index tokens for search: each Arabic word's forms without attached prefixes."""
-    return " ".join(forms for word in words(normalized) if (forms := _proclitic_forms(word)))
+    return index_words(words(normalized))
 
 
 def iter_normalized(texts: Iterable[str]) -> Iterable[str]:
