@@ -4,14 +4,20 @@ The pipeline was chosen by measurement on 48 posters from ``scripts/posters.py``
 ``python -m bench.ocr_quality`` (all in one run, 2 jobs on 2 shared cores; keyword+hashtag recall
 after ``monitor.text.normalize`` / countdown value accuracy / seconds per image):
 
-====================================  ========  =========  ======
-configuration                         kw+tag %  countdown  s/img
-====================================  ========  =========  ======
-plain ``tesseract IMG - -l ara+eng``    43.7      27.3      1.3
-grey, R, G, B at psm 11 (the study)     52.7      42.4     11.5
-grey + white mask + black mask          68.3      57.6      6.7
-**grey, R, G, B + white + black**     **72.5**  **57.6**   16.0
-====================================  ========  =========  ======
+===========================================  ========  =========  ======
+configuration                                kw+tag %  countdown  s/img
+===========================================  ========  =========  ======
+plain ``tesseract IMG - -l ara+eng``           43.7      27.3      0.6
+grey, R, G, B at psm 11 (the study's best)     52.7      42.4      n/a
+grey + white mask + black mask                 68.3      57.6      n/a
+grey, R, G, B + white + black, no digits pass  71.3      48.5      3.4
+**the same + the script-model digits pass**  **72.5**  **57.6**    4.7
+===========================================  ========  =========  ======
+
+(s/img from one run at load ~1 on 2 cores; rows marked n/a ran under heavier load, where the
+ratios held: grey+masks cost about 40 % of the full pipeline. CER is not a useful column here:
+six passes add junk lines, which count as insertions.) The targets of issue 4 (90 %) are not
+reached yet; the gap is mostly Eastern Arabic digits, noisy backgrounds and hollow outlines.
 
 * **One pass per image plane, psm 11.** Grey, red, green and blue are each read as sparse text
   (``--psm 11``) and the lines merged: each plane separates a different text colour from its
