@@ -49,6 +49,7 @@ class ExportSummary:
     unchanged: int = 0
     service: int = 0
     media_stored: int = 0
+    media_known: int = 0  # files of posts imported before
     media_missing: int = 0
     alerts: int = 0
     ocr_done: int = 0
@@ -64,6 +65,7 @@ class ExportSummary:
             "posts_skipped": self.unchanged,
             "service_messages": self.service,
             "media_stored": self.media_stored,
+            "media_already_stored": self.media_known,
             "media_missing": self.media_missing,
             "ocr_done": self.ocr_done,
             "ocr_failed": self.ocr_failed,

@@ -44,7 +44,9 @@ async def import_export(
             setattr(summary, result.status, getattr(summary, result.status) + 1)
             summary.alerts += len(result.alerts)
             for item in post.media:
-                if item.sha256 is not None:
+                if item.sha256 is not None and result.status == "unchanged":
+                    summary.media_known += 1  # imported before: nothing new stored
+                elif item.sha256 is not None:
                     summary.media_stored += 1
                 else:
                     summary.media_missing += 1

@@ -109,7 +109,8 @@ def import_command(
     click.echo(
         f"imported {result_json}: {data['posts_new']} new, {data['posts_updated']} updated, "
         f"{data['posts_skipped']} unchanged posts ({data['service_messages']} service messages skipped); "
-        f"media {data['media_stored']} stored, {data['media_missing']} missing; "
+        f"media {data['media_stored']} stored, {data['media_already_stored']} already there, "
+        f"{data['media_missing']} missing; "
         f"posters read {data['ocr_done']}, failed {data['ocr_failed']}; alerts {data['alerts']}"
         + (
             " (delivered)"

@@ -207,6 +207,7 @@ async def test_import_then_import_again(archive, tmp_path):
         "posts_skipped": 0,
         "service_messages": 2,
         "media_stored": 4,
+        "media_already_stored": 0,
         "media_missing": 2,
         "ocr_done": 0,
         "ocr_failed": 0,
@@ -219,6 +220,7 @@ async def test_import_then_import_again(archive, tmp_path):
 
     again = await import_export(folder / "result.json", Pipeline(archive))
     assert again.new == 0 and again.updated == 0 and again.unchanged == 13
+    assert (again.media_stored, again.media_known) == (0, 4)  # nothing stored twice
     assert (await archive.stats())["posts"] == 13
     assert [tuple(r) for r in await archive.fetchall("SELECT id, updated_at FROM posts ORDER BY id")] == [
         tuple(r) for r in rows_before
