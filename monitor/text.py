@@ -316,8 +316,3 @@ def index_words(tokens: Iterable[str]) -> str:
 def index_text(normalized: str) -> str:
     """Extra index tokens for search: each Arabic word's forms without attached prefixes."""
     return index_words(words(normalized))
-
-
-def iter_normalized(texts: Iterable[str]) -> Iterable[str]:
-    """Normalise many texts (a convenience for bulk indexing)."""
-    return map(normalize, texts)
