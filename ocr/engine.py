@@ -50,17 +50,19 @@ two shared cores. Parallelism comes from worker processes instead (``ocr.pool``)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import pytesseract
 from PIL import Image, ImageChops
 
 from monitor.errors import ImageError, OcrError
@@ -73,8 +75,13 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "Line",
+    "PassResult",
+    "TesseractFailed",
+    "finish",
     "install_command",
+    "plane_sets",
     "read_frames",
+    "read_plane",
     "recognize_file",
     "tesseract_info",
 ]
@@ -166,7 +173,7 @@ def _tesseract_info_cached(cmd: str) -> tuple[str, tuple[str, ...]]:
 
 def tesseract_info() -> dict:
     """Tesseract's version and installed languages; :class:`OcrError` with the install command if missing."""
-    cmd = shutil.which(pytesseract.pytesseract.tesseract_cmd) or shutil.which("tesseract")
+    cmd = shutil.which("tesseract")
     if cmd is None:
         raise OcrError(f"Tesseract is not installed: run `{install_command()}`")
     version, languages = _tesseract_info_cached(cmd)
@@ -193,40 +200,64 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _tesseract_words(image: Image.Image, lang: str, psm: int, timeout: float | None) -> list[list[Word]]:
-    """Lines (lists of words) Tesseract finds in ``image``."""
-    os.environ["OMP_THREAD_LIMIT"] = "1"  # inherited by the tesseract child
+class TesseractFailed(Exception):
+    """Tesseract ran but refused the image (a non-zero exit): the image fails, the pool goes on."""
+
+
+_TSV_FIELDS = 12  # level page block par line word left top width height conf text
+
+
+def _run_tesseract(source: str, lang: str, psm: int, timeout: float | None) -> list[list[Word]]:
+    """Lines (lists of words) Tesseract finds in the image file ``source``.
+
+    Tesseract is run directly (``tesseract FILE - ... tsv``), not through pytesseract: a plane is
+    written once as an uncompressed PGM (about 1 ms) instead of a PNG per pass (tens to hundreds
+    of ms), and a pass that runs over ``timeout`` is killed and skipped (psm 11 on grain can run
+    for minutes; one plane less is better than no text at all).
+    """
+    command = [_tesseract_cmd(), source, "-", "--oem", "1", "--psm", str(psm), "-l", lang, "tsv"]
     try:
-        data = pytesseract.image_to_data(
-            image,
-            lang=lang,
-            config=f"--oem 1 --psm {psm}",
-            output_type=pytesseract.Output.DICT,
-            timeout=timeout or 0,
-        )
-    except pytesseract.TesseractNotFoundError:
+        done = subprocess.run(command, capture_output=True, timeout=timeout or None, env=_env(), check=False)
+    except FileNotFoundError:
         raise OcrError(f"Tesseract is not installed: run `{install_command()}`") from None
-    except RuntimeError:  # pytesseract's timeout: it has killed that Tesseract run
-        log.info(
-            "a %s psm %d pass ran over %.1fs on a %dx%d image: skipped", lang, psm, timeout or 0, *image.size
-        )
+    except subprocess.TimeoutExpired:  # subprocess.run has killed that Tesseract run
+        log.info("a %s psm %d pass ran over %.1fs on %s: skipped", lang, psm, timeout or 0, source)
         return []
-    lines: dict[tuple[int, int, int], list[Word]] = {}
-    for i, text in enumerate(data["text"]):
-        text = (text or "").strip()
+    if done.returncode != 0:
+        message = done.stderr.decode(errors="replace").strip().splitlines()
+        raise TesseractFailed(message[-1] if message else f"exit code {done.returncode}")
+    lines: dict[tuple[str, str, str], list[Word]] = {}
+    for row in done.stdout.decode("utf-8", errors="replace").splitlines()[1:]:
+        cells = row.split("\t")
+        if len(cells) < _TSV_FIELDS or cells[0] != "5":
+            continue
+        text = cells[11].strip()
         if not text:
             continue
-        key = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
-        word = Word(
-            clean_token(text),
-            float(data["conf"][i]),
-            int(data["left"][i]),
-            int(data["top"][i]),
-            int(data["width"][i]),
-            int(data["height"][i]),
-        )
-        lines.setdefault(key, []).append(word)
+        word = Word(clean_token(text), float(cells[10]), *(int(c) for c in cells[6:10]))
+        lines.setdefault((cells[2], cells[3], cells[4]), []).append(word)
     return list(lines.values())
+
+
+def _tesseract_cmd() -> str:
+    return shutil.which("tesseract") or "tesseract"
+
+
+def _tesseract_words(
+    image: Image.Image | str | Path, lang: str, psm: int, timeout: float | None
+) -> list[list[Word]]:
+    """Lines Tesseract finds in ``image`` (a Pillow image, or the path of an image file)."""
+    if not isinstance(image, Image.Image):
+        return _run_tesseract(str(image), lang, psm, timeout)
+    suffix = ".pgm" if image.mode in ("L", "1") else ".ppm"
+    fd, name = tempfile.mkstemp(prefix="tess_", suffix=suffix)
+    os.close(fd)
+    try:
+        image.convert("L" if suffix == ".pgm" else "RGB").save(name)
+        return _run_tesseract(name, lang, psm, timeout)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
 
 
 # --- planes, merge, digits ----------------------------------------------------------------------
@@ -366,26 +397,62 @@ def _pass_timeout(settings: OcrSettings) -> float:
     return max(3.0, settings.timeout / (len(settings.passes) + 2))
 
 
-def read_frames(frames: list[Image.Image], settings: OcrSettings) -> ReadResult:
-    """Text of the frames of one image, by the pipeline described in this module's docstring."""
+@dataclass
+class PassResult:
+    """What one plane pass read: the frame and plane it ran on, and its lines."""
+
+    frame: int
+    plane: str
+    lines: list[list[Word]]
+
+    def to_json(self) -> dict:
+        return {
+            "frame": self.frame,
+            "plane": self.plane,
+            "lines": [[[w.text, w.conf, w.left, w.top, w.width, w.height] for w in ws] for ws in self.lines],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> PassResult:
+        lines = [
+            [Word(t, float(c), int(x), int(y), int(w), int(h)) for t, c, x, y, w, h in ws]
+            for ws in data["lines"]
+        ]
+        return cls(int(data["frame"]), str(data["plane"]), lines)
+
+
+def plane_sets(frames: list[Image.Image], settings: OcrSettings) -> list[dict[str, Image.Image]]:
+    """The planes to read, per frame (a frame too small to read gets none)."""
+    return [
+        _planes(frame, settings.passes, settings.upscale_below) if min(frame.size) >= 8 else {}
+        for frame in frames
+    ]
+
+
+def read_plane(plane: Image.Image | str | Path, settings: OcrSettings) -> list[list[Word]]:
+    """One plane pass: ``settings.languages`` at ``settings.psm``, skipped after its share of the timeout."""
+    return _tesseract_words(plane, settings.languages, settings.psm, _pass_timeout(settings))
+
+
+def finish(
+    results: list[PassResult], first_planes: Mapping[str, Image.Image], settings: OcrSettings
+) -> ReadResult:
+    """Merge the plane passes of one image and run the digits pass on the planes of its first frame.
+
+    The passes may have run anywhere (in this process, or spread over the pool's workers):
+    ``first_planes`` only has to give the plane images the digits pass crops from.
+    """
     candidates: list[Line] = []
-    plane_sets: list[dict[str, Image.Image]] = []
-    passes = 0
-    for frame in frames:
-        if min(frame.size) < 8:  # nothing to read, and Tesseract may refuse it
-            continue
-        planes = _planes(frame, settings.passes, settings.upscale_below)
-        plane_sets.append(planes)
-        for name, plane in planes.items():
-            passes += 1
-            for words in _tesseract_words(plane, settings.languages, settings.psm, _pass_timeout(settings)):
-                kept = _keep(words, settings.min_confidence)
-                if kept:
-                    candidates.append(Line(kept, name))
+    for result in sorted(results, key=lambda r: (r.frame, _plane_rank(r.plane, settings))):
+        for words in result.lines:
+            kept = _keep(words, settings.min_confidence)
+            if kept:
+                candidates.append(Line(kept, result.plane))
     lines = merge_lines(candidates)
+    passes = len(results)
     digit_lines: list[str] = []
-    if settings.digits_pass and settings.digits_model and plane_sets:
-        digit_lines = _digits_pass(lines, plane_sets[0], settings)
+    if settings.digits_pass and settings.digits_model and results and first_planes:
+        digit_lines = _digits_pass(lines, first_planes, settings)
         passes += 1
     texts = [*digit_lines, *(ln.text for ln in lines)]
     seen: set[str] = set()
@@ -398,26 +465,43 @@ def read_frames(frames: list[Image.Image], settings: OcrSettings) -> ReadResult:
     return ReadResult("\n".join(out), lines, digit_lines, passes)
 
 
+def _plane_rank(plane: str, settings: OcrSettings) -> int:
+    return settings.passes.index(plane) if plane in settings.passes else len(settings.passes)
+
+
+def read_frames(frames: list[Image.Image], settings: OcrSettings) -> ReadResult:
+    """Text of the frames of one image, every pass in this process, one after the other."""
+    planes = plane_sets(frames, settings)
+    results = [
+        PassResult(index, name, read_plane(plane, settings))
+        for index, frame_planes in enumerate(planes)
+        for name, plane in frame_planes.items()
+    ]
+    return finish(results, planes[0] if planes else {}, settings)
+
+
 def recognize_image(loaded: LoadedImage, settings: OcrSettings) -> str:
     return read_frames(loaded.frames, settings).text
 
 
-def recognize_file(path: Path | str | bytes, settings: OcrSettings | None = None) -> OcrOutcome:
-    """OCR one image file synchronously.
-
-    Never raises for a bad image: the outcome is ``failed`` with a reason. Raises
-    :class:`OcrError` only when Tesseract or a language is missing (with the install command).
-    """
-    settings = settings or OcrSettings()
-    started = time.perf_counter()
+def usable_settings(settings: OcrSettings) -> OcrSettings:
+    """``settings`` checked against the installed languages (OcrError if a required one is missing);
+    without the digits model the digits pass is switched off, with a warning."""
     optional_missing = check_languages(settings)
-    if optional_missing:
-        log.warning(
-            "Tesseract model %s missing, Eastern Arabic digits will be lost: run `apt-get install -y %s`",
-            optional_missing[0],
-            _language_package(optional_missing[0]),
-        )
-        settings = OcrSettings.from_dict({**settings.to_dict(), "digits_pass": False})
+    if not optional_missing:
+        return settings
+    log.warning(
+        "Tesseract model %s missing, Eastern Arabic digits will be lost: run `apt-get install -y %s`",
+        optional_missing[0],
+        _language_package(optional_missing[0]),
+    )
+    return OcrSettings.from_dict({**settings.to_dict(), "digits_pass": False})
+
+
+def load_for_ocr(path: Path | str | bytes, settings: OcrSettings) -> tuple[OcrOutcome, LoadedImage | None]:
+    """Load and fingerprint an image: a ``done`` outcome with no text yet and the image, or a
+    ``failed`` outcome with the reason and None."""
+    started = time.perf_counter()
     sha = phash = None
     try:
         loaded = load_image(
@@ -425,34 +509,44 @@ def recognize_file(path: Path | str | bytes, settings: OcrSettings | None = None
         )
         sha = sha256_bytes(loaded.data)
         phash = perceptual_hash(loaded.frames[0])
-        text = read_frames(loaded.frames, settings).text
     except ImageError as exc:
         if sha is None and isinstance(path, Path | str):
             sha = _sha_of_file(path)
         return OcrOutcome(
             "failed", reason=str(exc), sha256=sha, phash=phash, seconds=time.perf_counter() - started
-        )
-    except pytesseract.TesseractError as exc:
-        return OcrOutcome(
-            "failed",
-            reason=f"Tesseract could not read it: {exc.message or exc.status}".strip(),
-            sha256=sha,
-            phash=phash,
-            width=loaded.width,
-            height=loaded.height,
-            seconds=time.perf_counter() - started,
-        )
-    return OcrOutcome(
+        ), None
+    outcome = OcrOutcome(
         "done",
-        text=text,
         sha256=sha,
         phash=phash,
         width=loaded.width,
         height=loaded.height,
-        seconds=time.perf_counter() - started,
         format=loaded.format,
         frames=len(loaded.frames),
     )
+    return outcome, loaded
+
+
+def tesseract_failure(exc: TesseractFailed) -> str:
+    return f"Tesseract could not read it: {exc}".strip()
+
+
+def recognize_file(path: Path | str | bytes, settings: OcrSettings | None = None) -> OcrOutcome:
+    """OCR one image file synchronously, every pass in this process.
+
+    Never raises for a bad image: the outcome is ``failed`` with a reason. Raises
+    :class:`OcrError` only when Tesseract or a language is missing (with the install command).
+    """
+    started = time.perf_counter()
+    settings = usable_settings(settings or OcrSettings())
+    outcome, loaded = load_for_ocr(path, settings)
+    if loaded is not None:
+        try:
+            outcome.text = read_frames(loaded.frames, settings).text
+        except TesseractFailed as exc:
+            outcome.status, outcome.reason = "failed", tesseract_failure(exc)
+    outcome.seconds = time.perf_counter() - started
+    return outcome
 
 
 def _sha_of_file(path: Path | str) -> str | None:

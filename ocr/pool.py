@@ -6,10 +6,24 @@ behind (``shared/research/ocr-study.md``). Each worker (``ocr.worker``) runs in 
 so on a timeout the whole process group is killed, its private temp folder removed and a fresh
 worker started; the pool keeps going.
 
+**The passes of one image are spread over the workers.** An image is read in steps: ``prepare``
+(load, fingerprint, write the planes), one ``pass`` per plane (six Tesseract runs, the bulk of the
+time), then ``finish`` (merge and the digits pass). Steps are queued by image age, so the oldest
+image's passes go first and every worker helps with it: a single big poster uses both cores
+(its alert comes about twice as fast), and a slow noisy poster no longer holds one worker while
+the other idles at the end of a batch. With few images per worker, that straggler bounded the
+whole run (1.55x on two workers at 24 posters; whole images scaled 1.90x only when evenly sized).
+
+The image keeps one deadline (``timeout``) across its steps: a step still running at the
+deadline has its worker's process group killed, the image fails with ``OCR timed out after Ns``,
+and its other steps are dropped. Steps share nothing but the image's job folder (plane files,
+removed when the image is done), so any worker can take any step.
+
 The event loop only awaits: files are hashed in a thread, workers are talked to through pipes.
 Requests for the same sha256 while one is in flight share its result, and a small cache of recent
 outcomes means a poster re-shared by ten channels is read once. The queue is bounded, so a flood
-of images makes callers wait instead of filling memory.
+of images makes callers wait instead of filling memory; at most ``workers + 1`` images are being
+read at once.
 """
 
 from __future__ import annotations
@@ -17,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -26,6 +41,7 @@ import sys
 import tempfile
 import time
 from collections import OrderedDict
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,10 +73,35 @@ def _file_sha256(path: Path, max_bytes: int) -> str | None:
 
 @dataclass
 class _Job:
+    """One image to read, from the queue to its outcome."""
+
     path: Path
     sha256: str | None
     future: asyncio.Future[OcrOutcome]
     timeout: float
+    seq: int = 0
+    deadline: float = 0.0
+    folder: Path | None = None
+    closed: bool = False  # failed or finished: its remaining steps are dropped
+    workers: set[int] = field(default_factory=set)  # pids that ran a step of it
+
+
+@dataclass
+class _Step:
+    """One request to a worker on behalf of a job (prepare, one pass, finish)."""
+
+    job: _Job
+    payload: dict[str, Any]
+    future: asyncio.Future[dict[str, Any]]
+
+
+class _StepFailed(Exception):
+    """A step could not be done: the image fails with this reason."""
+
+    def __init__(self, reason: str, *, timed_out: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.timed_out = timed_out
 
 
 @dataclass
@@ -109,39 +150,44 @@ class _Worker:
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
-    async def run(self, path: Path, timeout: float) -> OcrOutcome:
-        """Read ``path`` in the worker; on timeout or crash, kill the group and restart."""
+    async def request(self, payload: dict[str, Any], timeout: float, job: _Job) -> dict[str, Any]:
+        """Send one step of ``job`` to the worker and return its answer.
+
+        Raises :class:`_StepFailed` when the worker runs past ``timeout`` (its group is killed
+        and a fresh worker started) or dies; :class:`OcrError` when Tesseract is missing.
+        """
         if self.process is None or self.process.returncode is not None:
             await self.restart()
         assert self.process is not None and self.process.stdin and self.process.stdout
         self.next_id += 1
-        request = json.dumps({"id": self.next_id, "path": str(path)}) + "\n"
-        started = time.perf_counter()
+        request = json.dumps({"id": self.next_id, **payload}, ensure_ascii=False) + "\n"
         try:
             self.process.stdin.write(request.encode())
             await self.process.stdin.drain()
-            line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+            line = await asyncio.wait_for(self.process.stdout.readline(), max(0.0, timeout))
         except TimeoutError:
-            log.warning("ocr timed out after %.1fs on %s: killing worker %s", timeout, path, self.pid)
-            await self.restart()
-            return OcrOutcome(
-                "failed", reason=f"OCR timed out after {timeout:g}s", seconds=time.perf_counter() - started
+            log.warning(
+                "ocr timed out after %.1fs on %s (%s): killing worker %s",
+                job.timeout,
+                job.path,
+                payload.get("op"),
+                self.pid,
             )
+            await self.restart()
+            raise _StepFailed(f"OCR timed out after {job.timeout:g}s", timed_out=True) from None
         except (BrokenPipeError, ConnectionResetError):
             line = b""
         if not line:
-            code = self.process.returncode
-            log.warning("ocr worker %s died on %s (exit code %s)", self.pid, path, code)
+            code = self.process.returncode if self.process else None
+            log.warning("ocr worker %s died on %s (exit code %s)", self.pid, job.path, code)
             await self.restart()
-            return OcrOutcome(
-                "failed",
-                reason=f"the OCR worker died reading this image (exit code {code})",
-                seconds=time.perf_counter() - started,
-            )
+            raise _StepFailed(f"the OCR worker died reading this image (exit code {code})")
         reply = json.loads(line)
         if "error" in reply:
             raise OcrError(reply["error"])
-        return OcrOutcome.from_dict(reply["outcome"])
+        if "failed" in reply:
+            raise _StepFailed(reply["failed"])
+        return reply
 
     async def restart(self) -> None:
         await self.kill()
@@ -176,7 +222,7 @@ class _Worker:
 
 
 class OcrPool:
-    """``await pool.recognize(path)`` reads an image in a worker process, never on the event loop.
+    """``await pool.recognize(path)`` reads an image in worker processes, never on the event loop.
 
     Use ``async with OcrPool(settings) as pool:`` or ``await pool.start()`` / ``await pool.close()``.
     """
@@ -191,6 +237,8 @@ class OcrPool:
         self.settings = settings or OcrSettings()
         self.size = max(1, workers or os.cpu_count() or 1)
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=max(1, queue_size))
+        # Steps of the images being read, oldest image first: (job seq, step order, tie, step).
+        self._steps: asyncio.PriorityQueue[tuple[int, int, int, _Step]] = asyncio.PriorityQueue()
         self._workers: list[_Worker] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: dict[str, asyncio.Future[OcrOutcome]] = {}
@@ -198,6 +246,9 @@ class OcrPool:
         self._cache_size = cache_size
         self._started = False
         self._closed = False
+        self._root: Path | None = None
+        self._seq = itertools.count(1)
+        self._tie = itertools.count()
         self.stats = {"read": 0, "shared": 0, "timeouts": 0, "failed": 0}
 
     async def __aenter__(self) -> OcrPool:
@@ -222,13 +273,16 @@ class OcrPool:
                 "tesseract-ocr-script-arab",
             )
             self.settings = OcrSettings.from_dict({**self.settings.to_dict(), "digits_pass": False})
+        self._root = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="tgmonitor-ocr-jobs-"))
         self._workers = [_Worker(self.settings) for _ in range(self.size)]
         try:
             await asyncio.gather(*(w.start() for w in self._workers))
         except BaseException:
             await asyncio.gather(*(w.kill() for w in self._workers))
+            await asyncio.to_thread(shutil.rmtree, self._root, True)
             raise
         self._tasks = [asyncio.create_task(self._serve(w)) for w in self._workers]
+        self._tasks += [asyncio.create_task(self._drive()) for _ in range(self.size + 1)]
         self._started = True
 
     async def close(self) -> None:
@@ -248,6 +302,12 @@ class OcrPool:
                 job.future.set_result(
                     OcrOutcome("failed", reason="the OCR pool was closed", sha256=job.sha256)
                 )
+        while not self._steps.empty():
+            step = self._steps.get_nowait()[-1]
+            step.future.cancel()
+        if self._root is not None:
+            await asyncio.to_thread(shutil.rmtree, self._root, True)
+            self._root = None
         self._started = False
 
     def process_groups(self) -> list[int]:
@@ -289,14 +349,16 @@ class OcrPool:
         if job.sha256 is not None and self._inflight.get(job.sha256) is job.future:
             del self._inflight[job.sha256]
 
-    async def _serve(self, worker: _Worker) -> None:
+    # --- images: each is driven through its steps by one of ``size + 1`` driver tasks ----------
+
+    async def _drive(self) -> None:
         while True:
             job = await self._queue.get()
             try:
                 if job.future.done():
                     continue
                 try:
-                    outcome = await worker.run(job.path, job.timeout)
+                    outcome = await self._read(job)
                 except asyncio.CancelledError:  # the pool is closing under this job
                     if not job.future.done():
                         job.future.set_result(
@@ -306,16 +368,110 @@ class OcrPool:
                 except OcrError as exc:
                     job.future.set_exception(exc)
                     continue
-                except (OSError, ValueError) as exc:  # a broken reply or a worker that cannot start
-                    log.exception("ocr worker failed on %s", job.path)
+                except (OSError, ValueError, KeyError) as exc:  # a broken reply
+                    log.exception("ocr failed on %s", job.path)
                     outcome = OcrOutcome("failed", reason=f"OCR worker error: {exc}")
                 if outcome.sha256 is None:
                     outcome.sha256 = job.sha256
                 self._record(job, outcome)
                 job.future.set_result(outcome)
             finally:
+                job.closed = True
                 self._forget(job)
                 self._queue.task_done()
+                if job.folder is not None:
+                    await asyncio.to_thread(shutil.rmtree, job.folder, True)
+
+    async def _read(self, job: _Job) -> OcrOutcome:
+        """Prepare, run the passes on every worker free to help, finish: the image's outcome."""
+        assert self._root is not None
+        started = time.perf_counter()
+        job.seq = next(self._seq)
+        job.deadline = time.monotonic() + job.timeout
+        job.folder = self._root / f"job-{job.seq}"
+        try:
+            prepared = await self._step(
+                job, 0, {"op": "prepare", "path": str(job.path), "dir": str(job.folder)}
+            )
+            if "outcome" in prepared:  # a bad image: failed with its reason
+                outcome = OcrOutcome.from_dict(prepared["outcome"])
+                outcome.seconds = time.perf_counter() - started
+                return outcome
+            units = prepared["units"]
+            results = await self._all(
+                job, [self._step(job, i, {"op": "pass", **unit}) for i, unit in enumerate(units, 1)]
+            )
+            finished = await self._step(
+                job,
+                len(units) + 1,
+                {"op": "finish", "units": units, "results": [r["result"] for r in results]},
+            )
+        except _StepFailed as exc:
+            job.closed = True  # drop its queued steps; running ones end by the same deadline
+            return OcrOutcome(
+                "failed", reason=exc.reason, sha256=job.sha256, seconds=time.perf_counter() - started
+            )
+        outcome = OcrOutcome.from_dict(prepared["meta"])
+        outcome.text = finished["text"]
+        outcome.seconds = time.perf_counter() - started
+        outcome.extra = {"passes": len(units), "workers": len(job.workers)}
+        return outcome
+
+    async def _all(self, job: _Job, steps: list[Coroutine[Any, Any, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """The answers of ``steps``, run side by side. On the first failure the job is closed (its
+        queued steps are dropped), the running ones are awaited (they end by the job's deadline at
+        the latest), and that failure is raised."""
+        tasks = [asyncio.ensure_future(step) for step in steps]
+        try:
+            _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            if pending:
+                job.closed = True
+                await asyncio.wait(pending)
+        finally:
+            for task in tasks:
+                task.cancel()  # only matters when we are cancelled ourselves
+        for task in tasks:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        return [task.result() for task in tasks]
+
+    async def _step(self, job: _Job, order: int, payload: dict[str, Any]) -> dict[str, Any]:
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._steps.put_nowait((job.seq, order, next(self._tie), _Step(job, payload, future)))
+        return await future
+
+    # --- workers: each takes the oldest image's next step ------------------------------------
+
+    async def _serve(self, worker: _Worker) -> None:
+        while True:
+            step = (await self._steps.get())[-1]
+            job = step.job
+            if step.future.done():
+                continue
+            if job.closed:
+                step.future.set_exception(_StepFailed("the image was given up"))
+                continue
+            remaining = job.deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise _StepFailed(f"OCR timed out after {job.timeout:g}s", timed_out=True)
+                if worker.pid is not None:
+                    job.workers.add(worker.pid)
+                reply = await worker.request(step.payload, remaining, job)
+            except asyncio.CancelledError:
+                step.future.cancel()
+                raise
+            except (_StepFailed, OcrError) as exc:
+                if not step.future.done():
+                    step.future.set_exception(exc)
+                continue
+            except (OSError, ValueError) as exc:  # a broken reply or a worker that cannot start
+                log.exception("ocr worker failed on %s", job.path)
+                if not step.future.done():
+                    step.future.set_exception(_StepFailed(f"OCR worker error: {exc}"))
+                continue
+            if not step.future.done():
+                step.future.set_result(reply)
 
     def _record(self, job: _Job, outcome: OcrOutcome) -> None:
         if outcome.status == "done":

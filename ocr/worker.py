@@ -2,12 +2,24 @@
 
 Started by :class:`ocr.pool.OcrPool` as ``python -m ocr.worker SETTINGS_JSON`` in its own session
 (so its own process group): on a timeout the pool kills the whole group, Tesseract included, and
-removes the worker's private ``TMPDIR`` where pytesseract keeps its ``tess_*`` files.
+removes the worker's private ``TMPDIR``.
+
+An image is read in three kinds of steps, so that the passes of one poster can run on several
+workers at once (``ocr.pool``). Each step is a request; any worker can do any step, because the
+steps share nothing but files in the image's job folder:
+
+* ``prepare``: load and fingerprint the image, write its planes into ``dir`` as PGM files, and
+  answer the meta data and the list of passes to run (or a failed outcome for a bad image);
+* ``pass``: one Tesseract pass over one plane file; answers its lines;
+* ``finish``: merge the passes, run the digits pass on the plane files, answer the text.
+
+``read`` does all three in this process (one image, one worker).
 
 Protocol (one JSON object per line):
   worker -> pool, once: ``{"ready": true}``
-  pool -> worker: ``{"id": 1, "path": "/media/ab/abcd.jpg"}``
-  worker -> pool: ``{"id": 1, "outcome": {...OcrOutcome...}}`` or ``{"id": 1, "error": "sentence"}``
+  pool -> worker: ``{"id": 1, "op": "prepare", "path": "/media/ab/abcd.jpg", "dir": "/tmp/.../job-1"}``
+  worker -> pool: ``{"id": 1, ...answer...}``, ``{"id": 1, "failed": "reason"}`` when Tesseract
+  refused the image, or ``{"id": 1, "error": "sentence"}`` when Tesseract or a language is missing.
 """
 
 from __future__ import annotations
@@ -16,12 +28,79 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+
+class PlaneFiles(Mapping[str, Image.Image]):
+    """The planes of an image's first frame, opened from the job folder only when asked for."""
+
+    def __init__(self, files: dict[str, str]) -> None:
+        self._files = files
+        self._open: dict[str, Image.Image] = {}
+
+    def __getitem__(self, name: str) -> Image.Image:
+        if name not in self._open:
+            if name not in self._files:
+                raise KeyError(name)
+            with Image.open(self._files[name]) as image:
+                image.load()
+                self._open[name] = image.copy()
+        return self._open[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+
+def plane_file(folder: Path, frame: int, name: str, image: Image.Image) -> Path:
+    suffix = "pgm" if image.mode in ("L", "1") else "ppm"
+    return folder / f"f{frame}-{name}.{suffix}"
+
+
+def handle(request: dict[str, Any], settings: Any) -> dict[str, Any]:
+    """Answer one request (see the module docstring)."""
+    from ocr import engine
+
+    op = request.get("op", "read")
+    if op == "read":
+        return {"outcome": engine.recognize_file(request["path"], settings).to_dict()}
+    try:
+        if op == "prepare":
+            outcome, loaded = engine.load_for_ocr(request["path"], settings)
+            if loaded is None:
+                return {"outcome": outcome.to_dict()}
+            folder = Path(request["dir"])
+            folder.mkdir(parents=True, exist_ok=True)
+            units = []
+            for frame, planes in enumerate(engine.plane_sets(loaded.frames, settings)):
+                for name, plane in planes.items():
+                    target = plane_file(folder, frame, name, plane)
+                    plane.save(target)
+                    units.append({"frame": frame, "plane": name, "file": str(target)})
+            return {"meta": outcome.to_dict(), "units": units}
+        if op == "pass":
+            lines = engine.read_plane(request["file"], settings)
+            return {"result": engine.PassResult(request["frame"], request["plane"], lines).to_json()}
+        if op == "finish":
+            results = [engine.PassResult.from_json(r) for r in request["results"]]
+            first = PlaneFiles({u["plane"]: u["file"] for u in request["units"] if u["frame"] == 0})
+            return {"text": engine.finish(results, first, settings).text}
+    except engine.TesseractFailed as exc:
+        return {"failed": engine.tesseract_failure(exc)}
+    except OSError as exc:  # a plane file gone: the job was given up (timed out) meanwhile
+        return {"failed": f"OCR step failed: {exc}"}
+    raise ValueError(f"unknown OCR worker request {op!r}")
 
 
 def main(argv: list[str]) -> int:
     os.environ["OMP_THREAD_LIMIT"] = "1"
     from monitor.errors import OcrError
-    from ocr.engine import recognize_file
     from ocr.settings import OcrSettings
 
     settings = OcrSettings.from_dict(json.loads(argv[0]) if argv else {})
@@ -33,8 +112,7 @@ def main(argv: list[str]) -> int:
             continue
         request = json.loads(raw)
         try:
-            outcome = recognize_file(request["path"], settings)
-            reply = {"id": request["id"], "outcome": outcome.to_dict()}
+            reply = {"id": request["id"], **handle(request, settings)}
         except OcrError as exc:
             reply = {"id": request["id"], "error": str(exc)}
         out.write(json.dumps(reply, ensure_ascii=False) + "\n")
