@@ -40,8 +40,10 @@ CONFIGS: dict[str, OcrSettings | None] = {
     "planes+conf60": OcrSettings(passes=PLANES, min_confidence=60, digits_pass=False),
     "planes+min+conf30": OcrSettings(passes=(*PLANES, "min"), digits_pass=False),
     "planes+digits": OcrSettings(passes=PLANES),  # the study's best + the script-model digits pass
-    "ours": OcrSettings(),  # planes + white/black masks + conf 30 + digits pass
-    "ours-nodigits": OcrSettings(digits_pass=False),
+    "ours": OcrSettings(),  # planes + white/black masks + conf 30 + glyph digits + script digits pass
+    "ours-noglyph": OcrSettings(glyph_digits=False),  # before ocr.digits
+    "ours-noscript": OcrSettings(digits_pass=False),  # glyph digits only, no script-model pass
+    "ours-nodigits": OcrSettings(digits_pass=False, glyph_digits=False),
     "ours-upscale480": OcrSettings(upscale_below=480),
     "ours-digits-page": OcrSettings(digits_scope="page"),
     "grey+masks": OcrSettings(passes=("grey", "white", "black")),

@@ -67,6 +67,7 @@ from PIL import Image, ImageChops
 
 from monitor.errors import ImageError, OcrError
 from monitor.text import normalize
+from ocr.digits import countdown_lines
 from ocr.hashing import perceptual_hash, sha256_bytes
 from ocr.images import LoadedImage, load_image
 from ocr.settings import OcrOutcome, OcrSettings
@@ -301,6 +302,7 @@ def _keep(words: list[Word], min_confidence: float) -> list[Word]:
 _ARABIC_LETTER = re.compile(r"[\u0600-\u06FF]")
 _HASHTAG_DASH = re.compile(r"(?<=\w)[-‐‑–—~](?=\w)")
 _DIGIT_RUN = re.compile(r"[0-9٠-٩۰-۹]+")
+_DIRECTION_MARKS = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 
 
 def clean_token(token: str) -> str:
@@ -309,6 +311,7 @@ def clean_token(token: str) -> str:
     ``_`` often comes back as a dash (``#باقي-٥٩-يوما``), and an Arabic hashtag is sometimes
     returned in visual order (``اموي_٩٥_يقاب#``): reversed, with its digit runs left to right.
     """
+    token = _DIRECTION_MARKS.sub("", token)
     if token.endswith("#") and not token.startswith("#") and _ARABIC_LETTER.search(token):
         token = _DIGIT_RUN.sub(lambda m: m.group()[::-1], token[::-1])
     if token.startswith("#"):
@@ -450,11 +453,14 @@ def finish(
                 candidates.append(Line(kept, result.plane))
     lines = merge_lines(candidates)
     passes = len(results)
+    glyph_lines: list[str] = []
+    if settings.glyph_digits and first_planes:
+        glyph_lines = countdown_lines(_all_lines(results), first_planes)
     digit_lines: list[str] = []
     if settings.digits_pass and settings.digits_model and results and first_planes:
         digit_lines = _digits_pass(lines, first_planes, settings)
         passes += 1
-    texts = [*digit_lines, *(ln.text for ln in lines)]
+    texts = [*glyph_lines, *digit_lines, *(ln.text for ln in lines)]
     seen: set[str] = set()
     out = []
     for text in texts:
@@ -463,6 +469,25 @@ def finish(
             seen.add(key)
             out.append(text)
     return ReadResult("\n".join(out), lines, digit_lines, passes)
+
+
+def _all_lines(results: list[PassResult]) -> list[tuple[str, tuple[int, int, int, int], int]]:
+    """Every line of the first frame's passes, whatever its confidence: (text, box, word height)."""
+    out = []
+    for result in results:
+        if result.frame != 0:
+            continue
+        for words in result.lines:
+            if words:
+                heights = sorted(w.height for w in words)
+                out.append(
+                    (
+                        " ".join(w.text for w in words),
+                        Line(words, result.plane).box,
+                        heights[len(heights) // 2],
+                    )
+                )
+    return out
 
 
 def _plane_rank(plane: str, settings: OcrSettings) -> int:

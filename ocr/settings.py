@@ -30,6 +30,7 @@ class OcrSettings:
     digits_model: str | None = "Arabic"  # Tesseract's Arabic *script* model: reads ٢-٩
     digits_pass: bool = True  # re-read countdown lines with ``digits_model``
     digits_scope: str = "lines"  # "lines": crops of countdown-like lines; "page": the whole grey image
+    glyph_digits: bool = True  # read Eastern Arabic digits of countdown lines by glyph shape (ocr.digits)
     upscale_below: int = 0  # upscale 2x when the long side is below this (0: never)
 
     @classmethod

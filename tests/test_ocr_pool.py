@@ -73,6 +73,42 @@ async def test_timeout_kills_the_worker_group_and_the_pool_goes_on(posters, tmp_
 
 
 @pytest.mark.asyncio
+async def test_one_poster_is_read_by_both_workers(posters):
+    async with OcrPool(OcrSettings(), workers=2, queue_size=2) as pool:
+        pids = set(pool.process_groups())
+        outcome = await pool.recognize(posters["english-dark"])
+    assert outcome.status == "done", outcome.reason
+    assert "HELL IS COMING" in outcome.text.upper()
+    assert outcome.extra["passes"] == 6  # grey, red, green, blue, white, black
+    assert outcome.extra["workers"] == 2  # its passes were spread over both workers
+    assert len(pids) == 2
+
+
+@pytest.mark.asyncio
+async def test_the_passes_of_a_stuck_image_time_out_on_every_worker(posters, tmp_path):
+    import numpy as np
+
+    noisy = tmp_path / "noisy.png"
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 256, (1600, 1600, 3), dtype=np.uint8)).save(noisy)
+    async with OcrPool(OcrSettings(), workers=2, queue_size=2) as pool:
+        before = pool.process_groups()
+        folders = [w.tmpdir for w in pool._workers]
+        stuck = await pool.recognize(noisy, timeout=2.0)
+        assert stuck.status == "failed"
+        assert stuck.reason == "OCR timed out after 2s"
+        assert stuck.sha256 is not None  # the failure is recorded against the image
+        # both workers were running one of its passes at the deadline: both groups killed
+        assert all(processes_in_group(pgid) == [] for pgid in before)
+        assert not any(os.path.exists(folder) for folder in folders)
+        assert set(pool.process_groups()).isdisjoint(before)
+        assert pool.stats["timeouts"] == 1
+        assert list(pool._root.iterdir()) == []  # the image's plane files are gone too
+        after = await pool.recognize(posters["english-dark"])
+        assert after.status == "done" and "HELL" in after.text.upper()
+
+
+@pytest.mark.asyncio
 async def test_bad_images_fail_with_a_reason_and_do_not_stop_the_pool(posters, tmp_path):
     empty = tmp_path / "empty.jpg"
     empty.write_bytes(b"")
