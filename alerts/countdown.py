@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+import ahocorasick
+
 from monitor.text import normalize, normalize_with_offsets, original_span
 
 __all__ = [
@@ -218,6 +220,10 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 # around these anchors, so a long post costs one cheap scan plus a few short windows.
 _ANCHOR = re.compile(r"يوم|ايام|ساع|اسبوع|اسابيع|ليال|ليله|روز|تنازلي|day|hour|hr|week|countdown|minus")
 _ANCHOR_WORDS = tuple(_ANCHOR.pattern.split("|"))
+_ANCHORS = ahocorasick.Automaton()
+for _word in _ANCHOR_WORDS:
+    _ANCHORS.add_word(_word, _word)
+_ANCHORS.make_automaton()
 _AFTER = 60
 # How far before its anchor a pattern may start: far for "marker ... number unit" (لا يفصلنا عن
 # <date> سوى ٤٢ يوما), near for "number unit ..." whose number sits right before the unit word.
@@ -233,6 +239,37 @@ _WORTH_A_LOOK = re.compile(
     rf"\d|(?<!\w)و?(?:{_alt(_AR_UNITS)}|{_alt(_AR_TENS)}|{_alt(_EN_UNITS)}|{_alt(_EN_TENS)}|an?)(?!\w)"
     rf"|{_DUAL_RE}|{_REMAIN_AR}|{_FILLER_EN}|left|remain"
 )
+
+# The same test, cheaper first: most windows (اليوم, "today") hold none of these, and the regex
+# above tries every alternative at every position. A window passes the quick test if it has a
+# digit, a bounded number word among its words, or one of the unbounded alternatives anywhere
+# (an automaton); only then does the regex decide. The quick test never says no where the
+# regex would say yes (``test_countdown_quick_filter_agrees``).
+_BOUNDED = {*_AR_UNITS, *_AR_TENS, *_EN_UNITS, *(w for t in _EN_TENS for w in t.split()), "a", "an"}
+_BOUNDED_WORDS = frozenset({*_BOUNDED, *("و" + w for w in _BOUNDED)})
+_UNBOUNDED = ahocorasick.Automaton()
+for _literal in (
+    *_DUAL,
+    *_REMAIN_AR.removeprefix("(?:").removesuffix(")").split("|"),
+    *_FILLER_EN.removeprefix("(?:").removesuffix(")").split("|"),
+    "left",
+    "remain",
+):
+    _UNBOUNDED.add_word(_literal, _literal)
+_UNBOUNDED.make_automaton()
+_DIGIT = re.compile(r"\d").search
+_WORD_RUN = re.compile(r"\w+").findall
+
+
+def _worth_a_look(norm: str, lo: int, hi: int) -> bool:
+    """``_WORTH_A_LOOK.search(norm, lo, hi)``, with a quick no for most windows."""
+    if _DIGIT(norm, lo, hi):
+        return True
+    quick = next(_UNBOUNDED.iter(norm, lo, hi), None) is not None or not _BOUNDED_WORDS.isdisjoint(
+        _WORD_RUN(norm, lo, hi)
+    )
+    return quick and _WORTH_A_LOOK.search(norm, lo, hi) is not None
+
 
 # --- explicit dates ------------------------------------------------------------------------
 
@@ -353,9 +390,11 @@ def _aware(date: datetime) -> datetime:
 def _candidates(norm: str) -> list[tuple[int, int, int, int, str, datetime | None, str]]:
     """(priority, start, end, value, unit, explicit date, kind) for every pattern hit."""
     found = []
-    if not any(word in norm for word in _ANCHOR_WORDS):  # substring scans in C: most posts stop here
+    # Where the anchor words are, in one pass of an automaton (the alternation regex walked
+    # every position of every post). Overlapping anchors do not matter: windows are merged.
+    anchors = sorted((end + 1 - len(word), end + 1) for end, word in _ANCHORS.iter(norm))
+    if not anchors:  # most posts stop here
         return found
-    anchors = [(a.start(), a.end()) for a in _ANCHOR.finditer(norm)]
     windows: dict[int, list[list[int]]] = {}
     for reach in (_FAR, _NEAR):
         merged: list[list[int]] = []
@@ -365,7 +404,7 @@ def _candidates(norm: str) -> list[tuple[int, int, int, int, str, datetime | Non
                 merged[-1][1] = hi
             else:
                 merged.append([lo, hi])
-        windows[reach] = [w for w in merged if _WORTH_A_LOOK.search(norm, w[0], w[1])]
+        windows[reach] = [w for w in merged if _worth_a_look(norm, w[0], w[1])]
     matches = (
         (kind, m)
         for (kind, pattern), reach in zip(_PATTERNS, _REACH, strict=True)

@@ -143,9 +143,19 @@ class Detector:
         log.debug("detector: %d rules, %d automaton keys", len(rules), self._matcher.keys)
 
     def detect(
-        self, text: str | None, ocr_text: str | None = None, date: datetime | str | None = None
+        self,
+        text: str | None,
+        ocr_text: str | None = None,
+        date: datetime | str | None = None,
+        *,
+        explain: bool = True,
     ) -> Detection:
-        """Rule matches and the countdown in ``text`` and ``ocr_text`` (the post date sets the deadline)."""
+        """Rule matches and the countdown in ``text`` and ``ocr_text`` (the post date sets the deadline).
+
+        With ``explain=False`` a post that raises no alert comes back without its matches (only
+        its severity and countdown): locating matches in the original text is the slow part of
+        detection, and the pipeline needs them only for alerts.
+        """
         rules = self.ruleset.rules
         if isinstance(date, str):  # an archive row's ISO 8601 text
             date = datetime.fromisoformat(date.replace("Z", "+00:00"))
@@ -168,7 +178,12 @@ class Detector:
                 countdowns.append(countdown)
         # Companions and vetoes alone say nothing: spans are mapped (the slow part) only when a
         # rule term matched somewhere in the post (its companion may be on the poster).
-        if any(payload[0] == "term" for *_, found in scanned for payload, _, _ in found):  # type: ignore[index]
+        term_hit = any(payload[0] == "term" for *_, found in scanned for payload, _, _ in found)  # type: ignore[index]
+        if term_hit and not explain:
+            quiet = self._quiet_verdict(scanned, countdowns, ocr_text)
+            if quiet is not None:
+                return quiet
+        if term_hit:
             for source, body, normalized, found in scanned:
                 if not found:
                     continue
@@ -228,6 +243,39 @@ class Detector:
             alert=alert,
             severity=severity,
             matches=matches,
+            countdown=countdown,
+            ocr_text=ocr_text,
+            min_severity=self.min_severity,
+        )
+
+    def _quiet_verdict(
+        self, scanned: list[Any], countdowns: list[Countdown], ocr_text: str | None
+    ) -> Detection | None:
+        """The no-alert verdict without match spans, or None when the post may alert.
+
+        Mirrors the rules below on normalised spans: a dropped (subsumed) match always lies
+        inside one at least as severe, so severities and the alert decision do not need spans.
+        """
+        rules = self.ruleset.rules
+        roles = [payload for *_, found in scanned for payload, _, _ in found]
+        companions = {index for role, index, _ in roles if role == "with"}
+        vetoes = {index for role, index, _ in roles if role == "without"}
+        valid = [
+            rules[index]
+            for role, index, _ in roles
+            if role == "term" and index not in vetoes and (not rules[index].with_any or index in companions)
+        ]
+        floor = severity_rank(self.min_severity)
+        countdown = _pick(countdowns)
+        context = any(r.severity != "low" or r.category in CONTEXT_CATEGORIES for r in valid)
+        if any(severity_rank(r.severity) >= floor for r in valid):
+            return None
+        if countdown is not None and (countdown.alertable or (not countdown.bare and context)):
+            return None
+        return Detection(
+            alert=False,
+            severity=max((r.severity for r in valid), key=severity_rank, default=None),
+            matches=[],
             countdown=countdown,
             ocr_text=ocr_text,
             min_severity=self.min_severity,

@@ -235,70 +235,108 @@ class Outbox:
         deliveries marked ``skipped``: they are never sent, and because the post's alerts now
         exist, importing the same posts again later (even with ``--alerts``) sends nothing.
         """
+        async with self.archive.transaction() as conn:
+            ids = await self._record_in(conn, post, detection, deliver, now_utc())
+        if ids:
+            self.wake()
+        return ids
+
+    async def record_many(
+        self, items: Sequence[tuple[Any, Any]], *, deliver: bool = True
+    ) -> dict[int, list[int]]:
+        """:meth:`record` for many ``(post, detection)`` pairs in one transaction (imports).
+
+        Returns the new alert ids per post id. One transaction instead of one per alerting post:
+        an import of a busy channel raises thousands of alerts.
+        """
+        out: dict[int, list[int]] = {}
+        alerting = [(post, detection) for post, detection in items if getattr(detection, "alert", False)]
+        if not alerting:
+            return out
+        async with self.archive.transaction() as conn:
+            out = await self.record_in(conn, alerting, deliver=deliver)
+        if any(out.values()):
+            self.wake()
+        return out
+
+    async def record_in(
+        self, conn: aiosqlite.Connection, items: Sequence[tuple[Any, Any]], *, deliver: bool = True
+    ) -> dict[int, list[int]]:
+        """:meth:`record_many` inside the caller's transaction (an import's batch of posts).
+
+        The caller calls :meth:`wake` once the transaction has committed: the senders read on
+        the same connection and must not see (and send) alerts that may still roll back.
+        """
+        out: dict[int, list[int]] = {}
+        now = now_utc()
+        for post, detection in items:
+            if getattr(detection, "alert", False):
+                out[post.id] = await self._record_in(conn, post, detection, deliver, now)
+        return out
+
+    async def _record_in(
+        self, conn: aiosqlite.Connection, post: Any, detection: Any, deliver: bool, now: datetime
+    ) -> list[int]:
+        """The body of :meth:`record`, inside the caller's transaction."""
         if not getattr(detection, "alert", False):
             return []
         matches = [match_dict(m) for m in getattr(detection, "matches", None) or []]
         countdown = countdown_dict(getattr(detection, "countdown", None))
         ocr_text = getattr(detection, "ocr_text", None) or getattr(post, "ocr_text", None)
-        now = now_utc()
         ids: list[int] = []
-        async with self.archive.transaction() as conn:
-            # One read for both: the post's images and what its earlier alerts covered.
-            rows = await conn.execute_fetchall(
-                "SELECT 'image', pm.sha256, m.phash FROM post_media pm JOIN media m ON m.sha256 = pm.sha256 "
-                "WHERE pm.post_id = ? AND m.is_image = 1 "
-                "UNION ALL SELECT 'alert', body, NULL FROM alerts WHERE post_id = ? AND kind = 'post'",
-                (post.id, post.id),
-            )
-            media = [(r[1], r[2]) for r in rows if r[0] == "image"]
-            keys = self._content_keys(post, media)
-            covered = _covered([r[1] for r in rows if r[0] == "alert"])
-            fresh: dict[str, dict[str, Any]] = {}
-            for match in matches:
-                if _pair(match) not in covered:
-                    fresh.setdefault(_pair(match), match)
-            new_matches = list(fresh.values())
-            new_countdown = (
-                countdown
-                if countdown and countdown.get("alertable", True) and _countdown_key(countdown) not in covered
-                else None
-            )
-            floor = fmt.severity_rank(getattr(detection, "min_severity", None) or self.config.min_severity)
-            if not new_countdown and not any(
-                fmt.severity_rank(m.get("severity")) >= floor for m in new_matches
-            ):
-                return []
-            ranked = [m.get("severity") for m in new_matches if m.get("severity")]
-            if new_countdown:  # a countdown alerts on its own; the detector says how loud
-                ranked.append(getattr(detection, "severity", None) or "high")
-            severity = max(ranked, key=fmt.severity_rank)
-            parts = sorted(fresh) + ([_countdown_key(new_countdown)] if new_countdown else [])
-            fingerprint = f"post:{post.id}:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
-            body = fmt.post_body(
-                post,
-                kind="post",
-                severity=severity,
-                matches=new_matches,
-                countdown=new_countdown,
-                ocr_text=ocr_text,
-                image_sha256=media[0][0] if media else None,
-            )
-            body["covers"] = parts
-            alert_id = await self._insert_alert(
-                conn, "post", fingerprint, severity, body, now, post_id=post.id, channel_id=post.channel_id
-            )
-            if alert_id is None:
-                return []
-            ids.append(alert_id)
-            await self._insert_deliveries(conn, alert_id, severity, deliver, now)
-            await conn.executemany(
-                "INSERT OR IGNORE INTO alert_keys (alert_id, key, kind, channel_id, date) VALUES (?, ?, ?, ?, ?)",
-                [(alert_id, key, kind, post.channel_id, iso(post.date)) for key, kind in keys],
-            )
-            campaign_alert = await self._campaign(conn, alert_id, post, keys, deliver, now)
-            if campaign_alert is not None:
-                ids.append(campaign_alert)
-        self.wake()
+        # One read for both: the post's images and what its earlier alerts covered.
+        rows = await conn.execute_fetchall(
+            "SELECT 'image', pm.sha256, m.phash FROM post_media pm JOIN media m ON m.sha256 = pm.sha256 "
+            "WHERE pm.post_id = ? AND m.is_image = 1 "
+            "UNION ALL SELECT 'alert', body, NULL FROM alerts WHERE post_id = ? AND kind = 'post'",
+            (post.id, post.id),
+        )
+        media = [(r[1], r[2]) for r in rows if r[0] == "image"]
+        keys = self._content_keys(post, media)
+        covered = _covered([r[1] for r in rows if r[0] == "alert"])
+        fresh: dict[str, dict[str, Any]] = {}
+        for match in matches:
+            if _pair(match) not in covered:
+                fresh.setdefault(_pair(match), match)
+        new_matches = list(fresh.values())
+        new_countdown = (
+            countdown
+            if countdown and countdown.get("alertable", True) and _countdown_key(countdown) not in covered
+            else None
+        )
+        floor = fmt.severity_rank(getattr(detection, "min_severity", None) or self.config.min_severity)
+        if not new_countdown and not any(fmt.severity_rank(m.get("severity")) >= floor for m in new_matches):
+            return []
+        ranked = [m.get("severity") for m in new_matches if m.get("severity")]
+        if new_countdown:  # a countdown alerts on its own; the detector says how loud
+            ranked.append(getattr(detection, "severity", None) or "high")
+        severity = max(ranked, key=fmt.severity_rank)
+        parts = sorted(fresh) + ([_countdown_key(new_countdown)] if new_countdown else [])
+        fingerprint = f"post:{post.id}:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
+        body = fmt.post_body(
+            post,
+            kind="post",
+            severity=severity,
+            matches=new_matches,
+            countdown=new_countdown,
+            ocr_text=ocr_text,
+            image_sha256=media[0][0] if media else None,
+        )
+        body["covers"] = parts
+        alert_id = await self._insert_alert(
+            conn, "post", fingerprint, severity, body, now, post_id=post.id, channel_id=post.channel_id
+        )
+        if alert_id is None:
+            return []
+        ids.append(alert_id)
+        await self._insert_deliveries(conn, alert_id, severity, deliver, now)
+        await conn.executemany(
+            "INSERT OR IGNORE INTO alert_keys (alert_id, key, kind, channel_id, date) VALUES (?, ?, ?, ?, ?)",
+            [(alert_id, key, kind, post.channel_id, iso(post.date)) for key, kind in keys],
+        )
+        campaign_alert = await self._campaign(conn, alert_id, post, keys, deliver, now)
+        if campaign_alert is not None:
+            ids.append(campaign_alert)
         return ids
 
     async def record_alert(

@@ -13,15 +13,18 @@ importing again resumes harmlessly because saving is idempotent.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 import ijson
+import orjson
 
 from monitor.errors import ExportError
 from monitor.models import IMAGE_MIME_TYPES, Channel, MediaItem, Post
@@ -55,6 +58,7 @@ class ExportSummary:
     ocr_done: int = 0
     ocr_failed: int = 0
     missing_files: list[str] = field(default_factory=list)
+    bytes_done: int = 0  # of result.json, for the progress bar (not reported)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -105,11 +109,17 @@ class _CountingReader:
 
 
 def iter_export(
-    result_json: Path, *, username: str | None = None, on_read: Callable[[int], None] | None = None
+    result_json: Path,
+    *,
+    username: str | None = None,
+    on_read: Callable[[int], None] | None = None,
+    select: Container[int] | None = None,
 ) -> Iterator[Post | str]:
     """Yield the export's posts in order; service messages yield the string ``"service"``.
 
     ``username`` sets the channel's public username (exports do not carry it) for t.me links.
+    ``select`` keeps only the messages at these 1-based positions (the others are parsed, to
+    find the spot of any error, but not converted).
     """
     base = result_json.parent
     try:
@@ -131,7 +141,8 @@ def iter_export(
             for message in ijson.items(reader, "messages.item", use_float=True):
                 index += 1
                 last_id = message.get("id") if isinstance(message, dict) else None
-                yield _convert(message, channel, base, result_json, index)
+                if select is None or index in select:
+                    yield _convert(message, channel, base, result_json, index)
         else:
             for chat, messages in _iter_account_chats(reader):
                 if chat.get("type") not in CHANNEL_TYPES:
@@ -140,11 +151,147 @@ def iter_export(
                 for message in messages:
                     index += 1
                     last_id = message.get("id") if isinstance(message, dict) else None
-                    yield _convert(message, channel, base, result_json, index)
+                    if select is None or index in select:
+                        yield _convert(message, channel, base, result_json, index)
     except (ijson.JSONError, UnicodeDecodeError) as exc:  # yajl lets bad UTF-8 through as the latter
         raise ExportError(_describe_json_error(result_json, exc, index, last_id)) from None
     finally:
         handle.close()
+
+
+# --- the fast road: blocks of whole messages, parsed with orjson ------------------------------
+#
+# A single-chat export is one big ``messages`` array. Parsing it event by event is the slow part
+# of an import, and it cannot be shared between processes. So the array is cut into blocks of
+# whole messages, which worker processes parse with orjson on their own. A message is where
+# ``{"id":`` begins an object: in valid JSON that text cannot sit inside a string (a quote in a
+# string is escaped), and Telegram Desktop writes ``id`` first in messages and nowhere else. A
+# block that does not parse as messages (a nested object that starts with ``id``, a malformed
+# file) is read again by the event-by-event road, which names the exact spot of any error.
+
+_MESSAGE_START = re.compile(rb'\{\s*"id"\s*:')
+_MESSAGES_KEY = re.compile(rb'"messages"\s*:\s*\[')
+_ARRAY_END = re.compile(rb"\s*\]\s*\}\s*\Z")
+
+
+@dataclass
+class MessageBlock:
+    """Whole messages of the ``messages`` array: ``data[0]`` starts the first of ``count`` messages."""
+
+    first_index: int  # 1-based position of its first message in the export
+    count: int
+    data: bytes
+    last: bool  # the final block: the array's closing ``]`` and ``}`` follow its last message
+
+
+class BlockError(Exception):
+    """A block that does not parse as messages: the event-by-event road reads it instead."""
+
+
+def iter_message_blocks(
+    result_json: Path, *, block_size: int = 1 << 20, on_read: Callable[[int], None] | None = None
+) -> Iterator[MessageBlock]:
+    """Cut a single-chat export's ``messages`` array into blocks of whole messages, in order.
+
+    Only raw bytes are scanned here (a regex in C), so one process can feed several parsers.
+    Raises :class:`BlockError` if the array cannot be found.
+    """
+    with open(result_json, "rb") as handle:
+        buffer = b""
+        while (found := _MESSAGES_KEY.search(buffer)) is None:
+            chunk = handle.read(block_size)
+            if not chunk or len(buffer) > (64 << 20):
+                raise BlockError("no messages array at the start of the file")
+            if on_read:
+                on_read(len(chunk))
+            buffer += chunk
+        buffer = buffer[found.end() :]
+        index = 1
+        eof = False
+        while not eof:
+            chunk = handle.read(block_size)
+            if on_read and chunk:
+                on_read(len(chunk))
+            eof = not chunk
+            buffer += chunk
+            if eof:
+                cut = len(buffer)
+            else:
+                # The last message start in the buffer: everything before it is whole messages.
+                cut = -1
+                tail = max(0, len(buffer) - (256 << 10))
+                while cut < 0:
+                    for match in _MESSAGE_START.finditer(buffer, tail):
+                        cut = match.start()
+                    if cut < 0 and tail == 0:
+                        break
+                    tail = 0
+                if cut <= 0:
+                    continue  # one message larger than the buffer: read on
+            data, buffer = buffer[:cut], buffer[cut:]
+            count = len(_MESSAGE_START.findall(data))
+            if count or eof:
+                yield MessageBlock(index, count, data, eof)
+            index += count
+
+
+def parse_block(block: MessageBlock) -> list[Any]:
+    """The messages of a block as JSON values (the parser behind ``ijson.items``, but orjson).
+
+    Raises :class:`BlockError` when the block is not exactly ``count`` messages separated by
+    commas (and, for the last block, the end of the array and of the file).
+    """
+    data = block.data
+    starts = [m.start() for m in _MESSAGE_START.finditer(data)]
+    if (
+        len(starts) != block.count
+        or (starts and data[: starts[0]].strip())
+        or (not starts and not block.last)
+    ):
+        raise BlockError(f"block at message #{block.first_index} does not start with a message")
+    messages: list[Any] = []
+    bounds = [*starts, len(data)]
+    for number, (start, end) in enumerate(itertools.pairwise(bounds)):
+        piece = data[start:end].rstrip()
+        final = block.last and number == len(starts) - 1
+        if final:
+            tail = _ARRAY_END.search(piece)
+            if tail is None or tail.end() != len(piece):
+                raise BlockError("the messages array does not close the file")
+            piece = piece[: tail.start()]
+        elif piece.endswith(b","):
+            piece = piece[:-1]
+        else:
+            raise BlockError(f"message #{block.first_index + number} is not followed by a comma")
+        try:
+            messages.append(orjson.loads(piece))
+        except orjson.JSONDecodeError as exc:
+            raise BlockError(f"message #{block.first_index + number}: {exc}") from None
+    if block.last and not starts and not _ARRAY_END.fullmatch(data):
+        raise BlockError("the messages array does not close the file")
+    return messages
+
+
+def convert_block(block: MessageBlock, channel: Channel, result_json: Path) -> list[Post | str]:
+    """Posts (and ``"service"`` marks) of a block; :class:`BlockError` or :class:`ExportError`."""
+    base = result_json.parent
+    return [
+        _convert(message, channel, base, result_json, block.first_index + number)
+        for number, message in enumerate(parse_block(block))
+    ]
+
+
+def single_chat_channel(result_json: Path, username: str | None) -> Channel | None:
+    """The channel of a single-chat export (the fast road), or None for a full-account export."""
+    try:
+        empty = result_json.stat().st_size == 0
+    except OSError as exc:
+        raise ExportError(f"{result_json}: cannot be read ({exc.strerror})") from None
+    if empty:
+        raise ExportError(f"{result_json} is empty")
+    if _export_kind(result_json) != "single":
+        return None
+    return _channel_for(_read_chat_header(result_json), username, result_json)
 
 
 def _export_kind(result_json: Path) -> str:
@@ -230,40 +377,53 @@ def _channel_for(chat: dict[str, Any], username: str | None, result_json: Path) 
 
 
 def _convert(message: Any, channel: Channel, base: Path, result_json: Path, index: int) -> Post | str:
-    where = f"{result_json}: message #{index}"
     if not isinstance(message, dict):
-        raise ExportError(f"{where} is not an object")
+        raise ExportError(f"{result_json}: message #{index} is not an object")
     if message.get("type", "message") != "message":
         return "service"
     message_id = message.get("id")
     if not isinstance(message_id, int) or isinstance(message_id, bool):
-        raise ExportError(f"{where} has no valid 'id' (got {message_id!r})")
-    where = f"{result_json}: message id {message_id} (#{index})"
+        raise ExportError(f"{result_json}: message #{index} has no valid 'id' (got {message_id!r})")
+    # The "where" of an error message is built only when there is an error: this runs per message.
+    where = _Where(result_json, message_id, index)
     date = _read_date(message, "date", where)
     if date is None:
         raise ExportError(f"{where} has no 'date_unixtime' or 'date'")
     text, entities = _read_text(message, where)
-    post = Post(
+    reply_to = message.get("reply_to_message_id")
+    get = message.get
+    return Post(
         channel=channel,
         message_id=message_id,
         date=date,
         text=text,
         entities=entities,
-        fwd_from_name=_str_or_none(message.get("forwarded_from")),
-        fwd_from_id=_peer_id(message.get("forwarded_from_id")),
-        reply_to=message.get("reply_to_message_id")
-        if isinstance(message.get("reply_to_message_id"), int)
+        fwd_from_name=_str_or_none(get("forwarded_from")),
+        fwd_from_id=_peer_id(get("forwarded_from_id")),
+        reply_to=reply_to if isinstance(reply_to, int) else None,
+        edit_date=_read_date(message, "edited", where)
+        if "edited" in message or "edited_unixtime" in message
         else None,
-        edit_date=_read_date(message, "edited", where),
-        author=_str_or_none(message.get("author")) or _str_or_none(message.get("from")),
-        media=_read_media(message, base),
+        author=_str_or_none(get("author")) or _str_or_none(get("from")),
+        media=_read_media(message, base) if "photo" in message or "file" in message else [],
         raw=message,
         source="import",
     )
-    return post
 
 
-def _read_date(message: dict[str, Any], key: str, where: str) -> datetime | None:
+class _Where:
+    """``<file>: message id <id> (#<index>)``, formatted only if an error message needs it."""
+
+    __slots__ = ("index", "message_id", "result_json")
+
+    def __init__(self, result_json: Path, message_id: int, index: int):
+        self.result_json, self.message_id, self.index = result_json, message_id, index
+
+    def __str__(self) -> str:
+        return f"{self.result_json}: message id {self.message_id} (#{self.index})"
+
+
+def _read_date(message: dict[str, Any], key: str, where: object) -> datetime | None:
     unix = message.get(f"{key}_unixtime")
     if unix not in (None, ""):
         try:
@@ -281,10 +441,15 @@ def _read_date(message: dict[str, Any], key: str, where: str) -> datetime | None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _read_text(message: dict[str, Any], where: str) -> tuple[str, list[dict[str, Any]]]:
+def _read_text(message: dict[str, Any], where: object) -> tuple[str, list[dict[str, Any]]]:
     raw = message.get("text", "")
     parts: list[Any]
     if isinstance(raw, str):
+        typed = message.get("text_entities")
+        if not isinstance(typed, list) or all(
+            isinstance(part, dict) and part.get("type", "plain") == "plain" for part in typed
+        ):
+            return raw, []  # the common case: plain text, nothing to collect
         parts = [raw]
     elif isinstance(raw, list):
         parts = raw

@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 
 class DetectorLike(Protocol):
-    def detect(self, text: str, ocr_text: str | None = None, date: Any = None) -> Any: ...
+    def detect(
+        self, text: str, ocr_text: str | None = None, date: Any = None, *, explain: bool = True
+    ) -> Any: ...
 
 
 class OcrPoolLike(Protocol):
@@ -78,26 +80,25 @@ class Pipeline:
         """
         saved = await self.archive.save_posts(posts)
         results = {id(post): ProcessResult(s.post_id, s.status) for post, s in zip(posts, saved, strict=True)}
-        for post, s in zip(posts, saved, strict=True):
-            log.info(
-                "post channel=%s id=%s status=%s media=%d source=%s",
-                post.channel.link_name,
-                post.message_id,
-                s.status,
-                len(post.media),
-                post.source,
-            )
+        if log.isEnabledFor(logging.INFO):  # imports save thousands of posts a second
+            for post, s in zip(posts, saved, strict=True):
+                log.info(
+                    "post channel=%s id=%s status=%s media=%d source=%s",
+                    post.channel.link_name,
+                    post.message_id,
+                    s.status,
+                    len(post.media),
+                    post.source,
+                )
         if ocr and self.ocr_pool is not None:
             await self._read_images(saved, results, posts)
         # Detect what is new, changed or never detected; each post once even if sent twice.
         post_ids = list(dict.fromkeys(s.post_id for s in saved if s.needs_detection))
-        # A post without media cannot carry OCR text: its record is built from what we hold.
+        # A post without media cannot carry OCR text: it is detected from what we hold.
         known = {}
         if self.detector is not None:
             known = {
-                s.post_id: _record_of(p, s.post_id)
-                for p, s in zip(posts, saved, strict=True)
-                if not p.media and s.needs_detection
+                s.post_id: p for p, s in zip(posts, saved, strict=True) if not p.media and s.needs_detection
             }
         detections = await self.detect_posts(post_ids, known=known)
         for post in posts:
@@ -105,6 +106,70 @@ class Pipeline:
             if result.post_id in detections:
                 result.detection, result.alerts = detections[result.post_id]
         return [results[id(p)] for p in posts]
+
+    async def import_batch(self, posts: Sequence[Post]) -> list[ProcessResult]:
+        """Store and detect a batch of imported posts: :meth:`process_batch` for imports.
+
+        A post without images is detected *before* it is stored (its text is all there is), so
+        the post, its detection mark, its countdown and its alerts are written in one
+        transaction. Posts with images are stored first and detected once their posters are
+        read (or at once without an OCR pool), as on the live road.
+        """
+        if self.detector is None or not posts:
+            return await self.process_batch(posts, ocr=False)
+        detector = self.detector
+        early = [None if p.media else detector.detect(p.text, date=p.date, explain=False) for p in posts]
+        found: dict[int, tuple[Any, list[int]]] = {}
+        alerting: list[tuple[PostRecord, Any]] = []
+
+        async def within(conn: Any, saved: list[SaveResult]) -> None:
+            countdowns: list[tuple[int, int, str, int, str, str | None]] = []
+            marks: list[int] = []  # unchanged posts never detected (a crash): mark them now
+            clear: list[int] = []
+            for post, s, detection in zip(posts, saved, early, strict=True):
+                if detection is None or not s.needs_detection or s.post_id in found:
+                    continue
+                found[s.post_id] = (detection, [])
+                if s.status == "unchanged":
+                    marks.append(s.post_id)
+                if s.status != "new":
+                    clear.append(s.post_id)
+                countdown = getattr(detection, "countdown", None)
+                if countdown is not None:
+                    countdowns.append(
+                        (
+                            s.post_id,
+                            post.channel.id,
+                            iso(post.date) or "",
+                            int(countdown.value),
+                            str(countdown.unit),
+                            iso(countdown.deadline) if countdown.deadline else None,
+                        )
+                    )
+                if self.outbox is not None and getattr(detection, "alert", False):
+                    alerting.append((_record_of(post, s.post_id), detection))
+            await self.archive.mark_detected_in(conn, marks, countdowns, clear=clear)
+            record_in = getattr(self.outbox, "record_in", None)
+            if alerting and record_in is not None:
+                for post_id, ids in (await record_in(conn, alerting, deliver=self.deliver)).items():
+                    found[post_id] = (found[post_id][0], ids)
+
+        saved = await self.archive.save_posts(posts, detected=[d is not None for d in early], within=within)
+        if alerting and getattr(self.outbox, "record_in", None) is None:  # an outbox without it
+            for record, detection in alerting:
+                found[record.id] = (
+                    detection,
+                    await self.outbox.record(record, detection, deliver=self.deliver),
+                )  # type: ignore[union-attr]
+        elif alerting and self.outbox is not None:
+            self.outbox.wake()  # committed: the senders may look now
+        results = [ProcessResult(s.post_id, s.status) for s in saved]
+        later = [s.post_id for p, s in zip(posts, saved, strict=True) if p.media and s.needs_detection]
+        found |= await self.detect_posts(list(dict.fromkeys(later)))
+        for result in results:
+            if result.post_id in found:
+                result.detection, result.alerts = found[result.post_id]
+        return results
 
     async def _read_images(
         self, saved: Sequence[SaveResult], results: dict[int, ProcessResult], posts: Sequence[Post]
@@ -144,12 +209,13 @@ class Pipeline:
         return post_ids
 
     async def detect_posts(
-        self, post_ids: Sequence[int], *, known: dict[int, PostRecord] | None = None
+        self, post_ids: Sequence[int], *, known: dict[int, Post] | None = None
     ) -> dict[int, tuple[Any, list[int]]]:
         """Detect on the current text + OCR text of these posts; record alerts and countdowns.
 
         Posts with images still waiting for OCR are left for later when an OCR pool exists.
-        ``known`` holds records the caller already has (saves a read per post on imports).
+        ``known`` holds posts without media the caller has in memory (saves a read per post on
+        imports; they cannot carry OCR text).
         """
         if not post_ids:
             return {}
@@ -162,40 +228,62 @@ class Pipeline:
         if self.detector is None:
             await self.archive.mark_detected([i for i in post_ids if i not in waiting])
             return {i: (None, []) for i in post_ids if i not in waiting}
-        records = {i: known[i] for i in post_ids if i in known}
-        records |= await self.archive.posts_by_ids([i for i in unknown if i not in waiting])
+        records = await self.archive.posts_by_ids([i for i in unknown if i not in waiting])
+        alerting: list[tuple[PostRecord, Any]] = []
         for post_id in post_ids:
+            post = known.get(post_id)
             record = records.get(post_id)
-            if record is None:
+            if post is not None:
+                detection = self.detector.detect(post.text, date=post.date, explain=False)
+                channel_id, date = post.channel.id, post.date
+            elif record is not None:
+                detection = self.detector.detect(
+                    record.text, ocr_text=record.ocr_text, date=record.date, explain=False
+                )
+                channel_id, date = record.channel_id, record.date
+            else:
                 continue
-            alert_ids: list[int] = []
-            detection = self.detector.detect(record.text, ocr_text=record.ocr_text, date=record.date)
             countdown = getattr(detection, "countdown", None)
             if countdown is not None:
                 countdowns.append(
                     (
                         post_id,
-                        record.channel_id,
-                        iso(record.date) or "",
+                        channel_id,
+                        iso(date) or "",
                         int(countdown.value),
                         str(countdown.unit),
                         iso(countdown.deadline) if countdown.deadline else None,
                     )
                 )
             if self.outbox is not None and getattr(detection, "alert", False):
-                alert_ids = await self.outbox.record(record, detection, deliver=self.deliver)
-                for alert_id in alert_ids:
-                    log.info(
-                        "alert id=%s channel=%s message=%s severity=%s",
-                        alert_id,
-                        record.channel.link_name,
-                        record.message_id,
-                        getattr(detection, "severity", None),
-                    )
+                alerting.append((record if record is not None else _record_of(post, post_id), detection))  # type: ignore[arg-type]
             done.append(post_id)
-            out[post_id] = (detection, alert_ids)
+            out[post_id] = (detection, [])
+        if alerting:
+            await self._record_alerts(alerting, out)
         await self.archive.mark_detected(done, countdowns)
         return out
+
+    async def _record_alerts(
+        self, alerting: list[tuple[PostRecord, Any]], out: dict[int, tuple[Any, list[int]]]
+    ) -> None:
+        assert self.outbox is not None
+        record_many = getattr(self.outbox, "record_many", None)
+        if record_many is not None:  # one transaction for the lot
+            ids = await record_many(alerting, deliver=self.deliver)
+        else:
+            ids = {r.id: await self.outbox.record(r, d, deliver=self.deliver) for r, d in alerting}
+        for record, detection in alerting:
+            alert_ids = ids.get(record.id, [])
+            out[record.id] = (detection, alert_ids)
+            for alert_id in alert_ids:
+                log.info(
+                    "alert id=%s channel=%s message=%s severity=%s",
+                    alert_id,
+                    record.channel.link_name,
+                    record.message_id,
+                    getattr(detection, "severity", None),
+                )
 
     async def resume(self, batch: int = 200) -> int:
         """Finish what a crash or ``--no-ocr`` left: pending OCR, then undetected posts."""

@@ -7,6 +7,7 @@ same way; this module is the one place that does it, so the CLI stays a thin lay
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,13 +53,14 @@ async def open_app(
     deliver: bool = True,
     sinks: list[Any] | None = None,
     telegram_client: Any = None,
+    write_gate: Any = None,
 ) -> AsyncIterator[App]:
     """Open everything the pipeline needs; close it all on the way out, whatever happens.
 
     ``deliver=False`` records alerts in the archive without sending them (an import without
     ``--alerts``). ``sinks`` overrides the configured sinks (``demo`` prints to the console).
     """
-    archive = await Archive.open(db_path, media_dir)
+    archive = await Archive.open(db_path, media_dir, write_gate=write_gate)
     ocr_pool = None
     outbox = None
     try:
@@ -85,3 +87,24 @@ async def open_app(
         if outbox is not None and hasattr(outbox, "close"):
             await outbox.close()
         await archive.close()
+
+
+@contextlib.asynccontextmanager
+async def open_import_pipeline(
+    config: Config, db_path: Path, media_dir: Path | None, deliver: bool, *, write_gate: Any = None
+) -> AsyncIterator[Pipeline]:
+    """The pipeline of an import worker process (``handlers.importer.ParallelImport``).
+
+    The same parts as the ``import`` command itself, without OCR: the posters are read once
+    every post is in, by the command's own pool.
+    """
+    async with open_app(config, db_path, media_dir, ocr=False, deliver=deliver, write_gate=write_gate) as app:
+        yield app.pipeline
+
+
+def parallel_import(config: Config, db_path: Path, media_dir: Path | None, deliver: bool) -> Any:
+    """How ``import`` spreads a large export over worker processes (``[archive] import_workers``)."""
+    from handlers.importer import ParallelImport
+
+    workers = getattr(config.archive, "import_workers", 0) or max(1, min(4, os.cpu_count() or 1))
+    return ParallelImport(open_import_pipeline, (config, db_path, media_dir, deliver), workers=workers)

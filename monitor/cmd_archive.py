@@ -65,7 +65,7 @@ def import_command(
     """
     from handlers.export import locate_export
     from handlers.importer import import_export
-    from monitor.app import open_app
+    from monitor.app import open_app, parallel_import
 
     config = app.config()
     result_json = locate_export(path)
@@ -92,6 +92,7 @@ def import_command(
                 summary = await import_export(
                     result_json,
                     parts.pipeline,
+                    parallel=parallel_import(config, app.db_path(), app.media_dir(), deliver),
                     username=username,
                     on_bytes=lambda n: progress.advance(reading, n),
                     on_ocr_total=lambda n: progress.update(ocr_task, total=n, visible=n > 0),

@@ -53,6 +53,7 @@ class TelegramConfig:
 class ArchiveConfig:
     path: Path = field(default_factory=lambda: xdg_data_home() / "archive.db")
     media_dir: Path | None = None  # default: "media" beside the archive
+    import_workers: int = 0  # processes for large imports; 0: one per core (at most 4), 1: none
 
     def media_path(self) -> Path:
         return self.media_dir or self.path.parent / "media"
