@@ -2,7 +2,9 @@
 
 The raw limit, measured in the same run on the same file: ``json.load`` of the whole file plus a
 plain ``sqlite3`` ``executemany`` of the same rows into a bare table. Each side runs in its own
-process, which reports its own peak RSS.
+process; peak RSS is sampled over its whole process tree (the import's worker processes count).
+``tgmonitor import`` runs twice more: with ``import_workers = 1`` (one process) and again on the
+same archive (nothing new: the re-import).
 
 Targets (issue 2): at least 20,000 messages/s end to end (a third of the raw limit) and peak RSS
 under 300 MB.
@@ -18,6 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -64,17 +67,40 @@ print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrs
 """
 
 
-def run(code: str, export: Path, db: Path) -> tuple[float, float, str]:
-    env = dict(os.environ, TGMONITOR_CONFIG="", XDG_CONFIG_HOME=str(db.parent / "xdg"))
-    proc = subprocess.run(
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants (the import workers), in MB."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/status") as status:
+                total += next((int(line.split()[1]) for line in status if line.startswith("VmRSS:")), 0)
+            with open(f"/proc/{current}/task/{current}/children") as children:
+                todo += [int(c) for c in children.read().split()]
+        except (OSError, ValueError):
+            continue
+    return total / 1024
+
+
+def run(code: str, export: Path, db: Path, config: str = "") -> tuple[float, float, str]:
+    """Run one side in its own process; seconds, peak RSS of its whole process tree, stdout."""
+    env = dict(os.environ, TGMONITOR_CONFIG=config, XDG_CONFIG_HOME=str(db.parent / "xdg"))
+    with subprocess.Popen(
         [sys.executable, "-c", code, str(export), str(db)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
-        check=True,
-    )
-    stats = (proc.stderr if code is OURS else proc.stdout).strip().splitlines()[-1].split()
-    return float(stats[0]), int(stats[1]) / 1024, proc.stdout
+    ) as proc:
+        peak = 0.0
+        while proc.poll() is None:
+            peak = max(peak, _tree_rss_mb(proc.pid))
+            time.sleep(0.05)
+        out, err = proc.communicate()
+    if proc.returncode:
+        raise SystemExit(f"benchmark side failed:\n{err}")
+    stats = (err if code is OURS else out).strip().splitlines()[-1].split()
+    return float(stats[0]), max(peak, int(stats[1]) / 1024), out
 
 
 def main() -> int:
@@ -87,6 +113,9 @@ def main() -> int:
         size_mb = export.stat().st_size / 1e6
         raw_s, raw_mb, _ = run(RAW, export, folder / "raw.db")
         bare_s, bare_mb, _ = run(ARCHIVE_ONLY, export, folder / "bare.db")
+        one = folder / "one-process.toml"
+        one.write_text("[archive]\nimport_workers = 1\n", encoding="utf-8")
+        single_s, single_mb, _ = run(OURS, export, folder / "single.db", str(one))
         ours_s, ours_mb, out = run(OURS, export, folder / "ours.db")
         again_s, _, out2 = run(OURS, export, folder / "ours.db")
         summary = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
@@ -95,6 +124,7 @@ def main() -> int:
         print(f"{'':32}{'msg/s':>10}{'seconds':>10}{'peak RSS MB':>14}")
         print(f"{'raw: json.load + executemany':32}{n / raw_s:>10.0f}{raw_s:>10.2f}{raw_mb:>14.0f}")
         print(f"{'archive + index only (no detect)':32}{n / bare_s:>10.0f}{bare_s:>10.2f}{bare_mb:>14.0f}")
+        print(f"{'tgmonitor import, one process':32}{n / single_s:>10.0f}{single_s:>10.2f}{single_mb:>14.0f}")
         print(f"{'tgmonitor import (end to end)':32}{n / ours_s:>10.0f}{ours_s:>10.2f}{ours_mb:>14.0f}")
         print(f"{'tgmonitor import again (no-op)':32}{n / again_s:>10.0f}{again_s:>10.2f}")
         print(

@@ -118,7 +118,14 @@ class Pipeline:
         if self.detector is None or not posts:
             return await self.process_batch(posts, ocr=False)
         detector = self.detector
-        early = [None if p.media else detector.detect(p.text, date=p.date, explain=False) for p in posts]
+        # What is stored already, detected and unchanged (a re-import) is not detected again.
+        settled = await self.archive.settled_texts((p.channel.id, p.message_id) for p in posts)
+        early = [
+            None
+            if p.media or settled.get((p.channel.id, p.message_id)) == p.text
+            else detector.detect(p.text, date=p.date, explain=False)
+            for p in posts
+        ]
         found: dict[int, tuple[Any, list[int]]] = {}
         alerting: list[tuple[PostRecord, Any]] = []
 
@@ -164,7 +171,9 @@ class Pipeline:
         elif alerting and self.outbox is not None:
             self.outbox.wake()  # committed: the senders may look now
         results = [ProcessResult(s.post_id, s.status) for s in saved]
-        later = [s.post_id for p, s in zip(posts, saved, strict=True) if p.media and s.needs_detection]
+        # Posts with images, and any post that still needs detection without an early verdict
+        # (its entities changed under the same text), take the road of the live posts.
+        later = [s.post_id for s, d in zip(saved, early, strict=True) if d is None and s.needs_detection]
         found |= await self.detect_posts(list(dict.fromkeys(later)))
         for result in results:
             if result.post_id in found:

@@ -803,6 +803,26 @@ class Archive:
         await self._refresh_post_ocr(conn, {r.post_id for r in final if r.new_media})
         return final
 
+    async def settled_texts(self, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], str]:
+        """The stored text of those ``(channel id, message id)`` posts whose detection is done.
+
+        A re-import uses it to skip detecting what is stored already, unchanged.
+        """
+        by_channel: dict[int, list[int]] = {}
+        for channel_id, message_id in keys:
+            by_channel.setdefault(channel_id, []).append(message_id)
+        out: dict[tuple[int, int], str] = {}
+        for channel_id, ids in by_channel.items():
+            for chunk in _chunks(sorted(set(ids)), 500):
+                marks = ",".join("?" * len(chunk))
+                rows = await self.fetchall(
+                    f"SELECT message_id, text FROM posts WHERE channel_id = ? AND message_id IN ({marks}) "
+                    "AND detected_at IS NOT NULL",
+                    (channel_id, *chunk),
+                )
+                out.update(((channel_id, r[0]), r[1]) for r in rows)
+        return out
+
     async def mark_deleted(self, channel_id: int, message_ids: Iterable[int]) -> int:
         """Mark posts deleted (their content stays). Returns how many were newly marked."""
         ids = list(message_ids)

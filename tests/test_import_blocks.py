@@ -237,3 +237,16 @@ async def test_workers_stop_at_a_malformed_message_and_name_it(tmp_path, no_user
     async with await Archive.open(db) as archive:
         kept = {r[0] for r in await archive.fetchall("SELECT message_id FROM posts")}
     assert set(range(1, 299)) - {i for i in range(1, 299) if i % 23 == 0} <= kept  # all before it
+
+
+@pytest.mark.asyncio
+async def test_a_re_import_detects_only_what_changed(tmp_path):
+    first = [message(1, "الانتقام قادم"), message(2, "خبر عادي"), message(3, "باقي ٥٩ يوما")]
+    await run_import(write_single(tmp_path / "v1", first), tmp_path / "a.db")
+    # The same words, now with a bold entity: stored as a new version and detected again.
+    second = [message(1, ["", {"type": "bold", "text": "الانتقام قادم"}]), first[1], first[2]]
+    summary = await run_import(write_single(tmp_path / "v2", second), tmp_path / "a.db")
+    assert (summary.updated, summary.unchanged, summary.alerts) == (1, 2, 0)
+    state = await snapshot(tmp_path / "a.db")
+    assert [row[-1] for row in state["posts"]] == [1, 1, 1]
+    assert [(m, v) for m, v, _, _ in state["countdowns"]] == [(3, 59)]
