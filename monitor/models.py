@@ -88,4 +88,6 @@ def iso(dt: datetime | None) -> str | None:
     """UTC ISO 8601 with a ``Z``-free ``+00:00`` offset, seconds precision."""
     if dt is None:
         return None
+    if dt.tzinfo is UTC and not dt.microsecond:  # the usual case (every imported post)
+        return dt.isoformat()
     return utc(dt).replace(microsecond=0).isoformat()
