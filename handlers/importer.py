@@ -243,14 +243,19 @@ async def _import_blocks_in_workers(
         except BaseException as exc:  # BlockError for a file without a messages array, OSError
             feed_error.append(exc)
         finally:
-            for _ in processes:
-                with contextlib.suppress(queue.Full, ValueError):
-                    tasks.put(None, timeout=5)
+            for _ in processes:  # one "no more blocks" per worker, unless they are gone
+                while not stop and all(p.is_alive() for p in processes):
+                    try:
+                        tasks.put(None, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
 
     feeder = asyncio.get_running_loop().run_in_executor(None, feed)
     feeder.add_done_callback(lambda _: feeding_done.set())
     received = 0
     failure: BaseException | None = None
+    finished = False
     try:
         while not (feeding_done.is_set() and received >= sent):
             try:
@@ -277,12 +282,13 @@ async def _import_blocks_in_workers(
                 merge_summary(summary, part)
                 if on_bytes:
                     on_bytes(nbytes)
+        finished = failure is None
     finally:
         stop = True
         with contextlib.suppress(Exception):
             await feeder
         for process in processes:
-            process.join(timeout=0 if failure else 30)
+            process.join(timeout=30 if finished else 0)  # done: they are leaving; failed: stop them
             if process.is_alive():
                 process.terminate()
                 process.join(timeout=5)

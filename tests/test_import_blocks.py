@@ -250,3 +250,27 @@ async def test_a_re_import_detects_only_what_changed(tmp_path):
     state = await snapshot(tmp_path / "a.db")
     assert [row[-1] for row in state["posts"]] == [1, 1, 1]
     assert [(m, v) for m, v, _, _ in state["countdowns"]] == [(3, 59)]
+
+
+@pytest.mark.asyncio
+async def test_a_worker_error_reaches_the_user_as_it_is(tmp_path, no_user_config):
+    from monitor.errors import ArchiveError
+    from tests.import_support import refusing_pipeline
+
+    folder = write_single(tmp_path / "e", channel_messages(50))
+    db = tmp_path / "a.db"
+    refusing = ParallelImport(refusing_pipeline, (db,), workers=2, from_bytes=0)
+    with pytest.raises(ArchiveError, match="Read-only file system"):
+        await run_import(folder, db, block_size=1024, parallel=refusing)
+
+
+@pytest.mark.asyncio
+async def test_a_worker_that_dies_stops_the_import_with_a_clear_error(tmp_path, no_user_config):
+    from monitor.errors import MonitorError
+    from tests.import_support import dying_pipeline
+
+    folder = write_single(tmp_path / "e", channel_messages(50))
+    db = tmp_path / "a.db"
+    dying = ParallelImport(dying_pipeline, (Config(), db), workers=2, from_bytes=0)
+    with pytest.raises(MonitorError, match="exit code 3"):
+        await run_import(folder, db, block_size=1024, parallel=dying)
