@@ -59,7 +59,7 @@ import random
 import socket
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -260,22 +260,38 @@ class Outbox:
         return out
 
     async def record_in(
-        self, conn: aiosqlite.Connection, items: Sequence[tuple[Any, Any]], *, deliver: bool = True
+        self,
+        conn: aiosqlite.Connection,
+        items: Sequence[tuple[Any, Any]],
+        *,
+        deliver: bool = True,
+        fresh: Container[int] = (),
     ) -> dict[int, list[int]]:
         """:meth:`record_many` inside the caller's transaction (an import's batch of posts).
 
         The caller calls :meth:`wake` once the transaction has committed: the senders read on
         the same connection and must not see (and send) alerts that may still roll back.
+        ``fresh`` are posts stored by this very transaction without images: they cannot have
+        images or earlier alerts to look up.
         """
         out: dict[int, list[int]] = {}
         now = now_utc()
         for post, detection in items:
             if getattr(detection, "alert", False):
-                out[post.id] = await self._record_in(conn, post, detection, deliver, now)
+                out[post.id] = await self._record_in(
+                    conn, post, detection, deliver, now, fresh=post.id in fresh
+                )
         return out
 
     async def _record_in(
-        self, conn: aiosqlite.Connection, post: Any, detection: Any, deliver: bool, now: datetime
+        self,
+        conn: aiosqlite.Connection,
+        post: Any,
+        detection: Any,
+        deliver: bool,
+        now: datetime,
+        *,
+        fresh: bool = False,
     ) -> list[int]:
         """The body of :meth:`record`, inside the caller's transaction."""
         if not getattr(detection, "alert", False):
@@ -285,11 +301,15 @@ class Outbox:
         ocr_text = getattr(detection, "ocr_text", None) or getattr(post, "ocr_text", None)
         ids: list[int] = []
         # One read for both: the post's images and what its earlier alerts covered.
-        rows = await conn.execute_fetchall(
-            "SELECT 'image', pm.sha256, m.phash FROM post_media pm JOIN media m ON m.sha256 = pm.sha256 "
-            "WHERE pm.post_id = ? AND m.is_image = 1 "
-            "UNION ALL SELECT 'alert', body, NULL FROM alerts WHERE post_id = ? AND kind = 'post'",
-            (post.id, post.id),
+        rows = (
+            []
+            if fresh
+            else await conn.execute_fetchall(
+                "SELECT 'image', pm.sha256, m.phash FROM post_media pm JOIN media m ON m.sha256 = pm.sha256 "
+                "WHERE pm.post_id = ? AND m.is_image = 1 "
+                "UNION ALL SELECT 'alert', body, NULL FROM alerts WHERE post_id = ? AND kind = 'post'",
+                (post.id, post.id),
+            )
         )
         media = [(r[1], r[2]) for r in rows if r[0] == "image"]
         keys = self._content_keys(post, media)
@@ -415,6 +435,8 @@ class Outbox:
                 )
             else:
                 rows.append((alert_id, sink.name, "pending", stamp(hold_until) if hold_until else None, None))
+        if not rows:  # no sinks configured: the alert is archived, nothing to deliver
+            return
         await conn.executemany(
             "INSERT OR IGNORE INTO deliveries (alert_id, sink, status, next_attempt_at, last_error) VALUES (?, ?, ?, ?, ?)",
             rows,

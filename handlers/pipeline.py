@@ -158,7 +158,11 @@ class Pipeline:
             await self.archive.mark_detected_in(conn, marks, countdowns, clear=clear)
             record_in = getattr(self.outbox, "record_in", None)
             if alerting and record_in is not None:
-                for post_id, ids in (await record_in(conn, alerting, deliver=self.deliver)).items():
+                fresh = {
+                    s.post_id for p, s in zip(posts, saved, strict=True) if s.status == "new" and not p.media
+                }
+                recorded = await record_in(conn, alerting, deliver=self.deliver, fresh=fresh)
+                for post_id, ids in recorded.items():
                     found[post_id] = (found[post_id][0], ids)
 
         saved = await self.archive.save_posts(posts, detected=[d is not None for d in early], within=within)
