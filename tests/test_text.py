@@ -225,3 +225,20 @@ def test_output_has_no_marks_the_lexicon_removes(text):
         assert variant not in out
     assert out == out.strip()
     assert "  " not in out
+
+
+@_SETTINGS
+@given(_TEXT)
+@example("الاقتصاد #العد_التنازلي")
+@example("قادمـ ب #x")
+def test_word_by_word_offsets_agree_with_the_character_walk(text):
+    # The fast road folds word by word; off the spaces that join words it must point exactly
+    # where the character-by-character walk points.
+    from monitor.text import _offsets_by_character
+
+    fast, fast_origins = normalize_with_offsets(text)
+    slow, slow_origins = _offsets_by_character(text)
+    assert fast == slow
+    assert [o for c, o in zip(fast, fast_origins, strict=True) if c != " "] == [
+        o for c, o in zip(slow, slow_origins, strict=True) if c != " "
+    ]
