@@ -20,10 +20,12 @@ A property test checks that both give the same string for any input.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import overload
 
 __all__ = [
     "ARABIC_PROCLITICS",
@@ -244,7 +246,7 @@ def _camel_with_offsets(chars: list[str], origins: list[Origin]) -> tuple[list[s
     return out_c, out_o
 
 
-def normalize_with_offsets(text: str) -> tuple[str, list[Origin]]:
+def normalize_with_offsets(text: str) -> tuple[str, Sequence[Origin]]:
     """Return ``normalize(text)`` and, per output character, its ``(start, end)`` in ``text``.
 
     Every step of :func:`normalize` works inside a run of non-space characters, so the text is
@@ -271,9 +273,43 @@ def _word_offsets(word: str) -> tuple[str, tuple[Origin, ...]]:
     return folded, tuple(origins)
 
 
-def _offsets_by_word(text: str) -> tuple[str, list[Origin]] | None:
+class _WordOrigins(Sequence[Origin]):
+    """Origins of text folded word by word, looked up per word (not one tuple per character).
+
+    ``starts[k]`` is where piece ``k`` begins in the folded text; a piece is a folded word (its
+    cached relative origins, shifted by where the word starts) or the space joining two words.
+    """
+
+    __slots__ = ("_length", "_pieces", "_starts")
+
+    def __init__(self, starts: list[int], pieces: list[tuple[int, tuple[Origin, ...]]], length: int):
+        self._starts, self._pieces, self._length = starts, pieces, length
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> Origin: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Origin]: ...
+    def __getitem__(self, index: int | slice) -> Origin | list[Origin]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._length))]
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError(index)
+        piece = bisect.bisect_right(self._starts, index) - 1
+        shift, relative = self._pieces[piece]
+        start, end = relative[index - self._starts[piece]]
+        return start + shift, end + shift
+
+
+def _offsets_by_word(text: str) -> tuple[str, Sequence[Origin]] | None:
     parts: list[str] = []
-    origins: list[Origin] = []
+    starts: list[int] = []
+    pieces: list[tuple[int, tuple[Origin, ...]]] = []
+    length = 0
     previous_end = -1
     for match in _NON_SPACE.finditer(text):
         folded, relative = _word_offsets(match.group())
@@ -282,14 +318,18 @@ def _offsets_by_word(text: str) -> tuple[str, list[Origin]] | None:
         start = match.start()
         if parts:
             parts.append(" ")
-            origins.append((previous_end, start))  # the whitespace between the two words
+            starts.append(length)
+            pieces.append((0, ((previous_end, start),)))  # the whitespace between the two words
+            length += 1
         parts.append(folded)
-        origins.extend((start + a, start + b) for a, b in relative)
+        starts.append(length)
+        pieces.append((start, relative))
+        length += len(folded)
         previous_end = match.end()
     joined = "".join(parts)
-    if joined != normalize(text) or len(origins) != len(joined):
+    if joined != normalize(text) or length != len(joined):
         return None
-    return joined, origins
+    return (joined, _WordOrigins(starts, pieces, length)) if joined else ("", [])
 
 
 def _offsets_by_character(text: str) -> tuple[str, list[Origin]]:
@@ -319,7 +359,7 @@ def _offsets_by_character(text: str) -> tuple[str, list[Origin]]:
     return "".join(chars[start:end]), origins[start:end]
 
 
-def original_span(origins: list[Origin], start: int, end: int) -> tuple[int, int]:
+def original_span(origins: Sequence[Origin], start: int, end: int) -> tuple[int, int]:
     """Map the span ``[start, end)`` of normalised text back to the original text."""
     if not origins or start >= end:
         return (0, 0)
