@@ -9,9 +9,7 @@ examples and look-alikes mixed with ordinary words, in Arabic and English.
 from __future__ import annotations
 
 import functools
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,10 +18,8 @@ from alerts.countdown import _WORTH_A_LOOK, _worth_a_look
 from alerts.detect import Detector
 from alerts.rules import load_rules
 from monitor.text import normalize
+from tests.detect_support import LEXICON  # the tests' copy of shared/research/lexicon.json
 
-LEXICON = json.loads(
-    (Path(__file__).resolve().parents[2] / "shared" / "research" / "lexicon.json").read_text("utf-8")
-)
 PHRASES = [
     *(k["term"] for k in LEXICON["keywords"]),
     *(c["text"] for c in LEXICON["countdown_examples"]),
