@@ -32,23 +32,35 @@ from ocr.engine import recognize_file
 from ocr.settings import OcrSettings
 
 PLANES = ("grey", "red", "green", "blue")
+SIX = (*PLANES, "white", "black")
+PLAIN_EXTRAS = {"row_pass": False, "digits_pass": False, "glyph_digits": False}
 CONFIGS: dict[str, OcrSettings | None] = {
     "plain": None,  # tesseract IMAGE - -l ara+eng
-    "grey-psm11": OcrSettings(passes=("grey",), min_confidence=0, digits_pass=False),
-    "planes": OcrSettings(passes=PLANES, min_confidence=0, digits_pass=False),
-    "planes+conf30": OcrSettings(passes=PLANES, min_confidence=30, digits_pass=False),
-    "planes+conf60": OcrSettings(passes=PLANES, min_confidence=60, digits_pass=False),
-    "planes+min+conf30": OcrSettings(passes=(*PLANES, "min"), digits_pass=False),
-    "planes+digits": OcrSettings(passes=PLANES),  # the study's best + the script-model digits pass
-    "ours": OcrSettings(),  # planes + white/black masks + conf 30 + glyph digits + script digits pass
-    "ours-noglyph": OcrSettings(glyph_digits=False),  # before ocr.digits
-    "ours-noscript": OcrSettings(digits_pass=False),  # glyph digits only, no script-model pass
+    "grey-psm11": OcrSettings(passes=("grey",), min_confidence=0, **PLAIN_EXTRAS),
+    "planes": OcrSettings(passes=PLANES, min_confidence=0, **PLAIN_EXTRAS),
+    "planes+conf30": OcrSettings(passes=PLANES, min_confidence=30, **PLAIN_EXTRAS),
+    "planes+conf60": OcrSettings(passes=PLANES, min_confidence=60, **PLAIN_EXTRAS),
+    "planes+min+conf30": OcrSettings(passes=(*PLANES, "min"), **PLAIN_EXTRAS),
+    # the study's best + the script-model digits pass
+    "planes+digits": OcrSettings(passes=PLANES, row_pass=False, glyph_digits=False),
+    # the pipeline: 9 planes + row re-read + glyph digits + script-model digits pass (ocr.engine)
+    "ours": OcrSettings(),
+    "ours-norows": OcrSettings(row_pass=False),
+    "ours-6planes": OcrSettings(passes=SIX, row_pass=False),  # no gold and fill masks, no rows
+    "ours-noglyph": OcrSettings(glyph_digits=False),
+    "ours-noscript": OcrSettings(digits_pass=False),
+    # the pipeline before issue 4's second round: 6 planes + script-model digits pass
+    "before": OcrSettings(passes=SIX, row_pass=False, glyph_digits=False),
     "ours-nodigits": OcrSettings(digits_pass=False, glyph_digits=False),
-    "ours-upscale480": OcrSettings(upscale_below=480),
-    "ours-digits-page": OcrSettings(digits_scope="page"),
-    "grey+masks": OcrSettings(passes=("grey", "white", "black")),
-    "grey+masks-nodigits": OcrSettings(passes=("grey", "white", "black"), digits_pass=False),
-    "grey+masks-page": OcrSettings(passes=("grey", "white", "black"), digits_scope="page"),
+    "ours-upscale480": OcrSettings(passes=SIX, row_pass=False, glyph_digits=False, upscale_below=480),
+    "ours-digits-page": OcrSettings(passes=SIX, row_pass=False, glyph_digits=False, digits_scope="page"),
+    "grey+masks": OcrSettings(passes=("grey", "white", "black"), row_pass=False, glyph_digits=False),
+    "grey+masks-nodigits": OcrSettings(
+        passes=("grey", "white", "black"), row_pass=False, digits_pass=False, glyph_digits=False
+    ),
+    "grey+masks-page": OcrSettings(
+        passes=("grey", "white", "black"), row_pass=False, glyph_digits=False, digits_scope="page"
+    ),
     "ours-conf60": OcrSettings(min_confidence=60),
 }
 
@@ -152,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=48)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--configs", default="plain,planes+digits,grey+masks,ours")
+    parser.add_argument("--configs", default="plain,before,ours")
     parser.add_argument("--posters", type=Path, help="an existing poster folder with truth.json")
     parser.add_argument("--misses", action="store_true", help="list what each configuration missed")
     parser.add_argument("--json", action="store_true")

@@ -7,8 +7,9 @@ so on a timeout the whole process group is killed, its private temp folder remov
 worker started; the pool keeps going.
 
 **The passes of one image are spread over the workers.** An image is read in steps: ``prepare``
-(load, fingerprint, write the planes), one ``pass`` per plane (six Tesseract runs, the bulk of the
-time), then ``finish`` (merge and the digits pass). Steps are queued by image age, so the oldest
+(load, fingerprint, write the planes), one ``pass`` per plane (nine Tesseract runs, the bulk of
+the time), the ``second`` passes that need the first ones (the row re-read and the script-model
+digits pass, side by side), then ``finish`` (merge, Eastern digits from the glyphs). Steps are queued by image age, so the oldest
 image's passes go first and every worker helps with it: a single big poster uses both cores
 (its alert comes about twice as fast), and a slow noisy poster no longer holds one worker while
 the other idles at the end of a batch. With few images per worker, that straggler bounded the
@@ -47,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import OcrError
+from ocr.engine import second_passes
 from ocr.settings import OcrOutcome, OcrSettings
 
 log = logging.getLogger(__name__)
@@ -98,10 +100,11 @@ class _Step:
 class _StepFailed(Exception):
     """A step could not be done: the image fails with this reason."""
 
-    def __init__(self, reason: str, *, timed_out: bool = False) -> None:
+    def __init__(self, reason: str, *, timed_out: bool = False, given_up: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.timed_out = timed_out
+        self.given_up = given_up  # dropped because another step of the image failed
 
 
 @dataclass
@@ -401,10 +404,22 @@ class OcrPool:
             results = await self._all(
                 job, [self._step(job, i, {"op": "pass", **unit}) for i, unit in enumerate(units, 1)]
             )
+            passes = [r["result"] for r in results]
+            order = len(units) + 1
+            names = second_passes(self.settings)
+            second = await self._all(
+                job,
+                [
+                    self._step(
+                        job, order + i, {"op": "second", "name": name, "units": units, "results": passes}
+                    )
+                    for i, name in enumerate(names)
+                ],
+            )
             finished = await self._step(
                 job,
-                len(units) + 1,
-                {"op": "finish", "units": units, "results": [r["result"] for r in results]},
+                order + len(names),
+                {"op": "finish", "units": units, "results": passes, "second": [r["result"] for r in second]},
             )
         except _StepFailed as exc:
             job.closed = True  # drop its queued steps; running ones end by the same deadline
@@ -414,13 +429,15 @@ class OcrPool:
         outcome = OcrOutcome.from_dict(prepared["meta"])
         outcome.text = finished["text"]
         outcome.seconds = time.perf_counter() - started
-        outcome.extra = {"passes": len(units), "workers": len(job.workers)}
+        outcome.extra = {"passes": len(units) + len(names), "workers": len(job.workers)}
         return outcome
 
     async def _all(self, job: _Job, steps: list[Coroutine[Any, Any, dict[str, Any]]]) -> list[dict[str, Any]]:
         """The answers of ``steps``, run side by side. On the first failure the job is closed (its
         queued steps are dropped), the running ones are awaited (they end by the job's deadline at
         the latest), and that failure is raised."""
+        if not steps:  # an image too small to read has no passes; no second passes configured
+            return []
         tasks = [asyncio.ensure_future(step) for step in steps]
         try:
             _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -430,9 +447,10 @@ class OcrPool:
         finally:
             for task in tasks:
                 task.cancel()  # only matters when we are cancelled ourselves
-        for task in tasks:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+        errors = [task.exception() for task in tasks if not task.cancelled()]  # all retrieved
+        failures = [e for e in errors if e is not None]
+        if failures:  # the failure itself rather than a step dropped because of it
+            raise min(failures, key=lambda e: isinstance(e, _StepFailed) and e.given_up)
         return [task.result() for task in tasks]
 
     async def _step(self, job: _Job, order: int, payload: dict[str, Any]) -> dict[str, Any]:
@@ -449,7 +467,7 @@ class OcrPool:
             if step.future.done():
                 continue
             if job.closed:
-                step.future.set_exception(_StepFailed("the image was given up"))
+                step.future.set_exception(_StepFailed("the image was given up", given_up=True))
                 continue
             remaining = job.deadline - time.monotonic()
             try:

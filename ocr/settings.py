@@ -11,7 +11,7 @@ from typing import Any
 
 __all__ = ["DEFAULT_PASSES", "OcrOutcome", "OcrSettings"]
 
-DEFAULT_PASSES = ("grey", "red", "green", "blue", "white", "black")
+DEFAULT_PASSES = ("grey", "red", "green", "blue", "white", "black", "gold", "white-fill", "black-fill")
 """Image planes read by Tesseract, chosen by measurement (see ``ocr.engine``)."""
 
 
@@ -30,6 +30,7 @@ class OcrSettings:
     digits_model: str | None = "Arabic"  # Tesseract's Arabic *script* model: reads ٢-٩
     digits_pass: bool = True  # re-read countdown lines with ``digits_model``
     digits_scope: str = "lines"  # "lines": crops of countdown-like lines; "page": the whole grey image
+    row_pass: bool = True  # re-read each row of text cut out of the fill masks and grey (psm 6)
     glyph_digits: bool = True  # read Eastern Arabic digits of countdown lines by glyph shape (ocr.digits)
     upscale_below: int = 0  # upscale 2x when the long side is below this (0: never)
 

@@ -11,7 +11,9 @@ steps share nothing but files in the image's job folder:
 * ``prepare``: load and fingerprint the image, write its planes into ``dir`` as PGM files, and
   answer the meta data and the list of passes to run (or a failed outcome for a bad image);
 * ``pass``: one Tesseract pass over one plane file; answers its lines;
-* ``finish``: merge the passes, run the digits pass on the plane files, answer the text.
+* ``second``: one pass that needs the plane passes first (the row re-read, the script-model
+  digits pass); answers its lines;
+* ``finish``: merge all passes, read Eastern digits from the glyphs, answer the text.
 
 ``read`` does all three in this process (one image, one worker).
 
@@ -28,6 +30,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -87,10 +90,13 @@ def handle(request: dict[str, Any], settings: Any) -> dict[str, Any]:
         if op == "pass":
             lines = engine.read_plane(request["file"], settings)
             return {"result": engine.PassResult(request["frame"], request["plane"], lines).to_json()}
-        if op == "finish":
+        if op in ("second", "finish"):
             results = [engine.PassResult.from_json(r) for r in request["results"]]
             first = PlaneFiles({u["plane"]: u["file"] for u in request["units"] if u["frame"] == 0})
-            return {"text": engine.finish(results, first, settings).text}
+            if op == "second":
+                return {"result": engine.read_second(request["name"], results, first, settings).to_json()}
+            second = [engine.PassResult.from_json(r) for r in request.get("second", [])]
+            return {"text": engine.finish(results, first, settings, second).text}
     except engine.TesseractFailed as exc:
         return {"failed": engine.tesseract_failure(exc)}
     except OSError as exc:  # a plane file gone: the job was given up (timed out) meanwhile
@@ -107,6 +113,12 @@ def main(argv: list[str]) -> int:
     out = sys.stdout
     out.write(json.dumps({"ready": True}) + "\n")
     out.flush()
+    if settings.glyph_digits:
+        # Draw the digit templates (about a second) while the first passes run in Tesseract,
+        # rather than in the middle of the first poster with a countdown.
+        from ocr.digits import warm_up
+
+        threading.Thread(target=warm_up, name="digit-templates", daemon=True).start()
     for raw in sys.stdin:
         if not raw.strip():
             continue

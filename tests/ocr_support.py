@@ -25,6 +25,11 @@ POSTERS: dict[str, dict] = {
         "jpeg_quality": 50,
         "rotate": 2.0,
     },
+    # Eastern Arabic digits on busy backgrounds (issue 4): read by ocr.digits
+    "eastern-hashtag-fire": {"lines": [f"#باقي_{to_eastern('59')}_يوما", "الانتقام قادم"], "background": "fire", "width": 800, "seed": 2},
+    "eastern-hours-dark": {"lines": ["الرد قادم", f"متبقي {to_eastern('48')} ساعة"], "background": "dark", "width": 800, "seed": 2},
+    # a countdown word without a number: must not become a countdown
+    "no-countdown-fire": {"lines": ["العد التنازلي بدأ", "#العد_التنازلي"], "background": "fire", "width": 800, "seed": 5},
 }  # fmt: skip
 
 

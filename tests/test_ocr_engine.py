@@ -57,6 +57,29 @@ def test_eastern_arabic_countdown_comes_back(read):
 
 
 @pytest.mark.slow
+def test_eastern_hashtag_countdown_on_fire(read):
+    # #باقي_٥٩_يوما over flames: ara reads junk for ٥٩, the glyph reader gets it back
+    outcome = read("eastern-hashtag-fire")
+    countdown = find_countdown(outcome.text)
+    assert countdown is not None and (countdown.value, countdown.unit) == (59, "day"), outcome.text
+    assert " باقي 59 يوما " in words_of(outcome)  # the hashtag as the bench scores it
+
+
+@pytest.mark.slow
+def test_eastern_hours_countdown_on_dark(read):
+    outcome = read("eastern-hours-dark")
+    countdown = find_countdown(outcome.text)
+    assert countdown is not None and (countdown.value, countdown.unit) == (48, "hour"), outcome.text
+
+
+@pytest.mark.slow
+def test_countdown_words_without_a_number_give_no_countdown(read):
+    outcome = read("no-countdown-fire")
+    assert outcome.status == "done"
+    assert find_countdown(outcome.text) is None, outcome.text
+
+
+@pytest.mark.slow
 def test_english_countdown_on_dark(read):
     outcome = read("english-dark")
     assert " hell is coming " in words_of(outcome)

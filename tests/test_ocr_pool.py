@@ -79,7 +79,7 @@ async def test_one_poster_is_read_by_both_workers(posters):
         outcome = await pool.recognize(posters["english-dark"])
     assert outcome.status == "done", outcome.reason
     assert "HELL IS COMING" in outcome.text.upper()
-    assert outcome.extra["passes"] == 6  # grey, red, green, blue, white, black
+    assert outcome.extra["passes"] == 11  # nine planes, the row re-read, the digits pass
     assert outcome.extra["workers"] == 2  # its passes were spread over both workers
     assert len(pids) == 2
 
@@ -91,7 +91,10 @@ async def test_the_passes_of_a_stuck_image_time_out_on_every_worker(posters, tmp
     noisy = tmp_path / "noisy.png"
     rng = np.random.default_rng(1)
     Image.fromarray(rng.integers(0, 256, (1600, 1600, 3), dtype=np.uint8)).save(noisy)
-    async with OcrPool(OcrSettings(), workers=2, queue_size=2) as pool:
+    # Two heavy planes only: the image is prepared at once and both workers are in Tesseract,
+    # each on one of its passes, when the deadline comes.
+    lean = OcrSettings(passes=("grey", "red"), row_pass=False, digits_pass=False, glyph_digits=False)
+    async with OcrPool(lean, workers=2, queue_size=2) as pool:
         before = pool.process_groups()
         folders = [w.tmpdir for w in pool._workers]
         stuck = await pool.recognize(noisy, timeout=2.0)
@@ -106,6 +109,16 @@ async def test_the_passes_of_a_stuck_image_time_out_on_every_worker(posters, tmp
         assert list(pool._root.iterdir()) == []  # the image's plane files are gone too
         after = await pool.recognize(posters["english-dark"])
         assert after.status == "done" and "HELL" in after.text.upper()
+
+
+@pytest.mark.asyncio
+async def test_an_image_too_small_to_read_is_done_without_passes(tmp_path):
+    tiny = tmp_path / "tiny.png"
+    tiny.write_bytes(image_bytes(Image.new("RGB", (5, 5), "white"), "PNG"))
+    async with OcrPool(OcrSettings(), workers=2) as pool:
+        outcome = await pool.recognize(tiny)
+    assert outcome.status == "done" and outcome.text == ""
+    assert (outcome.width, outcome.height) == (5, 5)
 
 
 @pytest.mark.asyncio
