@@ -436,6 +436,23 @@ def _candidates(norm: str) -> list[tuple[int, int, int, int, str, datetime | Non
     return found
 
 
+def _within_lines(
+    text: str, norm: str, found: list[tuple[int, int, int, int, str, datetime | None, str]]
+) -> list[tuple[int, int, int, int, str, datetime | None, str]]:
+    """The candidates read within one line of ``text``, with a value above 0."""
+    if "\n" not in text:
+        return [c for c in found if c[3] > 0]
+    again, origins = normalize_with_offsets(text)
+    if again != norm:  # offsets unknown: keep what has a value
+        return [c for c in found if c[3] > 0]
+    kept = []
+    for candidate in found:
+        start, end = original_span(origins, candidate[1], candidate[2])
+        if candidate[3] > 0 and "\n" not in text[start:end].strip():
+            kept.append(candidate)
+    return kept
+
+
 def find_countdown(
     text: str, date: datetime | None = None, source: str = "text", normalized: str | None = None
 ) -> Countdown | None:
@@ -444,12 +461,20 @@ def find_countdown(
     ``date`` is the post date: the deadline is ``date`` plus the span, or the explicit date when
     the text names one. ``normalized`` is ``normalize(text)`` when the caller already has it.
     Pure and total: any input gives a result or None, never an exception.
+
+    Poster text (``source="ocr"``) is many readings, one per line (``ocr.engine``): a countdown
+    must be read within one line (a stray number on the next line is not its value), a 0 is a
+    dot more often than a deadline, and a line that is only a number is junk, not a series.
     """
     norm = normalize(text) if normalized is None else normalized
     if not norm:
         return None
     found = _candidates(norm)
+    if source == "ocr":
+        found = _within_lines(text, norm, found)
     bare = False
+    if not found and source == "ocr":
+        return None
     if not found:
         m = _BARE_ONLY.fullmatch(norm)
         if not m:

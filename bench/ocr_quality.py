@@ -62,6 +62,8 @@ CONFIGS: dict[str, OcrSettings | None] = {
         passes=("grey", "white", "black"), row_pass=False, glyph_digits=False, digits_scope="page"
     ),
     "ours-conf60": OcrSettings(min_confidence=60),
+    # the pipeline before the clean line crops (ocr.lines) and the many-font glyph reader
+    "ours-nolines": OcrSettings(line_pass=False),
 }
 
 
@@ -87,7 +89,7 @@ def countdown_of(text: str) -> tuple[int, str] | None:
         if not m:
             return None
         return int(m.group(1)), "hour" if m.group(2).startswith(("hour", "ساع")) else "day"
-    found = find_countdown(text)
+    found = find_countdown(text, source="ocr")  # as the detector reads poster text
     return (found.value, found.unit) if found else None
 
 

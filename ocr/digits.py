@@ -3,172 +3,58 @@
 Why not Tesseract: Debian's ``ara`` model cannot emit ٢-٩ at all, and the Arabic *script* model
 (``-l Arabic``) reads them poorly: on clean renders of ``باقي ٥٩ يوما`` it got 0 of 13 numbers
 in Noto Kufi, 7 of 13 in Amiri; on an isolated number (psm 7/8, with or without a digits
-whitelist) 0-6 of 13. Eastern digits are few and simple shapes, so they are matched instead
-(nearest neighbour on a 20x20 bitmap of each connected component) against glyphs rendered at
-start from fonts the poster generator does *not* use (DejaVu Sans in three cuts, Noto Nastaliq
-Urdu, Noto Sans Syriac, Thaana and Indic Siyaq Numbers), together with the letter shapes of the
-countdown words, so that a letter is not taken for a digit. On clean lines ``باقي N يوما``
-drawn in the poster fonts (never seen by the templates) it reads 30 of 30 numbers in Noto Sans
-Arabic and Amiri, 19 in Noto Naskh Arabic, 14 in Noto Kufi Arabic. Real posters use other fonts
-again: all of this is measured on synthetic posters only (``bench/ocr_quality.py``).
+whitelist) 0-6 of 13. Eastern digits are few and simple shapes, so each connected component is
+labelled by ``ocr.glyphs`` (nearest neighbours among digits and letters drawn from about 80
+fonts the poster generator does not use) and the digits standing together are read as a number.
 
-Western digits are templates too, as competitors: a run of them is left to the ``ara`` model,
+Western digits are labelled too, as competitors: a run of them is left to the ``ara`` model,
 which reads Western digits well (1/١ and 9/٩ share shape and value and count either way). A lone
-١ is not taken: it is as thin as an alef or a stray stroke.
+١ is not taken: it is as thin as an alef or a stray stroke; next to another digit it is a ١, and
+a small diamond at mid-height right of a digit is a ٠ (digits run left to right).
 
-It only runs where a countdown is already half read: a line whose words (from the ``ara`` passes)
-include a "remaining" word (باقي, متبقي, لم يتبق سوى, العد التنازلي) and a unit (يوما, ساعة), so
-a look-alike glyph elsewhere can never become a countdown. The line is cut out of several planes
-and masks, each is segmented and read, and the number that most of them agree on is written back
-into the line: ``#باقي_0AE_يوما`` becomes ``#باقي_84_يوما``.
+It only runs where a countdown is already half read: a line whose words include a "remaining"
+word (باقي, متبقي, لم يتبق سوى, العد التنازلي) and a unit (يوما, ساعة), so a look-alike glyph
+elsewhere can never become a countdown. Two places give such lines: the clean crops of
+``ocr.lines`` (:func:`countdown_from_ink`, one crop, its own reading) and the rows of the plane
+passes (:func:`countdown_lines`: the row is cut out of several planes and masks, each is
+segmented and read, and the number most of them agree on wins). The line is written back whole:
+``#باقي_0AE_يوما`` becomes ``#باقي_84_يوما``. All of this is measured on synthetic posters
+only (``bench/ocr_quality.py``); real posters use other fonts again.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 from scipy import ndimage
+
+from ocr.glyphs import component_label, template_fonts, warm_up
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "CountdownRegion",
+    "countdown_from_ink",
     "countdown_lines",
     "countdown_regions",
+    "countdown_template",
+    "countdown_value",
+    "number_in",
     "read_number",
     "template_fonts",
     "warm_up",
 ]
 
-_SIZE = 20
-# Fonts the synthetic posters (scripts/posters.py) never use, so the measurement stays honest
-# (DejaVu Sans *Bold* is left out: the posters draw Latin lines with it).
-_FONT_CANDIDATES = (
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf",
-    "/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf",
-    "/usr/share/fonts/truetype/noto/NotoNastaliqUrdu-Bold.ttf",
-    "/usr/share/fonts/truetype/noto/NotoSansSyriac-Regular.ttf",
-    "/usr/share/fonts/truetype/noto/NotoSansThaana-Bold.ttf",
-    "/usr/share/fonts/truetype/noto/NotoSansIndicSiyaqNumbers-Regular.ttf",
-)
-_EASTERN = "٠١٢٣٤٥٦٧٨٩"
-# Western digits are templates too, as competitors: a Western number is left to Tesseract's ara
-# model, which reads those well; only a run of Eastern digits is taken.
-_WESTERN = "0123456789"
-# Letters of the words around a countdown, so their pieces are known as "not a digit".
-_WORDS = ("باقي", "يوما", "يوم", "ايام", "متبقي", "ساعة", "ساعات", "لم يتبق سوى", "العد التنازلي", "#", "_")
-
-
-def template_fonts() -> list[str]:
-    return [f for f in _FONT_CANDIDATES if Path(f).exists()]
-
-
-def _shape(mask: np.ndarray) -> np.ndarray:
-    """A component as a fixed-size vector: its bitmap, aspect kept, centred in a square."""
-    h, w = mask.shape
-    side = max(h, w)
-    square = np.zeros((side, side), dtype=np.uint8)
-    top, left = (side - h) // 2, (side - w) // 2
-    square[top : top + h, left : left + w] = mask.astype(np.uint8) * 255
-    small = Image.fromarray(square).resize((_SIZE, _SIZE), Image.Resampling.BILINEAR)
-    vec = np.asarray(small, dtype=np.float32).ravel() / 255.0
-    aspect = np.float32(np.log(h / max(1, w)))
-    return np.concatenate([vec, [aspect * 4.0]])
-
 
 def _components(binary: np.ndarray) -> list[tuple[slice, slice, np.ndarray]]:
     labels, _ = ndimage.label(binary, structure=np.ones((3, 3)))
     return [(sl[0], sl[1], labels[sl] == i + 1) for i, sl in enumerate(ndimage.find_objects(labels)) if sl]
-
-
-@lru_cache(maxsize=64)
-def _font(font_path: str, size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(font_path, size, layout_engine=ImageFont.Layout.RAQM)
-
-
-def _render(text: str, font_path: str, size: int) -> np.ndarray:
-    font = _font(font_path, size)
-    probe = ImageDraw.Draw(Image.new("L", (4, 4)))
-    left, top, right, bottom = probe.textbbox((0, 0), text, font=font, direction="rtl", language="ar")
-    image = Image.new("L", (right - left + 8, bottom - top + 8), 0)
-    ImageDraw.Draw(image).text((4 - left, 4 - top), text, font=font, fill=255, direction="rtl", language="ar")
-    return np.asarray(image) > 127
-
-
-@lru_cache(maxsize=1)
-def _templates() -> tuple[np.ndarray, tuple[str, ...]]:
-    vectors: list[np.ndarray] = []
-    labels: list[str] = []
-    for font in template_fonts():
-        for size in (48,):
-            for digit in _EASTERN + _WESTERN:
-                glyph = _render(digit, font, size)
-                parts = _components(glyph)
-                if not parts:
-                    continue
-                _rows, _cols, mask = max(parts, key=lambda p: p[2].sum())
-                for variant in (mask, ndimage.binary_dilation(mask), ndimage.binary_erosion(mask)):
-                    if variant.any():
-                        vectors.append(_shape(_trim(variant)))
-                        labels.append(_label(digit))
-            for word in _WORDS:
-                for _rows, _cols, mask in _components(_render(word, font, size)):
-                    if mask.sum() > 4:
-                        vectors.append(_shape(mask))
-                        labels.append("x")
-    if not vectors:
-        log.warning(
-            "no fonts to draw digit templates from: Eastern Arabic countdown numbers will be missed "
-            "(apt-get install -y fonts-dejavu-core fonts-dejavu-extra fonts-noto-core)"
-        )
-        return np.zeros((0, _SIZE * _SIZE + 1), dtype=np.float32), ()
-    return np.stack(vectors), tuple(labels)
-
-
-def _label(digit: str) -> str:
-    """The label of a digit template: its value; a Western digit is marked "w" unless it has the
-    shape and the value of an Eastern one (1 and ١, 9 and ٩ read the same either way)."""
-    if digit in _EASTERN:
-        return str(_EASTERN.index(digit))
-    return digit if digit in "19" else "w" + digit
-
-
-def warm_up() -> None:
-    """Draw the templates now (they are drawn once per process, on first use otherwise)."""
-    _templates_locked()
-
-
-_TEMPLATES_LOCK = threading.Lock()
-
-
-def _templates_locked() -> tuple[np.ndarray, tuple[str, ...]]:
-    with _TEMPLATES_LOCK:  # a warm-up thread may be drawing them right now
-        return _templates()
-
-
-def _trim(mask: np.ndarray) -> np.ndarray:
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    return mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-
-
-def _classify(mask: np.ndarray) -> tuple[str, float]:
-    vectors, labels = _templates_locked()
-    if not labels:
-        return "x", 1e9
-    distances = np.linalg.norm(vectors - _shape(mask), axis=1)
-    best = int(np.argmin(distances))
-    return labels[best], float(distances[best])
 
 
 @dataclass
@@ -179,8 +65,12 @@ class CountdownRegion:
     height: int  # height of the line's words, for the glyph size limits
 
 
-_MAX_DISTANCE = 5.5  # beyond this a component is like no template: not a digit
+_MAX_DISTANCE = 0.9  # beyond this a component is like no example: not a digit
 _MIN_HEIGHT = 12
+# Labels whose shape is shared by an Eastern and a Western digit (or a letter stroke): ١ and 1,
+# ٩ and 9, ٠ and a dot, the round ٥ of Kufi fonts and 0. A run made of these alone is left to
+# Tesseract when it read digits there.
+_AMBIGUOUS = {"1", "9", "w1", "w9", "w0", "0"}
 
 
 def _masks(crop: Mapping[str, np.ndarray]) -> list[np.ndarray]:
@@ -208,62 +98,122 @@ def _otsu(pixels: np.ndarray) -> int:
     return int(np.argmax(between))
 
 
-def _number_in(mask: np.ndarray, height: int) -> str | None:
-    """The one run of digit glyphs standing apart from letters in ``mask``, as Western digits."""
-    parts = []
-    small = []  # candidates for ٠, a small dot or diamond at mid-height
+@dataclass
+class _Part:
+    rows: slice
+    cols: slice
+    label: str  # a digit "0"-"9", a Western digit "w0"-"w9", "x" (a letter), "|" (a bare stroke)
+
+    @property
+    def height(self) -> int:
+        return self.rows.stop - self.rows.start
+
+    def overlap(self, other: _Part) -> int:
+        return min(self.rows.stop, other.rows.stop) - max(self.rows.start, other.rows.start)
+
+
+def _parts(mask: np.ndarray, height: int) -> tuple[list[_Part], list[tuple[slice, slice]]]:
+    """The components of ``mask``, labelled, and the small ones (dots, maybe a ٠)."""
+    parts, small = [], []
     for rows, cols, comp in _components(mask):
         h, w = rows.stop - rows.start, cols.stop - cols.start
-        if h < 0.2 * height or comp.sum() < 12:
+        if h < 0.3 * height or comp.sum() < 12:
             if comp.sum() >= 4:
                 small.append((rows, cols))
             continue
         if h > 1.2 * height or w > 1.0 * height:
-            parts.append((rows, cols, "x", 0.0))  # a letter group: a neighbour, not a digit
+            parts.append(_Part(rows, cols, "x"))  # a letter group: a neighbour, not a digit
             continue
-        label, distance = _classify(comp)
+        label, distance = component_label(comp)
         if distance > _MAX_DISTANCE:
             label = "x"
-        parts.append((rows, cols, label, distance))
-    digits = sorted((p for p in parts if p[2] != "x"), key=lambda p: p[1].start)
-    runs: list[list[tuple]] = []
-    for part in digits:
+        if label == "x" and w <= 0.35 * h and h >= 0.45 * height:
+            label = "|"  # an alef, a stray stroke or a ١: decided by its neighbours
+        parts.append(_Part(rows, cols, label))
+    return parts, small
+
+
+def _runs(parts: list[_Part]) -> list[list[_Part]]:
+    """Digits side by side (a bare stroke joins when it stands right next to a digit)."""
+    ordered = sorted((p for p in parts if p.label not in ("x",)), key=lambda p: p.cols.start)
+    runs: list[list[_Part]] = []
+    for part in ordered:
         if runs:
             last = runs[-1][-1]
-            gap = part[1].start - last[1].stop
-            size = max(last[0].stop - last[0].start, part[0].stop - part[0].start)
-            overlap = min(last[0].stop, part[0].stop) - max(last[0].start, part[0].start)
-            if gap <= 0.6 * size and overlap >= 0.4 * size:
-                runs[-1].append(part)
+            gap = part.cols.start - last.cols.stop
+            size = max(last.height, part.height)
+            # a ١ is as tall as its neighbours; a shorter stroke is part of a letter
+            short_stroke = "|" in (part.label, last.label) and min(last.height, part.height) < 0.7 * size
+            if (
+                gap <= 0.6 * size
+                and not short_stroke
+                and (last.overlap(part) >= 0.4 * size or _zero_beside(runs[-1], part))
+            ):
+                runs[-1].append(part if part.height >= 0.5 * size else _Part(part.rows, part.cols, "0"))
                 continue
         runs.append([part])
+    return [
+        [_Part(p.rows, p.cols, "1") if p.label == "|" else p for p in run]
+        for run in runs
+        if any(p.label != "|" for p in run)  # strokes alone are letters
+    ]
+
+
+def _zero_beside(run: list[_Part], part: _Part) -> bool:
+    """A ٠: a small diamond at mid-height of the digits it follows (digits run left to right)."""
+    top = min(p.rows.start for p in run)
+    bottom = max(p.rows.stop for p in run)
+    size = bottom - top
+    centre = (part.rows.start + part.rows.stop) / 2
+    return (
+        part.label in ("0", "w0")
+        and part.height <= 0.5 * size
+        and top + 0.25 * size <= centre <= bottom - 0.1 * size
+    )
+
+
+def number_in(mask: np.ndarray, height: int, *, tesseract_digits: bool = False) -> str | None:
+    """The one run of Eastern digit glyphs standing apart from letters in ``mask``, as Western digits.
+
+    ``height`` is the height of the line's tallest letters. With ``tesseract_digits`` (Tesseract
+    already read a number on this line) a run made only of shapes Eastern and Western digits
+    share is left to Tesseract.
+    """
+    parts, small = _parts(mask, height)
     found = []
-    for run in runs:
-        top = min(p[0].start for p in run)
-        bottom = max(p[0].stop for p in run)
+    for run in _runs(parts):
+        top = min(p.rows.start for p in run)
+        bottom = max(p.rows.stop for p in run)
         size = bottom - top
-        left, right = run[0][1].start, run[-1][1].stop
+        left, right = run[0].cols.start, run[-1].cols.stop
         if size < 0.35 * height:
             continue
-        if sum(p[2].startswith("w") for p in run) * 2 >= len(run):
+        labels = [p.label for p in run]
+        western = sum(label.startswith("w") and label != "w0" for label in labels)
+        if western and "w0" in labels:
+            western += labels.count("w0")  # 0 beside Western digits is a Western 0, not a round ٥
+        if western * 2 >= len(labels) or (tesseract_digits and western):
             found.append("w")  # a Western number: Tesseract's business
             continue
-        value = "".join(p[2] for p in run if not p[2].startswith("w"))
+        if tesseract_digits and all(label in _AMBIGUOUS for label in labels):
+            found.append("w")
+            continue
+        value = "".join("5" if label == "w0" else label.lstrip("w") for label in labels)
         zero = _zero_after(small, top, bottom, right)
         if zero is not None:
             value, right = value + "0", zero
-        if len(value) > 3 or value.startswith("0"):
-            continue
+        if len(value) > 3 or value.startswith("0") or value == "1":
+            continue  # a lone stroke or dot is no number; a ١ alone is as thin as an alef
         # a number stands apart: no letter piece right next to it on its own line
         crowded = any(
-            p[2] == "x"
-            and min(bottom, p[0].stop) - max(top, p[0].start) > 0.3 * size
-            and (0 <= left - p[1].stop < 0.15 * size or 0 <= p[1].start - right < 0.15 * size)
+            p.label == "x"
+            and p.overlap(run[0]) > 0.3 * size
+            and (0 <= left - p.cols.stop < 0.15 * size or 0 <= p.cols.start - right < 0.15 * size)
             for p in parts
         )
         if not crowded:
             found.append(value)
-    return found[0] if len(found) == 1 else None
+    return found[0] if len(found) == 1 and found[0] != "w" else None
 
 
 def _zero_after(small: list[tuple[slice, slice]], top: int, bottom: int, right: int) -> int | None:
@@ -298,7 +248,7 @@ def read_number(planes: Mapping[str, Image.Image], region: CountdownRegion) -> s
     crops = {name: np.asarray(plane.crop(box).convert("L")) for name, plane in planes.items()}
     votes: Counter[str] = Counter()
     for mask in _masks(crops):
-        value = _number_in(mask, region.height)
+        value = number_in(mask, region.height)
         if value is not None:
             votes[value] += 1
     if not votes:
@@ -360,11 +310,9 @@ def countdown_regions(
     pooled; a row qualifies when, over all its readings, it has a "remaining" word and a unit.
     Returns each region with the text to write back around its number (``{n}`` marks the spot).
     """
-    from monitor.text import normalize
-
     groups: list[_Group] = []
     for text, box, height in sorted(lines, key=lambda item: item[1][1]):
-        words = [w for w in (_PUNCT.sub("", w) for w in normalize(text).split()) if w]
+        words = _words(text)
         for group in groups:
             top = max(group.box[1], box[1])
             bottom = min(group.box[3], box[3])
@@ -383,26 +331,90 @@ def countdown_regions(
             groups.append(_Group(box, [height], words, "#" in text))
     out = []
     for group in groups:
-        remain = [_close(w, _REMAIN) for w in group.words] + [_close(w, _REMAIN_PHRASE) for w in group.words]
-        units = [_close(w, _UNITS) for w in group.words]
-        found_remain = [r for r in remain if r]
-        found_units = [_UNITS[u] for u in units if u]
-        if found_remain and not found_units and any(_DAY_LOOKALIKE.fullmatch(w) for w in group.words):
-            found_units = ["day"]
-        if not found_remain or not found_units:
-            continue
-        if "التنازلي" in found_remain:
-            phrase = "العد التنازلي"
-        else:
-            phrase = Counter(_REMAIN[r] for r in found_remain if r in _REMAIN).most_common(1)[0][0]
-        unit = "ساعة" if "hour" in found_units else "يوما"
-        if group.hashtag and phrase == "باقي":
-            template = f"#باقي_{{n}}_{unit.replace(' ', '_')}"
-        else:
-            template = f"{phrase} {{n}} {unit}"
-        heights = sorted(group.heights)
-        out.append((CountdownRegion(group.box, heights[len(heights) // 2]), template))
+        template = _template(group.words, group.hashtag)
+        if template is not None:
+            heights = sorted(group.heights)
+            out.append((CountdownRegion(group.box, heights[len(heights) // 2]), template))
     return out
+
+
+def _words(text: str) -> list[str]:
+    from monitor.text import normalize
+
+    return [w for w in (_PUNCT.sub("", w) for w in normalize(text).split()) if w]
+
+
+def _template(words: list[str], hashtag: bool) -> str | None:
+    """The countdown line these words read like, with ``{n}`` for its number; None if they do not."""
+    remain = [_close(w, _REMAIN) for w in words] + [_close(w, _REMAIN_PHRASE) for w in words]
+    units = [_close(w, _UNITS) for w in words]
+    found_remain = [r for r in remain if r]
+    found_units = [_UNITS[u] for u in units if u]
+    if found_remain and not found_units and any(_DAY_LOOKALIKE.fullmatch(w) for w in words):
+        found_units = ["day"]
+    if not found_remain or not found_units:
+        return None
+    if "التنازلي" in found_remain:
+        phrase = "العد التنازلي"
+    else:
+        phrase = Counter(_REMAIN[r] for r in found_remain if r in _REMAIN).most_common(1)[0][0]
+    unit = "ساعة" if "hour" in found_units else "يوما"
+    if hashtag and phrase == "باقي":
+        return f"#باقي_{{n}}_{unit}"
+    return f"{phrase} {{n}} {unit}"
+
+
+def countdown_template(text: str) -> str | None:
+    """The countdown line ``text`` (one OCR reading) reads like, with ``{n}`` for the number."""
+    return _template(_words(text), "#" in text)
+
+
+def countdown_from_ink(readings: list[str], ink: np.ndarray) -> str | None:
+    """A countdown line with its number read from the glyphs of one clean crop (``ocr.lines``).
+
+    ``readings`` are what Tesseract made of the crop (one per language); ``ink`` is the crop's
+    mask (True = the line's letters, nothing of the background left).
+    """
+    template = countdown_template(" ".join(readings))
+    if template is None:
+        return None
+    rows = np.flatnonzero(ink.any(axis=1))
+    if len(rows) < _MIN_HEIGHT:
+        return None
+    parts = _components(ink)
+    heights = sorted(r.stop - r.start for r, _, comp in parts if comp.sum() >= 12)
+    if not heights:
+        return None
+    height = heights[min(len(heights) - 1, len(heights) * 3 // 4)]  # the tall letters and the digits
+    number = number_in(ink, height, tesseract_digits=any(_DIGITISH.search(r) for r in readings))
+    return template.format(n=number) if number is not None else None
+
+
+_DIGITISH = re.compile(r"[0-9٠-٩۰-۹]")
+_NUMBER = re.compile(r"(?<!\d)\d{1,3}(?!\d)")
+_LEFT = re.compile(r"(?<!\d)(\d{1,3}) ?(days?|hours?) ?(?:left|remaining)")
+
+
+def countdown_value(text: str) -> tuple[int, str] | None:
+    """The (value, unit) one OCR reading gives a countdown, or None: a number with countdown words
+    around it (``باقي 59 يوما``, ``59 days left``, ``#59daysleft``). A bare number is no vote.
+
+    This only ranks the readings of one poster (:func:`ocr.engine.finish` puts the countdown most
+    readings agree on first); what a countdown is, is decided by ``alerts.countdown``.
+    """
+    from monitor.text import normalize
+
+    norm = normalize(text)
+    english = _LEFT.search(norm.replace("daysleft", "days left").replace("hoursleft", "hours left"))
+    if english:
+        return int(english.group(1)), "hour" if english.group(2).startswith("hour") else "day"
+    numbers = _NUMBER.findall(norm)
+    if len(numbers) != 1:
+        return None
+    template = _template(_words(text), "#" in text)
+    if template is None:
+        return None
+    return int(numbers[0]), "hour" if "ساعة" in template else "day"
 
 
 def countdown_lines(

@@ -74,6 +74,7 @@ the passes of one image.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -81,6 +82,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -92,9 +94,10 @@ from scipy import ndimage
 
 from monitor.errors import ImageError, OcrError
 from monitor.text import normalize
-from ocr.digits import countdown_lines
+from ocr.digits import countdown_from_ink, countdown_lines, countdown_value
 from ocr.hashing import perceptual_hash, sha256_bytes
 from ocr.images import LoadedImage, load_image
+from ocr.lines import Placement, find_lines, place_words, stack_lines
 from ocr.settings import OcrOutcome, OcrSettings
 
 log = logging.getLogger(__name__)
@@ -131,6 +134,7 @@ class Word:
     top: int
     width: int
     height: int
+    crop: int = -1  # the clean line crop it was read from (``ocr.lines``), -1 for plane passes
 
 
 @dataclass
@@ -351,18 +355,22 @@ def _keep(words: list[Word], min_confidence: float) -> list[Word]:
 _ARABIC_LETTER = re.compile(r"[\u0600-\u06FF]")
 _HASHTAG_DASH = re.compile(r"(?<=\w)[-‐‑–—~](?=\w)")
 _DIGIT_RUN = re.compile(r"[0-9٠-٩۰-۹]+")
+_EASTERN_REVERSED = re.compile("(?<![٠-٩])٠[٠-٩]+(?![٠-٩])")
 _DIRECTION_MARKS = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 
 
 def clean_token(token: str) -> str:
-    """Undo two ways Tesseract mangles hashtags.
+    """Undo three ways Tesseract mangles Arabic tokens.
 
-    ``_`` often comes back as a dash (``#باقي-٥٩-يوما``), and an Arabic hashtag is sometimes
-    returned in visual order (``اموي_٩٥_يقاب#``): reversed, with its digit runs left to right.
+    ``_`` often comes back as a dash (``#باقي-٥٩-يوما``), an Arabic hashtag is sometimes
+    returned in visual order (``اموي_٩٥_يقاب#``): reversed, with its digit runs left to right,
+    and so is a run of Eastern digits on its own (``٠١`` for ``١٠``).
     """
     token = _DIRECTION_MARKS.sub("", token)
     if token.endswith("#") and not token.startswith("#") and _ARABIC_LETTER.search(token):
         token = _DIGIT_RUN.sub(lambda m: m.group()[::-1], token[::-1])
+    # A number never starts with ٠: "٠١" is ١٠ given back in visual order (left to right).
+    token = _EASTERN_REVERSED.sub(lambda m: m.group()[::-1], token)
     if token.startswith("#"):
         token = _HASHTAG_DASH.sub("_", token)
     return token
@@ -425,8 +433,9 @@ def _digits_pass(lines: list[Line], planes: dict[str, Image.Image], settings: Oc
     if not chosen:
         return []
     crops = []
+    image_planes = {k: v for k, v in planes.items() if not k.startswith(LINES_PREFIX)}
     for line in chosen[:8]:
-        plane = planes[line.plane] if line.plane in planes else next(iter(planes.values()))
+        plane = image_planes.get(line.plane) or image_planes.get("grey") or next(iter(image_planes.values()))
         left, top, right, bottom = line.box
         pad = max(4, (bottom - top) // 2)
         box = (
@@ -468,29 +477,99 @@ class PassResult:
         return {
             "frame": self.frame,
             "plane": self.plane,
-            "lines": [[[w.text, w.conf, w.left, w.top, w.width, w.height] for w in ws] for ws in self.lines],
+            "lines": [
+                [[w.text, w.conf, w.left, w.top, w.width, w.height, w.crop] for w in ws] for ws in self.lines
+            ],
         }
 
     @classmethod
     def from_json(cls, data: dict) -> PassResult:
         lines = [
-            [Word(t, float(c), int(x), int(y), int(w), int(h)) for t, c, x, y, w, h in ws]
+            [Word(t, float(c), int(x), int(y), int(w), int(h), int(k)) for t, c, x, y, w, h, k in ws]
             for ws in data["lines"]
         ]
         return cls(int(data["frame"]), str(data["plane"]), lines)
 
 
 def plane_sets(frames: list[Image.Image], settings: OcrSettings) -> list[dict[str, Image.Image]]:
-    """The planes to read, per frame (a frame too small to read gets none)."""
-    return [
-        _planes(frame, settings.passes, settings.upscale_below) if min(frame.size) >= 8 else {}
-        for frame in frames
-    ]
+    """The planes to read, per frame (a frame too small to read gets none).
+
+    With ``line_pass``, the stack of clean line crops (``ocr.lines``) is a plane too, once per
+    language (``lines:ara``, ``lines:eng``: the same image, read with each model alone).
+    """
+    out = []
+    for frame in frames:
+        if min(frame.size) < 8:
+            out.append({})
+            continue
+        planes = _planes(frame, settings.passes, settings.upscale_below)
+        if settings.line_pass:
+            planes |= _line_planes(frame, settings)
+        out.append(planes)
+    return out
 
 
-def read_plane(plane: Image.Image | str | Path, settings: OcrSettings) -> list[list[Word]]:
-    """One plane pass: ``settings.languages`` at ``settings.psm``, skipped after its share of the timeout."""
-    return _tesseract_words(plane, settings.languages, settings.psm, _pass_timeout(settings))
+LINES_PREFIX = "lines:"
+
+
+def _line_planes(frame: Image.Image, settings: OcrSettings) -> dict[str, Image.Image]:
+    lines = find_lines(np.asarray(frame.convert("RGB")))
+    if not lines:
+        return {}
+    stack, placements = stack_lines(lines)
+    stack.info["layout"] = [p.to_json() for p in placements]
+    return {LINES_PREFIX + lang: stack for lang in settings.languages.split("+") if lang}
+
+
+def layout_path(plane_file: str | Path) -> Path:
+    """Where the layout of a stack of line crops is written next to its plane file."""
+    return Path(f"{plane_file}.layout.json")
+
+
+def save_plane(plane: Image.Image, target: Path) -> None:
+    """Write a plane as PGM/PPM, and a line stack's layout beside it."""
+    plane.save(target)
+    if "layout" in plane.info:
+        layout_path(target).write_text(json.dumps(plane.info["layout"]), encoding="utf-8")
+
+
+def open_plane(path: str | Path) -> Image.Image:
+    """A plane written by :func:`save_plane`, with its layout back in ``info``."""
+    with Image.open(path) as image:
+        image.load()
+        plane = image.copy()
+    side = layout_path(path)
+    if side.exists():
+        plane.info["layout"] = json.loads(side.read_text(encoding="utf-8"))
+    return plane
+
+
+def _layout(plane: Image.Image | str | Path) -> list[Placement]:
+    data = plane.info.get("layout") if isinstance(plane, Image.Image) else None
+    if data is None and not isinstance(plane, Image.Image) and layout_path(plane).exists():
+        data = json.loads(layout_path(plane).read_text(encoding="utf-8"))
+    return [Placement.from_json(p) for p in data or []]
+
+
+def read_plane(plane: Image.Image | str | Path, settings: OcrSettings, name: str = "") -> list[list[Word]]:
+    """One plane pass, skipped after its share of the timeout: ``settings.languages`` at
+    ``settings.psm``; a stack of line crops (``name`` ``lines:LANG``) with one model at psm 6, its
+    words mapped back onto the image and tagged with their crop."""
+    if not name.startswith(LINES_PREFIX):
+        return _tesseract_words(plane, settings.languages, settings.psm, _pass_timeout(settings))
+    placements = _layout(plane)
+    found = _tesseract_words(plane, name[len(LINES_PREFIX) :], 6, _pass_timeout(settings))
+    out = []
+    for words in found:
+        placed = []
+        for w in words:
+            spot = place_words(w.top, w.left, w.width, w.height, placements)
+            if spot is not None:
+                crop, left, top, width, height = spot
+                placed.append(Word(w.text, w.conf, left, top, width, height, crop))
+        if placed:
+            out.append(placed)
+    return out
 
 
 def _merged(results: list[PassResult], settings: OcrSettings) -> list[Line]:
@@ -634,12 +713,20 @@ def finish(
     lines = _merged([*results, *rows], settings)
     glyph_lines: list[str] = []
     if settings.glyph_digits and first_planes:
+        glyph_lines = _crop_countdowns(results, first_planes)
         # Where to look: the lines of the colour planes and the plain masks. A re-read row's box
         # is the whole pooled row, and the filled masks merge letters into blobs: both made the
         # regions too coarse (seed 0: 79 on a fire poster lost when they were included).
         located = [r for r in results if r.plane in _GLYPH_LINE_PLANES] or results
-        glyph_lines = countdown_lines(_all_lines(located), first_planes)
-    texts = [*glyph_lines, *digit_lines, *(ln.text for ln in lines)]
+        planes = {k: v for k, v in first_planes.items() if not k.startswith(LINES_PREFIX)}
+        glyph_lines += countdown_lines(_all_lines(located), planes)
+    readings = [
+        " ".join(w.text for w in _keep(words, settings.min_confidence))
+        for r in [*results, *rows]
+        for words in r.lines
+    ]
+    agreed = _agreed_countdown(glyph_lines, digit_lines, readings)
+    texts = [*agreed, *glyph_lines, *digit_lines, *(ln.text for ln in lines)]
     seen: set[str] = set()
     out = []
     for text in texts:
@@ -648,6 +735,57 @@ def finish(
             seen.add(key)
             out.append(text)
     return ReadResult("\n".join(out), lines, digit_lines, len(results) + len(second))
+
+
+def _agreed_countdown(glyph_lines: list[str], digit_lines: list[str], readings: list[str]) -> list[str]:
+    """The countdown line most readings of the poster agree on, to go first (or nothing).
+
+    Every pass reads the countdown its own way, and a misread number (``1 days left`` for ``41``,
+    a flame taken for a digit) must not win by coming first. Each reading with countdown words
+    around one number is a vote for its value; a line whose number was read from the glyphs
+    (``ocr.digits``) counts twice, since Tesseract's ``ara`` model cannot read ٢-٩ at all.
+    """
+    votes: Counter[tuple[int, str]] = Counter()
+    texts: dict[tuple[int, str], Counter[str]] = {}
+    for weight, lines in ((2, glyph_lines), (1, digit_lines), (1, readings)):
+        for line in lines:
+            value = countdown_value(line)
+            if value is not None:
+                votes[value] += weight
+                texts.setdefault(value, Counter())[line] += weight
+    if not votes:
+        return []
+    winner = max(votes, key=lambda key: votes[key])  # ties: the first counted (glyph lines first)
+    return [texts[winner].most_common(1)[0][0]]
+
+
+def _crop_countdowns(results: list[PassResult], first_planes: Mapping[str, Image.Image]) -> list[str]:
+    """Countdown lines whose number is read from the glyphs of one clean line crop each."""
+    readings: dict[int, list[str]] = {}
+    for result in results:
+        if result.frame == 0 and result.plane.startswith(LINES_PREFIX):
+            for words in result.lines:
+                crop = words[0].crop
+                if crop >= 0:
+                    readings.setdefault(crop, []).append(" ".join(w.text for w in words))
+    stack_name = next((k for k in first_planes if k.startswith(LINES_PREFIX)), None)
+    if not readings or stack_name is None:
+        return []
+    stack = first_planes[stack_name]
+    placements = _layout(stack)
+    out = []
+    for crop, texts in sorted(readings.items()):
+        if crop >= len(placements):
+            continue
+        spot = placements[crop]
+        ink = (
+            np.asarray(stack.crop((spot.left, spot.top, spot.left + spot.width, spot.top + spot.height)))
+            < 128
+        )
+        line = countdown_from_ink(texts, ink)
+        if line is not None:
+            out.append(line)
+    return out
 
 
 def _all_lines(results: list[PassResult]) -> list[tuple[str, tuple[int, int, int, int], int]]:
@@ -677,7 +815,7 @@ def read_frames(frames: list[Image.Image], settings: OcrSettings) -> ReadResult:
     """Text of the frames of one image, every pass in this process, one after the other."""
     planes = plane_sets(frames, settings)
     results = [
-        PassResult(index, name, read_plane(plane, settings))
+        PassResult(index, name, read_plane(plane, settings, name))
         for index, frame_planes in enumerate(planes)
         for name, plane in frame_planes.items()
     ]

@@ -49,9 +49,9 @@ class PlaneFiles(Mapping[str, Image.Image]):
         if name not in self._open:
             if name not in self._files:
                 raise KeyError(name)
-            with Image.open(self._files[name]) as image:
-                image.load()
-                self._open[name] = image.copy()
+            from ocr.engine import open_plane
+
+            self._open[name] = open_plane(self._files[name])
         return self._open[name]
 
     def __iter__(self) -> Iterator[str]:
@@ -82,13 +82,16 @@ def handle(request: dict[str, Any], settings: Any) -> dict[str, Any]:
             folder.mkdir(parents=True, exist_ok=True)
             units = []
             for frame, planes in enumerate(engine.plane_sets(loaded.frames, settings)):
+                written: dict[int, Path] = {}  # one line stack serves each language's pass
                 for name, plane in planes.items():
-                    target = plane_file(folder, frame, name, plane)
-                    plane.save(target)
+                    target = written.get(id(plane))
+                    if target is None:
+                        target = written[id(plane)] = plane_file(folder, frame, name, plane)
+                        engine.save_plane(plane, target)
                     units.append({"frame": frame, "plane": name, "file": str(target)})
             return {"meta": outcome.to_dict(), "units": units}
         if op == "pass":
-            lines = engine.read_plane(request["file"], settings)
+            lines = engine.read_plane(request["file"], settings, request["plane"])
             return {"result": engine.PassResult(request["frame"], request["plane"], lines).to_json()}
         if op in ("second", "finish"):
             results = [engine.PassResult.from_json(r) for r in request["results"]]

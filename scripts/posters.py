@@ -271,12 +271,15 @@ def render_poster(
     seed: int,
     rotate: float = 0.0,
     jpeg_quality: int | None = None,
+    boxes: list[list[int]] | None = None,
 ) -> Image.Image:
     """Draw ``lines`` (Arabic right to left, others left to right) over ``background``.
 
     The height follows from the seed (portrait, square or landscape). Hashtag lines are drawn
     smaller, like the small tags at the bottom of real posters. With ``jpeg_quality`` the image is
-    passed once through a JPEG encoder, so it carries real compression artefacts.
+    passed once through a JPEG encoder, so it carries real compression artefacts. ``boxes``, when
+    given, receives the box ``[left, top, right, bottom]`` of each line as drawn (after rotation:
+    the box around the turned corners), so benchmarks can tell a line not found from one misread.
     """
     _check_raqm()
     if not lines:
@@ -322,6 +325,8 @@ def render_poster(
         if stroke is not None:
             kwargs |= {"stroke_width": max(1, stroke_width * font.size // 60), "stroke_fill": stroke}
         draw.text((x - left, y - top), line, font=font, fill=fill, **kwargs)
+        if boxes is not None:
+            boxes.append(_turned_box((x, y, x + w, y + bottom - top), rotate, width, height))
         y += bottom - top + gaps
 
     if rotate:
@@ -339,6 +344,20 @@ def render_poster(
         image = Image.open(buffer)
         image.load()
     return image
+
+
+def _turned_box(box: tuple[int, int, int, int], degrees: float, width: int, height: int) -> list[int]:
+    """The box around ``box`` after Pillow's ``rotate(degrees)`` about the image centre."""
+    if not degrees:
+        return list(box)
+    angle = np.deg2rad(degrees)
+    cx, cy = width / 2, height / 2
+    xs, ys = [], []
+    for px, py in ((box[0], box[1]), (box[2], box[1]), (box[0], box[3]), (box[2], box[3])):
+        dx, dy = px - cx, py - cy  # counter-clockwise on screen, y pointing down
+        xs.append(cx + dx * np.cos(angle) + dy * np.sin(angle))
+        ys.append(cy - dx * np.sin(angle) + dy * np.cos(angle))
+    return [max(0, int(min(xs))), max(0, int(min(ys))), min(width, int(max(xs)) + 1), min(height, int(max(ys)) + 1)]
 
 
 # --- the poster set -----------------------------------------------------------------------------
@@ -419,10 +438,11 @@ def hashtags_in(lines: list[str]) -> list[str]:
     return [token for line in lines for token in line.split() if token.startswith("#")]
 
 
-def truth_of(spec: PosterSpec, image: Image.Image, file_name: str) -> dict:
+def truth_of(spec: PosterSpec, image: Image.Image, file_name: str, boxes: list | None = None) -> dict:
     return {
         "file": file_name,
         "lines": spec.lines,
+        "boxes": boxes or [],
         "keywords": keywords_in(spec.lines),
         "hashtags": hashtags_in(spec.lines),
         "countdown": spec.countdown,
@@ -437,14 +457,17 @@ def truth_of(spec: PosterSpec, image: Image.Image, file_name: str) -> dict:
 
 def write_poster(spec: PosterSpec, out_dir: Path) -> dict:
     """Render ``spec`` into ``out_dir`` (PNG, or JPEG at its quality) and return its truth."""
-    image = render_poster(spec.lines, spec.background, spec.width, seed=spec.seed, rotate=spec.rotate)
+    boxes: list[list[int]] = []
+    image = render_poster(
+        spec.lines, spec.background, spec.width, seed=spec.seed, rotate=spec.rotate, boxes=boxes
+    )
     if spec.jpeg_quality is not None:
         file_name = f"{spec.name}.jpg"
         image.save(out_dir / file_name, "JPEG", quality=spec.jpeg_quality)
     else:
         file_name = f"{spec.name}.png"
         image.save(out_dir / file_name, "PNG")
-    return truth_of(spec, image, file_name)
+    return truth_of(spec, image, file_name, boxes)
 
 
 def make_poster_set(out_dir: Path | str, n: int = 48, seed: int = 0) -> list[dict]:
