@@ -6,10 +6,13 @@ The posters come from ``scripts/posters.py`` (regenerated into a temporary folde
 Columns per configuration:
   * ``CER %``: character error rate, edit distance between the normalised truth (all lines) and
     the normalised OCR text, over the truth's length (junk the OCR adds counts as errors);
-  * ``keyword %``: lexicon terms on the posters found as whole words in the normalised OCR text;
+  * ``keyword %``: lexicon terms on the posters found as whole words in the normalised OCR text
+    (punctuation counts as a word boundary, as in search and the detector);
   * ``hashtag %``: hashtags found (leniently: ``#`` and ``_`` are folded by ``normalize``);
   * ``countdown %``: posters with a countdown whose value and unit ``alerts.countdown`` recovers
     from the OCR text; ``false cd``: posters without a countdown where one was found anyway;
+  * ``false kw``: lexicon terms found in the OCR text that are not on the poster (junk that
+    reads like a threat word would raise a false alert);
   * ``E-digits %``: the countdown accuracy on posters written with Eastern Arabic digits only;
   * ``s/img``: seconds per image (two jobs share two cores: compare ratios, not absolutes).
 Targets: keyword + hashtag recall >= 90 %, countdown accuracy >= 90 %, better than plain.
@@ -27,9 +30,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from monitor.text import normalize
+from monitor.text import normalize, words
 from ocr.engine import recognize_file
 from ocr.settings import OcrSettings
+from scripts.posters import KEYWORDS
 
 PLANES = ("grey", "red", "green", "blue")
 SIX = (*PLANES, "white", "black")
@@ -112,25 +116,32 @@ def read_one(args: tuple[str, str, dict | None]) -> tuple[str, str, float]:
     return name, text, time.perf_counter() - started
 
 
+def _as_words(text: str) -> str:
+    """Normalised words, space-joined and padded: what search and the detector match on (both
+    take punctuation for word boundaries, so ``-الرد قادم`` holds the phrase ``الرد قادم``)."""
+    return f" {' '.join(words(normalize(text)))} "
+
+
 def score(truth: list[dict], texts: dict[str, str], seconds: dict[str, float]) -> dict:
     chars = errors = kw_total = kw_found = tag_total = tag_found = 0
-    cd_total = cd_ok = false_cd = east_total = east_ok = 0
+    cd_total = cd_ok = false_cd = east_total = east_ok = false_kw = 0
     misses: list[str] = []
     for entry in truth:
         text = texts[entry["file"]]
-        norm = f" {normalize(text)} "
+        norm = _as_words(text)
         ref = normalize(" ".join(entry["lines"]))
         chars += len(ref)
         errors += levenshtein(ref, normalize(text))
+        false_kw += sum(1 for term in KEYWORDS if term not in entry["keywords"] and _as_words(term) in norm)
         for term in entry["keywords"]:
             kw_total += 1
-            if f" {normalize(term)} " in norm:
+            if _as_words(term) in norm:
                 kw_found += 1
             else:
                 misses.append(f"{entry['file']}: keyword {term}")
         for tag in entry["hashtags"]:
             tag_total += 1
-            if f" {normalize(tag)} " in norm:
+            if _as_words(tag) in norm:
                 tag_found += 1
             else:
                 misses.append(f"{entry['file']}: hashtag {tag}")
@@ -155,6 +166,7 @@ def score(truth: list[dict], texts: dict[str, str], seconds: dict[str, float]) -
         "kw+tag": 100 * (kw_found + tag_found) / max(1, kw_total + tag_total),
         "countdown": 100 * cd_ok / max(1, cd_total),
         "false_cd": false_cd,
+        "false_kw": false_kw,
         "eastern": 100 * east_ok / max(1, east_total),
         "s_per_img": sum(seconds.values()) / max(1, len(seconds)),
         "misses": misses,
@@ -195,13 +207,13 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({k: {m: v for m, v in r.items() if m != "misses"} for k, r in results.items()}))
     print(f"{len(truth)} posters, {sum(1 for e in truth if e['countdown'])} with a countdown "
           f"({sum(1 for e in truth if e['countdown'] and e['eastern_digits'])} in Eastern Arabic digits)")  # fmt: skip
-    header = f"{'configuration':<20} {'CER %':>6} {'keyword %':>9} {'hashtag %':>9} {'kw+tag %':>8} {'countdown %':>11} {'E-digits %':>10} {'false cd':>8} {'s/img':>6}"
+    header = f"{'configuration':<20} {'CER %':>6} {'keyword %':>9} {'hashtag %':>9} {'kw+tag %':>8} {'countdown %':>11} {'E-digits %':>10} {'false cd':>8} {'false kw':>8} {'s/img':>6}"
     print(header)
     print("-" * len(header))
     for config, r in results.items():
         print(
             f"{config:<20} {r['cer']:6.1f} {r['keyword']:9.1f} {r['hashtag']:9.1f} {r['kw+tag']:8.1f} "
-            f"{r['countdown']:11.1f} {r['eastern']:10.1f} {r['false_cd']:8d} {r['s_per_img']:6.2f}"
+            f"{r['countdown']:11.1f} {r['eastern']:10.1f} {r['false_cd']:8d} {r['false_kw']:8d} {r['s_per_img']:6.2f}"
         )
     if args.misses:
         for config, r in results.items():

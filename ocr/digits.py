@@ -46,6 +46,7 @@ __all__ = [
     "countdown_template",
     "countdown_value",
     "number_in",
+    "read_digits",
     "read_number",
     "template_fonts",
     "warm_up",
@@ -67,10 +68,6 @@ class CountdownRegion:
 
 _MAX_DISTANCE = 0.9  # beyond this a component is like no example: not a digit
 _MIN_HEIGHT = 12
-# Labels whose shape is shared by an Eastern and a Western digit (or a letter stroke): ١ and 1,
-# ٩ and 9, ٠ and a dot, the round ٥ of Kufi fonts and 0. A run made of these alone is left to
-# Tesseract when it read digits there.
-_AMBIGUOUS = {"1", "9", "w1", "w9", "w0", "0"}
 
 
 def _masks(crop: Mapping[str, np.ndarray]) -> list[np.ndarray]:
@@ -103,6 +100,7 @@ class _Part:
     rows: slice
     cols: slice
     label: str  # a digit "0"-"9", a Western digit "w0"-"w9", "x" (a letter), "|" (a bare stroke)
+    distance: float = 0.0  # to the nearest example: how sure the label is (lower is surer)
 
     @property
     def height(self) -> int:
@@ -129,15 +127,25 @@ def _parts(mask: np.ndarray, height: int) -> tuple[list[_Part], list[tuple[slice
             label = "x"
         if label == "x" and w <= 0.35 * h and h >= 0.45 * height:
             label = "|"  # an alef, a stray stroke or a ١: decided by its neighbours
-        parts.append(_Part(rows, cols, label))
+        parts.append(_Part(rows, cols, label, distance))
     return parts, small
 
 
-def _runs(parts: list[_Part]) -> list[list[_Part]]:
+def _runs(parts: list[_Part], height: int) -> list[list[_Part]]:
     """Digits side by side (a bare stroke joins when it stands right next to a digit)."""
-    ordered = sorted((p for p in parts if p.label not in ("x",)), key=lambda p: p.cols.start)
+    ordered = sorted(
+        (p for p in parts if p.label != "x" or p.height < 0.5 * height), key=lambda p: p.cols.start
+    )
     runs: list[list[_Part]] = []
     for part in ordered:
+        if part.label == "x":  # a small blob: only ever a ٠ after digits
+            if (
+                runs
+                and part.cols.start - runs[-1][-1].cols.stop <= 0.6 * runs[-1][-1].height
+                and _zero_beside(runs[-1], part)
+            ):
+                runs[-1].append(_Part(part.rows, part.cols, "0", part.distance))
+            continue
         if runs:
             last = runs[-1][-1]
             gap = part.cols.start - last.cols.stop
@@ -149,24 +157,29 @@ def _runs(parts: list[_Part]) -> list[list[_Part]]:
                 and not short_stroke
                 and (last.overlap(part) >= 0.4 * size or _zero_beside(runs[-1], part))
             ):
-                runs[-1].append(part if part.height >= 0.5 * size else _Part(part.rows, part.cols, "0"))
+                runs[-1].append(
+                    part if part.height >= 0.5 * size else _Part(part.rows, part.cols, "0", part.distance)
+                )
                 continue
         runs.append([part])
     return [
-        [_Part(p.rows, p.cols, "1") if p.label == "|" else p for p in run]
+        [_Part(p.rows, p.cols, "1", p.distance) if p.label == "|" else p for p in run]
         for run in runs
         if any(p.label != "|" for p in run)  # strokes alone are letters
     ]
 
 
 def _zero_beside(run: list[_Part], part: _Part) -> bool:
-    """A ٠: a small diamond at mid-height of the digits it follows (digits run left to right)."""
+    """A ٠: a small diamond at mid-height of the digits it follows (digits run left to right).
+    Its label says little: so small a blob looks like a dot, a ٥ or a 0 alike."""
     top = min(p.rows.start for p in run)
     bottom = max(p.rows.stop for p in run)
     size = bottom - top
     centre = (part.rows.start + part.rows.stop) / 2
+    width = part.cols.stop - part.cols.start
     return (
-        part.label in ("0", "w0")
+        part.label != "|"
+        and 0.5 <= part.height / max(1, width) <= 2.0  # a compact blob, not a stroke
         and part.height <= 0.5 * size
         and top + 0.25 * size <= centre <= bottom - 0.1 * size
     )
@@ -176,12 +189,19 @@ def number_in(mask: np.ndarray, height: int, *, tesseract_digits: bool = False) 
     """The one run of Eastern digit glyphs standing apart from letters in ``mask``, as Western digits.
 
     ``height`` is the height of the line's tallest letters. With ``tesseract_digits`` (Tesseract
-    already read a number on this line) a run made only of shapes Eastern and Western digits
-    share is left to Tesseract.
+    already read a number on this line) a run with any Western-looking digit is left to
+    Tesseract, which reads Western digits well; shapes both kinds share (١ and 1, ٩ and 9) are
+    read here and the vote of ``ocr.engine`` settles any disagreement.
     """
+    read = read_digits(mask, height, tesseract_digits=tesseract_digits)
+    return read[0] if read is not None else None
+
+
+def read_digits(mask: np.ndarray, height: int, *, tesseract_digits: bool = False) -> tuple[str, float] | None:
+    """:func:`number_in` with the mean distance of its digits to their examples (lower is surer)."""
     parts, small = _parts(mask, height)
-    found = []
-    for run in _runs(parts):
+    found: list[tuple[str, int, float]] = []  # (value or "w", its height, mean distance)
+    for run in _runs(parts, height):
         top = min(p.rows.start for p in run)
         bottom = max(p.rows.stop for p in run)
         size = bottom - top
@@ -193,10 +213,7 @@ def number_in(mask: np.ndarray, height: int, *, tesseract_digits: bool = False) 
         if western and "w0" in labels:
             western += labels.count("w0")  # 0 beside Western digits is a Western 0, not a round ٥
         if western * 2 >= len(labels) or (tesseract_digits and western):
-            found.append("w")  # a Western number: Tesseract's business
-            continue
-        if tesseract_digits and all(label in _AMBIGUOUS for label in labels):
-            found.append("w")
+            found.append(("w", size, 0.0))  # a Western number: Tesseract's business
             continue
         value = "".join("5" if label == "w0" else label.lstrip("w") for label in labels)
         zero = _zero_after(small, top, bottom, right)
@@ -212,8 +229,13 @@ def number_in(mask: np.ndarray, height: int, *, tesseract_digits: bool = False) 
             for p in parts
         )
         if not crowded:
-            found.append(value)
-    return found[0] if len(found) == 1 and found[0] != "w" else None
+            found.append((value, size, sum(p.distance for p in run) / len(run)))
+    # A stray glyph beside the number (a letter piece taken for a ٥) is smaller than the digits.
+    tallest = max((size for _, size, _ in found), default=0)
+    found = [item for item in found if item[1] >= 0.7 * tallest]
+    if len(found) != 1 or found[0][0] == "w":
+        return None
+    return found[0][0], found[0][2]
 
 
 def _zero_after(small: list[tuple[slice, slice]], top: int, bottom: int, right: int) -> int | None:
@@ -369,11 +391,12 @@ def countdown_template(text: str) -> str | None:
     return _template(_words(text), "#" in text)
 
 
-def countdown_from_ink(readings: list[str], ink: np.ndarray) -> str | None:
+def countdown_from_ink(readings: list[str], ink: np.ndarray) -> tuple[str, float] | None:
     """A countdown line with its number read from the glyphs of one clean crop (``ocr.lines``).
 
     ``readings`` are what Tesseract made of the crop (one per language); ``ink`` is the crop's
-    mask (True = the line's letters, nothing of the background left).
+    mask (True = the line's letters, nothing of the background left). Returns the line and the
+    mean distance of its digits to their examples (lower is surer), or None.
     """
     template = countdown_template(" ".join(readings))
     if template is None:
@@ -385,9 +408,9 @@ def countdown_from_ink(readings: list[str], ink: np.ndarray) -> str | None:
     heights = sorted(r.stop - r.start for r, _, comp in parts if comp.sum() >= 12)
     if not heights:
         return None
-    height = heights[min(len(heights) - 1, len(heights) * 3 // 4)]  # the tall letters and the digits
-    number = number_in(ink, height, tesseract_digits=any(_DIGITISH.search(r) for r in readings))
-    return template.format(n=number) if number is not None else None
+    height = heights[(len(heights) - 1) * 9 // 10]  # alef and lam: as tall as the digits
+    read = read_digits(ink, height, tesseract_digits=any(_DIGITISH.search(r) for r in readings))
+    return (template.format(n=read[0]), read[1]) if read is not None else None
 
 
 _DIGITISH = re.compile(r"[0-9٠-٩۰-۹]")

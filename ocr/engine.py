@@ -513,7 +513,7 @@ LINES_PREFIX = "lines:"
 
 
 def _line_planes(frame: Image.Image, settings: OcrSettings) -> dict[str, Image.Image]:
-    lines = find_lines(np.asarray(frame.convert("RGB")))
+    lines = find_lines(np.asarray(frame.convert("RGB")), zoom_below=settings.line_zoom_below)
     if not lines:
         return {}
     stack, placements = stack_lines(lines)
@@ -760,7 +760,12 @@ def _agreed_countdown(glyph_lines: list[str], digit_lines: list[str], readings: 
 
 
 def _crop_countdowns(results: list[PassResult], first_planes: Mapping[str, Image.Image]) -> list[str]:
-    """Countdown lines whose number is read from the glyphs of one clean line crop each."""
+    """Countdown lines whose number is read from the glyphs of a clean line crop.
+
+    One line of the poster is usually cut out of several masks; their readings of the number can
+    differ (a mask that lost a stroke), so each line of the poster gives the reading whose digits
+    are nearest their examples.
+    """
     readings: dict[int, list[str]] = {}
     for result in results:
         if result.frame == 0 and result.plane.startswith(LINES_PREFIX):
@@ -773,7 +778,7 @@ def _crop_countdowns(results: list[PassResult], first_planes: Mapping[str, Image
         return []
     stack = first_planes[stack_name]
     placements = _layout(stack)
-    out = []
+    best: list[tuple[tuple[int, int, int, int], str, float]] = []  # image box, line, distance
     for crop, texts in sorted(readings.items()):
         if crop >= len(placements):
             continue
@@ -782,10 +787,23 @@ def _crop_countdowns(results: list[PassResult], first_planes: Mapping[str, Image
             np.asarray(stack.crop((spot.left, spot.top, spot.left + spot.width, spot.top + spot.height)))
             < 128
         )
-        line = countdown_from_ink(texts, ink)
-        if line is not None:
-            out.append(line)
-    return out
+        found = countdown_from_ink(texts, ink)
+        if found is None:
+            continue
+        box = spot.image_box
+        for index, (other, _, distance) in enumerate(best):
+            if _same_row(box, other):
+                if found[1] < distance:
+                    best[index] = (box, *found)
+                break
+        else:
+            best.append((box, *found))
+    return [line for _, line, _ in best]
+
+
+def _same_row(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    overlap = min(a[3], b[3]) - max(a[1], b[1])
+    return overlap > 0.5 * min(a[3] - a[1], b[3] - b[1])
 
 
 def _all_lines(results: list[PassResult]) -> list[tuple[str, tuple[int, int, int, int], int]]:

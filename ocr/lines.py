@@ -49,6 +49,7 @@ class TextLine:
     ink: np.ndarray  # bool, True where the line's components are; covers ``origin`` + shape
     origin: tuple[int, int]  # left, top of ``ink`` in the image
     letters: int  # how many letter-sized components it chains
+    zoom: int = 1  # ``box``, ``ink`` and ``origin`` are in the image enlarged this many times
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,12 @@ class Placement:
     width: int
     scale: float  # stack pixels per image pixel
     origin: tuple[int, int]  # the crop's left, top in the image
+
+    @property
+    def image_box(self) -> tuple[int, int, int, int]:
+        """The crop's box on the image: left, top, right, bottom."""
+        x, y = self.origin
+        return x, y, x + round(self.width / self.scale), y + round(self.height / self.scale)
 
     def to_json(self) -> list[float]:
         return [self.top, self.left, self.height, self.width, self.scale, *self.origin]
@@ -198,12 +205,19 @@ def _chain(pieces: list[_Piece]) -> list[list[_Piece]]:
     return list(groups.values())
 
 
-def find_lines(rgb: np.ndarray, max_lines: int = MAX_LINES) -> list[TextLine]:
+def find_lines(rgb: np.ndarray, max_lines: int = MAX_LINES, zoom_below: int = 0) -> list[TextLine]:
     """Lines of text on every mask of ``rgb``, each cut out with its own components only.
 
     A line repeated on another mask with the same ink is kept once; different masks of one line
-    are all kept, since they read differently.
+    are all kept, since they read differently. An image whose long side is under ``zoom_below``
+    is enlarged twice first (bicubic): the small hashtags of small posters are then several
+    pixels thick on the masks, and their glyphs keep their shape.
     """
+    zoom = 1
+    if zoom_below and max(rgb.shape[:2]) < zoom_below:
+        zoom = 2
+        size = (rgb.shape[1] * zoom, rgb.shape[0] * zoom)
+        rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BICUBIC))
     found: list[TextLine] = []
     for name, mask in masks_of(rgb).items():
         labels, pieces = _pieces(mask)
@@ -215,6 +229,8 @@ def find_lines(rgb: np.ndarray, max_lines: int = MAX_LINES) -> list[TextLine]:
             if line is not None and not any(_same(line, other) for other in found):
                 found.append(line)
     found.sort(key=lambda ln: -ln.letters)
+    for line in found:
+        line.zoom = zoom
     return found[:max_lines]
 
 
@@ -280,7 +296,8 @@ def stack_lines(
     y = _GAP
     for image, scale, line in crops:
         canvas.paste(image, (_GAP, y))
-        placements.append(Placement(y, _GAP, image.height, image.width, scale, line.origin))
+        origin = (line.origin[0] // line.zoom, line.origin[1] // line.zoom)
+        placements.append(Placement(y, _GAP, image.height, image.width, scale * line.zoom, origin))
         y += image.height + _GAP
     return canvas, placements
 

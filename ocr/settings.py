@@ -33,6 +33,7 @@ class OcrSettings:
     row_pass: bool = True  # re-read each row of text cut out of the fill masks and grey (psm 6)
     glyph_digits: bool = True  # read Eastern Arabic digits of countdown lines by glyph shape (ocr.digits)
     line_pass: bool = True  # text lines found on colour masks, cut out clean, read stacked (ocr.lines)
+    line_zoom_below: int = 640  # images with a shorter long side are enlarged 2x before lines are found
     upscale_below: int = 0  # upscale 2x when the long side is below this (0: never)
 
     @classmethod

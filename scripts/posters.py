@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, features
 
-from monitor.text import normalize
+from monitor.text import normalize, words
 
 __all__ = [
     "BACKGROUNDS",
@@ -357,7 +357,12 @@ def _turned_box(box: tuple[int, int, int, int], degrees: float, width: int, heig
         dx, dy = px - cx, py - cy  # counter-clockwise on screen, y pointing down
         xs.append(cx + dx * np.cos(angle) + dy * np.sin(angle))
         ys.append(cy - dx * np.sin(angle) + dy * np.cos(angle))
-    return [max(0, int(min(xs))), max(0, int(min(ys))), min(width, int(max(xs)) + 1), min(height, int(max(ys)) + 1)]
+    return [
+        max(0, int(min(xs))),
+        max(0, int(min(ys))),
+        min(width, int(max(xs)) + 1),
+        min(height, int(max(ys)) + 1),
+    ]
 
 
 # --- the poster set -----------------------------------------------------------------------------
@@ -430,8 +435,8 @@ def poster_specs(n: int = 48, seed: int = 0) -> list[PosterSpec]:
 
 def keywords_in(lines: list[str]) -> list[str]:
     """Lexicon terms present in ``lines`` as whole words after normalisation."""
-    text = f" {normalize(' '.join(lines))} "
-    return [term for term in KEYWORDS if f" {normalize(term)} " in text]
+    text = f" {' '.join(words(normalize(' '.join(lines))))} "
+    return [term for term in KEYWORDS if f" {' '.join(words(normalize(term)))} " in text]
 
 
 def hashtags_in(lines: list[str]) -> list[str]:
