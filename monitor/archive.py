@@ -351,6 +351,7 @@ class Archive:
         # Import workers share the archive: a process lock hands write transactions from one to
         # the next at once (SQLite's own busy wait sleeps in coarse steps).
         self._write_gate = write_gate
+        self._transactions = 0  # ended (committed or rolled back) on this connection: _write_mark
 
     # --- opening, closing, transactions ---------------------------------------------------
 
@@ -445,6 +446,7 @@ class Archive:
                 else:
                     await self._conn.execute("COMMIT")
             finally:
+                self._transactions += 1
                 if gate is not None:
                     gate.release()
 
@@ -524,7 +526,8 @@ class Archive:
         posts: Sequence[Post],
         *,
         detected: Sequence[bool] | None = None,
-        within: Callable[[aiosqlite.Connection, list[SaveResult]], Awaitable[None]] | None = None,
+        within: Callable[[aiosqlite.Connection, list[SaveResult], Any], Awaitable[None]] | None = None,
+        prepare: Callable[[list[SaveResult]], Any] | None = None,
     ) -> list[SaveResult]:
         """Save a batch of posts in one transaction; results in the same order.
 
@@ -532,21 +535,46 @@ class Archive:
         write lock is held only for the SQL.
 
         Imports detect text-only posts before saving them: ``detected[i]`` says post ``i`` is
-        written with its detection mark set, and ``within(conn, results)`` runs inside the same
-        transaction to write what detection found (countdowns, alerts). A post, its mark and
-        its alerts then land together or not at all, in one commit instead of three.
+        written with its detection mark set, and ``within(conn, results, prepared)`` runs inside
+        the same transaction to write what detection found (countdowns, alerts). A post, its mark
+        and its alerts then land together or not at all, in one commit instead of three.
+        ``prepared`` is what ``prepare(results)`` made of the results beforehand, outside the
+        transaction (``None`` without ``prepare``).
+
+        The rows to write are worked out before the write lock is taken, from what the archive
+        holds at that moment; inside the transaction a few reads check that this still holds
+        (they are worked out again if not). Import workers share the archive: while one writes,
+        the others prepare, instead of waiting for the lock with their Python work still to do.
         """
         if not posts:
             return []
         # Hashing and copying files, JSON encoding and text folding happen in a worker thread:
         # the event loop stays free, and on imports this overlaps with SQLite's own work.
         stored_media, prepared = await asyncio.to_thread(self._prepare, posts)
+        channels = list({p.channel.id: p.channel for p in posts}.values())
+        seen = await self._write_mark()
+        plan = _plan_batch(
+            posts, stored_media, prepared, detected, *await self._read_state(self._conn, posts)
+        )
+        extra = prepare(plan.results) if prepare is not None else None
         async with self.transaction() as conn:
-            await self._upsert_channels(conn, {p.channel.id: p.channel for p in posts}.values())
-            results = await self._save_batch(conn, posts, stored_media, prepared, detected)
+            await self._upsert_channels(conn, channels)
+            if not await self._plan_holds(conn, plan, seen):
+                plan = _plan_batch(
+                    posts, stored_media, prepared, detected, *await self._read_state(conn, posts)
+                )
+                extra = prepare(plan.results) if prepare is not None else None
+            results = await self._write_plan(conn, plan)
             if within is not None:
-                await within(conn, results)
+                await within(conn, results, extra)
         return results
+
+    async def _write_mark(self) -> tuple[int, int]:
+        """What tells that nothing was written since: this connection's transactions (one read
+        outside a transaction may have seen one that was still open), others' (``data_version``)."""
+        async with self._conn.execute("PRAGMA data_version") as cur:
+            row = await cur.fetchone()
+        return self._transactions, int(row[0]) if row else 0
 
     def _prepare(
         self, posts: Sequence[Post]
@@ -606,188 +634,69 @@ class Archive:
             item.size = target.stat().st_size
         return digest
 
-    async def _save_batch(
-        self,
-        conn: aiosqlite.Connection,
-        posts: Sequence[Post],
-        stored_media: dict[int, list[tuple[str | None, MediaItem]]],
-        prepared: list[tuple[str, str, str, str]],
-        detected: Sequence[bool] | None = None,
-    ) -> list[SaveResult]:
-        now = now_iso()
+    async def _read_state(
+        self, conn: aiosqlite.Connection, posts: Sequence[Post]
+    ) -> tuple[dict[tuple[int, int], tuple[Any, ...]], set[tuple[int, int]], dict[int, int]]:
+        """What a batch's plan depends on: the stored rows of its posts, their stored files, new ids."""
         keys = [(p.channel.id, p.message_id) for p in posts]
-        existing: dict[tuple[int, int], tuple[Any, ...]] = {}
-        by_channel: dict[int, list[int]] = {}
-        for channel_id, message_id in keys:
-            by_channel.setdefault(channel_id, []).append(message_id)
-        for channel_id, ids in by_channel.items():
-            for chunk in _chunks(sorted(set(ids)), 500):
-                marks = ",".join("?" * len(chunk))
-                async with conn.execute(
-                    f"SELECT message_id, id, text, entities, edit_date, raw, views, forwards, ocr_text, detected_at "
-                    f"FROM posts WHERE channel_id = ? AND message_id IN ({marks})",
-                    (channel_id, *chunk),
-                ) as cur:
-                    for row in await cur.fetchall():
-                        existing[(channel_id, row[0])] = tuple(row[1:])
-
-        linked: set[tuple[int, int]] = set()  # (post id, position) already carrying a stored file
-        known_ids = [v[0] for k, v in existing.items()]
-        for chunk in _chunks(known_ids, 500):
-            marks = ",".join("?" * len(chunk))
-            async with conn.execute(
-                f"SELECT post_id, position FROM post_media WHERE sha256 IS NOT NULL AND post_id IN ({marks})",
-                tuple(chunk),
-            ) as cur:
-                linked.update((r[0], r[1]) for r in await cur.fetchall())
-
+        existing = await _existing_rows(conn, keys)
+        linked = await _linked_media(conn, [v[0] for v in existing.values()])
         # Allocate date-sorted ids for new posts: one probe query per batch, more only on collision.
-        new_indexes = [i for i, key in enumerate(keys) if key not in existing]
-        seen_new: dict[tuple[int, int], int] = {}
         wanted: dict[int, int] = {}
-        for i in new_indexes:
-            if keys[i] in seen_new:  # the same message twice in one batch: the later one wins below
+        seen_new: set[tuple[int, int]] = set()
+        for i, key in enumerate(keys):
+            if key in existing or key in seen_new:  # the same message twice: the later one wins
                 continue
-            seen_new[keys[i]] = i
-            wanted[i] = _base_id(posts[i]) + (hash(keys[i]) % ID_SLOTS)
-        ids = await _allocate_ids(conn, wanted)
+            seen_new.add(key)
+            wanted[i] = _base_id(posts[i]) + (hash(key) % ID_SLOTS)
+        return existing, linked, await _allocate_ids(conn, wanted)
 
-        results: list[SaveResult | None] = [None] * len(posts)
-        insert_rows, fts_rows, version_rows, update_rows, fts_updates, counter_rows = [], [], [], [], [], []
-        media_rows: list[tuple[Any, ...]] = []
-        link_rows: list[tuple[Any, ...]] = []
-        for i, post in enumerate(posts):
-            key = keys[i]
-            entities_json, raw_json, body, extra = prepared[i]
-            media = stored_media.get(i, [])
-            if key in existing:
-                post_id, old_text, old_entities, old_edit, old_raw, views, forwards, ocr_text, _detected = (
-                    existing[key]
-                )
-                if post.text != old_text or entities_json != old_entities:
-                    version_rows.append((post_id, old_text, old_entities, old_edit, old_raw, now))
-                    update_rows.append(
-                        (
-                            post.text,
-                            entities_json,
-                            iso(post.edit_date),
-                            raw_json,
-                            post.views,
-                            post.forwards,
-                            now,
-                            now if detected and detected[i] else None,
-                            post_id,
-                        )
-                    )
-                    fts_updates.append((post_id, *_fts_row(post.text, ocr_text)))
-                    status, previous = "updated", old_text
-                    existing[key] = (
-                        post_id,
-                        post.text,
-                        entities_json,
-                        iso(post.edit_date),
-                        old_raw,
-                        views,
-                        forwards,
-                        ocr_text,
-                        None,
-                    )
-                else:
-                    if (post.views, post.forwards) != (views, forwards) and post.views is not None:
-                        counter_rows.append((post.views, post.forwards, post_id))
-                    status, previous = "unchanged", None
-            else:
-                post_id = ids[seen_new[key]]
-                if seen_new[key] == i:
-                    insert_rows.append(
-                        (
-                            post_id,
-                            post.channel.id,
-                            post.message_id,
-                            iso(post.date),
-                            post.text,
-                            entities_json,
-                            post.views,
-                            post.forwards,
-                            post.fwd_from_id,
-                            post.fwd_from_name,
-                            post.reply_to,
-                            post.grouped_id,
-                            iso(post.edit_date),
-                            post.author,
-                            raw_json,
-                            post.source,
-                            now,
-                            now,
-                            now if detected and detected[i] else None,
-                        )
-                    )
-                    fts_rows.append((post_id, body, extra))
-                    existing[key] = (
-                        post_id,
-                        post.text,
-                        entities_json,
-                        iso(post.edit_date),
-                        None,
-                        post.views,
-                        post.forwards,
-                        None,
-                        None,
-                    )
-                    status, previous = "new", None
-                else:
-                    status, previous = "unchanged", None
-            new_media: list[str] = []
-            for position, (digest, item) in enumerate(media):
-                if digest is not None:
-                    media_rows.append(_media_row(digest, item, now))
-                link_rows.append(
-                    (
-                        post_id,
-                        position,
-                        digest,
-                        item.kind,
-                        item.file_name,
-                        item.mime_type,
-                        item.size,
-                        item.missing_reason,
-                    )
-                )
-                if digest is not None and item.is_image and (post_id, position) not in linked:
-                    new_media.append(digest)
-                    linked.add((post_id, position))
-            undetected = existing[key][8] is None
-            results[i] = SaveResult(
-                post_id, status, new_media, previous, status != "unchanged" or bool(new_media) or undetected
-            )
+    async def _plan_holds(self, conn: aiosqlite.Connection, plan: _BatchPlan, seen: tuple[int, int]) -> bool:
+        """Inside the transaction: is the archive still as ``plan`` was worked out from?"""
+        if await self._write_mark() == seen:  # nothing committed since, by anyone
+            return True
+        if await _existing_rows(conn, list(plan.keys)) != plan.existing:
+            return False
+        if await _linked_media(conn, [v[0] for v in plan.existing.values()]) != plan.linked:
+            return False
+        # Posts are never removed: ids still free are what the allocation would pick again.
+        return not await _taken_ids(conn, list(plan.ids.values()))
 
-        if insert_rows:
+    async def _write_plan(self, conn: aiosqlite.Connection, plan: _BatchPlan) -> list[SaveResult]:
+        """The statements of a batch: a few ``executemany`` calls, nothing worked out here."""
+        if plan.insert_rows:
             await conn.executemany(
                 "INSERT INTO posts (id, channel_id, message_id, date, text, entities, views, forwards, fwd_from_id, "
                 "fwd_from_name, reply_to, grouped_id, edit_date, author, raw, source, first_seen_at, updated_at, "
                 "detected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                insert_rows,
+                plan.insert_rows,
             )
-            await conn.executemany("INSERT INTO posts_fts (rowid, body, extra) VALUES (?, ?, ?)", fts_rows)
-        if version_rows:
+            await conn.executemany(
+                "INSERT INTO posts_fts (rowid, body, extra) VALUES (?, ?, ?)", plan.fts_rows
+            )
+        if plan.version_rows:
             await conn.executemany(
                 "INSERT INTO post_versions (post_id, text, entities, edit_date, raw, replaced_at) VALUES (?, ?, ?, ?, ?, ?)",
-                version_rows,
+                plan.version_rows,
             )
             await conn.executemany(
                 "UPDATE posts SET text = ?, entities = ?, edit_date = ?, raw = ?, views = COALESCE(?, views), "
                 "forwards = COALESCE(?, forwards), updated_at = ?, detected_at = ? WHERE id = ?",
-                update_rows,
+                plan.update_rows,
             )
-            await conn.executemany("DELETE FROM posts_fts WHERE rowid = ?", [(r[0],) for r in fts_updates])
-            await conn.executemany("INSERT INTO posts_fts (rowid, body, extra) VALUES (?, ?, ?)", fts_updates)
-        if counter_rows:
             await conn.executemany(
-                "UPDATE posts SET views = ?, forwards = COALESCE(?, forwards) WHERE id = ?", counter_rows
+                "DELETE FROM posts_fts WHERE rowid = ?", [(r[0],) for r in plan.fts_updates]
             )
-        if media_rows:
-            await conn.executemany(_INSERT_MEDIA, media_rows)
-        if link_rows:
+            await conn.executemany(
+                "INSERT INTO posts_fts (rowid, body, extra) VALUES (?, ?, ?)", plan.fts_updates
+            )
+        if plan.counter_rows:
+            await conn.executemany(
+                "UPDATE posts SET views = ?, forwards = COALESCE(?, forwards) WHERE id = ?", plan.counter_rows
+            )
+        if plan.media_rows:
+            await conn.executemany(_INSERT_MEDIA, plan.media_rows)
+        if plan.link_rows:
             # An album may arrive in pieces and an export may be re-imported: keep what is known,
             # fill in what was missing, never lose a stored file reference.
             await conn.executemany(
@@ -795,13 +704,12 @@ class Archive:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (post_id, position) DO UPDATE SET "
                 "sha256 = COALESCE(excluded.sha256, sha256), "
                 "missing_reason = CASE WHEN excluded.sha256 IS NOT NULL THEN NULL ELSE missing_reason END",
-                link_rows,
+                plan.link_rows,
             )
-        final = [r for r in results if r is not None]
         # Media newly linked to a post whose images were already read (a poster re-shared): the
         # post gets the OCR text at once and nobody reads the image again.
-        await self._refresh_post_ocr(conn, {r.post_id for r in final if r.new_media})
-        return final
+        await self._refresh_post_ocr(conn, {r.post_id for r in plan.results if r.new_media})
+        return plan.results
 
     async def settled_texts(self, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], str]:
         """The stored text of those ``(channel id, message id)`` posts whose detection is done.
@@ -1172,6 +1080,186 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 
 def _base_id(post: Post) -> int:
     return int(utc(post.date).timestamp()) * ID_SLOTS
+
+
+@dataclass
+class _BatchPlan:
+    """The rows a batch of posts writes, worked out from what the archive held (``existing``,
+    ``linked``, ``ids`` as read): :meth:`Archive._plan_holds` checks them again under the lock."""
+
+    keys: dict[tuple[int, int], None]
+    existing: dict[tuple[int, int], tuple[Any, ...]]
+    linked: set[tuple[int, int]]
+    ids: dict[int, int]
+    results: list[SaveResult] = field(default_factory=list)
+    insert_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    fts_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    version_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    update_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    fts_updates: list[tuple[Any, ...]] = field(default_factory=list)
+    counter_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    media_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    link_rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+async def _existing_rows(
+    conn: aiosqlite.Connection, keys: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], tuple[Any, ...]]:
+    """The stored rows of these ``(channel id, message id)`` posts, as saving compares them."""
+    existing: dict[tuple[int, int], tuple[Any, ...]] = {}
+    by_channel: dict[int, list[int]] = {}
+    for channel_id, message_id in keys:
+        by_channel.setdefault(channel_id, []).append(message_id)
+    for channel_id, ids in by_channel.items():
+        for chunk in _chunks(sorted(set(ids)), 500):
+            marks = ",".join("?" * len(chunk))
+            async with conn.execute(
+                f"SELECT message_id, id, text, entities, edit_date, raw, views, forwards, ocr_text, detected_at "
+                f"FROM posts WHERE channel_id = ? AND message_id IN ({marks})",
+                (channel_id, *chunk),
+            ) as cur:
+                for row in await cur.fetchall():
+                    existing[(channel_id, row[0])] = tuple(row[1:])
+    return existing
+
+
+async def _linked_media(conn: aiosqlite.Connection, post_ids: Sequence[int]) -> set[tuple[int, int]]:
+    """(post id, position) of these posts that already carry a stored file."""
+    linked: set[tuple[int, int]] = set()
+    for chunk in _chunks(post_ids, 500):
+        marks = ",".join("?" * len(chunk))
+        async with conn.execute(
+            f"SELECT post_id, position FROM post_media WHERE sha256 IS NOT NULL AND post_id IN ({marks})",
+            tuple(chunk),
+        ) as cur:
+            linked.update((r[0], r[1]) for r in await cur.fetchall())
+    return linked
+
+
+async def _taken_ids(conn: aiosqlite.Connection, candidates: Sequence[int]) -> set[int]:
+    used: set[int] = set()
+    for chunk in _chunks(candidates, 500):
+        marks = ",".join("?" * len(chunk))
+        async with conn.execute(f"SELECT id FROM posts WHERE id IN ({marks})", tuple(chunk)) as cur:
+            used.update(r[0] for r in await cur.fetchall())
+    return used
+
+
+def _plan_batch(
+    posts: Sequence[Post],
+    stored_media: dict[int, list[tuple[str | None, MediaItem]]],
+    prepared: list[tuple[str, str, str, str]],
+    detected: Sequence[bool] | None,
+    existing_rows: dict[tuple[int, int], tuple[Any, ...]],
+    linked_media: set[tuple[int, int]],
+    ids: dict[int, int],
+) -> _BatchPlan:
+    """Work out every row a batch writes and each post's :class:`SaveResult` (no SQL here)."""
+    now = now_iso()
+    keys = [(p.channel.id, p.message_id) for p in posts]
+    plan = _BatchPlan(dict.fromkeys(keys), existing_rows, linked_media, ids)
+    existing = dict(existing_rows)  # updated as the batch goes: a message may come twice
+    linked = set(linked_media)
+    seen_new: dict[tuple[int, int], int] = {}
+    for i, key in enumerate(keys):
+        if key not in existing_rows:
+            seen_new.setdefault(key, i)
+    results: list[SaveResult] = []
+    for i, post in enumerate(posts):
+        key = keys[i]
+        entities_json, raw_json, body, extra = prepared[i]
+        media = stored_media.get(i, [])
+        mark = now if detected and detected[i] else None
+        if key in existing:
+            post_id, old_text, old_entities, old_edit, old_raw, views, forwards, ocr_text, _detected = (
+                existing[key]
+            )
+            if post.text != old_text or entities_json != old_entities:
+                edit_date = iso(post.edit_date)
+                plan.version_rows.append((post_id, old_text, old_entities, old_edit, old_raw, now))
+                plan.update_rows.append(
+                    (
+                        post.text,
+                        entities_json,
+                        edit_date,
+                        raw_json,
+                        post.views,
+                        post.forwards,
+                        now,
+                        mark,
+                        post_id,
+                    )
+                )
+                plan.fts_updates.append((post_id, *_fts_row(post.text, ocr_text)))
+                status, previous = "updated", old_text
+                existing[key] = (
+                    post_id, post.text, entities_json, edit_date, old_raw, views, forwards, ocr_text, None,
+                )  # fmt: skip
+            else:
+                if (post.views, post.forwards) != (views, forwards) and post.views is not None:
+                    plan.counter_rows.append((post.views, post.forwards, post_id))
+                status, previous = "unchanged", None
+        else:
+            post_id = ids[seen_new[key]]
+            if seen_new[key] == i:
+                edit_date = iso(post.edit_date)
+                plan.insert_rows.append(
+                    (
+                        post_id,
+                        post.channel.id,
+                        post.message_id,
+                        iso(post.date),
+                        post.text,
+                        entities_json,
+                        post.views,
+                        post.forwards,
+                        post.fwd_from_id,
+                        post.fwd_from_name,
+                        post.reply_to,
+                        post.grouped_id,
+                        edit_date,
+                        post.author,
+                        raw_json,
+                        post.source,
+                        now,
+                        now,
+                        mark,
+                    )
+                )
+                plan.fts_rows.append((post_id, body, extra))
+                existing[key] = (
+                    post_id, post.text, entities_json, edit_date, None, post.views, post.forwards, None, None,
+                )  # fmt: skip
+                status, previous = "new", None
+            else:
+                status, previous = "unchanged", None
+        new_media: list[str] = []
+        for position, (digest, item) in enumerate(media):
+            if digest is not None:
+                plan.media_rows.append(_media_row(digest, item, now))
+            plan.link_rows.append(
+                (
+                    post_id,
+                    position,
+                    digest,
+                    item.kind,
+                    item.file_name,
+                    item.mime_type,
+                    item.size,
+                    item.missing_reason,
+                )
+            )
+            if digest is not None and item.is_image and (post_id, position) not in linked:
+                new_media.append(digest)
+                linked.add((post_id, position))
+        undetected = existing[key][8] is None
+        results.append(
+            SaveResult(
+                post_id, status, new_media, previous, status != "unchanged" or bool(new_media) or undetected
+            )
+        )
+    plan.results = results
+    return plan
 
 
 async def _allocate_ids(conn: aiosqlite.Connection, wanted: dict[int, int]) -> dict[int, int]:
