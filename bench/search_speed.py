@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.corpus import post_text
-from monitor.archive import ID_SLOTS, MIGRATIONS, Archive, _fts_row, _split_sql
+from monitor.archive import ID_SLOTS, INDEX_VERSION, MIGRATIONS, Archive, _fts_row, _split_sql
 
 QUERIES = {
     "ar common (1 word)": "المقاومة",
@@ -85,6 +85,7 @@ def build(path: Path, n: int) -> None:
         conn.execute("COMMIT")
         print(f"\r  built {min(n, offset + batch):,} posts", end="", file=sys.stderr, flush=True)
     conn.execute("INSERT INTO posts_fts (posts_fts) VALUES ('optimize')")
+    conn.execute("INSERT INTO meta (key, value) VALUES ('index_version', ?)", (INDEX_VERSION,))
     conn.close()
     print(file=sys.stderr)
 
