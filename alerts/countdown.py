@@ -396,6 +396,10 @@ def _candidates(norm: str) -> list[tuple[int, int, int, int, str, datetime | Non
     if not anchors:  # most posts stop here
         return found
     windows: dict[int, list[list[int]]] = {}
+    # A near window ends where the far window around the same anchors ends (unless the far one
+    # merged more anchors) and starts no earlier: a search from later in the text, to the same
+    # end, finds nothing that the far one did not, so the far window's "no" is its answer too.
+    hopeless: dict[int, int] = {}  # end -> start of the far windows not worth a look
     for reach in (_FAR, _NEAR):
         merged: list[list[int]] = []
         for start, end in anchors:
@@ -404,7 +408,15 @@ def _candidates(norm: str) -> list[tuple[int, int, int, int, str, datetime | Non
                 merged[-1][1] = hi
             else:
                 merged.append([lo, hi])
-        windows[reach] = [w for w in merged if _worth_a_look(norm, w[0], w[1])]
+        kept = []
+        for lo, hi in merged:
+            if hopeless.get(hi, lo + 1) <= lo:
+                continue
+            if _worth_a_look(norm, lo, hi):
+                kept.append([lo, hi])
+            elif reach == _FAR:
+                hopeless[hi] = lo
+        windows[reach] = kept
     matches = (
         (kind, m)
         for (kind, pattern), reach in zip(_PATTERNS, _REACH, strict=True)

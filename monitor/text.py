@@ -404,9 +404,16 @@ def strip_proclitics(word: str, min_stem: int = 3) -> list[str]:
     return list(seen)
 
 
+# The first letters of ARABIC_PROCLITICS: a word starting otherwise has no forms to offer.
+_PROCLITIC_FIRST = frozenset(p[0] for p in ARABIC_PROCLITICS)
+
+
 def index_words(tokens: Iterable[str]) -> str:
     """Extra index tokens for already split words (see :func:`index_text`)."""
-    return " ".join(forms for word in tokens if (forms := _proclitic_forms(word)))
+    first = _PROCLITIC_FIRST
+    return " ".join(
+        forms for word in tokens if len(word) > 3 and word[0] in first and (forms := _proclitic_forms(word))
+    )
 
 
 def index_text(normalized: str) -> str:
