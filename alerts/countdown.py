@@ -247,7 +247,9 @@ _WORTH_A_LOOK = re.compile(
 # regex would say yes (``test_countdown_quick_filter_agrees``).
 _BOUNDED = {*_AR_UNITS, *_AR_TENS, *_EN_UNITS, *(w for t in _EN_TENS for w in t.split()), "a", "an"}
 _BOUNDED_WORDS = frozenset({*_BOUNDED, *("و" + w for w in _BOUNDED)})
-_UNBOUNDED = ahocorasick.Automaton()
+# One automaton for both: an unbounded alternative anywhere, or a bounded word that is a whole
+# word of the window (checked on its hits; a word cut by the window's edge counts as a word).
+_QUICK = ahocorasick.Automaton()
 for _literal in (
     *_DUAL,
     *_REMAIN_AR.removeprefix("(?:").removesuffix(")").split("|"),
@@ -255,20 +257,34 @@ for _literal in (
     "left",
     "remain",
 ):
-    _UNBOUNDED.add_word(_literal, _literal)
-_UNBOUNDED.make_automaton()
+    _QUICK.add_word(_literal, (0, _literal))
+for _literal in _BOUNDED_WORDS:
+    if _QUICK.get(_literal, None) is None:  # an unbounded literal already says yes anywhere
+        _QUICK.add_word(_literal, (len(_literal), _literal))
+_QUICK.make_automaton()
 _DIGIT = re.compile(r"\d").search
-_WORD_RUN = re.compile(r"\w+").findall
+
+
+def _is_word_char(c: str) -> bool:
+    """``\\w`` of ``re`` for one character."""
+    return c.isalnum() or c == "_"
 
 
 def _worth_a_look(norm: str, lo: int, hi: int) -> bool:
     """``_WORTH_A_LOOK.search(norm, lo, hi)``, with a quick no for most windows."""
     if _DIGIT(norm, lo, hi):
         return True
-    quick = next(_UNBOUNDED.iter(norm, lo, hi), None) is not None or not _BOUNDED_WORDS.isdisjoint(
-        _WORD_RUN(norm, lo, hi)
-    )
-    return quick and _WORTH_A_LOOK.search(norm, lo, hi) is not None
+    for end, (length, _) in _QUICK.iter(norm, lo, hi):
+        if not length:  # unbounded
+            break
+        start = end + 1 - length
+        if (start == lo or not _is_word_char(norm[start - 1])) and (
+            end + 1 == hi or not _is_word_char(norm[end + 1])
+        ):
+            break
+    else:
+        return False
+    return _WORTH_A_LOOK.search(norm, lo, hi) is not None
 
 
 # --- explicit dates ------------------------------------------------------------------------
