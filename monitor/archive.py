@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -1473,6 +1474,12 @@ def _merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
+@functools.lru_cache(maxsize=256)
+def _term_pattern(term: str) -> re.Pattern[str]:
+    """The word that holds ``term``, compiled once per term (not looked up per post and term)."""
+    return re.compile(rf"(?<!\w)\w*{re.escape(term)}\w*")
+
+
 def make_snippet(
     text: str, ocr_text: str | None, terms: Sequence[str], width: int = 160
 ) -> tuple[str, list[tuple[int, int]]]:
@@ -1483,9 +1490,8 @@ def make_snippet(
         normalized, origins = normalize_with_offsets(source)
         spans = []
         for term in terms:
-            for m in re.finditer(rf"(?<!\w)\w*{re.escape(term)}\w*", normalized):
-                start, end = origins[m.start()][0], origins[m.end() - 1][1]
-                spans.append((start, end))
+            for m in _term_pattern(term).finditer(normalized):
+                spans.append((origins[m.start()][0], origins[m.end() - 1][1]))
         if not spans:
             continue
         spans = _merge_spans(spans)

@@ -258,6 +258,13 @@ def normalize_with_offsets(text: str) -> tuple[str, Sequence[Origin]]:
     """
     if not text:
         return "", []
+    if _PLAIN_TEXT(text):
+        normalized = normalize(text)
+        # Nothing can be inserted and only a bare hamza is always dropped: if exactly the
+        # hamzas went, every other character stayed in place, in order.
+        hamzas = [m.start() for m in _HAMZA.finditer(text)] if "\u0621" in text else []
+        if len(normalized) == len(text) - len(hamzas):
+            return normalized, _InPlace(len(normalized), [d - j for j, d in enumerate(hamzas)])
     by_word = _offsets_by_word(text)
     if by_word is not None:
         return by_word
@@ -267,8 +274,62 @@ def normalize_with_offsets(text: str) -> tuple[str, Sequence[Origin]]:
 _NON_SPACE = re.compile(r"\S+")
 
 
+# Letters that fold one for one (Latin case, Arabic letter variants) and nothing else: a word of
+# only these, without a run of three equal letters, folds character for character in place.
+_PLAIN_WORD = re.compile("[A-Za-z\u0622-\u063a\u0641-\u064a]+").fullmatch
+
+
+# ... and the same letters, single spaces between words, and punctuation that folds to itself or
+# to one character (no '#' or '_': hashtags are opened up; no digits: they split from letters).
+_PLAIN_TEXT = re.compile(
+    '[A-Za-z\u0621-\u063a\u0641-\u064a!-"$-/:-@\\[\\\\\\]^`{-~\u060c\u061b\u061f\u066b\u066c]+'
+    '(?: [A-Za-z\u0621-\u063a\u0641-\u064a!-"$-/:-@\\[\\\\\\]^`{-~\u060c\u061b\u061f\u066b\u066c]+)*'
+).fullmatch
+_HAMZA = re.compile("\u0621")
+
+
+class _InPlace(Sequence[Origin]):
+    """The origins of a text folded character for character, some characters dropped.
+
+    ``gaps`` holds, for each dropped character, the folded position it would have had: folded
+    character ``i`` came from ``i`` plus the number of drops at or before it.
+    """
+
+    __slots__ = ("_gaps", "_length")
+
+    def __init__(self, length: int, gaps: list[int]):
+        self._length, self._gaps = length, gaps
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> Origin: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Origin]: ...
+    def __getitem__(self, index: int | slice) -> Origin | list[Origin]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._length))]
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError(index)
+        if self._gaps:
+            index += bisect.bisect_right(self._gaps, index)
+        return index, index + 1
+
+
+@functools.cache
+def _in_place(length: int) -> tuple[Origin, ...]:
+    return tuple((i, i + 1) for i in range(length))
+
+
 @functools.lru_cache(maxsize=1 << 15)
 def _word_offsets(word: str) -> tuple[str, tuple[Origin, ...]]:
+    if _PLAIN_WORD(word):  # most words: no character walk (a search's first page is 20 posts cold)
+        folded = word.translate(_TABLE).casefold()
+        if not _ANY_TRIPLE(folded) and len(folded) == len(word):
+            return folded, _in_place(len(word))
     folded, origins = _offsets_by_character(word)
     return folded, tuple(origins)
 

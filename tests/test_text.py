@@ -242,3 +242,27 @@ def test_word_by_word_offsets_agree_with_the_character_walk(text):
     assert [o for c, o in zip(fast, fast_origins, strict=True) if c != " "] == [
         o for c, o in zip(slow, slow_origins, strict=True) if c != " "
     ]
+
+
+_PLAIN_LETTERS = "abcXYZaaaأإآاةهىيئؤوبتثلمنالعقدرشسصضطظغفقككبالعددد"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(_PLAIN_LETTERS, min_size=1, max_size=12))
+def test_a_plain_word_folds_in_place_as_the_character_walk_says(word):
+    """Words of letters that fold one for one skip the character walk: same folding, same origins."""
+    from monitor.text import _offsets_by_character, _word_offsets
+
+    _word_offsets.cache_clear()
+    folded, origins = _word_offsets(word)
+    assert (folded, list(origins)) == _offsets_by_character(word)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(_PLAIN_LETTERS + "ءءء !?.,:،؛؟٫()-", min_size=1, max_size=40))
+def test_a_plain_text_folds_in_place_as_the_character_walk_says(text):
+    """Texts of such letters, single spaces and plain punctuation skip the word-by-word walk."""
+    from monitor.text import _offsets_by_character
+
+    folded, origins = normalize_with_offsets(text)
+    assert (folded, list(origins)) == _offsets_by_character(text)
