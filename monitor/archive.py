@@ -44,6 +44,10 @@ from monitor.text import index_words, normalize, normalize_with_offsets, strip_p
 log = logging.getLogger(__name__)
 
 ID_SLOTS = 4096  # posts per second of post date that can share a date; more spill over
+_LIMITS = sqlite3.connect(":memory:")
+IN_LIST = max(100, min(4000, _LIMITS.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 10))
+"""Values per ``IN (...)`` of the batch look-ups: a whole import batch in one query (one thread hop)."""
+_LIMITS.close()
 SCHEMA_V1 = """
 CREATE TABLE channels (
     id              INTEGER PRIMARY KEY,          -- bare channel id, no -100 prefix
@@ -790,7 +794,7 @@ class Archive:
             by_channel.setdefault(channel_id, []).append(message_id)
         out: dict[tuple[int, int], str] = {}
         for channel_id, ids in by_channel.items():
-            for chunk in _chunks(sorted(set(ids)), 500):
+            for chunk in _chunks(sorted(set(ids)), IN_LIST):
                 marks = ",".join("?" * len(chunk))
                 rows = await self.fetchall(
                     f"SELECT message_id, text FROM posts WHERE channel_id = ? AND message_id IN ({marks}) "
@@ -1181,7 +1185,7 @@ async def _existing_rows(
     for channel_id, message_id in keys:
         by_channel.setdefault(channel_id, []).append(message_id)
     for channel_id, ids in by_channel.items():
-        for chunk in _chunks(sorted(set(ids)), 500):
+        for chunk in _chunks(sorted(set(ids)), IN_LIST):
             marks = ",".join("?" * len(chunk))
             for row in await conn.execute_fetchall(
                 f"SELECT message_id, id, text, entities, edit_date, raw, views, forwards, ocr_text, detected_at "
@@ -1195,7 +1199,7 @@ async def _existing_rows(
 async def _linked_media(conn: aiosqlite.Connection, post_ids: Sequence[int]) -> set[tuple[int, int]]:
     """(post id, position) of these posts that already carry a stored file."""
     linked: set[tuple[int, int]] = set()
-    for chunk in _chunks(post_ids, 500):
+    for chunk in _chunks(post_ids, IN_LIST):
         marks = ",".join("?" * len(chunk))
         rows = await conn.execute_fetchall(
             f"SELECT post_id, position FROM post_media WHERE sha256 IS NOT NULL AND post_id IN ({marks})",
@@ -1207,7 +1211,7 @@ async def _linked_media(conn: aiosqlite.Connection, post_ids: Sequence[int]) -> 
 
 async def _taken_ids(conn: aiosqlite.Connection, candidates: Sequence[int]) -> set[int]:
     used: set[int] = set()
-    for chunk in _chunks(candidates, 500):
+    for chunk in _chunks(candidates, IN_LIST):
         marks = ",".join("?" * len(chunk))
         used.update(
             r[0]
@@ -1342,7 +1346,7 @@ async def _allocate_ids(conn: aiosqlite.Connection, wanted: dict[int, int]) -> d
     while pending:
         candidates = list(pending.values())
         used: set[int] = set()
-        for chunk in _chunks(candidates, 500):
+        for chunk in _chunks(candidates, IN_LIST):
             marks = ",".join("?" * len(chunk))
             rows = await conn.execute_fetchall(f"SELECT id FROM posts WHERE id IN ({marks})", tuple(chunk))
             used.update(r[0] for r in rows)
