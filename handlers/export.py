@@ -272,9 +272,6 @@ def parse_block(block: MessageBlock) -> list[Any]:
         or (not starts and not block.last)
     ):
         raise BlockError(f"block at message #{block.first_index} does not start with a message")
-    whole = _parse_whole(data, starts, block.last)
-    if whole is not None:
-        return whole
     messages: list[Any] = []
     bounds = [*starts, len(data)]
     for number, (start, end) in enumerate(itertools.pairwise(bounds)):
@@ -296,37 +293,6 @@ def parse_block(block: MessageBlock) -> list[Any]:
     if block.last and not starts and not _ARRAY_END.fullmatch(data):
         raise BlockError("the messages array does not close the file")
     return messages
-
-
-def _parse_whole(data: bytes, starts: list[int], last: bool) -> list[Any] | None:
-    """The block's messages parsed as one array (one orjson call), or None to go piece by piece.
-
-    The same messages as piece by piece when the array holds exactly one top-level object per
-    message start and each begins with ``"id"``: then no start was inside another message, so
-    the pieces are the array's items. Anything else (or any error) takes the careful road,
-    which names the message that broke.
-    """
-    if not starts:
-        return None
-    body = data[starts[0] :].rstrip()
-    if last:
-        tail = _ARRAY_END.search(body)
-        if tail is None or tail.end() != len(body):
-            return None
-        body = body[: tail.start()]
-    elif body.endswith(b","):
-        body = body[:-1]
-    else:
-        return None
-    try:
-        items = orjson.loads(b"[" + body + b"]")
-    except orjson.JSONDecodeError:
-        return None
-    if len(items) != len(starts) or not all(
-        isinstance(m, dict) and next(iter(m), None) == "id" for m in items
-    ):
-        return None
-    return items
 
 
 def convert_block(block: MessageBlock, channel: Channel, result_json: Path) -> list[Post | str]:
