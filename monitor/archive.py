@@ -235,7 +235,7 @@ def now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per saved post, and a frozen __init__ costs five times more
 class SaveResult:
     post_id: int
     status: str  # new | updated | unchanged
@@ -1239,12 +1239,15 @@ def _plan_batch(
     for i, key in enumerate(keys):
         if key not in existing_rows:
             seen_new.setdefault(key, i)
+    # A message that comes twice in one batch: the second sees what the first left.
+    repeated = len(plan.keys) < len(keys)
+    insert_row, fts_row = plan.insert_rows.append, plan.fts_rows.append
     results: list[SaveResult] = []
     for i, post in enumerate(posts):
         key = keys[i]
         entities_json, raw_json, body, extra = prepared[i]
-        media = stored_media.get(i, [])
         mark = now if detected and detected[i] else None
+        undetected = True
         if key in existing:
             post_id, old_text, old_entities, old_edit, old_raw, views, forwards, ocr_text, _detected = (
                 existing[key]
@@ -1275,11 +1278,12 @@ def _plan_batch(
                 if (post.views, post.forwards) != (views, forwards) and post.views is not None:
                     plan.counter_rows.append((post.views, post.forwards, post_id))
                 status, previous = "unchanged", None
+                undetected = _detected is None
         else:
             post_id = ids[seen_new[key]]
             if seen_new[key] == i:
                 edit_date = iso(post.edit_date)
-                plan.insert_rows.append(
+                insert_row(
                     (
                         post_id,
                         post.channel.id,
@@ -1302,15 +1306,17 @@ def _plan_batch(
                         mark,
                     )
                 )
-                plan.fts_rows.append((post_id, body, extra))
-                existing[key] = (
-                    post_id, post.text, entities_json, edit_date, None, post.views, post.forwards, None, None,
-                )  # fmt: skip
+                fts_row((post_id, body, extra))
+                if repeated:
+                    existing[key] = (
+                        post_id, post.text, entities_json, edit_date, None, post.views, post.forwards, None, None,
+                    )  # fmt: skip
                 status, previous = "new", None
-            else:
+            else:  # the same message again, after its first copy in this batch
                 status, previous = "unchanged", None
+                undetected = existing[key][8] is None
         new_media: list[str] = []
-        for position, (digest, item) in enumerate(media):
+        for position, (digest, item) in enumerate(stored_media.get(i, ())):
             if digest is not None:
                 plan.media_rows.append(_media_row(digest, item, now))
             plan.link_rows.append(
@@ -1328,7 +1334,6 @@ def _plan_batch(
             if digest is not None and item.is_image and (post_id, position) not in linked:
                 new_media.append(digest)
                 linked.add((post_id, position))
-        undetected = existing[key][8] is None
         results.append(
             SaveResult(
                 post_id, status, new_media, previous, status != "unchanged" or bool(new_media) or undetected
