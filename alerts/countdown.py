@@ -403,6 +403,38 @@ def _aware(date: datetime) -> datetime:
     return date if date.tzinfo else date.replace(tzinfo=UTC)
 
 
+def _merged(norm: str, anchors: list[tuple[int, int]], reach: int) -> list[list[int]]:
+    """The windows around the anchors: ``reach`` before each, ``_AFTER`` after, overlaps merged."""
+    merged: list[list[int]] = []
+    for start, end in anchors:
+        lo, hi = max(0, start - reach), min(len(norm), end + _AFTER)
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = hi
+        else:
+            merged.append([lo, hi])
+    return merged
+
+
+def _windows(norm: str, anchors: list[tuple[int, int]]) -> dict[int, list[list[int]]]:
+    """The windows of each reach worth running the patterns in (``_worth_a_look``)."""
+    windows: dict[int, list[list[int]]] = {}
+    # A near window that ends where a far window ends and starts no earlier: a search from later
+    # in the text, to the same end, finds nothing that the far one did not, so the far window's
+    # "no" is its answer too.
+    hopeless: dict[int, int] = {}  # end -> start of the far windows not worth a look
+    for reach in (_FAR, _NEAR):
+        kept = []
+        for lo, hi in _merged(norm, anchors, reach):
+            if hopeless.get(hi, lo + 1) <= lo:
+                continue
+            if _worth_a_look(norm, lo, hi):
+                kept.append([lo, hi])
+            elif reach == _FAR:
+                hopeless[hi] = lo
+        windows[reach] = kept
+    return windows
+
+
 def _candidates(norm: str) -> list[tuple[int, int, int, int, str, datetime | None, str]]:
     """(priority, start, end, value, unit, explicit date, kind) for every pattern hit."""
     found = []
@@ -411,28 +443,7 @@ def _candidates(norm: str) -> list[tuple[int, int, int, int, str, datetime | Non
     anchors = sorted((end + 1 - len(word), end + 1) for end, word in _ANCHORS.iter(norm))
     if not anchors:  # most posts stop here
         return found
-    windows: dict[int, list[list[int]]] = {}
-    # A near window ends where the far window around the same anchors ends (unless the far one
-    # merged more anchors) and starts no earlier: a search from later in the text, to the same
-    # end, finds nothing that the far one did not, so the far window's "no" is its answer too.
-    hopeless: dict[int, int] = {}  # end -> start of the far windows not worth a look
-    for reach in (_FAR, _NEAR):
-        merged: list[list[int]] = []
-        for start, end in anchors:
-            lo, hi = max(0, start - reach), min(len(norm), end + _AFTER)
-            if merged and lo <= merged[-1][1]:
-                merged[-1][1] = hi
-            else:
-                merged.append([lo, hi])
-        kept = []
-        for lo, hi in merged:
-            if hopeless.get(hi, lo + 1) <= lo:
-                continue
-            if _worth_a_look(norm, lo, hi):
-                kept.append([lo, hi])
-            elif reach == _FAR:
-                hopeless[hi] = lo
-        windows[reach] = kept
+    windows = _windows(norm, anchors)
     matches = (
         (kind, m)
         for (kind, pattern), reach in zip(_PATTERNS, _REACH, strict=True)
