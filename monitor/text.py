@@ -155,20 +155,33 @@ def _nfkc_with_offsets(text: str) -> tuple[list[str], list[Origin]]:
     return list(target), [(min(n - 1, i * n // m), min(n, (i + 1) * n // m + 1)) for i in range(m)]
 
 
-@functools.cache
-def _cluster_pattern() -> re.Pattern[str]:
-    """A base character and the combining marks after it (built once, on first use)."""
-    marks = "".join(re.escape(chr(cp)) for cp in range(0x300, 0x10000) if unicodedata.combining(chr(cp)))
-    return re.compile(f".[{marks}]+", re.DOTALL)
+# Combining marks are never word characters nor spaces: the few candidates of a text are found
+# in C and looked up one by one (building a class of every mark took 7 ms, once per process:
+# the whole cost of a one-off `tgmonitor search` that needs a highlight walked).
+_MARK_CANDIDATE = re.compile(r"[^\w\s]")
+
+
+def _is_mark(c: str) -> bool:
+    """A combining mark of the Basic Multilingual Plane (what clusters a base character)."""
+    return 0x300 <= ord(c) < 0x10000 and unicodedata.combining(c) != 0
 
 
 def _cluster_origins(text: str) -> list[Origin]:
     """Each character's origin is its cluster: a base character with the marks that follow it,
     so a highlighted word keeps its diacritics (``انتقامُ``, not ``انتقام`` and a stray mark)."""
     origins = [(i, i + 1) for i in range(len(text))]
-    for m in _cluster_pattern().finditer(text):
-        span = (m.start(), m.end())
-        origins[m.start() : m.end()] = [span] * (m.end() - m.start())
+    marks = [m.start() for m in _MARK_CANDIDATE.finditer(text) if _is_mark(m.group())]
+    run = 0
+    while run < len(marks):
+        start = end = marks[run]
+        while run < len(marks) and marks[run] == end:  # a run of marks [start, end)
+            end += 1
+            run += 1
+        # The base is the character before the run; a text that opens with marks takes its
+        # first mark as the base, and a lone opening mark is no cluster.
+        first = start - 1 if start else 0
+        if end - first >= 2:
+            origins[first:end] = [(first, end)] * (end - first)
     return origins
 
 
