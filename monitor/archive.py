@@ -9,10 +9,13 @@ Posts get a primary key that sorts by date (``date_unix * 4096 + k``), and the F
 same rowid, so "newest first" is FTS5's own rowid order and the first page of even a very common
 word is read without sorting all its matches. The index holds normalised text (``monitor.text``)
 plus each Arabic word's forms without attached prefixes, so ``الانتقام`` finds ``والانتقام``.
+The index is contentless (no copy of that text): a row is removed with the values it was made
+from, which are always ``_fts_row(posts.text, posts.ocr_text)``.
 
 Posts are saved in batches (:meth:`Archive.save_posts`): a Telegram Desktop export of 200,000
 messages goes through a handful of ``executemany`` calls per thousand posts, not a thread hop per
-row. A single live post takes the same road as a batch of one.
+row, and the rows are worked out before the write lock is taken. A single live post takes the
+same road as a batch of one.
 """
 
 from __future__ import annotations
