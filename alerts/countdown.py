@@ -440,9 +440,10 @@ def _candidates(norm: str) -> list[tuple[int, int, int, int, str, datetime | Non
     found = []
     # Where the anchor words are, in one pass of an automaton (the alternation regex walked
     # every position of every post). Overlapping anchors do not matter: windows are merged.
-    anchors = sorted((end + 1 - len(word), end + 1) for end, word in _ANCHORS.iter(norm))
-    if not anchors:  # most posts stop here
+    hits = list(_ANCHORS.iter(norm))
+    if not hits:  # most posts stop here
         return found
+    anchors = sorted((end + 1 - len(word), end + 1) for end, word in hits)
     windows = _windows(norm, anchors)
     matches = (
         (kind, m)
