@@ -60,7 +60,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Container, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -210,6 +210,7 @@ class AlertDrafts:
     items: list[tuple[Any, Any, _Draft | None]]  # (post, detection, its draft or None: worked out inside)
     deliver: bool
     now: datetime
+    nothing: list[int] = field(default_factory=list)  # fresh posts whose alert came to nothing
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -319,12 +320,17 @@ class Outbox:
         """
         now = now_utc()
         drafts: list[tuple[Any, Any, _Draft | None]] = []
+        nothing: list[int] = []
         for post, detection in items:
             if not getattr(detection, "alert", False):
                 continue
-            draft = self._draft(post, detection, deliver, now, []) if post.id in fresh else None
-            drafts.append((post, detection, draft))
-        return AlertDrafts(drafts, deliver, now)
+            if post.id not in fresh:
+                drafts.append((post, detection, None))
+            elif (draft := self._draft(post, detection, deliver, now, [])) is not None:
+                drafts.append((post, detection, draft))
+            else:  # below every floor once worked out: as one by one, nothing to write
+                nothing.append(post.id)
+        return AlertDrafts(drafts, deliver, now, nothing)
 
     async def record_drafts(self, conn: aiosqlite.Connection, drafts: AlertDrafts) -> dict[int, list[int]]:
         """Write what :meth:`draft_records` prepared, inside the caller's transaction.
@@ -334,7 +340,7 @@ class Outbox:
         new cannot join a campaign, so it is written with the others like it in a few
         ``executemany`` calls; anything else takes the one-by-one road.
         """
-        out: dict[int, list[int]] = {}
+        out: dict[int, list[int]] = {post_id: [] for post_id in drafts.nothing}
         ready = [d for _, _, d in drafts.items if d is not None]
         exact = sorted({key for d in ready for key, kind in d.keys if kind != "phash"})
         stored = await self._stored_keys(conn, exact)
