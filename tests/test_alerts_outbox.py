@@ -275,9 +275,11 @@ async def _alert_state(archive: Archive) -> list[list[tuple]]:
 
 
 @pytest.mark.asyncio
-async def test_a_batch_of_fresh_posts_records_what_one_by_one_records(tmp_path):
+@pytest.mark.parametrize("not_fresh", [None, 1])
+async def test_a_batch_of_fresh_posts_records_what_one_by_one_records(tmp_path, not_fresh):
     """The batched road (drafts, executemany) and the one-by-one road write the same rows,
-    campaigns included: the same text in a second channel within the window, in the same batch."""
+    campaigns included: the same text in a second channel within the window, in the same batch
+    (also when the first of them is not fresh and goes one by one in the middle of the batch)."""
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
     campaign_text = "#الانتقام_قادم بيان المقاومة الإسلامية في العراق"
     posts = [
@@ -302,8 +304,9 @@ async def test_a_batch_of_fresh_posts_records_what_one_by_one_records(tmp_path):
                 det = detection_for(text, {"الانتقام": "revenge"} if "الانتقام" in text else {})
                 items.append((record, det))
             if batched:
+                fresh = {r.id for n, (r, _) in enumerate(items) if n != not_fresh}
                 async with archive.transaction() as conn:
-                    ids = await outbox.record_in(conn, items, fresh={r.id for r, _ in items})
+                    ids = await outbox.record_in(conn, items, fresh=fresh)
             else:
                 ids = {r.id: await outbox.record(r, d) for r, d in items}
             states.append((ids, await _alert_state(archive)))
