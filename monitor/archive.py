@@ -469,6 +469,8 @@ class Archive:
         """Rebuild the search index if it was made by another ``INDEX_VERSION`` (or before step 3)."""
         if await self.get_meta("index_version") == INDEX_VERSION:
             return
+        if await self.fetchone("SELECT 1 FROM posts LIMIT 1") is not None:
+            log.warning("archive %s: rebuilding the search index (once, after an upgrade)", self.path)
         await self.reindex()
 
     async def reindex(self, batch: int = 5000) -> int:
@@ -496,7 +498,7 @@ class Archive:
                 (INDEX_VERSION,),
             )
         if done:
-            log.warning("archive %s: search index rebuilt (%d posts)", self.path, done)
+            log.info("archive %s: search index rebuilt (%d posts)", self.path, done)
         return done
 
     @contextlib.asynccontextmanager
