@@ -247,7 +247,9 @@ _WORTH_A_LOOK = re.compile(
 # regex would say yes (``test_countdown_quick_filter_agrees``).
 _BOUNDED = {*_AR_UNITS, *_AR_TENS, *_EN_UNITS, *(w for t in _EN_TENS for w in t.split()), "a", "an"}
 _BOUNDED_WORDS = frozenset({*_BOUNDED, *("و" + w for w in _BOUNDED)})
-_UNBOUNDED = ahocorasick.Automaton()
+# One automaton for both: an unbounded alternative anywhere, or a bounded word that is a whole
+# word of the window (checked on its hits; a word cut by the window's edge counts as a word).
+_QUICK = ahocorasick.Automaton()
 for _literal in (
     *_DUAL,
     *_REMAIN_AR.removeprefix("(?:").removesuffix(")").split("|"),
@@ -255,20 +257,34 @@ for _literal in (
     "left",
     "remain",
 ):
-    _UNBOUNDED.add_word(_literal, _literal)
-_UNBOUNDED.make_automaton()
+    _QUICK.add_word(_literal, (0, _literal))
+for _literal in _BOUNDED_WORDS:
+    if _QUICK.get(_literal, None) is None:  # an unbounded literal already says yes anywhere
+        _QUICK.add_word(_literal, (len(_literal), _literal))
+_QUICK.make_automaton()
 _DIGIT = re.compile(r"\d").search
-_WORD_RUN = re.compile(r"\w+").findall
+
+
+def _is_word_char(c: str) -> bool:
+    """``\\w`` of ``re`` for one character."""
+    return c.isalnum() or c == "_"
 
 
 def _worth_a_look(norm: str, lo: int, hi: int) -> bool:
     """``_WORTH_A_LOOK.search(norm, lo, hi)``, with a quick no for most windows."""
     if _DIGIT(norm, lo, hi):
         return True
-    quick = next(_UNBOUNDED.iter(norm, lo, hi), None) is not None or not _BOUNDED_WORDS.isdisjoint(
-        _WORD_RUN(norm, lo, hi)
-    )
-    return quick and _WORTH_A_LOOK.search(norm, lo, hi) is not None
+    for end, (length, _) in _QUICK.iter(norm, lo, hi):
+        if not length:  # unbounded
+            break
+        start = end + 1 - length
+        if (start == lo or not _is_word_char(norm[start - 1])) and (
+            end + 1 == hi or not _is_word_char(norm[end + 1])
+        ):
+            break
+    else:
+        return False
+    return _WORTH_A_LOOK.search(norm, lo, hi) is not None
 
 
 # --- explicit dates ------------------------------------------------------------------------
@@ -387,24 +403,48 @@ def _aware(date: datetime) -> datetime:
     return date if date.tzinfo else date.replace(tzinfo=UTC)
 
 
+def _merged(norm: str, anchors: list[tuple[int, int]], reach: int) -> list[list[int]]:
+    """The windows around the anchors: ``reach`` before each, ``_AFTER`` after, overlaps merged."""
+    merged: list[list[int]] = []
+    for start, end in anchors:
+        lo, hi = max(0, start - reach), min(len(norm), end + _AFTER)
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = hi
+        else:
+            merged.append([lo, hi])
+    return merged
+
+
+def _windows(norm: str, anchors: list[tuple[int, int]]) -> dict[int, list[list[int]]]:
+    """The windows of each reach worth running the patterns in (``_worth_a_look``)."""
+    windows: dict[int, list[list[int]]] = {}
+    # A near window that ends where a far window ends and starts no earlier: a search from later
+    # in the text, to the same end, finds nothing that the far one did not, so the far window's
+    # "no" is its answer too.
+    hopeless: dict[int, int] = {}  # end -> start of the far windows not worth a look
+    for reach in (_FAR, _NEAR):
+        kept = []
+        for lo, hi in _merged(norm, anchors, reach):
+            if hopeless.get(hi, lo + 1) <= lo:
+                continue
+            if _worth_a_look(norm, lo, hi):
+                kept.append([lo, hi])
+            elif reach == _FAR:
+                hopeless[hi] = lo
+        windows[reach] = kept
+    return windows
+
+
 def _candidates(norm: str) -> list[tuple[int, int, int, int, str, datetime | None, str]]:
     """(priority, start, end, value, unit, explicit date, kind) for every pattern hit."""
     found = []
     # Where the anchor words are, in one pass of an automaton (the alternation regex walked
     # every position of every post). Overlapping anchors do not matter: windows are merged.
-    anchors = sorted((end + 1 - len(word), end + 1) for end, word in _ANCHORS.iter(norm))
-    if not anchors:  # most posts stop here
+    hits = list(_ANCHORS.iter(norm))
+    if not hits:  # most posts stop here
         return found
-    windows: dict[int, list[list[int]]] = {}
-    for reach in (_FAR, _NEAR):
-        merged: list[list[int]] = []
-        for start, end in anchors:
-            lo, hi = max(0, start - reach), min(len(norm), end + _AFTER)
-            if merged and lo <= merged[-1][1]:
-                merged[-1][1] = hi
-            else:
-                merged.append([lo, hi])
-        windows[reach] = [w for w in merged if _worth_a_look(norm, w[0], w[1])]
+    anchors = sorted((end + 1 - len(word), end + 1) for end, word in hits)
+    windows = _windows(norm, anchors)
     matches = (
         (kind, m)
         for (kind, pattern), reach in zip(_PATTERNS, _REACH, strict=True)

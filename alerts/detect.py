@@ -178,7 +178,8 @@ class Detector:
                 countdowns.append(countdown)
         # Companions and vetoes alone say nothing: spans are mapped (the slow part) only when a
         # rule term matched somewhere in the post (its companion may be on the poster).
-        if not countdowns and not any(found for *_, found in scanned):  # most posts: nothing at all
+        term_hit = any(payload[0] == "term" for *_, found in scanned for payload, _, _ in found)  # type: ignore[index]
+        if not countdowns and not term_hit:  # most posts: nothing that can alert or be shown
             return Detection(
                 alert=False,
                 severity=None,
@@ -187,7 +188,6 @@ class Detector:
                 ocr_text=ocr_text,
                 min_severity=self.min_severity,
             )
-        term_hit = any(payload[0] == "term" for *_, found in scanned for payload, _, _ in found)  # type: ignore[index]
         if term_hit and not explain:
             quiet = self._quiet_verdict(scanned, countdowns, ocr_text)
             if quiet is not None:

@@ -60,7 +60,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Container, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -184,6 +184,40 @@ def _claim_is_stale(claimed_by: str | None, claimed_at: str | None, now: datetim
     return False
 
 
+_INSERT_DELIVERY = "INSERT OR IGNORE INTO deliveries (alert_id, sink, status, next_attempt_at, last_error) VALUES (?, ?, ?, ?, ?)"
+_INSERT_KEY = (
+    "INSERT OR IGNORE INTO alert_keys (alert_id, key, kind, channel_id, date) VALUES (?, ?, ?, ?, ?)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    """A post alert worked out before its transaction: the row, less its id."""
+
+    post_id: int
+    channel_id: int
+    date: str | None  # the post's, ISO 8601 UTC
+    fingerprint: str
+    severity: str
+    body: str  # JSON, as stored
+    keys: list[tuple[str, str]]  # content keys (key, kind) for campaigns
+
+
+@dataclass
+class AlertDrafts:
+    """What :meth:`Outbox.draft_records` prepared for :meth:`Outbox.record_drafts`."""
+
+    items: list[tuple[Any, Any, _Draft | None]]  # (post, detection, its draft or None: worked out inside)
+    deliver: bool
+    now: datetime
+    nothing: list[int] = field(default_factory=list)  # fresh posts whose alert came to nothing
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 @dataclass
 class _Due:
     id: int
@@ -274,14 +308,117 @@ class Outbox:
         ``fresh`` are posts stored by this very transaction without images: they cannot have
         images or earlier alerts to look up.
         """
-        out: dict[int, list[int]] = {}
+        return await self.record_drafts(conn, self.draft_records(items, deliver=deliver, fresh=fresh))
+
+    def draft_records(
+        self, items: Sequence[tuple[Any, Any]], *, deliver: bool = True, fresh: Container[int] = ()
+    ) -> AlertDrafts:
+        """The part of :meth:`record_in` that needs no database, done before the transaction.
+
+        An alert of a ``fresh`` post (see :meth:`record_in`) is worked out whole here: it has no
+        images and no earlier alerts. Other posts are left to :meth:`record_drafts`.
+        """
         now = now_utc()
+        drafts: list[tuple[Any, Any, _Draft | None]] = []
+        nothing: list[int] = []
         for post, detection in items:
-            if getattr(detection, "alert", False):
-                out[post.id] = await self._record_in(
-                    conn, post, detection, deliver, now, fresh=post.id in fresh
+            if not getattr(detection, "alert", False):
+                continue
+            if post.id not in fresh:
+                drafts.append((post, detection, None))
+            elif (draft := self._draft(post, detection, deliver, now, [])) is not None:
+                drafts.append((post, detection, draft))
+            else:  # below every floor once worked out: as one by one, nothing to write
+                nothing.append(post.id)
+        return AlertDrafts(drafts, deliver, now, nothing)
+
+    async def record_drafts(self, conn: aiosqlite.Connection, drafts: AlertDrafts) -> dict[int, list[int]]:
+        """Write what :meth:`draft_records` prepared, inside the caller's transaction.
+
+        Alerts in post order, as one by one: a drafted alert whose content keys meet no other
+        alert in the campaign window (stored, or earlier in this batch) and whose fingerprint is
+        new cannot join a campaign, so it is written with the others like it in a few
+        ``executemany`` calls; anything else takes the one-by-one road.
+        """
+        out: dict[int, list[int]] = {post_id: [] for post_id in drafts.nothing}
+        ready = [d for _, _, d in drafts.items if d is not None]
+        exact = sorted({key for d in ready for key, kind in d.keys if kind != "phash"})
+        stored = await self._stored_keys(conn, exact)
+        taken: set[str] = set()
+        prints = [d.fingerprint for d in ready]
+        for chunk in _chunks(prints, 500):
+            marks = ",".join("?" * len(chunk))
+            taken.update(
+                r[0]
+                for r in await conn.execute_fetchall(
+                    f"SELECT fingerprint FROM alerts WHERE fingerprint IN ({marks})", tuple(chunk)
                 )
+            )
+        window = timedelta(hours=self.config.campaign_window_hours)
+        pending: list[tuple[int, _Draft]] = []
+        next_id: int | None = None
+        for post, detection, draft in drafts.items:
+            if draft is None or draft.fingerprint in taken or not self._alone(draft, post, stored, window):
+                await self._flush_drafts(conn, pending, drafts)
+                pending, next_id = [], None
+                if draft is None:
+                    out[post.id] = await self._record_in(conn, post, detection, drafts.deliver, drafts.now)
+                    stored = await self._stored_keys(conn, exact)  # it may have added keys
+                else:
+                    out[post.id] = await self._commit_draft(conn, post, draft, drafts.deliver, drafts.now)
+            else:
+                if next_id is None:
+                    ((top,),) = await conn.execute_fetchall("SELECT coalesce(max(id), 0) FROM alerts")
+                    next_id = int(top) + 1
+                pending.append((next_id, draft))
+                out[post.id] = [next_id]
+                next_id += 1
+            if draft is not None:
+                taken.add(draft.fingerprint)
+                for key, _kind in draft.keys:
+                    stored.setdefault(key, []).append(iso(post.date))
+        await self._flush_drafts(conn, pending, drafts)
         return out
+
+    @staticmethod
+    async def _stored_keys(conn: aiosqlite.Connection, keys: Sequence[str]) -> dict[str, list[str]]:
+        """The post dates of the stored alerts that carry each of these content keys."""
+        stored: dict[str, list[str]] = {}
+        for chunk in _chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            for key, date in await conn.execute_fetchall(
+                f"SELECT key, date FROM alert_keys WHERE key IN ({marks})", tuple(chunk)
+            ):
+                stored.setdefault(key, []).append(date)
+        return stored
+
+    @staticmethod
+    def _alone(draft: _Draft, post: Any, stored: dict[str, list[str]], window: timedelta) -> bool:
+        """No other alert shares a content key within the campaign window (so no campaign)."""
+        if any(kind == "phash" for _, kind in draft.keys):
+            return False
+        date = utc(post.date)
+        low, high = iso(date - window), iso(date + window)
+        return not any(low <= when <= high for key, _ in draft.keys for when in stored.get(key, ()))  # type: ignore[operator]
+
+    async def _flush_drafts(
+        self, conn: aiosqlite.Connection, pending: list[tuple[int, _Draft]], drafts: AlertDrafts
+    ) -> None:
+        """Write drafted alerts that join no campaign, with the ids SQLite would give them."""
+        if not pending:
+            return
+        created = iso(drafts.now)
+        await conn.executemany(
+            "INSERT INTO alerts (id, kind, post_id, fingerprint, severity, created_at, body, channel_id) "
+            "VALUES (?, 'post', ?, ?, ?, ?, ?, ?)",
+            [(i, d.post_id, d.fingerprint, d.severity, created, d.body, d.channel_id) for i, d in pending],
+        )
+        rows = [row for i, d in pending for row in self._delivery_rows(i, d.severity, drafts.deliver, None)]
+        if rows:
+            await conn.executemany(_INSERT_DELIVERY, rows)
+        await conn.executemany(
+            _INSERT_KEY, [(i, key, kind, d.channel_id, d.date) for i, d in pending for key, kind in d.keys]
+        )
 
     async def _record_in(
         self,
@@ -296,10 +433,6 @@ class Outbox:
         """The body of :meth:`record`, inside the caller's transaction."""
         if not getattr(detection, "alert", False):
             return []
-        matches = [match_dict(m) for m in getattr(detection, "matches", None) or []]
-        countdown = countdown_dict(getattr(detection, "countdown", None))
-        ocr_text = getattr(detection, "ocr_text", None) or getattr(post, "ocr_text", None)
-        ids: list[int] = []
         # One read for both: the post's images and what its earlier alerts covered.
         rows = (
             []
@@ -311,6 +444,18 @@ class Outbox:
                 (post.id, post.id),
             )
         )
+        draft = self._draft(post, detection, deliver, now, rows)
+        if draft is None:
+            return []
+        return await self._commit_draft(conn, post, draft, deliver, now)
+
+    def _draft(
+        self, post: Any, detection: Any, deliver: bool, now: datetime, rows: Sequence[Any]
+    ) -> _Draft | None:
+        """The alert a post's detection makes, given its images and earlier alerts (``rows``)."""
+        matches = [match_dict(m) for m in getattr(detection, "matches", None) or []]
+        countdown = countdown_dict(getattr(detection, "countdown", None))
+        ocr_text = getattr(detection, "ocr_text", None) or getattr(post, "ocr_text", None)
         media = [(r[1], r[2]) for r in rows if r[0] == "image"]
         keys = self._content_keys(post, media)
         covered = _covered([r[1] for r in rows if r[0] == "alert"])
@@ -326,7 +471,7 @@ class Outbox:
         )
         floor = fmt.severity_rank(getattr(detection, "min_severity", None) or self.config.min_severity)
         if not new_countdown and not any(fmt.severity_rank(m.get("severity")) >= floor for m in new_matches):
-            return []
+            return None
         ranked = [m.get("severity") for m in new_matches if m.get("severity")]
         if new_countdown:  # a countdown alerts on its own; the detector says how loud
             ranked.append(getattr(detection, "severity", None) or "high")
@@ -343,18 +488,34 @@ class Outbox:
             image_sha256=media[0][0] if media else None,
         )
         body["covers"] = parts
-        alert_id = await self._insert_alert(
-            conn, "post", fingerprint, severity, body, now, post_id=post.id, channel_id=post.channel_id
+        return _Draft(
+            post_id=post.id,
+            channel_id=post.channel_id,
+            date=iso(post.date),
+            fingerprint=fingerprint,
+            severity=severity,
+            body=_dumps({**body, "alert_id": None, "created_at": iso(now)}),
+            keys=keys,
         )
-        if alert_id is None:
+
+    async def _commit_draft(
+        self, conn: aiosqlite.Connection, post: Any, draft: _Draft, deliver: bool, now: datetime
+    ) -> list[int]:
+        """Write one drafted alert with its deliveries and content keys; join or start its campaign."""
+        cur = await conn.execute(
+            "INSERT INTO alerts (kind, post_id, fingerprint, severity, created_at, body, channel_id) "
+            "VALUES ('post', ?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
+            (draft.post_id, draft.fingerprint, draft.severity, iso(now), draft.body, draft.channel_id),
+        )
+        if cur.rowcount != 1 or cur.lastrowid is None:
             return []
-        ids.append(alert_id)
-        await self._insert_deliveries(conn, alert_id, severity, deliver, now)
+        alert_id = cur.lastrowid
+        ids = [alert_id]
+        await self._insert_deliveries(conn, alert_id, draft.severity, deliver, now)
         await conn.executemany(
-            "INSERT OR IGNORE INTO alert_keys (alert_id, key, kind, channel_id, date) VALUES (?, ?, ?, ?, ?)",
-            [(alert_id, key, kind, post.channel_id, iso(post.date)) for key, kind in keys],
+            _INSERT_KEY, [(alert_id, key, kind, draft.channel_id, draft.date) for key, kind in draft.keys]
         )
-        campaign_alert = await self._campaign(conn, alert_id, post, keys, deliver, now)
+        campaign_alert = await self._campaign(conn, alert_id, post, draft.keys, deliver, now)
         if campaign_alert is not None:
             ids.append(campaign_alert)
         return ids
@@ -425,7 +586,16 @@ class Outbox:
         now: datetime,
         hold_until: datetime | None = None,
     ) -> None:
-        rows = []
+        rows = self._delivery_rows(alert_id, severity, deliver, hold_until)
+        if not rows:  # no sinks configured: the alert is archived, nothing to deliver
+            return
+        await conn.executemany(_INSERT_DELIVERY, rows)
+
+    def _delivery_rows(
+        self, alert_id: int, severity: str | None, deliver: bool, hold_until: datetime | None
+    ) -> list[tuple[Any, ...]]:
+        """One ``deliveries`` row per sink: pending, or skipped with the reason."""
+        rows: list[tuple[Any, ...]] = []
         for sink in self.sinks.values():
             if not deliver:
                 rows.append((alert_id, sink.name, "skipped", None, "archived without notification"))
@@ -435,12 +605,7 @@ class Outbox:
                 )
             else:
                 rows.append((alert_id, sink.name, "pending", stamp(hold_until) if hold_until else None, None))
-        if not rows:  # no sinks configured: the alert is archived, nothing to deliver
-            return
-        await conn.executemany(
-            "INSERT OR IGNORE INTO deliveries (alert_id, sink, status, next_attempt_at, last_error) VALUES (?, ?, ?, ?, ?)",
-            rows,
-        )
+        return rows
 
     # --- campaigns --------------------------------------------------------------------------
 

@@ -34,13 +34,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from alerts import format as fmt
 from monitor.config import SinkConfig, read_secret
+
+if TYPE_CHECKING:
+    import aiohttp
 from monitor.errors import ConfigError, DeliveryError
 
 log = logging.getLogger(__name__)
@@ -405,6 +406,10 @@ class WebhookSink(Sink):
         self._own_session = session is None
 
     async def open(self) -> None:
+        # aiohttp is imported on first use: it builds its TLS contexts at import (0.16 s), which
+        # every process that only archives alerts (the import workers) would pay for nothing.
+        import aiohttp
+
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
@@ -441,6 +446,8 @@ class WebhookSink(Sink):
         await self._post(payload, key)
 
     async def _post(self, payload: dict[str, Any], key: str) -> None:
+        import aiohttp
+
         await self.open()
         assert self._session is not None
         data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()

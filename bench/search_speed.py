@@ -4,6 +4,8 @@ The archive is built with tgmonitor's own schema and index rows (``monitor.archi
 about 120 characters, Arabic and English, some hashtags, a few rare words. Each query runs
 ``--repeat`` times through ``Archive.search`` (first page, newest first, the CLI's default), and
 the same words through a ``LIKE`` scan of the post text with the same ORDER BY and LIMIT.
+``cold`` is one run with the normaliser's caches emptied first (a query's first run), the
+others are warm.
 
 Targets (issue 2): p95 under 50 ms for the first page whatever the query, and at least 100x
 faster than the scan.
@@ -24,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.corpus import post_text
-from monitor.archive import ID_SLOTS, MIGRATIONS, Archive, _fts_row, _split_sql
+from monitor import text
+from monitor.archive import ID_SLOTS, INDEX_VERSION, MIGRATIONS, Archive, _fts_row, _split_sql
 
 QUERIES = {
     "ar common (1 word)": "المقاومة",
@@ -85,8 +88,15 @@ def build(path: Path, n: int) -> None:
         conn.execute("COMMIT")
         print(f"\r  built {min(n, offset + batch):,} posts", end="", file=sys.stderr, flush=True)
     conn.execute("INSERT INTO posts_fts (posts_fts) VALUES ('optimize')")
+    conn.execute("INSERT INTO meta (key, value) VALUES ('index_version', ?)", (INDEX_VERSION,))
     conn.close()
     print(file=sys.stderr)
+
+
+def _forget_folded_text() -> None:
+    """Empty the normaliser's caches: repeated runs of a query find its posts' words folded."""
+    for cached in (text.normalize, text._word_offsets, text._proclitic_forms):
+        cached.cache_clear()
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -101,6 +111,10 @@ async def measure(path: Path, repeat: int, scan_repeat: int) -> None:
     all_ours: list[float] = []
     all_scan: list[float] = []
     for label, query in QUERIES.items():
+        _forget_folded_text()  # the first run of a query folds its posts from scratch
+        t = time.perf_counter()
+        await archive.search(query, limit=20)
+        cold = (time.perf_counter() - t) * 1000
         ours = []
         hits = 0
         for _ in range(repeat):
@@ -120,11 +134,18 @@ async def measure(path: Path, repeat: int, scan_repeat: int) -> None:
             scans.append((time.perf_counter() - t) * 1000)
         all_ours += ours
         all_scan += scans
-        rows.append((label, hits, statistics.median(ours), percentile(ours, 95), statistics.median(scans)))
+        rows.append(
+            (label, hits, statistics.median(ours), percentile(ours, 95), statistics.median(scans), cold)
+        )
     await archive.close()
-    print(f"{'query':26}{'hits':>6}{'p50 ms':>9}{'p95 ms':>9}{'LIKE p50 ms':>13}{'speed-up':>10}")
-    for label, hits, p50, p95, scan_p50 in rows:
-        print(f"{label:26}{hits:>6}{p50:>9.2f}{p95:>9.2f}{scan_p50:>13.1f}{scan_p50 / max(p50, 1e-6):>9.0f}x")
+    print(
+        f"{'query':26}{'hits':>6}{'p50 ms':>9}{'p95 ms':>9}{'cold ms':>9}{'LIKE p50 ms':>13}{'speed-up':>10}"
+    )
+    for label, hits, p50, p95, scan_p50, cold in rows:
+        print(
+            f"{label:26}{hits:>6}{p50:>9.2f}{p95:>9.2f}{cold:>9.2f}{scan_p50:>13.1f}"
+            f"{scan_p50 / max(p50, 1e-6):>9.0f}x"
+        )
     p95_all = percentile(all_ours, 95)
     print(
         f"all queries: p50 {statistics.median(all_ours):.2f} ms, p95 {p95_all:.2f} ms (target < 50 ms); "

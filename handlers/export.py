@@ -182,6 +182,27 @@ class MessageBlock:
     count: int
     data: bytes
     last: bool  # the final block: the array's closing ``]`` and ``}`` follow its last message
+    offset: int = 0  # where ``data`` starts in the file
+    size: int = -1  # len(data), kept when the bytes are left behind (see ``hollow``)
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            self.size = len(self.data)
+
+    def hollow(self) -> MessageBlock:
+        """The same block without its bytes, for a process that reads them from the file itself
+        (sending a megabyte through a pipe costs the sender more than reading it costs the reader)."""
+        return MessageBlock(self.first_index, self.count, b"", self.last, self.offset, self.size)
+
+    def filled(self, handle: IO[bytes]) -> MessageBlock:
+        """The block with its bytes read again from ``handle`` (the export file)."""
+        if self.data or not self.size:
+            return self
+        handle.seek(self.offset)
+        data = handle.read(self.size)
+        if len(data) != self.size:
+            raise BlockError(f"block at message #{self.first_index}: the file changed under the import")
+        return MessageBlock(self.first_index, self.count, data, self.last, self.offset, self.size)
 
 
 class BlockError(Exception):
@@ -206,6 +227,7 @@ def iter_message_blocks(
                 on_read(len(chunk))
             buffer += chunk
         buffer = buffer[found.end() :]
+        base = found.end()  # where buffer[0] is in the file
         index = 1
         eof = False
         while not eof:
@@ -231,7 +253,8 @@ def iter_message_blocks(
             data, buffer = buffer[:cut], buffer[cut:]
             count = len(_MESSAGE_START.findall(data))
             if count or eof:
-                yield MessageBlock(index, count, data, eof)
+                yield MessageBlock(index, count, data, eof, base)
+            base += cut
             index += count
 
 

@@ -235,7 +235,7 @@ async def _import_blocks_in_workers(
                     if stop or not all(p.is_alive() for p in processes):
                         return
                     try:
-                        tasks.put(block, timeout=0.5)
+                        tasks.put(block.hollow(), timeout=0.5)  # the worker reads the bytes itself
                         break
                     except queue.Full:
                         continue
@@ -333,15 +333,16 @@ async def _serve_blocks(
     results: Any,
 ) -> None:
     async with recipe(*args, write_gate=gate) as pipeline:
-        while (block := await asyncio.to_thread(tasks.get)) is not None:
-            try:
-                items = convert_block(block, channel, result_json)
-            except (BlockError, ExportError) as exc:
-                results.put(("redo", block.first_index, block.count, str(exc)))
-                continue
-            part = ExportSummary(bytes_done=len(block.data))
-            await save_items(pipeline, items, part)
-            results.put(("done", part, len(block.data)))
+        with open(result_json, "rb") as export:
+            while (block := await asyncio.to_thread(tasks.get)) is not None:
+                try:
+                    items = convert_block(block.filled(export), channel, result_json)
+                except (BlockError, ExportError) as exc:
+                    results.put(("redo", block.first_index, block.count, str(exc)))
+                    continue
+                part = ExportSummary(bytes_done=block.size)
+                await save_items(pipeline, items, part)
+                results.put(("done", part, block.size))
 
 
 # --- the event road -------------------------------------------------------------------------

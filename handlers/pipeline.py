@@ -113,7 +113,9 @@ class Pipeline:
         A post without images is detected *before* it is stored (its text is all there is), so
         the post, its detection mark, its countdown and its alerts are written in one
         transaction. Posts with images are stored first and detected once their posters are
-        read (or at once without an OCR pool), as on the live road.
+        read (or at once without an OCR pool), as on the live road. What those rows are is
+        worked out before the transaction (:meth:`Archive.save_posts` ``prepare``), so the write
+        lock is held for the SQL alone.
         """
         if self.detector is None or not posts:
             return await self.process_batch(posts, ocr=False)
@@ -126,53 +128,52 @@ class Pipeline:
             else detector.detect(p.text, date=p.date, explain=False)
             for p in posts
         ]
-        found: dict[int, tuple[Any, list[int]]] = {}
-        alerting: list[tuple[PostRecord, Any]] = []
+        outbox = self.outbox
+        draft_records = getattr(outbox, "draft_records", None)
+        last: list[_EarlyRows] = []
 
-        async def within(conn: Any, saved: list[SaveResult]) -> None:
-            countdowns: list[tuple[int, int, str, int, str, str | None]] = []
-            marks: list[int] = []  # unchanged posts never detected (a crash): mark them now
-            clear: list[int] = []
+        def prepare(saved: list[SaveResult]) -> _EarlyRows:
+            rows = _EarlyRows()
             for post, s, detection in zip(posts, saved, early, strict=True):
-                if detection is None or not s.needs_detection or s.post_id in found:
+                if detection is None or not s.needs_detection or s.post_id in rows.found:
                     continue
-                found[s.post_id] = (detection, [])
+                rows.found[s.post_id] = (detection, [])
                 if s.status == "unchanged":
-                    marks.append(s.post_id)
+                    rows.marks.append(s.post_id)  # unchanged posts never detected (a crash)
                 if s.status != "new":
-                    clear.append(s.post_id)
+                    rows.clear.append(s.post_id)
                 countdown = getattr(detection, "countdown", None)
                 if countdown is not None:
-                    countdowns.append(
-                        (
-                            s.post_id,
-                            post.channel.id,
-                            iso(post.date) or "",
-                            int(countdown.value),
-                            str(countdown.unit),
-                            iso(countdown.deadline) if countdown.deadline else None,
-                        )
-                    )
-                if self.outbox is not None and getattr(detection, "alert", False):
-                    alerting.append((_record_of(post, s.post_id), detection))
-            await self.archive.mark_detected_in(conn, marks, countdowns, clear=clear)
-            record_in = getattr(self.outbox, "record_in", None)
-            if alerting and record_in is not None:
+                    rows.countdowns.append(_countdown_row(s.post_id, post.channel.id, post.date, countdown))
+                if outbox is not None and getattr(detection, "alert", False):
+                    rows.alerting.append((_record_of(post, s.post_id), detection))
+            if rows.alerting and draft_records is not None:
                 fresh = {
                     s.post_id for p, s in zip(posts, saved, strict=True) if s.status == "new" and not p.media
                 }
-                recorded = await record_in(conn, alerting, deliver=self.deliver, fresh=fresh)
-                for post_id, ids in recorded.items():
-                    found[post_id] = (found[post_id][0], ids)
+                rows.drafts = draft_records(rows.alerting, deliver=self.deliver, fresh=fresh)
+            last[:] = [rows]
+            return rows
 
-        saved = await self.archive.save_posts(posts, detected=[d is not None for d in early], within=within)
-        if alerting and getattr(self.outbox, "record_in", None) is None:  # an outbox without it
-            for record, detection in alerting:
+        async def within(conn: Any, saved: list[SaveResult], rows: _EarlyRows) -> None:
+            await self.archive.mark_detected_in(conn, rows.marks, rows.countdowns, clear=rows.clear)
+            if rows.drafts is not None:
+                recorded = await outbox.record_drafts(conn, rows.drafts)  # type: ignore[union-attr]
+                for post_id, ids in recorded.items():
+                    rows.found[post_id] = (rows.found[post_id][0], ids)
+
+        saved = await self.archive.save_posts(
+            posts, detected=[d is not None for d in early], within=within, prepare=prepare
+        )
+        rows = last[0]
+        found = rows.found
+        if rows.alerting and rows.drafts is None:  # an outbox without drafts: one by one
+            for record, detection in rows.alerting:
                 found[record.id] = (
                     detection,
                     await self.outbox.record(record, detection, deliver=self.deliver),
                 )  # type: ignore[union-attr]
-        elif alerting and self.outbox is not None:
+        elif rows.alerting and self.outbox is not None:
             self.outbox.wake()  # committed: the senders may look now
         results = [ProcessResult(s.post_id, s.status) for s in saved]
         # Posts with images, and any post that still needs detection without an early verdict
@@ -316,6 +317,32 @@ class Pipeline:
             await self.detect_posts(ready)
             handled += len(ready)
         return handled
+
+
+@dataclass
+class _EarlyRows:
+    """What an import batch's early detection writes with its posts (see ``import_batch``)."""
+
+    found: dict[int, tuple[Any, list[int]]] = field(default_factory=dict)
+    marks: list[int] = field(default_factory=list)
+    clear: list[int] = field(default_factory=list)
+    countdowns: list[tuple[int, int, str, int, str, str | None]] = field(default_factory=list)
+    alerting: list[tuple[PostRecord, Any]] = field(default_factory=list)
+    drafts: Any = None
+
+
+def _countdown_row(
+    post_id: int, channel_id: int, date: Any, countdown: Any
+) -> tuple[int, int, str, int, str, str | None]:
+    """A ``countdowns`` row: ``(post_id, channel_id, date, value, unit, deadline)``."""
+    return (
+        post_id,
+        channel_id,
+        iso(date) or "",
+        int(countdown.value),
+        str(countdown.unit),
+        iso(countdown.deadline) if countdown.deadline else None,
+    )
 
 
 def _record_of(post: Post, post_id: int) -> PostRecord:

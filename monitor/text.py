@@ -155,20 +155,33 @@ def _nfkc_with_offsets(text: str) -> tuple[list[str], list[Origin]]:
     return list(target), [(min(n - 1, i * n // m), min(n, (i + 1) * n // m + 1)) for i in range(m)]
 
 
-@functools.cache
-def _cluster_pattern() -> re.Pattern[str]:
-    """A base character and the combining marks after it (built once, on first use)."""
-    marks = "".join(re.escape(chr(cp)) for cp in range(0x300, 0x10000) if unicodedata.combining(chr(cp)))
-    return re.compile(f".[{marks}]+", re.DOTALL)
+# Combining marks are never word characters nor spaces: the few candidates of a text are found
+# in C and looked up one by one (building a class of every mark took 7 ms, once per process:
+# the whole cost of a one-off `tgmonitor search` that needs a highlight walked).
+_MARK_CANDIDATE = re.compile(r"[^\w\s]")
+
+
+def _is_mark(c: str) -> bool:
+    """A combining mark of the Basic Multilingual Plane (what clusters a base character)."""
+    return 0x300 <= ord(c) < 0x10000 and unicodedata.combining(c) != 0
 
 
 def _cluster_origins(text: str) -> list[Origin]:
     """Each character's origin is its cluster: a base character with the marks that follow it,
     so a highlighted word keeps its diacritics (``انتقامُ``, not ``انتقام`` and a stray mark)."""
     origins = [(i, i + 1) for i in range(len(text))]
-    for m in _cluster_pattern().finditer(text):
-        span = (m.start(), m.end())
-        origins[m.start() : m.end()] = [span] * (m.end() - m.start())
+    marks = [m.start() for m in _MARK_CANDIDATE.finditer(text) if _is_mark(m.group())]
+    run = 0
+    while run < len(marks):
+        start = end = marks[run]
+        while run < len(marks) and marks[run] == end:  # a run of marks [start, end)
+            end += 1
+            run += 1
+        # The base is the character before the run; a text that opens with marks takes its
+        # first mark as the base, and a lone opening mark is no cluster.
+        first = start - 1 if start else 0
+        if end - first >= 2:
+            origins[first:end] = [(first, end)] * (end - first)
     return origins
 
 
@@ -258,6 +271,13 @@ def normalize_with_offsets(text: str) -> tuple[str, Sequence[Origin]]:
     """
     if not text:
         return "", []
+    if _PLAIN_TEXT(text):
+        normalized = normalize(text)
+        # Nothing can be inserted and only a bare hamza is always dropped: if exactly the
+        # hamzas went, every other character stayed in place, in order.
+        hamzas = [m.start() for m in _HAMZA.finditer(text)] if "\u0621" in text else []
+        if len(normalized) == len(text) - len(hamzas):
+            return normalized, _InPlace(len(normalized), [d - j for j, d in enumerate(hamzas)])
     by_word = _offsets_by_word(text)
     if by_word is not None:
         return by_word
@@ -267,8 +287,62 @@ def normalize_with_offsets(text: str) -> tuple[str, Sequence[Origin]]:
 _NON_SPACE = re.compile(r"\S+")
 
 
+# Letters that fold one for one (Latin case, Arabic letter variants) and nothing else: a word of
+# only these, without a run of three equal letters, folds character for character in place.
+_PLAIN_WORD = re.compile("[A-Za-z\u0622-\u063a\u0641-\u064a]+").fullmatch
+
+
+# ... and the same letters, single spaces between words, and punctuation that folds to itself or
+# to one character (no '#' or '_': hashtags are opened up; no digits: they split from letters).
+_PLAIN_TEXT = re.compile(
+    '[A-Za-z\u0621-\u063a\u0641-\u064a!-"$-/:-@\\[\\\\\\]^`{-~\u060c\u061b\u061f\u066b\u066c]+'
+    '(?: [A-Za-z\u0621-\u063a\u0641-\u064a!-"$-/:-@\\[\\\\\\]^`{-~\u060c\u061b\u061f\u066b\u066c]+)*'
+).fullmatch
+_HAMZA = re.compile("\u0621")
+
+
+class _InPlace(Sequence[Origin]):
+    """The origins of a text folded character for character, some characters dropped.
+
+    ``gaps`` holds, for each dropped character, the folded position it would have had: folded
+    character ``i`` came from ``i`` plus the number of drops at or before it.
+    """
+
+    __slots__ = ("_gaps", "_length")
+
+    def __init__(self, length: int, gaps: list[int]):
+        self._length, self._gaps = length, gaps
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> Origin: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Origin]: ...
+    def __getitem__(self, index: int | slice) -> Origin | list[Origin]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._length))]
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError(index)
+        if self._gaps:
+            index += bisect.bisect_right(self._gaps, index)
+        return index, index + 1
+
+
+@functools.cache
+def _in_place(length: int) -> tuple[Origin, ...]:
+    return tuple((i, i + 1) for i in range(length))
+
+
 @functools.lru_cache(maxsize=1 << 15)
 def _word_offsets(word: str) -> tuple[str, tuple[Origin, ...]]:
+    if _PLAIN_WORD(word):  # most words: no character walk (a search's first page is 20 posts cold)
+        folded = word.translate(_TABLE).casefold()
+        if not _ANY_TRIPLE(folded) and len(folded) == len(word):
+            return folded, _in_place(len(word))
     folded, origins = _offsets_by_character(word)
     return folded, tuple(origins)
 
@@ -404,9 +478,16 @@ def strip_proclitics(word: str, min_stem: int = 3) -> list[str]:
     return list(seen)
 
 
+# The first letters of ARABIC_PROCLITICS: a word starting otherwise has no forms to offer.
+_PROCLITIC_FIRST = frozenset(p[0] for p in ARABIC_PROCLITICS)
+
+
 def index_words(tokens: Iterable[str]) -> str:
     """Extra index tokens for already split words (see :func:`index_text`)."""
-    return " ".join(forms for word in tokens if (forms := _proclitic_forms(word)))
+    first = _PROCLITIC_FIRST
+    return " ".join(
+        forms for word in tokens if len(word) > 3 and word[0] in first and (forms := _proclitic_forms(word))
+    )
 
 
 def index_text(normalized: str) -> str:

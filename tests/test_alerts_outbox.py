@@ -252,3 +252,67 @@ async def test_campaign_is_held_rewritten_while_unsent_and_reannounced_when_doub
     sent = read_jsonl(tmp_path / "alerts.jsonl")
     assert [len(b["channels"]) for b in sent[1:]] == [3, 8]
     assert (await archive.fetchone("SELECT channels FROM campaigns"))[0] == 8
+
+
+async def _alert_state(archive: Archive) -> list[list[tuple]]:
+    """Every row the outbox writes, ``created_at`` and ids of the moment left out."""
+    alerts = await archive.fetchall(
+        "SELECT id, kind, post_id, fingerprint, severity, body, channel_id, campaign_id FROM alerts ORDER BY id"
+    )
+    bodies = []
+    for row in alerts:
+        body = json.loads(row[5])
+        body.pop("created_at", None)
+        bodies.append((*row[:5], json.dumps(body, sort_keys=True), *row[6:]))
+    deliveries = await archive.fetchall(
+        "SELECT alert_id, status, last_error FROM deliveries ORDER BY alert_id, sink"  # one sink
+    )
+    keys = await archive.fetchall(
+        "SELECT alert_id, key, kind, channel_id, date FROM alert_keys ORDER BY 1, 2"
+    )
+    campaigns = await archive.fetchall("SELECT id, channels, announced, alert_id FROM campaigns ORDER BY id")
+    return [bodies, *([tuple(r) for r in rows] for rows in (deliveries, keys, campaigns))]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("not_fresh", [None, 1])
+async def test_a_batch_of_fresh_posts_records_what_one_by_one_records(tmp_path, not_fresh):
+    """The batched road (drafts, executemany) and the one-by-one road write the same rows,
+    campaigns included: the same text in a second channel within the window, in the same batch
+    (also when the first of them is not fresh and goes one by one in the middle of the batch)."""
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    campaign_text = "#الانتقام_قادم بيان المقاومة الإسلامية في العراق"
+    posts = [
+        (CH1, 1, "الانتقام قادم يا محتلين", 0),
+        (CH1, 2, campaign_text, 10),
+        (CH2, 3, "الانتقامُ قادم بيانُ المقاومة الاسلامية في العراق", 20),  # joins #2: a campaign
+        (CH1, 4, "نص عادي بلا تهديد", 30),
+        (CH3, 5, campaign_text, 40),  # a third channel
+        (CH1, 6, campaign_text, 60 * 40),  # outside the window
+        (CH2, 7, "الانتقام قادم يا محتلين", 50),  # the same text as #1 in another channel
+    ]
+    states = []
+    for batched in (False, True):
+        archive = await Archive.open(tmp_path / f"{batched}.db")
+        try:
+            outbox, _ = make_outbox(archive, tmp_path / str(batched))
+            items = []
+            for channel, message_id, text, minutes in posts:
+                record = await add_post(
+                    archive, channel, message_id, text, date=base + timedelta(minutes=minutes)
+                )
+                det = detection_for(text, {"الانتقام": "revenge"} if "الانتقام" in text else {})
+                items.append((record, det))
+            if batched:
+                fresh = {r.id for n, (r, _) in enumerate(items) if n != not_fresh}
+                async with archive.transaction() as conn:
+                    ids = await outbox.record_in(conn, items, fresh=fresh)
+            else:
+                ids = {r.id: await outbox.record(r, d) for r, d in items}
+            states.append((ids, await _alert_state(archive)))
+        finally:
+            await archive.close()
+    (one_ids, one), (batch_ids, batch) = states
+    assert batch == one
+    assert sorted(map(tuple, batch_ids.values())) == sorted(map(tuple, one_ids.values()))
+    assert [c[1] for c in one[3]] == [3, 2]  # both campaigns happened

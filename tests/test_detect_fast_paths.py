@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerts.countdown import _WORTH_A_LOOK, _worth_a_look
+from alerts.countdown import _ANCHORS, _FAR, _NEAR, _WORTH_A_LOOK, _merged, _windows, _worth_a_look
 from alerts.detect import Detector
 from alerts.rules import load_rules
 from monitor.text import normalize
@@ -43,6 +43,19 @@ def test_countdown_quick_filter_agrees(text, lo, width):
     lo = min(lo, len(norm))
     hi = min(len(norm), lo + width)
     assert _worth_a_look(norm, lo, hi) == (_WORTH_A_LOOK.search(norm, lo, hi) is not None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=POST)
+def test_countdown_windows_skipped_by_their_far_window_would_say_no(text):
+    """A near window is skipped without a look when the far window with its end said no."""
+    norm = normalize(text)
+    anchors = sorted((end + 1 - len(word), end + 1) for end, word in _ANCHORS.iter(norm))
+    plain = {
+        reach: [w for w in _merged(norm, anchors, reach) if _WORTH_A_LOOK.search(norm, w[0], w[1])]
+        for reach in (_FAR, _NEAR)
+    }
+    assert _windows(norm, anchors) == plain
 
 
 @settings(max_examples=300, deadline=None)

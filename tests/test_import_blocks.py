@@ -89,6 +89,24 @@ def test_blocks_hold_exactly_the_messages_ijson_reads(tmp_path, block_size, layo
     assert [m for b in blocks for m in parse_block(b)] == reference(result_json)
 
 
+@pytest.mark.parametrize("block_size", [64, 4096])
+def test_a_hollow_block_is_filled_again_from_the_file(tmp_path, block_size):
+    """Workers are sent where a block is, not its bytes, and read them from the export."""
+    folder = write_single(tmp_path / "e", channel_messages(40))
+    result_json = folder / "result.json"
+    data = result_json.read_bytes()
+    blocks = list(iter_message_blocks(result_json, block_size=block_size))
+    assert all(data[b.offset : b.offset + b.size] == b.data for b in blocks)
+    with open(result_json, "rb") as handle:
+        again = [b.hollow().filled(handle) for b in blocks]
+    assert [b.data for b in again] == [b.data for b in blocks]
+    assert all(b.hollow().data == b"" and b.hollow().size == len(b.data) for b in blocks)
+    with open(result_json, "rb") as handle:
+        result_json.write_bytes(data[: blocks[-1].offset + 1])  # the file shrank under the import
+        with pytest.raises(BlockError):
+            blocks[-1].hollow().filled(handle)
+
+
 def test_an_empty_messages_array_is_one_empty_last_block(tmp_path):
     folder = write_single(tmp_path / "e", [])
     blocks = list(iter_message_blocks(folder / "result.json"))

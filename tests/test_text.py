@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import re
+import unicodedata
+
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -242,3 +246,45 @@ def test_word_by_word_offsets_agree_with_the_character_walk(text):
     assert [o for c, o in zip(fast, fast_origins, strict=True) if c != " "] == [
         o for c, o in zip(slow, slow_origins, strict=True) if c != " "
     ]
+
+
+_PLAIN_LETTERS = "abcXYZaaaأإآاةهىيئؤوبتثلمنالعقدرشسصضطظغفقككبالعددد"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(_PLAIN_LETTERS, min_size=1, max_size=12))
+def test_a_plain_word_folds_in_place_as_the_character_walk_says(word):
+    """Words of letters that fold one for one skip the character walk: same folding, same origins."""
+    from monitor.text import _offsets_by_character, _word_offsets
+
+    _word_offsets.cache_clear()
+    folded, origins = _word_offsets(word)
+    assert (folded, list(origins)) == _offsets_by_character(word)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(_PLAIN_LETTERS + "ءءء !?.,:،؛؟٫()-", min_size=1, max_size=40))
+def test_a_plain_text_folds_in_place_as_the_character_walk_says(text):
+    """Texts of such letters, single spaces and plain punctuation skip the word-by-word walk."""
+    from monitor.text import _offsets_by_character
+
+    folded, origins = normalize_with_offsets(text)
+    assert (folded, list(origins)) == _offsets_by_character(text)
+
+
+@functools.cache
+def _clusters_by_regex() -> re.Pattern[str]:
+    """What ``_cluster_origins`` computed before: a class of every mark of the BMP."""
+    marks = "".join(re.escape(chr(cp)) for cp in range(0x300, 0x10000) if unicodedata.combining(chr(cp)))
+    return re.compile(f".[{marks}]+", re.DOTALL)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text("اب ت\u064e\u064f\u0651\u0301e\u0300 a.\U0001d165\u0670#\u200d", max_size=16))
+def test_clusters_are_a_base_character_and_the_marks_after_it(text):
+    from monitor.text import _cluster_origins
+
+    expected = [(i, i + 1) for i in range(len(text))]
+    for m in _clusters_by_regex().finditer(text):
+        expected[m.start() : m.end()] = [(m.start(), m.end())] * (m.end() - m.start())
+    assert _cluster_origins(text) == expected
