@@ -476,21 +476,49 @@ def _candidates(norm: str) -> list[tuple[int, int, int, int, str, datetime | Non
     return found
 
 
-def _within_lines(
-    text: str, norm: str, found: list[tuple[int, int, int, int, str, datetime | None, str]]
-) -> list[tuple[int, int, int, int, str, datetime | None, str]]:
-    """The candidates read within one line of ``text``, with a value above 0."""
-    if "\n" not in text:
-        return [c for c in found if c[3] > 0]
-    again, origins = normalize_with_offsets(text)
-    if again != norm:  # offsets unknown: keep what has a value
-        return [c for c in found if c[3] > 0]
-    kept = []
-    for candidate in found:
-        start, end = original_span(origins, candidate[1], candidate[2])
-        if candidate[3] > 0 and "\n" not in text[start:end].strip():
-            kept.append(candidate)
-    return kept
+def _verdict(benign: str | None, threat: str | None, bare: bool) -> tuple[bool, str]:
+    """Whether a countdown alerts, and why, from the look-alike and threat words around it."""
+    if bare:
+        return False, "only a number: a countdown as part of a series, not on its own"
+    if benign and not threat:
+        return (
+            False,
+            f"looks like a countdown to '{benign}' (a benign look-alike); no threat or enemy term nearby",
+        )
+    if benign and threat:
+        return True, f"mentions '{benign}', but the threat/enemy term '{threat}' is nearby"
+    if threat:
+        return True, f"a countdown next to the threat/enemy term '{threat}'"
+    return True, "a countdown with no benign look-alike nearby"
+
+
+def _first_line_countdown(text: str, date: datetime | None) -> Countdown | None:
+    """The countdown of the first line of poster text that has one (``ocr.engine`` puts the
+    countdown most of its readings agree on first), judged against the words of the whole poster:
+    a look-alike (رمضان) or a threat on another line of the poster still counts."""
+    offset = 0
+    for line in text.split("\n"):
+        found = find_countdown(line, date, source="ocr")
+        if found is not None:
+            norm = normalize(text)
+            benign = found.benign or _word_of(_BENIGN.search(norm))
+            threat = found.threat or _word_of(_THREAT.search(norm))
+            alertable, reason = _verdict(benign, threat, False)
+            return replace(
+                found,
+                start=found.start + offset,
+                end=found.end + offset,
+                benign=benign,
+                threat=threat,
+                alertable=alertable,
+                reason=reason,
+            )
+        offset += len(line) + 1
+    return None
+
+
+def _word_of(match: re.Match[str] | None) -> str | None:
+    return match.group().strip() if match else None
 
 
 def find_countdown(
@@ -506,12 +534,14 @@ def find_countdown(
     must be read within one line (a stray number on the next line is not its value), a 0 is a
     dot more often than a deadline, and a line that is only a number is junk, not a series.
     """
+    if source == "ocr" and "\n" in text:
+        return _first_line_countdown(text, date)
     norm = normalize(text) if normalized is None else normalized
     if not norm:
         return None
     found = _candidates(norm)
     if source == "ocr":
-        found = _within_lines(text, norm, found)
+        found = [c for c in found if c[3] > 0]
     bare = False
     if not found and source == "ocr":
         return None
@@ -540,19 +570,7 @@ def find_countdown(
         return text[s:e].strip()
 
     benign, threat = shown(_BENIGN.search(norm)), shown(_THREAT.search(norm))
-    if bare:
-        alertable, reason = False, "only a number: a countdown as part of a series, not on its own"
-    elif benign and not threat:
-        alertable = False
-        reason = f"looks like a countdown to '{benign}' (a benign look-alike); no threat or enemy term nearby"
-    elif benign and threat:
-        alertable = True
-        reason = f"mentions '{benign}', but the threat/enemy term '{threat}' is nearby"
-    else:
-        alertable = True
-        reason = "a countdown with no benign look-alike nearby"
-        if threat:
-            reason = f"a countdown next to the threat/enemy term '{threat}'"
+    alertable, reason = _verdict(benign, threat, bare)
 
     s, e = original_span(origins, start, end) if exact else (0, len(text))
     return Countdown(

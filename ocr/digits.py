@@ -292,6 +292,7 @@ _UNITS = {"يوما": "day", "يوم": "day", "ايام": "day", "ساعه": "ho
 # يوما in the poster fonts comes back from the ara+eng passes as Latin look-alikes ("logs",
 # "ley", "Lay"): accepted as the day unit, and only next to a "remaining" word.
 _PUNCT = re.compile(r"[^\w]")
+_DIRECTION = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 _DAY_LOOKALIKE = re.compile(r"l[aeo][gy]s?|lacy|logs?")
 
 
@@ -414,7 +415,6 @@ def countdown_from_ink(readings: list[str], ink: np.ndarray) -> tuple[str, float
 
 
 _DIGITISH = re.compile(r"[0-9٠-٩۰-۹]")
-_NUMBER = re.compile(r"(?<!\d)\d{1,3}(?!\d)")
 _LEFT = re.compile(r"(?<!\d)(\d{1,3}) ?(days?|hours?) ?(?:left|remaining)")
 
 
@@ -425,14 +425,17 @@ def countdown_value(text: str) -> tuple[int, str] | None:
     This only ranks the readings of one poster (:func:`ocr.engine.finish` puts the countdown most
     readings agree on first); what a countdown is, is decided by ``alerts.countdown``.
     """
-    from monitor.text import normalize
+    from monitor.text import fold_digits, normalize
 
     norm = normalize(text)
     english = _LEFT.search(norm.replace("daysleft", "days left").replace("hoursleft", "hours left"))
     if english:
         return int(english.group(1)), "hour" if english.group(2).startswith("hour") else "day"
-    numbers = _NUMBER.findall(norm)
-    if len(numbers) != 1:
+    # A vote needs one clean number: a whole word of digits, not "9ه" (٥ read as ه) nor "09"
+    # (٥ read as 0: Arabic countdowns never write a leading zero).
+    raw = fold_digits(_DIRECTION.sub("", text)).replace("_", " ")
+    numbers = [w for w in _PUNCT.sub(" ", raw).split() if w.isdigit()]
+    if len(numbers) != 1 or numbers[0].startswith("0") or len(numbers[0]) > 3:
         return None
     template = _template(_words(text), "#" in text)
     if template is None:

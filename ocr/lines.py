@@ -38,6 +38,7 @@ _MIN_HEIGHT = 6  # letters shorter than this are specks (or dots, which join the
 _TARGET_HEIGHT = 52  # crops are scaled to this line height: Tesseract reads ~20-30 px letters best
 _GAP = 30  # white between stacked crops: psm 6 must never take two crops for one line
 MAX_LINES = 96
+PER_MASK = 12
 
 
 @dataclass
@@ -219,18 +220,19 @@ def find_lines(rgb: np.ndarray, max_lines: int = MAX_LINES, zoom_below: int = 0)
         size = (rgb.shape[1] * zoom, rgb.shape[0] * zoom)
         rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BICUBIC))
     found: list[TextLine] = []
-    for name, mask in masks_of(rgb).items():
+    for name, mask in masks_of(rgb).items():  # the poster palette's masks first, then the Otsu cuts
         labels, pieces = _pieces(mask)
         if not pieces:
             continue
         boxes = np.array([(p.label, p.top, p.bottom, p.left, p.right) for p in pieces], dtype=np.int64)
-        for group in _chain(pieces):
-            line = _line_of(name, group, boxes, labels)
-            if line is not None and not any(_same(line, other) for other in found):
+        lines = [line for group in _chain(pieces) if (line := _line_of(name, group, boxes, labels))]
+        # Grain chains into long "lines" of blobs on some masks: each mask gives its best few only,
+        # so a noisy mask cannot crowd the clean lines of another out of the stack.
+        lines.sort(key=lambda ln: -ln.letters)
+        for line in lines[:PER_MASK]:
+            if not any(_same(line, other) for other in found):
+                line.zoom = zoom
                 found.append(line)
-    found.sort(key=lambda ln: -ln.letters)
-    for line in found:
-        line.zoom = zoom
     return found[:max_lines]
 
 
@@ -247,6 +249,9 @@ def _line_of(name: str, group: list[_Piece], boxes: np.ndarray, labels: np.ndarr
     height, width = bottom - top, right - left
     if width < 1.2 * height or (len(letters) < 2 and width < 2.5 * height):
         return None  # one blob, not a line of letters
+    heights = sorted(p.height for p in letters)
+    if height > 2.5 * heights[len(heights) // 2]:
+        return None  # a staircase of blobs, each overlapping the next: grain, not a line
     pad = max(4, height // 3)
     x0, y0 = max(0, left - pad), max(0, top - pad)
     x1, y1 = min(labels.shape[1], right + pad), min(labels.shape[0], bottom + pad)
