@@ -169,6 +169,12 @@ def _runs(parts: list[_Part], height: int) -> list[list[_Part]]:
     ]
 
 
+# Shapes only Eastern digits have (١ ٩ ٠ look like 1, 9 and a dot): a run with one of them is
+# an Eastern number, which Tesseract's ara model cannot read.
+_EASTERN_ONLY = frozenset("2345678")
+_TO_EASTERN = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
 def _zero_beside(run: list[_Part], part: _Part) -> bool:
     """A ٠: a small diamond at mid-height of the digits it follows (digits run left to right).
     Its label says little: so small a blob looks like a dot, a ٥ or a 0 alike."""
@@ -186,7 +192,8 @@ def _zero_beside(run: list[_Part], part: _Part) -> bool:
 
 
 def number_in(mask: np.ndarray, height: int, *, tesseract_digits: bool = False) -> str | None:
-    """The one run of Eastern digit glyphs standing apart from letters in ``mask``, as Western digits.
+    """The one run of Eastern digit glyphs standing apart from letters in ``mask``: in Eastern
+    digits when one of them has a shape only Eastern digits have (٢-٨), else in Western digits.
 
     ``height`` is the height of the line's tallest letters. With ``tesseract_digits`` (Tesseract
     already read a number on this line) a run with any Western-looking digit is left to
@@ -219,7 +226,9 @@ def read_digits(mask: np.ndarray, height: int, *, tesseract_digits: bool = False
         zero = _zero_after(small, top, bottom, right)
         if zero is not None:
             value, right = value + "0", zero
-        if len(value) > 3 or value.startswith("0") or value == "1":
+        if any(label in _EASTERN_ONLY for label in labels):
+            value = value.translate(_TO_EASTERN)  # written back as on the poster: ٥٩, not 59
+        if len(value) > 3 or value.startswith(("0", "٠")) or value == "1":
             continue  # a lone stroke or dot is no number; a ١ alone is as thin as an alef
         # a number stands apart: no letter piece right next to it on its own line
         crowded = any(

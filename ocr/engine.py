@@ -742,8 +742,10 @@ def _agreed_countdown(glyph_lines: list[str], digit_lines: list[str], readings: 
 
     Every pass reads the countdown its own way, and a misread number (``1 days left`` for ``41``,
     a flame taken for a digit) must not win by coming first. Each reading with countdown words
-    around one number is a vote for its value; a line whose number was read from the glyphs
-    (``ocr.digits``) counts twice, since Tesseract's ``ara`` model cannot read ٢-٩ at all.
+    around one clean number is a vote for its value; a line whose number was read from the
+    glyphs (``ocr.digits``) counts twice, since Tesseract's ``ara`` model cannot read ٢-٩ at all.
+    (Measured and dropped: one vote per reader shared among its readings, and ignoring the
+    ``ara`` readings when the glyphs show an Eastern number: a wrong glyph reading then won.)
     """
     votes: Counter[tuple[int, str]] = Counter()
     texts: dict[tuple[int, str], Counter[str]] = {}

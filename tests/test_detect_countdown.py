@@ -210,3 +210,35 @@ def test_no_series(points: list[CountdownPoint]) -> None:
 def test_series_in_hours() -> None:
     points = [CountdownPoint(day(2, 0), 72, "hour"), CountdownPoint(day(3, 0), 48, "hour")]
     assert series_deadline(points) == day(5, 0)
+
+
+# Poster text: many OCR readings, one per line (ocr.engine puts the agreed countdown first).
+@pytest.mark.parametrize(
+    ("ocr_text", "value"),
+    [
+        ("VENGEANCE IS COMING\n#59daysleft", (59, "day")),
+        ("باقي 79 يوما\nفى 79 يوما", (79, "day")),  # the next line is no "stayed ... in" context
+        ("#العد_التنازلي\n55", None),  # a stray number on the next line is not its value
+        ("#العد_التنازلي ٠", None),  # a lone ٠ is a dot, not a deadline
+        ("الانتقام قادم\n59", None),  # a line that is only a number is junk, not a series
+        ("junk 12\nباقي ٥٩ يوما\nباقي 9 يوما", (59, "day")),  # the first line with a countdown
+    ],
+)
+def test_poster_text_countdowns_are_read_line_by_line(ocr_text: str, value: tuple[int, str] | None) -> None:
+    found = find_countdown(ocr_text, source="ocr")
+    assert (found and (found.value, found.unit)) == value or (found is None and value is None)
+    if found is not None:
+        assert ocr_text[found.start : found.end] == found.snippet  # offsets index the whole text
+
+
+def test_a_look_alike_on_another_line_of_the_poster_still_counts() -> None:
+    found = find_countdown("باقي 5 ايام\nرمضان كريم", source="ocr")
+    assert found is not None and found.value == 5 and not found.alertable and found.benign == "رمضان"
+    threat = find_countdown("رمضان كريم\nباقي 5 ايام\nالانتقام قادم", source="ocr")
+    assert threat is not None and threat.alertable and threat.threat
+
+
+def test_post_text_keeps_reading_across_lines() -> None:
+    # a post's own text is one reading: a line break is only a space
+    found = find_countdown("العد التنازلي\n55 يوما")
+    assert found is not None and found.value == 55

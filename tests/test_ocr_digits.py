@@ -1,16 +1,19 @@
-"""Eastern Arabic digits read by glyph shape (ocr.digits), on lines drawn in the poster fonts.
+"""Eastern Arabic digits read by glyph shape (ocr.glyphs, ocr.digits), on lines drawn in the
+poster fonts.
 
-The templates come from other fonts (DejaVu, Nastaliq, Syriac...): the fonts drawn here are the
-ones the synthetic posters use, which the digit reader has never seen.
+The examples come from other fonts (KACST, Arabeyes, SIL, DejaVu...): the fonts drawn here are
+the ones the synthetic posters use, which the digit reader has never seen.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from alerts.countdown import find_countdown
-from ocr.digits import countdown_lines, countdown_regions, template_fonts
+from ocr.digits import countdown_from_ink, countdown_lines, countdown_regions, countdown_value, template_fonts
+from ocr.glyphs import EASTERN, component_label
 from scripts.posters import _FONT_FILES, to_eastern
 
 
@@ -31,8 +34,23 @@ def read(text: str, ocr_text: str, font: str) -> list[str]:
 
 def test_templates_come_from_fonts_the_posters_do_not_use():
     used = {path for path, _ in _FONT_FILES.values()}
-    assert template_fonts()
+    families = ("Amiri", "NotoSansArabic", "NotoNaskhArabic", "NotoKufiArabic")
+    assert len(template_fonts()) >= 20  # the Debian fonts ./dev installs
     assert used.isdisjoint(template_fonts())
+    assert not [f for f in template_fonts() if f.rsplit("/", 1)[-1].startswith(families)]  # no weight of them
+
+
+@pytest.mark.parametrize("font", ["noto-sans-arabic", "noto-naskh-arabic", "amiri"])
+def test_single_eastern_digits_in_an_unseen_font(font):
+    # ٢-٩ alone, at a poster's hashtag size: ١ and ٠ are left to their neighbours (a stroke, a dot)
+    right = 0
+    for digit in EASTERN[2:]:
+        image, _ = drawn(digit, font, 40)
+        ink = np.asarray(image) < 128
+        rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+        label, _ = component_label(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
+        right += label == str(EASTERN.index(digit))
+    assert right >= 7, f"{right} of 8"
 
 
 # On clean lines "باقي N يوما", N = 10, 13 ... 97, it reads 30/30 in Noto Sans Arabic and Amiri,
@@ -51,14 +69,14 @@ def test_templates_come_from_fonts_the_posters_do_not_use():
 def test_a_remaining_line_gets_its_eastern_number_back(font, value):
     # What Debian's ara model makes of such a line: the words, and junk for the number.
     lines = read(f"باقي {to_eastern(str(value))} يوما", "باقي YY يوما", font)
-    assert lines == [f"باقي {value} يوما"]
+    assert lines == [f"باقي {to_eastern(str(value))} يوما"]  # written back as on the poster
     countdown = find_countdown(lines[0])
     assert (countdown.value, countdown.unit) == (value, "day")
 
 
 def test_a_hashtag_countdown_in_hours():
     lines = read(f"#باقي_{to_eastern('48')}_ساعة", "#باقي_/5_ساعة", "amiri")
-    assert lines == ["#باقي_48_ساعة"]
+    assert lines == ["#باقي_٤٨_ساعة"]
     countdown = find_countdown(lines[0])
     assert (countdown.value, countdown.unit) == (48, "hour")
 
@@ -78,3 +96,50 @@ def test_ocr_slips_in_the_words_are_forgiven():
     [(region, template)] = countdown_regions([("لم ينبق ستوي log) 01", box, 50)])
     assert template == "لم يتبق سوى {n} يوما"  # ينبق, ستوي and يوما as "log)" (a Latin look-alike)
     assert region.box == box
+
+
+def test_a_clean_crop_gets_its_number_from_its_own_reading():
+    # ocr.lines cuts a line out clean; Tesseract read its words but not the number. On clean
+    # single glyphs of the poster fonts the reader is right about 99 times in 100 (٣ and ٢
+    # differ by one tooth): most of these must come back.
+    right = 0
+    for value in (23, 47, 58, 62, 86):
+        image, _ = drawn(f"لم يتبق سوى {to_eastern(str(value))} يوما", "noto-naskh-arabic", 44)
+        found = countdown_from_ink(["لم يتبق سوى !١ يوما", "logs 1 gow"], np.asarray(image) < 128)
+        if found is not None:
+            line, distance = found
+            assert 0 < distance < 1
+            right += line == f"لم يتبق سوى {to_eastern(str(value))} يوما"
+    assert right >= 4, f"{right} of 5"
+    # a crop whose reading has no countdown words is not looked at
+    assert countdown_from_ink(["الانتقام قادم"], np.asarray(image) < 128) is None
+
+
+def test_a_zero_after_digits_is_kept():
+    image, _ = drawn(f"باقي {to_eastern('60')} يوما", "noto-sans-arabic", 44)
+    line, _ = countdown_from_ink(["باقي 6 يوما"], np.asarray(image) < 128)
+    assert countdown_value(line) == (60, "day")
+
+
+def test_western_numbers_are_left_to_tesseract_on_crops():
+    image, _ = drawn("باقي 26 يوما", "noto-sans-arabic", 44)
+    assert countdown_from_ink(["باقي 26 يوما"], np.asarray(image) < 128) is None
+
+
+@pytest.mark.parametrize(
+    ("reading", "value"),
+    [
+        ("باقي ٥٩ يوما", (59, "day")),
+        ("#باقي_48_ساعة", (48, "hour")),
+        ("Only 41 days left", (41, "day")),
+        ("#59daysleft", (59, "day")),
+        ("لم ينبق سوى 7 يوما", (7, "day")),  # a letter slip in the words is forgiven
+        ("باقى 09 يوما", None),  # ٥ read as 0: Arabic countdowns have no leading zero
+        ("باقى 9ه يوما", None),  # ٥ read as ه: no clean number
+        ("باقي 5 8 يوما", None),  # two numbers: which one?
+        ("59", None),  # a bare number is no vote
+        ("العد التنازلي بدأ", None),
+    ],
+)
+def test_what_counts_as_a_countdown_vote(reading, value):
+    assert countdown_value(reading) == value
