@@ -25,6 +25,11 @@ POSITIVES = [
     ("الانتقام قادم", "﴿الانتقام قادم﴾", "الانتقام قادم"),
     ("الانتقام قادم", "—الانتقام قادم…", "الانتقام قادم"),
     ("vengeance is coming", '"vengeance is coming"!', "vengeance is coming"),
+    # punctuation beside a space inside the phrase: one word quoted, a comma, a dash
+    ("الرد قادم", "«الرد» قادم", "الرد» قادم"),
+    ("الانتقام قادم", "الانتقام، قادم", "الانتقام، قادم"),
+    ("vengeance is coming", '"Vengeance" is - coming', 'Vengeance" is - coming'),
+    ("الانتقام قادم", "قال: «الانتقام»   قادم!", "الانتقام»   قادم"),
     ("vengeance is coming", "★Vengeance is Coming★", "Vengeance is Coming"),
     # diacritics, tatweel, letter runs, alef/ya/ta-marbuta variants
     ("الانتقام قادم", "والانتقامُ قـــادمٌ", "والانتقامُ قـــادمٌ"),
