@@ -7,11 +7,12 @@ All in one run on the same posters (``scripts/posters.py``), so ratios hold on a
     cores; other work on the machine lowers it);
   * ``1 poster speed-up``: the time to read the largest poster alone with 1 worker over 2 workers
     (its passes are spread over the workers: the latency of a single poster's alert);
-  * ``overhead``: seconds per image through ``OcrPool`` (1 worker, the six plane and mask passes,
-    no digits pass) over the same passes run as bare ``tesseract PLANE.png - --oem 1 --psm 11 -l
-    ara+eng tsv`` commands on the same planes, one after the other, with the same per-pass time
-    limit (target <= 1.2x). It covers loading, hashing, plane splitting, pytesseract's temp
-    files and the pipe to the worker;
+  * ``overhead``: seconds per image through ``OcrPool`` (1 worker, the first-phase passes: nine
+    planes at psm 11 and the stack of line crops at psm 6 in each language; no row re-read, no
+    digits) over the same passes run as bare ``tesseract PLANE - --oem 1 --psm N -l LANGS tsv``
+    commands on the same planes, one after the other, with the same per-pass time limit (target
+    <= 1.2x). It covers loading, hashing, plane splitting, finding the lines, the plane files,
+    the merge and the pipe to the worker;
   * ``lag p99``: how late a 10 ms timer fires on the event loop while ``--lag-n`` posters are
     read by 2 workers (target < 50 ms).
 """
@@ -58,26 +59,33 @@ async def read_alone(warm: Path, poster: Path, settings: OcrSettings, workers: i
 
 
 def bare_tesseract(paths: list[Path], settings: OcrSettings, folder: Path) -> float:
-    """The same plane passes as plain ``tesseract`` commands; plane files made beforehand."""
-    from ocr.engine import _planes
+    """The same Tesseract runs as plain ``tesseract`` commands: every plane pass at the pipeline's
+    psm and languages, the stack of line crops at psm 6 once per language; planes made beforehand
+    (by the pipeline's own code, so the two sides read the very same pixels)."""
+    from ocr.engine import LINES_PREFIX, _pass_timeout, plane_sets
 
-    jobs = []
+    jobs: list[tuple[Path, list[str]]] = []
     for i, path in enumerate(paths):
         frame = load_image(path, max_side=settings.max_side).frames[0]
-        for name, plane in _planes(frame, settings.passes, 0).items():
-            target = folder / f"{i}-{name}.png"
-            plane.save(target)
-            jobs.append(target)
-    from ocr.engine import _pass_timeout
+        written: dict[int, Path] = {}
+        for name, plane in plane_sets([frame], settings)[0].items():
+            target = written.get(id(plane))
+            if target is None:
+                target = written[id(plane)] = folder / f"{i}-{name.replace(':', '-')}.png"
+                plane.save(target)
+            if name.startswith(LINES_PREFIX):
+                options = ["--psm", "6", "-l", name[len(LINES_PREFIX) :]]
+            else:
+                options = ["--psm", str(settings.psm), "-l", settings.languages]
+            jobs.append((target, options))
 
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
-    command = ["--oem", "1", "--psm", str(settings.psm), "-l", settings.languages, "tsv"]
     started = time.perf_counter()
-    for target in jobs:
+    for target, options in jobs:
         # The same per-pass time limit as the pipeline, or a bogged-down pass would count here only.
         with contextlib.suppress(subprocess.TimeoutExpired):
             subprocess.run(
-                ["tesseract", str(target), "-", *command],
+                ["tesseract", str(target), "-", "--oem", "1", *options, "tsv"],
                 capture_output=True,
                 env=env,
                 check=True,
@@ -124,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         truth = make_poster_set(folder / "posters", max(args.n, args.lag_n), seed=1)
         paths = [folder / "posters" / e["file"] for e in truth]
         ours = OcrSettings()
-        planes_only = OcrSettings(digits_pass=False, glyph_digits=False)
+        # first-phase passes only: the second ones (row re-read, script digits) depend on them
+        planes_only = OcrSettings(digits_pass=False, glyph_digits=False, row_pass=False)
 
         one = asyncio.run(read_all(paths[: args.n], ours, 1))
         two = asyncio.run(read_all(paths[: args.n], ours, 2))

@@ -21,6 +21,7 @@ class OcrSettings:
 
     languages: str = "ara+eng"
     timeout: float = 60.0  # seconds per image, the worker is killed after that
+    pass_timeout: float = 3.0  # seconds per Tesseract pass: one that runs longer is skipped
     max_pixels: int = 40_000_000
     max_bytes: int = 25 * 1024 * 1024
     max_side: int = 1600  # long side capped before OCR
@@ -41,7 +42,7 @@ class OcrSettings:
         """Settings from ``monitor.config.OcrConfig`` (languages, timeout, limits)."""
         values = {
             name: getattr(config, name)
-            for name in ("languages", "timeout", "max_pixels", "max_bytes", "max_side")
+            for name in ("languages", "timeout", "pass_timeout", "max_pixels", "max_bytes", "max_side")
             if hasattr(config, name)
         }
         values.update(overrides)
