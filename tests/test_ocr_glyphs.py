@@ -1,0 +1,54 @@
+"""The digit reader's examples (ocr.glyphs): drawn from the installed fonts, cached on disk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ocr import glyphs
+
+
+@pytest.fixture
+def fresh_model(monkeypatch, tmp_path):
+    """A model drawn anew under a private cache folder (the real one is left alone)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    glyphs._model.cache_clear()
+    yield tmp_path / "cache"
+    glyphs._model.cache_clear()
+
+
+@pytest.mark.slow
+def test_examples_are_drawn_once_and_kept(fresh_model):
+    model = glyphs.glyph_model()
+    files = list((fresh_model / "tgmonitor").glob("glyphs-*.npz"))
+    assert len(files) == 1
+    labels = set(model.labels.tolist())
+    assert {str(d) for d in range(10)} <= labels and "x" in labels and "w5" in labels
+    # every font gave its digits: ten Eastern digits at least, per font
+    assert len(model) >= 10 * len(glyphs.template_fonts())
+    glyphs._model.cache_clear()
+    again = glyphs.glyph_model()  # from the file this time
+    assert np.array_equal(again.vectors, model.vectors) and list(again.labels) == list(model.labels)
+
+
+@pytest.mark.slow
+def test_an_unwritable_cache_keeps_the_examples_in_memory(monkeypatch, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would go", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    monkeypatch.setattr(glyphs, "template_fonts", lambda: glyphs.template_fonts.__wrapped__()[:3])
+    glyphs._model.cache_clear()
+    try:
+        label, _ = glyphs.component_label(np.ones((20, 6), dtype=bool))  # a bare stroke
+        assert label in ("1", "w1", "x")
+    finally:
+        glyphs._model.cache_clear()
+
+
+def test_features_do_not_depend_on_size():
+    # the same shape drawn twice as large is described (nearly) the same way
+    small = np.zeros((20, 14), dtype=bool)
+    small[2:18, 3:6] = small[2:5, 3:12] = True  # a "7"-ish stroke pair
+    large = np.kron(small, np.ones((2, 2), dtype=bool))
+    a, b = glyphs.features(glyphs.trim(small)), glyphs.features(glyphs.trim(large))
+    assert np.linalg.norm(a - b) < 0.25
