@@ -739,24 +739,31 @@ def finish(
     return ReadResult("\n".join(out), lines, digit_lines, len(results) + len(second))
 
 
+_EASTERN_ONLY = re.compile("[٢-٨]")
+
+
 def _agreed_countdown(glyph_lines: list[str], digit_lines: list[str], readings: list[str]) -> list[str]:
     """The countdown line most readings of the poster agree on, to go first (or nothing).
 
     Every pass reads the countdown its own way, and a misread number (``1 days left`` for ``41``,
     a flame taken for a digit) must not win by coming first. Each reading with countdown words
     around one clean number is a vote for its value; a line whose number was read from the
-    glyphs (``ocr.digits``) counts twice, since Tesseract's ``ara`` model cannot read ٢-٩ at all.
+    glyphs (``ocr.digits``) as an Eastern number with a shape only Eastern digits have (٢-٨)
+    counts twice, since Tesseract's ``ara`` model cannot emit those at all. The script-model
+    pass re-reads one line from several planes: the same reading of it counts once.
     (Measured and dropped: one vote per reader shared among its readings, and ignoring the
     ``ara`` readings when the glyphs show an Eastern number: a wrong glyph reading then won.)
     """
     votes: Counter[tuple[int, str]] = Counter()
     texts: dict[tuple[int, str], Counter[str]] = {}
-    for weight, lines in ((2, glyph_lines), (1, digit_lines), (1, readings)):
-        for line in lines:
-            value = countdown_value(line)
-            if value is not None:
-                votes[value] += weight
-                texts.setdefault(value, Counter())[line] += weight
+    ballots = [(2 if _EASTERN_ONLY.search(line) else 1, line) for line in glyph_lines]
+    ballots += [(1, line) for line in dict.fromkeys(digit_lines)]  # one line, cut from many planes
+    ballots += [(1, line) for line in readings]
+    for weight, line in ballots:
+        value = countdown_value(line)
+        if value is not None:
+            votes[value] += weight
+            texts.setdefault(value, Counter())[line] += weight
     if not votes:
         return []
     winner = max(votes, key=lambda key: votes[key])  # ties: the first counted (glyph lines first)
