@@ -259,16 +259,7 @@ class Pipeline:
                 continue
             countdown = getattr(detection, "countdown", None)
             if countdown is not None:
-                countdowns.append(
-                    (
-                        post_id,
-                        channel_id,
-                        iso(date) or "",
-                        int(countdown.value),
-                        str(countdown.unit),
-                        iso(countdown.deadline) if countdown.deadline else None,
-                    )
-                )
+                countdowns.append(_countdown_row(post_id, channel_id, date, countdown))
             if self.outbox is not None and getattr(detection, "alert", False):
                 alerting.append((record if record is not None else _record_of(post, post_id), detection))  # type: ignore[arg-type]
             done.append(post_id)

@@ -301,17 +301,11 @@ _PLAIN_TEXT = re.compile(
 _HAMZA = re.compile("\u0621")
 
 
-class _InPlace(Sequence[Origin]):
-    """The origins of a text folded character for character, some characters dropped.
+class _LazyOrigins(Sequence[Origin]):
+    """Origins worked out when asked for (``_at``), not stored one tuple per character."""
 
-    ``gaps`` holds, for each dropped character, the folded position it would have had: folded
-    character ``i`` came from ``i`` plus the number of drops at or before it.
-    """
-
-    __slots__ = ("_gaps", "_length")
-
-    def __init__(self, length: int, gaps: list[int]):
-        self._length, self._gaps = length, gaps
+    __slots__ = ("_length",)
+    _length: int
 
     def __len__(self) -> int:
         return self._length
@@ -322,11 +316,30 @@ class _InPlace(Sequence[Origin]):
     def __getitem__(self, index: slice) -> list[Origin]: ...
     def __getitem__(self, index: int | slice) -> Origin | list[Origin]:
         if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self._length))]
+            return [self._at(i) for i in range(*index.indices(self._length))]
         if index < 0:
             index += self._length
         if not 0 <= index < self._length:
             raise IndexError(index)
+        return self._at(index)
+
+    def _at(self, index: int) -> Origin:
+        raise NotImplementedError
+
+
+class _InPlace(_LazyOrigins):
+    """The origins of a text folded character for character, some characters dropped.
+
+    ``gaps`` holds, for each dropped character, the folded position it would have had: folded
+    character ``i`` came from ``i`` plus the number of drops at or before it.
+    """
+
+    __slots__ = ("_gaps",)
+
+    def __init__(self, length: int, gaps: list[int]):
+        self._length, self._gaps = length, gaps
+
+    def _at(self, index: int) -> Origin:
         if self._gaps:
             index += bisect.bisect_right(self._gaps, index)
         return index, index + 1
@@ -347,32 +360,19 @@ def _word_offsets(word: str) -> tuple[str, tuple[Origin, ...]]:
     return folded, tuple(origins)
 
 
-class _WordOrigins(Sequence[Origin]):
+class _WordOrigins(_LazyOrigins):
     """Origins of text folded word by word, looked up per word (not one tuple per character).
 
     ``starts[k]`` is where piece ``k`` begins in the folded text; a piece is a folded word (its
     cached relative origins, shifted by where the word starts) or the space joining two words.
     """
 
-    __slots__ = ("_length", "_pieces", "_starts")
+    __slots__ = ("_pieces", "_starts")
 
     def __init__(self, starts: list[int], pieces: list[tuple[int, tuple[Origin, ...]]], length: int):
         self._starts, self._pieces, self._length = starts, pieces, length
 
-    def __len__(self) -> int:
-        return self._length
-
-    @overload
-    def __getitem__(self, index: int) -> Origin: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Origin]: ...
-    def __getitem__(self, index: int | slice) -> Origin | list[Origin]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self._length))]
-        if index < 0:
-            index += self._length
-        if not 0 <= index < self._length:
-            raise IndexError(index)
+    def _at(self, index: int) -> Origin:
         piece = bisect.bisect_right(self._starts, index) - 1
         shift, relative = self._pieces[piece]
         start, end = relative[index - self._starts[piece]]
