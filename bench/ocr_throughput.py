@@ -62,13 +62,15 @@ def bare_tesseract(paths: list[Path], settings: OcrSettings, folder: Path) -> fl
     """The same Tesseract runs as plain ``tesseract`` commands: every plane pass at the pipeline's
     psm and languages, the stack of line crops at psm 6 once per language; planes made beforehand
     (by the pipeline's own code, so the two sides read the very same pixels)."""
-    from ocr.engine import LINES_PREFIX, _pass_timeout, plane_sets
+    from ocr.engine import LINES_PREFIX, _pass_timeout, is_pass, plane_sets
 
     jobs: list[tuple[Path, list[str]]] = []
     for i, path in enumerate(paths):
         frame = load_image(path, max_side=settings.max_side).frames[0]
         written: dict[int, Path] = {}
         for name, plane in plane_sets([frame], settings)[0].items():
+            if not is_pass(name):
+                continue
             target = written.get(id(plane))
             if target is None:
                 target = written[id(plane)] = folder / f"{i}-{name.replace(':', '-')}.png"

@@ -400,12 +400,13 @@ class OcrPool:
                 outcome = OcrOutcome.from_dict(prepared["outcome"])
                 outcome.seconds = time.perf_counter() - started
                 return outcome
-            units = prepared["units"]
+            units = prepared["units"]  # every plane file; the ones to read are the passes
+            readable = [unit for unit in units if unit.get("read", True)]
             results = await self._all(
-                job, [self._step(job, i, {"op": "pass", **unit}) for i, unit in enumerate(units, 1)]
+                job, [self._step(job, i, {"op": "pass", **unit}) for i, unit in enumerate(readable, 1)]
             )
             passes = [r["result"] for r in results]
-            order = len(units) + 1
+            order = len(readable) + 1
             names = second_passes(self.settings)
             second = await self._all(
                 job,
@@ -429,7 +430,7 @@ class OcrPool:
         outcome = OcrOutcome.from_dict(prepared["meta"])
         outcome.text = finished["text"]
         outcome.seconds = time.perf_counter() - started
-        outcome.extra = {"passes": len(units) + len(names), "workers": len(job.workers)}
+        outcome.extra = {"passes": len(readable) + len(names), "workers": len(job.workers)}
         return outcome
 
     async def _all(self, job: _Job, steps: list[Coroutine[Any, Any, dict[str, Any]]]) -> list[dict[str, Any]]:

@@ -88,7 +88,9 @@ def handle(request: dict[str, Any], settings: Any) -> dict[str, Any]:
                     if target is None:
                         target = written[id(plane)] = plane_file(folder, frame, name, plane)
                         engine.save_plane(plane, target)
-                    units.append({"frame": frame, "plane": name, "file": str(target)})
+                    units.append(
+                        {"frame": frame, "plane": name, "file": str(target), "read": engine.is_pass(name)}
+                    )
             return {"meta": outcome.to_dict(), "units": units}
         if op == "pass":
             lines = engine.read_plane(request["file"], settings, request["plane"])
