@@ -98,27 +98,23 @@ def mask(normalized: str) -> str:
     return _NONWORD.sub(" ", normalized)
 
 
-def _one_space(masked: str) -> tuple[str, tuple[list[int], list[int]]]:
-    """``masked`` with each run of spaces made one space, and for every position of the result
-    the first and the last position it stands for in ``masked`` (a run of spaces stands for
-    several). A phrase term then matches across punctuation next to a space."""
-    out: list[str] = []
+def _space_runs(masked: str) -> tuple[list[int], list[int]]:
+    """For each position of ``masked`` with its runs of spaces made one space: the first and the
+    last position it stands for in ``masked`` (a run of spaces stands for several). Worked out
+    only for a text with a hit: a phrase term then matches across punctuation beside a space."""
     first: list[int] = []
     last: list[int] = []
     position = 0
     for run in _SPACES.finditer(masked):
         start, end = run.span()
-        out.append(masked[position:start])
         first.extend(range(position, start))
         last.extend(range(position, start))
-        out.append(" ")
         first.append(start)
         last.append(end - 1)
         position = end
-    out.append(masked[position:])
     first.extend(range(position, len(masked)))
     last.extend(range(position, len(masked)))
-    return "".join(out), (first, last)
+    return first, last
 
 
 _SPACES = re.compile(" +")
@@ -250,9 +246,10 @@ class PhraseMatcher:
         if self._empty or not normalized:
             return []
         masked = " " + mask(normalized) + " "
+        spaced = masked  # with every mask space kept: hits are given in its positions
         back: tuple[list[int], list[int]] | None = None
         if "  " in masked:  # punctuation beside a space («الرد» قادم): one space between words
-            masked, back = _one_space(masked)
+            masked = _SPACES.sub(" ", masked)
         hits: list[tuple[Hashable, int, int]] = []
         seen: set[tuple[Hashable, int, int]] = set()
         for last, readings in self._auto.iter(masked):
@@ -267,9 +264,10 @@ class PhraseMatcher:
                     trailing = masked[last + 1 : stop]
                 for payload, allowed in bucket:
                     if trailing in allowed:
-                        if back is None:
+                        if masked is spaced:
                             hit = (payload, start, stop - 1)
                         else:  # back to positions in the text with every mask space kept
+                            back = back or _space_runs(spaced)
                             hit = (payload, back[1][start], back[0][stop] - 1)
                         if hit not in seen:
                             seen.add(hit)
