@@ -423,16 +423,41 @@ OCR_EXCERPT_CHARS = 600
 
 
 def ocr_excerpt(ocr_text: str | None, spans: Sequence[tuple[int, int]]) -> tuple[str | None, list[list[int]]]:
-    """The part of the poster text around its matches, and the matches' spans inside it."""
+    """The poster lines that hold a match, and the matches' spans inside them.
+
+    Poster text is many readings, one per line (``ocr.engine``), and most lines are what the
+    passes made of flames and flags: an analyst is shown the lines that matched, in the order
+    they were read, not a window of characters around them (up to ``OCR_EXCERPT_CHARS``; a
+    single longer line is cut around its matches).
+    """
     if not ocr_text or not spans:
         return None, []
     spans = merge_spans(spans)
-    start = max(0, spans[0][0] - 150)
-    end = min(len(ocr_text), max(spans[-1][1] + 150, start + 200), start + OCR_EXCERPT_CHARS)
-    start, end = _word_bounds(ocr_text, start, end)
-    piece = ocr_text[start:end]
-    highlights = [[s - start, e - start] for s, e in spans if s >= start and e <= end]
-    return piece, highlights
+    pieces: list[str] = []
+    highlights: list[list[int]] = []
+    length = 0
+    line_start = 0
+    for line in ocr_text.split("\n"):
+        line_end = line_start + len(line)
+        inside = [(max(s, line_start), min(e, line_end)) for s, e in spans if s < line_end and e > line_start]
+        if inside:
+            base = line_start
+            if len(line) > OCR_EXCERPT_CHARS:  # one long line: the window around its matches
+                start = max(line_start, inside[0][0] - 150)
+                end = min(line_end, max(inside[-1][1] + 150, start + 200), start + OCR_EXCERPT_CHARS)
+                start, end = _word_bounds(ocr_text, start, end)
+                line, base = ocr_text[start:end], start
+                inside = [(s, e) for s, e in inside if s >= start and e <= end]
+            joined = length + (1 if pieces else 0)
+            if pieces and joined + len(line) > OCR_EXCERPT_CHARS:
+                break
+            highlights += [[joined + s - base, joined + e - base] for s, e in inside]
+            pieces.append(line)
+            length = joined + len(line)
+        line_start = line_end + 1
+    if not pieces:
+        return None, []
+    return "\n".join(pieces), highlights
 
 
 def post_body(

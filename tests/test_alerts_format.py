@@ -139,3 +139,46 @@ def test_console_panel_shows_channel_text_literally():
     out = console.file.getvalue()
     assert "[bold red]ليس تنسيقاً[/]" in out and "<script>" in out
     assert "قناة <b>&amp;</b>" in out and "https://t.me/chan_name/2" in out and "alert #7" in out
+
+
+POSTER_READINGS = "\n".join(
+    ["#باقي_٥٨_يوما", "۰.", "ow", "روا", "هع", "الانتقام ياد", "الانتقام قادح", "الانتقامُ قادمٌ", "als", "ىم"]
+)
+
+
+def _spans_of(text: str, *words: str) -> list[tuple[int, int]]:
+    return [(text.index(w), text.index(w) + len(w)) for w in words]
+
+
+def test_poster_excerpt_is_the_lines_that_matched_not_the_junk_around_them():
+    spans = _spans_of(POSTER_READINGS, "الانتقامُ قادمٌ", "#باقي_٥٨_يوما")
+    excerpt, highlights = fmt.ocr_excerpt(POSTER_READINGS, spans)
+    assert excerpt == "#باقي_٥٨_يوما\nالانتقامُ قادمٌ"
+    assert [excerpt[s:e] for s, e in highlights] == ["#باقي_٥٨_يوما", "الانتقامُ قادمٌ"]
+
+
+def test_poster_excerpt_of_a_phrase_read_across_two_lines_keeps_both():
+    text = "ow\nالانتقام\nقادم\nهع"
+    start = text.index("الانتقام")
+    excerpt, highlights = fmt.ocr_excerpt(text, [(start, text.index("قادم") + 4)])
+    assert excerpt == "الانتقام\nقادم"
+    assert [excerpt[s:e] for s, e in highlights] == ["الانتقام", "قادم"]
+
+
+def test_poster_excerpt_stays_within_its_budget_and_cuts_a_long_line_around_the_match():
+    lines = [f"الانتقام قادم {i}" for i in range(100)]
+    text = "\n".join(lines)
+    spans = [(text.index(line), text.index(line) + len("الانتقام")) for line in lines]
+    excerpt, highlights = fmt.ocr_excerpt(text, spans)
+    assert len(excerpt) <= fmt.OCR_EXCERPT_CHARS
+    assert (
+        all(excerpt[s:e] == "الانتقام" for s, e in highlights) and len(highlights) == excerpt.count("\n") + 1
+    )
+    long_line = "ابت " * 400 + "الثأر" + " ثجح" * 400
+    excerpt, highlights = fmt.ocr_excerpt(f"ow\n{long_line}", _spans_of(f"ow\n{long_line}", "الثأر"))
+    assert len(excerpt) <= fmt.OCR_EXCERPT_CHARS and [excerpt[s:e] for s, e in highlights] == ["الثأر"]
+
+
+def test_poster_excerpt_without_matches_is_none():
+    assert fmt.ocr_excerpt(POSTER_READINGS, []) == (None, [])
+    assert fmt.ocr_excerpt("", [(0, 3)]) == (None, [])
