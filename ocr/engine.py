@@ -55,7 +55,9 @@ one tooth), and Western numbers whose first digit Tesseract drops on every plane
 * **Merge.** Lines are compared after ``monitor.text.normalize``; a line already contained in a
   kept line is dropped, a line that contains a kept one replaces it. Hashtags Tesseract returns
   in visual order (``اموي_٩٥_يقاب#``, direction marks stripped first) or with dashes for
-  underscores are put right.
+  underscores are put right. The text gives the agreed countdown first, then the lines most
+  planes read alike (``by_agreement``): the junk the passes make of flames is mostly read by
+  one plane only, and nothing is dropped (recall and countdowns measured unchanged, seeds 0, 1).
 * **Clean line crops** (``ocr.lines``). On colour masks (near-white, near-black, gold, red, an
   Otsu cut of grey and of each channel) letter-sized components are chained into lines and each
   line is cut out with its own ink only; the crops, scaled to one height and stacked, are read
@@ -109,6 +111,7 @@ from scipy import ndimage
 
 from monitor.errors import ImageError, OcrError
 from monitor.text import normalize
+from monitor.text import words as word_list
 from ocr.digits import countdown_from_ink, countdown_lines, countdown_value
 from ocr.hashing import perceptual_hash, sha256_bytes
 from ocr.images import LoadedImage, load_image
@@ -752,13 +755,16 @@ def finish(
         located = [r for r in results if r.plane in _GLYPH_LINE_PLANES] or results
         planes = {k: v for k, v in first_planes.items() if not k.startswith(LINES_PREFIX) and is_pass(k)}
         glyph_lines += countdown_lines(_all_lines(located), planes)
-    readings = [
-        " ".join(w.text for w in _keep(words, settings.min_confidence))
+    read_by = [
+        (r.plane, " ".join(w.text for w in _keep(found, settings.min_confidence)))
         for r in [*results, *rows]
-        for words in r.lines
+        for found in r.lines
     ]
+    readings = [text for _, text in read_by]
     agreed = _agreed_countdown(glyph_lines, digit_lines, readings)
-    texts = [*agreed, *glyph_lines, *digit_lines, *(ln.text for ln in lines)]
+    # The agreed countdown first (the detector takes the first), then what the digit readers made
+    # of countdown-like lines, then the poster's lines, the most agreed first.
+    texts = [*agreed, *glyph_lines, *digit_lines, *(ln.text for ln in by_agreement(lines, read_by))]
     seen: set[str] = set()
     out = []
     for text in texts:
@@ -767,6 +773,39 @@ def finish(
             seen.add(key)
             out.append(text)
     return ReadResult("\n".join(out), lines, digit_lines, len(results) + len(second))
+
+
+def by_agreement(lines: list[Line], read_by: list[tuple[str, str]]) -> list[Line]:
+    """The merged lines, those most passes agree on first (ties in reading order).
+
+    Every plane reads the flames too, and the junk it makes of them is mostly read by one pass
+    only, while a line of the poster is read by several planes alike. A line's score is the
+    number of planes with a reading that shares at least half of its letters (or of the
+    reading's: a pass that read half the slogan agrees with the whole), times its letters
+    (up to 10: a two-letter scrap read twice is not a slogan); among equals the longer line
+    first (the whole slogan before the pieces of it some passes read). Nothing is dropped (the detector
+    and search see every line); the order is for the people who read the text.
+    """
+    plane_words = []
+    for plane, text in read_by:
+        seen = set(word_list(normalize(text)))
+        plane_words.append((plane, seen, sum(len(w) for w in seen)))
+
+    def score(line: Line) -> tuple[int, int]:
+        own = set(word_list(line.norm or normalize(line.text)))
+        letters = sum(len(w) for w in own)
+        if not letters:
+            return 0, 0
+        planes = {
+            plane
+            for plane, seen, size in plane_words
+            if size and 2 * sum(len(w) for w in own & seen) >= min(letters, size)
+        }
+        return len(planes) * min(letters, 10), letters
+
+    scores = [score(line) for line in lines]
+    order = sorted(range(len(lines)), key=lambda i: (-scores[i][0], -scores[i][1]))
+    return [lines[i] for i in order]
 
 
 _EASTERN_ONLY = re.compile("[٢-٨]")

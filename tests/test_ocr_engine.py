@@ -49,6 +49,17 @@ def test_arabic_slogan_and_hashtag(read):
 
 
 @pytest.mark.slow
+def test_the_poster_lines_come_before_the_junk_of_single_passes(read):
+    # The flames and flags are read too, each plane its own way: the slogan, read by many
+    # planes alike, must be among the first lines an analyst sees, not line 30 of 80.
+    first = read("canonical").text.split("\n")
+    assert len(first) > 10  # the junk is there (nothing dropped) ...
+    assert any("vengeance is coming" in normalize(line) for line in first[:6])  # ... but after
+    head = [normalize(line) for line in read("arabic-light").text.split("\n")[:2]]
+    assert head == ["الانتقام قادم", "الرد قادم"]
+
+
+@pytest.mark.slow
 def test_eastern_arabic_countdown_comes_back(read):
     # Debian's ara model cannot emit ٥ or ٩; the script-model digits pass recovers them.
     outcome = read("eastern-countdown")
@@ -140,6 +151,30 @@ def test_merge_drops_lines_contained_in_others():
     assert [m.text for m in merged] == ["VENGEANCE IS COMING", "الرد قادم"]
     merged = merge_lines([line("#باقي_٥٩_يوما", 10), line("باقي 59 يوما", 12)])
     assert len(merged) == 1  # the same after normalisation (Eastern digits, hashtag opened)
+
+
+def test_lines_most_planes_agree_on_come_first():
+    from ocr.engine import Line, Word, by_agreement
+
+    def line(text: str, top: int) -> Line:
+        return Line([Word(w, 90, 10 * i, top, 9, 20) for i, w in enumerate(text.split())], "grey")
+
+    lines = [line("ow", 5), line("الانتقامُ قادمٌ", 10), line("sig 1 39", 30), line("VENGEANCE IS COMING", 50)]
+    for ln in lines:
+        ln.norm = normalize(ln.text)
+    read_by = [
+        ("grey", "ow"),
+        ("red", "الانتقام قادم"),
+        ("white", "الإنتقام قادم"),  # the alef variant folds to the same word
+        ("black", "الانتقام"),  # half the slogan agrees with the whole
+        ("grey", "sig 1 39"),
+        ("blue", "EANCE IS COMING"),
+        ("rows", "VENGEANCE IS COMING"),
+        ("red", "ow"),
+    ]
+    order = [ln.text for ln in by_agreement(lines, read_by)]
+    assert order == ["الانتقامُ قادمٌ", "VENGEANCE IS COMING", "sig 1 39", "ow"]
+    assert by_agreement([], read_by) == []
 
 
 def test_the_countdown_most_readings_agree_on_goes_first():
