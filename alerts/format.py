@@ -460,6 +460,19 @@ def ocr_excerpt(ocr_text: str | None, spans: Sequence[tuple[int, int]]) -> tuple
     return "\n".join(pieces), highlights
 
 
+def _first_lines(text: str, budget: int) -> str:
+    """Whole lines from the start of ``text`` within ``budget`` characters (poster text gives
+    the lines most passes agree on first); at least the start of the first line."""
+    kept: list[str] = []
+    length = 0
+    for line in text.split("\n"):
+        if kept and length + 1 + len(line) > budget:
+            break
+        kept.append(line[:budget] if not kept else line)
+        length += len(kept[-1]) + (1 if len(kept) > 1 else 0)
+    return "\n".join(kept)
+
+
 def post_body(
     post: Any,
     *,
@@ -479,7 +492,7 @@ def post_body(
     ocr_spans = [(int(m["start"]), int(m["end"])) for m in matches if m.get("source") == "ocr"]
     excerpt, highlights = ocr_excerpt(ocr_text, ocr_spans)
     if excerpt is None and ocr_text and not (post.text or "").strip():
-        excerpt, highlights = ocr_text[:300], []
+        excerpt, highlights = _first_lines(ocr_text, 300), []
     channel = {
         "channel": post.channel_username,
         "channel_title": post.channel_title,

@@ -182,3 +182,11 @@ def test_poster_excerpt_stays_within_its_budget_and_cuts_a_long_line_around_the_
 def test_poster_excerpt_without_matches_is_none():
     assert fmt.ocr_excerpt(POSTER_READINGS, []) == (None, [])
     assert fmt.ocr_excerpt("", [(0, 3)]) == (None, [])
+
+
+def test_poster_text_without_a_match_is_shown_in_whole_lines_within_its_budget():
+    text = "\n".join(["الانتقام قادم", *(f"سطر {i}" for i in range(200))])
+    shown = fmt._first_lines(text, 300)
+    assert shown.startswith("الانتقام قادم\n") and len(shown) <= 300
+    assert all(line in text.split("\n") for line in shown.split("\n"))  # no line cut in two
+    assert fmt._first_lines("ا" * 1000, 300) == "ا" * 300
