@@ -10,7 +10,7 @@ All in one run on the same posters (``scripts/posters.py``), so ratios hold on a
   * ``overhead``: seconds per image through ``OcrPool`` (1 worker, the first-phase passes: nine
     planes at psm 11 and the stack of line crops at psm 6 in each language; no row re-read, no
     digits) over the same passes run as bare ``tesseract PLANE - --oem 1 --psm N -l LANGS tsv``
-    commands on the same planes, one after the other, with the same per-pass time limit (target
+    commands on the same planes, one after the other, with the same per-pass CPU limit (target
     <= 1.2x). It covers loading, hashing, plane splitting, finding the lines, the plane files,
     the merge and the pipe to the worker;
   * ``lag p99``: how late a 10 ms timer fires on the event loop while ``--lag-n`` posters are
@@ -23,7 +23,9 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -82,17 +84,20 @@ def bare_tesseract(paths: list[Path], settings: OcrSettings, folder: Path) -> fl
             jobs.append((target, options))
 
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    # The same per-pass limit as the pipeline (CPU seconds, ``ocr.engine._run_tesseract``), or
+    # a bogged-down pass would count on one side only.
+    cpu = max(1, math.ceil(_pass_timeout(settings)))
     started = time.perf_counter()
     for target, options in jobs:
-        # The same per-pass time limit as the pipeline, or a bogged-down pass would count here only.
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            subprocess.run(
-                ["tesseract", str(target), "-", "--oem", "1", *options, "tsv"],
-                capture_output=True,
-                env=env,
-                check=True,
-                timeout=_pass_timeout(settings),
-            )
+        with subprocess.Popen(
+            ["tesseract", str(target), "-", "--oem", "1", *options, "tsv"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        ) as process:
+            with contextlib.suppress(ProcessLookupError, OSError):
+                resource.prlimit(process.pid, resource.RLIMIT_CPU, (cpu, cpu + 1))
+            process.communicate()
     return time.perf_counter() - started
 
 

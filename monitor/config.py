@@ -68,7 +68,7 @@ class OcrConfig:
     max_pixels: int = 40_000_000
     max_bytes: int = 25 * 1024 * 1024
     max_side: int = 1600  # long side capped before OCR (Tesseract time grows steeply with size)
-    pass_timeout: float = 3.0  # one Tesseract pass running longer is skipped (grain bogs psm 11 down)
+    pass_timeout: float = 3.0  # CPU seconds: a Tesseract pass using more is skipped (grain bogs psm 11 down)
     queue_size: int = 64
 
 

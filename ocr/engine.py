@@ -82,7 +82,11 @@ did Tesseract's "best" integer models for ``ara`` and ``eng`` (from npm's
 dropping the blue or green plane now that the line stack exists (within a poster either way). Tried for the digits and
 dropped: the script model on tight crops of the number between the countdown words, with and
 without a digits whitelist (1 of 14; whitelisting made it worse), and on whole-line crops from
-every plane (4 of 14 at best, no way to pick the right reading). ``OMP_THREAD_LIMIT=1`` is set
+every plane (4 of 14 at best, no way to pick the right reading). A pass is limited in CPU
+seconds (``pass_timeout``, ``RLIMIT_CPU``), not wall-clock ones: with a wall-clock limit the same
+grainy poster kept or lost a pass by the machine's load (seed 0 with two busy processes beside
+the bench: countdowns 93.9 % and a wrong value on a fire poster; with the CPU limit 97.0 %, the
+same misses and the same CER as on a quiet machine). ``OMP_THREAD_LIMIT=1`` is set
 for every Tesseract run: Debian's build uses OpenMP, which made each run about 5x slower on two
 shared cores. Parallelism comes from worker processes instead (``ocr.pool``), which also share
 the passes of one image.
@@ -93,9 +97,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import re
+import resource
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -250,6 +257,15 @@ def _env() -> dict[str, str]:
     return env
 
 
+def _limit_cpu(pid: int, seconds: int) -> None:
+    """Let process ``pid`` use ``seconds`` of CPU (SIGXCPU, then SIGKILL a second later), no core
+    file. Set from here rather than in the child (``preexec_fn`` is unsafe with threads): the few
+    milliseconds the child runs before count all the same."""
+    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+        resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
+        resource.prlimit(pid, resource.RLIMIT_CPU, (seconds, seconds + 1))
+
+
 class TesseractFailed(Exception):
     """Tesseract ran but refused the image (a non-zero exit): the image fails, the pool goes on."""
 
@@ -264,20 +280,36 @@ def _run_tesseract(source: str, lang: str, psm: int, timeout: float | None) -> l
     written once as an uncompressed PGM (about 1 ms) instead of a PNG per pass (tens to hundreds
     of ms), and a pass that runs over ``timeout`` is killed and skipped (psm 11 on grain can run
     for minutes; one plane less is better than no text at all).
+
+    ``timeout`` is CPU time (``RLIMIT_CPU`` set on the child): a pass gets the same work done on
+    a busy machine as on a quiet one, so what a poster reads as does not depend on what else
+    runs (with a wall-clock limit, the same grainy poster lost a pass or kept it by load).
+    Wall-clock time is bounded too, at four times as much, against a Tesseract that waits.
     """
     command = [_tesseract_cmd(), source, "-", "--oem", "1", "--psm", str(psm), "-l", lang, "tsv"]
+    cpu = max(1, math.ceil(timeout)) if timeout else None
     try:
-        done = subprocess.run(command, capture_output=True, timeout=timeout or None, env=_env(), check=False)
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
     except FileNotFoundError:
         raise OcrError(f"Tesseract is not installed: run `{install_command()}`") from None
-    except subprocess.TimeoutExpired:  # subprocess.run has killed that Tesseract run
-        log.info("a %s psm %d pass ran over %.1fs on %s: skipped", lang, psm, timeout or 0, source)
+    with process:
+        if cpu is not None:
+            _limit_cpu(process.pid, cpu)
+        try:
+            stdout, stderr = process.communicate(timeout=4 * cpu + 1 if cpu else None)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            log.info("a %s psm %d pass waited over %ds on %s: skipped", lang, psm, 4 * (cpu or 0) + 1, source)
+            return []
+    if cpu is not None and process.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+        log.info("a %s psm %d pass ran over %ds of CPU on %s: skipped", lang, psm, cpu, source)
         return []
-    if done.returncode != 0:
-        message = done.stderr.decode(errors="replace").strip().splitlines()
-        raise TesseractFailed(message[-1] if message else f"exit code {done.returncode}")
+    if process.returncode != 0:
+        message = stderr.decode(errors="replace").strip().splitlines()
+        raise TesseractFailed(message[-1] if message else f"exit code {process.returncode}")
     lines: dict[tuple[str, str, str], list[Word]] = {}
-    for row in done.stdout.decode("utf-8", errors="replace").splitlines()[1:]:
+    for row in stdout.decode("utf-8", errors="replace").splitlines()[1:]:
         cells = row.split("\t")
         if len(cells) < _TSV_FIELDS or cells[0] != "5":
             continue
@@ -478,7 +510,7 @@ def _digits_pass(lines: list[Line], planes: dict[str, Image.Image], settings: Oc
 
 
 def _pass_timeout(settings: OcrSettings) -> float:
-    """Time allowed to one pass: ``pass_timeout``, and never more than a share of the image's
+    """CPU time allowed to one pass: ``pass_timeout``, and never more than a share of the image's
     timeout. A pass that bogs down (psm 11 on grain ran 5-8 s for nothing where a median-filtered
     copy took 0.5 s; minutes on large grainy images) is skipped instead of failing the image;
     ordinary passes take 0.1-1.5 s at 1600 px on the 2-core machine."""

@@ -21,7 +21,7 @@ class OcrSettings:
 
     languages: str = "ara+eng"
     timeout: float = 60.0  # seconds per image, the worker is killed after that
-    pass_timeout: float = 3.0  # seconds per Tesseract pass: one that runs longer is skipped
+    pass_timeout: float = 3.0  # CPU seconds per Tesseract pass (rounded up): one that uses more is skipped
     max_pixels: int = 40_000_000
     max_bytes: int = 25 * 1024 * 1024
     max_side: int = 1600  # long side capped before OCR

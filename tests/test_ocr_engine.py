@@ -106,6 +106,35 @@ def test_rotated_low_quality_jpeg(read):
     assert " 26 يوما " in words_of(outcome)
 
 
+@pytest.mark.slow
+def test_a_pass_over_its_cpu_time_is_skipped_not_failed(tmp_path, caplog):
+    # psm 11 on grain runs for many seconds: the pass is stopped by its CPU time, so a busy
+    # machine (the wall clock running slower for it) reads a poster the same as a quiet one.
+    import numpy as np
+    from PIL import Image
+
+    noise = np.random.default_rng(3).integers(0, 256, (1600, 1600), dtype=np.uint8)
+    grain = tmp_path / "grain.pgm"
+    Image.fromarray(noise).save(grain)
+    with caplog.at_level("INFO", logger="ocr.engine"):
+        assert engine_module._run_tesseract(str(grain), "ara+eng", 11, 1.0) == []
+    assert "ran over 1s of CPU" in caplog.text
+
+
+def test_a_pass_that_waits_is_stopped_by_the_wall_clock(tmp_path, monkeypatch, caplog):
+    # A Tesseract that hangs without using the CPU (a stuck read) is not caught by the CPU
+    # limit: four times the CPU budget of wall-clock time, and the pass is skipped.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "tesseract"
+    fake.write_text("#!/bin/sh\nexec sleep 60\n", encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    with caplog.at_level("INFO", logger="ocr.engine"):
+        assert engine_module._run_tesseract(str(fake), "eng", 11, 0.5) == []
+    assert "waited over 5s" in caplog.text
+
+
 def test_tesseract_info_lists_languages():
     info = tesseract_info()
     assert info["version"].startswith("5.")
