@@ -808,15 +808,15 @@ def finish(
 
 
 def by_agreement(lines: list[Line], read_by: list[tuple[str, str]]) -> list[Line]:
-    """The merged lines, those most passes agree on first (ties in reading order).
+    """The merged lines, those most planes agree on first (ties: the longer, then reading order).
 
     Every plane reads the flames too, and the junk it makes of them is mostly read by one pass
     only, while a line of the poster is read by several planes alike. A line's score is the
     number of planes with a reading that shares at least half of its letters (or of the
     reading's: a pass that read half the slogan agrees with the whole), times its letters
     (up to 10: a two-letter scrap read twice is not a slogan); among equals the longer line
-    first (the whole slogan before the pieces of it some passes read). Nothing is dropped (the detector
-    and search see every line); the order is for the people who read the text.
+    first (the whole slogan before the pieces of it some passes read). Nothing is dropped (the
+    detector and search see every line); the order is for the people who read the text.
     """
     plane_words = []
     for plane, text in read_by:
