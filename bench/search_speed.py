@@ -3,7 +3,10 @@
 The archive is built with tgmonitor's own schema and index rows (``monitor.archive``): posts of
 about 120 characters, Arabic and English, some hashtags, a few rare words. Each query runs
 ``--repeat`` times through ``Archive.search`` (first page, newest first, the CLI's default), and
-the same words through a ``LIKE`` scan of the post text with the same ORDER BY and LIMIT.
+the same words through two ``LIKE`` scans of the post text: ``LIKE page``, with the same ORDER BY
+and LIMIT (it stops at its 20th match: a common word is found among the newest rows at once,
+and no index is 100x faster than that), and ``LIKE all``, over the whole table (``count(*)``:
+what a LIKE search reads to know every match, to count or rank them).
 ``cold`` is one run with the normaliser's caches emptied first (a query's first run), the
 others are warm.
 
@@ -110,6 +113,7 @@ async def measure(path: Path, repeat: int, scan_repeat: int) -> None:
     rows = []
     all_ours: list[float] = []
     all_scan: list[float] = []
+    all_full: list[float] = []
     for label, query in QUERIES.items():
         _forget_folded_text()  # the first run of a query folds its posts from scratch
         t = time.perf_counter()
@@ -132,25 +136,45 @@ async def measure(path: Path, repeat: int, scan_repeat: int) -> None:
                 [f"%{w}%" for w in words],
             ).fetchall()
             scans.append((time.perf_counter() - t) * 1000)
+        # The scan a LIKE search must do to know every match (to count them, or rank them):
+        # the whole table, whatever the word.
+        full = []
+        for _ in range(scan_repeat):
+            t = time.perf_counter()
+            scan.execute(f"SELECT count(*) FROM posts WHERE {where}", [f"%{w}%" for w in words]).fetchall()
+            full.append((time.perf_counter() - t) * 1000)
         all_ours += ours
         all_scan += scans
+        all_full += full
         rows.append(
-            (label, hits, statistics.median(ours), percentile(ours, 95), statistics.median(scans), cold)
+            (
+                label,
+                hits,
+                statistics.median(ours),
+                percentile(ours, 95),
+                statistics.median(scans),
+                statistics.median(full),
+                cold,
+            )
         )
     await archive.close()
     print(
-        f"{'query':26}{'hits':>6}{'p50 ms':>9}{'p95 ms':>9}{'cold ms':>9}{'LIKE p50 ms':>13}{'speed-up':>10}"
+        f"{'query':26}{'hits':>6}{'p50 ms':>9}{'p95 ms':>9}{'cold ms':>9}"
+        f"{'LIKE page ms':>14}{'speed-up':>10}{'LIKE all ms':>13}{'speed-up':>10}"
     )
-    for label, hits, p50, p95, scan_p50, cold in rows:
+    for label, hits, p50, p95, scan_p50, full_p50, cold in rows:
         print(
-            f"{label:26}{hits:>6}{p50:>9.2f}{p95:>9.2f}{cold:>9.2f}{scan_p50:>13.1f}"
-            f"{scan_p50 / max(p50, 1e-6):>9.0f}x"
+            f"{label:26}{hits:>6}{p50:>9.2f}{p95:>9.2f}{cold:>9.2f}{scan_p50:>14.1f}"
+            f"{scan_p50 / max(p50, 1e-6):>9.0f}x{full_p50:>13.1f}{full_p50 / max(p50, 1e-6):>9.0f}x"
         )
     p95_all = percentile(all_ours, 95)
+    ours_p50 = statistics.median(all_ours)
     print(
-        f"all queries: p50 {statistics.median(all_ours):.2f} ms, p95 {p95_all:.2f} ms (target < 50 ms); "
-        f"LIKE scan p50 {statistics.median(all_scan):.1f} ms; median speed-up "
-        f"{statistics.median(all_scan) / statistics.median(all_ours):.0f}x (target >= 100x)"
+        f"all queries: p50 {ours_p50:.2f} ms, p95 {p95_all:.2f} ms (target < 50 ms); "
+        f"LIKE first page p50 {statistics.median(all_scan):.1f} ms (median speed-up "
+        f"{statistics.median(all_scan) / ours_p50:.0f}x), LIKE over the whole table p50 "
+        f"{statistics.median(all_full):.1f} ms (median speed-up {statistics.median(all_full) / ours_p50:.0f}x); "
+        "target >= 100x"
     )
 
 
