@@ -811,11 +811,12 @@ def by_agreement(lines: list[Line], read_by: list[tuple[str, str]]) -> list[Line
     """The merged lines, those most planes agree on first (ties: the longer, then reading order).
 
     Every plane reads the flames too, and the junk it makes of them is mostly read by one pass
-    only, while a line of the poster is read by several planes alike. A line's score is the
-    number of planes with a reading that shares at least half of its letters (or of the
-    reading's: a pass that read half the slogan agrees with the whole), times its letters
-    (up to 10: a two-letter scrap read twice is not a slogan); among equals the longer line
-    first (the whole slogan before the pieces of it some passes read). Nothing is dropped (the
+    only, while a line of the poster is read by several planes alike. Each plane with a reading
+    that shares at least half of the line's letters (or of the reading's: a pass that read half
+    the slogan agrees with the whole) adds the share of the line it read, and the sum is
+    weighed by the line's letters (up to 10: a two-letter scrap read twice is not a slogan).
+    So of ``الانتقام قادم`` and the misreading ``الانتقام قادح`` the one more planes read whole
+    comes first; among equals the longer line first (the slogan before its pieces). Nothing is dropped (the
     detector and search see every line); the order is for the people who read the text.
     """
     plane_words = []
@@ -823,17 +824,17 @@ def by_agreement(lines: list[Line], read_by: list[tuple[str, str]]) -> list[Line
         seen = set(word_list(normalize(text)))
         plane_words.append((plane, seen, sum(len(w) for w in seen)))
 
-    def score(line: Line) -> tuple[int, int]:
+    def score(line: Line) -> tuple[float, int]:
         own = set(word_list(line.norm or normalize(line.text)))
         letters = sum(len(w) for w in own)
         if not letters:
-            return 0, 0
-        planes = {
-            plane
-            for plane, seen, size in plane_words
-            if size and 2 * sum(len(w) for w in own & seen) >= min(letters, size)
-        }
-        return len(planes) * min(letters, 10), letters
+            return 0.0, 0
+        best: dict[str, float] = {}  # plane -> the largest share of the line one of its readings has
+        for plane, seen, size in plane_words:
+            shared = sum(len(w) for w in own & seen)
+            if size and 2 * shared >= min(letters, size):
+                best[plane] = max(best.get(plane, 0.0), shared / letters)
+        return sum(best.values()) * min(letters, 10), letters
 
     scores = [score(line) for line in lines]
     order = sorted(range(len(lines)), key=lambda i: (-scores[i][0], -scores[i][1]))

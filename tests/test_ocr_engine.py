@@ -204,6 +204,17 @@ def test_lines_most_planes_agree_on_come_first():
     order = [ln.text for ln in by_agreement(lines, read_by)]
     assert order == ["الانتقامُ قادمٌ", "VENGEANCE IS COMING", "sig 1 39", "ow"]
     assert by_agreement([], read_by) == []
+    # A misreading shares most of the slogan: the reading more planes made whole comes first.
+    misread, right = line("الانتقام قادح", 10), line("الانتقام قادم", 12)
+    for ln in (misread, right):
+        ln.norm = normalize(ln.text)
+    read_by = [
+        ("grey", "الانتقام قادح"),
+        ("red", "الانتقام قادم"),
+        ("white", "الانتقام قادم"),
+        ("blue", "الانتقام"),
+    ]
+    assert [ln.text for ln in by_agreement([misread, right], read_by)] == ["الانتقام قادم", "الانتقام قادح"]
 
 
 def test_the_countdown_most_readings_agree_on_goes_first():
