@@ -35,6 +35,7 @@ from PIL import Image
 from scipy import ndimage
 
 from ocr.glyphs import component_label, template_fonts, warm_up
+from ocr.lines import otsu
 
 log = logging.getLogger(__name__)
 
@@ -77,22 +78,10 @@ def _masks(crop: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         if name in ("white", "black"):
             out.append(pixels < 128)
             continue
-        threshold = _otsu(pixels)
+        threshold = otsu(pixels)
         out.append(pixels > threshold)
         out.append(pixels <= threshold)
     return out
-
-
-def _otsu(pixels: np.ndarray) -> int:
-    hist = np.bincount(pixels.ravel(), minlength=256).astype(np.float64)
-    total = hist.sum()
-    if total == 0:
-        return 127
-    levels = np.arange(256)
-    weight = np.cumsum(hist)
-    mean = np.cumsum(hist * levels)
-    between = (mean[-1] * weight - mean * total) ** 2 / np.maximum(weight * (total - weight), 1e-9)
-    return int(np.argmax(between))
 
 
 @dataclass

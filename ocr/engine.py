@@ -483,7 +483,7 @@ def _digits_pass(lines: list[Line], planes: dict[str, Image.Image], settings: Oc
     if not chosen:
         return []
     crops = []
-    image_planes = {k: v for k, v in planes.items() if not k.startswith(LINES_PREFIX) and is_pass(k)}
+    image_planes = _image_planes(planes)
     for line in chosen[:8]:
         plane = image_planes.get(line.plane) or image_planes.get("grey") or next(iter(image_planes.values()))
         left, top, right, bottom = line.box
@@ -567,6 +567,12 @@ LINES_PREFIX = "lines:"
 INK_PLANE = "lines-ink"
 """The line crops again, for the digit reader only (not a Tesseract pass): at least at the
 stack's height, and larger ones at their own size (``stack_lines(keep_large=True)``)."""
+
+
+def _image_planes(planes: Mapping[str, Image.Image]) -> dict[str, Image.Image]:
+    """The planes cut from the image itself (not the stacks of line crops): where a line's box
+    points."""
+    return {k: v for k, v in planes.items() if not k.startswith(LINES_PREFIX) and is_pass(k)}
 
 
 def is_pass(name: str) -> bool:
@@ -696,8 +702,7 @@ def _rows(results: list[PassResult], settings: OcrSettings) -> list[tuple[int, i
                 continue
             box = Line(kept, result.plane).box
             for row in rows:
-                overlap = min(row[3], box[3]) - max(row[1], box[1])
-                if overlap > 0.5 * min(row[3] - row[1], box[3] - box[1]):
+                if _same_row((row[0], row[1], row[2], row[3]), box):
                     row[:] = [
                         min(row[0], box[0]),
                         min(row[1], box[1]),
@@ -785,7 +790,7 @@ def finish(
         # is the whole pooled row, and the filled masks merge letters into blobs: both made the
         # regions too coarse (seed 0: 79 on a fire poster lost when they were included).
         located = [r for r in results if r.plane in _GLYPH_LINE_PLANES] or results
-        planes = {k: v for k, v in first_planes.items() if not k.startswith(LINES_PREFIX) and is_pass(k)}
+        planes = _image_planes(first_planes)
         glyph_lines += countdown_lines(_all_lines(located), planes)
     read_by = [
         (r.plane, " ".join(w.text for w in _keep(found, settings.min_confidence)))
@@ -816,8 +821,8 @@ def by_agreement(lines: list[Line], read_by: list[tuple[str, str]]) -> list[Line
     the slogan agrees with the whole) adds the share of the line it read, and the sum is
     weighed by the line's letters (up to 10: a two-letter scrap read twice is not a slogan).
     So of ``الانتقام قادم`` and the misreading ``الانتقام قادح`` the one more planes read whole
-    comes first; among equals the longer line first (the slogan before its pieces). Nothing is dropped (the
-    detector and search see every line); the order is for the people who read the text.
+    comes first; among equals the longer line first (the slogan before its pieces). Nothing is
+    dropped (the detector and search see every line); the order is for the people who read it.
     """
     plane_words = []
     for plane, text in read_by:
@@ -914,6 +919,7 @@ def _crop_countdowns(results: list[PassResult], first_planes: Mapping[str, Image
 
 
 def _same_row(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether two boxes (left, top, right, bottom) overlap over half the shorter one's height."""
     overlap = min(a[3], b[3]) - max(a[1], b[1])
     return overlap > 0.5 * min(a[3] - a[1], b[3] - b[1])
 

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-__all__ = ["Placement", "TextLine", "find_lines", "masks_of", "place_words", "stack_lines"]
+__all__ = ["Placement", "TextLine", "find_lines", "masks_of", "otsu", "place_words", "stack_lines"]
 
 _WHITE_LEVEL = 190
 _BLACK_LEVEL = 70
@@ -83,9 +83,12 @@ class Placement:
 # --- masks ----------------------------------------------------------------------------------
 
 
-def _otsu(values: np.ndarray) -> int:
+def otsu(values: np.ndarray) -> int:
+    """Otsu's threshold of 8-bit ``values`` (127 for an empty array)."""
     hist = np.bincount(values.ravel(), minlength=256).astype(np.float64)
     total = hist.sum()
+    if total == 0:
+        return 127
     weight = np.cumsum(hist)
     mean = np.cumsum(hist * np.arange(256))
     between = (mean[-1] * weight - mean * total) ** 2 / np.maximum(weight * (total - weight), 1e-9)
@@ -106,7 +109,7 @@ def masks_of(rgb: np.ndarray) -> dict[str, np.ndarray]:
     }
     for name, plane in (("grey", grey), ("r", r), ("g", g), ("b", b)):
         plane8 = plane.astype(np.uint8)
-        cut = _otsu(plane8)
+        cut = otsu(plane8)
         out[f"{name}-dark"] = plane8 <= cut
         out[f"{name}-light"] = plane8 > cut
     return out
