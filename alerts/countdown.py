@@ -4,7 +4,7 @@ A countdown is built in, not a rule: "59 days left", ``#59daysleft``, "T-minus 5
 ``باقي ٥٩ يوما``, ``#باقي٥٩يوما``, ``لم يتبق سوى ٥٦ يوما``, ``العد التنازلي: 10 أيام``,
 ``باقي ثلاثة أيام`` (number words), ``بقي يومان`` (dual), ``ضل ٤٠ يوم`` (Iraqi),
 ``۵۹ روز مانده`` (Persian), ``لا يفصلنا عن ٣١/١٢/٢٠٢١ سوى ٤٢ يوما`` (an explicit date), or a bare
-number after ``#العد_التنازلي``. Patterns run on normalised text (:func:`monitor.text.normalize`),
+number after ``#العد_التنازلي``. Patterns run on normalised text (:func:`monitor.core.text.normalize`),
 so diacritics, letter variants, Eastern Arabic and Persian digits and hashtag underscores need no
 special cases here. Weeks are read as days (3 weeks -> 21 days).
 
@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import ahocorasick
 
-from monitor.text import normalize, normalize_with_offsets, original_span
+from monitor.core.detection import Countdown, CountdownPoint
+from monitor.core.text import normalize, normalize_with_offsets, original_span
 
 __all__ = [
-    "Countdown",
-    "CountdownPoint",
     "find_countdown",
     "parse_number",
     "series_deadline",
@@ -354,45 +353,6 @@ _THREAT = re.compile(
 
 
 # --- results -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Countdown:
-    """A countdown found in a text: ``start``/``end`` index the original text of ``source``."""
-
-    value: int
-    unit: str  # "day" | "hour"
-    deadline: datetime | None
-    source: str = "text"
-    start: int = 0
-    end: int = 0
-    alertable: bool = True
-    reason: str = ""
-    snippet: str = ""
-    explicit_date: bool = False
-    benign: str | None = None  # the look-alike word found (رمضان, christmas, ...)
-    threat: str | None = None  # the threat/enemy word that makes a look-alike alertable
-    bare: bool = False  # only a number: a countdown only as part of a series
-
-    def with_threat(self, word: str) -> Countdown:
-        """The same countdown made alertable by a threat term found elsewhere in the post."""
-        if self.alertable:
-            return self
-        return replace(
-            self,
-            alertable=True,
-            threat=word,
-            reason=f"{self.reason.split(';')[0]}; but the threat term '{word}' is in the same post",
-        )
-
-
-@dataclass(frozen=True)
-class CountdownPoint:
-    """One countdown post of a channel, for :func:`series_deadline`."""
-
-    date: datetime
-    value: int
-    unit: str
 
 
 def _span(value: int, unit: str) -> timedelta:

@@ -13,27 +13,18 @@ the caption and its companion on the poster make a combination.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from alerts.countdown import Countdown, CountdownPoint, find_countdown, series_deadline
+from alerts.countdown import find_countdown
 from alerts.matcher import PhraseMatcher, to_original
-from alerts.rules import SEVERITIES, RuleSet, load_rules, severity_rank
-from monitor.errors import RulesError
-from monitor.models import iso
-from monitor.text import normalize
+from alerts.rules import RuleSet, load_rules
+from monitor.core.detection import SEVERITIES, Countdown, Detection, Match, severity_rank
+from monitor.core.errors import RulesError
+from monitor.core.text import normalize
 
-__all__ = [
-    "Countdown",
-    "CountdownPoint",
-    "Detection",
-    "Detector",
-    "Match",
-    "load_detector",
-    "series_deadline",
-]
+__all__ = ["Detector", "load_detector"]
 
 log = logging.getLogger(__name__)
 
@@ -42,86 +33,6 @@ log = logging.getLogger(__name__)
 CONTEXT_CATEGORIES = frozenset(
     {"threat", "threat_vow", "attack_claim", "revenge", "enemy_label", "imminence"}
 )
-
-
-@dataclass(frozen=True)
-class Match:
-    """One rule match; ``start``/``end`` index the original text of ``source``."""
-
-    rule: str
-    term: str  # as written in the rules file (or the regex pattern)
-    category: str
-    severity: str
-    source: str  # "text" | "ocr"
-    start: int
-    end: int
-    snippet: str = ""
-    with_term: str | None = None  # the companion term that satisfied the rule's with_any
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "rule": self.rule,
-            "term": self.term,
-            "category": self.category,
-            "severity": self.severity,
-            "source": self.source,
-            "start": self.start,
-            "end": self.end,
-            "snippet": self.snippet,
-        }
-        if self.with_term is not None:
-            data["with"] = self.with_term
-        return data
-
-
-@dataclass
-class Detection:
-    """What the detector says about one post."""
-
-    alert: bool
-    severity: str | None
-    matches: list[Match] = field(default_factory=list)
-    countdown: Countdown | None = None
-    ocr_text: str | None = None
-    min_severity: str = "medium"
-
-    @property
-    def alerting_matches(self) -> list[Match]:
-        """The matches at or above the minimum severity."""
-        floor = severity_rank(self.min_severity)
-        return [m for m in self.matches if severity_rank(m.severity) >= floor]
-
-    def reasons(self) -> list[str]:
-        """Why this post alerts, one line per reason (empty when it does not)."""
-        out = [f"{m.severity} rule '{m.rule}' matched {m.snippet!r}" for m in self.alerting_matches]
-        if self.countdown is not None and self.countdown.alertable:
-            out.append(
-                f"countdown: {self.countdown.value} {self.countdown.unit}(s) ({self.countdown.reason})"
-            )
-        return out
-
-    def to_json(self) -> dict[str, Any]:
-        countdown = None
-        if self.countdown is not None:
-            c = self.countdown
-            countdown = {
-                "value": c.value,
-                "unit": c.unit,
-                "deadline": iso(c.deadline),
-                "source": c.source,
-                "start": c.start,
-                "end": c.end,
-                "snippet": c.snippet,
-                "alertable": c.alertable,
-                "reason": c.reason,
-            }
-        return {
-            "alert": self.alert,
-            "severity": self.severity,
-            "matches": [m.to_json() for m in self.matches],
-            "countdown": countdown,
-            "ocr_text": self.ocr_text,
-        }
 
 
 class Detector:

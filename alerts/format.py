@@ -18,16 +18,14 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from monitor.core.detection import severity_rank
+from monitor.core.times import iso
+
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
-SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
 SEVERITY_MARK = {"high": "🔴", "medium": "🟠", "low": "🟡"}
 KIND_LABEL = {"post": "alert", "campaign": "campaign", "reminder": "countdown reminder"}
 ELLIPSIS = "…"
-
-
-def severity_rank(severity: str | None) -> int:
-    return SEVERITY_RANK.get(severity or "", -1)
 
 
 def ulen(text: str) -> int:
@@ -487,7 +485,6 @@ def post_body(
 
     ``post`` is an archive ``PostRecord`` (or anything with the same attributes).
     """
-    from monitor.models import iso
 
     ocr_spans = [(int(m["start"]), int(m["end"])) for m in matches if m.get("source") == "ocr"]
     excerpt, highlights = ocr_excerpt(ocr_text, ocr_spans)

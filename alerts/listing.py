@@ -6,9 +6,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from alerts.format import SEVERITY_RANK
-from monitor.errors import MonitorError
-from monitor.models import iso
+from monitor.core.detection import SEVERITY_RANK
+from monitor.core.errors import MonitorError
+from monitor.core.times import iso
 
 
 async def list_alerts(

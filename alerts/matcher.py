@@ -1,6 +1,6 @@
 """Find whole words and phrases of many terms at once in Arabic and Latin text.
 
-Terms and text go through the one normaliser (:func:`monitor.text.normalize`). The matcher then
+Terms and text go through the one normaliser (:func:`monitor.core.text.normalize`). The matcher then
 masks punctuation as spaces (length for length, so spans in the masked text are spans in the
 normalised text) and runs one Aho-Corasick automaton (``pyahocorasick``, a C library) over it.
 
@@ -20,7 +20,7 @@ automaton only reports hits that start at a word boundary:
   its sound plural (بالعبوات الناسفة), and every multi-word term has a joined
   variant so that an all-lowercase hashtag (``#vengeanceiscoming``) matches ``vengeance is coming``.
 
-Spans are mapped back to the original text with :func:`monitor.text.normalize_with_offsets`
+Spans are mapped back to the original text with :func:`monitor.core.text.normalize_with_offsets`
 only when there is a hit, so the common no-hit path costs one ``normalize`` and one automaton
 pass. We use pyahocorasick rather than a regex alternation because Python's ``re`` tries every
 alternative at every position; see ``bench/match_throughput.py`` for the measured difference.
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import ahocorasick
 
-from monitor.text import normalize, normalize_with_offsets, original_span
+from monitor.core.text import normalize, normalize_with_offsets, original_span
 
 __all__ = ["Hit", "PhraseMatcher", "mask", "term_keys"]
 

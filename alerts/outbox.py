@@ -8,7 +8,7 @@ made of them, so re-processing or re-importing a post adds nothing and an edit t
 adds one alert with just the new match.
 
 Campaigns: the same poster (same sha256, or a perceptual hash within :data:`PHASH_DISTANCE`
-bits) or the same normalised text (:func:`monitor.text.normalize`, at least
+bits) or the same normalised text (:func:`monitor.core.text.normalize`, at least
 :data:`MIN_CAMPAIGN_TEXT` characters) in two or more channels within
 ``alerts.campaign_window_hours`` of post date is a campaign. Its members' not-yet-sent
 deliveries are ``folded`` and ONE campaign alert names every channel with first/last seen; it
@@ -61,7 +61,7 @@ import time
 from collections import deque
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +69,11 @@ import aiosqlite
 
 from alerts import format as fmt
 from alerts.sinks import OutgoingAlert, Sink, SinkUnavailable
-from monitor.config import AlertsConfig
-from monitor.errors import DeliveryError
-from monitor.models import iso, utc
-from monitor.text import normalize
+from monitor.core.config import AlertsConfig
+from monitor.core.detection import severity_rank
+from monitor.core.errors import DeliveryError
+from monitor.core.text import normalize
+from monitor.core.times import iso, now_utc, stamp, utc
 
 log = logging.getLogger(__name__)
 
@@ -83,15 +84,6 @@ RETRY_BASE_SECONDS = 2.0
 CLAIM_LEASE = timedelta(minutes=15)  # a 'sending' claim older than this is stale whoever holds it
 IDLE_POLL_SECONDS = 30.0
 COALESCE_SECONDS = 0.01  # after a wake-up, let a burst of alerts gather before reading them  # also notice deliveries written by another process (import --alerts)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-def stamp(dt: datetime) -> str:
-    """ISO 8601 UTC with milliseconds: one fixed width, so strings compare like times."""
-    return utc(dt).isoformat(timespec="milliseconds")
 
 
 def backoff_delay(attempts: int, base: float, cap: float, rng: random.Random) -> float:
@@ -469,13 +461,13 @@ class Outbox:
             if countdown and countdown.get("alertable", True) and _countdown_key(countdown) not in covered
             else None
         )
-        floor = fmt.severity_rank(getattr(detection, "min_severity", None) or self.config.min_severity)
-        if not new_countdown and not any(fmt.severity_rank(m.get("severity")) >= floor for m in new_matches):
+        floor = severity_rank(getattr(detection, "min_severity", None) or self.config.min_severity)
+        if not new_countdown and not any(severity_rank(m.get("severity")) >= floor for m in new_matches):
             return None
         ranked = [m.get("severity") for m in new_matches if m.get("severity")]
         if new_countdown:  # a countdown alerts on its own; the detector says how loud
             ranked.append(getattr(detection, "severity", None) or "high")
-        severity = max(ranked, key=fmt.severity_rank)
+        severity = max(ranked, key=severity_rank)
         parts = sorted(fresh) + ([_countdown_key(new_countdown)] if new_countdown else [])
         fingerprint = f"post:{post.id}:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
         body = fmt.post_body(
@@ -1115,7 +1107,7 @@ def campaign_body(campaign_id: int, members: Sequence[dict[str, Any]]) -> dict[s
         "alert_id": None,
         "kind": "campaign",
         "campaign_id": campaign_id,
-        "severity": max(severities, key=fmt.severity_rank) if severities else first.get("severity"),
+        "severity": max(severities, key=severity_rank) if severities else first.get("severity"),
         "matches": matches,
         "ocr_excerpt": excerpt_from.get("ocr_excerpt"),
         "ocr_highlights": excerpt_from.get("ocr_highlights") or [],

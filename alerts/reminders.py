@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alerts import format as fmt
-from monitor.models import iso, utc
+from monitor.core.times import iso, utc
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,8 @@ class Reminder:
 def _deadline_of(points: list[dict[str, Any]]) -> datetime:
     """The series deadline: :func:`alerts.countdown.series_deadline` when the points are in step,
     else the deadline the pipeline computed for the latest point."""
-    from alerts.countdown import CountdownPoint, series_deadline
+    from alerts.countdown import series_deadline
+    from monitor.core.detection import CountdownPoint
 
     steps = [CountdownPoint(date=p["date"], value=p["value"], unit=p["unit"]) for p in points]
     common = series_deadline(steps) if len(steps) >= 2 else None

@@ -30,28 +30,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from monitor.errors import RulesError
-from monitor.text import normalize
+from monitor.core.detection import SEVERITIES
+from monitor.core.errors import RulesError
+from monitor.core.text import normalize
 
 __all__ = [
-    "SEVERITIES",
     "Rule",
     "RuleSet",
     "default_rules_text",
     "load_rules",
     "parse_rules",
-    "severity_rank",
 ]
 
-SEVERITIES = ("low", "medium", "high")
-_RANK = {name: i for i, name in enumerate(SEVERITIES)}
 _KEYS = {"name", "severity", "category", "terms", "regex", "with_any", "without_any", "note"}
 DEFAULT_RULES = "default_rules.toml"
-
-
-def severity_rank(severity: str | None) -> int:
-    """Order severities: ``None`` < low < medium < high."""
-    return -1 if severity is None else _RANK[severity]
 
 
 @dataclass(frozen=True)

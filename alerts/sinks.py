@@ -1,7 +1,7 @@
 """Where alerts go: Telegram, a webhook, a JSON Lines file, the console.
 
 A sink sends one alert (:meth:`Sink.send`) or a digest of many (:meth:`Sink.send_digest`) and
-says how it failed by raising :class:`~monitor.errors.DeliveryError`:
+says how it failed by raising :class:`~monitor.core.errors.DeliveryError`:
 
 * ``permanent=False`` (the default): try again later (timeouts, 5xx, 408/429, flood waits,
   connection errors); ``retry_after`` carries the server's own wish when it gave one.
@@ -38,11 +38,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from alerts import format as fmt
-from monitor.config import SinkConfig, read_secret
+from monitor.core.config import SinkConfig, read_secret
 
 if TYPE_CHECKING:
     import aiohttp
-from monitor.errors import ConfigError, DeliveryError
+from monitor.core.detection import severity_rank
+from monitor.core.errors import ConfigError, DeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class Sink:
         """Whether an alert of ``severity`` goes to this sink at all."""
         if self.min_severity is None:
             return True
-        return fmt.severity_rank(severity) >= fmt.severity_rank(self.min_severity)
+        return severity_rank(severity) >= severity_rank(self.min_severity)
 
     async def open(self) -> None:
         """Connect or log in (called before the first send; must be cheap when already open)."""
@@ -573,7 +574,7 @@ class ConsoleSink(Sink):
         table = Table(title=f"Digest: {len(alerts)} alerts", show_lines=False, expand=True)
         for column in ("#", "severity", "channel", "date", "matched", "text"):
             table.add_column(column, overflow="fold")
-        ordered = sorted(alerts, key=lambda a: (-fmt.severity_rank(a.severity), a.alert_id))
+        ordered = sorted(alerts, key=lambda a: (-severity_rank(a.severity), a.alert_id))
         for alert in ordered:
             body = alert.body
             terms = ", ".join(t for t, _ in fmt.terms_summary(body.get("matches") or [], 3))

@@ -34,9 +34,9 @@ from aiohttp import web
 
 from alerts.outbox import Outbox
 from alerts.sinks import WebhookSink
-from monitor.archive import Archive
-from monitor.config import AlertsConfig, SinkConfig
-from monitor.models import Channel, Post
+from monitor.core.config import AlertsConfig, SinkConfig
+from monitor.core.models import Channel, Post
+from monitor.core.store import Archive
 
 TEXT = "الانتقامُ قادمٌ يا أعداءَ الله — بيان رقم {i} & <b>تحذير</b> خلال ٣ أيام"
 TERM = "الانتقامُ قادمٌ"

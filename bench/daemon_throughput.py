@@ -32,9 +32,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.config import parse_config
+from monitor.core.config import parse_config
+from monitor.core.models import Channel, Post
 from monitor.daemon import Daemon
-from monitor.models import Channel, Post
 from tests.fake_telegram import FakeTelegram, png_bytes
 
 CHANNEL_ID = 1001

@@ -81,7 +81,7 @@ ARCHIVE_ONLY = r"""
 import asyncio, resource, sys, time
 from handlers.importer import import_export
 from handlers.pipeline import Pipeline
-from monitor.archive import Archive
+from monitor.core.store import Archive
 async def go():
     archive = await Archive.open(sys.argv[2])
     from pathlib import Path

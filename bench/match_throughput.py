@@ -29,7 +29,7 @@ from collections.abc import Callable
 from alerts.detect import Detector
 from alerts.matcher import _AR_SUFFIXES, _ARTICLE_CHAINS, _PLAIN_CHAINS, PhraseMatcher, _term_words, mask
 from alerts.rules import load_rules
-from monitor.text import normalize as _cached_normalize
+from monitor.core.text import normalize as _cached_normalize
 
 # normalize() keeps an LRU cache (an import folds each post twice); a benchmark that repeats the
 # same corpus must time the folding itself, so it calls the uncached function and clears the cache.

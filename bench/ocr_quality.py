@@ -30,7 +30,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from monitor.text import normalize, words
+from monitor.core.text import normalize, words
 from ocr.engine import recognize_file
 from ocr.settings import OcrSettings
 from scripts.posters import KEYWORDS

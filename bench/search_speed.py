@@ -1,6 +1,6 @@
 """Search latency at 1,000,000 posts: FTS5 (ours) against a ``LIKE '%word%'`` scan, same run.
 
-The archive is built with tgmonitor's own schema and index rows (``monitor.archive``): posts of
+The archive is built with tgmonitor's own schema and index rows (``monitor.core.store``): posts of
 about 120 characters, Arabic and English, some hashtags, a few rare words. Each query runs
 ``--repeat`` times through ``Archive.search`` (first page, newest first, the CLI's default), and
 the same words through two ``LIKE`` scans of the post text: ``LIKE page``, with the same ORDER BY
@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.corpus import post_text
-from monitor import text
-from monitor.archive import ID_SLOTS, INDEX_VERSION, MIGRATIONS, Archive, _fts_row, _split_sql
+from monitor.core import text
+from monitor.core.store.archive import ID_SLOTS, INDEX_VERSION, MIGRATIONS, Archive, _fts_row, _split_sql
 
 QUERIES = {
     "ar common (1 word)": "المقاومة",

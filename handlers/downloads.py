@@ -14,7 +14,7 @@ from typing import Any
 
 from telethon import TelegramClient, errors
 
-from monitor.models import MediaItem
+from monitor.core.models import MediaItem
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from typing import IO, Any
 import ijson
 import orjson
 
-from monitor.errors import ExportError
-from monitor.models import IMAGE_MIME_TYPES, Channel, MediaItem, Post
+from monitor.core.errors import ExportError
+from monitor.core.models import IMAGE_MIME_TYPES, Channel, MediaItem, Post
 
 log = logging.getLogger(__name__)
 

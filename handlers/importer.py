@@ -42,8 +42,8 @@ from handlers.export import (
     single_chat_channel,
 )
 from handlers.pipeline import Pipeline
-from monitor.errors import ExportError, MonitorError
-from monitor.models import Channel, Post
+from monitor.core.errors import ExportError, MonitorError
+from monitor.core.models import Channel, Post
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from telethon import TelegramClient, errors
 
 from handlers.downloads import fill_media
 from handlers.telegram import album_to_post, input_peer, media_items, message_channel_id, message_to_post
-from monitor.models import Channel, Post
+from monitor.core.models import Channel, Post
 
 log = logging.getLogger(__name__)
 

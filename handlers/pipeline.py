@@ -1,6 +1,6 @@
 """The one road every post takes: archive, read its images, detect, record alerts.
 
-Live updates, gap-fill, back-fill and exports all end here as :class:`~monitor.models.Post`
+Live updates, gap-fill, back-fill and exports all end here as :class:`~monitor.core.models.Post`
 objects. The post is stored first (so a crash later loses nothing); OCR runs in the worker pool
 off the event loop; detection runs on text plus OCR text; alerts and their deliveries are written
 by the outbox in one transaction. ``posts.detected_at`` marks a post whose current text and
@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from monitor.archive import Archive, PostRecord, SaveResult
-from monitor.models import Post, iso
+from monitor.core.models import Post
+from monitor.core.store import Archive, PostRecord, SaveResult
+from monitor.core.times import iso
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Telethon at the edge: TL messages become :class:`~monitor.models.Post` records, and live events
+"""Telethon at the edge: TL messages become :class:`~monitor.core.models.Post` records, and live events
 are handed to the intake.
 
 The conversion functions are pure (no I/O, no client): everything downstream sees our ``Post``,
@@ -23,7 +23,8 @@ from typing import Any
 from telethon import TelegramClient, events, utils
 from telethon.tl import types
 
-from monitor.models import Channel, MediaItem, Post, utc
+from monitor.core.models import Channel, MediaItem, Post
+from monitor.core.times import utc
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from handlers.pipeline import Pipeline
-from monitor.archive import Archive
-from monitor.config import Config
+from monitor.core.config import Config
+from monitor.core.store import Archive
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from monitor.cli_context import AppContext
-from monitor.errors import MonitorError
+from monitor.core.errors import MonitorError
 
 
 class MonitorGroup(click.Group):

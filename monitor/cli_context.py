@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from monitor.config import Config, load_config
+from monitor.core.config import Config, load_config
 
 
 @dataclass

@@ -53,7 +53,7 @@ def alerts_group(
 
     async def go() -> list[dict[str, Any]]:
         from alerts.listing import list_alerts
-        from monitor.archive import Archive
+        from monitor.core.store import Archive
 
         async with await Archive.open(app.db_path(), app.media_dir()) as archive:
             return await list_alerts(
@@ -133,7 +133,7 @@ def ack_command(app: AppContext, alert_ids: tuple[int, ...]) -> None:
 
     async def go() -> list[int]:
         from alerts.listing import ack_alerts
-        from monitor.archive import Archive
+        from monitor.core.store import Archive
 
         async with await Archive.open(app.db_path(), app.media_dir()) as archive:
             return await ack_alerts(archive, list(alert_ids), datetime.now(UTC))

@@ -21,9 +21,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from monitor.archive import Archive
 from monitor.cli_context import AppContext, parse_when, pass_app, run_async
-from monitor.errors import ArchiveError
+from monitor.core.errors import ArchiveError
+from monitor.core.store import Archive
 
 _SEARCH_FIELDS = ["channel", "channel_id", "message_id", "date", "text", "ocr_text", "url", "snippet"]
 """The columns of ``search --json``/``--csv`` (DESIGN.md), for a header even when nothing matches."""

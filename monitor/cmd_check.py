@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.text import Text
 
 from monitor.cli_context import AppContext, parse_when, pass_app
-from monitor.errors import ImageError, OcrError
-from monitor.models import iso
+from monitor.core.errors import ImageError, OcrError
+from monitor.core.times import iso
 
 _SEVERITY_STYLE = {"high": "bold white on red", "medium": "black on yellow", "low": "black on cyan"}
 _CONTEXT = 60  # characters of context shown around a match

@@ -13,8 +13,8 @@ from typing import Any
 import click
 
 from monitor.cli_context import AppContext, parse_when, pass_app, run_async
-from monitor.config import Config, read_secret
-from monitor.errors import ConfigError, TelegramSetupError
+from monitor.core.config import Config, read_secret
+from monitor.core.errors import ConfigError, TelegramSetupError
 
 
 def session_file(path: Path) -> Path:

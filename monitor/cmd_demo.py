@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.cli_context import AppContext, pass_app, run_async
-from monitor.config import Config, SinkConfig
+from monitor.core.config import Config, SinkConfig
 
 SAMPLE = Path(__file__).resolve().parent / "sample" / "ChannelExport"
 SAMPLE_USERNAME = "sada_althar_sample"
@@ -102,7 +102,8 @@ def demo_command(app: AppContext, work_dir: Path | None, no_ocr: bool) -> None:
 async def _show_series(archive: Any, console: Console) -> None:
     from datetime import datetime
 
-    from alerts.countdown import CountdownPoint, series_deadline
+    from alerts.countdown import series_deadline
+    from monitor.core.detection import CountdownPoint
 
     rows = await archive.fetchall(
         "SELECT c.date, c.value, c.unit, p.message_id FROM countdowns c JOIN posts p ON p.id = c.post_id "

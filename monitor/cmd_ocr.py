@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from monitor.cli_context import AppContext, pass_app, run_async
-from monitor.errors import ConfigError, ImageError, MonitorError, OcrError
+from monitor.core.errors import ConfigError, ImageError, MonitorError, OcrError
 
 
 def _console(err: bool = False) -> Console:
@@ -113,7 +113,7 @@ def similar_command(app: AppContext, image: Path, max_distance: int | None, as_j
 
     Example: tgmonitor similar poster.jpg --max-distance 6
     """
-    from monitor.archive import Archive
+    from monitor.core.store import Archive
     from ocr import SIMILAR_DISTANCE, OcrSettings, hamming, load_image, perceptual_hash
 
     settings = OcrSettings.from_config(app.config().ocr)
@@ -242,7 +242,7 @@ def _check_session(config: Any) -> list[tuple[str, str, str]]:
 
 
 def _check_archive(app: AppContext) -> list[tuple[str, str, str]]:
-    from monitor.archive import Archive
+    from monitor.core.store import Archive
 
     db_path = app.db_path()
     if not db_path.exists():

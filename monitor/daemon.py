@@ -43,9 +43,10 @@ from handlers.telegram import (
     register_handlers,
     unregister_handlers,
 )
-from monitor.config import Config, load_config, read_secret
-from monitor.errors import ConfigError, MonitorError, RulesError, TelegramSetupError
-from monitor.models import Channel, iso
+from monitor.core.config import Config, load_config, read_secret
+from monitor.core.errors import ConfigError, MonitorError, RulesError, TelegramSetupError
+from monitor.core.models import Channel
+from monitor.core.times import iso
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import ScheduleConfig
+from monitor.core.config import ScheduleConfig
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,12 @@ Public API::
     tesseract_info()                                  # {"version", "languages", "path"}
 """
 
+from monitor.core.models import OcrOutcome
 from ocr.engine import check_languages, install_command, recognize_file, tesseract_info
 from ocr.hashing import SIMILAR_DISTANCE, hamming, perceptual_hash, sha256_bytes
 from ocr.images import LoadedImage, load_image, sniff_format
 from ocr.pool import OcrPool
-from ocr.settings import OcrOutcome, OcrSettings
+from ocr.settings import OcrSettings
 
 __all__ = [
     "SIMILAR_DISTANCE",

@@ -52,7 +52,7 @@ one tooth), and Western numbers whose first digit Tesseract drops on every plane
   top of the nine planes; one crop per row from its best plane gave +3.0 / +2.7).
 * **Confidence filter.** Words under ``min_confidence`` (30) are dropped: many passes read the
   same flames many ways, and the stray numbers they produce would otherwise become countdowns.
-* **Merge.** Lines are compared after ``monitor.text.normalize``; a line already contained in a
+* **Merge.** Lines are compared after ``monitor.core.text.normalize``; a line already contained in a
   kept line is dropped, a line that contains a kept one replaces it. Hashtags Tesseract returns
   in visual order (``اموي_٩٥_يقاب#``, direction marks stripped first) or with dashes for
   underscores are put right. The text gives the agreed countdown first, then the lines most
@@ -116,14 +116,15 @@ import numpy as np
 from PIL import Image, ImageChops
 from scipy import ndimage
 
-from monitor.errors import ImageError, OcrError
-from monitor.text import normalize
-from monitor.text import words as word_list
+from monitor.core.errors import ImageError, OcrError
+from monitor.core.models import OcrOutcome
+from monitor.core.text import normalize
+from monitor.core.text import words as word_list
 from ocr.digits import countdown_from_ink, countdown_lines, countdown_value
 from ocr.hashing import perceptual_hash, sha256_bytes
 from ocr.images import LoadedImage, load_image
 from ocr.lines import Placement, find_lines, place_words, stack_lines
-from ocr.settings import OcrOutcome, OcrSettings
+from ocr.settings import OcrSettings
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from monitor.errors import ImageError
+from monitor.core.errors import ImageError
 
 __all__ = ["FORMATS", "LoadedImage", "load_image", "sniff_format"]
 

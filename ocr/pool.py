@@ -47,9 +47,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from monitor.errors import OcrError
+from monitor.core.errors import OcrError
+from monitor.core.models import OcrOutcome
 from ocr.engine import second_passes
-from ocr.settings import OcrOutcome, OcrSettings
+from ocr.settings import OcrSettings
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ travel back as one line of JSON each.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["DEFAULT_PASSES", "OcrOutcome", "OcrSettings"]
+__all__ = ["DEFAULT_PASSES", "OcrSettings"]
 
 DEFAULT_PASSES = ("grey", "red", "green", "blue", "white", "black", "gold", "white-fill", "black-fill")
 """Image planes read by Tesseract, chosen by measurement (see ``ocr.engine``)."""
@@ -39,7 +39,7 @@ class OcrSettings:
 
     @classmethod
     def from_config(cls, config: Any, **overrides: Any) -> OcrSettings:
-        """Settings from ``monitor.config.OcrConfig`` (languages, timeout, limits)."""
+        """Settings from ``monitor.core.config.OcrConfig`` (languages, timeout, limits)."""
         values = {
             name: getattr(config, name)
             for name in ("languages", "timeout", "pass_timeout", "max_pixels", "max_bytes", "max_side")
@@ -60,32 +60,3 @@ class OcrSettings:
         if "passes" in values:
             values["passes"] = tuple(values["passes"])
         return cls(**values)
-
-
-@dataclass
-class OcrOutcome:
-    """The result of reading one image: ``done`` with its text, or ``failed`` with a reason."""
-
-    status: str  # "done" | "failed"
-    text: str = ""
-    reason: str | None = None
-    sha256: str | None = None
-    phash: str | None = None
-    width: int | None = None
-    height: int | None = None
-    seconds: float = 0.0
-    format: str | None = None
-    frames: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "done"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> OcrOutcome:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})

@@ -111,7 +111,7 @@ def handle(request: dict[str, Any], settings: Any) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     os.environ["OMP_THREAD_LIMIT"] = "1"
-    from monitor.errors import OcrError
+    from monitor.core.errors import OcrError
     from ocr.settings import OcrSettings
 
     settings = OcrSettings.from_dict(json.loads(argv[0]) if argv else {})

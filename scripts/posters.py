@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, features
 
-from monitor.text import normalize, words
+from monitor.core.text import normalize, words
 
 __all__ = [
     "BACKGROUNDS",

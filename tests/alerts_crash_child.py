@@ -17,8 +17,8 @@ from pathlib import Path
 
 from alerts.outbox import Outbox
 from alerts.sinks import JsonlSink, OutgoingAlert, Sink, WebhookSink
-from monitor.archive import Archive
-from monitor.config import AlertsConfig, SinkConfig
+from monitor.core.config import AlertsConfig, SinkConfig
+from monitor.core.store import Archive
 
 
 class HangingSink(Sink):

@@ -20,8 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.archive import Archive, PostRecord
-from monitor.models import Channel, MediaItem, Post
+from monitor.core.models import Channel, MediaItem, Post
+from monitor.core.store import Archive, PostRecord
 
 ARABIC_THREAT = "الانتقامُ قادمٌ يا أعداءَ الله & <b>لا</b> <script>alert(1)</script> خلال ٣ أيام"
 

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from monitor.archive import Archive
-from monitor.config import Config, parse_config
+from monitor.core.config import Config, parse_config
+from monitor.core.store import Archive
 from monitor.daemon import Daemon
 from tests.fake_telegram import FakeTelegram
 

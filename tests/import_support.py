@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.app import open_import_pipeline
-from monitor.errors import ArchiveError
+from monitor.core.errors import ArchiveError
 
 
 @contextlib.asynccontextmanager

@@ -9,10 +9,10 @@ from click.testing import CliRunner
 
 from alerts.outbox import Outbox
 from alerts.sinks import JsonlSink
-from monitor.archive import Archive
 from monitor.cli import main
-from monitor.config import AlertsConfig, SinkConfig
-from monitor.models import Channel
+from monitor.core.config import AlertsConfig, SinkConfig
+from monitor.core.models import Channel
+from monitor.core.store import Archive
 from tests.alerts_support import ARABIC_THREAT, add_post, detection_for
 
 CH1 = Channel(id=6001, username="sabereen", title="صابرين")

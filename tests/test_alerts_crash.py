@@ -19,9 +19,9 @@ import pytest
 
 from alerts.outbox import Outbox
 from alerts.sinks import JsonlSink, WebhookSink
-from monitor.archive import Archive
-from monitor.config import AlertsConfig, SinkConfig
-from monitor.models import Channel
+from monitor.core.config import AlertsConfig, SinkConfig
+from monitor.core.models import Channel
+from monitor.core.store import Archive
 from tests.alerts_support import WebhookServer, add_post, detection_for, read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,8 +135,7 @@ async def test_recovery_takes_back_only_claims_of_dead_processes(tmp_path):
     """``import --alerts`` running beside the daemon must not resend what the daemon is sending."""
     import socket
 
-    from alerts.outbox import stamp
-    from monitor.archive import now_iso  # noqa: F401  (archive module loads)
+    from monitor.core.times import stamp
 
     ids = await prepare(tmp_path, "http://127.0.0.1:9/hook")
     dead = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")

@@ -11,9 +11,9 @@ import pytest_asyncio
 
 from alerts.outbox import Outbox, backoff_delay
 from alerts.sinks import JsonlSink
-from monitor.archive import Archive
-from monitor.config import AlertsConfig, SinkConfig
-from monitor.models import Channel
+from monitor.core.config import AlertsConfig, SinkConfig
+from monitor.core.models import Channel
+from monitor.core.store import Archive
 from tests.alerts_support import ARABIC_THREAT, FakeCountdown, add_post, detection_for, read_jsonl, statuses
 
 CH1 = Channel(id=1001, username="saberin_news", title="صابرين نيوز")
@@ -197,8 +197,8 @@ def test_backoff_grows_is_capped_and_jittered():
 async def test_end_to_end_through_the_pipeline_and_the_real_detector(archive, tmp_path):
     from alerts.detect import load_detector
     from handlers.pipeline import Pipeline
-    from monitor.config import Config
-    from monitor.models import Post
+    from monitor.core.config import Config
+    from monitor.core.models import Post
 
     outbox, _ = make_outbox(archive, tmp_path)
     pipeline = Pipeline(archive, detector=load_detector(Config()), outbox=outbox)

@@ -11,9 +11,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from alerts.outbox import Outbox
 from alerts.reminders import JOB_ID, check_reminders, due_reminders, next_reminder_at, schedule_reminders
 from alerts.sinks import JsonlSink
-from monitor.archive import Archive
-from monitor.config import AlertsConfig, SinkConfig
-from monitor.models import Channel, iso
+from monitor.core.config import AlertsConfig, SinkConfig
+from monitor.core.models import Channel
+from monitor.core.store import Archive
+from monitor.core.times import iso
 from tests.alerts_support import add_post, read_jsonl, wait_until
 
 CH = Channel(id=4001, username="countdown_ch", title="قناة العد التنازلي")

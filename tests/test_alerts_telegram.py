@@ -8,9 +8,9 @@ from telethon.tl import functions, types
 
 from alerts.outbox import Outbox
 from alerts.sinks import TelegramSink
-from monitor.archive import Archive
-from monitor.config import AlertsConfig, SinkConfig
-from monitor.models import Channel
+from monitor.core.config import AlertsConfig, SinkConfig
+from monitor.core.models import Channel
+from monitor.core.store import Archive
 from tests.alerts_support import ARABIC_THREAT, add_post, detection_for, statuses
 from tests.fake_telegram import FakeTelegram, png_bytes
 

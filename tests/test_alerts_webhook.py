@@ -10,10 +10,10 @@ import pytest_asyncio
 
 from alerts.outbox import Outbox
 from alerts.sinks import JsonlSink, OutgoingAlert, WebhookSink, parse_retry_after, sign
-from monitor.archive import Archive
-from monitor.config import AlertsConfig, SinkConfig
-from monitor.errors import ConfigError, DeliveryError
-from monitor.models import Channel
+from monitor.core.config import AlertsConfig, SinkConfig
+from monitor.core.errors import ConfigError, DeliveryError
+from monitor.core.models import Channel
+from monitor.core.store import Archive
 from tests.alerts_support import ARABIC_THREAT, WebhookServer, add_post, detection_for, read_jsonl, wait_until
 
 CH = Channel(id=2001, username="sabreen_sn", title="صابرين")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from monitor.archive import MIGRATIONS, Archive, _split_sql
-from monitor.errors import ArchiveError
-from monitor.models import Channel, MediaItem, Post
+from monitor.core.errors import ArchiveError
+from monitor.core.models import Channel, MediaItem, Post
+from monitor.core.store.archive import MIGRATIONS, Archive, _split_sql
 from tests.export_support import make_image
 
 SABEREEN = Channel(id=1111, username="sabereen_test", title="صابرين")

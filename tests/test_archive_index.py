@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import pytest_asyncio
 
-from monitor.archive import INDEX_VERSION, MIGRATIONS, Archive, _fts_row, _split_sql
-from monitor.models import Channel, Post
+from monitor.core.models import Channel, Post
+from monitor.core.store.archive import INDEX_VERSION, MIGRATIONS, Archive, _fts_row, _split_sql
 
 CHANNEL = Channel(id=4242, username="index_test", title="فهرس")
 T0 = datetime(2022, 3, 1, 9, 0, tzinfo=UTC)
@@ -50,7 +50,7 @@ def test_the_index_rows_are_pinned_to_the_index_version():
     body, extra = _fts_row(PROBE, "نص الملصق: الانتقام")
     digest = hashlib.sha1(f"{body}\x00{extra}".encode()).hexdigest()
     assert (INDEX_VERSION, digest) == ("1", PROBE_DIGEST), (
-        "_fts_row's output changed: bump INDEX_VERSION in monitor/archive.py and update PROBE_DIGEST"
+        "_fts_row's output changed: bump INDEX_VERSION in monitor/core/store/archive.py and update PROBE_DIGEST"
     )
 
 
@@ -91,7 +91,7 @@ async def test_ocr_text_replaces_its_indexed_words(archive, tmp_path):
 
     image = tmp_path / "poster.png"
     make_image(image)
-    from monitor.models import MediaItem
+    from monitor.core.models import MediaItem
 
     media = MediaItem(kind="photo", path=image, is_image=True, mime_type="image/png")
     saved = await archive.save_post(post(1, "صورة", media=[media]))

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from monitor.archive import Archive
 from monitor.cli import main
+from monitor.core.store import Archive
 from tests.export_support import CHANNEL_ID, message, rich_channel, write_single
 
 SEARCH_KEYS = ["channel", "channel_id", "message_id", "date", "text", "ocr_text", "url", "snippet"]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import Config, load_config, read_secret
-from monitor.errors import ConfigError
+from monitor.core.config import Config, load_config, read_secret
+from monitor.core.errors import ConfigError
 
 FULL = """
 [telegram]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from monitor.config import parse_config
+from monitor.core.config import parse_config
 from tests.daemon_support import CHANNEL_ID, eventually, make_server, posts_at_least, running_daemon
 
 pytestmark = pytest.mark.asyncio

@@ -12,8 +12,8 @@ from telethon import TelegramClient
 from telethon.sessions import StringSession
 
 from monitor.cmd_daemon import login_client, prepare_session_file, private_files, session_file
-from monitor.config import Config, SinkConfig, load_config
-from monitor.errors import TelegramSetupError
+from monitor.core.config import Config, SinkConfig, load_config
+from monitor.core.errors import TelegramSetupError
 from tests.fake_telegram import API_HASH, API_ID, FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ import logging
 import pytest
 from telethon.tl import functions, types
 
-from monitor.archive import Archive
+from monitor.core.store import Archive
 from monitor.daemon import Daemon
 from tests.daemon_support import (
     CHANNEL_ID,

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from telethon.tl import functions, types
 
-from monitor.archive import Archive
-from monitor.config import ScheduleConfig
+from monitor.core.config import ScheduleConfig
+from monitor.core.store import Archive
 from monitor.daemon import backfill_channel, parse_channel_ref
 from monitor.scheduler import Hooks, Reminder, build_scheduler, rebuild_reminders
 from tests.daemon_support import (
@@ -135,7 +135,7 @@ async def test_reload_adds_channels_and_a_bad_config_keeps_the_old_one(tmp_path,
         f'[telegram]\nchannels = ["@militia_news"]\n[archive]\npath = "{tmp_path / "archive.db"}"\n[ocr]\nenabled = false\n',
         encoding="utf-8",
     )
-    from monitor.config import load_config
+    from monitor.core.config import load_config
 
     config = load_config(path)
     async with running_daemon(server, config, install_signals=True) as daemon:

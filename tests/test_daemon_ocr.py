@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from monitor.config import parse_config
+from monitor.core.config import parse_config
 from tests.daemon_support import CHANNEL_ID, eventually, make_server, posts_at_least, running_daemon
 
 

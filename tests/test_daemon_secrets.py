@@ -9,8 +9,8 @@ import pytest
 from telethon.crypto import AuthKey
 from telethon.sessions import StringSession
 
+from monitor.core.errors import ConfigError, TelegramSetupError
 from monitor.daemon import make_client
-from monitor.errors import ConfigError, TelegramSetupError
 from tests.daemon_support import (
     CHANNEL_ID,
     eventually,

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts.countdown import CountdownPoint, find_countdown, parse_number, series_deadline
+from alerts.countdown import find_countdown, parse_number, series_deadline
+from monitor.core.detection import CountdownPoint
 from tests.detect_support import LEXICON
 
 POSTED = datetime(2021, 11, 2, 10, 0, tzinfo=UTC)

@@ -10,8 +10,8 @@ import pytest
 
 from alerts.detect import Detector, load_detector
 from alerts.rules import load_rules, parse_rules
-from monitor.config import AlertsConfig, Config
-from monitor.errors import RulesError
+from monitor.core.config import AlertsConfig, Config
+from monitor.core.errors import RulesError
 from tests.detect_support import LEXICON
 
 POSTED = datetime(2021, 11, 2, 10, 0, tzinfo=UTC)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from alerts.countdown import _ANCHORS, _FAR, _NEAR, _WORTH_A_LOOK, _merged, _windows, _worth_a_look
 from alerts.detect import Detector
 from alerts.rules import load_rules
-from monitor.text import normalize
+from monitor.core.text import normalize
 from tests.detect_support import LEXICON  # the tests' copy of shared/research/lexicon.json
 
 PHRASES = [

@@ -12,7 +12,7 @@ from alerts.countdown import find_countdown
 from alerts.detect import Detector
 from alerts.matcher import PhraseMatcher
 from alerts.rules import load_rules
-from monitor.text import normalize
+from monitor.core.text import normalize
 
 TERMS = [
     "الانتقام قادم",

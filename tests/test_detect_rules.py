@@ -9,7 +9,7 @@ import pytest
 
 from alerts.detect import Detector
 from alerts.rules import load_rules, parse_rules
-from monitor.errors import RulesError
+from monitor.core.errors import RulesError
 from tests.detect_support import LEXICON
 
 

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from handlers.export import iter_export, locate_export
 from handlers.importer import import_export
 from handlers.pipeline import Pipeline
-from monitor.archive import Archive
-from monitor.errors import ExportError
-from monitor.models import Post
+from monitor.core.errors import ExportError
+from monitor.core.models import Post
+from monitor.core.store import Archive
 from tests.export_support import (
     CHANNEL_ID,
     CHANNEL_NAME,

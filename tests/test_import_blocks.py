@@ -22,9 +22,9 @@ from handlers.export import BlockError, MessageBlock, iter_message_blocks, parse
 from handlers.importer import ParallelImport, import_export
 from handlers.pipeline import Pipeline
 from monitor.app import open_import_pipeline
-from monitor.archive import Archive
-from monitor.config import Config
-from monitor.errors import ExportError
+from monitor.core.config import Config
+from monitor.core.errors import ExportError
+from monitor.core.store import Archive
 from tests.export_support import (
     CHANNEL_ID,
     CHANNEL_NAME,
@@ -272,7 +272,7 @@ async def test_a_re_import_detects_only_what_changed(tmp_path):
 
 @pytest.mark.asyncio
 async def test_a_worker_error_reaches_the_user_as_it_is(tmp_path, no_user_config):
-    from monitor.errors import ArchiveError
+    from monitor.core.errors import ArchiveError
     from tests.import_support import refusing_pipeline
 
     folder = write_single(tmp_path / "e", channel_messages(50))
@@ -284,7 +284,7 @@ async def test_a_worker_error_reaches_the_user_as_it_is(tmp_path, no_user_config
 
 @pytest.mark.asyncio
 async def test_a_worker_that_dies_stops_the_import_with_a_clear_error(tmp_path, no_user_config):
-    from monitor.errors import MonitorError
+    from monitor.core.errors import MonitorError
     from tests.import_support import dying_pipeline
 
     folder = write_single(tmp_path / "e", channel_messages(50))

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from monitor.archive import Archive
 from monitor.cli import main
-from monitor.models import Channel, MediaItem, Post
+from monitor.core.models import Channel, MediaItem, Post
+from monitor.core.store import Archive
 from tests.ocr_support import image_bytes, write_poster
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from alerts.countdown import find_countdown
-from monitor.errors import OcrError
-from monitor.text import normalize
+from monitor.core.errors import OcrError
+from monitor.core.text import normalize
 from ocr import OcrSettings, install_command, recognize_file, tesseract_info
 from ocr import engine as engine_module
 from tests.ocr_support import write_poster

@@ -8,7 +8,7 @@ import re
 import pytest
 from PIL import Image, ImageDraw
 
-from monitor.errors import ImageError
+from monitor.core.errors import ImageError
 from ocr import OcrSettings, load_image, recognize_file, sniff_format
 from tests.ocr_support import image_bytes, png_bomb
 

@@ -11,8 +11,8 @@ import pytest_asyncio
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from monitor.archive import Archive, build_match_query, make_snippet
-from monitor.models import Channel, Post
+from monitor.core.models import Channel, Post
+from monitor.core.store import Archive, build_match_query, make_snippet
 
 SABEREEN = Channel(id=1111, username="sabereen_test", title="صابرين")
 PRIVATE = Channel(id=2222, username=None, title="قناة خاصة")
@@ -449,7 +449,7 @@ _POST_TEXT = st.one_of(
 @given(text=_POST_TEXT, data=st.data())
 def test_every_word_of_a_post_finds_it(empty_runner, text, data):
     # Indexing and querying fold text the same way: any word of a post, as normalised, finds it.
-    from monitor.text import normalize, words
+    from monitor.core.text import normalize, words
 
     runner, archive = empty_runner
     tokens = words(normalize(text))

@@ -18,7 +18,7 @@ from handlers.telegram import (
     media_items,
     message_to_post,
 )
-from monitor.models import Channel
+from monitor.core.models import Channel
 
 CHANNEL = Channel(id=1001, username="militia_news", title="أخبار المقاومة", access_hash=42)
 WHEN = datetime(2024, 1, 28, 9, 30, tzinfo=UTC)

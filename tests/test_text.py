@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from monitor.text import (
+from monitor.core.text import (
     fold_digits,
     index_text,
     normalize,
@@ -238,7 +238,7 @@ def test_output_has_no_marks_the_lexicon_removes(text):
 def test_word_by_word_offsets_agree_with_the_character_walk(text):
     # The fast road folds word by word; off the spaces that join words it must point exactly
     # where the character-by-character walk points.
-    from monitor.text import _offsets_by_character
+    from monitor.core.text import _offsets_by_character
 
     fast, fast_origins = normalize_with_offsets(text)
     slow, slow_origins = _offsets_by_character(text)
@@ -255,7 +255,7 @@ _PLAIN_LETTERS = "abcXYZaaaأإآاةهىيئؤوبتثلمنالعقدرشسص�
 @given(st.text(_PLAIN_LETTERS, min_size=1, max_size=12))
 def test_a_plain_word_folds_in_place_as_the_character_walk_says(word):
     """Words of letters that fold one for one skip the character walk: same folding, same origins."""
-    from monitor.text import _offsets_by_character, _word_offsets
+    from monitor.core.text import _offsets_by_character, _word_offsets
 
     _word_offsets.cache_clear()
     folded, origins = _word_offsets(word)
@@ -266,7 +266,7 @@ def test_a_plain_word_folds_in_place_as_the_character_walk_says(word):
 @given(st.text(_PLAIN_LETTERS + "ءءء !?.,:،؛؟٫()-", min_size=1, max_size=40))
 def test_a_plain_text_folds_in_place_as_the_character_walk_says(text):
     """Texts of such letters, single spaces and plain punctuation skip the word-by-word walk."""
-    from monitor.text import _offsets_by_character
+    from monitor.core.text import _offsets_by_character
 
     folded, origins = normalize_with_offsets(text)
     assert (folded, list(origins)) == _offsets_by_character(text)
@@ -282,7 +282,7 @@ def _clusters_by_regex() -> re.Pattern[str]:
 @settings(max_examples=500, deadline=None)
 @given(st.text("اب ت\u064e\u064f\u0651\u0301e\u0300 a.\U0001d165\u0670#\u200d", max_size=16))
 def test_clusters_are_a_base_character_and_the_marks_after_it(text):
-    from monitor.text import _cluster_origins
+    from monitor.core.text import _cluster_origins
 
     expected = [(i, i + 1) for i in range(len(text))]
     for m in _clusters_by_regex().finditer(text):

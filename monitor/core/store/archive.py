@@ -7,7 +7,7 @@ versioned with ``PRAGMA user_version`` and a list of append-only migration steps
 
 Posts get a primary key that sorts by date (``date_unix * 4096 + k``), and the FTS5 index uses the
 same rowid, so "newest first" is FTS5's own rowid order and the first page of even a very common
-word is read without sorting all its matches. The index holds normalised text (``monitor.text``)
+word is read without sorting all its matches. The index holds normalised text (``monitor.core.text``)
 plus each Arabic word's forms without attached prefixes, so ``الانتقام`` finds ``والانتقام``.
 The index is contentless (no copy of that text): a row is removed with the values it was made
 from, which are always ``_fts_row(posts.text, posts.ocr_text)``.
@@ -40,17 +40,15 @@ from typing import Any
 import aiosqlite
 import orjson
 
-from monitor.errors import ArchiveError
-from monitor.models import Channel, MediaItem, Post, iso, utc
-from monitor.text import index_words, normalize, normalize_with_offsets, strip_proclitics, words
+from monitor.core.errors import ArchiveError
+from monitor.core.models import Channel, MediaItem, Post
+from monitor.core.store.common import IN_LIST, chunks
+from monitor.core.text import index_words, normalize, normalize_with_offsets, strip_proclitics, words
+from monitor.core.times import iso, now_iso, utc
 
 log = logging.getLogger(__name__)
 
 ID_SLOTS = 4096  # posts per second of post date that can share a date; more spill over
-_LIMITS = sqlite3.connect(":memory:")
-IN_LIST = max(100, min(4000, _LIMITS.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 10))
-"""Values per ``IN (...)`` of the batch look-ups: a whole import batch in one query (one thread hop)."""
-_LIMITS.close()
 SCHEMA_V1 = """
 CREATE TABLE channels (
     id              INTEGER PRIMARY KEY,          -- bare channel id, no -100 prefix
@@ -232,10 +230,6 @@ INDEX_VERSION = "1"
 """What ``_fts_row`` makes of a text: bump it when the output changes for any input (the
 normaliser, ``words``, ``index_words``), and every archive's index is rebuilt on opening.
 ``tests/test_archive.py`` pins the output on a probe text to catch a change."""
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 @dataclass(slots=True)  # not frozen: one per saved post, and a frozen __init__ costs five times more
@@ -799,7 +793,7 @@ class Archive:
             by_channel.setdefault(channel_id, []).append(message_id)
         out: dict[tuple[int, int], str] = {}
         for channel_id, ids in by_channel.items():
-            for chunk in _chunks(sorted(set(ids)), IN_LIST):
+            for chunk in chunks(sorted(set(ids)), IN_LIST):
                 marks = ",".join("?" * len(chunk))
                 rows = await self.fetchall(
                     f"SELECT message_id, text FROM posts WHERE channel_id = ? AND message_id IN ({marks}) "
@@ -817,7 +811,7 @@ class Archive:
         now = now_iso()
         changed = 0
         async with self.transaction() as conn:
-            for chunk in _chunks(ids, 500):
+            for chunk in chunks(ids, 500):
                 marks = ",".join("?" * len(chunk))
                 cur = await conn.execute(
                     f"UPDATE posts SET deleted_at = ?, updated_at = ? WHERE channel_id = ? "
@@ -848,7 +842,7 @@ class Archive:
 
     async def posts_by_ids(self, post_ids: Sequence[int]) -> dict[int, PostRecord]:
         found: dict[int, PostRecord] = {}
-        for chunk in _chunks(list(post_ids), 500):
+        for chunk in chunks(list(post_ids), 500):
             marks = ",".join("?" * len(chunk))
             rows = await self.fetchall(
                 f"SELECT {_POST_COLUMNS} FROM posts p JOIN channels c ON c.id = p.channel_id WHERE p.id IN ({marks})",
@@ -879,7 +873,7 @@ class Archive:
     async def posts_awaiting_ocr(self, post_ids: Sequence[int]) -> set[int]:
         """Those of ``post_ids`` that carry an image still waiting for OCR."""
         waiting: set[int] = set()
-        for chunk in _chunks(list(post_ids), 500):
+        for chunk in chunks(list(post_ids), 500):
             marks = ",".join("?" * len(chunk))
             rows = await self.fetchall(
                 f"SELECT DISTINCT pm.post_id FROM post_media pm JOIN media m ON m.sha256 = pm.sha256 "
@@ -913,10 +907,10 @@ class Archive:
         (a post saved with its mark already set needs only the latter).
         """
         now = now_iso()
-        for chunk in _chunks(list(post_ids), 500):
+        for chunk in chunks(list(post_ids), 500):
             marks = ",".join("?" * len(chunk))
             await conn.execute(f"UPDATE posts SET detected_at = ? WHERE id IN ({marks})", (now, *chunk))
-        for chunk in _chunks(list(clear), 500):
+        for chunk in chunks(list(clear), 500):
             marks = ",".join("?" * len(chunk))
             await conn.execute(f"DELETE FROM countdowns WHERE post_id IN ({marks})", tuple(chunk))
         if countdowns:
@@ -1151,11 +1145,6 @@ def _split_sql(script: str) -> list[str]:
     return [statement.strip() for statement in code.split(";") if statement.strip()]
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _base_id(post: Post) -> int:
     return int(utc(post.date).timestamp()) * ID_SLOTS
 
@@ -1190,7 +1179,7 @@ async def _existing_rows(
     for channel_id, message_id in keys:
         by_channel.setdefault(channel_id, []).append(message_id)
     for channel_id, ids in by_channel.items():
-        for chunk in _chunks(sorted(set(ids)), IN_LIST):
+        for chunk in chunks(sorted(set(ids)), IN_LIST):
             marks = ",".join("?" * len(chunk))
             for row in await conn.execute_fetchall(
                 f"SELECT message_id, id, text, entities, edit_date, raw, views, forwards, ocr_text, detected_at "
@@ -1204,7 +1193,7 @@ async def _existing_rows(
 async def _linked_media(conn: aiosqlite.Connection, post_ids: Sequence[int]) -> set[tuple[int, int]]:
     """(post id, position) of these posts that already carry a stored file."""
     linked: set[tuple[int, int]] = set()
-    for chunk in _chunks(post_ids, IN_LIST):
+    for chunk in chunks(post_ids, IN_LIST):
         marks = ",".join("?" * len(chunk))
         rows = await conn.execute_fetchall(
             f"SELECT post_id, position FROM post_media WHERE sha256 IS NOT NULL AND post_id IN ({marks})",
@@ -1216,7 +1205,7 @@ async def _linked_media(conn: aiosqlite.Connection, post_ids: Sequence[int]) -> 
 
 async def _taken_ids(conn: aiosqlite.Connection, candidates: Sequence[int]) -> set[int]:
     used: set[int] = set()
-    for chunk in _chunks(candidates, IN_LIST):
+    for chunk in chunks(candidates, IN_LIST):
         marks = ",".join("?" * len(chunk))
         used.update(
             r[0]
@@ -1356,7 +1345,7 @@ async def _allocate_ids(conn: aiosqlite.Connection, wanted: dict[int, int]) -> d
     while pending:
         candidates = list(pending.values())
         used: set[int] = set()
-        for chunk in _chunks(candidates, IN_LIST):
+        for chunk in chunks(candidates, IN_LIST):
             marks = ",".join("?" * len(chunk))
             rows = await conn.execute_fetchall(f"SELECT id FROM posts WHERE id IN ({marks})", tuple(chunk))
             used.update(r[0] for r in rows)

@@ -6,8 +6,8 @@ a :class:`Post` first, so nothing downstream of ``handlers/`` ever sees a Teleth
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,17 +77,30 @@ class Post:
         return f"https://t.me/{self.channel.link_name}/{self.message_id}"
 
 
-def utc(dt: datetime) -> datetime:
-    """Return ``dt`` as an aware UTC datetime (naive values are taken to be UTC already)."""
-    if dt.tzinfo is None:
-        return dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+@dataclass
+class OcrOutcome:
+    """The result of reading one image: ``done`` with its text, or ``failed`` with a reason."""
 
+    status: str  # "done" | "failed"
+    text: str = ""
+    reason: str | None = None
+    sha256: str | None = None
+    phash: str | None = None
+    width: int | None = None
+    height: int | None = None
+    seconds: float = 0.0
+    format: str | None = None
+    frames: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
 
-def iso(dt: datetime | None) -> str | None:
-    """UTC ISO 8601 with a ``Z``-free ``+00:00`` offset, seconds precision."""
-    if dt is None:
-        return None
-    if dt.tzinfo is UTC and not dt.microsecond:  # the usual case (every imported post)
-        return dt.isoformat()
-    return utc(dt).replace(microsecond=0).isoformat()
+    @property
+    def ok(self) -> bool:
+        return self.status == "done"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OcrOutcome:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from monitor.errors import ConfigError
+from monitor.core.detection import SEVERITIES
+from monitor.core.errors import ConfigError
 
-SEVERITIES = ("low", "medium", "high")
 SINK_TYPES = ("telegram", "webhook", "jsonl", "console")
 
 
