@@ -105,10 +105,7 @@ async def _show_series(archive: Any, console: Console) -> None:
     from alerts.countdown import series_deadline
     from monitor.core.detection import CountdownPoint
 
-    rows = await archive.fetchall(
-        "SELECT c.date, c.value, c.unit, p.message_id FROM countdowns c JOIN posts p ON p.id = c.post_id "
-        "ORDER BY c.date"
-    )
+    rows = await archive.countdown_posts()
     table = Table(title="countdown posts", title_justify="left")
     for column in ("date (UTC)", "message", "value", "unit"):
         table.add_column(column)

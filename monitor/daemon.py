@@ -46,7 +46,7 @@ from handlers.telegram import (
 from monitor.core.config import Config, load_config, read_secret
 from monitor.core.errors import ConfigError, MonitorError, RulesError, TelegramSetupError
 from monitor.core.models import Channel
-from monitor.core.times import iso
+from monitor.core.times import iso, stamp
 
 log = logging.getLogger(__name__)
 
@@ -534,11 +534,7 @@ class Daemon:
         if not messages:
             return
         ids = {m.id for m in messages}
-        rows = await self.app.archive.fetchall(
-            "SELECT message_id, edit_date, deleted_at FROM posts WHERE channel_id = ? AND message_id BETWEEN ? AND ?",
-            (channel.id, min(ids), max(ids)),
-        )
-        known = {r[0]: (r[1], r[2]) for r in rows}
+        known = await self.app.archive.message_states(channel.id, between=(min(ids), max(ids)))
         for group in group_messages(sorted(messages, key=lambda m: m.id)):
             first = group[0]
             edits = [m.edit_date for m in group if getattr(m, "edit_date", None)]
@@ -559,11 +555,8 @@ class Daemon:
             await self.intake.submit(Unit(channel.id, [], "delete", "gapfill", deleted_ids=gone))
 
     async def _archived_since(self, channel_id: int, last: int) -> dict[int, str | None]:
-        rows = await self.app.archive.fetchall(
-            "SELECT message_id, edit_date FROM posts WHERE channel_id = ? AND message_id > ?",
-            (channel_id, last),
-        )
-        return {r[0]: r[1] for r in rows}
+        states = await self.app.archive.message_states(channel_id, above=last)
+        return {message_id: edit_date for message_id, (edit_date, _) in states.items()}
 
     async def _submit_messages(
         self, channel: Channel, messages: list[Any], existing: dict[int, str | None], source: str
@@ -619,11 +612,9 @@ class Daemon:
         progress.dirty.clear()
         if not changed:
             return
-        async with self.app.archive.transaction() as conn:
-            await conn.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [(WATERMARK_KEY.format(cid), str(mark)) for cid, mark in changed.items()],
-            )
+        await self.app.archive.set_meta_many(
+            {WATERMARK_KEY.format(cid): str(mark) for cid, mark in changed.items()}
+        )
         self._saved_marks.update(changed)
 
     async def _watermark_loop(self) -> None:
@@ -695,10 +686,7 @@ class Daemon:
         day = now.date().isoformat()
         if outbox is None or await archive.get_meta("digest:last_day") == day:
             return 0
-        rows = await archive.fetchall(
-            "SELECT id, kind, severity, body, created_at FROM alerts WHERE created_at >= ? ORDER BY id",
-            ((now - timedelta(hours=24)).isoformat(timespec="milliseconds"),),  # the outbox's stamp format
-        )
+        rows = await archive.alerts_created_since(stamp(now - timedelta(hours=24)))
         alerts = [
             OutgoingAlert(
                 delivery_id=0,
@@ -928,10 +916,8 @@ async def backfill_channel(
 
 
 async def _archived_map(archive: Any, channel_id: int) -> dict[int, str | None]:
-    rows = await archive.fetchall(
-        "SELECT message_id, edit_date FROM posts WHERE channel_id = ?", (channel_id,)
-    )
-    return {r[0]: r[1] for r in rows}
+    states = await archive.message_states(channel_id)
+    return {message_id: edit_date for message_id, (edit_date, _) in states.items()}
 
 
 async def _resolve_one(client: TelegramClient, archive: Any, ref: str) -> Channel:

@@ -1083,11 +1083,50 @@ class Archive:
         return row[0] if row else None
 
     async def set_meta(self, key: str, value: str | None) -> None:
+        await self.set_meta_many({key: value})
+
+    async def set_meta_many(self, values: dict[str, str | None]) -> None:
+        """Several ``meta`` keys in one transaction (the daemon's per-channel watermarks)."""
+        if not values:
+            return
         async with self.transaction() as conn:
-            await conn.execute(
+            await conn.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
+                list(values.items()),
             )
+
+    async def message_states(
+        self, channel_id: int, *, above: int | None = None, between: tuple[int, int] | None = None
+    ) -> dict[int, tuple[str | None, str | None]]:
+        """``message id -> (edit_date, deleted_at)`` of a channel's archived posts.
+
+        All of them, those above a message id (what gap-fill may meet again), or those in a range
+        of ids (what a page of history can tell edited or deleted).
+        """
+        sql = "SELECT message_id, edit_date, deleted_at FROM posts WHERE channel_id = ?"
+        params: tuple[int, ...] = (channel_id,)
+        if above is not None:
+            sql += " AND message_id > ?"
+            params += (above,)
+        if between is not None:
+            sql += " AND message_id BETWEEN ? AND ?"
+            params += between
+        return {r[0]: (r[1], r[2]) for r in await self.fetchall(sql, params)}
+
+    async def countdown_posts(self) -> list[tuple[str, int, str, int]]:
+        """Every countdown found, oldest first: ``(date, value, unit, message id)``."""
+        rows = await self.fetchall(
+            "SELECT c.date, c.value, c.unit, p.message_id FROM countdowns c JOIN posts p ON p.id = c.post_id "
+            "ORDER BY c.date"
+        )
+        return [(r[0], int(r[1]), r[2], int(r[3])) for r in rows]
+
+    async def alerts_created_since(self, since: str) -> list[sqlite3.Row]:
+        """Alerts created at or after ``since`` (a :func:`monitor.core.times.stamp`), oldest first."""
+        return await self.fetchall(
+            "SELECT id, kind, severity, body, created_at FROM alerts WHERE created_at >= ? ORDER BY id",
+            (since,),
+        )
 
     async def stats(self) -> dict[str, Any]:
         one = self.fetchone
