@@ -261,13 +261,7 @@ async def allocate_ids(conn: Tx, wanted: dict[int, int]) -> dict[int, int]:
     taken: set[int] = set()
     pending = dict(wanted)
     while pending:
-        candidates = list(pending.values())
-        used: set[int] = set()
-        for chunk in chunks(candidates, IN_LIST):
-            rows = await conn.execute_fetchall(
-                f"SELECT id FROM posts WHERE id IN ({marks(len(chunk))})", tuple(chunk)
-            )
-            used.update(r[0] for r in rows)
+        used = await taken_ids(conn, list(pending.values()))
         retry: dict[int, int] = {}
         for index, candidate in pending.items():
             if candidate in used or candidate in taken:

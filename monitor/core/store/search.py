@@ -217,10 +217,7 @@ class SearchMixin(ChannelsMixin, MetaMixin):
                 )
                 if not rows:
                     break
-                await conn.executemany(
-                    FTS_INSERT,
-                    [(r[0], *fts_row(r[1], r[2])) for r in rows],
-                )
+                await conn.executemany(FTS_INSERT, [(r[0], *fts_row(r[1], r[2])) for r in rows])
                 done += len(rows)
                 last = rows[-1][0]
             await conn.execute(
