@@ -30,7 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.corpus import post_text
 from monitor.core import text
-from monitor.core.store.archive import ID_SLOTS, INDEX_VERSION, MIGRATIONS, Archive, _fts_row, _split_sql
+from monitor.core.store import ID_SLOTS, INDEX_VERSION, MIGRATIONS, Archive
+from monitor.core.store.schema import split_sql
+from monitor.core.store.search import fts_row
 
 QUERIES = {
     "ar common (1 word)": "المقاومة",
@@ -55,7 +57,7 @@ def build(path: Path, n: int) -> None:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = OFF")
     for i, step in enumerate(MIGRATIONS):
-        for statement in _split_sql(step):
+        for statement in split_sql(step):
             conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {i + 1}")
     conn.execute(
@@ -81,7 +83,7 @@ def build(path: Path, n: int) -> None:
                     "x",
                 )
             )
-            fts.append((post_id, *_fts_row(text, None)))
+            fts.append((post_id, *fts_row(text, None)))
         conn.execute("BEGIN")
         conn.executemany(
             "INSERT INTO posts (id, channel_id, message_id, date, text, first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",

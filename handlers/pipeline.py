@@ -7,7 +7,9 @@ by the outbox in one transaction. ``posts.detected_at`` marks a post whose curre
 images have been through detection, so whatever a crash interrupted is picked up again by
 :meth:`Pipeline.resume`.
 
-The detector, OCR pool and outbox are optional: an archive-only import needs none of them.
+The detector, OCR reader and outbox are the core's ports (:mod:`monitor.core.ports`), so this
+module imports neither ``alerts/`` nor ``ocr/``; each is optional: an archive-only import needs
+none of them.
 """
 
 from __future__ import annotations
@@ -16,27 +18,14 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from monitor.core.detection import Detection
 from monitor.core.models import Post
-from monitor.core.store import Archive, PostRecord, SaveResult
-from monitor.core.times import iso
+from monitor.core.ports import DetectorPort, OcrReaderPort, OutboxPort
+from monitor.core.store import Archive, CountdownRow, PostRecord, SaveResult, countdown_row
 
 log = logging.getLogger(__name__)
-
-
-class DetectorLike(Protocol):
-    def detect(
-        self, text: str, ocr_text: str | None = None, date: Any = None, *, explain: bool = True
-    ) -> Any: ...
-
-
-class OcrPoolLike(Protocol):
-    async def recognize(self, path: Any) -> Any: ...
-
-
-class OutboxLike(Protocol):
-    async def record(self, post: PostRecord, detection: Any, *, deliver: bool = True) -> list[int]: ...
 
 
 @dataclass
@@ -46,7 +35,7 @@ class ProcessResult:
     post_id: int
     status: str  # new | updated | unchanged
     alerts: list[int] = field(default_factory=list)
-    detection: Any = None
+    detection: Detection | None = None
     ocr_failed: int = 0
 
 
@@ -56,9 +45,9 @@ class Pipeline:
     def __init__(
         self,
         archive: Archive,
-        detector: DetectorLike | None = None,
-        ocr_pool: OcrPoolLike | None = None,
-        outbox: OutboxLike | None = None,
+        detector: DetectorPort | None = None,
+        ocr_pool: OcrReaderPort | None = None,
+        outbox: OutboxPort | None = None,
         *,
         deliver: bool = True,
     ):
@@ -112,11 +101,12 @@ class Pipeline:
         """Store and detect a batch of imported posts: :meth:`process_batch` for imports.
 
         A post without images is detected *before* it is stored (its text is all there is), so
-        the post, its detection mark, its countdown and its alerts are written in one
-        transaction. Posts with images are stored first and detected once their posters are
-        read (or at once without an OCR pool), as on the live road. What those rows are is
-        worked out before the transaction (:meth:`Archive.save_posts` ``prepare``), so the write
-        lock is held for the SQL alone.
+        the post, its detection mark, its countdown and its alerts are written in one unit of
+        work (:meth:`Archive.batch`). Posts with images are stored first and detected once their
+        posters are read (or at once without an OCR pool), as on the live road. What those rows
+        are is worked out before the transaction (:meth:`Archive.plan_posts`,
+        :meth:`_early_rows`), so the write lock is held for the SQL alone; if another writer
+        moved the archive meanwhile, the batch is worked out again under the lock.
         """
         if self.detector is None or not posts:
             return await self.process_batch(posts, ocr=False)
@@ -129,53 +119,20 @@ class Pipeline:
             else detector.detect(p.text, date=p.date, explain=False)
             for p in posts
         ]
-        outbox = self.outbox
-        draft_records = getattr(outbox, "draft_records", None)
-        last: list[_EarlyRows] = []
-
-        def prepare(saved: list[SaveResult]) -> _EarlyRows:
-            rows = _EarlyRows()
-            for post, s, detection in zip(posts, saved, early, strict=True):
-                if detection is None or not s.needs_detection or s.post_id in rows.found:
-                    continue
-                rows.found[s.post_id] = (detection, [])
-                if s.status == "unchanged":
-                    rows.marks.append(s.post_id)  # unchanged posts never detected (a crash)
-                if s.status != "new":
-                    rows.clear.append(s.post_id)
-                countdown = getattr(detection, "countdown", None)
-                if countdown is not None:
-                    rows.countdowns.append(_countdown_row(s.post_id, post.channel.id, post.date, countdown))
-                if outbox is not None and getattr(detection, "alert", False):
-                    rows.alerting.append((_record_of(post, s.post_id), detection))
-            if rows.alerting and draft_records is not None:
-                fresh = {
-                    s.post_id for p, s in zip(posts, saved, strict=True) if s.status == "new" and not p.media
-                }
-                rows.drafts = draft_records(rows.alerting, deliver=self.deliver, fresh=fresh)
-            last[:] = [rows]
-            return rows
-
-        async def within(conn: Any, saved: list[SaveResult], rows: _EarlyRows) -> None:
-            await self.archive.mark_detected_in(conn, rows.marks, rows.countdowns, clear=rows.clear)
-            if rows.drafts is not None:
-                recorded = await outbox.record_drafts(conn, rows.drafts)  # type: ignore[union-attr]
+        plan = await self.archive.plan_posts(posts, detected=[d is not None for d in early])
+        rows = self._early_rows(posts, plan.results, early)
+        async with self.archive.batch() as batch:
+            saved = await batch.save_posts(plan)
+            if batch.replanned:  # the results changed under the lock: so does what they write
+                rows = self._early_rows(posts, saved, early)
+            await batch.mark_detected(rows.marks, rows.countdowns, clear=rows.clear)
+            if self.outbox is not None and rows.drafts is not None:
+                recorded = await self.outbox.record_drafts(batch.tx, rows.drafts)
                 for post_id, ids in recorded.items():
                     rows.found[post_id] = (rows.found[post_id][0], ids)
-
-        saved = await self.archive.save_posts(
-            posts, detected=[d is not None for d in early], within=within, prepare=prepare
-        )
-        rows = last[0]
-        found = rows.found
-        if rows.alerting and rows.drafts is None:  # an outbox without drafts: one by one
-            for record, detection in rows.alerting:
-                found[record.id] = (
-                    detection,
-                    await self.outbox.record(record, detection, deliver=self.deliver),
-                )  # type: ignore[union-attr]
-        elif rows.alerting and self.outbox is not None:
+        if self.outbox is not None and rows.drafts is not None:
             self.outbox.wake()  # committed: the senders may look now
+        found = rows.found
         results = [ProcessResult(s.post_id, s.status) for s in saved]
         # Posts with images, and any post that still needs detection without an early verdict
         # (its entities changed under the same text), take the road of the live posts.
@@ -185,6 +142,32 @@ class Pipeline:
             if result.post_id in found:
                 result.detection, result.alerts = found[result.post_id]
         return results
+
+    def _early_rows(
+        self, posts: Sequence[Post], saved: Sequence[SaveResult], early: Sequence[Detection | None]
+    ) -> _EarlyRows:
+        """What the early detections of an import batch write with its posts (no I/O here)."""
+        rows = _EarlyRows()
+        for post, s, detection in zip(posts, saved, early, strict=True):
+            if detection is None or not s.needs_detection or s.post_id in rows.found:
+                continue
+            rows.found[s.post_id] = (detection, [])
+            if s.status == "unchanged":
+                rows.marks.append(s.post_id)  # unchanged posts never detected (a crash)
+            if s.status != "new":
+                rows.clear.append(s.post_id)
+            if detection.countdown is not None:
+                rows.countdowns.append(
+                    countdown_row(s.post_id, post.channel.id, post.date, detection.countdown)
+                )
+            if self.outbox is not None and detection.alert:
+                rows.alerting.append((_record_of(post, s.post_id), detection))
+        if rows.alerting and self.outbox is not None:
+            fresh = {
+                s.post_id for p, s in zip(posts, saved, strict=True) if s.status == "new" and not p.media
+            }
+            rows.drafts = self.outbox.draft_records(rows.alerting, deliver=self.deliver, fresh=fresh)
+        return rows
 
     async def _read_images(
         self, saved: Sequence[SaveResult], results: dict[int, ProcessResult], posts: Sequence[Post]
@@ -225,7 +208,7 @@ class Pipeline:
 
     async def detect_posts(
         self, post_ids: Sequence[int], *, known: dict[int, Post] | None = None
-    ) -> dict[int, tuple[Any, list[int]]]:
+    ) -> dict[int, tuple[Detection | None, list[int]]]:
         """Detect on the current text + OCR text of these posts; record alerts and countdowns.
 
         Posts with images still waiting for OCR are left for later when an OCR pool exists.
@@ -237,14 +220,14 @@ class Pipeline:
         known = known or {}
         unknown = [i for i in post_ids if i not in known]
         waiting = await self.archive.posts_awaiting_ocr(unknown) if self.ocr_pool is not None else set()
-        out: dict[int, tuple[Any, list[int]]] = {}
+        out: dict[int, tuple[Detection | None, list[int]]] = {}
         done: list[int] = []
-        countdowns: list[tuple[int, int, str, int, str, str | None]] = []
+        countdowns: list[CountdownRow] = []
         if self.detector is None:
             await self.archive.mark_detected([i for i in post_ids if i not in waiting])
             return {i: (None, []) for i in post_ids if i not in waiting}
         records = await self.archive.posts_by_ids([i for i in unknown if i not in waiting])
-        alerting: list[tuple[PostRecord, Any]] = []
+        alerting: list[tuple[PostRecord, Detection]] = []
         for post_id in post_ids:
             post = known.get(post_id)
             record = records.get(post_id)
@@ -258,10 +241,9 @@ class Pipeline:
                 channel_id, date = record.channel_id, record.date
             else:
                 continue
-            countdown = getattr(detection, "countdown", None)
-            if countdown is not None:
-                countdowns.append(_countdown_row(post_id, channel_id, date, countdown))
-            if self.outbox is not None and getattr(detection, "alert", False):
+            if detection.countdown is not None:
+                countdowns.append(countdown_row(post_id, channel_id, date, detection.countdown))
+            if self.outbox is not None and detection.alert:
                 alerting.append((record if record is not None else _record_of(post, post_id), detection))  # type: ignore[arg-type]
             done.append(post_id)
             out[post_id] = (detection, [])
@@ -271,14 +253,11 @@ class Pipeline:
         return out
 
     async def _record_alerts(
-        self, alerting: list[tuple[PostRecord, Any]], out: dict[int, tuple[Any, list[int]]]
+        self, alerting: list[tuple[PostRecord, Detection]], out: dict[int, tuple[Detection | None, list[int]]]
     ) -> None:
+        """The alerts of these posts, in one transaction for the lot."""
         assert self.outbox is not None
-        record_many = getattr(self.outbox, "record_many", None)
-        if record_many is not None:  # one transaction for the lot
-            ids = await record_many(alerting, deliver=self.deliver)
-        else:
-            ids = {r.id: await self.outbox.record(r, d, deliver=self.deliver) for r, d in alerting}
+        ids = await self.outbox.record_many(alerting, deliver=self.deliver)
         for record, detection in alerting:
             alert_ids = ids.get(record.id, [])
             out[record.id] = (detection, alert_ids)
@@ -288,7 +267,7 @@ class Pipeline:
                     alert_id,
                     record.channel.link_name,
                     record.message_id,
-                    getattr(detection, "severity", None),
+                    detection.severity,
                 )
 
     async def resume(self, batch: int = 200) -> int:
@@ -315,26 +294,12 @@ class Pipeline:
 class _EarlyRows:
     """What an import batch's early detection writes with its posts (see ``import_batch``)."""
 
-    found: dict[int, tuple[Any, list[int]]] = field(default_factory=dict)
+    found: dict[int, tuple[Detection | None, list[int]]] = field(default_factory=dict)
     marks: list[int] = field(default_factory=list)
     clear: list[int] = field(default_factory=list)
-    countdowns: list[tuple[int, int, str, int, str, str | None]] = field(default_factory=list)
-    alerting: list[tuple[PostRecord, Any]] = field(default_factory=list)
-    drafts: Any = None
-
-
-def _countdown_row(
-    post_id: int, channel_id: int, date: Any, countdown: Any
-) -> tuple[int, int, str, int, str, str | None]:
-    """A ``countdowns`` row: ``(post_id, channel_id, date, value, unit, deadline)``."""
-    return (
-        post_id,
-        channel_id,
-        iso(date) or "",
-        int(countdown.value),
-        str(countdown.unit),
-        iso(countdown.deadline) if countdown.deadline else None,
-    )
+    countdowns: list[CountdownRow] = field(default_factory=list)
+    alerting: list[tuple[PostRecord, Detection]] = field(default_factory=list)
+    drafts: Any = None  # what OutboxPort.draft_records prepared (the outbox's own record)
 
 
 def _record_of(post: Post, post_id: int) -> PostRecord:

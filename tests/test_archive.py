@@ -12,7 +12,8 @@ import pytest_asyncio
 
 from monitor.core.errors import ArchiveError
 from monitor.core.models import Channel, MediaItem, Post
-from monitor.core.store.archive import MIGRATIONS, Archive, _split_sql
+from monitor.core.store import MIGRATIONS, Archive
+from monitor.core.store.schema import split_sql
 from tests.export_support import make_image
 
 SABEREEN = Channel(id=1111, username="sabereen_test", title="صابرين")
@@ -84,7 +85,7 @@ async def test_reopening_keeps_everything(tmp_path):
 async def test_an_old_schema_is_migrated_step_by_step(tmp_path):
     path = tmp_path / "archive.db"
     with sqlite3.connect(path) as conn:
-        for statement in _split_sql(MIGRATIONS[0]):
+        for statement in split_sql(MIGRATIONS[0]):
             conn.execute(statement)
         conn.execute("PRAGMA user_version = 1")
         conn.execute(

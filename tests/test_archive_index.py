@@ -10,7 +10,9 @@ import pytest
 import pytest_asyncio
 
 from monitor.core.models import Channel, Post
-from monitor.core.store.archive import INDEX_VERSION, MIGRATIONS, Archive, _fts_row, _split_sql
+from monitor.core.store import INDEX_VERSION, MIGRATIONS, Archive
+from monitor.core.store.schema import split_sql
+from monitor.core.store.search import fts_row
 
 CHANNEL = Channel(id=4242, username="index_test", title="فهرس")
 T0 = datetime(2022, 3, 1, 9, 0, tzinfo=UTC)
@@ -47,10 +49,10 @@ def test_the_index_rows_are_pinned_to_the_index_version():
     The contentless index removes a row by the values it was indexed with; an archive indexed by
     another normaliser would be left with stale words.
     """
-    body, extra = _fts_row(PROBE, "نص الملصق: الانتقام")
+    body, extra = fts_row(PROBE, "نص الملصق: الانتقام")
     digest = hashlib.sha1(f"{body}\x00{extra}".encode()).hexdigest()
     assert (INDEX_VERSION, digest) == ("1", PROBE_DIGEST), (
-        "_fts_row's output changed: bump INDEX_VERSION in monitor/core/store/archive.py and update PROBE_DIGEST"
+        "fts_row's output changed: bump INDEX_VERSION in monitor/core/store/schema.py and update PROBE_DIGEST"
     )
 
 
@@ -109,7 +111,7 @@ async def test_an_archive_with_the_old_index_is_migrated_and_reindexed(tmp_path)
     path = tmp_path / "archive.db"
     with sqlite3.connect(path) as conn:  # an archive at schema 2: the index kept its own copy
         for step in range(2):
-            for statement in _split_sql(MIGRATIONS[step]):
+            for statement in split_sql(MIGRATIONS[step]):
                 conn.execute(statement)
         conn.execute("PRAGMA user_version = 2")
         conn.execute(
@@ -121,7 +123,7 @@ async def test_an_archive_with_the_old_index_is_migrated_and_reindexed(tmp_path)
                 "VALUES (?, 4242, ?, ?, ?, 'x', 'x')",
                 (n * 4096, n, (T0 + timedelta(minutes=n)).isoformat(), text),
             )
-            # indexed by an older normaliser: words that no longer match what _fts_row makes
+            # indexed by an older normaliser: words that no longer match what fts_row makes
             conn.execute(
                 "INSERT INTO posts_fts (rowid, body, extra) VALUES (?, 'stale words', '')", (n * 4096,)
             )
@@ -178,7 +180,7 @@ async def test_a_plan_made_stale_by_another_process_is_worked_out_again(archive,
                 )
                 other.execute(
                     "INSERT INTO posts_fts (rowid, body, extra) VALUES (?, ?, ?)",
-                    (123 * 4096, *_fts_row("كتبها غيري", None)),
+                    (123 * 4096, *fts_row("كتبها غيري", None)),
                 )
             other.close()
         return state
@@ -217,3 +219,48 @@ async def test_a_write_by_another_process_is_noticed_by_the_plan_check(archive):
         other.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
     other.close()
     assert await archive._write_mark() != seen
+
+
+# --- the unit of work: plan outside the lock, write in one batch -------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_batch_writes_the_plan_and_its_marks_in_one_commit(archive):
+    plan = await archive.plan_posts([post(1, "باقي ٣ أيام"), post(2, "عادي")], detected=[True, False])
+    assert [r.status for r in plan.results] == ["new", "new"]
+    async with archive.batch() as batch:
+        results = await batch.save_posts(plan)
+        assert not batch.replanned
+        countdown = (results[0].post_id, CHANNEL.id, T0.isoformat(), 3, "day", None)
+        await batch.mark_detected([results[1].post_id], [countdown])
+    rows = await archive.fetchall("SELECT message_id, detected_at IS NOT NULL FROM posts ORDER BY message_id")
+    assert [tuple(r) for r in rows] == [(1, 1), (2, 1)]
+    assert await archive.countdown_posts() == [(T0.isoformat(), 3, "day", 1)]
+    with pytest.raises(ValueError, match="saved already"):
+        async with archive.batch() as batch:
+            await batch.save_posts(plan)
+
+
+@pytest.mark.asyncio
+async def test_a_batch_that_fails_leaves_nothing(archive):
+    plan = await archive.plan_posts([post(1, "لن يبقى")])
+    with pytest.raises(RuntimeError):
+        async with archive.batch() as batch:
+            await batch.save_posts(plan)
+            raise RuntimeError("after the posts, before the commit")
+    assert (await archive.fetchone("SELECT count(*) FROM posts"))[0] == 0
+    assert await found(archive, "يبقى") == []
+
+
+@pytest.mark.asyncio
+async def test_a_batch_says_when_its_plan_was_worked_out_again(archive):
+    """Another writer saved one of the posts between the plan and the batch: new results."""
+    await archive.save_post(post(9, "قناة معروفة"))
+    plan = await archive.plan_posts([post(1, "الاول"), post(2, "الثاني")])
+    assert [r.status for r in plan.results] == ["new", "new"]
+    await archive.save_post(post(2, "الثاني"))
+    async with archive.batch() as batch:
+        results = await batch.save_posts(plan)
+        assert batch.replanned
+    assert [r.status for r in results] == ["new", "unchanged"]
+    assert plan.results == results

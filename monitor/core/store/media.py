@@ -1,0 +1,213 @@
+"""The media store: files under their sha256 in the media directory, their rows, and OCR results.
+
+A file is hashed and copied into the store (atomically, once per content) before any SQL runs;
+an image's row waits for OCR (``pending``), and every post that carries it gets the text read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from monitor.core.errors import ArchiveError
+from monitor.core.models import MediaItem
+from monitor.core.store.base import StoreBase
+from monitor.core.store.common import Tx
+from monitor.core.store.records import (
+    MEDIA_COLUMNS,
+    POST_COLUMNS,
+    MediaRecord,
+    PostRecord,
+    media_record,
+    post_record,
+)
+from monitor.core.store.search import FTS_DELETE, FTS_INSERT, fts_row
+from monitor.core.times import now_iso
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_MIME_SUFFIX = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "image/gif": ".gif",
+    "video/mp4": ".mp4",
+}
+
+
+def _suffix_for(item: MediaItem) -> str:
+    if item.mime_type in _MIME_SUFFIX:
+        return _MIME_SUFFIX[item.mime_type]
+    for name in (item.file_name, item.path.name if item.path else None):
+        if name and "." in name:
+            suffix = "." + name.rsplit(".", 1)[1].lower()
+            if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix):
+                return suffix
+    return ".jpg" if item.kind == "photo" else ".bin"
+
+
+def _relative_media_path(digest: str, item: MediaItem) -> str:
+    return f"{digest[:2]}/{digest}{_suffix_for(item)}"
+
+
+INSERT_MEDIA = (
+    "INSERT INTO media (sha256, path, size, width, height, mime_type, is_image, ocr_status, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING"
+)
+
+
+def media_row(digest: str, item: MediaItem, now: str) -> tuple[Any, ...]:
+    """A ``media`` row: images wait for OCR, other files are never read."""
+    return (
+        digest,
+        _relative_media_path(digest, item),
+        item.size or 0,
+        item.width,
+        item.height,
+        item.mime_type,
+        int(item.is_image),
+        "pending" if item.is_image else "skipped",
+        now,
+    )
+
+
+def store_file(media_dir: Path, item: MediaItem) -> str | None:
+    """Copy a media file into the store under its sha256 (atomically); return the hash."""
+    if item.content is None and item.path is None:
+        return None
+    try:
+        if item.content is not None:
+            data = item.content
+            digest = hashlib.sha256(data).hexdigest()
+        else:
+            assert item.path is not None
+            digest = _sha256_file(item.path)
+            data = None
+    except OSError as exc:
+        item.missing_reason = f"cannot read {item.path}: {exc.strerror}"
+        return None
+    suffix = _suffix_for(item)
+    target = media_dir / digest[:2] / f"{digest}{suffix}"
+    if not target.exists():
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        except OSError as exc:  # not a directory, read-only, disk full: nothing else can be stored
+            raise ArchiveError(f"cannot write to the media store {media_dir}: {exc.strerror}") from None
+        try:
+            with os.fdopen(fd, "wb") as out:
+                if data is not None:
+                    out.write(data)
+                else:
+                    assert item.path is not None
+                    with open(item.path, "rb") as src:
+                        shutil.copyfileobj(src, out, 1024 * 1024)
+            os.replace(tmp, target)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise ArchiveError(f"cannot write to the media store {media_dir}: {exc.strerror}") from None
+    item.sha256 = digest
+    if item.size is None:
+        item.size = target.stat().st_size
+    return digest
+
+
+async def refresh_post_ocr(tx: Tx, post_ids: set[int]) -> None:
+    """Give these posts the OCR text of their read images; a post whose OCR text changes is
+    re-indexed and waits for detection again."""
+    for post_id in post_ids:
+        async with tx.execute(
+            "SELECT m.ocr_text FROM post_media pm JOIN media m ON m.sha256 = pm.sha256 "
+            "WHERE pm.post_id = ? AND m.ocr_status = 'done' AND m.ocr_text != '' ORDER BY pm.position",
+            (post_id,),
+        ) as cur:
+            texts = [r[0] for r in await cur.fetchall()]
+        ocr_text = "\n".join(texts) or None
+        async with tx.execute("SELECT text, ocr_text FROM posts WHERE id = ?", (post_id,)) as cur:
+            row = await cur.fetchone()
+        if row is None or row[1] == ocr_text:
+            continue
+        await tx.execute(
+            "UPDATE posts SET ocr_text = ?, detected_at = NULL WHERE id = ?", (ocr_text, post_id)
+        )
+        await tx.execute(FTS_DELETE, (post_id, *fts_row(row[0], row[1])))
+        await tx.execute(FTS_INSERT, (post_id, *fts_row(row[0], ocr_text)))
+
+
+class MediaMixin(StoreBase):
+    """The ``media`` table and the OCR results of its images."""
+
+    async def store_media(self, item: MediaItem) -> str | None:
+        """Store one file by content hash (no post link); returns its sha256."""
+        digest = await asyncio.to_thread(store_file, self.media_dir, item)
+        if digest is None:
+            return None
+        async with self.transaction() as conn:
+            await conn.execute(INSERT_MEDIA, media_row(digest, item, now_iso()))
+        return digest
+
+    async def media(self, sha256: str) -> MediaRecord | None:
+        row = await self.fetchone(f"SELECT {MEDIA_COLUMNS} FROM media WHERE sha256 = ?", (sha256,))
+        return media_record(row, self.media_dir) if row else None
+
+    async def pending_ocr(self, limit: int = 100) -> list[MediaRecord]:
+        rows = await self.fetchall(
+            f"SELECT {MEDIA_COLUMNS} FROM media WHERE ocr_status = 'pending' AND is_image = 1 "
+            "ORDER BY created_at LIMIT ?",
+            (limit,),
+        )
+        return [media_record(r, self.media_dir) for r in rows]
+
+    async def media_by_phash(self) -> list[tuple[str, str]]:
+        rows = await self.fetchall("SELECT sha256, phash FROM media WHERE phash IS NOT NULL")
+        return [(r[0], r[1]) for r in rows]
+
+    async def set_ocr_result(
+        self,
+        sha256: str,
+        status: str,
+        text: str | None = None,
+        reason: str | None = None,
+        phash: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> list[int]:
+        """Record what OCR made of an image and re-index the posts that carry it.
+
+        Returns the ids of those posts, so the caller can run detection on the new text.
+        """
+        async with self.transaction() as conn:
+            await conn.execute(
+                "UPDATE media SET ocr_status = ?, ocr_text = ?, ocr_reason = ?, phash = COALESCE(?, phash), "
+                "width = COALESCE(?, width), height = COALESCE(?, height), ocr_at = ? WHERE sha256 = ?",
+                (status, text, reason, phash, width, height, now_iso(), sha256),
+            )
+            async with conn.execute(
+                "SELECT DISTINCT post_id FROM post_media WHERE sha256 = ?", (sha256,)
+            ) as cur:
+                post_ids = [r[0] for r in await cur.fetchall()]
+            await refresh_post_ocr(conn, set(post_ids))
+        return post_ids
+
+    async def posts_with_media(self, sha256: str) -> list[PostRecord]:
+        rows = await self.fetchall(
+            f"SELECT {POST_COLUMNS} FROM posts p JOIN channels c ON c.id = p.channel_id "
+            "WHERE p.id IN (SELECT post_id FROM post_media WHERE sha256 = ?) ORDER BY p.id",
+            (sha256,),
+        )
+        return [post_record(r) for r in rows]
