@@ -213,8 +213,3 @@ class AlertStore:
             "SELECT post_id, channel_id, date, value, unit, deadline FROM countdowns "
             "WHERE deadline IS NOT NULL ORDER BY channel_id, date, post_id"
         )
-
-
-def alert_store(archive: Archive) -> AlertStore:
-    """The alerts' part of ``archive`` (until the archive hands it out itself)."""
-    return AlertStore(archive)
