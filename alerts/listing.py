@@ -8,11 +8,13 @@ from typing import Any
 
 from monitor.core.detection import SEVERITY_RANK
 from monitor.core.errors import MonitorError
-from monitor.core.times import iso
+from monitor.core.store import Archive
+from monitor.core.store.alerts import AlertStore
+from monitor.core.store.deliveries import DeliveryStore
 
 
 async def list_alerts(
-    archive: Any,
+    archive: Archive,
     *,
     since: datetime | None = None,
     severity: str | None = None,
@@ -25,38 +27,22 @@ async def list_alerts(
     ``severity`` keeps that severity and above; ``channel`` (id, @username, link or title) keeps
     the channel's alerts and the campaigns it took part in.
     """
-    sql = ["SELECT a.id, a.kind, a.severity, a.created_at, a.acked_at, a.body FROM alerts a WHERE 1 = 1"]
-    params: list[Any] = []
-    if since is not None:
-        sql.append("AND a.created_at >= ?")
-        params.append(iso(since))
+    allowed = None
     if severity is not None:
         allowed = [s for s, rank in SEVERITY_RANK.items() if rank >= SEVERITY_RANK[severity]]
-        sql.append(f"AND a.severity IN ({','.join('?' * len(allowed))})")
-        params.extend(allowed)
+    channel_id = None
     if channel is not None:
         row = await archive.find_channel(channel)
         if row is None:
             return []
-        sql.append(
-            "AND (a.channel_id = ? OR (a.kind = 'campaign' AND a.campaign_id IN "
-            "(SELECT campaign_id FROM alerts WHERE channel_id = ? AND kind = 'post' AND campaign_id IS NOT NULL)))"
-        )
-        params.extend([row["id"], row["id"]])
-    if unacked:
-        sql.append("AND a.acked_at IS NULL")
-    sql.append("ORDER BY a.id DESC LIMIT ?")
-    params.append(max(1, limit))
-    rows = await archive.fetchall(" ".join(sql), params)
+        channel_id = row["id"]
+    rows = await AlertStore(archive).listing(
+        since=since, severities=allowed, channel_id=channel_id, unacked=unacked, limit=limit
+    )
     ids = [r[0] for r in rows]
     deliveries: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     if ids:
-        found = await archive.fetchall(
-            f"SELECT alert_id, sink, status, attempts, last_error, sent_at FROM deliveries "
-            f"WHERE alert_id IN ({','.join('?' * len(ids))}) ORDER BY id",
-            ids,
-        )
-        for d in found:
+        for d in await DeliveryStore(archive).for_alerts(ids):
             deliveries[d[0]].append(
                 {"sink": d[1], "status": d[2], "attempts": d[3], "last_error": d[4], "sent_at": d[5]}
             )
@@ -76,17 +62,12 @@ async def list_alerts(
     return out
 
 
-async def ack_alerts(archive: Any, ids: list[int], when: datetime) -> list[int]:
+async def ack_alerts(archive: Archive, ids: list[int], when: datetime) -> list[int]:
     """Mark alerts handled; returns those newly acknowledged. Unknown ids are an error."""
-    marks = ",".join("?" * len(ids))
-    known = {r[0] for r in await archive.fetchall(f"SELECT id FROM alerts WHERE id IN ({marks})", ids)}
+    alerts = AlertStore(archive)
+    known = await alerts.known_ids(ids)
     missing = [i for i in ids if i not in known]
     if missing:
         raise MonitorError(f"no alert with id {missing[0]}: see tgmonitor alerts")
-    async with archive.transaction() as conn:
-        async with conn.execute(
-            f"SELECT id FROM alerts WHERE id IN ({marks}) AND acked_at IS NULL", ids
-        ) as cur:
-            fresh = [r[0] for r in await cur.fetchall()]
-        await conn.executemany("UPDATE alerts SET acked_at = ? WHERE id = ?", [(iso(when), i) for i in fresh])
-    return fresh
+    async with archive.transaction() as tx:
+        return await alerts.acknowledge(tx, ids, when)

@@ -25,6 +25,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alerts import format as fmt
+from alerts.countdown import series_deadline
+from alerts.outbox import Outbox
+from monitor.core.config import AlertsConfig
+from monitor.core.detection import CountdownPoint
+from monitor.core.store import Archive
+from monitor.core.store.alerts import AlertStore
 from monitor.core.times import iso, utc
 
 log = logging.getLogger(__name__)
@@ -66,20 +72,14 @@ class Reminder:
 def _deadline_of(points: list[dict[str, Any]]) -> datetime:
     """The series deadline: :func:`alerts.countdown.series_deadline` when the points are in step,
     else the deadline the pipeline computed for the latest point."""
-    from alerts.countdown import series_deadline
-    from monitor.core.detection import CountdownPoint
-
     steps = [CountdownPoint(date=p["date"], value=p["value"], unit=p["unit"]) for p in points]
     common = series_deadline(steps) if len(steps) >= 2 else None
     return utc(common) if common is not None else points[-1]["deadline"]
 
 
-async def countdown_series(archive: Any, since: datetime) -> list[Series]:
+async def countdown_series(archive: Archive, since: datetime) -> list[Series]:
     """Series with a deadline at or after ``since``, from the ``countdowns`` table."""
-    rows = await archive.fetchall(
-        "SELECT post_id, channel_id, date, value, unit, deadline FROM countdowns "
-        "WHERE deadline IS NOT NULL ORDER BY channel_id, date, post_id"
-    )
+    rows = await AlertStore(archive).countdown_points()
     series: list[Series] = []
     open_by_channel: dict[int, list[list[dict[str, Any]]]] = {}
     for post_id, channel_id, date, value, unit, deadline in rows:
@@ -108,15 +108,18 @@ async def countdown_series(archive: Any, since: datetime) -> list[Series]:
     return series
 
 
-def _offsets(config: Any) -> list[float]:
-    return sorted({float(o) for o in getattr(config, "reminder_offsets_hours", [24.0, 0.0])}, reverse=True)
+def _offsets(config: AlertsConfig) -> list[float]:
+    return sorted({float(o) for o in config.reminder_offsets_hours}, reverse=True)
 
 
-async def due_reminders(archive: Any, now: datetime, offsets: list[float] | None = None) -> list[Reminder]:
+async def due_reminders(
+    archive: Archive, now: datetime, offsets: list[float] | None = None
+) -> list[Reminder]:
     """Reminders due at ``now`` that have not been raised yet (at most one per series)."""
     offsets = sorted(offsets if offsets is not None else [24.0, 0.0], reverse=True)
     now = utc(now)
     out: list[Reminder] = []
+    alerts = AlertStore(archive)
     for series in await countdown_series(archive, now - LATE_LIMIT):
         passed = [o for o in offsets if series.deadline - timedelta(hours=o) <= now]
         if not passed:
@@ -125,14 +128,14 @@ async def due_reminders(archive: Any, now: datetime, offsets: list[float] | None
         reminder = Reminder(series, latest, series.deadline - timedelta(hours=latest))
         if now - reminder.due_at > LATE_LIMIT:
             continue
-        if await archive.fetchone("SELECT 1 FROM alerts WHERE fingerprint = ?", (reminder.fingerprint,)):
+        if await alerts.has_fingerprint(reminder.fingerprint):
             continue
         out.append(reminder)
     return out
 
 
 async def next_reminder_at(
-    archive: Any, now: datetime, offsets: list[float] | None = None
+    archive: Archive, now: datetime, offsets: list[float] | None = None
 ) -> datetime | None:
     """When the next reminder falls due after ``now`` (for the scheduler), or ``None``."""
     offsets = offsets if offsets is not None else [24.0, 0.0]
@@ -146,7 +149,7 @@ async def next_reminder_at(
     return min(times) if times else None
 
 
-async def reminder_body(archive: Any, reminder: Reminder) -> dict[str, Any]:
+async def reminder_body(archive: Archive, reminder: Reminder) -> dict[str, Any]:
     post = await archive.post_by_id(reminder.series.latest_post_id)
     latest = reminder.series.points[-1]
     countdown = {"value": latest["value"], "unit": latest["unit"], "deadline": iso(reminder.series.deadline)}
@@ -171,7 +174,7 @@ async def reminder_body(archive: Any, reminder: Reminder) -> dict[str, Any]:
     return body
 
 
-async def check_reminders(archive: Any, outbox: Any, now: datetime | None = None) -> list[int]:
+async def check_reminders(archive: Archive, outbox: Outbox, now: datetime | None = None) -> list[int]:
     """Raise every reminder due at ``now`` through ``outbox``; returns the new alert ids."""
     now = utc(now or datetime.now(UTC))
     ids = []
@@ -197,7 +200,9 @@ async def check_reminders(archive: Any, outbox: Any, now: datetime | None = None
     return ids
 
 
-async def schedule_reminders(archive: Any, scheduler: Any, outbox: Any, *, job_id: str = JOB_ID) -> list[int]:
+async def schedule_reminders(
+    archive: Archive, scheduler: Any, outbox: Outbox, *, job_id: str = JOB_ID
+) -> list[int]:
     """Raise due reminders now, then (re)arm one APScheduler ``date`` job for the next one."""
     ids = await check_reminders(archive, outbox)
     when = await next_reminder_at(archive, datetime.now(UTC), _offsets(outbox.config))

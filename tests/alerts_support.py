@@ -56,6 +56,7 @@ class FakeDetection:
     matches: list[FakeMatch] = field(default_factory=list)
     countdown: FakeCountdown | None = None
     ocr_text: str | None = None
+    min_severity: str | None = None  # the outbox's own floor (alerts.min_severity) applies
 
 
 def detection_for(text: str, terms: dict[str, str], *, source: str = "text", **kwargs: Any) -> FakeDetection:
