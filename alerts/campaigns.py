@@ -21,9 +21,6 @@ from alerts.writer import AlertWriter, dumps
 from monitor.core.config import AlertsConfig
 from monitor.core.detection import severity_rank
 from monitor.core.store import Archive, PostRecord, Tx
-from monitor.core.store.alerts import AlertStore
-from monitor.core.store.campaigns import CampaignStore
-from monitor.core.store.deliveries import DeliveryStore
 from monitor.core.text import normalize
 from monitor.core.times import iso, utc
 
@@ -110,9 +107,9 @@ class Campaigns:
     def __init__(self, archive: Archive, config: AlertsConfig, writer: AlertWriter) -> None:
         self.config = config
         self.writer = writer
-        self.alerts = AlertStore(archive)
-        self.campaigns = CampaignStore(archive)
-        self.deliveries = DeliveryStore(archive)
+        self.alerts = archive.alerts
+        self.campaigns = archive.campaigns
+        self.deliveries = archive.deliveries
 
     async def join(
         self,

@@ -55,8 +55,6 @@ from alerts.sinks import OutgoingAlert, Sink, SinkUnavailable
 from monitor.core.config import AlertsConfig
 from monitor.core.errors import DeliveryError
 from monitor.core.store import Archive
-from monitor.core.store.alerts import AlertStore
-from monitor.core.store.deliveries import DeliveryStore
 from monitor.core.times import now_utc
 
 log = logging.getLogger(__name__)
@@ -129,8 +127,8 @@ class Dispatcher:
         rng: random.Random | None = None,
     ):
         self.archive = archive
-        self.alerts = AlertStore(archive)
-        self.deliveries = DeliveryStore(archive)
+        self.alerts = archive.alerts
+        self.deliveries = archive.deliveries
         self.sinks = sinks
         self.config = config
         self.retry_base = retry_base

@@ -9,8 +9,6 @@ from typing import Any
 from monitor.core.detection import SEVERITY_RANK
 from monitor.core.errors import MonitorError
 from monitor.core.store import Archive
-from monitor.core.store.alerts import AlertStore
-from monitor.core.store.deliveries import DeliveryStore
 
 
 async def list_alerts(
@@ -36,13 +34,13 @@ async def list_alerts(
         if row is None:
             return []
         channel_id = row["id"]
-    rows = await AlertStore(archive).listing(
+    rows = await archive.alerts.listing(
         since=since, severities=allowed, channel_id=channel_id, unacked=unacked, limit=limit
     )
     ids = [r[0] for r in rows]
     deliveries: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     if ids:
-        for d in await DeliveryStore(archive).for_alerts(ids):
+        for d in await archive.deliveries.for_alerts(ids):
             deliveries[d[0]].append(
                 {"sink": d[1], "status": d[2], "attempts": d[3], "last_error": d[4], "sent_at": d[5]}
             )
@@ -64,7 +62,7 @@ async def list_alerts(
 
 async def ack_alerts(archive: Archive, ids: list[int], when: datetime) -> list[int]:
     """Mark alerts handled; returns those newly acknowledged. Unknown ids are an error."""
-    alerts = AlertStore(archive)
+    alerts = archive.alerts
     known = await alerts.known_ids(ids)
     missing = [i for i in ids if i not in known]
     if missing:

@@ -33,7 +33,7 @@ from alerts.writer import AlertWriter, dumps
 from monitor.core.config import AlertsConfig
 from monitor.core.detection import Countdown, Detection, Match, severity_rank
 from monitor.core.store import Archive, PostRecord, Tx
-from monitor.core.store.alerts import AlertStore, NumberedAlert, PostAlertContext
+from monitor.core.store.alerts import NumberedAlert, PostAlertContext
 from monitor.core.times import iso, now_utc, utc
 
 __all__ = ["AlertDrafts", "Outbox", "backoff_delay", "countdown_dict", "match_dict"]
@@ -130,7 +130,7 @@ class Outbox:
                 raise ValueError(f"two sinks named {sink.name!r}")
             self.sinks[sink.name] = sink
         self.config = config
-        self.alerts = AlertStore(archive)
+        self.alerts = archive.alerts
         self.writer = AlertWriter(archive, self.sinks)
         self.campaigns = Campaigns(archive, config, self.writer)
         self.dispatcher = Dispatcher(archive, self.sinks, config, retry_base=retry_base, rng=rng)

@@ -30,7 +30,6 @@ from alerts.outbox import Outbox
 from monitor.core.config import AlertsConfig
 from monitor.core.detection import CountdownPoint
 from monitor.core.store import Archive
-from monitor.core.store.alerts import AlertStore
 from monitor.core.times import iso, utc
 
 log = logging.getLogger(__name__)
@@ -79,7 +78,7 @@ def _deadline_of(points: list[dict[str, Any]]) -> datetime:
 
 async def countdown_series(archive: Archive, since: datetime) -> list[Series]:
     """Series with a deadline at or after ``since``, from the ``countdowns`` table."""
-    rows = await AlertStore(archive).countdown_points()
+    rows = await archive.alerts.countdown_points()
     series: list[Series] = []
     open_by_channel: dict[int, list[list[dict[str, Any]]]] = {}
     for post_id, channel_id, date, value, unit, deadline in rows:
@@ -119,7 +118,7 @@ async def due_reminders(
     offsets = sorted(offsets if offsets is not None else [24.0, 0.0], reverse=True)
     now = utc(now)
     out: list[Reminder] = []
-    alerts = AlertStore(archive)
+    alerts = archive.alerts
     for series in await countdown_series(archive, now - LATE_LIMIT):
         passed = [o for o in offsets if series.deadline - timedelta(hours=o) <= now]
         if not passed:

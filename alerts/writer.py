@@ -14,8 +14,7 @@ from typing import Any
 
 from alerts.sinks import Sink
 from monitor.core.store import Archive, Tx
-from monitor.core.store.alerts import AlertStore
-from monitor.core.store.deliveries import DeliveryStore, NewDelivery
+from monitor.core.store.deliveries import NewDelivery
 from monitor.core.times import iso, stamp
 
 
@@ -28,8 +27,8 @@ class AlertWriter:
     """Writes alerts with their deliveries, inside the caller's unit of work."""
 
     def __init__(self, archive: Archive, sinks: Mapping[str, Sink]) -> None:
-        self.alerts = AlertStore(archive)
-        self.deliveries = DeliveryStore(archive)
+        self.alerts = archive.alerts
+        self.deliveries = archive.deliveries
         self.sinks = sinks
 
     async def write(

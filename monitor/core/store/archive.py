@@ -7,14 +7,18 @@ which module answers is the store's business (see the package docstring for the 
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from pathlib import Path
 
 import aiosqlite
 
 from monitor.core.errors import ArchiveError
+from monitor.core.store.alerts import AlertStore
 from monitor.core.store.base import WriteGate
+from monitor.core.store.campaigns import CampaignStore
 from monitor.core.store.channels import ChannelsMixin
+from monitor.core.store.deliveries import DeliveryStore
 from monitor.core.store.media import MediaMixin
 from monitor.core.store.meta import MetaMixin
 from monitor.core.store.posts import PostsMixin
@@ -70,6 +74,22 @@ class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, MetaMixin, Sch
             await conn.close()
             raise
         return archive
+
+    # The alert side's tables, each behind its own store (alerts/ decides, these read and write).
+    @functools.cached_property
+    def alerts(self) -> AlertStore:
+        """Alerts, their content keys, the listing and acknowledging, countdown points."""
+        return AlertStore(self)
+
+    @functools.cached_property
+    def deliveries(self) -> DeliveryStore:
+        """One delivery per alert and sink: claims, retries, marks."""
+        return DeliveryStore(self)
+
+    @functools.cached_property
+    def campaigns(self) -> CampaignStore:
+        """The same poster or text in several channels: campaign rows and their members."""
+        return CampaignStore(self)
 
     async def __aenter__(self) -> Archive:
         return self
