@@ -397,41 +397,14 @@ async def _import_events(
 
 async def read_pending_images(
     pipeline: Pipeline,
-    summary: ExportSummary | None = None,
+    summary: ExportSummary,
     *,
     on_total: ProgressCallback | None = None,
     on_done: ProgressCallback | None = None,
-    limit: int | None = None,
-) -> tuple[int, int]:
-    """OCR every image still pending and detect the posts that carry it. Returns (done, failed)."""
-    done = failed = 0
-    stats = await pipeline.archive.stats()
-    total = stats["ocr_pending"] if limit is None else min(limit, stats["ocr_pending"])
-    if on_total:
-        on_total(total)
+) -> None:
+    """Read the posters the import stored (:class:`handlers.posters.PosterReader`), count into ``summary``."""
     alerts_before = (await pipeline.archive.stats())["alerts"]
-    seen: set[str] = set()
-    while (limit is None or done + failed < limit) and (pending := await pipeline.archive.pending_ocr(64)):
-        pending = [m for m in pending if m.sha256 not in seen]
-        if not pending:
-            break
-        seen.update(m.sha256 for m in pending)
-
-        async def one(sha: str) -> None:
-            nonlocal done, failed
-            ok = await pipeline.read_image(sha)
-            if ok:
-                done += 1
-            else:
-                failed += 1
-            if on_done:
-                on_done(1)
-
-        await asyncio.gather(*(one(m.sha256) for m in pending))
-    # Detect the posts whose images are now read (text-only detection already happened).
-    await pipeline.resume()
-    if summary is not None:
-        summary.ocr_done += done
-        summary.ocr_failed += failed
-        summary.alerts += (await pipeline.archive.stats())["alerts"] - alerts_before
-    return done, failed
+    done, failed = await pipeline.posters.read_pending(on_total=on_total, on_done=on_done)
+    summary.ocr_done += done
+    summary.ocr_failed += failed
+    summary.alerts += (await pipeline.archive.stats())["alerts"] - alerts_before

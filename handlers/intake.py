@@ -27,6 +27,8 @@ from typing import Any
 from telethon import TelegramClient, errors
 
 from handlers.downloads import fill_media
+from handlers.pipeline import Pipeline
+from handlers.posters import PosterReader
 from handlers.telegram import album_to_post, input_peer, media_items, message_channel_id, message_to_post
 from monitor.core.models import Channel, Post
 
@@ -122,7 +124,7 @@ class Intake:
     def __init__(
         self,
         client: TelegramClient | None,
-        pipeline: Any,
+        pipeline: Pipeline,
         channels: dict[int, Channel],
         *,
         workers: int = 4,
@@ -148,8 +150,10 @@ class Intake:
         self._recent_albums: OrderedDict[tuple[int, int], list[Any]] = OrderedDict()
         self._tasks: list[asyncio.Task] = []
         self._ocr_tasks: set[asyncio.Task] = set()
-        self._ocr_shared: dict[str, asyncio.Future] = {}
-        self._ocr_slots = asyncio.Semaphore(ocr_concurrency)
+        # Posters are read off the workers, a few at a time (see handlers.posters).
+        self.posters = PosterReader(
+            pipeline.archive, pipeline.ocr_pool, pipeline.detect_posts, concurrency=ocr_concurrency
+        )
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -321,43 +325,10 @@ class Intake:
         for (unit, post), result in zip(posts, results, strict=True):
             self._done(unit, result)
             shas = [m.sha256 for m in post.media if m.is_image and m.sha256]
-            if shas and getattr(self.pipeline, "ocr_pool", None) is not None:
-                task = asyncio.create_task(self._read_then_detect(result.post_id, shas), name="intake-ocr")
+            if shas and self.pipeline.ocr_pool is not None:
+                task = asyncio.create_task(self.posters.read_post(result.post_id, shas), name="intake-ocr")
                 self._ocr_tasks.add(task)
                 task.add_done_callback(self._ocr_tasks.discard)
-
-    async def _read_then_detect(self, post_id: int, shas: list[str]) -> None:
-        """Read a post's new images (each image once, even when several posts share it), then detect."""
-        archive = self.pipeline.archive
-        try:
-            pending = []
-            for sha in dict.fromkeys(shas):
-                record = await archive.media(sha)
-                if (record is not None and record.ocr_status == "pending") or sha in self._ocr_shared:
-                    pending.append(sha)
-            if not pending:
-                return  # read before (a re-shared poster): the post was detected with its OCR text
-            await asyncio.gather(*(self.read_once(sha) for sha in pending))
-            await self.pipeline.detect_posts([post_id])
-        except asyncio.CancelledError:
-            raise  # shutdown: pipeline.resume() finishes it at the next start
-        except Exception as exc:  # OCR or detection failed: resumed by the scheduler, never fatal
-            log.error(
-                "reading images of post %s failed (resumed later): %s: %s", post_id, type(exc).__name__, exc
-            )
-
-    async def read_once(self, sha: str) -> None:
-        """Read one stored image through the pool; concurrent callers for the same image share one read."""
-        shared = self._ocr_shared.get(sha)
-        if shared is None:
-            shared = asyncio.ensure_future(self._read_limited(sha))
-            self._ocr_shared[sha] = shared
-            shared.add_done_callback(lambda _: self._ocr_shared.pop(sha, None))
-        await asyncio.shield(shared)
-
-    async def _read_limited(self, sha: str) -> None:
-        async with self._ocr_slots:
-            await self.pipeline.read_image(sha)
 
     def _done(self, unit: Unit, result: Any) -> None:
         self.processed += 1

@@ -15,13 +15,15 @@ none of them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from handlers.posters import PosterReader
 from monitor.core.detection import Detection
-from monitor.core.models import Post
+from monitor.core.models import OcrOutcome, Post
 from monitor.core.ports import DetectorPort, OcrReaderPort, OutboxPort
 from monitor.core.store import Archive, CountdownRow, PostRecord, SaveResult, countdown_row
 
@@ -180,31 +182,18 @@ class Pipeline:
         for post, s in zip(posts, saved, strict=True):
             results[id(post)].ocr_failed = sum(1 for sha in s.new_media if sha in failed)
 
+    @functools.cached_property
+    def posters(self) -> PosterReader:
+        """The poster reader of this pipeline (reads each image once, then detects its posts)."""
+        return PosterReader(self.archive, self.ocr_pool, self.detect_posts)
+
     async def read_image(self, sha256: str) -> bool:
         """OCR one stored image (once: skipped if already read) and re-index its posts."""
-        media = await self.archive.media(sha256)
-        if media is None or media.ocr_status != "pending" or self.ocr_pool is None:
-            return media is not None and media.ocr_status != "failed"
-        outcome = await self.ocr_pool.recognize(media.path)
-        await self.apply_ocr(sha256, outcome, detect=False)
-        return outcome.status == "done"
+        return await self.posters.read_image(sha256)
 
-    async def apply_ocr(self, sha256: str, outcome: Any, *, detect: bool = True) -> list[int]:
+    async def apply_ocr(self, sha256: str, outcome: OcrOutcome, *, detect: bool = True) -> list[int]:
         """Store an OCR outcome; with ``detect``, run detection on the posts it changed."""
-        post_ids = await self.archive.set_ocr_result(
-            sha256,
-            outcome.status,
-            text=outcome.text if outcome.status == "done" else None,
-            reason=outcome.reason,
-            phash=getattr(outcome, "phash", None),
-            width=getattr(outcome, "width", None),
-            height=getattr(outcome, "height", None),
-        )
-        if outcome.status != "done":
-            log.warning("ocr failed sha256=%s reason=%s", sha256[:12], outcome.reason)
-        if detect:
-            await self.detect_posts(post_ids)
-        return post_ids
+        return await self.posters.apply_ocr(sha256, outcome, detect=detect)
 
     async def detect_posts(
         self, post_ids: Sequence[int], *, known: dict[int, Post] | None = None
@@ -272,22 +261,7 @@ class Pipeline:
 
     async def resume(self, batch: int = 200) -> int:
         """Finish what a crash or ``--no-ocr`` left: pending OCR, then undetected posts."""
-        handled = 0
-        if self.ocr_pool is not None:
-            while pending := await self.archive.pending_ocr(batch):
-                await asyncio.gather(*(self.read_image(m.sha256) for m in pending))
-                handled += len(pending)
-        while True:
-            posts = await self.archive.undetected_posts(batch)
-            if not posts:
-                break
-            waiting = await self.archive.posts_awaiting_ocr([p.id for p in posts]) if self.ocr_pool else set()
-            ready = [p.id for p in posts if p.id not in waiting]
-            if not ready:
-                break
-            await self.detect_posts(ready)
-            handled += len(ready)
-        return handled
+        return await self.posters.resume(batch)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from monitor import cmd_alerts, cmd_archive, cmd_check, cmd_daemon, cmd_demo, cmd_ocr
 from monitor.cli_context import AppContext
 from monitor.core.errors import MonitorError
 
@@ -57,8 +58,6 @@ def main(ctx: click.Context, db: Path | None, config_path: Path | None, verbose:
 
 
 def _register() -> None:
-    from monitor import cmd_alerts, cmd_archive, cmd_check, cmd_daemon, cmd_demo, cmd_ocr
-
     for module in (cmd_demo, cmd_archive, cmd_check, cmd_ocr, cmd_daemon, cmd_alerts):
         for command in module.commands:
             main.add_command(command)

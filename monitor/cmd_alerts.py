@@ -11,7 +11,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from alerts.format import excerpt_pieces, terms_summary, text_spans
+from alerts.listing import ack_alerts, list_alerts
 from monitor.cli_context import AppContext, parse_when, pass_app, run_async
+from monitor.core.store import Archive
 
 _SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
 _STATUS_MARK = {
@@ -52,9 +55,6 @@ def alerts_group(
     since_dt = parse_when(since) if since else None
 
     async def go() -> list[dict[str, Any]]:
-        from alerts.listing import list_alerts
-        from monitor.core.store import Archive
-
         async with await Archive.open(app.db_path(), app.media_dir()) as archive:
             return await list_alerts(
                 archive, since=since_dt, severity=severity, channel=channel, unacked=unacked, limit=limit
@@ -71,8 +71,6 @@ def alerts_group(
 
 
 def _table(rows: list[dict[str, Any]]) -> Table:
-    from alerts.format import excerpt_pieces, terms_summary, text_spans
-
     table = Table(title=f"{len(rows)} alerts (newest first)", show_lines=True)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("raised (UTC)", no_wrap=True)
@@ -132,9 +130,6 @@ def ack_command(app: AppContext, alert_ids: tuple[int, ...]) -> None:
     """
 
     async def go() -> list[int]:
-        from alerts.listing import ack_alerts
-        from monitor.core.store import Archive
-
         async with await Archive.open(app.db_path(), app.media_dir()) as archive:
             return await ack_alerts(archive, list(alert_ids), datetime.now(UTC))
 

@@ -17,8 +17,10 @@ import click
 from rich.console import Console
 from rich.text import Text
 
+from alerts.rules import load_rules
 from monitor.cli_context import AppContext, parse_when, pass_app
 from monitor.core.errors import ImageError, OcrError
+from monitor.core.models import OcrOutcome
 from monitor.core.times import iso
 
 _SEVERITY_STYLE = {"high": "bold white on red", "medium": "black on yellow", "low": "black on cyan"}
@@ -66,8 +68,7 @@ def check_command(
 
     Example: tgmonitor check "#باقي_٥٩_يوما #الانتقام_قادم" --date 2021-11-02
     """
-    from alerts.detect import Detector
-    from alerts.rules import load_rules
+    from alerts.detect import Detector  # why: the detector (~0.2 s) loads only in the commands that detect
 
     config = app.config()
     if text == "-":
@@ -93,24 +94,15 @@ def check_command(
 
 def _read_poster(image: Path, config: Any, *, have_text: bool) -> str | None:
     """OCR text of ``image``; a failure is one sentence (fatal only when there is no TEXT)."""
+    from ocr import OcrSettings, recognize_file  # why: the OCR engine (~0.8 s) loads only for --image
+
+    outcome: OcrOutcome | None
     try:
-        from ocr import OcrSettings, recognize_file  # type: ignore[attr-defined]
-    except ImportError:
-        try:  # the package's modules, if its __init__ does not re-export them
-            from ocr.engine import recognize_file  # type: ignore[no-redef]
-            from ocr.settings import OcrSettings  # type: ignore[no-redef]
-        except ImportError:
-            recognize_file = None  # type: ignore[assignment]
-    if recognize_file is None:
-        problem = "OCR is not available in this installation"
-        outcome = None
+        outcome = recognize_file(image, OcrSettings.from_config(config.ocr))
+    except (ImageError, OcrError) as exc:
+        problem, outcome = str(exc), None
     else:
-        try:
-            outcome = recognize_file(image, OcrSettings.from_config(config.ocr))
-        except (ImageError, OcrError) as exc:
-            problem, outcome = str(exc), None
-        else:
-            problem = "" if outcome.status == "done" else f"could not read {image}: {outcome.reason}"
+        problem = "" if outcome.status == "done" else f"could not read {image}: {outcome.reason}"
     if outcome is not None and not problem:
         return outcome.text or ""
     if not have_text:

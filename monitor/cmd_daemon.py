@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from monitor.cli_context import AppContext, parse_when, pass_app, run_async
 from monitor.core.config import Config, read_secret
@@ -85,7 +86,7 @@ def login_command(app: AppContext, as_string: bool, phone: str | None) -> None:
 
     Example: TG_API_ID=123 TG_API_HASH=... tgmonitor login
     """
-    from telethon import TelegramClient
+    from telethon import TelegramClient  # why: Telethon (~0.7 s) loads only in the commands that use it
     from telethon.sessions import StringSession
 
     config = app.config()
@@ -111,7 +112,7 @@ def login_command(app: AppContext, as_string: bool, phone: str | None) -> None:
 
 async def login_client(client: Any, *, phone: Any, code: Any, password: Any) -> Any:
     """Telethon's interactive login (phone, code, 2FA) with our errors; disconnects afterwards."""
-    from telethon import errors
+    from telethon import errors  # why: Telethon (~0.7 s) loads only in the commands that use it
 
     try:
         await client.start(phone=phone, code_callback=code, password=password, max_attempts=3)
@@ -143,7 +144,7 @@ def run_command(ctx: click.Context, no_ocr: bool) -> None:
 
     Example: tgmonitor --config ~/.config/tgmonitor/config.toml run
     """
-    from monitor.daemon import Daemon
+    from monitor.daemon import Daemon  # why: Telethon and the whole pipeline (~1 s) load only to run
 
     app: AppContext = ctx.find_object(AppContext)
     _daemon_logging(ctx.parent.params.get("verbose", 0) if ctx.parent else 0)
@@ -168,9 +169,7 @@ def backfill_command(
 
     Example: tgmonitor backfill @some_channel --since 2024-01-01 --limit 5000
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from monitor.daemon import backfill_channel
+    from monitor.daemon import backfill_channel  # why: Telethon and the pipeline (~1 s) load only to run
 
     when = parse_when(since) if since else None
     config = app.config()

@@ -6,16 +6,17 @@ in a persistent job store: every job is rebuilt from the config and the archive 
 (reminders from the archive's countdowns), so a crash or an upgrade never leaves stale jobs.
 
 The daemon passes its work in as :class:`Hooks` (plain async callables), so this module knows
-nothing about Telegram and the alerts side can provide reminders and the digest when it has them.
+nothing about Telegram nor about the alerts side: a reminder is anything with a ``key`` and an
+``at`` (:class:`ReminderLike`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -29,13 +30,17 @@ log = logging.getLogger(__name__)
 Job = Callable[[], Awaitable[Any]]
 
 
-@dataclass
-class Reminder:
-    """One reminder to fire at ``at`` (UTC); ``key`` is stable so rebuilding never duplicates it."""
+class ReminderLike(Protocol):
+    """What the scheduler reads of a reminder (``alerts.reminders.Reminder`` is one).
 
-    key: str
-    at: datetime
-    payload: Any = None
+    ``at`` is when to fire (UTC); ``key`` is stable, so rebuilding never duplicates a job.
+    """
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def at(self) -> datetime: ...
 
 
 @dataclass
@@ -44,8 +49,8 @@ class Hooks:
     retry_failed: Job | None = None
     resume_pending: Job | None = None  # pending OCR and undetected posts
     deliver_pending: Job | None = None
-    reminders: Callable[[], Awaitable[list[Reminder]]] | None = None
-    fire_reminder: Callable[[Reminder], Awaitable[Any]] | None = None
+    reminders: Callable[[], Awaitable[Sequence[ReminderLike]]] | None = None
+    fire_reminder: Callable[[ReminderLike], Awaitable[Any]] | None = None
     digest: Job | None = None
     optimize: Job | None = None
 

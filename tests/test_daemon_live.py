@@ -208,7 +208,7 @@ async def test_long_flood_wait_is_waited_out_for_that_channel(tmp_path, caplog):
     server.post(CHANNEL_ID, "قديم")
     server.fail(functions.messages.GetHistoryRequest, "FLOOD_WAIT_2", code=420)
     config = make_config(tmp_path, flood_sleep_threshold=1)  # 2 s is above Telethon's threshold
-    with caplog.at_level(logging.WARNING, logger="monitor.daemon"):
+    with caplog.at_level(logging.WARNING, logger="handlers.gapfill"):
         async with running_daemon(server, config) as daemon:
             await eventually(posts_at_least(daemon, 1), timeout=15)
     assert any("flood wait 2 s on gap-fill" in r.getMessage() for r in caplog.records)

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import signal
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,8 +15,9 @@ from telethon.tl import functions, types
 
 from monitor.core.config import ScheduleConfig
 from monitor.core.store import Archive
-from monitor.daemon import backfill_channel, parse_channel_ref
-from monitor.scheduler import Hooks, Reminder, build_scheduler, rebuild_reminders
+from handlers.channels import parse_channel_ref
+from monitor.daemon import backfill_channel
+from monitor.scheduler import Hooks, build_scheduler, rebuild_reminders
 from tests.daemon_support import (
     CHANNEL_ID,
     eventually,
@@ -25,6 +27,14 @@ from tests.daemon_support import (
     running_daemon,
 )
 from tests.fake_telegram import png_bytes
+
+
+@dataclass
+class Reminder:
+    """A reminder as the scheduler reads one (``monitor.scheduler.ReminderLike``): a key and a time."""
+
+    key: str
+    at: datetime
 
 
 @pytest.mark.asyncio
@@ -229,7 +239,7 @@ async def test_flood_wait_on_resolve_does_not_hold_up_known_channels(tmp_path):
         server.post(CHANNEL_ID, "القناة المعروفة تعمل")
         await eventually(posts_at_least(daemon, 1))
         # An hour later: our retry time and Telethon's own flood memory have both passed.
-        daemon._next_resolve = 0
+        daemon.book.next_resolve = 0
         daemon.client._flood_waited_requests.clear()
         server.post(1002, "الأخرى", push=False)
         await daemon._scheduled_gapfill()

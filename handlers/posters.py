@@ -1,0 +1,198 @@
+"""The one poster reader: read stored images through the OCR pool, then detect their posts.
+
+Every road that reads posters goes through :class:`PosterReader`: the live intake (a post's new
+images, off the intake's workers), the pipeline's own batch reads, the daemon's scheduled resume,
+an import's final pass, ``tgmonitor ocr --pending`` and every restart (:meth:`PosterReader.resume`).
+
+An image is read once, even when several callers want it at the same moment (a poster shared by
+posts of one burst): callers of the same image wait on one shared read. A reader built with
+``concurrency`` also bounds how many reads it hands the pool at once, so a burst of posters never
+fills the pool's queue ahead of the text posts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from monitor.core.models import OcrOutcome
+from monitor.core.ports import OcrReaderPort
+from monitor.core.store import Archive
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int], None]
+DetectPosts = Callable[[Sequence[int]], Awaitable[Any]]
+
+
+class PosterReader:
+    """Reads pending images once each and hands the posts that carry them to detection."""
+
+    def __init__(
+        self,
+        archive: Archive,
+        ocr_pool: OcrReaderPort | None,
+        detect_posts: DetectPosts,
+        *,
+        concurrency: int | None = None,
+    ):
+        self.archive = archive
+        self.ocr_pool = ocr_pool
+        self.detect_posts = detect_posts
+        self._shared: dict[str, asyncio.Future[bool]] = {}
+        self._slots = asyncio.Semaphore(concurrency) if concurrency else None
+
+    # -- one image ---------------------------------------------------------------------------
+    async def read_image(self, sha256: str) -> bool:
+        """Read one stored image (skipped if read before); concurrent callers share one read.
+
+        True when the image has text now (read here or before), False when reading it failed.
+        """
+        shared = self._shared.get(sha256)
+        if shared is None:
+            shared = asyncio.ensure_future(self._read_limited(sha256))
+            self._shared[sha256] = shared
+            shared.add_done_callback(lambda _: self._shared.pop(sha256, None))
+        return await asyncio.shield(shared)
+
+    def reading(self, sha256: str) -> bool:
+        """Whether a read of this image is under way right now."""
+        return sha256 in self._shared
+
+    async def _read_limited(self, sha256: str) -> bool:
+        async with self._slots if self._slots is not None else contextlib.nullcontext():
+            return await self._read(sha256)
+
+    async def _read(self, sha256: str) -> bool:
+        media = await self.archive.media(sha256)
+        if media is None or media.ocr_status != "pending" or self.ocr_pool is None:
+            return media is not None and media.ocr_status != "failed"
+        outcome = await self.ocr_pool.recognize(media.path)
+        await self.apply_ocr(sha256, outcome, detect=False)
+        return outcome.status == "done"
+
+    async def apply_ocr(self, sha256: str, outcome: OcrOutcome, *, detect: bool = True) -> list[int]:
+        """Store an OCR outcome; with ``detect``, run detection on the posts it changed."""
+        post_ids = await self.archive.set_ocr_result(
+            sha256,
+            outcome.status,
+            text=outcome.text if outcome.status == "done" else None,
+            reason=outcome.reason,
+            phash=outcome.phash,
+            width=outcome.width,
+            height=outcome.height,
+        )
+        if outcome.status != "done":
+            log.warning("ocr failed sha256=%s reason=%s", sha256[:12], outcome.reason)
+        if detect:
+            await self.detect_posts(post_ids)
+        return post_ids
+
+    # -- one post ----------------------------------------------------------------------------
+    async def read_post(self, post_id: int, shas: Sequence[str]) -> None:
+        """Read a post's new images (each image once, even when several posts share it), then detect.
+
+        Never raises but on cancellation: a failed read or detection is logged and resumed later.
+        """
+        try:
+            pending = []
+            for sha in dict.fromkeys(shas):
+                record = await self.archive.media(sha)
+                if (record is not None and record.ocr_status == "pending") or self.reading(sha):
+                    pending.append(sha)
+            if not pending:
+                return  # read before (a re-shared poster): the post was detected with its OCR text
+            await asyncio.gather(*(self.read_image(sha) for sha in pending))
+            await self.detect_posts([post_id])
+        except asyncio.CancelledError:
+            raise  # shutdown: resume() finishes it at the next start
+        except Exception as exc:  # OCR or detection failed: resumed by the scheduler, never fatal
+            log.error(
+                "reading images of post %s failed (resumed later): %s: %s", post_id, type(exc).__name__, exc
+            )
+
+    # -- everything pending ------------------------------------------------------------------
+    async def read_pending(
+        self,
+        *,
+        limit: int | None = None,
+        batch: int = 64,
+        on_total: ProgressCallback | None = None,
+        on_done: ProgressCallback | None = None,
+        detect: bool = True,
+    ) -> tuple[int, int]:
+        """Read every image still pending (at most ``limit``), then detect the posts now ready.
+
+        Returns ``(read, failed)``. ``on_total`` hears the number to read once, ``on_done`` each
+        image read (for a progress bar).
+        """
+        if self.ocr_pool is None:
+            if detect:
+                await self.detect_ready()
+            return 0, 0
+        done = failed = 0
+        if on_total is not None:
+            waiting = (await self.archive.stats())["ocr_pending"]
+            on_total(waiting if limit is None else min(limit, waiting))
+        seen: set[str] = set()
+        while limit is None or done + failed < limit:
+            size = batch if limit is None else min(batch, limit - done - failed)
+            pending = [m for m in await self.archive.pending_ocr(size) if m.sha256 not in seen]
+            if not pending:
+                break  # nothing left, or only images a read left pending: never loop on them
+            seen.update(m.sha256 for m in pending)
+
+            async def one(sha: str) -> None:
+                nonlocal done, failed
+                if await self.read_image(sha):
+                    done += 1
+                else:
+                    failed += 1
+                if on_done is not None:
+                    on_done(1)
+
+            await asyncio.gather(*(one(m.sha256) for m in pending))
+        if detect:
+            await self.detect_ready()
+        return done, failed
+
+    async def detect_ready(self, batch: int = 200, *, rounds: int | None = None) -> int:
+        """Detect posts never detected whose images are all read (``rounds`` batches at most)."""
+        handled = 0
+        round_ = 0
+        while rounds is None or round_ < rounds:
+            round_ += 1
+            posts = await self.archive.undetected_posts(batch)
+            if not posts:
+                break
+            waiting = await self.archive.posts_awaiting_ocr([p.id for p in posts]) if self.ocr_pool else set()
+            ready = [p.id for p in posts if p.id not in waiting]
+            if not ready:
+                break
+            await self.detect_posts(ready)
+            handled += len(ready)
+        return handled
+
+    async def resume(self, batch: int = 200) -> int:
+        """Finish what a crash or ``--no-ocr`` left: every pending image, then every undetected post."""
+        done, failed = await self.read_pending(batch=batch, detect=False)
+        return done + failed + await self.detect_ready(batch)
+
+    async def resume_batch(self, batch: int = 200) -> int:
+        """One bounded round of :meth:`resume` (the daemon's periodic job).
+
+        Reads one batch of pending images and detects the posts that carry them, then detects
+        one batch of posts never detected whose images are read.
+        """
+        handled = 0
+        if self.ocr_pool is not None:
+            shas = [m.sha256 for m in await self.archive.pending_ocr(batch)]
+            await asyncio.gather(*(self.read_image(sha) for sha in shas))
+            post_ids = {p.id for sha in shas for p in await self.archive.posts_with_media(sha)}
+            await self.detect_posts(sorted(post_ids))
+            handled += len(shas)
+        handled += await self.detect_ready(batch, rounds=1)
+        return handled
