@@ -3,6 +3,10 @@
 Each area keeps its commands in its own module (``cmd_*.py``); this module builds the group,
 the shared options (``--db``, ``--config``, ``-v``) and turns every :class:`MonitorError` into
 one sentence on stderr and a non-zero exit code, never a traceback.
+
+The shared options are accepted before the command's name (``tgmonitor --db a.db search X``) and
+after it (``tgmonitor search X --db a.db``), for every command and sub-command: each command gets
+copies of them (:func:`add_global_options`) that write into the same :class:`AppContext`.
 """
 
 from __future__ import annotations
@@ -50,16 +54,72 @@ def main(ctx: click.Context, db: Path | None, config_path: Path | None, verbose:
 
     Example: tgmonitor import ./ChannelExport && tgmonitor search "الانتقام قادم"
     """
-    level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=_log_level(verbose), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    ctx.obj = AppContext(db_option=db.expanduser() if db else None, config_option=config_path)
+    ctx.obj = AppContext(
+        db_option=db.expanduser() if db else None, config_option=config_path, verbose=verbose
+    )
+
+
+def _log_level(verbose: int) -> int:
+    return logging.WARNING - 10 * min(verbose, 2)
+
+
+def _late_db(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.ensure_object(AppContext).db_option = value.expanduser()
+
+
+def _late_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.ensure_object(AppContext).config_option = value  # no command has read the config yet
+
+
+def _late_verbose(ctx: click.Context, _param: click.Parameter, value: int) -> None:
+    if value:
+        app = ctx.ensure_object(AppContext)
+        app.verbose += value
+        # The group's basicConfig has run already (and only sets the level once): set it here.
+        logging.getLogger().setLevel(_log_level(app.verbose))
+
+
+def add_global_options(command: click.Command) -> None:
+    """Give ``command`` (and its sub-commands) the group's ``--db``, ``--config`` and ``-v``."""
+    command.params.extend(
+        [
+            click.Option(
+                ["--db"],
+                type=click.Path(path_type=Path),
+                expose_value=False,
+                callback=_late_db,
+                help="Archive file (as before the command's name).",
+            ),
+            click.Option(
+                ["--config"],
+                type=click.Path(path_type=Path),
+                expose_value=False,
+                callback=_late_config,
+                help="Config file (as before the command's name).",
+            ),
+            click.Option(
+                ["-v", "--verbose"],
+                count=True,
+                expose_value=False,
+                callback=_late_verbose,
+                help="More logging (as before the command's name).",
+            ),
+        ]
+    )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            add_global_options(sub)
 
 
 def _register() -> None:
     for module in (cmd_demo, cmd_archive, cmd_check, cmd_ocr, cmd_daemon, cmd_alerts):
         for command in module.commands:
+            add_global_options(command)
             main.add_command(command)
 
 

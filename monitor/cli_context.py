@@ -21,6 +21,7 @@ class AppContext:
 
     db_option: Path | None = None
     config_option: Path | None = None
+    verbose: int = 0  # -v count, before and after the command's name
     _config: Config | None = field(default=None, repr=False)
 
     def config(self) -> Config:

@@ -147,7 +147,7 @@ def run_command(ctx: click.Context, no_ocr: bool) -> None:
     from monitor.daemon import Daemon  # why: Telethon and the whole pipeline (~1 s) load only to run
 
     app: AppContext = ctx.find_object(AppContext)
-    _daemon_logging(ctx.parent.params.get("verbose", 0) if ctx.parent else 0)
+    _daemon_logging(app.verbose)
     config = app.config()
     daemon = Daemon(config, app.db_path(), app.media_dir(), ocr=not no_ocr)
     run_async(daemon.run())
