@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from telethon.tl import functions, types
 
+from handlers.channels import parse_channel_ref
 from monitor.core.config import ScheduleConfig
 from monitor.core.store import Archive
-from handlers.channels import parse_channel_ref
 from monitor.daemon import backfill_channel
 from monitor.scheduler import Hooks, build_scheduler, rebuild_reminders
 from tests.daemon_support import (
