@@ -58,7 +58,7 @@ class Reminder:
     def fingerprint(self) -> str:
         return f"reminder:{self.series.first_post_id}:{self.offset_hours:g}"
 
-    # what the daemon's scheduler (monitor.scheduler.Reminder) reads
+    # what the daemon's scheduler reads (monitor.scheduler.ReminderLike)
     @property
     def key(self) -> str:
         return self.fingerprint
@@ -223,16 +223,16 @@ async def schedule_reminders(
     return ids
 
 
-# --- the daemon's scheduler hooks (monitor.daemon._reminder_hooks) -------------------------
+# --- the daemon's scheduler hooks (monitor.daemon: Hooks.reminders, Hooks.fire_reminder) ------
 
 
-async def compute_reminders(archive: Any, config: Any) -> list[Reminder]:
+async def compute_reminders(archive: Archive, config: AlertsConfig) -> list[Reminder]:
     """Every reminder not raised yet: those due now (the latest per series) and all future ones.
 
     The daemon makes one APScheduler ``date`` job per item (``.key``, ``.at``); each job calls
     :func:`fire_reminder`. Keys are the alert fingerprints, so rebuilding never duplicates.
     """
-    offsets = _offsets(getattr(config, "alerts", config))
+    offsets = _offsets(config)
     now = datetime.now(UTC)
     out = list(await due_reminders(archive, now, offsets))
     for series in await countdown_series(archive, now):
@@ -243,8 +243,10 @@ async def compute_reminders(archive: Any, config: Any) -> list[Reminder]:
     return out
 
 
-async def fire_reminder(app: Any, reminder: Reminder | None = None) -> list[int]:
-    """Raise whatever reminders are due now (this one included) through ``app.outbox``."""
-    if getattr(app, "outbox", None) is None:
+async def fire_reminder(
+    archive: Archive, outbox: Outbox | None, reminder: Reminder | None = None
+) -> list[int]:
+    """Raise whatever reminders are due now (this one included) through ``outbox`` (none: nothing)."""
+    if outbox is None:
         return []
-    return await check_reminders(app.archive, app.outbox)
+    return await check_reminders(archive, outbox)

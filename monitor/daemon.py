@@ -415,8 +415,8 @@ class Daemon:
             resume_pending=self.resume_pending,
             # Deliveries need no polling job: the outbox runs its own senders (``Outbox.run``).
             optimize=app.archive.optimize_index,
-            reminders=lambda: reminders.compute_reminders(app.archive, self.config),
-            fire_reminder=lambda reminder: reminders.fire_reminder(app, reminder),
+            reminders=lambda: reminders.compute_reminders(app.archive, self.config.alerts),
+            fire_reminder=lambda reminder: reminders.fire_reminder(app.archive, app.outbox, reminder),
             digest=self.daily_digest if app.outbox is not None else None,
         )
         self.scheduler = build_scheduler(self.config.schedule, hooks)
@@ -447,7 +447,7 @@ class Daemon:
         day = now.date().isoformat()
         if outbox is None or await archive.get_meta("digest:last_day") == day:
             return 0
-        rows = await archive.alerts_created_since(stamp(now - timedelta(hours=24)))
+        rows = await archive.alerts.created_since(stamp(now - timedelta(hours=24)))
         alerts = [
             OutgoingAlert(
                 delivery_id=0,

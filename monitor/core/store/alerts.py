@@ -146,6 +146,13 @@ class AlertStore:
 
     # --- reading back and acknowledging ---------------------------------------------------
 
+    async def created_since(self, since: str) -> list[sqlite3.Row]:
+        """Alerts created at or after ``since`` (a :func:`monitor.core.times.stamp`), oldest first."""
+        return await self.archive.fetchall(
+            "SELECT id, kind, severity, body, created_at FROM alerts WHERE created_at >= ? ORDER BY id",
+            (since,),
+        )
+
     async def listing(
         self,
         *,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from monitor.core.store.base import StoreBase
@@ -27,13 +26,6 @@ class MetaMixin(StoreBase):
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 list(values.items()),
             )
-
-    async def alerts_created_since(self, since: str) -> list[sqlite3.Row]:
-        """Alerts created at or after ``since`` (a :func:`monitor.core.times.stamp`), oldest first."""
-        return await self.fetchall(
-            "SELECT id, kind, severity, body, created_at FROM alerts WHERE created_at >= ? ORDER BY id",
-            (since,),
-        )
 
     async def stats(self) -> dict[str, Any]:
         one = self.fetchone
