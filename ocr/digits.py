@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from monitor.core.text import fold_digits, normalize
 from ocr.glyphs import component_label, template_fonts, warm_up
 from ocr.lines import otsu
 
@@ -360,8 +361,6 @@ def countdown_regions(
 
 
 def _words(text: str) -> list[str]:
-    from monitor.core.text import normalize
-
     return [w for w in (_PUNCT.sub("", w) for w in normalize(text).split()) if w]
 
 
@@ -423,8 +422,6 @@ def countdown_value(text: str) -> tuple[int, str] | None:
     This only ranks the readings of one poster (:func:`ocr.engine.finish` puts the countdown most
     readings agree on first); what a countdown is, is decided by ``alerts.countdown``.
     """
-    from monitor.core.text import fold_digits, normalize
-
     norm = normalize(text)
     english = _LEFT.search(norm.replace("daysleft", "days left").replace("hoursleft", "hours left"))
     if english:

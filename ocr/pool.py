@@ -49,8 +49,9 @@ from typing import Any
 
 from monitor.core.errors import OcrError
 from monitor.core.models import OcrOutcome
-from ocr.engine import second_passes
+from ocr.passes import second_passes
 from ocr.settings import OcrSettings
+from ocr.tesseract import check_languages
 
 log = logging.getLogger(__name__)
 
@@ -267,8 +268,6 @@ class OcrPool:
         if self._started:
             return
         self._closed = False
-        from ocr.engine import check_languages
-
         missing = await asyncio.to_thread(check_languages, self.settings)  # raises OcrError
         if missing:
             log.warning(
