@@ -38,11 +38,7 @@ _COUNTDOWN_HINT = re.compile(
     r"باقي|باق|متبقي|يتبق|تبقي|بقي|يوم|ايام|ساعه|التنازلي|المهله|days?|hours?|left", re.IGNORECASE
 )
 _DIGITISH = re.compile(r"[0-9٠-٩۰-۹]")
-
-
 _ROW_PLANES = ("white-fill", "black-fill", "grey")
-
-
 _ROW_HEIGHT = 48
 _MAX_ROWS = 12
 

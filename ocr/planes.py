@@ -49,6 +49,13 @@ __all__ = [
 ]
 
 
+LINES_PREFIX = "lines:"
+"""Planes named ``lines:LANG`` are the stack of clean line crops, read with the model ``LANG``."""
+
+INK_PLANE = "lines-ink"
+"""The line crops again, for the digit reader only (not a Tesseract pass): at least at the
+stack's height, and larger ones at their own size (``stack_lines(keep_large=True)``)."""
+
 _WHITE_LEVEL = 190
 _BLACK_LEVEL = 70
 
@@ -122,14 +129,6 @@ def plane_sets(frames: list[Image.Image], settings: OcrSettings) -> list[dict[st
             planes |= _line_planes(frame, settings)
         out.append(planes)
     return out
-
-
-LINES_PREFIX = "lines:"
-
-
-INK_PLANE = "lines-ink"
-"""The line crops again, for the digit reader only (not a Tesseract pass): at least at the
-stack's height, and larger ones at their own size (``stack_lines(keep_large=True)``)."""
 
 
 def image_planes(planes: Mapping[str, Image.Image]) -> dict[str, Image.Image]:

@@ -13,7 +13,7 @@ digits pass, side by side), then ``finish`` (merge, Eastern digits from the glyp
 image's passes go first and every worker helps with it: a single big poster uses both cores
 (its alert comes about twice as fast), and a slow noisy poster no longer holds one worker while
 the other idles at the end of a batch. With few images per worker, that straggler bounded the
-whole run (1.55x on two workers at 24 posters; whole images scaled 1.90x only when evenly sized).
+whole run (measured with ``bench.ocr_throughput``: ``bench/README.md``, OCR).
 
 The image keeps one deadline (``timeout``) across its steps: a step still running at the
 deadline has its worker's process group killed, the image fails with ``OCR timed out after Ns``,
