@@ -10,11 +10,12 @@ Public API::
 """
 
 from monitor.core.models import OcrOutcome
-from ocr.engine import check_languages, install_command, recognize_file, tesseract_info
+from ocr.engine import recognize_file
 from ocr.hashing import SIMILAR_DISTANCE, hamming, perceptual_hash, sha256_bytes
 from ocr.images import LoadedImage, load_image, sniff_format
 from ocr.pool import OcrPool
 from ocr.settings import OcrSettings
+from ocr.tesseract import check_languages, install_command, tesseract_info
 
 __all__ = [
     "SIMILAR_DISTANCE",

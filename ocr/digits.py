@@ -1,11 +1,10 @@
 """Eastern Arabic digits in countdown lines, read by the shape of their glyphs.
 
 Why not Tesseract: Debian's ``ara`` model cannot emit ٢-٩ at all, and the Arabic *script* model
-(``-l Arabic``) reads them poorly: on clean renders of ``باقي ٥٩ يوما`` it got 0 of 13 numbers
-in Noto Kufi, 7 of 13 in Amiri; on an isolated number (psm 7/8, with or without a digits
-whitelist) 0-6 of 13. Eastern digits are few and simple shapes, so each connected component is
-labelled by ``ocr.glyphs`` (nearest neighbours among digits and letters drawn from about 80
-fonts the poster generator does not use) and the digits standing together are read as a number.
+(``-l Arabic``) reads them poorly (figures in ``bench/README.md``, OCR). Eastern digits are
+few and simple shapes, so each connected component is labelled by ``ocr.glyphs`` (nearest
+neighbours among digits and letters drawn from about 80 fonts the poster generator does not use)
+and the digits standing together are read as a number.
 
 Western digits are labelled too, as competitors: a run of them is left to the ``ara`` model,
 which reads Western digits well (1/١ and 9/٩ share shape and value and count either way). A lone
@@ -34,6 +33,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from monitor.core.text import fold_digits, normalize
 from ocr.glyphs import component_label, template_fonts, warm_up
 from ocr.lines import otsu
 
@@ -187,7 +187,7 @@ def number_in(mask: np.ndarray, height: int, *, tesseract_digits: bool = False) 
     ``height`` is the height of the line's tallest letters. With ``tesseract_digits`` (Tesseract
     already read a number on this line) a run with any Western-looking digit is left to
     Tesseract, which reads Western digits well; shapes both kinds share (١ and 1, ٩ and 9) are
-    read here and the vote of ``ocr.engine`` settles any disagreement.
+    read here and the vote of ``ocr.voting`` settles any disagreement.
     """
     read = read_digits(mask, height, tesseract_digits=tesseract_digits)
     return read[0] if read is not None else None
@@ -360,8 +360,6 @@ def countdown_regions(
 
 
 def _words(text: str) -> list[str]:
-    from monitor.core.text import normalize
-
     return [w for w in (_PUNCT.sub("", w) for w in normalize(text).split()) if w]
 
 
@@ -420,11 +418,9 @@ def countdown_value(text: str) -> tuple[int, str] | None:
     """The (value, unit) one OCR reading gives a countdown, or None: a number with countdown words
     around it (``باقي 59 يوما``, ``59 days left``, ``#59daysleft``). A bare number is no vote.
 
-    This only ranks the readings of one poster (:func:`ocr.engine.finish` puts the countdown most
+    This only ranks the readings of one poster (:func:`ocr.voting.finish` puts the countdown most
     readings agree on first); what a countdown is, is decided by ``alerts.countdown``.
     """
-    from monitor.core.text import fold_digits, normalize
-
     norm = normalize(text)
     english = _LEFT.search(norm.replace("daysleft", "days left").replace("hoursleft", "hours left"))
     if english:

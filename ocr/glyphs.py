@@ -12,8 +12,7 @@ next to countdown numbers are examples too, labelled "not a digit".
 The fonts the synthetic posters are drawn with (``scripts/posters.py``: Noto Sans, Naskh and
 Kufi Arabic, Amiri, DejaVu Sans Bold, DejaVu Serif Bold, Noto Sans) are left out, in every
 weight, so that ``bench/ocr_quality.py`` measures reading fonts never seen; real posters use
-other fonts again. ٢-٩ drawn alone in the four Arabic poster fonts at 24-60 px, sharp and
-blurred: 254 of 256 right (٣ twice taken for ٢, which has one tooth less). ١ alone is an alef
+other fonts again (how well it labels them: ``bench/README.md``, OCR). ١ alone is an alef
 stroke and ٠ alone a dot: ``ocr.digits`` settles those from the neighbouring digits.
 
 Why nearest neighbours and not a trained network: the examples are drawn, not collected, so

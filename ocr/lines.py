@@ -11,11 +11,9 @@ with only its own components (plus the dots and marks inside its box): black ink
 nothing of the background left. The crops are scaled to one height and stacked one under the
 other with wide gaps, so Tesseract reads all of them in one run per language (psm 6).
 
-Measured on the 48 posters of ``scripts/posters.py`` (seed 0): the lines alone found 80 % of
-keywords and hashtags at about 1 s per image (a prototype), and with the plane passes of
-``ocr.engine`` recall went from 81 % to 89 % (92 % with small posters enlarged; the table in
-``ocr.engine``). Grain chains into long junk "lines" on some masks, so each mask gives its best
-twelve only. Nothing here is specific to the synthetic posters' colours beyond the usual poster
+On top of the plane passes this was the largest gain in recall after the masks (figures in
+``bench/README.md``, OCR). Grain chains into long junk "lines" on some masks, so each mask gives
+its best twelve only. Nothing here is specific to the synthetic posters' colours beyond the usual poster
 palette (white, black, gold, red); the Otsu cuts of grey and of each channel cover the rest.
 
 Why not a library: OpenCV's text detectors need model files from the network (EAST, DB), and

@@ -13,7 +13,7 @@ digits pass, side by side), then ``finish`` (merge, Eastern digits from the glyp
 image's passes go first and every worker helps with it: a single big poster uses both cores
 (its alert comes about twice as fast), and a slow noisy poster no longer holds one worker while
 the other idles at the end of a batch. With few images per worker, that straggler bounded the
-whole run (1.55x on two workers at 24 posters; whole images scaled 1.90x only when evenly sized).
+whole run (measured with ``bench.ocr_throughput``: ``bench/README.md``, OCR).
 
 The image keeps one deadline (``timeout``) across its steps: a step still running at the
 deadline has its worker's process group killed, the image fails with ``OCR timed out after Ns``,
@@ -49,8 +49,9 @@ from typing import Any
 
 from monitor.core.errors import OcrError
 from monitor.core.models import OcrOutcome
-from ocr.engine import second_passes
+from ocr.passes import second_passes
 from ocr.settings import OcrSettings
+from ocr.tesseract import check_languages
 
 log = logging.getLogger(__name__)
 
@@ -267,8 +268,6 @@ class OcrPool:
         if self._started:
             return
         self._closed = False
-        from ocr.engine import check_languages
-
         missing = await asyncio.to_thread(check_languages, self.settings)  # raises OcrError
         if missing:
             log.warning(

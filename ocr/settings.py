@@ -12,7 +12,7 @@ from typing import Any
 __all__ = ["DEFAULT_PASSES", "OcrSettings"]
 
 DEFAULT_PASSES = ("grey", "red", "green", "blue", "white", "black", "gold", "white-fill", "black-fill")
-"""Image planes read by Tesseract, chosen by measurement (see ``ocr.engine``)."""
+"""Image planes read by Tesseract, chosen by measurement (see ``ocr.planes`` and ``bench/README.md``)."""
 
 
 @dataclass(frozen=True)

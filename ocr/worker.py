@@ -37,6 +37,16 @@ from typing import Any
 
 from PIL import Image
 
+from monitor.core.errors import OcrError
+from ocr.digits import warm_up
+from ocr.engine import load_for_ocr, recognize_file
+from ocr.passes import read_plane, read_second
+from ocr.planes import is_pass, open_plane, plane_sets, save_plane
+from ocr.readings import PassResult
+from ocr.settings import OcrSettings
+from ocr.tesseract import TesseractFailed, tesseract_failure
+from ocr.voting import finish
+
 
 class PlaneFiles(Mapping[str, Image.Image]):
     """The planes of an image's first frame, opened from the job folder only when asked for."""
@@ -49,8 +59,6 @@ class PlaneFiles(Mapping[str, Image.Image]):
         if name not in self._open:
             if name not in self._files:
                 raise KeyError(name)
-            from ocr.engine import open_plane
-
             self._open[name] = open_plane(self._files[name])
         return self._open[name]
 
@@ -66,44 +74,40 @@ def plane_file(folder: Path, frame: int, name: str, image: Image.Image) -> Path:
     return folder / f"f{frame}-{name}.{suffix}"
 
 
-def handle(request: dict[str, Any], settings: Any) -> dict[str, Any]:
+def handle(request: dict[str, Any], settings: OcrSettings) -> dict[str, Any]:
     """Answer one request (see the module docstring)."""
-    from ocr import engine
-
     op = request.get("op", "read")
     if op == "read":
-        return {"outcome": engine.recognize_file(request["path"], settings).to_dict()}
+        return {"outcome": recognize_file(request["path"], settings).to_dict()}
     try:
         if op == "prepare":
-            outcome, loaded = engine.load_for_ocr(request["path"], settings)
+            outcome, loaded = load_for_ocr(request["path"], settings)
             if loaded is None:
                 return {"outcome": outcome.to_dict()}
             folder = Path(request["dir"])
             folder.mkdir(parents=True, exist_ok=True)
             units = []
-            for frame, planes in enumerate(engine.plane_sets(loaded.frames, settings)):
+            for frame, planes in enumerate(plane_sets(loaded.frames, settings)):
                 written: dict[int, Path] = {}  # one line stack serves each language's pass
                 for name, plane in planes.items():
                     target = written.get(id(plane))
                     if target is None:
                         target = written[id(plane)] = plane_file(folder, frame, name, plane)
-                        engine.save_plane(plane, target)
-                    units.append(
-                        {"frame": frame, "plane": name, "file": str(target), "read": engine.is_pass(name)}
-                    )
+                        save_plane(plane, target)
+                    units.append({"frame": frame, "plane": name, "file": str(target), "read": is_pass(name)})
             return {"meta": outcome.to_dict(), "units": units}
         if op == "pass":
-            lines = engine.read_plane(request["file"], settings, request["plane"])
-            return {"result": engine.PassResult(request["frame"], request["plane"], lines).to_json()}
+            lines = read_plane(request["file"], settings, request["plane"])
+            return {"result": PassResult(request["frame"], request["plane"], lines).to_json()}
         if op in ("second", "finish"):
-            results = [engine.PassResult.from_json(r) for r in request["results"]]
+            results = [PassResult.from_json(r) for r in request["results"]]
             first = PlaneFiles({u["plane"]: u["file"] for u in request["units"] if u["frame"] == 0})
             if op == "second":
-                return {"result": engine.read_second(request["name"], results, first, settings).to_json()}
-            second = [engine.PassResult.from_json(r) for r in request.get("second", [])]
-            return {"text": engine.finish(results, first, settings, second).text}
-    except engine.TesseractFailed as exc:
-        return {"failed": engine.tesseract_failure(exc)}
+                return {"result": read_second(request["name"], results, first, settings).to_json()}
+            second = [PassResult.from_json(r) for r in request.get("second", [])]
+            return {"text": finish(results, first, settings, second).text}
+    except TesseractFailed as exc:
+        return {"failed": tesseract_failure(exc)}
     except OSError as exc:  # a plane file gone: the job was given up (timed out) meanwhile
         return {"failed": f"OCR step failed: {exc}"}
     raise ValueError(f"unknown OCR worker request {op!r}")
@@ -111,9 +115,6 @@ def handle(request: dict[str, Any], settings: Any) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     os.environ["OMP_THREAD_LIMIT"] = "1"
-    from monitor.core.errors import OcrError
-    from ocr.settings import OcrSettings
-
     settings = OcrSettings.from_dict(json.loads(argv[0]) if argv else {})
     out = sys.stdout
     out.write(json.dumps({"ready": True}) + "\n")
@@ -121,8 +122,6 @@ def main(argv: list[str]) -> int:
     if settings.glyph_digits:
         # Draw the digit templates (about a second) while the first passes run in Tesseract,
         # rather than in the middle of the first poster with a countdown.
-        from ocr.digits import warm_up
-
         threading.Thread(target=warm_up, name="digit-templates", daemon=True).start()
     for raw in sys.stdin:
         if not raw.strip():

@@ -132,14 +132,14 @@ def test_doctor_reports_tesseract_and_languages(tmp_path, no_user_config, monkey
 
 
 def test_doctor_without_tesseract_gives_the_install_command(tmp_path, no_user_config, monkeypatch):
-    from ocr import engine
+    from ocr import tesseract
 
     monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
-    engine._tesseract_info_cached.cache_clear()
+    tesseract._tesseract_info_cached.cache_clear()
     try:
         result = CliRunner().invoke(main, ["--db", str(tmp_path / "a.db"), "doctor", "--json"])
     finally:
-        engine._tesseract_info_cached.cache_clear()
+        tesseract._tesseract_info_cached.cache_clear()
     assert result.exit_code == 1
     report = json.loads(result.output)
     [tess] = [c for c in report["checks"] if c["check"] == "tesseract"]
@@ -148,15 +148,15 @@ def test_doctor_without_tesseract_gives_the_install_command(tmp_path, no_user_co
 
 
 def test_ocr_pending_without_tesseract_is_one_sentence(tmp_path, no_user_config, monkeypatch):
-    from ocr import engine
+    from ocr import tesseract
 
     save_posts(tmp_path / "a.db", tmp_path / "media", [])
     monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
-    engine._tesseract_info_cached.cache_clear()
+    tesseract._tesseract_info_cached.cache_clear()
     try:
         result = CliRunner().invoke(main, ["--db", str(tmp_path / "a.db"), "ocr", "--pending"])
     finally:
-        engine._tesseract_info_cached.cache_clear()
+        tesseract._tesseract_info_cached.cache_clear()
     assert result.exit_code != 0
     assert "apt-get install -y tesseract-ocr" in result.output
     assert "Traceback" not in result.output

@@ -7,8 +7,7 @@ import pytest
 from alerts.countdown import find_countdown
 from monitor.core.errors import OcrError
 from monitor.core.text import normalize
-from ocr import OcrSettings, install_command, recognize_file, tesseract_info
-from ocr import engine as engine_module
+from ocr import OcrSettings, install_command, recognize_file, tesseract, tesseract_info
 from tests.ocr_support import write_poster
 
 
@@ -116,8 +115,8 @@ def test_a_pass_over_its_cpu_time_is_skipped_not_failed(tmp_path, caplog):
     noise = np.random.default_rng(3).integers(0, 256, (1600, 1600), dtype=np.uint8)
     grain = tmp_path / "grain.pgm"
     Image.fromarray(noise).save(grain)
-    with caplog.at_level("INFO", logger="ocr.engine"):
-        assert engine_module._run_tesseract(str(grain), "ara+eng", 11, 1.0) == []
+    with caplog.at_level("INFO", logger="ocr.tesseract"):
+        assert tesseract._run_tesseract(str(grain), "ara+eng", 11, 1.0) == []
     assert "ran over 1s of CPU" in caplog.text
 
 
@@ -130,8 +129,8 @@ def test_a_pass_that_waits_is_stopped_by_the_wall_clock(tmp_path, monkeypatch, c
     fake.write_text("#!/bin/sh\nexec sleep 60\n", encoding="utf-8")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
-    with caplog.at_level("INFO", logger="ocr.engine"):
-        assert engine_module._run_tesseract(str(fake), "eng", 11, 0.5) == []
+    with caplog.at_level("INFO", logger="ocr.tesseract"):
+        assert tesseract._run_tesseract(str(fake), "eng", 11, 0.5) == []
     assert "waited over 5s" in caplog.text
 
 
@@ -160,18 +159,19 @@ def test_missing_language_raises_with_the_install_command(tmp_path):
 def test_missing_tesseract_raises_with_the_install_command(tmp_path, monkeypatch):
     path = write_poster(tmp_path, "arabic-light")
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
-    engine_module._tesseract_info_cached.cache_clear()
+    tesseract._tesseract_info_cached.cache_clear()
     try:
         with pytest.raises(
             OcrError, match=r"Tesseract is not installed: run `apt-get install -y tesseract-ocr "
         ):
             recognize_file(path)
     finally:
-        engine_module._tesseract_info_cached.cache_clear()
+        tesseract._tesseract_info_cached.cache_clear()
 
 
 def test_merge_drops_lines_contained_in_others():
-    from ocr.engine import Line, Word, merge_lines
+    from ocr.readings import Line, Word
+    from ocr.voting import merge_lines
 
     def line(text: str, top: int) -> Line:
         return Line([Word(w, 90, 10 * i, top, 9, 20) for i, w in enumerate(text.split())], "grey")
@@ -183,7 +183,8 @@ def test_merge_drops_lines_contained_in_others():
 
 
 def test_lines_most_planes_agree_on_come_first():
-    from ocr.engine import Line, Word, by_agreement
+    from ocr.readings import Line, Word
+    from ocr.voting import by_agreement
 
     def line(text: str, top: int) -> Line:
         return Line([Word(w, 90, 10 * i, top, 9, 20) for i, w in enumerate(text.split())], "grey")
@@ -218,7 +219,7 @@ def test_lines_most_planes_agree_on_come_first():
 
 
 def test_the_countdown_most_readings_agree_on_goes_first():
-    from ocr.engine import _agreed_countdown
+    from ocr.voting import _agreed_countdown
 
     readings = ["Only 41 days left", "Onily 4.1. days left", "1 days left", "Only 41 days left", "HELL"]
     assert _agreed_countdown([], [], readings) == ["Only 41 days left"]

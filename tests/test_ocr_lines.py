@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ocr.engine import OcrSettings, clean_token, plane_sets, read_plane
 from ocr.lines import Placement, find_lines, masks_of, place_words, stack_lines
+from ocr.passes import read_plane
+from ocr.planes import plane_sets
+from ocr.settings import OcrSettings
+from ocr.tesseract import clean_token
 from scripts.posters import render_poster
 
 

@@ -1,0 +1,245 @@
+"""One Tesseract pass over one plane, and the second passes that need the plane passes first.
+
+* Plane passes (:func:`read_plane`): each plane (``ocr.planes``) read as sparse text
+  (``--psm 11``): psm 3 loses whole posters on busy backgrounds and psm 6 reads noise as pages
+  of junk (``shared/research/ocr-study.md``). A stack of line crops is read at psm 6 with one
+  model, and its words are mapped back onto the image.
+* ``rows`` (:func:`read_second`): the rows of text the plane passes found are cut out of the two
+  filled masks and grey, upscaled to 48 px, stacked and read once more as a block (psm 6): a line
+  that psm 11 read in pieces among flames is read whole once it stands alone.
+* ``digits``: Debian's ``ara`` model cannot emit ٢-٩ at all (``٤٨`` comes back as ``AE`` or
+  ``/5``), so countdown-like lines are re-read with the Arabic script model
+  (``tesseract-ocr-script-arab``, ``-l Arabic``); the glyph reader (``ocr.digits``) does the rest.
+
+Every pass gets its share of the image's time in CPU seconds (:func:`_pass_timeout`): one that
+bogs down is skipped, not failed. Measurements: ``bench/README.md`` (OCR).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from PIL import Image
+
+from monitor.core.text import normalize
+from ocr.lines import place_words
+from ocr.planes import LINES_PREFIX, image_planes, layout_of
+from ocr.readings import Line, PassResult, Word, keep_words, same_row
+from ocr.settings import OcrSettings
+from ocr.tesseract import tesseract_words
+from ocr.voting import merge_passes
+
+__all__ = ["read_plane", "read_second", "second_passes"]
+
+
+_COUNTDOWN_HINT = re.compile(
+    r"باقي|باق|متبقي|يتبق|تبقي|بقي|يوم|ايام|ساعه|التنازلي|المهله|days?|hours?|left", re.IGNORECASE
+)
+_DIGITISH = re.compile(r"[0-9٠-٩۰-۹]")
+_ROW_PLANES = ("white-fill", "black-fill", "grey")
+_ROW_HEIGHT = 48
+_MAX_ROWS = 12
+
+
+def read_plane(plane: Image.Image | str | Path, settings: OcrSettings, name: str = "") -> list[list[Word]]:
+    """One plane pass, skipped after its share of the timeout: ``settings.languages`` at
+    ``settings.psm``; a stack of line crops (``name`` ``lines:LANG``) with one model at psm 6, its
+    words mapped back onto the image and tagged with their crop."""
+    if not name.startswith(LINES_PREFIX):
+        return tesseract_words(plane, settings.languages, settings.psm, _pass_timeout(settings))
+    placements = layout_of(plane)
+    found = tesseract_words(plane, name[len(LINES_PREFIX) :], 6, _pass_timeout(settings))
+    out = []
+    for words in found:
+        placed = []
+        for w in words:
+            spot = place_words(w.top, w.left, w.width, w.height, placements)
+            if spot is not None:
+                crop, left, top, width, height = spot
+                placed.append(Word(w.text, w.conf, left, top, width, height, crop))
+        if placed:
+            out.append(placed)
+    return out
+
+
+def second_passes(settings: OcrSettings) -> list[str]:
+    """The passes that need the plane passes first: each is one more Tesseract run (``read_second``)."""
+    names = []
+    if settings.row_pass:
+        names.append("rows")
+    if settings.digits_pass and settings.digits_model:
+        names.append("digits")
+    return names
+
+
+def read_second(
+    name: str, results: list[PassResult], first_planes: Mapping[str, Image.Image], settings: OcrSettings
+) -> PassResult:
+    """One second-phase pass over the first frame, as a :class:`PassResult` (plane ``name``).
+
+    ``rows``: every row of text the plane passes found is cut out of the three planes that
+    separate letters best, upscaled, and all of them re-read at once as a block (psm 6): a line
+    half read among flames is read whole once it is alone. ``digits``: countdown-like lines
+    re-read with the Arabic script model (see the module docstring); its lines come first.
+    """
+    first = [r for r in results if r.frame == 0]
+    if not first or not first_planes:
+        return PassResult(0, name, [])
+    if name == "rows":
+        return PassResult(0, name, _rows_pass(first, first_planes, settings))
+    if name == "digits":
+        texts = _digits_pass(merge_passes(first, settings), first_planes, settings)
+        return PassResult(0, name, [[Word(text, 100.0, 0, 0, 0, 0)] for text in texts])
+    raise ValueError(f"unknown second pass {name!r}")
+
+
+def _rows(results: list[PassResult], settings: OcrSettings) -> list[tuple[int, int, int, int]]:
+    """Rows of text: the lines of all plane passes on the same row, pooled into one box."""
+    rows: list[list[int]] = []
+    for result in results:
+        for words in result.lines:
+            kept = keep_words(words, settings.min_confidence)
+            if not kept:
+                continue
+            box = Line(kept, result.plane).box
+            for row in rows:
+                if same_row((row[0], row[1], row[2], row[3]), box):
+                    row[:] = [
+                        min(row[0], box[0]),
+                        min(row[1], box[1]),
+                        max(row[2], box[2]),
+                        max(row[3], box[3]),
+                    ]
+                    break
+            else:
+                rows.append(list(box))
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+def _rows_pass(
+    results: list[PassResult], planes: Mapping[str, Image.Image], settings: OcrSettings
+) -> list[list[Word]]:
+    crops: list[Image.Image] = []
+    origins: list[tuple[int, int, int, int]] = []
+    for left, top, right, bottom in _rows(results, settings)[:_MAX_ROWS]:
+        height = bottom - top
+        if height < 8:
+            continue
+        pad = max(4, height // 4)
+        for name in _ROW_PLANES:
+            plane = planes.get(name)
+            if plane is None:
+                continue
+            box = (
+                max(0, left - pad),
+                max(0, top - pad),
+                min(plane.width, right + pad),
+                min(plane.height, bottom + pad),
+            )
+            crop = plane.crop(box).convert("L")
+            if crop.height < _ROW_HEIGHT:
+                scale = _ROW_HEIGHT / crop.height
+                crop = crop.resize((max(1, int(crop.width * scale)), _ROW_HEIGHT), Image.Resampling.LANCZOS)
+            crops.append(crop)
+            origins.append((left, top, right, bottom))
+    if not crops:
+        return []
+    stacked, offsets = _stack_crops_at(crops)
+    found = tesseract_words(stacked, settings.languages, 6, _pass_timeout(settings))
+    out = []
+    for words in found:  # back to image coordinates: the row the line was cut from
+        centre = sum(w.top + w.height / 2 for w in words) / len(words)
+        index = max((i for i, y in enumerate(offsets) if y <= centre), default=0)
+        left, top, right, bottom = origins[index]
+        span = max(1, crops[index].width)
+        out.append(
+            [
+                Word(
+                    w.text,
+                    w.conf,
+                    left + (w.left * (right - left)) // span,
+                    top,
+                    max(1, w.width * (right - left) // span),
+                    bottom - top,
+                )
+                for w in words
+            ]
+        )
+    return out
+
+
+def _countdown_like(line: Line) -> bool:
+    return bool(_COUNTDOWN_HINT.search(line.norm) or "#" in line.text or _DIGITISH.search(line.text))
+
+
+def _stack_crops(crops: list[Image.Image]) -> Image.Image:
+    return _stack_crops_at(crops)[0]
+
+
+def _stack_crops_at(crops: list[Image.Image]) -> tuple[Image.Image, list[int]]:
+    """Crops one under the other on white, and the top of each in the stack."""
+    gap = max(c.height for c in crops) // 2 + 10
+    width = max(c.width for c in crops) + 2 * gap
+    height = sum(c.height for c in crops) + gap * (len(crops) + 1)
+    canvas = Image.new("L", (width, height), 255)
+    offsets = []
+    y = gap
+    for crop in crops:
+        canvas.paste(crop, (gap, y))
+        offsets.append(y)
+        y += crop.height + gap
+    return canvas, offsets
+
+
+def _digits_pass(lines: list[Line], planes: dict[str, Image.Image], settings: OcrSettings) -> list[str]:
+    """Re-read countdown-like lines with the script model; return the lines it read with digits."""
+    if not settings.digits_model:
+        return []
+    if settings.digits_scope == "page":
+        grey = planes["grey"] if "grey" in planes else next(iter(planes.values())).convert("L")
+        found = tesseract_words(grey, settings.digits_model, 11, _pass_timeout(settings))
+        out = []
+        for words in found:
+            text = " ".join(w.text for w in keep_words(words, settings.min_confidence))
+            norm = normalize(text)
+            if _DIGITISH.search(text) and (_COUNTDOWN_HINT.search(norm) or "#" in text):
+                out.append(text)
+        return out
+    chosen = [ln for ln in lines if _countdown_like(ln)]
+    if not chosen:
+        return []
+    crops = []
+    own_planes = image_planes(planes)
+    for line in chosen[:8]:
+        plane = own_planes.get(line.plane) or own_planes.get("grey") or next(iter(own_planes.values()))
+        left, top, right, bottom = line.box
+        pad = max(4, (bottom - top) // 2)
+        box = (
+            max(0, left - 2 * pad),
+            max(0, top - pad),
+            min(plane.width, right + 2 * pad),
+            min(plane.height, bottom + pad),
+        )
+        crop = plane.crop(box).convert("L")
+        if crop.height < 40:  # the script model likes ~40 px tall lines
+            scale = 40 / max(1, crop.height)
+            crop = crop.resize((max(1, int(crop.width * scale)), 40), Image.Resampling.LANCZOS)
+        crops.append(crop)
+    found = tesseract_words(_stack_crops(crops), settings.digits_model, 11, _pass_timeout(settings))
+    digit_lines = []
+    for words in found:
+        words = keep_words(words, settings.min_confidence)
+        text = " ".join(w.text for w in words)
+        if _DIGITISH.search(text) and len(normalize(text)) >= 2:
+            digit_lines.append(text)
+    return digit_lines
+
+
+def _pass_timeout(settings: OcrSettings) -> float:
+    """CPU time allowed to one pass: ``pass_timeout``, and never more than a share of the image's
+    timeout. A pass that bogs down (psm 11 on grain ran 5-8 s for nothing where a median-filtered
+    copy took 0.5 s; minutes on large grainy images) is skipped instead of failing the image;
+    ordinary passes take 0.1-1.5 s at 1600 px on the 2-core machine."""
+    return min(settings.pass_timeout, max(1.0, settings.timeout / (len(settings.passes) + 2)))

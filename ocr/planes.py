@@ -1,0 +1,186 @@
+"""The images a poster is read from: colour planes, masks, and the stack of its clean line crops.
+
+Each plane separates a different text colour from its background, and each gets its own
+Tesseract pass (``ocr.passes``):
+
+* ``grey``, ``red``, ``green``, ``blue``: the image's own channels.
+* ``white`` and ``black`` masks: poster text is mostly white or black with a contrasting outline,
+  over flames, flags or photos. Pixels whose darkest channel is above 190 (or lightest below 70)
+  become black text on white: the outline and most of the background vanish, and Tesseract
+  stops reading hollow letters (the largest single gain measured; binarising whole planes did
+  not help).
+* ``gold``: gold letters (red and green high, blue low: flames keep some blue) escape the white
+  mask.
+* ``white-fill`` and ``black-fill``: black letters outlined in white come out of the white mask
+  as hollow outlines (white letters outlined in black out of the black mask); filling their
+  letter-sized holes makes the outlines letters.
+* ``lines:LANG``: the lines of text found on colour masks and cut out clean (``ocr.lines``),
+  scaled to one height and stacked, read once per language; Tesseract's page analysis never
+  sees the flames. ``lines-ink`` (:data:`INK_PLANE`) is the same crops for the digit reader.
+
+The pool's workers hand planes to each other as files (:func:`save_plane`, :func:`open_plane`:
+a line stack's layout travels beside it as JSON). What each plane added: ``bench/README.md``
+(OCR).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageChops
+from scipy import ndimage
+
+from ocr.lines import Placement, find_lines, stack_lines
+from ocr.settings import OcrSettings
+
+__all__ = [
+    "INK_PLANE",
+    "LINES_PREFIX",
+    "image_planes",
+    "is_pass",
+    "layout_of",
+    "layout_path",
+    "open_plane",
+    "plane_sets",
+    "save_plane",
+]
+
+
+LINES_PREFIX = "lines:"
+"""Planes named ``lines:LANG`` are the stack of clean line crops, read with the model ``LANG``."""
+
+INK_PLANE = "lines-ink"
+"""The line crops again, for the digit reader only (not a Tesseract pass): at least at the
+stack's height, and larger ones at their own size (``stack_lines(keep_large=True)``)."""
+
+_WHITE_LEVEL = 190
+_BLACK_LEVEL = 70
+
+
+def _planes(frame: Image.Image, names: tuple[str, ...], upscale_below: int) -> dict[str, Image.Image]:
+    if upscale_below and max(frame.size) < upscale_below:
+        frame = frame.resize((frame.width * 2, frame.height * 2), Image.Resampling.LANCZOS)
+    r, g, b = frame.split()
+    out: dict[str, Image.Image] = {}
+    for name in names:
+        if name == "color":
+            out[name] = frame
+        elif name == "grey":
+            out[name] = frame.convert("L")
+        elif name == "red":
+            out[name] = r
+        elif name == "green":
+            out[name] = g
+        elif name == "blue":
+            out[name] = b
+        elif name == "min":
+            out[name] = ImageChops.darker(ImageChops.darker(r, g), b)
+        elif name == "max":
+            out[name] = ImageChops.lighter(ImageChops.lighter(r, g), b)
+        elif name == "white":  # near-white pixels as black text on white: drops outlines and flames
+            darkest = ImageChops.darker(ImageChops.darker(r, g), b)
+            out[name] = darkest.point(lambda v: 0 if v > _WHITE_LEVEL else 255)
+        elif name == "black":  # near-black pixels as black text on white
+            lightest = ImageChops.lighter(ImageChops.lighter(r, g), b)
+            out[name] = lightest.point(lambda v: 0 if v < _BLACK_LEVEL else 255)
+        elif name == "gold":  # gold or yellow letters: red and green high, blue low (flames keep some blue)
+            rgb = np.asarray(frame, dtype=np.int16)
+            gold = (rgb[..., 0] > 190) & (rgb[..., 1] > 150) & (rgb[..., 2] < 70)
+            out[name] = Image.fromarray(np.where(gold, 0, 255).astype(np.uint8))
+        elif name in ("white-fill", "black-fill"):  # outlined letters filled in
+            rgb = np.asarray(frame)
+            light, dark = rgb.min(axis=2) > _WHITE_LEVEL, rgb.max(axis=2) < _BLACK_LEVEL
+            mask = light if name == "white-fill" else dark
+            out[name] = Image.fromarray(np.where(_fill_small_holes(mask), 0, 255).astype(np.uint8))
+        else:
+            raise ValueError(f"unknown OCR pass {name!r}")
+    return out
+
+
+def _fill_small_holes(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with its letter-sized holes filled: the outline of a hollow letter becomes the letter."""
+    holes = ndimage.binary_fill_holes(mask) & ~mask
+    labels, count = ndimage.label(holes)
+    if not count:
+        return mask
+    sizes = np.bincount(labels.ravel())
+    limit = 0.002 * mask.size
+    small = sizes <= limit
+    small[0] = False
+    return mask | small[labels]
+
+
+def plane_sets(frames: list[Image.Image], settings: OcrSettings) -> list[dict[str, Image.Image]]:
+    """The planes to read, per frame (a frame too small to read gets none).
+
+    With ``line_pass``, the stack of clean line crops (``ocr.lines``) is a plane too, once per
+    language (``lines:ara``, ``lines:eng``: the same image, read with each model alone).
+    """
+    out = []
+    for frame in frames:
+        if min(frame.size) < 8:
+            out.append({})
+            continue
+        planes = _planes(frame, settings.passes, settings.upscale_below)
+        if settings.line_pass:
+            planes |= _line_planes(frame, settings)
+        out.append(planes)
+    return out
+
+
+def image_planes(planes: Mapping[str, Image.Image]) -> dict[str, Image.Image]:
+    """The planes cut from the image itself (not the stacks of line crops): where a line's box
+    points."""
+    return {k: v for k, v in planes.items() if not k.startswith(LINES_PREFIX) and is_pass(k)}
+
+
+def is_pass(name: str) -> bool:
+    """Whether the plane ``name`` is read by Tesseract (every plane but :data:`INK_PLANE`)."""
+    return name != INK_PLANE
+
+
+def _line_planes(frame: Image.Image, settings: OcrSettings) -> dict[str, Image.Image]:
+    lines = find_lines(np.asarray(frame.convert("RGB")), zoom_below=settings.line_zoom_below)
+    if not lines:
+        return {}
+    stack, placements = stack_lines(lines)
+    stack.info["layout"] = [p.to_json() for p in placements]
+    planes = {LINES_PREFIX + lang: stack for lang in settings.languages.split("+") if lang}
+    if settings.glyph_digits:
+        ink, ink_placements = stack_lines(lines, keep_large=True)
+        ink.info["layout"] = [p.to_json() for p in ink_placements]
+        planes[INK_PLANE] = ink
+    return planes
+
+
+def layout_path(plane_file: str | Path) -> Path:
+    """Where the layout of a stack of line crops is written next to its plane file."""
+    return Path(f"{plane_file}.layout.json")
+
+
+def save_plane(plane: Image.Image, target: Path) -> None:
+    """Write a plane as PGM/PPM, and a line stack's layout beside it."""
+    plane.save(target)
+    if "layout" in plane.info:
+        layout_path(target).write_text(json.dumps(plane.info["layout"]), encoding="utf-8")
+
+
+def open_plane(path: str | Path) -> Image.Image:
+    """A plane written by :func:`save_plane`, with its layout back in ``info``."""
+    with Image.open(path) as image:
+        image.load()
+        plane = image.copy()
+    side = layout_path(path)
+    if side.exists():
+        plane.info["layout"] = json.loads(side.read_text(encoding="utf-8"))
+    return plane
+
+
+def layout_of(plane: Image.Image | str | Path) -> list[Placement]:
+    data = plane.info.get("layout") if isinstance(plane, Image.Image) else None
+    if data is None and not isinstance(plane, Image.Image) and layout_path(plane).exists():
+        data = json.loads(layout_path(plane).read_text(encoding="utf-8"))
+    return [Placement.from_json(p) for p in data or []]

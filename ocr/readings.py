@@ -1,0 +1,93 @@
+"""What the passes read: words, lines, one pass's result, and the text of a whole image.
+
+Plain records shared by the Tesseract runner (``ocr.tesseract``), the passes (``ocr.passes``),
+the merge and vote (``ocr.voting``) and the worker protocol (``PassResult`` travels as JSON).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+__all__ = ["Line", "PassResult", "ReadResult", "Word", "keep_words", "same_row"]
+
+_HAS_WORD = re.compile(r"[^\W_]{2,}|\d")
+
+
+@dataclass
+class Word:
+    text: str
+    conf: float
+    left: int
+    top: int
+    width: int
+    height: int
+    crop: int = -1  # the clean line crop it was read from (``ocr.lines``), -1 for plane passes
+
+
+@dataclass
+class Line:
+    """One line of text as a pass read it, with the plane it came from and its box."""
+
+    words: list[Word]
+    plane: str
+    norm: str = ""
+    extra_first: bool = False
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text for w in self.words)
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        left = min(w.left for w in self.words)
+        top = min(w.top for w in self.words)
+        right = max(w.left + w.width for w in self.words)
+        bottom = max(w.top + w.height for w in self.words)
+        return left, top, right, bottom
+
+
+@dataclass
+class ReadResult:
+    text: str
+    lines: list[Line] = field(default_factory=list)
+    digit_lines: list[str] = field(default_factory=list)
+    passes: int = 0
+
+
+@dataclass
+class PassResult:
+    """What one plane pass read: the frame and plane it ran on, and its lines."""
+
+    frame: int
+    plane: str
+    lines: list[list[Word]]
+
+    def to_json(self) -> dict:
+        return {
+            "frame": self.frame,
+            "plane": self.plane,
+            "lines": [
+                [[w.text, w.conf, w.left, w.top, w.width, w.height, w.crop] for w in ws] for ws in self.lines
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> PassResult:
+        lines = [
+            [Word(t, float(c), int(x), int(y), int(w), int(h), int(k)) for t, c, x, y, w, h, k in ws]
+            for ws in data["lines"]
+        ]
+        return cls(int(data["frame"]), str(data["plane"]), lines)
+
+
+def keep_words(words: list[Word], min_confidence: float) -> list[Word]:
+    """The confidence filter: many passes read the same flames many ways, and the stray numbers
+    they produce under ``min_confidence`` would otherwise become countdowns."""
+    return [w for w in words if w.conf >= min_confidence and _HAS_WORD.search(w.text)]
+
+
+def same_row(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether two boxes (left, top, right, bottom) overlap over half the shorter one's height."""
+    overlap = min(a[3], b[3]) - max(a[1], b[1])
+    return overlap > 0.5 * min(a[3] - a[1], b[3] - b[1])

@@ -1,0 +1,237 @@
+"""From the many readings of one poster to its text: merge, order by agreement, vote the countdown.
+
+* Merge (:func:`merge_lines`): lines are compared after ``monitor.core.text.normalize``; a line
+  already contained in a kept line is dropped, a line that contains a kept one replaces it.
+* Order (:func:`by_agreement`): the junk the passes make of flames is mostly read by one plane
+  only, while a line of the poster is read by several planes alike, so the lines most planes
+  agree on come first. Nothing is dropped: the detector and search see every line.
+* The countdown vote (:func:`_agreed_countdown`): every reader gives its own number (nine planes
+  may read ``٥٩`` as ``09`` alike); the countdown most readings agree on goes first, and
+  ``alerts.countdown`` reads poster text line by line, so it is the one the detector takes.
+  The numbers the glyph reader (``ocr.digits``) reads off the clean line crops and the rows of
+  the plane passes are ballots too.
+
+:func:`finish` does all of it for one image, wherever its passes ran (in this process or on the
+pool's workers). Measurements: ``bench/README.md`` (OCR).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+
+import numpy as np
+from PIL import Image
+
+from monitor.core.text import normalize
+from monitor.core.text import words as word_list
+from ocr.digits import countdown_from_ink, countdown_lines, countdown_value
+from ocr.planes import INK_PLANE, LINES_PREFIX, image_planes, layout_of
+from ocr.readings import Line, PassResult, ReadResult, keep_words, same_row
+from ocr.settings import OcrSettings
+
+__all__ = ["by_agreement", "finish", "merge_lines", "merge_passes"]
+
+
+_GLYPH_LINE_PLANES = ("grey", "red", "green", "blue", "white", "black")
+
+
+def finish(
+    results: list[PassResult],
+    first_planes: Mapping[str, Image.Image],
+    settings: OcrSettings,
+    second: list[PassResult] | None = None,
+) -> ReadResult:
+    """Merge the passes of one image: plane passes, second passes (``read_second``) and the
+    Eastern digits read from the glyphs of countdown lines (``ocr.digits``).
+
+    The passes may have run anywhere (in this process, or spread over the pool's workers):
+    ``first_planes`` only has to give the plane images of the first frame.
+    """
+    second = second or []
+    rows = [r for r in second if r.plane == "rows"]
+    digit_lines = [" ".join(w.text for w in ws) for r in second if r.plane == "digits" for ws in r.lines]
+    lines = merge_passes([*results, *rows], settings)
+    glyph_lines: list[str] = []
+    if settings.glyph_digits and first_planes:
+        glyph_lines = _crop_countdowns(results, first_planes)
+        # Where to look: the lines of the colour planes and the plain masks. A re-read row's box
+        # is the whole pooled row, and the filled masks merge letters into blobs: both made the
+        # regions too coarse (seed 0: 79 on a fire poster lost when they were included).
+        located = [r for r in results if r.plane in _GLYPH_LINE_PLANES] or results
+        planes = image_planes(first_planes)
+        glyph_lines += countdown_lines(_all_lines(located), planes)
+    read_by = [
+        (r.plane, " ".join(w.text for w in keep_words(found, settings.min_confidence)))
+        for r in [*results, *rows]
+        for found in r.lines
+    ]
+    readings = [text for _, text in read_by]
+    agreed = _agreed_countdown(glyph_lines, digit_lines, readings)
+    # The agreed countdown first (the detector takes the first), then what the digit readers made
+    # of countdown-like lines, then the poster's lines, the most agreed first.
+    texts = [*agreed, *glyph_lines, *digit_lines, *(ln.text for ln in by_agreement(lines, read_by))]
+    seen: set[str] = set()
+    out = []
+    for text in texts:
+        key = normalize(text)
+        if key and key not in seen:
+            seen.add(key)
+            out.append(text)
+    return ReadResult("\n".join(out), lines, digit_lines, len(results) + len(second))
+
+
+def merge_lines(candidates: list[Line]) -> list[Line]:
+    """Distinct lines in reading order: a line contained in a kept one is dropped."""
+    kept: list[Line] = []
+    for line in candidates:
+        line.norm = normalize(line.text)
+        if not line.norm:
+            continue
+        padded = f" {line.norm} "
+        if any(padded in f" {k.norm} " for k in kept):
+            continue
+        kept = [k for k in kept if f" {k.norm} " not in padded]
+        kept.append(line)
+    kept.sort(key=lambda ln: (ln.box[1] // 8, ln.box[0]))
+    return kept
+
+
+def merge_passes(results: list[PassResult], settings: OcrSettings) -> list[Line]:
+    candidates: list[Line] = []
+    for result in sorted(results, key=lambda r: (r.frame, _plane_rank(r.plane, settings))):
+        for words in result.lines:
+            kept = keep_words(words, settings.min_confidence)
+            if kept:
+                candidates.append(Line(kept, result.plane))
+    return merge_lines(candidates)
+
+
+def _plane_rank(plane: str, settings: OcrSettings) -> int:
+    return settings.passes.index(plane) if plane in settings.passes else len(settings.passes)
+
+
+def by_agreement(lines: list[Line], read_by: list[tuple[str, str]]) -> list[Line]:
+    """The merged lines, those most planes agree on first (ties: the longer, then reading order).
+
+    Every plane reads the flames too, and the junk it makes of them is mostly read by one pass
+    only, while a line of the poster is read by several planes alike. Each plane with a reading
+    that shares at least half of the line's letters (or of the reading's: a pass that read half
+    the slogan agrees with the whole) adds the share of the line it read, and the sum is
+    weighed by the line's letters (up to 10: a two-letter scrap read twice is not a slogan).
+    So of ``الانتقام قادم`` and the misreading ``الانتقام قادح`` the one more planes read whole
+    comes first; among equals the longer line first (the slogan before its pieces). Nothing is
+    dropped (the detector and search see every line); the order is for the people who read it.
+    """
+    plane_words = []
+    for plane, text in read_by:
+        seen = set(word_list(normalize(text)))
+        plane_words.append((plane, seen, sum(len(w) for w in seen)))
+
+    def score(line: Line) -> tuple[float, int]:
+        own = set(word_list(line.norm or normalize(line.text)))
+        letters = sum(len(w) for w in own)
+        if not letters:
+            return 0.0, 0
+        best: dict[str, float] = {}  # plane -> the largest share of the line one of its readings has
+        for plane, seen, size in plane_words:
+            shared = sum(len(w) for w in own & seen)
+            if size and 2 * shared >= min(letters, size):
+                best[plane] = max(best.get(plane, 0.0), shared / letters)
+        return sum(best.values()) * min(letters, 10), letters
+
+    scores = [score(line) for line in lines]
+    order = sorted(range(len(lines)), key=lambda i: (-scores[i][0], -scores[i][1]))
+    return [lines[i] for i in order]
+
+
+_EASTERN_ONLY = re.compile("[٢-٨]")
+
+
+def _agreed_countdown(glyph_lines: list[str], digit_lines: list[str], readings: list[str]) -> list[str]:
+    """The countdown line most readings of the poster agree on, to go first (or nothing).
+
+    Every pass reads the countdown its own way, and a misread number (``1 days left`` for ``41``,
+    a flame taken for a digit) must not win by coming first. Each reading with countdown words
+    around one clean number is a vote for its value; a line whose number was read from the
+    glyphs (``ocr.digits``) as an Eastern number with a shape only Eastern digits have (٢-٨)
+    counts twice, since Tesseract's ``ara`` model cannot emit those at all. The script-model
+    pass re-reads one line from several planes: the same reading of it counts once.
+    (Measured and dropped: one vote per reader shared among its readings, and ignoring the
+    ``ara`` readings when the glyphs show an Eastern number: a wrong glyph reading then won.)
+    """
+    votes: Counter[tuple[int, str]] = Counter()
+    texts: dict[tuple[int, str], Counter[str]] = {}
+    ballots = [(2 if _EASTERN_ONLY.search(line) else 1, line) for line in glyph_lines]
+    ballots += [(1, line) for line in dict.fromkeys(digit_lines)]  # one line, cut from many planes
+    ballots += [(1, line) for line in readings]
+    for weight, line in ballots:
+        value = countdown_value(line)
+        if value is not None:
+            votes[value] += weight
+            texts.setdefault(value, Counter())[line] += weight
+    if not votes:
+        return []
+    winner = max(votes, key=lambda key: votes[key])  # ties: the first counted (glyph lines first)
+    return [texts[winner].most_common(1)[0][0]]
+
+
+def _crop_countdowns(results: list[PassResult], first_planes: Mapping[str, Image.Image]) -> list[str]:
+    """Countdown lines whose number is read from the glyphs of a clean line crop.
+
+    One line of the poster is usually cut out of several masks; their readings of the number can
+    differ (a mask that lost a stroke), so each line of the poster gives the reading whose digits
+    are nearest their examples.
+    """
+    readings: dict[int, list[str]] = {}
+    for result in results:
+        if result.frame == 0 and result.plane.startswith(LINES_PREFIX):
+            for words in result.lines:
+                crop = words[0].crop
+                if crop >= 0:
+                    readings.setdefault(crop, []).append(" ".join(w.text for w in words))
+    if not readings or INK_PLANE not in first_planes:
+        return []
+    stack = first_planes[INK_PLANE]
+    placements = layout_of(stack)
+    best: list[tuple[tuple[int, int, int, int], str, float]] = []  # image box, line, distance
+    for crop, texts in sorted(readings.items()):
+        if crop >= len(placements):
+            continue
+        spot = placements[crop]
+        ink = (
+            np.asarray(stack.crop((spot.left, spot.top, spot.left + spot.width, spot.top + spot.height)))
+            < 128
+        )
+        found = countdown_from_ink(texts, ink)
+        if found is None:
+            continue
+        box = spot.image_box
+        for index, (other, _, distance) in enumerate(best):
+            if same_row(box, other):
+                if found[1] < distance:
+                    best[index] = (box, *found)
+                break
+        else:
+            best.append((box, *found))
+    return [line for _, line, _ in best]
+
+
+def _all_lines(results: list[PassResult]) -> list[tuple[str, tuple[int, int, int, int], int]]:
+    """Every line of the first frame's passes, whatever its confidence: (text, box, word height)."""
+    out = []
+    for result in results:
+        if result.frame != 0:
+            continue
+        for words in result.lines:
+            if words:
+                heights = sorted(w.height for w in words)
+                out.append(
+                    (
+                        " ".join(w.text for w in words),
+                        Line(words, result.plane).box,
+                        heights[len(heights) // 2],
+                    )
+                )
+    return out
