@@ -1,4 +1,4 @@
-"""Daemon throughput, latency, loop lag and memory, through the fake Telegram (tests/fake_telegram.py).
+"""Daemon throughput, latency, loop lag and memory, through the fake Telegram (tests/support/fake_telegram.py).
 
 Everything above the network is real: Telethon's update loop and pts checks, our handlers, the
 intake, the pipeline, the SQLite archive. Each update is serialised and parsed as on the wire.
@@ -35,7 +35,7 @@ from typing import Any
 from monitor.core.config import parse_config
 from monitor.core.models import Channel, Post
 from monitor.daemon import Daemon
-from tests.fake_telegram import FakeTelegram, png_bytes
+from tests.support.fake_telegram import FakeTelegram, png_bytes
 
 CHANNEL_ID = 1001
 

@@ -196,7 +196,7 @@ INDEX_VERSION = "1"
 """What :func:`~monitor.core.store.search.fts_row` makes of a text: bump it when the output changes
 for any input (the normaliser, ``words``, ``index_words``), and every archive's index is rebuilt
 on opening.
-``tests/test_archive.py`` pins the output on a probe text to catch a change."""
+``tests/core/test_store_index.py`` pins the output on a probe text to catch a change."""
 
 
 def split_sql(script: str) -> list[str]:
