@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from monitor.core.store.common import IN_LIST, Tx, chunks, marks
+from monitor.core.store.common import IN_LIST, Tx, chunks, marks, stored_values
 from monitor.core.times import iso
 
 if TYPE_CHECKING:  # annotations only: the archive may hand this store out (no import cycle)
@@ -51,15 +51,7 @@ class AlertStore:
 
     async def taken_fingerprints(self, tx: Tx, fingerprints: Sequence[str]) -> set[str]:
         """Which of ``fingerprints`` an alert already has."""
-        taken: set[str] = set()
-        for chunk in chunks(fingerprints, IN_LIST):
-            taken.update(
-                r[0]
-                for r in await tx.execute_fetchall(
-                    f"SELECT fingerprint FROM alerts WHERE fingerprint IN ({marks(len(chunk))})", tuple(chunk)
-                )
-            )
-        return taken
+        return await stored_values(tx, "alerts", "fingerprint", fingerprints)
 
     async def key_dates(self, tx: Tx, keys: Sequence[str]) -> dict[str, list[str]]:
         """The post dates of the stored alerts that carry each of these content keys."""

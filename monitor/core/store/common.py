@@ -29,3 +29,17 @@ def chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
 def marks(count: int) -> str:
     """``?, ?, ...``: the placeholders of an ``IN (...)`` of ``count`` values."""
     return ",".join("?" * count)
+
+
+async def stored_values(tx: Tx, table: str, column: str, values: Sequence[T]) -> set[T]:
+    """Those of ``values`` that ``table.column`` holds: one ``IN (...)`` per :data:`IN_LIST` values.
+
+    ``table`` and ``column`` are the store's own names, never input.
+    """
+    found: set[T] = set()
+    for chunk in chunks(values, IN_LIST):
+        rows = await tx.execute_fetchall(
+            f"SELECT {column} FROM {table} WHERE {column} IN ({marks(len(chunk))})", tuple(chunk)
+        )
+        found.update(r[0] for r in rows)
+    return found

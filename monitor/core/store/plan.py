@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from monitor.core.models import Channel, MediaItem, Post
-from monitor.core.store.common import IN_LIST, Tx, chunks, marks
+from monitor.core.store.common import IN_LIST, Tx, chunks, marks, stored_values
 from monitor.core.store.media import media_row
 from monitor.core.store.records import SaveResult
 from monitor.core.store.schema import ID_SLOTS
@@ -121,15 +121,7 @@ async def linked_media(conn: Tx, post_ids: Sequence[int]) -> set[tuple[int, int]
 
 async def taken_ids(conn: Tx, candidates: Sequence[int]) -> set[int]:
     """Those of ``candidates`` that are ids of stored posts."""
-    used: set[int] = set()
-    for chunk in chunks(candidates, IN_LIST):
-        used.update(
-            r[0]
-            for r in await conn.execute_fetchall(
-                f"SELECT id FROM posts WHERE id IN ({marks(len(chunk))})", tuple(chunk)
-            )
-        )
-    return used
+    return await stored_values(conn, "posts", "id", candidates)
 
 
 def plan_rows(
