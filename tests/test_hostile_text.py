@@ -228,3 +228,11 @@ def test_telegram_html_shows_bidi_and_escapes():
     html = render_html(body)
     assert RLO not in html and "\x1b" not in html and "<script>" not in html
     assert "⟨U+202E⟩" in html and ARABIC in html and "&lt;script&gt;&amp;amp;" in html
+
+
+def test_error_line_shows_escapes_from_a_path(no_user_config):
+    missing = no_user_config / f"{TITLE_SET}{RLO}export"
+    result = run("--db", no_user_config / "a.db", "import", missing, ok=False)
+    assert result.exit_code == 2
+    assert_inert(result.stderr)
+    assert result.stderr.startswith("error: ") and "␛]0;owned␇⟨U+202E⟩export" in result.stderr
