@@ -236,3 +236,10 @@ def test_error_line_shows_escapes_from_a_path(no_user_config):
     assert result.exit_code == 2
     assert_inert(result.stderr)
     assert result.stderr.startswith("error: ") and "␛]0;owned␇⟨U+202E⟩export" in result.stderr
+
+
+def test_demo_shows_a_hostile_directory_literally(no_user_config):
+    folder = no_user_config / f"demo [/] {TITLE_SET}"
+    out = terminal("demo", "--no-ocr", "--dir", folder)
+    assert_inert(out)
+    assert "demo [/] ␛]0;owned␇" in out and "6. Archive" in out
