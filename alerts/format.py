@@ -2,8 +2,9 @@
 
 Every sink renders from the same body dict (what the archive stores in ``alerts.body``), so a
 webhook consumer, a JSON Lines reader and the analyst's phone see the same facts. Channel text is
-never trusted as markup: it is escaped with :func:`html.escape` for Telegram, handed to rich as
-plain ``Text`` for the console, and escaped the Slack way for Slack.
+never trusted as markup: every piece of it goes through the one escaping function of its medium
+(:mod:`monitor.core.escape`: HTML for Telegram, the Slack and Discord ways for webhooks, plain
+text otherwise), which also shows control characters and bidi overrides instead of obeying them.
 
 Telegram counts message limits in UTF-16 code units after the HTML is parsed (4096 for a
 message, 1024 for a photo caption). :func:`truncate_html` cuts on that visible length, never
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from monitor.core import escape as esc
 from monitor.core.detection import severity_rank
 from monitor.core.times import iso
 
@@ -107,7 +109,7 @@ def _split(text: str, spans: Sequence[tuple[int, int]], start: int, end: int) ->
 
 
 def pieces_html(pieces: Iterable[tuple[str, bool]]) -> str:
-    return "".join(f"<b>{html.escape(t)}</b>" if hot else html.escape(t) for t, hot in pieces)
+    return "".join(f"<b>{esc.for_html(t)}</b>" if hot else esc.for_html(t) for t, hot in pieces)
 
 
 def pieces_plain(pieces: Iterable[tuple[str, bool]], mark: str = "**") -> str:
@@ -180,13 +182,13 @@ def headline(body: dict[str, Any]) -> str:
 
 def render_html(body: dict[str, Any], limit: int = MESSAGE_LIMIT) -> str:
     """The Telegram HTML of one alert, at most ``limit`` visible characters."""
-    e = html.escape
+    e = esc.for_html
     compact = limit <= CAPTION_LIMIT
     lines = [f"<b>{e(headline(body))}</b>"]
     url = body.get("url")
     title = e(channel_label(body))
     username = body.get("channel")
-    who = f'<a href="{e(url, quote=True)}">{title}</a>' if url else title
+    who = f'<a href="{e(url)}">{title}</a>' if url else title
     if username and username != body.get("channel_title"):
         who += f" (@{e(str(username))})"
     lines.append(f"{who} · {e(format_date(body.get('date')))}")
@@ -203,7 +205,7 @@ def render_html(body: dict[str, Any], limit: int = MESSAGE_LIMIT) -> str:
         for item in (body.get("channels") or [])[: 6 if compact else 30]:
             name = e(str(item.get("title") or item.get("channel") or item.get("channel_id")))
             link = item.get("url")
-            named = f'<a href="{e(link, quote=True)}">{name}</a>' if link else name
+            named = f'<a href="{e(link)}">{name}</a>' if link else name
             lines.append(f"• {named} · {e(format_date(item.get('date')))}")
         more = len(body.get("channels") or []) - (6 if compact else 30)
         if more > 0:
@@ -225,7 +227,7 @@ def render_html(body: dict[str, Any], limit: int = MESSAGE_LIMIT) -> str:
 
 def render_digest_html(bodies: Sequence[dict[str, Any]], limit: int = MESSAGE_LIMIT) -> str:
     """One message for a burst of alerts, most severe first, cut cleanly at ``limit``."""
-    e = html.escape
+    e = esc.for_html
     ordered = sorted(bodies, key=lambda b: (-severity_rank(b.get("severity")), b.get("alert_id") or 0))
     counts = {s: sum(1 for b in bodies if b.get("severity") == s) for s in ("high", "medium", "low")}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
@@ -239,7 +241,7 @@ def render_digest_html(bodies: Sequence[dict[str, Any]], limit: int = MESSAGE_LI
         snippet = snippet[:80] + (ELLIPSIS if len(snippet) > 80 else "")
         name = e(channel_label(body))
         link = body.get("url")
-        named = f'<a href="{e(link, quote=True)}">{name}</a>' if link else name
+        named = f'<a href="{e(link)}">{name}</a>' if link else name
         line = (
             f"{SEVERITY_MARK.get(body.get('severity') or '', '⚪')} #{body.get('alert_id')} {named} "
             f"· {e(format_date(body.get('date')))}"
@@ -264,12 +266,12 @@ def _digest_since(bodies: Sequence[dict[str, Any]]) -> str:
 # --- plain text (console, Slack, Discord) -------------------------------------------------
 
 
-def _same(text: str) -> str:
-    return text
-
-
 def render_text(
-    body: dict[str, Any], *, mark: str = "**", limit: int | None = None, escape: Callable[[str], str] = _same
+    body: dict[str, Any],
+    *,
+    mark: str = "**",
+    limit: int | None = None,
+    escape: Callable[[str], str] = esc.for_terminal,
 ) -> str:
     """Plain text of one alert; ``mark`` wraps matched terms (``*`` for Slack, ``**`` Discord).
 
@@ -306,7 +308,10 @@ def render_text(
 
 
 def render_digest_text(
-    bodies: Sequence[dict[str, Any]], *, limit: int | None = None, escape: Callable[[str], str] = _same
+    bodies: Sequence[dict[str, Any]],
+    *,
+    limit: int | None = None,
+    escape: Callable[[str], str] = esc.for_terminal,
 ) -> str:
     ordered = sorted(bodies, key=lambda b: (-severity_rank(b.get("severity")), b.get("alert_id") or 0))
     lines = [f"📋 Digest: {len(bodies)} alerts"]
@@ -331,16 +336,8 @@ def _cut_plain(text: str, limit: int | None) -> str:
     return cut + ELLIPSIS
 
 
-def slack_escape(text: str) -> str:
-    """Slack's own three escapes (https://api.slack.com/reference/surfaces/formatting#escaping)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-_DISCORD_SPECIAL = re.compile(r"([\\*_~`|>#\[\]()-])")
-
-
-def discord_escape(text: str) -> str:
-    return _DISCORD_SPECIAL.sub(r"\\\1", text)
+slack_escape = esc.for_slack
+discord_escape = esc.for_discord
 
 
 def slack_payload(body: dict[str, Any] | None, text: str) -> dict[str, Any]:

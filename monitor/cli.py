@@ -20,6 +20,7 @@ import click
 from monitor import cmd_alerts, cmd_archive, cmd_check, cmd_daemon, cmd_demo, cmd_ocr
 from monitor.cli_context import AppContext
 from monitor.core.errors import MonitorError
+from monitor.core.escape import for_terminal
 
 
 class MonitorGroup(click.Group):
@@ -29,7 +30,7 @@ class MonitorGroup(click.Group):
         try:
             return super().invoke(ctx)
         except MonitorError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(for_terminal(f"error: {exc}"), err=True)  # errors quote paths, values, titles
             sys.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +13,7 @@ from rich.text import Text
 from alerts.format import excerpt_pieces, terms_summary, text_spans
 from alerts.listing import ack_alerts, list_alerts
 from monitor.cli_context import AppContext, parse_when, pass_app, run_async
+from monitor.core.escape import dumps_json, for_terminal
 from monitor.core.store import Archive
 
 _SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
@@ -62,7 +62,7 @@ def alerts_group(
 
     rows = run_async(go())
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        click.echo(dumps_json(rows, indent=2))
         return
     if not rows:
         click.echo("no alerts", err=True)
@@ -71,6 +71,7 @@ def alerts_group(
 
 
 def _table(rows: list[dict[str, Any]]) -> Table:
+    """The alerts as a rich table; channel text enters only as Text, through for_terminal."""
     table = Table(title=f"{len(rows)} alerts (newest first)", show_lines=True)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("raised (UTC)", no_wrap=True)
@@ -82,15 +83,17 @@ def _table(rows: list[dict[str, Any]]) -> Table:
         kind = row.get("kind")
         if kind == "campaign":
             who = Text(f"campaign: {len(row.get('channels') or [])} channels\n", style="bold")
-            who.append(", ".join(str(c.get("title") or c.get("channel")) for c in row.get("channels") or []))
+            names = ", ".join(str(c.get("title") or c.get("channel")) for c in row.get("channels") or [])
+            who.append(for_terminal(names, newlines=False))
         else:
-            who = Text(str(row.get("channel_title") or row.get("channel") or row.get("channel_id")))
+            name = str(row.get("channel_title") or row.get("channel") or row.get("channel_id"))
+            who = Text(for_terminal(name, newlines=False))
         if row.get("url"):
-            who.append(f"\n{row['url']}", style="cyan")
+            who.append("\n" + for_terminal(str(row["url"]), newlines=False), style="cyan")
         what = Text()
         terms = terms_summary(row.get("matches") or [], 4)
         if terms:
-            what.append(", ".join(t for t, _ in terms) + "\n", style="bold")
+            what.append(for_terminal(", ".join(t for t, _ in terms), newlines=False) + "\n", style="bold")
         countdown = row.get("countdown")
         if countdown:
             what.append(f"⏳ {countdown.get('value')} {countdown.get('unit')}(s)", style="magenta")
@@ -100,11 +103,13 @@ def _table(rows: list[dict[str, Any]]) -> Table:
         source = "text" if row.get("text") else "ocr"
         value = row.get("text") or row.get("ocr_excerpt") or ""
         for piece, hot in excerpt_pieces(value.replace("\n", " "), text_spans(row, source), 160, context=50):
-            what.append(piece, style="bold reverse" if hot else "")
+            what.append(for_terminal(piece, newlines=False), style="bold reverse" if hot else "")
         deliveries = row.get("deliveries") or []
         status = Text()
         for d in deliveries:
-            status.append(f"{_STATUS_MARK.get(d['status'], '?')} {d['sink']}\n")
+            status.append(
+                f"{_STATUS_MARK.get(d['status'], '?')} {for_terminal(str(d['sink']), newlines=False)}\n"
+            )
         if row.get("acked_at"):
             status.append("acked", style="green")
         status.rstrip()

@@ -25,6 +25,7 @@ from handlers.export import locate_export
 from handlers.importer import import_export
 from monitor.cli_context import AppContext, parse_when, pass_app, run_async
 from monitor.core.errors import ArchiveError
+from monitor.core.escape import dumps_json, for_csv, for_terminal, terminal_spans
 from monitor.core.store import Archive
 
 _SEARCH_FIELDS = ["channel", "channel_id", "message_id", "date", "text", "ocr_text", "url", "snippet"]
@@ -175,36 +176,45 @@ def search_command(
     hits = run_async(go())
     rows = [hit.to_json() for hit in hits]
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        click.echo(dumps_json(rows, indent=2))
         return
-    if as_csv:
+    if as_csv:  # channel text is data in a spreadsheet too: never a formula, never a control
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0].keys()) if rows else _SEARCH_FIELDS)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: for_csv(value) for key, value in row.items()} for row in rows)
         return
     if not hits:
-        click.echo(f"no posts match {text!r}", err=True)
+        click.echo(for_terminal(f"no posts match {text!r}"), err=True)
         return
+    # Channel text goes to rich only as Text (never markup), through for_terminal.
     table = Table(
         show_lines=True,
-        title=f"{len(hits)} posts for {text!r} ({'newest first' if sort == 'date' else 'best first'})",
+        title=Text(
+            for_terminal(
+                f"{len(hits)} posts for {text!r} ({'newest first' if sort == 'date' else 'best first'})"
+            )
+        ),
     )
     table.add_column("date (UTC)", no_wrap=True)
     table.add_column("channel")
     table.add_column("post", ratio=1)
     table.add_column("link", no_wrap=True, style="cyan")
     for hit in hits:
-        snippet = Text(hit.snippet)
-        for start, end in hit.highlights:
+        shown, spans = terminal_spans(hit.snippet, hit.highlights)
+        snippet = Text(shown)
+        for start, end in spans:
             snippet.stylize("bold reverse", start, end)
         flag = " [deleted]" if hit.post.deleted else ""
-        table.add_row(
-            hit.post.date.strftime("%Y-%m-%d %H:%M"),
+        channel_name = (
             (hit.post.channel_username and "@" + hit.post.channel_username)
             or hit.post.channel_title
-            or str(hit.post.channel_id),
+            or str(hit.post.channel_id)
+        )
+        table.add_row(
+            hit.post.date.strftime("%Y-%m-%d %H:%M"),
+            Text(for_terminal(channel_name, newlines=False)),
             Text.assemble(snippet, (flag, "red")),
-            hit.post.url,
+            Text(for_terminal(hit.post.url, newlines=False)),
         )
     _console().print(table)
 
@@ -227,13 +237,14 @@ def stats_command(app: AppContext, as_json: bool) -> None:
 
     data = run_async(go())
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        click.echo(dumps_json(data, indent=2))
         return
     console = _console()
-    summary = Table(title=f"archive {app.db_path()}", show_header=False)
+    # Titles, reasons and paths go to rich only as Text (never markup), through for_terminal.
+    summary = Table(title=Text(for_terminal(f"archive {app.db_path()}")), show_header=False)
     for key, value in data.items():
         if key not in ("per_channel", "daemon"):
-            summary.add_row(key.replace("_", " "), str(value))
+            summary.add_row(key.replace("_", " "), Text(for_terminal(str(value))))
     console.print(summary)
     if data["per_channel"]:
         table = Table(title="channels")
@@ -243,8 +254,8 @@ def stats_command(app: AppContext, as_json: bool) -> None:
             name = ("@" + row["username"]) if row["username"] else (row["title"] or str(row["channel_id"]))
             status = row["status"] + (f" ({row['status_reason']})" if row["status_reason"] else "")
             table.add_row(
-                name,
-                status,
+                Text(for_terminal(name, newlines=False)),
+                Text(for_terminal(status, newlines=False)),
                 str(row["posts"]),
                 (row["last_post_date"] or "-")[:16],
                 str(row["last_message_id"] or "-"),
@@ -252,7 +263,7 @@ def stats_command(app: AppContext, as_json: bool) -> None:
             )
         console.print(table)
     if data.get("daemon"):
-        console.print(f"daemon: {json.dumps(data['daemon'], ensure_ascii=False)}")
+        console.print(Text(for_terminal(f"daemon: {json.dumps(data['daemon'], ensure_ascii=False)}")))
 
 
 commands: list[click.Command] = [import_command, search_command, stats_command]

@@ -7,7 +7,6 @@ the post alerts or does not. ``--json`` prints the contract shape of ``shared/DE
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from rich.text import Text
 from alerts.rules import load_rules
 from monitor.cli_context import AppContext, parse_when, pass_app
 from monitor.core.errors import ImageError, OcrError
+from monitor.core.escape import dumps_json, for_terminal, terminal_spans
 from monitor.core.models import OcrOutcome
 from monitor.core.times import iso
 
@@ -85,7 +85,7 @@ def check_command(
     detection = detector.detect(text or "", ocr_text=ocr_text, date=date)
 
     if as_json:
-        click.echo(json.dumps(detection.to_json(), ensure_ascii=False, indent=2))
+        click.echo(dumps_json(detection.to_json(), indent=2))
     else:
         _explain(detection, text or "", date, rules.source, bool(date_text))
     if exit_code and detection.alert:
@@ -107,12 +107,17 @@ def _read_poster(image: Path, config: Any, *, have_text: bool) -> str | None:
         return outcome.text or ""
     if not have_text:
         raise OcrError(problem)
-    click.echo(f"warning: {problem}; checking the text only", err=True)
+    click.echo(for_terminal(f"warning: {problem}; checking the text only"), err=True)
     return None
 
 
 def _explain(detection: Any, text: str, date: datetime, rules_source: str, dated: bool) -> None:
-    """The readable verdict: matches in context, countdown, and why it alerts or not."""
+    """The readable verdict: matches in context, countdown, and why it alerts or not.
+
+    What the analyst checks is channel text: it reaches rich only as Text (never markup) and
+    through :func:`for_terminal` (controls and bidi overrides shown, not obeyed).
+    """
+    t = for_terminal
     out = Console(highlight=False, soft_wrap=True)
     if detection.alert:
         out.print(
@@ -120,7 +125,7 @@ def _explain(detection: Any, text: str, date: datetime, rules_source: str, dated
         )
     else:
         out.print(Text(" no alert ", style="bold green"))
-    out.print(Text(f"rules: {rules_source}; minimum severity: {detection.min_severity}", style="dim"))
+    out.print(Text(t(f"rules: {rules_source}; minimum severity: {detection.min_severity}"), style="dim"))
 
     for source, body in (("text", text), ("ocr", detection.ocr_text)):
         if body is None or (source == "text" and not body):
@@ -140,18 +145,18 @@ def _explain(detection: Any, text: str, date: datetime, rules_source: str, dated
             alerting = _rank(m.severity) >= floor
             line = Text("  ")
             line.append(f" {m.severity} ", style=_SEVERITY_STYLE.get(m.severity, ""))
-            line.append(f" {m.rule}", style="bold")
-            line.append(f" [{m.category}]  ", style="dim")
-            line.append(f"{m.snippet!r}")
-            line.append(f"  term {m.term!r}", style="dim")
+            line.append(t(f" {m.rule}"), style="bold")
+            line.append(t(f" [{m.category}]  "), style="dim")
+            line.append(t(f"{m.snippet!r}"))
+            line.append(t(f"  term {m.term!r}"), style="dim")
             if m.with_term:
-                line.append(f" with {m.with_term!r}", style="dim")
+                line.append(t(f" with {m.with_term!r}"), style="dim")
             line.append(f"  ({m.source} {m.start}-{m.end})", style="dim")
             if not alerting:
                 line.append("  below the minimum: no alert on its own", style="italic dim")
             out.print(line)
             out.print(
-                Text("      " + _context(_body(detection, text, m.source), m.start, m.end), style="dim")
+                Text("      " + t(_context(_body(detection, text, m.source), m.start, m.end)), style="dim")
             )
     else:
         out.print(Text("no rule matches", style="dim"))
@@ -164,7 +169,7 @@ def _explain(detection: Any, text: str, date: datetime, rules_source: str, dated
         unit = c.unit + ("s" if c.value != 1 else "")
         line = Text("countdown: ", style="bold")
         line.append(f"{c.value} {unit} left", style="bold magenta")
-        line.append(f"  ({c.source}: {c.snippet!r})", style="dim")
+        line.append(t(f"  ({c.source}: {c.snippet!r})"), style="dim")
         out.print(line)
         if c.deadline is not None:
             how = (
@@ -176,16 +181,16 @@ def _explain(detection: Any, text: str, date: datetime, rules_source: str, dated
                     else f"now + {c.value} {unit}; give --date for a post's deadline"
                 )
             )
-            out.print(f"  deadline: {iso(c.deadline)}  ({how})")
+            out.print(Text(f"  deadline: {iso(c.deadline)}  ({how})"))
         verdict = "alertable" if c.alertable else "not alertable"
-        out.print(Text(f"  {verdict}: {c.reason}", style="green" if not c.alertable else "magenta"))
+        out.print(Text(t(f"  {verdict}: {c.reason}"), style="green" if not c.alertable else "magenta"))
 
     out.print()
     reasons = detection.reasons()
     if reasons:
         out.print(Text("why it alerts:", style="bold"))
         for reason in reasons:
-            out.print(f"  - {reason}")
+            out.print(Text(t(f"  - {reason}")))
     else:
         low = detection.matches
         why = "nothing at or above the minimum severity"
@@ -217,12 +222,20 @@ def _context(body: str, start: int, end: int) -> str:
 
 
 def _highlighted(body: str, matches: list[Any], countdown: Any) -> Text:
-    """``body`` with each match in its severity colour and the countdown underlined."""
-    shown = Text(body)
-    for m in sorted(matches, key=lambda m: _rank(m.severity)):
-        shown.stylize(_SEVERITY_STYLE.get(m.severity, "bold"), m.start, m.end)
+    """``body`` with each match in its severity colour and the countdown underlined.
+
+    The spans move with the escaping (:func:`terminal_spans`), so the right letters light up.
+    """
+    ordered = sorted(matches, key=lambda m: _rank(m.severity))
+    styles = [_SEVERITY_STYLE.get(m.severity, "bold") for m in ordered]
+    spans = [(m.start, m.end) for m in ordered]
     if countdown is not None:
-        shown.stylize("underline bold magenta", countdown.start, countdown.end)
+        styles.append("underline bold magenta")
+        spans.append((countdown.start, countdown.end))
+    escaped, moved = terminal_spans(body, spans)
+    shown = Text(escaped)
+    for style, (start, end) in zip(styles, moved, strict=True):
+        shown.stylize(style, start, end)
     return shown
 
 

@@ -18,6 +18,7 @@ from handlers.importer import import_export
 from monitor.cli_context import AppContext, pass_app, run_async
 from monitor.core.config import Config, SinkConfig
 from monitor.core.detection import CountdownPoint
+from monitor.core.escape import for_terminal, terminal_spans
 
 SAMPLE = Path(__file__).resolve().parent / "sample" / "ChannelExport"
 SAMPLE_USERNAME = "sada_althar_sample"
@@ -59,7 +60,7 @@ def demo_command(app: AppContext, work_dir: Path | None, no_ocr: bool) -> None:
             JsonlSink(SinkConfig(type="jsonl", name="demo-jsonl", path=jsonl)),
         ]
         console.print(Rule("1. Import the sample channel (Telegram Desktop export)"))
-        console.print(f"export: {SAMPLE}\narchive: {db}\n")
+        console.print(Text(for_terminal(f"export: {SAMPLE}\narchive: {db}\n")))
         console.print(Rule("2. Alerts, as an analyst would receive them"))
         async with open_app(config, db, folder / "media", ocr=not no_ocr, deliver=True, sinks=sinks) as parts:
             summary = await import_export(SAMPLE, parts.pipeline, username=SAMPLE_USERNAME)
@@ -80,10 +81,12 @@ def demo_command(app: AppContext, work_dir: Path | None, no_ocr: bool) -> None:
                 table.add_column("post", ratio=1)
                 table.add_column("link", no_wrap=True)
                 for hit in hits:
-                    snippet = Text(hit.snippet)
-                    for start, end in hit.highlights:
+                    shown, spans = terminal_spans(hit.snippet, hit.highlights)
+                    snippet = Text(shown)
+                    for start, end in spans:
                         snippet.stylize("bold reverse", start, end)
-                    table.add_row(hit.post.date.strftime("%Y-%m-%d %H:%M"), snippet, hit.post.url)
+                    link = Text(for_terminal(hit.post.url, newlines=False))
+                    table.add_row(hit.post.date.strftime("%Y-%m-%d %H:%M"), snippet, link)
                 console.print(table)
             console.print(Rule("5. The countdown series"))
             await _show_series(archive, console)
@@ -91,13 +94,18 @@ def demo_command(app: AppContext, work_dir: Path | None, no_ocr: bool) -> None:
 
     stats = run_async(go())
     console.print(Rule("6. Archive"))
-    console.print(json.dumps({k: v for k, v in stats.items() if k != "per_channel"}, ensure_ascii=False))
+    counts = json.dumps({k: v for k, v in stats.items() if k != "per_channel"}, ensure_ascii=False)
+    console.print(Text(for_terminal(counts)))
     console.print(
-        f"\nThe demo archive stays in {folder}. Try:\n"
-        f"  tgmonitor --db {db} search الانتقام\n"
-        f"  tgmonitor --db {db} alerts\n"
-        f'  tgmonitor check "#باقي_٥٩_يوما الانتقام قادم" --date 2021-11-02\n'
-        f"  cat {jsonl}"
+        Text(
+            for_terminal(
+                f"\nThe demo archive stays in {folder}. Try:\n"
+                f"  tgmonitor --db {db} search الانتقام\n"
+                f"  tgmonitor --db {db} alerts\n"
+                f'  tgmonitor check "#باقي_٥٩_يوما الانتقام قادم" --date 2021-11-02\n'
+                f"  cat {jsonl}"
+            )
+        )
     )
 
 
@@ -110,7 +118,7 @@ async def _show_series(archive: Any, console: Console) -> None:
         table.add_column(column)
     points = []
     for row in rows:
-        table.add_row(row[0][:16], str(row[3]), str(row[1]), row[2])
+        table.add_row(row[0][:16], str(row[3]), str(row[1]), Text(for_terminal(str(row[2]))))
         points.append(CountdownPoint(datetime.fromisoformat(row[0]), int(row[1]), row[2]))
     console.print(table)
     deadline = series_deadline(points)

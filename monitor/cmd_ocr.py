@@ -14,9 +14,11 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from monitor.cli_context import AppContext, pass_app, run_async
 from monitor.core.errors import ConfigError, ImageError, MonitorError, OcrError
+from monitor.core.escape import for_terminal
 from monitor.core.store import Archive
 
 
@@ -88,10 +90,13 @@ def _ocr_files(config: Any, files: tuple[Path, ...], as_json: bool) -> None:
         results.append({"file": str(path), **outcome.to_dict()})
         if not as_json:
             if outcome.status == "done":
-                click.echo(f"== {path} ({outcome.width}x{outcome.height}, {outcome.seconds:.1f}s)")
-                click.echo(outcome.text or "(no text found)")
+                # a poster's reading is channel text: shown, never obeyed by the terminal
+                click.echo(
+                    for_terminal(f"== {path} ({outcome.width}x{outcome.height}, {outcome.seconds:.1f}s)")
+                )
+                click.echo(for_terminal(outcome.text or "(no text found)"))
             else:
-                click.echo(f"== {path}: failed: {outcome.reason}")
+                click.echo(for_terminal(f"== {path}: failed: {outcome.reason}"))
     if as_json:
         click.echo(json.dumps(results, ensure_ascii=False, indent=2))
 
@@ -166,12 +171,12 @@ def similar_command(app: AppContext, image: Path, max_distance: int | None, as_j
     if not matches:
         click.echo(f"no archived image within distance {limit} of {image} (phash {wanted})")
         return
-    table = Table(title=f"images like {image} (phash {wanted})")
+    table = Table(title=Text(for_terminal(f"images like {image} (phash {wanted})")))
     for column in ("distance", "sha256", "posts"):
         table.add_column(column)
     for match in matches:
-        links = "\n".join(p["url"] for p in match["posts"]) or "(no post)"
-        table.add_row(str(match["distance"]), match["sha256"][:16], links)
+        links = "\n".join(for_terminal(p["url"], newlines=False) for p in match["posts"]) or "(no post)"
+        table.add_row(str(match["distance"]), match["sha256"][:16], Text(links))
     _console().print(table)
 
 
@@ -296,8 +301,8 @@ def doctor_command(app: AppContext, as_json: bool) -> None:
     else:
         table = Table(show_header=False, box=None)
         style = {"ok": "green", "warn": "yellow", "fail": "bold red"}
-        for level, name, detail in rows:
-            table.add_row(f"[{style[level]}]{level}[/]", name, detail)
+        for level, name, detail in rows:  # details quote config values and paths: Text, never markup
+            table.add_row(Text(level, style=style[level]), Text(name), Text(for_terminal(detail)))
         _console().print(table)
     if failed:
         sys.exit(1)

@@ -1,5 +1,7 @@
 """The console sink: alerts drawn with rich in the terminal (what ``tgmonitor demo`` shows).
 
+Channel text reaches rich only as ``Text`` (never parsed as markup) and only through
+:func:`monitor.core.escape.for_terminal` (control characters and bidi overrides shown, not obeyed).
 rich is imported on first draw: its console, panel and table modules cost tens of milliseconds
 at import, which the daemon and the import workers (no console sink) would pay for nothing.
 """
@@ -14,6 +16,7 @@ from alerts import format as fmt
 from alerts.sinks.base import OutgoingAlert, Sink, sink_name
 from monitor.core.config import SinkConfig
 from monitor.core.detection import severity_rank
+from monitor.core.escape import for_terminal
 
 _SEVERITY_STYLE = {"high": "bold red", "medium": "bold yellow", "low": "cyan"}
 
@@ -54,10 +57,11 @@ class ConsoleSink(Sink):
             body = alert.body
             terms = ", ".join(t for t, _ in fmt.terms_summary(body.get("matches") or [], 3))
             snippet = (body.get("text") or body.get("ocr_excerpt") or "").replace("\n", " ")[:80]
+            terms, snippet = for_terminal(terms, newlines=False), for_terminal(snippet, newlines=False)
             table.add_row(
                 str(alert.alert_id),
                 Text(alert.severity or "-", style=_SEVERITY_STYLE.get(alert.severity or "", "")),
-                Text(fmt.channel_label(body)),
+                Text(for_terminal(fmt.channel_label(body), newlines=False)),
                 fmt.format_date(body.get("date")),
                 Text(terms, style="bold"),
                 Text(snippet),
@@ -73,17 +77,17 @@ def render_rich(body: dict[str, Any]) -> Any:
 
     style = _SEVERITY_STYLE.get(body.get("severity") or "", "")
     out = Text()
-    out.append(f"{fmt.channel_label(body)}", style="bold")
+    out.append(for_terminal(fmt.channel_label(body), newlines=False), style="bold")
     out.append(f"  {fmt.format_date(body.get('date'))}\n", style="dim")
     if body.get("url"):
-        out.append(str(body["url"]) + "\n", style="blue underline")
+        out.append(for_terminal(str(body["url"]), newlines=False) + "\n", style="blue underline")
     terms = fmt.terms_summary(body.get("matches") or [])
     if terms:
         out.append("Matched: ")
         for i, (term, rule) in enumerate(terms):
             out.append("" if i == 0 else ", ")
-            out.append(term, style="bold reverse")
-            out.append(f" ({rule})", style="dim")
+            out.append(for_terminal(term, newlines=False), style="bold reverse")
+            out.append(f" ({for_terminal(rule, newlines=False)})", style="dim")
         out.append("\n")
     countdown = fmt.countdown_line(body.get("countdown"))
     if countdown:
@@ -93,7 +97,8 @@ def render_rich(body: dict[str, Any]) -> Any:
             f"First seen {fmt.format_date(body.get('first_seen'))}, last seen {fmt.format_date(body.get('last_seen'))}\n"
         )
         for item in (body.get("channels") or [])[:30]:
-            out.append(f"  • {item.get('title') or item.get('channel')} {item.get('url') or ''}\n")
+            name = f"{item.get('title') or item.get('channel')} {item.get('url') or ''}"
+            out.append(f"  • {for_terminal(name, newlines=False)}\n")
     for source, label in (("text", ""), ("ocr", "Poster text: ")):
         value = body.get("text") if source == "text" else body.get("ocr_excerpt")
         if not value:
@@ -102,7 +107,7 @@ def render_rich(body: dict[str, Any]) -> Any:
         for piece, hot in fmt.excerpt_pieces(value, fmt.text_spans(body, source), 600):
             if source == "ocr":  # poster lines run together in a terminal: keep them apart, on one line
                 piece = piece.replace("\n", " / ")
-            out.append(piece, style="bold reverse" if hot else "")
+            out.append(for_terminal(piece), style="bold reverse" if hot else "")
         out.append("\n")
     title = Text(fmt.headline(body), style=style)
     subtitle = f"alert #{body.get('alert_id')}" if body.get("alert_id") is not None else None
