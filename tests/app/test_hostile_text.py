@@ -23,7 +23,7 @@ from alerts.format import render_html
 from alerts.sinks import ConsoleSink
 from alerts.sinks.base import OutgoingAlert
 from monitor.cli import main
-from tests.export_support import message, write_single
+from tests.support.export import message, write_single
 
 CLEAR = "\x1b[2J\x1b[H"
 TITLE_SET = "\x1b]0;owned\x07"
