@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from rich.text import Text
 from handlers.export import locate_export
 from handlers.importer import import_export
 from monitor.cli_context import AppContext, parse_when, pass_app, run_async
-from monitor.core.errors import ArchiveError
+from monitor.core.errors import ArchiveError, MonitorError
 from monitor.core.store import Archive
 
 _SEARCH_FIELDS = ["channel", "channel_id", "message_id", "date", "text", "ocr_text", "url", "snippet"]
@@ -73,6 +75,34 @@ def import_command(
     quiet = as_json or not sys.stderr.isatty()
 
     async def go() -> Any:
+        # SIGTERM and SIGHUP stop the import as Ctrl-C would: the task is cancelled, each open
+        # transaction rolls back, the workers are stopped, and what was committed stays.
+        loop = asyncio.get_running_loop()
+        main_task = asyncio.current_task()
+        assert main_task is not None
+        stopped_by: list[str] = []
+
+        def stop(sig: signal.Signals) -> None:
+            if not stopped_by:
+                stopped_by.append(sig.name)
+                main_task.cancel()
+
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, stop, sig)
+        try:
+            return await work()
+        except asyncio.CancelledError:
+            if not stopped_by:
+                raise
+            raise MonitorError(
+                f"import interrupted ({stopped_by[0]}): what was saved stays and the workers are stopped; "
+                "import again to resume"
+            ) from None
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+
+    async def work() -> Any:
         progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),

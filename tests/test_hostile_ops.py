@@ -11,16 +11,21 @@ import asyncio
 import contextlib
 import json
 import os
+import random
+import signal
 import sqlite3
+import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
 
 from alerts.sinks import OutgoingAlert, WebhookSink
+from handlers.importer import PARALLEL_FROM_BYTES
 from monitor.core.config import SinkConfig
 from monitor.core.errors import DeliveryError
 from tests.alerts_support import WebhookServer
@@ -235,3 +240,165 @@ async def test_import_alerts_with_only_retryable_failures_says_pending_and_exits
     data = json.loads(out)
     assert data["alerts"] == 3
     assert data["deliveries"] == {"limited": {"delivered": 0, "pending": 3, "failed": 0}}
+
+
+# --- item 11: the import's workers die with it; SIGTERM and SIGHUP stop it cleanly ---------------
+
+BIG_MESSAGES = 8000  # ~9 MB: above PARALLEL_FROM_BYTES, so the import runs in worker processes
+WORDS = "الانتقام قادم يا أعداء الله المقاومة الإسلامية بيان عاجل الجبهة news statement brigade".split()
+
+
+@pytest.fixture(scope="module")
+def big_export(tmp_path_factory) -> Path:
+    rng = random.Random(11)
+    folder = tmp_path_factory.mktemp("big") / "export"
+    texts = (" ".join(rng.choice(WORDS) for _ in range(45)) for _ in range(BIG_MESSAGES))
+    write_single(folder, [message(n, text) for n, text in enumerate(texts, 1)])
+    assert (folder / "result.json").stat().st_size >= PARALLEL_FROM_BYTES
+    return folder
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, parent pid) of a process, None once it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields_after_name = raw.rsplit(")", 1)[1].split()
+    return fields_after_name[0], int(fields_after_name[1])
+
+
+def alive(pid: int) -> bool:
+    stat = _stat(pid)
+    return stat is not None and stat[0] not in ("Z", "X")  # a zombie has stopped running
+
+
+def workers_of(parent: int) -> list[int]:
+    """The parent's multiprocessing children (spawned workers, not the resource tracker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        stat = _stat(int(entry.name))
+        if stat is None or stat[1] != parent:
+            continue
+        with contextlib.suppress(OSError):
+            if b"spawn_main" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+    return found
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(0.05)
+    return value
+
+
+def posts_in(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+            return conn.execute("SELECT count(*) FROM posts").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def start_import(tmp_path: Path, export: Path, db: Path) -> subprocess.Popen:
+    config = tmp_path / "config.toml"
+    config.write_text("[archive]\nimport_workers = 2\n", encoding="utf-8")
+    env = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
+        "XDG_DATA_HOME": str(tmp_path / "xdg-data"),
+        "OMP_THREAD_LIMIT": "1",
+    }
+    command = [sys.executable, "-m", "monitor", "--config", str(config), "--db", str(db)]
+    with open(tmp_path / "out.txt", "wb") as out, open(tmp_path / "err.txt", "wb") as err:
+        return subprocess.Popen(
+            [*command, "import", str(export), "--no-ocr"], cwd=REPO, env=env, stdout=out, stderr=err
+        )
+
+
+def finish_import(tmp_path: Path, export: Path, db: Path) -> str:
+    process = start_import(tmp_path, export, db)
+    assert process.wait(timeout=180) == 0, (tmp_path / "err.txt").read_text()
+    return (tmp_path / "out.txt").read_text()
+
+
+def assert_sound(db: Path) -> None:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+@pytest.mark.slow
+def test_kill_9_of_an_import_takes_its_workers_down(tmp_path, big_export):
+    db = tmp_path / "a.db"
+    process = start_import(tmp_path, big_export, db)
+    try:
+        workers = wait_for(
+            lambda: len(workers_of(process.pid)) >= 2 and workers_of(process.pid), 60, "workers"
+        )
+        process.kill()
+        process.wait(timeout=10)
+        started = time.monotonic()
+        wait_for(lambda: not any(alive(w) for w in workers), 10, "the workers gone after kill -9")
+        gone_in = time.monotonic() - started
+    finally:
+        process.kill()
+        process.wait()
+    assert gone_in < 10
+    assert_sound(db)
+    out = finish_import(tmp_path, big_export, db)  # the resumed import completes it
+    assert posts_in(db) == BIG_MESSAGES, out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_stops_an_import_cleanly_and_it_resumes(tmp_path, big_export, sig):
+    db = tmp_path / "a.db"
+    process = start_import(tmp_path, big_export, db)
+    try:
+        workers = wait_for(
+            lambda: len(workers_of(process.pid)) >= 2 and workers_of(process.pid), 60, "workers"
+        )
+        saved_before = wait_for(lambda: posts_in(db), 60, "the first posts committed")
+        assert saved_before < BIG_MESSAGES, "the import finished before the signal: make the export bigger"
+        process.send_signal(sig)
+        code = process.wait(timeout=30)
+    finally:
+        process.kill()
+        process.wait()
+    err = (tmp_path / "err.txt").read_text()
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines == [
+        f"error: import interrupted ({sig.name}): what was saved stays and the workers are stopped; "
+        "import again to resume"
+    ]
+    wait_for(lambda: not any(alive(w) for w in workers), 10, "the workers gone after the signal")
+    assert_sound(db)
+    saved = posts_in(db)
+    assert saved_before <= saved < BIG_MESSAGES
+    out = finish_import(tmp_path, big_export, db)
+    assert f": {BIG_MESSAGES - saved} new, 0 updated, {saved} unchanged posts" in out
+    assert posts_in(db) == BIG_MESSAGES
+
+
+def test_a_worker_whose_parent_is_already_gone_leaves_at_once():
+    """The gap before the death signal is armed: the worker checks who its parent is."""
+    import multiprocessing
+
+    from handlers.importer import run_import_worker
+
+    context = multiprocessing.get_context("spawn")
+    not_my_parent = 1 if os.getpid() != 1 else 2
+    worker = context.Process(
+        target=run_import_worker, args=(None, (), None, None, None, None, None, not_my_parent)
+    )
+    worker.start()
+    worker.join(timeout=30)
+    assert worker.exitcode == 1
