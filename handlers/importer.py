@@ -41,6 +41,7 @@ from handlers.export import (
     locate_export,
     single_chat_channel,
 )
+from handlers.lifeline import die_with_parent, parent_alive
 from handlers.pipeline import Pipeline
 from monitor.core.errors import ExportError, MonitorError
 from monitor.core.models import Channel, Post
@@ -48,6 +49,9 @@ from monitor.core.models import Channel, Post
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int], None]
+
+WORKER_POLL_SECONDS = 1.0
+"""How often a waiting import worker checks that the import that started it is still there."""
 
 PARALLEL_FROM_BYTES = 8 << 20
 """Exports smaller than this are imported in-process: starting workers costs about a second."""
@@ -213,7 +217,7 @@ async def _import_blocks_in_workers(
     processes = [
         context.Process(
             target=run_import_worker,
-            args=(parallel.recipe, parallel.args, gate, channel, result_json, tasks, results),
+            args=(parallel.recipe, parallel.args, gate, channel, result_json, tasks, results, os.getpid()),
             name=f"tgmonitor-import-{n}",
             daemon=True,
         )
@@ -313,11 +317,16 @@ def run_import_worker(
     result_json: Path,
     tasks: Any,
     results: Any,
+    parent_pid: int,
 ) -> None:
-    """A worker process: convert, save and detect the blocks it is given, report each one."""
+    """A worker process: convert, save and detect the blocks it is given, report each one.
+
+    It dies with ``parent_pid`` (the import): an orphaned worker would hold the archive's WAL.
+    """
+    die_with_parent(parent_pid)
     logging.basicConfig(level=logging.WARNING)
     try:
-        asyncio.run(_serve_blocks(recipe, args, gate, channel, result_json, tasks, results))
+        asyncio.run(_serve_blocks(recipe, args, gate, channel, result_json, tasks, results, parent_pid))
     except BaseException as exc:
         error = exc if isinstance(exc, MonitorError) else MonitorError(f"import worker failed: {exc!r}")
         results.put(("error", error))
@@ -331,10 +340,20 @@ async def _serve_blocks(
     result_json: Path,
     tasks: Any,
     results: Any,
+    parent_pid: int,
 ) -> None:
+    def next_block() -> MessageBlock | None:
+        # why: a bounded wait, so an orphan notices its parent is gone (where no death signal exists)
+        while True:
+            try:
+                return tasks.get(timeout=WORKER_POLL_SECONDS)
+            except queue.Empty:
+                if not parent_alive(parent_pid):
+                    raise MonitorError("the import stopped: this worker leaves too") from None
+
     async with recipe(*args, write_gate=gate) as pipeline:
         with open(result_json, "rb") as export:
-            while (block := await asyncio.to_thread(tasks.get)) is not None:
+            while (block := await asyncio.to_thread(next_block)) is not None:
                 try:
                     items = convert_block(block.filled(export), channel, result_json)
                 except (BlockError, ExportError) as exc:

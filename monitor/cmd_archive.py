@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from rich.text import Text
 from handlers.export import locate_export
 from handlers.importer import import_export
 from monitor.cli_context import AppContext, parse_when, pass_app, run_async
-from monitor.core.errors import ArchiveError
+from monitor.core.errors import ArchiveError, MonitorError
 from monitor.core.escape import dumps_json, for_csv, for_terminal, terminal_spans
 from monitor.core.store import Archive
 
@@ -74,6 +76,34 @@ def import_command(
     quiet = as_json or not sys.stderr.isatty()
 
     async def go() -> Any:
+        # SIGTERM and SIGHUP stop the import as Ctrl-C would: the task is cancelled, each open
+        # transaction rolls back, the workers are stopped, and what was committed stays.
+        loop = asyncio.get_running_loop()
+        main_task = asyncio.current_task()
+        assert main_task is not None
+        stopped_by: list[str] = []
+
+        def stop(sig: signal.Signals) -> None:
+            if not stopped_by:
+                stopped_by.append(sig.name)
+                main_task.cancel()
+
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, stop, sig)
+        try:
+            return await work()
+        except asyncio.CancelledError:
+            if not stopped_by:
+                raise
+            raise MonitorError(
+                f"import interrupted ({stopped_by[0]}): what was saved stays and the workers are stopped; "
+                "import again to resume"
+            ) from None
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+
+    async def work() -> Any:
         progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -90,6 +120,7 @@ def import_command(
             async with open_app(
                 config, app.db_path(), app.media_dir(), ocr=not no_ocr, deliver=deliver
             ) as parts:
+                before = await parts.archive.deliveries.last_id() if deliver else 0
                 summary = await import_export(
                     result_json,
                     parts.pipeline,
@@ -99,31 +130,55 @@ def import_command(
                     on_ocr_total=lambda n: progress.update(ocr_task, total=n, visible=n > 0),
                     on_ocr_done=lambda n: progress.advance(ocr_task, n),
                 )
+                outcome: dict[str, dict[str, int]] = {}
+                off: dict[str, str] = {}
                 if deliver and parts.outbox is not None:
                     await parts.outbox.deliver_pending(flush=True)
-                return summary
+                    # what the deliveries table says, not what was hoped: 500s leave them pending
+                    outcome = await parts.archive.deliveries.outcome_after(before)
+                    off = dict(parts.outbox.disabled)
+                return summary, outcome, off
 
-    summary = run_async(go())
-    if as_json:
-        click.echo(json.dumps(summary.to_json(), ensure_ascii=False))
-        return
+    summary, outcome, off = run_async(go())
+    failed = sum(counts["failed"] for counts in outcome.values())
     data = summary.to_json()
-    click.echo(
-        f"imported {result_json}: {data['posts_new']} new, {data['posts_updated']} updated, "
-        f"{data['posts_skipped']} unchanged posts ({data['service_messages']} service messages skipped); "
-        f"media {data['media_stored']} stored, {data['media_already_stored']} already there, "
-        f"{data['media_missing']} missing; "
-        f"posters read {data['ocr_done']}, failed {data['ocr_failed']}; alerts {data['alerts']}"
-        + (
-            " (delivered)"
-            if deliver
-            else " (archived, not delivered: use --alerts to send)"
-            if data["alerts"]
-            else ""
+    if as_json:
+        if deliver:
+            data["deliveries"] = {
+                sink: {k: counts[k] for k in ("delivered", "pending", "failed")}
+                for sink, counts in outcome.items()
+            }
+        click.echo(dumps_json(data))
+    else:
+        note = " (archived, not delivered: use --alerts to send)" if not deliver and data["alerts"] else ""
+        if deliver and data["alerts"] and not outcome:
+            note = " (archived: no alert sink is configured)"
+        click.echo(
+            for_terminal(f"imported {result_json}: ")
+            + f"{data['posts_new']} new, {data['posts_updated']} updated, "
+            f"{data['posts_skipped']} unchanged posts ({data['service_messages']} service messages skipped); "
+            f"media {data['media_stored']} stored, {data['media_already_stored']} already there, "
+            f"{data['media_missing']} missing; "
+            f"posters read {data['ocr_done']}, failed {data['ocr_failed']}; alerts {data['alerts']}{note}"
         )
-    )
-    for line in summary.missing_files[:5]:
-        click.echo(f"  missing: {line}", err=True)
+        for sink, counts in sorted(outcome.items()):
+            line = f"  alerts to {sink}: {counts['delivered']} delivered"
+            if counts["pending"]:
+                line += f", {counts['pending']} pending, will be retried by `tgmonitor run`"
+            if counts["failed"]:
+                line += f", {counts['failed']} failed for good"
+            if sink in off:
+                line += f" (sink switched off: {off[sink]})"
+            click.echo(for_terminal(line))
+        for line in summary.missing_files[:5]:
+            click.echo(for_terminal(f"  missing: {line}"), err=True)
+    if failed:
+        click.echo(
+            f"error: {failed} alert deliver{'y' if failed == 1 else 'ies'} failed for good: "
+            "`tgmonitor alerts` shows why (the posts and alerts are archived)",
+            err=True,
+        )
+        sys.exit(1)
 
 
 @click.command("search")

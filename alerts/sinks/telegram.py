@@ -121,12 +121,15 @@ class TelegramSink(Sink):
             client = self._factory()
         else:
             try:
-                api_id = int(read_secret(self._api_id_env) or "")
+                raw_id = read_secret(self._api_id_env) or ""
                 api_hash = read_secret(self._api_hash_env) or ""
-            except (ConfigError, ValueError) as exc:
+            except ConfigError as exc:
                 raise SinkUnavailable(
                     f"{self.name}: bot login needs {self._api_id_env} and {self._api_hash_env} ({exc})"
                 ) from None
+            if not raw_id.isdigit():  # why: int()'s own message would quote the value into last_error
+                raise SinkUnavailable(f"{self.name}: {self._api_id_env} must be the numeric api_id")
+            api_id = int(raw_id)
             client = TelegramClient(StringSession(), api_id, api_hash, receive_updates=False)
         try:
             await client.start(bot_token=token)

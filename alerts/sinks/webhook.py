@@ -7,6 +7,8 @@ nothing.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import email.utils
 import hashlib
 import hmac
@@ -45,6 +47,27 @@ def parse_retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+RESPONSE_READ_BYTES = 8192
+"""At most this much of a receiver's answer is read: the status says what happened, and a
+receiver that streams an endless body must not fill the memory (it once reached 1.6 GB in 3 s)."""
+
+RESPONSE_READ_SECONDS = 1.0
+
+
+async def _drain_a_little(response: aiohttp.ClientResponse) -> None:
+    """Read a few KB of the body, briefly (a small answer frees the connection for reuse).
+
+    The status is already known: a body that never comes, or never ends, changes nothing. What
+    is not read is dropped with the connection when the response is released.
+    """
+    # why: aiohttp's TLS contexts cost 0.16 s at import; only a used webhook pays it
+    import aiohttp
+
+    with contextlib.suppress(TimeoutError, aiohttp.ClientError):
+        async with asyncio.timeout(RESPONSE_READ_SECONDS):
+            await response.content.read(RESPONSE_READ_BYTES)
 
 
 class WebhookSink(Sink):
@@ -121,16 +144,21 @@ class WebhookSink(Sink):
         if self._secret:
             headers["X-Tgmonitor-Signature"] = sign(self._secret, data)
         try:
-            async with self._session.post(
-                self.url,
-                data=data,
-                headers=headers,
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-            ) as response:
+            # why: one deadline over the whole attempt, whatever the session's own timeouts are
+            async with (
+                asyncio.timeout(self.timeout) as deadline,
+                self._session.post(
+                    self.url,
+                    data=data,
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(total=self.timeout),
+                ) as response,
+            ):
                 status = response.status
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                await response.read()
+                deadline.reschedule(None)  # answered: the body's read has its own short bound
+                await _drain_a_little(response)
         except TimeoutError:
             raise DeliveryError(f"{self.name}: no answer within {self.timeout:g} s") from None
         except aiohttp.ClientError as exc:

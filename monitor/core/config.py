@@ -12,6 +12,7 @@ read from the config file: the file only names the environment variable that hol
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tomllib
 import types
@@ -189,7 +190,7 @@ def _coerce(hint: Any, value: Any, where: str, name: str, base: Path | None) -> 
             except ConfigError:
                 continue
         expected = " or ".join(_type_name(o) for o in options)
-        raise ConfigError(f"{where}: '{name}' must be {expected}, got {_describe(value)}")
+        raise ConfigError(f"{where}: '{name}' must be {expected}, got {_describe(value, name)}")
     if hint is bool:
         if isinstance(value, bool):
             return value
@@ -207,7 +208,7 @@ def _coerce(hint: Any, value: Any, where: str, name: str, base: Path | None) -> 
         if not path.is_absolute() and base is not None:
             path = base.parent / path
         return path
-    raise ConfigError(f"{where}: '{name}' must be {_type_name(hint)}, got {_describe(value)}")
+    raise ConfigError(f"{where}: '{name}' must be {_type_name(hint)}, got {_describe(value, name)}")
 
 
 def _type_name(hint: Any) -> str:
@@ -216,9 +217,73 @@ def _type_name(hint: Any) -> str:
     )
 
 
-def _describe(value: Any) -> str:
+def _describe(value: Any, name: str = "") -> str:
+    if name.endswith("_env"):  # why: what was pasted where a variable's name belongs may be the secret
+        return f"a {type(value).__name__}"
     text = repr(value)
     return text if len(text) < 40 else text[:37] + "..."
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+_RANGES: dict[str, tuple[float, float, str]] = {
+    "telegram.flood_sleep_threshold": (0, 86_400, " seconds"),
+    "telegram.connection_retries": (0, 100, ""),
+    "telegram.download_documents_max_bytes": (0, 4 << 30, " bytes (0: do not download)"),
+    "archive.import_workers": (0, 64, " (0: one per core)"),
+    "ocr.workers": (1, 256, ""),
+    "ocr.timeout": (1, 3600, " seconds"),
+    "ocr.max_pixels": (10_000, 1_000_000_000, " pixels"),
+    "ocr.max_bytes": (1024, 1 << 30, " bytes"),
+    "ocr.max_side": (100, 20_000, " pixels"),
+    "ocr.pass_timeout": (0.5, 3600, " CPU seconds"),
+    "ocr.queue_size": (1, 100_000, ""),
+    "alerts.campaign_window_hours": (0.1, 8760, " hours"),
+    "alerts.reminder_offsets_hours": (0, 8760, " hours"),
+    "alerts.burst_limit": (1, 10_000, " alerts"),
+    "alerts.burst_window_seconds": (1, 86_400, " seconds"),
+    "alerts.retry_max_seconds": (1, 604_800, " seconds"),
+    "alerts.campaign_hold_seconds": (0, 86_400, " seconds"),
+    "alerts.sink.timeout": (1, 300, " seconds"),
+    "schedule.gapfill_minutes": (1, 10_080, " minutes"),
+    "schedule.pending_minutes": (0.1, 1440, " minutes"),
+    "schedule.digest_hour_utc": (0, 23, ""),
+    "schedule.fts_optimize_hours": (1, 8760, " hours"),
+}
+"""The allowed range of every numeric key (a sink's keys under ``alerts.sink``): a nonsense value
+(a negative burst limit, ``max_bytes = 0``, ``timeout = 0.001``) would otherwise be accepted and
+make OCR or delivery fail silently later."""
+
+
+def _check_range(where: str, key: str, value: float, rule: str) -> None:
+    low, high, unit = _RANGES[rule]
+    if not low <= value <= high:
+        raise ConfigError(f"{where}: '{key}' must be between {low:g} and {high:g}{unit}, got {value:g}")
+
+
+def _check_env_name(where: str, key: str, value: str | None) -> None:
+    # why: the value is never echoed: a pasted token or hash would end up in a terminal or a log
+    if value is not None and not _ENV_NAME.fullmatch(value):
+        raise ConfigError(
+            f"{where}: '{key}' must name an environment variable (like TG_API_HASH), "
+            "not hold the secret itself: put the secret in that variable"
+        )
+
+
+def _check_numbers(config: Config, where: str) -> None:
+    for rule in _RANGES:
+        section, _, name = rule.partition(".")
+        if section == "alerts" and name.startswith("sink."):
+            field_name = name.removeprefix("sink.")
+            for i, sink in enumerate(config.alerts.sink):
+                _check_range(where, f"alerts.sink[{i}].{field_name}", getattr(sink, field_name), rule)
+            continue
+        value = getattr(getattr(config, section), name)
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                _check_range(where, f"{rule}[{i}]", item, rule)
+        else:
+            _check_range(where, rule, value, rule)
 
 
 def _check_values(config: Config, where: str) -> None:
@@ -227,10 +292,15 @@ def _check_values(config: Config, where: str) -> None:
             f"{where}: 'alerts.min_severity' must be one of {', '.join(SEVERITIES)}, "
             f"got {config.alerts.min_severity!r}"
         )
-    if config.ocr.workers < 1:
-        raise ConfigError(f"{where}: 'ocr.workers' must be at least 1")
-    if config.ocr.timeout <= 0:
-        raise ConfigError(f"{where}: 'ocr.timeout' must be positive")
+    _check_numbers(config, where)
+    # every key ending in _env names the environment variable of a secret
+    named = [("telegram", config.telegram)] + [
+        (f"alerts.sink[{i}]", s) for i, s in enumerate(config.alerts.sink)
+    ]
+    for prefix, part in named:
+        for f in fields(part):
+            if f.name.endswith("_env"):
+                _check_env_name(where, f"{prefix}.{f.name}", getattr(part, f.name))
     for i, sink in enumerate(config.alerts.sink):
         key = f"alerts.sink[{i}]"
         if sink.type not in SINK_TYPES:
@@ -256,8 +326,11 @@ def _check_values(config: Config, where: str) -> None:
 def read_secret(env_name: str, *, required: bool = True) -> str | None:
     """Read a secret from ``$env_name`` or from the 0600 file named by ``$env_name_FILE``.
 
-    The value is never logged. A file readable by group or others is refused.
+    The value is never logged. A file readable by group or others is refused. A "name" that
+    is not one (a secret pasted where its variable's name belongs) is refused without echoing it.
     """
+    if not _ENV_NAME.fullmatch(env_name):
+        raise ConfigError("a secret's setting must name an environment variable, not hold the secret itself")
     value = os.environ.get(env_name)
     if value:
         return value.strip()
@@ -272,7 +345,12 @@ def read_secret(env_name: str, *, required: bool = True) -> str | None:
             ) from None
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise ConfigError(f"secret file {path} must not be readable by others: run chmod 600 {path}")
-        return path.read_text(encoding="utf-8").strip()
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:  # the message names the file, never its bytes
+            raise ConfigError(
+                f"secret file {path} (from {env_name}_FILE) cannot be read: {type(exc).__name__}"
+            ) from None
     if required:
         raise ConfigError(
             f"the secret {env_name} is not set: export {env_name}=... or {env_name}_FILE=/path/to/0600-file"

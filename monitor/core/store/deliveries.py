@@ -175,6 +175,26 @@ class DeliveryStore:
             alert_ids,
         )
 
+    async def last_id(self) -> int:
+        """The newest delivery's id (0 for none): deliveries written later have larger ids."""
+        row = await self.archive.fetchone("SELECT coalesce(max(id), 0) FROM deliveries")
+        return int(row[0]) if row else 0
+
+    async def outcome_after(self, delivery_id: int) -> dict[str, dict[str, int]]:
+        """Per sink, how many deliveries newer than ``delivery_id`` are ``delivered``, ``pending``
+        (``sending`` counts as pending: it is settled later), ``failed`` or something else
+        (``skipped``, ``folded``), for the report that ends ``import --alerts``."""
+        rows = await self.archive.fetchall(
+            "SELECT sink, CASE WHEN status = 'sending' THEN 'pending' ELSE status END, count(*) "
+            "FROM deliveries WHERE id > ? GROUP BY 1, 2",
+            (delivery_id,),
+        )
+        out: dict[str, dict[str, int]] = {}
+        for sink, status, count in rows:
+            counts = out.setdefault(sink, {"delivered": 0, "pending": 0, "failed": 0})
+            counts[status] = counts.get(status, 0) + count
+        return out
+
     async def status_counts(self) -> list[tuple[str, str, int]]:
         """``(sink, status, count)`` over every delivery."""
         rows = await self.archive.fetchall(

@@ -1,0 +1,43 @@
+"""Worker processes die with the process that started them.
+
+A ``kill -9`` of ``tgmonitor import`` used to leave its import workers running for a minute or
+more, holding the archive's WAL files. Two guards, because either alone has a gap:
+
+* On Linux the kernel kills the worker when its parent dies (``PR_SET_PDEATHSIG``), at once
+  and whatever the worker is doing.
+* Elsewhere, and for the moment between the worker's start and that call, the worker checks
+  that its parent is still the process that started it (:func:`parent_alive`) while it waits
+  for work.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import signal
+import sys
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> bool:
+    """Ask the kernel to SIGKILL this process when its parent dies; False where it cannot.
+
+    Exits at once if the parent is already gone (it may have died before this call).
+    """
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if not parent_alive(parent_pid):
+        os._exit(1)
+    return armed
+
+
+def parent_alive(parent_pid: int) -> bool:
+    """Whether the process that started this one is still its parent (an orphan is re-parented)."""
+    return os.getppid() == parent_pid
