@@ -45,25 +45,38 @@ class AppContext:
 pass_app = click.make_pass_decorator(AppContext)
 
 
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+"""The range a ``--since``/``--until`` is clamped to: years 1 to 9999, what ``datetime`` can hold."""
+
+
 def parse_when(value: str, *, end_of_day: bool = False) -> datetime:
-    """A date for ``--since``/``--until``: ``2021-11-02``, ISO 8601 (UTC unless it says), or ``7d``/``12h`` ago."""
+    """A date for ``--since``/``--until``: ``2021-11-02``, ISO 8601 (UTC unless it says), or ``7d``/``12h`` ago.
+
+    A moment beyond what a date can hold (``1000000d`` ago, the end of ``9999-12-31``, year 1 in
+    a zone east of UTC) is clamped to the first or last moment there is: it means "no bound".
+    """
     text = value.strip()
     relative = re.fullmatch(r"(\d+)\s*([dhm])", text)
     if relative:
         amount, unit = int(relative.group(1)), relative.group(2)
-        span = {"d": timedelta(days=amount), "h": timedelta(hours=amount), "m": timedelta(minutes=amount)}[
-            unit
-        ]
-        return datetime.now(UTC) - span
+        minutes = amount * {"d": 1440, "h": 60, "m": 1}[unit]
+        try:
+            return datetime.now(UTC) - timedelta(minutes=minutes)
+        except OverflowError:  # further back than year 1 (timedelta itself may overflow too)
+            return EARLIEST
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date: use 2021-11-02, 2021-11-02T10:00 or 7d") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    if end_of_day and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        parsed = parsed + timedelta(days=1) - timedelta(seconds=1)
-    return parsed.astimezone(UTC)
+    try:
+        if end_of_day and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            parsed = parsed + timedelta(days=1) - timedelta(seconds=1)
+        return parsed.astimezone(UTC)
+    except OverflowError:  # past either end of the calendar once moved to UTC
+        return EARLIEST if parsed.year < 5000 else LATEST
 
 
 def run_async(coro: Any) -> Any:
