@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 import click
 
 from monitor.core.config import Config, load_config
+from monitor.core.errors import ArchiveError
+from monitor.core.store import archive_error
 
 
 @dataclass
@@ -36,6 +39,18 @@ class AppContext:
         if env:
             return Path(env).expanduser()
         return self.config().archive.path
+
+    def existing_db(self) -> Path:
+        """The archive a command reads or changes; a missing one is an error: a mistyped --db must
+        neither look like an empty archive ("no alerts", 0 hits) nor create one. Only the commands
+        that fill an archive (import, run, backfill, demo) create it."""
+        self.config()  # a broken config file is reported first, whatever --db says
+        path = self.db_path()
+        if not path.exists():
+            raise ArchiveError(
+                f"there is no archive at {path}: run tgmonitor import PATH first, or point --db at one"
+            )
+        return path
 
     def media_dir(self) -> Path:
         configured = self.config().archive.media_dir
@@ -80,5 +95,17 @@ def parse_when(value: str, *, end_of_day: bool = False) -> datetime:
 
 
 def run_async(coro: Any) -> Any:
-    """Run a command's coroutine on a fresh event loop."""
-    return asyncio.run(coro)
+    """Run a command's coroutine on a fresh event loop.
+
+    An SQLite error that means the archive is damaged or read-only, met by any command after the
+    archive opened (a query that reaches a malformed page), becomes that one sentence.
+    """
+    try:
+        return asyncio.run(coro)
+    except sqlite3.DatabaseError as exc:
+        ctx = click.get_current_context(silent=True)
+        app = ctx.find_object(AppContext) if ctx is not None else None
+        error = archive_error(exc, app.db_path()) if app is not None else None
+        if error is None:
+            raise
+        raise error from None
