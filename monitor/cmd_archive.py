@@ -117,6 +117,10 @@ def import_command(
     )
     for line in summary.missing_files[:5]:
         click.echo(f"  missing: {line}", err=True)
+    for line in summary.rejected_messages[:5]:
+        click.echo(f"  rejected: {line}", err=True)
+    if summary.rejected:
+        click.echo(f"  {summary.rejected} messages rejected (not imported), the others kept", err=True)
 
 
 @click.command("search")
