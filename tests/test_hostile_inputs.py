@@ -177,3 +177,35 @@ def test_messages_that_are_not_a_list_are_an_error_naming_the_file(env, messages
     assert result.exit_code != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and str(result_json) in lines[0] and "not a list" in lines[0], result.stderr
+
+
+# --- 6: the same message id twice in one export ---------------------------------------------------
+
+
+@pytest.mark.parametrize("road", ["blocks", "events"])
+def test_duplicate_message_ids_import_idempotently(env, road):
+    photo = photo_fields(env / "export", "first.jpg")
+    messages = [
+        message(5, "الانتقام النسخة الأولى", **photo),
+        message(6, "رسالة أخرى"),
+        message(5, "الانتقام النسخة الثانية"),
+        message(6, "رسالة أخرى"),
+    ]
+    if road == "blocks":
+        export = write_single(env / "export", messages)
+    else:
+        export = write_account(env / "export", [chat(CHANNEL_NAME, CHANNEL_ID, messages)])
+    db = env / "archive.db"
+    first = json.loads(run("--db", db, "import", export, "--no-ocr", "--json").output)
+    assert (first["posts_new"], first["posts_updated"]) == (2, 0)
+    for _ in range(4):
+        again = json.loads(run("--db", db, "import", export, "--no-ocr", "--json").output)
+        assert (again["posts_new"], again["posts_updated"], again["posts_skipped"]) == (0, 0, 4)
+    stats = json.loads(run("--db", db, "stats", "--json").output)
+    assert stats["posts"] == 2 and stats["edited_versions"] == 0
+    found = json.loads(run("--db", db, "search", "الانتقام", "--json").output)
+    assert [row["text"] for row in found] == ["الانتقام النسخة الثانية"]  # the later copy won
+    media = (
+        [p for p in (db.parent / "media").rglob("*") if p.is_file()] if (db.parent / "media").exists() else []
+    )
+    assert media == []  # the earlier copy's photo was not stored for nothing

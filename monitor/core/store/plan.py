@@ -133,22 +133,32 @@ def plan_rows(
     linked_media: set[tuple[int, int]],
     ids: dict[int, int],
 ) -> BatchRows:
-    """Work out every row a batch writes and each post's :class:`SaveResult` (no SQL here)."""
+    """Work out every row a batch writes and each post's :class:`SaveResult` (no SQL here).
+
+    A message that comes more than once in a batch (an export that repeats an id): the last copy
+    wins, once, compared with what is stored; the earlier copies are "unchanged" and write
+    nothing. So importing such an export again finds everything unchanged and adds no version
+    (comparing each copy in turn would find an "edit" between them on every import).
+    """
     now = now_iso()
     keys = [(p.channel.id, p.message_id) for p in posts]
     plan = BatchRows(dict.fromkeys(keys), existing_rows, linked_media, ids)
-    existing = dict(existing_rows)  # updated as the batch goes: a message may come twice
+    existing = existing_rows
     linked = set(linked_media)
-    seen_new: dict[tuple[int, int], int] = {}
+    seen_new: dict[tuple[int, int], int] = {}  # a new message's first position: its id's index
+    last: dict[tuple[int, int], int] = {}
     for i, key in enumerate(keys):
         if key not in existing_rows:
             seen_new.setdefault(key, i)
-    # A message that comes twice in one batch: the second sees what the first left.
-    repeated = len(plan.keys) < len(keys)
+        last[key] = i
     insert_row, index_row = plan.insert_rows.append, plan.fts_rows.append
     results: list[SaveResult] = []
     for i, post in enumerate(posts):
         key = keys[i]
+        if last[key] != i:  # a later copy of this message follows in the batch: it wins
+            post_id = existing[key][0] if key in existing else ids[seen_new[key]]
+            results.append(SaveResult(post_id, "unchanged", [], None, False))
+            continue
         entities_json, raw_json, body, extra = prepared[i]
         mark = now if detected and detected[i] else None
         undetected = True
@@ -175,9 +185,6 @@ def plan_rows(
                 plan.fts_updates.append((post_id, *fts_row(post.text, ocr_text)))
                 plan.fts_deletes.append((post_id, *fts_row(old_text, ocr_text)))
                 status, previous = "updated", old_text
-                existing[key] = (
-                    post_id, post.text, entities_json, edit_date, old_raw, views, forwards, ocr_text, None,
-                )  # fmt: skip
             else:
                 if (post.views, post.forwards) != (views, forwards) and post.views is not None:
                     plan.counter_rows.append((post.views, post.forwards, post_id))
@@ -185,40 +192,32 @@ def plan_rows(
                 undetected = _detected is None
         else:
             post_id = ids[seen_new[key]]
-            if seen_new[key] == i:
-                edit_date = iso(post.edit_date)
-                insert_row(
-                    (
-                        post_id,
-                        post.channel.id,
-                        post.message_id,
-                        iso(post.date),
-                        post.text,
-                        entities_json,
-                        post.views,
-                        post.forwards,
-                        post.fwd_from_id,
-                        post.fwd_from_name,
-                        post.reply_to,
-                        post.grouped_id,
-                        edit_date,
-                        post.author,
-                        raw_json,
-                        post.source,
-                        now,
-                        now,
-                        mark,
-                    )
+            edit_date = iso(post.edit_date)
+            insert_row(
+                (
+                    post_id,
+                    post.channel.id,
+                    post.message_id,
+                    iso(post.date),
+                    post.text,
+                    entities_json,
+                    post.views,
+                    post.forwards,
+                    post.fwd_from_id,
+                    post.fwd_from_name,
+                    post.reply_to,
+                    post.grouped_id,
+                    edit_date,
+                    post.author,
+                    raw_json,
+                    post.source,
+                    now,
+                    now,
+                    mark,
                 )
-                index_row((post_id, body, extra))
-                if repeated:
-                    existing[key] = (
-                        post_id, post.text, entities_json, edit_date, None, post.views, post.forwards, None, None,
-                    )  # fmt: skip
-                status, previous = "new", None
-            else:  # the same message again, after its first copy in this batch
-                status, previous = "unchanged", None
-                undetected = existing[key][8] is None
+            )
+            index_row((post_id, body, extra))
+            status, previous = "new", None
         new_media: list[str] = []
         for position, (digest, item) in enumerate(stored_media.get(i, ())):
             if digest is not None:
