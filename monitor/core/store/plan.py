@@ -135,28 +135,33 @@ def plan_rows(
 ) -> BatchRows:
     """Work out every row a batch writes and each post's :class:`SaveResult` (no SQL here).
 
-    A message that comes more than once in a batch (an export that repeats an id): the last copy
-    wins, once, compared with what is stored; the earlier copies are "unchanged" and write
-    nothing. So importing such an export again finds everything unchanged and adds no version
-    (comparing each copy in turn would find an "edit" between them on every import).
+    A message that comes twice in one batch: live, the second is a later state (an edit) and sees
+    what the first left, so each text is kept as a version. From an export (``source ==
+    "import"``), two copies of one id are no history but a repeated id: the last copy wins, once,
+    compared with what is stored, and the earlier ones write nothing ("unchanged"); so importing
+    that export again finds everything unchanged (comparing the copies in turn found an "edit"
+    between them, and added a version, on every import).
     """
     now = now_iso()
     keys = [(p.channel.id, p.message_id) for p in posts]
     plan = BatchRows(dict.fromkeys(keys), existing_rows, linked_media, ids)
-    existing = existing_rows
+    existing = dict(existing_rows)  # updated as the batch goes: a message may come twice
     linked = set(linked_media)
-    seen_new: dict[tuple[int, int], int] = {}  # a new message's first position: its id's index
-    last: dict[tuple[int, int], int] = {}
+    repeated = len(plan.keys) < len(keys)
+    superseded = superseded_copies(posts, keys) if repeated else set()
+    first_new: dict[tuple[int, int], int] = {}  # a new message's first position: where its id is
+    seen_new: dict[tuple[int, int], int] = {}  # and the position that inserts it
     for i, key in enumerate(keys):
         if key not in existing_rows:
-            seen_new.setdefault(key, i)
-        last[key] = i
+            first_new.setdefault(key, i)
+            if i not in superseded:
+                seen_new.setdefault(key, i)
     insert_row, index_row = plan.insert_rows.append, plan.fts_rows.append
     results: list[SaveResult] = []
     for i, post in enumerate(posts):
         key = keys[i]
-        if last[key] != i:  # a later copy of this message follows in the batch: it wins
-            post_id = existing[key][0] if key in existing else ids[seen_new[key]]
+        if i in superseded:
+            post_id = existing[key][0] if key in existing else ids[first_new[key]]
             results.append(SaveResult(post_id, "unchanged", [], None, False))
             continue
         entities_json, raw_json, body, extra = prepared[i]
@@ -185,39 +190,50 @@ def plan_rows(
                 plan.fts_updates.append((post_id, *fts_row(post.text, ocr_text)))
                 plan.fts_deletes.append((post_id, *fts_row(old_text, ocr_text)))
                 status, previous = "updated", old_text
+                existing[key] = (
+                    post_id, post.text, entities_json, edit_date, old_raw, views, forwards, ocr_text, None,
+                )  # fmt: skip
             else:
                 if (post.views, post.forwards) != (views, forwards) and post.views is not None:
                     plan.counter_rows.append((post.views, post.forwards, post_id))
                 status, previous = "unchanged", None
                 undetected = _detected is None
         else:
-            post_id = ids[seen_new[key]]
-            edit_date = iso(post.edit_date)
-            insert_row(
-                (
-                    post_id,
-                    post.channel.id,
-                    post.message_id,
-                    iso(post.date),
-                    post.text,
-                    entities_json,
-                    post.views,
-                    post.forwards,
-                    post.fwd_from_id,
-                    post.fwd_from_name,
-                    post.reply_to,
-                    post.grouped_id,
-                    edit_date,
-                    post.author,
-                    raw_json,
-                    post.source,
-                    now,
-                    now,
-                    mark,
+            post_id = ids[first_new[key]]
+            if seen_new[key] == i:
+                edit_date = iso(post.edit_date)
+                insert_row(
+                    (
+                        post_id,
+                        post.channel.id,
+                        post.message_id,
+                        iso(post.date),
+                        post.text,
+                        entities_json,
+                        post.views,
+                        post.forwards,
+                        post.fwd_from_id,
+                        post.fwd_from_name,
+                        post.reply_to,
+                        post.grouped_id,
+                        edit_date,
+                        post.author,
+                        raw_json,
+                        post.source,
+                        now,
+                        now,
+                        mark,
+                    )
                 )
-            )
-            index_row((post_id, body, extra))
-            status, previous = "new", None
+                index_row((post_id, body, extra))
+                if repeated:
+                    existing[key] = (
+                        post_id, post.text, entities_json, edit_date, None, post.views, post.forwards, None, None,
+                    )  # fmt: skip
+                status, previous = "new", None
+            else:  # the same message again, after its first copy in this batch
+                status, previous = "unchanged", None
+                undetected = existing[key][8] is None
         new_media: list[str] = []
         for position, (digest, item) in enumerate(stored_media.get(i, ())):
             if digest is not None:
@@ -244,6 +260,14 @@ def plan_rows(
         )
     plan.results = results
     return plan
+
+
+def superseded_copies(posts: Sequence[Post], keys: Sequence[tuple[int, int]] | None = None) -> set[int]:
+    """Positions of imported posts that a later copy of the same message in ``posts`` replaces
+    (see :func:`plan_rows`); live posts are never superseded."""
+    keys = keys if keys is not None else [(p.channel.id, p.message_id) for p in posts]
+    last = {key: i for i, key in enumerate(keys)}
+    return {i for i, key in enumerate(keys) if last[key] != i and posts[i].source == "import"}
 
 
 async def allocate_ids(conn: Tx, wanted: dict[int, int]) -> dict[int, int]:
