@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli import main
-from tests.export_support import (
+from tests.support.export import (
     CHANNEL_ID,
     CHANNEL_NAME,
     chat,

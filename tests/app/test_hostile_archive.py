@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from monitor.cli import main
 from monitor.core.store import Archive
-from tests.export_support import make_image, message, photo_fields, write_single
+from tests.support.export import make_image, message, photo_fields, write_single
 
 RECOVER = "sqlite3 {db} '.recover' | sqlite3 recovered.db"
 
