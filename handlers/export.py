@@ -58,6 +58,8 @@ class ExportSummary:
     ocr_done: int = 0
     ocr_failed: int = 0
     missing_files: list[str] = field(default_factory=list)
+    rejected: int = 0  # messages refused one by one (see Rejected), the others imported
+    rejected_messages: list[str] = field(default_factory=list)  # the first 20 reasons
     bytes_done: int = 0  # of result.json, for the progress bar (not reported)
 
     def to_json(self) -> dict[str, Any]:
@@ -68,6 +70,7 @@ class ExportSummary:
             "posts_updated": self.updated,
             "posts_skipped": self.unchanged,
             "service_messages": self.service,
+            "messages_rejected": self.rejected,
             "media_stored": self.media_stored,
             "media_already_stored": self.media_known,
             "media_missing": self.media_missing,
@@ -75,6 +78,26 @@ class ExportSummary:
             "ocr_failed": self.ocr_failed,
             "alerts": self.alerts,
         }
+
+
+INT64 = 1 << 63
+"""SQLite's integers are signed 64-bit: ids, sizes and dimensions at or beyond this are refused."""
+MAX_DEPTH = 254
+"""How deeply a message's JSON may nest (Telegram writes 4 levels). Deeper is refused: the raw
+message is stored as JSON, by orjson, which stops there (and ``json``, its fallback, at Python's
+recursion limit)."""
+
+
+class Rejected(str):
+    """A message refused on its own (an id beyond 64 bits or below 1, JSON nested too deep): the
+    reason, naming the file, the message id and its position. A ``str`` like the ``"service"``
+    mark, so it is "not a post" wherever posts are picked out; :class:`ExportSummary` counts it."""
+
+    __slots__ = ()
+
+
+class _Refused(Exception):
+    """Raised by the readers of one message's fields; :func:`_convert` makes it a :class:`Rejected`."""
 
 
 def locate_export(path: Path) -> Path:
@@ -120,13 +143,96 @@ def iter_export(
     ``username`` sets the channel's public username (exports do not carry it) for t.me links.
     ``select`` keeps only the messages at these 1-based positions (the others are parsed, to
     find the spot of any error, but not converted).
+
+    ijson's C backend (yajl) gives up on valid JSON in two cases: an integer beyond 64 bits
+    ("integer overflow") and a lone UTF-16 surrogate escape (``"\\udc00"``, which it turns into
+    bytes that are not UTF-8). From that message on, the file is read again by ijson's Python
+    backend (slower, any integer, any escape): such a message is refused on its own (see
+    :class:`Rejected`), lone surrogates are stored as U+FFFD (and a warning says how many).
     """
+    state = _Progress()
+    try:
+        yield from _iter_export(result_json, ijson, username, on_read, select, state)
+    except _YajlGaveUp as exc:
+        log.info("%s: message #%d: %s: read on by ijson's Python backend", result_json, state.index + 1, exc)
+        later = _After(state.index, select)
+        slow = _Progress()
+        yield from _iter_export(result_json, ijson.get_backend("python"), username, None, later, slow)
+        if slow.surrogates:
+            log.warning(
+                "%s holds %d lone UTF-16 surrogates (\\ud800-\\udfff escapes that are no character): "
+                "stored as U+FFFD",
+                result_json,
+                slow.surrogates,
+            )
+
+
+@dataclass
+class _Progress:
+    index: int = 0  # messages read whole so far
+    surrogates: int = 0  # lone surrogates replaced (by the Python backend's pass)
+
+
+class _YajlGaveUp(Exception):
+    """yajl met valid JSON it cannot read: an integer beyond 64 bits or a lone surrogate escape."""
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_surrogates(message: Any, state: _Progress) -> Any:
+    """``message`` with every lone surrogate in its strings replaced by U+FFFD (in place; no
+    recursion). Only strings from ijson's Python backend can hold them (a pair decodes whole)."""
+
+    def clean(text: str) -> str:
+        fixed, count = _LONE_SURROGATE.subn("\ufffd", text)
+        state.surrogates += count
+        return fixed
+
+    if isinstance(message, str):
+        return clean(message)
+    stack = [message]
+    while stack:
+        value = stack.pop()
+        pairs = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, child in list(pairs):
+            if isinstance(child, str):
+                if _LONE_SURROGATE.search(child):
+                    value[key] = clean(child)
+            elif isinstance(child, dict | list):
+                stack.append(child)
+    return message
+
+
+class _After:
+    """Message positions after ``index`` that ``select`` keeps (all of them when it is None)."""
+
+    def __init__(self, index: int, select: Container[int] | None):
+        self.index, self.select = index, select
+
+    def __contains__(self, position: object) -> bool:
+        return (
+            isinstance(position, int)
+            and position > self.index
+            and (self.select is None or position in self.select)
+        )
+
+
+def _iter_export(
+    result_json: Path,
+    backend: Any,
+    username: str | None,
+    on_read: Callable[[int], None] | None,
+    select: Container[int] | None,
+    state: _Progress,
+) -> Iterator[Post | str]:
     base = result_json.parent
     try:
         handle = open(result_json, "rb")  # noqa: SIM115 - closed in finally, generator lifetime
     except OSError as exc:
         raise ExportError(f"{result_json}: cannot be read ({exc.strerror})") from None
     reader = _CountingReader(handle, on_read)
+    slow = backend is not ijson  # the Python backend: strings may hold lone surrogates
     index = 0
     last_id: Any = None
     try:
@@ -138,22 +244,30 @@ def iter_export(
         if kind == "single":
             chat = _read_chat_header(result_json)
             channel = _channel_for(chat, username, result_json)
-            for message in ijson.items(reader, "messages.item", use_float=True):
+            for message in backend.items(reader, "messages.item", use_float=True):
                 index += 1
+                state.index = index
                 last_id = message.get("id") if isinstance(message, dict) else None
                 if select is None or index in select:
+                    if slow:
+                        message = _without_surrogates(message, state)
                     yield _convert(message, channel, base, result_json, index)
         else:
-            for chat, messages in _iter_account_chats(reader):
+            for chat, messages in _iter_account_chats(reader, backend):
                 if chat.get("type") not in CHANNEL_TYPES:
                     continue  # the analyst's own chats (personal, saved, bots) are not channel posts
                 channel = _channel_for(chat, None, result_json)
                 for message in messages:
                     index += 1
+                    state.index = index
                     last_id = message.get("id") if isinstance(message, dict) else None
                     if select is None or index in select:
+                        if slow:
+                            message = _without_surrogates(message, state)
                         yield _convert(message, channel, base, result_json, index)
     except (ijson.JSONError, UnicodeDecodeError) as exc:  # yajl lets bad UTF-8 through as the latter
+        if backend is ijson and _yajl_gave_up(exc):
+            raise _YajlGaveUp(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
         raise ExportError(_describe_json_error(result_json, exc, index, last_id)) from None
     finally:
         handle.close()
@@ -319,38 +433,64 @@ def single_chat_channel(result_json: Path, username: str | None) -> Channel | No
 
 def _export_kind(result_json: Path) -> str:
     """``single`` (one chat) or ``account`` (full-account export), from the top-level keys."""
-    with open(result_json, "rb") as handle:
-        try:
-            for prefix, event, value in ijson.parse(handle):
-                if prefix == "" and event == "map_key":
-                    if value == "messages":
-                        return "single"
-                    if value == "chats":
-                        return "account"
-                elif prefix == "" and event not in ("start_map", "map_key"):
-                    break
-        except (ijson.JSONError, UnicodeDecodeError) as exc:
-            raise ExportError(_describe_json_error(result_json, exc, 0, None)) from None
+    for backend in (ijson, ijson.get_backend("python")):  # the latter: integers beyond 64 bits
+        with open(result_json, "rb") as handle:
+            try:
+                for prefix, event, value in backend.parse(handle):
+                    if prefix == "" and event == "map_key":
+                        if value == "messages":
+                            return "single"
+                        if value == "chats":
+                            return "account"
+                    elif prefix == "" and event not in ("start_map", "map_key"):
+                        break
+                break
+            except (ijson.JSONError, UnicodeDecodeError) as exc:
+                if backend is ijson and _yajl_gave_up(exc):
+                    continue
+                raise ExportError(_describe_json_error(result_json, exc, 0, None)) from None
     raise ExportError(
         f"{result_json}: not a Telegram Desktop export (no top-level 'messages' or 'chats'); "
         "export a channel's history as JSON from Telegram Desktop"
     )
 
 
+def _yajl_gave_up(exc: Exception) -> bool:
+    """Whether ijson's C backend stopped where its Python backend reads on (see :func:`iter_export`);
+    bytes that really are not UTF-8 stop the Python backend too, where the error is reported."""
+    return isinstance(exc, UnicodeDecodeError) or "integer overflow" in str(exc)
+
+
 def _read_chat_header(result_json: Path) -> dict[str, Any]:
+    """A single-chat export's name, type and id; refuses a ``messages`` that is not a list.
+    Read by ijson's Python backend: a few events, and an id of any size is read, to be refused."""
     header: dict[str, Any] = {}
     with open(result_json, "rb") as handle:
-        for prefix, event, value in ijson.parse(handle):
-            if prefix in ("name", "type", "id") and event in ("string", "number"):
-                header[prefix] = value
-            elif prefix == "messages":
-                break
+        try:
+            for prefix, event, value in ijson.get_backend("python").parse(handle):
+                if prefix in ("name", "type", "id") and event in ("string", "number"):
+                    header[prefix] = value
+                elif prefix == "messages":
+                    if event != "start_array":
+                        raise ExportError(
+                            f"{result_json}: 'messages' is {_JSON_KINDS.get(event, event)}, not a list of "
+                            "messages: not a Telegram Desktop export; export the channel again as JSON"
+                        )
+                    break
+        except (ijson.JSONError, UnicodeDecodeError) as exc:
+            raise ExportError(_describe_json_error(result_json, exc, 0, None)) from None
     return header
 
 
-def _iter_account_chats(reader: _CountingReader) -> Iterator[tuple[dict[str, Any], Iterator[dict[str, Any]]]]:
+_JSON_KINDS = {"start_map": "an object", "string": "a string", "number": "a number", "null": "null",
+               "boolean": "true or false"}  # fmt: skip
+
+
+def _iter_account_chats(
+    reader: _CountingReader, backend: Any
+) -> Iterator[tuple[dict[str, Any], Iterator[dict[str, Any]]]]:
     """Stream (chat header, messages) from a full-account export without loading a chat whole."""
-    events = ijson.parse(reader, use_float=True)
+    events = backend.parse(reader, use_float=True)
     chat_prefixes = ("chats.list.item", "left_chats.list.item")
     for prefix, event, _value in events:
         if prefix in chat_prefixes and event == "start_map":
@@ -396,7 +536,16 @@ def _channel_for(chat: dict[str, Any], username: str | None, result_json: Path) 
         raise ExportError(f"{result_json}: chat id {raw_id!r} is not a number") from None
     if chat_id < 0:  # a -100 prefixed id from another tool
         chat_id = int(str(chat_id).removeprefix("-100").removeprefix("-"))
-    return Channel(id=chat_id, username=username.lstrip("@") if username else None, title=chat.get("name"))
+    if not chat_id or chat_id >= INT64:
+        raise ExportError(
+            f"{result_json}: chat id {raw_id} is not a Telegram chat id (1 to 2^63-1): nothing was imported "
+            "from this chat; export it again from Telegram Desktop"
+        )
+    title = chat.get("name")
+    if isinstance(title, str) and _LONE_SURROGATE.search(title):
+        title = _without_surrogates(title, _Progress())
+        log.warning("%s: the chat's name holds lone UTF-16 surrogates: stored as U+FFFD", result_json)
+    return Channel(id=chat_id, username=username.lstrip("@") if username else None, title=title)
 
 
 def _convert(message: Any, channel: Channel, base: Path, result_json: Path, index: int) -> Post | str:
@@ -409,11 +558,23 @@ def _convert(message: Any, channel: Channel, base: Path, result_json: Path, inde
         raise ExportError(f"{result_json}: message #{index} has no valid 'id' (got {message_id!r})")
     # The "where" of an error message is built only when there is an error: this runs per message.
     where = _Where(result_json, message_id, index)
+    try:
+        if not 0 < message_id < INT64:  # also what keeps a t.me link from ending in /-5
+            raise _Refused(f"the id {message_id} is not a message id (1 to 2^63-1)")
+        _check_depth(message)
+        return _post_of(message, message_id, channel, base, where)
+    except _Refused as refused:
+        return Rejected(f"{where}: {refused}; this message was not imported")
+
+
+def _post_of(message: dict[str, Any], message_id: int, channel: Channel, base: Path, where: _Where) -> Post:
     date = _read_date(message, "date", where)
     if date is None:
         raise ExportError(f"{where} has no 'date_unixtime' or 'date'")
     text, entities = _read_text(message, where)
     reply_to = message.get("reply_to_message_id")
+    if isinstance(reply_to, int | float) and not -INT64 <= reply_to < INT64:  # orjson: a float past u64
+        raise _Refused(f"'reply_to_message_id' {reply_to} is beyond 64 bits")
     get = message.get
     return Post(
         channel=channel,
@@ -444,6 +605,29 @@ class _Where:
 
     def __str__(self) -> str:
         return f"{self.result_json}: message id {self.message_id} (#{self.index})"
+
+
+def _check_depth(message: dict[str, Any]) -> None:
+    """Refuse JSON nested deeper than :data:`MAX_DEPTH`, without recursion (a 5,000-deep message
+    must not raise RecursionError here either).
+
+    orjson encodes a message (what the store does with it later) in a third of the time a walk
+    of it takes in Python: its success says the depth is fine; the walk runs only when it fails
+    (too deep, or an integer beyond 64 bits that may hide a deep value after it)."""
+    try:
+        orjson.dumps(message)
+        return
+    except TypeError as exc:  # orjson.JSONEncodeError
+        if "Recursion" in str(exc):
+            raise _Refused(f"its JSON nests deeper than {MAX_DEPTH} levels") from None
+    stack: list[tuple[Any, int]] = [(message, 1)]
+    while stack:
+        value, depth = stack.pop()
+        for child in value.values() if type(value) is dict else value:
+            if type(child) is dict or type(child) is list:  # exact types: what JSON parsers build
+                if depth >= MAX_DEPTH:
+                    raise _Refused(f"its JSON nests deeper than {MAX_DEPTH} levels")
+                stack.append((child, depth + 1))
 
 
 def _read_date(message: dict[str, Any], key: str, where: object) -> datetime | None:
@@ -546,6 +730,10 @@ def _read_media(message: dict[str, Any], base: Path) -> list[MediaItem]:
 
 
 def _media_item(base: Path, reference: str, **fields: Any) -> MediaItem:
+    for name in ("size", "width", "height"):
+        value = fields.get(name)
+        if isinstance(value, int | float) and not -INT64 <= value < INT64:  # orjson: a float past u64
+            raise _Refused(f"its {fields['kind']}'s {name} {value} is beyond 64 bits")
     item = MediaItem(**{k: v for k, v in fields.items() if k in MediaItem.__slots__})
     if isinstance(item.size, bool) or not isinstance(item.size, int | None):
         item.size = None
@@ -575,6 +763,8 @@ def _peer_id(value: Any) -> int | None:
     if isinstance(value, str):
         digits = value.removeprefix("channel").removeprefix("user").removeprefix("chat")
         if digits.isdigit():
+            if len(digits) > 18 and int(digits) >= INT64:
+                raise _Refused(f"'forwarded_from_id' {value} is beyond 64 bits")
             return int(digits)
     return None
 
@@ -591,7 +781,7 @@ def _describe_json_error(result_json: Path, exc: Exception, index: int, last_id:
     except UnicodeDecodeError as bad_bytes:
         line = data[: bad_bytes.start].count(b"\n") + 1
         where = f" at line {line} (bytes that are not UTF-8 at offset {bad_bytes.start})"
-    except (OSError, MemoryError):
+    except (OSError, MemoryError, RecursionError):  # RecursionError: a value nested thousands deep
         where = ""
     after = f"; {index} messages were read before it (last id {last_id})" if index else ""
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -35,6 +35,7 @@ from handlers.export import (
     BlockError,
     ExportSummary,
     MessageBlock,
+    Rejected,
     convert_block,
     iter_export,
     iter_message_blocks,
@@ -119,8 +120,11 @@ async def import_export(
 async def save_items(pipeline: Pipeline, items: Sequence[Post | str], summary: ExportSummary) -> None:
     """Save and detect converted messages (posts and ``"service"`` marks), counting into ``summary``."""
     posts = [item for item in items if not isinstance(item, str)]
+    rejected = [item for item in items if isinstance(item, Rejected)]  # refused one by one
     summary.messages += len(items)
-    summary.service += len(items) - len(posts)
+    summary.service += len(items) - len(posts) - len(rejected)
+    summary.rejected += len(rejected)
+    summary.rejected_messages.extend(rejected[: max(0, 20 - len(summary.rejected_messages))])
     if not posts:
         return
     results = await pipeline.import_batch(posts)

@@ -66,7 +66,8 @@ async def open_app(
     ``deliver=False`` records alerts in the archive without sending them (an import without
     ``--alerts``). ``sinks`` overrides the configured sinks (``demo`` prints to the console).
     """
-    archive = await Archive.open(db_path, media_dir, write_gate=write_gate)
+    # An import's workers (write_gate) open an archive their command has just checked.
+    archive = await Archive.open(db_path, media_dir, write_gate=write_gate, verify=write_gate is None)
     ocr_pool = None
     outbox = None
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 import click
 
 from monitor.core.config import Config, load_config
+from monitor.core.errors import ArchiveError
+from monitor.core.store import archive_error
 
 
 @dataclass
@@ -37,6 +40,18 @@ class AppContext:
             return Path(env).expanduser()
         return self.config().archive.path
 
+    def existing_db(self) -> Path:
+        """The archive a command reads or changes; a missing one is an error: a mistyped --db must
+        neither look like an empty archive ("no alerts", 0 hits) nor create one. Only the commands
+        that fill an archive (import, run, backfill, demo) create it."""
+        self.config()  # a broken config file is reported first, whatever --db says
+        path = self.db_path()
+        if not path.exists():
+            raise ArchiveError(
+                f"there is no archive at {path}: run tgmonitor import PATH first, or point --db at one"
+            )
+        return path
+
     def media_dir(self) -> Path:
         configured = self.config().archive.media_dir
         return configured if configured is not None else self.db_path().parent / "media"
@@ -45,27 +60,52 @@ class AppContext:
 pass_app = click.make_pass_decorator(AppContext)
 
 
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+"""The range a ``--since``/``--until`` is clamped to: years 1 to 9999, what ``datetime`` can hold."""
+
+
 def parse_when(value: str, *, end_of_day: bool = False) -> datetime:
-    """A date for ``--since``/``--until``: ``2021-11-02``, ISO 8601 (UTC unless it says), or ``7d``/``12h`` ago."""
+    """A date for ``--since``/``--until``: ``2021-11-02``, ISO 8601 (UTC unless it says), or ``7d``/``12h`` ago.
+
+    A moment beyond what a date can hold (``1000000d`` ago, the end of ``9999-12-31``, year 1 in
+    a zone east of UTC) is clamped to the first or last moment there is: it means "no bound".
+    """
     text = value.strip()
     relative = re.fullmatch(r"(\d+)\s*([dhm])", text)
     if relative:
         amount, unit = int(relative.group(1)), relative.group(2)
-        span = {"d": timedelta(days=amount), "h": timedelta(hours=amount), "m": timedelta(minutes=amount)}[
-            unit
-        ]
-        return datetime.now(UTC) - span
+        minutes = amount * {"d": 1440, "h": 60, "m": 1}[unit]
+        try:
+            return datetime.now(UTC) - timedelta(minutes=minutes)
+        except OverflowError:  # further back than year 1 (timedelta itself may overflow too)
+            return EARLIEST
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date: use 2021-11-02, 2021-11-02T10:00 or 7d") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    if end_of_day and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        parsed = parsed + timedelta(days=1) - timedelta(seconds=1)
-    return parsed.astimezone(UTC)
+    try:
+        if end_of_day and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            parsed = parsed + timedelta(days=1) - timedelta(seconds=1)
+        return parsed.astimezone(UTC)
+    except OverflowError:  # past either end of the calendar once moved to UTC
+        return EARLIEST if parsed.year < 5000 else LATEST
 
 
 def run_async(coro: Any) -> Any:
-    """Run a command's coroutine on a fresh event loop."""
-    return asyncio.run(coro)
+    """Run a command's coroutine on a fresh event loop.
+
+    An SQLite error that means the archive is damaged or read-only, met by any command after the
+    archive opened (a query that reaches a malformed page), becomes that one sentence.
+    """
+    try:
+        return asyncio.run(coro)
+    except sqlite3.DatabaseError as exc:
+        ctx = click.get_current_context(silent=True)
+        app = ctx.find_object(AppContext) if ctx is not None else None
+        error = archive_error(exc, app.db_path()) if app is not None else None
+        if error is None:
+            raise
+        raise error from None

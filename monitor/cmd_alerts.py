@@ -55,7 +55,7 @@ def alerts_group(
     since_dt = parse_when(since) if since else None
 
     async def go() -> list[dict[str, Any]]:
-        async with await Archive.open(app.db_path(), app.media_dir()) as archive:
+        async with await Archive.open(app.existing_db(), app.media_dir(), readonly=True) as archive:
             return await list_alerts(
                 archive, since=since_dt, severity=severity, channel=channel, unacked=unacked, limit=limit
             )
@@ -135,7 +135,7 @@ def ack_command(app: AppContext, alert_ids: tuple[int, ...]) -> None:
     """
 
     async def go() -> list[int]:
-        async with await Archive.open(app.db_path(), app.media_dir()) as archive:
+        async with await Archive.open(app.existing_db(), app.media_dir()) as archive:
             return await ack_alerts(archive, list(alert_ids), datetime.now(UTC))
 
     fresh = run_async(go())

@@ -26,7 +26,7 @@ from rich.text import Text
 from handlers.export import locate_export
 from handlers.importer import import_export
 from monitor.cli_context import AppContext, parse_when, pass_app, run_async
-from monitor.core.errors import ArchiveError, MonitorError
+from monitor.core.errors import MonitorError
 from monitor.core.escape import dumps_json, for_csv, for_terminal, terminal_spans
 from monitor.core.store import Archive
 
@@ -36,13 +36,7 @@ _SEARCH_FIELDS = ["channel", "channel_id", "message_id", "date", "text", "ocr_te
 
 def _existing_db(app: AppContext) -> Path:
     """The archive to read; a missing one is an error (a mistyped --db must not look like 0 hits)."""
-    app.config()  # a broken config file is reported first, whatever --db says
-    path = app.db_path()
-    if not path.exists():
-        raise ArchiveError(
-            f"there is no archive at {path}: run tgmonitor import PATH first, or point --db at one"
-        )
-    return path
+    return app.existing_db()
 
 
 def _console(err: bool = False) -> Console:
@@ -172,6 +166,10 @@ def import_command(
             click.echo(for_terminal(line))
         for line in summary.missing_files[:5]:
             click.echo(for_terminal(f"  missing: {line}"), err=True)
+        for line in summary.rejected_messages[:5]:
+            click.echo(for_terminal(f"  rejected: {line}"), err=True)
+        if summary.rejected:
+            click.echo(f"  {summary.rejected} messages rejected (not imported), the others kept", err=True)
     if failed:
         click.echo(
             f"error: {failed} alert deliver{'y' if failed == 1 else 'ies'} failed for good: "
@@ -223,7 +221,7 @@ def search_command(
     until_dt = parse_when(until, end_of_day=True) if until else None
 
     async def go() -> list[Any]:
-        async with await Archive.open(_existing_db(app), app.media_dir()) as archive:
+        async with await Archive.open(_existing_db(app), app.media_dir(), readonly=True) as archive:
             return await archive.search(
                 text, channel=channel, since=since_dt, until=until_dt, limit=limit, sort=sort
             )
@@ -284,7 +282,7 @@ def stats_command(app: AppContext, as_json: bool) -> None:
     """
 
     async def go() -> dict[str, Any]:
-        async with await Archive.open(_existing_db(app), app.media_dir()) as archive:
+        async with await Archive.open(_existing_db(app), app.media_dir(), readonly=True) as archive:
             data = await archive.stats()
             daemon = await archive.get_meta("daemon:health")
             data["daemon"] = json.loads(daemon) if daemon else None

@@ -51,6 +51,7 @@ def ocr_command(
 
     from monitor.app import open_app  # why: the pipeline's parts (~0.3 s) load only for --pending
 
+    db_path = app.existing_db()  # a mistyped --db must not create an archive
     forced = dataclasses.replace(config, ocr=dataclasses.replace(config.ocr, enabled=True))
     quiet = as_json or not sys.stderr.isatty()
 
@@ -66,7 +67,7 @@ def ocr_command(
         )
         with progress:
             task = progress.add_task("reading posters", total=None)
-            async with open_app(forced, app.db_path(), app.media_dir(), ocr=True, deliver=False) as parts:
+            async with open_app(forced, db_path, app.media_dir(), ocr=True, deliver=False) as parts:
                 return await parts.pipeline.posters.read_pending(
                     on_total=lambda n: progress.update(task, total=n),
                     on_done=lambda n: progress.advance(task, n),
@@ -127,12 +128,10 @@ def similar_command(app: AppContext, image: Path, max_distance: int | None, as_j
     except ImageError as exc:
         raise ImageError(f"cannot read {image}: {exc}") from None
     wanted = perceptual_hash(loaded.frames[0])
-    db_path = app.db_path()
-    if not db_path.exists():
-        raise MonitorError(f"no archive at {db_path}: import or run something first")
+    db_path = app.existing_db()
 
     async def go() -> list[dict[str, Any]]:
-        async with await Archive.open(db_path, app.media_dir()) as archive:
+        async with await Archive.open(db_path, app.media_dir(), readonly=True) as archive:
             found = []
             for sha, phash in await archive.media_by_phash():
                 try:
@@ -249,7 +248,8 @@ def _check_archive(app: AppContext) -> list[tuple[str, str, str]]:
         return [("ok", "archive", f"{db_path} not created yet (import or run creates it)")]
 
     async def go() -> dict[str, Any]:
-        async with await Archive.open(db_path, app.media_dir()) as archive:
+        async with await Archive.open(db_path, app.media_dir(), readonly=True) as archive:
+            await archive.check_intact()  # the doctor reads every page: a damaged one is found here
             return await archive.stats()
 
     try:

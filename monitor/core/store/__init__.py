@@ -22,6 +22,7 @@ batch), ``media`` (media store, OCR results), ``search`` (index and queries), ``
 from monitor.core.store.archive import Archive
 from monitor.core.store.base import WriteGate
 from monitor.core.store.common import Tx
+from monitor.core.store.opening import archive_error
 from monitor.core.store.plan import PostPlan
 from monitor.core.store.posts import PostBatch
 from monitor.core.store.records import (
@@ -49,6 +50,7 @@ __all__ = [
     "SearchHit",
     "Tx",
     "WriteGate",
+    "archive_error",
     "build_match_query",
     "countdown_row",
     "make_snippet",

@@ -21,8 +21,17 @@ from monitor.core.store.channels import ChannelsMixin
 from monitor.core.store.deliveries import DeliveryStore
 from monitor.core.store.media import MediaMixin
 from monitor.core.store.meta import MetaMixin
+from monitor.core.store.opening import (
+    archive_error,
+    create_private_file,
+    damaged_error,
+    is_writable,
+    make_private_dir,
+    read_only_uri,
+    readonly_error,
+)
 from monitor.core.store.posts import PostsMixin
-from monitor.core.store.schema import SchemaMixin
+from monitor.core.store.schema import INDEX_VERSION, MIGRATIONS, SchemaMixin
 from monitor.core.store.search import SearchMixin
 
 
@@ -31,31 +40,57 @@ class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, MetaMixin, Sch
 
     @classmethod
     async def open(
-        cls, path: Path | str, media_dir: Path | str | None = None, *, write_gate: WriteGate | None = None
+        cls,
+        path: Path | str,
+        media_dir: Path | str | None = None,
+        *,
+        write_gate: WriteGate | None = None,
+        readonly: bool = False,
+        verify: bool = True,
     ) -> Archive:
         """Open (creating and migrating) the archive at ``path``.
 
         ``write_gate`` is a ``multiprocessing`` lock shared by processes that write at once
         (the import workers); held for the length of each write transaction.
+        ``readonly`` opens an existing archive for reading only (see :mod:`.opening`): nothing is
+        created or written, and a read-only mount or an immutable file can be read. (An archive
+        of an older schema that can be written is opened to write once, to be upgraded.)
+        Opening to write refuses a read-only archive, and a damaged one when ``verify`` (``PRAGMA
+        quick_check``, about 1.7 ms per MB: the import's workers skip it, their command checked).
         """
         path = Path(path).expanduser()
         media = Path(media_dir).expanduser() if media_dir else path.parent / "media"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ArchiveError(f"cannot create the archive directory {path.parent}: {exc.strerror}") from None
-        pending = aiosqlite.connect(path, isolation_level=None)
+        if readonly:
+            if path.is_dir():
+                raise ArchiveError(f"cannot open the archive {path}: it is a directory, not an archive file")
+            if not path.is_file():
+                raise ArchiveError(
+                    f"there is no archive at {path}: run tgmonitor import PATH first, or point --db at one"
+                )
+            target, uri = read_only_uri(path), True
+        else:
+            _prepare_for_writing(path)
+            target, uri = str(path), False
+        pending = aiosqlite.connect(target, isolation_level=None, uri=uri)
         try:
             conn = await pending
         except sqlite3.Error as exc:
             # aiosqlite stops its worker thread without waiting for it; if the loop closes first
             # the thread prints a traceback (https://github.com/omnilib/aiosqlite/issues/241).
             await asyncio.to_thread(pending._thread.join, 5)
-            raise ArchiveError(f"cannot open the archive {path}: {exc}") from None
+            raise archive_error(exc, path) or ArchiveError(f"cannot open the archive {path}: {exc}") from None
         conn.row_factory = sqlite3.Row  # rows by name too: fetchone/fetchall promise sqlite3.Row
         archive = cls(conn, path, media, write_gate)
         try:
             await conn.execute("PRAGMA busy_timeout = 10000")
+            await conn.execute("PRAGMA cache_size = -65536")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            if readonly:
+                if await archive._up_to_date() or not is_writable(path):
+                    await archive._check_readable()
+                    return archive
+                await conn.close()
+                return await cls.open(path, media_dir, write_gate=write_gate, verify=False)
             await conn.execute("PRAGMA journal_mode = WAL")
             await conn.execute("PRAGMA synchronous = NORMAL")
             # Measured on imports (bench/import_speed.py): checkpointing every 1,000 pages (the
@@ -63,17 +98,44 @@ class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, MetaMixin, Sch
             # 10,000 pages (a WAL of up to 40 MB) cut the time per post by a fifth. The larger
             # page cache keeps the FTS index's hot pages between batches.
             await conn.execute("PRAGMA wal_autocheckpoint = 10000")
-            await conn.execute("PRAGMA cache_size = -65536")
-            await conn.execute("PRAGMA foreign_keys = ON")
+            if verify:
+                await archive.check_intact()
             await archive._migrate()
             await archive._check_index()
         except sqlite3.DatabaseError as exc:
             await conn.close()
-            raise ArchiveError(f"{path} is not a usable tgmonitor archive: {exc}") from None
+            raise archive_error(exc, path) or ArchiveError(
+                f"{path} is not a usable tgmonitor archive: {exc}"
+            ) from None
         except BaseException:
             await conn.close()
             raise
         return archive
+
+    async def check_intact(self) -> None:
+        """Raise :class:`ArchiveError` if the file is damaged. Run before writing (SQLite writes
+        around a malformed page and the damage spreads) and by ``doctor``. ``quick_check`` reads every page once (no index cross-checks): see
+        ``bench/archive_open.py`` for its cost."""
+        rows = await self.fetchall("PRAGMA quick_check(1)")
+        verdict = str(rows[0][0]) if rows else "ok"
+        if verdict != "ok":
+            raise damaged_error(self.path, verdict)
+
+    async def _up_to_date(self) -> bool:
+        """Whether the schema and the search index are this version's (nothing to migrate)."""
+        async with self._conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        return version == len(MIGRATIONS) and await self.get_meta("index_version") == INDEX_VERSION
+
+    async def _check_readable(self) -> None:
+        """A read-only open cannot migrate or reindex: an archive that needs it is refused."""
+        if not await self._up_to_date():
+            raise ArchiveError(
+                f"the archive {self.path} was written by another tgmonitor version and "
+                "needs an upgrade that a read-only open cannot make: open it once with a writing command "
+                "(tgmonitor import) on a writable copy"
+            )
 
     # The alert side's tables, each behind its own store (alerts/ decides, these read and write).
     @functools.cached_property
@@ -96,3 +158,16 @@ class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, MetaMixin, Sch
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _prepare_for_writing(path: Path) -> None:
+    """Create a new archive's folder (0700) and empty file (0600); refuse one that cannot be written."""
+    if path.exists():
+        if not is_writable(path):
+            raise readonly_error(path)
+        return
+    try:
+        make_private_dir(path.parent)
+        create_private_file(path)
+    except OSError as exc:
+        raise ArchiveError(f"cannot create the archive {path}: {exc.strerror}") from None

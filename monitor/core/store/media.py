@@ -20,6 +20,7 @@ from monitor.core.errors import ArchiveError
 from monitor.core.models import MediaItem
 from monitor.core.store.base import StoreBase
 from monitor.core.store.common import Tx
+from monitor.core.store.opening import make_private_dir
 from monitor.core.store.records import (
     MEDIA_COLUMNS,
     POST_COLUMNS,
@@ -104,7 +105,7 @@ def store_file(media_dir: Path, item: MediaItem) -> str | None:
     target = media_dir / digest[:2] / f"{digest}{suffix}"
     if not target.exists():
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(target.parent)  # 0700: the archive's media are the analyst's only
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
         except OSError as exc:  # not a directory, read-only, disk full: nothing else can be stored
             raise ArchiveError(f"cannot write to the media store {media_dir}: {exc.strerror}") from None

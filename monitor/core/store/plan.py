@@ -133,22 +133,37 @@ def plan_rows(
     linked_media: set[tuple[int, int]],
     ids: dict[int, int],
 ) -> BatchRows:
-    """Work out every row a batch writes and each post's :class:`SaveResult` (no SQL here)."""
+    """Work out every row a batch writes and each post's :class:`SaveResult` (no SQL here).
+
+    A message that comes twice in one batch: live, the second is a later state (an edit) and sees
+    what the first left, so each text is kept as a version. From an export (``source ==
+    "import"``), two copies of one id are no history but a repeated id: the last copy wins, once,
+    compared with what is stored, and the earlier ones write nothing ("unchanged"); so importing
+    that export again finds everything unchanged (comparing the copies in turn found an "edit"
+    between them, and added a version, on every import).
+    """
     now = now_iso()
     keys = [(p.channel.id, p.message_id) for p in posts]
     plan = BatchRows(dict.fromkeys(keys), existing_rows, linked_media, ids)
     existing = dict(existing_rows)  # updated as the batch goes: a message may come twice
     linked = set(linked_media)
-    seen_new: dict[tuple[int, int], int] = {}
+    repeated = len(plan.keys) < len(keys)
+    superseded = superseded_copies(posts, keys) if repeated else set()
+    first_new: dict[tuple[int, int], int] = {}  # a new message's first position: where its id is
+    seen_new: dict[tuple[int, int], int] = {}  # and the position that inserts it
     for i, key in enumerate(keys):
         if key not in existing_rows:
-            seen_new.setdefault(key, i)
-    # A message that comes twice in one batch: the second sees what the first left.
-    repeated = len(plan.keys) < len(keys)
+            first_new.setdefault(key, i)
+            if i not in superseded:
+                seen_new.setdefault(key, i)
     insert_row, index_row = plan.insert_rows.append, plan.fts_rows.append
     results: list[SaveResult] = []
     for i, post in enumerate(posts):
         key = keys[i]
+        if i in superseded:
+            post_id = existing[key][0] if key in existing else ids[first_new[key]]
+            results.append(SaveResult(post_id, "unchanged", [], None, False))
+            continue
         entities_json, raw_json, body, extra = prepared[i]
         mark = now if detected and detected[i] else None
         undetected = True
@@ -184,7 +199,7 @@ def plan_rows(
                 status, previous = "unchanged", None
                 undetected = _detected is None
         else:
-            post_id = ids[seen_new[key]]
+            post_id = ids[first_new[key]]
             if seen_new[key] == i:
                 edit_date = iso(post.edit_date)
                 insert_row(
@@ -245,6 +260,14 @@ def plan_rows(
         )
     plan.results = results
     return plan
+
+
+def superseded_copies(posts: Sequence[Post], keys: Sequence[tuple[int, int]] | None = None) -> set[int]:
+    """Positions of imported posts that a later copy of the same message in ``posts`` replaces
+    (see :func:`plan_rows`); live posts are never superseded."""
+    keys = keys if keys is not None else [(p.channel.id, p.message_id) for p in posts]
+    last = {key: i for i, key in enumerate(keys)}
+    return {i for i, key in enumerate(keys) if last[key] != i and posts[i].source == "import"}
 
 
 async def allocate_ids(conn: Tx, wanted: dict[int, int]) -> dict[int, int]:

@@ -33,6 +33,7 @@ from monitor.core.store.plan import (
     json_text,
     linked_media,
     plan_rows,
+    superseded_copies,
     taken_ids,
 )
 from monitor.core.store.records import POST_COLUMNS, CountdownRow, PostRecord, SaveResult, post_record
@@ -171,8 +172,10 @@ class PostsMixin(StoreBase):
         """Store media files and compute each post's JSON and index text (no SQL here)."""
         media: dict[int, list[tuple[str | None, MediaItem]]] = {}
         rows: list[tuple[str, str, str, str]] = []
+        # An imported message twice in a batch: only its last copy is saved (plan_rows), and stored.
+        superseded = superseded_copies(posts)
         for index, post in enumerate(posts):
-            if post.media:
+            if post.media and index not in superseded:
                 media[index] = [(store_file(self.media_dir, item), item) for item in post.media]
             body, extra = fts_row(post.text, None)
             rows.append((json_text(post.entities), json_text(post.raw), body, extra))
