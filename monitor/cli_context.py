@@ -67,5 +67,16 @@ def parse_when(value: str, *, end_of_day: bool = False) -> datetime:
 
 
 def run_async(coro: Any) -> Any:
-    """Run a command's coroutine on a fresh event loop."""
-    return asyncio.run(coro)
+    """Run a command's coroutine on a fresh event loop.
+
+    The result is handed out through a box, not as the main task's result: ``asyncio.run``
+    restores the SIGINT handler through ``signal.signal``, which formats the old handler (that
+    holds the task, and so its result) with ``repr``; a search hit of a 10 MB post took a second.
+    """
+    box: list[Any] = []
+
+    async def main() -> None:
+        box.append(await coro)
+
+    asyncio.run(main())
+    return box[0]

@@ -25,7 +25,7 @@ from handlers.export import locate_export
 from handlers.importer import import_export
 from monitor.cli_context import AppContext, parse_when, pass_app, run_async
 from monitor.core.errors import ArchiveError
-from monitor.core.store import Archive
+from monitor.core.store import SEARCH_BUDGET_S, Archive
 
 _SEARCH_FIELDS = ["channel", "channel_id", "message_id", "date", "text", "ocr_text", "url", "snippet"]
 """The columns of ``search --json``/``--csv`` (DESIGN.md), for a header even when nothing matches."""
@@ -144,6 +144,13 @@ def import_command(
     "--json", "as_json", is_flag=True, help="JSON list (channel, channel_id, message_id, date, text, ...)."
 )
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with the same columns as --json.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0, min_open=True),
+    default=SEARCH_BUDGET_S,
+    show_default=True,
+    help="Stop a search that takes longer than this many seconds.",
+)
 @pass_app
 def search_command(
     app: AppContext,
@@ -155,6 +162,7 @@ def search_command(
     sort: str,
     as_json: bool,
     as_csv: bool,
+    timeout: float,
 ) -> None:
     """Search the archive, Arabic-aware: diacritics, letter variants, prefixes and hashtags folded.
 
@@ -169,7 +177,13 @@ def search_command(
     async def go() -> list[Any]:
         async with await Archive.open(_existing_db(app), app.media_dir()) as archive:
             return await archive.search(
-                text, channel=channel, since=since_dt, until=until_dt, limit=limit, sort=sort
+                text,
+                channel=channel,
+                since=since_dt,
+                until=until_dt,
+                limit=limit,
+                sort=sort,
+                time_budget=timeout,
             )
 
     hits = run_async(go())

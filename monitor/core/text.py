@@ -493,3 +493,26 @@ def index_words(tokens: Iterable[str]) -> str:
 def index_text(normalized: str) -> str:
     """Extra index tokens for search: each Arabic word's forms without attached prefixes."""
     return index_words(words(normalized))
+
+
+# --- finding, in original text, where a folded word may be --------------------------------
+
+_SKIPPED = "".join(re.escape(chr(cp)) for cp, to in _TABLE.items() if to is None)
+
+
+@functools.lru_cache(maxsize=256)
+def spelling_pattern(word: str) -> re.Pattern[str]:
+    """A regex that finds, in original (unfolded) text, the places that may fold to ``word``:
+    each letter in any of its variants and cases, runs of it, with diacritics and invisible marks
+    between. A superset for a cheap scan of a long text (a candidate is confirmed by folding a
+    window around it); a spelling that only NFKC brings together (a ligature) is not found."""
+    variants: dict[str, set[str]] = {}
+    for cp, to in _TABLE.items():
+        if to is not None:
+            variants.setdefault(to, set()).add(chr(cp))
+    parts = []
+    for c in word:
+        letters = {c, c.upper(), c.lower(), c.title(), *variants.get(c, ())}
+        one = "[" + "".join(re.escape(x) for x in sorted(letters)) + "]"
+        parts.append(f"{one}{one}*")  # not ``+``: a first character class lets ``re`` skip ahead in C
+    return re.compile(f"[{_SKIPPED}]*".join(parts))
