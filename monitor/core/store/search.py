@@ -47,11 +47,35 @@ def fts_row(text: str, ocr_text: str | None) -> tuple[str, str]:
     """The indexed columns. ``body`` holds only the normaliser's words, space-joined, so the words
     SQLite sees are the ones queries are built from: unicode61's tables predate Unicode 7, and a newer
     emoji or mark glued to a word (``الانتقام🤬``) would otherwise become part of that word."""
-    tokens = words(normalize(text))
+    folded = normalize(text)
+    if len(folded) > _FTS_PIECE and not ocr_text:
+        return _long_fts_row(folded)
+    tokens = words(folded)
     if ocr_text:
         tokens += ["\n", *words(normalize(ocr_text))]
     body = " ".join(tokens)
     return body, index_words(tokens)
+
+
+_FTS_PIECE = 1 << 16
+
+
+def _long_fts_row(folded: str) -> tuple[str, str]:
+    """:func:`fts_row` of a long text, its words listed a piece at a time (a 10 MB post has a
+    million words: as one list of strings, 80 MB). Pieces are cut at spaces, so no word is cut."""
+    body: list[str] = []
+    extra: list[str] = []
+    lo = 0
+    while lo < len(folded):
+        hi = folded.find(" ", lo + _FTS_PIECE)
+        hi = len(folded) if hi < 0 else hi
+        tokens = words(folded[lo:hi])
+        if tokens:
+            body.append(" ".join(tokens))
+            if forms := index_words(tokens):
+                extra.append(forms)
+        lo = hi + 1
+    return " ".join(body), " ".join(extra)
 
 
 _QUERY_TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
