@@ -98,8 +98,8 @@ SEARCH_BUDGET_S = 10.0
 """Default time a search may take before it is stopped (``Archive.search(time_budget=...)``)."""
 
 
-_PROGRESS_STEPS = 10_000
-"""SQLite virtual machine steps between two looks at the clock (about a millisecond)."""
+_PROGRESS_STEPS = 1_000
+"""SQLite virtual machine steps between two looks at the clock (well under a millisecond)."""
 
 
 class QueryError(ArchiveError):
@@ -148,8 +148,8 @@ def parse_query(query: str) -> ParsedQuery:
         clause = f"{quoted}*" if prefix else quoted
         if len(tokens) > 1:
             clause = f"body : {clause}"  # a phrase lives in the plain text column
-        if prefix and tokens[-1] not in prefixes:
-            prefixes.append(tokens[-1])
+        if prefix and " ".join(tokens) not in prefixes:
+            prefixes.append(" ".join(tokens))
         if len(tokens) == 1 and phrase is None and not prefix:
             # An Arabic word typed with a prefix (والانتقام) also finds it without (الانتقام).
             forms = strip_proclitics(tokens[0])
@@ -191,6 +191,11 @@ def check_query(query: str, parsed: ParsedQuery) -> None:
         raise QueryError(
             f"the query is {len(query):,} characters long: at most {MAX_QUERY_CHARS:,}; search for its key words"
         )
+    if len(parsed.prefixes) > MAX_PREFIX_TERMS:
+        raise QueryError(
+            f"the query has {len(parsed.prefixes)} prefix terms (word*): at most {MAX_PREFIX_TERMS}; "
+            "spell some words out"
+        )
     if parsed.words > MAX_QUERY_WORDS:
         raise QueryError(
             f"the query has {parsed.words} words: at most {MAX_QUERY_WORDS}; keep the words that matter"
@@ -198,11 +203,6 @@ def check_query(query: str, parsed: ParsedQuery) -> None:
     if parsed.alternatives > MAX_QUERY_TERMS:
         raise QueryError(
             f"the query has {parsed.alternatives} terms: at most {MAX_QUERY_TERMS}; split it in several searches"
-        )
-    if len(parsed.prefixes) > MAX_PREFIX_TERMS:
-        raise QueryError(
-            f"the query has {len(parsed.prefixes)} prefix terms (word*): at most {MAX_PREFIX_TERMS}; "
-            "spell some words out"
         )
 
 
