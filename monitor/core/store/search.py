@@ -8,6 +8,7 @@ values it was made from, which are always :func:`fts_row` of ``posts.text, posts
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import heapq
 import logging
@@ -94,8 +95,10 @@ MAX_PREFIX_TERMS = 8
 took 19 s on 200,000 posts)."""
 MIN_PREFIX_LETTERS = 2
 """Shortest prefix, after folding: one letter is most of the index, so ``w*`` is read as ``w``."""
-SEARCH_BUDGET_S = 10.0
-"""Default time a search may take before it is stopped (``Archive.search(time_budget=...)``)."""
+SEARCH_BUDGET_S = 1.0
+"""Default time a search may take before it is stopped (``Archive.search(time_budget=...)``,
+``search --timeout``): a first page takes milliseconds at a million posts, a query that reads
+most of the index (``ال*``) seconds."""
 
 
 _PROGRESS_STEPS = 1_000
@@ -375,31 +378,46 @@ class SearchMixin(ChannelsMixin, MetaMixin):
     async def _fetch_within(
         self, sql: str, params: list[Any], query: str, budget: float | None
     ) -> list[sqlite3.Row]:
-        """Run a search's SQL, interrupted by SQLite itself once ``budget`` seconds have passed.
+        """Run a search's SQL, stopped by SQLite once ``budget`` seconds have passed.
 
-        The progress handler is the connection's: it is set for this one statement and removed
-        after it (a command runs one search at a time on its connection).
+        Two stops, because FTS5 does its heaviest work (merging every word of a prefix) inside
+        one step of SQLite's virtual machine, where no progress handler runs: the handler looks
+        at the clock every few steps (an exact stop, even for a tiny budget), and a watchdog
+        interrupts the connection at the deadline. Both are the connection's: they are set for
+        this one statement and removed after it (a command runs one search at a time).
         """
-        deadline = None if budget is None else time.monotonic() + budget
+        if budget is None:
+            return await self._fetch_logged(sql, params, query)
+        deadline = time.monotonic() + budget
 
         def over_budget() -> int:
-            return int(deadline is not None and time.monotonic() > deadline)
+            return int(time.monotonic() > deadline)
 
-        if deadline is not None:
-            await self._conn.set_progress_handler(over_budget, _PROGRESS_STEPS)
+        async def watchdog() -> None:
+            await asyncio.sleep(budget)
+            await self._conn.interrupt()
+
+        await self._conn.set_progress_handler(over_budget, _PROGRESS_STEPS)
+        dog = asyncio.create_task(watchdog())
         try:
             return await self.fetchall(sql, params)
         except sqlite3.OperationalError as exc:
             if over_budget():
                 raise QueryError(
-                    f"the search took longer than {budget:g} s: narrow it "
-                    "(fewer prefix terms, a channel, dates)"
+                    f"the search took longer than {budget:g} s: narrow it (fewer prefix terms, a channel, dates)"
                 ) from None
             log.warning("search %r failed: %s", query, exc)  # should not happen: every term is quoted
             return []
         finally:
-            if deadline is not None:
-                await self._conn.set_progress_handler(None, 0)  # type: ignore[arg-type]
+            dog.cancel()
+            await self._conn.set_progress_handler(None, 0)  # type: ignore[arg-type]
+
+    async def _fetch_logged(self, sql: str, params: list[Any], query: str) -> list[sqlite3.Row]:
+        try:
+            return await self.fetchall(sql, params)
+        except sqlite3.OperationalError as exc:  # should not happen: every term is quoted
+            log.warning("search %r failed: %s", query, exc)
+            return []
 
     async def optimize_index(self) -> None:
         async with self.transaction() as conn:
