@@ -273,9 +273,12 @@ def _worth_a_look(norm: str, lo: int, hi: int) -> bool:
     """``_WORTH_A_LOOK.search(norm, lo, hi)``, with a quick no for most windows."""
     if _DIGIT(norm, lo, hi):
         return True
-    for end, (length, _) in _QUICK.iter(norm, lo, hi):
+    # The window is sliced, not passed as bounds: the automaton copies the whole string it is
+    # given, which made a 10 MB post cost its length once per window.
+    for end, (length, _) in _QUICK.iter(norm[lo:hi]):
         if not length:  # unbounded
             break
+        end += lo
         start = end + 1 - length
         if (start == lo or not _is_word_char(norm[start - 1])) and (
             end + 1 == hi or not _is_word_char(norm[end + 1])

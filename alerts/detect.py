@@ -107,7 +107,7 @@ class Detector:
             for source, body, normalized, found in scanned:
                 if not found:
                     continue
-                for hit in to_original(body, normalized, found):
+                for hit in to_original(body, normalized, _first_of_each(found)):
                     role, index, term = hit.payload  # type: ignore[misc]
                     hits.append((role, source, term, index, hit.start, hit.end))
 
@@ -202,16 +202,60 @@ class Detector:
         )
 
 
+MANY_HITS = 1_000
+"""Hits in one text beyond which only the first few of each term are explained (mapped to the
+original and listed): a post has a handful; a 10 MB post of slogans has tens of thousands."""
+_EACH = 8
+
+
+def _first_of_each(found: list[tuple[Any, int, int]]) -> list[tuple[Any, int, int]]:
+    """``found`` itself, or for a text of more than :data:`MANY_HITS` hits the first ``_EACH`` of
+    each term and role. Every term keeps its first place, so the rules that match, their
+    companions and vetoes, the severity and the first threat word of the post stay the same."""
+    if len(found) <= MANY_HITS:
+        return found
+    counts: dict[Any, int] = {}
+    kept = set()
+    for position in sorted(range(len(found)), key=lambda i: found[i][1]):
+        payload = found[position][0]
+        if counts.get(payload, 0) < _EACH:
+            counts[payload] = counts.get(payload, 0) + 1
+            kept.add(position)
+    return [hit for i, hit in enumerate(found) if i in kept]
+
+
 def _drop_subsumed(matches: list[Match]) -> list[Match]:
-    """Drop a match that lies inside a stronger one (``revenge`` inside ``revenge-coming``)."""
+    """Drop a match that lies inside a stronger one (``revenge`` inside ``revenge-coming``): inside
+    one more severe, or as severe and wider.
 
-    def inside(m: Match, o: Match) -> bool:
-        if o is m or o.source != m.source or not (o.start <= m.start and m.end <= o.end):
-            return False
-        stronger, wider = severity_rank(o.severity), (o.end - o.start) > (m.end - m.start)
-        return stronger > severity_rank(m.severity) or (stronger == severity_rank(m.severity) and wider)
-
-    return [m for m in matches if not any(inside(m, o) for o in matches)]
+    One sweep in order of start (not every pair: a long post has thousands of matches): a match
+    is inside an earlier-starting one of rank ``r`` exactly when the furthest end seen for ``r``
+    reaches its end; matches of one span are judged together (only a more severe one drops).
+    """
+    keep = [True] * len(matches)
+    for source in {m.source for m in matches}:
+        order = sorted(
+            (i for i, m in enumerate(matches) if m.source == source),
+            key=lambda i: (matches[i].start, -matches[i].end),
+        )
+        furthest: dict[int, int] = {}  # rank -> furthest end of the matches before this span
+        at = 0
+        while at < len(order):
+            span = (matches[order[at]].start, matches[order[at]].end)
+            group = []
+            while at < len(order) and (matches[order[at]].start, matches[order[at]].end) == span:
+                group.append(order[at])
+                at += 1
+            ranks = {i: severity_rank(matches[i].severity) for i in group}
+            top = max(ranks.values())
+            for i in group:
+                rank = ranks[i]
+                reach = max((end for r, end in furthest.items() if r >= rank), default=-1)
+                if reach >= span[1] or top > rank:
+                    keep[i] = False
+            for i in group:
+                furthest[ranks[i]] = max(furthest.get(ranks[i], -1), span[1])
+    return [m for m, kept in zip(matches, keep, strict=True) if kept]
 
 
 def _pick(countdowns: list[Countdown]) -> Countdown | None:

@@ -13,24 +13,33 @@ others are warm.
 Targets (issue 2): p95 under 50 ms for the first page whatever the query, and at least 100x
 faster than the scan.
 
+Hostile queries (issue 20): the issue's heavy queries (200 x ``ال*``, 500 prefix ORs, a
+2,500-word phrase) and the heaviest still allowed, each answered under 1 s or refused with its
+message (printed); and a 10 MB post through the CLI: ``import`` time and peak RSS, ``search`` time.
+
     .venv/bin/python bench/search_speed.py [--posts 1000000] [--db /tmp/tgm-search.db]
+        [--only all|normal|hostile|big]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import random
+import resource
 import sqlite3
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.corpus import post_text
 from monitor.core import text
-from monitor.core.store import ID_SLOTS, INDEX_VERSION, MIGRATIONS, Archive
+from monitor.core.store import ID_SLOTS, INDEX_VERSION, MIGRATIONS, Archive, QueryError
 from monitor.core.store.schema import split_sql
 from monitor.core.store.search import fts_row
 
@@ -49,6 +58,26 @@ QUERIES = {
     "nowhere": "xqzwv",
     "nowhere (ar)": "غيرموجودةابدا",
 }
+
+
+_AR = "بتثجحخدذرزسشصضطظعغفقكلمنهوي"
+HOSTILE = {
+    "200 x ال*": " ".join(["ال*"] * 200),
+    "500 prefix ORs": " OR ".join(
+        f"{a}{b}{c}*" for a, b, c in itertools.islice(itertools.product(_AR, repeat=3), 500)
+    ),
+    "2,500-word phrase": '"' + " ".join(["يا"] * 2500) + '"',
+    "ال* alone": "ال*",
+    "8 prefix ORs": " OR ".join(["ال*", "وال*", "بال*", "لل*", "ي*", "ت*", "م*", "ن*"]),
+    "8 prefixes, relevance": "ال* OR وال* OR بال* OR لل*",
+    "ا* (one letter)": "ا*",
+    "32 common words": " ".join(
+        ["المقاومة", "الحشد", "الشعبي", "قوات", "الاحتلال", "iraq", "oil", "market"] * 4
+    ),
+    "300 names OR": " OR ".join(f"name{i}" for i in range(300)) + " OR بغداد",
+    "20,000 characters": "ا" * 20_000,
+}
+"""The issue's hostile heavy queries (issue 20, item 18) and the heaviest ones still allowed."""
 
 
 def build(path: Path, n: int) -> None:
@@ -180,13 +209,92 @@ async def measure(path: Path, repeat: int, scan_repeat: int) -> None:
     )
 
 
+async def measure_hostile(path: Path) -> None:
+    """Each hostile query: refused (and the message), or its time and hits; target < 1 s."""
+    archive = await Archive.open(path)
+    print(f"\n{'hostile query':26}{'chars':>8}  result")
+    worst = 0.0
+    try:
+        for label, query in HOSTILE.items():
+            sort = "relevance" if "relevance" in label else "date"
+            t = time.perf_counter()
+            try:
+                hits = await archive.search(query, limit=20, sort=sort)
+            except QueryError as exc:
+                ms = (time.perf_counter() - t) * 1000
+                how = "stopped at the budget" if "took longer" in str(exc) else "refused"
+                print(f"{label:26}{len(query):>8}  {how} in {ms:.1f} ms: {exc}")
+                continue
+            ms = (time.perf_counter() - t) * 1000
+            worst = max(worst, ms)
+            verdict = "ok" if ms < 1000 else "OVER 1 s"
+            print(f"{label:26}{len(query):>8}  {len(hits)} hits in {ms:.1f} ms ({verdict})")
+    finally:
+        await archive.close()
+    print(f"slowest hostile query answered: {worst:.1f} ms (target < 1000 ms, or refused)")
+
+
+def measure_big_post(work: Path) -> None:
+    """A 10 MB post through the CLI: ``import`` time and peak RSS, then ``search`` time."""
+    from tests.export_support import message, write_single  # why: the real export format
+
+    rng = random.Random(18)
+    parts, size = [], 0
+    while size < 10_000_000:
+        parts.append(post_text(rng))
+        size += len(parts[-1].encode()) + 1
+    text = "\n".join(parts) + "\nوفي الختام الانتقام قادم زنجبيلستان"
+    export = write_single(work / "export", [message(1, text), message(2, "منشور عادي")])
+    db = work / "big.db"
+    for old in work.glob("big.db*"):
+        old.unlink()
+    cli = [sys.executable, "-m", "monitor", "--db", str(db)]
+    root = Path(__file__).resolve().parent.parent
+
+    def timed(args: list[str]) -> tuple[float, float]:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        t = time.perf_counter()
+        subprocess.run(cli + args, check=True, capture_output=True, cwd=root)
+        seconds = time.perf_counter() - t
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        return seconds, (peak if peak > before else float("nan")) / 1024
+
+    print(
+        f"\n10 MB post ({len(text.encode()) / 1e6:.1f} MB UTF-8, {len(text):,} characters), through the CLI:"
+    )
+    seconds, rss = timed(["import", str(export), "--no-ocr"])
+    print(f"  import: {seconds:.1f} s, peak RSS {rss:.0f} MB (target: a few seconds, well under 300 MB)")
+    for query in ("زنجبيلستان", "الانتقام"):
+        seconds, _ = timed(["search", "--json", query])  # its RSS hides under the import's peak
+        print(f"  search {query}: {seconds:.2f} s with the interpreter's start")
+
+    async def in_process() -> None:
+        async with await Archive.open(db) as archive:
+            for query in ("زنجبيلستان", "الانتقام"):
+                t = time.perf_counter()
+                hits = await archive.search(query)
+                ms = (time.perf_counter() - t) * 1000
+                print(f"  Archive.search {query}: {ms:.0f} ms, snippet {len(hits[0].snippet)} characters")
+
+    asyncio.run(in_process())
+    seconds, _ = timed(["--help"])
+    print(f"  (the interpreter's start and imports alone: {seconds:.2f} s)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path, default=Path("/tmp/tgmonitor-bench-search.db"))
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--scan-repeat", type=int, default=3)
+    parser.add_argument(
+        "--only", choices=["all", "normal", "hostile", "big"], default="all", help="Which measurements."
+    )
     args = parser.parse_args()
+    if args.only == "big":
+        with tempfile.TemporaryDirectory() as work:
+            measure_big_post(Path(work))
+        return 0
     fresh = not args.db.exists()
     if not fresh:
         count = sqlite3.connect(args.db).execute("SELECT count(*) FROM posts").fetchone()[0]
@@ -195,7 +303,13 @@ def main() -> int:
             args.db.unlink()
     if fresh:
         build(args.db, args.posts)
-    asyncio.run(measure(args.db, args.repeat, args.scan_repeat))
+    if args.only in ("all", "normal"):
+        asyncio.run(measure(args.db, args.repeat, args.scan_repeat))
+    if args.only in ("all", "hostile"):
+        asyncio.run(measure_hostile(args.db))
+    if args.only == "all":
+        with tempfile.TemporaryDirectory() as work:
+            measure_big_post(Path(work))
     return 0
 
 

@@ -99,9 +99,18 @@ def run_async(coro: Any) -> Any:
 
     An SQLite error that means the archive is damaged or read-only, met by any command after the
     archive opened (a query that reaches a malformed page), becomes that one sentence.
+
+    The result is handed out through a box, not as the main task's result: ``asyncio.run``
+    restores the SIGINT handler through ``signal.signal``, which formats the old handler (that
+    holds the task, and so its result) with ``repr``; a search hit of a 10 MB post took a second.
     """
+    box: list[Any] = []
+
+    async def main() -> None:
+        box.append(await coro)
+
     try:
-        return asyncio.run(coro)
+        asyncio.run(main())
     except sqlite3.DatabaseError as exc:
         ctx = click.get_current_context(silent=True)
         app = ctx.find_object(AppContext) if ctx is not None else None
@@ -109,3 +118,4 @@ def run_async(coro: Any) -> Any:
         if error is None:
             raise
         raise error from None
+    return box[0]

@@ -28,7 +28,7 @@ from handlers.importer import import_export
 from monitor.cli_context import AppContext, parse_when, pass_app, run_async
 from monitor.core.errors import MonitorError
 from monitor.core.escape import dumps_json, for_csv, for_terminal, terminal_spans
-from monitor.core.store import Archive
+from monitor.core.store import SEARCH_BUDGET_S, Archive
 
 _SEARCH_FIELDS = ["channel", "channel_id", "message_id", "date", "text", "ocr_text", "url", "snippet"]
 """The columns of ``search --json``/``--csv`` (DESIGN.md), for a header even when nothing matches."""
@@ -198,6 +198,13 @@ def import_command(
     "--json", "as_json", is_flag=True, help="JSON list (channel, channel_id, message_id, date, text, ...)."
 )
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with the same columns as --json.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0, min_open=True),
+    default=SEARCH_BUDGET_S,
+    show_default=True,
+    help="Stop a search that takes longer than this many seconds.",
+)
 @pass_app
 def search_command(
     app: AppContext,
@@ -209,6 +216,7 @@ def search_command(
     sort: str,
     as_json: bool,
     as_csv: bool,
+    timeout: float,
 ) -> None:
     """Search the archive, Arabic-aware: diacritics, letter variants, prefixes and hashtags folded.
 
@@ -223,7 +231,13 @@ def search_command(
     async def go() -> list[Any]:
         async with await Archive.open(_existing_db(app), app.media_dir(), readonly=True) as archive:
             return await archive.search(
-                text, channel=channel, since=since_dt, until=until_dt, limit=limit, sort=sort
+                text,
+                channel=channel,
+                since=since_dt,
+                until=until_dt,
+                limit=limit,
+                sort=sort,
+                time_budget=timeout,
             )
 
     hits = run_async(go())

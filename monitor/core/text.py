@@ -24,7 +24,7 @@ import bisect
 import functools
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import overload
 
 __all__ = [
@@ -271,6 +271,8 @@ def normalize_with_offsets(text: str) -> tuple[str, Sequence[Origin]]:
     """
     if not text:
         return "", []
+    if len(text) > LONG_TEXT:
+        return normalize(text), _ChunkOrigins(text, normalize(text))
     if _PLAIN_TEXT(text):
         normalized = normalize(text)
         # Nothing can be inserted and only a bare hamza is always dropped: if exactly the
@@ -406,6 +408,88 @@ def _offsets_by_word(text: str) -> tuple[str, Sequence[Origin]] | None:
     return (joined, _WordOrigins(starts, pieces, length)) if joined else ("", [])
 
 
+LONG_TEXT = 50_000
+"""A text longer than this (a 10 MB post; Telegram's own limit is 4,096) gets its origins piece by
+piece, when asked for: mapping a few matches must not cost a walk of every word of it."""
+_PIECE = 4_000  # characters of a long text folded at a time (cut at whitespace)
+
+
+class _ChunkOrigins(_LazyOrigins):
+    """Origins of a long text, worked out piece by piece as far as the positions asked for.
+
+    :func:`normalize` works word by word, so the text is cut at whitespace into pieces, each
+    folded on its own and joined by one space: each piece's folding is checked against the
+    slice of ``normalize(text)`` it must equal, and only the pieces that hold a position asked
+    for are walked with offsets. Should a piece ever fold otherwise, the whole text's origins
+    are worked out the usual way (:func:`_offsets_by_word`, :func:`_offsets_by_character`).
+    """
+
+    __slots__ = ("_done", "_fallback", "_normalized", "_pieces", "_rest", "_starts", "_text", "_walked")
+
+    def __init__(self, text: str, normalized: str):
+        self._text, self._normalized, self._length = text, normalized, len(normalized)
+        self._rest = self._cuts()
+        self._starts: list[int] = []  # where each piece (a folded piece or a joining space) starts
+        self._pieces: list[tuple[int, int]] = []  # its original [lo, hi) (a space: the gap it stands for)
+        self._done = 0  # folded characters covered so far
+        self._walked: dict[int, Sequence[Origin]] = {}  # piece -> its origins (a few kept)
+        self._fallback: Sequence[Origin] | None = None
+
+    def _cuts(self) -> Iterator[tuple[int, int]]:
+        text, lo = self._text, 0
+        while lo < len(text):
+            hi = min(len(text), lo + _PIECE)
+            if hi < len(text):
+                cut = max(text.rfind(c, lo + _PIECE // 2, hi) for c in " \n\t")
+                hi = cut if cut > lo else hi
+            yield lo, hi
+            lo = hi
+
+    def _grow(self, index: int) -> bool:
+        """Fold pieces until ``index`` is covered; False if a piece folds otherwise than in the whole."""
+        fold = normalize.__wrapped__  # type: ignore[attr-defined]  # why: pieces would crowd the cache
+        while self._done <= index:
+            lo, hi = next(self._rest, (-1, -1))
+            if lo < 0:
+                return False
+            piece = self._text[lo:hi]
+            folded = fold(piece)
+            if not folded:
+                continue
+            if self._pieces:
+                if self._normalized[self._done : self._done + 1] != " ":
+                    return False
+                last_lo, last_hi = self._pieces[-1]
+                previous = last_lo + len(self._text[last_lo:last_hi].rstrip())
+                self._starts.append(self._done)
+                self._pieces.append((previous, lo + len(piece) - len(piece.lstrip())))
+                self._done += 1
+            if self._normalized[self._done : self._done + len(folded)] != folded:
+                return False
+            self._starts.append(self._done)
+            self._pieces.append((lo, hi))
+            self._done += len(folded)
+        return True
+
+    def _at(self, index: int) -> Origin:
+        if self._fallback is None and not self._grow(index):
+            by_word = _offsets_by_word(self._text)
+            self._fallback = by_word[1] if by_word is not None else _offsets_by_character(self._text)[1]
+        if self._fallback is not None:
+            return self._fallback[index]
+        k = bisect.bisect_right(self._starts, index) - 1
+        lo, hi = self._pieces[k]
+        if k % 2:  # the space joining two pieces: the whitespace between them
+            return lo, hi
+        origins = self._walked.get(k)
+        if origins is None:
+            if len(self._walked) >= 8:
+                self._walked.pop(next(iter(self._walked)))
+            origins = self._walked[k] = normalize_with_offsets(self._text[lo:hi])[1]
+        start, end = origins[index - self._starts[k]]
+        return start + lo, end + lo
+
+
 def _offsets_by_character(text: str) -> tuple[str, list[Origin]]:
     if not text:
         return "", []
@@ -493,3 +577,26 @@ def index_words(tokens: Iterable[str]) -> str:
 def index_text(normalized: str) -> str:
     """Extra index tokens for search: each Arabic word's forms without attached prefixes."""
     return index_words(words(normalized))
+
+
+# --- finding, in original text, where a folded word may be --------------------------------
+
+_SKIPPED = "".join(re.escape(chr(cp)) for cp, to in _TABLE.items() if to is None)
+
+
+@functools.lru_cache(maxsize=256)
+def spelling_pattern(word: str) -> re.Pattern[str]:
+    """A regex that finds, in original (unfolded) text, the places that may fold to ``word``:
+    each letter in any of its variants and cases, runs of it, with diacritics and invisible marks
+    between. A superset for a cheap scan of a long text (a candidate is confirmed by folding a
+    window around it); a spelling that only NFKC brings together (a ligature) is not found."""
+    variants: dict[str, set[str]] = {}
+    for cp, to in _TABLE.items():
+        if to is not None:
+            variants.setdefault(to, set()).add(chr(cp))
+    parts = []
+    for c in word:
+        letters = {c, c.upper(), c.lower(), c.title(), *variants.get(c, ())}
+        one = "[" + "".join(re.escape(x) for x in sorted(letters)) + "]"
+        parts.append(f"{one}{one}*")  # not ``+``: a first character class lets ``re`` skip ahead in C
+    return re.compile(f"[{_SKIPPED}]*".join(parts))

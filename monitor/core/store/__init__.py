@@ -34,18 +34,20 @@ from monitor.core.store.records import (
     countdown_row,
 )
 from monitor.core.store.schema import ID_SLOTS, INDEX_VERSION, MIGRATIONS
-from monitor.core.store.search import build_match_query, make_snippet
+from monitor.core.store.search import SEARCH_BUDGET_S, QueryError, build_match_query, make_snippet
 
 __all__ = [
     "ID_SLOTS",
     "INDEX_VERSION",
     "MIGRATIONS",
+    "SEARCH_BUDGET_S",
     "Archive",
     "CountdownRow",
     "MediaRecord",
     "PostBatch",
     "PostPlan",
     "PostRecord",
+    "QueryError",
     "SaveResult",
     "SearchHit",
     "Tx",

@@ -25,6 +25,7 @@ from monitor.core.store.channels import upsert_channels
 from monitor.core.store.common import IN_LIST, Tx, chunks, marks
 from monitor.core.store.media import INSERT_MEDIA, refresh_post_ocr, store_file
 from monitor.core.store.plan import (
+    HUGE_TEXT,
     BatchRows,
     PostPlan,
     allocate_ids,
@@ -178,7 +179,8 @@ class PostsMixin(StoreBase):
             if post.media and index not in superseded:
                 media[index] = [(store_file(self.media_dir, item), item) for item in post.media]
             body, extra = fts_row(post.text, None)
-            rows.append((json_text(post.entities), json_text(post.raw), body, extra))
+            huge = len(post.text or "") > HUGE_TEXT
+            rows.append((json_text(post.entities, huge=huge), json_text(post.raw, huge=huge), body, extra))
         return media, rows
 
     async def _read_state(
