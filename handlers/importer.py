@@ -35,13 +35,13 @@ from handlers.export import (
     BlockError,
     ExportSummary,
     MessageBlock,
-    Rejected,
     convert_block,
     iter_export,
     iter_message_blocks,
     locate_export,
     single_chat_channel,
 )
+from handlers.export_messages import Rejected
 from handlers.lifeline import die_with_parent, parent_alive
 from handlers.pipeline import Pipeline
 from monitor.core.errors import ExportError, MonitorError

@@ -1,0 +1,263 @@
+"""One message of a Telegram Desktop export turned into a :class:`Post`, or rejected on its own.
+
+``handlers/export.py`` reads the file (blocks, events, headers); this module reads one message's
+fields: its dates, text and entities, media references, and the checks that keep one hostile
+message (an id beyond SQLite's 64 bits or below 1, JSON nested too deep) from costing the rest
+of its batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from monitor.core.errors import ExportError
+from monitor.core.models import IMAGE_MIME_TYPES, Channel, MediaItem, Post
+
+log = logging.getLogger(__name__)
+
+NOT_INCLUDED = "(File not included"
+
+INT64 = 1 << 63
+"""SQLite's integers are signed 64-bit: ids, sizes and dimensions at or beyond this are refused."""
+MAX_DEPTH = 254
+"""How deeply a message's JSON may nest (Telegram writes 4 levels). Deeper is refused: the raw
+message is stored as JSON, by orjson, which stops there (and ``json``, its fallback, at Python's
+recursion limit)."""
+
+
+class Rejected(str):
+    """A message refused on its own (an id beyond 64 bits or below 1, JSON nested too deep): the
+    reason, naming the file, the message id and its position. A ``str`` like the ``"service"``
+    mark, so it is "not a post" wherever posts are picked out; :class:`ExportSummary` counts it."""
+
+    __slots__ = ()
+
+
+class _Refused(Exception):
+    """Raised by the readers of one message's fields; :func:`convert_message` makes it a :class:`Rejected`."""
+
+
+def convert_message(message: Any, channel: Channel, base: Path, result_json: Path, index: int) -> Post | str:
+    if not isinstance(message, dict):
+        raise ExportError(f"{result_json}: message #{index} is not an object")
+    if message.get("type", "message") != "message":
+        return "service"
+    message_id = message.get("id")
+    if not isinstance(message_id, int) or isinstance(message_id, bool):
+        raise ExportError(f"{result_json}: message #{index} has no valid 'id' (got {message_id!r})")
+    # The "where" of an error message is built only when there is an error: this runs per message.
+    where = _Where(result_json, message_id, index)
+    try:
+        if not 0 < message_id < INT64:  # also what keeps a t.me link from ending in /-5
+            raise _Refused(f"the id {message_id} is not a message id (1 to 2^63-1)")
+        _check_depth(message)
+        return _post_of(message, message_id, channel, base, where)
+    except _Refused as refused:
+        return Rejected(f"{where}: {refused}; this message was not imported")
+
+
+def _post_of(message: dict[str, Any], message_id: int, channel: Channel, base: Path, where: _Where) -> Post:
+    date = _read_date(message, "date", where)
+    if date is None:
+        raise ExportError(f"{where} has no 'date_unixtime' or 'date'")
+    text, entities = _read_text(message, where)
+    reply_to = message.get("reply_to_message_id")
+    if isinstance(reply_to, int | float) and not -INT64 <= reply_to < INT64:  # orjson: a float past u64
+        raise _Refused(f"'reply_to_message_id' {reply_to} is beyond 64 bits")
+    get = message.get
+    return Post(
+        channel=channel,
+        message_id=message_id,
+        date=date,
+        text=text,
+        entities=entities,
+        fwd_from_name=_str_or_none(get("forwarded_from")),
+        fwd_from_id=_peer_id(get("forwarded_from_id")),
+        reply_to=reply_to if isinstance(reply_to, int) else None,
+        edit_date=_read_date(message, "edited", where)
+        if "edited" in message or "edited_unixtime" in message
+        else None,
+        author=_str_or_none(get("author")) or _str_or_none(get("from")),
+        media=_read_media(message, base) if "photo" in message or "file" in message else [],
+        raw=message,
+        source="import",
+    )
+
+
+class _Where:
+    """``<file>: message id <id> (#<index>)``, formatted only if an error message needs it."""
+
+    __slots__ = ("index", "message_id", "result_json")
+
+    def __init__(self, result_json: Path, message_id: int, index: int):
+        self.result_json, self.message_id, self.index = result_json, message_id, index
+
+    def __str__(self) -> str:
+        return f"{self.result_json}: message id {self.message_id} (#{self.index})"
+
+
+def _check_depth(message: dict[str, Any]) -> None:
+    """Refuse JSON nested deeper than :data:`MAX_DEPTH`, without recursion (a 5,000-deep message
+    must not raise RecursionError here either).
+
+    orjson encodes a message (what the store does with it later) in a third of the time a walk
+    of it takes in Python: its success says the depth is fine; the walk runs only when it fails
+    (too deep, or an integer beyond 64 bits that may hide a deep value after it)."""
+    try:
+        orjson.dumps(message)
+        return
+    except TypeError as exc:  # orjson.JSONEncodeError
+        if "Recursion" in str(exc):
+            raise _Refused(f"its JSON nests deeper than {MAX_DEPTH} levels") from None
+    stack: list[tuple[Any, int]] = [(message, 1)]
+    while stack:
+        value, depth = stack.pop()
+        for child in value.values() if type(value) is dict else value:
+            if type(child) is dict or type(child) is list:  # exact types: what JSON parsers build
+                if depth >= MAX_DEPTH:
+                    raise _Refused(f"its JSON nests deeper than {MAX_DEPTH} levels")
+                stack.append((child, depth + 1))
+
+
+def _read_date(message: dict[str, Any], key: str, where: object) -> datetime | None:
+    unix = message.get(f"{key}_unixtime")
+    if unix not in (None, ""):
+        try:
+            return datetime.fromtimestamp(int(unix), UTC)
+        except (TypeError, ValueError, OverflowError, OSError):
+            raise ExportError(f"{where}: '{key}_unixtime' is not a Unix time ({unix!r})") from None
+    local = message.get(key)
+    if local in (None, ""):
+        return None
+    try:
+        value = datetime.fromisoformat(str(local))
+    except ValueError:
+        raise ExportError(f"{where}: '{key}' is not a date ({local!r})") from None
+    # Old exports lack the Unix time: their local time is all there is; taken as UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _read_text(message: dict[str, Any], where: object) -> tuple[str, list[dict[str, Any]]]:
+    raw = message.get("text", "")
+    parts: list[Any]
+    if isinstance(raw, str):
+        typed = message.get("text_entities")
+        if not isinstance(typed, list) or all(
+            isinstance(part, dict) and part.get("type", "plain") == "plain" for part in typed
+        ):
+            return raw, []  # the common case: plain text, nothing to collect
+        parts = [raw]
+    elif isinstance(raw, list):
+        parts = raw
+    else:
+        raise ExportError(f"{where}: 'text' must be a string or a list (got {type(raw).__name__})")
+    text_parts: list[str] = []
+    entities: list[dict[str, Any]] = []
+    offset = 0
+    typed = message.get("text_entities")
+    for part in parts:
+        if isinstance(part, str):
+            text_parts.append(part)
+            offset += len(part)
+        elif isinstance(part, dict):
+            piece = part.get("text", "")
+            if not isinstance(piece, str):
+                raise ExportError(f"{where}: a text part has a non-string 'text'")
+            entity = {k: v for k, v in part.items() if k != "text"}
+            entity.setdefault("type", "plain")
+            if entity["type"] != "plain":
+                entities.append({**entity, "offset": offset, "length": len(piece), "text": piece})
+            text_parts.append(piece)
+            offset += len(piece)
+        else:
+            raise ExportError(f"{where}: 'text' holds a {type(part).__name__}, not a string or an entity")
+    text = "".join(text_parts)
+    if not entities and isinstance(typed, list):  # some exports carry entities only here
+        offset = 0
+        for part in typed:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                if part.get("type", "plain") != "plain":
+                    entities.append({**part, "offset": offset, "length": len(part["text"])})
+                offset += len(part["text"])
+    return text, entities
+
+
+def _read_media(message: dict[str, Any], base: Path) -> list[MediaItem]:
+    items: list[MediaItem] = []
+    photo = message.get("photo")
+    if isinstance(photo, str):
+        items.append(
+            _media_item(
+                base,
+                photo,
+                kind="photo",
+                is_image=True,
+                mime_type="image/jpeg",
+                size=message.get("photo_file_size"),
+                width=message.get("width"),
+                height=message.get("height"),
+            )
+        )
+    document = message.get("file")
+    if isinstance(document, str):
+        mime = _str_or_none(message.get("mime_type"))
+        media_type = _str_or_none(message.get("media_type")) or "document"
+        items.append(
+            _media_item(
+                base,
+                document,
+                kind=media_type,
+                is_image=mime in IMAGE_MIME_TYPES,
+                mime_type=mime,
+                size=message.get("file_size"),
+                width=message.get("width"),
+                height=message.get("height"),
+                file_name=_str_or_none(message.get("file_name")),
+            )
+        )
+    return items
+
+
+def _media_item(base: Path, reference: str, **fields: Any) -> MediaItem:
+    for name in ("size", "width", "height"):
+        value = fields.get(name)
+        if isinstance(value, int | float) and not -INT64 <= value < INT64:  # orjson: a float past u64
+            raise _Refused(f"its {fields['kind']}'s {name} {value} is beyond 64 bits")
+    item = MediaItem(**{k: v for k, v in fields.items() if k in MediaItem.__slots__})
+    if isinstance(item.size, bool) or not isinstance(item.size, int | None):
+        item.size = None
+    for dimension in ("width", "height"):
+        if not isinstance(getattr(item, dimension), int | None):
+            setattr(item, dimension, None)
+    if reference.startswith(NOT_INCLUDED):
+        item.missing_reason = "not included in export"
+        return item
+    path = (base / reference).resolve()
+    if base.resolve() not in path.parents:
+        item.missing_reason = f"outside the export folder: {reference}"
+    elif not path.is_file():
+        item.missing_reason = f"file missing: {reference}"
+    else:
+        item.path = path
+        if item.file_name is None:
+            item.file_name = path.name
+    return item
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _peer_id(value: Any) -> int | None:
+    if isinstance(value, str):
+        digits = value.removeprefix("channel").removeprefix("user").removeprefix("chat")
+        if digits.isdigit():
+            if len(digits) > 18 and int(digits) >= INT64:
+                raise _Refused(f"'forwarded_from_id' {value} is beyond 64 bits")
+            return int(digits)
+    return None
