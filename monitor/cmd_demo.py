@@ -48,7 +48,9 @@ def demo_command(app: AppContext, work_dir: Path | None, no_ocr: bool) -> None:
 
     console = Console(highlight=False)
     folder = (work_dir or Path(tempfile.mkdtemp(prefix="tgmonitor-demo-"))).expanduser()
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.exists():  # the archive's folder is the analyst's only, as the store makes its own
+        folder.mkdir(parents=True, mode=0o700)
+        folder.chmod(0o700)  # mkdir's mode is masked by the umask
     db = folder / "archive.db"
     jsonl = folder / "alerts.jsonl"
     config = Config()  # the demo runs on the shipped defaults, whatever the user's config says
