@@ -2,7 +2,7 @@
 
 ``handlers/export.py`` reads the file (blocks, events, headers); this module reads one message's
 fields: its dates, text and entities, media references, and the checks that keep one hostile
-message (an id beyond SQLite's 64 bits or below 1, JSON nested too deep) from costing the rest
+message (an id of 0 or beyond SQLite's 64 bits, JSON nested too deep) from costing the rest
 of its batch.
 """
 
@@ -31,7 +31,7 @@ recursion limit)."""
 
 
 class Rejected(str):
-    """A message refused on its own (an id beyond 64 bits or below 1, JSON nested too deep): the
+    """A message refused on its own (an id of 0 or beyond 64 bits, JSON nested too deep): the
     reason, naming the file, the message id and its position. A ``str`` like the ``"service"``
     mark, so it is "not a post" wherever posts are picked out; :class:`ExportSummary` counts it."""
 
@@ -53,8 +53,10 @@ def convert_message(message: Any, channel: Channel, base: Path, result_json: Pat
     # The "where" of an error message is built only when there is an error: this runs per message.
     where = _Where(result_json, message_id, index)
     try:
-        if not 0 < message_id < INT64:  # also what keeps a t.me link from ending in /-5
-            raise _Refused(f"the id {message_id} is not a message id (1 to 2^63-1)")
+        # Negative ids are real: a migrated supergroup's messages from before the migration
+        # (Desktop writes them so); their link is the chat's (models.message_link).
+        if message_id == 0 or not -INT64 < message_id < INT64:
+            raise _Refused(f"the id {message_id} is not a message id (nonzero, within 64 bits)")
         _check_depth(message)
         return _post_of(message, message_id, channel, base, where)
     except _Refused as refused:

@@ -74,7 +74,15 @@ class Post:
 
     @property
     def url(self) -> str:
-        return f"https://t.me/{self.channel.link_name}/{self.message_id}"
+        return message_link(self.channel, self.message_id)
+
+
+def message_link(channel: Channel, message_id: int) -> str:
+    """The t.me link of a message; of the channel alone for a negative id (a migrated
+    supergroup's message from before the migration, which has no link of its own)."""
+    if message_id < 1:
+        return f"https://t.me/{channel.link_name}"
+    return f"https://t.me/{channel.link_name}/{message_id}"
 
 
 @dataclass

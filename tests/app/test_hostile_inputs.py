@@ -61,19 +61,19 @@ def test_dates_out_of_range_mean_no_bound(env, option):
     run("--db", db, "alerts", "--since", "1000000d", "--json")
 
 
-# --- 5 and 10: numbers beyond 64 bits, JSON nested too deep, ids below 1 -------------------------
+# --- 5 and 10: numbers beyond 64 bits, JSON nested too deep, ids of 0 (negative ids are kept) -------------------------
 
 BIG = 1 << 63
 DEEP = "@@deep@@"
 
 
 def hostile_messages(folder: Path) -> tuple[list[dict], dict[int, str]]:
-    """Good messages 1, 20 and 21 around hostile ones; the hostile ones' ids and what is wrong."""
+    """Good messages -5 (a migrated group's, kept), 1, 20 and 21 around hostile ones; the hostile ones' ids and what is wrong."""
     photo = photo_fields(folder, "orphan.jpg")
     messages = [
         message(1, "الانتقام قادم أول"),
         message(2, "id beyond 64 bits") | {"id": BIG},
-        message(2, "negative id") | {"id": -5},
+        message(2, "الانتقام قادم قبل الترحيل") | {"id": -5},  # a migrated group's old message
         message(2, "zero id") | {"id": 0},
         message(3, "reply beyond", reply_to_message_id=BIG),
         message(4, "photo too big", **{**photo, "photo_file_size": BIG}),
@@ -85,7 +85,6 @@ def hostile_messages(folder: Path) -> tuple[list[dict], dict[int, str]]:
     ]
     why = {
         BIG: "not a message id",
-        -5: "not a message id",
         0: "not a message id",
         3: "'reply_to_message_id'",
         4: "size",
@@ -119,12 +118,12 @@ def test_hostile_numbers_and_nesting_reject_one_message_and_keep_the_rest(env, r
         assert str(export / "result.json") in line and "not imported" in line
     assert any(f"message id {BIG} (#2)" in line and why[BIG] in line for line in rejected)
     summary = json.loads(run("--db", env / "other.db", "import", export, "--no-ocr", "--json").output)
-    assert summary["messages_rejected"] == len(why) and summary["posts_new"] == 3
+    assert summary["messages_rejected"] == len(why) and summary["posts_new"] == 4
     summary = json.loads(run("--db", db, "import", export, "--no-ocr", "--json").output)
     assert summary["messages_rejected"] == len(why)
-    assert (summary["posts_new"], summary["posts_updated"], summary["posts_skipped"]) == (0, 0, 3)
+    assert (summary["posts_new"], summary["posts_updated"], summary["posts_skipped"]) == (0, 0, 4)
     found = json.loads(run("--db", db, "search", "الانتقام", "--json").output)
-    assert sorted(row["message_id"] for row in found) == [1, 20, 21]
+    assert sorted(row["message_id"] for row in found) == [-5, 1, 20, 21]
     assert not any(row["url"].endswith(("/-5", "/0")) for row in found)
     media = db.parent / "media"
     assert not media.exists() or not [p for p in media.rglob("*") if p.is_file()]  # no orphan file

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.core.detection import Countdown
-from monitor.core.models import Channel
+from monitor.core.models import Channel, message_link
 from monitor.core.times import iso
 
 
@@ -72,7 +72,7 @@ class PostRecord:
 
     @property
     def url(self) -> str:
-        return f"https://t.me/{self.channel.link_name}/{self.message_id}"
+        return message_link(self.channel, self.message_id)
 
 
 @dataclass(frozen=True, slots=True)
