@@ -4,7 +4,10 @@ Both shapes are read: the single-chat export (``{"name", "type", "id", "messages
 the full-account export (``{"chats": {"list": [...]}, "left_chats": {"list": [...]}, ...}``).
 The JSON is streamed with ijson (its C backend when available) so a 200,000-message export
 never sits in memory whole. Dates come from ``date_unixtime`` (``date`` is the exporting
-machine's local time, without an offset). Service messages are not posts.
+machine's local time, without an offset; old exports have only that, read in the zone the
+import is given, UTC by default). Service messages are not posts. A full-account export's
+personal chats, saved messages and bots are the analyst's own, not channel posts: they are
+skipped, and the summary names them (:class:`SkippedChat`).
 
 A malformed file raises :class:`ExportError` naming the file and the line/column (or the
 message) where it broke; everything imported before that point stays in the archive, and
@@ -19,6 +22,7 @@ import logging
 import re
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,6 +41,27 @@ CHANNEL_TYPES = {
     "public_supergroup",
     "private_supergroup",
     "private_group",
+}
+
+
+@dataclass(frozen=True)
+class SkippedChat:
+    """A chat of a full-account export that is not imported, and why (its type says it)."""
+
+    name: str | None
+    type: str
+    messages: int  # of type "message"
+
+    @property
+    def reason(self) -> str:
+        return SKIPPED_KINDS.get(self.type, f"a chat of type {self.type!r}, not a channel or group")
+
+
+SKIPPED_KINDS = {
+    "personal_chat": "a personal chat (the analyst's own)",
+    "saved_messages": "saved messages (the analyst's own)",
+    "bot_chat": "a chat with a bot (the analyst's own)",
+    "private_chat": "a personal chat (the analyst's own)",
 }
 
 
@@ -60,6 +85,10 @@ class ExportSummary:
     rejected: int = 0  # messages refused one by one (see Rejected), the others imported
     rejected_messages: list[str] = field(default_factory=list)  # the first 20 reasons
     bytes_done: int = 0  # of result.json, for the progress bar (not reported)
+    skipped_chats: list[SkippedChat] = field(default_factory=list)  # full-account export: not imported
+    local_dates: int = 0  # messages whose date is the exporting machine's local time only
+    timezone: str = "UTC"  # the zone those were read in
+    media_folders_absent: set[str] = field(default_factory=set)  # referenced folders the export lacks
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +105,14 @@ class ExportSummary:
             "ocr_done": self.ocr_done,
             "ocr_failed": self.ocr_failed,
             "alerts": self.alerts,
+            "missing_files": self.missing_files,
+            "media_folders_absent": sorted(self.media_folders_absent),
+            "local_dates": self.local_dates,
+            "local_dates_read_as": self.timezone if self.local_dates else None,
+            "skipped_chats": [
+                {"name": c.name, "type": c.type, "messages": c.messages, "reason": c.reason}
+                for c in self.skipped_chats
+            ],
         }
 
 
@@ -116,12 +153,15 @@ def iter_export(
     username: str | None = None,
     on_read: Callable[[int], None] | None = None,
     select: Container[int] | None = None,
-) -> Iterator[Post | str]:
+    local_tz: tzinfo = UTC,
+) -> Iterator[Post | str | SkippedChat]:
     """Yield the export's posts in order; service messages yield the string ``"service"``.
 
     ``username`` sets the channel's public username (exports do not carry it) for t.me links.
     ``select`` keeps only the messages at these 1-based positions (the others are parsed, to
-    find the spot of any error, but not converted).
+    find the spot of any error, but not converted). ``local_tz`` reads the dates of old exports
+    (see :func:`handlers.export_messages.convert_message`). A full-account export's chats that
+    are not imported yield a :class:`SkippedChat` each.
 
     ijson's C backend (yajl) gives up on valid JSON in two cases: an integer beyond 64 bits
     ("integer overflow") and a lone UTF-16 surrogate escape (``"\\udc00"``, which it turns into
@@ -131,12 +171,14 @@ def iter_export(
     """
     state = _Progress()
     try:
-        yield from _iter_export(result_json, ijson, username, on_read, select, state)
+        yield from _iter_export(result_json, ijson, username, on_read, select, state, local_tz)
     except _YajlGaveUp as exc:
         log.info("%s: message #%d: %s: read on by ijson's Python backend", result_json, state.index + 1, exc)
         later = _After(state.index, select)
         slow = _Progress()
-        yield from _iter_export(result_json, ijson.get_backend("python"), username, None, later, slow)
+        yield from _iter_export(
+            result_json, ijson.get_backend("python"), username, None, later, slow, local_tz, state.skipped
+        )
         if slow.surrogates:
             log.warning(
                 "%s holds %d lone UTF-16 surrogates (\\ud800-\\udfff escapes that are no character): "
@@ -150,6 +192,7 @@ def iter_export(
 class _Progress:
     index: int = 0  # messages read whole so far
     surrogates: int = 0  # lone surrogates replaced (by the Python backend's pass)
+    skipped: int = 0  # chats not imported, reported so far (a second pass reports only the later ones)
 
 
 class _YajlGaveUp(Exception):
@@ -204,7 +247,9 @@ def _iter_export(
     on_read: Callable[[int], None] | None,
     select: Container[int] | None,
     state: _Progress,
-) -> Iterator[Post | str]:
+    local_tz: tzinfo,
+    reported: int = 0,
+) -> Iterator[Post | str | SkippedChat]:
     base = result_json.parent
     try:
         handle = open(result_json, "rb")  # noqa: SIM115 - closed in finally, generator lifetime
@@ -230,11 +275,19 @@ def _iter_export(
                 if select is None or index in select:
                     if slow:
                         message = _without_surrogates(message, state)
-                    yield convert_message(message, channel, base, result_json, index)
+                    yield convert_message(message, channel, base, result_json, index, local_tz)
         else:
-            for chat, messages in _iter_account_chats(reader, backend):
-                if chat.get("type") not in CHANNEL_TYPES:
-                    continue  # the analyst's own chats (personal, saved, bots) are not channel posts
+            for chat, messages in _iter_account_chats(reader, backend, _imported):
+                if isinstance(messages, int):
+                    # The analyst's own chats (personal, saved, bots) are not channel posts: their
+                    # messages are counted (not built), and the summary says what was left out.
+                    state.skipped += 1
+                    if state.skipped > reported:
+                        name = chat.get("name")
+                        yield SkippedChat(
+                            name if isinstance(name, str) else None, str(chat.get("type")), messages
+                        )
+                    continue
                 channel = _channel_for(chat, None, result_json)
                 for message in messages:
                     index += 1
@@ -243,7 +296,7 @@ def _iter_export(
                     if select is None or index in select:
                         if slow:
                             message = _without_surrogates(message, state)
-                        yield convert_message(message, channel, base, result_json, index)
+                        yield convert_message(message, channel, base, result_json, index, local_tz)
     except (ijson.JSONError, UnicodeDecodeError) as exc:  # yajl lets bad UTF-8 through as the latter
         if backend is ijson and _yajl_gave_up(exc):
             raise _YajlGaveUp(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
@@ -406,11 +459,13 @@ def parse_block(block: MessageBlock) -> list[Any]:
     return messages
 
 
-def convert_block(block: MessageBlock, channel: Channel, result_json: Path) -> list[Post | str]:
+def convert_block(
+    block: MessageBlock, channel: Channel, result_json: Path, local_tz: tzinfo = UTC
+) -> list[Post | str]:
     """Posts (and ``"service"`` marks) of a block; :class:`BlockError` or :class:`ExportError`."""
     base = result_json.parent
     return [
-        convert_message(message, channel, base, result_json, block.first_index + number)
+        convert_message(message, channel, base, result_json, block.first_index + number, local_tz)
         for number, message in enumerate(parse_block(block))
     ]
 
@@ -483,10 +538,17 @@ _JSON_KINDS = {"start_map": "an object", "string": "a string", "number": "a numb
                "boolean": "true or false"}  # fmt: skip
 
 
+def _imported(chat: dict[str, Any]) -> bool:
+    """Whether a full-account export's chat is imported: channels and groups, not the analyst's own."""
+    return chat.get("type") in CHANNEL_TYPES
+
+
 def _iter_account_chats(
-    reader: _CountingReader, backend: Any
-) -> Iterator[tuple[dict[str, Any], Iterator[dict[str, Any]]]]:
-    """Stream (chat header, messages) from a full-account export without loading a chat whole."""
+    reader: _CountingReader, backend: Any, wanted: Callable[[dict[str, Any]], bool]
+) -> Iterator[tuple[dict[str, Any], Iterator[dict[str, Any]] | int]]:
+    """Stream (chat header, messages) from a full-account export without loading a chat whole;
+    a chat that is not ``wanted`` comes with the number of its messages of type "message" instead
+    (Desktop writes a chat's name, type and id before its messages)."""
     events = backend.parse(reader, use_float=True)
     chat_prefixes = ("chats.list.item", "left_chats.list.item")
     for prefix, event, _value in events:
@@ -495,7 +557,11 @@ def _iter_account_chats(
             chat_prefix = prefix
             for p, e, v in events:
                 if p == f"{chat_prefix}.messages" and e == "start_array":
-                    yield header, _iter_messages(events, f"{chat_prefix}.messages.item")
+                    item = f"{chat_prefix}.messages.item"
+                    if wanted(header):
+                        yield header, _iter_messages(events, item)
+                    else:
+                        yield header, _count_messages(events, item)
                     continue
                 if p == chat_prefix and e == "end_map":
                     break
@@ -504,6 +570,21 @@ def _iter_account_chats(
                     "number",
                 ):
                     header[p.rsplit(".", 1)[1]] = v
+
+
+def _count_messages(events: Iterator[tuple[str, str, Any]], item_prefix: str) -> int:
+    """Read past a messages array, counting its messages of type "message" (no objects built)."""
+    array_prefix = item_prefix.rsplit(".", 1)[0]
+    type_prefix = f"{item_prefix}.type"
+    items = others = 0
+    for prefix, event, value in events:
+        if prefix == array_prefix and event == "end_array":
+            break
+        if prefix == item_prefix and event == "start_map":
+            items += 1
+        elif prefix == type_prefix and event == "string" and value != "message":
+            others += 1
+    return items - others
 
 
 def _iter_messages(events: Iterator[tuple[str, str, Any]], item_prefix: str) -> Iterator[dict[str, Any]]:

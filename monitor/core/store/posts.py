@@ -243,6 +243,13 @@ class PostsMixin(StoreBase):
             for deletes, inserts in rounds:
                 await conn.executemany(FTS_DELETE, deletes)
                 await conn.executemany(FTS_INSERT, inserts)
+        if plan.refresh_rows:  # the same text with newer facts: no version, no index change
+            await conn.executemany(
+                "UPDATE posts SET entities = ?, edit_date = ?, raw = ?, views = COALESCE(?, views), "
+                "forwards = COALESCE(?, forwards), updated_at = ?, detected_at = COALESCE(?, detected_at) "
+                "WHERE id = ?",
+                plan.refresh_rows,
+            )
         if plan.counter_rows:
             await conn.executemany(
                 "UPDATE posts SET views = ?, forwards = COALESCE(?, forwards) WHERE id = ?", plan.counter_rows
@@ -251,12 +258,16 @@ class PostsMixin(StoreBase):
             await conn.executemany(INSERT_MEDIA, plan.media_rows)
         if plan.link_rows:
             # An album may arrive in pieces and an export may be re-imported: keep what is known,
-            # fill in what was missing, never lose a stored file reference.
+            # fill in what was missing, never lose a stored file reference; a file still missing
+            # takes the newer reason (a re-export's "file missing" after an older "unavailable").
             await conn.executemany(
                 "INSERT INTO post_media (post_id, position, sha256, kind, file_name, mime_type, size, missing_reason) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (post_id, position) DO UPDATE SET "
                 "sha256 = COALESCE(excluded.sha256, sha256), "
-                "missing_reason = CASE WHEN excluded.sha256 IS NOT NULL THEN NULL ELSE missing_reason END",
+                "file_name = COALESCE(excluded.file_name, file_name), "
+                "mime_type = COALESCE(excluded.mime_type, mime_type), size = COALESCE(excluded.size, size), "
+                "missing_reason = CASE WHEN COALESCE(excluded.sha256, sha256) IS NOT NULL THEN NULL "
+                "ELSE COALESCE(excluded.missing_reason, missing_reason) END",
                 plan.link_rows,
             )
         # Media newly linked to a post whose images were already read (a poster re-shared): the

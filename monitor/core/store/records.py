@@ -23,6 +23,7 @@ class SaveResult:
     new_media: list[str] = field(default_factory=list)
     previous_text: str | None = None
     needs_detection: bool = True  # new, changed, new images, or never detected (a crash)
+    new_files: int = 0  # files (any kind) linked to the post by this save: stored now, not before
 
 
 @dataclass(frozen=True, slots=True)
