@@ -623,7 +623,13 @@ def _channel_for(chat: dict[str, Any], username: str | None, result_json: Path) 
     if isinstance(title, str) and _LONE_SURROGATE.search(title):
         title = _without_surrogates(title, _Progress())
         log.warning("%s: the chat's name holds lone UTF-16 surrogates: stored as U+FFFD", result_json)
-    return Channel(id=chat_id, username=username.lstrip("@") if username else None, title=title)
+    kind = chat.get("type")
+    return Channel(
+        id=chat_id,
+        username=username.lstrip("@") if username else None,
+        title=title,
+        kind=kind if isinstance(kind, str) and kind else None,
+    )
 
 
 def _describe_json_error(result_json: Path, exc: Exception, index: int, last_id: Any) -> str:

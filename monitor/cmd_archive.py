@@ -338,7 +338,7 @@ def search_command(
             hit.post.date.strftime("%Y-%m-%d %H:%M"),
             Text(for_terminal(channel_name, newlines=False)),
             Text.assemble(snippet, (flag, "red")),
-            Text(for_terminal(hit.post.url, newlines=False)),
+            Text(for_terminal(hit.post.url or "(no link: not a channel)", newlines=False)),
         )
     _console().print(table)
 

@@ -87,7 +87,7 @@ def demo_command(app: AppContext, work_dir: Path | None, no_ocr: bool) -> None:
                     snippet = Text(shown)
                     for start, end in spans:
                         snippet.stylize("bold reverse", start, end)
-                    link = Text(for_terminal(hit.post.url, newlines=False))
+                    link = Text(for_terminal(hit.post.url or "", newlines=False))
                     table.add_row(hit.post.date.strftime("%Y-%m-%d %H:%M"), snippet, link)
                 console.print(table)
             console.print(Rule("5. The countdown series"))

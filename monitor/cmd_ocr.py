@@ -174,7 +174,10 @@ def similar_command(app: AppContext, image: Path, max_distance: int | None, as_j
     for column in ("distance", "sha256", "posts"):
         table.add_column(column)
     for match in matches:
-        links = "\n".join(for_terminal(p["url"], newlines=False) for p in match["posts"]) or "(no post)"
+        links = "\n".join(
+            for_terminal(p["url"] or str(p.get("message_id", "")), newlines=False) for p in match["posts"]
+        )
+        links = links or "(no post)"
         table.add_row(str(match["distance"]), match["sha256"][:16], Text(links))
     _console().print(table)
 

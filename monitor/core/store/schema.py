@@ -188,7 +188,14 @@ CREATE VIRTUAL TABLE posts_fts USING fts5(body, extra, content = '', tokenize = 
 DELETE FROM meta WHERE key = 'index_version';
 """
 
-MIGRATIONS: list[str] = [SCHEMA_V1, ALERTS_V2, FTS_CONTENTLESS_V3]
+# Step 4 (issue 19, imports that lose nothing): the chat type an export gives (public_channel,
+# private_group, personal_chat, saved_messages...), so the messages of a chat that is not a
+# channel get no t.me link rather than a broken one. NULL: a channel watched live.
+CHANNEL_KIND_V4 = """
+ALTER TABLE channels ADD COLUMN kind TEXT;
+"""
+
+MIGRATIONS: list[str] = [SCHEMA_V1, ALERTS_V2, FTS_CONTENTLESS_V3, CHANNEL_KIND_V4]
 """Append-only: step ``i`` takes the schema from ``user_version == i`` to ``i + 1``."""
 
 
