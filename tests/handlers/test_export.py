@@ -128,7 +128,10 @@ def test_media_photos_documents_placeholders_and_missing_files(tmp_path):
     assert jpeg.width == 64 and jpeg.height == 48 and jpeg.size == jpeg.path.stat().st_size
     (placeholder,) = posts[8].media
     assert placeholder.path is None
-    assert placeholder.missing_reason == "not included in export (the export's settings left this kind of file out)"
+    assert (
+        placeholder.missing_reason
+        == "not included in export (the export's settings left this kind of file out)"
+    )
     (gone,) = posts[9].media
     assert gone.path is None and "photos/photo_9_gone.jpg" in gone.missing_reason
     (webp,) = posts[10].media
