@@ -27,7 +27,7 @@ from rich.text import Text
 from handlers.export import ExportSummary, locate_export
 from handlers.importer import import_export
 from monitor.cli_context import AppContext, parse_when, pass_app, run_async
-from monitor.core.errors import MonitorError
+from monitor.core.errors import ExportError, MonitorError
 from monitor.core.escape import dumps_json, for_csv, for_terminal, terminal_spans
 from monitor.core.store import SEARCH_BUDGET_S, Archive
 from monitor.core.times import parse_timezone
@@ -117,7 +117,7 @@ def import_command(
     try:
         local_tz = parse_timezone(zone) if zone is not None else UTC
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--timezone") from None
+        raise ExportError(f"--timezone: {exc}; nothing was imported") from None
     from monitor.app import open_app, parallel_import  # why: detector and outbox (~0.3 s) load only to import
 
     config = app.config()
