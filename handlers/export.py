@@ -61,7 +61,6 @@ SKIPPED_KINDS = {
     "personal_chat": "a personal chat (the analyst's own)",
     "saved_messages": "saved messages (the analyst's own)",
     "bot_chat": "a chat with a bot (the analyst's own)",
-    "private_chat": "a personal chat (the analyst's own)",
 }
 
 

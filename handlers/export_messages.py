@@ -190,9 +190,7 @@ def _poll_of(poll: dict[str, Any], where: object) -> str:
     for answer in poll.get("answers") or []:
         if not isinstance(answer, dict) or not isinstance(answer.get("text"), str):
             raise ExportError(f"{where}: a poll answer has no text")
-        answers.append(
-            PollAnswer(answer["text"], _count_or_none(answer.get("voters")), answer.get("chosen") is True)
-        )
+        answers.append(PollAnswer(answer["text"], _count_or_none(answer.get("voters"))))
     return poll_text(
         question,
         answers,

@@ -20,7 +20,6 @@ class PollAnswer:
 
     text: str
     voters: int | None = None
-    chosen: bool = False  # the exporting account's own vote (Desktop's "chosen")
     correct: bool = False  # a quiz's right answer, when Telegram says it
 
 

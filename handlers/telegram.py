@@ -236,8 +236,7 @@ def _poll_text(poll: types.Poll, results: Any) -> str:
             PollAnswer(
                 _plain(answer.text),
                 getattr(result, "voters", None),
-                bool(getattr(result, "chosen", False)),
-                bool(getattr(result, "correct", False)),
+                correct=bool(getattr(result, "correct", False)),
             )
         )
     return poll_text(
