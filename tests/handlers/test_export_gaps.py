@@ -247,6 +247,24 @@ async def test_a_full_account_export_says_what_it_skipped(archive, tmp_path):
     ]
 
 
+def test_the_human_summary_names_the_skipped_chats_escaped():
+    from handlers.export import ExportSummary, SkippedChat
+    from monitor.cmd_archive import notes_of
+    from monitor.core.escape import for_terminal
+
+    summary = ExportSummary(
+        skipped_chats=[
+            SkippedChat("صديق\x1b[31m", "personal_chat", 3),
+            SkippedChat(None, "saved_messages", 2),
+        ]
+    )
+    lines = [for_terminal(line) for line in notes_of(summary)]
+    assert lines[0].startswith("  skipped 2 chats of this full-account export")
+    assert "personal_chat 'صديق" in lines[1] and "3 messages, a personal chat (the analyst's own)" in lines[1]
+    assert "\x1b" not in "".join(lines)  # a hostile name's escape is shown, never run
+    assert lines[2] == "    saved_messages: 2 messages, saved messages (the analyst's own)"
+
+
 # --- 6. file counts -------------------------------------------------------------------------
 
 
