@@ -163,6 +163,17 @@ async def test_an_older_export_after_a_newer_one_keeps_the_newer_edit_date(archi
 
 
 @pytest.mark.asyncio
+async def test_an_older_export_after_a_newer_one_does_not_bring_back_the_older_text(archive, tmp_path):
+    newer = write_single(tmp_path / "new", [message(1, "النص المعدل", edited=when(9))])
+    older = write_single(tmp_path / "old", [message(1, "النص الأول", edited=when(3))])
+    await import_export(newer, Pipeline(archive))
+    again = await import_export(older, Pipeline(archive))
+    assert (again.updated, again.unchanged) == (0, 1)
+    post = await archive.post(1234567890, 1)
+    assert (post.text, post.edit_date, await archive.versions(post.id)) == ("النص المعدل", when(9), [])
+
+
+@pytest.mark.asyncio
 async def test_a_still_missing_file_takes_the_newer_reason(archive, tmp_path):
     unavailable = "(File unavailable, please try again later)"
     await import_export(

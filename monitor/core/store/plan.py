@@ -187,7 +187,13 @@ def plan_rows(
                 and post.source == "import"
                 and _legacy_entities(post, old_entities)
             )
-            if (post.text != old_text or entities_json != old_entities) and not legacy:
+            # An older state than the one stored (an older export imported after a newer one, a
+            # page of history fetched before an edit that already arrived) does not win.
+            older = edit_date is not None and old_edit is not None and edit_date < old_edit
+            if older:
+                status, previous = "unchanged", None
+                undetected = _detected is None
+            elif (post.text != old_text or entities_json != old_entities) and not legacy:
                 plan.version_rows.append((post_id, old_text, old_entities, old_edit, old_raw, now))
                 plan.update_rows.append(
                     (
