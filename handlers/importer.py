@@ -44,9 +44,9 @@ from handlers.export import (
     single_chat_channel,
 )
 from handlers.export_messages import FILE_MISSING, Rejected, has_local_date
-from handlers.lifeline import die_with_parent, parent_alive
 from handlers.pipeline import Pipeline
 from monitor.core.errors import ExportError, MonitorError
+from monitor.core.lifeline import die_with_parent, parent_alive
 from monitor.core.models import Channel, Post
 
 log = logging.getLogger(__name__)

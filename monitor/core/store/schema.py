@@ -188,14 +188,34 @@ CREATE VIRTUAL TABLE posts_fts USING fts5(body, extra, content = '', tokenize = 
 DELETE FROM meta WHERE key = 'index_version';
 """
 
-# Step 4 (issue 19, imports that lose nothing): the chat type an export gives (public_channel,
+# Step 4 (the desks, issues 14/15/17): what analysts decided about each alert, from any desk. One
+# current decision per alert and kind (ack, verdict); a replaced verdict stays as history.
+DECISIONS_V4 = """
+CREATE TABLE alert_decisions (
+    id            INTEGER PRIMARY KEY,
+    alert_id      INTEGER NOT NULL REFERENCES alerts(id),
+    kind          TEXT NOT NULL,                  -- ack | verdict
+    value         TEXT NOT NULL,                  -- ack: ack; verdict: tp | fp
+    actor         TEXT NOT NULL,                  -- who: a login, a Telegram user, a system user
+    desk          TEXT NOT NULL,                  -- cli | web | bot
+    note          TEXT,
+    decided_at    TEXT NOT NULL,
+    superseded_at TEXT                            -- set when a later decision replaced this one
+);
+CREATE UNIQUE INDEX alert_decisions_current ON alert_decisions(alert_id, kind) WHERE superseded_at IS NULL;
+CREATE INDEX alert_decisions_alert ON alert_decisions(alert_id);
+INSERT INTO alert_decisions (alert_id, kind, value, actor, desk, decided_at)
+    SELECT id, 'ack', 'ack', 'unknown', 'cli', acked_at FROM alerts WHERE acked_at IS NOT NULL;
+"""
+
+# Step 5 (issue 19, imports that lose nothing): the chat type an export gives (public_channel,
 # private_group, personal_chat, saved_messages...), so the messages of a chat that is not a
 # channel get no t.me link rather than a broken one. NULL: a channel watched live.
-CHANNEL_KIND_V4 = """
+CHANNEL_KIND_V5 = """
 ALTER TABLE channels ADD COLUMN kind TEXT;
 """
 
-MIGRATIONS: list[str] = [SCHEMA_V1, ALERTS_V2, FTS_CONTENTLESS_V3, CHANNEL_KIND_V4]
+MIGRATIONS: list[str] = [SCHEMA_V1, ALERTS_V2, FTS_CONTENTLESS_V3, DECISIONS_V4, CHANNEL_KIND_V5]
 """Append-only: step ``i`` takes the schema from ``user_version == i`` to ``i + 1``."""
 
 
