@@ -157,6 +157,7 @@ def test_an_archive_acknowledged_before_decisions_existed_keeps_its_acks(tmp_pat
     alert_id = asyncio.run(go())
     with sqlite3.connect(tmp_path / "a.db") as conn:  # back to schema 3, acked the old way
         conn.execute("DROP TABLE alert_decisions")
+        conn.execute("ALTER TABLE channels DROP COLUMN kind")  # step 5 (issue 19) came later too
         conn.execute("UPDATE alerts SET acked_at = '2025-05-05T05:05:05+00:00' WHERE id = ?", (alert_id,))
         conn.execute("PRAGMA user_version = 3")
 
