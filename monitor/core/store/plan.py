@@ -197,7 +197,7 @@ def plan_rows(
                 plan.fts_deletes.append((post_id, *fts_row(old_text, ocr_text)))
                 status, previous = "updated", old_text
                 existing[key] = (
-                    post_id, post.text, entities_json, edit_date, old_raw, views, forwards, ocr_text, None,
+                    post_id, post.text, entities_json, edit_date, raw_json, views, forwards, ocr_text, None,
                 )  # fmt: skip
             else:
                 if (post.views, post.forwards) != (views, forwards) and post.views is not None:
@@ -234,7 +234,7 @@ def plan_rows(
                 index_row((post_id, body, extra))
                 if repeated:
                     existing[key] = (
-                        post_id, post.text, entities_json, edit_date, None, post.views, post.forwards, None, None,
+                        post_id, post.text, entities_json, edit_date, raw_json, post.views, post.forwards, None, None,
                     )  # fmt: skip
                 status, previous = "new", None
             else:  # the same message again, after its first copy in this batch
