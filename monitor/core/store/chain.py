@@ -278,13 +278,29 @@ def post_items(
     text, entities, edit_date, raw, replaced_at``) oldest first; ``links`` its ``(post_id,
     position, sha256)``. Version k's content is ``versions[k]``, the last one the post's own.
     """
+    return [
+        (kind, post_id, item, sha256, digest(value))
+        for kind, post_id, item, sha256, value in post_item_values(post, versions, deleted_at, links)
+    ]
+
+
+def post_item_values(
+    post: Sequence[Any],
+    versions: Sequence[Sequence[Any]],
+    deleted_at: str | None,
+    links: Sequence[Sequence[Any]],
+) -> list[tuple[str, int, int | None, str | None, list[Any]]]:
+    """What :func:`post_items` hashes: ``(kind, post_id, item, sha256, canonical value)`` (an
+    evidence bundle carries the values, so each item can be hashed again without the archive)."""
     post_id = post[0]
     contents = [tuple(v[1:5]) for v in versions] + [tuple(post[11:15])]
-    items: list[Item] = [("post", post_id, 0, None, post_item((*post[:11], *contents[0])))]
+    out: list[tuple[str, int, int | None, str | None, list[Any]]] = [
+        ("post", post_id, 0, None, ["post", *post[:11], *contents[0]])
+    ]
     for k in range(1, len(contents)):
-        items.append(("edit", post_id, k, None, edit_item(post_id, k, versions[k - 1][5], contents[k])))
+        out.append(("edit", post_id, k, None, ["edit", post_id, k, versions[k - 1][5], *contents[k]]))
     if deleted_at is not None:
-        items.append(("delete", post_id, None, None, delete_item(post_id, deleted_at)))
+        out.append(("delete", post_id, None, None, ["delete", post_id, deleted_at]))
     for link in links:
-        items.append(("media", post_id, link[1], link[2], media_item(post_id, link[1], link[2])))
-    return items
+        out.append(("media", post_id, link[1], link[2], ["media", post_id, link[1], link[2]]))
+    return out

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from monitor.core.store.chain import GENESIS_KEY, chain_genesis, chain_head
+from monitor.core.store.chain import (
+    GENESIS_KEY,
+    POST_FIELDS,
+    chain_genesis,
+    chain_head,
+    digest,
+    post_item_values,
+)
 from monitor.core.store.common import chunks, marks
 from monitor.core.store.records import POST_COLUMNS, PostRecord, post_record
 from monitor.core.store.schema import ID_SLOTS
@@ -53,7 +60,9 @@ class EvidenceItem:
     versions: list[dict[str, Any]]  # oldest first: text, entities, edit_date, raw, replaced_at
     media: list[dict[str, Any]]  # post_media's columns, the file's path, its OCR
     alerts: list[dict[str, Any]]  # id, kind, severity, created_at, body (parsed)
-    records: list[dict[str, Any]]  # the chain records of the post, in order
+    records: list[dict[str, Any]]
+    """The chain records of the post, in order, each with ``previous`` (the hash of the record
+    before it) and ``value`` (the canonical item it hashes, when the archive still holds it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,9 +224,23 @@ class EvidenceStore:
                 ids,
             )
         )
+        canonical = {
+            r[0]: r
+            for r in await fetch(f"SELECT {POST_FIELDS}, deleted_at FROM posts WHERE id IN ({holes})", ids)
+        }
+        previous = await self._previous_hashes([r[1] for group in records.values() for r in group])
         out: list[EvidenceItem] = []
         for row in posts:
             record = post_record(row)
+            values = {
+                (kind, item): value
+                for kind, _pid, item, _sha, value in post_item_values(
+                    canonical[record.id][:15],
+                    versions.get(record.id, []),
+                    canonical[record.id][15],
+                    [(m[0], m[1], m[2]) for m in media.get(record.id, []) if m[2] is not None],
+                )
+            }
             out.append(
                 EvidenceItem(
                     post=record,
@@ -238,10 +261,21 @@ class EvidenceStore:
                         }
                         for r in alerts.get(record.id, [])
                     ],
-                    records=[dict(zip(_RECORD_KEYS, r[1:], strict=True)) for r in records.get(record.id, [])],
+                    records=[
+                        _proof(r[1:], previous.get(r[1] - 1), values) for r in records.get(record.id, [])
+                    ],
                 )
             )
         return out
+
+    async def _previous_hashes(self, seqs: Sequence[int]) -> dict[int, str]:
+        found: dict[int, str] = {}
+        for chunk in chunks(sorted({s - 1 for s in seqs}), 500):
+            rows = await self.archive.fetchall(
+                f"SELECT seq, hash FROM chain WHERE seq IN ({marks(len(chunk))})", chunk
+            )
+            found.update((int(r[0]), r[1]) for r in rows)
+        return found
 
     async def chain_record(self, seq: int) -> dict[str, Any] | None:
         row = await self.archive.fetchone(
@@ -260,6 +294,21 @@ class EvidenceStore:
                 page,
             )
             yield [post_record(r) for r in rows]
+
+    async def alerts_of(self, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+        """The alerts of these posts, oldest first: ``id, kind, severity, created_at, body``."""
+        found: dict[int, list[dict[str, Any]]] = {}
+        for chunk in chunks(list(ids), 500):
+            rows = await self.archive.fetchall(
+                f"SELECT post_id, id, kind, severity, created_at, body FROM alerts "
+                f"WHERE post_id IN ({marks(len(chunk))}) ORDER BY id",
+                chunk,
+            )
+            for r in rows:
+                found.setdefault(r[0], []).append(
+                    {"id": r[1], "kind": r[2], "severity": r[3], "created_at": r[4], "body": json.loads(r[5])}
+                )
+        return found
 
     async def alert_rows(self, selection: Selection) -> list[dict[str, Any]]:
         """The post alerts of the selected posts' channels and dates, oldest first, with the
@@ -310,6 +359,17 @@ _MEDIA_KEYS = (
     "ocr_text", "phash",
 )  # fmt: skip
 _RECORD_KEYS = ("seq", "kind", "item", "sha256", "item_hash", "account", "recorded_at", "hash")
+
+
+def _proof(
+    row: Sequence[Any], previous: str | None, values: dict[tuple[str, Any], list[Any]]
+) -> dict[str, Any]:
+    """A chain record as a bundle shows it: with its previous hash and the item it hashes."""
+    proof = dict(zip(_RECORD_KEYS, row, strict=True))
+    value = values.get((proof["kind"], proof["item"]))
+    proof["previous"] = previous
+    proof["value"] = value if value is not None and digest(value) == proof["item_hash"] else None
+    return proof
 
 
 def _group(rows: Sequence[Any]) -> dict[int, list[Any]]:
