@@ -64,6 +64,9 @@ def alert_event(alert: dict[str, Any], archive_name: str) -> dict[str, Any]:
         _tag(f'tgmonitor:category="{c}"')
         for c in dict.fromkeys(str(m.get("category")) for m in matches if m.get("category"))
     ]
+    countdown = body.get("countdown")
+    if isinstance(countdown, dict) and countdown.get("value") is not None:
+        tags.append(_tag(f'tgmonitor:countdown="{countdown.get("value")} {countdown.get("unit")}"'))
     if alert["severity"]:
         tags.append(_tag(f'tgmonitor:severity="{alert["severity"]}"'))
     tags += [_tag(f'tgmonitor:hashtag="{h}"') for h in hashtags(text)]
