@@ -177,7 +177,7 @@ async def test_daily_head_is_stamped_verified_by_openssl_and_sent(tmp_path, tsa)
 
 @pytest.mark.asyncio
 async def test_a_tsa_that_fails_leaves_the_head_unstamped_for_the_next_run(tmp_path, tsa):
-    url, folder, _seen = tsa
+    url, _folder, _seen = tsa
     archive = await Archive.open(tmp_path / "archive.db", tmp_path / "media")
     try:
         config = EvidenceConfig(tsa_url=url.replace("/tsa", "/nothing-here"))
