@@ -11,6 +11,7 @@ import pytest
 from monitor.core.models import Channel, MediaItem, Post
 from monitor.core.store import Archive
 from monitor.core.store.schema import MIGRATIONS
+from monitor.core.store.verify import verify_archive
 from tests.support.export import make_image
 
 CHANNEL = Channel(id=1111, username="sabereen_test", title="صابرين")
@@ -148,3 +149,14 @@ async def test_since_checks_only_what_came_later(tmp_path):
     assert report.ok and report.posts == 0
     report = await verify(db, since=T0)
     assert not report.ok
+
+
+@pytest.mark.asyncio
+async def test_worker_processes_find_what_one_process_finds(tmp_path):
+    db = await filled(tmp_path)
+    tamper(db, "UPDATE posts SET text = 'نص مزور' WHERE message_id = 3")
+    tamper(db, "UPDATE posts SET deleted_at = NULL WHERE message_id = 2")
+    alone = verify_archive(db, tmp_path / "media", workers=1)
+    pooled = verify_archive(db, tmp_path / "media", workers=2, parallel_from=1)
+    assert sorted(map(str, alone.findings)) == sorted(map(str, pooled.findings)) and len(alone.findings) == 2
+    assert (alone.posts, alone.files, alone.records) == (pooled.posts, pooled.files, pooled.records)

@@ -29,8 +29,9 @@ the work (a record costs a few microseconds: ``bench/evidence.py``).
 
 from __future__ import annotations
 
-import hashlib
+import operator
 from collections.abc import Iterable, Sequence
+from hashlib import sha256 as _sha256
 from typing import Any
 
 import orjson
@@ -55,8 +56,9 @@ POST_FIELDS = (
 
 
 def digest(value: Sequence[Any]) -> str:
-    """SHA-256 (hex) of the canonical JSON of ``value`` (a list of str, int and None)."""
-    return hashlib.sha256(orjson.dumps(value)).hexdigest()
+    """SHA-256 (hex) of the canonical JSON of ``value`` (a list or tuple of str, int and None:
+    orjson writes both as the same JSON array)."""
+    return _sha256(orjson.dumps(value)).hexdigest()
 
 
 def post_item(row: Sequence[Any]) -> str:
@@ -89,11 +91,11 @@ def record_hash(
     recorded_at: str,
 ) -> str:
     """The chain hash of one record (see the module docstring)."""
-    return digest([previous, seq, kind, post_id, item, sha256, item_hash, account, recorded_at])
+    return digest((previous, seq, kind, post_id, item, sha256, item_hash, account, recorded_at))
 
 
-_INSERT_TO_POST_FIELDS = (0, 1, 2, 3, 8, 9, 10, 11, 13, 15, 16, 4, 5, 12, 14)
-"""Where each of :data:`POST_FIELDS` is in a ``posts`` insert row of the save path (``plan_rows``)."""
+_post_fields = operator.itemgetter(0, 1, 2, 3, 8, 9, 10, 11, 13, 15, 16, 4, 5, 12, 14)
+"""A ``posts`` insert row of the save path (``plan_rows``) as :data:`POST_FIELDS`, in their order."""
 
 INSERT_RECORD = (
     "INSERT INTO chain (seq, kind, post_id, item, sha256, item_hash, account, recorded_at, hash) "
@@ -151,7 +153,7 @@ async def chain_saved_rows(
         #  fwd_from_name, reply_to, grouped_id, edit_date, author, raw, source, first_seen_at, ...)
         post_id = row[0]
         sources[post_id] = row[15]
-        item_hash = post_item([row[i] for i in _INSERT_TO_POST_FIELDS])
+        item_hash = digest(("post", *_post_fields(row)))
         items.setdefault(account_of(row[15], account), []).append(("post", post_id, 0, None, item_hash))
     if update_rows:
         edited = [row[8] for row in update_rows]

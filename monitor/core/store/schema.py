@@ -206,8 +206,7 @@ CREATE TABLE chain (
     recorded_at TEXT NOT NULL,
     hash        TEXT NOT NULL                     -- sha256 of the previous hash and this record
 );
-CREATE INDEX chain_post ON chain(post_id, seq);
-CREATE INDEX chain_time ON chain(recorded_at);
+CREATE INDEX chain_post ON chain(post_id);              -- with the rowid (seq): records of a post in order
 
 CREATE TABLE chain_heads (
     day         TEXT PRIMARY KEY,                 -- YYYY-MM-DD (UTC)
