@@ -63,7 +63,7 @@ async def _extend(db: Path) -> None:
                     fwd_from_id=OTHER.id,
                     fwd_from_name="أخرى",
                 ),
-                Post(channel=mine, message_id=901, date=when, text='=HYPERLINK("http://x") ‮'),
+                Post(channel=mine, message_id=901, date=when, text='=HYPERLINK("http://x") ‮ <script>alert(1)</script>'),
             ]
         )
         await archive.save_post(Post(channel=mine, message_id=900, date=when, text="منقولٌ (مُعدَّل) ٣"))
@@ -127,6 +127,7 @@ def test_bundle_verifies_offline_and_with_sha256sum(db, tmp_path):
     assert formula["deleted_at"]
     page = (folder / f"posts/{formula['id']}.html").read_text()
     assert "deleted from the channel" in page and "&quot;" in page and "⟨U+202E⟩" in page
+    assert "&lt;script&gt;" in page and "<script>" not in page
     assert any('<img src="../media/' in (folder / n).read_text() for n in names if n.endswith(".html"))
     # an existing output needs --force
     one_line_error(run("--db", db, "export", "bundle", "--out", case, ok=False), "--force")
