@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -61,8 +62,11 @@ def verify_bundle(path: Path) -> BundleReport:
     with zf:
         members = [info for info in zf.infolist() if not info.is_dir()]
         names = [info.filename for info in members]
-        for name in sorted({n for n in names if names.count(n) > 1}) if len(set(names)) < len(names) else []:
-            report.problems.append(f"{name}: the zip holds it more than once")
+        for name, times in sorted(Counter(names).items()):
+            if times > 1:
+                report.problems.append(
+                    f"{name}: the zip holds it {times} times (one copy would hide another)"
+                )
         for name in names:
             if unsafe_name(name):
                 report.problems.append(f"{name!r}: unsafe path (it would leave the folder it is unpacked in)")

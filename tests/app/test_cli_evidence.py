@@ -186,6 +186,12 @@ def test_bad_bundles_are_named_and_nothing_is_extracted(db, tmp_path):
     assert "FAILED posts/planted.html: extra file" in output
     assert "'../../escape.txt': unsafe path" in output
     assert not (tmp_path.parent / "escape.txt").exists() and not (tmp_path / "escape.txt").exists()
+    twice = tmp_path / "twice.zip"
+    shutil.copy(case, twice)
+    with zipfile.ZipFile(twice, "a") as zf, pytest.warns(UserWarning, match="Duplicate name"):
+        zf.writestr("index.html", "<p>another index</p>")
+    output = run("verify", twice, ok=False).output
+    assert "FAILED index.html: the zip holds it 2 times" in output
 
 
 def test_export_posts_ndjson_and_csv(db, tmp_path):
