@@ -63,7 +63,12 @@ async def _extend(db: Path) -> None:
                     fwd_from_id=OTHER.id,
                     fwd_from_name="أخرى",
                 ),
-                Post(channel=mine, message_id=901, date=when, text='=HYPERLINK("http://x") ‮ <script>alert(1)</script>'),
+                Post(
+                    channel=mine,
+                    message_id=901,
+                    date=when,
+                    text='=HYPERLINK("http://x") ‮ <script>alert(1)</script>',
+                ),
             ]
         )
         await archive.save_post(Post(channel=mine, message_id=900, date=when, text="منقولٌ (مُعدَّل) ٣"))
