@@ -25,7 +25,7 @@ from typing import IO, Any
 import ijson
 import orjson
 
-from handlers.export_messages import INT64, convert_message
+from handlers.export_messages import INT64, convert_message, repeated
 from monitor.core.errors import ExportError
 from monitor.core.models import Channel, Post
 
@@ -70,6 +70,7 @@ class ExportSummary:
             "posts_skipped": self.unchanged,
             "service_messages": self.service,
             "messages_rejected": self.rejected,
+            "rejected_reasons": self.rejected_messages,  # the first 20
             "media_stored": self.media_stored,
             "media_already_stored": self.media_known,
             "media_missing": self.media_missing,
@@ -223,11 +224,16 @@ def _iter_export(
         if kind == "single":
             chat = _read_chat_header(result_json)
             channel = _channel_for(chat, username, result_json)
+            first_seen: dict[Any, int] = {}  # every message's, selected or not: as the block road
             for message in backend.items(reader, "messages.item", use_float=True):
                 index += 1
                 state.index = index
                 last_id = message.get("id") if isinstance(message, dict) else None
+                first = _first_position(first_seen, last_id, index)
                 if select is None or index in select:
+                    if first != index:
+                        yield repeated(result_json, last_id, index, first)
+                        continue
                     if slow:
                         message = _without_surrogates(message, state)
                     yield convert_message(message, channel, base, result_json, index)
@@ -236,11 +242,16 @@ def _iter_export(
                 if chat.get("type") not in CHANNEL_TYPES:
                     continue  # the analyst's own chats (personal, saved, bots) are not channel posts
                 channel = _channel_for(chat, None, result_json)
+                first_seen = {}  # ids repeat only within one chat
                 for message in messages:
                     index += 1
                     state.index = index
                     last_id = message.get("id") if isinstance(message, dict) else None
+                    first = _first_position(first_seen, last_id, index)
                     if select is None or index in select:
+                        if first != index:
+                            yield repeated(result_json, last_id, index, first)
+                            continue
                         if slow:
                             message = _without_surrogates(message, state)
                         yield convert_message(message, channel, base, result_json, index)
@@ -250,6 +261,14 @@ def _iter_export(
         raise ExportError(_describe_json_error(result_json, exc, index, last_id)) from None
     finally:
         handle.close()
+
+
+def _first_position(first_seen: dict[Any, int], message_id: Any, index: int) -> int:
+    """The position of the first message with this id (``index`` itself when it is the first);
+    ids that are not plain integers are left to :func:`convert_message` to refuse."""
+    if not isinstance(message_id, int) or isinstance(message_id, bool):
+        return index
+    return first_seen.setdefault(message_id, index)
 
 
 # --- the fast road: blocks of whole messages, parsed with orjson ------------------------------
@@ -262,7 +281,7 @@ def _iter_export(
 # block that does not parse as messages (a nested object that starts with ``id``, a malformed
 # file) is read again by the event-by-event road, which names the exact spot of any error.
 
-_MESSAGE_START = re.compile(rb'\{\s*"id"\s*:')
+_MESSAGE_START = re.compile(rb'\{\s*"id"\s*:\s*(-?[0-9]{1,25})?')  # the id, when it is a plain number
 _MESSAGES_KEY = re.compile(rb'"messages"\s*:\s*\[')
 _ARRAY_END = re.compile(rb"\s*\]\s*\}\s*\Z")
 
@@ -277,6 +296,7 @@ class MessageBlock:
     last: bool  # the final block: the array's closing ``]`` and ``}`` follow its last message
     offset: int = 0  # where ``data`` starts in the file
     size: int = -1  # len(data), kept when the bytes are left behind (see ``hollow``)
+    repeats: tuple[tuple[int, int], ...] = ()  # (position, first position) of messages whose id came before
 
     def __post_init__(self) -> None:
         if self.size < 0:
@@ -285,7 +305,9 @@ class MessageBlock:
     def hollow(self) -> MessageBlock:
         """The same block without its bytes, for a process that reads them from the file itself
         (sending a megabyte through a pipe costs the sender more than reading it costs the reader)."""
-        return MessageBlock(self.first_index, self.count, b"", self.last, self.offset, self.size)
+        return MessageBlock(
+            self.first_index, self.count, b"", self.last, self.offset, self.size, self.repeats
+        )
 
     def filled(self, handle: IO[bytes]) -> MessageBlock:
         """The block with its bytes read again from ``handle`` (the export file)."""
@@ -295,7 +317,9 @@ class MessageBlock:
         data = handle.read(self.size)
         if len(data) != self.size:
             raise BlockError(f"block at message #{self.first_index}: the file changed under the import")
-        return MessageBlock(self.first_index, self.count, data, self.last, self.offset, self.size)
+        return MessageBlock(
+            self.first_index, self.count, data, self.last, self.offset, self.size, self.repeats
+        )
 
 
 class BlockError(Exception):
@@ -308,8 +332,12 @@ def iter_message_blocks(
     """Cut a single-chat export's ``messages`` array into blocks of whole messages, in order.
 
     Only raw bytes are scanned here (a regex in C), so one process can feed several parsers.
+    The scan also notes each message's id: a message whose id an earlier one had is marked in its
+    block's ``repeats`` (the first copy is imported, as on the event road), so a repeated id in
+    blocks handled by different worker processes is decided the same way on every import.
     Raises :class:`BlockError` if the array cannot be found.
     """
+    first_seen: dict[int, int] = {}
     with open(result_json, "rb") as handle:
         buffer = b""
         while (found := _MESSAGES_KEY.search(buffer)) is None:
@@ -344,9 +372,15 @@ def iter_message_blocks(
                 if cut <= 0:
                     continue  # one message larger than the buffer: read on
             data, buffer = buffer[:cut], buffer[cut:]
-            count = len(_MESSAGE_START.findall(data))
+            repeats = []
+            count = 0
+            for count, match in enumerate(_MESSAGE_START.finditer(data), 1):
+                if match.group(1) is not None:
+                    first = first_seen.setdefault(int(match.group(1)), index + count - 1)
+                    if first != index + count - 1:
+                        repeats.append((index + count - 1, first))
             if count or eof:
-                yield MessageBlock(index, count, data, eof, base)
+                yield MessageBlock(index, count, data, eof, base, repeats=tuple(repeats))
             base += cut
             index += count
 
@@ -409,10 +443,15 @@ def parse_block(block: MessageBlock) -> list[Any]:
 def convert_block(block: MessageBlock, channel: Channel, result_json: Path) -> list[Post | str]:
     """Posts (and ``"service"`` marks) of a block; :class:`BlockError` or :class:`ExportError`."""
     base = result_json.parent
-    return [
-        convert_message(message, channel, base, result_json, block.first_index + number)
-        for number, message in enumerate(parse_block(block))
-    ]
+    repeats = dict(block.repeats)
+    items: list[Post | str] = []
+    for number, message in enumerate(parse_block(block)):
+        index = block.first_index + number
+        if index in repeats and isinstance(message, dict):
+            items.append(repeated(result_json, message.get("id"), index, repeats[index]))
+        else:
+            items.append(convert_message(message, channel, base, result_json, index))
+    return items
 
 
 def single_chat_channel(result_json: Path, username: str | None) -> Channel | None:

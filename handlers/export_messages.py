@@ -38,6 +38,15 @@ class Rejected(str):
     __slots__ = ()
 
 
+def repeated(result_json: Path, message_id: Any, index: int, first_index: int) -> Rejected:
+    """A message whose id an earlier message of the same chat already had: the first copy is the
+    one imported (every import of the file then keeps the same one, so re-imports change nothing)."""
+    return Rejected(
+        f"{_Where(result_json, message_id, index)}: the id repeats message #{first_index}'s, whose "
+        "copy was imported; this message was not imported"
+    )
+
+
 class _Refused(Exception):
     """Raised by the readers of one message's fields; :func:`convert_message` makes it a :class:`Rejected`."""
 

@@ -42,9 +42,9 @@ from handlers.export import (
     single_chat_channel,
 )
 from handlers.export_messages import Rejected
-from handlers.lifeline import die_with_parent, parent_alive
 from handlers.pipeline import Pipeline
 from monitor.core.errors import ExportError, MonitorError
+from monitor.core.lifeline import die_with_parent, parent_alive
 from monitor.core.models import Channel, Post
 
 log = logging.getLogger(__name__)

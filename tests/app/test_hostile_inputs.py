@@ -196,15 +196,15 @@ def test_duplicate_message_ids_import_idempotently(env, road):
         export = write_account(env / "export", [chat(CHANNEL_NAME, CHANNEL_ID, messages)])
     db = env / "archive.db"
     first = json.loads(run("--db", db, "import", export, "--no-ocr", "--json").output)
-    assert (first["posts_new"], first["posts_updated"]) == (2, 0)
+    assert (first["posts_new"], first["posts_updated"], first["messages_rejected"]) == (2, 0, 2)
+    reasons = first["rejected_reasons"]
+    assert len(reasons) == 2 and "message id 5 (#3): the id repeats message #1's" in reasons[0]
     for _ in range(4):
         again = json.loads(run("--db", db, "import", export, "--no-ocr", "--json").output)
-        assert (again["posts_new"], again["posts_updated"], again["posts_skipped"]) == (0, 0, 4)
+        assert (again["posts_new"], again["posts_updated"], again["posts_skipped"]) == (0, 0, 2)
     stats = json.loads(run("--db", db, "stats", "--json").output)
     assert stats["posts"] == 2 and stats["edited_versions"] == 0
     found = json.loads(run("--db", db, "search", "الانتقام", "--json").output)
-    assert [row["text"] for row in found] == ["الانتقام النسخة الثانية"]  # the later copy won
-    media = (
-        [p for p in (db.parent / "media").rglob("*") if p.is_file()] if (db.parent / "media").exists() else []
-    )
-    assert media == []  # the earlier copy's photo was not stored for nothing
+    assert [row["text"] for row in found] == ["الانتقام النسخة الأولى"]  # the first copy is kept
+    media = [p for p in (db.parent / "media").rglob("*") if p.is_file()]
+    assert len(media) == 1  # its photo with it

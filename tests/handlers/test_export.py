@@ -207,6 +207,7 @@ async def test_import_then_import_again(archive, tmp_path):
         "posts_skipped": 0,
         "service_messages": 2,
         "messages_rejected": 0,
+        "rejected_reasons": [],
         "media_stored": 4,
         "media_already_stored": 0,
         "media_missing": 2,

@@ -18,6 +18,7 @@ from monitor.core.store.alerts import AlertStore
 from monitor.core.store.base import WriteGate
 from monitor.core.store.campaigns import CampaignStore
 from monitor.core.store.channels import ChannelsMixin
+from monitor.core.store.decisions import DecisionStore
 from monitor.core.store.deliveries import DeliveryStore
 from monitor.core.store.evidence import EvidenceStore
 from monitor.core.store.media import MediaMixin
@@ -149,6 +150,11 @@ class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, MetaMixin, Sch
     def deliveries(self) -> DeliveryStore:
         """One delivery per alert and sink: claims, retries, marks."""
         return DeliveryStore(self)
+
+    @functools.cached_property
+    def decisions(self) -> DecisionStore:
+        """What analysts decided about alerts (acknowledged, true/false positive), from any desk."""
+        return DecisionStore(self)
 
     @functools.cached_property
     def campaigns(self) -> CampaignStore:

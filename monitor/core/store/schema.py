@@ -188,6 +188,26 @@ CREATE VIRTUAL TABLE posts_fts USING fts5(body, extra, content = '', tokenize = 
 DELETE FROM meta WHERE key = 'index_version';
 """
 
+# Step 4 (the desks, issues 14/15/17): what analysts decided about each alert, from any desk. One
+# current decision per alert and kind (ack, verdict); a replaced verdict stays as history.
+DECISIONS_V4 = """
+CREATE TABLE alert_decisions (
+    id            INTEGER PRIMARY KEY,
+    alert_id      INTEGER NOT NULL REFERENCES alerts(id),
+    kind          TEXT NOT NULL,                  -- ack | verdict
+    value         TEXT NOT NULL,                  -- ack: ack; verdict: tp | fp
+    actor         TEXT NOT NULL,                  -- who: a login, a Telegram user, a system user
+    desk          TEXT NOT NULL,                  -- cli | web | bot
+    note          TEXT,
+    decided_at    TEXT NOT NULL,
+    superseded_at TEXT                            -- set when a later decision replaced this one
+);
+CREATE UNIQUE INDEX alert_decisions_current ON alert_decisions(alert_id, kind) WHERE superseded_at IS NULL;
+CREATE INDEX alert_decisions_alert ON alert_decisions(alert_id);
+INSERT INTO alert_decisions (alert_id, kind, value, actor, desk, decided_at)
+    SELECT id, 'ack', 'ack', 'unknown', 'cli', acked_at FROM alerts WHERE acked_at IS NOT NULL;
+"""
+
 # Step (issue 16, evidence): the hash chain. Every captured post version, deletion mark and media
 # link appends one record, chained to the one before (see ``monitor/core/store/chain.py``); no
 # foreign keys, so a removed post leaves its records behind for ``verify`` to name. The first
@@ -219,7 +239,7 @@ CREATE TABLE chain_heads (
 );
 """
 
-MIGRATIONS: list[str] = [SCHEMA_V1, ALERTS_V2, FTS_CONTENTLESS_V3, EVIDENCE_CHAIN]
+MIGRATIONS: list[str] = [SCHEMA_V1, ALERTS_V2, FTS_CONTENTLESS_V3, DECISIONS_V4, EVIDENCE_CHAIN]
 """Append-only: step ``i`` takes the schema from ``user_version == i`` to ``i + 1``."""
 
 
