@@ -170,6 +170,8 @@ async def main(db, out, limit, baseline):
 asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"))
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
+# The baseline child's peak is the cost of opening the archive and selecting; the bundle's own
+# cost is what its peak adds to that.
 
 
 def child_rss(db: Path, out: Path, limit: int, baseline: bool) -> tuple[int, float]:
