@@ -213,9 +213,10 @@ INSERT INTO alert_decisions (alert_id, kind, value, actor, desk, decided_at)
 # foreign keys, so a removed post leaves its records behind for ``verify`` to name. The first
 # record is the genesis: rows stored before this step are chained right after it, so they are
 # proven only from then on. ``chain_heads`` keeps the head of each day, its RFC 3161 token, and
-# where it was sent.
+# where it was sent. ``IF NOT EXISTS``: the step may be renumbered when branches merge, and an
+# archive that has the tables under another step number must keep them, records and all.
 EVIDENCE_CHAIN = """
-CREATE TABLE chain (
+CREATE TABLE IF NOT EXISTS chain (
     seq         INTEGER PRIMARY KEY,              -- 1, 2, 3 ...: the chain's order
     kind        TEXT NOT NULL,                    -- genesis | post | edit | delete | media
     post_id     INTEGER,
@@ -226,9 +227,9 @@ CREATE TABLE chain (
     recorded_at TEXT NOT NULL,
     hash        TEXT NOT NULL                     -- sha256 of the previous hash and this record
 );
-CREATE INDEX chain_post ON chain(post_id);              -- with the rowid (seq): records of a post in order
+CREATE INDEX IF NOT EXISTS chain_post ON chain(post_id);              -- with the rowid (seq): records of a post in order
 
-CREATE TABLE chain_heads (
+CREATE TABLE IF NOT EXISTS chain_heads (
     day         TEXT PRIMARY KEY,                 -- YYYY-MM-DD (UTC)
     seq         INTEGER NOT NULL,
     hash        TEXT NOT NULL,
