@@ -47,8 +47,17 @@ def _say(line: str, err: bool = False) -> None:
 @click.argument("bundle", required=False, type=click.Path(path_type=Path))
 @click.option("--since", help="Only what was recorded or written from this date (2021-11-02, ISO 8601, 7d).")
 @click.option("--json", "as_json", is_flag=True, help="The findings as JSON.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Processes checking the posts of a large archive (1 on a machine whose cores are busy).",
+)
 @pass_app
-def verify_command(app: AppContext, bundle: Path | None, since: str | None, as_json: bool) -> None:
+def verify_command(
+    app: AppContext, bundle: Path | None, since: str | None, as_json: bool, workers: int
+) -> None:
     """Check the archive's hash chain, its rows and its files; or an evidence bundle (a .zip).
 
     Names every post, version, deletion mark or file changed, removed or inserted after capture,
@@ -92,7 +101,7 @@ def verify_command(app: AppContext, bundle: Path | None, since: str | None, as_j
                         tasks[stage] = progress.add_task(f"checking {stage}", total=total)
                     progress.update(tasks[stage], completed=done, total=total)
 
-                return await archive.evidence.verify(since=since_dt, progress=on_progress)
+                return await archive.evidence.verify(since=since_dt, progress=on_progress, workers=workers)
 
     report = run_async(go())
     if as_json:

@@ -96,6 +96,7 @@ def db(no_user_config) -> Path:
 def test_verify_clean_then_names_a_tampered_post(db):
     result = run("--db", db, "verify")
     assert result.output.startswith("OK: ")
+    assert run("--db", db, "verify", "--workers", "1").output.startswith("OK: ")
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE posts SET text = 'مزور' WHERE message_id = 2 AND channel_id != 2222")
     result = run("--db", db, "verify", ok=False)

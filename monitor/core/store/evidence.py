@@ -142,11 +142,16 @@ class EvidenceStore:
             )
 
     async def verify(
-        self, *, since: datetime | None = None, progress: Progress | None = None
+        self, *, since: datetime | None = None, progress: Progress | None = None, workers: int = 2
     ) -> VerifyReport:
         """Recompute the chain, the items and the files (:func:`~.verify.verify_archive`)."""
         return await asyncio.to_thread(
-            verify_archive, self.archive.path, self.archive.media_dir, since=iso(since), progress=progress
+            verify_archive,
+            self.archive.path,
+            self.archive.media_dir,
+            since=iso(since),
+            progress=progress,
+            workers=workers,
         )
 
     # --- what exports read ---------------------------------------------------------------------
