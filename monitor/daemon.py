@@ -48,6 +48,7 @@ from monitor.core.config import Config, load_config, read_secret
 from monitor.core.errors import ConfigError, MonitorError, RulesError, TelegramSetupError
 from monitor.core.models import Channel
 from monitor.core.times import iso, stamp
+from monitor.evidence_head import record_daily_head
 from monitor.scheduler import Hooks, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -309,6 +310,9 @@ class Daemon:
         await self.client.connect()
         if not await self.client.is_user_authorized():
             raise TelegramSetupError("the Telegram session is not logged in: run tgmonitor login")
+        if self.app is not None:  # who captures what this daemon saves, for the evidence chain
+            me = await self.client.get_me(input_peer=True)
+            self.app.archive.capture_account = f"telegram:{me.user_id}" if me is not None else None
 
     async def _first_gapfill(self) -> None:
         await self.gapfill_all()
@@ -418,6 +422,9 @@ class Daemon:
             reminders=lambda: reminders.compute_reminders(app.archive, self.config.alerts),
             fire_reminder=lambda reminder: reminders.fire_reminder(app.archive, app.outbox, reminder),
             digest=self.daily_digest if app.outbox is not None else None,
+            chain_head=lambda: record_daily_head(
+                app.archive, self.config.evidence, app.outbox.sinks if app.outbox is not None else None
+            ),
         )
         self.scheduler = build_scheduler(self.config.schedule, hooks)
         self.scheduler.start()

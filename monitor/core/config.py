@@ -119,12 +119,22 @@ class ScheduleConfig:
 
 
 @dataclass
+class EvidenceConfig:
+    """``[evidence]``: the hash chain's daily head (issue 16)."""
+
+    tsa_url: str | None = None  # an RFC 3161 time-stamping authority: the daily head is stamped by it
+    tsa_timeout: float = 30.0
+    head_sinks: list[str] = field(default_factory=list)  # names of the sinks the daily head goes to
+
+
+@dataclass
 class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     ocr: OcrConfig = field(default_factory=OcrConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
     source: Path | None = None
 
 
@@ -176,7 +186,15 @@ def _build(cls: type, data: Any, where: str, prefix: str, base: Path | None) -> 
 def _coerce(hint: Any, value: Any, where: str, name: str, base: Path | None) -> Any:
     origin = get_origin(hint)
     args = get_args(hint)
-    if hint in (TelegramConfig, ArchiveConfig, OcrConfig, AlertsConfig, ScheduleConfig, SinkConfig):
+    if hint in (
+        TelegramConfig,
+        ArchiveConfig,
+        OcrConfig,
+        AlertsConfig,
+        ScheduleConfig,
+        SinkConfig,
+        EvidenceConfig,
+    ):
         return _build(hint, value, where, f"{name}.", base)
     if origin is list:
         if not isinstance(value, list):
@@ -249,6 +267,7 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "schedule.pending_minutes": (0.1, 1440, " minutes"),
     "schedule.digest_hour_utc": (0, 23, ""),
     "schedule.fts_optimize_hours": (1, 8760, " hours"),
+    "evidence.tsa_timeout": (1, 600, " seconds"),
 }
 """The allowed range of every numeric key (a sink's keys under ``alerts.sink``): a nonsense value
 (a negative burst limit, ``max_bytes = 0``, ``timeout = 0.001``) would otherwise be accepted and
@@ -318,6 +337,9 @@ def _check_values(config: Config, where: str) -> None:
                 raise ConfigError(f"{where}: '{key}.format' must be json, slack or discord")
         if sink.type == "jsonl" and sink.path is None:
             raise ConfigError(f"{where}: '{key}.path' is required for a jsonl sink")
+    tsa = config.evidence.tsa_url
+    if tsa is not None and not tsa.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: 'evidence.tsa_url' must be an http(s) URL, got {_describe(tsa)}")
     for i, channel in enumerate(config.telegram.channels):
         if isinstance(channel, str) and not channel.strip():
             raise ConfigError(f"{where}: 'telegram.channels[{i}]' is empty")

@@ -20,6 +20,7 @@ from monitor.core.store.campaigns import CampaignStore
 from monitor.core.store.channels import ChannelsMixin
 from monitor.core.store.decisions import DecisionStore
 from monitor.core.store.deliveries import DeliveryStore
+from monitor.core.store.evidence import EvidenceStore
 from monitor.core.store.media import MediaMixin
 from monitor.core.store.meta import MetaMixin
 from monitor.core.store.opening import (
@@ -103,6 +104,7 @@ class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, MetaMixin, Sch
                 await archive.check_intact()
             await archive._migrate()
             await archive._check_index()
+            await archive.evidence.ensure_genesis()  # an archive from before the chain: chained once
         except sqlite3.DatabaseError as exc:
             await conn.close()
             raise archive_error(exc, path) or ArchiveError(
@@ -158,6 +160,11 @@ class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, MetaMixin, Sch
     def campaigns(self) -> CampaignStore:
         """The same poster or text in several channels: campaign rows and their members."""
         return CampaignStore(self)
+
+    @functools.cached_property
+    def evidence(self) -> EvidenceStore:
+        """The hash chain's genesis and daily heads, verifying, and the reads of exports."""
+        return EvidenceStore(self)
 
     async def __aenter__(self) -> Archive:
         return self

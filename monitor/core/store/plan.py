@@ -212,7 +212,7 @@ def plan_rows(
                 plan.fts_deletes.append((post_id, *fts_row(old_text, ocr_text)))
                 status, previous = "updated", old_text
                 existing[key] = (
-                    post_id, post.text, entities_json, edit_date, old_raw, views, forwards, ocr_text, None,
+                    post_id, post.text, entities_json, edit_date, raw_json, views, forwards, ocr_text, None,
                 )  # fmt: skip
             elif newer or legacy:
                 # The same text with newer facts: an edit Telegram dated later (a re-export, an
@@ -271,7 +271,7 @@ def plan_rows(
                 index_row((post_id, body, extra))
                 if repeated:
                     existing[key] = (
-                        post_id, post.text, entities_json, edit_date, None, post.views, post.forwards, None, None,
+                        post_id, post.text, entities_json, edit_date, raw_json, post.views, post.forwards, None, None,
                     )  # fmt: skip
                 status, previous = "new", None
             else:  # the same message again, after its first copy in this batch

@@ -21,6 +21,7 @@ from typing import Any
 
 from monitor.core.models import MediaItem, Post
 from monitor.core.store.base import StoreBase
+from monitor.core.store.chain import chain_deletions, chain_saved_rows
 from monitor.core.store.channels import upsert_channels
 from monitor.core.store.common import IN_LIST, Tx, chunks, marks
 from monitor.core.store.media import INSERT_MEDIA, refresh_post_ocr, store_file
@@ -96,6 +97,10 @@ class PostBatch:
 
 class PostsMixin(StoreBase):
     """The ``posts``, ``post_versions``, ``post_media`` and ``countdowns`` tables."""
+
+    capture_account: str | None = None
+    """Who captures what this process saves (``telegram:<user id>`` for the daemon), for the
+    evidence chain's records; the road a post came by (``source``) is recorded with it."""
 
     # --- saving -------------------------------------------------------------------------------
 
@@ -273,6 +278,11 @@ class PostsMixin(StoreBase):
         # Media newly linked to a post whose images were already read (a poster re-shared): the
         # post gets the OCR text at once and nobody reads the image again.
         await refresh_post_ocr(conn, {r.post_id for r in plan.results if r.new_media})
+        # Evidence (issue 16): what this batch wrote is chained in the same commit.
+        await chain_saved_rows(
+            conn, plan.insert_rows, plan.version_rows, plan.update_rows, plan.link_rows, plan.linked,
+            self.capture_account,
+        )  # fmt: skip
 
     async def mark_detected(self, post_ids: Sequence[int], countdowns: Sequence[CountdownRow] = ()) -> None:
         """Record that detection ran for these posts, with the countdowns it found.
@@ -291,12 +301,14 @@ class PostsMixin(StoreBase):
         changed = 0
         async with self.transaction() as conn:
             for chunk in chunks(ids, 500):
-                cur = await conn.execute(
+                marked = await conn.execute_fetchall(
                     f"UPDATE posts SET deleted_at = ?, updated_at = ? WHERE channel_id = ? "
-                    f"AND message_id IN ({marks(len(chunk))}) AND deleted_at IS NULL",
+                    f"AND message_id IN ({marks(len(chunk))}) AND deleted_at IS NULL RETURNING id, deleted_at",
                     (now, now, channel_id, *chunk),
                 )
-                changed += cur.rowcount
+                # Evidence (issue 16): each new deletion mark is chained in the same commit.
+                await chain_deletions(conn, [(r[0], r[1]) for r in marked], self.capture_account)
+                changed += len(marked)
         return changed
 
     # --- reading -------------------------------------------------------------------------------

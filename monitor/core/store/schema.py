@@ -215,7 +215,46 @@ CHANNEL_KIND_V5 = """
 ALTER TABLE channels ADD COLUMN kind TEXT;
 """
 
-MIGRATIONS: list[str] = [SCHEMA_V1, ALERTS_V2, FTS_CONTENTLESS_V3, DECISIONS_V4, CHANNEL_KIND_V5]
+# Step 6 (issue 16, evidence): the hash chain. Every captured post version, deletion mark and media
+# link appends one record, chained to the one before (see ``monitor/core/store/chain.py``); no
+# foreign keys, so a removed post leaves its records behind for ``verify`` to name. The first
+# record is the genesis: rows stored before this step are chained right after it, so they are
+# proven only from then on. ``chain_heads`` keeps the head of each day, its RFC 3161 token, and
+# where it was sent. ``IF NOT EXISTS``: the step may be renumbered when branches merge, and an
+# archive that has the tables under another step number must keep them, records and all.
+EVIDENCE_CHAIN = """
+CREATE TABLE IF NOT EXISTS chain (
+    seq         INTEGER PRIMARY KEY,              -- 1, 2, 3 ...: the chain's order
+    kind        TEXT NOT NULL,                    -- genesis | post | edit | delete | media
+    post_id     INTEGER,
+    item        INTEGER,                          -- post/edit: version number (0 first); media: position
+    sha256      TEXT,                             -- media: the file's hash
+    item_hash   TEXT NOT NULL,                    -- sha256 of the item's canonical JSON
+    account     TEXT,                             -- who captured it (the source and account)
+    recorded_at TEXT NOT NULL,
+    hash        TEXT NOT NULL                     -- sha256 of the previous hash and this record
+);
+CREATE INDEX IF NOT EXISTS chain_post ON chain(post_id);              -- with the rowid (seq): records of a post in order
+
+CREATE TABLE IF NOT EXISTS chain_heads (
+    day         TEXT PRIMARY KEY,                 -- YYYY-MM-DD (UTC)
+    seq         INTEGER NOT NULL,
+    hash        TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    tsa_url     TEXT,
+    tsa_token   BLOB,                             -- the DER TimeStampToken of the head
+    sent_to     TEXT                              -- JSON list of the sinks it went to
+);
+"""
+
+MIGRATIONS: list[str] = [
+    SCHEMA_V1,
+    ALERTS_V2,
+    FTS_CONTENTLESS_V3,
+    DECISIONS_V4,
+    CHANNEL_KIND_V5,
+    EVIDENCE_CHAIN,
+]
 """Append-only: step ``i`` takes the schema from ``user_version == i`` to ``i + 1``."""
 
 
