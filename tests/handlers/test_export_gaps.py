@@ -143,11 +143,16 @@ async def test_a_re_export_takes_the_newer_edit_date_and_the_file_now_there(arch
     assert (second.media_stored, second.media_missing) == (1, 0)
     one = await archive.post(1234567890, 1)
     assert one.edit_date == when(5) and one.text == "بيان"
-    assert await archive.versions(one.id) == []  # same text: no version
+    # Same text: the older facts are kept as a version (its raw message is evidence too) ...
+    assert [(v["text"], v["edit_date"]) for v in await archive.versions(one.id)] == [
+        ("بيان", when(3).isoformat())
+    ]
     three = await archive.post(1234567890, 3)
     assert [v["text"] for v in await archive.versions(three.id)] == ["نص قديم"]  # text edits stay versions
     (media,) = await archive.post_media((await archive.post(1234567890, 2)).id)
     assert media["sha256"] is not None and media["missing_reason"] is None
+    report = await archive.evidence.verify(workers=1)  # ... and the hash chain proves every state
+    assert report.ok, [str(f) for f in report.findings]
     again = await import_export(newer, Pipeline(archive))
     assert (again.new, again.updated, again.media_stored, again.media_known) == (0, 0, 0, 1)
 
@@ -330,7 +335,9 @@ def test_export_entity_offsets_count_utf16_units_as_telegram_does(tmp_path):
 
 
 @pytest.mark.asyncio
-async def test_an_archive_imported_with_code_point_offsets_is_fixed_without_a_version(archive, tmp_path):
+async def test_an_archive_imported_with_code_point_offsets_is_fixed_keeping_the_old_as_a_version(
+    archive, tmp_path
+):
     folder = write_single(tmp_path / "e", [message(1, ["🔥 ", {"type": "bold", "text": "عاجل"}])])
     await import_export(folder, Pipeline(archive))
     post = await archive.post(1234567890, 1)
@@ -345,7 +352,8 @@ async def test_an_archive_imported_with_code_point_offsets_is_fixed_without_a_ve
     again = await import_export(folder, Pipeline(archive))
     assert (again.updated, again.unchanged) == (0, 1)
     assert (await archive.post(1234567890, 1)).entities[0]["offset"] == 3
-    assert await archive.versions(post.id) == []
+    # the stored offsets are kept as a version: nothing stored is rewritten without a trace
+    assert [json.loads(v["entities"])[0]["offset"] for v in await archive.versions(post.id)] == [2]
 
 
 @pytest.mark.asyncio

@@ -68,7 +68,6 @@ class BatchRows:
     update_rows: list[tuple[Any, ...]] = field(default_factory=list)
     fts_updates: list[tuple[Any, ...]] = field(default_factory=list)
     fts_deletes: list[tuple[Any, ...]] = field(default_factory=list)  # the values indexed before
-    refresh_rows: list[tuple[Any, ...]] = field(default_factory=list)  # same text, newer facts
     counter_rows: list[tuple[Any, ...]] = field(default_factory=list)
     media_rows: list[tuple[Any, ...]] = field(default_factory=list)
     link_rows: list[tuple[Any, ...]] = field(default_factory=list)
@@ -217,16 +216,20 @@ def plan_rows(
             elif newer or legacy:
                 # The same text with newer facts: an edit Telegram dated later (a re-export, an
                 # edit of the media alone) or the entities of an archive imported before offsets
-                # were counted in UTF-16. The row takes them; no version (the text is the same).
-                plan.refresh_rows.append(
+                # were counted in UTF-16. The row takes them; the state it replaces is kept as a
+                # version (the older raw message is evidence too, and the hash chain proves it),
+                # and the index and detection stay (the text is the same).
+                plan.version_rows.append((post_id, old_text, old_entities, old_edit, old_raw, now))
+                plan.update_rows.append(
                     (
+                        post.text,
                         entities_json,
                         edit_date if newer else old_edit,
                         raw_json if newer else old_raw,
                         post.views,
                         post.forwards,
                         now,
-                        mark,
+                        mark or _detected,
                         post_id,
                     )
                 )

@@ -248,13 +248,6 @@ class PostsMixin(StoreBase):
             for deletes, inserts in rounds:
                 await conn.executemany(FTS_DELETE, deletes)
                 await conn.executemany(FTS_INSERT, inserts)
-        if plan.refresh_rows:  # the same text with newer facts: no version, no index change
-            await conn.executemany(
-                "UPDATE posts SET entities = ?, edit_date = ?, raw = ?, views = COALESCE(?, views), "
-                "forwards = COALESCE(?, forwards), updated_at = ?, detected_at = COALESCE(?, detected_at) "
-                "WHERE id = ?",
-                plan.refresh_rows,
-            )
         if plan.counter_rows:
             await conn.executemany(
                 "UPDATE posts SET views = ?, forwards = COALESCE(?, forwards) WHERE id = ?", plan.counter_rows
