@@ -19,6 +19,7 @@ from typing import Any
 
 from alerts.countdown import find_countdown
 from alerts.matcher import PhraseMatcher, to_original
+from alerts.proximity import NearRule, find_near
 from alerts.rules import RuleSet, load_rules
 from monitor.core.detection import SEVERITIES, Countdown, Detection, Match, severity_rank
 from monitor.core.errors import RulesError
@@ -49,6 +50,8 @@ class Detector:
             entries += [(term, ("term", index, term)) for term in rule.terms]
             entries += [(term, ("with", index, term)) for term in rule.with_any]
             entries += [(term, ("without", index, term)) for term in rule.without_any]
+            entries += [(term, ("near", index, term)) for group in rule.near for term in group]
+        self._near = {i: NearRule(i, r.near, r.within) for i, r in enumerate(rules) if r.near}
         self._matcher = PhraseMatcher(entries)
         self._regexes = [(index, pattern) for index, rule in enumerate(rules) for pattern in rule.regex]
         log.debug("detector: %d rules, %d automaton keys", len(rules), self._matcher.keys)
@@ -78,6 +81,8 @@ class Detector:
                 continue
             normalized = normalize(body)
             found = self._matcher.find_normalized(normalized)
+            if self._near and found:  # proximity rules: one term of each group, within N words
+                found += find_near(normalized, found, self._near)
             for index, pattern in self._regexes:
                 found += [
                     (("term", index, pattern.pattern), m.start(), m.end())

@@ -16,8 +16,18 @@ Two optional keys express the false-positive notes of the lexicon:
 * ``without_any``: the rule does not match when one of these terms is in the post, e.g.
   ``الانتقام قادم`` in a film promo.
 
+Two more say a threat in its many forms once (issue 17):
+
+* ``verbs``: Arabic verbs, each given once (``"تكلم"``, or ``"قال/يقول"`` for a weak verb), that
+  match in their past, present and future forms, every person and number (:mod:`alerts.verbs`);
+* ``near`` with ``within``: two or three groups of terms, one of each within ``within`` words of
+  each other in either order (at most that many other words among them), e.g.
+  ``near = [["السلاح", "الصواريخ"], ["verb:تكلم", "سيقول كلمته"]]``, ``within = 4``. A group item
+  ``verb:X`` stands for the verb family of X. ``within`` is 1 to 50.
+
 A file that does not parse, an unknown key, an unknown severity, an empty term, a regex that does
-not compile or a duplicate name raises one :class:`RulesError` naming the file, the rule and the
+not compile or may take exponential time (:mod:`alerts.regex_safety`), a verb that does not
+conjugate, a proximity outside 1..50 or a duplicate name raises one :class:`RulesError` naming the file, the rule and the
 problem. Loading is all or nothing, so a daemon that reloads keeps its previous rules on error.
 """
 
@@ -30,6 +40,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from alerts.regex_safety import catastrophic
+from alerts.verbs import VerbError, conjugate
 from monitor.core.detection import SEVERITIES
 from monitor.core.errors import RulesError
 from monitor.core.text import normalize
@@ -42,7 +54,23 @@ __all__ = [
     "parse_rules",
 ]
 
-_KEYS = {"name", "severity", "category", "terms", "regex", "with_any", "without_any", "note"}
+_KEYS = {
+    "name",
+    "severity",
+    "category",
+    "terms",
+    "regex",
+    "with_any",
+    "without_any",
+    "note",
+    "verbs",
+    "near",
+    "within",
+}
+NEAR_MAX = 50
+"""The widest proximity a rule may ask for: beyond it two words are not 'near' in a post."""
+NEAR_GROUPS = (2, 3)
+_VERB_ITEM = "verb:"
 DEFAULT_RULES = "default_rules.toml"
 
 
@@ -58,6 +86,9 @@ class Rule:
     with_any: tuple[str, ...] = ()
     without_any: tuple[str, ...] = ()
     note: str = ""
+    verbs: tuple[str, ...] = ()  # as written; their forms are in ``terms``
+    near: tuple[tuple[str, ...], ...] = ()  # groups of terms (verb families expanded)
+    within: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,7 +107,7 @@ class RuleSet:
 
     @property
     def term_count(self) -> int:
-        return sum(len(rule.terms) for rule in self.rules)
+        return sum(len(rule.terms) + sum(len(g) for g in rule.near) for rule in self.rules)
 
 
 def default_rules_text() -> str:
@@ -149,6 +180,10 @@ def _parse_rule(table: dict[str, Any], number: int, source: str) -> Rule:
     terms = _terms(table, "terms", fail)
     with_any = _terms(table, "with_any", fail)
     without_any = _terms(table, "without_any", fail)
+    verbs = _strings(table, "verbs", fail)
+    for i, verb in enumerate(verbs, start=1):
+        terms += [form for form in _verb_forms(verb, f"verbs {i}", fail) if form not in terms]
+    near, within = _near(table, fail)
     patterns = _strings(table, "regex", fail)
     compiled = []
     for i, pattern in enumerate(patterns, start=1):
@@ -158,9 +193,12 @@ def _parse_rule(table: dict[str, Any], number: int, source: str) -> Rule:
             raise fail(f"regex {i} {pattern!r} does not compile ({exc})") from None
         if regex.search("") is not None:
             raise fail(f"regex {i} {pattern!r} matches the empty string")
+        danger = catastrophic(pattern)
+        if danger:
+            raise fail(f"regex {i} {pattern!r} is refused: {danger}; rewrite it without nesting, or use near")
         compiled.append(regex)
-    if not terms and not compiled:
-        raise fail("has no terms and no regex")
+    if not terms and not compiled and not near:
+        raise fail("has no terms and no regex (nor verbs, nor near)")
     return Rule(
         name=name.strip(),
         severity=severity,
@@ -170,7 +208,47 @@ def _parse_rule(table: dict[str, Any], number: int, source: str) -> Rule:
         with_any=tuple(with_any),
         without_any=tuple(without_any),
         note=note,
+        verbs=tuple(verbs),
+        near=near,
+        within=within,
     )
+
+
+def _verb_forms(verb: str, where: str, fail: Any) -> tuple[str, ...]:
+    try:
+        return conjugate(verb)
+    except VerbError as exc:
+        raise fail(f"{where}: {exc}") from None
+
+
+def _near(table: dict[str, Any], fail: Any) -> tuple[tuple[tuple[str, ...], ...], int]:
+    """The ``near`` groups (verb families expanded) and the ``within`` distance, checked."""
+    if "near" not in table:
+        if "within" in table:
+            raise fail("'within' needs 'near' (the groups of terms that must be within that many words)")
+        return (), 0
+    groups = table["near"]
+    if not isinstance(groups, list) or not all(isinstance(g, list | str) for g in groups):
+        raise fail("'near' must be a list of groups of terms, e.g. [[\"السلاح\"], [\"verb:تكلم\"]]")
+    if len(groups) not in NEAR_GROUPS:
+        raise fail(f"'near' has {len(groups)} groups: give 2 or 3 groups of terms")
+    within = table.get("within", 5)
+    if isinstance(within, bool) or not isinstance(within, int) or not 1 <= within <= NEAR_MAX:
+        raise fail(f"'within' is {within!r}: give a number of words from 1 to {NEAR_MAX}")
+    out = []
+    for g, group in enumerate(groups, start=1):
+        items = _terms({"near": group}, "near", lambda problem, g=g: fail(f"near group {g}: {problem}"))
+        expanded: list[str] = []
+        for i, item in enumerate(items, start=1):
+            if item.startswith(_VERB_ITEM):
+                forms = _verb_forms(item[len(_VERB_ITEM) :], f"near group {g} item {i}", fail)
+            else:
+                forms = (item,)
+            expanded += [f for f in forms if f not in expanded]
+        if not expanded:
+            raise fail(f"near group {g} is empty")
+        out.append(tuple(expanded))
+    return tuple(out), within
 
 
 def _strings(table: dict[str, Any], key: str, fail: Any) -> list[str]:
