@@ -19,10 +19,9 @@ and are unmaintained; RE2 would avoid the problem but drops the look-arounds rul
 from __future__ import annotations
 
 import re
+from re import _constants as C  # type: ignore[attr-defined]
+from re import _parser as P  # type: ignore[attr-defined]
 from typing import Any
-
-from re import _constants as C  # type: ignore[attr-defined]  # noqa: N812
-from re import _parser as P  # type: ignore[attr-defined]  # noqa: N812
 
 __all__ = ["catastrophic"]
 
@@ -42,7 +41,7 @@ def catastrophic(pattern: str) -> str | None:
 def _walk(items: list[tuple[Any, Any]], *, inside_unbounded: bool) -> str | None:
     for op, av in items:
         if op in _REPEATS and op is not None:
-            low, high, sub = av
+            _low, high, sub = av
             unbounded = high == C.MAXREPEAT or high >= _UNBOUNDED_FROM
             body = list(sub)
             if unbounded and inside_unbounded:
@@ -78,8 +77,9 @@ def _can_repeat_text(items: list[tuple[Any, Any]]) -> bool:
                 return True
             if av[0] != av[1] and _can_repeat_text(list(av[2])):
                 return True
-        elif op == C.SUBPATTERN and _can_repeat_text(list(av[-1])):
-            return True
+        elif op == C.SUBPATTERN:
+            if _can_repeat_text(list(av[-1])):
+                return True
         elif op == C.BRANCH and any(_can_repeat_text(list(a)) for a in av[1]):
             return True
     return False

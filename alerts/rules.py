@@ -229,7 +229,7 @@ def _near(table: dict[str, Any], fail: Any) -> tuple[tuple[tuple[str, ...], ...]
         return (), 0
     groups = table["near"]
     if not isinstance(groups, list) or not all(isinstance(g, list | str) for g in groups):
-        raise fail("'near' must be a list of groups of terms, e.g. [[\"السلاح\"], [\"verb:تكلم\"]]")
+        raise fail('\'near\' must be a list of groups of terms, e.g. [["السلاح"], ["verb:تكلم"]]')
     if len(groups) not in NEAR_GROUPS:
         raise fail(f"'near' has {len(groups)} groups: give 2 or 3 groups of terms")
     within = table.get("within", 5)

@@ -92,4 +92,7 @@ def _stems(verb: str) -> tuple[str, str]:
 
 
 def _forms(past: str, present_stem: str) -> tuple[str, ...]:
-    return tuple(dict.fromkeys((past, *(person + present_stem for person in _PERSONS))))
+    """The past stem, the present with each person prefix, and the future (س + present): the
+    matcher adds س itself only to words of four letters or more (ستصل has a two-letter stem)."""
+    presents = [person + present_stem for person in _PERSONS]
+    return tuple(dict.fromkeys((past, *presents, *("س" + p for p in presents))))
