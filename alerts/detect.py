@@ -21,6 +21,7 @@ from alerts.countdown import find_countdown
 from alerts.matcher import PhraseMatcher, to_original
 from alerts.proximity import NearRule, find_near
 from alerts.rules import RuleSet, load_rules
+from alerts.signatures import Signature, SignatureBook, silence
 from monitor.core.detection import SEVERITIES, Countdown, Detection, Match, severity_rank
 from monitor.core.errors import RulesError
 from monitor.core.text import normalize
@@ -39,12 +40,20 @@ CONTEXT_CATEGORIES = frozenset(
 class Detector:
     """Rules compiled into one automaton, plus the built-in countdown detector."""
 
-    def __init__(self, ruleset: RuleSet, min_severity: str = "medium") -> None:
+    def __init__(
+        self, ruleset: RuleSet, min_severity: str = "medium", signatures: SignatureBook | None = None
+    ) -> None:
         if min_severity not in SEVERITIES:
             raise RulesError(f"minimum severity must be one of {', '.join(SEVERITIES)}, got {min_severity!r}")
         self.ruleset = ruleset
         self.min_severity = min_severity
+        # Channel signatures (issue 17): names from the channel itself, learned lines when the app
+        # has read the archive (``learn_book``), the rules file's [[signature]] overrides.
+        self.signatures = (
+            signatures.with_overrides(ruleset.signatures) if signatures else SignatureBook(ruleset.signatures)
+        )
         rules = ruleset.rules
+        self._severities = [rule.severity for rule in rules]
         entries: list[tuple[str, tuple[str, int, str]]] = []
         for index, rule in enumerate(rules):
             entries += [(term, ("term", index, term)) for term in rule.terms]
@@ -63,8 +72,14 @@ class Detector:
         date: datetime | str | None = None,
         *,
         explain: bool = True,
+        channel: Any = None,
+        signature: Signature | None = None,
     ) -> Detection:
         """Rule matches and the countdown in ``text`` and ``ocr_text`` (the post date sets the deadline).
+
+        ``channel`` (a :class:`~monitor.core.models.Channel` or a record with ``id``, ``username``,
+        ``title``) or ``signature`` keeps the channel's own identity from alerting
+        (:mod:`alerts.signatures`).
 
         With ``explain=False`` a post that raises no alert comes back without its matches (only
         its severity and countdown): locating matches in the original text is the slow part of
@@ -81,6 +96,10 @@ class Detector:
                 continue
             normalized = normalize(body)
             found = self._matcher.find_normalized(normalized)
+            if signature is None and channel is not None and found:
+                signature = self.signatures.for_channel(channel.id, channel.username, channel.title)
+            if signature is not None and found:
+                found = silence(found, body, normalized, signature, self._severities)
             if self._near and found:  # proximity rules: one term of each group, within N words
                 found += find_near(normalized, found, self._near)
             for index, pattern in self._regexes:

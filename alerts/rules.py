@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.regex_safety import catastrophic
+from alerts.signatures import SignatureOverride, parse_signature
 from alerts.verbs import VerbError, conjugate
 from monitor.core.detection import SEVERITIES
 from monitor.core.errors import RulesError
@@ -97,6 +98,7 @@ class RuleSet:
 
     rules: tuple[Rule, ...]
     source: str = "<rules>"
+    signatures: tuple[SignatureOverride, ...] = ()  # [[signature]] tables: per-channel overrides
     by_name: dict[str, Rule] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -135,9 +137,15 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(f"{source}: not valid TOML ({exc})") from None
-    unknown = sorted(set(data) - {"rule"})
+    unknown = sorted(set(data) - {"rule", "signature"})
     if unknown:
-        raise RulesError(f"{source}: unknown top-level key '{unknown[0]}' (rules are [[rule]] tables)")
+        raise RulesError(
+            f"{source}: unknown top-level key '{unknown[0]}' (rules are [[rule]] tables, overrides [[signature]])"
+        )
+    signature_tables = data.get("signature", [])
+    if not isinstance(signature_tables, list):
+        raise RulesError(f"{source}: 'signature' must be an array of tables, written [[signature]]")
+    signatures = tuple(parse_signature(t, n, source) for n, t in enumerate(signature_tables, start=1))
     tables = data.get("rule", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise RulesError(f"{source}: 'rule' must be an array of tables, written [[rule]]")
@@ -153,7 +161,7 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
             )
         seen[rule.name] = number
         rules.append(rule)
-    return RuleSet(tuple(rules), source=source)
+    return RuleSet(tuple(rules), source=source, signatures=signatures)
 
 
 def _parse_rule(table: dict[str, Any], number: int, source: str) -> Rule:
