@@ -221,11 +221,17 @@ class Pipeline:
             post = known.get(post_id)
             record = records.get(post_id)
             if post is not None:
-                detection = self.detector.detect(post.text, date=post.date, explain=False, channel=post.channel)
+                detection = self.detector.detect(
+                    post.text, date=post.date, explain=False, channel=post.channel
+                )
                 channel_id, date = post.channel.id, post.date
             elif record is not None:
                 detection = self.detector.detect(
-                    record.text, ocr_text=record.ocr_text, date=record.date, explain=False, channel=record.channel
+                    record.text,
+                    ocr_text=record.ocr_text,
+                    date=record.date,
+                    explain=False,
+                    channel=record.channel,
                 )
                 channel_id, date = record.channel_id, record.date
             else:
