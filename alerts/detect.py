@@ -52,6 +52,7 @@ class Detector:
         self.signatures = (
             signatures.with_overrides(ruleset.signatures) if signatures else SignatureBook(ruleset.signatures)
         )
+        self.quieted = 0  # detections in which a signature kept a rule term quiet (for backtests)
         rules = ruleset.rules
         self._severities = [rule.severity for rule in rules]
         entries: list[tuple[str, tuple[str, int, str]]] = []
@@ -99,7 +100,10 @@ class Detector:
             if signature is None and channel is not None and found:
                 signature = self.signatures.for_channel(channel.id, channel.username, channel.title)
             if signature is not None and found:
-                found = silence(found, body, normalized, signature, self._severities)
+                kept = silence(found, body, normalized, signature, self._severities)
+                if len(kept) != len(found):
+                    self.quieted += 1
+                found = kept
             if self._near and found:  # proximity rules: one term of each group, within N words
                 found += find_near(normalized, found, self._near)
             for index, pattern in self._regexes:

@@ -45,7 +45,7 @@ def find_near(
     ``found`` are the automaton's hits on the text (spans in ``normalized``); one hit per rule
     (the tightest window) is enough to alert and to show; its term names the terms found.
     """
-    by_rule: dict[int, list[list[tuple[int, int]]]] = {}
+    by_rule: dict[int, list[list[tuple[int, int, str]]]] = {}
     for payload, start, end in found:
         if payload[0] != "near":  # type: ignore[index]
             continue
@@ -57,13 +57,12 @@ def find_near(
         for g in rule.of_term.get(term, ()):
             if len(slots[g]) < _PER_GROUP:
                 slots[g].append((start, end, term))
-    if not by_rule:
+    complete = [(index, slots) for index, slots in by_rule.items() if all(slots)]
+    if not complete:  # most texts: a term of one group without the others
         return []
     starts = [m.start() for m in _WORD.finditer(mask(normalized))]
     out = []
-    for index, slots in by_rule.items():
-        if not all(slots):
-            continue
+    for index, slots in complete:
         rule = rules[index]
         best = _closest(slots, starts, rule.within)
         if best is not None:
