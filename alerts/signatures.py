@@ -130,7 +130,7 @@ class Learned:
 def learn(texts: Sequence[str]) -> Learned:
     """Recurring short lines and hashtags of a channel's recent ``texts``.
 
-    A line (of at most :data:`MAX_LINE_WORDS` words) in at least :data:`LINE_SHARE` of the posts,
+    A line (of 2 to :data:`MAX_LINE_WORDS` words; one word comes as a hashtag) in at least :data:`LINE_SHARE` of the posts,
     a hashtag in at least :data:`TAG_SHARE`, and each at least :data:`MIN_REPEATS` times.
     """
     if len(texts) < MIN_POSTS:
@@ -139,7 +139,7 @@ def learn(texts: Sequence[str]) -> Learned:
     tags: Counter[str] = Counter()
     for text in texts:
         lines.update(
-            {f for line in text.splitlines() if (f := _fold(line)) and len(f.split()) <= MAX_LINE_WORDS}
+            {f for line in text.splitlines() if (f := _fold(line)) and 2 <= len(f.split()) <= MAX_LINE_WORDS}
         )
         tags.update({f for tag in _HASHTAG.findall(text) if (f := _fold(tag))})
     n = len(texts)
