@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import pytest
@@ -109,7 +108,7 @@ def test_the_demo_introduction_no_longer_alerts(tmp_path: Path) -> None:
         async with open_app(config, db, tmp_path / "media", ocr=False, deliver=False) as parts:
             await import_export(SAMPLE, parts.pipeline, username=SAMPLE_USERNAME)
             rows = await parts.archive.scans.post_alerts_with_verdicts()
-            records = await parts.archive.posts_by_ids([json.loads(r["body"])["post_id"] for r in rows])
+            records = await parts.archive.posts_by_ids([r["post_id"] for r in rows])
             return {r.message_id: r.text for r in records.values()}
 
     alerted = asyncio.run(go())

@@ -90,9 +90,9 @@ class ScanStore:
 
     async def post_alerts_with_verdicts(self, since: datetime | None = None) -> list[sqlite3.Row]:
         """Post alerts (created at or after ``since``) with their current verdict, oldest first:
-        ``id, channel_id, severity, created_at, body, verdict, note`` (verdict tp | fp | None)."""
+        ``id, post_id, channel_id, severity, created_at, body, verdict, note`` (verdict tp | fp | None)."""
         sql = (
-            "SELECT a.id, a.channel_id, a.severity, a.created_at, a.body, d.value AS verdict, d.note "
+            "SELECT a.id, a.post_id, a.channel_id, a.severity, a.created_at, a.body, d.value AS verdict, d.note "
             "FROM alerts a LEFT JOIN alert_decisions d ON d.alert_id = a.id AND d.kind = 'verdict' "
             "AND d.superseded_at IS NULL WHERE a.kind = 'post'"
         )
