@@ -429,6 +429,18 @@ def signatures_command(
             out.print(Text("  " + line))
 
 
+async def channel_signature_lines(
+    archive: Archive, channel_id: int, ruleset: RuleSet | None = None
+) -> list[str]:
+    """The hook for a channel listing (``channels list``): one channel's signature, learned from
+    its latest posts under ``ruleset``'s overrides (default: none), as escaped lines to print."""
+    from alerts.signatures import learn_book
+
+    book = await learn_book(archive, ruleset.signatures if ruleset else (), channel_id=channel_id)
+    signature = book.get(channel_id)
+    return signature_lines(signature) if signature is not None else []
+
+
 def signature_lines(signature: Any) -> list[str]:
     """A channel's signature as plain lines, escaped for the terminal: the one hook a channel
     listing (``channels list``) calls to show it."""
@@ -453,4 +465,4 @@ def signature_lines(signature: Any) -> list[str]:
 
 commands: list[click.Command] = [rules_group]
 
-__all__ = ["commands", "rules_group", "signature_lines"]
+__all__ = ["channel_signature_lines", "commands", "rules_group", "signature_lines"]
