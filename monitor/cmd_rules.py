@@ -249,7 +249,9 @@ def _show_test(
                 style="dim",
             )
         )
-    fired = sorted((r for r in result.rules.values() if r.posts), key=lambda r: (-r.posts, r.name))
+    fired = sorted(
+        (r for r in result.rules.values() if r.posts or r.in_force), key=lambda r: (-r.posts, r.name)
+    )
     if fired:
         table = Table(title="per rule", title_justify="left")
         for column in ("rule", "severity", "posts", "in force" if in_force else None, "channels"):
@@ -271,7 +273,7 @@ def _show_test(
             cells.append(Text(t(channels)))
             table.add_row(*cells)
         out.print(table)
-        for tally in fired[:_SHOWN_RULES]:
+        for tally in [r for r in fired if r.examples][:_SHOWN_RULES]:
             out.print(Text(t(f"{tally.name}:"), style="bold"))
             for example in tally.examples:
                 _show_example(out, example, names, tally.severity)
@@ -326,7 +328,7 @@ def report_command(app: AppContext, since: str | None, as_json: bool) -> None:
 
     async def go() -> tuple[Any, dict[int, str]]:
         async with await Archive.open(app.existing_db(), app.media_dir(), readonly=True) as archive:
-            rows = await archive.scans.post_alerts_with_verdicts(when)
+            rows = await archive.decisions.post_alerts_with_verdicts(when)
             return build_report(rows, [(r.name, r.severity) for r in ruleset.rules]), await _channel_names(
                 archive
             )

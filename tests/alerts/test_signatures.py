@@ -107,7 +107,7 @@ def test_the_demo_introduction_no_longer_alerts(tmp_path: Path) -> None:
     async def go() -> dict[int, str]:
         async with open_app(config, db, tmp_path / "media", ocr=False, deliver=False) as parts:
             await import_export(SAMPLE, parts.pipeline, username=SAMPLE_USERNAME)
-            rows = await parts.archive.scans.post_alerts_with_verdicts()
+            rows = await parts.archive.decisions.post_alerts_with_verdicts()
             records = await parts.archive.posts_by_ids([r["post_id"] for r in rows])
             return {r.message_id: r.text for r in records.values()}
 

@@ -153,6 +153,7 @@ def test_backtest_per_rule_channels_examples_and_diff(archive_files: tuple[Path,
     assert data["gained"] == 2  # the veiled threat and the weapons that will speak
     assert data["lost"] == 1  # سنسحق: the new file has no such rule
     assert data["lost_examples"][0]["channel"] == "@kaf_news"
+    assert (rules["crush"]["posts"], rules["crush"]["posts_in_force"]) == (0, 1)  # dropped by the new file
 
 
 def test_backtest_readable_output_filters_and_no_signatures(archive_files: tuple[Path, Path, Path]) -> None:
@@ -234,7 +235,7 @@ def test_report_precision_fp_terms_channels_and_never_fired(
 
     async def mark() -> None:
         async with await Archive.open(db) as archive:
-            rows = await archive.scans.post_alerts_with_verdicts()
+            rows = await archive.decisions.post_alerts_with_verdicts()
             by_rule = {json.loads(r["body"])["matches"][0]["rule"]: r["id"] for r in rows}
             await decide(archive, by_rule["revenge-coming"], "tp", actor="ana", desk="cli")
             await decide(archive, by_rule["crush"], "fp", actor="ana", desk="cli", note="football")

@@ -1,5 +1,5 @@
-"""Reads for tuning detection (issue 17): the archive's posts in chunks for a rules backtest,
-a channel's recent texts for its signature, and the alerts with the analysts' verdicts.
+"""Reads for tuning detection (issue 17): the archive's posts in chunks for a rules backtest and
+a channel's recent texts for its signature (the verdicts per alert are in ``decisions``).
 
 Read only: a backtest sends nothing and writes nothing. Posts are read in ranges of their id,
 which sorts by date (``date_unix * ID_SLOTS + k``), so ``--since`` is an id bound and each
@@ -8,13 +8,11 @@ worker process of a backtest reads its own range without an ``OFFSET`` scan.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from monitor.core.store.schema import ID_SLOTS
-from monitor.core.times import iso
 
 if TYPE_CHECKING:  # annotations only: the archive hands this store out (no import cycle)
     from monitor.core.store import Archive
@@ -38,7 +36,7 @@ def first_id(since: datetime | None) -> int:
 
 
 class ScanStore:
-    """Chunked reads of posts, recent texts of a channel, alerts with their verdicts."""
+    """Chunked reads of posts and the recent texts of a channel."""
 
     def __init__(self, archive: Archive) -> None:
         self.archive = archive
@@ -87,17 +85,3 @@ class ScanStore:
             (channel_id, max(1, limit)),
         )
         return [str(r[0]) for r in rows]
-
-    async def post_alerts_with_verdicts(self, since: datetime | None = None) -> list[sqlite3.Row]:
-        """Post alerts (created at or after ``since``) with their current verdict, oldest first:
-        ``id, post_id, channel_id, severity, created_at, body, verdict, note`` (verdict tp | fp | None)."""
-        sql = (
-            "SELECT a.id, a.post_id, a.channel_id, a.severity, a.created_at, a.body, d.value AS verdict, d.note "
-            "FROM alerts a LEFT JOIN alert_decisions d ON d.alert_id = a.id AND d.kind = 'verdict' "
-            "AND d.superseded_at IS NULL WHERE a.kind = 'post'"
-        )
-        params: list[Any] = []
-        if since is not None:
-            sql += " AND a.created_at >= ?"
-            params.append(iso(since))
-        return await self.archive.fetchall(sql + " ORDER BY a.id", params)
