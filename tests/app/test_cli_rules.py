@@ -310,3 +310,22 @@ def test_unknown_channel_is_one_sentence(archive_files: tuple[Path, Path, Path])
         result = run("--db", str(db), *args)
         assert result.exit_code == 2
         assert "no channel '@nobody' in the archive" in result.output
+
+
+def test_backtest_output_escapes_hostile_channel_text(tmp_path: Path, no_user_config: Path) -> None:
+    """Post text reaches the terminal escaped: no raw escape sequence, no bidi override obeyed."""
+    db = tmp_path / "h.db"
+    config = Config()
+    config.archive.path = db
+    hostile = "\x1b[2J \u202eالانتقام قادم [bold red]x[/] \x07"
+
+    async def go() -> None:
+        async with open_app(config, db, tmp_path / "media", ocr=False, deliver=False) as parts:
+            channel = Channel(id=7201, username="evil", title="\x1b]0;pwn\x07[link=x]")
+            await parts.pipeline.import_batch([Post(channel=channel, message_id=1, date=START, text=hostile)])
+
+    asyncio.run(go())
+    result = run("--db", str(db), "rules", "test")
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\u202e" not in result.output and "\x07" not in result.output
+    assert "[bold red]x[/]" in result.output  # shown as text, not obeyed as markup
