@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from alerts.detect import Detector
 from alerts.rules import parse_rules
 from alerts.signatures import SignatureBook
 from handlers.lifeline import die_with_parent
+from monitor.core.errors import MonitorError
 from monitor.core.store import Archive
 from monitor.core.store.scans import ScanRow
 
@@ -93,11 +95,16 @@ async def run_backtest(
         max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(plan, os.getpid())
     ) as pool:
         futures = [asyncio.wrap_future(pool.submit(_scan_range, low, high)) for low, high in ranges]
-        for next_done in asyncio.as_completed(futures):
-            part = await next_done
-            result.merge(part)
-            if on_done:
-                on_done(part.posts)
+        try:
+            for next_done in asyncio.as_completed(futures):
+                part = await next_done
+                result.merge(part)
+                if on_done:
+                    on_done(part.posts)
+        except BrokenProcessPool:
+            raise MonitorError(
+                "a backtest worker stopped unexpectedly (out of memory?): run again, or with --workers 1"
+            ) from None
     return result, time.perf_counter() - started
 
 
