@@ -161,12 +161,21 @@ def names_of(title: str | None, username: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for p in out if len(p.replace(" ", "")) >= 3))
 
 
+def line_names_of(title: str | None, username: str | None) -> tuple[str, ...]:
+    """The names that make a short line the channel's introduction or signature: the whole title,
+    the username, and the parts of the title of two words or more. A one-word part ("News",
+    "عاجل") is too common to say a line speaks of the channel (it still counts as identity)."""
+    whole = {_fold(title)} if title else set()
+    return tuple(n for n in names_of(title, username) if n in whole or " " in n or n == _fold(username or ""))
+
+
 @dataclass(frozen=True)
 class Signature:
     """One channel's identity phrases (folded), and where they came from."""
 
     channel_id: int
     names: tuple[str, ...] = ()
+    line_names: tuple[str, ...] = ()  # the names that make a line the channel's own (see line_names_of)
     lines: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     added: tuple[str, ...] = ()
@@ -184,7 +193,7 @@ class Signature:
     def _pattern(self, which: str) -> re.Pattern[str] | None:
         if which not in self._patterns:
             phrases = (
-                self.phrases if which == "all" else tuple(p for p in self.names if p not in self.removed)
+                self.phrases if which == "all" else tuple(p for p in self.line_names if p not in self.removed)
             )
             body = "|".join(
                 r"[\W_]+".join(map(re.escape, p.split())) for p in sorted(phrases, key=len, reverse=True)
@@ -300,6 +309,7 @@ class SignatureBook:
         signature = Signature(
             channel_id=channel_id,
             names=names_of(title, username),
+            line_names=line_names_of(title, username),
             lines=learned.lines if learning else (),
             tags=learned.tags if learning else (),
             added=tuple(_fold(p) for o in mine for p in o.add),

@@ -34,6 +34,12 @@ def test_names_are_the_title_its_parts_and_the_username() -> None:
     assert "صدي الثار" in names and "sada al thar" in names and "sada althar" in names
 
 
+def test_a_one_word_part_of_the_title_does_not_make_a_line_the_channels() -> None:
+    news = Channel(id=3, username="kaf_iq", title="كف | News")
+    assert alerts("Breaking news: الثأر", channel=news)  # "News" alone does not name the channel
+    assert not alerts("تابعونا @kaf_iq: الثأر للشهداء", channel=news)  # the username does
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
