@@ -122,7 +122,7 @@ class Pipeline:
         early = [
             None
             if p.media or settled.get((p.channel.id, p.message_id)) == p.text
-            else detector.detect(p.text, date=p.date, explain=False)
+            else detector.detect(p.text, date=p.date, explain=False, channel=p.channel)
             for p in posts
         ]
         plan = await self.archive.plan_posts(posts, detected=[d is not None for d in early])
@@ -225,11 +225,17 @@ class Pipeline:
             post = known.get(post_id)
             record = records.get(post_id)
             if post is not None:
-                detection = self.detector.detect(post.text, date=post.date, explain=False)
+                detection = self.detector.detect(
+                    post.text, date=post.date, explain=False, channel=post.channel
+                )
                 channel_id, date = post.channel.id, post.date
             elif record is not None:
                 detection = self.detector.detect(
-                    record.text, ocr_text=record.ocr_text, date=record.date, explain=False
+                    record.text,
+                    ocr_text=record.ocr_text,
+                    date=record.date,
+                    explain=False,
+                    channel=record.channel,
                 )
                 channel_id, date = record.channel_id, record.date
             else:

@@ -37,6 +37,7 @@ from telethon import TelegramClient, errors
 from telethon.sessions import StringSession
 
 from alerts import reminders
+from alerts.signatures import learn_book
 from alerts.sinks import OutgoingAlert
 from handlers.channels import ChannelBook
 from handlers.gapfill import GapFiller, backfill
@@ -506,6 +507,8 @@ class Daemon:
             log.error("reload failed, keeping the old config and rules: %s", exc)
             return False
         if detector is not None:
+            # the channel signatures are learned again from the channels' latest posts
+            detector.signatures = await learn_book(self.app.archive, detector.ruleset.signatures)
             self.app.pipeline.detector = detector
             self.app.detector = detector
         added = [

@@ -33,6 +33,7 @@ from monitor.core.store.opening import (
     readonly_error,
 )
 from monitor.core.store.posts import PostsMixin
+from monitor.core.store.scans import ScanStore
 from monitor.core.store.schema import INDEX_VERSION, MIGRATIONS, SchemaMixin
 from monitor.core.store.search import SearchMixin
 
@@ -155,6 +156,11 @@ class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, MetaMixin, Sch
     def decisions(self) -> DecisionStore:
         """What analysts decided about alerts (acknowledged, true/false positive), from any desk."""
         return DecisionStore(self)
+
+    @functools.cached_property
+    def scans(self) -> ScanStore:
+        """Reads for tuning detection: posts in chunks (backtests), recent texts, verdicts."""
+        return ScanStore(self)
 
     @functools.cached_property
     def campaigns(self) -> CampaignStore:

@@ -14,9 +14,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from monitor.core.store.common import IN_LIST, Tx, chunks, marks
+from monitor.core.times import iso
 
 if TYPE_CHECKING:  # annotations only: the archive hands this store out (no import cycle)
     from monitor.core.store import Archive
@@ -109,3 +111,17 @@ class DecisionStore:
             f"SELECT {_COLUMNS} FROM alert_decisions WHERE alert_id = ? ORDER BY id", (alert_id,)
         )
         return [DecisionRow.of(r) for r in rows]
+
+    async def post_alerts_with_verdicts(self, since: datetime | None = None) -> list[sqlite3.Row]:
+        """Post alerts (created at or after ``since``) with their current verdict, oldest first:
+        ``id, post_id, channel_id, severity, created_at, body, verdict, note`` (verdict tp | fp | None)."""
+        sql = (
+            "SELECT a.id, a.post_id, a.channel_id, a.severity, a.created_at, a.body, d.value AS verdict, d.note "
+            "FROM alerts a LEFT JOIN alert_decisions d ON d.alert_id = a.id AND d.kind = 'verdict' "
+            "AND d.superseded_at IS NULL WHERE a.kind = 'post'"
+        )
+        params: list[Any] = []
+        if since is not None:
+            sql += " AND a.created_at >= ?"
+            params.append(iso(since))
+        return await self.archive.fetchall(sql + " ORDER BY a.id", params)
