@@ -21,6 +21,7 @@ from monitor.core.store.channels import ChannelsMixin
 from monitor.core.store.decisions import DecisionStore
 from monitor.core.store.deliveries import DeliveryStore
 from monitor.core.store.media import MediaMixin
+from monitor.core.store.mutes import MuteStore
 from monitor.core.store.meta import MetaMixin
 from monitor.core.store.opening import (
     archive_error,
@@ -153,6 +154,11 @@ class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, MetaMixin, Sch
     def decisions(self) -> DecisionStore:
         """What analysts decided about alerts (acknowledged, true/false positive), from any desk."""
         return DecisionStore(self)
+
+    @functools.cached_property
+    def mutes(self) -> MuteStore:
+        """Rules muted in one channel for a while (the bot desk's button); the outbox honours them."""
+        return MuteStore(self)
 
     @functools.cached_property
     def campaigns(self) -> CampaignStore:

@@ -208,7 +208,22 @@ INSERT INTO alert_decisions (alert_id, kind, value, actor, desk, decided_at)
     SELECT id, 'ack', 'ack', 'unknown', 'cli', acked_at FROM alerts WHERE acked_at IS NOT NULL;
 """
 
-MIGRATIONS: list[str] = [SCHEMA_V1, ALERTS_V2, FTS_CONTENTLESS_V3, DECISIONS_V4]
+# Step 5 (issue 15, the bot desk's "mute this rule for this channel" button): while a mute is
+# active (now < until), the rule's matches in that channel raise no alert. A row is kept after it
+# expires: who muted what, and when, stays readable.
+RULE_MUTES_V5 = """
+CREATE TABLE IF NOT EXISTS rule_mutes (
+    id          INTEGER PRIMARY KEY,
+    rule        TEXT NOT NULL,                    -- a rule's name (countdown: the countdown detector)
+    channel_id  INTEGER NOT NULL,
+    until       TEXT NOT NULL,                    -- ISO 8601 UTC: the mute ends then
+    by          TEXT NOT NULL,                    -- who muted it (a Telegram user, a login)
+    at          TEXT NOT NULL                     -- when
+);
+CREATE INDEX IF NOT EXISTS rule_mutes_channel ON rule_mutes(channel_id, until);
+"""
+
+MIGRATIONS: list[str] = [SCHEMA_V1, ALERTS_V2, FTS_CONTENTLESS_V3, DECISIONS_V4, RULE_MUTES_V5]
 """Append-only: step ``i`` takes the schema from ``user_version == i`` to ``i + 1``."""
 
 
