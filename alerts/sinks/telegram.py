@@ -131,16 +131,12 @@ class TelegramSink(Sink):
         """The alert's inline buttons (:mod:`alerts.buttons`), when the bot desk answers them."""
         if not self.buttons or alert.alert_id <= 0:
             return None
-        from telethon.tl import types  # why: as in open()
+        from telethon import Button, TelegramClient  # why: as in open()
 
         rows = alert_keyboard(alert.alert_id, alert.kind, caption)
-        return types.ReplyInlineMarkup(
-            rows=[
-                types.KeyboardButtonRow(
-                    buttons=[types.KeyboardButtonCallback(text=label, data=data) for label, data in row]
-                )
-                for row in rows
-            ]
+        # Telethon builds the markup of the layer it speaks (inline buttons changed shape in 2025)
+        return TelegramClient.build_reply_markup(
+            [[Button.inline(label, data) for label, data in row] for row in rows]
         )
 
     async def _login(self) -> Any:
@@ -167,9 +163,7 @@ class TelegramSink(Sink):
             if not raw_id.isdigit():  # why: int()'s own message would quote the value into last_error
                 raise SinkUnavailable(f"{self.name}: {self._api_id_env} must be the numeric api_id")
             api_id = int(raw_id)
-            client = TelegramClient(
-                StringSession(), api_id, api_hash, receive_updates=self.receive_updates
-            )
+            client = TelegramClient(StringSession(), api_id, api_hash, receive_updates=self.receive_updates)
         try:
             await client.start(bot_token=token)
         except (

@@ -21,8 +21,8 @@ from monitor.core.store.channels import ChannelsMixin
 from monitor.core.store.decisions import DecisionStore
 from monitor.core.store.deliveries import DeliveryStore
 from monitor.core.store.media import MediaMixin
-from monitor.core.store.mutes import MuteStore
 from monitor.core.store.meta import MetaMixin
+from monitor.core.store.mutes import MuteStore
 from monitor.core.store.opening import (
     archive_error,
     create_private_file,
