@@ -31,6 +31,7 @@ from monitor.core.times import now_utc
 
 MAX_PAGES = 20  # a search is paged through its first MAX_PAGES pages (then: narrow it)
 ALERTS_DEFAULT, ALERTS_MAX = 5, 20
+QUERY_MAX = 500  # characters: a chat search is a few words (the archive itself takes 10,000)
 _POST_REF = re.compile(
     r"(?:https?://)?(?:t\.me/|telegram\.me/)?(?:(c)/(\d{1,20})|@?([A-Za-z][A-Za-z0-9_]{3,31}))/(\d{1,19})/?"
 )
@@ -91,6 +92,11 @@ class Commands:
         query = args.strip()
         if not query:
             return Answer("usage: /search QUERY, e.g. <code>/search الانتقام قادم</code>")
+        if len(query) > QUERY_MAX:
+            return Answer(
+                f"search refused: the query is {len(query):,} characters long: at most {QUERY_MAX}; "
+                "search for its key words"
+            )
         token = self.searches.add(query, chat_id)
         return await self.search_page(query, token, 0)
 

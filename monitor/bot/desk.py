@@ -22,7 +22,7 @@ from telethon.tl import functions, types
 
 from alerts.buttons import PageTurn, Press, alert_keyboard, decode
 from monitor.bot.access import Access, Who
-from monitor.bot.answers import HELP, Answer
+from monitor.bot.answers import HELP, Answer, e
 from monitor.bot.commands import Commands, Photo
 from monitor.bot.posters import PosterReader
 from monitor.bot.presses import Presses
@@ -143,7 +143,10 @@ class BotDesk:
         try:
             replies = await self.command(name, args, event, who)
         except MonitorError as exc:
-            replies = [Answer(f"error: {exc}")]
+            replies = [Answer(f"error: {e(exc)}")]
+        except Exception:  # the handler's edge: the analyst hears of it, the log has the traceback
+            log.exception("bot: /%s failed", name)
+            replies = [Answer(f"/{e(name)} failed: the tgmonitor log says why")]
         for answer in replies:
             await self.send(event.chat_id, answer, reply_to=message.id)
 
@@ -220,12 +223,15 @@ class BotDesk:
         buttons = self._buttons(answer.buttons)
         if answer.photo is not None:
             photo = answer.photo
-            await self._call(
-                lambda: self.client.send_file(
-                    chat, photo, caption=answer.html, parse_mode="html", reply_to=reply_to, buttons=buttons
-                ),
-                "send a poster",
-            )
+
+            async def send_poster() -> Any:
+                # uploaded first: send_file(path) leaves the file open while it guesses attributes
+                uploaded = await self.client.upload_file(photo)
+                return await self.client.send_file(
+                    chat, uploaded, caption=answer.html, parse_mode="html", reply_to=reply_to, buttons=buttons
+                )
+
+            await self._call(send_poster, "send a poster")
             return
         await self._call(
             lambda: self.client.send_message(

@@ -89,7 +89,7 @@ async def test_similar_button_lists_the_posters_look_alikes(tmp_path, monkeypatc
         answer = await desk.press(ALICE, message, press_data("sim", alert_id, True))
         assert "1 archived look-alikes" in answer.message
         await desk.server.wait_for(lambda: any("look-alike" in r.message for r in desk.server.sent[1:]), 10)
-        reply = [r for r in desk.server.sent if "posters like" in r.message][0]
+        reply = next(r for r in desk.server.sent if "posters like" in r.message)
         assert "https://t.me/copycat/5" in [e.url for e in reply.entities if hasattr(e, "url")]
         # the caption is edited within 1,024 characters
         await desk.press(BOB, message, press_data("ack", alert_id, True), edits=1)

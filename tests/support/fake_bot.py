@@ -182,9 +182,12 @@ class FakeBotTelegram(FakeTelegram):
         out: list[Any] = []
         for inp in request.id:
             wanted = getattr(inp, "id", None)
+            if isinstance(inp, types.InputMessageReplyTo):  # the message that ``inp.id`` replies to
+                header = getattr(self.account_messages.get(wanted), "reply_to", None)
+                wanted = getattr(header, "reply_to_msg_id", None)
             out.append(self.account_messages.get(wanted) or types.MessageEmpty(id=wanted or 0))
         return types.messages.Messages(
-            messages=out, chats=list(self.chats.values()), users=list(self.users.values())
+            messages=out, topics=[], chats=list(self.chats.values()), users=list(self.users.values())
         )
 
 
