@@ -194,7 +194,15 @@ def _build(cls: type, data: Any, where: str, prefix: str, base: Path | None) -> 
 def _coerce(hint: Any, value: Any, where: str, name: str, base: Path | None) -> Any:
     origin = get_origin(hint)
     args = get_args(hint)
-    if hint in (TelegramConfig, ArchiveConfig, OcrConfig, AlertsConfig, ScheduleConfig, SinkConfig, BotConfig):
+    if hint in (
+        TelegramConfig,
+        ArchiveConfig,
+        OcrConfig,
+        AlertsConfig,
+        ScheduleConfig,
+        SinkConfig,
+        BotConfig,
+    ):
         return _build(hint, value, where, f"{name}.", base)
     if origin is list:
         if not isinstance(value, list):
@@ -350,7 +358,9 @@ def bot_token_env(config: Config) -> str | None:
     """The variable holding the bot desk's token: ``[bot] token_env``, else the Telegram sink's."""
     if config.bot.token_env:
         return config.bot.token_env
-    return next((s.bot_token_env for s in config.alerts.sink if s.type == "telegram" and s.bot_token_env), None)
+    return next(
+        (s.bot_token_env for s in config.alerts.sink if s.type == "telegram" and s.bot_token_env), None
+    )
 
 
 def _check_bot(config: Config, where: str) -> None:
