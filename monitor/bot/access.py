@@ -16,6 +16,8 @@ from monitor.core.config import BotConfig
 
 log = logging.getLogger(__name__)
 
+REMEMBERED = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class Who:
@@ -43,7 +45,7 @@ class Access:
     def __init__(self, config: BotConfig) -> None:
         self.chat_ids, self.chat_names = self._split(config.allowed_chats, chats=True)
         self.user_ids, self.user_names = self._split(config.allowed_users, chats=False)
-        self._refused: set[tuple[int, int]] = set()
+        self._refused: set[int] = set()
 
     @staticmethod
     def _split(refs: list[str | int], *, chats: bool) -> tuple[set[int], set[str]]:
@@ -74,9 +76,13 @@ class Access:
         return self.user_listed(who)
 
     def refuse(self, who: Who, what: str) -> None:
-        """Log a refused sender once per (chat, user); never answer them."""
-        key = (who.chat_id, who.user_id)
-        if key in self._refused:
+        """Log a refused sender once (a group that invites the bot: once per group); never answer them.
+
+        At most :data:`REMEMBERED` senders are remembered: past that a flood of strangers is
+        not logged at all rather than held in memory without bound.
+        """
+        key = who.user_id or who.chat_id
+        if key in self._refused or len(self._refused) >= REMEMBERED:
             return
         self._refused.add(key)
         log.warning(

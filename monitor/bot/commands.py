@@ -78,7 +78,6 @@ class Commands:
         detector: Callable[[], Any],
         reader: PosterReader,
         page_size: int = 5,
-        health: Callable[[], Any] | None = None,
     ) -> None:
         self.archive = archive
         self.detector = detector

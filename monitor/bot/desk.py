@@ -28,6 +28,7 @@ from monitor.bot.posters import PosterReader
 from monitor.bot.presses import Presses
 from monitor.core.config import BotConfig
 from monitor.core.errors import MonitorError
+from monitor.core.escape import for_terminal
 from monitor.core.store import Archive
 
 log = logging.getLogger(__name__)
@@ -251,7 +252,9 @@ class BotDesk:
         )
 
     async def _answer(self, event: Any, text: str, *, popup: bool = False) -> None:
-        await self._call(lambda: event.answer(text[:200] or None, alert=popup), "answer a press")
+        # plain text on the analyst's screen: control and bidi characters shown, not obeyed
+        shown = for_terminal(text, newlines=False)[:200]
+        await self._call(lambda: event.answer(shown or None, alert=popup), "answer a press")
 
     async def _call(self, make: Callable[[], Awaitable[Any]], what: str) -> Any:
         """One request, flood waits up to :attr:`max_wait` waited out in this task only."""

@@ -147,10 +147,20 @@ async def test_strangers_get_nothing_and_other_groups_are_left(tmp_path, monkeyp
         desk.server.user_message(CAROL, "/alerts", chat_id=GROUP)  # allowed group, user not allowed
         desk.server.user_message(ALICE, "/search الانتقام", chat_id=ELSEWHERE)  # a group not allowed
         await desk.server.wait_for(lambda: desk.server.left, 10)
+        desk.server.add_chat(702, "another group")
+        desk.server.add_to_chat(MALLORY, 702)  # added to a group: left at once
+        supergroup = desk.server.add_channel(9001, "random_supergroup", "مجموعة")
+        supergroup.megagroup, supergroup.broadcast = True, None
+        desk.server.post(9001, "/stats")
+        await desk.server.wait_for(lambda: len(desk.server.left) == 3, 10)
         (answer,) = await desk.command("/stats", user=BOB)  # the desk is alive and answers in order
         assert "posts: 15" in answer.message
         assert desk.sent() == [answer] and len(desk.server.sent) == 1  # nobody else got anything
-        assert desk.server.left == [types.PeerChat(ELSEWHERE)]
+        assert set(map(str, desk.server.left)) == {
+            str(types.PeerChat(ELSEWHERE)),
+            str(types.PeerChat(702)),
+            str(types.PeerChannel(9001)),
+        }
         refusals = [r for r in caplog.records if "ignoring" in r.getMessage()]
         assert len([r for r in refusals if "user 666" in r.getMessage()]) == 1  # logged once per sender
         assert not any("الانتقام" in r.getMessage() for r in caplog.records)

@@ -3,7 +3,8 @@
 :class:`FakeBotTelegram` extends :class:`tests.support.fake_telegram.FakeTelegram` with what a bot
 desk needs, answered with real TL objects through the same wire round trip:
 
-- world: ``add_chat(id, title)`` (a basic group); users come from ``add_user``.
+- world: ``add_chat(id, title)`` (a basic group); users come from ``add_user``;
+  ``add_to_chat(user_id, chat_id)``: someone adds the bot to a group (a service message).
 - analysts act: ``user_message(user_id, text, chat_id=None, photo=None, document=None,
   mime_type=..., reply_to=None)`` pushes an ``UpdateNewMessage`` (a private chat, or the basic
   group ``chat_id``) with the account's pts, as Telegram does; ``press(user_id, message, data)``
@@ -91,6 +92,23 @@ class FakeBotTelegram(FakeTelegram):
         )
         self._notify()
         return msg
+
+    def add_to_chat(self, user_id: int, chat_id: int) -> None:
+        """``user_id`` adds the bot to the basic group ``chat_id`` (a service message)."""
+        self.account_pts += 1
+        msg = types.MessageService(
+            id=self.account_pts,
+            peer_id=types.PeerChat(chat_id),
+            date=_now(),
+            action=types.MessageActionChatAddUser(users=[self.me.id]),
+            from_id=types.PeerUser(user_id),
+        )
+        update = types.UpdateNewMessage(message=msg, pts=self.account_pts, pts_count=1)
+        users = [self.users[user_id], self.me]
+        self._push(
+            types.Updates(updates=[update], users=users, chats=[self.chats[chat_id]], date=_now(), seq=0)
+        )
+        self._notify()
 
     def press(self, user_id: int, message: types.Message, data: bytes) -> int:
         """An analyst presses a button (its ``data``) under ``message``; returns the query id."""
