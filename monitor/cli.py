@@ -20,6 +20,7 @@ import click
 from monitor import (
     cmd_alerts,
     cmd_archive,
+    cmd_bot,
     cmd_check,
     cmd_daemon,
     cmd_demo,
@@ -136,6 +137,7 @@ def _register() -> None:
         cmd_alerts,
         cmd_evidence,
         cmd_rules,
+        cmd_bot,
     ):
         for command in module.commands:
             add_global_options(command)

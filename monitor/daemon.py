@@ -45,6 +45,7 @@ from handlers.intake import WATERMARK_KEY, Intake
 from handlers.posters import PosterReader
 from handlers.telegram import register_handlers, unregister_handlers
 from monitor.app import App, build_detector, open_app
+from monitor.bot.runner import run_in_daemon
 from monitor.core.config import Config, load_config, read_secret
 from monitor.core.errors import ConfigError, MonitorError, RulesError, TelegramSetupError
 from monitor.core.models import Channel
@@ -226,6 +227,7 @@ class Daemon:
                 # Deliveries run beside the intake and stop after it, so alerts raised by the
                 # last in-flight posts are still sent (the outbox keeps anything unsent for later).
                 outbox_task = asyncio.create_task(app.outbox.run(outbox_stop), name="outbox")
+            self._spawn(run_in_daemon(app, self.config, self._stop), "bot-desk")  # [bot] enabled: the desk
             try:
                 if self.schedule:
                     self._start_scheduler()

@@ -128,6 +128,23 @@ class EvidenceConfig:
 
 
 @dataclass
+class BotConfig:
+    """The bot desk (``tgmonitor bot``, and inside ``tgmonitor run``): who may talk to it.
+
+    ``allowed_chats`` are the groups (ids like ``-1001234567890`` or @usernames) where it answers;
+    ``allowed_users`` (ids or @usernames) who may use it, in those groups and in a private chat.
+    With ``allowed_users`` empty, every member of an allowed chat may. ``token_env`` names the
+    bot token's variable (default: the Telegram sink's ``bot_token_env``).
+    """
+
+    enabled: bool = False
+    token_env: str | None = None
+    allowed_chats: list[str | int] = field(default_factory=list)
+    allowed_users: list[str | int] = field(default_factory=list)
+    page_size: int = 5  # search results per page
+
+
+@dataclass
 class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
@@ -135,6 +152,7 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
+    bot: BotConfig = field(default_factory=BotConfig)
     source: Path | None = None
 
 
@@ -194,6 +212,7 @@ def _coerce(hint: Any, value: Any, where: str, name: str, base: Path | None) -> 
         ScheduleConfig,
         SinkConfig,
         EvidenceConfig,
+        BotConfig,
     ):
         return _build(hint, value, where, f"{name}.", base)
     if origin is list:
@@ -268,6 +287,7 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "schedule.digest_hour_utc": (0, 23, ""),
     "schedule.fts_optimize_hours": (1, 8760, " hours"),
     "evidence.tsa_timeout": (1, 600, " seconds"),
+    "bot.page_size": (1, 10, " results"),
 }
 """The allowed range of every numeric key (a sink's keys under ``alerts.sink``): a nonsense value
 (a negative burst limit, ``max_bytes = 0``, ``timeout = 0.001``) would otherwise be accepted and
@@ -313,7 +333,7 @@ def _check_values(config: Config, where: str) -> None:
         )
     _check_numbers(config, where)
     # every key ending in _env names the environment variable of a secret
-    named = [("telegram", config.telegram)] + [
+    named = [("telegram", config.telegram), ("bot", config.bot)] + [
         (f"alerts.sink[{i}]", s) for i, s in enumerate(config.alerts.sink)
     ]
     for prefix, part in named:
@@ -343,6 +363,43 @@ def _check_values(config: Config, where: str) -> None:
     for i, channel in enumerate(config.telegram.channels):
         if isinstance(channel, str) and not channel.strip():
             raise ConfigError(f"{where}: 'telegram.channels[{i}]' is empty")
+    _check_bot(config, where)
+
+
+_TG_NAME = re.compile(r"@?[A-Za-z][A-Za-z0-9_]{3,31}")
+
+
+def bot_token_env(config: Config) -> str | None:
+    """The variable holding the bot desk's token: ``[bot] token_env``, else the Telegram sink's."""
+    if config.bot.token_env:
+        return config.bot.token_env
+    return next(
+        (s.bot_token_env for s in config.alerts.sink if s.type == "telegram" and s.bot_token_env), None
+    )
+
+
+def _check_bot(config: Config, where: str) -> None:
+    """``[bot]``: every allowed chat or user is an id or an @username; an enabled bot has a token
+    and someone to answer (a bot open to everyone would hand the archive to anyone who finds it)."""
+    bot = config.bot
+    for key in ("allowed_chats", "allowed_users"):
+        for i, ref in enumerate(getattr(bot, key)):
+            text = str(ref).strip()
+            if not (re.fullmatch(r"-?\d{1,20}", text) or _TG_NAME.fullmatch(text)):
+                raise ConfigError(
+                    f"{where}: 'bot.{key}[{i}]' must be a numeric id or an @username, got {_describe(ref)}"
+                )
+    if not bot.enabled:
+        return
+    if not bot.allowed_chats and not bot.allowed_users:
+        raise ConfigError(
+            f"{where}: [bot] is enabled but 'bot.allowed_chats' and 'bot.allowed_users' are both empty: "
+            "name the analysts' group or users"
+        )
+    if bot_token_env(config) is None:
+        raise ConfigError(
+            f"{where}: [bot] is enabled but has no token: set 'bot.token_env' or a telegram sink's 'bot_token_env'"
+        )
 
 
 def read_secret(env_name: str, *, required: bool = True) -> str | None:

@@ -145,6 +145,7 @@ class FakeTelegram:
         self.sent: list[Any] = []
         self.uploads: dict[int, dict[int, bytes]] = {}
         self.account_pts = 100
+        self.account_messages: dict[int, types.Message] = {}  # private chats and basic groups, by id
         self.refuse_connections = 0
         self.silent = False  # True: connections open but nothing is ever answered (a blocked network)
         self.authorized = True
@@ -599,6 +600,7 @@ class FakeTelegram:
                 post=True,
                 media=media,
                 entities=request.entities,
+                reply_markup=getattr(request, "reply_markup", None),
             )
             state.next_id += 1
             state.messages[msg.id] = msg
@@ -625,7 +627,9 @@ class FakeTelegram:
                 media=media,
                 from_id=types.PeerUser(self.me.id),
                 entities=request.entities,
+                reply_markup=getattr(request, "reply_markup", None),
             )
+            self.account_messages[msg.id] = msg
             upd = types.UpdateNewMessage(message=msg, pts=self.account_pts, pts_count=1)
             chats = []
         return types.Updates(

@@ -189,6 +189,21 @@ class AlertStore:
         params.append(max(1, limit))
         return await self.archive.fetchall(" ".join(sql), params)
 
+    async def by_id(self, alert_id: int) -> sqlite3.Row | None:
+        """One alert: ``id, kind, severity, created_at, acked_at, body, post_id, channel_id``."""
+        return await self.archive.fetchone(
+            "SELECT id, kind, severity, created_at, acked_at, body, post_id, channel_id FROM alerts WHERE id = ?",
+            (alert_id,),
+        )
+
+    async def for_post(self, post_id: int, limit: int = 20) -> list[sqlite3.Row]:
+        """A post's alerts, newest first: ``id, kind, severity, created_at, acked_at, body``."""
+        return await self.archive.fetchall(
+            "SELECT id, kind, severity, created_at, acked_at, body FROM alerts WHERE post_id = ? "
+            "ORDER BY id DESC LIMIT ?",
+            (post_id, limit),
+        )
+
     async def known_ids(self, ids: Sequence[int]) -> set[int]:
         """Which of ``ids`` are alerts."""
         return {

@@ -23,6 +23,7 @@ from monitor.core.store.deliveries import DeliveryStore
 from monitor.core.store.evidence import EvidenceStore
 from monitor.core.store.media import MediaMixin
 from monitor.core.store.meta import MetaMixin
+from monitor.core.store.mutes import MuteStore
 from monitor.core.store.opening import (
     archive_error,
     create_private_file,
@@ -161,6 +162,11 @@ class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, MetaMixin, Sch
     def scans(self) -> ScanStore:
         """Reads for tuning detection: posts in chunks (backtests), recent texts, verdicts."""
         return ScanStore(self)
+
+    @functools.cached_property
+    def mutes(self) -> MuteStore:
+        """Rules muted in one channel for a while (the bot desk's button); the outbox honours them."""
+        return MuteStore(self)
 
     @functools.cached_property
     def campaigns(self) -> CampaignStore:

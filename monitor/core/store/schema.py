@@ -247,6 +247,21 @@ CREATE TABLE IF NOT EXISTS chain_heads (
 );
 """
 
+# Step 7 (issue 15, the bot desk's "mute this rule for this channel" button): while a mute is
+# active (now < until), the rule's matches in that channel raise no alert. A row is kept after it
+# expires: who muted what, and when, stays readable.
+RULE_MUTES_V7 = """
+CREATE TABLE IF NOT EXISTS rule_mutes (
+    id          INTEGER PRIMARY KEY,
+    rule        TEXT NOT NULL,                    -- a rule's name (countdown: the countdown detector)
+    channel_id  INTEGER NOT NULL,
+    until       TEXT NOT NULL,                    -- ISO 8601 UTC: the mute ends then
+    by          TEXT NOT NULL,                    -- who muted it (a Telegram user, a login)
+    at          TEXT NOT NULL                     -- when
+);
+CREATE INDEX IF NOT EXISTS rule_mutes_channel ON rule_mutes(channel_id, until);
+"""
+
 MIGRATIONS: list[str] = [
     SCHEMA_V1,
     ALERTS_V2,
@@ -254,6 +269,7 @@ MIGRATIONS: list[str] = [
     DECISIONS_V4,
     CHANNEL_KIND_V5,
     EVIDENCE_CHAIN,
+    RULE_MUTES_V7,
 ]
 """Append-only: step ``i`` takes the schema from ``user_version == i`` to ``i + 1``."""
 
