@@ -119,12 +119,23 @@ class ScheduleConfig:
 
 
 @dataclass
+class WebConfig:
+    """The web desk (``tgmonitor serve``, and inside ``tgmonitor run`` when ``enabled``)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"  # any other address requires users (tgmonitor users add NAME)
+    port: int = 8750
+    base_url: str | None = None  # e.g. "https://desk.example.org": alert messages link to the post's page
+
+
+@dataclass
 class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     ocr: OcrConfig = field(default_factory=OcrConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     source: Path | None = None
 
 
@@ -176,7 +187,15 @@ def _build(cls: type, data: Any, where: str, prefix: str, base: Path | None) -> 
 def _coerce(hint: Any, value: Any, where: str, name: str, base: Path | None) -> Any:
     origin = get_origin(hint)
     args = get_args(hint)
-    if hint in (TelegramConfig, ArchiveConfig, OcrConfig, AlertsConfig, ScheduleConfig, SinkConfig):
+    if hint in (
+        TelegramConfig,
+        ArchiveConfig,
+        OcrConfig,
+        AlertsConfig,
+        ScheduleConfig,
+        SinkConfig,
+        WebConfig,
+    ):
         return _build(hint, value, where, f"{name}.", base)
     if origin is list:
         if not isinstance(value, list):
@@ -249,6 +268,7 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "schedule.pending_minutes": (0.1, 1440, " minutes"),
     "schedule.digest_hour_utc": (0, 23, ""),
     "schedule.fts_optimize_hours": (1, 8760, " hours"),
+    "web.port": (1, 65535, ""),
 }
 """The allowed range of every numeric key (a sink's keys under ``alerts.sink``): a nonsense value
 (a negative burst limit, ``max_bytes = 0``, ``timeout = 0.001``) would otherwise be accepted and
@@ -321,6 +341,24 @@ def _check_values(config: Config, where: str) -> None:
     for i, channel in enumerate(config.telegram.channels):
         if isinstance(channel, str) and not channel.strip():
             raise ConfigError(f"{where}: 'telegram.channels[{i}]' is empty")
+    _check_web(config.web, where)
+
+
+_HOST = re.compile(r"[A-Za-z0-9.:\-\[\]]+")
+
+
+def _check_web(web: WebConfig, where: str) -> None:
+    if not _HOST.fullmatch(web.host):
+        raise ConfigError(
+            f"{where}: 'web.host' must be an address or host name like 127.0.0.1, got {web.host!r}"
+        )
+    if web.base_url is not None:
+        url = web.base_url
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
+            raise ConfigError(
+                f"{where}: 'web.base_url' must be the desk's http(s) address like https://desk.example.org, "
+                f"got {_describe(url)}"
+            )
 
 
 def read_secret(env_name: str, *, required: bool = True) -> str | None:

@@ -208,7 +208,22 @@ INSERT INTO alert_decisions (alert_id, kind, value, actor, desk, decided_at)
     SELECT id, 'ack', 'ack', 'unknown', 'cli', acked_at FROM alerts WHERE acked_at IS NOT NULL;
 """
 
-MIGRATIONS: list[str] = [SCHEMA_V1, ALERTS_V2, FTS_CONTENTLESS_V3, DECISIONS_V4]
+# Step 5 (issue 14, the web desk): its users (argon2 password hashes) and their API tokens (the
+# SHA-256 of each token, never the token).
+WEB_USERS_V5 = """
+CREATE TABLE web_users (
+    name          TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,                  -- argon2id, as argon2-cffi writes it
+    created_at    TEXT NOT NULL
+);
+CREATE TABLE web_tokens (
+    token_sha256  TEXT PRIMARY KEY,
+    name          TEXT NOT NULL REFERENCES web_users(name),
+    created_at    TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: list[str] = [SCHEMA_V1, ALERTS_V2, FTS_CONTENTLESS_V3, DECISIONS_V4, WEB_USERS_V5]
 """Append-only: step ``i`` takes the schema from ``user_version == i`` to ``i + 1``."""
 
 

@@ -1,0 +1,133 @@
+"""A running desk: its own connection to the archive, its sessions, and how it starts and stops.
+
+The desk opens its own connection, so its reads never queue behind the daemon's writes on the
+daemon's connection (SQLite's WAL lets one process read while another writes); its only writes
+(decisions, users) are short transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import ipaddress
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from monitor.core.config import Config
+from monitor.core.errors import MonitorError
+from monitor.core.store import Archive
+from monitor.web.security import LoginLimiter, Sessions
+
+log = logging.getLogger(__name__)
+
+PHASH_CACHE_S = 60.0
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only listens on this machine (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class Desk:
+    """What the web application works with (one per running desk)."""
+
+    archive: Archive
+    config: Config
+    require_login: bool
+    local_user: str = field(default_factory=getpass.getuser)
+    sessions: Sessions = field(default_factory=Sessions)
+    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    # The search's time budget is set on the connection for one statement at a time.
+    search_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # One poster checked at a time: OCR is seconds of CPU, the daemon's pool must keep its cores.
+    check_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _hashes: tuple[float, list[tuple[str, str]]] = (0.0, [])
+    _detector: Any = None
+    _categories: tuple[str, ...] | None = None
+
+    @property
+    def media_dir(self) -> Path:
+        return self.archive.media_dir
+
+    async def image_hashes(self) -> list[tuple[str, str]]:
+        """Every image's perceptual hash, read at most once a minute (near-duplicate look-ups)."""
+        at, hashes = self._hashes
+        if time.monotonic() - at > PHASH_CACHE_S:
+            hashes = await self.archive.desk.image_hashes()
+            self._hashes = (time.monotonic(), hashes)
+        return hashes
+
+    def detector(self) -> Any:
+        """The configured detector, built on first use (the check page)."""
+        if self._detector is None:
+            from monitor.app import build_detector  # why: rules compile (~0.2 s) only when checking
+
+            self._detector = build_detector(self.config)
+        return self._detector
+
+    def categories(self) -> tuple[str, ...]:
+        """The rule categories (the alerts queue's filter), from the configured rules."""
+        if self._categories is None:
+            from alerts.rules import load_rules
+
+            try:
+                rules = load_rules(self.config.alerts.rules)
+            except MonitorError as exc:  # the queue still works; the filter takes any text
+                log.warning("rules for the category filter: %s", exc)
+                self._categories = ()
+            else:
+                self._categories = tuple(sorted({r.category for r in rules.rules}))
+        return self._categories
+
+
+async def check_bind(archive: Archive, host: str) -> bool:
+    """Whether logins are required; listening beyond this machine without users is refused."""
+    users = await archive.users.count()
+    if not is_loopback(host) and users == 0:
+        raise MonitorError(
+            f"the desk would listen on {host}, beyond this machine, and no user can log in: "
+            "add one first with tgmonitor users add NAME (or listen on 127.0.0.1)"
+        )
+    return users > 0
+
+
+@contextlib.asynccontextmanager
+async def open_desk(
+    config: Config, db_path: Path, media_dir: Path | None, *, host: str, verify: bool = True
+) -> AsyncIterator[Desk]:
+    """Open the desk's own archive connection and check the bind address against the users."""
+    archive = await Archive.open(db_path, media_dir, verify=verify)
+    try:
+        require_login = await check_bind(archive, host)
+        yield Desk(archive=archive, config=config, require_login=require_login)
+    finally:
+        await archive.close()
+
+
+async def run_desk(desk: Desk, host: str, port: int) -> web.AppRunner:
+    """Start serving ``desk`` on ``host:port``; the caller cleans the runner up."""
+    from monitor.web.app import build_app
+
+    runner = web.AppRunner(build_app(desk), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise MonitorError(f"the desk cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    log.info("web desk on http://%s:%d/ (logins %s)", host, port, "required" if desk.require_login else "off")
+    return runner
