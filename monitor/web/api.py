@@ -19,7 +19,8 @@ from alerts.decisions import decide as record_decision
 from alerts.decisions import describe
 from monitor.core.errors import MonitorError
 from monitor.core.escape import dumps_json
-from monitor.web.desk import Desk
+from monitor.web.desk import DESK, Desk
+from monitor.web.security import caller
 from monitor.web.views import (
     alert_filters,
     alert_rows,
@@ -39,29 +40,29 @@ async def search(request: web.Request) -> web.Response:
     params = search_params(request.query)
     if not params["q"]:
         raise MonitorError("give a query: /api/search?q=WORDS")
-    hits = await run_search(request.app["desk"], params)
+    hits = await run_search(request.app[DESK], params)
     return _json([hit.to_json() for hit in hits])
 
 
 async def alerts(request: web.Request) -> web.Response:
     limit = number(request.query, "limit", 50, low=1, high=1000) or 50
-    return _json(await alert_rows(request.app["desk"].archive, alert_filters(request.query), limit))
+    return _json(await alert_rows(request.app[DESK].archive, alert_filters(request.query), limit))
 
 
 async def post(request: web.Request) -> web.Response:
     data = await post_data(
-        request.app["desk"], int(request.match_info["channel_id"]), int(request.match_info["message_id"])
+        request.app[DESK], int(request.match_info["channel_id"]), int(request.match_info["message_id"])
     )
     data.pop("_post_id", None)
     return _json(data)
 
 
 async def stats(request: web.Request) -> web.Response:
-    return _json(await stats_data(request.app["desk"].archive))
+    return _json(await stats_data(request.app[DESK].archive))
 
 
 async def decide(request: web.Request) -> web.Response:
-    desk: Desk = request.app["desk"]
+    desk: Desk = request.app[DESK]
     if request.content_type == "application/json":
         body = await request.json()
         if not isinstance(body, dict):
@@ -72,7 +73,7 @@ async def decide(request: web.Request) -> web.Response:
         desk.archive,
         int(request.match_info["alert_id"]),
         str(body.get("action", "")),
-        actor=request["user"],
+        actor=caller(request).user or "unknown",
         desk="web",
         note=str(body["note"]) if body.get("note") else None,
         replace=body.get("change") in (True, "1", "true"),

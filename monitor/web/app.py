@@ -28,9 +28,19 @@ from monitor.web import (
     page_series,
 )
 from monitor.web.auth import token_user
-from monitor.web.desk import Desk
-from monitor.web.render import make_environment, redirect, render
-from monitor.web.security import HEADERS, SAFE_METHODS, SESSION_COOKIE, csrf_ok, is_tls, set_session_cookie
+from monitor.web.desk import DESK, Desk
+from monitor.web.render import JINJA, make_environment, redirect, render
+from monitor.web.security import (
+    CALLER,
+    HEADERS,
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    Caller,
+    caller,
+    csrf_ok,
+    is_tls,
+    set_session_cookie,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,25 +79,21 @@ def _problem(request: web.Request, status: int, message: str) -> web.StreamRespo
 @web.middleware
 async def identity_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Who is asking (a session, or an API token), and the CSRF check of every state change."""
-    desk: Desk = request.app["desk"]
+    desk: Desk = request.app[DESK]
     bearer = request.headers.get("Authorization", "")
     if request.path.startswith("/api/") and bearer.startswith("Bearer "):
         user = await token_user(desk.archive, bearer.removeprefix("Bearer ").strip())
         if user is None:
             return web.json_response({"error": "the API token is not valid"}, status=401)
-        request["user"] = user
-        request["session"] = None
+        request[CALLER] = Caller(user, None)
         return await handler(request)  # no cookie involved: nothing to forge across sites
 
     fresh = None
     session = desk.sessions.get(request.cookies.get(SESSION_COOKIE))
     if session is None and not request.path.startswith(SESSIONLESS):
         session = fresh = desk.sessions.new()  # a page: its forms need a CSRF token
-    request["session"] = session
-    if desk.require_login:
-        request["user"] = session.user if session is not None else None
-    else:
-        request["user"] = desk.local_user
+    who = (session.user if session is not None else None) if desk.require_login else desk.local_user
+    request[CALLER] = Caller(who, session)
 
     if request.method not in SAFE_METHODS:
         offered = request.headers.get("X-CSRF-Token")
@@ -109,7 +115,7 @@ async def identity_middleware(request: web.Request, handler: Handler) -> web.Str
             _keep(response, fresh, request, desk)
             return response
 
-    if desk.require_login and request["user"] is None and not request.path.startswith(OPEN_PATHS):
+    if desk.require_login and request[CALLER].user is None and not request.path.startswith(OPEN_PATHS):
         if request.path.startswith("/api/"):
             response = web.json_response(
                 {"error": "log in, or send an API token: Authorization: Bearer TOKEN"}, status=401
@@ -124,16 +130,16 @@ async def identity_middleware(request: web.Request, handler: Handler) -> web.Str
 
 
 def _keep(response: web.StreamResponse, fresh: object, request: web.Request, desk: Desk) -> None:
-    session = request.get("session")
-    if fresh is not None and session is not None and request.get("session_replaced") is None:
+    session = caller(request).session
+    if fresh is not None and session is not None and not caller(request).replaced:
         set_session_cookie(response, session, is_tls(request, desk.config.web.base_url))
 
 
 def build_app(desk: Desk) -> web.Application:
     """The desk's aiohttp application (serve it with :func:`monitor.web.desk.run_desk`)."""
     app = web.Application(middlewares=[headers_middleware, identity_middleware], client_max_size=UPLOAD_LIMIT)
-    app["desk"] = desk
-    app["jinja"] = make_environment()
+    app[DESK] = desk
+    app[JINJA] = make_environment()
     app.router.add_get("/", page_alerts.alerts_page, name="alerts")
     app.router.add_get("/alerts/cards", page_alerts.alert_cards)
     app.router.add_post("/alerts/{alert_id:\\d+}/decide", page_alerts.decide_alert)

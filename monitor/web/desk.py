@@ -93,6 +93,10 @@ class Desk:
         return self._categories
 
 
+DESK: web.AppKey[Desk] = web.AppKey("desk", Desk)
+"""Where the application keeps its :class:`Desk` (``request.app[DESK]``)."""
+
+
 async def check_bind(archive: Archive, host: str) -> bool:
     """Whether logins are required; listening beyond this machine without users is refused."""
     users = await archive.users.count()

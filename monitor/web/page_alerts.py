@@ -5,16 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from alerts.decisions import decide, describe
-from monitor.web.desk import Desk
+from monitor.web.desk import DESK, Desk
 from monitor.web.render import render
-from monitor.web.security import safe_next
+from monitor.web.security import caller, safe_next
 from monitor.web.views import PAGE, alert_filters, alert_rows
 
 FILTER_KEYS = ("severity", "channel", "category", "state", "since")
 
 
 async def alerts_page(request: web.Request) -> web.Response:
-    desk: Desk = request.app["desk"]
+    desk: Desk = request.app[DESK]
     filters = alert_filters(request.query)
     rows = await alert_rows(desk.archive, filters)
     channels = await desk.archive.desk.alert_channel_titles()
@@ -34,7 +34,7 @@ async def alerts_page(request: web.Request) -> web.Response:
 
 async def alert_cards(request: web.Request) -> web.Response:
     """The cards of alerts newer than ``after`` (the queue's poll), as HTML made by the same template."""
-    desk: Desk = request.app["desk"]
+    desk: Desk = request.app[DESK]
     filters = alert_filters(request.query)
     filters["before_id"] = None
     rows = await alert_rows(desk.archive, filters)
@@ -46,7 +46,7 @@ async def alert_cards(request: web.Request) -> web.Response:
 
 async def decide_alert(request: web.Request) -> web.StreamResponse:
     """Acknowledge, or mark a true/false positive with a note: recorded once, with who and when."""
-    desk: Desk = request.app["desk"]
+    desk: Desk = request.app[DESK]
     form = await request.post()
     alert_id = int(request.match_info["alert_id"])
     action = str(form.get("action", ""))
@@ -55,14 +55,14 @@ async def decide_alert(request: web.Request) -> web.StreamResponse:
         desk.archive,
         alert_id,
         action,
-        actor=request["user"],
+        actor=caller(request).user or "unknown",
         desk="web",
         note=note,
         replace=form.get("change") == "1",
     )
     said = describe(outcome.decision)
     message = f"alert {alert_id}: {said}" if outcome.recorded else f"alert {alert_id} was already: {said}"
-    session = request.get("session")
+    session = caller(request).session
     if session is not None:
         session.flash = message
     back = safe_next(str(form.get("next", "/")))
@@ -70,7 +70,7 @@ async def decide_alert(request: web.Request) -> web.StreamResponse:
 
 
 def _take_flash(request: web.Request) -> str | None:
-    session = request.get("session")
+    session = caller(request).session
     if session is None or not session.flash:
         return None
     message, session.flash = session.flash, None

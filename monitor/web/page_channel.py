@@ -11,7 +11,7 @@ from aiohttp import web
 
 from monitor.core.text import normalize
 from monitor.web.charts import bar_chart
-from monitor.web.desk import Desk
+from monitor.web.desk import DESK, Desk
 from monitor.web.render import render
 
 DAYS = 90
@@ -20,7 +20,7 @@ HASHTAG = re.compile(r"#(\w+)")
 
 
 async def channel_page(request: web.Request) -> web.Response:
-    desk: Desk = request.app["desk"]
+    desk: Desk = request.app[DESK]
     channel_id = int(request.match_info["channel_id"])
     store = desk.archive.desk
     row = await store.channel(channel_id)

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from monitor.core.errors import ImageError, MonitorError
-from monitor.web.desk import Desk
+from monitor.web.desk import DESK, Desk
 from monitor.web.render import render
 from monitor.web.views import similar_images
 
@@ -38,7 +38,7 @@ def _read(data: bytes, config: Any) -> tuple[Any, str | None]:
 
 
 async def check_upload(request: web.Request) -> web.Response:
-    desk: Desk = request.app["desk"]
+    desk: Desk = request.app[DESK]
     form = await request.post()
     text = str(form.get("text", "") or "")[:TEXT_LIMIT]
     upload = form.get("image")

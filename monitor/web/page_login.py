@@ -7,20 +7,20 @@ import math
 from aiohttp import web
 
 from monitor.web.auth import verify_user
-from monitor.web.desk import Desk
+from monitor.web.desk import DESK, Desk
 from monitor.web.render import redirect, render
-from monitor.web.security import is_tls, safe_next, set_session_cookie
+from monitor.web.security import caller, is_tls, safe_next, set_session_cookie
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
-    desk: Desk = request.app["desk"]
+    desk: Desk = request.app[DESK]
     if not desk.require_login:
         raise web.HTTPSeeOther("/")
     return render(request, "login.html", next=safe_next(request.query.get("next")), error=None)
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    desk: Desk = request.app["desk"]
+    desk: Desk = request.app[DESK]
     if not desk.require_login:
         raise web.HTTPSeeOther("/")
     form = await request.post()
@@ -43,19 +43,22 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         desk.limiter.failed(*keys)
         return render(request, "login.html", status=401, next=target, error="wrong name or password")
     desk.limiter.succeeded(*keys)
-    old = request["session"]
-    desk.sessions.drop(old.key)  # a new session key on login: a planted cookie is worthless
+    old = caller(request).session
+    if old is not None:
+        desk.sessions.drop(old.key)  # a new session key on login: a planted cookie is worthless
     session = desk.sessions.new(user=name)
-    request["session_replaced"] = True
+    caller(request).replaced = True
     response = redirect(target)
     set_session_cookie(response, session, is_tls(request, desk.config.web.base_url))
     return response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
-    desk: Desk = request.app["desk"]
-    desk.sessions.drop(request["session"].key)
-    request["session_replaced"] = True
+    desk: Desk = request.app[DESK]
+    who = caller(request)
+    if who.session is not None:
+        desk.sessions.drop(who.session.key)
+    who.replaced = True
     response = redirect("/login" if desk.require_login else "/")
     response.del_cookie("tgm_session", path="/")
     return response

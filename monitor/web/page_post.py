@@ -10,11 +10,12 @@ from pathlib import Path
 from aiohttp import web
 from PIL import Image, UnidentifiedImageError
 
-from monitor.web.desk import Desk
+from monitor.web.desk import DESK, Desk
 from monitor.web.render import render
 from monitor.web.views import post_data, similar_images
 
-_MIME_CACHE: dict[str, str] = {}
+_MIME_CACHE: dict[tuple[str, int, int], str] = {}
+"""The content type of each served file, by (sha256, mtime, size): a file changed on disk is sniffed again."""
 IMAGE_TYPES = {
     "JPEG": "image/jpeg",
     "PNG": "image/png",
@@ -36,7 +37,7 @@ def _diff(old: str, new: str) -> list[tuple[str, str]]:
 
 
 async def post_page(request: web.Request) -> web.Response:
-    desk: Desk = request.app["desk"]
+    desk: Desk = request.app[DESK]
     data = await post_data(desk, int(request.match_info["channel_id"]), int(request.match_info["message_id"]))
     texts = [v["text"] for v in data["versions"]] + [data["text"]]
     diffs = [
@@ -70,7 +71,7 @@ def _content_type(path: Path) -> str | None:
 async def media_file(request: web.Request) -> web.StreamResponse:
     """An archived image by its sha256 (the only key a request gives), with the content type its
     bytes say, ``nosniff`` (the headers middleware), and never a file outside the media store."""
-    desk: Desk = request.app["desk"]
+    desk: Desk = request.app[DESK]
     sha = request.match_info["sha256"]
     record = await desk.archive.media(sha)
     if record is None or not record.is_image:
@@ -79,12 +80,16 @@ async def media_file(request: web.Request) -> web.StreamResponse:
     path = record.path.resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise web.HTTPNotFound(text="no such image")
-    mime = _MIME_CACHE.get(sha)
+    stat = path.stat()
+    key = (sha, stat.st_mtime_ns, stat.st_size)
+    mime = _MIME_CACHE.get(key)
     if mime is None:
         mime = _content_type(path)
         if mime is None:
             raise web.HTTPNotFound(text="not an image the desk shows")
-        _MIME_CACHE[sha] = mime
+        if len(_MIME_CACHE) > 100_000:
+            _MIME_CACHE.clear()
+        _MIME_CACHE[key] = mime
     response = web.FileResponse(
         path,
         headers={

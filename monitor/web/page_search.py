@@ -9,7 +9,7 @@ import io
 from aiohttp import web
 
 from monitor.core.escape import dumps_json, for_csv
-from monitor.web.desk import Desk
+from monitor.web.desk import DESK, Desk
 from monitor.web.render import render
 from monitor.web.views import MAX_OFFSET, run_search, search_params
 
@@ -18,7 +18,7 @@ EXPORT_LIMIT = 10_000  # the CLI's own --limit ceiling
 
 
 async def search_page(request: web.Request) -> web.StreamResponse:
-    desk: Desk = request.app["desk"]
+    desk: Desk = request.app[DESK]
     params = search_params(request.query)
     form = {k: request.query.get(k, "") for k in ("q", "channel", "since", "until", "sort", "image", "alert")}
     wanted = request.query.get("format")

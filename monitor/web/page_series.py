@@ -10,7 +10,7 @@ from aiohttp import web
 from alerts.reminders import countdown_series
 from monitor.core.times import iso
 from monitor.web.charts import line_chart
-from monitor.web.desk import Desk
+from monitor.web.desk import DESK, Desk
 from monitor.web.render import render
 
 RECENTLY_PAST = timedelta(days=7)  # a series whose deadline passed this recently is still active
@@ -18,7 +18,7 @@ PAST_SHOWN = 20  # series whose deadline has passed, latest first, below the act
 
 
 async def countdowns_page(request: web.Request) -> web.Response:
-    desk: Desk = request.app["desk"]
+    desk: Desk = request.app[DESK]
     now = datetime.now(UTC)
     every = await countdown_series(desk.archive, datetime.min.replace(tzinfo=UTC))
     active = sorted((s for s in every if s.deadline >= now - RECENTLY_PAST), key=lambda s: s.deadline)
@@ -57,7 +57,7 @@ async def countdowns_page(request: web.Request) -> web.Response:
 
 
 async def campaigns_page(request: web.Request) -> web.Response:
-    desk: Desk = request.app["desk"]
+    desk: Desk = request.app[DESK]
     campaigns = await desk.archive.desk.campaigns()
     members = await desk.archive.desk.campaign_members([c["id"] for c in campaigns])
     by_campaign: dict[int, list[dict]] = {}

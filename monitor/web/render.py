@@ -21,6 +21,8 @@ from markupsafe import Markup
 
 from alerts.format import merge_spans, terms_summary, text_spans
 from monitor.core.escape import for_html
+from monitor.web.desk import DESK
+from monitor.web.security import caller
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -78,6 +80,9 @@ def pretty_json(text: str | None) -> str:
         return text
 
 
+JINJA: web.AppKey[jinja2.Environment] = web.AppKey("jinja", jinja2.Environment)
+
+
 def make_environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -102,11 +107,12 @@ def make_environment() -> jinja2.Environment:
 
 def render(request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:
     """A page: the template with the desk's common context (who, CSRF token, nav)."""
-    env: jinja2.Environment = request.app["jinja"]
-    session = request.get("session")
+    env = request.app[JINJA]
+    who = caller(request)
+    session = who.session
     html = env.get_template(name).render(
-        user=request.get("user"),
-        login_required=request.app["desk"].require_login,
+        user=who.user,
+        login_required=request.app[DESK].require_login,
         csrf=session.csrf if session else "",
         path=request.path,
         **context,

@@ -82,6 +82,24 @@ class Sessions:
         self._by_key.pop(key, None)
 
 
+@dataclass
+class Caller:
+    """Who a request comes from: the user (None: nobody logged in) and the browser's session
+    (None for API calls with a token, images and static files)."""
+
+    user: str | None
+    session: Session | None
+    replaced: bool = False  # a login or logout set its own cookie
+
+
+CALLER: web.RequestKey[Caller] = web.RequestKey("caller", Caller)
+
+
+def caller(request: web.Request) -> Caller:
+    """The request's :class:`Caller` (an anonymous one before the middleware ran, e.g. a 404)."""
+    return request.get(CALLER) or Caller(None, None)
+
+
 def csrf_ok(session: Session | None, offered: str | None) -> bool:
     """Whether ``offered`` is the session's CSRF token (compared in constant time)."""
     return bool(session and offered and hmac.compare_digest(session.csrf.encode(), offered.encode()))
