@@ -211,12 +211,12 @@ INSERT INTO alert_decisions (alert_id, kind, value, actor, desk, decided_at)
 # Step 5 (issue 14, the web desk): its users (argon2 password hashes) and their API tokens (the
 # SHA-256 of each token, never the token).
 WEB_USERS_V5 = """
-CREATE TABLE web_users (
+CREATE TABLE IF NOT EXISTS web_users (
     name          TEXT PRIMARY KEY,
     password_hash TEXT NOT NULL,                  -- argon2id, as argon2-cffi writes it
     created_at    TEXT NOT NULL
 );
-CREATE TABLE web_tokens (
+CREATE TABLE IF NOT EXISTS web_tokens (
     token_sha256  TEXT PRIMARY KEY,
     name          TEXT NOT NULL REFERENCES web_users(name),
     created_at    TEXT NOT NULL
