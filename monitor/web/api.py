@@ -58,7 +58,7 @@ async def post(request: web.Request) -> web.Response:
 
 
 async def stats(request: web.Request) -> web.Response:
-    return _json(await stats_data(request.app[DESK].archive))
+    return _json(await stats_data(request.app[DESK]))
 
 
 async def decide(request: web.Request) -> web.Response:

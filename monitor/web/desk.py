@@ -57,6 +57,7 @@ class Desk:
     _hashes: tuple[float, list[tuple[str, str]]] = (0.0, [])
     _detector: Any = None
     _categories: tuple[str, ...] | None = None
+    stats_cache: tuple[float, dict[str, Any] | None] = (0.0, None)
 
     @property
     def media_dir(self) -> Path:
