@@ -23,7 +23,7 @@ from alerts.outbox import Outbox
 from monitor.app import build_detector
 from monitor.core.config import Config
 from monitor.core.models import Channel
-from monitor.core.store import Archive
+from monitor.core.store import Archive, countdown_row
 from monitor.web.auth import add_user
 from monitor.web.desk import open_desk, run_desk
 from ocr import perceptual_hash
@@ -71,6 +71,11 @@ async def record(
     """Save a post and record what the real detector finds in it; the new alert ids."""
     post = await add_post(archive, channel, message_id, text, **kw)
     detection = detector.detect(post.text, ocr_text=kw.get("ocr_text"), date=post.date)
+    countdown = detection.countdown
+    rows = (
+        [countdown_row(post.id, channel.id, post.date, countdown)] if countdown and countdown.deadline else []
+    )
+    await archive.mark_detected([post.id], rows)  # what the pipeline stores: the countdown points
     return await outbox.record(post, detection) if detection.alert else []
 
 
