@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
@@ -80,6 +80,12 @@ def _problem(request: web.Request, status: int, message: str) -> web.StreamRespo
 async def identity_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Who is asking (a session, or an API token), and the CSRF check of every state change."""
     desk: Desk = request.app[DESK]
+    if not desk.require_login and not host_allowed(request.host, desk):
+        # DNS rebinding: a web page whose name now points at 127.0.0.1 must not read a desk
+        # that has no login. The browser sends that page's name as the Host.
+        return _problem(
+            request, 403, "this desk answers only to its own address (open it as http://127.0.0.1:PORT/)"
+        )
     bearer = request.headers.get("Authorization", "")
     if request.path.startswith("/api/") and bearer.startswith("Bearer "):
         user = await token_user(desk.archive, bearer.removeprefix("Bearer ").strip())
@@ -127,6 +133,22 @@ async def identity_middleware(request: web.Request, handler: Handler) -> web.Str
         response = await handler(request)
     _keep(response, fresh, request, desk)
     return response
+
+
+LOCAL_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def host_allowed(host: str, desk: Desk) -> bool:
+    """Whether the request's Host names this desk: a loopback name, the address it listens on,
+    or the host of ``[web] base_url``."""
+    try:
+        name = urlsplit("//" + host).hostname or ""
+    except ValueError:  # a malformed Host header
+        return False
+    allowed = set(LOCAL_NAMES) | {desk.config.web.host.strip("[]").lower()}
+    if desk.config.web.base_url:
+        allowed.add(urlsplit(desk.config.web.base_url).hostname or "")
+    return name in allowed
 
 
 def _keep(response: web.StreamResponse, fresh: object, request: web.Request, desk: Desk) -> None:

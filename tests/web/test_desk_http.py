@@ -67,6 +67,9 @@ async def test_pages_answer_with_strict_headers(built):
             assert "cdn" not in (await response.text()).lower()
         missing = await client.get(f"/post/{CH1.id}/999")
         assert missing.status == 404 and "no archived post 999" in await missing.text()
+        rebound = await client.get("/api/alerts", headers={"Host": "attacker.example"})
+        assert rebound.status == 403 and "answers only to its own address" in (await rebound.json())["error"]
+        assert (await client.get("/", headers={"Host": "localhost:8750"})).status == 200
         bad = await client.get("/?severity=urgent")
         assert bad.status == 400 and "severity must be one of" in await bad.text()
         assert "Traceback" not in await bad.text()
