@@ -184,19 +184,13 @@ async def similar_images(
     desk: Desk, phash: str, *, exclude: set[str], limit: int = 10
 ) -> list[dict[str, Any]]:
     """Archived images within the ``similar`` command's distance of ``phash``, with their posts."""
-    from ocr import SIMILAR_DISTANCE, hamming  # why: the OCR package (~0.8 s) loads on first use
+    from ocr import SIMILAR_DISTANCE  # why: the OCR package (~0.8 s) loads on first use
 
-    found = []
-    for sha, other in await desk.image_hashes():
-        if sha in exclude:
-            continue
-        try:
-            distance = hamming(phash, other)
-        except ValueError:
-            continue
-        if distance <= SIMILAR_DISTANCE:
-            found.append((distance, sha))
-    found.sort()
+    found = [
+        (d, sha)
+        for d, sha in await desk.near_images(phash, limit + len(exclude), SIMILAR_DISTANCE)
+        if sha not in exclude
+    ]
     found = found[:limit]
     rows = await desk.archive.desk.image_posts([sha for _, sha in found])
     posts: dict[str, list[dict[str, Any]]] = {}
