@@ -15,7 +15,7 @@ from monitor.web.desk import DESK, Desk
 from monitor.web.render import render
 
 DAYS = 90
-HASHTAG_POSTS = 2000  # hashtags are counted over the channel's latest posts
+HASHTAG_POSTS = 1000  # hashtags are counted over the channel's latest posts
 HASHTAG = re.compile(r"#(\w+)")
 
 
@@ -27,7 +27,10 @@ async def channel_page(request: web.Request) -> web.Response:
     if row is None:
         raise web.HTTPNotFound(text=f"no archived channel {channel_id}")
     start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=DAYS - 1)
-    posts = dict(await store.posts_per_day(channel_id, int(start.timestamp())))
+    posts = {
+        datetime.fromtimestamp(day * 86400, UTC).date().isoformat(): n
+        for day, n in await store.posts_per_day(channel_id, int(start.timestamp()))
+    }
     alerts = dict(await store.alerts_per_day(channel_id, start.isoformat()))
     days = [(start + timedelta(days=i)).date().isoformat() for i in range(DAYS)]
     tags: Counter[str] = Counter()
