@@ -277,19 +277,26 @@ def load(url: str, clients: int, seconds: float, channel: int, message: int) -> 
     ]
 
     async def client(i: int, stop: float, counts: list[int]) -> None:
-        async with aiohttp.ClientSession() as session:
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
             n = i
             while time.monotonic() < stop:
-                async with session.get(url + paths[n % len(paths)]) as response:
-                    await response.read()
+                try:
+                    async with session.get(url + paths[n % len(paths)]) as response:
+                        await response.read()
+                    counts[0] += 1
+                except (aiohttp.ClientError, TimeoutError):
+                    counts[1] += 1
                 n += 1
-                counts[0] += 1
 
     async def main() -> None:
-        counts = [0]
+        counts = [0, 0]
         stop = time.monotonic() + seconds
         await asyncio.gather(*(client(i, stop, counts) for i in range(clients)))
-        print(f"  busy desk answered {counts[0]:,} requests ({counts[0] / seconds:.0f}/s)", flush=True)
+        print(
+            f"  busy desk answered {counts[0]:,} requests ({counts[0] / seconds:.0f}/s), {counts[1]} timed out or failed",
+            flush=True,
+        )
 
     asyncio.run(main())
 
@@ -397,8 +404,12 @@ def main() -> int:
         ratio = pct(busy, 99) / pct(idle, 99)
         print(f"  write p99 busy / idle: {ratio:.2f} (target <= 1.20: {'ok' if ratio <= 1.2 else 'MISSED'})")
     finally:
-        desk.terminate()
-        desk.wait(10)
+        desk.terminate()  # it finishes the requests in flight first
+        try:
+            desk.wait(90)
+        except subprocess.TimeoutExpired:
+            desk.kill()
+            desk.wait()
     return 0
 
 
