@@ -23,12 +23,17 @@ async def list_alerts(
     unacked: bool = False,
     state: str | None = None,
     limit: int = 50,
+    after_id: int | None = None,
+    before_id: int | None = None,
+    category: str | None = None,
+    ids: list[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Alerts newest first, each its body plus ``created_at``, ``acked_at``, ``deliveries``,
     ``state`` (new, acknowledged, tp, fp) and ``decisions`` (who decided what, where, when).
 
     ``severity`` keeps that severity and above; ``channel`` (id, @username, link or title) keeps
-    the channel's alerts and the campaigns it took part in.
+    the channel's alerts and the campaigns it took part in; ``after_id``/``before_id`` page by
+    id; ``category`` keeps alerts with a match of that rule category; ``ids`` only these alerts.
     """
     allowed = None
     if severity is not None:
@@ -40,7 +45,16 @@ async def list_alerts(
             return []
         channel_id = row["id"]
     rows = await archive.alerts.listing(
-        since=since, severities=allowed, channel_id=channel_id, unacked=unacked, state=state, limit=limit
+        since=since,
+        severities=allowed,
+        channel_id=channel_id,
+        unacked=unacked,
+        state=state,
+        limit=limit,
+        after_id=after_id,
+        before_id=before_id,
+        category=category,
+        ids=ids,
     )
     ids = [r[0] for r in rows]
     deliveries: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}

@@ -87,6 +87,7 @@ async def open_app(
         if detect:
             chosen = sinks if sinks is not None else build_sinks(config, telegram_client)
             outbox = Outbox(archive, chosen, config.alerts)
+            outbox.dispatcher.desk_url = config.web.base_url  # messages link to the post's page on the desk
         pipeline = Pipeline(archive, detector=detector, ocr_pool=ocr_pool, outbox=outbox, deliver=deliver)
         yield App(config, archive, pipeline, detector, ocr_pool, outbox)
     finally:

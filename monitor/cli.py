@@ -27,6 +27,7 @@ from monitor import (
     cmd_evidence,
     cmd_ocr,
     cmd_rules,
+    cmd_web,
 )
 from monitor.cli_context import AppContext
 from monitor.core.errors import MonitorError
@@ -138,6 +139,7 @@ def _register() -> None:
         cmd_evidence,
         cmd_rules,
         cmd_bot,
+        cmd_web,
     ):
         for command in module.commands:
             add_global_options(command)

@@ -109,6 +109,15 @@ def demo_command(app: AppContext, work_dir: Path | None, no_ocr: bool) -> None:
             )
         )
     )
+    console.print(
+        Text(
+            for_terminal(
+                "\nOpen the analyst's desk on the demo archive (alerts, search, posters, countdowns) in a browser:\n"
+                f"  tgmonitor --db {db} serve     # then open http://127.0.0.1:8750/"
+            ),
+            style="bold",
+        )
+    )
 
 
 async def _show_series(archive: Any, console: Console) -> None:

@@ -159,6 +159,7 @@ class Daemon:
         self._tasks: set[asyncio.Task] = set()
         self._handlers: list[Any] = []
         self._saved_marks: dict[int, int] = {}
+        self.desk: Any = None  # the web desk, when [web] enabled
 
     # -- public control ---------------------------------------------------------------------
     @property
@@ -228,16 +229,32 @@ class Daemon:
                 # last in-flight posts are still sent (the outbox keeps anything unsent for later).
                 outbox_task = asyncio.create_task(app.outbox.run(outbox_stop), name="outbox")
             self._spawn(run_in_daemon(app, self.config, self._stop), "bot-desk")  # [bot] enabled: the desk
-            try:
-                if self.schedule:
-                    self._start_scheduler()
-                await self._connection_loop()
-            finally:
-                await self._shutdown()
-                if outbox_task is not None:
-                    outbox_stop.set()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await outbox_task
+            async with contextlib.AsyncExitStack() as desk_stack:
+                try:
+                    if self.config.web.enabled:
+                        await self._start_desk(desk_stack)
+                    if self.schedule:
+                        self._start_scheduler()
+                    await self._connection_loop()
+                finally:
+                    await self._shutdown()
+                    if outbox_task is not None:
+                        outbox_stop.set()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await outbox_task
+
+    async def _start_desk(self, stack: contextlib.AsyncExitStack) -> None:
+        """The web desk in the daemon's event loop (``[web] enabled``), on its own archive
+        connection so its reads never queue behind the pipeline's writes."""
+        from monitor.web import open_desk, run_desk  # why: aiohttp's web and Jinja2 load only when enabled
+
+        web = self.config.web
+        desk = await stack.enter_async_context(
+            open_desk(self.config, self.db_path, self.media_dir, host=web.host, verify=False)
+        )
+        runner = await run_desk(desk, web.host, web.port)
+        stack.push_async_callback(runner.cleanup)
+        self.desk = desk
 
     # -- connection -------------------------------------------------------------------------
     async def _connection_loop(self) -> None:

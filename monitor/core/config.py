@@ -145,6 +145,16 @@ class BotConfig:
 
 
 @dataclass
+class WebConfig:
+    """The web desk (``tgmonitor serve``, and inside ``tgmonitor run`` when ``enabled``)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"  # any other address requires users (tgmonitor users add NAME)
+    port: int = 8750
+    base_url: str | None = None  # e.g. "https://desk.example.org": alert messages link to the post's page
+
+
+@dataclass
 class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
@@ -153,6 +163,7 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
     bot: BotConfig = field(default_factory=BotConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     source: Path | None = None
 
 
@@ -213,6 +224,7 @@ def _coerce(hint: Any, value: Any, where: str, name: str, base: Path | None) -> 
         SinkConfig,
         EvidenceConfig,
         BotConfig,
+        WebConfig,
     ):
         return _build(hint, value, where, f"{name}.", base)
     if origin is list:
@@ -288,6 +300,7 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "schedule.fts_optimize_hours": (1, 8760, " hours"),
     "evidence.tsa_timeout": (1, 600, " seconds"),
     "bot.page_size": (1, 10, " results"),
+    "web.port": (1, 65535, ""),
 }
 """The allowed range of every numeric key (a sink's keys under ``alerts.sink``): a nonsense value
 (a negative burst limit, ``max_bytes = 0``, ``timeout = 0.001``) would otherwise be accepted and
@@ -364,6 +377,7 @@ def _check_values(config: Config, where: str) -> None:
         if isinstance(channel, str) and not channel.strip():
             raise ConfigError(f"{where}: 'telegram.channels[{i}]' is empty")
     _check_bot(config, where)
+    _check_web(config.web, where)
 
 
 _TG_NAME = re.compile(r"@?[A-Za-z][A-Za-z0-9_]{3,31}")
@@ -400,6 +414,23 @@ def _check_bot(config: Config, where: str) -> None:
         raise ConfigError(
             f"{where}: [bot] is enabled but has no token: set 'bot.token_env' or a telegram sink's 'bot_token_env'"
         )
+
+
+_HOST = re.compile(r"[A-Za-z0-9.:\-\[\]]+")
+
+
+def _check_web(web: WebConfig, where: str) -> None:
+    if not _HOST.fullmatch(web.host):
+        raise ConfigError(
+            f"{where}: 'web.host' must be an address or host name like 127.0.0.1, got {web.host!r}"
+        )
+    if web.base_url is not None:
+        url = web.base_url
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
+            raise ConfigError(
+                f"{where}: 'web.base_url' must be the desk's http(s) address like https://desk.example.org, "
+                f"got {_describe(url)}"
+            )
 
 
 def read_secret(env_name: str, *, required: bool = True) -> str | None:

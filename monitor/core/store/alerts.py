@@ -154,14 +154,35 @@ class AlertStore:
         unacked: bool = False,
         state: str | None = None,
         limit: int = 50,
+        after_id: int | None = None,
+        before_id: int | None = None,
+        category: str | None = None,
+        ids: Sequence[int] | None = None,
     ) -> list[sqlite3.Row]:
         """Alerts newest first: ``id, kind, severity, created_at, acked_at, body``.
 
         ``channel_id`` keeps the channel's alerts and the campaigns it took part in; ``state``
-        (``new``, ``acknowledged``, ``tp``, ``fp``) keeps those the analysts' decisions put there.
+        (``new``, ``acknowledged``, ``tp``, ``fp``) keeps those the analysts' decisions put there;
+        ``after_id``/``before_id`` page by id (newer than / older than); ``category`` keeps alerts
+        with a match of that rule category; ``ids`` only these alerts.
         """
         sql = ["SELECT a.id, a.kind, a.severity, a.created_at, a.acked_at, a.body FROM alerts a WHERE 1 = 1"]
         params: list[Any] = []
+        if after_id is not None:
+            sql.append("AND a.id > ?")
+            params.append(after_id)
+        if before_id is not None:
+            sql.append("AND a.id < ?")
+            params.append(before_id)
+        if ids is not None:
+            sql.append(f"AND a.id IN ({marks(len(ids))})" if ids else "AND 0")
+            params.extend(ids)
+        if category is not None:
+            sql.append(
+                "AND EXISTS (SELECT 1 FROM json_each(a.body, '$.matches') m "
+                "WHERE json_extract(m.value, '$.category') = ?)"
+            )
+            params.append(category)
         if since is not None:
             sql.append("AND a.created_at >= ?")
             params.append(iso(since))

@@ -20,6 +20,7 @@ from monitor.core.store.campaigns import CampaignStore
 from monitor.core.store.channels import ChannelsMixin
 from monitor.core.store.decisions import DecisionStore
 from monitor.core.store.deliveries import DeliveryStore
+from monitor.core.store.desk import DeskStore
 from monitor.core.store.evidence import EvidenceStore
 from monitor.core.store.media import MediaMixin
 from monitor.core.store.meta import MetaMixin
@@ -37,6 +38,7 @@ from monitor.core.store.posts import PostsMixin
 from monitor.core.store.scans import ScanStore
 from monitor.core.store.schema import INDEX_VERSION, MIGRATIONS, SchemaMixin
 from monitor.core.store.search import SearchMixin
+from monitor.core.store.users import UserStore
 
 
 class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, MetaMixin, SchemaMixin):
@@ -177,6 +179,16 @@ class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, MetaMixin, Sch
     def evidence(self) -> EvidenceStore:
         """The hash chain's genesis and daily heads, verifying, and the reads of exports."""
         return EvidenceStore(self)
+
+    @functools.cached_property
+    def desk(self) -> DeskStore:
+        """What the web desk's pages read: channel activity, campaigns, raw messages."""
+        return DeskStore(self)
+
+    @functools.cached_property
+    def users(self) -> UserStore:
+        """The web desk's users and API tokens."""
+        return UserStore(self)
 
     async def __aenter__(self) -> Archive:
         return self

@@ -262,6 +262,21 @@ CREATE TABLE IF NOT EXISTS rule_mutes (
 CREATE INDEX IF NOT EXISTS rule_mutes_channel ON rule_mutes(channel_id, until);
 """
 
+# Step 8 (issue 14, the web desk): its users (argon2 password hashes) and their API tokens (the
+# SHA-256 of each token, never the token).
+WEB_USERS_V8 = """
+CREATE TABLE IF NOT EXISTS web_users (
+    name          TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,                  -- argon2id, as argon2-cffi writes it
+    created_at    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS web_tokens (
+    token_sha256  TEXT PRIMARY KEY,
+    name          TEXT NOT NULL REFERENCES web_users(name),
+    created_at    TEXT NOT NULL
+);
+"""
+
 MIGRATIONS: list[str] = [
     SCHEMA_V1,
     ALERTS_V2,
@@ -270,6 +285,7 @@ MIGRATIONS: list[str] = [
     CHANNEL_KIND_V5,
     EVIDENCE_CHAIN,
     RULE_MUTES_V7,
+    WEB_USERS_V8,
 ]
 """Append-only: step ``i`` takes the schema from ``user_version == i`` to ``i + 1``."""
 
