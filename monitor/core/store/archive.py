@@ -18,6 +18,7 @@ from monitor.core.store.alerts import AlertStore
 from monitor.core.store.base import WriteGate
 from monitor.core.store.campaigns import CampaignStore
 from monitor.core.store.channels import ChannelsMixin
+from monitor.core.store.collection import CollectionMixin
 from monitor.core.store.deliveries import DeliveryStore
 from monitor.core.store.media import MediaMixin
 from monitor.core.store.meta import MetaMixin
@@ -35,7 +36,7 @@ from monitor.core.store.schema import INDEX_VERSION, MIGRATIONS, SchemaMixin
 from monitor.core.store.search import SearchMixin
 
 
-class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, MetaMixin, SchemaMixin):
+class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, CollectionMixin, MetaMixin, SchemaMixin):
     """The SQLite archive. Open with ``await Archive.open(path)``; one instance per process."""
 
     @classmethod
