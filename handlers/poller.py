@@ -29,7 +29,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +38,7 @@ from telethon.tl import functions, types
 
 from handlers.channels import CHANNEL_ERROR_TYPES, ChannelBook
 from handlers.intake import Intake, Unit
-from handlers.telegram import channel_from_entity, group_messages
+from handlers.telegram import group_messages
 from monitor.core.config import TelegramConfig
 from monitor.core.models import Channel
 from monitor.core.store import Archive
@@ -316,7 +316,7 @@ class Poller:
             if isinstance(diff, types.updates.ChannelDifferenceEmpty):
                 entry.pts = diff.pts
                 return found
-            await self._follow_names(channel, diff.chats)
+            channel = await self._follow_names(channel, diff.chats)
             if isinstance(diff, types.updates.ChannelDifferenceTooLong):
                 # Too far behind for a difference: the history from the watermark has it all.
                 entry.pts = getattr(diff.dialog, "pts", None) or entry.pts
@@ -351,19 +351,31 @@ class Poller:
                 await self.intake.on_deleted(channel.id, list(update.messages))
         return found
 
-    async def _follow_names(self, channel: Channel, chats: list[Any]) -> None:
-        """A channel renamed itself: it is followed by id, and its new name kept."""
+    async def _follow_names(self, channel: Channel, chats: list[Any]) -> Channel:
+        """A channel renamed itself: it is followed by id, and its new name kept everywhere."""
         for chat in chats:
-            if isinstance(chat, types.Channel) and chat.id == channel.id:
-                old = channel.username
-                if (chat.username or None) != (old or None) or (chat.title and chat.title != channel.title):
-                    fresh = channel_from_entity(chat)
-                    fresh.access_hash = fresh.access_hash or channel.access_hash
-                    channel.username, channel.title = fresh.username, fresh.title or channel.title
-                    await self.archive.upsert_channel(fresh)
-                    if (chat.username or None) != (old or None):
-                        log.warning(
-                            "channel id=%s renamed: @%s -> @%s", channel.id, old or "-", chat.username or "-"
-                        )
-                        if self.on_renamed is not None:
-                            await self.on_renamed(channel, old)
+            if not (isinstance(chat, types.Channel) and chat.id == channel.id):
+                continue
+            old = channel.username
+            renamed = (chat.username or None) != (old or None)
+            if not renamed and not (chat.title and chat.title != channel.title):
+                return channel
+            fresh = replace(
+                channel,
+                username=chat.username or None,
+                title=chat.title or channel.title,
+                access_hash=chat.access_hash or channel.access_hash,
+            )
+            await self.archive.upsert_channel(fresh)
+            if channel.id in self.book.channels:
+                self.book.channels[channel.id] = fresh  # the intake names posts by it
+            if channel.id in self.entries:
+                self.entries[channel.id].channel = fresh
+            if renamed:
+                log.warning(
+                    "channel id=%s renamed: @%s -> @%s", channel.id, old or "-", fresh.username or "-"
+                )
+                if self.on_renamed is not None:
+                    await self.on_renamed(fresh, old)
+            return fresh
+        return channel

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from telethon import TelegramClient, errors
@@ -300,10 +300,15 @@ class Collector:
                 log.warning("applying the channel list failed (%s): retried", exc)
 
     async def _run_account(self, account: Account) -> None:
-        try:
-            await account.poller.run()
-        except AccountLost as exc:
-            await self.lose(account, exc.reason)
+        while not self.stopping():
+            try:
+                await account.poller.run()
+            except AccountLost as exc:
+                await self.lose(account, exc.reason)
+                return
+            except Exception:  # one bad poll never stops collection: logged, then polling goes on
+                log.exception("poller of account %s failed: restarted in 5 s", account.name)
+                await self.sleep(5.0)
 
     async def _join_loop(self, account: Account) -> None:
         while not self.stopping() and not account.lost:
@@ -404,7 +409,10 @@ class Collector:
             )
             return channel
         fresh = channel_from_entity(entity)
-        if fresh.id != channel.id:
+        if fresh.id != channel.id or not fresh.access_hash:
             return channel  # the name is someone else's now: keep following by id
-        channel.access_hash = fresh.access_hash or channel.access_hash
-        return channel
+        moved = replace(channel, access_hash=fresh.access_hash)
+        await self.archive.upsert_channel(moved)
+        if channel.id in self.book.channels:
+            self.book.channels[channel.id] = moved
+        return moved

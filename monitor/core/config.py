@@ -278,7 +278,7 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "telegram.download_documents_max_bytes": (0, 4 << 30, " bytes (0: do not download)"),
     "telegram.poll_min_seconds": (1, 3600, " seconds"),
     "telegram.poll_max_seconds": (1, 86_400, " seconds"),
-    "telegram.join_check_seconds": (5, 86_400, " seconds"),
+    "telegram.join_check_seconds": (1, 86_400, " seconds"),
     "telegram.requests_per_minute": (1, 600, " requests"),
     "telegram.join_interval_seconds": (0, 86_400, " seconds"),
     "telegram.channels_per_account": (1, 500, " channels (Telegram allows 500)"),
