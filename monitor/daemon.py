@@ -71,8 +71,8 @@ def make_client(config: Config, account: AccountConfig | None = None) -> Telegra
     session_env = tg.session_env
     session_path = Path(tg.session)
     if account is not None:
-        session_env = account.session_env or f"{tg.session_env}_{account.name.upper().replace('-', '_')}"
-        session_path = account.session or session_path.with_name(f"{account.name}.session")
+        session_env = account.session_variable(tg)
+        session_path = account.session_file(tg)
     raw_id = read_secret(tg.api_id_env)
     try:
         api_id = int(raw_id or "")

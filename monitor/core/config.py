@@ -60,6 +60,23 @@ class AccountConfig:
     session_env: str | None = None  # a string session in this variable wins over the file
     standby: bool = False  # takes channels only when another account is lost
 
+    def session_file(self, telegram: TelegramConfig) -> Path:
+        """Its session file: ``session``, else ``<name>.session`` beside ``telegram.session``."""
+        return self.session or Path(telegram.session).with_name(f"{self.name}.session")
+
+    def session_variable(self, telegram: TelegramConfig) -> str:
+        """The variable a string session is read from: ``session_env``, else ``TG_SESSION_<NAME>``."""
+        return self.session_env or f"{telegram.session_env}_{self.name.upper().replace('-', '_')}"
+
+    @staticmethod
+    def find(telegram: TelegramConfig, name: str) -> AccountConfig:
+        """The pool's account of that name; an unknown name is one sentence."""
+        for account in telegram.account:
+            if account.name == name:
+                return account
+        known = ", ".join(a.name for a in telegram.account) or "none: add [[telegram.account]] entries"
+        raise ConfigError(f"unknown account {name!r} (accounts in the config: {known})")
+
 
 @dataclass
 class TelegramConfig:
