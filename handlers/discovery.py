@@ -67,7 +67,7 @@ class Suggestion:
             "pointed_by": len(self.by),
             "how": sorted(self.kinds, key=lambda k: -KIND_WEIGHT[k]),
             "last_seen": self.last or None,
-            "add": f"tgmonitor channels add {self.ref}",
+            "add": f"tgmonitor channels add {'-- ' if self.ref.startswith('-') else ''}{self.ref}",
         }
 
 

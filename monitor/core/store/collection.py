@@ -30,7 +30,7 @@ class CollectionMixin(StoreBase):
     # -- the channel list -------------------------------------------------------------------
     async def list_channels(self) -> list[sqlite3.Row]:
         """The channels added from the CLI: ``ref, text, channel_id, mode, account, added_at``."""
-        return await self.fetchall("SELECT * FROM channel_list ORDER BY added_at, ref")
+        return await self.fetchall("SELECT * FROM channel_list ORDER BY added_at, rowid")
 
     async def add_listed_channel(self, ref: str, text: str, mode: str | None, account: str | None) -> bool:
         """Add one reference; ``False`` when it is listed already (nothing changes then)."""
