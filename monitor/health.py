@@ -18,18 +18,34 @@ import itertools
 import logging
 import statistics
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alerts.outbox import Outbox
 from monitor.core.config import TelegramConfig
 from monitor.core.models import Channel
-from monitor.core.store import Archive
+
+if TYPE_CHECKING:  # why: stats and doctor read the heartbeat without loading the alert side
+    from alerts.outbox import Outbox
+    from monitor.core.store import Archive
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_KEY = "daemon:heartbeat"
 HEARTBEAT_STALE_SECONDS = 180.0  # doctor and stats call a daemon whose heartbeat is older "down or stuck"
 MIN_POSTS_TO_LEARN = 8  # fewer posts say nothing about a channel's usual gap
+
+
+def heartbeat_state(stamp: str | None, now: datetime | None = None) -> dict[str, Any] | None:
+    """What ``stats`` and ``doctor`` say of the daemon's heartbeat (None: no daemon ever ran here)."""
+    if not stamp:
+        return None
+    age = ((now or datetime.now(UTC)) - datetime.fromisoformat(stamp)).total_seconds()
+    alive = age <= HEARTBEAT_STALE_SECONDS
+    says = (
+        f"alive ({age:.0f} s ago)"
+        if alive
+        else f"{_span(age)} old: the daemon is down or stuck (systemctl status tgmonitor)"
+    )
+    return {"at": stamp, "age_s": round(age, 1), "alive": alive, "says": says}
 
 
 def channel_name(channel: Channel) -> str:
