@@ -68,7 +68,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             {
                 "telegram": {
                     "channels": [],
-                    "channel": [{"ref": f"@bench_chan_{cid - 10_000}", "mode": mode} for cid, mode in channels],
+                    "channel": [
+                        {"ref": f"@bench_chan_{cid - 10_000}", "mode": mode} for cid, mode in channels
+                    ],
                     "account": [{"name": name} for name in accounts],
                     "channels_per_account": min(500, math.ceil(args.channels / args.accounts)),
                     "requests_per_minute": args.rpm,
@@ -109,10 +111,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
 
         watched_total = len(channels) - len(joins)
-        while (joined() < len(joins) or polled() < watched_total) and time.perf_counter() - t0 < args.setup_timeout:
+        while (
+            joined() < len(joins) or polled() < watched_total
+        ) and time.perf_counter() - t0 < args.setup_timeout:
             await asyncio.sleep(0.5)
         setup_s = time.perf_counter() - t0
-        print(f"setup: {joined()}/{len(joins)} joined, {polled()}/{watched_total} first polls, {setup_s:.0f} s", flush=True)
+        print(
+            f"setup: {joined()}/{len(joins)} joined, {polled()}/{watched_total} first polls, {setup_s:.0f} s",
+            flush=True,
+        )
         await daemon.intake.drain(60)
 
         archived: dict[tuple[int, int], float] = {}
@@ -135,7 +142,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         while len(set(sent) & set(archived)) < len(sent) and time.perf_counter() < deadline:
             await asyncio.sleep(0.2)
         requests = {
-            n: (a.poller.budget.total - counts_before[n]) / elapsed * 60 for n, a in daemon.collector.accounts.items()
+            n: (a.poller.budget.total - counts_before[n]) / elapsed * 60
+            for n, a in daemon.collector.accounts.items()
         }
         rss = rss_mb()
         daemon.request_stop()
@@ -167,19 +175,27 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(r: dict[str, Any]) -> None:
-    print(f"\n{r['channels']} channels over {r['accounts']} accounts, {r['posts']} posts, {r['lost']} not archived")
-    print(f"joined   p50 {r['joined_p50']:.2f} s  p99 {r['joined_p99']:.2f} s   target 2 s  ratio {r['joined_p99'] / 2:.2f}")
+    print(
+        f"\n{r['channels']} channels over {r['accounts']} accounts, {r['posts']} posts, {r['lost']} not archived"
+    )
+    print(
+        f"joined   p50 {r['joined_p50']:.2f} s  p99 {r['joined_p99']:.2f} s   target 2 s  ratio {r['joined_p99'] / 2:.2f}"
+    )
     print(
         f"watched  p50 {r['watched_p50']:.1f} s  p99 {r['watched_p99']:.1f} s   delay / (expected + 1 s): "
         f"p99 {r['watched_ratio_p99']:.2f}  max {r['watched_ratio_max']:.2f}  (target < 1)"
     )
     for name, per_min in r["requests_per_min"].items():
-        print(f"budget   {name}: {per_min:.0f} requests/min of {r['budget']}  ratio {per_min / r['budget']:.2f}")
+        print(
+            f"budget   {name}: {per_min:.0f} requests/min of {r['budget']}  ratio {per_min / r['budget']:.2f}"
+        )
     print(f"rss      {r['rss_mb']:.0f} MB   target 300 MB  ratio {r['rss_mb'] / 300:.2f}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--channels", type=int, default=2000)
     parser.add_argument("--accounts", type=int, default=5)
     parser.add_argument("--rpm", type=int, default=600, help="requests_per_minute per account")

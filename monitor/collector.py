@@ -133,6 +133,7 @@ class Collector:
         self.modes: dict[int, str] = {}
         self.version: str | None = None
         self._sync_lock = asyncio.Lock()
+        self._spawn: Callable[[Any, str], asyncio.Task] | None = None
 
     # -- reading --------------------------------------------------------------------------------
     def client_for(self, channel: Channel) -> TelegramClient:
@@ -278,10 +279,15 @@ class Collector:
 
     # -- running ----------------------------------------------------------------------------------
     def start(self, spawn: Callable[[Any, str], asyncio.Task]) -> None:
+        self._spawn = spawn
         for account in self.accounts.values():
-            account.task = spawn(self._run_account(account), f"poller-{account.name}")
-            spawn(self._join_loop(account), f"joiner-{account.name}")
+            self._start_account(account)
         spawn(self._list_loop(), "channel-list")
+
+    def _start_account(self, account: Account) -> None:
+        assert self._spawn is not None
+        account.task = self._spawn(self._run_account(account), f"poller-{account.name}")
+        self._spawn(self._join_loop(account), f"joiner-{account.name}")
 
     async def _list_loop(self) -> None:
         while not self.stopping():
@@ -304,7 +310,7 @@ class Collector:
             try:
                 await account.poller.run()
             except AccountLost as exc:
-                await self.lose(account, exc.reason)
+                await self.lose(account, exc.reason, wait=exc.wait)
                 return
             except Exception:  # one bad poll never stops collection: logged, then polling goes on
                 log.exception("poller of account %s failed: restarted in 5 s", account.name)
@@ -321,7 +327,7 @@ class Collector:
             try:
                 await self._join(account, want, channel)
             except AccountLost as exc:
-                await self.lose(account, exc.reason)
+                await self.lose(account, exc.reason, wait=exc.wait)
                 return
             except AccountFull as exc:
                 log.error("%s: channel %s stays polled without joining", exc, want.ref)
@@ -360,11 +366,16 @@ class Collector:
         account.poller.add(channel, "join", joined=True)
         await self.save()
 
-    async def lose(self, account: Account, reason: str) -> None:
-        """An account cannot collect: its channels go to the others and are gap-filled there."""
+    async def lose(self, account: Account, reason: str, *, wait: float | None = None) -> None:
+        """An account cannot collect: its channels go to the others and are gap-filled there.
+
+        A flood-waited account (``wait`` seconds) comes back after the wait and takes new
+        channels again; a banned or logged-out one stays lost until the daemon restarts."""
         if account.lost:
             return
         account.lost = reason
+        if wait is not None and self._spawn is not None:
+            self._spawn(self._recover(account, wait), f"recover-{account.name}")
         log.error(
             "account %s lost (%s): moving its %d channels", account.name, reason, len(account.poller.entries)
         )
@@ -396,6 +407,15 @@ class Collector:
         for want in queued_invites:
             self._queue_join(want, None, None)
         await self.save()
+
+    async def _recover(self, account: Account, wait: float) -> None:
+        await self.sleep(wait)
+        if self.stopping():
+            return
+        account.lost = None
+        log.info("account %s waited out its flood wait: it collects again", account.name)
+        await self.health.account_back(account.name)
+        self._start_account(account)
 
     async def _rehash(self, account: Account, channel: Channel) -> Channel:
         """Access hashes belong to an account: the new one resolves a public channel once."""

@@ -177,3 +177,66 @@ async def test_stats_and_doctor_read_the_heartbeat(tmp_path, no_user_config):
 
 async def _beat(daemon) -> bool:
     return await daemon.app.archive.get_meta("daemon:heartbeat") is not None
+
+
+async def test_a_long_flood_wait_moves_the_channels_and_the_account_comes_back(tmp_path):
+    from telethon.tl import functions
+
+    server = FakeTelegram()
+    second = 880001
+    server.add_account(second)
+    server.add_channel(CHANNEL_ID, "militia_news", "أخبار المقاومة", joined=False)
+    config = make_config(
+        tmp_path,
+        channels=["@militia_news"],
+        mode="watch",
+        flood_sleep_threshold=0,
+        long_flood_wait_seconds=2,
+        account=[{"name": "second"}, {"name": "first"}],
+        **FAST,
+    )
+    config.alerts.sink.append(SinkConfig(type="jsonl", path=tmp_path / "alerts.jsonl"))
+    ids = {"first": SELF_ID, "second": second}
+
+    def factory(cfg, account):
+        return server.client(
+            account=ids[account.name], flood_sleep_threshold=cfg.telegram.flood_sleep_threshold
+        )
+
+    async with running_daemon(server, config, account_client_factory=factory, detect=True) as daemon:
+        assert daemon.collector.assigned[CHANNEL_ID] == "second"
+        server.fail(
+            functions.updates.GetChannelDifferenceRequest,
+            "FLOOD_WAIT_3",
+            code=420,
+            times=None,
+            match=lambda _request: server.current == second,
+        )
+        await eventually(
+            lambda: _true(daemon.collector.assigned.get(CHANNEL_ID) == "first"), timeout=15, what="move"
+        )
+        server.post(CHANNEL_ID, "وصلنا رغم الانتظار")
+        await eventually(posts_at_least(daemon, 1), timeout=15, what="the post through the other account")
+        await eventually(lambda: _true(len(delivered(tmp_path)) == 2), timeout=20, what="lost, then back")
+    texts = [a["text"] for a in delivered(tmp_path)]
+    assert "second lost (flood wait" in texts[0] and "second collects again" in texts[1]
+
+
+async def test_an_unknown_account_or_missing_session_is_one_sentence(tmp_path, monkeypatch):
+    from monitor.core.config import AccountConfig
+    from monitor.core.errors import ConfigError, TelegramSetupError
+    from monitor.daemon import make_client
+    from tests.support.fake_telegram import API_HASH
+
+    config = make_config(tmp_path, account=[{"name": "second"}], session=str(tmp_path / "main.session"))
+    monkeypatch.setenv("TG_API_ID", "12345")
+    monkeypatch.setenv("TG_API_HASH", API_HASH)
+    monkeypatch.delenv("TG_SESSION_SECOND", raising=False)
+    with pytest.raises(TelegramSetupError, match="tgmonitor login --account second"):
+        make_client(config, config.telegram.account[0])
+    assert (
+        AccountConfig.find(config.telegram, "second").session_file(config.telegram)
+        == tmp_path / "second.session"
+    )
+    with pytest.raises(ConfigError, match="unknown account 'third'"):
+        AccountConfig.find(config.telegram, "third")
