@@ -13,8 +13,9 @@ Telegram pushes a channel's updates only to accounts that joined it (core.telegr
 
 Every request of an account takes a token from its :class:`Budget` (``requests_per_minute``), so
 thousands of channels cost a bounded number of requests: when the channels ask for more than the
-budget, each one's interval is stretched by the same factor, and :meth:`Poller.expected_delay`
-says by how much (``channels list`` shows it).
+budget (planned at 85 % of it, so the queue of due polls does not grow), each one's interval
+is stretched by the same factor, and :meth:`Poller.expected_delay` says by how much
+(``channels list`` shows it).
 
 What a poll finds goes through the intake like a live message (:class:`handlers.intake.Unit`),
 so saving stays idempotent and the watermark honest; messages the archive already holds unchanged
@@ -46,6 +47,7 @@ from monitor.core.times import iso
 
 log = logging.getLogger(__name__)
 
+UTILISATION = 0.85  # polls are planned for this share of the budget: a full queue would only grow
 DIFF_LIMIT = 100  # messages per getChannelDifference answer (Telegram allows up to 100 for users)
 
 ACCOUNT_LOST_ERRORS: tuple[type[Exception], ...] = (
@@ -59,7 +61,7 @@ ACCOUNT_LOST_ERRORS: tuple[type[Exception], ...] = (
 
 
 class Budget:
-    """A token bucket: at most ``per_minute`` requests a minute, with a burst of a tenth of it.
+    """A token bucket without bursts: at most ``per_minute`` requests in any minute.
 
     ``sent`` keeps the times of the last minute's requests, for ``stats`` and the bench.
     """
@@ -67,7 +69,7 @@ class Budget:
     def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic):
         self.per_minute = per_minute
         self.rate = per_minute / 60.0
-        self.capacity = max(1.0, per_minute / 10.0)
+        self.capacity = 1.0  # no bursts: requests are spaced 60 / per_minute seconds apart
         self.tokens = self.capacity
         self.clock = clock
         self.stamp = clock()
@@ -181,13 +183,13 @@ class Poller:
     def stretch(self) -> float:
         """How much the budget stretches every interval: 1 when the channels ask for less than it."""
         demand = sum(60.0 / e.interval for e in self.entries.values())
-        return max(1.0, demand / self.budget.per_minute)
+        return max(1.0, demand / (UTILISATION * self.budget.per_minute))
 
     def expected_delay(self, entry: Entry) -> float:
         """Seconds a new post may wait before a poll archives it (joined: pushed at once)."""
         if entry.mode == "join" and entry.joined:
             return 1.0
-        return entry.interval * self.stretch()
+        return entry.interval * self.stretch() + 60.0 / self.budget.per_minute
 
     def state(self, channel_id: int) -> dict[str, Any]:
         """What the archive keeps of one entry (``collection`` row)."""
@@ -226,6 +228,9 @@ class Poller:
         """One poll of one channel (a few requests when it has more than a page); new posts found."""
         channel = entry.channel
         found = 0
+        # Only a channel failing before this poll is readable again after it: a gap-fill inside
+        # the poll may have found it private just now, and that must stand.
+        was_failing = channel.id in self.book.failing
         try:
             if entry.pts is None:
                 found = await self._start(entry)
@@ -249,8 +254,10 @@ class Poller:
         except (ConnectionError, OSError) as exc:
             log.warning("poll of @%s failed (%s): retried later", channel.username or channel.id, exc)
             entry.due = self.clock() + entry.interval
+            await self._reconnect()
             return 0
-        await self.book.readable(self.archive, channel)
+        if was_failing:
+            await self.book.readable(self.archive, channel)
         entry.last_poll_at = iso(datetime.now(UTC))
         entry.found += found
         if entry.mode == "watch" or not entry.joined:
@@ -267,6 +274,16 @@ class Poller:
         entry.due = self.clock() + entry.interval * self.stretch()
         self.dirty.add(channel.id)
         return found
+
+    async def _reconnect(self) -> None:
+        """A pool account's link died past Telethon's retries: connect again (the daemon's own
+        connection loop looks after the first account only)."""
+        if self.client.is_connected():
+            return
+        try:
+            await self.client.connect()
+        except (ConnectionError, OSError) as exc:
+            log.warning("account %s cannot reconnect yet (%s)", self.account, exc)
 
     async def _call(self, request: Any) -> Any:
         wait = self.budget.wait_time()

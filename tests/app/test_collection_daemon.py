@@ -240,3 +240,20 @@ async def test_an_unknown_account_or_missing_session_is_one_sentence(tmp_path, m
     )
     with pytest.raises(ConfigError, match="unknown account 'third'"):
         AccountConfig.find(config.telegram, "third")
+
+
+async def test_a_channel_that_turns_private_is_alerted_once_and_cleared_when_readable(tmp_path):
+    server = FakeTelegram()
+    server.add_channel(CHANNEL_ID, "militia_news", "أخبار المقاومة", joined=False)
+    config = make_config(tmp_path, mode="watch", **FAST)
+    config.alerts.sink.append(SinkConfig(type="jsonl", path=tmp_path / "alerts.jsonl"))
+    async with running_daemon(server, config, detect=True) as daemon:
+        server.set_private(CHANNEL_ID)
+        await eventually(lambda: _true(len(delivered(tmp_path)) == 1), timeout=15, what="the private alert")
+        assert "is private" in delivered(tmp_path)[0]["text"]
+        server.set_private(CHANNEL_ID, False)
+        await eventually(lambda: _true(len(delivered(tmp_path)) == 2), timeout=15, what="the clear")
+        assert "can be read again" in delivered(tmp_path)[1]["text"]
+        server.post(CHANNEL_ID, "عادت القناة")
+        await eventually(posts_at_least(daemon, 1), timeout=15, what="a post after")
+    assert len(delivered(tmp_path)) == 2
