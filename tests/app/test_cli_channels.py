@@ -156,3 +156,10 @@ def test_suggest_ranks_what_imported_channels_forward_link_and_mention(env):
     assert rows[1]["add"] == "tgmonitor channels add -- -1002001"  # click needs -- before a negative id
     table = run("--db", db, "channels", "suggest").output
     assert RTL not in table and "jabha_news" in table
+
+
+def test_login_of_an_unknown_account_is_one_sentence(env):
+    cfg = write_config(env, '[[telegram.account]]\nname = "first"\n')
+    one_line_error(
+        run("--config", cfg, "login", "--account", "ghost", ok=False), "unknown account 'ghost'", "first"
+    )

@@ -257,3 +257,36 @@ async def test_a_channel_that_turns_private_is_alerted_once_and_cleared_when_rea
         server.post(CHANNEL_ID, "عادت القناة")
         await eventually(posts_at_least(daemon, 1), timeout=15, what="a post after")
     assert len(delivered(tmp_path)) == 2
+
+
+async def test_systemd_hears_ready_the_watchdog_and_stopping(tmp_path, monkeypatch):
+    import socket
+
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.setblocking(False)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    server = FakeTelegram()
+    server.add_channel(CHANNEL_ID, "militia_news", "أخبار المقاومة")
+    heard: list[str] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                heard.append(sock.recv(256).decode())
+            except BlockingIOError:
+                return
+
+    try:
+        async with running_daemon(server, make_config(tmp_path), heartbeat_interval=0.1):
+
+            async def beaten() -> bool:
+                drain()
+                return "WATCHDOG=1" in heard
+
+            await eventually(beaten, what="a watchdog ping")
+        drain()
+    finally:
+        sock.close()
+    assert heard[0] == "READY=1" and "STOPPING=1" in heard
