@@ -31,7 +31,7 @@ from handlers.channels import CHANNEL_ERROR_TYPES, ChannelBook, is_invite, ref_k
 from handlers.gapfill import GapFiller
 from handlers.intake import Intake
 from handlers.joiner import AccountFull, InviteInvalid, Joiner
-from handlers.poller import AccountLost, Poller
+from handlers.poller import ACCOUNT_LOST_ERRORS, AccountLost, Poller
 from handlers.telegram import channel_from_entity
 from monitor.core.config import TelegramConfig
 from monitor.core.models import Channel
@@ -148,7 +148,9 @@ class Collector:
 
     @property
     def first_client(self) -> TelegramClient:
-        return next(iter(self.accounts.values())).client
+        """The client that resolves new references: the first account not lost."""
+        live = [a for a in self.accounts.values() if not a.lost] or list(self.accounts.values())
+        return live[0].client
 
     def entry_state(self, channel_id: int) -> dict[str, Any] | None:
         name = self.assigned.get(channel_id)
@@ -402,8 +404,8 @@ class Collector:
                 target.join_wake.set()
             try:
                 await self.gapfiller.gapfill(channel)  # closes the hole the lost account left
-            except AccountLost as exc:
-                await self.lose(target, exc.reason)
+            except ACCOUNT_LOST_ERRORS as exc:
+                await self.lose(target, type(exc).__name__.removesuffix("Error"))
         for want in queued_invites:
             self._queue_join(want, None, None)
         await self.save()
