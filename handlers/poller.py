@@ -189,7 +189,9 @@ class Poller:
         """Seconds a new post may wait before a poll archives it (joined: pushed at once)."""
         if entry.mode == "join" and entry.joined:
             return 1.0
-        return entry.interval * self.stretch() + 60.0 / self.budget.per_minute
+        # The next poll is planned already; later ones come every interval x stretch.
+        planned = max(entry.interval * self.stretch(), entry.due - self.clock())
+        return planned + 60.0 / self.budget.per_minute
 
     def state(self, channel_id: int) -> dict[str, Any]:
         """What the archive keeps of one entry (``collection`` row)."""
