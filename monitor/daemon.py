@@ -16,6 +16,12 @@ Lifecycle of :meth:`Daemon.run`:
    and skipped; the rest keeps running.
 6. SIGTERM/SIGINT: stop taking updates, finish in-flight posts (bounded wait), save watermarks,
    disconnect, close. SIGHUP: reload config and rules (a bad reload keeps the old ones).
+7. After the first gap-fill, :class:`monitor.collector.Collector` takes over how each channel is
+   collected (issue 13): one client per account of the pool (the first is the one this loop
+   connects), pollers and joiners per account, the channel list read again when it changes, and
+   an account lost handing its channels over. A heartbeat goes into the archive (and to systemd's
+   watchdog) every ``heartbeat_interval`` seconds; learned silences are checked every
+   ``health_interval`` (:mod:`monitor.health`).
 """
 
 from __future__ import annotations
