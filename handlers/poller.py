@@ -189,9 +189,12 @@ class Poller:
         """Seconds a new post may wait before a poll archives it (joined: pushed at once)."""
         if entry.mode == "join" and entry.joined:
             return 1.0
-        # The next poll is planned already; later ones come every interval x stretch.
-        planned = max(entry.interval * self.stretch(), entry.due - self.clock())
-        return planned + 60.0 / self.budget.per_minute
+        # The next poll is planned already, behind the polls due before it (one token each);
+        # later ones come every interval x stretch.
+        spacing = 60.0 / self.budget.per_minute
+        ahead = sum(1 for e in self.entries.values() if e.due <= entry.due)
+        next_poll = max(entry.due - self.clock(), ahead * spacing)
+        return max(next_poll, entry.interval * self.stretch()) + spacing
 
     def state(self, channel_id: int) -> dict[str, Any]:
         """What the archive keeps of one entry (``collection`` row)."""

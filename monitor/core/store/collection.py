@@ -111,7 +111,8 @@ class CollectionMixin(StoreBase):
         from them. Newest by message id, which the (channel_id, message_id) index walks without a
         sort (a channel's ids grow with its dates), so a check of thousands of channels stays cheap."""
         rows = await self.fetchall(
-            "SELECT date FROM posts WHERE channel_id = ? ORDER BY message_id DESC LIMIT ?", (channel_id, limit)
+            "SELECT date FROM posts WHERE channel_id = ? ORDER BY message_id DESC LIMIT ?",
+            (channel_id, limit),
         )
         return sorted((r[0] for r in rows), reverse=True)
 
