@@ -101,6 +101,11 @@ def add_command(app: AppContext, ref: str, mode: str | None, account: str | None
                     raise ChannelRefError(f"{parsed.text} is collected already (in {where})")
             if not parsed.private:
                 row = await archive.find_channel(parsed.value)
+                if parsed.kind == "id" and (row is None or not row["access_hash"]):
+                    raise ChannelRefError(
+                        f"{parsed.text}: a numeric id works only for a channel this archive has read "
+                        "(Telegram needs its access hash): add it by @username or t.me link"
+                    )
                 if row is not None:
                     for want in wants:
                         if await _resolved_id(archive, want) == row["id"]:

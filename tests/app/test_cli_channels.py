@@ -74,6 +74,7 @@ def test_add_list_remove_round_trip(env):
         (["bad name!"], "", ["not a Telegram username"]),
         (["@ab"], "", ["not a Telegram username"]),
         (["--", "-42"], "", ["not a channel id"]),
+        (["--", "-1001234567"], "", ["works only for a channel this archive has read"]),
         (["https://example.com/x"], "", ["not a t.me link"]),
         (["t.me/+AbCdEfGh1234"], "", ["private invite link", "--mode join"]),
         (["@new_channel", "--account", "nobody"], "", ["unknown account 'nobody'"]),
