@@ -67,7 +67,9 @@ class Suggestion:
             "pointed_by": len(self.by),
             "how": sorted(self.kinds, key=lambda k: -KIND_WEIGHT[k]),
             "last_seen": self.last or None,
-            "add": f"tgmonitor channels add {'-- ' if self.ref.startswith('-') else ''}{self.ref}",
+            # A channel known only by id (a forward's source) cannot be resolved without its
+            # access hash: its @username has to be found first.
+            "add": None if self.ref.startswith("-") else f"tgmonitor channels add {self.ref}",
         }
 
 

@@ -283,7 +283,8 @@ def suggest_command(app: AppContext, as_json: bool, limit: int) -> None:
         table.add_column(column)
     for r in rows:
         name = f"{r['title']} ({r['ref']})" if r["title"] else r["ref"]
-        cells = [name, str(r["pointed_by"]), ", ".join(r["how"]), (r["last_seen"] or "-")[:16], r["add"]]
+        add = r["add"] or "find its @username first (known by id only)"
+        cells = [name, str(r["pointed_by"]), ", ".join(r["how"]), (r["last_seen"] or "-")[:16], add]
         table.add_row(*(Text(for_terminal(str(c), newlines=False)) for c in cells))
     _console().print(table)
 

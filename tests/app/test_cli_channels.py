@@ -154,7 +154,8 @@ def test_suggest_ranks_what_imported_channels_forward_link_and_mention(env):
     assert [r["ref"] for r in rows] == ["@jabha_news", "-1002001", "@war_media_x"]  # no bot, no invite path
     assert rows[0]["pointed_by"] == 2 and rows[0]["how"] == ["link", "mention"]
     assert rows[1]["title"] == "الإعلام الحربي" and rows[1]["how"] == ["forward"]
-    assert rows[1]["add"] == "tgmonitor channels add -- -1002001"  # click needs -- before a negative id
+    assert rows[1]["add"] is None  # known by id only: Telegram needs its access hash or its name
+    assert rows[0]["add"] == "tgmonitor channels add @jabha_news"
     table = run("--db", db, "channels", "suggest").output
     assert RTL not in table and "jabha_news" in table
 
