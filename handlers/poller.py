@@ -47,6 +47,7 @@ from monitor.core.times import iso
 
 log = logging.getLogger(__name__)
 
+GROWTH = 1.25  # an empty poll stretches a watched channel's interval by a quarter
 UTILISATION = 0.85  # polls are planned for this share of the budget: a full queue would only grow
 DIFF_LIMIT = 100  # messages per getChannelDifference answer (Telegram allows up to 100 for users)
 
@@ -189,12 +190,14 @@ class Poller:
         """Seconds a new post may wait before a poll archives it (joined: pushed at once)."""
         if entry.mode == "join" and entry.joined:
             return 1.0
-        # The next poll is planned already, behind the polls due before it (one token each);
-        # later ones come every interval x stretch.
+        # The next poll is planned already, behind the polls due before it (one token each). A
+        # post that a poll just missed waits for the one after, whose interval may have grown by
+        # a quarter (that poll found nothing).
         spacing = 60.0 / self.budget.per_minute
         ahead = sum(1 for e in self.entries.values() if e.due <= entry.due)
         next_poll = max(entry.due - self.clock(), ahead * spacing)
-        return max(next_poll, entry.interval * self.stretch()) + spacing
+        after = min(self.settings.poll_max_seconds, entry.interval * GROWTH) * self.stretch()
+        return max(next_poll, after) + spacing
 
     def state(self, channel_id: int) -> dict[str, Any]:
         """What the archive keeps of one entry (``collection`` row)."""
@@ -267,7 +270,7 @@ class Poller:
         entry.found += found
         if entry.mode == "watch" or not entry.joined:
             low, high = self.settings.poll_min_seconds, self.settings.poll_max_seconds
-            entry.interval = max(low, entry.interval / 2) if found else min(high, entry.interval * 1.25)
+            entry.interval = max(low, entry.interval / 2) if found else min(high, entry.interval * GROWTH)
         else:
             entry.interval = self.settings.join_check_seconds
             if found:
