@@ -79,6 +79,13 @@ class Joiner:
             raise InviteInvalid(f"the invite link +{invite_hash} does not lead to a channel")
         return channel_from_entity(chats[0])
 
+    async def leave(self, channel: Channel) -> None:
+        """Leave a channel no longer collected, so it stops counting against the 500."""
+        await self.client(
+            functions.channels.LeaveChannelRequest(types.InputChannel(channel.id, channel.access_hash or 0))
+        )
+        log.info("left @%s id=%s (account %s)", channel.username or "-", channel.id, self.account)
+
     async def _request(self, request: Any, label: str) -> Any:
         wait = self.next_join - self.clock()
         if wait > 0:

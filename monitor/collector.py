@@ -264,10 +264,20 @@ class Collector:
         channel = self.book.unwatch(channel_id)
         name = self.assigned.pop(channel_id, None)
         self.modes.pop(channel_id, None)
-        if name is not None:
-            self.accounts[name].poller.remove(channel_id)
+        entry = self.accounts[name].poller.remove(channel_id) if name is not None else None
         if channel is not None:
             log.info("channel @%s id=%s removed: no longer collected", channel.username or "-", channel_id)
+        if entry is not None and entry.joined and name is not None and self._spawn is not None:
+            self._spawn(self._leave(self.accounts[name], entry.channel), f"leave-{channel_id}")
+
+    async def _leave(self, account: Account, channel: Channel) -> None:
+        try:
+            await account.joiner.leave(channel)
+        except (errors.RPCError, ConnectionError, OSError) as exc:
+            log.warning(
+                "leaving @%s failed (%s): the account stays a member", channel.username or channel.id, exc
+            )
+        await self.archive.drop_collection([channel.id])
 
     async def save(self) -> None:
         """Keep each channel's mode, account, pts and interval in the archive."""

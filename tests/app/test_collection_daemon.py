@@ -73,6 +73,14 @@ async def test_a_running_daemon_picks_up_channels_added_and_removed_within_secon
         code, out = await cli(cfg, "channels", "remove", "@other_front")
         assert code == 0, out
         await eventually(lambda: _true(OTHER_ID not in daemon.channels), timeout=15, what="the removal")
+        code, out = await cli(cfg, "channels", "add", "@other_front", "--mode", "join")
+        assert code == 0, out
+        await eventually(
+            lambda: _true(SELF_ID in server.channels[OTHER_ID].members), timeout=15, what="the join"
+        )
+        code, out = await cli(cfg, "channels", "remove", "@other_front")
+        assert code == 0, out
+        await eventually(lambda: _true(not server.channels[OTHER_ID].members), timeout=15, what="the leave")
         assert OTHER_ID not in daemon.collector.assigned
         assert CHANNEL_ID in daemon.channels  # the config's channel is untouched
     code, out = await cli(cfg, "channels", "list", "--json")
