@@ -410,7 +410,10 @@ class Collector:
             self.modes[channel.id] = mode
             target.poller.add(channel, mode, pts=entry.pts)
             if mode == "join":
-                target.join_queue.append((want or Want(str(channel.id), mode, None, "move"), channel))
+                # A private channel is joined again through its invite (the old account's access
+                # hash means nothing to the new one); a public one by the hash just resolved.
+                again = None if want is not None and is_invite(want.ref) else channel
+                target.join_queue.append((want or Want(str(channel.id), mode, None, "move"), again))
                 target.join_wake.set()
             try:
                 await self.gapfiller.gapfill(channel)  # closes the hole the lost account left

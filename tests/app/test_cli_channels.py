@@ -165,3 +165,29 @@ def test_login_of_an_unknown_account_is_one_sentence(env):
     one_line_error(
         run("--config", cfg, "login", "--account", "ghost", ok=False), "unknown account 'ghost'", "first"
     )
+
+
+def test_channels_list_shows_hostile_titles_inert(env):
+    import asyncio
+
+    from monitor.core.models import Channel
+    from monitor.core.store import Archive
+
+    db = env / "a.db"
+
+    async def seed() -> None:
+        archive = await Archive.open(db)
+        try:
+            await archive.upsert_channel(Channel(4242, "evil_chan", "\x1b[31mأخبار\u202e عاجلة\x07", 99))
+            await archive.add_listed_channel("evil_chan", "@evil_chan", None, None)
+            await archive.set_meta("channel_ref:evil_chan", "4242")
+        finally:
+            await archive.close()
+
+    asyncio.run(seed())
+    out = run("--db", db, "channels", "list").output
+    assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
+    rows = json.loads(run("--db", db, "channels", "list", "--json").output)
+    assert rows[0]["id"] == 4242 and rows[0]["title"].startswith("\x1b[31mأخبار")  # the data, kept whole
+    raw = run("--db", db, "channels", "list", "--json").output
+    assert "\x1b" not in raw  # escaped as \u001b in the JSON text
