@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -195,8 +196,16 @@ class Collector:
                 await book.watch(channel)
             else:
                 book.unresolved[want.ref] = "not resolved yet"
-        if any(not is_invite(r) for r in book.unresolved) and not self.stopping():
-            await book.resolve(self.first_client, self.archive)
+        fresh = [r for r, why in book.unresolved.items() if why == "not resolved yet" and not is_invite(r)]
+        if fresh and time.monotonic() >= book.next_resolve and not self.stopping():
+            # Only references never tried: a failed one waits for the daemon's hourly retry
+            # (resolving is the most rate-limited call).
+            failed = {r: why for r, why in book.unresolved.items() if r not in fresh}
+            book.unresolved = {r: book.unresolved[r] for r in fresh}
+            try:
+                await book.resolve(self.first_client, self.archive)
+            finally:
+                book.unresolved.update(failed)
         rows = await self.archive.collection_rows()
         wanted: set[int] = set()
         for want in self.wants.values():
