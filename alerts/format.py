@@ -26,7 +26,12 @@ from monitor.core.times import iso
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
 SEVERITY_MARK = {"high": "🔴", "medium": "🟠", "low": "🟡"}
-KIND_LABEL = {"post": "alert", "campaign": "campaign", "reminder": "countdown reminder"}
+KIND_LABEL = {
+    "post": "alert",
+    "campaign": "campaign",
+    "reminder": "countdown reminder",
+    "health": "collection health",  # monitor.health: a channel or account problem, or its recovery
+}
 ELLIPSIS = "…"
 
 

@@ -21,6 +21,7 @@ from monitor import (
     cmd_alerts,
     cmd_archive,
     cmd_bot,
+    cmd_channels,
     cmd_check,
     cmd_daemon,
     cmd_demo,
@@ -140,6 +141,7 @@ def _register() -> None:
         cmd_rules,
         cmd_bot,
         cmd_web,
+        cmd_channels,
     ):
         for command in module.commands:
             add_global_options(command)

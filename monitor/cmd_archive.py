@@ -31,6 +31,7 @@ from monitor.core.errors import ExportError, MonitorError
 from monitor.core.escape import dumps_json, for_csv, for_terminal, terminal_spans
 from monitor.core.store import SEARCH_BUDGET_S, Archive
 from monitor.core.times import parse_timezone
+from monitor.health import HEARTBEAT_KEY, heartbeat_state
 
 _SEARCH_FIELDS = ["channel", "channel_id", "message_id", "date", "text", "ocr_text", "url", "snippet"]
 """The columns of ``search --json``/``--csv`` (DESIGN.md), for a header even when nothing matches."""
@@ -357,6 +358,7 @@ def stats_command(app: AppContext, as_json: bool) -> None:
             data = await archive.stats()
             daemon = await archive.get_meta("daemon:health")
             data["daemon"] = json.loads(daemon) if daemon else None
+            data["heartbeat"] = heartbeat_state(await archive.get_meta(HEARTBEAT_KEY))
             return data
 
     data = run_async(go())
@@ -367,12 +369,23 @@ def stats_command(app: AppContext, as_json: bool) -> None:
     # Titles, reasons and paths go to rich only as Text (never markup), through for_terminal.
     summary = Table(title=Text(for_terminal(f"archive {app.db_path()}")), show_header=False)
     for key, value in data.items():
-        if key not in ("per_channel", "daemon"):
+        if key not in ("per_channel", "daemon", "heartbeat"):
             summary.add_row(key.replace("_", " "), Text(for_terminal(str(value))))
     console.print(summary)
     if data["per_channel"]:
         table = Table(title="channels")
-        for column in ("channel", "status", "posts", "last post (UTC)", "last id", "last gap-fill"):
+        columns = (
+            "channel",
+            "status",
+            "posts",
+            "last post (UTC)",
+            "last id",
+            "last gap-fill",
+            "mode",
+            "account",
+            "delay",
+        )
+        for column in columns:
             table.add_column(column)
         for row in data["per_channel"]:
             name = ("@" + row["username"]) if row["username"] else (row["title"] or str(row["channel_id"]))
@@ -384,8 +397,13 @@ def stats_command(app: AppContext, as_json: bool) -> None:
                 (row["last_post_date"] or "-")[:16],
                 str(row["last_message_id"] or "-"),
                 (row["last_gapfill_at"] or "never")[:16],
+                row["mode"] or "-",
+                Text(for_terminal(row["account"] or "-", newlines=False)),
+                f"{row['expected_delay_s']:.0f} s" if row["expected_delay_s"] is not None else "-",
             )
         console.print(table)
+    if data.get("heartbeat"):
+        console.print(Text(for_terminal(f"daemon heartbeat: {data['heartbeat']['says']}")))
     if data.get("daemon"):
         console.print(Text(for_terminal(f"daemon: {json.dumps(data['daemon'], ensure_ascii=False)}")))
 

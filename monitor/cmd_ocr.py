@@ -20,6 +20,7 @@ from monitor.cli_context import AppContext, pass_app, run_async
 from monitor.core.errors import ConfigError, ImageError, MonitorError, OcrError
 from monitor.core.escape import for_terminal
 from monitor.core.store import Archive
+from monitor.health import HEARTBEAT_KEY, heartbeat_state
 
 
 def _console(err: bool = False) -> Console:
@@ -253,7 +254,10 @@ def _check_archive(app: AppContext) -> list[tuple[str, str, str]]:
     async def go() -> dict[str, Any]:
         async with await Archive.open(db_path, app.media_dir(), readonly=True) as archive:
             await archive.check_intact()  # the doctor reads every page: a damaged one is found here
-            return await archive.stats()
+            stats = await archive.stats()
+            stats["heartbeat"] = heartbeat_state(await archive.get_meta(HEARTBEAT_KEY))
+            stats["open_problems"] = [r["problem"] for r in await archive.open_health()]
+            return stats
 
     try:
         stats = run_async(go())
@@ -265,6 +269,11 @@ def _check_archive(app: AppContext) -> list[tuple[str, str, str]]:
         if k in stats
     )
     rows = [("ok", "archive", f"{db_path}: {summary}")]
+    beat = stats.get("heartbeat")
+    if beat is not None:
+        rows.append(("ok" if beat["alive"] else "warn", "daemon", f"heartbeat {beat['says']}"))
+    for problem in stats.get("open_problems") or []:
+        rows.append(("warn", "collection", problem))
     if stats.get("ocr_pending"):
         rows.append(("warn", "ocr pending", f"{stats['ocr_pending']} images: run `tgmonitor ocr --pending`"))
     return rows

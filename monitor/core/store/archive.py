@@ -18,6 +18,7 @@ from monitor.core.store.alerts import AlertStore
 from monitor.core.store.base import WriteGate
 from monitor.core.store.campaigns import CampaignStore
 from monitor.core.store.channels import ChannelsMixin
+from monitor.core.store.collection import CollectionMixin
 from monitor.core.store.decisions import DecisionStore
 from monitor.core.store.deliveries import DeliveryStore
 from monitor.core.store.desk import DeskStore
@@ -41,7 +42,7 @@ from monitor.core.store.search import SearchMixin
 from monitor.core.store.users import UserStore
 
 
-class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, MetaMixin, SchemaMixin):
+class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, CollectionMixin, MetaMixin, SchemaMixin):
     """The SQLite archive. Open with ``await Archive.open(path)``; one instance per process."""
 
     @classmethod

@@ -277,6 +277,38 @@ CREATE TABLE IF NOT EXISTS web_tokens (
 );
 """
 
+# Step 9 (issue 13, collection that holds on real Telegram): the channels added with `tgmonitor channels
+# add` (kept here, not in the config file), how each channel is collected (mode, the account it is
+# assigned to, its pts and poll interval), and the collection health problems raised and cleared.
+COLLECTION_V9 = """
+CREATE TABLE IF NOT EXISTS channel_list (
+    ref         TEXT PRIMARY KEY,                 -- username (lower case), bare id, or +invitehash
+    text        TEXT NOT NULL,                    -- as the user gave it
+    channel_id  INTEGER,                          -- once resolved: renames are followed by id
+    mode        TEXT,                             -- join | watch; NULL: the config's default
+    account     TEXT,                             -- NULL: any account of the pool
+    added_at    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS collection (
+    channel_id     INTEGER PRIMARY KEY,
+    mode           TEXT NOT NULL,                 -- join | watch
+    account        TEXT NOT NULL,                 -- the pool account collecting it now
+    joined         INTEGER NOT NULL DEFAULT 0,
+    pts            INTEGER,                       -- the channel's pts as last polled
+    interval       REAL,                          -- seconds between polls now
+    expected_delay REAL,                          -- seconds a new post may take to be archived
+    last_poll_at   TEXT,
+    updated_at     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS health (
+    key        TEXT PRIMARY KEY,                  -- silence:ID | status:ID | account:NAME | ...
+    subject    TEXT NOT NULL,
+    problem    TEXT NOT NULL,
+    raised_at  TEXT NOT NULL,
+    cleared_at TEXT
+);
+"""
+
 MIGRATIONS: list[str] = [
     SCHEMA_V1,
     ALERTS_V2,
@@ -286,6 +318,7 @@ MIGRATIONS: list[str] = [
     EVIDENCE_CHAIN,
     RULE_MUTES_V7,
     WEB_USERS_V8,
+    COLLECTION_V9,
 ]
 """Append-only: step ``i`` takes the schema from ``user_version == i`` to ``i + 1``."""
 
