@@ -118,7 +118,7 @@ def similar_command(app: AppContext, image: Path, max_distance: int | None, as_j
 
     Example: tgmonitor similar poster.jpg --max-distance 6
     """
-    from ocr import SIMILAR_DISTANCE, OcrSettings, hamming, load_image, perceptual_hash  # why: as in ocr
+    from ocr import SIMILAR_DISTANCE, OcrSettings, load_image, nearest, perceptual_hash  # why: as in ocr
 
     settings = OcrSettings.from_config(app.config().ocr)
     limit = SIMILAR_DISTANCE if max_distance is None else max_distance
@@ -133,15 +133,7 @@ def similar_command(app: AppContext, image: Path, max_distance: int | None, as_j
 
     async def go() -> list[dict[str, Any]]:
         async with await Archive.open(db_path, app.media_dir(), readonly=True) as archive:
-            found = []
-            for sha, phash in await archive.media_by_phash():
-                try:
-                    distance = hamming(wanted, phash)
-                except ValueError:
-                    continue
-                if distance <= limit:
-                    found.append((distance, sha, phash))
-            found.sort()
+            found = nearest(wanted, await archive.media_by_phash(), limit)
             matches = []
             for distance, sha, phash in found:
                 posts = await archive.posts_with_media(sha)

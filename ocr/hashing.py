@@ -10,6 +10,7 @@ rather than dHash: it is steadier under JPEG recompression and colour shifts.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 import imagehash
 from PIL import Image
@@ -34,3 +35,15 @@ def hamming(a: str, b: str) -> int:
     if len(a) != len(b):
         raise ValueError(f"hashes of different lengths: {len(a)} and {len(b)} hex digits")
     return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def nearest(wanted: str, hashes: Iterable[tuple[str, str]], max_distance: int) -> list[tuple[int, str, str]]:
+    """``(distance, sha256, phash)`` of the ``(sha256, phash)`` pairs within ``max_distance`` bits
+    of ``wanted``, nearest first (what ``similar`` and the bot's look-alikes rank). A hash of
+    another length (an archive from an older hasher) is not comparable and is left out."""
+    found = []
+    for sha, phash in hashes:
+        if len(phash) == len(wanted) and (distance := hamming(wanted, phash)) <= max_distance:
+            found.append((distance, sha, phash))
+    found.sort()
+    return found

@@ -51,19 +51,10 @@ async def look_alikes(
     archive: Archive, phash: str, *, limit: int = 10, exclude_post: int | None = None
 ) -> list[LookAlike]:
     """Archived images within :data:`ocr.SIMILAR_DISTANCE` of ``phash``, nearest first."""
-    from ocr import SIMILAR_DISTANCE, hamming  # why: as in thread_reader
+    from ocr import SIMILAR_DISTANCE, nearest  # why: as in thread_reader
 
-    found: list[tuple[int, str]] = []
-    for sha, other in await archive.media_by_phash():
-        try:
-            distance = hamming(phash, other)
-        except ValueError:  # a hash of another length (an older archive): not comparable
-            continue
-        if distance <= SIMILAR_DISTANCE:
-            found.append((distance, sha))
-    found.sort()
     out: list[LookAlike] = []
-    for distance, sha in found:
+    for distance, sha, _ in nearest(phash, await archive.media_by_phash(), SIMILAR_DISTANCE):
         posts = [p for p in await archive.posts_with_media(sha) if p.id != exclude_post]
         if posts:
             out.append(LookAlike(sha, distance, posts))

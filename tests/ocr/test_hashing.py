@@ -54,3 +54,17 @@ def test_near_duplicates_are_close_and_others_far(poster):
     ]
     for other in others:
         assert hamming(original, perceptual_hash(other)) > SIMILAR_DISTANCE
+
+
+def test_nearest_ranks_within_the_distance_and_skips_other_lengths():
+    from ocr import nearest
+
+    wanted = "ffff0000ffff0000"
+    hashes = [
+        ("far", "0000ffff0000ffff"),  # 64 bits away
+        ("two", "ffff0000ffff0003"),
+        ("same", wanted),
+        ("old", "ffff"),  # an older hasher's length: not comparable
+    ]
+    assert nearest(wanted, hashes, 10) == [(0, "same", wanted), (2, "two", "ffff0000ffff0003")]
+    assert nearest(wanted, hashes, 1) == [(0, "same", wanted)]
