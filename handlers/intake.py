@@ -132,6 +132,7 @@ class Intake:
         queue_size: int = 2000,
         album_wait: float = 0.5,
         max_document_bytes: int = 0,
+        max_video_bytes: int = 0,
         ocr_concurrency: int = 4,
         on_archived: Callable[[Unit, Any], None] | None = None,
     ):
@@ -142,6 +143,7 @@ class Intake:
         self.batch_size = batch_size
         self.album_wait = album_wait
         self.max_document_bytes = max_document_bytes
+        self.max_video_bytes = max_video_bytes  # clips up to this size are downloaded and read
         self.on_archived = on_archived
         self.queue: asyncio.Queue[Unit] = asyncio.Queue(queue_size)
         self.progress = Progress()
@@ -378,7 +380,7 @@ class Intake:
         client = getattr(messages[0], "_client", None) or self.client
         if client is not None:
             with_media = [m for m in messages if media_items(m)]
-            await fill_media(client, with_media, post.media, self.max_document_bytes)
+            await fill_media(client, with_media, post.media, self.max_document_bytes, self.max_video_bytes)
         return post
 
     async def _album_of(self, channel: Channel, message: Any) -> list[Any]:

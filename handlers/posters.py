@@ -50,6 +50,7 @@ class PosterReader:
         """Read one stored image (skipped if read before); concurrent callers share one read.
 
         True when the image has text now (read here or before), False when reading it failed.
+        A clip the reader skipped (over the video cap, a Lottie sticker) is no failure.
         """
         shared = self._shared.get(sha256)
         if shared is None:
@@ -72,7 +73,7 @@ class PosterReader:
             return media is not None and media.ocr_status != "failed"
         outcome = await self.ocr_pool.recognize(media.path)
         await self.apply_ocr(sha256, outcome, detect=False)
-        return outcome.status == "done"
+        return outcome.status != "failed"
 
     async def apply_ocr(self, sha256: str, outcome: OcrOutcome, *, detect: bool = True) -> list[int]:
         """Store an OCR outcome; with ``detect``, run detection on the posts it changed."""
@@ -86,7 +87,7 @@ class PosterReader:
             height=outcome.height,
         )
         if outcome.status != "done":
-            log.warning("ocr failed sha256=%s reason=%s", sha256[:12], outcome.reason)
+            log.warning("ocr %s sha256=%s reason=%s", outcome.status, sha256[:12], outcome.reason)
         if detect:
             await self.detect_posts(post_ids)
         return post_ids

@@ -232,6 +232,7 @@ class Daemon:
                 self.channels,
                 workers=self.workers,
                 max_document_bytes=self.config.telegram.download_documents_max_bytes,
+                max_video_bytes=self.config.ocr.video_max_bytes,
                 ocr_concurrency=max(2, self.config.ocr.workers * 2),
             )
             self.gapfiller = GapFiller(
@@ -746,6 +747,7 @@ async def backfill_channel(
                 since=since,
                 limit=limit,
                 max_document_bytes=config.telegram.download_documents_max_bytes,
+                max_video_bytes=config.ocr.video_max_bytes,
                 on_progress=on_progress,
             )
         finally:

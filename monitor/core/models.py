@@ -13,6 +13,19 @@ from typing import Any
 
 IMAGE_MIME_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
 
+CLIP_MIME_TYPES = frozenset(
+    {
+        "video/mp4",
+        "video/webm",
+        "video/quicktime",
+        "video/x-matroska",
+        "video/3gpp",
+        "application/x-tgsticker",
+    }
+)
+"""Clips read at their key frames (issue 18): videos, round video notes, GIFs Telegram turned into
+MP4, video stickers (WebM) and animated stickers (Lottie ``.tgs``, recorded as not readable)."""
+
 LINKABLE_KINDS = frozenset({"public_channel", "private_channel", "public_supergroup", "private_supergroup"})
 """Desktop's chat types whose messages t.me links reach (channels and supergroups)."""
 
@@ -63,6 +76,11 @@ class MediaItem:
     height: int | None = None
     missing_reason: str | None = None
     sha256: str | None = None  # set once stored in the archive
+
+    @property
+    def is_clip(self) -> bool:
+        """A video or animated sticker, read at its key frames (``ocr.clips``) like a poster."""
+        return not self.is_image and (self.mime_type or "").lower() in CLIP_MIME_TYPES
 
 
 @dataclass(slots=True)

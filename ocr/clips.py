@@ -1,0 +1,132 @@
+"""Reading a stored clip (video, video sticker, GIF-as-MP4, round video note) like a poster.
+
+:class:`ClipReader` cuts the clip's key frames (``ocr.video``), reads each frame through the
+same OCR entry point posters use (the pool's ``recognize``), merges their text with the time
+each line first appears, and answers one :class:`OcrOutcome` for the clip, which the poster
+reader stores with the media and matches like poster text.
+
+:class:`MediaReader` is what the app hands the pipeline in place of the bare pool: a stored
+file whose name ends like a video (the store names files by their MIME type) is read as a clip,
+anything else goes to the pool as before.
+
+Outcomes besides ``done``:
+
+* ``skipped`` with the size, for a clip over ``[ocr] video_max_bytes``; ``skipped`` with the
+  reason for a Lottie ``.tgs`` sticker (a gzipped JSON vector animation FFmpeg cannot decode:
+  no offline renderer of it is packaged for Debian, so it is recorded, not read);
+* ``failed`` with FFmpeg's own complaint on one line, for a file that is no video, is truncated
+  or corrupt, or takes FFmpeg past the timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Protocol
+
+from monitor.core.models import OcrOutcome
+from ocr.video import VideoFailed, VideoSettings, key_frames, merge_readings, video_text
+
+__all__ = ["LOTTIE_SUFFIXES", "VIDEO_SUFFIXES", "ClipReader", "MediaReader", "is_clip_file"]
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv", ".3gp", ".avi", ".mpeg", ".mpg"})
+"""File suffixes read as clips (``monitor.core.store.media`` names stored files by MIME type)."""
+
+LOTTIE_SUFFIXES = frozenset({".tgs"})
+
+LOTTIE_REASON = "animated sticker (.tgs) is a Lottie vector animation FFmpeg cannot decode: not read"
+
+
+class ImageReader(Protocol):
+    """The pool's public entry point: one image file in, one outcome out."""
+
+    async def recognize(self, path: Path | str) -> OcrOutcome: ...
+
+
+def is_clip_file(path: Path | str) -> bool:
+    suffix = Path(path).suffix.lower()
+    return suffix in VIDEO_SUFFIXES or suffix in LOTTIE_SUFFIXES
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+class ClipReader:
+    """Key frames through FFmpeg, each frame through the OCR pool, the lines merged."""
+
+    def __init__(self, images: ImageReader, settings: VideoSettings | None = None) -> None:
+        self.images = images
+        self.settings = settings or VideoSettings()
+
+    async def recognize(self, path: Path | str) -> OcrOutcome:
+        """The clip's text, one line per distinct line of its frames, each led by its time."""
+        started = time.perf_counter()
+        path = Path(path)
+        outcome = await self._recognize(path)
+        outcome.seconds = time.perf_counter() - started
+        outcome.format = outcome.format or path.suffix.lstrip(".").lower() or None
+        return outcome
+
+    async def _recognize(self, path: Path) -> OcrOutcome:
+        if path.suffix.lower() in LOTTIE_SUFFIXES:
+            return OcrOutcome("skipped", reason=LOTTIE_REASON)
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            return OcrOutcome("failed", reason=f"cannot read the video: {exc.strerror}")
+        cap = self.settings.max_bytes
+        if not cap:
+            return OcrOutcome("skipped", reason="videos are not read ([ocr] video_max_bytes = 0)")
+        if size > cap:
+            return OcrOutcome(
+                "skipped",
+                reason=f"video of {_megabytes(size)} is over the {_megabytes(cap)} cap ([ocr] video_max_bytes)",
+            )
+        folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="tgmonitor-clip-"))
+        try:
+            try:
+                frames = await key_frames(path, folder, self.settings)
+            except VideoFailed as exc:
+                log.warning("video %s not read: %s", path.name, exc.reason)
+                return OcrOutcome("failed", reason=exc.reason)
+            outcomes = await asyncio.gather(*(self.images.recognize(frame.path) for frame in frames))
+        finally:
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+        read = [(frame, o) for frame, o in zip(frames, outcomes, strict=True) if o.status == "done"]
+        if not read:
+            reason = next((o.reason for o in outcomes if o.reason), "no frame could be read")
+            return OcrOutcome("failed", reason=f"no key frame could be read: {reason}")
+        lines = merge_readings((frame.seconds, o.text) for frame, o in read)
+        first = read[0][1]
+        return OcrOutcome(
+            "done",
+            text=video_text(lines),
+            width=first.width,
+            height=first.height,
+            frames=len(frames),
+            extra={
+                "frames": [round(f.seconds, 2) for f in frames],
+                "unread_frames": len(frames) - len(read),
+                "lines": len(lines),
+            },
+        )
+
+
+class MediaReader:
+    """Clips to :class:`ClipReader`, images to the pool: the one reader the pipeline is given."""
+
+    def __init__(self, images: ImageReader, settings: VideoSettings | None = None) -> None:
+        self.images = images
+        self.clips = ClipReader(images, settings)
+
+    async def recognize(self, path: Path | str) -> OcrOutcome:
+        if is_clip_file(path):
+            return await self.clips.recognize(path)
+        return await self.images.recognize(path)
