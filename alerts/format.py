@@ -494,6 +494,9 @@ def post_body(
     """
 
     ocr_spans = [(int(m["start"]), int(m["end"])) for m in matches if m.get("source") == "ocr"]
+    if countdown and countdown.get("source") == "ocr" and countdown.get("end"):
+        # the poster or video line of the countdown too (a clip's line says its frame time)
+        ocr_spans.append((int(countdown.get("start") or 0), int(countdown["end"])))
     excerpt, highlights = ocr_excerpt(ocr_text, ocr_spans)
     if excerpt is None and ocr_text and not (post.text or "").strip():
         excerpt, highlights = _first_lines(ocr_text, 300), []

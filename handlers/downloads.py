@@ -17,7 +17,7 @@ from typing import Any
 
 from telethon import TelegramClient, errors
 
-from monitor.core.models import MediaItem
+from monitor.core.models import MediaItem, file_size
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +34,13 @@ def wants_download(item: MediaItem, max_document_bytes: int, max_video_bytes: in
     return bool(max_document_bytes) and item.size is not None and item.size <= max_document_bytes
 
 
-def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"
-
-
 def not_downloaded_reason(item: MediaItem, max_video_bytes: int) -> str:
     """Why a file was left on Telegram: a clip over the video cap says its size."""
     if item.is_clip and item.size is not None and item.size > max_video_bytes:
         if not max_video_bytes:
             return "video not downloaded: videos are not read ([ocr] video_max_bytes = 0)"
         return (
-            f"video of {_megabytes(item.size)} not downloaded: over the {_megabytes(max_video_bytes)} "
+            f"video of {file_size(item.size)} not downloaded: over the {file_size(max_video_bytes)} "
             "cap ([ocr] video_max_bytes)"
         )
     return "not downloaded"

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from monitor.core.models import OcrOutcome
+from monitor.core.models import OcrOutcome, file_size
 from ocr.video import VideoFailed, VideoSettings, key_frames, merge_readings, video_text
 
 __all__ = ["LOTTIE_SUFFIXES", "VIDEO_SUFFIXES", "ClipReader", "MediaReader", "is_clip_file"]
@@ -52,10 +52,6 @@ class ImageReader(Protocol):
 def is_clip_file(path: Path | str) -> bool:
     suffix = Path(path).suffix.lower()
     return suffix in VIDEO_SUFFIXES or suffix in LOTTIE_SUFFIXES
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"
 
 
 class ClipReader:
@@ -87,7 +83,7 @@ class ClipReader:
         if size > cap:
             return OcrOutcome(
                 "skipped",
-                reason=f"video of {_megabytes(size)} is over the {_megabytes(cap)} cap ([ocr] video_max_bytes)",
+                reason=f"video of {file_size(size)} is over the {file_size(cap)} cap ([ocr] video_max_bytes)",
             )
         folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="tgmonitor-clip-"))
         try:

@@ -145,3 +145,13 @@ class OcrOutcome:
     def from_dict(cls, data: dict[str, Any]) -> OcrOutcome:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def file_size(size: int) -> str:
+    """A file size for a person (``23.4 MB``, ``109 KB``, ``512 bytes``): the one wording of the
+    video cap's messages on both roads (``handlers.downloads``, ``ocr.clips``)."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MB"
+    if size >= 1024:
+        return f"{size // 1024} KB"
+    return f"{size} bytes"
