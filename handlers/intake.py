@@ -326,7 +326,7 @@ class Intake:
             return
         for (unit, post), result in zip(posts, results, strict=True):
             self._done(unit, result)
-            shas = [m.sha256 for m in post.media if m.is_image and m.sha256]
+            shas = [m.sha256 for m in post.media if (m.is_image or m.is_clip) and m.sha256]
             if shas and self.pipeline.ocr_pool is not None:
                 task = asyncio.create_task(self.posters.read_post(result.post_id, shas), name="intake-ocr")
                 self._ocr_tasks.add(task)
