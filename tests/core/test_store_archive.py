@@ -338,14 +338,26 @@ async def test_media_from_bytes_and_store_media(archive, tmp_path):
 
 @pytest.mark.asyncio
 async def test_a_non_image_document_is_not_queued_for_ocr(archive):
-    video = MediaItem(kind="video_file", is_image=False, content=b"\x00" * 64, mime_type="video/mp4")
-    result = await archive.save_post(post(1, "فيديو", media=[video]))
+    pdf = MediaItem(kind="document", is_image=False, content=b"%PDF-1.4 " * 8, mime_type="application/pdf")
+    result = await archive.save_post(post(1, "بيان", media=[pdf]))
     assert result.new_media == []
     row = await archive.fetchone("SELECT ocr_status, is_image, path FROM media")
     assert (row[0], row[1]) == ("skipped", 0)
-    assert row[2].endswith(".mp4")
     assert await archive.pending_ocr(10) == []
     assert (await archive.stats())["images"] == 0
+
+
+@pytest.mark.asyncio
+async def test_a_clip_is_queued_for_reading_at_its_key_frames(archive):
+    video = MediaItem(kind="video_file", is_image=False, content=b"\x00" * 64, mime_type="video/mp4")
+    sticker = MediaItem(kind="sticker", is_image=False, content=b"\x1a\x45\xdf\xa3", mime_type="video/webm")
+    result = await archive.save_post(post(1, "فيديو", media=[video, sticker]))
+    assert len(result.new_media) == 2
+    rows = await archive.fetchall("SELECT ocr_status, is_image, path FROM media ORDER BY path")
+    assert [(r[0], r[1]) for r in rows] == [("pending", 0), ("pending", 0)]
+    assert sorted(r[2].rsplit(".", 1)[1] for r in rows) == ["mp4", "webm"]  # the suffix the reader goes by
+    assert len(await archive.pending_ocr(10)) == 2
+    assert await archive.posts_awaiting_ocr([result.post_id]) == {result.post_id}
 
 
 @pytest.mark.asyncio
