@@ -168,7 +168,9 @@ def parse_scene_scores(text: str) -> list[tuple[int, float, float]]:
     return frames
 
 
-def choose_frames(frames: Sequence[tuple[int, float, float]], settings: VideoSettings) -> list[tuple[int, float]]:
+def choose_frames(
+    frames: Sequence[tuple[int, float, float]], settings: VideoSettings
+) -> list[tuple[int, float]]:
     """The frames to read: each scene at its start (``settle`` seconds in) and at its end, so the
     first and last frames of the clip and both sides of every cut; at most ``max_frames``, the
     strongest cuts kept when there are more scenes than that allows."""

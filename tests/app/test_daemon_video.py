@@ -82,7 +82,9 @@ async def test_a_live_clip_with_a_threat_end_card_alerts_with_its_frame_time(tmp
         await daemon.intake.drain(60)
         post = await archive.post(CHANNEL_ID, 1)
         assert "[video 0:14] " in post.ocr_text and "الانتقام قادم" in post.ocr_text
-        rows = await archive.fetchall("SELECT mime_type, ocr_status, ocr_reason FROM media ORDER BY size DESC")
+        rows = await archive.fetchall(
+            "SELECT mime_type, ocr_status, ocr_reason FROM media ORDER BY size DESC"
+        )
         assert [(r[0], r[1]) for r in rows] == [("video/mp4", "done"), ("video/mp4", "failed")]
         assert "truncated" in rows[1][2] and "\n" not in rows[1][2]
         assert (await archive.post(CHANNEL_ID, 3)).text == "صباح الخير"  # the rest of the burst archived

@@ -83,7 +83,9 @@ async def test_an_imported_export_reads_its_clips_and_alerts_on_the_threat_with_
         for row in rows:
             post = await archive.fetchone("SELECT message_id FROM posts WHERE id = ?", (row[0],))
             by_message[post[0]] = (row[1], row[2], row[3])
-        alerts = await archive.fetchall("SELECT p.message_id, a.body FROM alerts a JOIN posts p ON p.id = a.post_id")
+        alerts = await archive.fetchall(
+            "SELECT p.message_id, a.body FROM alerts a JOIN posts p ON p.id = a.post_id"
+        )
         assert (await archive.stats())["posts"] == 7
 
     assert summary.ocr_done >= 1
@@ -94,7 +96,7 @@ async def test_an_imported_export_reads_its_clips_and_alerts_on_the_threat_with_
     assert by_message[4] == ("skipped", by_message[4][1], None) and "Lottie" in by_message[4][1]
     assert by_message[5][0] == "skipped" and "KB is over the" in by_message[5][1]
     assert by_message[6] == ("done", None, "")  # a clip without text: no text
-    for status, reason, _ in by_message.values():
+    for _, reason, _ in by_message.values():
         assert reason is None or "\n" not in reason
     assert [a[0] for a in alerts] == [1]  # the threat clip alone, not the statement file, nor the rest
     body = json.loads(alerts[0][1])

@@ -40,7 +40,9 @@ def landscape(seed: int, width: int, height: int) -> Image.Image:
     planes = []
     for _ in range(3):
         grid = (rng.random((6, 10)) * 255).astype(np.uint8)
-        planes.append(np.asarray(Image.fromarray(grid, "L").resize((width, height), Image.Resampling.BICUBIC)))
+        planes.append(
+            np.asarray(Image.fromarray(grid, "L").resize((width, height), Image.Resampling.BICUBIC))
+        )
     return Image.fromarray(np.stack(planes, axis=-1), "RGB")
 
 
