@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from monitor.core.errors import OcrError
 from monitor.core.text import normalize
 
 __all__ = [
@@ -114,8 +115,12 @@ def ffmpeg_reason(stderr: str, path: Path) -> str:
     return text if len(text) <= 240 else text[:237] + "..."
 
 
-async def _ffmpeg(args: Sequence[str], deadline: float, path: Path) -> tuple[int, str]:
-    """Run ``ffmpeg`` with ``args``; its exit code and stderr. Killed at ``deadline`` (monotonic)."""
+async def _ffmpeg(args: Sequence[str], deadline: float, budget: float) -> tuple[int, str]:
+    """Run ``ffmpeg`` with ``args``; its exit code and stderr. Killed at ``deadline`` (monotonic),
+    ``budget`` seconds after the clip's first run started.
+
+    A missing ``ffmpeg`` is a set-up problem, not a bad clip: :class:`OcrError` (the clip stays
+    unread and is read once FFmpeg is installed), like a missing Tesseract in the pool."""
     try:
         process = await asyncio.create_subprocess_exec(
             FFMPEG,
@@ -129,14 +134,16 @@ async def _ffmpeg(args: Sequence[str], deadline: float, path: Path) -> tuple[int
             stderr=asyncio.subprocess.PIPE,
         )
     except FileNotFoundError:
-        raise VideoFailed("ffmpeg is not installed (apt-get install -y ffmpeg)") from None
+        raise OcrError(
+            "ffmpeg is not installed: run `apt-get install -y ffmpeg` to read video clips"
+        ) from None
     try:
         _, err = await asyncio.wait_for(process.communicate(), max(0.1, deadline - time.monotonic()))
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             process.kill()
         await process.wait()
-        raise VideoFailed("ffmpeg took too long reading the video") from None
+        raise VideoFailed(f"ffmpeg took longer than {budget:g}s ([ocr] video_timeout)") from None
     except asyncio.CancelledError:
         with contextlib.suppress(ProcessLookupError):
             process.kill()
@@ -211,7 +218,7 @@ async def key_frames(path: Path, folder: Path, settings: VideoSettings) -> list[
     code, err = await _ffmpeg(
         ["-i", str(path), "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", analysis, "-f", "null", "-"],
         deadline,
-        path,
+        settings.timeout,
     )
     if code != 0:
         raise VideoFailed(f"ffmpeg: {ffmpeg_reason(err, path)}")
@@ -228,7 +235,7 @@ async def key_frames(path: Path, folder: Path, settings: VideoSettings) -> list[
     pattern = folder / "key-%03d.png"
     inputs = ["-i", str(path), "-map", "0:v:0", "-an", "-sn", "-dn"]
     output = ["-fps_mode", "passthrough", "-f", "image2", str(pattern)]
-    code, err = await _ffmpeg([*inputs, "-vf", f"select='{pick}'", *output], deadline, path)
+    code, err = await _ffmpeg([*inputs, "-vf", f"select='{pick}'", *output], deadline, settings.timeout)
     written = sorted(folder.glob("key-*.png"))
     if code != 0 or not written:
         raise VideoFailed(f"ffmpeg: {ffmpeg_reason(err, path)}")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
-from ocr import OcrPool
+from monitor.core.errors import OcrError
+from ocr import OcrPool, video
 from ocr.clips import ClipReader, MediaReader, is_clip_file
 from ocr.video import (
     VideoFailed,
@@ -93,6 +96,24 @@ async def test_truncated_and_non_video_files_fail_with_ffmpegs_reason(clips, tmp
     assert "Invalid data found when processing input" in garbage.value.reason
     for reason in (truncated.value.reason, garbage.value.reason):
         assert "\n" not in reason and str(tmp_path) not in reason and "@ 0x" not in reason
+
+
+@pytest.mark.asyncio
+async def test_ffmpeg_is_stopped_at_the_clips_timeout(tmp_path):
+    stuck = tmp_path / "stuck.mp4"
+    os.mkfifo(stuck)  # a file whose data never comes: ffmpeg waits on it until it is killed
+    started = time.monotonic()
+    with pytest.raises(VideoFailed) as timed_out:
+        await key_frames(stuck, tmp_path / "frames", VideoSettings(timeout=1.0))
+    assert timed_out.value.reason == "ffmpeg took longer than 1s ([ocr] video_timeout)"
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.asyncio
+async def test_a_missing_ffmpeg_is_a_setup_error_not_a_bad_clip(clips, tmp_path, monkeypatch):
+    monkeypatch.setattr(video, "FFMPEG", str(tmp_path / "no-such-ffmpeg"))
+    with pytest.raises(OcrError, match="apt-get install -y ffmpeg"):
+        await MediaReader(OcrPool()).recognize(clips["threat"])
 
 
 # --- merging ----------------------------------------------------------------------------------
