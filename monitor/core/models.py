@@ -120,9 +120,11 @@ def message_link(channel: Channel, message_id: int) -> str | None:
 
 @dataclass
 class OcrOutcome:
-    """The result of reading one image: ``done`` with its text, or ``failed`` with a reason."""
+    """The result of reading one image: ``done`` with its text, or ``failed`` with a reason
+    (a clip, ``ocr.clips``, may also be ``skipped`` with a reason: over the video cap, a Lottie
+    sticker)."""
 
-    status: str  # "done" | "failed"
+    status: str  # "done" | "failed" | "skipped"
     text: str = ""
     reason: str | None = None
     sha256: str | None = None
