@@ -16,8 +16,10 @@ off the event loop and killed at the clip's deadline:
    the OCR pool reads like any poster.
 
 Why the command rather than PyAV: PyAV is not packaged for Debian's Python and adds a wheel with
-its own FFmpeg; two runs of the command cost about 0.1 s on a 20 s clip (``bench/video_ocr.py``),
-nothing next to reading one frame.
+its own FFmpeg build, and the work is decoding either way: the two runs take about 1 s of CPU on
+a 20 s 720x540 clip (half of it decoding, measured with ``-vf null``), against about 11 s to read
+one poster on the same loaded machine (``bench/video_ocr.py``). A run is a process we can kill
+at the deadline, which a decoder inside our own process is not.
 
 Merging (:func:`merge_readings`): the same line read on several frames is one line, kept with
 the time of the first frame that shows it. Two readings of a line count as the same when their
