@@ -236,12 +236,23 @@ async def key_frames(path: Path, folder: Path, settings: VideoSettings) -> list[
     pick = "+".join(f"eq(n\\,{number})" for number, _ in chosen)
     pattern = folder / "key-%03d.png"
     inputs = ["-i", str(path), "-map", "0:v:0", "-an", "-sn", "-dn"]
-    output = ["-fps_mode", "passthrough", "-f", "image2", str(pattern)]
-    code, err = await _ffmpeg([*inputs, "-vf", f"select='{pick}'", *output], deadline, settings.timeout)
-    written = sorted(folder.glob("key-*.png"))
+    output = ["-vf", f"select='{pick}'", "-fps_mode", "passthrough", "-f", "image2", str(pattern)]
+    written: list[Path] = []
+    if path.suffix.lower() == ".webm":
+        # A video sticker is VP9 with an alpha channel, which only libvpx decodes: FFmpeg's own
+        # decoder drops it and black text on a transparent sticker becomes black on black. The
+        # PNG keeps the alpha and the OCR loader flattens it onto white, as for a WebP sticker.
+        code, err = await _ffmpeg([*_VP9_ALPHA, *inputs, *output], deadline, settings.timeout)
+        written = sorted(folder.glob("key-*.png")) if code == 0 else []
+    if not written:  # any other clip, or a WebM that is not VP9
+        code, err = await _ffmpeg([*inputs, *output], deadline, settings.timeout)
+        written = sorted(folder.glob("key-*.png"))
     if code != 0 or not written:
         raise VideoFailed(f"ffmpeg: {ffmpeg_reason(err, path)}")
     return [KeyFrame(number, seconds, file) for (number, seconds), file in zip(chosen, written, strict=False)]
+
+
+_VP9_ALPHA = ("-c:v", "libvpx-vp9")
 
 
 def _filter_path(path: Path) -> str:

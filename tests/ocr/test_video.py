@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from monitor.core.errors import OcrError
-from ocr import OcrPool, video
+from ocr import OcrPool, load_image, video
 from ocr.clips import ClipReader, MediaReader, is_clip_file
 from ocr.video import (
     VideoFailed,
@@ -24,7 +25,7 @@ from ocr.video import (
     parse_scene_scores,
     video_text,
 )
-from tests.support.clips import THREAT_CARD, Scene, make_clip, textless_clip, threat_clip
+from tests.support.clips import THREAT_CARD, Scene, make_clip, textless_clip, threat_clip, transparent_sticker
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 
@@ -84,6 +85,19 @@ async def test_a_webm_video_sticker_is_cut_too(tmp_path):
     clip = make_clip(tmp_path / "sticker.webm", [Scene(2, seed=3)], webm=True)
     frames = await key_frames(clip, tmp_path / "frames", VideoSettings())
     assert frames and frames[-1].seconds > 1.0
+
+
+@pytest.mark.asyncio
+async def test_a_transparent_video_sticker_keeps_its_alpha_so_black_text_stays_visible(tmp_path):
+    sticker = transparent_sticker(tmp_path / "sticker.webm")
+    frames = await key_frames(sticker, tmp_path / "frames", VideoSettings())
+    assert frames
+    with Image.open(frames[0].path) as image:
+        assert image.mode == "RGBA"
+        flattened = load_image(frames[0].path).frames[0]  # what the OCR pool reads
+    grey = flattened.convert("L")
+    assert grey.getpixel((5, 5)) > 200  # the transparent field: white
+    assert grey.crop((30, 220, 480, 290)).getextrema()[0] < 60  # the black text
 
 
 @pytest.mark.asyncio

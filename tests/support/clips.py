@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from scripts.posters import render_poster, to_eastern
 
@@ -94,3 +94,22 @@ def threat_clip(path: Path) -> Path:
 def textless_clip(path: Path, seconds: float = 10) -> Path:
     """Two textless panning scenes, a cut half way."""
     return make_clip(path, [Scene(seconds / 2, seed=5), Scene(seconds / 2, seed=6)])
+
+
+def transparent_sticker(path: Path, text: str = "HELL IS COMING") -> Path:
+    """A 3 s VP9 WebM video sticker with an alpha channel: black text on a transparent field, as
+    Telegram's video stickers are (the text is only visible once the alpha is kept)."""
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 56)
+    with tempfile.TemporaryDirectory(prefix="sticker-frames-") as tmp:
+        for i in range(6):
+            frame = Image.new("RGBA", (512, 512), (0, 0, 0, 0))
+            ImageDraw.Draw(frame).text((30 + i, 220), text, font=font, fill=(0, 0, 0, 255))
+            frame.save(Path(tmp) / f"f{i:03d}.png")
+        subprocess.run(
+            ["ffmpeg", "-hide_banner", "-v", "error", "-y", "-framerate", "2", "-i", str(Path(tmp) / "f%03d.png"),
+             "-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p", "-b:v", "0", "-crf", "40", "-deadline", "realtime",
+             str(path)],
+            check=True,
+            timeout=300,
+        )  # fmt: skip
+    return path
