@@ -15,11 +15,11 @@ off the event loop and killed at the clip's deadline:
 2. the chosen frames, picked by number with the ``select`` filter, written as PNG files that
    the OCR pool reads like any poster.
 
-Why the command rather than PyAV: PyAV is not packaged for Debian's Python and adds a wheel with
-its own FFmpeg build, and the work is decoding either way: the two runs take about 1 s of CPU on
-a 20 s 720x540 clip (half of it decoding, measured with ``-vf null``), against about 11 s to read
-one poster on the same loaded machine (``bench/video_ocr.py``). A run is a process we can kill
-at the deadline, which a decoder inside our own process is not.
+Why the command rather than PyAV: the work is decoding either way (each run takes about 1 s of
+CPU on a 20 s 720x540 clip, half of it decoding, measured with ``-vf null``; reading one poster
+takes about 11 s on the same loaded machine, ``bench/video_ocr.py``), PyAV's wheel would bring a
+second FFmpeg build next to Debian's, and a decoder stuck inside our own process cannot be
+killed at the deadline, while a command can.
 
 Merging (:func:`merge_readings`): the same line read on several frames is one line, kept with
 the time of the first frame that shows it. Two readings of a line count as the same when their
