@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.core.errors import OcrError
+from monitor.core.models import VIDEO_LINE_PREFIX
 from monitor.core.text import normalize
 
 __all__ = [
@@ -314,4 +315,4 @@ def format_time(seconds: float) -> str:
 def video_text(lines: Sequence[tuple[float, str]]) -> str:
     """The clip's text as stored with the media: one line each, led by the time it appears
     (``[video 0:17] ...``), so search, the post page and every alert show where to look."""
-    return "\n".join(f"[video {format_time(seconds)}] {line}" for seconds, line in lines)
+    return "\n".join(f"{VIDEO_LINE_PREFIX}{format_time(seconds)}] {line}" for seconds, line in lines)

@@ -83,6 +83,21 @@ class MediaItem:
         return not self.is_image and (self.mime_type or "").lower() in CLIP_MIME_TYPES
 
 
+VIDEO_LINE_PREFIX = "[video "
+"""How a line of a clip's stored text starts (``[video 0:17] ...``): written by ``ocr.video``,
+read by the alert formats to call that text what it is."""
+
+
+def media_text_label(text: str) -> str:
+    """``Video text``, ``Poster text`` or both, by the lines of a media excerpt: an analyst
+    looking for the words goes to the clip's time, not to an image."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    video = sum(line.lstrip().startswith(VIDEO_LINE_PREFIX) for line in lines)
+    if video and video == len(lines):
+        return "Video text"
+    return "Poster and video text" if video else "Poster text"
+
+
 @dataclass(slots=True)
 class Post:
     """A channel post as we keep it, whatever road it came by."""
