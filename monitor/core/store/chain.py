@@ -29,7 +29,6 @@ the work (a record costs a few microseconds: ``bench/evidence.py``).
 
 from __future__ import annotations
 
-import itertools
 import operator
 from collections.abc import Iterable, Sequence
 from hashlib import sha256 as _sha256
@@ -103,23 +102,6 @@ INSERT_RECORD = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
-_ROWS_AT_ONCE = 200
-"""Records per multi-row ``INSERT`` (see :func:`_insert`)."""
-
-_SHARED = operator.itemgetter(1, 3, 4, 6, 7)
-"""What runs of records share: kind, item, sha256, account, recorded_at (a batch's new posts)."""
-
-_INSERT_RUN = (
-    INSERT_RECORD[: INSERT_RECORD.index("VALUES")]
-    + "VALUES "
-    + ", ".join(
-        f"(?{6 + 4 * k}, ?1, ?{7 + 4 * k}, ?2, ?3, ?{8 + 4 * k}, ?4, ?5, ?{9 + 4 * k})"
-        for k in range(_ROWS_AT_ONCE)
-    )
-)
-"""One statement for :data:`_ROWS_AT_ONCE` records of a run: the shared values bound once (``?1``
-to ``?5``), then seq, post_id, item_hash and hash of each record."""
-
 
 async def chain_head(tx: Tx) -> tuple[int, str]:
     """The last record's ``(seq, hash)``: ``(0, ZERO_HASH)`` on an empty chain."""
@@ -147,30 +129,9 @@ async def _append_groups(tx: Tx, groups: dict[str | None, list[Item]], when: str
                 dumps((previous, seq, kind, post_id, item, file_hash, item_hash, account, when))
             ).hexdigest()
             add((seq, kind, post_id, item, file_hash, item_hash, account, when, previous))
-    await _insert(tx, rows)
+    if rows:
+        await tx.executemany(INSERT_RECORD, rows)
     return len(rows)
-
-
-async def _insert(tx: Tx, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert chain rows (in :data:`INSERT_RECORD` order).
-
-    The records of a batch's new posts differ only in seq, post id and the two hashes: each run
-    of :data:`_ROWS_AT_ONCE` such records is one statement binding the rest once, which costs
-    SQLite and the binding a third less per record than ``executemany`` of one-row inserts
-    (``bench/evidence.py``); what is left of a run goes one row a step.
-    """
-    rest: list[tuple[Any, ...]] = []
-    for shared, run in itertools.groupby(rows, _SHARED):
-        records = list(run)
-        whole = len(records) - len(records) % _ROWS_AT_ONCE
-        for start in range(0, whole, _ROWS_AT_ONCE):
-            values: list[Any] = list(shared)
-            for row in records[start : start + _ROWS_AT_ONCE]:
-                values += (row[0], row[2], row[5], row[8])
-            await tx.execute(_INSERT_RUN, values)
-        rest += records[whole:]
-    if rest:
-        await tx.executemany(INSERT_RECORD, rest)
 
 
 def account_of(source: str | None, account: str | None) -> str:
