@@ -176,7 +176,9 @@ async def test_a_batch_of_two_roads_is_chained_once_for_each(tmp_path):
     assert report.ok, [str(f) for f in report.findings]
     with sqlite3.connect(db) as conn:
         seqs = [r[0] for r in conn.execute("SELECT seq FROM chain ORDER BY seq")]
-        accounts = dict(conn.execute("SELECT account, count(*) FROM chain WHERE kind = 'post' GROUP BY account"))
+        accounts = dict(
+            conn.execute("SELECT account, count(*) FROM chain WHERE kind = 'post' GROUP BY account")
+        )
         edits = conn.execute("SELECT count(*) FROM chain WHERE kind = 'edit'").fetchone()[0]
     assert seqs == list(range(1, len(seqs) + 1))
     assert accounts == {"import:telegram:42": 20, "live:telegram:42": 20} and edits == 14
