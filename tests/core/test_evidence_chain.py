@@ -93,6 +93,17 @@ async def test_tampering_is_named(tmp_path):
 
 
 @pytest.mark.asyncio
+async def test_a_column_turned_into_a_blob_is_named_not_a_crash(tmp_path):
+    db = await filled(tmp_path)
+    tamper(db, "UPDATE posts SET text = CAST(text AS BLOB) WHERE message_id = 3")
+    tamper(db, "UPDATE chain SET account = X'00ff' WHERE kind = 'delete'")
+    report = await verify(db)
+    text = "\n".join(str(f) for f in report.findings)
+    assert "post https://t.me/sabereen_test/3 (id" in text and "changed after capture" in text
+    assert not report.ok and len(report.findings) >= 2, text
+
+
+@pytest.mark.asyncio
 async def test_removed_and_inserted_rows_and_records_are_named(tmp_path):
     db = await filled(tmp_path)
     with sqlite3.connect(db) as conn:
