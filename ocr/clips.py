@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -29,9 +30,18 @@ from pathlib import Path
 from typing import Protocol
 
 from monitor.core.models import OcrOutcome, file_size
+from ocr.engine import recognize_file
+from ocr.settings import OcrSettings
 from ocr.video import VideoFailed, VideoSettings, key_frames, merge_readings, video_text
 
-__all__ = ["LOTTIE_SUFFIXES", "VIDEO_SUFFIXES", "ClipReader", "MediaReader", "is_clip_file"]
+__all__ = [
+    "LOTTIE_SUFFIXES",
+    "VIDEO_SUFFIXES",
+    "ClipReader",
+    "MediaReader",
+    "is_clip_file",
+    "read_media_file",
+]
 
 log = logging.getLogger(__name__)
 
@@ -126,3 +136,26 @@ class MediaReader:
         if is_clip_file(path):
             return await self.clips.recognize(path)
         return await self.images.recognize(path)
+
+
+class _InProcess:
+    """Frames read in this process (threads around :func:`recognize_file`), for the commands
+    that read one file without a pool; as many at once as there are cores."""
+
+    def __init__(self, settings: OcrSettings) -> None:
+        self.settings = settings
+        self.slots = asyncio.Semaphore(os.cpu_count() or 1)
+
+    async def recognize(self, path: Path | str) -> OcrOutcome:
+        async with self.slots:
+            return await asyncio.to_thread(recognize_file, path, self.settings)
+
+
+def read_media_file(
+    path: Path | str, settings: OcrSettings, video: VideoSettings | None = None
+) -> OcrOutcome:
+    """Read one file as the archive would (``tgmonitor ocr FILE``, ``check --image``): a clip at
+    its key frames, anything else as a poster. Sync; never raises for a bad file."""
+    if not is_clip_file(path):
+        return recognize_file(path, settings)
+    return asyncio.run(ClipReader(_InProcess(settings), video).recognize(path))
