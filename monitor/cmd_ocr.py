@@ -271,7 +271,9 @@ def _check_archive(app: AppContext) -> list[tuple[str, str, str]]:
     for problem in stats.get("open_problems") or []:
         rows.append(("warn", "collection", problem))
     if stats.get("ocr_pending"):
-        rows.append(("warn", "ocr pending", f"{stats['ocr_pending']} images: run `tgmonitor ocr --pending`"))
+        rows.append(
+            ("warn", "ocr pending", f"{stats['ocr_pending']} images or clips: run `tgmonitor ocr --pending`")
+        )
     return rows
 
 

@@ -358,6 +358,12 @@ async def test_a_clip_is_queued_for_reading_at_its_key_frames(archive):
     assert sorted(r[2].rsplit(".", 1)[1] for r in rows) == ["mp4", "webm"]  # the suffix the reader goes by
     assert len(await archive.pending_ocr(10)) == 2
     assert await archive.posts_awaiting_ocr([result.post_id]) == {result.post_id}
+    stats = await archive.stats()
+    assert (stats["images"], stats["ocr_pending"], stats["clips_read"]) == (
+        0,
+        2,
+        0,
+    )  # doctor says "2 ... clips"
 
 
 @pytest.mark.asyncio
