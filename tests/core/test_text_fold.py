@@ -165,4 +165,3 @@ def test_any_text_folds_as_before(text):
     assert _warm(text) == expected
     assert text_module._fold_text(text) == expected
     assert normalize_with_offsets(text)[0] == expected
-
