@@ -29,7 +29,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import compress, repeat
 from operator import is_
-from typing import overload
+from typing import Any, overload
 
 __all__ = [
     "ARABIC_PROCLITICS",
@@ -173,10 +173,14 @@ _SEPARATOR = " \x00 "  # joins unknown words into one text to fold: NUL is untou
 def _fold_words(words: list[str]) -> list[str]:
     """Each word folded, the lot in one pass of :func:`_fold_text` (a pass per word costs its
     dozen C calls each)."""
-    folded = _fold_text(_SEPARATOR.join(words)).split("\x00")
-    if len(folded) != len(words):  # a word with a NUL of its own
+    source = _SEPARATOR.join(words)
+    if source.count("\x00") != len(words) - 1:  # a word with a NUL of its own
         return [_fold_text(word) for word in words]
-    return [part.strip() for part in folded]
+    joined = _fold_text(source)
+    folded = joined.split(_SEPARATOR)
+    if len(folded) == len(words):  # the usual case: no word folded to nothing
+        return folded
+    return [part.strip() for part in joined.split("\x00")]
 
 
 @functools.lru_cache(maxsize=8192)
@@ -433,49 +437,65 @@ def _word_offsets(word: str) -> tuple[str, tuple[Origin, ...]]:
 
 
 class _WordOrigins(_LazyOrigins):
-    """Origins of text folded word by word, looked up per word (not one tuple per character).
+    """Origins of text folded word by word, worked out per word when asked for.
 
     ``starts[k]`` is where piece ``k`` begins in the folded text; a piece is a folded word (its
-    cached relative origins, shifted by where the word starts) or the space joining two words.
+    relative origins, shifted by where the word starts) or the space joining two words. A word's
+    relative origins (the character walk, :func:`_word_offsets`) are worked out the first time a
+    position in it is asked for: a countdown or a match needs the words it lies in, not every
+    word of the post (a post of new words cost milliseconds).
     """
 
-    __slots__ = ("_pieces", "_starts")
+    __slots__ = ("_fallback", "_pieces", "_starts", "_text")
 
-    def __init__(self, starts: list[int], pieces: list[tuple[int, tuple[Origin, ...]]], length: int):
-        self._starts, self._pieces, self._length = starts, pieces, length
+    def __init__(self, text: str, starts: list[int], pieces: list[list[Any]], length: int):
+        self._text, self._starts, self._pieces, self._length = text, starts, pieces, length
+        self._fallback: Sequence[Origin] | None = None
 
     def _at(self, index: int) -> Origin:
+        if self._fallback is not None:
+            return self._fallback[index]
         piece = bisect.bisect_right(self._starts, index) - 1
-        shift, relative = self._pieces[piece]
+        shift, relative, word, folded = self._pieces[piece]
+        if relative is None:
+            walked, relative = _word_offsets(word)
+            if walked != folded:  # the two roads disagree on this word: walk the whole text
+                self._fallback = _offsets_by_character(self._text)[1]
+                return self._fallback[index]
+            self._pieces[piece][1] = relative
         start, end = relative[index - self._starts[piece]]
         return start + shift, end + shift
 
 
 def _offsets_by_word(text: str) -> tuple[str, Sequence[Origin]] | None:
+    normalized = normalize(text)  # and the words' folds are in the table
     parts: list[str] = []
     starts: list[int] = []
-    pieces: list[tuple[int, tuple[Origin, ...]]] = []
+    pieces: list[list[Any]] = []
     length = 0
     previous_end = -1
     for match in _NON_SPACE.finditer(text):
-        folded, relative = _word_offsets(match.group())
+        word = match.group()
+        folded = _WORDS.get(word)
+        if folded is None:  # the table started afresh meanwhile
+            folded = _fold_words([word])[0]
         if not folded:
             continue
         start = match.start()
         if parts:
             parts.append(" ")
             starts.append(length)
-            pieces.append((0, ((previous_end, start),)))  # the whitespace between the two words
+            pieces.append([0, ((previous_end, start),), "", " "])  # the whitespace between the two words
             length += 1
         parts.append(folded)
         starts.append(length)
-        pieces.append((start, relative))
+        pieces.append([start, None, word, folded])
         length += len(folded)
         previous_end = match.end()
     joined = "".join(parts)
-    if joined != normalize(text) or length != len(joined):
+    if joined != normalized or length != len(joined):
         return None
-    return (joined, _WordOrigins(starts, pieces, length)) if joined else ("", [])
+    return (joined, _WordOrigins(text, starts, pieces, length)) if joined else ("", [])
 
 
 LONG_TEXT = 50_000

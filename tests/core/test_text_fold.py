@@ -156,6 +156,7 @@ _ALPHABET = st.sampled_from(
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(st.text(_ALPHABET, max_size=60), st.text(max_size=60)))
 @example("a \x00 b")
+@example("ـ a#\x00#b")
 @example(" \x00 ")
 @example("\u00a8\u0301")
 @example("x" + " \x00 " * 3)
