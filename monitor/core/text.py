@@ -166,7 +166,8 @@ def _fold_text(text: str) -> str:
 # composes across it), so the folded words joined by single spaces are ``_fold_text(text)``;
 # ``tests/core/test_text_fold.py`` checks it against the former one-pass definition.
 _WORDS: dict[str, str] = {}
-_WORDS_KEPT = 1 << 16  # words kept before the table starts afresh (a few MB)
+_WORDS_KEPT = 1 << 15  # words kept before the table starts afresh
+_LONGEST_KEPT = 64  # longer words (a link, a hostile run of letters) are folded, not kept: a few MB at most
 _SEPARATOR = " \x00 "  # joins unknown words into one text to fold: NUL is untouched by every step
 
 
@@ -200,7 +201,10 @@ def normalize(text: str) -> str:
         new = dict(zip(unknown, _fold_words(unknown), strict=True))
         if len(_WORDS) > _WORDS_KEPT:
             _WORDS.clear()
-        _WORDS.update(new)
+        if max(map(len, unknown)) <= _LONGEST_KEPT:
+            _WORDS.update(new)
+        else:
+            _WORDS.update({word: f for word, f in new.items() if len(word) <= _LONGEST_KEPT})
         folded = list(map(new.get, words, folded))  # the new fold of a word, else the known one
     return " ".join(filter(None, folded))
 

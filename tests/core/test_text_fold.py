@@ -166,3 +166,11 @@ def test_any_text_folds_as_before(text):
     assert _warm(text) == expected
     assert text_module._fold_text(text) == expected
     assert normalize_with_offsets(text)[0] == expected
+
+
+def test_long_words_are_folded_but_not_kept():
+    text_module._WORDS.clear()
+    long_word = "أ" * 5000 + "#ABc"
+    text = f"قادم {long_word} الآن"
+    assert normalize.__wrapped__(text) == _former_normalize(text)  # type: ignore[attr-defined]
+    assert set(text_module._WORDS) == {"قادم", "الآن"}
