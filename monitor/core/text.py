@@ -27,9 +27,9 @@ import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import compress, repeat
-from operator import is_
-from typing import Any, overload
+from itertools import accumulate, compress, repeat
+from operator import add, is_
+from typing import overload
 
 __all__ = [
     "ARABIC_PROCLITICS",
@@ -443,63 +443,63 @@ def _word_offsets(word: str) -> tuple[str, tuple[Origin, ...]]:
 class _WordOrigins(_LazyOrigins):
     """Origins of text folded word by word, worked out per word when asked for.
 
-    ``starts[k]`` is where piece ``k`` begins in the folded text; a piece is a folded word (its
-    relative origins, shifted by where the word starts) or the space joining two words. A word's
-    relative origins (the character walk, :func:`_word_offsets`) are worked out the first time a
-    position in it is asked for: a countdown or a match needs the words it lies in, not every
-    word of the post (a post of new words cost milliseconds).
+    The folded text is the folded words joined by single spaces: ``starts[k]`` is where word
+    ``k`` begins in it (worked out in C from the words' lengths). A position in a word maps
+    through the word's relative origins (the character walk, :func:`_word_offsets`), worked out
+    the first time the word is asked for: a countdown or a match needs the words it lies in,
+    not every word of the post (a post of new words cost milliseconds). The space after word
+    ``k`` points at the whitespace between it and the next word.
     """
 
-    __slots__ = ("_fallback", "_pieces", "_starts", "_text")
+    __slots__ = ("_fallback", "_folded", "_relative", "_spans", "_starts", "_text", "_words")
 
-    def __init__(self, text: str, starts: list[int], pieces: list[list[Any]], length: int):
-        self._text, self._starts, self._pieces, self._length = text, starts, pieces, length
+    def __init__(
+        self, text: str, words: list[str], folded: list[str], spans: list[tuple[int, int]], length: int
+    ):
+        self._text, self._words, self._folded, self._spans, self._length = text, words, folded, spans, length
+        self._starts = list(accumulate(map(add, map(len, folded), repeat(1)), initial=0))
+        self._relative: dict[int, tuple[Origin, ...]] = {}
         self._fallback: Sequence[Origin] | None = None
 
     def _at(self, index: int) -> Origin:
         if self._fallback is not None:
             return self._fallback[index]
-        piece = bisect.bisect_right(self._starts, index) - 1
-        shift, relative, word, folded = self._pieces[piece]
+        k = bisect.bisect_right(self._starts, index) - 1
+        offset = index - self._starts[k]
+        start, end = self._spans[k]
+        if offset == len(self._folded[k]):  # the space joining word k and the next
+            return end, self._spans[k + 1][0]
+        relative = self._relative.get(k)
         if relative is None:
-            walked, relative = _word_offsets(word)
-            if walked != folded:  # the two roads disagree on this word: walk the whole text
+            walked, relative = _word_offsets(self._words[k])
+            if walked != self._folded[k]:  # the two roads disagree on this word: walk the whole text
                 self._fallback = _offsets_by_character(self._text)[1]
                 return self._fallback[index]
-            self._pieces[piece][1] = relative
-        start, end = relative[index - self._starts[piece]]
-        return start + shift, end + shift
+            self._relative[k] = relative
+        first, last = relative[offset]
+        return first + start, last + start
 
 
 def _offsets_by_word(text: str) -> tuple[str, Sequence[Origin]] | None:
     normalized = normalize(text)  # and the words' folds are in the table
-    parts: list[str] = []
-    starts: list[int] = []
-    pieces: list[list[Any]] = []
-    length = 0
-    previous_end = -1
-    for match in _NON_SPACE.finditer(text):
-        word = match.group()
-        folded = _WORDS.get(word)
-        if folded is None:  # the table started afresh meanwhile
-            folded = _fold_words([word])[0]
-        if not folded:
-            continue
-        start = match.start()
-        if parts:
-            parts.append(" ")
-            starts.append(length)
-            pieces.append([0, ((previous_end, start),), "", " "])  # the whitespace between the two words
-            length += 1
-        parts.append(folded)
-        starts.append(length)
-        pieces.append([start, None, word, folded])
-        length += len(folded)
-        previous_end = match.end()
-    joined = "".join(parts)
-    if joined != normalized or length != len(joined):
+    words = text.split()
+    spans = [m.span() for m in _NON_SPACE.finditer(text)]  # the same runs as split()
+    folded = list(map(_WORDS.get, words))
+    if None in folded:  # words the table does not keep (long ones), or it started afresh meanwhile
+        unknown = [word for word, f in zip(words, folded, strict=True) if f is None]
+        refolded = dict(zip(unknown, _fold_words(unknown), strict=True))
+        folded = list(map(refolded.get, words, folded))
+    if "" in folded:  # a word of marks alone folds to nothing: no piece of the folded text
+        keep = list(map(bool, folded))
+        words, spans, folded = (
+            list(compress(words, keep)),
+            list(compress(spans, keep)),
+            list(compress(folded, keep)),
+        )
+    joined = " ".join(folded)  # type: ignore[arg-type]
+    if joined != normalized or len(spans) != len(words):
         return None
-    return (joined, _WordOrigins(text, starts, pieces, length)) if joined else ("", [])
+    return (joined, _WordOrigins(text, words, folded, spans, len(joined))) if joined else ("", [])  # type: ignore[arg-type]
 
 
 LONG_TEXT = 50_000
