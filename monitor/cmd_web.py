@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import signal
 import sys
 
@@ -42,8 +40,9 @@ def serve_command(app: AppContext, host: str | None, port: int | None, nice: int
     port = port or config.web.port
     db_path = app.existing_db()
     if nice:
-        with contextlib.suppress(OSError):  # a system that refuses is served at the usual priority
-            os.nice(nice)
+        from monitor.web.desk import lower_priority
+
+        lower_priority(nice)
 
     async def go() -> None:
         async with open_desk(config, db_path, app.media_dir(), host=host) as desk:

@@ -18,6 +18,7 @@ import contextlib
 import getpass
 import ipaddress
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -64,6 +65,17 @@ def hash_index(rows: list[tuple[str, str]]) -> tuple[list[str], np.ndarray]:
                 continue
             shas.append(sha)
     return shas, np.array(values, dtype=np.uint64)
+
+
+def lower_priority(nice: int) -> None:
+    """Lower this process's OS priority by ``nice``, every thread of it: Linux keeps a nice value
+    per thread and ``os.nice`` changes only the caller's (threads started earlier, by a library or
+    the interpreter, would stay where they were). A system that refuses leaves it as it is."""
+    tasks = Path("/proc/self/task")
+    ids = [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]  # 0: the whole process
+    for tid in ids:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, max(nice, os.getpriority(os.PRIO_PROCESS, tid))))
 
 
 def is_loopback(host: str) -> bool:

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
-import os
 import signal
 import threading
 from multiprocessing.connection import Connection
@@ -98,8 +97,9 @@ def serve_in_child(
     """The child's main: serve until SIGTERM or until the parent's end of ``pipe`` closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when its desk stops
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s desk %(levelname)s %(name)s: %(message)s")
-    with contextlib.suppress(OSError):
-        os.nice(nice)
+    from monitor.web.desk import lower_priority
+
+    lower_priority(nice)
     asyncio.run(_serve(config, db_path, media_dir, host, port, pipe))
 
 
