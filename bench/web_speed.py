@@ -273,7 +273,8 @@ async def measure_pages(url: str, sample: dict, repeat: int) -> None:
 def load(url: str, clients: int, seconds: float, channel: int, message: int) -> None:
     """The busy desk: ``clients`` clients requesting pages without pause (run in its own process).
 
-    SIGUSR1 pauses them (each finishes the request it is in), SIGUSR2 sets them going again: the
+    SIGUSR1 pauses them (each finishes the request it is in; "paused" is printed once none is left
+    at the desk), SIGUSR2 sets them going again: the
     writer's idle and busy windows alternate, so the other users of the machine weigh on both
     alike. SIGTERM ends them. Prints what the desk answered while they were busy: requests, their
     rate, p50/p95."""
@@ -287,6 +288,7 @@ def load(url: str, clients: int, seconds: float, channel: int, message: int) -> 
         "/api/search?q=iraq",
     ]
     ending: list[bool] = []
+    inflight = [0]
 
     async def client(i: int, stop: float, going: asyncio.Event, times: list[float], bad: list[int]) -> None:
         timeout = aiohttp.ClientTimeout(total=30)
@@ -297,6 +299,7 @@ def load(url: str, clients: int, seconds: float, channel: int, message: int) -> 
                 if ending:
                     break
                 t0 = time.perf_counter()
+                inflight[0] += 1
                 try:
                     async with session.get(url + paths[n % len(paths)]) as response:
                         await response.read()
@@ -306,6 +309,10 @@ def load(url: str, clients: int, seconds: float, channel: int, message: int) -> 
                         bad[0] += 1
                 except (aiohttp.ClientError, TimeoutError):
                     bad[0] += 1
+                finally:
+                    inflight[0] -= 1
+                    if not inflight[0] and not going.is_set():
+                        print("paused", flush=True)  # the desk has nothing of theirs left to answer
                 n += 1
 
     async def main() -> None:
@@ -318,6 +325,8 @@ def load(url: str, clients: int, seconds: float, channel: int, message: int) -> 
             if going.is_set():
                 busy[0] += time.monotonic() - busy[1]
                 going.clear()
+            if not inflight[0]:
+                print("paused", flush=True)
 
         def resume() -> None:
             if not going.is_set():
@@ -356,7 +365,8 @@ async def write_posts(
     """Save posts at ``rate``/s in batches of a tenth of a second through ``Archive.save_posts``
     (the daemon's archive path, its archive opened as the daemon opens it), through ``windows``
     of (label, seconds); ``switch(label)`` is called as each begins. Each batch's save time (ms) by
-    label; a window's first second is not counted (the desk settles into its new state)."""
+    label; a window's first second is not counted (the desk settles into its new state; an idle
+    window begins once the clients have had every answer)."""
     archive = await Archive.open(db, media, verify=False, quiet_checkpoints=True)
     rng = random.Random(first_id)
     channel = Channel(id=1000, username="bench0", title="قناة 0")
@@ -426,7 +436,15 @@ def measure_writes(
     async def switch(label: str) -> None:
         if label != "end":
             loads.append(os.getloadavg()[0])
-        clients.send_signal(signal.SIGUSR2 if label == "busy" else signal.SIGUSR1)
+        if label == "busy":
+            clients.send_signal(signal.SIGUSR2)
+            return
+        clients.send_signal(signal.SIGUSR1)
+        # An idle window starts once the desk has answered every request of theirs (at 50
+        # clients a request waits seconds there): the writes meanwhile are not counted.
+        assert clients.stdout is not None
+        while (await asyncio.to_thread(clients.stdout.readline)).strip() not in ("paused", ""):
+            pass
 
     async def run() -> dict[str, list[float]]:
         if setup == "serve":
