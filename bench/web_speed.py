@@ -407,12 +407,12 @@ async def write_posts(
 SETTLE_S = 1.0
 
 
-def start_clients(url: str, clients: int, seconds: float, sample: dict) -> subprocess.Popen:
+def start_clients(url: str, clients: int, seconds: float, sample: dict, nice: int) -> subprocess.Popen:
     channel, message = sample["post"]
     proc = subprocess.Popen(
         [
             *(sys.executable, __file__, "--load", url, "--clients", str(clients)),
-            *("--seconds", str(seconds), "--post", f"{channel}/{message}"),
+            *("--seconds", str(seconds), "--post", f"{channel}/{message}", "--clients-nice", str(nice)),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -430,7 +430,7 @@ def measure_writes(
     window = args.seconds / args.rounds
     windows = [w for _ in range(args.rounds) for w in (("idle", window), ("busy", window))]
     total = len(windows) * (window + SETTLE_S) + 30
-    clients = start_clients(url, args.clients, total, sample)
+    clients = start_clients(url, args.clients, total, sample, args.clients_nice)
     loads: list[float] = []
 
     async def switch(label: str) -> None:
@@ -519,10 +519,18 @@ def main() -> int:
         "--setup", default="serve,daemon", help="serve (beside the daemon), daemon (inside it)"
     )
     parser.add_argument("--db", type=Path, help="keep the archive here (built if missing)")
+    parser.add_argument(
+        "--clients-nice",
+        type=int,
+        default=0,
+        help="the clients' OS priority (default 0, as the daemon's): they stand in for browsers on other machines",
+    )
     parser.add_argument("--load", help=argparse.SUPPRESS)  # internal: the busy clients' process
     parser.add_argument("--post", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load:
+        if args.clients_nice:
+            os.nice(args.clients_nice)  # before any thread: they all inherit it
         channel, message = map(int, args.post.split("/"))
         load(args.load, args.clients, args.seconds, channel, message)
         return 0
@@ -550,6 +558,7 @@ def main() -> int:
 
         print(
             f"\n== the daemon's archive writes at {args.rate:g} posts/s, desk idle vs {args.clients} busy clients"
+            + (f" (clients at nice {args.clients_nice})" if args.clients_nice else "")
         )
         first = int(time.time()) * 10  # message ids no earlier run used
         for setup in args.setup.split(","):

@@ -10,6 +10,7 @@ enough to make on the event loop (no trip through the archive's busy connection 
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from pathlib import Path
 
@@ -23,10 +24,16 @@ class ChangeMark:
         self._conn = sqlite3.connect(
             read_only_uri(path), uri=True, isolation_level=None, check_same_thread=False
         )
-        self._conn.execute("PRAGMA busy_timeout = 1000")
+        self._conn.execute("PRAGMA busy_timeout = 50")  # it runs on an event loop
+        self._unknown = itertools.count(-1, -1)
 
     def mark(self) -> int:
-        row = self._conn.execute("PRAGMA data_version").fetchone()
+        """The mark now; when SQLite cannot tell (the file busy beyond 50 ms), a value never seen
+        before, which counts as "changed": the caller reads again rather than trusting an answer."""
+        try:
+            row = self._conn.execute("PRAGMA data_version").fetchone()
+        except sqlite3.OperationalError:
+            return next(self._unknown)
         return int(row[0])
 
     def close(self) -> None:
