@@ -39,14 +39,14 @@ def serve_command(app: AppContext, host: str | None, port: int | None, nice: int
     host = host or config.web.host
     port = port or config.web.port
     db_path = app.existing_db()
-    if nice:
-        from monitor.web.desk import lower_priority
-
-        lower_priority(nice)
 
     async def go() -> None:
-        async with open_desk(config, db_path, app.media_dir(), host=host) as desk:
+        async with open_desk(config, db_path, app.media_dir(), host=host, nice=nice) as desk:
             runner = await run_desk(desk, host, port)
+            if nice:  # once it serves (a refused start leaves the caller's priority alone)
+                from monitor.web.desk import lower_priority
+
+                lower_priority(nice)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):

@@ -188,10 +188,17 @@ async def check_bind(archive: Archive, host: str) -> bool:
 
 @contextlib.asynccontextmanager
 async def open_desk(
-    config: Config, db_path: Path, media_dir: Path | None, *, host: str, verify: bool = True
+    config: Config,
+    db_path: Path,
+    media_dir: Path | None,
+    *,
+    host: str,
+    verify: bool = True,
+    nice: int = DESK_NICE,
 ) -> AsyncIterator[Desk]:
-    """Open the desk's own archive connection and check the bind address against the users."""
-    archive = await Archive.open(db_path, media_dir, verify=verify, nice=DESK_NICE)
+    """Open the desk's own archive connection (its thread niced by ``nice``) and check the bind
+    address against the users."""
+    archive = await Archive.open(db_path, media_dir, verify=verify, nice=nice)
     desk = None
     try:
         require_login = await check_bind(archive, host)
