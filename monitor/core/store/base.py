@@ -24,7 +24,7 @@ QUIET_CHECKPOINT_S = 1.0
 after a commit, beside its next batch (``quiet_checkpoints``). Measured on a 1,000,000-post
 archive taking 500 posts/s (``bench/web_speed.py``): SQLite's own checkpoint, every 10,000 WAL
 pages (``wal_autocheckpoint``, ~13 s of writes), runs inside the commit that crosses the mark and
-made that batch 100-280 ms instead of 15; a second's worth of pages takes 5-15 ms beside the
+made that batch 100-280 ms instead of 15; a second's worth of pages takes 5-30 ms beside the
 writer, and no batch waits for it."""
 
 
