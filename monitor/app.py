@@ -61,14 +61,18 @@ async def open_app(
     sinks: list[Sink] | None = None,
     telegram_client: Any = None,
     write_gate: Any = None,
+    live: bool = False,
 ) -> AsyncIterator[App]:
     """Open everything the pipeline needs; close it all on the way out, whatever happens.
 
     ``deliver=False`` records alerts in the archive without sending them (an import without
     ``--alerts``). ``sinks`` overrides the configured sinks (``demo`` prints to the console).
+    ``live`` is the daemon's: small batches as posts come, the WAL checkpointed between them.
     """
     # An import's workers (write_gate) open an archive their command has just checked.
-    archive = await Archive.open(db_path, media_dir, write_gate=write_gate, verify=write_gate is None)
+    archive = await Archive.open(
+        db_path, media_dir, write_gate=write_gate, verify=write_gate is None, quiet_checkpoints=live
+    )
     ocr_pool = None
     reader = None  # the pool, with clips read at their key frames (ocr.clips.MediaReader)
     outbox = None

@@ -224,6 +224,7 @@ class Daemon:
             detect=self.detect,
             deliver=self.deliver,
             telegram_client=self.client,
+            live=True,
         ) as app:
             self.app = app
             self.intake = Intake(
@@ -298,16 +299,15 @@ class Daemon:
                             await outbox_task
 
     async def _start_desk(self, stack: contextlib.AsyncExitStack) -> None:
-        """The web desk in the daemon's event loop (``[web] enabled``), on its own archive
-        connection so its reads never queue behind the pipeline's writes."""
-        from monitor.web import open_desk, run_desk  # why: aiohttp's web and Jinja2 load only when enabled
+        """The web desk (``[web] enabled``) in a process of its own at a lower OS priority, so 50
+        busy analysts never slow collection (:mod:`monitor.web.process` says what was measured)."""
+        from monitor.web.desk import DESK_NICE
+        from monitor.web.process import DeskProcess
 
-        web = self.config.web
-        desk = await stack.enter_async_context(
-            open_desk(self.config, self.db_path, self.media_dir, host=web.host, verify=False)
-        )
-        runner = await run_desk(desk, web.host, web.port)
-        stack.push_async_callback(runner.cleanup)
+        desk = DeskProcess(self.config, self.db_path, self.media_dir, nice=DESK_NICE)
+        await desk.start()
+        stack.push_async_callback(desk.stop)
+        log.info("web desk on http://%s:%d/ (its own process)", self.config.web.host, self.config.web.port)
         self.desk = desk
 
     def _make_clients(self) -> dict[str, tuple[TelegramClient, bool]]:
