@@ -117,6 +117,11 @@ def make_client(config: Config, account: AccountConfig | None = None) -> Telegra
     )
 
 
+DESK_CHECK_S = 2.0  # how often the daemon looks whether its desk's process still runs
+DESK_RESTART_MIN_S = 5.0
+DESK_RESTART_MAX_S = 300.0
+
+
 @dataclass
 class Health:
     """What ``stats`` and the logs say about the connection (saved in archive meta)."""
@@ -309,6 +314,43 @@ class Daemon:
         stack.push_async_callback(desk.stop)
         log.info("web desk on http://%s:%d/ (its own process)", self.config.web.host, self.config.web.port)
         self.desk = desk
+        self._spawn(self._watch_desk(desk), "desk-watch")
+
+    async def _watch_desk(self, desk: Any) -> None:
+        """Restart the desk's process if it ends while the daemon runs (killed by the OOM killer,
+        a crash in a library): said once as a health problem, cleared when it serves again;
+        restarts back off from 5 s to 5 minutes while it keeps failing."""
+        delay = DESK_RESTART_MIN_S
+        down = False
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), DESK_CHECK_S)
+            if self._stop.is_set():
+                return
+            ended = desk.ended
+            if ended is None:
+                continue
+            where = f"http://{self.config.web.host}:{self.config.web.port}/"
+            if not down and self.checks is not None:
+                await self.checks.problem(
+                    "web-desk",
+                    "web desk",
+                    f"the web desk's process ended ({ended}): restarting it at {where}",
+                )
+            down = True
+            await desk.stop()
+            try:
+                await desk.start()
+            except MonitorError as exc:
+                log.warning("%s; trying again in %.0f s", exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                delay = min(delay * 2, DESK_RESTART_MAX_S)
+                continue
+            log.info("web desk restarted on %s", where)
+            delay, down = DESK_RESTART_MIN_S, False
+            if self.checks is not None:
+                await self.checks.recovered("web-desk", f"the web desk serves again at {where}")
 
     def _make_clients(self) -> dict[str, tuple[TelegramClient, bool]]:
         """One client per account of the pool; one account (``main``) without ``[[telegram.account]]``."""

@@ -90,6 +90,20 @@ class DeskProcess:
     def alive(self) -> bool:
         return self._process is not None and self._process.is_alive()
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def ended(self) -> str | None:
+        """How the desk's process ended when nobody stopped it (``exit code 1``, ``killed by
+        signal 9``); None while it serves or after :meth:`stop`."""
+        process = self._process
+        if process is None or process.is_alive():
+            return None
+        code = process.exitcode
+        return f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+
 
 def serve_in_child(
     config: Config, db_path: Path, media_dir: Path | None, host: str, port: int, nice: int, pipe: Connection
