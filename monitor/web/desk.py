@@ -98,8 +98,6 @@ class Desk:
     local_user: str = field(default_factory=getpass.getuser)
     sessions: Sessions = field(default_factory=Sessions)
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
-    # The search's time budget is set on the connection for one statement at a time.
-    search_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # One poster checked at a time: OCR is seconds of CPU, the daemon's pool must keep its cores.
     check_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _hashes: tuple[float, tuple[list[str], np.ndarray] | None] = (0.0, None)
