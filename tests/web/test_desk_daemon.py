@@ -21,9 +21,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_the_daemon_serves_the_desk(tmp_path):
-    port = _free_port()
-    config = parse_config(
+def _config(tmp_path, port: int):
+    return parse_config(
         {
             "telegram": {"channels": ["@militia_news"]},
             "archive": {"path": str(tmp_path / "archive.db")},
@@ -32,6 +31,11 @@ async def test_the_daemon_serves_the_desk(tmp_path):
             "web": {"enabled": True, "port": port, "base_url": f"http://127.0.0.1:{port}"},
         }
     )
+
+
+async def test_the_daemon_serves_the_desk(tmp_path):
+    port = _free_port()
+    config = _config(tmp_path, port)
     server = make_server()
     async with running_daemon(server, config, detect=True) as daemon, aiohttp.ClientSession() as http:
         assert daemon.desk is not None and not daemon.desk.require_login
@@ -65,15 +69,7 @@ async def test_a_desk_process_that_dies_is_said_and_restarted(tmp_path):
     import sqlite3
 
     port = _free_port()
-    config = parse_config(
-        {
-            "telegram": {"channels": ["@militia_news"]},
-            "archive": {"path": str(tmp_path / "archive.db")},
-            "ocr": {"enabled": False},
-            "alerts": {"sink": [{"type": "jsonl", "path": str(tmp_path / "alerts.jsonl")}]},
-            "web": {"enabled": True, "port": port},
-        }
-    )
+    config = _config(tmp_path, port)
     server = make_server()
     async with running_daemon(server, config, detect=True) as daemon, aiohttp.ClientSession() as http:
         first = daemon.desk.pid
