@@ -166,7 +166,9 @@ async def test_a_search_over_its_budget_stops_only_itself_not_what_runs_beside_i
             return int(row[0])
 
         for _ in range(5):
-            results = await asyncio.gather(over_budget(), *(beside() for _ in range(8)), return_exceptions=True)
+            results = await asyncio.gather(
+                over_budget(), *(beside() for _ in range(8)), return_exceptions=True
+            )
             assert results[0] == "stopped"
             failures = [r for r in results[1:] if isinstance(r, BaseException)]
             assert not failures, failures
