@@ -109,7 +109,8 @@ class ClipReader:
         if not read:
             reason = next((o.reason for o in outcomes if o.reason), "no frame could be read")
             return OcrOutcome("failed", reason=f"no key frame could be read: {reason}")
-        lines = merge_readings((frame.seconds, o.text) for frame, o in read)
+        # Comparing every line with every other is CPU work: off the event loop, like the OCR.
+        lines = await asyncio.to_thread(merge_readings, [(frame.seconds, o.text) for frame, o in read])
         first = read[0][1]
         return OcrOutcome(
             "done",
