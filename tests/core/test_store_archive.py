@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -544,3 +545,61 @@ async def test_two_processes_worth_of_writers_on_one_file(tmp_path):
     finally:
         await first.close()
         await second.close()
+
+
+async def wait_until(condition, what: str, seconds: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.asyncio
+async def test_a_write_cancelled_while_it_waits_to_begin_leaves_no_open_transaction(tmp_path):
+    # The daemon cancels its tasks at shutdown; one may be waiting for BEGIN IMMEDIATE, which
+    # aiosqlite still runs on the connection's thread. Its transaction must not stay open, or the
+    # next write fails with "cannot start a transaction within a transaction".
+    path = tmp_path / "a.db"
+    archive = await Archive.open(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the file: BEGIN waits on it
+        started = asyncio.Event()
+
+        async def write() -> None:
+            started.set()
+            await archive.set_meta("cancelled", "never")
+
+        task = asyncio.create_task(write())
+        await started.wait()
+        await asyncio.sleep(0.05)  # the BEGIN is on the connection's thread, in its busy wait
+        task.cancel()
+        other.execute("ROLLBACK")  # the BEGIN now goes through, on the thread
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await archive.set_meta("after", "ok")
+        assert await archive.get_meta("after") == "ok"
+        assert await archive.get_meta("cancelled") is None
+    finally:
+        other.close()
+        await archive.close()
+
+
+@pytest.mark.asyncio
+async def test_a_write_cancelled_while_it_waits_for_the_import_gate_hands_the_gate_back(tmp_path):
+    gate = threading.Lock()
+    archive = await Archive.open(tmp_path / "a.db", write_gate=gate)
+    try:
+        gate.acquire()  # another import worker is writing
+        task = asyncio.create_task(archive.set_meta("cancelled", "never"))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        gate.release()  # the waiting thread takes the gate, and must give it back
+        await wait_until(lambda: not gate.locked(), "the gate to be handed back")
+        await asyncio.wait_for(archive.set_meta("after", "ok"), 10)
+        assert await archive.get_meta("after") == "ok"
+        assert await archive.get_meta("cancelled") is None
+    finally:
+        await archive.close()

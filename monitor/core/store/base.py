@@ -36,6 +36,17 @@ class WriteGate(Protocol):
     def release(self) -> None: ...
 
 
+async def _acquire_in_thread(gate: WriteGate) -> None:
+    """Wait for the import workers' gate in a thread; if the wait is cancelled, the thread still
+    takes the gate, so it is handed back as soon as it does (or no worker would write again)."""
+    waiting = asyncio.ensure_future(asyncio.to_thread(gate.acquire))
+    try:
+        await asyncio.shield(waiting)
+    except asyncio.CancelledError:
+        waiting.add_done_callback(lambda done: done.cancelled() or done.exception() or gate.release())
+        raise
+
+
 class StoreBase:
     """The connection and its transactions; the archive's other parts build on these."""
 
@@ -72,17 +83,20 @@ class StoreBase:
         async with self._write_lock:
             gate = self._write_gate
             if gate is not None and not gate.acquire(False):
-                await asyncio.to_thread(gate.acquire)
+                await _acquire_in_thread(gate)
             try:
-                await self._conn.execute("BEGIN IMMEDIATE")
                 try:
+                    await self._conn.execute("BEGIN IMMEDIATE")
                     yield self._conn
+                    await self._conn.execute("COMMIT")
                 except BaseException:
+                    # A statement whose await was cancelled still runs on the connection's thread
+                    # (aiosqlite queues it): a BEGIN cancelled there opens the transaction anyway.
+                    # This ROLLBACK is queued behind it, so it ends that transaction (or finds
+                    # none, after a COMMIT that went through) before anyone else's BEGIN.
                     with contextlib.suppress(sqlite3.Error):
                         await self._conn.execute("ROLLBACK")
                     raise
-                else:
-                    await self._conn.execute("COMMIT")
             finally:
                 self._transactions += 1
                 if gate is not None:
