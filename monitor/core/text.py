@@ -43,13 +43,33 @@ __all__ = [
     "words",
 ]
 
-_INVISIBLE = [
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): characters that show
+# nothing. Channel text is written by the adversary, and one of these inside a word (a word
+# joiner, a Hangul filler, a variation selector) splits it for the matcher while the reader sees
+# the word whole; every one is dropped, not only the usual direction marks.
+_DEFAULT_IGNORABLE = [
+    0x00AD,  # soft hyphen
+    0x034F,  # combining grapheme joiner
+    0x061C,  # Arabic letter mark
+    0x115F,
+    0x1160,  # Hangul fillers
+    0x17B4,
+    0x17B5,  # Khmer inherent vowels
+    *range(0x180B, 0x1810),  # Mongolian variation selectors and vowel separator
     *range(0x200B, 0x2010),  # ZWSP, ZWNJ, ZWJ, LRM, RLM
     *range(0x202A, 0x202F),  # LRE..RLO, PDF
-    *range(0x2066, 0x206A),  # LRI..PDI
-    0x061C,  # Arabic letter mark
+    *range(0x2060, 0x2070),  # word joiner, invisible operators, LRI..PDI, deprecated format controls
+    0x3164,  # Hangul filler
+    *range(0xFE00, 0xFE10),  # variation selectors
     0xFEFF,  # BOM / ZWNBSP
-    0x00AD,  # soft hyphen
+    0xFFA0,  # halfwidth Hangul filler
+    *range(0xFFF0, 0xFFF9),
+    *range(0x1BCA0, 0x1BCA4),  # shorthand format controls
+    *range(0x1D173, 0x1D17B),  # musical format controls
+    *range(0xE0000, 0xE1000),  # tags, variation selectors supplement
+]
+_INVISIBLE = [
+    *_DEFAULT_IGNORABLE,
     0x0640,  # tatweel
     0x0621,  # bare hamza
 ]
@@ -91,8 +111,29 @@ for _i in range(10):
 # ``str.replace``, a C scan of its own. The class comes first in the pattern (``X X*``, not
 # ``X+``): ``re`` skips ahead in C only to a pattern that opens with a character class.
 _FOLD_TO: dict[str, str] = {chr(cp): to or "" for cp, to in _TABLE.items()}
-_FOLD_CLASS = "[" + "".join(re.escape(chr(cp)) for cp in sorted(_TABLE)) + "]"
+
+
+def _char_class(codepoints: Iterable[int]) -> str:
+    """A regex class of these code points written as ranges: ``re`` compiles a class of the Basic
+    Plane into a bitmap, but one reaching past it (the tag characters) into a list it walks per
+    character, so 4,000 single characters made the scan 400 times slower than a few ranges."""
+    ranges: list[list[int]] = []
+    for cp in sorted(codepoints):
+        if ranges and cp == ranges[-1][1] + 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    return (
+        "[" + "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "") for a, b in ranges) + "]"
+    )
+
+
+_FOLD_CLASS = _char_class(cp for cp in _TABLE if cp <= 0xFFFF)
 _FOLDABLE_RUNS = re.compile(_FOLD_CLASS + _FOLD_CLASS + "*").findall
+# The few foldable characters past the Basic Plane (all of them ignorable) have a scan of their
+# own, behind a one-range test that is about three times as fast as the fold's scan.
+_ANY_ASTRAL = re.compile("[\U00010000-\U0010ffff]").search
+_ASTRAL_FOLDABLE = re.compile(_char_class(cp for cp in _TABLE if cp > 0xFFFF)).sub
 
 
 def _fold(text: str) -> str:
@@ -101,6 +142,8 @@ def _fold(text: str) -> str:
     if runs:
         for c in set("".join(runs)):
             text = text.replace(c, _FOLD_TO[c])
+    if _ANY_ASTRAL(text):
+        text = _ASTRAL_FOLDABLE("", text)
     return text
 
 

@@ -63,6 +63,20 @@ def test_threats_alert(text: str, rule: str, severity: str) -> None:
         assert m.source == "text"
 
 
+# Characters that show nothing, put inside the threat by the channel: the reader sees the words
+# whole, so the matcher must too (a word joiner, a Hangul filler, a variation selector, a tag).
+HIDDEN = ["\u2060", "\u3164", "\ufe0f", "\U000e0020", "\u034f", "\u180e", "\u200d\u2063"]
+
+
+@pytest.mark.parametrize("hidden", HIDDEN, ids=[f"U+{ord(h[-1]):04X}" for h in HIDDEN])
+def test_a_threat_split_by_invisible_characters_still_alerts(hidden: str) -> None:
+    for text in (f"#الانت{hidden}قام_قادم", f"Venge{hidden}ance is Coming"):
+        detection = detector().detect(text, date=POSTED)
+        assert detection.alert, text
+        spans = [text[m.start : m.end] for m in detection.matches if m.rule == "revenge-coming"]
+        assert any(hidden in span for span in spans), spans  # the highlight is the word as posted
+
+
 def test_film_promo_vetoes_the_revenge_phrase() -> None:
     assert not detector().detect("فيلم الانتقام قادم قريباً في دور العرض").alert
     assert detector().detect("الانتقام قادم قريباً").alert

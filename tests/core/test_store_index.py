@@ -20,9 +20,9 @@ T0 = datetime(2022, 3, 1, 9, 0, tzinfo=UTC)
 # Every step of the normaliser and of the extra index words, in one text.
 PROBE = (
     "وَالانْتِقَامُ قادمٌ #الانتقام_قادم #RevengeIsComing باقي ٥٩ يوما، الأمريكيّ "
-    "Ｆｕｌｌｗｉｄｔｈ café ــــــ ﻻ للمجاهدين وبالعبوات !!! 3days"
+    "Ｆｕｌｌｗｉｄｔｈ café ــــــ ﻻ للمجاهدين وبالعبوات !!! 3days الان\u2060تقام ᅠ\U000e0041 ❤\ufe0f"
 )
-PROBE_DIGEST = "5124c866891990d683e4b73599974521856806fb"
+PROBE_DIGEST = "fa84c5113982d476896a2d7d5721de4c60ada3c8"
 
 
 def post(message_id: int, text: str, **kw) -> Post:
@@ -51,7 +51,7 @@ def test_the_index_rows_are_pinned_to_the_index_version():
     """
     body, extra = fts_row(PROBE, "نص الملصق: الانتقام")
     digest = hashlib.sha1(f"{body}\x00{extra}".encode()).hexdigest()
-    assert (INDEX_VERSION, digest) == ("1", PROBE_DIGEST), (
+    assert (INDEX_VERSION, digest) == ("2", PROBE_DIGEST), (
         "fts_row's output changed: bump INDEX_VERSION in monitor/core/store/schema.py and update PROBE_DIGEST"
     )
 
@@ -264,3 +264,12 @@ async def test_a_batch_says_when_its_plan_was_worked_out_again(archive):
         assert batch.replanned
     assert [r.status for r in results] == ["new", "unchanged"]
     assert plan.results == results
+
+
+@pytest.mark.asyncio
+async def test_a_word_split_by_an_invisible_character_is_found_whole(archive):
+    # A word joiner or a Hangul filler inside a word shows nothing: the analyst searches the word.
+    await archive.save_post(post(1, "الانت\u2060قامُ قادم\u3164ٌ"))
+    await archive.save_post(post(2, "Venge\U000e0020ance is coming"))
+    assert await found(archive, "الانتقام قادم") == [1]
+    assert await found(archive, "vengeance") == [2]

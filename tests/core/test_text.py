@@ -170,6 +170,7 @@ def test_original_span_of_nothing():
 _ALPHABET = st.sampled_from(
     list("ابتثجحخدذرسشصضطظعغفقكلمنهويةىأإآٱؤئءکگچپژڤیۀھ")
     + list("\u064b\u064e\u064f\u0650\u0651\u0652\u0670\u0640\u06d6\u200b\u200c\u200f\u202b\u2066\ufeff\u00ad")
+    + list("\u2060\u2064\u034f\u180e\u3164\uffa0\ufe0f\U000e0041\U0001d173")  # Default_Ignorable
     + list("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹٫٬،؛؟")
     + list("ﻻﺍﻟﷲ＃")
     + list("aAbBzZ09#_ \n\t.-!")
