@@ -98,13 +98,16 @@ async def run_backtest(
         try:
             for next_done in asyncio.as_completed(futures):
                 part = await next_done
-                result.merge(part)
                 if on_done:
                     on_done(part.posts)
         except BrokenProcessPool:
             raise MonitorError(
                 "a backtest worker stopped unexpectedly (out of memory?): run again, or with --workers 1"
             ) from None
+    # Merged in id order, not as they finish: the examples shown are the first posts that
+    # alert, the same in every run and with any number of workers.
+    for future in futures:
+        result.merge(future.result())
     return result, time.perf_counter() - started
 
 
