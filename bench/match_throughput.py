@@ -28,6 +28,7 @@ import re
 import time
 from collections.abc import Callable
 
+from alerts.countdown import find_countdown
 from alerts.detect import Detector
 from alerts.matcher import _AR_SUFFIXES, _ARTICLE_CHAINS, _PLAIN_CHAINS, PhraseMatcher, _term_words, mask
 from alerts.rules import Rule, RuleSet, load_rules
@@ -316,6 +317,53 @@ def main() -> None:
         f"  {rate:.1f} MB/s wall ({'meets' if rate >= TARGET else 'BELOW'} the target of >= {TARGET:.0f} MB/s), "
         f"{cpu_rate:.1f} MB/s of this process's CPU time ({'meets' if cpu_rate >= TARGET else 'BELOW'}); "
         f"ratio to the match column {rate / match_10k:.2f}; load average {os.getloadavg()[0]:.1f}"
+    )
+    print_stages(posts, normalized, megabytes, big, cpu_big)
+
+
+def print_stages(
+    posts: list[str], normalized: list[str], megabytes: float, big: Detector, cpu_big: float
+) -> None:
+    """Where the pipeline's time goes, stage by stage (CPU seconds, best of 3), and the floor of any
+    per-word design in Python: splitting each post and one dict look-up per word, every word known."""
+    matcher = big._matcher  # why: the bench times the detector's own automaton
+    _, t_norm = best_of_both(3, lambda: [normalize(p) for p in posts])
+    _, t_match = best_of_both(3, lambda: [matcher.find_normalized(n) for n in normalized])
+    _, t_count = best_of_both(
+        3, lambda: [find_countdown(p, None, normalized=n) for p, n in zip(posts, normalized, strict=True)]
+    )
+    known = dict.fromkeys({w for p in posts for w in p.split()}, "")
+    _, t_floor = best_of_both(3, lambda: [list(map(known.get, p.split())) for p in posts])
+    rest = cpu_big - t_norm - t_match - t_count
+    print()
+    print(
+        f"  stages of the pipeline line, CPU ms of {megabytes:.2f} MB (20 MB/s allows {megabytes / TARGET * 1000:.0f} ms):"
+    )
+    for label, seconds in (
+        ("normalize, word table emptied first", t_norm),
+        ("automaton pass (find_normalized)", t_match),
+        ("countdowns (find_countdown)", t_count),
+        ("the rest, by difference (see below)", rest),
+    ):
+        print(f"    {label:<52}{seconds * 1000:>7.0f} ms  {100 * seconds / cpu_big:>3.0f}%")
+    print(
+        "  (the rest: proximity, verdicts, Detection objects, the post cache, and the stages evicting one\n"
+        "  another's data from the CPU caches when they run post by post rather than one after the other)"
+    )
+    [normalize(p) for p in posts]  # the word table learns the corpus' words and keeps them
+    warm = float("inf")
+    for _ in range(3):
+        _cached_normalize.cache_clear()  # the posts themselves are new: only their words are known
+        start = time.process_time()
+        [big.detect(p, explain=False) for p in posts]
+        warm = min(warm, time.process_time() - start)
+    print(
+        f"  the pipeline line with every word of the corpus known (a channel's vocabulary once learned; "
+        f"posts still new): {warm * 1000:.0f} ms ({megabytes / warm:.1f} MB/s of CPU time)"
+    )
+    print(
+        f"  floor of a per-word cache: split each post and one dict look-up per word, every word known: "
+        f"{t_floor * 1000:.0f} ms ({megabytes / t_floor:.1f} MB/s)"
     )
 
 
