@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 
 import imagehash
-from PIL import Image
+import numpy as np
+from PIL import Image, ImageFilter
 
-__all__ = ["SIMILAR_DISTANCE", "hamming", "perceptual_hash", "sha256_bytes"]
+__all__ = ["SIMILAR_DISTANCE", "hamming", "perceptual_hash", "same_picture", "sha256_bytes"]
 
 SIMILAR_DISTANCE = 10
 """Default largest Hamming distance (of 64 bits) between two images called near-duplicates."""
@@ -34,3 +35,33 @@ def hamming(a: str, b: str) -> int:
     if len(a) != len(b):
         raise ValueError(f"hashes of different lengths: {len(a)} and {len(b)} hex digits")
     return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+_THUMB = 256  # both images are compared at this size
+_BLOCK = 16  # in blocks of this many pixels: 256 blocks, each about a word of a poster's line
+BLOCK_DIFFERENCE = 14.0
+"""Largest mean grey difference (of 255) allowed in any block of two images called the same
+picture. JPEG recompression and resizing change every block a little (a few levels); another
+number or word on the same template changes its own block by tens of levels."""
+
+
+def same_picture(a: Image.Image, b: Image.Image) -> bool:
+    """Whether ``a`` and ``b`` are one picture at another size or compression, not merely alike.
+
+    pHash says two posters look alike, which is also true of two posters of one template with
+    another number in the countdown: reusing one's reading for the other would give the wrong
+    number. So the pictures are compared block by block (grey, slightly blurred, at one size):
+    recompression and resizing spread small differences everywhere, a changed word concentrates
+    a large one in its blocks. The shapes must match too (within 3 %): a crop is another picture.
+    """
+    if abs(a.width / a.height - b.width / b.height) > 0.03 * (a.width / a.height):
+        return False
+    x, y = (_thumb(image) for image in (a, b))
+    diff = np.abs(x - y)
+    blocks = diff.reshape(_THUMB // _BLOCK, _BLOCK, _THUMB // _BLOCK, _BLOCK).mean(axis=(1, 3))
+    return float(blocks.max()) <= BLOCK_DIFFERENCE
+
+
+def _thumb(image: Image.Image) -> np.ndarray:
+    grey = image.convert("L").resize((_THUMB, _THUMB), Image.Resampling.BOX)
+    return np.asarray(grey.filter(ImageFilter.GaussianBlur(1)), dtype=np.float32)

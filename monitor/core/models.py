@@ -90,7 +90,7 @@ class OcrOutcome:
     """The result of reading one image: ``done`` with its text, or ``failed`` with a reason."""
 
     status: str  # "done" | "failed"
-    text: str = ""
+    text: str = ""  # the lines read with evidence: searched and matched
     reason: str | None = None
     sha256: str | None = None
     phash: str | None = None
@@ -100,6 +100,7 @@ class OcrOutcome:
     format: str | None = None
     frames: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    doubtful: str = ""  # lines read without the evidence to be trusted: kept for debugging only
 
     @property
     def ok(self) -> bool:

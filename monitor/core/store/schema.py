@@ -188,7 +188,17 @@ CREATE VIRTUAL TABLE posts_fts USING fts5(body, extra, content = '', tokenize = 
 DELETE FROM meta WHERE key = 'index_version';
 """
 
-MIGRATIONS: list[str] = [SCHEMA_V1, ALERTS_V2, FTS_CONTENTLESS_V3]
+# Issue 18 (poster text you can trust): the lines OCR read without the evidence to be searched
+# or matched (one pass alone, no dictionary word) are kept apart, for whoever debugs a reading;
+# ``ocr_text`` holds only the trusted lines. ``ocr_from`` names the near-duplicate image whose
+# reading was reused (pHash within the similar threshold), or is NULL for an image read itself.
+OCR_DOUBTFUL_V4 = """
+ALTER TABLE media ADD COLUMN ocr_doubtful TEXT;
+ALTER TABLE media ADD COLUMN ocr_from TEXT;
+CREATE INDEX media_phash ON media(phash) WHERE phash IS NOT NULL AND ocr_status = 'done';
+"""
+
+MIGRATIONS: list[str] = [SCHEMA_V1, ALERTS_V2, FTS_CONTENTLESS_V3, OCR_DOUBTFUL_V4]
 """Append-only: step ``i`` takes the schema from ``user_version == i`` to ``i + 1``."""
 
 

@@ -1,0 +1,98 @@
+"""Which OCR lines reach the text: agreement between passes and Tesseract's own dictionaries.
+
+The dictionaries are the real ones (extracted from the installed ``ara`` and ``eng`` models);
+the lines are what passes read, built by hand so each case says what it is about.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.core.text import normalize
+from ocr.evidence import countdown_rows, judge_lines, on_countdown_row, support_of
+from ocr.lexicon import lexicon_for
+from ocr.readings import Line, Word
+
+
+@pytest.fixture(scope="module")
+def lexicon():
+    found = lexicon_for("ara+eng")
+    assert len(found) > 100_000, "Tesseract's word lists could not be read"
+    return found
+
+
+def line(text: str, plane: str, top: int = 100, height: int = 40) -> Line:
+    words, left = [], 10
+    for token in text.split():
+        words.append(Word(token, 90.0, left, top, 20 * len(token), height))
+        left += 20 * len(token) + 15
+    return Line(words, plane, normalize(text))
+
+
+def judge(readings: list[tuple[str, str]], lexicon, **where):
+    lines = [line(text, plane, **where) for plane, text in readings]
+    return judge_lines(lines, support_of(readings), lexicon)
+
+
+def test_the_dictionaries_hold_arabic_with_its_variants_and_english(lexicon):
+    for word in ("رمضان", "مبارك", "الانتقام", "قادم", "vengeance", "coming"):
+        assert lexicon.knows(normalize(word)), word
+    # alef variants and ta marbuta folded as everywhere else; a proclitic on a known word
+    assert lexicon.knows(normalize("أضحى")) and lexicon.knows(normalize("اضحى"))
+    assert lexicon.knows(normalize("والانتقام"))
+    assert lexicon.knows("59") and lexicon.knows(normalize("٥٩"))  # numbers are words
+    assert not lexicon.knows(normalize("ﻻﻻﻻﺱﺵ")) and not lexicon.knows("qzxv")
+
+
+def test_a_line_one_pass_alone_read_is_doubtful(lexicon):
+    judged = judge([("grey", "الانتقام قادم"), ("white", "الانتقام قادم"), ("red", "مسيرة كبيرة")], lexicon)
+    assert [ln.text for ln in judged.kept] == ["الانتقام قادم"]
+    assert "مسيرة كبيرة" in judged.doubtful  # real words, but one pass only (flames read as letters)
+
+
+def test_junk_words_leave_a_kept_line_and_are_kept_apart(lexicon):
+    readings = [("grey", "عيد أضحى مبارك ﻻﺱﺵ"), ("white", "عيد أضحى مبارك"), ("lines:ara", "عيد اضحى مبارك")]
+    judged = judge(readings, lexicon)
+    assert [normalize(ln.text) for ln in judged.kept] == ["عيد اضحي مبارك"]
+    assert any("ﻻﺱﺵ" in text for text in judged.doubtful)
+
+
+def test_another_reading_of_a_kept_line_adds_no_words(lexicon):
+    # three passes read the slogan; one of them misread a word: the variant is folded away
+    readings = [("grey", "الانتقام قادم"), ("white", "الانتقام قادم"), ("red", "الانتقام قادح")]
+    judged = judge(readings, lexicon)
+    assert [ln.text for ln in judged.kept] == ["الانتقام قادم"]
+
+
+def test_names_the_dictionary_lacks_need_three_passes(lexicon):
+    two = judge([("grey", "Jeddah Qzvorak"), ("red", "Jeddah Qzvorak")], lexicon)
+    assert [ln.text for ln in two.kept] == ["Jeddah"] and "Qzvorak" in two.doubtful
+    three = judge(
+        [("grey", "Jeddah Qzvorak"), ("red", "Jeddah Qzvorak"), ("blue", "Jeddah Qzvorak")], lexicon
+    )
+    assert [ln.text for ln in three.kept] == ["Jeddah Qzvorak"]
+    # but a line of nothing a dictionary knows is not accepted, however many passes read it
+    names = judge([(plane, "Qzvorak Xqwerty") for plane in ("grey", "red", "blue", "white")], lexicon)
+    assert names.kept == []
+
+
+def test_scraps_without_a_real_word_are_doubtful(lexicon):
+    # two-letter scraps read alike by every plane (flames give those): no word of three letters
+    judged = judge([("grey", "لا ال"), ("red", "لا ال"), ("blue", "لا ال"), ("green", "لا ال")], lexicon)
+    assert judged.kept == [] and set(judged.doubtful) == {"لا ال"}
+
+
+def test_a_countdown_written_back_needs_its_line_on_the_same_row(lexicon):
+    readings = [("grey", "باقي يوما"), ("white", "باقي يوما"), ("red", "الرد قادم")]
+    lines = [
+        line("باقي يوما", "grey", top=300),
+        line("باقي يوما", "white", top=300),
+        line("الرد قادم", "red", top=50),
+    ]
+    judged = judge_lines(lines, support_of(readings), lexicon)
+    rows = countdown_rows(judged.kept)
+    assert len(rows) == 1
+    assert on_countdown_row((10, 300, 200, 340), rows)  # the glyph reader's number on that row
+    assert not on_countdown_row((10, 50, 200, 90), rows)  # a number read elsewhere
+    assert on_countdown_row(None, rows)  # no box (the script-model pass): the line is enough
+    assert not on_countdown_row(None, [])
