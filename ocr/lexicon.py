@@ -48,8 +48,10 @@ class Lexicon:
     def knows(self, word: str) -> bool:
         """Whether ``word`` (already folded by ``normalize``) is a word of the language.
 
-        Numbers are words; an Arabic word is also known by its stem without a proclitic (و، ف،
-        ب، ل، ال...), which the dictionaries do not list with every prefix.
+        Numbers are words. The dictionaries do not list every form, so an Arabic word is also
+        known by its stem without a proclitic (و، ف، ب، ل، ال...), the future prefix س or a
+        common suffix (ون، ين، ات، ها، هم...), and a Latin word by two known words run together
+        (hashtags: ``daysleft``).
         """
         if word.isdigit():
             return True
@@ -57,7 +59,23 @@ class Lexicon:
             return False
         if word in self.words:
             return True
-        return any(stem in self.words for stem in strip_proclitics(word))
+        if "\u0600" <= word[0] <= "\u06ff":
+            return any(stem in self.words for stem in _arabic_stems(word))
+        return word.isascii() and any(
+            word[:cut] in self.words and word[cut:] in self.words for cut in range(3, len(word) - 2)
+        )
+
+
+_SUFFIXES = ("ون", "ين", "ات", "ان", "ها", "هم", "هن", "كم", "نا", "وا", "تم", "ه", "ي")
+
+
+def _arabic_stems(word: str) -> list[str]:
+    """Forms of ``word`` without its proclitics, a future س, and one common suffix (stems of
+    three letters or more): light stemming, enough to find a form in a list of word forms."""
+    forms = [word, *strip_proclitics(word)]
+    forms += [f[1:] for f in forms if f.startswith("س") and len(f) >= 5]
+    forms += [f[: -len(s)] for f in list(forms) for s in _SUFFIXES if f.endswith(s) and len(f) - len(s) >= 3]
+    return forms[1:]
 
 
 def _tessdata_file(language: str) -> Path | None:

@@ -27,7 +27,7 @@ from PIL import Image
 from monitor.core.text import normalize
 from monitor.core.text import words as word_list
 from ocr.digits import countdown_from_ink, countdown_lines, countdown_value
-from ocr.evidence import countdown_rows, judge_lines, on_countdown_row, support_of
+from ocr.evidence import countdown_rows, judge_lines, support_of
 from ocr.lexicon import lexicon_for
 from ocr.planes import INK_PLANE, LINES_PREFIX, image_planes, layout_of
 from ocr.readings import Line, PassResult, ReadResult, keep_words, same_row
@@ -77,18 +77,20 @@ def finish(
     if settings.evidence:
         support = support_of([*read_by, *(("digits", text) for text in digit_lines)])
         judged = judge_lines(ordered, support, lexicon_for(settings.languages))
-        cd_rows = countdown_rows(judged.kept)
-        doubtful = [text for text, box in glyph_lines if not on_countdown_row(box, cd_rows)]
-        glyph_lines = [(text, box) for text, box in glyph_lines if on_countdown_row(box, cd_rows)]
+        # Glyph lines carry their own line: a crop whose reading, or a row with one reading, that
+        # reads like a countdown on its own (``ocr.digits``). The script-model re-reads need one.
+        cd_rows = countdown_rows(read_at) + [box for _, box in glyph_lines if box is not None]
+        doubtful = []
         if not cd_rows:
             doubtful += digit_lines
             digit_lines = []
-        readings = [text for _, text, box in read_at if on_countdown_row(box, cd_rows)]
         kept, doubtful = judged.kept, [*doubtful, *judged.doubtful]
     else:
-        readings, kept, doubtful = [text for _, text in read_by], ordered, []
+        kept, doubtful, cd_rows = ordered, [], []
     glyph_texts = [text for text, _ in glyph_lines]
-    agreed = _agreed_countdown(glyph_texts, digit_lines, readings)
+    agreed = _agreed_countdown(glyph_texts, digit_lines, [text for _, text in read_by])
+    if settings.evidence and not cd_rows:  # no line of the image reads like a countdown
+        doubtful, agreed = [*agreed, *doubtful], []
     # The agreed countdown first (the detector takes the first), then what the digit readers made
     # of countdown-like lines, then the poster's lines, the most agreed first.
     texts = [*agreed, *glyph_texts, *digit_lines, *(ln.text for ln in kept)]

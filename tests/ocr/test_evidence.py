@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.core.text import normalize
-from ocr.evidence import countdown_rows, judge_lines, on_countdown_row, support_of
+from ocr.evidence import countdown_rows, judge_lines, support_of
 from ocr.lexicon import lexicon_for
 from ocr.readings import Line, Word
 
@@ -82,17 +82,12 @@ def test_scraps_without_a_real_word_are_doubtful(lexicon):
     assert judged.kept == [] and set(judged.doubtful) == {"لا ال"}
 
 
-def test_a_countdown_written_back_needs_its_line_on_the_same_row(lexicon):
-    readings = [("grey", "باقي يوما"), ("white", "باقي يوما"), ("red", "الرد قادم")]
-    lines = [
-        line("باقي يوما", "grey", top=300),
-        line("باقي يوما", "white", top=300),
-        line("الرد قادم", "red", top=50),
+def test_a_row_reads_like_a_countdown_only_with_two_words_in_one_reading():
+    readings = [
+        ("grey", "باقي يوما", (10, 300, 200, 340)),  # words, no number: still a countdown line
+        ("red", "الرد قادم", (10, 50, 200, 90)),
+        ("blue", "يوي", (10, 400, 200, 440)),  # one junk word, one letter off two slot words
+        ("white", "باقي", (10, 500, 200, 540)),  # the two words on one row, read by two passes
+        ("black", "يوما", (10, 500, 200, 540)),
     ]
-    judged = judge_lines(lines, support_of(readings), lexicon)
-    rows = countdown_rows(judged.kept)
-    assert len(rows) == 1
-    assert on_countdown_row((10, 300, 200, 340), rows)  # the glyph reader's number on that row
-    assert not on_countdown_row((10, 50, 200, 90), rows)  # a number read elsewhere
-    assert on_countdown_row(None, rows)  # no box (the script-model pass): the line is enough
-    assert not on_countdown_row(None, [])
+    assert countdown_rows(readings) == [(10, 300, 200, 340)]
