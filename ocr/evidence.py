@@ -29,8 +29,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from monitor.core.text import normalize
-from ocr.digits import countdown_template
+from monitor.core.text import normalize, words
+from ocr.digits import countdown_template, countdown_value
 from ocr.lexicon import Lexicon
 from ocr.readings import Line, same_row
 
@@ -47,10 +47,11 @@ _SUPPORT_CAP = 6  # beyond this many passes a word is not surer (the colour plan
 
 
 def support_of(readings: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
-    """Folded word -> the passes that read it, from (pass, line text) of every pass's lines."""
+    """Folded word -> the passes that read it, from (pass, line text) of every pass's lines
+    (words without the punctuation around them: ``تنتهي"`` is ``تنتهي``)."""
     support: dict[str, set[str]] = {}
     for reader, text in readings:
-        for word in normalize(text).split():
+        for word in words(normalize(text)):
             support.setdefault(word, set()).add(reader)
     return support
 
@@ -82,9 +83,9 @@ def _word_kept(word: str, support: dict[str, set[str]], lexicon: Lexicon) -> boo
 def _token_kept(token: str, support: dict[str, set[str]], lexicon: Lexicon) -> bool:
     """A token as read (a hashtag folds to several words): kept when its kept words hold at
     least half of its letters."""
-    words = normalize(token).split()
-    letters = sum(len(w) for w in words)
-    kept = sum(len(w) for w in words if _word_kept(w, support, lexicon))
+    found = words(normalize(token))
+    letters = sum(len(w) for w in found)
+    kept = sum(len(w) for w in found if _word_kept(w, support, lexicon))
     return letters > 0 and 2 * kept >= letters
 
 
@@ -101,7 +102,7 @@ def judge_lines(lines: list[Line], support: dict[str, set[str]], lexicon: Lexico
     for place, line in enumerate(lines):
         keep = [w for w in line.words if _token_kept(w.text, support, lexicon)]
         drop = [w.text for w in line.words if w not in keep]
-        folded = [f for w in keep for f in normalize(w.text).split()]
+        folded = [f for w in keep for f in words(normalize(w.text))]
         if not any(len(f) >= MIN_KNOWN and not f.isdigit() and lexicon.knows(f) for f in folded):
             judged.doubtful.append(line.text)
             continue
@@ -129,11 +130,11 @@ def judge_lines(lines: list[Line], support: dict[str, set[str]], lexicon: Lexico
 
 def countdown_rows(readings: list[tuple[str, str, Box]]) -> list[Box]:
     """Rows that a pass read like a countdown line on its own ("remaining" word and unit, two
-    different words, with or without the number: ``ocr.digits.countdown_template``), from
-    (pass, text, box) of every pass's lines."""
+    different words, with or without the number: ``ocr.digits.countdown_template``; or an
+    English "N days left"), from (pass, text, box) of every pass's lines."""
     rows: list[tuple[Box, set[str]]] = []
     for reader, text, box in readings:
-        if countdown_template(text) is None:
+        if countdown_template(text) is None and countdown_value(text) is None:
             continue
         for index, (row, readers) in enumerate(rows):
             if same_row(row, box):
