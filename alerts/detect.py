@@ -23,7 +23,9 @@ from typing import Any
 
 from alerts.countdown import find_countdown
 from alerts.matcher import PhraseMatcher, to_original
+from alerts.proximity import NearRule, find_near
 from alerts.rules import RuleSet, load_rules
+from alerts.signatures import Signature, SignatureBook, silence
 from monitor.core.detection import SEVERITIES, Countdown, Detection, Match, severity_rank
 from monitor.core.errors import RulesError
 from monitor.core.text import normalize
@@ -45,17 +47,28 @@ _LATIN_ABBREVIATION = re.compile(r"[A-Za-z]{2,3}s?")
 class Detector:
     """Rules compiled into one automaton, plus the built-in countdown detector."""
 
-    def __init__(self, ruleset: RuleSet, min_severity: str = "medium") -> None:
+    def __init__(
+        self, ruleset: RuleSet, min_severity: str = "medium", signatures: SignatureBook | None = None
+    ) -> None:
         if min_severity not in SEVERITIES:
             raise RulesError(f"minimum severity must be one of {', '.join(SEVERITIES)}, got {min_severity!r}")
         self.ruleset = ruleset
         self.min_severity = min_severity
+        # Channel signatures (issue 17): names from the channel itself, learned lines when the app
+        # has read the archive (``learn_book``), the rules file's [[signature]] overrides.
+        self.signatures = (
+            signatures.with_overrides(ruleset.signatures) if signatures else SignatureBook(ruleset.signatures)
+        )
+        self.quieted = 0  # detections in which a signature kept a rule term quiet (for backtests)
         rules = ruleset.rules
+        self._severities = [rule.severity for rule in rules]
         entries: list[tuple[str, tuple[str, int, str]]] = []
         for index, rule in enumerate(rules):
             entries += [(term, ("term", index, term)) for term in rule.terms]
             entries += [(term, ("with", index, term)) for term in rule.with_any]
             entries += [(term, ("without", index, term)) for term in rule.without_any]
+            entries += [(term, ("near", index, term)) for group in rule.near for term in group]
+        self._near = {i: NearRule(i, r.near, r.within) for i, r in enumerate(rules) if r.near}
         self._matcher = PhraseMatcher(entries)
         # Terms that are short Latin abbreviations (IED, IEDs, RPG) are not matched in poster
         # text: OCR makes three-letter Latin strings out of any texture ("ied" out of a shop sign).
@@ -70,8 +83,14 @@ class Detector:
         date: datetime | str | None = None,
         *,
         explain: bool = True,
+        channel: Any = None,
+        signature: Signature | None = None,
     ) -> Detection:
         """Rule matches and the countdown in ``text`` and ``ocr_text`` (the post date sets the deadline).
+
+        ``channel`` (a :class:`~monitor.core.models.Channel` or a record with ``id``, ``username``,
+        ``title``) or ``signature`` keeps the channel's own identity from alerting
+        (:mod:`alerts.signatures`).
 
         With ``explain=False`` a post that raises no alert comes back without its matches (only
         its severity and countdown): locating matches in the original text is the slow part of
@@ -89,7 +108,20 @@ class Detector:
             normalized = normalize(body)
             found = self._matcher.find_normalized(normalized)
             if source == "ocr" and self._abbreviations:
-                found = [hit for hit in found if hit[0][0] != "term" or hit[0][2] not in self._abbreviations]  # type: ignore[index]
+                found = [
+                    hit
+                    for hit in found
+                    if hit[0][0] not in ("term", "near") or hit[0][2] not in self._abbreviations  # type: ignore[index]
+                ]
+            if signature is None and channel is not None and found:
+                signature = self.signatures.for_channel(channel.id, channel.username, channel.title)
+            if signature is not None and found:
+                kept = silence(found, body, normalized, signature, self._severities)
+                if len(kept) != len(found):
+                    self.quieted += 1
+                found = kept
+            if self._near and found:  # proximity rules: one term of each group, within N words
+                found += find_near(normalized, found, self._near)
             for index, pattern in self._regexes:
                 found += [
                     (("term", index, pattern.pattern), m.start(), m.end())

@@ -133,6 +133,8 @@ class Dispatcher:
         self.config = config
         self.retry_base = retry_base
         self.rng = rng or random.Random()
+        # The web desk's address ([web] base_url): each message then links to the post's page.
+        self.desk_url: str | None = None
         self.disabled: dict[str, str] = {}
         self._wake: dict[str, asyncio.Event] = {name: asyncio.Event() for name in self.sinks}
         self._gate: dict[str, float] = {}  # epoch seconds before which a sink sends nothing
@@ -431,12 +433,21 @@ class Dispatcher:
             alert_id=item.alert_id,
             kind=item.kind,
             severity=item.severity,
-            body=item.body,
+            body=with_desk_link(item.body, self.desk_url),
             key=f"tgm-{key}",
             attempts=item.attempts,
             image=image,
             created_at=item.created_at,
         )
+
+
+def with_desk_link(body: dict[str, Any], desk_url: str | None) -> dict[str, Any]:
+    """The body with ``desk_url``, the post's page on the web desk, when the desk's address is
+    configured and the alert is about one post (a key added to the body, never stored)."""
+    channel_id, message_id = body.get("channel_id"), body.get("message_id")
+    if not desk_url or not isinstance(channel_id, int) or not isinstance(message_id, int):
+        return body
+    return {**body, "desk_url": f"{desk_url.rstrip('/')}/post/{channel_id}/{message_id}"}
 
 
 def _sent_order(row: tuple[str, str | None]) -> tuple[str, str]:

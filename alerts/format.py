@@ -26,7 +26,12 @@ from monitor.core.times import iso
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
 SEVERITY_MARK = {"high": "🔴", "medium": "🟠", "low": "🟡"}
-KIND_LABEL = {"post": "alert", "campaign": "campaign", "reminder": "countdown reminder"}
+KIND_LABEL = {
+    "post": "alert",
+    "campaign": "campaign",
+    "reminder": "countdown reminder",
+    "health": "collection health",  # monitor.health: a channel or account problem, or its recovery
+}
 ELLIPSIS = "…"
 
 
@@ -218,6 +223,9 @@ def render_html(body: dict[str, Any], limit: int = MESSAGE_LIMIT) -> str:
     if ocr:
         pieces = excerpt_pieces(ocr, text_spans(body, "ocr"), 250 if compact else 900)
         lines.append(f"🖼 Poster text:\n<blockquote>{pieces_html(pieces)}</blockquote>")
+    desk = body.get("desk_url")
+    if desk:
+        lines.append(f'<a href="{e(str(desk))}">Open in the desk</a>')
     if body.get("alert_id") is not None:
         lines.append(
             f"<i>alert #{e(str(body['alert_id']))} · tgmonitor alerts ack {e(str(body['alert_id']))}</i>"
@@ -302,6 +310,8 @@ def render_text(
             source = "text" if key == "text" else "ocr"
             pieces = [(e(t), hot) for t, hot in excerpt_pieces(value, text_spans(body, source), budget)]
             lines.append(label + pieces_plain(pieces, mark))
+    if body.get("desk_url"):
+        lines.append(f"desk: {body['desk_url']}")
     if body.get("alert_id") is not None:
         lines.append(f"alert #{body['alert_id']}")
     return _cut_plain("\n".join(lines), limit)

@@ -36,7 +36,10 @@ from monitor.core.store import Archive, PostRecord, Tx
 from monitor.core.store.alerts import NumberedAlert, PostAlertContext
 from monitor.core.times import iso, now_utc, utc
 
-__all__ = ["AlertDrafts", "Outbox", "backoff_delay", "countdown_dict", "match_dict"]
+__all__ = ["COUNTDOWN_RULE", "AlertDrafts", "Outbox", "backoff_delay", "countdown_dict", "match_dict"]
+
+COUNTDOWN_RULE = "countdown"
+"""The name a mute gives the countdown detector (it is not a rule of the rules file)."""
 
 _NO_CONTEXT = PostAlertContext([], [])  # a post stored by this very transaction without images
 
@@ -250,6 +253,9 @@ class Outbox:
         ``executemany`` calls; anything else takes the one-by-one road.
         """
         out: dict[int, list[int]] = {post_id: [] for post_id in drafts.nothing}
+        muted = await self.archive.mutes.muted_channels(tx, iso(drafts.now) or "")
+        if muted:  # a draft worked out without the mutes is worked out again, one by one
+            drafts.items = [(p, det, None if p.channel_id in muted else d) for p, det, d in drafts.items]
         ready = [d for _, _, d in drafts.items if d is not None]
         exact = sorted({key for d in ready for key, kind in d.keys if kind != "phash"})
         stored = await self.alerts.key_dates(tx, exact)
@@ -346,17 +352,28 @@ class Outbox:
             return []
         # One read for both: the post's images and what its earlier alerts covered.
         context = await self.alerts.post_context(tx, post.id)
-        draft = self._draft(post, detection, deliver, now, context)
+        muted = await self.archive.mutes.active_in(tx, post.channel_id, iso(now) or "")
+        draft = self._draft(post, detection, deliver, now, context, muted)
         if draft is None:
             return []
         return await self._commit_draft(tx, post, draft, deliver, now)
 
     def _draft(
-        self, post: PostRecord, detection: Detection, deliver: bool, now: datetime, context: PostAlertContext
+        self,
+        post: PostRecord,
+        detection: Detection,
+        deliver: bool,
+        now: datetime,
+        context: PostAlertContext,
+        muted: Container[str] = (),
     ) -> _Draft | None:
-        """The alert a post's detection makes, given its images and earlier alerts (``context``)."""
-        matches = [match_dict(m) for m in detection.matches or []]
-        countdown = countdown_dict(detection.countdown)
+        """The alert a post's detection makes, given its images and earlier alerts (``context``).
+
+        ``muted`` rules (:data:`COUNTDOWN_RULE` for the countdown) are muted in the post's
+        channel: their matches are left out as if they had not matched.
+        """
+        matches = [match_dict(m) for m in detection.matches or [] if match_dict(m).get("rule") not in muted]
+        countdown = None if COUNTDOWN_RULE in muted else countdown_dict(detection.countdown)
         ocr_text = detection.ocr_text or post.ocr_text
         media = context.images
         keys = content_keys(post, media)

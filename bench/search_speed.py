@@ -236,7 +236,7 @@ async def measure_hostile(path: Path) -> None:
 
 def measure_big_post(work: Path) -> None:
     """A 10 MB post through the CLI: ``import`` time and peak RSS, then ``search`` time."""
-    from tests.export_support import message, write_single  # why: the real export format
+    from tests.support.export import message, write_single  # why: the real export format
 
     rng = random.Random(18)
     parts, size = [], 0

@@ -17,8 +17,9 @@ from telethon import TelegramClient, errors
 from telethon.tl import types
 
 from handlers.telegram import channel_from_entity
-from monitor.core.errors import TelegramSetupError
+from monitor.core.errors import ChannelRefError, TelegramSetupError
 from monitor.core.models import Channel
+from monitor.core.refs import parse_ref
 from monitor.core.store import Archive
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,25 @@ def channel_status_for(exc: Exception) -> str:
         if isinstance(exc, cls):
             return status
     return "error"
+
+
+def ref_key(ref: str | int) -> str:
+    """The stable key of a reference (lower-case username, bare id, ``+hash``) the archive keeps
+    the channel id under, so a channel that renames itself is still found by id."""
+    try:
+        return parse_ref(ref).key
+    except ChannelRefError:
+        return str(parse_channel_ref(ref)).lower()
+
+
+def is_invite(ref: str | int) -> bool:
+    try:
+        return parse_ref(ref).private
+    except ChannelRefError:
+        return False
+
+
+REF_META = "channel_ref:{}"
 
 
 def parse_channel_ref(ref: str | int) -> str | int:
@@ -81,8 +101,14 @@ class ChannelBook:
     watermark there). ``channels`` is shared by reference with the intake and the handlers.
     """
 
-    def __init__(self, on_watch: Callable[[Channel], Awaitable[None]]):
+    def __init__(
+        self,
+        on_watch: Callable[[Channel], Awaitable[None]],
+        on_status: Callable[[Channel, str | None], Awaitable[None]] | None = None,
+    ):
         self.on_watch = on_watch
+        self.on_status = on_status  # a channel failing (its status) or readable again (None)
+        self.refs: dict[str, int] = {}  # reference key -> channel id, once resolved
         self.channels: dict[int, Channel] = {}
         self.unresolved: dict[str, str] = {}  # configured ref -> why it is not watched yet
         self.failing: dict[int, str] = {}  # channel id -> status, while a channel cannot be read
@@ -92,24 +118,51 @@ class ChannelBook:
         self.channels[channel.id] = channel
         await self.on_watch(channel)
 
+    async def known(self, archive: Archive, ref: str | int) -> Channel | None:
+        """The channel a reference named when it was resolved (by id: renames are followed), or
+        the archive's channel of that name; ``None`` without an access hash."""
+        mark = await archive.get_meta(REF_META.format(ref_key(ref)))
+        row = await archive.find_channel(int(mark)) if mark else None
+        if row is None and not is_invite(ref):
+            row = await archive.find_channel(parse_channel_ref(ref))
+        if row is None or not row["access_hash"]:
+            return None
+        return Channel(row["id"], row["username"], row["title"], row["access_hash"])
+
+    async def remember(self, archive: Archive, ref: str | int, channel: Channel) -> None:
+        """Keep which channel a reference names, by id."""
+        self.refs[ref_key(ref)] = channel.id
+        await archive.set_meta(REF_META.format(ref_key(ref)), str(channel.id))
+
     async def load_known(self, archive: Archive, refs: Iterable[str | int]) -> None:
         """Watch the configured channels the archive knows with an access hash; the rest wait."""
         self.unresolved = {}
         for ref in refs:
-            row = await archive.find_channel(parse_channel_ref(ref))
-            if row is not None and row["access_hash"]:
-                await self.watch(Channel(row["id"], row["username"], row["title"], row["access_hash"]))
+            channel = await self.known(archive, ref)
+            if channel is not None:
+                self.refs[ref_key(ref)] = channel.id
+                await self.watch(channel)
             else:
                 self.unresolved[str(ref)] = "not resolved yet"
 
+    def unwatch(self, channel_id: int) -> Channel | None:
+        """Stop watching a channel (removed from the list): its updates are ignored from now on."""
+        self.failing.pop(channel_id, None)
+        return self.channels.pop(channel_id, None)
+
     def find(self, ref: str | int) -> list[Channel]:
-        """The watched channels a configured reference names."""
+        """The watched channels a configured reference names (by id once resolved)."""
+        cid = self.refs.get(ref_key(ref))
+        if cid is not None and cid in self.channels:
+            return [self.channels[cid]]
         target = parse_channel_ref(ref)
         return [c for c in list(self.channels.values()) if target in (c.id, c.username)]
 
     async def resolve(self, client: TelegramClient, archive: Archive) -> None:
         """Resolve configured channels the archive has no access hash for (once, then kept)."""
         for ref in list(self.unresolved):
+            if is_invite(ref):
+                continue  # a private invite link is resolved by joining it (handlers.joiner)
             target = parse_channel_ref(ref)
             try:
                 if isinstance(target, int):
@@ -149,6 +202,7 @@ class ChannelBook:
                 continue
             channel = channel_from_entity(entity)
             await archive.upsert_channel(channel, status="ok")
+            await self.remember(archive, ref, channel)
             await self.watch(channel)
             del self.unresolved[ref]
             log.info("channel resolved ref=%s id=%s", ref, channel.id)
@@ -168,6 +222,8 @@ class ChannelBook:
             type(exc).__name__,
         )
         await archive.set_channel_status(channel.id, status, reason=type(exc).__name__)
+        if self.on_status is not None:
+            await self.on_status(channel, status)
 
     async def readable(self, archive: Archive, channel: Channel) -> None:
         """A channel was read: if it was failing, mark it ``ok`` again."""
@@ -175,3 +231,5 @@ class ChannelBook:
             status = self.failing.pop(channel.id)
             log.info("channel @%s id=%s readable again (was %s)", channel.username or "-", channel.id, status)
             await archive.set_channel_status(channel.id, "ok")
+            if self.on_status is not None:
+                await self.on_status(channel, None)

@@ -4,7 +4,10 @@ Both shapes are read: the single-chat export (``{"name", "type", "id", "messages
 the full-account export (``{"chats": {"list": [...]}, "left_chats": {"list": [...]}, ...}``).
 The JSON is streamed with ijson (its C backend when available) so a 200,000-message export
 never sits in memory whole. Dates come from ``date_unixtime`` (``date`` is the exporting
-machine's local time, without an offset). Service messages are not posts.
+machine's local time, without an offset; old exports have only that, read in the zone the
+import is given, UTC by default). Service messages are not posts. A full-account export's
+personal chats, saved messages and bots are the analyst's own, not channel posts: they are
+skipped, and the summary names them (:class:`SkippedChat`).
 
 A malformed file raises :class:`ExportError` naming the file and the line/column (or the
 message) where it broke; everything imported before that point stays in the archive, and
@@ -19,13 +22,14 @@ import logging
 import re
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import IO, Any
 
 import ijson
 import orjson
 
-from handlers.export_messages import INT64, convert_message
+from handlers.export_messages import INT64, convert_message, repeated
 from monitor.core.errors import ExportError
 from monitor.core.models import Channel, Post
 
@@ -37,6 +41,26 @@ CHANNEL_TYPES = {
     "public_supergroup",
     "private_supergroup",
     "private_group",
+}
+
+
+@dataclass(frozen=True)
+class SkippedChat:
+    """A chat of a full-account export that is not imported, and why (its type says it)."""
+
+    name: str | None
+    type: str
+    messages: int  # of type "message"
+
+    @property
+    def reason(self) -> str:
+        return SKIPPED_KINDS.get(self.type, f"a chat of type {self.type!r}, not a channel or group")
+
+
+SKIPPED_KINDS = {
+    "personal_chat": "a personal chat (the analyst's own)",
+    "saved_messages": "saved messages (the analyst's own)",
+    "bot_chat": "a chat with a bot (the analyst's own)",
 }
 
 
@@ -60,6 +84,10 @@ class ExportSummary:
     rejected: int = 0  # messages refused one by one (see Rejected), the others imported
     rejected_messages: list[str] = field(default_factory=list)  # the first 20 reasons
     bytes_done: int = 0  # of result.json, for the progress bar (not reported)
+    skipped_chats: list[SkippedChat] = field(default_factory=list)  # full-account export: not imported
+    local_dates: int = 0  # messages whose date is the exporting machine's local time only
+    timezone: str = "UTC"  # the zone those were read in
+    media_folders_absent: set[str] = field(default_factory=set)  # referenced folders the export lacks
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,12 +98,21 @@ class ExportSummary:
             "posts_skipped": self.unchanged,
             "service_messages": self.service,
             "messages_rejected": self.rejected,
+            "rejected_reasons": self.rejected_messages,  # the first 20
             "media_stored": self.media_stored,
             "media_already_stored": self.media_known,
             "media_missing": self.media_missing,
             "ocr_done": self.ocr_done,
             "ocr_failed": self.ocr_failed,
             "alerts": self.alerts,
+            "missing_files": self.missing_files,
+            "media_folders_absent": sorted(self.media_folders_absent),
+            "local_dates": self.local_dates,
+            "local_dates_read_as": self.timezone if self.local_dates else None,
+            "skipped_chats": [
+                {"name": c.name, "type": c.type, "messages": c.messages, "reason": c.reason}
+                for c in self.skipped_chats
+            ],
         }
 
 
@@ -116,12 +153,15 @@ def iter_export(
     username: str | None = None,
     on_read: Callable[[int], None] | None = None,
     select: Container[int] | None = None,
-) -> Iterator[Post | str]:
+    local_tz: tzinfo = UTC,
+) -> Iterator[Post | str | SkippedChat]:
     """Yield the export's posts in order; service messages yield the string ``"service"``.
 
     ``username`` sets the channel's public username (exports do not carry it) for t.me links.
     ``select`` keeps only the messages at these 1-based positions (the others are parsed, to
-    find the spot of any error, but not converted).
+    find the spot of any error, but not converted). ``local_tz`` reads the dates of old exports
+    (see :func:`handlers.export_messages.convert_message`). A full-account export's chats that
+    are not imported yield a :class:`SkippedChat` each.
 
     ijson's C backend (yajl) gives up on valid JSON in two cases: an integer beyond 64 bits
     ("integer overflow") and a lone UTF-16 surrogate escape (``"\\udc00"``, which it turns into
@@ -131,12 +171,14 @@ def iter_export(
     """
     state = _Progress()
     try:
-        yield from _iter_export(result_json, ijson, username, on_read, select, state)
+        yield from _iter_export(result_json, ijson, username, on_read, select, state, local_tz)
     except _YajlGaveUp as exc:
         log.info("%s: message #%d: %s: read on by ijson's Python backend", result_json, state.index + 1, exc)
         later = _After(state.index, select)
         slow = _Progress()
-        yield from _iter_export(result_json, ijson.get_backend("python"), username, None, later, slow)
+        yield from _iter_export(
+            result_json, ijson.get_backend("python"), username, None, later, slow, local_tz, state.skipped
+        )
         if slow.surrogates:
             log.warning(
                 "%s holds %d lone UTF-16 surrogates (\\ud800-\\udfff escapes that are no character): "
@@ -150,6 +192,7 @@ def iter_export(
 class _Progress:
     index: int = 0  # messages read whole so far
     surrogates: int = 0  # lone surrogates replaced (by the Python backend's pass)
+    skipped: int = 0  # chats not imported, reported so far (a second pass reports only the later ones)
 
 
 class _YajlGaveUp(Exception):
@@ -204,7 +247,9 @@ def _iter_export(
     on_read: Callable[[int], None] | None,
     select: Container[int] | None,
     state: _Progress,
-) -> Iterator[Post | str]:
+    local_tz: tzinfo,
+    reported: int = 0,
+) -> Iterator[Post | str | SkippedChat]:
     base = result_json.parent
     try:
         handle = open(result_json, "rb")  # noqa: SIM115 - closed in finally, generator lifetime
@@ -223,33 +268,59 @@ def _iter_export(
         if kind == "single":
             chat = _read_chat_header(result_json)
             channel = _channel_for(chat, username, result_json)
+            first_seen: dict[Any, int] = {}  # every message's, selected or not: as the block road
             for message in backend.items(reader, "messages.item", use_float=True):
                 index += 1
                 state.index = index
                 last_id = message.get("id") if isinstance(message, dict) else None
+                first = _first_position(first_seen, last_id, index)
                 if select is None or index in select:
+                    if first != index:
+                        yield repeated(result_json, last_id, index, first)
+                        continue
                     if slow:
                         message = _without_surrogates(message, state)
-                    yield convert_message(message, channel, base, result_json, index)
+                    yield convert_message(message, channel, base, result_json, index, local_tz)
         else:
-            for chat, messages in _iter_account_chats(reader, backend):
-                if chat.get("type") not in CHANNEL_TYPES:
-                    continue  # the analyst's own chats (personal, saved, bots) are not channel posts
+            for chat, messages in _iter_account_chats(reader, backend, _imported):
+                if isinstance(messages, int):
+                    # The analyst's own chats (personal, saved, bots) are not channel posts: their
+                    # messages are counted (not built), and the summary says what was left out.
+                    state.skipped += 1
+                    if state.skipped > reported:
+                        name = chat.get("name")
+                        yield SkippedChat(
+                            name if isinstance(name, str) else None, str(chat.get("type")), messages
+                        )
+                    continue
                 channel = _channel_for(chat, None, result_json)
+                first_seen = {}  # ids repeat only within one chat
                 for message in messages:
                     index += 1
                     state.index = index
                     last_id = message.get("id") if isinstance(message, dict) else None
+                    first = _first_position(first_seen, last_id, index)
                     if select is None or index in select:
+                        if first != index:
+                            yield repeated(result_json, last_id, index, first)
+                            continue
                         if slow:
                             message = _without_surrogates(message, state)
-                        yield convert_message(message, channel, base, result_json, index)
+                        yield convert_message(message, channel, base, result_json, index, local_tz)
     except (ijson.JSONError, UnicodeDecodeError) as exc:  # yajl lets bad UTF-8 through as the latter
         if backend is ijson and _yajl_gave_up(exc):
             raise _YajlGaveUp(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
         raise ExportError(_describe_json_error(result_json, exc, index, last_id)) from None
     finally:
         handle.close()
+
+
+def _first_position(first_seen: dict[Any, int], message_id: Any, index: int) -> int:
+    """The position of the first message with this id (``index`` itself when it is the first);
+    ids that are not plain integers are left to :func:`convert_message` to refuse."""
+    if not isinstance(message_id, int) or isinstance(message_id, bool):
+        return index
+    return first_seen.setdefault(message_id, index)
 
 
 # --- the fast road: blocks of whole messages, parsed with orjson ------------------------------
@@ -262,7 +333,7 @@ def _iter_export(
 # block that does not parse as messages (a nested object that starts with ``id``, a malformed
 # file) is read again by the event-by-event road, which names the exact spot of any error.
 
-_MESSAGE_START = re.compile(rb'\{\s*"id"\s*:')
+_MESSAGE_START = re.compile(rb'\{\s*"id"\s*:\s*(-?[0-9]{1,25})?')  # the id, when it is a plain number
 _MESSAGES_KEY = re.compile(rb'"messages"\s*:\s*\[')
 _ARRAY_END = re.compile(rb"\s*\]\s*\}\s*\Z")
 
@@ -277,6 +348,7 @@ class MessageBlock:
     last: bool  # the final block: the array's closing ``]`` and ``}`` follow its last message
     offset: int = 0  # where ``data`` starts in the file
     size: int = -1  # len(data), kept when the bytes are left behind (see ``hollow``)
+    repeats: tuple[tuple[int, int], ...] = ()  # (position, first position) of messages whose id came before
 
     def __post_init__(self) -> None:
         if self.size < 0:
@@ -285,7 +357,9 @@ class MessageBlock:
     def hollow(self) -> MessageBlock:
         """The same block without its bytes, for a process that reads them from the file itself
         (sending a megabyte through a pipe costs the sender more than reading it costs the reader)."""
-        return MessageBlock(self.first_index, self.count, b"", self.last, self.offset, self.size)
+        return MessageBlock(
+            self.first_index, self.count, b"", self.last, self.offset, self.size, self.repeats
+        )
 
     def filled(self, handle: IO[bytes]) -> MessageBlock:
         """The block with its bytes read again from ``handle`` (the export file)."""
@@ -295,7 +369,9 @@ class MessageBlock:
         data = handle.read(self.size)
         if len(data) != self.size:
             raise BlockError(f"block at message #{self.first_index}: the file changed under the import")
-        return MessageBlock(self.first_index, self.count, data, self.last, self.offset, self.size)
+        return MessageBlock(
+            self.first_index, self.count, data, self.last, self.offset, self.size, self.repeats
+        )
 
 
 class BlockError(Exception):
@@ -308,8 +384,12 @@ def iter_message_blocks(
     """Cut a single-chat export's ``messages`` array into blocks of whole messages, in order.
 
     Only raw bytes are scanned here (a regex in C), so one process can feed several parsers.
+    The scan also notes each message's id: a message whose id an earlier one had is marked in its
+    block's ``repeats`` (the first copy is imported, as on the event road), so a repeated id in
+    blocks handled by different worker processes is decided the same way on every import.
     Raises :class:`BlockError` if the array cannot be found.
     """
+    first_seen: dict[int, int] = {}
     with open(result_json, "rb") as handle:
         buffer = b""
         while (found := _MESSAGES_KEY.search(buffer)) is None:
@@ -344,9 +424,15 @@ def iter_message_blocks(
                 if cut <= 0:
                     continue  # one message larger than the buffer: read on
             data, buffer = buffer[:cut], buffer[cut:]
-            count = len(_MESSAGE_START.findall(data))
+            repeats = []
+            count = 0
+            for count, match in enumerate(_MESSAGE_START.finditer(data), 1):
+                if match.group(1) is not None:
+                    first = first_seen.setdefault(int(match.group(1)), index + count - 1)
+                    if first != index + count - 1:
+                        repeats.append((index + count - 1, first))
             if count or eof:
-                yield MessageBlock(index, count, data, eof, base)
+                yield MessageBlock(index, count, data, eof, base, repeats=tuple(repeats))
             base += cut
             index += count
 
@@ -406,13 +492,20 @@ def parse_block(block: MessageBlock) -> list[Any]:
     return messages
 
 
-def convert_block(block: MessageBlock, channel: Channel, result_json: Path) -> list[Post | str]:
+def convert_block(
+    block: MessageBlock, channel: Channel, result_json: Path, local_tz: tzinfo = UTC
+) -> list[Post | str]:
     """Posts (and ``"service"`` marks) of a block; :class:`BlockError` or :class:`ExportError`."""
     base = result_json.parent
-    return [
-        convert_message(message, channel, base, result_json, block.first_index + number)
-        for number, message in enumerate(parse_block(block))
-    ]
+    repeats = dict(block.repeats)
+    items: list[Post | str] = []
+    for number, message in enumerate(parse_block(block)):
+        index = block.first_index + number
+        if index in repeats and isinstance(message, dict):
+            items.append(repeated(result_json, message.get("id"), index, repeats[index]))
+        else:
+            items.append(convert_message(message, channel, base, result_json, index, local_tz))
+    return items
 
 
 def single_chat_channel(result_json: Path, username: str | None) -> Channel | None:
@@ -483,10 +576,17 @@ _JSON_KINDS = {"start_map": "an object", "string": "a string", "number": "a numb
                "boolean": "true or false"}  # fmt: skip
 
 
+def _imported(chat: dict[str, Any]) -> bool:
+    """Whether a full-account export's chat is imported: channels and groups, not the analyst's own."""
+    return chat.get("type") in CHANNEL_TYPES
+
+
 def _iter_account_chats(
-    reader: _CountingReader, backend: Any
-) -> Iterator[tuple[dict[str, Any], Iterator[dict[str, Any]]]]:
-    """Stream (chat header, messages) from a full-account export without loading a chat whole."""
+    reader: _CountingReader, backend: Any, wanted: Callable[[dict[str, Any]], bool]
+) -> Iterator[tuple[dict[str, Any], Iterator[dict[str, Any]] | int]]:
+    """Stream (chat header, messages) from a full-account export without loading a chat whole;
+    a chat that is not ``wanted`` comes with the number of its messages of type "message" instead
+    (Desktop writes a chat's name, type and id before its messages)."""
     events = backend.parse(reader, use_float=True)
     chat_prefixes = ("chats.list.item", "left_chats.list.item")
     for prefix, event, _value in events:
@@ -495,7 +595,11 @@ def _iter_account_chats(
             chat_prefix = prefix
             for p, e, v in events:
                 if p == f"{chat_prefix}.messages" and e == "start_array":
-                    yield header, _iter_messages(events, f"{chat_prefix}.messages.item")
+                    item = f"{chat_prefix}.messages.item"
+                    if wanted(header):
+                        yield header, _iter_messages(events, item)
+                    else:
+                        yield header, _count_messages(events, item)
                     continue
                 if p == chat_prefix and e == "end_map":
                     break
@@ -504,6 +608,21 @@ def _iter_account_chats(
                     "number",
                 ):
                     header[p.rsplit(".", 1)[1]] = v
+
+
+def _count_messages(events: Iterator[tuple[str, str, Any]], item_prefix: str) -> int:
+    """Read past a messages array, counting its messages of type "message" (no objects built)."""
+    array_prefix = item_prefix.rsplit(".", 1)[0]
+    type_prefix = f"{item_prefix}.type"
+    items = others = 0
+    for prefix, event, value in events:
+        if prefix == array_prefix and event == "end_array":
+            break
+        if prefix == item_prefix and event == "start_map":
+            items += 1
+        elif prefix == type_prefix and event == "string" and value != "message":
+            others += 1
+    return items - others
 
 
 def _iter_messages(events: Iterator[tuple[str, str, Any]], item_prefix: str) -> Iterator[dict[str, Any]]:
@@ -542,7 +661,13 @@ def _channel_for(chat: dict[str, Any], username: str | None, result_json: Path) 
     if isinstance(title, str) and _LONE_SURROGATE.search(title):
         title = _without_surrogates(title, _Progress())
         log.warning("%s: the chat's name holds lone UTF-16 surrogates: stored as U+FFFD", result_json)
-    return Channel(id=chat_id, username=username.lstrip("@") if username else None, title=title)
+    kind = chat.get("type")
+    return Channel(
+        id=chat_id,
+        username=username.lstrip("@") if username else None,
+        title=title,
+        kind=kind if isinstance(kind, str) and kind else None,
+    )
 
 
 def _describe_json_error(result_json: Path, exc: Exception, index: int, last_id: Any) -> str:

@@ -49,8 +49,11 @@ class GapFiller:
         stopping: Callable[[], bool],
         initial_history: int = 20,
         recheck_recent: int = 20,
+        client_for: Callable[[Channel], TelegramClient] | None = None,
     ):
         self.client = client
+        # An account pool reads each channel through the account it is assigned to.
+        self.client_for = client_for or (lambda _channel: self.client)
         self.archive = archive
         self.intake = intake
         self.book = book
@@ -74,6 +77,7 @@ class GapFiller:
         (then the rest is iterated from the watermark), and it is also where missed edits and
         deletions of recent posts show (see :meth:`_recheck`).
         """
+        client = self.client_for(channel)
         progress = self.intake.progress.of(channel.id)
         last = progress.safe()
         peer = input_peer(channel)
@@ -85,7 +89,7 @@ class GapFiller:
         page: list[Any] = []
         while True:
             try:
-                page = [m for m in await self.client.get_messages(peer, limit=limit) if m is not None]
+                page = [m for m in await client.get_messages(peer, limit=limit) if m is not None]
                 ids = [m.id for m in page]
                 if first_sight:
                     # First sight of a channel: its recent history, not all of it (that is backfill).
@@ -98,7 +102,7 @@ class GapFiller:
                     top = max([top, *ids])
                 else:  # more than a page missed: walk up from the watermark
                     batch: list[Any] = []
-                    async for message in self.client.iter_messages(peer, min_id=top, reverse=True):
+                    async for message in client.iter_messages(peer, min_id=top, reverse=True):
                         if message.id <= top:  # reverse iteration emulates min_id and does not filter
                             continue
                         batch.append(message)
@@ -187,7 +191,9 @@ class GapFiller:
                 continue
             ids = sorted(progress.failed)
             try:
-                messages = await self.client.get_messages(input_peer(channels[cid]), ids=ids)
+                messages = await self.client_for(channels[cid]).get_messages(
+                    input_peer(channels[cid]), ids=ids
+                )
             except CHANNEL_ERROR_TYPES as exc:
                 await self.book.failed(self.archive, channels[cid], exc)
                 continue

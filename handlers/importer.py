@@ -28,6 +28,7 @@ import os
 import queue
 from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field, fields
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +36,17 @@ from handlers.export import (
     BlockError,
     ExportSummary,
     MessageBlock,
+    SkippedChat,
     convert_block,
     iter_export,
     iter_message_blocks,
     locate_export,
     single_chat_channel,
 )
-from handlers.export_messages import Rejected
-from handlers.lifeline import die_with_parent, parent_alive
+from handlers.export_messages import FILE_MISSING, Rejected, has_local_date
 from handlers.pipeline import Pipeline
 from monitor.core.errors import ExportError, MonitorError
+from monitor.core.lifeline import die_with_parent, parent_alive
 from monitor.core.models import Channel, Post
 
 log = logging.getLogger(__name__)
@@ -84,30 +86,46 @@ async def import_export(
     on_ocr_done: ProgressCallback | None = None,
     parallel: ParallelImport | None = None,
     block_size: int = 1 << 20,
+    local_tz: tzinfo = UTC,
 ) -> ExportSummary:
-    """Import the export at ``path`` (folder or ``result.json``) and return what happened."""
+    """Import the export at ``path`` (folder or ``result.json``) and return what happened.
+
+    ``local_tz`` is the zone the dates of an old export (local time only, no ``date_unixtime``)
+    are read in: the exporting machine's, when the analyst knows it; UTC otherwise."""
     result_json = locate_export(path)
-    summary = ExportSummary()
+    summary = ExportSummary(timezone=str(local_tz))
     chats: set[int] = set()
     channel = single_chat_channel(result_json, username)
     if channel is None:  # a full-account export: the event road for everything
-        await _import_events(result_json, pipeline, summary, chats, username, batch_size, on_bytes, None)
+        await _import_events(
+            result_json, pipeline, summary, chats, username, batch_size, on_bytes, None, local_tz
+        )
     else:
         size = result_json.stat().st_size
         blocks = iter_message_blocks(result_json, block_size=block_size)
         if parallel is not None and parallel.workers > 1 and size >= parallel.from_bytes:
-            redo = await _import_blocks_in_workers(blocks, channel, result_json, parallel, summary, on_bytes)
+            redo = await _import_blocks_in_workers(
+                blocks, channel, result_json, parallel, summary, on_bytes, local_tz
+            )
         else:
-            redo = await _import_blocks(blocks, channel, result_json, pipeline, summary, batch_size, on_bytes)
+            redo = await _import_blocks(
+                blocks, channel, result_json, pipeline, summary, batch_size, on_bytes, local_tz
+            )
         if channel.id is not None and summary.new + summary.updated + summary.unchanged:
             chats.add(channel.id)
         if redo is not None:
             first = redo.first if isinstance(redo, _From) else min(redo)  # type: ignore[type-var]
             log.info("import %s: messages from #%s read again event by event", result_json, first)
-            await _import_events(result_json, pipeline, summary, chats, username, batch_size, None, redo)
+            await _import_events(
+                result_json, pipeline, summary, chats, username, batch_size, None, redo, local_tz
+            )
         if on_bytes:
             on_bytes(max(0, size - summary.bytes_done))
     summary.chats = len(chats)
+    # The folders that missing files were to be in, and that the export does not hold at all:
+    # "exported without media" (or the folder moved), said once rather than file by file.
+    base = result_json.parent
+    summary.media_folders_absent = {f for f in summary.media_folders_absent if not (base / f).is_dir()}
 
     if pipeline.ocr_pool is not None:
         await read_pending_images(pipeline, summary, on_total=on_ocr_total, on_done=on_ocr_done)
@@ -117,9 +135,15 @@ async def import_export(
 # --- saving posts ---------------------------------------------------------------------------
 
 
-async def save_items(pipeline: Pipeline, items: Sequence[Post | str], summary: ExportSummary) -> None:
-    """Save and detect converted messages (posts and ``"service"`` marks), counting into ``summary``."""
-    posts = [item for item in items if not isinstance(item, str)]
+async def save_items(
+    pipeline: Pipeline, items: Sequence[Post | str | SkippedChat], summary: ExportSummary
+) -> None:
+    """Save and detect converted messages (posts and ``"service"`` marks), counting into ``summary``;
+    a :class:`SkippedChat` (a full-account export's chat left out) is only noted."""
+    if any(isinstance(item, SkippedChat) for item in items):
+        summary.skipped_chats.extend(item for item in items if isinstance(item, SkippedChat))
+        items = [item for item in items if not isinstance(item, SkippedChat)]
+    posts = [item for item in items if isinstance(item, Post)]
     rejected = [item for item in items if isinstance(item, Rejected)]  # refused one by one
     summary.messages += len(items)
     summary.service += len(items) - len(posts) - len(rejected)
@@ -131,15 +155,21 @@ async def save_items(pipeline: Pipeline, items: Sequence[Post | str], summary: E
     for post, result in zip(posts, results, strict=True):
         setattr(summary, result.status, getattr(summary, result.status) + 1)
         summary.alerts += len(result.alerts)
+        if has_local_date(post.raw):
+            summary.local_dates += 1
+        # Stored = newly linked to its post now (a file added to the export folder since the last
+        # import counts here too); already there = linked by an earlier import.
+        summary.media_stored += result.new_files
         for item in post.media:
-            if item.sha256 is not None and result.status == "unchanged":
-                summary.media_known += 1  # imported before: nothing new stored
-            elif item.sha256 is not None:
-                summary.media_stored += 1
-            else:
-                summary.media_missing += 1
-                if item.missing_reason and len(summary.missing_files) < 20:
-                    summary.missing_files.append(f"message {post.message_id}: {item.missing_reason}")
+            if item.sha256 is not None:
+                continue
+            summary.media_missing += 1
+            reason = item.missing_reason or ""
+            if reason.startswith(FILE_MISSING) and "/" in reason:
+                summary.media_folders_absent.add(reason[len(FILE_MISSING) :].split("/", 1)[0])
+            if reason and len(summary.missing_files) < 20:
+                summary.missing_files.append(f"message {post.message_id}: {reason}")
+        summary.media_known += sum(1 for item in post.media if item.sha256 is not None) - result.new_files
 
 
 def merge_summary(into: ExportSummary, part: ExportSummary) -> None:
@@ -148,6 +178,8 @@ def merge_summary(into: ExportSummary, part: ExportSummary) -> None:
         mine, theirs = getattr(into, f.name), getattr(part, f.name)
         if isinstance(mine, int):
             setattr(into, f.name, mine + theirs)
+        elif isinstance(mine, set):
+            mine |= theirs
         elif isinstance(mine, list):
             mine.extend(theirs[: max(0, 20 - len(mine))])
 
@@ -163,6 +195,7 @@ async def _import_blocks(
     summary: ExportSummary,
     batch_size: int,
     on_bytes: ProgressCallback | None,
+    local_tz: tzinfo,
 ) -> Container[int] | None:
     """Import block by block; returns the message positions to read again by events (or None)."""
     iterator = iter(blocks)
@@ -175,7 +208,7 @@ async def _import_blocks(
         while (block := await asyncio.to_thread(next_block)) is not done:
             assert isinstance(block, MessageBlock)
             try:
-                items = await asyncio.to_thread(convert_block, block, channel, result_json)
+                items = await asyncio.to_thread(convert_block, block, channel, result_json, local_tz)
             except (BlockError, ExportError) as exc:
                 # From here on the event road reads the file: it stops at a malformed spot, as an
                 # import always has, so nothing after a bad message is saved.
@@ -212,6 +245,7 @@ async def _import_blocks_in_workers(
     parallel: ParallelImport,
     summary: ExportSummary,
     on_bytes: ProgressCallback | None,
+    local_tz: tzinfo,
 ) -> Container[int] | None:
     """Feed blocks to ``parallel.workers`` processes; merge their summaries as blocks finish."""
     context = multiprocessing.get_context("spawn")  # never fork a process with threads and a loop
@@ -221,7 +255,17 @@ async def _import_blocks_in_workers(
     processes = [
         context.Process(
             target=run_import_worker,
-            args=(parallel.recipe, parallel.args, gate, channel, result_json, tasks, results, os.getpid()),
+            args=(
+                parallel.recipe,
+                parallel.args,
+                gate,
+                channel,
+                result_json,
+                tasks,
+                results,
+                os.getpid(),
+                local_tz,
+            ),
             name=f"tgmonitor-import-{n}",
             daemon=True,
         )
@@ -322,6 +366,7 @@ def run_import_worker(
     tasks: Any,
     results: Any,
     parent_pid: int,
+    local_tz: tzinfo = UTC,
 ) -> None:
     """A worker process: convert, save and detect the blocks it is given, report each one.
 
@@ -330,7 +375,9 @@ def run_import_worker(
     die_with_parent(parent_pid)
     logging.basicConfig(level=logging.WARNING)
     try:
-        asyncio.run(_serve_blocks(recipe, args, gate, channel, result_json, tasks, results, parent_pid))
+        asyncio.run(
+            _serve_blocks(recipe, args, gate, channel, result_json, tasks, results, parent_pid, local_tz)
+        )
     except BaseException as exc:
         error = exc if isinstance(exc, MonitorError) else MonitorError(f"import worker failed: {exc!r}")
         results.put(("error", error))
@@ -345,6 +392,7 @@ async def _serve_blocks(
     tasks: Any,
     results: Any,
     parent_pid: int,
+    local_tz: tzinfo,
 ) -> None:
     def next_block() -> MessageBlock | None:
         # why: a bounded wait, so an orphan notices its parent is gone (where no death signal exists)
@@ -359,7 +407,7 @@ async def _serve_blocks(
         with open(result_json, "rb") as export:
             while (block := await asyncio.to_thread(next_block)) is not None:
                 try:
-                    items = convert_block(block.filled(export), channel, result_json)
+                    items = convert_block(block.filled(export), channel, result_json, local_tz)
                 except (BlockError, ExportError) as exc:
                     results.put(("redo", block.first_index, block.count, str(exc)))
                     continue
@@ -380,13 +428,14 @@ async def _import_events(
     batch_size: int,
     on_bytes: ProgressCallback | None,
     only: Container[int] | None,
+    local_tz: tzinfo,
 ) -> None:
     """Stream the export event by event (all of it, or only the message positions in ``only``)."""
-    reader = iter_export(result_json, username=username, on_read=on_bytes, select=only)
+    reader = iter_export(result_json, username=username, on_read=on_bytes, select=only, local_tz=local_tz)
 
-    def read_batch() -> tuple[list[Post | str], ExportError | None, bool]:
+    def read_batch() -> tuple[list[Post | str | SkippedChat], ExportError | None, bool]:
         """The next batch (blocking file I/O and JSON parsing: run in a thread)."""
-        batch: list[Post | str] = []
+        batch: list[Post | str | SkippedChat] = []
         try:
             for item in reader:
                 batch.append(item)
@@ -396,9 +445,9 @@ async def _import_events(
             return batch, exc, True
         return batch, None, True
 
-    async def flush(batch: list[Post | str]) -> None:
+    async def flush(batch: list[Post | str | SkippedChat]) -> None:
         await save_items(pipeline, batch, summary)
-        chats.update(item.channel.id for item in batch if not isinstance(item, str))
+        chats.update(item.channel.id for item in batch if isinstance(item, Post))
 
     # Read batch N+1 in a thread while batch N is saved: parsing overlaps with SQLite's work.
     saving: asyncio.Task[None] | None = None

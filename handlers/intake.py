@@ -374,16 +374,19 @@ class Intake:
             post = album_to_post(messages, channel, source=unit.source)
         else:
             post = message_to_post(messages[0], channel, source=unit.source)
-        if self.client is not None:
+        # The account that fetched the message downloads its media (an account pool has several).
+        client = getattr(messages[0], "_client", None) or self.client
+        if client is not None:
             with_media = [m for m in messages if media_items(m)]
-            await fill_media(self.client, with_media, post.media, self.max_document_bytes)
+            await fill_media(client, with_media, post.media, self.max_document_bytes)
         return post
 
     async def _album_of(self, channel: Channel, message: Any) -> list[Any]:
         """All parts of the album an edited message belongs to (an edit carries only its part)."""
-        if self.client is None or not channel.access_hash:
+        client = getattr(message, "_client", None) or self.client
+        if client is None or not channel.access_hash:
             return [message]
         ids = list(range(max(1, message.id - MAX_ALBUM + 1), message.id + MAX_ALBUM))
-        found = await self.client.get_messages(input_peer(channel), ids=ids)
+        found = await client.get_messages(input_peer(channel), ids=ids)
         parts = [m for m in found if m is not None and getattr(m, "grouped_id", None) == message.grouped_id]
         return parts or [message]

@@ -39,6 +39,7 @@ class ProcessResult:
     alerts: list[int] = field(default_factory=list)
     detection: Detection | None = None
     ocr_failed: int = 0
+    new_files: int = 0  # files linked to the post by this save (see SaveResult.new_files)
 
 
 class Pipeline:
@@ -71,7 +72,10 @@ class Pipeline:
         :meth:`apply_ocr` re-detects it and alerts only on what the poster adds).
         """
         saved = await self.archive.save_posts(posts)
-        results = {id(post): ProcessResult(s.post_id, s.status) for post, s in zip(posts, saved, strict=True)}
+        results = {
+            id(post): ProcessResult(s.post_id, s.status, new_files=s.new_files)
+            for post, s in zip(posts, saved, strict=True)
+        }
         if log.isEnabledFor(logging.INFO):  # imports save thousands of posts a second
             for post, s in zip(posts, saved, strict=True):
                 log.info(
@@ -118,7 +122,7 @@ class Pipeline:
         early = [
             None
             if p.media or settled.get((p.channel.id, p.message_id)) == p.text
-            else detector.detect(p.text, date=p.date, explain=False)
+            else detector.detect(p.text, date=p.date, explain=False, channel=p.channel)
             for p in posts
         ]
         plan = await self.archive.plan_posts(posts, detected=[d is not None for d in early])
@@ -135,7 +139,7 @@ class Pipeline:
         if self.outbox is not None and rows.drafts is not None:
             self.outbox.wake()  # committed: the senders may look now
         found = rows.found
-        results = [ProcessResult(s.post_id, s.status) for s in saved]
+        results = [ProcessResult(s.post_id, s.status, new_files=s.new_files) for s in saved]
         # Posts with images, and any post that still needs detection without an early verdict
         # (its entities changed under the same text), take the road of the live posts.
         later = [s.post_id for s, d in zip(saved, early, strict=True) if d is None and s.needs_detection]
@@ -221,11 +225,17 @@ class Pipeline:
             post = known.get(post_id)
             record = records.get(post_id)
             if post is not None:
-                detection = self.detector.detect(post.text, date=post.date, explain=False)
+                detection = self.detector.detect(
+                    post.text, date=post.date, explain=False, channel=post.channel
+                )
                 channel_id, date = post.channel.id, post.date
             elif record is not None:
                 detection = self.detector.detect(
-                    record.text, ocr_text=record.ocr_text, date=record.date, explain=False
+                    record.text,
+                    ocr_text=record.ocr_text,
+                    date=record.date,
+                    explain=False,
+                    channel=record.channel,
                 )
                 channel_id, date = record.channel_id, record.date
             else:

@@ -23,6 +23,7 @@ from typing import Any
 from telethon import TelegramClient, events, utils
 from telethon.tl import types
 
+from handlers.polls import PollAnswer, poll_text, with_poll
 from monitor.core.models import Channel, MediaItem, Post
 from monitor.core.times import utc
 
@@ -171,8 +172,8 @@ def is_image_document(doc: types.Document) -> bool:
 def media_items(message: Any) -> list[MediaItem]:
     """Describe a message's media (no bytes yet): photos and image documents are images."""
     media = getattr(message, "media", None)
-    if media is None or isinstance(media, types.MessageMediaEmpty):
-        return []
+    if media is None or isinstance(media, types.MessageMediaEmpty | types.MessageMediaPoll):
+        return []  # a poll is no file: its question and answers are the post's text (message_text)
     if isinstance(media, types.MessageMediaPhoto):
         if not isinstance(media.photo, types.Photo):
             return [MediaItem(kind="photo", is_image=True, missing_reason="photo no longer available")]
@@ -204,6 +205,43 @@ def media_items(message: Any) -> list[MediaItem]:
         ]
     name = type(media).__name__.removeprefix("MessageMedia")
     return [MediaItem(kind=_snake(name), missing_reason="not downloaded")]
+
+
+def message_text(message: Any) -> str:
+    """The post's text: the message's own, followed by its poll when it carries one."""
+    text = getattr(message, "message", None) or ""
+    media = getattr(message, "media", None)
+    if isinstance(media, types.MessageMediaPoll) and isinstance(media.poll, types.Poll):
+        text = with_poll(text, _poll_text(media.poll, media.results))
+    return text
+
+
+def _plain(value: Any) -> str:
+    """A poll's question or answer: ``TextWithEntities`` in current layers, a string in old ones."""
+    return value.text if isinstance(value, types.TextWithEntities) else str(value or "")
+
+
+def _poll_text(poll: types.Poll, results: Any) -> str:
+    """A TL poll with its results (when Telegram gives them: not before one's own vote in a poll
+    that hides them) as the post text both roads share (:mod:`handlers.polls`)."""
+    counts: dict[bytes, Any] = {}
+    total = None
+    if isinstance(results, types.PollResults):
+        counts = {r.option: r for r in results.results or []}
+        total = results.total_voters
+    answers = []
+    for answer in poll.answers or []:
+        result = counts.get(answer.option)
+        answers.append(
+            PollAnswer(
+                _plain(answer.text),
+                getattr(result, "voters", None),
+                correct=bool(getattr(result, "correct", False)),
+            )
+        )
+    return poll_text(
+        _plain(poll.question), answers, total_voters=total, closed=bool(poll.closed), quiz=bool(poll.quiz)
+    )
 
 
 def _fwd_from(message: Any) -> tuple[int | None, str | None]:
@@ -244,7 +282,7 @@ def message_to_post(
         channel=channel,
         message_id=message.id,
         date=utc(message.date),
-        text=getattr(message, "message", None) or "",
+        text=message_text(message),
         entities=entities_json(message),
         views=getattr(message, "views", None),
         forwards=getattr(message, "forwards", None),

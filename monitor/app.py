@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from alerts.detect import Detector, load_detector
 from alerts.outbox import Outbox
+from alerts.signatures import learn_book
 from alerts.sinks import Sink
 from alerts.sinks import build_sinks as _build_sinks
 from handlers.importer import ParallelImport
@@ -72,6 +73,8 @@ async def open_app(
     outbox = None
     try:
         detector = build_detector(config) if detect else None
+        if detector is not None:  # channel signatures: learned from each channel's latest posts
+            detector.signatures = await learn_book(archive, detector.ruleset.signatures)
         if ocr and config.ocr.enabled:
             from ocr import OcrPool, OcrSettings  # why: ~0.8 s, loaded only when posters are read
 
@@ -84,6 +87,7 @@ async def open_app(
         if detect:
             chosen = sinks if sinks is not None else build_sinks(config, telegram_client)
             outbox = Outbox(archive, chosen, config.alerts)
+            outbox.dispatcher.desk_url = config.web.base_url  # messages link to the post's page on the desk
         pipeline = Pipeline(archive, detector=detector, ocr_pool=ocr_pool, outbox=outbox, deliver=deliver)
         yield App(config, archive, pipeline, detector, ocr_pool, outbox)
     finally:

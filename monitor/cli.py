@@ -17,7 +17,19 @@ from pathlib import Path
 
 import click
 
-from monitor import cmd_alerts, cmd_archive, cmd_check, cmd_daemon, cmd_demo, cmd_ocr
+from monitor import (
+    cmd_alerts,
+    cmd_archive,
+    cmd_bot,
+    cmd_channels,
+    cmd_check,
+    cmd_daemon,
+    cmd_demo,
+    cmd_evidence,
+    cmd_ocr,
+    cmd_rules,
+    cmd_web,
+)
 from monitor.cli_context import AppContext
 from monitor.core.errors import MonitorError
 from monitor.core.escape import for_terminal
@@ -118,7 +130,19 @@ def add_global_options(command: click.Command) -> None:
 
 
 def _register() -> None:
-    for module in (cmd_demo, cmd_archive, cmd_check, cmd_ocr, cmd_daemon, cmd_alerts):
+    for module in (
+        cmd_demo,
+        cmd_archive,
+        cmd_check,
+        cmd_ocr,
+        cmd_daemon,
+        cmd_alerts,
+        cmd_evidence,
+        cmd_rules,
+        cmd_bot,
+        cmd_web,
+        cmd_channels,
+    ):
         for command in module.commands:
             add_global_options(command)
             main.add_command(command)

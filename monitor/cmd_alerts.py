@@ -1,8 +1,9 @@
-"""``tgmonitor alerts``: list the alerts raised, ``tgmonitor alerts ack ID``: mark one handled."""
+"""``tgmonitor alerts``: list the alerts raised; ``alerts ack ID`` and ``alerts mark ID tp|fp``:
+record what an analyst decided (the same records the web desk and the alert chat's buttons write)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import getpass
 from typing import Any
 
 import click
@@ -10,8 +11,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from alerts.decisions import decide, describe
 from alerts.format import excerpt_pieces, terms_summary, text_spans
-from alerts.listing import ack_alerts, list_alerts
+from alerts.listing import STATES, ack_alerts, list_alerts
 from monitor.cli_context import AppContext, parse_when, pass_app, run_async
 from monitor.core.escape import dumps_json, for_terminal
 from monitor.core.store import Archive
@@ -32,6 +34,11 @@ _STATUS_MARK = {
 @click.option("--severity", type=click.Choice(["low", "medium", "high"]), help="This severity or higher.")
 @click.option("--channel", help="Only this channel (@username, id, t.me link or title), campaigns included.")
 @click.option("--unacked", is_flag=True, help="Only alerts nobody has acknowledged yet.")
+@click.option(
+    "--state",
+    type=click.Choice(STATES),
+    help="Only alerts in this state (tp/fp: marked true/false positive).",
+)
 @click.option("--limit", type=int, default=50, show_default=True, help="At most this many, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of alert bodies with their deliveries.")
 @click.pass_context
@@ -41,6 +48,7 @@ def alerts_group(
     severity: str | None,
     channel: str | None,
     unacked: bool,
+    state: str | None,
     limit: int,
     as_json: bool,
 ) -> None:
@@ -57,7 +65,13 @@ def alerts_group(
     async def go() -> list[dict[str, Any]]:
         async with await Archive.open(app.existing_db(), app.media_dir(), readonly=True) as archive:
             return await list_alerts(
-                archive, since=since_dt, severity=severity, channel=channel, unacked=unacked, limit=limit
+                archive,
+                since=since_dt,
+                severity=severity,
+                channel=channel,
+                unacked=unacked,
+                state=state,
+                limit=limit,
             )
 
     rows = run_async(go())
@@ -110,8 +124,12 @@ def _table(rows: list[dict[str, Any]]) -> Table:
             status.append(
                 f"{_STATUS_MARK.get(d['status'], '?')} {for_terminal(str(d['sink']), newlines=False)}\n"
             )
-        if row.get("acked_at"):
-            status.append("acked", style="green")
+        for decision in row.get("decisions") or []:
+            label = {"ack": "acked", "tp": "true positive", "fp": "false positive"}.get(
+                decision["action"], "?"
+            )
+            status.append(f"{label}\n", style="green" if decision["action"] != "fp" else "dim")
+            status.append(for_terminal(f"by {decision['by']}", newlines=False) + "\n", style="dim")
         status.rstrip()
         sev = row.get("severity") or "-"
         table.add_row(
@@ -125,10 +143,16 @@ def _table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def _who(by: str | None) -> str:
+    """Who is deciding: ``--by``, else the system user running the command."""
+    return (by or getpass.getuser()).strip()
+
+
 @alerts_group.command("ack")
 @click.argument("alert_ids", nargs=-1, type=int, required=True)
+@click.option("--by", help="Who acknowledges (default: your system user name).")
 @pass_app
-def ack_command(app: AppContext, alert_ids: tuple[int, ...]) -> None:
+def ack_command(app: AppContext, alert_ids: tuple[int, ...], by: str | None) -> None:
     """Mark alerts handled (they stay in the archive; --unacked hides them).
 
     Example: tgmonitor alerts ack 42
@@ -136,7 +160,7 @@ def ack_command(app: AppContext, alert_ids: tuple[int, ...]) -> None:
 
     async def go() -> list[int]:
         async with await Archive.open(app.existing_db(), app.media_dir()) as archive:
-            return await ack_alerts(archive, list(alert_ids), datetime.now(UTC))
+            return await ack_alerts(archive, list(alert_ids), actor=_who(by))
 
     fresh = run_async(go())
     already = [i for i in alert_ids if i not in fresh]
@@ -144,6 +168,39 @@ def ack_command(app: AppContext, alert_ids: tuple[int, ...]) -> None:
         click.echo(f"acknowledged {', '.join(map(str, fresh))}")
     if already:
         click.echo(f"already acknowledged: {', '.join(map(str, already))}")
+
+
+@alerts_group.command("mark")
+@click.argument("alert_id", type=int)
+@click.argument("verdict", type=click.Choice(["tp", "fp"]))
+@click.option("--note", help="Why (kept with the mark; the rules report shows it).")
+@click.option("--by", help="Who marks (default: your system user name).")
+@click.option(
+    "--change", is_flag=True, help="Replace an earlier, different verdict (the old one stays as history)."
+)
+@pass_app
+def mark_command(
+    app: AppContext, alert_id: int, verdict: str, note: str | None, by: str | None, change: bool
+) -> None:
+    """Mark an alert a true positive (tp) or a false positive (fp); it counts as handled.
+
+    The first verdict stands: marking again says who marked it first, unless --change.
+
+    Example: tgmonitor alerts mark 42 fp --note "a sermon quoting the verse"
+    """
+
+    async def go():
+        async with await Archive.open(app.existing_db(), app.media_dir()) as archive:
+            return await decide(
+                archive, alert_id, verdict, actor=_who(by), desk="cli", note=note, replace=change
+            )
+
+    outcome = run_async(go())
+    line = describe(outcome.decision)
+    if outcome.recorded:
+        click.echo(for_terminal(f"alert {alert_id}: {line}"))
+    else:
+        click.echo(for_terminal(f"alert {alert_id} was already marked: {line} (--change to replace it)"))
 
 
 commands: list[click.Command] = [alerts_group]

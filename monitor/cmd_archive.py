@@ -7,6 +7,7 @@ import csv
 import json
 import signal
 import sys
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,14 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from handlers.export import locate_export
+from handlers.export import ExportSummary, locate_export
 from handlers.importer import import_export
 from monitor.cli_context import AppContext, parse_when, pass_app, run_async
-from monitor.core.errors import MonitorError
+from monitor.core.errors import ExportError, MonitorError
 from monitor.core.escape import dumps_json, for_csv, for_terminal, terminal_spans
 from monitor.core.store import SEARCH_BUDGET_S, Archive
+from monitor.core.times import parse_timezone
+from monitor.health import HEARTBEAT_KEY, heartbeat_state
 
 _SEARCH_FIELDS = ["channel", "channel_id", "message_id", "date", "text", "ocr_text", "url", "snippet"]
 """The columns of ``search --json``/``--csv`` (DESIGN.md), for a header even when nothing matches."""
@@ -37,6 +40,43 @@ _SEARCH_FIELDS = ["channel", "channel_id", "message_id", "date", "text", "ocr_te
 def _existing_db(app: AppContext) -> Path:
     """The archive to read; a missing one is an error (a mistyped --db must not look like 0 hits)."""
     return app.existing_db()
+
+
+def notes_of(summary: ExportSummary, *, listed: int = 5) -> list[str]:
+    """What the import's summary line leaves out: what was skipped and why, the files missing (a
+    few, then how many more), whole media folders absent, dates read in an assumed zone."""
+    lines: list[str] = []
+    if summary.skipped_chats:
+        lines.append(
+            f"  skipped {len(summary.skipped_chats)} chats of this full-account export (personal chats, saved "
+            "messages and bots are the analyst's own, not channel posts):"
+        )
+        for chat in summary.skipped_chats[:listed]:
+            name = f" {chat.name!r}" if chat.name else ""
+            lines.append(f"    {chat.type}{name}: {chat.messages} messages, {chat.reason}")
+        if len(summary.skipped_chats) > listed:
+            lines.append(f"    and {len(summary.skipped_chats) - listed} more")
+    for folder in sorted(summary.media_folders_absent):
+        lines.append(
+            f"  the export folder holds no {folder}/ folder: exported without media, or it was moved; "
+            "import the folder that holds it to add the files"
+        )
+    for line in summary.missing_files[:listed]:
+        lines.append(f"  missing: {line}")
+    shown = min(listed, len(summary.missing_files))
+    if summary.media_missing > shown:
+        lines.append(f"  and {summary.media_missing - shown} more files missing")
+    if summary.local_dates:
+        how = (
+            "read as UTC (--timezone ZONE reads them in the exporting machine's zone)"
+            if summary.timezone == "UTC"
+            else f"read in {summary.timezone}"
+        )
+        lines.append(
+            f"  {summary.local_dates} messages carry only the exporting machine's local time (an old export "
+            f"without date_unixtime): {how}"
+        )
+    return lines
 
 
 def _console(err: bool = False) -> Console:
@@ -50,10 +90,23 @@ def _console(err: bool = False) -> Console:
 )
 @click.option("--no-ocr", is_flag=True, help="Do not read the posters now (later: tgmonitor ocr --pending).")
 @click.option("--username", help="The channel's public @username, for t.me links (exports do not carry it).")
+@click.option(
+    "--timezone",
+    "zone",
+    metavar="ZONE",
+    help="Where an old export (no date_unixtime) was made: an IANA name (Asia/Tehran) or an offset "
+    "(+03:30). Its dates are that machine's local time; without this they are read as UTC.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_app
 def import_command(
-    app: AppContext, path: Path, deliver: bool, no_ocr: bool, username: str | None, as_json: bool
+    app: AppContext,
+    path: Path,
+    deliver: bool,
+    no_ocr: bool,
+    username: str | None,
+    zone: str | None,
+    as_json: bool,
 ) -> None:
     """Import a Telegram Desktop export (its folder or its result.json).
 
@@ -62,6 +115,10 @@ def import_command(
 
     Example: tgmonitor import ~/Downloads/Telegram\\ Desktop/ChatExport_2021-11-02 --username sabereen
     """
+    try:
+        local_tz = parse_timezone(zone) if zone is not None else UTC
+    except ValueError as exc:
+        raise ExportError(f"--timezone: {exc}; nothing was imported") from None
     from monitor.app import open_app, parallel_import  # why: detector and outbox (~0.3 s) load only to import
 
     config = app.config()
@@ -120,6 +177,7 @@ def import_command(
                     parts.pipeline,
                     parallel=parallel_import(config, app.db_path(), app.media_dir(), deliver),
                     username=username,
+                    local_tz=local_tz,
                     on_bytes=lambda n: progress.advance(reading, n),
                     on_ocr_total=lambda n: progress.update(ocr_task, total=n, visible=n > 0),
                     on_ocr_done=lambda n: progress.advance(ocr_task, n),
@@ -164,8 +222,8 @@ def import_command(
             if sink in off:
                 line += f" (sink switched off: {off[sink]})"
             click.echo(for_terminal(line))
-        for line in summary.missing_files[:5]:
-            click.echo(for_terminal(f"  missing: {line}"), err=True)
+        for line in notes_of(summary):
+            click.echo(for_terminal(line), err=True)
         for line in summary.rejected_messages[:5]:
             click.echo(for_terminal(f"  rejected: {line}"), err=True)
         if summary.rejected:
@@ -281,7 +339,7 @@ def search_command(
             hit.post.date.strftime("%Y-%m-%d %H:%M"),
             Text(for_terminal(channel_name, newlines=False)),
             Text.assemble(snippet, (flag, "red")),
-            Text(for_terminal(hit.post.url, newlines=False)),
+            Text(for_terminal(hit.post.url or "(no link: not a channel)", newlines=False)),
         )
     _console().print(table)
 
@@ -300,6 +358,7 @@ def stats_command(app: AppContext, as_json: bool) -> None:
             data = await archive.stats()
             daemon = await archive.get_meta("daemon:health")
             data["daemon"] = json.loads(daemon) if daemon else None
+            data["heartbeat"] = heartbeat_state(await archive.get_meta(HEARTBEAT_KEY))
             return data
 
     data = run_async(go())
@@ -310,12 +369,23 @@ def stats_command(app: AppContext, as_json: bool) -> None:
     # Titles, reasons and paths go to rich only as Text (never markup), through for_terminal.
     summary = Table(title=Text(for_terminal(f"archive {app.db_path()}")), show_header=False)
     for key, value in data.items():
-        if key not in ("per_channel", "daemon"):
+        if key not in ("per_channel", "daemon", "heartbeat"):
             summary.add_row(key.replace("_", " "), Text(for_terminal(str(value))))
     console.print(summary)
     if data["per_channel"]:
         table = Table(title="channels")
-        for column in ("channel", "status", "posts", "last post (UTC)", "last id", "last gap-fill"):
+        columns = (
+            "channel",
+            "status",
+            "posts",
+            "last post (UTC)",
+            "last id",
+            "last gap-fill",
+            "mode",
+            "account",
+            "delay",
+        )
+        for column in columns:
             table.add_column(column)
         for row in data["per_channel"]:
             name = ("@" + row["username"]) if row["username"] else (row["title"] or str(row["channel_id"]))
@@ -327,8 +397,13 @@ def stats_command(app: AppContext, as_json: bool) -> None:
                 (row["last_post_date"] or "-")[:16],
                 str(row["last_message_id"] or "-"),
                 (row["last_gapfill_at"] or "never")[:16],
+                row["mode"] or "-",
+                Text(for_terminal(row["account"] or "-", newlines=False)),
+                f"{row['expected_delay_s']:.0f} s" if row["expected_delay_s"] is not None else "-",
             )
         console.print(table)
+    if data.get("heartbeat"):
+        console.print(Text(for_terminal(f"daemon heartbeat: {data['heartbeat']['says']}")))
     if data.get("daemon"):
         console.print(Text(for_terminal(f"daemon: {json.dumps(data['daemon'], ensure_ascii=False)}")))
 

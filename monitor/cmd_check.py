@@ -17,10 +17,11 @@ from rich.console import Console
 from rich.text import Text
 
 from alerts.rules import load_rules
-from monitor.cli_context import AppContext, parse_when, pass_app
-from monitor.core.errors import ImageError, OcrError
+from monitor.cli_context import AppContext, parse_when, pass_app, run_async
+from monitor.core.errors import ArchiveError, ImageError, OcrError
 from monitor.core.escape import dumps_json, for_terminal, terminal_spans
 from monitor.core.models import OcrOutcome
+from monitor.core.store import Archive
 from monitor.core.times import iso
 
 _SEVERITY_STYLE = {"high": "bold white on red", "medium": "black on yellow", "low": "black on cyan"}
@@ -46,6 +47,11 @@ _CONTEXT = 60  # characters of context shown around a match
     type=click.Choice(["low", "medium", "high"]),
     help="Lowest match severity that raises an alert (default: the config's, else medium).",
 )
+@click.option(
+    "--channel",
+    "channel_ref",
+    help="Check as a post of this archived channel: its signature (own name, recurring lines) does not alert.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the detection as JSON (the contract shape).")
 @click.option("--exit-code", is_flag=True, help="Exit with status 1 when an alert is raised (for scripts).")
 @pass_app
@@ -56,6 +62,7 @@ def check_command(
     date_text: str | None,
     rules_path: Path | None,
     min_severity: str | None,
+    channel_ref: str | None,
     as_json: bool,
     exit_code: bool,
 ) -> None:
@@ -65,6 +72,9 @@ def check_command(
     post alerts or not. An alert is raised for a match at or above the minimum severity or for a
     countdown that is not a benign look-alike (Ramadan, exams, New Year...). Exit status is 0
     whatever the verdict, or 1 on an alert with --exit-code; 2 on an error.
+
+    With --channel, the text is checked as that channel's post: the words of its identity (its
+    title, username, recurring signature lines and hashtags) do not alert, and its signature is shown.
 
     Example: tgmonitor check "#باقي_٥٩_يوما #الانتقام_قادم" --date 2021-11-02
     """
@@ -82,17 +92,62 @@ def check_command(
     ocr_text = doubtful = None
     if image is not None:
         ocr_text, doubtful = _read_poster(image, config, have_text=bool(text))
-    detection = detector.detect(text or "", ocr_text=ocr_text, date=date)
+    signature, label = _signature(app, channel_ref, rules) if channel_ref else (None, "")
+    detection = detector.detect(text or "", ocr_text=ocr_text, date=date, signature=signature)
 
     if as_json:
-        shown = detection.to_json()
+        data = detection.to_json()
+        if signature is not None:
+            data["signature"] = {**signature.to_json(), "channel": label}
         if doubtful is not None:
-            shown["ocr_doubtful"] = doubtful  # read without evidence: not matched, for debugging
-        click.echo(dumps_json(shown, indent=2))
+            data["ocr_doubtful"] = doubtful  # read without evidence: not matched, for debugging
+        click.echo(dumps_json(data, indent=2))
     else:
         _explain(detection, text or "", date, rules.source, bool(date_text))
+        if signature is not None:
+            _show_signature(detector, detection, text or "", ocr_text, date, signature, label)
     if exit_code and detection.alert:
         sys.exit(1)
+
+
+def _signature(app: AppContext, ref: str, rules: Any) -> tuple[Any, str]:
+    """The signature of the archived channel ``ref`` (learned from its latest posts) and its label."""
+    from alerts.signatures import learn_book  # why: only --channel reads the archive
+
+    async def go() -> tuple[Any, str]:
+        async with await Archive.open(app.existing_db(), app.media_dir(), readonly=True) as archive:
+            row = await archive.find_channel(ref)
+            if row is None:
+                raise ArchiveError(f"no channel {ref!r} in the archive (give its @username, id or t.me link)")
+            book = await learn_book(archive, rules.signatures, channel_id=int(row["id"]))
+            label = f"@{row['username']}" if row["username"] else str(row["title"] or row["id"])
+            return book.get(int(row["id"])), label
+
+    return run_async(go())
+
+
+def _show_signature(
+    detector: Any, detection: Any, text: str, ocr_text: str | None, date: datetime, signature: Any, label: str
+) -> None:
+    """The channel's signature, and the matches it kept quiet in this text."""
+    from monitor.cmd_rules import signature_lines  # why: the one way a signature is shown
+
+    out = Console(highlight=False, soft_wrap=True)
+    out.print()
+    out.print(Text(for_terminal(f"signature of {label} (does not alert for this channel):"), style="bold"))
+    for line in signature_lines(signature):
+        out.print(Text("  " + line))
+    plain = detector.detect(text, ocr_text=ocr_text, date=date)
+    kept = {(m.rule, m.source, m.start, m.end) for m in detection.matches}
+    quiet = [m for m in plain.matches if (m.rule, m.source, m.start, m.end) not in kept]
+    for m in quiet:
+        out.print(
+            Text(
+                for_terminal(f"  kept quiet: {m.severity} rule '{m.rule}' matched {m.snippet!r}"), style="dim"
+            )
+        )
+    if plain.alert and not detection.alert:
+        out.print(Text("  without the signature this text would alert", style="italic"))
 
 
 def _read_poster(image: Path, config: Any, *, have_text: bool) -> tuple[str | None, str | None]:

@@ -14,7 +14,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from monitor.cli_context import AppContext, parse_when, pass_app, run_async
-from monitor.core.config import Config, read_secret
+from monitor.core.config import AccountConfig, Config, read_secret
 from monitor.core.errors import ConfigError, TelegramSetupError
 
 
@@ -77,12 +77,19 @@ def _daemon_logging(verbose: int) -> None:
     help="Print a session string (for TG_SESSION) instead of writing the session file.",
 )
 @click.option("--phone", help="Phone number in international format (asked for when missing).")
+@click.option(
+    "--account", "account_name", help="Log in one [[telegram.account]] of the pool (its own session)."
+)
 @pass_app
-def login_command(app: AppContext, as_string: bool, phone: str | None) -> None:
+def login_command(app: AppContext, as_string: bool, phone: str | None, account_name: str | None) -> None:
     """Log in to Telegram interactively: phone, code, and the 2FA password if set.
 
     The session file is created with mode 0600 and is never logged. With --string, the session is
     printed to stdout once, for containers: keep it in a secret store and pass it as TG_SESSION.
+
+    With --account NAME, one account of the pool is logged in: its session file is its own
+    (``session``, or NAME.session beside telegram.session); with --string, keep the printed
+    session in its variable (``session_env``, or TG_SESSION_NAME).
 
     Example: TG_API_ID=123 TG_API_HASH=... tgmonitor login
     """
@@ -90,9 +97,11 @@ def login_command(app: AppContext, as_string: bool, phone: str | None) -> None:
     from telethon.sessions import StringSession
 
     config = app.config()
+    account = AccountConfig.find(config.telegram, account_name) if account_name else None
     api_id, api_hash = _api_credentials(config)
+    path = account.session_file(config.telegram) if account else config.telegram.session
     session: Any
-    session = StringSession() if as_string else str(prepare_session_file(config.telegram.session))
+    session = StringSession() if as_string else str(prepare_session_file(path))
 
     async def go() -> None:
         with private_files():

@@ -87,7 +87,7 @@ def demo_command(app: AppContext, work_dir: Path | None, no_ocr: bool) -> None:
                     snippet = Text(shown)
                     for start, end in spans:
                         snippet.stylize("bold reverse", start, end)
-                    link = Text(for_terminal(hit.post.url, newlines=False))
+                    link = Text(for_terminal(hit.post.url or "", newlines=False))
                     table.add_row(hit.post.date.strftime("%Y-%m-%d %H:%M"), snippet, link)
                 console.print(table)
             console.print(Rule("5. The countdown series"))
@@ -107,6 +107,15 @@ def demo_command(app: AppContext, work_dir: Path | None, no_ocr: bool) -> None:
                 f'  tgmonitor check "#باقي_٥٩_يوما الانتقام قادم" --date 2021-11-02\n'
                 f"  cat {jsonl}"
             )
+        )
+    )
+    console.print(
+        Text(
+            for_terminal(
+                "\nOpen the analyst's desk on the demo archive (alerts, search, posters, countdowns) in a browser:\n"
+                f"  tgmonitor --db {db} serve     # then open http://127.0.0.1:8750/"
+            ),
+            style="bold",
         )
     )
 

@@ -20,6 +20,7 @@ from monitor.cli_context import AppContext, pass_app, run_async
 from monitor.core.errors import ConfigError, ImageError, MonitorError, OcrError
 from monitor.core.escape import for_terminal
 from monitor.core.store import Archive
+from monitor.health import HEARTBEAT_KEY, heartbeat_state
 
 
 def _console(err: bool = False) -> Console:
@@ -117,7 +118,7 @@ def similar_command(app: AppContext, image: Path, max_distance: int | None, as_j
 
     Example: tgmonitor similar poster.jpg --max-distance 6
     """
-    from ocr import SIMILAR_DISTANCE, OcrSettings, hamming, load_image, perceptual_hash  # why: as in ocr
+    from ocr import SIMILAR_DISTANCE, OcrSettings, load_image, nearest, perceptual_hash  # why: as in ocr
 
     settings = OcrSettings.from_config(app.config().ocr)
     limit = SIMILAR_DISTANCE if max_distance is None else max_distance
@@ -132,15 +133,7 @@ def similar_command(app: AppContext, image: Path, max_distance: int | None, as_j
 
     async def go() -> list[dict[str, Any]]:
         async with await Archive.open(db_path, app.media_dir(), readonly=True) as archive:
-            found = []
-            for sha, phash in await archive.media_by_phash():
-                try:
-                    distance = hamming(wanted, phash)
-                except ValueError:
-                    continue
-                if distance <= limit:
-                    found.append((distance, sha, phash))
-            found.sort()
+            found = nearest(wanted, await archive.media_by_phash(), limit)
             matches = []
             for distance, sha, phash in found:
                 posts = await archive.posts_with_media(sha)
@@ -174,7 +167,10 @@ def similar_command(app: AppContext, image: Path, max_distance: int | None, as_j
     for column in ("distance", "sha256", "posts"):
         table.add_column(column)
     for match in matches:
-        links = "\n".join(for_terminal(p["url"], newlines=False) for p in match["posts"]) or "(no post)"
+        links = "\n".join(
+            for_terminal(p["url"] or str(p.get("message_id", "")), newlines=False) for p in match["posts"]
+        )
+        links = links or "(no post)"
         table.add_row(str(match["distance"]), match["sha256"][:16], Text(links))
     _console().print(table)
 
@@ -250,7 +246,10 @@ def _check_archive(app: AppContext) -> list[tuple[str, str, str]]:
     async def go() -> dict[str, Any]:
         async with await Archive.open(db_path, app.media_dir(), readonly=True) as archive:
             await archive.check_intact()  # the doctor reads every page: a damaged one is found here
-            return await archive.stats()
+            stats = await archive.stats()
+            stats["heartbeat"] = heartbeat_state(await archive.get_meta(HEARTBEAT_KEY))
+            stats["open_problems"] = [r["problem"] for r in await archive.open_health()]
+            return stats
 
     try:
         stats = run_async(go())
@@ -262,6 +261,11 @@ def _check_archive(app: AppContext) -> list[tuple[str, str, str]]:
         if k in stats
     )
     rows = [("ok", "archive", f"{db_path}: {summary}")]
+    beat = stats.get("heartbeat")
+    if beat is not None:
+        rows.append(("ok" if beat["alive"] else "warn", "daemon", f"heartbeat {beat['says']}"))
+    for problem in stats.get("open_problems") or []:
+        rows.append(("warn", "collection", problem))
     if stats.get("ocr_pending"):
         rows.append(("warn", "ocr pending", f"{stats['ocr_pending']} images: run `tgmonitor ocr --pending`"))
     return rows

@@ -16,6 +16,12 @@ Lifecycle of :meth:`Daemon.run`:
    and skipped; the rest keeps running.
 6. SIGTERM/SIGINT: stop taking updates, finish in-flight posts (bounded wait), save watermarks,
    disconnect, close. SIGHUP: reload config and rules (a bad reload keeps the old ones).
+7. After the first gap-fill, :class:`monitor.collector.Collector` takes over how each channel is
+   collected (issue 13): one client per account of the pool (the first is the one this loop
+   connects), pollers and joiners per account, the channel list read again when it changes, and
+   an account lost handing its channels over. A heartbeat goes into the archive (and to systemd's
+   watchdog) every ``heartbeat_interval`` seconds; learned silences are checked every
+   ``health_interval`` (:mod:`monitor.health`).
 """
 
 from __future__ import annotations
@@ -37,17 +43,25 @@ from telethon import TelegramClient, errors
 from telethon.sessions import StringSession
 
 from alerts import reminders
+from alerts.signatures import learn_book
 from alerts.sinks import OutgoingAlert
-from handlers.channels import ChannelBook
+from handlers.channels import ChannelBook, is_invite
 from handlers.gapfill import GapFiller, backfill
 from handlers.intake import WATERMARK_KEY, Intake
+from handlers.poller import ACCOUNT_LOST_ERRORS
 from handlers.posters import PosterReader
 from handlers.telegram import register_handlers, unregister_handlers
+from monitor import sdnotify
 from monitor.app import App, build_detector, open_app
-from monitor.core.config import Config, load_config, read_secret
+from monitor.bot.runner import run_in_daemon
+from monitor.collector import Collector
+from monitor.core.config import AccountConfig, Config, load_config, read_secret
 from monitor.core.errors import ConfigError, MonitorError, RulesError, TelegramSetupError
 from monitor.core.models import Channel
-from monitor.core.times import iso, stamp
+from monitor.core.times import iso, now_iso, stamp
+from monitor.evidence_head import record_daily_head
+from monitor.health import HEARTBEAT_KEY
+from monitor.health import Health as HealthChecks
 from monitor.scheduler import Hooks, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -56,9 +70,18 @@ HEALTH_KEY = "daemon:health"
 RESOLVE_RETRY_SECONDS = 3600.0  # unresolved channels are retried hourly (resolves are rate-limited)
 
 
-def make_client(config: Config) -> TelegramClient:
-    """A TelegramClient from the environment's secrets (checked here, before any connection)."""
+def make_client(config: Config, account: AccountConfig | None = None) -> TelegramClient:
+    """A TelegramClient from the environment's secrets (checked here, before any connection).
+
+    ``account`` is one of an account pool's (``[[telegram.account]]``): its own session file or
+    session variable, the pool's shared api id and hash.
+    """
     tg = config.telegram
+    session_env = tg.session_env
+    session_path = Path(tg.session)
+    if account is not None:
+        session_env = account.session_variable(tg)
+        session_path = account.session_file(tg)
     raw_id = read_secret(tg.api_id_env)
     try:
         api_id = int(raw_id or "")
@@ -67,19 +90,20 @@ def make_client(config: Config) -> TelegramClient:
     api_hash = read_secret(tg.api_hash_env) or ""
     if not re.fullmatch(r"[0-9a-fA-F]{32}", api_hash):
         raise ConfigError(f"{tg.api_hash_env} must be the 32-character api_hash from my.telegram.org")
-    session_string = read_secret(tg.session_env, required=False)
+    session_string = read_secret(session_env, required=False)
     session: Any
+    login = f"tgmonitor login --account {account.name}" if account is not None else "tgmonitor login"
     if session_string:
         try:
             session = StringSession(session_string)
         except ValueError:
             raise TelegramSetupError(
-                f"{tg.session_env} is not a valid session string: run tgmonitor login --string"
+                f"{session_env} is not a valid session string: run {login} --string"
             ) from None
     else:
-        path = Path(tg.session).expanduser()
+        path = session_path.expanduser()
         if not path.exists() and not Path(f"{path}.session").exists():
-            raise TelegramSetupError(f"no Telegram session at {path}: run tgmonitor login first")
+            raise TelegramSetupError(f"no Telegram session at {path}: run {login} first")
         session = str(path)
     return TelegramClient(
         session,
@@ -103,6 +127,7 @@ class Health:
     last_error: str | None = None
     channels: int = 0
     in_flight: int = 0
+    accounts: dict[str, Any] = field(default_factory=dict)  # requests per minute against the budget
 
 
 class Daemon:
@@ -127,6 +152,9 @@ class Daemon:
         watermark_interval: float = 1.0,
         install_signals: bool = True,
         schedule: bool = True,
+        account_client_factory: Callable[[Config, AccountConfig], TelegramClient] = make_client,
+        health_interval: float = 300.0,
+        heartbeat_interval: float = 10.0,
     ):
         self.config = config
         self.db_path = db_path
@@ -144,9 +172,15 @@ class Daemon:
         self.watermark_interval = watermark_interval
         self.install_signals = install_signals
         self.schedule = schedule
+        self.account_client_factory = account_client_factory
+        self.health_interval = health_interval
+        self.heartbeat_interval = heartbeat_interval
         self.health = Health()
-        self.book = ChannelBook(on_watch=self._start_watermark)
+        self.book = ChannelBook(on_watch=self._start_watermark, on_status=self._on_status)
         self.client: TelegramClient | None = None
+        self.clients: dict[str, tuple[TelegramClient, bool]] = {}
+        self.collector: Collector | None = None
+        self.checks: HealthChecks | None = None
         self.app: App | None = None
         self.intake: Intake | None = None
         self.gapfiller: GapFiller | None = None
@@ -156,6 +190,7 @@ class Daemon:
         self._tasks: set[asyncio.Task] = set()
         self._handlers: list[Any] = []
         self._saved_marks: dict[int, int] = {}
+        self.desk: Any = None  # the web desk, when [web] enabled
 
     # -- public control ---------------------------------------------------------------------
     @property
@@ -179,7 +214,8 @@ class Daemon:
 
     async def run(self) -> None:
         """Run until :meth:`request_stop` (SIGTERM/SIGINT). Raises MonitorError on setup problems."""
-        self.client = self.client_factory(self.config)  # secrets checked before anything opens
+        self.clients = self._make_clients()  # secrets checked before anything opens
+        self.client = next(iter(self.clients.values()))[0]
         async with open_app(
             self.config,
             self.db_path,
@@ -207,33 +243,102 @@ class Daemon:
                 stopping=self._stop.is_set,
                 initial_history=self.initial_history,
                 recheck_recent=self.recheck_recent,
+                client_for=self._client_for,
             )
-            await self.book.load_known(app.archive, self.config.telegram.channels)
+            self.checks = HealthChecks(app.archive, app.outbox, self.config.telegram)
+            self.collector = Collector(
+                self.config.telegram,
+                app.archive,
+                self.intake,
+                self.book,
+                self.gapfiller,
+                self.checks,
+                self.clients,
+                sleep=self._sleep,
+                stopping=self._stop.is_set,
+            )
+            refs = await self.collector.load()
+            await self.book.load_known(app.archive, [r for r in refs if not is_invite(r)])
             self.intake.start()
-            self._handlers = register_handlers(
-                self.client,
-                on_message=self.intake.on_message,
-                on_deleted=self.intake.on_deleted,
-                watched=self.channels.__contains__,
-            )
+            self._handlers = [
+                (
+                    client,
+                    register_handlers(
+                        client,
+                        on_message=self.intake.on_message,
+                        on_deleted=self.intake.on_deleted,
+                        watched=self.channels.__contains__,
+                    ),
+                )
+                for client, _ in self.clients.values()
+            ]
             self._install_signals()
-            self._spawn(self._watermark_loop(), "watermarks")
+            self._spawn(self._watermark_loop(), "watermarks")  # also the heartbeat and systemd's watchdog
+            sdnotify.notify("READY=1")
             outbox_stop = asyncio.Event()
             outbox_task = None
             if app.outbox is not None:
                 # Deliveries run beside the intake and stop after it, so alerts raised by the
                 # last in-flight posts are still sent (the outbox keeps anything unsent for later).
                 outbox_task = asyncio.create_task(app.outbox.run(outbox_stop), name="outbox")
+            self._spawn(run_in_daemon(app, self.config, self._stop), "bot-desk")  # [bot] enabled: the desk
+            async with contextlib.AsyncExitStack() as desk_stack:
+                try:
+                    if self.config.web.enabled:
+                        await self._start_desk(desk_stack)
+                    if self.schedule:
+                        self._start_scheduler()
+                    await self._connection_loop()
+                finally:
+                    await self._shutdown()
+                    if outbox_task is not None:
+                        outbox_stop.set()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await outbox_task
+
+    async def _start_desk(self, stack: contextlib.AsyncExitStack) -> None:
+        """The web desk in the daemon's event loop (``[web] enabled``), on its own archive
+        connection so its reads never queue behind the pipeline's writes."""
+        from monitor.web import open_desk, run_desk  # why: aiohttp's web and Jinja2 load only when enabled
+
+        web = self.config.web
+        desk = await stack.enter_async_context(
+            open_desk(self.config, self.db_path, self.media_dir, host=web.host, verify=False)
+        )
+        runner = await run_desk(desk, web.host, web.port)
+        stack.push_async_callback(runner.cleanup)
+        self.desk = desk
+
+    def _make_clients(self) -> dict[str, tuple[TelegramClient, bool]]:
+        """One client per account of the pool; one account (``main``) without ``[[telegram.account]]``."""
+        accounts = self.config.telegram.account
+        if not accounts:
+            return {"main": (self.client_factory(self.config), False)}
+        return {a.name: (self.account_client_factory(self.config, a), a.standby) for a in accounts}
+
+    def _client_for(self, channel: Channel) -> TelegramClient:
+        if self.collector is None:
+            assert self.client is not None
+            return self.client
+        return self.collector.client_for(channel)
+
+    async def _on_status(self, channel: Channel, status: str | None) -> None:
+        if self.checks is not None:
+            await self.checks.channel_status(channel, status)
+
+    async def _connect_others(self) -> None:
+        """Connect the pool's other accounts; one that cannot log in is lost (its channels move)."""
+        assert self.collector is not None
+        for name, (client, _) in list(self.clients.items())[1:]:
+            account = self.collector.accounts[name]
             try:
-                if self.schedule:
-                    self._start_scheduler()
-                await self._connection_loop()
-            finally:
-                await self._shutdown()
-                if outbox_task is not None:
-                    outbox_stop.set()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await outbox_task
+                await asyncio.wait_for(client.connect(), self.connect_timeout)
+                if not await client.is_user_authorized():
+                    await self.collector.lose(account, "session not logged in")
+            except ACCOUNT_LOST_ERRORS as exc:
+                await self.collector.lose(account, type(exc).__name__.removesuffix("Error"))
+            except (OSError, ConnectionError, TimeoutError, errors.ServerError) as exc:
+                log.warning("account %s cannot connect (%s): its channels wait", name, exc)
 
     # -- connection -------------------------------------------------------------------------
     async def _connection_loop(self) -> None:
@@ -309,9 +414,17 @@ class Daemon:
         await self.client.connect()
         if not await self.client.is_user_authorized():
             raise TelegramSetupError("the Telegram session is not logged in: run tgmonitor login")
+        if self.app is not None:  # who captures what this daemon saves, for the evidence chain
+            me = await self.client.get_me(input_peer=True)
+            self.app.archive.capture_account = f"telegram:{me.user_id}" if me is not None else None
 
     async def _first_gapfill(self) -> None:
         await self.gapfill_all()
+        if not self.started.is_set() and self.collector is not None:
+            await self._connect_others()
+            await self.collector.sync()
+            self.collector.start(self._spawn)
+            self._spawn(self._health_loop(), "health")
         self.started.set()
 
     async def _sleep(self, seconds: float) -> None:
@@ -328,6 +441,8 @@ class Daemon:
             return
         self.health.channels = len(self.channels)
         self.health.in_flight = self.intake.progress.in_flight() if self.intake else 0
+        if self.collector is not None:
+            self.health.accounts = self.collector.budget_report()
         await self.app.archive.set_meta(HEALTH_KEY, json.dumps(asdict(self.health)))
 
     # -- channels and gap-filling ------------------------------------------------------------
@@ -362,9 +477,19 @@ class Daemon:
         return total
 
     async def gapfill(self, channel: Channel, *, source: str = "gapfill") -> int:
-        """Fetch what is newer than the channel's watermark and send it through the intake."""
+        """Fetch what is newer than the channel's watermark and send it through the intake.
+
+        An account found banned or logged out here is lost: its channels move (and are
+        gap-filled by their new account)."""
         assert self.gapfiller is not None
-        return await self.gapfiller.gapfill(channel, source=source)
+        try:
+            return await self.gapfiller.gapfill(channel, source=source)
+        except ACCOUNT_LOST_ERRORS as exc:
+            if self.collector is None:
+                raise
+            name = self.collector.assigned.get(channel.id) or next(iter(self.collector.accounts))
+            await self.collector.lose(self.collector.accounts[name], type(exc).__name__.removesuffix("Error"))
+            return 0
 
     async def retry_failed(self) -> int:
         """Refetch and resubmit posts whose processing failed (their ids hold the watermark)."""
@@ -398,12 +523,34 @@ class Daemon:
         self._saved_marks.update(changed)
 
     async def _watermark_loop(self) -> None:
+        beat = 0.0
         while True:
             await asyncio.sleep(self.watermark_interval)
             try:
                 await self.save_watermarks()
+                if time.monotonic() - beat >= self.heartbeat_interval:
+                    beat = time.monotonic()
+                    await self.heartbeat()
             except MonitorError as exc:
                 log.error("saving watermarks failed: %s", exc)
+
+    async def heartbeat(self) -> None:
+        """The daemon is alive and its loop turns: ``doctor``/``stats`` read it, systemd's watchdog too."""
+        assert self.app is not None
+        await self.app.archive.set_meta(HEARTBEAT_KEY, now_iso())
+        if self.collector is not None:
+            await self.collector.save()
+        sdnotify.notify("WATCHDOG=1")
+
+    async def _health_loop(self) -> None:
+        """Learned silences, checked every ``health_interval`` seconds."""
+        while not self._stop.is_set():
+            if self.checks is not None:
+                try:
+                    await self.checks.check_silence(list(self.channels.values()))
+                except MonitorError as exc:
+                    log.error("health check failed: %s", exc)
+            await self._sleep(self.health_interval)
 
     # -- scheduler --------------------------------------------------------------------------
     def _start_scheduler(self) -> None:
@@ -418,6 +565,9 @@ class Daemon:
             reminders=lambda: reminders.compute_reminders(app.archive, self.config.alerts),
             fire_reminder=lambda reminder: reminders.fire_reminder(app.archive, app.outbox, reminder),
             digest=self.daily_digest if app.outbox is not None else None,
+            chain_head=lambda: record_daily_head(
+                app.archive, self.config.evidence, app.outbox.sinks if app.outbox is not None else None
+            ),
         )
         self.scheduler = build_scheduler(self.config.schedule, hooks)
         self.scheduler.start()
@@ -499,6 +649,8 @@ class Daemon:
             log.error("reload failed, keeping the old config and rules: %s", exc)
             return False
         if detector is not None:
+            # the channel signatures are learned again from the channels' latest posts
+            detector.signatures = await learn_book(self.app.archive, detector.ruleset.signatures)
             self.app.pipeline.detector = detector
             self.app.detector = detector
         added = [
@@ -508,8 +660,14 @@ class Daemon:
         ]
         self.config = config
         self.app.config = config
+        if self.collector is not None:
+            self.collector.settings = config.telegram
+            await self.collector.load()
+            if self.client is not None and self.client.is_connected():
+                await self.collector.sync()
         for ref in added:
-            self.unresolved[ref] = "added by reload"
+            if not self.book.find(ref) and not is_invite(ref):
+                self.unresolved[ref] = "added by reload"
         if added and self.client is not None and self.client.is_connected():
             await self.resolve_channels()
             for ref in added:
@@ -528,8 +686,9 @@ class Daemon:
         await self._set_state("stopping")
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
-        if self.client is not None and self._handlers:
-            unregister_handlers(self.client, self._handlers)  # stop taking updates
+        sdnotify.notify("STOPPING=1")
+        for client, handlers in self._handlers:
+            unregister_handlers(client, handlers)  # stop taking updates
         for task in list(self._tasks):
             if task.get_name() != "watermarks":
                 task.cancel()
@@ -545,8 +704,11 @@ class Daemon:
             log.info("stopped: every in-flight post archived")
         else:
             log.warning("stopped with %d posts unfinished: they are gap-filled at the next start", left)
-        if self.client is not None:
-            await self.client.disconnect()
+        if self.collector is not None:
+            with contextlib.suppress(MonitorError):
+                await self.collector.save()
+        for client, _ in self.clients.values():
+            await client.disconnect()
         self._remove_signals()
         await self._set_state("stopped")
 

@@ -1,7 +1,8 @@
 """Periodic work of the daemon, on APScheduler 3.x's ``AsyncIOScheduler`` in the daemon's own loop.
 
 Jobs: gap-fill every channel, retry failed posts, resume pending OCR/detection and pending
-deliveries, countdown-deadline reminders, a daily digest, and FTS5 ``optimize``. Nothing lives
+deliveries, countdown-deadline reminders, a daily digest, FTS5 ``optimize``, and the evidence
+chain's daily head (hourly: the first run of a day records it, later ones retry what failed). Nothing lives
 in a persistent job store: every job is rebuilt from the config and the archive at each start
 (reminders from the archive's countdowns), so a crash or an upgrade never leaves stale jobs.
 
@@ -53,6 +54,7 @@ class Hooks:
     fire_reminder: Callable[[ReminderLike], Awaitable[Any]] | None = None
     digest: Job | None = None
     optimize: Job | None = None
+    chain_head: Job | None = None  # the evidence chain's daily head (once a day, retried hourly)
 
 
 def _guarded(name: str, job: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
@@ -90,6 +92,7 @@ def build_scheduler(schedule: ScheduleConfig, hooks: Hooks) -> AsyncIOScheduler:
     every("resume_pending", hooks.resume_pending, schedule.pending_minutes * 60, first_in=1)
     every("deliver_pending", hooks.deliver_pending, schedule.pending_minutes * 60, first_in=2)
     every("optimize", hooks.optimize, schedule.fts_optimize_hours * 3600)
+    every("chain_head", hooks.chain_head, 3600, first_in=5)
     if hooks.reminders is not None and hooks.fire_reminder is not None:
         every(
             "reminders",

@@ -11,7 +11,7 @@ Public API::
 
 from monitor.core.models import OcrOutcome
 from ocr.engine import recognize_file
-from ocr.hashing import SIMILAR_DISTANCE, hamming, perceptual_hash, sha256_bytes
+from ocr.hashing import SIMILAR_DISTANCE, hamming, nearest, perceptual_hash, sha256_bytes
 from ocr.images import LoadedImage, load_image, sniff_format
 from ocr.pool import OcrPool
 from ocr.settings import OcrSettings
@@ -27,6 +27,7 @@ __all__ = [
     "hamming",
     "install_command",
     "load_image",
+    "nearest",
     "perceptual_hash",
     "recognize_file",
     "sha256_bytes",

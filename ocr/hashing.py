@@ -10,12 +10,13 @@ rather than dHash: it is steadier under JPEG recompression and colour shifts.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 import imagehash
 import numpy as np
 from PIL import Image, ImageFilter
 
-__all__ = ["SIMILAR_DISTANCE", "hamming", "perceptual_hash", "same_picture", "sha256_bytes"]
+__all__ = ["SIMILAR_DISTANCE", "hamming", "nearest", "perceptual_hash", "same_picture", "sha256_bytes"]
 
 SIMILAR_DISTANCE = 10
 """Default largest Hamming distance (of 64 bits) between two images called near-duplicates."""
@@ -73,3 +74,15 @@ def same_picture(a: Image.Image, b: Image.Image) -> bool:
 def _grey_at(image: Image.Image, width: int, height: int) -> np.ndarray:
     grey = image.convert("L").resize((width, height), Image.Resampling.LANCZOS)
     return np.asarray(grey.filter(ImageFilter.GaussianBlur(width / 400)), dtype=np.float32)
+
+
+def nearest(wanted: str, hashes: Iterable[tuple[str, str]], max_distance: int) -> list[tuple[int, str, str]]:
+    """``(distance, sha256, phash)`` of the ``(sha256, phash)`` pairs within ``max_distance`` bits
+    of ``wanted``, nearest first (what ``similar`` and the bot's look-alikes rank). A hash of
+    another length (an archive from an older hasher) is not comparable and is left out."""
+    found = []
+    for sha, phash in hashes:
+        if len(phash) == len(wanted) and (distance := hamming(wanted, phash)) <= max_distance:
+            found.append((distance, sha, phash))
+    found.sort()
+    return found

@@ -146,7 +146,13 @@ class _Worker:
 
     async def start(self) -> None:
         self.tmpdir = tempfile.mkdtemp(prefix="tgmonitor-ocr-")
-        env = dict(os.environ, OMP_THREAD_LIMIT="1", TMPDIR=self.tmpdir, PYTHONUNBUFFERED="1")
+        env = dict(
+            os.environ,
+            OMP_THREAD_LIMIT="1",
+            TMPDIR=self.tmpdir,
+            PYTHONUNBUFFERED="1",
+            TGMONITOR_OCR_PARENT=str(os.getpid()),  # the worker dies with this process (ocr.worker)
+        )
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -38,6 +39,7 @@ from typing import Any
 from PIL import Image
 
 from monitor.core.errors import OcrError
+from monitor.core.lifeline import die_with_parent
 from ocr.digits import warm_up
 from ocr.engine import load_for_ocr, recognize_file
 from ocr.passes import read_plane, read_second
@@ -114,8 +116,18 @@ def handle(request: dict[str, Any], settings: OcrSettings) -> dict[str, Any]:
     raise ValueError(f"unknown OCR worker request {op!r}")
 
 
+def _take_the_group_down(signum: int, frame: Any) -> None:
+    """The pool's process is gone: kill this worker's process group (its Tesseract runs too),
+    which the pool would have done had it lived (``OcrWorker.kill``)."""
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
 def main(argv: list[str]) -> int:
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    parent = os.environ.get("TGMONITOR_OCR_PARENT", "")
+    if parent.isdigit() and os.getpgrp() == os.getpid():  # started by the pool, in its own group
+        signal.signal(signal.SIGTERM, _take_the_group_down)
+        die_with_parent(int(parent), signal.SIGTERM)
     settings = OcrSettings.from_dict(json.loads(argv[0]) if argv else {})
     out = sys.stdout
     out.write(json.dumps({"ready": True}) + "\n")

@@ -31,7 +31,7 @@ from alerts.sinks.console import ConsoleSink, render_rich
 from alerts.sinks.jsonl import JsonlSink
 from alerts.sinks.telegram import TelegramSink
 from alerts.sinks.webhook import WebhookSink, parse_retry_after, sign
-from monitor.core.config import AlertsConfig, Config
+from monitor.core.config import AlertsConfig, Config, bot_token_env
 from monitor.core.errors import ConfigError
 
 __all__ = [
@@ -61,16 +61,27 @@ def build_sinks(
     """The sinks of ``[[alerts.sink]]`` (``config`` is the whole ``Config`` or its ``alerts``).
 
     ``telegram_client`` is the daemon's connected TelegramClient, used by Telegram sinks without
-    a ``bot_token_env``. Raises :class:`ConfigError` for a sink that cannot be built (e.g. a
+    a ``bot_token_env``. With ``[bot] enabled``, the sink that logs in with the bot desk's token
+    puts the desk's buttons under each alert and takes updates (the desk answers on its client). Raises :class:`ConfigError` for a sink that cannot be built (e.g. a
     missing webhook secret); two sinks with the same name are refused because deliveries are
     keyed by name.
     """
     alerts = config.alerts if isinstance(config, Config) else config
+    # The sink that logs in as the bot desk's bot puts the desk's buttons under its alerts.
+    desk_token = bot_token_env(config) if isinstance(config, Config) and config.bot.enabled else None
     client = telegram_client if telegram_client is not None else client
     sinks: list[Sink] = []
     for sink_config in alerts.sink:
         if sink_config.type == "telegram":
-            sinks.append(TelegramSink(sink_config, client=client if not sink_config.bot_token_env else None))
+            desk = desk_token is not None and sink_config.bot_token_env == desk_token
+            sinks.append(
+                TelegramSink(
+                    sink_config,
+                    client=client if not sink_config.bot_token_env else None,
+                    buttons=desk,
+                    receive_updates=desk,
+                )
+            )
         elif sink_config.type == "webhook":
             sinks.append(WebhookSink(sink_config))
         elif sink_config.type == "jsonl":

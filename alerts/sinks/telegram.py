@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from alerts import format as fmt
+from alerts.buttons import alert_keyboard
 from alerts.sinks.base import OutgoingAlert, Sink, SinkUnavailable, random_id_for, sink_name
 from monitor.core.config import SinkConfig, read_secret
 from monitor.core.errors import ConfigError, DeliveryError
@@ -68,6 +69,8 @@ class TelegramSink(Sink):
         api_id_env: str = "TG_API_ID",
         api_hash_env: str = "TG_API_HASH",
         max_inline_wait: float = 60.0,
+        buttons: bool = False,
+        receive_updates: bool = False,
     ):
         super().__init__(sink_name(config), config.min_severity)
         self.chat = config.chat
@@ -79,18 +82,17 @@ class TelegramSink(Sink):
         self._api_hash_env = api_hash_env
         self._peer: Any = None
         self.max_inline_wait = max_inline_wait
+        # The bot desk (monitor.bot) answers presses of these buttons on this bot's own client,
+        # which then must take updates (a sink alone never reads any).
+        self.buttons = buttons
+        self.receive_updates = receive_updates
+        self._connecting = asyncio.Lock()
 
     async def open(self) -> None:
         # why: telethon costs ~0.5 s at import; only a process that opens this sink pays it
         from telethon import errors
 
-        if self._client is None:
-            self._client = await self._login()
-        elif self._own_client and not self._client.is_connected():
-            try:
-                await self._client.connect()
-            except (OSError, ConnectionError) as exc:
-                raise DeliveryError(f"{self.name}: cannot reach Telegram ({exc})") from None
+        await self.connect_client()
         if self._peer is None:
             chat: Any = self.chat
             if isinstance(chat, str) and re.fullmatch(r"-?\d+", chat.strip()):
@@ -105,6 +107,37 @@ class TelegramSink(Sink):
                 ) from None
             except errors.RPCError as exc:
                 raise self._classify(exc) from None
+
+    async def connect_client(self) -> Any:
+        """The sink's client, logged in and connected (the bot desk shares it with the sink).
+
+        Under a lock: the outbox's first send and the bot desk may ask at once, and two logins
+        would make two clients of one bot (Telegram gives a bot's updates to one of them).
+        """
+        async with self._connecting:
+            return await self._connect_client()
+
+    async def _connect_client(self) -> Any:
+        if self._client is None:
+            self._client = await self._login()
+        elif self._own_client and not self._client.is_connected():
+            try:
+                await self._client.connect()
+            except (OSError, ConnectionError) as exc:
+                raise DeliveryError(f"{self.name}: cannot reach Telegram ({exc})") from None
+        return self._client
+
+    def _markup(self, alert: OutgoingAlert, caption: bool) -> Any:
+        """The alert's inline buttons (:mod:`alerts.buttons`), when the bot desk answers them."""
+        if not self.buttons or alert.alert_id <= 0:
+            return None
+        from telethon import Button, TelegramClient  # why: as in open()
+
+        rows = alert_keyboard(alert.alert_id, alert.kind, caption)
+        # Telethon builds the markup of the layer it speaks (inline buttons changed shape in 2025)
+        return TelegramClient.build_reply_markup(
+            [[Button.inline(label, data) for label, data in row] for row in rows]
+        )
 
     async def _login(self) -> Any:
         # why: telethon costs ~0.5 s at import; only a process that opens this sink pays it
@@ -130,7 +163,7 @@ class TelegramSink(Sink):
             if not raw_id.isdigit():  # why: int()'s own message would quote the value into last_error
                 raise SinkUnavailable(f"{self.name}: {self._api_id_env} must be the numeric api_id")
             api_id = int(raw_id)
-            client = TelegramClient(StringSession(), api_id, api_hash, receive_updates=False)
+            client = TelegramClient(StringSession(), api_id, api_hash, receive_updates=self.receive_updates)
         try:
             await client.start(bot_token=token)
         except (
@@ -208,6 +241,7 @@ class TelegramSink(Sink):
                         message=text,
                         random_id=rid,
                         entities=entities or None,
+                        reply_markup=self._markup(alert, caption=True),
                     )
                 )
                 return
@@ -229,7 +263,12 @@ class TelegramSink(Sink):
         text, entities = tl_html.parse(fmt.render_html(alert.body, fmt.MESSAGE_LIMIT))
         await self._call(
             functions.messages.SendMessageRequest(
-                peer=self._peer, message=text, random_id=rid, no_webpage=True, entities=entities or None
+                peer=self._peer,
+                message=text,
+                random_id=rid,
+                no_webpage=True,
+                entities=entities or None,
+                reply_markup=self._markup(alert, caption=False),
             )
         )
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from monitor.core.detection import SEVERITIES
-from monitor.core.errors import ConfigError
+from monitor.core.errors import ChannelRefError, ConfigError
+from monitor.core.refs import parse_ref
 
 SINK_TYPES = ("telegram", "webhook", "jsonl", "console")
 
@@ -38,9 +39,62 @@ def _default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+COLLECTION_MODES = ("join", "watch")
+
+
+@dataclass
+class ChannelConfig:
+    """One ``[[telegram.channel]]``: a channel with its own mode or account (issue 13)."""
+
+    ref: str | int = ""
+    mode: str | None = None  # join | watch; default: telegram.mode
+    account: str | None = None  # default: spread over the pool
+
+
+@dataclass
+class AccountConfig:
+    """One ``[[telegram.account]]`` of the pool: its session (file or environment) and role."""
+
+    name: str = ""
+    session: Path | None = None  # default: <name>.session beside telegram.session
+    session_env: str | None = None  # a string session in this variable wins over the file
+    standby: bool = False  # takes channels only when another account is lost
+
+    def session_file(self, telegram: TelegramConfig) -> Path:
+        """Its session file: ``session``, else ``<name>.session`` beside ``telegram.session``."""
+        return self.session or Path(telegram.session).with_name(f"{self.name}.session")
+
+    def session_variable(self, telegram: TelegramConfig) -> str:
+        """The variable a string session is read from: ``session_env``, else ``TG_SESSION_<NAME>``."""
+        return self.session_env or f"{telegram.session_env}_{self.name.upper().replace('-', '_')}"
+
+    @staticmethod
+    def find(telegram: TelegramConfig, name: str) -> AccountConfig:
+        """The pool's account of that name; an unknown name is one sentence."""
+        for account in telegram.account:
+            if account.name == name:
+                return account
+        known = ", ".join(a.name for a in telegram.account) or "none: add [[telegram.account]] entries"
+        raise ConfigError(f"unknown account {name!r} (accounts in the config: {known})")
+
+
 @dataclass
 class TelegramConfig:
     channels: list[str | int] = field(default_factory=list)
+    channel: list[ChannelConfig] = field(default_factory=list)
+    account: list[AccountConfig] = field(default_factory=list)
+    # How a channel is collected unless it says: "watch" polls updates.getChannelDifference and
+    # never joins (admins cannot see the account); "join" subscribes and gets pushed updates.
+    mode: str = "watch"
+    poll_min_seconds: float = 10.0  # a busy watched channel is polled this often
+    poll_max_seconds: float = 300.0  # a quiet one this rarely
+    join_check_seconds: float = 120.0  # a joined channel's pts is checked this often
+    requests_per_minute: int = 60  # polling budget per account (GetChannelDifference calls)
+    join_interval_seconds: float = 20.0  # joins are spaced at least this far apart per account
+    channels_per_account: int = 400  # Telegram's hard limit is 500 (CHANNELS_TOO_MUCH)
+    long_flood_wait_seconds: int = 600  # an account flood-waited longer hands its channels over
+    silence_factor: float = 6.0  # silent this many times its usual gap: a health alert
+    silence_min_hours: float = 2.0  # ...and never sooner than this
     session: Path = field(default_factory=lambda: xdg_data_home() / "tgmonitor.session")
     api_id_env: str = "TG_API_ID"
     api_hash_env: str = "TG_API_HASH"
@@ -119,12 +173,51 @@ class ScheduleConfig:
 
 
 @dataclass
+class EvidenceConfig:
+    """``[evidence]``: the hash chain's daily head (issue 16)."""
+
+    tsa_url: str | None = None  # an RFC 3161 time-stamping authority: the daily head is stamped by it
+    tsa_timeout: float = 30.0
+    head_sinks: list[str] = field(default_factory=list)  # names of the sinks the daily head goes to
+
+
+@dataclass
+class BotConfig:
+    """The bot desk (``tgmonitor bot``, and inside ``tgmonitor run``): who may talk to it.
+
+    ``allowed_chats`` are the groups (ids like ``-1001234567890`` or @usernames) where it answers;
+    ``allowed_users`` (ids or @usernames) who may use it, in those groups and in a private chat.
+    With ``allowed_users`` empty, every member of an allowed chat may. ``token_env`` names the
+    bot token's variable (default: the Telegram sink's ``bot_token_env``).
+    """
+
+    enabled: bool = False
+    token_env: str | None = None
+    allowed_chats: list[str | int] = field(default_factory=list)
+    allowed_users: list[str | int] = field(default_factory=list)
+    page_size: int = 5  # search results per page
+
+
+@dataclass
+class WebConfig:
+    """The web desk (``tgmonitor serve``, and inside ``tgmonitor run`` when ``enabled``)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"  # any other address requires users (tgmonitor users add NAME)
+    port: int = 8750
+    base_url: str | None = None  # e.g. "https://desk.example.org": alert messages link to the post's page
+
+
+@dataclass
 class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     ocr: OcrConfig = field(default_factory=OcrConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
+    bot: BotConfig = field(default_factory=BotConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     source: Path | None = None
 
 
@@ -176,7 +269,19 @@ def _build(cls: type, data: Any, where: str, prefix: str, base: Path | None) -> 
 def _coerce(hint: Any, value: Any, where: str, name: str, base: Path | None) -> Any:
     origin = get_origin(hint)
     args = get_args(hint)
-    if hint in (TelegramConfig, ArchiveConfig, OcrConfig, AlertsConfig, ScheduleConfig, SinkConfig):
+    if hint in (
+        TelegramConfig,
+        ArchiveConfig,
+        OcrConfig,
+        AlertsConfig,
+        ScheduleConfig,
+        SinkConfig,
+        EvidenceConfig,
+        BotConfig,
+        WebConfig,
+        ChannelConfig,
+        AccountConfig,
+    ):
         return _build(hint, value, where, f"{name}.", base)
     if origin is list:
         if not isinstance(value, list):
@@ -230,6 +335,15 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "telegram.flood_sleep_threshold": (0, 86_400, " seconds"),
     "telegram.connection_retries": (0, 100, ""),
     "telegram.download_documents_max_bytes": (0, 4 << 30, " bytes (0: do not download)"),
+    "telegram.poll_min_seconds": (1, 3600, " seconds"),
+    "telegram.poll_max_seconds": (1, 86_400, " seconds"),
+    "telegram.join_check_seconds": (1, 86_400, " seconds"),
+    "telegram.requests_per_minute": (1, 600, " requests"),
+    "telegram.join_interval_seconds": (0, 86_400, " seconds"),
+    "telegram.channels_per_account": (1, 500, " channels (Telegram allows 500)"),
+    "telegram.long_flood_wait_seconds": (1, 86_400, " seconds"),
+    "telegram.silence_factor": (1.5, 1000, ""),
+    "telegram.silence_min_hours": (0.01, 8760, " hours"),
     "archive.import_workers": (0, 64, " (0: one per core)"),
     "ocr.workers": (1, 256, ""),
     "ocr.timeout": (1, 3600, " seconds"),
@@ -249,6 +363,9 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "schedule.pending_minutes": (0.1, 1440, " minutes"),
     "schedule.digest_hour_utc": (0, 23, ""),
     "schedule.fts_optimize_hours": (1, 8760, " hours"),
+    "evidence.tsa_timeout": (1, 600, " seconds"),
+    "bot.page_size": (1, 10, " results"),
+    "web.port": (1, 65535, ""),
 }
 """The allowed range of every numeric key (a sink's keys under ``alerts.sink``): a nonsense value
 (a negative burst limit, ``max_bytes = 0``, ``timeout = 0.001``) would otherwise be accepted and
@@ -294,9 +411,9 @@ def _check_values(config: Config, where: str) -> None:
         )
     _check_numbers(config, where)
     # every key ending in _env names the environment variable of a secret
-    named = [("telegram", config.telegram)] + [
-        (f"alerts.sink[{i}]", s) for i, s in enumerate(config.alerts.sink)
-    ]
+    named: list[tuple[str, Any]] = [("telegram", config.telegram), ("bot", config.bot)]
+    named += [(f"alerts.sink[{i}]", s) for i, s in enumerate(config.alerts.sink)]
+    named += [(f"telegram.account[{i}]", a) for i, a in enumerate(config.telegram.account)]
     for prefix, part in named:
         for f in fields(part):
             if f.name.endswith("_env"):
@@ -318,9 +435,123 @@ def _check_values(config: Config, where: str) -> None:
                 raise ConfigError(f"{where}: '{key}.format' must be json, slack or discord")
         if sink.type == "jsonl" and sink.path is None:
             raise ConfigError(f"{where}: '{key}.path' is required for a jsonl sink")
+    tsa = config.evidence.tsa_url
+    if tsa is not None and not tsa.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: 'evidence.tsa_url' must be an http(s) URL, got {_describe(tsa)}")
     for i, channel in enumerate(config.telegram.channels):
         if isinstance(channel, str) and not channel.strip():
             raise ConfigError(f"{where}: 'telegram.channels[{i}]' is empty")
+    _check_bot(config, where)
+    _check_web(config.web, where)
+    _check_collection(config.telegram, where)
+
+
+_TG_NAME = re.compile(r"@?[A-Za-z][A-Za-z0-9_]{3,31}")
+
+
+def bot_token_env(config: Config) -> str | None:
+    """The variable holding the bot desk's token: ``[bot] token_env``, else the Telegram sink's."""
+    if config.bot.token_env:
+        return config.bot.token_env
+    return next(
+        (s.bot_token_env for s in config.alerts.sink if s.type == "telegram" and s.bot_token_env), None
+    )
+
+
+def _check_bot(config: Config, where: str) -> None:
+    """``[bot]``: every allowed chat or user is an id or an @username; an enabled bot has a token
+    and someone to answer (a bot open to everyone would hand the archive to anyone who finds it)."""
+    bot = config.bot
+    for key in ("allowed_chats", "allowed_users"):
+        for i, ref in enumerate(getattr(bot, key)):
+            text = str(ref).strip()
+            if not (re.fullmatch(r"-?\d{1,20}", text) or _TG_NAME.fullmatch(text)):
+                raise ConfigError(
+                    f"{where}: 'bot.{key}[{i}]' must be a numeric id or an @username, got {_describe(ref)}"
+                )
+    if not bot.enabled:
+        return
+    if not bot.allowed_chats and not bot.allowed_users:
+        raise ConfigError(
+            f"{where}: [bot] is enabled but 'bot.allowed_chats' and 'bot.allowed_users' are both empty: "
+            "name the analysts' group or users"
+        )
+    if bot_token_env(config) is None:
+        raise ConfigError(
+            f"{where}: [bot] is enabled but has no token: set 'bot.token_env' or a telegram sink's 'bot_token_env'"
+        )
+
+
+_HOST = re.compile(r"[A-Za-z0-9.:\-\[\]]+")
+
+
+def _check_web(web: WebConfig, where: str) -> None:
+    if not _HOST.fullmatch(web.host):
+        raise ConfigError(
+            f"{where}: 'web.host' must be an address or host name like 127.0.0.1, got {web.host!r}"
+        )
+    if web.base_url is not None:
+        url = web.base_url
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
+            raise ConfigError(
+                f"{where}: 'web.base_url' must be the desk's http(s) address like https://desk.example.org, "
+                f"got {_describe(url)}"
+            )
+
+
+def _check_collection(tg: TelegramConfig, where: str) -> None:
+    """Modes, accounts and channel entries: each mistake is one sentence before anything connects."""
+    if tg.mode not in COLLECTION_MODES:
+        raise ConfigError(f"{where}: 'telegram.mode' must be join or watch, got {tg.mode!r}")
+    if tg.poll_max_seconds < tg.poll_min_seconds:
+        raise ConfigError(
+            f"{where}: 'telegram.poll_max_seconds' must not be below 'telegram.poll_min_seconds'"
+        )
+    names: set[str] = set()
+    for i, account in enumerate(tg.account):
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", account.name):
+            raise ConfigError(
+                f"{where}: 'telegram.account[{i}].name' must be 1-32 letters, digits, '_' or '-', "
+                f"got {account.name!r}"
+            )
+        if account.name in names:
+            raise ConfigError(f"{where}: 'telegram.account[{i}].name' {account.name!r} is given twice")
+        names.add(account.name)
+    known = names or {"main"}
+    seen: dict[str, str] = {}
+    entries = [(f"telegram.channels[{i}]", ref, None) for i, ref in enumerate(tg.channels)]
+    entries += [(f"telegram.channel[{i}].ref", e.ref, e.mode) for i, e in enumerate(tg.channel)]
+    for key, ref, mode in entries:
+        try:
+            parsed = parse_ref(ref)
+        except ChannelRefError as exc:
+            raise ConfigError(f"{where}: '{key}': {exc}") from None
+        if parsed.private and (mode or tg.mode) == "watch":
+            raise ConfigError(
+                f"{where}: '{key}' is a private invite link, which only join mode can collect: "
+                'give it in a [[telegram.channel]] with mode = "join"'
+            )
+        if parsed.key in seen:
+            raise ConfigError(f"{where}: '{key}' names the same channel as '{seen[parsed.key]}'")
+        seen[parsed.key] = key
+    for i, entry in enumerate(tg.channel):
+        key = f"telegram.channel[{i}]"
+        if entry.mode is not None and entry.mode not in COLLECTION_MODES:
+            raise ConfigError(f"{where}: '{key}.mode' must be join or watch, got {entry.mode!r}")
+        if entry.account is not None and entry.account not in known:
+            raise ConfigError(
+                f"{where}: '{key}.account' {entry.account!r} is not a [[telegram.account]] "
+                f"(known: {', '.join(sorted(known))})"
+            )
+    active = [a for a in tg.account if not a.standby] if tg.account else [AccountConfig(name="main")]
+    if not active:
+        raise ConfigError(f"{where}: every [[telegram.account]] is a standby: at least one must collect")
+    capacity = len(active) * tg.channels_per_account
+    if len(entries) > capacity:
+        raise ConfigError(
+            f"{where}: {len(entries)} channels are more than the pool holds ({len(active)} account(s) "
+            f"x {tg.channels_per_account} channels_per_account = {capacity}): add an account"
+        )
 
 
 def read_secret(env_name: str, *, required: bool = True) -> str | None:

@@ -10,6 +10,7 @@
     ├── ImageError               an image cannot be read safely (empty, corrupt, too big, not an image)
     ├── OcrError                 Tesseract is missing, lacks a language, timed out or failed
     ├── TelegramSetupError       credentials or session missing or unusable
+    ├── ChannelRefError          a channel reference (@name, t.me link, id) cannot be one
     └── DeliveryError            an alert sink failed; ``permanent`` says whether to retry
 """
 
@@ -46,6 +47,10 @@ class OcrError(MonitorError):
 
 class TelegramSetupError(MonitorError):
     """Telegram credentials or session are missing or unusable."""
+
+
+class ChannelRefError(MonitorError):
+    """A channel reference is not one, or cannot be collected the way asked."""
 
 
 class DeliveryError(MonitorError):

@@ -13,15 +13,29 @@ from typing import Any
 
 IMAGE_MIME_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
 
+LINKABLE_KINDS = frozenset({"public_channel", "private_channel", "public_supergroup", "private_supergroup"})
+"""Desktop's chat types whose messages t.me links reach (channels and supergroups)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Channel:
-    """A watched (or imported) channel. ``id`` is the bare channel id, without the -100 prefix."""
+    """A watched (or imported) channel. ``id`` is the bare channel id, without the -100 prefix.
+
+    ``kind`` is the chat type an export gives (``public_channel``, ``private_group``,
+    ``personal_chat``...); None for a channel watched live, which is always one. Only channels
+    and supergroups have message links."""
 
     id: int
     username: str | None = None
     title: str | None = None
     access_hash: int | None = None
+    kind: str | None = None
+
+    @property
+    def linkable(self) -> bool:
+        """Whether t.me links reach its messages: not for a basic group, a personal or bot chat,
+        or saved messages, whose ids are no channel's (a link would open the wrong chat or none)."""
+        return self.kind is None or self.kind in LINKABLE_KINDS
 
     @property
     def link_name(self) -> str:
@@ -73,15 +87,16 @@ class Post:
     source: str = "live"  # live | gapfill | backfill | import | check
 
     @property
-    def url(self) -> str:
+    def url(self) -> str | None:
         return message_link(self.channel, self.message_id)
 
 
-def message_link(channel: Channel, message_id: int) -> str:
-    """The t.me link of a message; of the channel alone for a negative id (a migrated
-    supergroup's message from before the migration, which has no link of its own)."""
-    if message_id < 1:
-        return f"https://t.me/{channel.link_name}"
+def message_link(channel: Channel, message_id: int) -> str | None:
+    """The t.me link of a message, or None where no link reaches it: a chat that is not a channel
+    (see :attr:`Channel.linkable`), or a negative id (a migrated supergroup's message from before
+    the migration, kept from the basic group it was in)."""
+    if message_id < 1 or not channel.linkable:
+        return None
     return f"https://t.me/{channel.link_name}/{message_id}"
 
 

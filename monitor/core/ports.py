@@ -28,6 +28,7 @@ class DetectorPort(Protocol):
         date: datetime | None = None,
         *,
         explain: bool = True,
+        channel: Any = None,  # the post's Channel: its signature keeps its own identity quiet
     ) -> Detection: ...
 
 

@@ -7,7 +7,9 @@ detector never disagree on a format.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+import zoneinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 
 def now_utc() -> datetime:
@@ -39,3 +41,29 @@ def iso(dt: datetime | None) -> str | None:
 def stamp(dt: datetime) -> str:
     """ISO 8601 UTC with milliseconds: one fixed width, so strings compare like times."""
     return utc(dt).isoformat(timespec="milliseconds")
+
+
+_OFFSET = re.compile(r"(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?")
+
+
+def parse_timezone(value: str) -> tzinfo:
+    """An IANA zone name (``Asia/Tehran``) or a fixed offset (``+03:30``, ``-0500``, ``UTC+3``).
+
+    A zone name follows its daylight-saving rules date by date, which an offset cannot: prefer it
+    when the place is known. Raises ``ValueError`` with a sentence saying what is accepted."""
+    text = value.strip()
+    if text.upper() in ("UTC", "Z", "GMT"):
+        return UTC
+    match = _OFFSET.fullmatch(text)
+    if match:
+        sign, hours, minutes = match.groups()
+        delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
+        if delta >= timedelta(hours=24) or int(minutes or 0) >= 60:
+            raise ValueError(f"time zone offset {value!r} is out of range (-23:59 to +23:59)")
+        return timezone(-delta if sign == "-" else delta) if delta else UTC
+    try:
+        return zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as 'Asia'
+        raise ValueError(
+            f"unknown time zone {value!r}: give an IANA name such as Asia/Tehran or an offset such as +03:30"
+        ) from None

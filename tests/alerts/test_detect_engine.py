@@ -68,6 +68,43 @@ def test_film_promo_vetoes_the_revenge_phrase() -> None:
     assert detector().detect("الانتقام قادم قريباً").alert
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "原名：ゾンビランドサガ；ZOMBIE LAND SAGA Revenge",  # a book channel's anime title (issue 19)
+        "The Hero's Revenge, volume 3 (epub)",
+        "Revenge",
+        "vengeance",
+    ],
+)
+def test_the_english_word_revenge_alone_does_not_alert(text: str) -> None:
+    """Like the Arabic single words, the English one needs company: alone it is a low match."""
+    detection = detector().detect(text, date=POSTED)
+    assert not detection.alert, detection.reasons()
+    assert {m.rule for m in detection.matches} == {"revenge-word-english"}
+    assert detection.severity == "low"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "revenge for the martyrs of the occupation",
+        "We will avenge the blood of Soleimani",
+        "Revenge on the occupiers!",
+    ],
+)
+def test_the_english_word_revenge_with_a_target_alerts(text: str) -> None:
+    detection = detector().detect(text, date=POSTED)
+    assert detection.alert and detection.severity == "medium"
+    assert "revenge-english" in {m.rule for m in detection.matches}
+
+
+def test_the_english_revenge_word_in_a_book_title_next_to_arabic_does_not_alert() -> None:
+    """A mixed post: the English title is vetoed, the Arabic vow (diacritics, alef variants) is not."""
+    assert not detector().detect("رواية Revenge of the martyrs — الفصل ٣ — book", date=POSTED).alert
+    assert detector().detect("والانتقامُ قـادمٌ يا أمريكان revenge book", date=POSTED).alert
+
+
 def test_combination_across_caption_and_poster() -> None:
     """قريبا in the caption and an enemy word on the poster make one post."""
     assert not detector().detect("قريباً").alert

@@ -93,6 +93,36 @@ def test_import_human_summary(env):
     assert "missing:" in result.stderr  # the missing files are named
 
 
+def _old_export(folder: Path) -> Path:
+    """An export from before date_unixtime: the exporting machine's local time only."""
+    old = message(1, "بيان قديم عن الانتقام")
+    del old["date_unixtime"]
+    old["date"] = "2021-03-01T12:00:00"
+    return write_single(folder, [old])
+
+
+def test_import_says_local_times_were_read_as_utc_then_in_the_zone_given(env):
+    result = run("--db", env / "a.db", "import", _old_export(env / "old"), "--no-ocr")
+    assert "1 messages carry only the exporting machine's local time" in result.stderr
+    assert "read as UTC (--timezone ZONE" in result.stderr
+    data = json.loads(
+        run(
+            "--db", env / "b.db", "import", env / "old", "--no-ocr", "--json", "--timezone", "Asia/Baghdad"
+        ).stdout
+    )
+    assert (data["local_dates"], data["local_dates_read_as"]) == (1, "Asia/Baghdad")
+    hits = json.loads(run("--db", env / "b.db", "search", "الانتقام", "--json").stdout)
+    assert [h["date"] for h in hits] == ["2021-03-01T09:00:00+00:00"]
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "+25:00", "Asia", "../../etc/passwd"])
+def test_import_refuses_an_unknown_timezone_in_one_line(env, zone):
+    result = run("--db", env / "a.db", "import", _old_export(env / "old"), "--timezone", zone, ok=False)
+    assert result.exit_code == 2
+    assert_one_line_error(result, "--timezone", "nothing was imported")
+    assert not (env / "a.db").exists()
+
+
 def test_import_a_missing_path(env):
     result = run("--db", env / "a.db", "import", env / "nowhere", "--no-ocr", ok=False)
     assert_one_line_error(result, "nowhere", "does not exist")

@@ -402,3 +402,71 @@ def test_a_worker_whose_parent_is_already_gone_leaves_at_once():
     worker.start()
     worker.join(timeout=30)
     assert worker.exitcode == 1
+
+
+def ocr_workers_under(root: int, mark: bytes = b"ocr.worker") -> list[int]:
+    """OCR worker processes (``-m ocr.worker``), or others by their command line, among the
+    descendants of ``root``."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            children.setdefault(stat[1], []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            todo.append(child)
+            with contextlib.suppress(OSError):
+                if mark in (Path("/proc") / str(child) / "cmdline").read_bytes():
+                    found.append(child)
+    return found
+
+
+@pytest.mark.slow
+def test_kill_9_of_an_import_takes_its_ocr_workers_down_mid_poster(tmp_path):
+    """The OCR workers (and their Tesseract) die with the import, not after their poster."""
+    from PIL import Image
+
+    folder = tmp_path / "export"
+    messages = []
+    noise = random.Random(7)
+    for n in range(1, 4):  # grain: tens of CPU seconds per Tesseract pass, with no per-pass limit
+        path = folder / "photos" / f"grain{n}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.frombytes("L", (2000, 2000), noise.randbytes(2000 * 2000)).save(path)
+        messages.append(message(n, f"ملصق {n}", photo=f"photos/{path.name}", width=2000, height=2000))
+    export = write_single(folder, messages)
+    config = tmp_path / "config.toml"
+    config.write_text("[ocr]\nworkers = 2\npass_timeout = 600\n", encoding="utf-8")
+    db = tmp_path / "a.db"
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "c"), "XDG_DATA_HOME": str(tmp_path / "d")}
+    command = [
+        sys.executable,
+        "-m",
+        "monitor",
+        "--config",
+        str(config),
+        "--db",
+        str(db),
+        "import",
+        str(export),
+    ]
+    process = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        workers = wait_for(
+            lambda: len(ocr_workers_under(process.pid)) >= 2 and ocr_workers_under(process.pid),
+            90,
+            "OCR workers",
+        )
+        wait_for(lambda: ocr_workers_under(process.pid, b"tesseract\x00"), 120, "a Tesseract pass under way")
+        process.kill()
+        process.wait(timeout=10)
+        # Without the lifeline a worker reads on to the end of its pass (tens of seconds here).
+        wait_for(lambda: not any(alive(w) for w in workers), 5, "the OCR workers gone after kill -9")
+    finally:
+        process.kill()
+        process.wait()
+        for worker in workers:  # nothing left behind if the test failed
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker, signal.SIGKILL)

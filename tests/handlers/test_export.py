@@ -11,9 +11,10 @@ import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers.export import iter_export, locate_export
+from handlers.export import SkippedChat, iter_export, locate_export
 from handlers.importer import import_export
 from handlers.pipeline import Pipeline
+from monitor.core.entities import entity_text
 from monitor.core.errors import ExportError
 from monitor.core.models import Post
 from monitor.core.store import Archive
@@ -126,7 +127,11 @@ def test_media_photos_documents_placeholders_and_missing_files(tmp_path):
     assert jpeg.path == (folder / "photos" / "photo_1@04-11-2021_12-00-00.jpg").resolve()
     assert jpeg.width == 64 and jpeg.height == 48 and jpeg.size == jpeg.path.stat().st_size
     (placeholder,) = posts[8].media
-    assert placeholder.path is None and placeholder.missing_reason == "not included in export"
+    assert placeholder.path is None
+    assert (
+        placeholder.missing_reason
+        == "not included in export (the export's settings left this kind of file out)"
+    )
     (gone,) = posts[9].media
     assert gone.path is None and "photos/photo_9_gone.jpg" in gone.missing_reason
     (webp,) = posts[10].media
@@ -172,8 +177,15 @@ def test_full_account_export_skips_personal_chats(tmp_path):
             chat("Bot", 88, [message(1, "bot says")], chat_type="bot_chat"),
         ],
     )
-    posts = [i for i in iter_export(locate_export(folder)) if not isinstance(i, str)]
+    items = list(iter_export(locate_export(folder)))
+    posts = [i for i in items if isinstance(i, Post)]
     assert [(p.channel.id, p.text) for p in posts] == [(111, "منشور")]
+    skipped = [i for i in items if isinstance(i, SkippedChat)]
+    assert [(c.name, c.type, c.messages) for c in skipped] == [
+        ("Saved Messages", "saved_messages", 1),
+        ("A friend", "personal_chat", 1),
+        ("Bot", "bot_chat", 1),
+    ]
 
 
 def test_the_username_option_makes_public_links(tmp_path):
@@ -207,12 +219,18 @@ async def test_import_then_import_again(archive, tmp_path):
         "posts_skipped": 0,
         "service_messages": 2,
         "messages_rejected": 0,
+        "rejected_reasons": [],
         "media_stored": 4,
         "media_already_stored": 0,
         "media_missing": 2,
         "ocr_done": 0,
         "ocr_failed": 0,
         "alerts": 0,
+        "missing_files": first.missing_files,
+        "media_folders_absent": [],
+        "local_dates": 0,
+        "local_dates_read_as": None,
+        "skipped_chats": [],
     }
     assert len(first.missing_files) == 2
     stats = await archive.stats()
@@ -477,5 +495,5 @@ def test_any_text_round_trips_through_an_export(tmp_path_factory, texts):
     for i, text in enumerate(texts, 1):
         parts = [text] if isinstance(text, str) else text
         assert posts[i].text == "".join(p if isinstance(p, str) else p["text"] for p in parts)
-        for entity in posts[i].entities:
-            assert posts[i].text[entity["offset"] : entity["offset"] + entity["length"]] == entity["text"]
+        for entity in posts[i].entities:  # offsets in UTF-16 code units, as Telegram counts them
+            assert entity_text(posts[i].text, entity) == entity["text"]

@@ -241,6 +241,32 @@ async def test_workers_leave_the_same_archive_as_one_process(tmp_path, no_user_c
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_a_repeated_id_far_apart_keeps_its_first_copy_on_every_import(
+    tmp_path, no_user_config, workers
+):
+    """Copies of one id in different blocks (and worker processes): the first is imported, every
+    import of the file decides the same, and nothing is "updated" on a re-import (issue 20, #6)."""
+    messages = channel_messages(400)
+    messages[350] = message(7, "نسخة مكررة بعيدة من الرسالة السابعة")
+    messages[399] = message(120, "نسخة مكررة أخرى")
+    folder = write_single(tmp_path / "e", messages)
+    db = tmp_path / "a.db"
+    road = parallel(db) if workers > 1 else None
+    first = await run_import(folder, db, block_size=2048, parallel=road)
+    assert first.rejected == 2 and first.updated == 0
+    assert any("the id repeats message #7's" in reason for reason in first.rejected_messages)
+    before = await snapshot(db)
+    for _ in range(2):
+        again = await run_import(folder, db, block_size=2048 if workers > 1 else 700, parallel=road)
+        assert (again.new, again.updated, again.rejected) == (0, 0, 2)
+    assert await snapshot(db) == before
+    async with await Archive.open(db) as archive:
+        texts = {r[0]: r[1] for r in await archive.fetchall("SELECT message_id, text FROM posts")}
+    assert "نسخة مكررة" not in texts[7] and "نسخة مكررة" not in texts[120]
+
+
+@pytest.mark.asyncio
 async def test_workers_stop_at_a_malformed_message_and_name_it(tmp_path, no_user_config):
     folder = write_single(tmp_path / "e", channel_messages(400))
     path = folder / "result.json"

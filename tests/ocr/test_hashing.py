@@ -69,3 +69,17 @@ def test_the_same_picture_at_another_size_or_compression(poster):
     assert not same_picture(poster, recompress(nextday, 45))
     # a crop is another picture (other lines may be cut off)
     assert not same_picture(poster, poster.crop((0, 0, poster.width, poster.height * 3 // 4)))
+
+
+def test_nearest_ranks_within_the_distance_and_skips_other_lengths():
+    from ocr import nearest
+
+    wanted = "ffff0000ffff0000"
+    hashes = [
+        ("far", "0000ffff0000ffff"),  # 64 bits away
+        ("two", "ffff0000ffff0003"),
+        ("same", wanted),
+        ("old", "ffff"),  # an older hasher's length: not comparable
+    ]
+    assert nearest(wanted, hashes, 10) == [(0, "same", wanted), (2, "two", "ffff0000ffff0003")]
+    assert nearest(wanted, hashes, 1) == [(0, "same", wanted)]

@@ -19,6 +19,9 @@ OTHER_ID = 1002
 
 
 def make_config(tmp_path: Path, channels: list[Any] | None = None, **telegram: Any) -> Config:
+    # The fake pushes every channel's updates to the account (a member): join mode, unless a test
+    # says otherwise (watch mode polls, which races the pushed updates these tests look at).
+    telegram.setdefault("mode", "join")
     data: dict[str, Any] = {
         "telegram": {"channels": channels if channels is not None else ["@militia_news"], **telegram},
         "archive": {"path": str(tmp_path / "archive.db"), "media_dir": str(tmp_path / "media")},

@@ -52,6 +52,15 @@ API (kept small on purpose; the alerts tests use it too):
 - ``await wait_for(predicate, timeout)``: wait until a condition on the server holds.
 - ``png_bytes(text, size)``: a small real PNG, distinct per text.
 
+Accounts and membership (issue 13): ``add_account(user_id, first_name) -> types.User`` adds another
+user of the same world; ``client(account=user_id)`` is its client. ``add_channel(..., joined=False)``
+makes a channel whose updates are pushed only to accounts that joined it (``JoinChannel``,
+``ImportChatInvite`` of ``add_invite(hash, channel_id)``), as Telegram does; the default keeps
+pushing to every account. ``channel_cap = n``: the (n+1)th join of an account fails with
+``CHANNELS_TOO_MUCH``. ``ban(user_id, "USER_DEACTIVATED_BAN")``: every request of that account
+fails with that 401 error from now on. ``rename(channel_id, username)``: the old name is free.
+``requests_of(user_id)``: the requests one account made.
+
 Answers follow Telegram's rules where Telethon depends on them: ``pts`` per channel and
 ``GetChannelDifference`` from a pts, ``GetHistory`` with ``offset_id``/``add_offset``/``limit``/
 ``min_id``/``max_id``, file parts by ``offset``/``limit``, and a bot flag that serialises.
@@ -112,6 +121,7 @@ class _ChannelState:
     pts: int = 1
     next_id: int = 1
     private: bool = False
+    members: set[int] | None = None  # accounts that joined; None: updates go to every account
 
 
 @dataclass
@@ -145,32 +155,67 @@ class FakeTelegram:
         self.sent: list[Any] = []
         self.uploads: dict[int, dict[int, bytes]] = {}
         self.account_pts = 100
+        self.account_messages: dict[int, types.Message] = {}  # private chats and basic groups, by id
         self.refuse_connections = 0
         self.silent = False  # True: connections open but nothing is ever answered (a blocked network)
         self.authorized = True
         self.roundtrip = roundtrip
         self.senders: list[FakeSender] = []
+        self.accounts: dict[int, types.User] = {self_id: self.me}
+        self.banned: dict[int, str] = {}  # account -> the 401 error every request gets
+        self.channel_cap: int | None = None
+        self.invites: dict[str, int] = {}
+        self.requests_by: list[tuple[int, Any]] = []  # (account, request)
+        self.current = self_id  # the account whose request is being answered
         self._ids = itertools.count(5_000_000_000)
         self._changed: asyncio.Event | None = None
 
     # -- wiring ---------------------------------------------------------------------------------
-    def client(self, session: StringSession | str | None = None, **kwargs: Any) -> TelegramClient:
-        """A real TelegramClient whose network is this server."""
+    def client(
+        self, session: StringSession | str | None = None, *, account: int | None = None, **kwargs: Any
+    ) -> TelegramClient:
+        """A real TelegramClient whose network is this server (as ``account``, default the first)."""
         kwargs.setdefault("receive_updates", True)
         client = TelegramClient(session or StringSession(), API_ID, API_HASH, **kwargs)
-        self.install(client)
+        self.install(client, account=account)
         return client
 
-    def install(self, client: TelegramClient) -> FakeSender:
+    def install(self, client: TelegramClient, *, account: int | None = None) -> FakeSender:
         """Replace ``client._sender`` (call before ``connect()``)."""
-        sender = FakeSender(self, client._updates_queue)
+        sender = FakeSender(self, client._updates_queue, account if account is not None else self.me.id)
         client._sender = sender
         self.senders.append(sender)
         return sender
 
     # -- world building -------------------------------------------------------------------------
+    def add_account(self, user_id: int, first_name: str = "Analyst") -> types.User:
+        """Another account of the same world (its own client: ``client(account=user_id)``)."""
+        user = types.User(id=user_id, is_self=True, access_hash=user_id * 7 + 3, first_name=first_name)
+        self.accounts[user_id] = user
+        self.users[user_id] = user
+        return user
+
+    def ban(self, account: int, error: str = "USER_DEACTIVATED_BAN") -> None:
+        """Every request of ``account`` fails with ``error`` (401) from now on."""
+        self.banned[account] = error
+
+    def add_invite(self, invite_hash: str, channel_id: int) -> None:
+        self.invites[invite_hash] = channel_id
+
+    def rename(self, channel_id: int, username: str | None) -> None:
+        self.channels[channel_id].channel.username = username
+
+    def requests_of(self, account: int) -> list[Any]:
+        return [r for a, r in self.requests_by if a == account]
+
     def add_channel(
-        self, channel_id: int, username: str | None, title: str, access_hash: int | None = None
+        self,
+        channel_id: int,
+        username: str | None,
+        title: str,
+        access_hash: int | None = None,
+        *,
+        joined: bool = True,
     ) -> types.Channel:
         chan = types.Channel(
             id=channel_id,
@@ -181,7 +226,7 @@ class FakeTelegram:
             access_hash=access_hash if access_hash is not None else channel_id * 31 + 17,
             username=username,
         )
-        self.channels[channel_id] = _ChannelState(chan)
+        self.channels[channel_id] = _ChannelState(chan, members=None if joined else set())
         return chan
 
     def add_user(self, user_id: int, username: str | None = None, first_name: str = "User") -> types.User:
@@ -302,7 +347,7 @@ class FakeTelegram:
         if push:
             state = self.channels[channel_id]
             ups = [u for _, u in state.events[-len(msgs) :]]
-            self._push(types.Updates(updates=ups, users=[], chats=[state.channel], date=_now(), seq=0))
+            self._push(types.Updates(updates=ups, users=[], chats=[state.channel], date=_now(), seq=0), state)
         return msgs
 
     def edit(self, channel_id: int, message_id: int, text: str, push: bool = True) -> types.Message:
@@ -324,7 +369,8 @@ class FakeTelegram:
 
     def push(self, update: Any, channel_id: int | None = None) -> None:
         chats = [self.channels[channel_id].channel] if channel_id is not None else []
-        self._push(types.Updates(updates=[update], users=[], chats=chats, date=_now(), seq=0))
+        state = self.channels[channel_id] if channel_id is not None else None
+        self._push(types.Updates(updates=[update], users=[], chats=chats, date=_now(), seq=0), state)
 
     def _advance(self, state: _ChannelState, update: Any, push: bool) -> None:
         state.pts += update.pts_count
@@ -332,7 +378,7 @@ class FakeTelegram:
         state.events.append((state.pts, update))
         if push:
             chats = [state.channel, *self._mentioned_chats(update)]
-            self._push(types.Updates(updates=[update], users=[], chats=chats, date=_now(), seq=0))
+            self._push(types.Updates(updates=[update], users=[], chats=chats, date=_now(), seq=0), state)
         self._notify()
 
     def _chats_for(self, state: _ChannelState, messages: list[Any]) -> list[types.Channel]:
@@ -348,9 +394,11 @@ class FakeTelegram:
         source = getattr(getattr(fwd, "from_id", None), "channel_id", None)
         return [self.channels[source].channel] if source in self.channels else []
 
-    def _push(self, updates: Any) -> None:
+    def _push(self, updates: Any, state: _ChannelState | None = None) -> None:
+        """Telegram pushes a channel's updates only to the accounts that joined it."""
+        members = state.members if state is not None else None
         for sender in self.senders:
-            if sender.is_connected():
+            if sender.is_connected() and (members is None or sender.account in members):
                 sender.deliver(updates)
 
     def drop_connection(self) -> None:
@@ -377,8 +425,9 @@ class FakeTelegram:
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.2))
 
     # -- answering ------------------------------------------------------------------------------
-    def answer(self, request: Any) -> Any:
-        """The TL answer to one request (raises RpcError-derived exceptions)."""
+    def answer(self, request: Any, account: int | None = None) -> Any:
+        """The TL answer to one request of ``account`` (raises RpcError-derived exceptions)."""
+        self.current = account if account is not None else self.me.id
         while isinstance(
             request,
             functions.InvokeWithLayerRequest
@@ -388,7 +437,10 @@ class FakeTelegram:
         ):
             request = request.query
         self.requests.append(request)
+        self.requests_by.append((self.current, request))
         self._notify()
+        if self.current in self.banned:
+            raise rpc_message_to_error(types.RpcError(401, self.banned[self.current]), request)
         for failure in list(self.failures):
             if isinstance(request, failure.request_type) and (
                 failure.match is None or failure.match(request)
@@ -424,7 +476,7 @@ class FakeTelegram:
         out = []
         for inp in request.id:
             if isinstance(inp, types.InputUserSelf):
-                out.append(self.me)
+                out.append(self.accounts.get(self.current, self.me))
             elif getattr(inp, "user_id", None) in self.users:
                 out.append(self.users[inp.user_id])
         return out
@@ -461,7 +513,12 @@ class FakeTelegram:
             return types.updates.ChannelDifferenceEmpty(pts=state.pts, final=True)
         chunk = pending[: request.limit]
         final = len(chunk) == len(pending)
-        new_messages = [u.message for _, u in chunk if isinstance(u, types.UpdateNewChannelMessage)]
+        # As Telegram: the messages as they are now (edits applied), none that was deleted since.
+        new_messages = [
+            state.messages[u.message.id]
+            for _, u in chunk
+            if isinstance(u, types.UpdateNewChannelMessage) and u.message.id in state.messages
+        ]
         others = [u for _, u in chunk if not isinstance(u, types.UpdateNewChannelMessage)]
         return types.updates.ChannelDifference(
             pts=chunk[-1][0],
@@ -528,7 +585,39 @@ class FakeTelegram:
         raise self._error(request, "USERNAME_NOT_OCCUPIED")
 
     def _on_JoinChannelRequest(self, request: Any) -> Any:
+        return self._join(request, self._channel(request, request.channel))
+
+    def _on_ImportChatInviteRequest(self, request: Any) -> Any:
+        cid = self.invites.get(request.hash)
+        if cid is None:
+            raise self._error(request, "INVITE_HASH_EXPIRED")
+        state = self.channels[cid]
+        if state.members is not None and self.current in state.members:
+            raise self._error(request, "USER_ALREADY_PARTICIPANT")
+        return self._join(request, state)
+
+    def _on_CheckChatInviteRequest(self, request: Any) -> Any:
+        cid = self.invites.get(request.hash)
+        members = self.channels[cid].members if cid is not None else None
+        if cid is None or (members is not None and self.current not in members):
+            raise self._error(request, "INVITE_HASH_EXPIRED")  # only "already a member" is faked
+        return types.ChatInviteAlready(chat=self.channels[cid].channel)
+
+    def _on_LeaveChannelRequest(self, request: Any) -> Any:
         state = self._channel(request, request.channel)
+        if state.members is not None:
+            state.members.discard(self.current)
+        return types.Updates(updates=[], users=[], chats=[state.channel], date=_now(), seq=0)
+
+    def _join(self, request: Any, state: _ChannelState) -> Any:
+        if state.members is not None and self.current not in state.members:
+            if self.channel_cap is not None:
+                mine = sum(
+                    1 for s in self.channels.values() if s.members is not None and self.current in s.members
+                )
+                if mine >= self.channel_cap:
+                    raise self._error(request, "CHANNELS_TOO_MUCH")
+            state.members.add(self.current)
         state.channel.left = None
         return types.Updates(updates=[], users=[], chats=[state.channel], date=_now(), seq=0)
 
@@ -599,6 +688,7 @@ class FakeTelegram:
                 post=True,
                 media=media,
                 entities=request.entities,
+                reply_markup=getattr(request, "reply_markup", None),
             )
             state.next_id += 1
             state.messages[msg.id] = msg
@@ -625,7 +715,9 @@ class FakeTelegram:
                 media=media,
                 from_id=types.PeerUser(self.me.id),
                 entities=request.entities,
+                reply_markup=getattr(request, "reply_markup", None),
             )
+            self.account_messages[msg.id] = msg
             upd = types.UpdateNewMessage(message=msg, pts=self.account_pts, pts_count=1)
             chats = []
         return types.Updates(
@@ -646,8 +738,9 @@ def _fields(obj: TLObject) -> dict[str, Any]:
 class FakeSender:
     """Stands where Telethon's MTProtoSender stands; requests go to :class:`FakeTelegram`."""
 
-    def __init__(self, server: FakeTelegram, updates_queue: asyncio.Queue):
+    def __init__(self, server: FakeTelegram, updates_queue: asyncio.Queue, account: int):
         self.server = server
+        self.account = account
         self.auth_key = AuthKey(hashlib.sha256(b"fake").digest() * 8)
         self._updates_queue = updates_queue
         self._user_connected = False
@@ -714,12 +807,13 @@ class FakeSender:
         future = asyncio.get_running_loop().create_future()
         if self.server.silent:
             self.server.requests.append(request)
+            self.server.requests_by.append((self.account, request))
             self.server._notify()
             return future  # a black hole: the request never gets an answer
         if self.server.roundtrip:
             bytes(request)  # a request Telethon could not serialise fails here, as it would for real
         try:
-            result = self.server.answer(request)
+            result = self.server.answer(request, self.account)
         except Exception as exc:  # an RPC error: delivered through the future as the real sender does
             future.set_exception(exc)
             return future

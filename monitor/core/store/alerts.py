@@ -1,4 +1,4 @@
-"""The alerts' rows: alerts, their content keys (``alert_keys``), the listing and acknowledging,
+"""The alerts' rows: alerts, their content keys (``alert_keys``), the listing,
 and the countdown points that reminders are made of.
 
 The outbox, the listing and the reminders (``alerts/``) decide what to write; this module only
@@ -136,7 +136,7 @@ class AlertStore:
             )
         }
 
-    # --- reading back and acknowledging ---------------------------------------------------
+    # --- reading back -------------------------------------------------------------------------
 
     async def created_since(self, since: str) -> list[sqlite3.Row]:
         """Alerts created at or after ``since`` (a :func:`monitor.core.times.stamp`), oldest first."""
@@ -152,14 +152,37 @@ class AlertStore:
         severities: Sequence[str] | None = None,
         channel_id: int | None = None,
         unacked: bool = False,
+        state: str | None = None,
         limit: int = 50,
+        after_id: int | None = None,
+        before_id: int | None = None,
+        category: str | None = None,
+        ids: Sequence[int] | None = None,
     ) -> list[sqlite3.Row]:
         """Alerts newest first: ``id, kind, severity, created_at, acked_at, body``.
 
-        ``channel_id`` keeps the channel's alerts and the campaigns it took part in.
+        ``channel_id`` keeps the channel's alerts and the campaigns it took part in; ``state``
+        (``new``, ``acknowledged``, ``tp``, ``fp``) keeps those the analysts' decisions put there;
+        ``after_id``/``before_id`` page by id (newer than / older than); ``category`` keeps alerts
+        with a match of that rule category; ``ids`` only these alerts.
         """
         sql = ["SELECT a.id, a.kind, a.severity, a.created_at, a.acked_at, a.body FROM alerts a WHERE 1 = 1"]
         params: list[Any] = []
+        if after_id is not None:
+            sql.append("AND a.id > ?")
+            params.append(after_id)
+        if before_id is not None:
+            sql.append("AND a.id < ?")
+            params.append(before_id)
+        if ids is not None:
+            sql.append(f"AND a.id IN ({marks(len(ids))})" if ids else "AND 0")
+            params.extend(ids)
+        if category is not None:
+            sql.append(
+                "AND EXISTS (SELECT 1 FROM json_each(a.body, '$.matches') m "
+                "WHERE json_extract(m.value, '$.category') = ?)"
+            )
+            params.append(category)
         if since is not None:
             sql.append("AND a.created_at >= ?")
             params.append(iso(since))
@@ -172,11 +195,35 @@ class AlertStore:
                 "(SELECT campaign_id FROM alerts WHERE channel_id = ? AND kind = 'post' AND campaign_id IS NOT NULL)))"
             )
             params.extend([channel_id, channel_id])
-        if unacked:
+        if unacked or state == "new":
             sql.append("AND a.acked_at IS NULL")
+        verdict = (
+            "SELECT 1 FROM alert_decisions d WHERE d.alert_id = a.id AND d.kind = 'verdict' "
+            "AND d.superseded_at IS NULL"
+        )
+        if state == "acknowledged":
+            sql.append(f"AND a.acked_at IS NOT NULL AND NOT EXISTS ({verdict})")
+        elif state in ("tp", "fp"):
+            sql.append(f"AND EXISTS ({verdict} AND d.value = ?)")
+            params.append(state)
         sql.append("ORDER BY a.id DESC LIMIT ?")
         params.append(max(1, limit))
         return await self.archive.fetchall(" ".join(sql), params)
+
+    async def by_id(self, alert_id: int) -> sqlite3.Row | None:
+        """One alert: ``id, kind, severity, created_at, acked_at, body, post_id, channel_id``."""
+        return await self.archive.fetchone(
+            "SELECT id, kind, severity, created_at, acked_at, body, post_id, channel_id FROM alerts WHERE id = ?",
+            (alert_id,),
+        )
+
+    async def for_post(self, post_id: int, limit: int = 20) -> list[sqlite3.Row]:
+        """A post's alerts, newest first: ``id, kind, severity, created_at, acked_at, body``."""
+        return await self.archive.fetchall(
+            "SELECT id, kind, severity, created_at, acked_at, body FROM alerts WHERE post_id = ? "
+            "ORDER BY id DESC LIMIT ?",
+            (post_id, limit),
+        )
 
     async def known_ids(self, ids: Sequence[int]) -> set[int]:
         """Which of ``ids`` are alerts."""
@@ -186,15 +233,6 @@ class AlertStore:
                 f"SELECT id FROM alerts WHERE id IN ({marks(len(ids))})", ids
             )
         }
-
-    async def acknowledge(self, tx: Tx, ids: Sequence[int], when: datetime) -> list[int]:
-        """Mark alerts handled at ``when``; returns those not acknowledged before."""
-        async with tx.execute(
-            f"SELECT id FROM alerts WHERE id IN ({marks(len(ids))}) AND acked_at IS NULL", ids
-        ) as cur:
-            fresh = [r[0] for r in await cur.fetchall()]
-        await tx.executemany("UPDATE alerts SET acked_at = ? WHERE id = ?", [(iso(when), i) for i in fresh])
-        return fresh
 
     # --- reminders ------------------------------------------------------------------------
 

@@ -18,9 +18,14 @@ from monitor.core.store.alerts import AlertStore
 from monitor.core.store.base import WriteGate
 from monitor.core.store.campaigns import CampaignStore
 from monitor.core.store.channels import ChannelsMixin
+from monitor.core.store.collection import CollectionMixin
+from monitor.core.store.decisions import DecisionStore
 from monitor.core.store.deliveries import DeliveryStore
+from monitor.core.store.desk import DeskStore
+from monitor.core.store.evidence import EvidenceStore
 from monitor.core.store.media import MediaMixin
 from monitor.core.store.meta import MetaMixin
+from monitor.core.store.mutes import MuteStore
 from monitor.core.store.opening import (
     archive_error,
     create_private_file,
@@ -31,11 +36,13 @@ from monitor.core.store.opening import (
     readonly_error,
 )
 from monitor.core.store.posts import PostsMixin
+from monitor.core.store.scans import ScanStore
 from monitor.core.store.schema import INDEX_VERSION, MIGRATIONS, SchemaMixin
 from monitor.core.store.search import SearchMixin
+from monitor.core.store.users import UserStore
 
 
-class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, MetaMixin, SchemaMixin):
+class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, CollectionMixin, MetaMixin, SchemaMixin):
     """The SQLite archive. Open with ``await Archive.open(path)``; one instance per process."""
 
     @classmethod
@@ -102,6 +109,7 @@ class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, MetaMixin, Sch
                 await archive.check_intact()
             await archive._migrate()
             await archive._check_index()
+            await archive.evidence.ensure_genesis()  # an archive from before the chain: chained once
         except sqlite3.DatabaseError as exc:
             await conn.close()
             raise archive_error(exc, path) or ArchiveError(
@@ -149,9 +157,39 @@ class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, MetaMixin, Sch
         return DeliveryStore(self)
 
     @functools.cached_property
+    def decisions(self) -> DecisionStore:
+        """What analysts decided about alerts (acknowledged, true/false positive), from any desk."""
+        return DecisionStore(self)
+
+    @functools.cached_property
+    def scans(self) -> ScanStore:
+        """Reads for tuning detection: posts in chunks (backtests), recent texts, verdicts."""
+        return ScanStore(self)
+
+    @functools.cached_property
+    def mutes(self) -> MuteStore:
+        """Rules muted in one channel for a while (the bot desk's button); the outbox honours them."""
+        return MuteStore(self)
+
+    @functools.cached_property
     def campaigns(self) -> CampaignStore:
         """The same poster or text in several channels: campaign rows and their members."""
         return CampaignStore(self)
+
+    @functools.cached_property
+    def evidence(self) -> EvidenceStore:
+        """The hash chain's genesis and daily heads, verifying, and the reads of exports."""
+        return EvidenceStore(self)
+
+    @functools.cached_property
+    def desk(self) -> DeskStore:
+        """What the web desk's pages read: channel activity, campaigns, raw messages."""
+        return DeskStore(self)
+
+    @functools.cached_property
+    def users(self) -> UserStore:
+        """The web desk's users and API tokens."""
+        return UserStore(self)
 
     async def __aenter__(self) -> Archive:
         return self

@@ -17,16 +17,17 @@ async def upsert_channels(tx: Tx, channels: Iterable[Channel]) -> None:
     """Insert or refresh channels inside ``tx``; a name not known now does not erase an old one."""
     now = now_iso()
     await tx.executemany(
-        """INSERT INTO channels (id, username, title, access_hash, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?)
+        """INSERT INTO channels (id, username, title, access_hash, kind, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (id) DO UPDATE SET
                username = COALESCE(excluded.username, username),
                title = COALESCE(excluded.title, title),
                access_hash = COALESCE(excluded.access_hash, access_hash),
+               kind = COALESCE(excluded.kind, kind),
                updated_at = excluded.updated_at
            WHERE excluded.username IS NOT username OR excluded.title IS NOT title
-              OR excluded.access_hash IS NOT access_hash""",
-        [(c.id, c.username, c.title, c.access_hash, now, now) for c in channels],
+              OR excluded.access_hash IS NOT access_hash OR excluded.kind IS NOT kind""",
+        [(c.id, c.username, c.title, c.access_hash, c.kind, now, now) for c in channels],
     )
 
 

@@ -48,6 +48,7 @@ class MetaMixin(StoreBase):
         counts["pending_deliveries"] = (
             await one("SELECT count(*) FROM deliveries WHERE status IN ('pending', 'sending')")
         )[0]  # type: ignore[index]
+        counts["health_problems"] = (await one("SELECT count(*) FROM health WHERE cleared_at IS NULL"))[0]  # type: ignore[index]
         counts["failed_deliveries"] = (await one("SELECT count(*) FROM deliveries WHERE status = 'failed'"))[
             0
         ]  # type: ignore[index]
@@ -55,7 +56,8 @@ class MetaMixin(StoreBase):
             "SELECT c.id, c.username, c.title, c.status, c.status_reason, c.last_gapfill_at, "
             "(SELECT max(message_id) FROM posts WHERE channel_id = c.id), "
             "(SELECT max(date) FROM posts WHERE channel_id = c.id), "
-            "(SELECT count(*) FROM posts WHERE channel_id = c.id) FROM channels c ORDER BY c.id"
+            "(SELECT count(*) FROM posts WHERE channel_id = c.id), k.mode, k.account, k.expected_delay "
+            "FROM channels c LEFT JOIN collection k ON k.channel_id = c.id ORDER BY c.id"
         )
         counts["per_channel"] = [
             {
@@ -68,6 +70,9 @@ class MetaMixin(StoreBase):
                 "last_message_id": r[6],
                 "last_post_date": r[7],
                 "posts": r[8],
+                "mode": r[9],  # how the daemon collects it (issue 13): join | watch | None
+                "account": r[10],
+                "expected_delay_s": r[11],
             }
             for r in rows
         ]

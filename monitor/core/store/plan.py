@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from monitor.core.entities import code_point_entities
 from monitor.core.models import Channel, MediaItem, Post
 from monitor.core.store.common import IN_LIST, Tx, chunks, marks, stored_values
 from monitor.core.store.media import media_row
@@ -177,8 +178,21 @@ def plan_rows(
             post_id, old_text, old_entities, old_edit, old_raw, views, forwards, ocr_text, _detected = (
                 existing[key]
             )
-            if post.text != old_text or entities_json != old_entities:
-                edit_date = iso(post.edit_date)
+            edit_date = iso(post.edit_date)
+            newer = edit_date is not None and (old_edit is None or edit_date > old_edit)
+            legacy = (
+                post.text == old_text
+                and entities_json != old_entities
+                and post.source == "import"
+                and _legacy_entities(post, old_entities)
+            )
+            # An older state than the one stored (an older export imported after a newer one, a
+            # page of history fetched before an edit that already arrived) does not win.
+            older = edit_date is not None and old_edit is not None and edit_date < old_edit
+            if older:
+                status, previous = "unchanged", None
+                undetected = _detected is None
+            elif (post.text != old_text or entities_json != old_entities) and not legacy:
                 plan.version_rows.append((post_id, old_text, old_entities, old_edit, old_raw, now))
                 plan.update_rows.append(
                     (
@@ -197,7 +211,33 @@ def plan_rows(
                 plan.fts_deletes.append((post_id, *fts_row(old_text, ocr_text)))
                 status, previous = "updated", old_text
                 existing[key] = (
-                    post_id, post.text, entities_json, edit_date, old_raw, views, forwards, ocr_text, None,
+                    post_id, post.text, entities_json, edit_date, raw_json, views, forwards, ocr_text, None,
+                )  # fmt: skip
+            elif newer or legacy:
+                # The same text with newer facts: an edit Telegram dated later (a re-export, an
+                # edit of the media alone) or the entities of an archive imported before offsets
+                # were counted in UTF-16. The row takes them; the state it replaces is kept as a
+                # version (the older raw message is evidence too, and the hash chain proves it),
+                # and the index and detection stay (the text is the same).
+                plan.version_rows.append((post_id, old_text, old_entities, old_edit, old_raw, now))
+                plan.update_rows.append(
+                    (
+                        post.text,
+                        entities_json,
+                        edit_date if newer else old_edit,
+                        raw_json if newer else old_raw,
+                        post.views,
+                        post.forwards,
+                        now,
+                        mark or _detected,
+                        post_id,
+                    )
+                )
+                status, previous = ("updated" if newer else "unchanged"), None
+                undetected = _detected is None
+                existing[key] = (
+                    post_id, post.text, entities_json, edit_date if newer else old_edit, raw_json if newer else old_raw,
+                    views, forwards, ocr_text, mark or _detected,
                 )  # fmt: skip
             else:
                 if (post.views, post.forwards) != (views, forwards) and post.views is not None:
@@ -234,16 +274,19 @@ def plan_rows(
                 index_row((post_id, body, extra))
                 if repeated:
                     existing[key] = (
-                        post_id, post.text, entities_json, edit_date, None, post.views, post.forwards, None, None,
+                        post_id, post.text, entities_json, edit_date, raw_json, post.views, post.forwards, None, None,
                     )  # fmt: skip
                 status, previous = "new", None
             else:  # the same message again, after its first copy in this batch
                 status, previous = "unchanged", None
                 undetected = existing[key][8] is None
         new_media: list[str] = []
+        new_files = 0
         for position, (digest, item) in enumerate(stored_media.get(i, ())):
             if digest is not None:
                 plan.media_rows.append(media_row(digest, item, now))
+                if (post_id, position) not in linked:
+                    new_files += 1
             plan.link_rows.append(
                 (
                     post_id,
@@ -259,13 +302,18 @@ def plan_rows(
             if digest is not None and item.is_image and (post_id, position) not in linked:
                 new_media.append(digest)
                 linked.add((post_id, position))
-        results.append(
-            SaveResult(
-                post_id, status, new_media, previous, status != "unchanged" or bool(new_media) or undetected
-            )
-        )
+        needs_detection = bool(new_media) or undetected or (status != "unchanged" and previous is not None)
+        if status == "new":
+            needs_detection = True
+        results.append(SaveResult(post_id, status, new_media, previous, needs_detection, new_files))
     plan.results = results
     return plan
+
+
+def _legacy_entities(post: Post, old_entities: str) -> bool:
+    """Whether the stored entities are these in code points: an archive imported before offsets
+    were counted in UTF-16 (see :mod:`monitor.core.entities`), not a change of formatting."""
+    return json_text(code_point_entities(post.text, post.entities)) == old_entities
 
 
 def superseded_copies(posts: Sequence[Post], keys: Sequence[tuple[int, int]] | None = None) -> set[int]:

@@ -21,6 +21,7 @@ from typing import Any
 
 from monitor.core.models import MediaItem, Post
 from monitor.core.store.base import StoreBase
+from monitor.core.store.chain import chain_deletions, chain_saved_rows
 from monitor.core.store.channels import upsert_channels
 from monitor.core.store.common import IN_LIST, Tx, chunks, marks
 from monitor.core.store.media import INSERT_MEDIA, refresh_post_ocr, store_file
@@ -96,6 +97,10 @@ class PostBatch:
 
 class PostsMixin(StoreBase):
     """The ``posts``, ``post_versions``, ``post_media`` and ``countdowns`` tables."""
+
+    capture_account: str | None = None
+    """Who captures what this process saves (``telegram:<user id>`` for the daemon), for the
+    evidence chain's records; the road a post came by (``source``) is recorded with it."""
 
     # --- saving -------------------------------------------------------------------------------
 
@@ -251,17 +256,26 @@ class PostsMixin(StoreBase):
             await conn.executemany(INSERT_MEDIA, plan.media_rows)
         if plan.link_rows:
             # An album may arrive in pieces and an export may be re-imported: keep what is known,
-            # fill in what was missing, never lose a stored file reference.
+            # fill in what was missing, never lose a stored file reference; a file still missing
+            # takes the newer reason (a re-export's "file missing" after an older "unavailable").
             await conn.executemany(
                 "INSERT INTO post_media (post_id, position, sha256, kind, file_name, mime_type, size, missing_reason) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (post_id, position) DO UPDATE SET "
                 "sha256 = COALESCE(excluded.sha256, sha256), "
-                "missing_reason = CASE WHEN excluded.sha256 IS NOT NULL THEN NULL ELSE missing_reason END",
+                "file_name = COALESCE(excluded.file_name, file_name), "
+                "mime_type = COALESCE(excluded.mime_type, mime_type), size = COALESCE(excluded.size, size), "
+                "missing_reason = CASE WHEN COALESCE(excluded.sha256, sha256) IS NOT NULL THEN NULL "
+                "ELSE COALESCE(excluded.missing_reason, missing_reason) END",
                 plan.link_rows,
             )
         # Media newly linked to a post whose images were already read (a poster re-shared): the
         # post gets the OCR text at once and nobody reads the image again.
         await refresh_post_ocr(conn, {r.post_id for r in plan.results if r.new_media})
+        # Evidence (issue 16): what this batch wrote is chained in the same commit.
+        await chain_saved_rows(
+            conn, plan.insert_rows, plan.version_rows, plan.update_rows, plan.link_rows, plan.linked,
+            self.capture_account,
+        )  # fmt: skip
 
     async def mark_detected(self, post_ids: Sequence[int], countdowns: Sequence[CountdownRow] = ()) -> None:
         """Record that detection ran for these posts, with the countdowns it found.
@@ -280,12 +294,14 @@ class PostsMixin(StoreBase):
         changed = 0
         async with self.transaction() as conn:
             for chunk in chunks(ids, 500):
-                cur = await conn.execute(
+                marked = await conn.execute_fetchall(
                     f"UPDATE posts SET deleted_at = ?, updated_at = ? WHERE channel_id = ? "
-                    f"AND message_id IN ({marks(len(chunk))}) AND deleted_at IS NULL",
+                    f"AND message_id IN ({marks(len(chunk))}) AND deleted_at IS NULL RETURNING id, deleted_at",
                     (now, now, channel_id, *chunk),
                 )
-                changed += cur.rowcount
+                # Evidence (issue 16): each new deletion mark is chained in the same commit.
+                await chain_deletions(conn, [(r[0], r[1]) for r in marked], self.capture_account)
+                changed += len(marked)
         return changed
 
     # --- reading -------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ class SaveResult:
     new_media: list[str] = field(default_factory=list)
     previous_text: str | None = None
     needs_detection: bool = True  # new, changed, new images, or never detected (a crash)
+    new_files: int = 0  # files (any kind) linked to the post by this save: stored now, not before
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +66,19 @@ class PostRecord:
     author: str | None = None
     deleted: bool = False
     source: str | None = None
+    channel_kind: str | None = None
 
     @property
     def channel(self) -> Channel:
-        return Channel(id=self.channel_id, username=self.channel_username, title=self.channel_title)
+        return Channel(
+            id=self.channel_id,
+            username=self.channel_username,
+            title=self.channel_title,
+            kind=self.channel_kind,
+        )
 
     @property
-    def url(self) -> str:
+    def url(self) -> str | None:
         return message_link(self.channel, self.message_id)
 
 
@@ -100,7 +107,7 @@ class SearchHit:
 POST_COLUMNS = (
     "p.id, p.channel_id, p.message_id, p.date, p.text, p.entities, p.ocr_text, c.username, c.title, "
     "p.views, p.forwards, p.fwd_from_id, p.fwd_from_name, p.reply_to, p.grouped_id, p.edit_date, "
-    "p.author, p.deleted_at, p.source"
+    "p.author, p.deleted_at, p.source, c.kind"
 )
 
 
@@ -126,6 +133,7 @@ def post_record(row: Sequence[Any]) -> PostRecord:
         author=row[16],
         deleted=row[17] is not None,
         source=row[18],
+        channel_kind=row[19],
     )
 
 

@@ -188,17 +188,149 @@ CREATE VIRTUAL TABLE posts_fts USING fts5(body, extra, content = '', tokenize = 
 DELETE FROM meta WHERE key = 'index_version';
 """
 
-# Issue 18 (poster text you can trust): the lines OCR read without the evidence to be searched
+# Step 4 (the desks, issues 14/15/17): what analysts decided about each alert, from any desk. One
+# current decision per alert and kind (ack, verdict); a replaced verdict stays as history.
+DECISIONS_V4 = """
+CREATE TABLE alert_decisions (
+    id            INTEGER PRIMARY KEY,
+    alert_id      INTEGER NOT NULL REFERENCES alerts(id),
+    kind          TEXT NOT NULL,                  -- ack | verdict
+    value         TEXT NOT NULL,                  -- ack: ack; verdict: tp | fp
+    actor         TEXT NOT NULL,                  -- who: a login, a Telegram user, a system user
+    desk          TEXT NOT NULL,                  -- cli | web | bot
+    note          TEXT,
+    decided_at    TEXT NOT NULL,
+    superseded_at TEXT                            -- set when a later decision replaced this one
+);
+CREATE UNIQUE INDEX alert_decisions_current ON alert_decisions(alert_id, kind) WHERE superseded_at IS NULL;
+CREATE INDEX alert_decisions_alert ON alert_decisions(alert_id);
+INSERT INTO alert_decisions (alert_id, kind, value, actor, desk, decided_at)
+    SELECT id, 'ack', 'ack', 'unknown', 'cli', acked_at FROM alerts WHERE acked_at IS NOT NULL;
+"""
+
+# Step 5 (issue 19, imports that lose nothing): the chat type an export gives (public_channel,
+# private_group, personal_chat, saved_messages...), so the messages of a chat that is not a
+# channel get no t.me link rather than a broken one. NULL: a channel watched live.
+CHANNEL_KIND_V5 = """
+ALTER TABLE channels ADD COLUMN kind TEXT;
+"""
+
+# Step 6 (issue 16, evidence): the hash chain. Every captured post version, deletion mark and media
+# link appends one record, chained to the one before (see ``monitor/core/store/chain.py``); no
+# foreign keys, so a removed post leaves its records behind for ``verify`` to name. The first
+# record is the genesis: rows stored before this step are chained right after it, so they are
+# proven only from then on. ``chain_heads`` keeps the head of each day, its RFC 3161 token, and
+# where it was sent. ``IF NOT EXISTS``: the step may be renumbered when branches merge, and an
+# archive that has the tables under another step number must keep them, records and all.
+EVIDENCE_CHAIN = """
+CREATE TABLE IF NOT EXISTS chain (
+    seq         INTEGER PRIMARY KEY,              -- 1, 2, 3 ...: the chain's order
+    kind        TEXT NOT NULL,                    -- genesis | post | edit | delete | media
+    post_id     INTEGER,
+    item        INTEGER,                          -- post/edit: version number (0 first); media: position
+    sha256      TEXT,                             -- media: the file's hash
+    item_hash   TEXT NOT NULL,                    -- sha256 of the item's canonical JSON
+    account     TEXT,                             -- who captured it (the source and account)
+    recorded_at TEXT NOT NULL,
+    hash        TEXT NOT NULL                     -- sha256 of the previous hash and this record
+);
+CREATE INDEX IF NOT EXISTS chain_post ON chain(post_id);              -- with the rowid (seq): records of a post in order
+
+CREATE TABLE IF NOT EXISTS chain_heads (
+    day         TEXT PRIMARY KEY,                 -- YYYY-MM-DD (UTC)
+    seq         INTEGER NOT NULL,
+    hash        TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    tsa_url     TEXT,
+    tsa_token   BLOB,                             -- the DER TimeStampToken of the head
+    sent_to     TEXT                              -- JSON list of the sinks it went to
+);
+"""
+
+# Step 7 (issue 15, the bot desk's "mute this rule for this channel" button): while a mute is
+# active (now < until), the rule's matches in that channel raise no alert. A row is kept after it
+# expires: who muted what, and when, stays readable.
+RULE_MUTES_V7 = """
+CREATE TABLE IF NOT EXISTS rule_mutes (
+    id          INTEGER PRIMARY KEY,
+    rule        TEXT NOT NULL,                    -- a rule's name (countdown: the countdown detector)
+    channel_id  INTEGER NOT NULL,
+    until       TEXT NOT NULL,                    -- ISO 8601 UTC: the mute ends then
+    by          TEXT NOT NULL,                    -- who muted it (a Telegram user, a login)
+    at          TEXT NOT NULL                     -- when
+);
+CREATE INDEX IF NOT EXISTS rule_mutes_channel ON rule_mutes(channel_id, until);
+"""
+
+# Step 8 (issue 14, the web desk): its users (argon2 password hashes) and their API tokens (the
+# SHA-256 of each token, never the token).
+WEB_USERS_V8 = """
+CREATE TABLE IF NOT EXISTS web_users (
+    name          TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,                  -- argon2id, as argon2-cffi writes it
+    created_at    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS web_tokens (
+    token_sha256  TEXT PRIMARY KEY,
+    name          TEXT NOT NULL REFERENCES web_users(name),
+    created_at    TEXT NOT NULL
+);
+"""
+
+# Step 9 (issue 13, collection that holds on real Telegram): the channels added with `tgmonitor channels
+# add` (kept here, not in the config file), how each channel is collected (mode, the account it is
+# assigned to, its pts and poll interval), and the collection health problems raised and cleared.
+COLLECTION_V9 = """
+CREATE TABLE IF NOT EXISTS channel_list (
+    ref         TEXT PRIMARY KEY,                 -- username (lower case), bare id, or +invitehash
+    text        TEXT NOT NULL,                    -- as the user gave it
+    channel_id  INTEGER,                          -- once resolved: renames are followed by id
+    mode        TEXT,                             -- join | watch; NULL: the config's default
+    account     TEXT,                             -- NULL: any account of the pool
+    added_at    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS collection (
+    channel_id     INTEGER PRIMARY KEY,
+    mode           TEXT NOT NULL,                 -- join | watch
+    account        TEXT NOT NULL,                 -- the pool account collecting it now
+    joined         INTEGER NOT NULL DEFAULT 0,
+    pts            INTEGER,                       -- the channel's pts as last polled
+    interval       REAL,                          -- seconds between polls now
+    expected_delay REAL,                          -- seconds a new post may take to be archived
+    last_poll_at   TEXT,
+    updated_at     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS health (
+    key        TEXT PRIMARY KEY,                  -- silence:ID | status:ID | account:NAME | ...
+    subject    TEXT NOT NULL,
+    problem    TEXT NOT NULL,
+    raised_at  TEXT NOT NULL,
+    cleared_at TEXT
+);
+"""
+
+# Step 10 (issue 18, poster text you can trust): the lines OCR read without the evidence to be searched
 # or matched (one pass alone, no dictionary word) are kept apart, for whoever debugs a reading;
 # ``ocr_text`` holds only the trusted lines. ``ocr_from`` names the near-duplicate image whose
 # reading was reused (pHash within the similar threshold), or is NULL for an image read itself.
-OCR_DOUBTFUL_V4 = """
+OCR_DOUBTFUL_V10 = """
 ALTER TABLE media ADD COLUMN ocr_doubtful TEXT;
 ALTER TABLE media ADD COLUMN ocr_from TEXT;
-CREATE INDEX media_phash ON media(phash) WHERE phash IS NOT NULL AND ocr_status = 'done';
+CREATE INDEX IF NOT EXISTS media_phash ON media(phash) WHERE phash IS NOT NULL AND ocr_status = 'done';
 """
 
-MIGRATIONS: list[str] = [SCHEMA_V1, ALERTS_V2, FTS_CONTENTLESS_V3, OCR_DOUBTFUL_V4]
+MIGRATIONS: list[str] = [
+    SCHEMA_V1,
+    ALERTS_V2,
+    FTS_CONTENTLESS_V3,
+    DECISIONS_V4,
+    CHANNEL_KIND_V5,
+    EVIDENCE_CHAIN,
+    RULE_MUTES_V7,
+    WEB_USERS_V8,
+    COLLECTION_V9,
+    OCR_DOUBTFUL_V10,
+]
 """Append-only: step ``i`` takes the schema from ``user_version == i`` to ``i + 1``."""
 
 

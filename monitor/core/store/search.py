@@ -336,10 +336,16 @@ class SearchMixin(ChannelsMixin, MetaMixin):
         limit: int = 20,
         sort: str = "date",
         time_budget: float | None = SEARCH_BUDGET_S,
+        with_image: bool = False,
+        with_alert: bool = False,
+        offset: int = 0,
     ) -> list[SearchHit]:
         """Full-text search. Any input is a valid query (see :func:`parse_query`), but one whose
         cost has no bound is refused and one that runs past ``time_budget`` seconds is stopped,
-        both with a :class:`QueryError` that says what to narrow."""
+        both with a :class:`QueryError` that says what to narrow.
+
+        ``with_image`` keeps posts that carry an image, ``with_alert`` those an alert was raised
+        on; ``offset`` skips that many hits (the web desk's pages)."""
         parsed = parse_query(query)
         check_query(query, parsed)
         match, terms = parsed.match, parsed.terms
@@ -362,11 +368,18 @@ class SearchMixin(ChannelsMixin, MetaMixin):
                 return []
             sql.append("AND p.channel_id = ?")
             params.append(row["id"])
+        if with_image:
+            sql.append(
+                "AND EXISTS (SELECT 1 FROM post_media pm JOIN media m ON m.sha256 = pm.sha256 "
+                "WHERE pm.post_id = p.id AND m.is_image = 1)"
+            )
+        if with_alert:
+            sql.append("AND EXISTS (SELECT 1 FROM alerts a WHERE a.post_id = p.id)")
         sql.append(
             "ORDER BY bm25(posts_fts), f.rowid DESC" if sort == "relevance" else "ORDER BY f.rowid DESC"
         )
-        sql.append("LIMIT ?")
-        params.append(max(1, limit))
+        sql.append("LIMIT ? OFFSET ?")
+        params.extend([max(1, limit), max(0, offset)])
         rows = await self._fetch_within(" ".join(sql), params, query, time_budget)
         hits = []
         for row in rows:

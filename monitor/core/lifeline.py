@@ -1,7 +1,8 @@
-"""Worker processes die with the process that started them.
+"""Worker processes die with the process that started them (import workers, OCR workers).
 
 A ``kill -9`` of ``tgmonitor import`` used to leave its import workers running for a minute or
-more, holding the archive's WAL files. Two guards, because either alone has a gap:
+more, holding the archive's WAL files, and an OCR worker in the middle of a poster read on until
+its passes ended. Two guards, because either alone has a gap:
 
 * On Linux the kernel kills the worker when its parent dies (``PR_SET_PDEATHSIG``), at once
   and whatever the worker is doing.
@@ -21,8 +22,9 @@ import sys
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent(parent_pid: int) -> bool:
-    """Ask the kernel to SIGKILL this process when its parent dies; False where it cannot.
+def die_with_parent(parent_pid: int, signum: int = signal.SIGKILL) -> bool:
+    """Ask the kernel to send ``signum`` (SIGKILL unless the worker has a handler for another)
+    to this process when its parent dies; False where it cannot.
 
     Exits at once if the parent is already gone (it may have died before this call).
     """
@@ -30,7 +32,7 @@ def die_with_parent(parent_pid: int) -> bool:
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-            armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+            armed = libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0
         except (OSError, AttributeError):
             armed = False
     if not parent_alive(parent_pid):

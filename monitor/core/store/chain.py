@@ -1,0 +1,308 @@
+"""The hash chain: what makes the archive tamper-evident.
+
+Every captured post version, deletion mark and media link appends one record to the ``chain``
+table, in the same transaction as the rows it proves. A record holds the SHA-256 of the item's
+canonical serialisation (``item_hash``) and the SHA-256 of the previous record's hash with this
+record (``hash``), so changing, removing or inserting any archived row, or any record, shows up
+when ``tgmonitor verify`` recomputes both from the rows (:mod:`.verify`).
+
+The canonical serialisation of an item is a JSON array (RFC 8259, UTF-8, no spaces; what
+``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` writes too) of the columns
+exactly as stored, so anyone can recompute it from the SQLite file with any JSON library:
+
+- ``post`` (version 0, as first captured): ``["post", id, channel_id, message_id, date,
+  fwd_from_id, fwd_from_name, reply_to, grouped_id, author, source, first_seen_at, text,
+  entities, edit_date, raw]``
+- ``edit`` (version k >= 1, the text seen at ``captured_at``): ``["edit", post_id, k,
+  captured_at, text, entities, edit_date, raw]``
+- ``delete``: ``["delete", post_id, deleted_at]``
+- ``media`` (a file linked to a post): ``["media", post_id, position, sha256]``; the file itself
+  is proven by its name, the SHA-256 of its bytes, which ``verify`` recomputes.
+
+A record's ``hash`` is the SHA-256 of ``[previous hash, seq, kind, post_id, item, sha256,
+item_hash, account, recorded_at]`` (the first record's previous hash is 64 zeros). Counters
+(views, forwards), OCR text and detection marks change after capture by design and are not in it.
+
+Hashing is done here, by hand, because no library chains SQLite rows; ``hashlib`` and orjson do
+the work (a record costs a few microseconds: ``bench/evidence.py``).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterable, Sequence
+from hashlib import sha256 as _sha256
+from typing import Any
+
+import orjson
+
+from monitor.core.store.common import Tx, chunks, marks
+from monitor.core.times import now_iso
+
+ZERO_HASH = "0" * 64
+"""The previous hash of the first record (the genesis)."""
+
+GENESIS_KEY = "evidence:genesis"
+"""The meta key that says the archive's rows were chained (and when)."""
+
+Item = tuple[str, int | None, int | None, str | None, str]
+"""A record to append: ``(kind, post_id, item, sha256, item_hash)``."""
+
+POST_FIELDS = (
+    "id, channel_id, message_id, date, fwd_from_id, fwd_from_name, reply_to, grouped_id, author, "
+    "source, first_seen_at, text, entities, edit_date, raw"
+)
+"""The ``posts`` columns of a ``post`` item, in its order (the last four: version 0's content)."""
+
+
+def digest(value: Sequence[Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of ``value`` (a list or tuple of str, int and None:
+    orjson writes both as the same JSON array)."""
+    return _sha256(orjson.dumps(value)).hexdigest()
+
+
+def post_item(row: Sequence[Any]) -> str:
+    """``item_hash`` of a post as first captured: ``row`` in :data:`POST_FIELDS` order."""
+    return digest(["post", *row])
+
+
+def edit_item(post_id: int, version: int, captured_at: str, content: Sequence[Any]) -> str:
+    """``item_hash`` of version ``version`` of a post; ``content`` is ``(text, entities, edit_date, raw)``."""
+    return digest(["edit", post_id, version, captured_at, *content])
+
+
+def delete_item(post_id: int, deleted_at: str) -> str:
+    return digest(["delete", post_id, deleted_at])
+
+
+def media_item(post_id: int, position: int, sha256: str) -> str:
+    return digest(["media", post_id, position, sha256])
+
+
+def record_hash(
+    previous: str,
+    seq: int,
+    kind: str,
+    post_id: int | None,
+    item: int | None,
+    sha256: str | None,
+    item_hash: str,
+    account: str | None,
+    recorded_at: str,
+) -> str:
+    """The chain hash of one record (see the module docstring)."""
+    return digest((previous, seq, kind, post_id, item, sha256, item_hash, account, recorded_at))
+
+
+_post_fields = operator.itemgetter(0, 1, 2, 3, 8, 9, 10, 11, 13, 15, 16, 4, 5, 12, 14)
+"""A ``posts`` insert row of the save path (``plan_rows``) as :data:`POST_FIELDS`, in their order."""
+
+INSERT_RECORD = (
+    "INSERT INTO chain (seq, kind, post_id, item, sha256, item_hash, account, recorded_at, hash) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+async def chain_head(tx: Tx) -> tuple[int, str]:
+    """The last record's ``(seq, hash)``: ``(0, ZERO_HASH)`` on an empty chain."""
+    rows = list(await tx.execute_fetchall("SELECT seq, hash FROM chain ORDER BY seq DESC LIMIT 1"))
+    return (int(rows[0][0]), str(rows[0][1])) if rows else (0, ZERO_HASH)
+
+
+async def append_records(
+    tx: Tx, items: Iterable[Item], account: str | None, recorded_at: str | None = None
+) -> int:
+    """Inside ``tx``: chain ``items`` after the head, in one ``executemany``; returns how many."""
+    seq, previous = await chain_head(tx)
+    when = recorded_at or now_iso()
+    rows: list[tuple[Any, ...]] = []
+    for kind, post_id, item, sha256, item_hash in items:
+        seq += 1
+        previous = record_hash(previous, seq, kind, post_id, item, sha256, item_hash, account, when)
+        rows.append((seq, kind, post_id, item, sha256, item_hash, account, when, previous))
+    if rows:
+        await tx.executemany(INSERT_RECORD, rows)
+    return len(rows)
+
+
+def account_of(source: str | None, account: str | None) -> str:
+    """Who captured an item: the road it came by (live, gapfill, import...) and the account."""
+    return f"{source or 'unknown'}:{account}" if account else (source or "unknown")
+
+
+async def chain_saved_rows(
+    tx: Tx,
+    insert_rows: Sequence[Sequence[Any]],
+    version_rows: Sequence[Sequence[Any]],
+    update_rows: Sequence[Sequence[Any]],
+    link_rows: Sequence[Sequence[Any]],
+    linked_before: set[tuple[int, int]],
+    account: str | None,
+) -> None:
+    """Chain what a batch of posts just wrote (called from the save path, same transaction).
+
+    ``insert_rows``, ``version_rows``/``update_rows`` (pairs) and ``link_rows`` are the batch's
+    rows as the save wrote them (:class:`~monitor.core.store.plan.BatchRows`); ``linked_before``
+    the (post id, position) that carried a file before it. Records of one batch share one
+    ``account`` per source, so they are grouped by it.
+    """
+    items: dict[str, list[Item]] = {}
+    sources: dict[int, str | None] = {}
+    for row in insert_rows:
+        # (id, channel_id, message_id, date, text, entities, views, forwards, fwd_from_id,
+        #  fwd_from_name, reply_to, grouped_id, edit_date, author, raw, source, first_seen_at, ...)
+        post_id = row[0]
+        sources[post_id] = row[15]
+        item_hash = digest(("post", *_post_fields(row)))
+        items.setdefault(account_of(row[15], account), []).append(("post", post_id, 0, None, item_hash))
+    if update_rows:
+        edited = [row[8] for row in update_rows]
+        counts = await _version_counts(tx, sorted(set(edited)))
+        unknown = [pid for pid in set(edited) if pid not in sources]
+        sources.update(await _sources(tx, unknown))
+        # The batch's edits of a post are its last versions, in order: number them from the end.
+        seen: dict[int, int] = {}
+        for pid in edited:
+            seen[pid] = seen.get(pid, 0) + 1
+        taken: dict[int, int] = {}
+        for version, update in zip(version_rows, update_rows, strict=True):
+            post_id = update[8]
+            taken[post_id] = taken.get(post_id, 0) + 1
+            number = counts.get(post_id, 0) - seen[post_id] + taken[post_id]
+            item_hash = edit_item(post_id, number, version[5], (update[0], update[1], update[2], update[3]))
+            items.setdefault(account_of(sources.get(post_id), account), []).append(
+                ("edit", post_id, number, None, item_hash)
+            )
+    linked = set(linked_before)
+    for link in link_rows:
+        post_id, position, sha256 = link[0], link[1], link[2]
+        if sha256 is None or (post_id, position) in linked:
+            continue
+        linked.add((post_id, position))
+        if post_id not in sources:
+            sources.update(await _sources(tx, [post_id]))
+        items.setdefault(account_of(sources.get(post_id), account), []).append(
+            ("media", post_id, position, sha256, media_item(post_id, position, sha256))
+        )
+    now = now_iso()
+    for who, group in items.items():
+        await append_records(tx, group, who, now)
+
+
+async def chain_deletions(tx: Tx, marked: Sequence[tuple[int, str]], account: str | None) -> None:
+    """Chain newly set deletion marks: ``(post id, deleted_at)`` pairs."""
+    await append_records(
+        tx,
+        [("delete", pid, None, None, delete_item(pid, at)) for pid, at in marked],
+        account_of("live", account),
+    )
+
+
+async def _version_counts(tx: Tx, post_ids: Sequence[int]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for chunk in chunks(post_ids, 500):
+        rows = await tx.execute_fetchall(
+            f"SELECT post_id, count(*) FROM post_versions WHERE post_id IN ({marks(len(chunk))}) GROUP BY post_id",
+            tuple(chunk),
+        )
+        counts.update((int(r[0]), int(r[1])) for r in rows)
+    return counts
+
+
+async def _sources(tx: Tx, post_ids: Sequence[int]) -> dict[int, str | None]:
+    found: dict[int, str | None] = {}
+    for chunk in chunks(list(post_ids), 500):
+        rows = await tx.execute_fetchall(
+            f"SELECT id, source FROM posts WHERE id IN ({marks(len(chunk))})", tuple(chunk)
+        )
+        found.update((int(r[0]), r[1]) for r in rows)
+    return found
+
+
+async def chain_genesis(tx: Tx, account: str | None) -> int:
+    """Inside ``tx``: the genesis record, then every row already archived (the backfill).
+
+    Runs once per archive (on the first writing open after the chain's migration); rows stored
+    before it are proven from this moment on, not from their capture. Returns the records made.
+    """
+    now = now_iso()
+    rows = await tx.execute_fetchall(
+        "SELECT (SELECT count(*) FROM posts), (SELECT count(*) FROM post_versions), "
+        "(SELECT count(*) FROM post_media WHERE sha256 IS NOT NULL)"
+    )
+    counts = next(iter(rows))
+    note = "rows archived before this record are proven from this moment, not from their capture"
+    made = await append_records(
+        tx, [("genesis", None, None, None, digest(["genesis", now, *counts, note]))], "tgmonitor", now
+    )
+    last = -(1 << 63)
+    while True:
+        posts = list(
+            await tx.execute_fetchall(
+                f"SELECT {POST_FIELDS}, deleted_at FROM posts WHERE id > ? ORDER BY id LIMIT 2000", (last,)
+            )
+        )
+        if not posts:
+            break
+        last = posts[-1][0]
+        ids = [r[0] for r in posts]
+        versions: dict[int, list[Sequence[Any]]] = {}
+        links: dict[int, list[Sequence[Any]]] = {}
+        for chunk in chunks(ids, 500):
+            for v in await tx.execute_fetchall(
+                f"SELECT post_id, text, entities, edit_date, raw, replaced_at FROM post_versions "
+                f"WHERE post_id IN ({marks(len(chunk))}) ORDER BY post_id, id",
+                tuple(chunk),
+            ):
+                versions.setdefault(v[0], []).append(v)
+            for m in await tx.execute_fetchall(
+                f"SELECT post_id, position, sha256 FROM post_media WHERE sha256 IS NOT NULL "
+                f"AND post_id IN ({marks(len(chunk))}) ORDER BY post_id, position",
+                tuple(chunk),
+            ):
+                links.setdefault(m[0], []).append(m)
+        items: list[Item] = []
+        for row in posts:
+            items.extend(post_items(row[:15], versions.get(row[0], []), row[15], links.get(row[0], [])))
+        made += await append_records(tx, items, "genesis", now)
+    return made
+
+
+def post_items(
+    post: Sequence[Any],
+    versions: Sequence[Sequence[Any]],
+    deleted_at: str | None,
+    links: Sequence[Sequence[Any]],
+) -> list[Item]:
+    """Every record a stored post should have: its versions, its deletion mark, its files.
+
+    ``post`` in :data:`POST_FIELDS` order; ``versions`` its ``post_versions`` rows (``post_id,
+    text, entities, edit_date, raw, replaced_at``) oldest first; ``links`` its ``(post_id,
+    position, sha256)``. Version k's content is ``versions[k]``, the last one the post's own.
+    """
+    return [
+        (kind, post_id, item, sha256, digest(value))
+        for kind, post_id, item, sha256, value in post_item_values(post, versions, deleted_at, links)
+    ]
+
+
+def post_item_values(
+    post: Sequence[Any],
+    versions: Sequence[Sequence[Any]],
+    deleted_at: str | None,
+    links: Sequence[Sequence[Any]],
+) -> list[tuple[str, int, int | None, str | None, list[Any]]]:
+    """What :func:`post_items` hashes: ``(kind, post_id, item, sha256, canonical value)`` (an
+    evidence bundle carries the values, so each item can be hashed again without the archive)."""
+    post_id = post[0]
+    contents = [tuple(v[1:5]) for v in versions] + [tuple(post[11:15])]
+    out: list[tuple[str, int, int | None, str | None, list[Any]]] = [
+        ("post", post_id, 0, None, ["post", *post[:11], *contents[0]])
+    ]
+    for k in range(1, len(contents)):
+        out.append(("edit", post_id, k, None, ["edit", post_id, k, versions[k - 1][5], *contents[k]]))
+    if deleted_at is not None:
+        out.append(("delete", post_id, None, None, ["delete", post_id, deleted_at]))
+    for link in links:
+        out.append(("media", post_id, link[1], link[2], ["media", post_id, link[1], link[2]]))
+    return out

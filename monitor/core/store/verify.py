@@ -1,0 +1,401 @@
+"""Checking the hash chain against the archive: what ``tgmonitor verify`` runs.
+
+Three passes over one read snapshot (a single read transaction, so a daemon writing meanwhile
+never looks like tampering), on a connection of its own in a worker thread: a bulk read of a
+million rows is faster as plain ``sqlite3`` than as a million hops through aiosqlite.
+
+1. **The chain**: every record's hash is recomputed from the one before; a gap in the sequence,
+   a record that does not follow, and a recorded daily head that the chain no longer holds are
+   named.
+2. **The items**: each post's expected records (:func:`~.chain.post_items`: its versions, its
+   deletion mark, its files) are recomputed from the rows and compared with the last record of
+   each; a difference is a post, version, mark or file *changed*, one without a record was
+   *inserted* afterwards, a record without its row names what was *removed*.
+3. **The files**: every linked file is hashed again and compared with its name.
+
+``since`` (an ISO 8601 UTC time) limits the passes to what was recorded or written since then:
+the chain from its first record of that time, and the posts those records or later writes touch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import multiprocessing
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from monitor.core.models import Channel, message_link
+from monitor.core.store.chain import POST_FIELDS, ZERO_HASH, digest, post_items, record_hash
+from monitor.core.store.common import chunks, marks
+from monitor.core.store.opening import read_only_uri
+
+Progress = Callable[[str, int, int], None]
+"""``(stage, done, total)``: how far a pass is (stages: chain, posts, files)."""
+
+_PAGE = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing that does not hold: ``subject`` (the post, version, file or record) and what."""
+
+    subject: str
+    problem: str  # changed | removed | inserted | broken
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.detail}"
+
+
+@dataclass
+class VerifyReport:
+    """What ``verify`` checked and found."""
+
+    records: int = 0
+    posts: int = 0
+    files: int = 0
+    genesis_at: str | None = None
+    head: tuple[int, str] | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def verify_archive(
+    db_path: Path,
+    media_dir: Path,
+    *,
+    since: str | None = None,
+    progress: Progress | None = None,
+    workers: int = 2,
+    parallel_from: int = 50_000,
+) -> VerifyReport:
+    """Recompute the chain, the items and the files of the archive at ``db_path`` (read only).
+
+    A whole archive of at least ``parallel_from`` posts is split into ranges of ids checked by
+    ``workers`` processes (each range in one snapshot of its own, with the chain records of its
+    posts), while this process checks the chain: two cores, twice the speed.
+    """
+    conn = _connect(db_path)
+    try:
+        conn.execute("BEGIN")  # one snapshot for every pass
+        report = VerifyReport()
+        checker = _Checker(conn, media_dir, report, progress or (lambda *_: None))
+        total = conn.execute("SELECT count(*) FROM posts").fetchone()[0]
+        if since is None and workers > 1 and total >= parallel_from:
+            ranges = _id_ranges(conn, total, max(workers * 8, total // 50_000))
+            context = multiprocessing.get_context("spawn")  # the caller has threads: no fork
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                futures = [pool.submit(_check_range, str(db_path), lo, hi) for lo, hi in ranges]
+                checker.check_chain(None)
+                checker.check_orphans(None, 1)
+                done = 0
+                for future in futures:
+                    findings, files, count = future.result()
+                    report.findings.extend(Finding(*f) for f in findings)
+                    for sha256, subject in files.items():
+                        checker.files.setdefault(sha256, subject)
+                    done += count
+                    checker.progress("posts", done, total)
+                report.posts = done
+        else:
+            start = checker.check_chain(since)
+            checker.check_orphans(since, start)
+            checker.check_posts(since, start)
+        checker.check_files()
+        conn.execute("COMMIT")
+        return report
+    finally:
+        conn.close()
+
+
+def _connect(db_path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(read_only_uri(db_path), uri=True, isolation_level=None)
+
+
+def _id_ranges(conn: sqlite3.Connection, total: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` ranges ``[lo, hi)`` of post ids holding about as many posts each."""
+    edges = [-(1 << 63)]
+    for k in range(1, parts):
+        row = conn.execute(
+            "SELECT id FROM posts ORDER BY id LIMIT 1 OFFSET ?", (k * total // parts,)
+        ).fetchone()
+        if row is not None and row[0] > edges[-1]:
+            edges.append(row[0])
+    edges.append((1 << 63) - 1)
+    return list(itertools.pairwise(edges))
+
+
+def _check_range(db_path: str, lo: int, hi: int) -> tuple[list[tuple[str, str, str]], dict[str, str], int]:
+    """In a worker process: check the posts with ids in ``[lo, hi)``; their findings, their files
+    (sha256 -> the post that carries it) and how many posts."""
+    conn = _connect(Path(db_path))
+    try:
+        conn.execute("BEGIN")
+        report = VerifyReport()
+        checker = _Checker(conn, Path("."), report, lambda *_: None)
+        count = 0
+        for page in checker.all_posts(lo, hi):
+            checker.check_page(page)
+            count += len(page)
+        conn.execute("COMMIT")
+        return [(f.subject, f.problem, f.detail) for f in report.findings], checker.files, count
+    finally:
+        conn.close()
+
+
+class _Checker:
+    def __init__(self, conn: sqlite3.Connection, media_dir: Path, report: VerifyReport, progress: Progress):
+        self.conn = conn
+        self.media_dir = media_dir
+        self.report = report
+        self.progress = progress
+        self.channels: dict[int, Channel] = {
+            r[0]: Channel(r[0], r[1], r[2]) for r in conn.execute("SELECT id, username, title FROM channels")
+        }
+        self.files: dict[str, str] = {}  # sha256 -> post subject, of every file to hash again
+
+    def found(self, subject: str, problem: str, detail: str) -> None:
+        self.report.findings.append(Finding(subject, problem, detail))
+
+    # --- 1. the chain ------------------------------------------------------------------------
+
+    def check_chain(self, since: str | None) -> int:
+        """Recompute every record's hash (from ``since``); returns the first seq checked."""
+        conn = self.conn
+        last = conn.execute("SELECT max(seq) FROM chain").fetchone()[0] or 0
+        genesis = conn.execute("SELECT seq, kind, recorded_at FROM chain ORDER BY seq LIMIT 1").fetchone()
+        if genesis is None or genesis[0] != 1 or genesis[1] != "genesis":
+            self.found("chain", "broken", "its first record (the genesis) is missing or was replaced")
+        else:
+            self.report.genesis_at = genesis[2]
+        start, previous = 1, ZERO_HASH
+        if since is not None:
+            row = conn.execute("SELECT min(seq) FROM chain WHERE recorded_at >= ?", (since,)).fetchone()
+            start = row[0] if row[0] is not None else last + 1
+            if start > 1:
+                before = conn.execute(
+                    "SELECT hash FROM chain WHERE seq < ? ORDER BY seq DESC LIMIT 1", (start,)
+                )
+                found = before.fetchone()
+                previous = found[0] if found else ZERO_HASH
+        expected = start
+        cursor = conn.execute(
+            "SELECT seq, kind, post_id, item, sha256, item_hash, account, recorded_at, hash FROM chain "
+            "WHERE seq >= ? ORDER BY seq",
+            (start,),
+        )
+        done = 0
+        while rows := cursor.fetchmany(5000):
+            for seq, kind, post_id, item, sha256, item_hash, account, recorded_at, stored in rows:
+                if seq != expected:
+                    self.found(
+                        f"chain records {expected}-{seq - 1}",
+                        "removed",
+                        "removed from the chain (a gap before this)",
+                    )
+                computed = record_hash(
+                    previous, seq, kind, post_id, item, sha256, item_hash, account, recorded_at
+                )
+                if computed != stored:
+                    what = f" of post id {post_id}" if post_id is not None else ""
+                    self.found(
+                        f"chain record {seq} ({kind}{what})",
+                        "broken",
+                        "does not follow the record before it: it, or the one before, was changed",
+                    )
+                previous, expected = stored, seq + 1
+            done += len(rows)
+            self.progress("chain", done, max(0, last - start + 1))
+        self.report.records = done
+        head = conn.execute("SELECT seq, hash FROM chain WHERE seq = ?", (last,)).fetchone()
+        self.report.head = (head[0], head[1]) if head else None
+        for day, seq, stored in conn.execute("SELECT day, seq, hash FROM chain_heads ORDER BY day"):
+            row = conn.execute("SELECT hash FROM chain WHERE seq = ?", (seq,)).fetchone()
+            if row is None:
+                self.found(
+                    f"chain head of {day}",
+                    "removed",
+                    f"the chain no longer reaches record {seq}: records removed",
+                )
+            elif row[0] != stored:
+                self.found(
+                    f"chain head of {day}", "changed", f"record {seq} is not the one recorded that day"
+                )
+        return start
+
+    # --- 2. the items ------------------------------------------------------------------------
+
+    def check_orphans(self, since: str | None, start: int) -> None:
+        """Chain records whose post is gone: the post was removed."""
+        orphans = self.conn.execute(
+            "SELECT post_id, min(seq) FROM chain WHERE seq >= ? AND post_id IS NOT NULL "
+            "AND post_id NOT IN (SELECT id FROM posts) GROUP BY post_id",
+            (start if since is not None else 1,),
+        ).fetchall()
+        for post_id, seq in orphans:
+            self.found(f"post id {post_id}", "removed", f"removed from the archive (chained in record {seq})")
+
+    def check_posts(self, since: str | None, start: int) -> None:
+        conn = self.conn
+        total = conn.execute("SELECT count(*) FROM posts").fetchone()[0]
+        if since is None:
+            pages: Iterable[list[Any]] = self.all_posts()
+        else:
+            ids = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT post_id FROM chain WHERE seq >= ? AND post_id IS NOT NULL", (start,)
+                )
+            }
+            ids.update(
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM posts WHERE first_seen_at >= ? OR updated_at >= ?", (since, since)
+                )
+            )
+            total = len(ids)
+            pages = self._posts_by_id(sorted(ids))
+        done = 0
+        for page in pages:
+            self.check_page(page)
+            done += len(page)
+            self.progress("posts", done, total)
+        self.report.posts = done
+
+    def all_posts(self, lo: int = -(1 << 63), hi: int = (1 << 63) - 1) -> Iterable[list[Any]]:
+        """The posts with ids in ``[lo, hi)``, a page at a time."""
+        last = lo - 1 if lo > -(1 << 63) else lo
+        while page := self.conn.execute(
+            f"SELECT {POST_FIELDS}, deleted_at FROM posts WHERE id > ? AND id < ? ORDER BY id LIMIT ?",
+            (last, hi, _PAGE),
+        ).fetchall():
+            last = page[-1][0]
+            yield page
+
+    def _posts_by_id(self, ids: Sequence[int]) -> Iterable[list[Any]]:
+        for chunk in chunks(ids, 500):
+            yield self.conn.execute(
+                f"SELECT {POST_FIELDS}, deleted_at FROM posts WHERE id IN ({marks(len(chunk))}) ORDER BY id",
+                tuple(chunk),
+            ).fetchall()
+
+    def _by_post(self, sql: str, ids: Sequence[int]) -> dict[int, list[Any]]:
+        grouped: dict[int, list[Any]] = {}
+        for chunk in chunks(ids, 500):
+            for row in self.conn.execute(sql.format(marks(len(chunk))), tuple(chunk)):
+                grouped.setdefault(row[0], []).append(row)
+        return grouped
+
+    def check_page(self, page: list[Any]) -> None:
+        ids = [r[0] for r in page]
+        versions = self._by_post(
+            "SELECT post_id, text, entities, edit_date, raw, replaced_at FROM post_versions "
+            "WHERE post_id IN ({}) ORDER BY post_id, id",
+            ids,
+        )
+        links = self._by_post(
+            "SELECT post_id, position, sha256 FROM post_media WHERE sha256 IS NOT NULL "
+            "AND post_id IN ({}) ORDER BY post_id, position",
+            ids,
+        )
+        records = self._by_post(
+            "SELECT post_id, kind, item, item_hash, seq FROM chain WHERE post_id IN ({}) ORDER BY post_id, seq",
+            ids,
+        )
+        for row in page:
+            post_id = row[0]
+            post_links = links.get(post_id, [])
+            post_versions = versions.get(post_id)
+            post_records = records.get(post_id, [])
+            if not post_links and not post_versions and row[15] is None and len(post_records) == 1:
+                # Most posts: never edited, deleted or with files; one record, one hash to compare.
+                record = post_records[0]
+                if record[1] == "post" and record[2] == 0 and record[3] == digest(("post", *row[:15])):
+                    continue
+            expected = {
+                (kind, item): item_hash
+                for kind, _pid, item, _sha, item_hash in post_items(
+                    row[:15], post_versions or [], row[15], post_links
+                )
+            }
+            recorded = {(r[1], r[2]): r[3] for r in post_records}  # the last of each wins
+            if post_links:
+                subject = self._subject(row)
+                for link in post_links:
+                    self.files.setdefault(link[2], subject)
+            if expected == recorded:
+                continue
+            subject = self._subject(row)
+            if not recorded:
+                self.found(subject, "inserted", "inserted afterwards: no chain record proves it")
+                continue
+            for key, item_hash in expected.items():
+                if key not in recorded:
+                    self.found(
+                        _part(key, subject), "inserted", "inserted afterwards: no chain record proves it"
+                    )
+                elif recorded[key] != item_hash:
+                    self.found(_part(key, subject), "changed", "changed after capture")
+            for key in recorded.keys() - expected.keys():
+                self.found(_part(key, subject), "removed", "removed after capture")
+
+    def _subject(self, row: Sequence[Any]) -> str:
+        channel = self.channels.get(row[1], Channel(row[1]))
+        return f"post {message_link(channel, row[2])} (id {row[0]})"
+
+    # --- 3. the files ------------------------------------------------------------------------
+
+    def check_files(self) -> None:
+        wanted = sorted(self.files)
+        paths: dict[str, str] = {}
+        for chunk in chunks(wanted, 500):
+            for sha256, path in self.conn.execute(
+                f"SELECT sha256, path FROM media WHERE sha256 IN ({marks(len(chunk))})", tuple(chunk)
+            ):
+                paths[sha256] = path
+        for sha256 in wanted:
+            if sha256 not in paths:
+                self.found(f"file {sha256}", "removed", f"its media row was removed ({self.files[sha256]})")
+        done = 0
+        # hashlib releases the GIL on large buffers: two threads keep two cores hashing.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for sha256, path, actual in pool.map(self._hash, paths.items()):
+                if actual is None:
+                    self.found(f"file {path}", "removed", f"the file is gone ({self.files[sha256]})")
+                elif actual != sha256:
+                    self.found(
+                        f"file {path}", "changed", f"its bytes changed since capture ({self.files[sha256]})"
+                    )
+                done += 1
+                self.progress("files", done, len(paths))
+        self.report.files = done
+
+    def _hash(self, entry: tuple[str, str]) -> tuple[str, str, str | None]:
+        sha256, path = entry
+        digest = hashlib.sha256()
+        try:
+            with open(self.media_dir / path, "rb") as handle:
+                while block := handle.read(1 << 20):
+                    digest.update(block)
+        except OSError:
+            return sha256, path, None
+        return sha256, path, digest.hexdigest()
+
+
+def _part(key: tuple[str, int | None], subject: str) -> str:
+    kind, item = key
+    if kind == "post":
+        return subject
+    if kind == "edit":
+        return f"version {item} of {subject}"
+    if kind == "delete":
+        return f"deletion mark of {subject}"
+    return f"file at position {item} of {subject}"
