@@ -75,7 +75,13 @@ def finish(
     read_by = [(plane, text) for plane, text, _ in read_at]
     ordered = by_agreement(lines, read_by)
     if settings.evidence:
-        support = support_of([*read_by, *(("digits", text) for text in digit_lines)])
+        read_words = [
+            (r.plane, w.text, w.conf)
+            for r in [*results, *rows]
+            for found in r.lines
+            for w in keep_words(found, settings.min_confidence)
+        ]
+        support = support_of([*read_words, *(("digits", text) for text in digit_lines)])
         judged = judge_lines(ordered, support, lexicon_for(settings.languages))
         # Glyph lines carry their own line: a crop whose reading, or a row with one reading, that
         # reads like a countdown on its own (``ocr.digits``). The script-model re-reads need one.
