@@ -24,7 +24,7 @@ only repeat a kept line's words (another pass's reading of the same line) are fo
 Everything else is *doubtful*: kept apart for whoever debugs a reading, never searched or
 matched (:func:`judge_lines`). Why these signals: measured on the stored passes of the real
 and synthetic images (``bench/README.md``, OCR): per pass reading, runs of two or more
-dictionary words read at 50+ were real text 94 % of the time, single readings at 30-60 rarely.
+dictionary words read at 50+ were real text 94-96 % of the time, one word read at 30-50 rarely.
 
 Countdown lines written back by the digit readers (``ocr.digits``) are constructed, not read:
 the glyph reader only reads the number of a line that reads like a countdown on its own (a
