@@ -219,10 +219,36 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 # around these anchors, so a long post costs one cheap scan plus a few short windows.
 _ANCHOR = re.compile(r"يوم|ايام|ساع|اسبوع|اسابيع|ليال|ليله|روز|تنازلي|day|hour|hr|week|countdown|minus")
 _ANCHOR_WORDS = tuple(_ANCHOR.pattern.split("|"))
-_ANCHORS = ahocorasick.Automaton()
-for _word in _ANCHOR_WORDS:
-    _ANCHORS.add_word(_word, _word)
-_ANCHORS.make_automaton()
+# Per pattern of _PATTERNS, words every match of it contains: a pattern runs only in a text that
+# has one of them. Common words such as اليوم put an anchor and a number in most windows; without
+# these, all ten patterns (number words and all) ran there.
+_NEEDS: tuple[tuple[str, ...], ...] = (
+    ("يفصلنا", "تفصلنا", "يفصلكم", "تفصلكم", "يبعدنا"),
+    ("separate", "تفصلنا", "يفصلنا", "تفصلكم"),
+    tuple(_REMAIN_AR.removeprefix("(?:").removesuffix(")").split("|")),
+    ("متبقيه", "باقيه", "متبقي", "تبقت", "بقيت", "مانده", "مونده"),
+    ("العد التنازلي", "countdown"),
+    ("العد التنازلي", "countdown"),
+    ("المتبقيه", "الباقيه", "left", "remaining", "to go"),
+    ("left", "remain", "to go", "until", "till", "from now"),
+    ("minus",),
+    tuple(
+        f"{unit} {to} "
+        for unit in ("يوما", "يوم", "ايام", "ساعه", "ساعات")
+        for to in ("علي", "الي", "حتي", "لحين")
+    ),
+)
+assert len(_NEEDS) == len(_PATTERNS)
+# One automaton finds both, in one pass: key -> (its length if it is an anchor else 0, the
+# patterns it lets run).
+_SCAN_KEYS: dict[str, tuple[int, set[int]]] = {word: (len(word), set()) for word in _ANCHOR_WORDS}
+for _k, _words in enumerate(_NEEDS):
+    for _word in _words:
+        _SCAN_KEYS.setdefault(_word, (0, set()))[1].add(_k)
+_SCAN = ahocorasick.Automaton()
+for _word, (_length, _needed) in _SCAN_KEYS.items():
+    _SCAN.add_word(_word, (_length, frozenset(_needed)))
+_SCAN.make_automaton()
 _AFTER = 60
 # How far before its anchor a pattern may start: far for "marker ... number unit" (لا يفصلنا عن
 # <date> سوى ٤٢ يوما), near for "number unit ..." whose number sits right before the unit word.
@@ -378,14 +404,16 @@ def _merged(norm: str, anchors: list[tuple[int, int]], reach: int) -> list[list[
     return merged
 
 
-def _windows(norm: str, anchors: list[tuple[int, int]]) -> dict[int, list[list[int]]]:
-    """The windows of each reach worth running the patterns in (``_worth_a_look``)."""
+def _windows(norm: str, anchors: list[tuple[int, int]], reaches: set[int]) -> dict[int, list[list[int]]]:
+    """The windows of each of ``reaches`` worth running the patterns in (``_worth_a_look``)."""
     windows: dict[int, list[list[int]]] = {}
     # A near window that ends where a far window ends and starts no earlier: a search from later
     # in the text, to the same end, finds nothing that the far one did not, so the far window's
     # "no" is its answer too.
     hopeless: dict[int, int] = {}  # end -> start of the far windows not worth a look
     for reach in (_FAR, _NEAR):
+        if reach not in reaches:
+            continue
         kept = []
         for lo, hi in _merged(norm, anchors, reach):
             if hopeless.get(hi, lo + 1) <= lo:
@@ -400,18 +428,25 @@ def _windows(norm: str, anchors: list[tuple[int, int]]) -> dict[int, list[list[i
 
 def _candidates(norm: str) -> list[tuple[int, int, int, int, str, datetime | None, str]]:
     """(priority, start, end, value, unit, explicit date, kind) for every pattern hit."""
-    found = []
-    # Where the anchor words are, in one pass of an automaton (the alternation regex walked
-    # every position of every post). Overlapping anchors do not matter: windows are merged.
-    hits = list(_ANCHORS.iter(norm))
-    if not hits:  # most posts stop here
+    found: list[tuple[int, int, int, int, str, datetime | None, str]] = []
+    # Where the anchor words are, and which patterns may match, in one pass of an automaton (the
+    # alternation regex walked every position of every post). Overlapping anchors do not matter:
+    # windows are merged.
+    anchors = []
+    needed: set[int] = set()
+    for end, (length, patterns) in _SCAN.iter(norm):
+        if length:
+            anchors.append((end + 1 - length, end + 1))
+        needed.update(patterns)
+    if not anchors or not needed:  # most posts stop here
         return found
-    anchors = sorted((end + 1 - len(word), end + 1) for end, word in hits)
-    windows = _windows(norm, anchors)
+    anchors.sort()
+    windows = _windows(norm, anchors, {_REACH[k] for k in needed})
     matches = (
         (kind, m)
-        for (kind, pattern), reach in zip(_PATTERNS, _REACH, strict=True)
-        for lo, hi in windows[reach]
+        for k, (kind, pattern) in enumerate(_PATTERNS)
+        if k in needed
+        for lo, hi in windows[_REACH[k]]
         for m in pattern.finditer(norm, lo, hi)
     )
     for kind, m in matches:  # merged windows are disjoint: no match is seen twice

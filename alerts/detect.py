@@ -85,6 +85,7 @@ class Detector:
         explain: bool = True,
         channel: Any = None,
         signature: Signature | None = None,
+        terms: bool = True,
     ) -> Detection:
         """Rule matches and the countdown in ``text`` and ``ocr_text`` (the post date sets the deadline).
 
@@ -95,6 +96,10 @@ class Detector:
         With ``explain=False`` a post that raises no alert comes back without its matches (only
         its severity and countdown): locating matches in the original text is the slow part of
         detection, and the pipeline needs them only for alerts.
+
+        ``terms=False`` is for a caller that already knows no rule term, proximity rule or regex
+        can match the post (a backtest's prefilter): only the countdown is looked for, which is
+        the whole of such a post's detection, without a pass of the automaton.
         """
         rules = self.ruleset.rules
         if isinstance(date, str):  # an archive row's ISO 8601 text
@@ -106,7 +111,7 @@ class Detector:
             if not body:
                 continue
             normalized = normalize(body)
-            found = self._matcher.find_normalized(normalized)
+            found = self._matcher.find_normalized(normalized) if terms else []
             if source == "ocr" and self._abbreviations:
                 found = [
                     hit

@@ -21,6 +21,7 @@ from typing import Any
 
 from monitor.core import escape as esc
 from monitor.core.detection import severity_rank
+from monitor.core.models import media_text_label
 from monitor.core.times import iso
 
 MESSAGE_LIMIT = 4096
@@ -222,7 +223,7 @@ def render_html(body: dict[str, Any], limit: int = MESSAGE_LIMIT) -> str:
     ocr = body.get("ocr_excerpt")
     if ocr:
         pieces = excerpt_pieces(ocr, text_spans(body, "ocr"), 250 if compact else 900)
-        lines.append(f"🖼 Poster text:\n<blockquote>{pieces_html(pieces)}</blockquote>")
+        lines.append(f"🖼 {media_text_label(ocr)}:\n<blockquote>{pieces_html(pieces)}</blockquote>")
     desk = body.get("desk_url")
     if desk:
         lines.append(f'<a href="{e(str(desk))}">Open in the desk</a>')
@@ -304,9 +305,10 @@ def render_text(
         for item in (body.get("channels") or [])[:30]:
             name = e(str(item.get("title") or item.get("channel")))
             lines.append(f"• {name} {item.get('url') or ''}".rstrip())
-    for key, label, budget in (("text", "» ", 1200), ("ocr_excerpt", "Poster text: ", 600)):
+    for key, label, budget in (("text", "» ", 1200), ("ocr_excerpt", "", 600)):
         value = body.get(key)
         if value:
+            label = label or f"{media_text_label(value)}: "
             source = "text" if key == "text" else "ocr"
             pieces = [(e(t), hot) for t, hot in excerpt_pieces(value, text_spans(body, source), budget)]
             lines.append(label + pieces_plain(pieces, mark))
@@ -494,6 +496,9 @@ def post_body(
     """
 
     ocr_spans = [(int(m["start"]), int(m["end"])) for m in matches if m.get("source") == "ocr"]
+    if countdown and countdown.get("source") == "ocr" and countdown.get("end"):
+        # the poster or video line of the countdown too (a clip's line says its frame time)
+        ocr_spans.append((int(countdown.get("start") or 0), int(countdown["end"])))
     excerpt, highlights = ocr_excerpt(ocr_text, ocr_spans)
     if excerpt is None and ocr_text and not (post.text or "").strip():
         excerpt, highlights = _first_lines(ocr_text, 300), []

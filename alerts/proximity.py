@@ -45,10 +45,11 @@ def find_near(
     ``found`` are the automaton's hits on the text (spans in ``normalized``); one hit per rule
     (the tightest window) is enough to alert and to show; its term names the terms found.
     """
+    near = [hit for hit in found if hit[0][0] == "near"]  # type: ignore[index]
+    if len(near) < 2:  # every rule has two groups at least: most texts stop here
+        return []
     by_rule: dict[int, list[list[tuple[int, int, str]]]] = {}
-    for payload, start, end in found:
-        if payload[0] != "near":  # type: ignore[index]
-            continue
+    for payload, start, end in near:
         _, index, term = payload  # type: ignore[misc]
         rule = rules.get(index)
         if rule is None:

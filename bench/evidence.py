@@ -4,11 +4,15 @@
    (2,000 a batch, as an import writes them; each post with a ~1 KB raw message, some edited in
    a second round) saved into two fresh archives, one with the chain and one with the chain's
    hook switched off, alternately, same run. Printed: the time spent inside the chain's hook over
-   the whole save (target < 10%), and the difference of the two archives' save times.
+   the whole save (target < 10%), wall and CPU (the process's CPU seconds, both threads: on a
+   shared machine the CPU ratio moves less with the others' load), and the difference of the two
+   archives' save times.
 2. **verify** of an archive of ``--verify-posts`` posts (default 1,000,000; each with its chain
-   records): seconds, and posts per second. On this shared 2-core machine building a million
-   posts takes long: ``--verify-posts 200000`` measures at that size and prints the linear
-   extrapolation to 1 M, marked as such.
+   records), with 1 and 2 processes: wall seconds, CPU seconds (this process and its workers)
+   and the load average around the run (the cores are shared: CPU seconds say what an idle
+   machine would take). A smaller ``--verify-posts`` prints the linear extrapolation to 1 M,
+   marked as such. ``--db PATH`` keeps the built archive there (building 1 M posts takes minutes)
+   and reuses it on the next run; keep it under /tmp.
 3. **A bundle of ``--bundle-posts`` posts** (default 100,000) written by a child process: its
    peak RSS, next to its peak once it had opened the archive and selected the ids (the
    baseline: SQLite's page cache is full by then), and the same for a tenth as many posts
@@ -21,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -82,16 +88,17 @@ def make_posts(n: int, seed: int, edit: bool = False) -> list[Post]:
 
 async def fill(
     db: Path, n: int, *, chain: bool = True, batch: int = 2000, edits: float = 0.1
-) -> tuple[float, float]:
-    """Save ``n`` posts (and edit a share of them) into a fresh archive; returns (save seconds,
-    seconds inside the chain's hook)."""
-    spent = [0.0]
+) -> tuple[float, float, float, float]:
+    """Save ``n`` posts (and edit a share of them) into a fresh archive; returns save seconds,
+    seconds inside the chain's hook, and the same two in CPU seconds of the process."""
+    spent = [0.0, 0.0]
     original = posts_module.chain_saved_rows
 
     async def timed(*args, **kw):
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         await original(*args, **kw)
         spent[0] += time.perf_counter() - began
+        spent[1] += time.process_time() - cpu
 
     async def skipped(*args, **kw):
         return None
@@ -99,19 +106,21 @@ async def fill(
     posts_module.chain_saved_rows = timed if chain else skipped  # type: ignore[assignment]
     try:
         async with await Archive.open(db, db.parent / "media") as archive:
-            total = 0.0
+            total = cpu = 0.0
             for start in range(0, n, batch):
                 page = _slice(n, start, batch)
-                began = time.perf_counter()
+                began, cpu_began = time.perf_counter(), time.process_time()
                 await archive.save_posts(page)
                 total += time.perf_counter() - began
+                cpu += time.process_time() - cpu_began
             edited = int(n * edits)
             for start in range(0, edited, batch):
                 page = _slice(n, start, min(batch, edited - start), edit=True)
-                began = time.perf_counter()
+                began, cpu_began = time.perf_counter(), time.process_time()
                 await archive.save_posts(page)
                 total += time.perf_counter() - began
-        return total, spent[0]
+                cpu += time.process_time() - cpu_began
+        return total, spent[0], cpu, spent[1]
     finally:
         posts_module.chain_saved_rows = original  # type: ignore[assignment]
 
@@ -141,11 +150,18 @@ async def build_large(db: Path, n: int) -> None:
             print(f"  built {offset + len(posts):,} posts", file=sys.stderr, flush=True)
 
 
-def run_verify(db: Path, workers: int) -> tuple[float, int, bool]:
-    """``verify`` of the whole archive with ``workers`` processes (1: all in this one)."""
-    began = time.perf_counter()
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that ended (verify's workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run_verify(db: Path, workers: int) -> tuple[float, float, int, bool]:
+    """``verify`` of the whole archive with ``workers`` processes (1: all in this one): wall
+    seconds, CPU seconds (with the workers'), posts, clean."""
+    began, cpu = time.perf_counter(), cpu_seconds()
     report = verify_archive(db, db.parent / "media", workers=workers, parallel_from=1)
-    return time.perf_counter() - began, report.posts, report.ok
+    return time.perf_counter() - began, cpu_seconds() - cpu, report.posts, report.ok
 
 
 CHILD = """
@@ -206,14 +222,19 @@ def main() -> int:
         print(
             f"1. chain cost, {args.posts:,} posts + 10% edited, batches of 2,000, {args.rounds} rounds each"
         )
+        print(f"   load average before: {os.getloadavg()[0]:.2f}")
         with_chain: list[float] = []
         without: list[float] = []
         inside: list[float] = []
+        cpu_with: list[float] = []
+        cpu_inside: list[float] = []
         for r in range(args.rounds):
-            total, spent = asyncio.run(fill(folder / f"chain{r}.db", args.posts, chain=True))
+            total, spent, cpu, cpu_spent = asyncio.run(fill(folder / f"chain{r}.db", args.posts, chain=True))
             with_chain.append(total)
             inside.append(spent)
-            total, _ = asyncio.run(fill(folder / f"plain{r}.db", args.posts, chain=False))
+            cpu_with.append(cpu)
+            cpu_inside.append(cpu_spent)
+            total, *_ = asyncio.run(fill(folder / f"plain{r}.db", args.posts, chain=False))
             without.append(total)
         best = min(range(args.rounds), key=lambda i: with_chain[i])
         print(
@@ -225,6 +246,12 @@ def main() -> int:
         print(
             f"   inside the chain's hook: {inside[best]:.2f} s = {inside[best] / with_chain[best]:.1%} of the save (target < 10%)"
         )
+        shares = sorted(cpu_inside[i] / cpu_with[i] for i in range(args.rounds))
+        print(
+            f"   in CPU seconds: {cpu_inside[best] / args.posts * 1e6:.1f} of {cpu_with[best] / args.posts * 1e6:.1f} µs/post"
+            f" = {cpu_inside[best] / cpu_with[best]:.1%} of the save (rounds: {', '.join(f'{x:.1%}' for x in shares)})"
+        )
+        print(f"   load average after: {os.getloadavg()[0]:.2f}")
         print(
             f"   difference of the two: {(min(with_chain) - min(without)) / min(without):+.1%} (noisy on a shared machine)"
         )
@@ -236,10 +263,12 @@ def main() -> int:
             asyncio.run(build_large(db, args.verify_posts))
             print(f"   built in {time.perf_counter() - began:.0f} s ({db.stat().st_size / 1e6:.0f} MB)")
         for workers in (1, 2):
-            seconds, posts, ok = run_verify(db, workers)
+            load = os.getloadavg()[0]
+            seconds, cpu, posts, ok = run_verify(db, workers)
             rate = posts / seconds if seconds else 0
             print(
-                f"   verify, {workers} process(es): {posts:,} posts in {seconds:.1f} s ({rate:,.0f} posts/s), clean: {ok}"
+                f"   verify, {workers} process(es): {posts:,} posts in {seconds:.1f} s wall, {cpu:.1f} s CPU "
+                f"({rate:,.0f} posts/s), clean: {ok}; load average {load:.2f} before, {os.getloadavg()[0]:.2f} after"
             )
             if posts < 1_000_000:
                 print(

@@ -16,7 +16,7 @@ Columns (MB/s of input text, UTF-8):
     the original text only for posts that match); ``normalize`` alone is shown for reference.
 Target: >= 20 MB/s for ``match`` with 10,000 terms, and faster than the regex. The last line times
 the whole detector (10,000 terms, the default rules with their proximity rules, countdowns) as the
-pipeline calls it (``explain=False``).
+pipeline calls it (``explain=False``), in wall and CPU seconds, against the target of 20 MB/s.
 """
 
 from __future__ import annotations
@@ -31,11 +31,22 @@ from collections.abc import Callable
 from alerts.detect import Detector
 from alerts.matcher import _AR_SUFFIXES, _ARTICLE_CHAINS, _PLAIN_CHAINS, PhraseMatcher, _term_words, mask
 from alerts.rules import Rule, RuleSet, load_rules
+from monitor.core import text as text_module
 from monitor.core.text import normalize as _cached_normalize
 
-# normalize() keeps an LRU cache (an import folds each post twice); a benchmark that repeats the
-# same corpus must time the folding itself, so it calls the uncached function and clears the cache.
+# normalize() keeps an LRU cache of posts (an import folds each post twice) and a table of the
+# words it has folded; a benchmark that repeats the same corpus must time the folding itself, so
+# it calls the uncached function and starts every run with both emptied (the corpus' words are
+# learned again within each run, as a process learns a channel's vocabulary).
 normalize = _cached_normalize.__wrapped__
+TARGET = 20.0  # MB/s of Detector.detect at 10,000 terms with proximity rules (issue 17)
+
+
+def forget() -> None:
+    """Empty normalize()'s post cache and word table."""
+    _cached_normalize.cache_clear()
+    text_module._WORDS.clear()
+
 
 AR_LETTERS = "ابتثجحخدذرزسشصضطظعغفقكلمنهويةىأإآئؤ"
 AR_WORDS = [
@@ -205,13 +216,22 @@ def regex_alternation(terms: list[str]) -> re.Pattern[str]:
 
 
 def best_of(runs: int, fn: Callable[[], object]) -> float:
-    best = float("inf")
+    return best_of_both(runs, fn)[0]
+
+
+def best_of_both(runs: int, fn: Callable[[], object]) -> tuple[float, float]:
+    """The best wall and the best CPU seconds of ``runs`` runs, each folding its text afresh.
+
+    CPU seconds of this process are less disturbed by others sharing the cores than wall ones.
+    """
+    wall = cpu = float("inf")
     for _ in range(runs):
-        _cached_normalize.cache_clear()  # every run folds its text afresh
-        start = time.perf_counter()
+        forget()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+        wall = min(wall, time.perf_counter() - start)
+        cpu = min(cpu, time.process_time() - start_cpu)
+    return wall, cpu
 
 
 def main() -> None:
@@ -245,12 +265,20 @@ def main() -> None:
         (f"{args.terms:,} terms", generated_terms(args.terms) + default_terms),
     ]
     t_norm = best_of(3, lambda: [normalize(p) for p in posts])
-    print(f"corpus: {len(posts):,} posts, {megabytes:.2f} MB; normalize alone: {megabytes / t_norm:.1f} MB/s")
+    [normalize(p) for p in posts]  # every word known: a channel's vocabulary once learned
+    start = time.perf_counter()
+    [normalize(p) for p in posts]
+    t_known = time.perf_counter() - start
+    print(
+        f"corpus: {len(posts):,} posts, {megabytes:.2f} MB; normalize alone: {megabytes / t_norm:.1f} MB/s "
+        f"({megabytes / t_known:.1f} MB/s once every word is known)"
+    )
     print()
     header = f"{'rule set':<16}{'terms':>8}{'keys':>10}{'build s':>9}{'match MB/s':>12}{'regex MB/s':>12}"
     header += f"{'ratio':>9}{'end-to-end MB/s':>17}{'hits':>8}"
     print(header)
     print("-" * len(header))
+    match_10k = 0.0  # the automaton alone at 10,000 terms (the last set)
     for label, terms in sets:
         start = time.perf_counter()
         matcher = PhraseMatcher((t, i) for i, t in enumerate(terms))
@@ -261,6 +289,7 @@ def main() -> None:
         pattern = regex_alternation(terms)
         t_regex = best_of(1, lambda p=pattern: [p.findall(n) for n in regex_norm])
         match_rate, regex_rate = megabytes / t_match, regex_mb / t_regex
+        match_10k = match_rate
         print(
             f"{label:<16}{len(terms):>8,}{matcher.keys:>10,}{build:>9.2f}{match_rate:>12.1f}{regex_rate:>12.2f}"
             f"{match_rate / regex_rate:>8.0f}x{megabytes / t_e2e:>17.1f}{hits:>8,}"
@@ -269,7 +298,7 @@ def main() -> None:
     t_detect = best_of(2, lambda: [detector.detect(p) for p in posts])
     big = Detector(with_generated_rule(load_rules(), generated_terms(args.terms)))
     near_rules = sum(1 for r in big.ruleset.rules if r.near)
-    t_big = best_of(2, lambda: [big.detect(p, explain=False) for p in posts])
+    t_big, cpu_big = best_of_both(3, lambda: [big.detect(p, explain=False) for p in posts])
     print()
     print("match: automaton on normalised text; end-to-end adds normalize() and span mapping per post.")
     print("The default terms include the proximity (near) groups' terms.")
@@ -277,9 +306,16 @@ def main() -> None:
         f"Detector.detect (default rules + countdowns, per post): {megabytes / t_detect:.1f} MB/s, "
         f"{len(posts) / t_detect:,.0f} posts/s"
     )
+    rate, cpu_rate = megabytes / t_big, megabytes / cpu_big
+    print()
     print(
-        f"Detector.detect ({args.terms:,} generated terms + default rules, {near_rules} proximity rules, "
-        f"as the pipeline calls it, normalising included): {megabytes / t_big:.1f} MB/s"
+        f"PIPELINE: Detector.detect ({args.terms:,} generated terms + default rules, {near_rules} proximity "
+        f"rules, as the pipeline calls it, normalising included):"
+    )
+    print(
+        f"  {rate:.1f} MB/s wall ({'meets' if rate >= TARGET else 'BELOW'} the target of >= {TARGET:.0f} MB/s), "
+        f"{cpu_rate:.1f} MB/s of this process's CPU time ({'meets' if cpu_rate >= TARGET else 'BELOW'}); "
+        f"ratio to the match column {rate / match_10k:.2f}; load average {os.getloadavg()[0]:.1f}"
     )
 
 

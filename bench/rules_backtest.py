@@ -23,12 +23,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import resource
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -149,12 +151,21 @@ def main() -> None:
             "--workers",
             str(args.workers),
         ]
+        loads: list[float] = []  # others share the cores: the load average says how much
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(2):
+                loads.append(os.getloadavg()[0])
+
+        threading.Thread(target=sample, daemon=True).start()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(
             command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent
         )
         elapsed = time.perf_counter() - started
+        stop.set()
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         if done.returncode != 0:
@@ -178,6 +189,10 @@ def main() -> None:
             f"CPU time of the command and its workers: {cpu:.0f} s; per 1,000,000 posts {cpu_million:.0f} s, "
             f"i.e. about {cpu_million / args.workers:.0f} s of wall time on {args.workers} idle cores"
         )
+        if loads:
+            print(
+                f"load average during the command: mean {sum(loads) / len(loads):.1f}, max {max(loads):.1f}"
+            )
 
 
 if __name__ == "__main__":

@@ -9,12 +9,17 @@ the daemon's archive. Ratios against baselines measured in the same run.
    desk's own static CSS (the cost of the HTTP round trip and the middlewares, no archive work).
    Targets (issue 14): pages p95 < 100 ms, API p95 < 50 ms.
 3. A writer saves posts through ``Archive.save_posts`` at ``--rate`` posts/s (the daemon's archive
-   path) for ``--seconds`` with the desk idle, then again while ``--clients`` clients (another
-   process) request pages without pause. Target: the write p99 with the busy desk within 20% of
-   the idle desk's.
+   path, the archive opened as the daemon opens it) while ``--clients`` clients (another process)
+   request pages without pause, in both set-ups of issue 14: ``tgmonitor serve`` beside the
+   daemon (the desk process above) and the desk inside the daemon (its process and event loop,
+   ``tgmonitor run`` with ``[web] enabled``). Idle and busy windows alternate ``--rounds`` times
+   (the clients paused and resumed), so the machine's other load weighs on both alike; the load
+   average is printed with the result. Target: the write p99 with the busy desk within 20% of
+   the idle desk's. The clients' own throughput and latency are printed beside it.
 
     .venv/bin/python bench/web_speed.py [--posts 1000000] [--alerts 10000] [--images 100000]
-        [--repeat 40] [--clients 50] [--rate 500] [--seconds 20] [--db /tmp/tgm-web.db]
+        [--repeat 40] [--clients 50] [--rate 500] [--seconds 30] [--rounds 6]
+        [--setup serve,daemon] [--db /tmp/tgm-web.db]
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import io
 import json
 import os
 import random
+import signal
 import socket
 import sqlite3
 import statistics
@@ -265,7 +271,13 @@ async def measure_pages(url: str, sample: dict, repeat: int) -> None:
 
 
 def load(url: str, clients: int, seconds: float, channel: int, message: int) -> None:
-    """The busy desk: ``clients`` clients requesting pages without pause (run in its own process)."""
+    """The busy desk: ``clients`` clients requesting pages without pause (run in its own process).
+
+    SIGUSR1 pauses them (each finishes the request it is in; "paused" is printed once none is left
+    at the desk), SIGUSR2 sets them going again: the
+    writer's idle and busy windows alternate, so the other users of the machine weigh on both
+    alike. SIGTERM ends them. Prints what the desk answered while they were busy: requests, their
+    rate, p50/p95."""
     paths = [
         "/",
         "/?severity=high",
@@ -275,64 +287,220 @@ def load(url: str, clients: int, seconds: float, channel: int, message: int) -> 
         "/api/alerts",
         "/api/search?q=iraq",
     ]
+    ending: list[bool] = []
+    inflight = [0]
 
-    async def client(i: int, stop: float, counts: list[int]) -> None:
+    async def client(i: int, stop: float, going: asyncio.Event, times: list[float], bad: list[int]) -> None:
         timeout = aiohttp.ClientTimeout(total=30)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             n = i
-            while time.monotonic() < stop:
+            while time.monotonic() < stop and not ending:
+                await going.wait()
+                if ending:
+                    break
+                t0 = time.perf_counter()
+                inflight[0] += 1
                 try:
                     async with session.get(url + paths[n % len(paths)]) as response:
                         await response.read()
-                    counts[0] += 1
+                    if response.status == 200:
+                        times.append((time.perf_counter() - t0) * 1000)
+                    else:
+                        bad[0] += 1
                 except (aiohttp.ClientError, TimeoutError):
-                    counts[1] += 1
+                    bad[0] += 1
+                finally:
+                    inflight[0] -= 1
+                    if not inflight[0] and not going.is_set():
+                        print("paused", flush=True)  # the desk has nothing of theirs left to answer
                 n += 1
 
     async def main() -> None:
-        counts = [0, 0]
+        import signal
+
+        going = asyncio.Event()
+        busy = [0.0, 0.0]  # busy seconds so far, since when busy now
+
+        def pause() -> None:
+            if going.is_set():
+                busy[0] += time.monotonic() - busy[1]
+                going.clear()
+            if not inflight[0]:
+                print("paused", flush=True)
+
+        def resume() -> None:
+            if not going.is_set():
+                busy[1] = time.monotonic()
+                going.set()
+
+        def end() -> None:
+            pause()
+            ending.append(True)
+            going.set()  # the paused clients wake to see it
+
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR1, pause)
+        loop.add_signal_handler(signal.SIGUSR2, resume)
+        loop.add_signal_handler(signal.SIGTERM, end)
+        print("ready", flush=True)
+        times: list[float] = []
+        bad = [0]
         stop = time.monotonic() + seconds
-        await asyncio.gather(*(client(i, stop, counts) for i in range(clients)))
+        await asyncio.gather(*(client(i, stop, going, times, bad) for i in range(clients)))
+        if not ending:
+            pause()
+        rate = len(times) / busy[0] if busy[0] else 0.0
         print(
-            f"  busy desk answered {counts[0]:,} requests ({counts[0] / seconds:.0f}/s), {counts[1]} timed out or failed",
+            f"clients {len(times)} {rate:.1f} {statistics.median(times) if times else 0:.1f} "
+            f"{pct(times, 95) if times else 0:.1f} {bad[0]}",
             flush=True,
         )
 
     asyncio.run(main())
 
 
-async def write_posts(db: Path, media: Path, rate: float, seconds: float, first_id: int) -> list[float]:
-    """Save posts at ``rate``/s in batches of a tenth of a second; each batch's save time (ms)."""
-    archive = await Archive.open(db, media, verify=False)
+async def write_posts(
+    db: Path, media: Path, rate: float, windows: list[tuple[str, float]], first_id: int, switch
+) -> dict[str, list[float]]:
+    """Save posts at ``rate``/s in batches of a tenth of a second through ``Archive.save_posts``
+    (the daemon's archive path, its archive opened as the daemon opens it), through ``windows``
+    of (label, seconds); ``switch(label)`` is called as each begins. Each batch's save time (ms) by
+    label; a window's first second is not counted (the desk settles into its new state; an idle
+    window begins once the clients have had every answer)."""
+    archive = await Archive.open(db, media, verify=False, quiet_checkpoints=True)
     rng = random.Random(first_id)
     channel = Channel(id=1000, username="bench0", title="قناة 0")
     per_batch = max(1, int(rate / 10))
-    latencies = []
+    latencies: dict[str, list[float]] = {}
     message = first_id
     try:
-        stop = time.monotonic() + seconds
-        next_at = time.monotonic()
-        while time.monotonic() < stop:
-            batch = []
-            for _ in range(per_batch):
-                message += 1
-                batch.append(
-                    Post(
-                        channel=channel,
-                        message_id=message,
-                        date=datetime.now(UTC),
-                        text=post_text(rng),
-                        source="live",
+        for label, seconds in windows:
+            await switch(label)
+            counted = time.monotonic() + SETTLE_S
+            stop = time.monotonic() + SETTLE_S + seconds
+            next_at = time.monotonic()
+            while time.monotonic() < stop:
+                batch = []
+                for _ in range(per_batch):
+                    message += 1
+                    batch.append(
+                        Post(
+                            channel=channel,
+                            message_id=message,
+                            date=datetime.now(UTC),
+                            text=post_text(rng),
+                            source="live",
+                        )
                     )
-                )
-            t0 = time.perf_counter()
-            await archive.save_posts(batch)
-            latencies.append((time.perf_counter() - t0) * 1000)
-            next_at += 0.1
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                t0 = time.perf_counter()
+                await archive.save_posts(batch)
+                if t0 >= counted:
+                    latencies.setdefault(label, []).append((time.perf_counter() - t0) * 1000)
+                next_at += 0.1
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        await switch("end")
     finally:
         await archive.close()
     return latencies
+
+
+SETTLE_S = 1.0
+
+
+def start_clients(url: str, clients: int, seconds: float, sample: dict, nice: int) -> subprocess.Popen:
+    channel, message = sample["post"]
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, __file__, "--load", url, "--clients", str(clients)),
+            *("--seconds", str(seconds), "--post", f"{channel}/{message}", "--clients-nice", str(nice)),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "ready":
+        raise SystemExit("the busy clients did not start")
+    return proc
+
+
+def measure_writes(
+    setup: str, url: str, db: Path, media: Path, args: argparse.Namespace, sample: dict, first: int
+):
+    """One set-up's idle and busy windows, alternated ``--rounds`` times; prints the ratio."""
+    window = args.seconds / args.rounds
+    windows = [w for _ in range(args.rounds) for w in (("idle", window), ("busy", window))]
+    total = len(windows) * (window + SETTLE_S) + 30
+    clients = start_clients(url, args.clients, total, sample, args.clients_nice)
+    loads: list[float] = []
+
+    async def switch(label: str) -> None:
+        if label != "end":
+            loads.append(os.getloadavg()[0])
+        if label == "busy":
+            clients.send_signal(signal.SIGUSR2)
+            return
+        clients.send_signal(signal.SIGUSR1)
+        # An idle window starts once the desk has answered every request of theirs (at 50
+        # clients a request waits seconds there): the writes meanwhile are not counted.
+        assert clients.stdout is not None
+        while (await asyncio.to_thread(clients.stdout.readline)).strip() not in ("paused", ""):
+            pass
+
+    async def run() -> dict[str, list[float]]:
+        if setup == "serve":
+            return await write_posts(db, media, args.rate, windows, first, switch)
+        from monitor.core.config import Config, WebConfig
+        from monitor.web import open_desk, run_desk
+        from monitor.web.desk import DESK_NICE
+        from monitor.web.process import DeskProcess
+
+        host, port = "127.0.0.1", int(url.rsplit(":", 1)[1])
+        if setup == "daemon":  # as the daemon starts its desk
+            desk = DeskProcess(Config(web=WebConfig(port=port)), db, media, nice=DESK_NICE)
+            await desk.start()
+            try:
+                return await write_posts(db, media, args.rate, windows, first, switch)
+            finally:
+                await desk.stop()
+        # inloop: the desk in the writer's own event loop (how the daemon ran it before: for comparison)
+        async with open_desk(Config(), db, media, host=host, verify=False) as in_loop:
+            runner = await run_desk(in_loop, host, port)
+            try:
+                return await write_posts(db, media, args.rate, windows, first, switch)
+            finally:
+                await runner.cleanup()
+
+    try:
+        latencies = asyncio.run(run())
+    finally:
+        clients.terminate()  # they stop, and print what they were answered
+    out, _ = clients.communicate(timeout=60)
+    _, served, rate, p50, p95, bad = next(
+        line for line in out.splitlines() if line.startswith("clients")
+    ).split()
+    idle, busy = latencies["idle"], latencies["busy"]
+    print(f"\n-- {SETUPS[setup]}: {args.rounds} rounds of {window:g} s idle then {window:g} s busy")
+    print(
+        f"  busy desk: {int(served):,} answers to {args.clients} clients ({float(rate):.0f}/s while busy), "
+        f"p50 {float(p50):.0f} ms, p95 {float(p95):.0f} ms; {bad} failed or timed out"
+    )
+    for label, values in (("idle desk", idle), ("busy desk", busy)):
+        print(
+            f"  writes, {label}: {len(values)} batches of {max(1, int(args.rate / 10))} posts, "
+            f"p50 {statistics.median(values):.1f} ms, p99 {pct(values, 99):.1f} ms per batch"
+        )
+    ratio = pct(busy, 99) / pct(idle, 99)
+    print(
+        f"  write p99 busy / idle: {ratio:.2f} (target <= 1.20: {'ok' if ratio <= 1.2 else 'MISSED'}); "
+        f"load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores"
+    )
+
+
+SETUPS = {
+    "serve": "tgmonitor serve beside the daemon (its own process)",
+    "daemon": "the desk of the daemon (tgmonitor run, [web] enabled: its own process)",
+    "inloop": "the desk in the daemon's event loop (before issue 14's fix, for comparison)",
+}
 
 
 def main() -> int:
@@ -343,12 +511,26 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--rate", type=float, default=500)
-    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument(
+        "--seconds", type=float, default=30, help="busy seconds (and as many idle) per set-up"
+    )
+    parser.add_argument("--rounds", type=int, default=6, help="idle/busy alternations per set-up")
+    parser.add_argument(
+        "--setup", default="serve,daemon", help="serve (beside the daemon), daemon (inside it)"
+    )
     parser.add_argument("--db", type=Path, help="keep the archive here (built if missing)")
+    parser.add_argument(
+        "--clients-nice",
+        type=int,
+        default=0,
+        help="the clients' OS priority (default 0, as the daemon's): they stand in for browsers on other machines",
+    )
     parser.add_argument("--load", help=argparse.SUPPRESS)  # internal: the busy clients' process
     parser.add_argument("--post", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load:
+        if args.clients_nice:
+            os.nice(args.clients_nice)  # before any thread: they all inherit it
         channel, message = map(int, args.post.split("/"))
         load(args.load, args.clients, args.seconds, channel, message)
         return 0
@@ -376,33 +558,14 @@ def main() -> int:
 
         print(
             f"\n== the daemon's archive writes at {args.rate:g} posts/s, desk idle vs {args.clients} busy clients"
+            + (f" (clients at nice {args.clients_nice})" if args.clients_nice else "")
         )
-        idle = asyncio.run(write_posts(db, media, args.rate, args.seconds, 10_000_000))
-        channel, message = sample["post"]
-        busy_clients = subprocess.Popen(
-            [
-                sys.executable,
-                __file__,
-                "--load",
-                url,
-                "--clients",
-                str(args.clients),
-                "--seconds",
-                str(args.seconds + 2),
-                "--post",
-                f"{channel}/{message}",
-            ]
-        )
-        time.sleep(1)  # the clients are busy before the writes start
-        busy = asyncio.run(write_posts(db, media, args.rate, args.seconds, 20_000_000))
-        busy_clients.wait()
-        for label, values in (("idle desk", idle), ("busy desk", busy)):
-            print(
-                f"  {label}: {len(values)} batches of {max(1, int(args.rate / 10))} posts, "
-                f"p50 {statistics.median(values):.1f} ms, p99 {pct(values, 99):.1f} ms per batch"
-            )
-        ratio = pct(busy, 99) / pct(idle, 99)
-        print(f"  write p99 busy / idle: {ratio:.2f} (target <= 1.20: {'ok' if ratio <= 1.2 else 'MISSED'})")
+        first = int(time.time()) * 10  # message ids no earlier run used
+        for setup in args.setup.split(","):
+            if setup != "serve":
+                port = free_port()  # the serving process keeps its own port
+            measure_writes(setup, f"http://127.0.0.1:{port}", db, media, args, sample, first)
+            first += 10_000_000
     finally:
         desk.terminate()  # it finishes the requests in flight first
         try:

@@ -1,7 +1,10 @@
 """Fetch the bytes of a post's media from Telegram, on the intake worker (never in a handler).
 
-Photos (largest size) and image documents are always fetched: they are what OCR reads. Other
-documents are fetched only when ``max_document_bytes`` allows it. A file reference that expired
+Photos (largest size) and image documents are always fetched: they are what OCR reads. Clips
+(videos, video stickers, GIFs as MP4, round video notes, animated stickers) are fetched up to
+``max_video_bytes`` (``[ocr] video_max_bytes``) and read at their key frames; a bigger one is
+recorded with its size as not downloaded. Other documents are fetched only when
+``max_document_bytes`` allows it. A file reference that expired
 between receiving the message and downloading it (common for gap-filled or retried posts) is
 renewed by re-fetching the message once, as Telegram documents; Telethon does this itself only
 for documents, not photos.
@@ -14,19 +17,33 @@ from typing import Any
 
 from telethon import TelegramClient, errors
 
-from monitor.core.models import MediaItem
+from monitor.core.models import MediaItem, file_size
 
 log = logging.getLogger(__name__)
 
 _REFERENCE_ERRORS = (errors.FileReferenceExpiredError, errors.FilerefUpgradeNeededError)
 
 
-def wants_download(item: MediaItem, max_document_bytes: int) -> bool:
+def wants_download(item: MediaItem, max_document_bytes: int, max_video_bytes: int = 0) -> bool:
     if item.missing_reason is not None:
         return False
     if item.is_image:
         return True
+    if item.is_clip and item.size is not None and item.size <= max_video_bytes:
+        return True
     return bool(max_document_bytes) and item.size is not None and item.size <= max_document_bytes
+
+
+def not_downloaded_reason(item: MediaItem, max_video_bytes: int) -> str:
+    """Why a file was left on Telegram: a clip over the video cap says its size."""
+    if item.is_clip and item.size is not None and item.size > max_video_bytes:
+        if not max_video_bytes:
+            return "video not downloaded: videos are not read ([ocr] video_max_bytes = 0)"
+        return (
+            f"video of {file_size(item.size)} not downloaded: over the {file_size(max_video_bytes)} "
+            "cap ([ocr] video_max_bytes)"
+        )
+    return "not downloaded"
 
 
 async def download_bytes(client: TelegramClient, message: Any) -> bytes:
@@ -47,7 +64,11 @@ async def download_bytes(client: TelegramClient, message: Any) -> bytes:
 
 
 async def fill_media(
-    client: TelegramClient, messages: list[Any], items: list[MediaItem], max_document_bytes: int = 0
+    client: TelegramClient,
+    messages: list[Any],
+    items: list[MediaItem],
+    max_document_bytes: int = 0,
+    max_video_bytes: int = 0,
 ) -> None:
     """Download into ``items`` (one per message, as :func:`handlers.telegram.media_items` made them).
 
@@ -55,9 +76,9 @@ async def fill_media(
     the post text is archived now, the image is lost only if Telegram no longer has it.
     """
     for message, item in zip(messages, items, strict=True):
-        if not wants_download(item, max_document_bytes):
+        if not wants_download(item, max_document_bytes, max_video_bytes):
             if item.missing_reason is None and not item.is_image:
-                item.missing_reason = "not downloaded"
+                item.missing_reason = not_downloaded_reason(item, max_video_bytes)
             continue
         try:
             item.content = await download_bytes(client, message)

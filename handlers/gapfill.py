@@ -221,6 +221,7 @@ async def backfill(
     since: datetime | None = None,
     limit: int | None = None,
     max_document_bytes: int = 0,
+    max_video_bytes: int = 0,
     on_progress: Callable[[int, int | None], None] | None = None,
 ) -> dict[str, int]:
     """Pull a channel's history (newest first) through the pipeline; safe to run again.
@@ -233,7 +234,13 @@ async def backfill(
     counts = {"seen": 0, "new": 0, "updated": 0, "unchanged": 0, "skipped": 0, "failed": 0}
     try:
         channel = await resolve_one(client, archive, ref)
-        intake = Intake(client, pipeline, {channel.id: channel}, max_document_bytes=max_document_bytes)
+        intake = Intake(
+            client,
+            pipeline,
+            {channel.id: channel},
+            max_document_bytes=max_document_bytes,
+            max_video_bytes=max_video_bytes,
+        )
         peer = input_peer(channel)
         total = (await client.get_messages(peer, limit=0)).total
         expected = min(total, limit) if limit else total

@@ -132,6 +132,7 @@ class Intake:
         queue_size: int = 2000,
         album_wait: float = 0.5,
         max_document_bytes: int = 0,
+        max_video_bytes: int = 0,
         ocr_concurrency: int = 4,
         on_archived: Callable[[Unit, Any], None] | None = None,
     ):
@@ -142,6 +143,7 @@ class Intake:
         self.batch_size = batch_size
         self.album_wait = album_wait
         self.max_document_bytes = max_document_bytes
+        self.max_video_bytes = max_video_bytes  # clips up to this size are downloaded and read
         self.on_archived = on_archived
         self.queue: asyncio.Queue[Unit] = asyncio.Queue(queue_size)
         self.progress = Progress()
@@ -324,7 +326,7 @@ class Intake:
             return
         for (unit, post), result in zip(posts, results, strict=True):
             self._done(unit, result)
-            shas = [m.sha256 for m in post.media if m.is_image and m.sha256]
+            shas = [m.sha256 for m in post.media if (m.is_image or m.is_clip) and m.sha256]
             if shas and self.pipeline.ocr_pool is not None:
                 task = asyncio.create_task(self.posters.read_post(result.post_id, shas), name="intake-ocr")
                 self._ocr_tasks.add(task)
@@ -378,7 +380,7 @@ class Intake:
         client = getattr(messages[0], "_client", None) or self.client
         if client is not None:
             with_media = [m for m in messages if media_items(m)]
-            await fill_media(client, with_media, post.media, self.max_document_bytes)
+            await fill_media(client, with_media, post.media, self.max_document_bytes, self.max_video_bytes)
         return post
 
     async def _album_of(self, channel: Channel, message: Any) -> list[Any]:

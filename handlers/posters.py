@@ -54,6 +54,7 @@ class PosterReader:
         """Read one stored image (skipped if read before); concurrent callers share one read.
 
         True when the image has text now (read here or before), False when reading it failed.
+        A clip the reader skipped (over the video cap, a Lottie sticker) is no failure.
         """
         shared = self._shared.get(sha256)
         if shared is None:
@@ -76,7 +77,7 @@ class PosterReader:
             return media is not None and media.ocr_status != "failed"
         outcome = await self._reuse(media.path) or await self.ocr_pool.recognize(media.path)
         await self.apply_ocr(sha256, outcome, detect=False)
-        return outcome.status == "done"
+        return outcome.status != "failed"
 
     async def _reuse(self, path: Path) -> OcrOutcome | None:
         """The reading of a poster already read that this image is a copy of (re-posted by another
@@ -120,7 +121,7 @@ class PosterReader:
             copied_from=outcome.extra.get("copied_from"),
         )
         if outcome.status != "done":
-            log.warning("ocr failed sha256=%s reason=%s", sha256[:12], outcome.reason)
+            log.warning("ocr %s sha256=%s reason=%s", outcome.status, sha256[:12], outcome.reason)
         if detect:
             await self.detect_posts(post_ids)
         return post_ids

@@ -61,15 +61,20 @@ async def open_app(
     sinks: list[Sink] | None = None,
     telegram_client: Any = None,
     write_gate: Any = None,
+    live: bool = False,
 ) -> AsyncIterator[App]:
     """Open everything the pipeline needs; close it all on the way out, whatever happens.
 
     ``deliver=False`` records alerts in the archive without sending them (an import without
     ``--alerts``). ``sinks`` overrides the configured sinks (``demo`` prints to the console).
+    ``live`` is the daemon's: small batches as posts come, the WAL checkpointed between them.
     """
     # An import's workers (write_gate) open an archive their command has just checked.
-    archive = await Archive.open(db_path, media_dir, write_gate=write_gate, verify=write_gate is None)
+    archive = await Archive.open(
+        db_path, media_dir, write_gate=write_gate, verify=write_gate is None, quiet_checkpoints=live
+    )
     ocr_pool = None
+    reader = None  # the pool, with clips read at their key frames (ocr.clips.MediaReader)
     outbox = None
     try:
         detector = build_detector(config) if detect else None
@@ -77,6 +82,8 @@ async def open_app(
             detector.signatures = await learn_book(archive, detector.ruleset.signatures)
         if ocr and config.ocr.enabled:
             from ocr import OcrPool, OcrSettings  # why: ~0.8 s, loaded only when posters are read
+            from ocr.clips import MediaReader
+            from ocr.video import VideoSettings
 
             ocr_pool = OcrPool(
                 OcrSettings.from_config(config.ocr),
@@ -84,11 +91,12 @@ async def open_app(
                 queue_size=config.ocr.queue_size,
             )
             await ocr_pool.start()
+            reader = MediaReader(ocr_pool, VideoSettings.from_config(config.ocr))
         if detect:
             chosen = sinks if sinks is not None else build_sinks(config, telegram_client)
             outbox = Outbox(archive, chosen, config.alerts)
             outbox.dispatcher.desk_url = config.web.base_url  # messages link to the post's page on the desk
-        pipeline = Pipeline(archive, detector=detector, ocr_pool=ocr_pool, outbox=outbox, deliver=deliver)
+        pipeline = Pipeline(archive, detector=detector, ocr_pool=reader, outbox=outbox, deliver=deliver)
         yield App(config, archive, pipeline, detector, ocr_pool, outbox)
     finally:
         if ocr_pool is not None:

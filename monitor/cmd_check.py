@@ -33,7 +33,7 @@ _CONTEXT = 60  # characters of context shown around a match
 @click.option(
     "--image",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Also read this poster (OCR) and check its text.",
+    help="Also read this poster or video clip (OCR; a clip at its key frames) and check its text.",
 )
 @click.option("--date", "date_text", help="Post date for the countdown deadline (default: now, UTC).")
 @click.option(
@@ -153,11 +153,15 @@ def _show_signature(
 def _read_poster(image: Path, config: Any, *, have_text: bool) -> tuple[str | None, str | None]:
     """OCR text of ``image`` and its doubtful lines (read without the evidence to be matched);
     a failure is one sentence (fatal only when there is no TEXT)."""
-    from ocr import OcrSettings, recognize_file  # why: the OCR engine (~0.8 s) loads only for --image
+    from ocr import OcrSettings  # why: the OCR engine (~0.8 s) loads only for --image
+    from ocr.clips import read_media_file
+    from ocr.video import VideoSettings
 
     outcome: OcrOutcome | None
     try:
-        outcome = recognize_file(image, OcrSettings.from_config(config.ocr))
+        outcome = read_media_file(
+            image, OcrSettings.from_config(config.ocr), VideoSettings.from_config(config.ocr)
+        )
     except (ImageError, OcrError) as exc:
         problem, outcome = str(exc), None
     else:

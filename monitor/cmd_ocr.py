@@ -36,7 +36,8 @@ def _console(err: bool = False) -> Console:
 def ocr_command(
     app: AppContext, files: tuple[Path, ...], pending: bool, limit: int | None, as_json: bool
 ) -> None:
-    """Read posters: the archive's pending images (--pending), or the FILES given.
+    """Read posters and clips: the archive's pending ones (--pending), or the FILES given
+    (images, or videos read at their key frames, each line led by its time).
 
     --pending finishes what a crash or `import --no-ocr` left: each image is read once in the
     worker pool, its text stored and its posts run through detection (alerts are archived).
@@ -44,7 +45,7 @@ def ocr_command(
     Example: tgmonitor ocr --pending --limit 500
     """
     if pending == bool(files):
-        raise click.UsageError("give --pending or one or more image FILES (not both)")
+        raise click.UsageError("give --pending or one or more image or video FILES (not both)")
     config = app.config()
     if files:
         _ocr_files(config, files, as_json)
@@ -83,12 +84,15 @@ def ocr_command(
 
 
 def _ocr_files(config: Any, files: tuple[Path, ...], as_json: bool) -> None:
-    from ocr import OcrSettings, recognize_file  # why: the OCR engine (~0.8 s) loads only to read images
+    from ocr import OcrSettings  # why: the OCR engine (~0.8 s) loads only to read images
+    from ocr.clips import read_media_file
+    from ocr.video import VideoSettings
 
     settings = OcrSettings.from_config(config.ocr)
+    video = VideoSettings.from_config(config.ocr)
     results = []
     for path in files:
-        outcome = recognize_file(path, settings)
+        outcome = read_media_file(path, settings, video)
         results.append({"file": str(path), **outcome.to_dict()})
         if not as_json:
             if outcome.status == "done":
@@ -267,7 +271,9 @@ def _check_archive(app: AppContext) -> list[tuple[str, str, str]]:
     for problem in stats.get("open_problems") or []:
         rows.append(("warn", "collection", problem))
     if stats.get("ocr_pending"):
-        rows.append(("warn", "ocr pending", f"{stats['ocr_pending']} images: run `tgmonitor ocr --pending`"))
+        rows.append(
+            ("warn", "ocr pending", f"{stats['ocr_pending']} images or clips: run `tgmonitor ocr --pending`")
+        )
     return rows
 
 

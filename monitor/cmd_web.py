@@ -16,12 +16,20 @@ from monitor.core.store import Archive
 @click.command("serve")
 @click.option("--host", help="Address to listen on (default: [web] host, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: [web] port, 8750).")
+@click.option(
+    "--nice",
+    type=click.IntRange(0, 19),
+    default=10,
+    show_default=True,
+    help="Lower the desk's OS priority by this much, so a busy desk never slows the daemon (0 keeps it).",
+)
 @pass_app
-def serve_command(app: AppContext, host: str | None, port: int | None) -> None:
+def serve_command(app: AppContext, host: str | None, port: int | None, nice: int) -> None:
     """The analyst's desk in a browser: alerts, search, posts, channels, countdowns, campaigns.
 
     Listens on 127.0.0.1 unless told otherwise; any other address needs users (tgmonitor users
-    add NAME), who then log in. Reads the same archive as a running daemon. Stops on Ctrl-C.
+    add NAME), who then log in. Reads the same archive as a running daemon, at a lower OS
+    priority (--nice) so that collection comes first. Stops on Ctrl-C.
 
     Example: tgmonitor serve --port 8750   (then open http://127.0.0.1:8750/)
     """
@@ -33,8 +41,12 @@ def serve_command(app: AppContext, host: str | None, port: int | None) -> None:
     db_path = app.existing_db()
 
     async def go() -> None:
-        async with open_desk(config, db_path, app.media_dir(), host=host) as desk:
+        async with open_desk(config, db_path, app.media_dir(), host=host, nice=nice) as desk:
             runner = await run_desk(desk, host, port)
+            if nice:  # once it serves (a refused start leaves the caller's priority alone)
+                from monitor.web.desk import lower_priority
+
+                lower_priority(nice)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):

@@ -117,6 +117,11 @@ def make_client(config: Config, account: AccountConfig | None = None) -> Telegra
     )
 
 
+DESK_CHECK_S = 2.0  # how often the daemon looks whether its desk's process still runs
+DESK_RESTART_MIN_S = 5.0
+DESK_RESTART_MAX_S = 300.0
+
+
 @dataclass
 class Health:
     """What ``stats`` and the logs say about the connection (saved in archive meta)."""
@@ -224,6 +229,7 @@ class Daemon:
             detect=self.detect,
             deliver=self.deliver,
             telegram_client=self.client,
+            live=True,
         ) as app:
             self.app = app
             self.intake = Intake(
@@ -232,6 +238,7 @@ class Daemon:
                 self.channels,
                 workers=self.workers,
                 max_document_bytes=self.config.telegram.download_documents_max_bytes,
+                max_video_bytes=self.config.ocr.video_max_bytes,
                 ocr_concurrency=max(2, self.config.ocr.workers * 2),
             )
             self.gapfiller = GapFiller(
@@ -297,17 +304,53 @@ class Daemon:
                             await outbox_task
 
     async def _start_desk(self, stack: contextlib.AsyncExitStack) -> None:
-        """The web desk in the daemon's event loop (``[web] enabled``), on its own archive
-        connection so its reads never queue behind the pipeline's writes."""
-        from monitor.web import open_desk, run_desk  # why: aiohttp's web and Jinja2 load only when enabled
+        """The web desk (``[web] enabled``) in a process of its own at a lower OS priority, so 50
+        busy analysts never slow collection (:mod:`monitor.web.process` says what was measured)."""
+        from monitor.web.desk import DESK_NICE
+        from monitor.web.process import DeskProcess
 
-        web = self.config.web
-        desk = await stack.enter_async_context(
-            open_desk(self.config, self.db_path, self.media_dir, host=web.host, verify=False)
-        )
-        runner = await run_desk(desk, web.host, web.port)
-        stack.push_async_callback(runner.cleanup)
+        desk = DeskProcess(self.config, self.db_path, self.media_dir, nice=DESK_NICE)
+        await desk.start()
+        stack.push_async_callback(desk.stop)
+        log.info("web desk on http://%s:%d/ (its own process)", self.config.web.host, self.config.web.port)
         self.desk = desk
+        self._spawn(self._watch_desk(desk), "desk-watch")
+
+    async def _watch_desk(self, desk: Any) -> None:
+        """Restart the desk's process if it ends while the daemon runs (killed by the OOM killer,
+        a crash in a library): said once as a health problem, cleared when it serves again;
+        restarts back off from 5 s to 5 minutes while it keeps failing."""
+        delay = DESK_RESTART_MIN_S
+        down = False
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), DESK_CHECK_S)
+            if self._stop.is_set():
+                return
+            ended = desk.ended
+            if ended is None:
+                continue
+            where = f"http://{self.config.web.host}:{self.config.web.port}/"
+            if not down and self.checks is not None:
+                await self.checks.problem(
+                    "web-desk",
+                    "web desk",
+                    f"the web desk's process ended ({ended}): restarting it at {where}",
+                )
+            down = True
+            await desk.stop()
+            try:
+                await desk.start()
+            except MonitorError as exc:
+                log.warning("%s; trying again in %.0f s", exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                delay = min(delay * 2, DESK_RESTART_MAX_S)
+                continue
+            log.info("web desk restarted on %s", where)
+            delay, down = DESK_RESTART_MIN_S, False
+            if self.checks is not None:
+                await self.checks.recovered("web-desk", f"the web desk serves again at {where}")
 
     def _make_clients(self) -> dict[str, tuple[TelegramClient, bool]]:
         """One client per account of the pool; one account (``main``) without ``[[telegram.account]]``."""
@@ -746,6 +789,7 @@ async def backfill_channel(
                 since=since,
                 limit=limit,
                 max_document_bytes=config.telegram.download_documents_max_bytes,
+                max_video_bytes=config.ocr.video_max_bytes,
                 on_progress=on_progress,
             )
         finally:

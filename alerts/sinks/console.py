@@ -17,6 +17,7 @@ from alerts.sinks.base import OutgoingAlert, Sink, sink_name
 from monitor.core.config import SinkConfig
 from monitor.core.detection import severity_rank
 from monitor.core.escape import for_terminal
+from monitor.core.models import media_text_label
 
 _SEVERITY_STYLE = {"high": "bold red", "medium": "bold yellow", "low": "cyan"}
 
@@ -99,10 +100,11 @@ def render_rich(body: dict[str, Any]) -> Any:
         for item in (body.get("channels") or [])[:30]:
             name = f"{item.get('title') or item.get('channel')} {item.get('url') or ''}"
             out.append(f"  • {for_terminal(name, newlines=False)}\n")
-    for source, label in (("text", ""), ("ocr", "Poster text: ")):
+    for source in ("text", "ocr"):
         value = body.get("text") if source == "text" else body.get("ocr_excerpt")
         if not value:
             continue
+        label = f"{media_text_label(value)}: " if source == "ocr" else ""
         out.append(label, style="italic")
         for piece, hot in fmt.excerpt_pieces(value, fmt.text_spans(body, source), 600):
             if source == "ocr":  # poster lines run together in a terminal: keep them apart, on one line

@@ -125,6 +125,11 @@ class OcrConfig:
     max_side: int = 1600  # long side capped before OCR (Tesseract time grows steeply with size)
     pass_timeout: float = 3.0  # CPU seconds: a Tesseract pass using more is skipped (grain bogs psm 11 down)
     queue_size: int = 64
+    # Clips (issue 18): videos, video stickers, GIFs and round video notes up to this size are
+    # downloaded and read at their key frames (ocr.video); bigger ones are recorded as skipped.
+    video_max_bytes: int = 20 * 1024 * 1024
+    video_max_frames: int = 8  # key frames read per clip: start, scene changes, last
+    video_timeout: float = 60.0  # seconds FFmpeg may take to cut one clip's frames
 
 
 @dataclass
@@ -352,6 +357,9 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "ocr.max_side": (100, 20_000, " pixels"),
     "ocr.pass_timeout": (0.5, 3600, " CPU seconds"),
     "ocr.queue_size": (1, 100_000, ""),
+    "ocr.video_max_bytes": (0, 2 << 30, " bytes (0: do not read videos)"),
+    "ocr.video_max_frames": (1, 64, " frames"),
+    "ocr.video_timeout": (1, 3600, " seconds"),
     "alerts.campaign_window_hours": (0.1, 8760, " hours"),
     "alerts.reminder_offsets_hours": (0, 8760, " hours"),
     "alerts.burst_limit": (1, 10_000, " alerts"),

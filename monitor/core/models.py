@@ -13,6 +13,19 @@ from typing import Any
 
 IMAGE_MIME_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
 
+CLIP_MIME_TYPES = frozenset(
+    {
+        "video/mp4",
+        "video/webm",
+        "video/quicktime",
+        "video/x-matroska",
+        "video/3gpp",
+        "application/x-tgsticker",
+    }
+)
+"""Clips read at their key frames (issue 18): videos, round video notes, GIFs Telegram turned into
+MP4, video stickers (WebM) and animated stickers (Lottie ``.tgs``, recorded as not readable)."""
+
 LINKABLE_KINDS = frozenset({"public_channel", "private_channel", "public_supergroup", "private_supergroup"})
 """Desktop's chat types whose messages t.me links reach (channels and supergroups)."""
 
@@ -64,6 +77,26 @@ class MediaItem:
     missing_reason: str | None = None
     sha256: str | None = None  # set once stored in the archive
 
+    @property
+    def is_clip(self) -> bool:
+        """A video or animated sticker, read at its key frames (``ocr.clips``) like a poster."""
+        return not self.is_image and (self.mime_type or "").lower() in CLIP_MIME_TYPES
+
+
+VIDEO_LINE_PREFIX = "[video "
+"""How a line of a clip's stored text starts (``[video 0:17] ...``): written by ``ocr.video``,
+read by the alert formats to call that text what it is."""
+
+
+def media_text_label(text: str) -> str:
+    """``Video text``, ``Poster text`` or both, by the lines of a media excerpt: an analyst
+    looking for the words goes to the clip's time, not to an image."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    video = sum(line.lstrip().startswith(VIDEO_LINE_PREFIX) for line in lines)
+    if video and video == len(lines):
+        return "Video text"
+    return "Poster and video text" if video else "Poster text"
+
 
 @dataclass(slots=True)
 class Post:
@@ -102,9 +135,11 @@ def message_link(channel: Channel, message_id: int) -> str | None:
 
 @dataclass
 class OcrOutcome:
-    """The result of reading one image: ``done`` with its text, or ``failed`` with a reason."""
+    """The result of reading one image: ``done`` with its text, or ``failed`` with a reason
+    (a clip, ``ocr.clips``, may also be ``skipped`` with a reason: over the video cap, a Lottie
+    sticker)."""
 
-    status: str  # "done" | "failed"
+    status: str  # "done" | "failed" | "skipped"
     text: str = ""  # the lines read with evidence: searched and matched
     reason: str | None = None
     sha256: str | None = None
@@ -128,3 +163,13 @@ class OcrOutcome:
     def from_dict(cls, data: dict[str, Any]) -> OcrOutcome:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def file_size(size: int) -> str:
+    """A file size for a person (``23.4 MB``, ``109 KB``, ``512 bytes``): the one wording of the
+    video cap's messages on both roads (``handlers.downloads``, ``ocr.clips``)."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MB"
+    if size >= 1024:
+        return f"{size // 1024} KB"
+    return f"{size} bytes"

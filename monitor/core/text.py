@@ -9,8 +9,10 @@ collapsed and Latin case folded.
 
 There are two entry points with one definition:
 
-* :func:`normalize` is the fast path (``str.translate`` and a few compiled regexes, all in C),
-  used on every post we index and every text we match.
+* :func:`normalize` is the fast path, used on every post we index and every text we match: a
+  word seen before costs a dictionary look-up, and the new words of a text are folded together
+  by a few C scans (``str.replace`` per distinct foldable character, compiled regexes that open
+  with a character class so ``re`` skips ahead in C).
 * :func:`normalize_with_offsets` returns the same string plus, for each output character, the
   span of the original text it came from, so a match found in normalised text can be highlighted
   in the original. It is slower and is used only once a match is known.
@@ -25,6 +27,8 @@ import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import accumulate, compress, repeat
+from operator import add, is_
 from typing import overload
 
 __all__ = [
@@ -80,15 +84,24 @@ for _i in range(10):
     _TABLE[0x0660 + _i] = str(_i)
     _TABLE[0x06F0 + _i] = str(_i)
 
-_HASHTAG_TABLE = {ord("#"): " ", ord("_"): " "}
-# str.translate looks every character up in the table (about 0.1 µs each for Arabic text); the
-# characters to fold are few in a post, so a regex finds their runs in C and only those runs
-# are translated. Same result, a fifth of the time.
-_FOLDABLE = re.compile("[" + "".join(re.escape(chr(cp)) for cp in sorted(_TABLE)) + "]+")
+# The fold, per character (``None``: dropped). ``str.translate`` looks every character of a text up
+# in a dict (about 0.1 µs each for Arabic text) and a callback per run of foldable characters
+# costs a Python call each (30 a post); instead one C scan finds the runs, and each *distinct*
+# foldable character of the text (a post has a handful: أ إ ة ى, a few marks) is replaced with
+# ``str.replace``, a C scan of its own. The class comes first in the pattern (``X X*``, not
+# ``X+``): ``re`` skips ahead in C only to a pattern that opens with a character class.
+_FOLD_TO: dict[str, str] = {chr(cp): to or "" for cp, to in _TABLE.items()}
+_FOLD_CLASS = "[" + "".join(re.escape(chr(cp)) for cp in sorted(_TABLE)) + "]"
+_FOLDABLE_RUNS = re.compile(_FOLD_CLASS + _FOLD_CLASS + "*").findall
 
 
-def _fold_run(match: re.Match[str]) -> str:
-    return match.group().translate(_TABLE)
+def _fold(text: str) -> str:
+    """``text.translate(_TABLE)``, in a few C scans instead of one dict look-up per character."""
+    runs = _FOLDABLE_RUNS(text)
+    if runs:
+        for c in set("".join(runs)):
+            text = text.replace(c, _FOLD_TO[c])
+    return text
 
 
 _HASHTAG = re.compile(r"#\w+")
@@ -110,6 +123,67 @@ def _split_camel(match: re.Match[str]) -> str:
     return _CAMEL_BOUNDARY.sub(" ", match.group())
 
 
+# The fast path's own patterns: each opens with a literal or a character class, which ``re`` finds
+# in C, so a text is scanned once per step rather than the pattern tried at every position.
+_CAMEL_HASHTAG = re.compile(r"#\w*[a-z][A-Z]\w*")  # a hashtag that has a camel-case boundary
+_DIGIT_RUN = re.compile(r"\d\d*")
+_LETTER_AT = re.compile(r"[^\W\d_]").match  # the letters of _DIGIT_LETTER, at one position
+_OTHER_SPACE = re.compile(r"[^\S ]").search  # whitespace other than the plain space
+
+
+def _space_digit_run(match: re.Match[str]) -> str:
+    """A run of digits with a space on each side where a letter touches it (``_DIGIT_LETTER``)."""
+    text, (start, end) = match.string, match.span()
+    run = match.group()
+    if start and _LETTER_AT(text, start - 1):
+        run = " " + run
+    if end < len(text) and _LETTER_AT(text, end):
+        run += " "
+    return run
+
+
+def _fold_text(text: str) -> str:
+    """The steps of :func:`normalize` over a whole text, each a C scan (see the module docstring)."""
+    text = _fold(unicodedata.normalize("NFKC", text))
+    if "#" in text:
+        text = _CAMEL_HASHTAG.sub(_split_camel, text).replace("#", " ")
+    text = text.casefold()
+    if "_" in text:
+        text = text.replace("_", " ")
+    # Cheap scans first: most posts need neither of the two slower substitutions.
+    if _ANY_DIGIT(text):
+        text = _DIGIT_RUN.sub(_space_digit_run, text)
+    if _ANY_TRIPLE(text):
+        text = _LETTER_RUN.sub(r"\1", text)
+    if "  " in text or _OTHER_SPACE(text) or text[:1] == " " or text[-1:] == " ":
+        return " ".join(text.split())  # the same whitespace as \s, collapsed and stripped
+    return text
+
+
+# Words (runs of non-whitespace of the original) are folded once each and kept: a channel's
+# vocabulary repeats, and a known word costs a dictionary look-up instead of the steps above.
+# Every step works inside a word (whitespace is never dropped nor made from a letter, NFKC never
+# composes across it), so the folded words joined by single spaces are ``_fold_text(text)``;
+# ``tests/core/test_text_fold.py`` checks it against the former one-pass definition.
+_WORDS: dict[str, str] = {}
+_WORDS_KEPT = 1 << 15  # words kept before the table starts afresh
+_LONGEST_KEPT = 64  # longer words (a link, a hostile run of letters) are folded, not kept: a few MB at most
+_SEPARATOR = " \x00 "  # joins unknown words into one text to fold: NUL is untouched by every step
+
+
+def _fold_words(words: list[str]) -> list[str]:
+    """Each word folded, the lot in one pass of :func:`_fold_text` (a pass per word costs its
+    dozen C calls each)."""
+    source = _SEPARATOR.join(words)
+    if source.count("\x00") != len(words) - 1:  # a word with a NUL of its own
+        return [_fold_text(word) for word in words]
+    joined = _fold_text(source)
+    folded = joined.split(_SEPARATOR)
+    if len(folded) == len(words):  # the usual case: no word folded to nothing
+        return folded
+    return [part.strip() for part in joined.split("\x00")]
+
+
 @functools.lru_cache(maxsize=8192)
 def normalize(text: str) -> str:
     """Fold ``text`` for indexing, searching and matching (fast path).
@@ -119,16 +193,20 @@ def normalize(text: str) -> str:
     """
     if not text:
         return ""
-    text = _FOLDABLE.sub(_fold_run, unicodedata.normalize("NFKC", text))
-    if "#" in text:
-        text = _HASHTAG.sub(_split_camel, text)
-    text = text.casefold().replace("#", " ").replace("_", " ")
-    # Cheap scans first: most posts need neither of the two slower substitutions.
-    if _ANY_DIGIT(text):
-        text = _DIGIT_LETTER.sub(" ", text)
-    if _ANY_TRIPLE(text):
-        text = _LETTER_RUN.sub(r"\1", text)
-    return " ".join(text.split())  # the same whitespace as \s, collapsed and stripped
+    words = text.split()
+    folded = list(map(_WORDS.get, words))
+    if None in folded:
+        # All in C, and from this call's own look-ups: another thread may clear the table meanwhile.
+        unknown = list(dict.fromkeys(compress(words, map(is_, folded, repeat(None)))))
+        new = dict(zip(unknown, _fold_words(unknown), strict=True))
+        if len(_WORDS) > _WORDS_KEPT:
+            _WORDS.clear()
+        if max(map(len, unknown)) <= _LONGEST_KEPT:
+            _WORDS.update(new)
+        else:
+            _WORDS.update({word: f for word, f in new.items() if len(word) <= _LONGEST_KEPT})
+        folded = list(map(new.get, words, folded))  # the new fold of a word, else the known one
+    return " ".join(filter(None, folded))
 
 
 # --- the same steps, tracking where each character came from -------------------------------
@@ -363,49 +441,65 @@ def _word_offsets(word: str) -> tuple[str, tuple[Origin, ...]]:
 
 
 class _WordOrigins(_LazyOrigins):
-    """Origins of text folded word by word, looked up per word (not one tuple per character).
+    """Origins of text folded word by word, worked out per word when asked for.
 
-    ``starts[k]`` is where piece ``k`` begins in the folded text; a piece is a folded word (its
-    cached relative origins, shifted by where the word starts) or the space joining two words.
+    The folded text is the folded words joined by single spaces: ``starts[k]`` is where word
+    ``k`` begins in it (worked out in C from the words' lengths). A position in a word maps
+    through the word's relative origins (the character walk, :func:`_word_offsets`), worked out
+    the first time the word is asked for: a countdown or a match needs the words it lies in,
+    not every word of the post (a post of new words cost milliseconds). The space after word
+    ``k`` points at the whitespace between it and the next word.
     """
 
-    __slots__ = ("_pieces", "_starts")
+    __slots__ = ("_fallback", "_folded", "_relative", "_spans", "_starts", "_text", "_words")
 
-    def __init__(self, starts: list[int], pieces: list[tuple[int, tuple[Origin, ...]]], length: int):
-        self._starts, self._pieces, self._length = starts, pieces, length
+    def __init__(
+        self, text: str, words: list[str], folded: list[str], spans: list[tuple[int, int]], length: int
+    ):
+        self._text, self._words, self._folded, self._spans, self._length = text, words, folded, spans, length
+        self._starts = list(accumulate(map(add, map(len, folded), repeat(1)), initial=0))
+        self._relative: dict[int, tuple[Origin, ...]] = {}
+        self._fallback: Sequence[Origin] | None = None
 
     def _at(self, index: int) -> Origin:
-        piece = bisect.bisect_right(self._starts, index) - 1
-        shift, relative = self._pieces[piece]
-        start, end = relative[index - self._starts[piece]]
-        return start + shift, end + shift
+        if self._fallback is not None:
+            return self._fallback[index]
+        k = bisect.bisect_right(self._starts, index) - 1
+        offset = index - self._starts[k]
+        start, end = self._spans[k]
+        if offset == len(self._folded[k]):  # the space joining word k and the next
+            return end, self._spans[k + 1][0]
+        relative = self._relative.get(k)
+        if relative is None:
+            walked, relative = _word_offsets(self._words[k])
+            if walked != self._folded[k]:  # the two roads disagree on this word: walk the whole text
+                self._fallback = _offsets_by_character(self._text)[1]
+                return self._fallback[index]
+            self._relative[k] = relative
+        first, last = relative[offset]
+        return first + start, last + start
 
 
 def _offsets_by_word(text: str) -> tuple[str, Sequence[Origin]] | None:
-    parts: list[str] = []
-    starts: list[int] = []
-    pieces: list[tuple[int, tuple[Origin, ...]]] = []
-    length = 0
-    previous_end = -1
-    for match in _NON_SPACE.finditer(text):
-        folded, relative = _word_offsets(match.group())
-        if not folded:
-            continue
-        start = match.start()
-        if parts:
-            parts.append(" ")
-            starts.append(length)
-            pieces.append((0, ((previous_end, start),)))  # the whitespace between the two words
-            length += 1
-        parts.append(folded)
-        starts.append(length)
-        pieces.append((start, relative))
-        length += len(folded)
-        previous_end = match.end()
-    joined = "".join(parts)
-    if joined != normalize(text) or length != len(joined):
+    normalized = normalize(text)  # and the words' folds are in the table
+    words = text.split()
+    spans = [m.span() for m in _NON_SPACE.finditer(text)]  # the same runs as split()
+    folded = list(map(_WORDS.get, words))
+    if None in folded:  # words the table does not keep (long ones), or it started afresh meanwhile
+        unknown = [word for word, f in zip(words, folded, strict=True) if f is None]
+        refolded = dict(zip(unknown, _fold_words(unknown), strict=True))
+        folded = list(map(refolded.get, words, folded))
+    if "" in folded:  # a word of marks alone folds to nothing: no piece of the folded text
+        keep = list(map(bool, folded))
+        words, spans, folded = (
+            list(compress(words, keep)),
+            list(compress(spans, keep)),
+            list(compress(folded, keep)),
+        )
+    joined = " ".join(folded)  # type: ignore[arg-type]
+    if joined != normalized or len(spans) != len(words):
         return None
-    return (joined, _WordOrigins(starts, pieces, length)) if joined else ("", [])
+    return (joined, _WordOrigins(text, words, folded, spans, len(joined))) if joined else ("", [])  # type: ignore[arg-type]
 
 
 LONG_TEXT = 50_000

@@ -46,15 +46,14 @@ async def search(request: web.Request) -> web.Response:
 
 async def alerts(request: web.Request) -> web.Response:
     limit = number(request.query, "limit", 50, low=1, high=1000) or 50
-    return _json(await alert_rows(request.app[DESK].archive, alert_filters(request.query), limit))
+    return _json(await alert_rows(request.app[DESK], alert_filters(request.query), limit))
 
 
 async def post(request: web.Request) -> web.Response:
     data = await post_data(
         request.app[DESK], int(request.match_info["channel_id"]), int(request.match_info["message_id"])
     )
-    data.pop("_post_id", None)
-    return _json(data)
+    return _json({k: v for k, v in data.items() if k != "_post_id"})  # data is shared: not popped
 
 
 async def stats(request: web.Request) -> web.Response:

@@ -50,6 +50,7 @@ OPEN_PATHS = ("/login", "/static/")  # reachable before logging in
 SESSIONLESS = ("/api/", "/media/", "/static/")  # no session is started for these (scripts, images)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+UNSLOTTED = ("/static/", "/media/", "/check")  # files, and the poster check (it has its own lock)
 
 
 @web.middleware
@@ -74,6 +75,15 @@ def _problem(request: web.Request, status: int, message: str) -> web.StreamRespo
     if request.path.startswith("/api/"):
         return web.json_response({"error": message}, status=status, dumps=dumps_json)
     return render(request, "error.html", status=status, message=message)
+
+
+@web.middleware
+async def slots_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """At most :data:`~monitor.web.desk.DESK_SLOTS` requests worked on at once (the desk yields)."""
+    if request.path.startswith(UNSLOTTED):
+        return await handler(request)
+    async with request.app[DESK].slots:
+        return await handler(request)
 
 
 @web.middleware
@@ -159,8 +169,15 @@ def _keep(response: web.StreamResponse, fresh: object, request: web.Request, des
 
 def build_app(desk: Desk) -> web.Application:
     """The desk's aiohttp application (serve it with :func:`monitor.web.desk.run_desk`)."""
-    app = web.Application(middlewares=[headers_middleware, identity_middleware], client_max_size=UPLOAD_LIMIT)
+    app = web.Application(
+        middlewares=[headers_middleware, slots_middleware, identity_middleware], client_max_size=UPLOAD_LIMIT
+    )
     app[DESK] = desk
+
+    async def close_reads(_: web.Application) -> None:
+        desk.close()
+
+    app.on_cleanup.append(close_reads)
     app[JINJA] = make_environment()
     app.router.add_get("/", page_alerts.alerts_page, name="alerts")
     app.router.add_get("/alerts/cards", page_alerts.alert_cards)

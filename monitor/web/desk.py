@@ -3,6 +3,12 @@
 The desk opens its own connection, so its reads never queue behind the daemon's writes on the
 daemon's connection (SQLite's WAL lets one process read while another writes); its only writes
 (decisions, users) are short transactions.
+
+The desk yields to collection (issue 14: fifty busy analysts must not slow the daemon's writes):
+its connection's thread runs at a lower OS priority (:data:`DESK_NICE`; ``tgmonitor serve`` lowers
+its whole process), at most :data:`DESK_SLOTS` requests are worked on at once (inside the daemon
+they share its event loop), and identical reads share one answer while the archive is unchanged
+(:mod:`monitor.web.fresh`).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import contextlib
 import getpass
 import ipaddress
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -23,12 +30,20 @@ from aiohttp import web
 
 from monitor.core.config import Config
 from monitor.core.errors import MonitorError
-from monitor.core.store import Archive
+from monitor.core.store import Archive, ChangeMark
+from monitor.web.fresh import FreshReads
 from monitor.web.security import LoginLimiter, Sessions
 
 log = logging.getLogger(__name__)
 
 PHASH_CACHE_S = 60.0
+DESK_NICE = 10
+"""How much lower than the daemon's the desk's OS priority is (``nice``; 10 of 19): its SQL
+thread, and all of ``tgmonitor serve``. A busy desk then takes the cores the daemon leaves."""
+DESK_SLOTS = 4
+"""Requests worked on at once; the others wait their turn (costing nothing). Inside the daemon the
+desk's handlers share the daemon's event loop: fifty at once would put fifty steps between two
+steps of an archive write."""
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
@@ -52,6 +67,17 @@ def hash_index(rows: list[tuple[str, str]]) -> tuple[list[str], np.ndarray]:
     return shas, np.array(values, dtype=np.uint64)
 
 
+def lower_priority(nice: int) -> None:
+    """Lower this process's OS priority by ``nice``, every thread of it: Linux keeps a nice value
+    per thread and ``os.nice`` changes only the caller's (threads started earlier, by a library or
+    the interpreter, would stay where they were). A system that refuses leaves it as it is."""
+    tasks = Path("/proc/self/task")
+    ids = [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]  # 0: the whole process
+    for tid in ids:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, max(nice, os.getpriority(os.PRIO_PROCESS, tid))))
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` only listens on this machine (127.0.0.0/8, ::1, localhost)."""
     if host == "localhost":
@@ -72,14 +98,29 @@ class Desk:
     local_user: str = field(default_factory=getpass.getuser)
     sessions: Sessions = field(default_factory=Sessions)
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
-    # The search's time budget is set on the connection for one statement at a time.
-    search_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # One poster checked at a time: OCR is seconds of CPU, the daemon's pool must keep its cores.
     check_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _hashes: tuple[float, tuple[list[str], np.ndarray] | None] = (0.0, None)
     _detector: Any = None
     _categories: tuple[str, ...] | None = None
     stats_cache: tuple[float, dict[str, Any] | None] = (0.0, None)
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(DESK_SLOTS))
+    _changes: ChangeMark | None = None
+    _reads: FreshReads | None = None
+
+    @property
+    def reads(self) -> FreshReads:
+        """The archive reads shared while the archive is unchanged (opened on first use)."""
+        if self._reads is None:
+            self._changes = ChangeMark(self.archive.path)
+            self._reads = FreshReads(self._changes.mark)
+        return self._reads
+
+    def close(self) -> None:
+        """Close the change mark's connection (the archive is its opener's to close)."""
+        if self._changes is not None:
+            self._changes.close()
+            self._changes = self._reads = None
 
     @property
     def media_dir(self) -> Path:
@@ -145,14 +186,25 @@ async def check_bind(archive: Archive, host: str) -> bool:
 
 @contextlib.asynccontextmanager
 async def open_desk(
-    config: Config, db_path: Path, media_dir: Path | None, *, host: str, verify: bool = True
+    config: Config,
+    db_path: Path,
+    media_dir: Path | None,
+    *,
+    host: str,
+    verify: bool = True,
+    nice: int = DESK_NICE,
 ) -> AsyncIterator[Desk]:
-    """Open the desk's own archive connection and check the bind address against the users."""
-    archive = await Archive.open(db_path, media_dir, verify=verify)
+    """Open the desk's own archive connection (its thread niced by ``nice``) and check the bind
+    address against the users."""
+    archive = await Archive.open(db_path, media_dir, verify=verify, nice=nice)
+    desk = None
     try:
         require_login = await check_bind(archive, host)
-        yield Desk(archive=archive, config=config, require_login=require_login)
+        desk = Desk(archive=archive, config=config, require_login=require_login)
+        yield desk
     finally:
+        if desk is not None:
+            desk.close()
         await archive.close()
 
 

@@ -16,8 +16,8 @@ FILTER_KEYS = ("severity", "channel", "category", "state", "since")
 async def alerts_page(request: web.Request) -> web.Response:
     desk: Desk = request.app[DESK]
     filters = alert_filters(request.query)
-    rows = await alert_rows(desk.archive, filters)
-    channels = await desk.archive.desk.alert_channel_titles()
+    rows = await alert_rows(desk, filters)
+    channels = await desk.reads.get("channel titles", desk.archive.desk.alert_channel_titles)
     params = {k: request.query.get(k, "") for k in FILTER_KEYS}
     return render(
         request,
@@ -37,7 +37,7 @@ async def alert_cards(request: web.Request) -> web.Response:
     desk: Desk = request.app[DESK]
     filters = alert_filters(request.query)
     filters["before_id"] = None
-    rows = await alert_rows(desk.archive, filters)
+    rows = await alert_rows(desk, filters)
     response = render(request, "cards.html", rows=rows)
     if rows:
         response.headers["X-Newest-Alert"] = str(max(r["alert_id"] for r in rows))

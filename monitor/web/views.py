@@ -13,7 +13,7 @@ from multidict import MultiMapping
 
 from alerts.listing import STATES, list_alerts
 from monitor.core.errors import MonitorError
-from monitor.core.store import Archive, SearchHit
+from monitor.core.store import SearchHit
 from monitor.core.times import iso
 from monitor.web.desk import Desk
 
@@ -75,9 +75,15 @@ def alert_filters(query: MultiMapping[str]) -> dict[str, Any]:
     }
 
 
-async def alert_rows(archive: Archive, filters: dict[str, Any], limit: int = PAGE) -> list[dict[str, Any]]:
-    """``tgmonitor alerts --json``'s rows for these filters."""
-    return await list_alerts(archive, limit=limit, **filters)
+def _key(values: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(values.items()))
+
+
+async def alert_rows(desk: Desk, filters: dict[str, Any], limit: int = PAGE) -> list[dict[str, Any]]:
+    """``tgmonitor alerts --json``'s rows for these filters (shared while the archive is unchanged)."""
+    return await desk.reads.get(
+        ("alerts", _key(filters), limit), lambda: list_alerts(desk.archive, limit=limit, **filters)
+    )
 
 
 def search_params(query: MultiMapping[str]) -> dict[str, Any]:
@@ -103,11 +109,12 @@ def search_params(query: MultiMapping[str]) -> dict[str, Any]:
 
 
 async def run_search(desk: Desk, params: dict[str, Any], *, extra: int = 0) -> list[SearchHit]:
-    """The archive's search (one at a time on the desk's connection: its time budget is the
-    connection's); ``extra`` more hits than the limit tell whether a next page exists."""
+    """The archive's search (its time budget stops only its own statement, so requests share the
+    desk's connection); ``extra`` more hits than the limit tell whether a next page exists."""
     if not params["q"]:
         return []
-    async with desk.search_lock:
+
+    async def search() -> list[SearchHit]:
         return await desk.archive.search(
             params["q"],
             channel=params["channel"],
@@ -120,10 +127,19 @@ async def run_search(desk: Desk, params: dict[str, Any], *, extra: int = 0) -> l
             offset=params["offset"],
         )
 
+    return await desk.reads.get(("search", _key(params), extra), search)
+
 
 async def post_data(desk: Desk, channel_id: int, message_id: int) -> dict[str, Any]:
     """A post as the desk shows it: the search row's keys plus views, forwards, forwarded-from,
-    edits, deletion, images with their OCR text, alerts and the raw message."""
+    edits, deletion, images with their OCR text, alerts and the raw message (shared while the
+    archive is unchanged: callers copy before changing it)."""
+    return await desk.reads.get(
+        ("post", channel_id, message_id), lambda: _read_post(desk, channel_id, message_id)
+    )
+
+
+async def _read_post(desk: Desk, channel_id: int, message_id: int) -> dict[str, Any]:
     archive = desk.archive
     record = await archive.post(channel_id, message_id)
     if record is None:

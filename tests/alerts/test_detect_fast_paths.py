@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerts.countdown import _ANCHORS, _FAR, _NEAR, _WORTH_A_LOOK, _merged, _windows, _worth_a_look
+from alerts.backtest import Prefilter
+from alerts.countdown import _FAR, _NEAR, _SCAN, _WORTH_A_LOOK, _merged, _windows, _worth_a_look
 from alerts.detect import Detector
 from alerts.rules import load_rules
 from monitor.core.text import normalize
@@ -50,12 +51,12 @@ def test_countdown_quick_filter_agrees(text, lo, width):
 def test_countdown_windows_skipped_by_their_far_window_would_say_no(text):
     """A near window is skipped without a look when the far window with its end said no."""
     norm = normalize(text)
-    anchors = sorted((end + 1 - len(word), end + 1) for end, word in _ANCHORS.iter(norm))
+    anchors = sorted((end + 1 - length, end + 1) for end, (length, _) in _SCAN.iter(norm) if length)
     plain = {
         reach: [w for w in _merged(norm, anchors, reach) if _WORTH_A_LOOK.search(norm, w[0], w[1])]
         for reach in (_FAR, _NEAR)
     }
-    assert _windows(norm, anchors) == plain
+    assert _windows(norm, anchors, {_FAR, _NEAR}) == plain
 
 
 @settings(max_examples=300, deadline=None)
@@ -67,3 +68,17 @@ def test_a_quiet_verdict_is_the_full_verdict(text, ocr, floor):
     assert (quick.alert, quick.severity, quick.countdown) == (full.alert, full.severity, full.countdown)
     if full.alert:  # an alert is always explained
         assert quick.matches == full.matches
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=POST, ocr=st.one_of(st.none(), POST), floor=st.sampled_from(["low", "medium", "high"]))
+def test_a_post_the_prefilter_rules_out_detects_alike_without_the_terms(text, ocr, floor):
+    """The backtest detects such a post with ``terms=False`` (its countdown only)."""
+    rules = load_rules()
+    if Prefilter([rules]).may_match(text, ocr):
+        return
+    date = datetime(2021, 11, 2, tzinfo=UTC)
+    for explain in (False, True):
+        full = detector(floor).detect(text, ocr_text=ocr, date=date, explain=explain)
+        bare = detector(floor).detect(text, ocr_text=ocr, date=date, explain=explain, terms=False)
+        assert bare == full

@@ -190,3 +190,23 @@ def test_poster_text_without_a_match_is_shown_in_whole_lines_within_its_budget()
     assert shown.startswith("الانتقام قادم\n") and len(shown) <= 300
     assert all(line in text.split("\n") for line in shown.split("\n"))  # no line cut in two
     assert fmt._first_lines("ا" * 1000, 300) == "ا" * 300
+
+
+def test_clip_text_is_called_video_text_in_every_medium():
+    import io
+
+    from rich.console import Console
+
+    from alerts.sinks import render_rich
+
+    clip = "[video 0:14] باقي ٥٩ يوما\n[video 0:17] الانتقام قادم"
+    b = body("بيان", ocr=clip)
+    console = Console(file=io.StringIO(), width=120)
+    console.print(render_rich(b))
+    for rendered in (fmt.render_html(b), fmt.render_text(b), console.file.getvalue()):
+        assert "Video text" in rendered and "Poster text" not in rendered
+        assert "0:14" in rendered
+    poster = body("بيان", ocr="الانتقام قادم")
+    assert "Poster text" in fmt.render_html(poster) and "Video text" not in fmt.render_html(poster)
+    both = body("بيان", ocr="الانتقام قادم\n[video 0:03] باقي ٥٩ يوما")
+    assert "Poster and video text" in fmt.render_text(both)

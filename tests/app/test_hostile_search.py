@@ -148,6 +148,33 @@ async def test_the_budget_is_a_parameter_of_the_archive_and_is_lifted_after(corp
         assert await archive.fetchone("SELECT count(*) FROM posts") is not None
 
 
+@pytest.mark.asyncio
+async def test_a_search_over_its_budget_stops_only_itself_not_what_runs_beside_it(corpus_db):
+    """The desk answers many requests on one connection: a search stopped by its budget must not
+    interrupt another request's statement (that was a 500 for someone else's page)."""
+    async with await Archive.open(corpus_db) as archive:
+
+        async def over_budget() -> str:
+            try:
+                await archive.search("iraq", limit=10000, time_budget=1e-9)
+            except QueryError:
+                return "stopped"
+            return "answered"
+
+        async def beside() -> int:
+            row = await archive.fetchone("SELECT count(*) FROM posts WHERE text LIKE '%ال%'")
+            return int(row[0])
+
+        for _ in range(5):
+            results = await asyncio.gather(
+                over_budget(), *(beside() for _ in range(8)), return_exceptions=True
+            )
+            assert results[0] == "stopped"
+            failures = [r for r in results[1:] if isinstance(r, BaseException)]
+            assert not failures, failures
+            assert len(set(results[1:])) == 1 and results[1] > 0
+
+
 # --- a 10 MB post -----------------------------------------------------------------------------
 
 

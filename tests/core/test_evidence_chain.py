@@ -93,6 +93,17 @@ async def test_tampering_is_named(tmp_path):
 
 
 @pytest.mark.asyncio
+async def test_a_column_turned_into_a_blob_is_named_not_a_crash(tmp_path):
+    db = await filled(tmp_path)
+    tamper(db, "UPDATE posts SET text = CAST(text AS BLOB) WHERE message_id = 3")
+    tamper(db, "UPDATE chain SET account = X'00ff' WHERE kind = 'delete'")
+    report = await verify(db)
+    text = "\n".join(str(f) for f in report.findings)
+    assert "post https://t.me/sabereen_test/3 (id" in text and "changed after capture" in text
+    assert not report.ok and len(report.findings) >= 2, text
+
+
+@pytest.mark.asyncio
 async def test_removed_and_inserted_rows_and_records_are_named(tmp_path):
     db = await filled(tmp_path)
     with sqlite3.connect(db) as conn:
@@ -162,3 +173,52 @@ async def test_worker_processes_find_what_one_process_finds(tmp_path):
     pooled = verify_archive(db, tmp_path / "media", workers=2, parallel_from=1)
     assert sorted(map(str, alone.findings)) == sorted(map(str, pooled.findings)) and len(alone.findings) == 2
     assert (alone.posts, alone.files, alone.records) == (pooled.posts, pooled.files, pooled.records)
+
+
+@pytest.mark.asyncio
+async def test_a_batch_of_two_roads_is_chained_once_for_each(tmp_path):
+    db = tmp_path / "archive.db"
+    async with await Archive.open(db, tmp_path / "media") as archive:
+        archive.capture_account = "telegram:42"
+        mixed = [post(i, f"{ARABIC} {i}", source="import" if i % 2 else "live") for i in range(1, 41)]
+        await archive.save_posts(mixed)
+        await archive.save_posts([post(i, f"{ARABIC} ٠{i}", source="live") for i in range(1, 41, 3)])
+    report = await verify(db)
+    assert report.ok, [str(f) for f in report.findings]
+    with sqlite3.connect(db) as conn:
+        seqs = [r[0] for r in conn.execute("SELECT seq FROM chain ORDER BY seq")]
+        accounts = dict(
+            conn.execute("SELECT account, count(*) FROM chain WHERE kind = 'post' GROUP BY account")
+        )
+        edits = conn.execute("SELECT count(*) FROM chain WHERE kind = 'edit'").fetchone()[0]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert accounts == {"import:telegram:42": 20, "live:telegram:42": 20} and edits == 14
+
+
+@pytest.mark.asyncio
+async def test_ranges_of_worker_processes_name_what_one_process_names(tmp_path):
+    """Many ranges of ids (the parallel pass): a post removed inside one, one inserted after the
+    last, one changed; each named once, as the single process names them."""
+    db = tmp_path / "archive.db"
+    async with await Archive.open(db, tmp_path / "media") as archive:
+        await archive.save_posts([post(i, f"{ARABIC} {i} إ") for i in range(1, 301)])
+        await archive.save_posts([post(i, f"{ARABIC} {i} آ") for i in range(100, 120)])
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA foreign_keys = OFF")
+        ids = [r[0] for r in conn.execute("SELECT id FROM posts ORDER BY id")]
+        removed, changed = ids[150], ids[110]
+        conn.execute("DELETE FROM posts WHERE id = ?", (removed,))
+        conn.execute("UPDATE posts SET text = 'مزور ٩' WHERE id = ?", (changed,))
+        conn.execute(
+            "INSERT INTO posts (id, channel_id, message_id, date, text, first_seen_at, updated_at) "
+            "SELECT ?, channel_id, 999, date, 'مزروع', first_seen_at, updated_at FROM posts WHERE id = ?",
+            (ids[-1] + 1, ids[-1]),
+        )
+    alone = verify_archive(db, tmp_path / "media", workers=1)
+    pooled = verify_archive(db, tmp_path / "media", workers=2, parallel_from=1)
+    text = sorted(map(str, alone.findings))
+    assert text == sorted(map(str, pooled.findings)) and len(text) == 3, text
+    assert any(f"post id {removed}: removed from the archive" in t for t in text)
+    assert any(f"(id {changed}): changed after capture" in t for t in text)
+    assert any("sabereen_test/999" in t and "inserted afterwards" in t for t in text)
+    assert alone.posts == pooled.posts == 300

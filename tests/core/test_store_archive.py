@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -338,14 +339,32 @@ async def test_media_from_bytes_and_store_media(archive, tmp_path):
 
 @pytest.mark.asyncio
 async def test_a_non_image_document_is_not_queued_for_ocr(archive):
-    video = MediaItem(kind="video_file", is_image=False, content=b"\x00" * 64, mime_type="video/mp4")
-    result = await archive.save_post(post(1, "فيديو", media=[video]))
+    pdf = MediaItem(kind="document", is_image=False, content=b"%PDF-1.4 " * 8, mime_type="application/pdf")
+    result = await archive.save_post(post(1, "بيان", media=[pdf]))
     assert result.new_media == []
     row = await archive.fetchone("SELECT ocr_status, is_image, path FROM media")
     assert (row[0], row[1]) == ("skipped", 0)
-    assert row[2].endswith(".mp4")
     assert await archive.pending_ocr(10) == []
     assert (await archive.stats())["images"] == 0
+
+
+@pytest.mark.asyncio
+async def test_a_clip_is_queued_for_reading_at_its_key_frames(archive):
+    video = MediaItem(kind="video_file", is_image=False, content=b"\x00" * 64, mime_type="video/mp4")
+    sticker = MediaItem(kind="sticker", is_image=False, content=b"\x1a\x45\xdf\xa3", mime_type="video/webm")
+    result = await archive.save_post(post(1, "فيديو", media=[video, sticker]))
+    assert len(result.new_media) == 2
+    rows = await archive.fetchall("SELECT ocr_status, is_image, path FROM media ORDER BY path")
+    assert [(r[0], r[1]) for r in rows] == [("pending", 0), ("pending", 0)]
+    assert sorted(r[2].rsplit(".", 1)[1] for r in rows) == ["mp4", "webm"]  # the suffix the reader goes by
+    assert len(await archive.pending_ocr(10)) == 2
+    assert await archive.posts_awaiting_ocr([result.post_id]) == {result.post_id}
+    stats = await archive.stats()
+    assert (stats["images"], stats["ocr_pending"], stats["clips_read"]) == (
+        0,
+        2,
+        0,
+    )  # doctor says "2 ... clips"
 
 
 @pytest.mark.asyncio
@@ -543,5 +562,63 @@ async def test_a_step_that_adds_columns_an_archive_has_runs_again_harmlessly(tmp
         assert (await archive.fetchone("PRAGMA user_version"))[0] == len(MIGRATIONS)
         columns = {r[1] for r in await archive.fetchall("PRAGMA table_info(media)")}
         assert {"ocr_doubtful", "ocr_from"} <= columns
+    finally:
+        await archive.close()
+
+
+async def wait_until(condition, what: str, seconds: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.asyncio
+async def test_a_write_cancelled_while_it_waits_to_begin_leaves_no_open_transaction(tmp_path):
+    # The daemon cancels its tasks at shutdown; one may be waiting for BEGIN IMMEDIATE, which
+    # aiosqlite still runs on the connection's thread. Its transaction must not stay open, or the
+    # next write fails with "cannot start a transaction within a transaction".
+    path = tmp_path / "a.db"
+    archive = await Archive.open(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the file: BEGIN waits on it
+        started = asyncio.Event()
+
+        async def write() -> None:
+            started.set()
+            await archive.set_meta("cancelled", "never")
+
+        task = asyncio.create_task(write())
+        await started.wait()
+        await asyncio.sleep(0.05)  # the BEGIN is on the connection's thread, in its busy wait
+        task.cancel()
+        other.execute("ROLLBACK")  # the BEGIN now goes through, on the thread
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await archive.set_meta("after", "ok")
+        assert await archive.get_meta("after") == "ok"
+        assert await archive.get_meta("cancelled") is None
+    finally:
+        other.close()
+        await archive.close()
+
+
+@pytest.mark.asyncio
+async def test_a_write_cancelled_while_it_waits_for_the_import_gate_hands_the_gate_back(tmp_path):
+    gate = threading.Lock()
+    archive = await Archive.open(tmp_path / "a.db", write_gate=gate)
+    try:
+        gate.acquire()  # another import worker is writing
+        task = asyncio.create_task(archive.set_meta("cancelled", "never"))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        gate.release()  # the waiting thread takes the gate, and must give it back
+        await wait_until(lambda: not gate.locked(), "the gate to be handed back")
+        await asyncio.wait_for(archive.set_meta("after", "ok"), 10)
+        assert await archive.get_meta("after") == "ok"
+        assert await archive.get_meta("cancelled") is None
     finally:
         await archive.close()

@@ -91,19 +91,25 @@ async def test_the_passes_of_a_stuck_image_time_out_on_every_worker(posters, tmp
 
     noisy = tmp_path / "noisy.png"
     rng = np.random.default_rng(1)
-    Image.fromarray(rng.integers(0, 256, (1600, 1600, 3), dtype=np.uint8)).save(noisy)
-    # Two heavy planes only, each a pass of about 8 CPU seconds on noise (no per-pass CPU limit
-    # here): once the image is prepared both workers are in Tesseract, each on one of its passes,
-    # and still there at the deadline. The deadline leaves the preparing room on a busy machine.
+    Image.fromarray(rng.integers(0, 256, (2200, 2200, 3), dtype=np.uint8)).save(noisy)
+    # Two heavy planes only, each a pass of about 15 CPU seconds on noise (no per-pass CPU limit
+    # here): once the image is prepared (about 2 s idle, up to 4x that on a busy machine) both
+    # workers are in Tesseract, each on one of its passes, and still there at the 12 s deadline.
+    # (A 5 s deadline with smaller passes failed at load 9-12: the image was still being prepared.)
     lean = OcrSettings(
-        passes=("grey", "red"), row_pass=False, digits_pass=False, glyph_digits=False, pass_timeout=60.0
+        passes=("grey", "red"),
+        row_pass=False,
+        digits_pass=False,
+        glyph_digits=False,
+        pass_timeout=60.0,
+        max_side=2200,
     )
     async with OcrPool(lean, workers=2, queue_size=2) as pool:
         before = pool.process_groups()
         folders = [w.tmpdir for w in pool._workers]
-        stuck = await pool.recognize(noisy, timeout=5.0)
+        stuck = await pool.recognize(noisy, timeout=12.0)
         assert stuck.status == "failed"
-        assert stuck.reason == "OCR timed out after 5s"
+        assert stuck.reason == "OCR timed out after 12s"
         assert stuck.sha256 is not None  # the failure is recorded against the image
         # both workers were running one of its passes at the deadline: both groups killed
         assert all(processes_in_group(pgid) == [] for pgid in before)

@@ -21,9 +21,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_the_daemon_serves_the_desk(tmp_path):
-    port = _free_port()
-    config = parse_config(
+def _config(tmp_path, port: int):
+    return parse_config(
         {
             "telegram": {"channels": ["@militia_news"]},
             "archive": {"path": str(tmp_path / "archive.db")},
@@ -32,6 +31,11 @@ async def test_the_daemon_serves_the_desk(tmp_path):
             "web": {"enabled": True, "port": port, "base_url": f"http://127.0.0.1:{port}"},
         }
     )
+
+
+async def test_the_daemon_serves_the_desk(tmp_path):
+    port = _free_port()
+    config = _config(tmp_path, port)
     server = make_server()
     async with running_daemon(server, config, detect=True) as daemon, aiohttp.ClientSession() as http:
         assert daemon.desk is not None and not daemon.desk.require_login
@@ -57,3 +61,41 @@ async def test_the_daemon_serves_the_desk(tmp_path):
     with pytest.raises(aiohttp.ClientConnectionError):  # the desk stops with the daemon
         async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/"):
             pass
+
+
+async def test_a_desk_process_that_dies_is_said_and_restarted(tmp_path):
+    import os
+    import signal
+    import sqlite3
+
+    port = _free_port()
+    config = _config(tmp_path, port)
+    server = make_server()
+    async with running_daemon(server, config, detect=True) as daemon, aiohttp.ClientSession() as http:
+        first = daemon.desk.pid
+        os.kill(first, signal.SIGKILL)  # what the OOM killer does
+
+        async def serving_again() -> bool:
+            if daemon.desk.pid == first or not daemon.desk.alive:
+                return False
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/api/stats") as response:
+                    return response.status == 200
+            except aiohttp.ClientConnectionError:
+                return False
+
+        await eventually(serving_again, timeout=60, what="the desk restarted")
+
+        def said() -> list[str]:
+            with sqlite3.connect(tmp_path / "archive.db") as conn:
+                return [
+                    r[0] for r in conn.execute("SELECT body FROM alerts WHERE kind = 'health' ORDER BY id")
+                ]
+
+        async def both_said() -> bool:
+            return len(said()) == 2
+
+        await eventually(both_said, timeout=20, what="the problem and its recovery")
+        problem, recovered = (json.loads(b) for b in said())
+        assert "killed by signal 9" in problem["text"] and problem["state"] == "problem"
+        assert recovered["state"] == "recovered" and "serves again" in recovered["text"]

@@ -21,6 +21,7 @@ batch), ``media`` (media store, OCR results), ``search`` (index and queries), ``
 
 from monitor.core.store.archive import Archive
 from monitor.core.store.base import WriteGate
+from monitor.core.store.changes import ChangeMark
 from monitor.core.store.common import Tx
 from monitor.core.store.opening import archive_error
 from monitor.core.store.plan import PostPlan
@@ -42,6 +43,7 @@ __all__ = [
     "MIGRATIONS",
     "SEARCH_BUDGET_S",
     "Archive",
+    "ChangeMark",
     "CountdownRow",
     "MediaRecord",
     "PostBatch",

@@ -32,6 +32,7 @@ from monitor.core.store.opening import (
     damaged_error,
     is_writable,
     make_private_dir,
+    niced_connection,
     read_only_uri,
     readonly_error,
 )
@@ -54,6 +55,8 @@ class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, CollectionMixi
         write_gate: WriteGate | None = None,
         readonly: bool = False,
         verify: bool = True,
+        quiet_checkpoints: bool = False,
+        nice: int = 0,
     ) -> Archive:
         """Open (creating and migrating) the archive at ``path``.
 
@@ -64,6 +67,10 @@ class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, CollectionMixi
         of an older schema that can be written is opened to write once, to be upgraded.)
         Opening to write refuses a read-only archive, and a damaged one when ``verify`` (``PRAGMA
         quick_check``, about 1.7 ms per MB: the import's workers skip it, their command checked).
+        ``quiet_checkpoints`` is for a live writer (the daemon): the WAL is checkpointed right
+        after a commit, at most once a second (see :data:`~monitor.core.store.base.QUIET_CHECKPOINT_S`).
+        ``nice`` lowers the OS priority of the connection's thread, where its SQL runs (Linux:
+        the web desk's reads yield the cores to the daemon's writes, also inside its process).
         """
         path = Path(path).expanduser()
         media = Path(media_dir).expanduser() if media_dir else path.parent / "media"
@@ -78,7 +85,8 @@ class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, CollectionMixi
         else:
             _prepare_for_writing(path)
             target, uri = str(path), False
-        pending = aiosqlite.connect(target, isolation_level=None, uri=uri)
+        factory = niced_connection(nice) if nice > 0 else sqlite3.Connection
+        pending = aiosqlite.connect(target, isolation_level=None, uri=uri, factory=factory)
         try:
             conn = await pending
         except sqlite3.Error as exc:
@@ -97,7 +105,7 @@ class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, CollectionMixi
                     await archive._check_readable()
                     return archive
                 await conn.close()
-                return await cls.open(path, media_dir, write_gate=write_gate, verify=False)
+                return await cls.open(path, media_dir, write_gate=write_gate, verify=False, nice=nice)
             await conn.execute("PRAGMA journal_mode = WAL")
             await conn.execute("PRAGMA synchronous = NORMAL")
             # Measured on imports (bench/import_speed.py): checkpointing every 1,000 pages (the
@@ -105,6 +113,7 @@ class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, CollectionMixi
             # 10,000 pages (a WAL of up to 40 MB) cut the time per post by a fifth. The larger
             # page cache keeps the FTS index's hot pages between batches.
             await conn.execute("PRAGMA wal_autocheckpoint = 10000")
+            archive.quiet_checkpoints = quiet_checkpoints
             if verify:
                 await archive.check_intact()
             await archive._migrate()

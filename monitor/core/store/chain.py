@@ -55,10 +55,18 @@ POST_FIELDS = (
 """The ``posts`` columns of a ``post`` item, in its order (the last four: version 0's content)."""
 
 
+def _foreign(value: Any) -> Any:
+    """What a value the save never writes (a BLOB put in a column afterwards) serialises as: a
+    form no stored str, int or None has, so its hash differs and ``verify`` names the row."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"blob": bytes(value).hex()}
+    return {"foreign": repr(value)}
+
+
 def digest(value: Sequence[Any]) -> str:
     """SHA-256 (hex) of the canonical JSON of ``value`` (a list or tuple of str, int and None:
     orjson writes both as the same JSON array)."""
-    return _sha256(orjson.dumps(value)).hexdigest()
+    return _sha256(orjson.dumps(value, default=_foreign)).hexdigest()
 
 
 def post_item(row: Sequence[Any]) -> str:
@@ -112,14 +120,23 @@ async def chain_head(tx: Tx) -> tuple[int, str]:
 async def append_records(
     tx: Tx, items: Iterable[Item], account: str | None, recorded_at: str | None = None
 ) -> int:
-    """Inside ``tx``: chain ``items`` after the head, in one ``executemany``; returns how many."""
+    """Inside ``tx``: chain ``items`` after the head; returns how many."""
+    return await _append_groups(tx, {account: list(items)}, recorded_at or now_iso())
+
+
+async def _append_groups(tx: Tx, groups: dict[str | None, list[Item]], when: str) -> int:
+    """Chain each group's items after the head, group after group, each with its ``account``."""
     seq, previous = await chain_head(tx)
-    when = recorded_at or now_iso()
     rows: list[tuple[Any, ...]] = []
-    for kind, post_id, item, sha256, item_hash in items:
-        seq += 1
-        previous = record_hash(previous, seq, kind, post_id, item, sha256, item_hash, account, when)
-        rows.append((seq, kind, post_id, item, sha256, item_hash, account, when, previous))
+    add, dumps, sha256 = rows.append, orjson.dumps, _sha256
+    for account, items in groups.items():
+        for kind, post_id, item, file_hash, item_hash in items:
+            seq += 1
+            # record_hash(), inline: this loop runs for every record of every save.
+            previous = sha256(
+                dumps((previous, seq, kind, post_id, item, file_hash, item_hash, account, when))
+            ).hexdigest()
+            add((seq, kind, post_id, item, file_hash, item_hash, account, when, previous))
     if rows:
         await tx.executemany(INSERT_RECORD, rows)
     return len(rows)
@@ -146,15 +163,39 @@ async def chain_saved_rows(
     the (post id, position) that carried a file before it. Records of one batch share one
     ``account`` per source, so they are grouped by it.
     """
-    items: dict[str, list[Item]] = {}
-    sources: dict[int, str | None] = {}
+    by_source: dict[str | None, list[Item]] = {}
+    dumps, sha256, fields = orjson.dumps, _sha256, _post_fields
     for row in insert_rows:
         # (id, channel_id, message_id, date, text, entities, views, forwards, fwd_from_id,
         #  fwd_from_name, reply_to, grouped_id, edit_date, author, raw, source, first_seen_at, ...)
-        post_id = row[0]
-        sources[post_id] = row[15]
-        item_hash = digest(("post", *_post_fields(row)))
-        items.setdefault(account_of(row[15], account), []).append(("post", post_id, 0, None, item_hash))
+        group = by_source.get(row[15])
+        if group is None:
+            group = by_source[row[15]] = []
+        # post_item(), inline: the one hash of most saved posts.
+        group.append(("post", row[0], 0, None, sha256(dumps(("post", *fields(row)))).hexdigest()))
+    items: dict[str | None, list[Item]] = {}
+    for source, group in by_source.items():
+        items.setdefault(account_of(source, account), []).extend(group)
+    if update_rows or link_rows:
+        sources = {row[0]: row[15] for row in insert_rows}
+        await _chain_edits_and_files(
+            tx, items, sources, version_rows, update_rows, link_rows, linked_before, account
+        )
+    if items:
+        await _append_groups(tx, items, now_iso())
+
+
+async def _chain_edits_and_files(
+    tx: Tx,
+    items: dict[str | None, list[Item]],
+    sources: dict[int, str | None],
+    version_rows: Sequence[Sequence[Any]],
+    update_rows: Sequence[Sequence[Any]],
+    link_rows: Sequence[Sequence[Any]],
+    linked_before: set[tuple[int, int]],
+    account: str | None,
+) -> None:
+    """The edit and media records of a batch, added to ``items`` (see :func:`chain_saved_rows`)."""
     if update_rows:
         edited = [row[8] for row in update_rows]
         counts = await _version_counts(tx, sorted(set(edited)))
@@ -184,9 +225,6 @@ async def chain_saved_rows(
         items.setdefault(account_of(sources.get(post_id), account), []).append(
             ("media", post_id, position, sha256, media_item(post_id, position, sha256))
         )
-    now = now_iso()
-    for who, group in items.items():
-        await append_records(tx, group, who, now)
 
 
 async def chain_deletions(tx: Tx, marked: Sequence[tuple[int, str]], account: str | None) -> None:

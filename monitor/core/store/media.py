@@ -47,6 +47,12 @@ _MIME_SUFFIX = {
     "image/webp": ".webp",
     "image/gif": ".gif",
     "video/mp4": ".mp4",
+    # clips (issue 18): the suffix tells the OCR reader to read the file as a clip (ocr.clips)
+    "video/webm": ".webm",
+    "video/quicktime": ".mov",
+    "video/x-matroska": ".mkv",
+    "video/3gpp": ".3gp",
+    "application/x-tgsticker": ".tgs",
 }
 
 
@@ -72,7 +78,7 @@ INSERT_MEDIA = (
 
 
 def media_row(digest: str, item: MediaItem, now: str) -> tuple[Any, ...]:
-    """A ``media`` row: images wait for OCR, other files are never read."""
+    """A ``media`` row: images and clips wait for OCR, other files are never read."""
     return (
         digest,
         _relative_media_path(digest, item),
@@ -81,7 +87,7 @@ def media_row(digest: str, item: MediaItem, now: str) -> tuple[Any, ...]:
         item.height,
         item.mime_type,
         int(item.is_image),
-        "pending" if item.is_image else "skipped",
+        "pending" if item.is_image or item.is_clip else "skipped",
         now,
     )
 
@@ -168,7 +174,7 @@ class MediaMixin(StoreBase):
 
     async def pending_ocr(self, limit: int = 100) -> list[MediaRecord]:
         rows = await self.fetchall(
-            f"SELECT {MEDIA_COLUMNS} FROM media WHERE ocr_status = 'pending' AND is_image = 1 "
+            f"SELECT {MEDIA_COLUMNS} FROM media WHERE ocr_status = 'pending' "  # images and clips
             "ORDER BY created_at LIMIT ?",
             (limit,),
         )

@@ -42,7 +42,13 @@ class MetaMixin(StoreBase):
         counts["images"] = row[0]
         counts["ocr_done"] = row[1] or 0
         counts["ocr_failed"] = row[2] or 0
-        counts["ocr_pending"] = row[3] or 0
+        # Clips (not images) wait in the same queue: what `ocr --pending` still has to read.
+        clips = await one(
+            "SELECT sum(ocr_status = 'pending'), sum(ocr_status = 'done') FROM media WHERE is_image = 0"
+        )
+        assert clips is not None
+        counts["ocr_pending"] = (row[3] or 0) + (clips[0] or 0)
+        counts["clips_read"] = clips[1] or 0
         counts["media_missing"] = (await one("SELECT count(*) FROM post_media WHERE sha256 IS NULL"))[0]  # type: ignore[index]
         counts["alerts"] = (await one("SELECT count(*) FROM alerts"))[0]  # type: ignore[index]
         counts["pending_deliveries"] = (

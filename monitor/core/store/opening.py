@@ -12,8 +12,10 @@ that say what to do.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 from monitor.core.errors import ArchiveError
@@ -94,3 +96,24 @@ def archive_error(exc: sqlite3.Error, path: Path) -> ArchiveError | None:
     if code == _SQLITE_READONLY or "readonly database" in text:
         return readonly_error(path)
     return None
+
+
+@functools.cache
+def niced_connection(nice: int) -> type[sqlite3.Connection]:
+    """A connection class that lowers the OS priority of the thread it is opened on by ``nice``.
+
+    aiosqlite opens the connection on its own worker thread, where all of that connection's SQL
+    then runs: on Linux a thread has its own nice value (``setpriority`` on its thread id), so
+    the web desk's queries yield to the daemon's writes even when both are in one process.
+    Elsewhere (no per-thread priority) the connection is opened as it is.
+    """
+
+    class NicedConnection(sqlite3.Connection):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            with contextlib.suppress(OSError, AttributeError):
+                thread = threading.get_native_id()
+                current = os.getpriority(os.PRIO_PROCESS, thread)
+                os.setpriority(os.PRIO_PROCESS, thread, min(19, max(current, nice)))
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    return NicedConnection

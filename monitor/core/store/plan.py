@@ -299,7 +299,7 @@ def plan_rows(
                     item.missing_reason,
                 )
             )
-            if digest is not None and item.is_image and (post_id, position) not in linked:
+            if digest is not None and (item.is_image or item.is_clip) and (post_id, position) not in linked:
                 new_media.append(digest)
                 linked.add((post_id, position))
         needs_detection = bool(new_media) or undetected or (status != "unchanged" and previous is not None)

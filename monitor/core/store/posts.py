@@ -374,12 +374,12 @@ class PostsMixin(StoreBase):
         return [post_record(r) for r in rows]
 
     async def posts_awaiting_ocr(self, post_ids: Sequence[int]) -> set[int]:
-        """Those of ``post_ids`` that carry an image still waiting for OCR."""
+        """Those of ``post_ids`` that carry an image or a clip still waiting for OCR."""
         waiting: set[int] = set()
         for chunk in chunks(list(post_ids), 500):
             rows = await self.fetchall(
                 f"SELECT DISTINCT pm.post_id FROM post_media pm JOIN media m ON m.sha256 = pm.sha256 "
-                f"WHERE m.ocr_status = 'pending' AND m.is_image = 1 AND pm.post_id IN ({marks(len(chunk))})",
+                f"WHERE m.ocr_status = 'pending' AND pm.post_id IN ({marks(len(chunk))})",  # images, clips
                 tuple(chunk),
             )
             waiting.update(r[0] for r in rows)

@@ -8,12 +8,12 @@ values it was made from, which are always :func:`fts_row` of ``posts.text, posts
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import heapq
 import logging
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -396,8 +396,11 @@ class SearchMixin(ChannelsMixin, MetaMixin):
         Two stops, because FTS5 does its heaviest work (merging every word of a prefix) inside
         one step of SQLite's virtual machine, where no progress handler runs: the handler looks
         at the clock every few steps (an exact stop, even for a tiny budget), and a watchdog
-        interrupts the connection at the deadline. Both are the connection's: they are set for
-        this one statement and removed after it (a command runs one search at a time).
+        interrupts the connection at the deadline. Both belong to the connection, which the desk
+        shares between its requests: so the handler is set, the statement run and the handler
+        removed in ONE job on the connection's thread (aiosqlite runs its jobs one after the
+        other), and the watchdog can only fire while that job runs. Before, another request's
+        statement queued between the three steps was stopped in the search's place.
         """
         if budget is None:
             return await self._fetch_logged(sql, params, query)
@@ -406,14 +409,30 @@ class SearchMixin(ChannelsMixin, MetaMixin):
         def over_budget() -> int:
             return int(time.monotonic() > deadline)
 
-        async def watchdog() -> None:
-            await asyncio.sleep(budget)
-            await self._conn.interrupt()
+        def budgeted(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            guard = threading.Lock()
+            running = [True]  # under guard: the job cannot end between the check and the interrupt
 
-        await self._conn.set_progress_handler(over_budget, _PROGRESS_STEPS)
-        dog = asyncio.create_task(watchdog())
+            def watchdog() -> None:
+                with guard:
+                    if running[0]:
+                        conn.interrupt()
+
+            timer = threading.Timer(max(0.0, deadline - time.monotonic()), watchdog)
+            conn.set_progress_handler(over_budget, _PROGRESS_STEPS)
+            timer.start()
+            try:
+                return conn.execute(sql, params).fetchall()
+            finally:
+                with guard:
+                    running[0] = False
+                timer.cancel()
+                conn.set_progress_handler(None, 0)
+
         try:
-            return await self.fetchall(sql, params)
+            # aiosqlite has no public "run this on the connection's thread"; _execute is what
+            # each of its own methods uses, and _conn is the sqlite3 connection it wraps.
+            return await self._conn._execute(budgeted, self._conn._conn)
         except sqlite3.OperationalError as exc:
             if over_budget():
                 raise QueryError(
@@ -421,9 +440,6 @@ class SearchMixin(ChannelsMixin, MetaMixin):
                 ) from None
             log.warning("search %r failed: %s", query, exc)  # should not happen: every term is quoted
             return []
-        finally:
-            dog.cancel()
-            await self._conn.set_progress_handler(None, 0)  # type: ignore[arg-type]
 
     async def _fetch_logged(self, sql: str, params: list[Any], query: str) -> list[sqlite3.Row]:
         try:

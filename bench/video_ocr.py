@@ -1,0 +1,128 @@
+"""Video OCR cost: a clip without text against one poster, read through the same pool, same run.
+
+Run: ``.venv/bin/python -m bench.video_ocr [--repeat 3] [--posters 4] [--workers 2]``
+
+Clips are made by ``tests/support/clips.py`` (frames drawn with PIL, encoded by the ``ffmpeg``
+command); posters are the test posters of ``tests/support/ocr.py`` (``scripts/posters.py``).
+One OCR pool (``--workers``, no outcome cache, warmed up first) reads, one at a time so each
+uses every worker as a live alert would:
+
+* each poster, ``--repeat`` times: the median is *one poster*;
+* a 10 s clip without text (two panning landscapes, one cut), ``--repeat`` times: key frames
+  cut by FFmpeg, every frame read by the pool, lines merged (``ocr.clips.ClipReader``);
+* the 20 s clip with the threat end card, for reference;
+* FFmpeg alone on each clip (``ocr.video.key_frames``): the cost of cutting the frames.
+
+Prints a table and the ratio ``textless clip / one poster`` (target <= 3, issue 18).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ocr import OcrPool, OcrSettings
+from ocr.clips import ClipReader
+from ocr.video import VideoSettings, key_frames
+from tests.support.clips import textless_clip, threat_clip
+from tests.support.ocr import POSTERS, write_poster
+
+
+async def timed(make) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = await make()
+    return time.perf_counter() - started, result
+
+
+async def run(repeat: int, posters: int, workers: int, folder: Path) -> dict[str, object]:
+    names = list(POSTERS)[:posters]
+    poster_paths = [write_poster(folder, name) for name in names]
+    textless = textless_clip(folder / "textless.mp4")
+    threat = threat_clip(folder / "threat.mp4")
+    settings = VideoSettings()
+    results: dict[str, object] = {}
+    cut: dict[str, float] = {}
+    for name, clip in (("textless", textless), ("threat", threat)):
+        times = []
+        for i in range(repeat):
+            seconds, frames = await timed(
+                lambda c=clip, i=i: key_frames(c, folder / f"cut-{c.stem}-{i}", settings)
+            )
+            times.append(seconds)
+        cut[name] = statistics.median(times)
+        results[f"{name}_key_frames"] = len(frames)  # type: ignore[arg-type]
+    async with OcrPool(OcrSettings(), workers=workers, queue_size=8, cache_size=0) as pool:
+        await asyncio.gather(*(pool.recognize(poster_paths[-1]) for _ in range(workers)))  # warm up
+        poster_times = []
+        for path in poster_paths:
+            for _ in range(repeat):
+                seconds, _ = await timed(lambda p=path: pool.recognize(p))
+                poster_times.append(seconds)
+        reader = ClipReader(pool, settings)
+        clip_times: dict[str, list[float]] = {"textless": [], "threat": []}
+        texts: dict[str, str] = {}
+        for name, clip in (("textless", textless), ("threat", threat)):
+            for _ in range(repeat if name == "textless" else 1):
+                seconds, outcome = await timed(lambda c=clip: reader.recognize(c))
+                clip_times[name].append(seconds)
+                texts[name] = outcome.text  # type: ignore[attr-defined]
+    one_poster = statistics.median(poster_times)
+    textless_s = statistics.median(clip_times["textless"])
+    results.update(
+        {
+            "posters": len(poster_paths),
+            "workers": workers,
+            "one_poster_s": round(one_poster, 2),
+            "textless_clip_s": round(textless_s, 2),
+            "threat_clip_s": round(clip_times["threat"][0], 2),
+            "ffmpeg_textless_s": round(cut["textless"], 3),
+            "ffmpeg_threat_s": round(cut["threat"], 3),
+            "textless_over_poster": round(textless_s / one_poster, 2),
+            "threat_over_poster": round(clip_times["threat"][0] / one_poster, 2),
+            "textless_text_lines": len([t for t in texts["textless"].splitlines() if t]),
+            "threat_text_lines": len([t for t in texts["threat"].splitlines() if t]),
+        }
+    )
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--posters", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-video-") as tmp:
+        results = asyncio.run(run(args.repeat, args.posters, args.workers, Path(tmp)))
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    print(f"{'measure':<34} {'result':>10}")
+    for key, label in (
+        ("one_poster_s", "one poster (median), s"),
+        ("textless_clip_s", "10 s clip without text, s"),
+        ("threat_clip_s", "20 s clip with end card, s"),
+        ("ffmpeg_textless_s", "ffmpeg key frames, textless, s"),
+        ("ffmpeg_threat_s", "ffmpeg key frames, threat, s"),
+        ("textless_key_frames", "key frames, textless clip"),
+        ("threat_key_frames", "key frames, threat clip"),
+        ("textless_text_lines", "lines read, textless clip"),
+        ("threat_text_lines", "lines read, threat clip"),
+    ):
+        print(f"{label:<34} {results[key]:>10}")
+    ratio = results["textless_over_poster"]
+    print(
+        f"textless clip / one poster: {ratio}x (target <= 3x)  threat clip / one poster: {results['threat_over_poster']}x"
+    )
+    return 0 if isinstance(ratio, float) and ratio <= 3 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
