@@ -111,6 +111,17 @@ def _word_kept(word: str, support: Support, lexicon: Lexicon) -> bool:
     return sure >= (CLEAN_CONFIDENCE if clean else SURE_CONFIDENCE)
 
 
+def _new_word(word: str, support: Support, lexicon: Lexicon) -> bool:
+    """A word of a row's other reading worth keeping that reading for: a dictionary word of some
+    length with evidence of its own, not a number or a fragment."""
+    return (
+        len(word) >= SURE_LENGTH
+        and not word.isdigit()
+        and lexicon.knows(word)
+        and _word_kept(word, support, lexicon)
+    )
+
+
 def _agreed(word: str, support: Support) -> bool:
     """A word many passes read, surely: on the image even where no dictionary holds it (a brand,
     a name). Not a number: the colour planes read the same specks as the same digits."""
@@ -191,9 +202,14 @@ def judge_lines(lines: list[Line], support: Support, lexicon: Lexicon) -> Judged
     for _, place, pruned, own in sorted(candidates, key=lambda c: (-c[0], c[1])):
         box = pruned.box
         letters = sum(len(f) for f in own)
-        # Another pass's reading of a kept line on the same row adds nothing but its variants.
+        # Another pass's reading of a kept line on the same row adds nothing but its variants,
+        # unless it holds a word with evidence of its own that the kept reading lacks (the unit
+        # of a countdown a rotated JPEG gave one pass only with its number).
         if any(
-            same_row(box, row) and 2 * sum(len(f) for f in own - seen) < letters for row, seen in kept_rows
+            same_row(box, row)
+            and 2 * sum(len(f) for f in own - seen) < letters
+            and not any(_new_word(f, support, lexicon) for f in own - seen)
+            for row, seen in kept_rows
         ):
             judged.doubtful.append(pruned.text)
             continue
