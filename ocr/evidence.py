@@ -51,6 +51,7 @@ KNOWN_SUPPORT = 2  # passes that must read a word the dictionary knows
 UNKNOWN_SUPPORT = 3  # passes that must read a word it does not know (names, brands)
 MIN_KNOWN = 3  # a kept line holds a known word at least this long
 CLEAN_PREFIX = "lines:"  # the passes over clean line crops (``ocr.planes.LINES_PREFIX``)
+ROWS_PASS = "rows"  # the rows cut out alone and re-read (``ocr.passes``): a clean crop too
 CONTEXT_CONFIDENCE = 50.0  # a dictionary word read this sure in a line of words with evidence is kept
 CONTEXT_LENGTH = 2
 LINE_WORDS = 2  # a reading of this many dictionary words (3+ letters each) ...
@@ -59,6 +60,7 @@ AGREED_SUPPORT = 3  # passes that must read a word no dictionary holds for it to
 SURE_LENGTH = 4  # a known word this long read by one pass alone is kept when it was sure of it
 SURE_CONFIDENCE = 80.0  # Tesseract's confidence (0-100) that counts as sure on a plane
 CLEAN_CONFIDENCE = 60.0  # ... and on a clean line crop
+PLANE_PASSES = frozenset({"grey", "red", "green", "blue", "white", "black"})  # ``ocr.planes``
 _SUPPORT_CAP = 6  # beyond this many passes a word is not surer (the colour planes read alike)
 
 
@@ -100,14 +102,14 @@ def _word_kept(word: str, support: Support, lexicon: Lexicon) -> bool:
         return seen >= UNKNOWN_SUPPORT or (
             seen >= KNOWN_SUPPORT and len(word) >= SURE_LENGTH and sure >= SURE_CONFIDENCE
         )
-    if seen >= KNOWN_SUPPORT:
+    if seen >= KNOWN_SUPPORT and (len({family(r) for r in readers}) >= 2 or sure >= CONTEXT_CONFIDENCE):
         return True
     # One pass alone: a dictionary word it was sure of. Junk made of flames and grain is read
     # unsure (Tesseract's confidence stays low on it), and rarely spells a long word; a clean
     # line crop holds the line's own ink only, so there a less sure reading counts.
     if len(word) < SURE_LENGTH:
         return False
-    clean = any(r.startswith(CLEAN_PREFIX) for r in readers)
+    clean = any(r.startswith(CLEAN_PREFIX) or r == ROWS_PASS for r in readers)
     return sure >= (CLEAN_CONFIDENCE if clean else SURE_CONFIDENCE)
 
 
@@ -119,6 +121,25 @@ def _new_word(word: str, support: Support, lexicon: Lexicon) -> bool:
         and not word.isdigit()
         and lexicon.knows(word)
         and _word_kept(word, support, lexicon)
+    )
+
+
+def family(reader: str) -> str:
+    """The kind of pass a reader is: the colour planes of one image are one voice (they read the
+    same specks as the same digits), the clean line crops another, each second pass its own."""
+    if reader in PLANE_PASSES:
+        return "planes"
+    return reader.split(":", 1)[0]
+
+
+def _number_agreed(word: str, support: Support) -> bool:
+    """A number read by two kinds of pass, one of them surely: a number on the image, which
+    carries its line (a sale sign's ``75% 50%``); the colour planes alone never do."""
+    readers = support.get(word, {})
+    return (
+        word.isdigit()
+        and len({family(r) for r in readers}) >= 2
+        and max(readers.values(), default=0.0) >= SURE_CONFIDENCE
     )
 
 
@@ -187,7 +208,9 @@ def judge_lines(lines: list[Line], support: Support, lexicon: Lexicon) -> Judged
         keep = _line_words(line, support, lexicon)
         folded = [f for w in keep for f in words(normalize(w.text))]
         if not any(
-            (len(f) >= MIN_KNOWN and not f.isdigit() and lexicon.knows(f)) or _agreed(f, support)
+            (len(f) >= MIN_KNOWN and not f.isdigit() and lexicon.knows(f))
+            or _agreed(f, support)
+            or _number_agreed(f, support)
             for f in folded
         ):
             judged.doubtful.append(line.text)

@@ -86,6 +86,29 @@ def test_another_reading_of_a_kept_line_adds_no_words(lexicon):
     assert [ln.text for ln in judged.kept] == ["الانتقام قادم"]
 
 
+def test_another_reading_of_a_row_that_adds_a_word_with_evidence_stays(lexicon):
+    # a rotated JPEG: most passes read junk around the number, one crop reads the unit too;
+    # the reading with "يوما" (a dictionary word with evidence of its own) is not folded away
+    readings = [
+        ("grey", "ley 26 باق"),
+        ("red", "ley 26 باق"),
+        ("blue", "ley 26 باق"),
+        ("lines:ara", "باق 26 يوما"),
+        ("white", "يوما"),
+    ]
+    judged = judge(readings, lexicon)
+    assert any(" 26 يوما" in normalize(ln.text) for ln in judged.kept), judged.kept
+
+
+def test_numbers_carry_a_line_only_when_two_kinds_of_pass_read_them(lexicon):
+    # a sale sign: the plane and the clean crop both read "٧٥% ٥٠%" (Eastern digits fold to 75, 50)
+    sign = judge([("grey", "75% 50%"), ("lines:eng", "٧٥% ٥٠%", 60.0)], lexicon)
+    assert [ln.text for ln in sign.kept] == ["75% 50%"]
+    # the colour planes of one image read the same specks as the same digits: one voice
+    specks = judge([(plane, "75 50") for plane in ("grey", "red", "blue", "white")], lexicon)
+    assert specks.kept == []
+
+
 def test_names_the_dictionary_lacks_need_three_passes_or_two_sure_ones(lexicon):
     two = judge([("grey", "Jeddah Qzvorak", 70.0), ("red", "Jeddah Qzvorak", 70.0)], lexicon)
     assert [ln.text for ln in two.kept] == ["Jeddah"] and "Jeddah Qzvorak" in two.doubtful
