@@ -5,6 +5,9 @@ raised for a rule match at or above the minimum severity (default ``medium``) or
 alertable countdown. ``Detection.to_json()`` is the ``tgmonitor check --json`` shape of
 ``shared/DESIGN.md`` (keys may be added, never renamed).
 
+Poster text (``ocr_text``) holds only what OCR read with evidence (``ocr.evidence``); a short
+Latin abbreviation (``IED``) is not matched in it at all, since OCR junk makes such strings.
+
 Rules with ``with_any`` only count when one of those terms is also in the post; rules with
 ``without_any`` are dropped when one of those is there. Text and OCR text are one post: a term in
 the caption and its companion on the poster make a combination.
@@ -13,6 +16,7 @@ the caption and its companion on the poster make a combination.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,9 @@ log = logging.getLogger(__name__)
 CONTEXT_CATEGORIES = frozenset(
     {"threat", "threat_vow", "attack_claim", "revenge", "enemy_label", "imminence"}
 )
+
+
+_LATIN_ABBREVIATION = re.compile(r"[A-Za-z]{2,3}s?")
 
 
 class Detector:
@@ -63,6 +70,9 @@ class Detector:
             entries += [(term, ("near", index, term)) for group in rule.near for term in group]
         self._near = {i: NearRule(i, r.near, r.within) for i, r in enumerate(rules) if r.near}
         self._matcher = PhraseMatcher(entries)
+        # Terms that are short Latin abbreviations (IED, IEDs, RPG) are not matched in poster
+        # text: OCR makes three-letter Latin strings out of any texture ("ied" out of a shop sign).
+        self._abbreviations = frozenset(term for term, _ in entries if _LATIN_ABBREVIATION.fullmatch(term))
         self._regexes = [(index, pattern) for index, rule in enumerate(rules) for pattern in rule.regex]
         log.debug("detector: %d rules, %d automaton keys", len(rules), self._matcher.keys)
 
@@ -102,6 +112,12 @@ class Detector:
                 continue
             normalized = normalize(body)
             found = self._matcher.find_normalized(normalized) if terms else []
+            if source == "ocr" and self._abbreviations:
+                found = [
+                    hit
+                    for hit in found
+                    if hit[0][0] not in ("term", "near") or hit[0][2] not in self._abbreviations  # type: ignore[index]
+                ]
             if signature is None and channel is not None and found:
                 signature = self.signatures.for_channel(channel.id, channel.username, channel.title)
             if signature is not None and found:

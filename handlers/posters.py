@@ -5,7 +5,9 @@ images, off the intake's workers), the pipeline's own batch reads, the daemon's 
 an import's final pass, ``tgmonitor ocr --pending`` and every restart (:meth:`PosterReader.resume`).
 
 An image is read once, even when several callers want it at the same moment (a poster shared by
-posts of one burst): callers of the same image wait on one shared read. A reader built with
+posts of one burst): callers of the same image wait on one shared read. A copy of a poster read
+before (re-posted by another channel as another JPEG, or at another size) takes that reading
+instead of a new one (:meth:`PosterReader._reuse`). A reader built with
 ``concurrency`` also bounds how many reads it hands the pool at once, so a burst of posters never
 fills the pool's queue ahead of the text posts.
 """
@@ -15,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from monitor.core.models import OcrOutcome
@@ -71,9 +75,37 @@ class PosterReader:
         media = await self.archive.media(sha256)
         if media is None or media.ocr_status != "pending" or self.ocr_pool is None:
             return media is not None and media.ocr_status != "failed"
-        outcome = await self.ocr_pool.recognize(media.path)
+        outcome = await self._reuse(media.path) or await self.ocr_pool.recognize(media.path)
         await self.apply_ocr(sha256, outcome, detect=False)
         return outcome.status != "failed"
+
+    async def _reuse(self, path: Path) -> OcrOutcome | None:
+        """The reading of a poster already read that this image is a copy of (re-posted by another
+        channel, recompressed or at another size), or None: read it.
+
+        Its pHash finds the nearest read image within the ``similar`` threshold; the two are then
+        compared block by block (``same_picture``), since another poster of the same template
+        (the next number of a countdown) is just as near in pHash.
+        """
+        assert self.ocr_pool is not None
+        started = time.perf_counter()
+        phash = await self.ocr_pool.fingerprint(path)
+        if phash is None:
+            return None
+        near = await self.archive.read_near(phash, self.ocr_pool.similar_distance)
+        if near is None:
+            return None
+        record, doubtful = near
+        if not await self.ocr_pool.same_picture(path, record.path):
+            return None
+        return OcrOutcome(
+            "done",
+            text=record.ocr_text or "",
+            doubtful=doubtful or "",
+            phash=phash,
+            seconds=time.perf_counter() - started,
+            extra={"copied_from": record.sha256},
+        )
 
     async def apply_ocr(self, sha256: str, outcome: OcrOutcome, *, detect: bool = True) -> list[int]:
         """Store an OCR outcome; with ``detect``, run detection on the posts it changed."""
@@ -85,6 +117,8 @@ class PosterReader:
             phash=outcome.phash,
             width=outcome.width,
             height=outcome.height,
+            doubtful=outcome.doubtful if outcome.status == "done" else None,
+            copied_from=outcome.extra.get("copied_from"),
         )
         if outcome.status != "done":
             log.warning("ocr %s sha256=%s reason=%s", outcome.status, sha256[:12], outcome.reason)

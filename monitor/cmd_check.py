@@ -89,9 +89,9 @@ def check_command(
     rules = load_rules(rules_path if rules_path is not None else config.alerts.rules)
     detector = Detector(rules, min_severity=min_severity or config.alerts.min_severity)
 
-    ocr_text = None
+    ocr_text = doubtful = None
     if image is not None:
-        ocr_text = _read_poster(image, config, have_text=bool(text))
+        ocr_text, doubtful = _read_poster(image, config, have_text=bool(text))
     signature, label = _signature(app, channel_ref, rules) if channel_ref else (None, "")
     detection = detector.detect(text or "", ocr_text=ocr_text, date=date, signature=signature)
 
@@ -99,6 +99,8 @@ def check_command(
         data = detection.to_json()
         if signature is not None:
             data["signature"] = {**signature.to_json(), "channel": label}
+        if doubtful is not None:
+            data["ocr_doubtful"] = doubtful  # read without evidence: not matched, for debugging
         click.echo(dumps_json(data, indent=2))
     else:
         _explain(detection, text or "", date, rules.source, bool(date_text))
@@ -148,8 +150,9 @@ def _show_signature(
         out.print(Text("  without the signature this text would alert", style="italic"))
 
 
-def _read_poster(image: Path, config: Any, *, have_text: bool) -> str | None:
-    """OCR text of ``image``; a failure is one sentence (fatal only when there is no TEXT)."""
+def _read_poster(image: Path, config: Any, *, have_text: bool) -> tuple[str | None, str | None]:
+    """OCR text of ``image`` and its doubtful lines (read without the evidence to be matched);
+    a failure is one sentence (fatal only when there is no TEXT)."""
     from ocr import OcrSettings  # why: the OCR engine (~0.8 s) loads only for --image
     from ocr.clips import read_media_file
     from ocr.video import VideoSettings
@@ -164,11 +167,11 @@ def _read_poster(image: Path, config: Any, *, have_text: bool) -> str | None:
     else:
         problem = "" if outcome.status == "done" else f"could not read {image}: {outcome.reason}"
     if outcome is not None and not problem:
-        return outcome.text or ""
+        return outcome.text or "", outcome.doubtful or ""
     if not have_text:
         raise OcrError(problem)
     click.echo(for_terminal(f"warning: {problem}; checking the text only"), err=True)
-    return None
+    return None, None
 
 
 def _explain(detection: Any, text: str, date: datetime, rules_source: str, dated: bool) -> None:

@@ -59,6 +59,16 @@ class ImageReader(Protocol):
     async def recognize(self, path: Path | str) -> OcrOutcome: ...
 
 
+class ReusingReader(ImageReader, Protocol):
+    """The pool with what lets a re-posted poster reuse a reading (``OcrReaderPort``)."""
+
+    similar_distance: int
+
+    async def fingerprint(self, path: Path | str) -> str | None: ...
+
+    async def same_picture(self, path: Path | str, other: Path | str) -> bool: ...
+
+
 def is_clip_file(path: Path | str) -> bool:
     suffix = Path(path).suffix.lower()
     return suffix in VIDEO_SUFFIXES or suffix in LOTTIE_SUFFIXES
@@ -111,10 +121,16 @@ class ClipReader:
             return OcrOutcome("failed", reason=f"no key frame could be read: {reason}")
         # Comparing every line with every other is CPU work: off the event loop, like the OCR.
         lines = await asyncio.to_thread(merge_readings, [(frame.seconds, o.text) for frame, o in read])
+        # Each frame went through the evidence step (``ocr.evidence``) in ``recognize``: only its
+        # kept lines are matched; its doubtful lines stay apart here too, for debugging.
+        doubtful = await asyncio.to_thread(
+            merge_readings, [(frame.seconds, o.doubtful) for frame, o in read if o.doubtful], confirm=1
+        )
         first = read[0][1]
         return OcrOutcome(
             "done",
             text=video_text(lines),
+            doubtful=video_text(doubtful),
             width=first.width,
             height=first.height,
             frames=len(frames),
@@ -129,14 +145,27 @@ class ClipReader:
 class MediaReader:
     """Clips to :class:`ClipReader`, images to the pool: the one reader the pipeline is given."""
 
-    def __init__(self, images: ImageReader, settings: VideoSettings | None = None) -> None:
+    def __init__(self, images: ReusingReader, settings: VideoSettings | None = None) -> None:
         self.images = images
         self.clips = ClipReader(images, settings)
+        self.similar_distance = images.similar_distance
 
     async def recognize(self, path: Path | str) -> OcrOutcome:
         if is_clip_file(path):
             return await self.clips.recognize(path)
         return await self.images.recognize(path)
+
+    async def fingerprint(self, path: Path | str) -> str | None:
+        """An image's pHash (a re-posted poster reuses its reading); None for a clip, which is
+        always read: its frames are not one picture to compare."""
+        if is_clip_file(path):
+            return None
+        return await self.images.fingerprint(path)
+
+    async def same_picture(self, path: Path | str, other: Path | str) -> bool:
+        if is_clip_file(path) or is_clip_file(other):
+            return False
+        return await self.images.same_picture(path, other)
 
 
 class _InProcess:

@@ -295,13 +295,15 @@ _DAY_LOOKALIKE = re.compile(r"l[aeo][gy]s?|lacy|logs?")
 
 
 def _close(word: str, vocabulary: Mapping[str, str]) -> str | None:
-    """The vocabulary word ``word`` is, allowing one wrong, missing or extra letter (OCR slips)."""
+    """The vocabulary word ``word`` is, allowing one wrong, missing or extra letter (OCR slips)
+    in words of four letters or more: one letter of three is a third of the word, and junk
+    like ``يوي`` would pass for يوم and for سوي alike."""
     if word in vocabulary:
         return word
     if len(word) < 3:
         return None
     for known in vocabulary:
-        if abs(len(known) - len(word)) <= 1 and _one_edit(word, known):
+        if len(known) >= 4 and abs(len(known) - len(word)) <= 1 and _one_edit(word, known):
             return known
     return None
 
@@ -318,8 +320,7 @@ def _one_edit(a: str, b: str) -> bool:
 class _Group:
     box: tuple[int, int, int, int]
     heights: list[int]
-    words: list[str]
-    hashtag: bool
+    templates: list[str]  # the countdown lines its readings read like, one per reading that does
 
 
 def countdown_regions(
@@ -328,12 +329,15 @@ def countdown_regions(
     """Regions of the image that read like a countdown with the number missing or garbled.
 
     ``lines`` are (text, box, word height) of every line any pass read. Lines on the same row are
-    pooled; a row qualifies when, over all its readings, it has a "remaining" word and a unit.
-    Returns each region with the text to write back around its number (``{n}`` marks the spot).
+    pooled into one region, which qualifies when one line of it reads like a countdown on its own
+    (a "remaining" word and a unit, two different words): a number read from the glyphs needs the
+    line it belongs to, not words gathered from the junk of several passes. The region must be
+    shaped like a line (wider than tall), not a fragment. Returns each region with the text to
+    write back around its number (``{n}`` marks the spot).
     """
     groups: list[_Group] = []
     for text, box, height in sorted(lines, key=lambda item: item[1][1]):
-        words = _words(text)
+        template = countdown_template(text)
         for group in groups:
             top = max(group.box[1], box[1])
             bottom = min(group.box[3], box[3])
@@ -345,17 +349,19 @@ def countdown_regions(
                     max(group.box[3], box[3]),
                 )
                 group.heights.append(height)
-                group.words += words
-                group.hashtag |= "#" in text
+                if template is not None:
+                    group.templates.append(template)
                 break
         else:
-            groups.append(_Group(box, [height], words, "#" in text))
+            groups.append(_Group(box, [height], [template] if template is not None else []))
     out = []
     for group in groups:
-        template = _template(group.words, group.hashtag)
-        if template is not None:
-            heights = sorted(group.heights)
-            out.append((CountdownRegion(group.box, heights[len(heights) // 2]), template))
+        left, top, right, bottom = group.box
+        if not group.templates or right - left < 2 * (bottom - top):
+            continue
+        heights = sorted(group.heights)
+        template = Counter(group.templates).most_common(1)[0][0]
+        out.append((CountdownRegion(group.box, heights[len(heights) // 2]), template))
     return out
 
 
@@ -364,15 +370,23 @@ def _words(text: str) -> list[str]:
 
 
 def _template(words: list[str], hashtag: bool) -> str | None:
-    """The countdown line these words read like, with ``{n}`` for its number; None if they do not."""
-    remain = [_close(w, _REMAIN) for w in words] + [_close(w, _REMAIN_PHRASE) for w in words]
-    units = [_close(w, _UNITS) for w in words]
-    found_remain = [r for r in remain if r]
-    found_units = [_UNITS[u] for u in units if u]
-    if found_remain and not found_units and any(_DAY_LOOKALIKE.fullmatch(w) for w in words):
-        found_units = ["day"]
-    if not found_remain or not found_units:
-        return None
+    """The countdown line these words read like, with ``{n}`` for its number; None if they do not.
+
+    The "remaining" word and the unit must be two different words of the reading: one word
+    read one letter off cannot fill both slots.
+    """
+    remain = [(i, _close(w, _REMAIN) or _close(w, _REMAIN_PHRASE)) for i, w in enumerate(words)]
+    units = [(i, _close(w, _UNITS)) for i, w in enumerate(words)]
+    remain = [(i, r) for i, r in remain if r]
+    units = [(i, _UNITS[u]) for i, u in units if u]
+    if remain and not units:
+        units = [(i, "day") for i, w in enumerate(words) if _DAY_LOOKALIKE.fullmatch(w)]
+    remain_at = {i for i, _ in remain}
+    unit_at = {i for i, _ in units}
+    if not remain or not units or (len(remain_at | unit_at) < 2):
+        return None  # one word in both slots (or nothing in one)
+    found_remain = [r for _, r in remain]
+    found_units = [u for _, u in units]
     if "التنازلي" in found_remain:
         phrase = "العد التنازلي"
     else:
@@ -439,13 +453,14 @@ def countdown_value(text: str) -> tuple[int, str] | None:
 
 def countdown_lines(
     lines: list[tuple[str, tuple[int, int, int, int], int]], planes: Mapping[str, Image.Image]
-) -> list[str]:
-    """Countdown lines with their Eastern Arabic number read from the glyphs (see the module doc)."""
+) -> list[tuple[str, tuple[int, int, int, int]]]:
+    """Countdown lines with their Eastern Arabic number read from the glyphs (see the module doc),
+    each with the box of the row it was read on."""
     if not planes:
         return []
     out = []
     for region, template in countdown_regions(lines):
         number = read_number(planes, region)
         if number is not None:
-            out.append(template.format(n=number))
+            out.append((template.format(n=number), region.box))
     return out

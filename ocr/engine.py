@@ -91,7 +91,8 @@ def recognize_file(path: Path | str | bytes, settings: OcrSettings | None = None
     outcome, loaded = load_for_ocr(path, settings)
     if loaded is not None:
         try:
-            outcome.text = read_frames(loaded.frames, settings).text
+            read = read_frames(loaded.frames, settings)
+            outcome.text, outcome.doubtful = read.text, read.doubtful
         except TesseractFailed as exc:
             outcome.status, outcome.reason = "failed", tesseract_failure(exc)
     outcome.seconds = time.perf_counter() - started

@@ -13,9 +13,10 @@ import hashlib
 from collections.abc import Iterable
 
 import imagehash
-from PIL import Image
+import numpy as np
+from PIL import Image, ImageFilter
 
-__all__ = ["SIMILAR_DISTANCE", "hamming", "perceptual_hash", "sha256_bytes"]
+__all__ = ["SIMILAR_DISTANCE", "hamming", "nearest", "perceptual_hash", "same_picture", "sha256_bytes"]
 
 SIMILAR_DISTANCE = 10
 """Default largest Hamming distance (of 64 bits) between two images called near-duplicates."""
@@ -35,6 +36,44 @@ def hamming(a: str, b: str) -> int:
     if len(a) != len(b):
         raise ValueError(f"hashes of different lengths: {len(a)} and {len(b)} hex digits")
     return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+_BLOCKS = 32  # blocks across the picture: each about a word of a poster's line
+_MAX_WIDTH = 800  # pictures are compared at most this wide (a countdown's digits stay tens of pixels)
+BLOCK_DIFFERENCE = 8.0
+"""Largest mean grey difference (of 255) allowed in any block of two images called the same
+picture. Measured on generated posters (``tests/ocr/test_hashing.py``): recompression (JPEG
+quality 30-60) and resizing to half size leave at most 4 in every block; the next number of
+a countdown on the same template leaves 14 to 60 in the blocks of its digits."""
+
+
+def same_picture(a: Image.Image, b: Image.Image) -> bool:
+    """Whether ``a`` and ``b`` are one picture at another size or compression, not merely alike.
+
+    pHash says two posters look alike, which is also true of two posters of one template with
+    another number in the countdown: reusing one's reading for the other would give the wrong
+    number. So the larger picture is brought to the smaller's size, both are blurred a little
+    (resampling edges), and compared block by block: recompression and resizing spread small
+    differences everywhere, a changed word concentrates a large one in its blocks. The shapes
+    must match too (within 3 %): a crop is another picture.
+    """
+    if abs(a.width / a.height - b.width / b.height) > 0.03 * (a.width / a.height):
+        return False
+    width = min(a.width, b.width, _MAX_WIDTH)
+    height = max(1, round(width * a.height / a.width))
+    block = max(1, width // _BLOCKS)
+    if height < block:
+        return False
+    x, y = (_grey_at(image, width, height) for image in (a, b))
+    rows, cols = height // block * block, width // block * block
+    diff = np.abs(x[:rows, :cols] - y[:rows, :cols])
+    blocks = diff.reshape(rows // block, block, cols // block, block).mean(axis=(1, 3))
+    return float(blocks.max()) <= BLOCK_DIFFERENCE
+
+
+def _grey_at(image: Image.Image, width: int, height: int) -> np.ndarray:
+    grey = image.convert("L").resize((width, height), Image.Resampling.LANCZOS)
+    return np.asarray(grey.filter(ImageFilter.GaussianBlur(width / 400)), dtype=np.float32)
 
 
 def nearest(wanted: str, hashes: Iterable[tuple[str, str]], max_distance: int) -> list[tuple[int, str, str]]:

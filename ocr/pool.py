@@ -47,8 +47,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from monitor.core.errors import OcrError
+from monitor.core.errors import ImageError, OcrError
 from monitor.core.models import OcrOutcome
+from ocr.hashing import SIMILAR_DISTANCE, perceptual_hash, same_picture
+from ocr.images import load_image
 from ocr.passes import second_passes
 from ocr.settings import OcrSettings
 from ocr.tesseract import check_languages
@@ -73,6 +75,29 @@ def _file_sha256(path: Path, max_bytes: int) -> str | None:
         return digest.hexdigest()
     except OSError:
         return None
+
+
+def _fingerprint(path: Path, settings: OcrSettings) -> str | None:
+    try:
+        loaded = load_image(
+            path, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels, max_side=settings.max_side
+        )
+    except ImageError:
+        return None
+    return perceptual_hash(loaded.frames[0])
+
+
+def _same_picture(path: Path, other: Path, settings: OcrSettings) -> bool:
+    try:
+        a, b = (
+            load_image(
+                p, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels, max_side=settings.max_side
+            )
+            for p in (path, other)
+        )
+    except ImageError:
+        return False
+    return same_picture(a.frames[0], b.frames[0])
 
 
 @dataclass
@@ -261,6 +286,7 @@ class OcrPool:
         self._seq = itertools.count(1)
         self._tie = itertools.count()
         self.stats = {"read": 0, "shared": 0, "timeouts": 0, "failed": 0}
+        self.similar_distance = SIMILAR_DISTANCE
 
     async def __aenter__(self) -> OcrPool:
         await self.start()
@@ -354,6 +380,15 @@ class OcrPool:
             future.set_result(OcrOutcome("failed", reason="the OCR pool was closed", sha256=sha))
         return await asyncio.shield(future)
 
+    async def fingerprint(self, path: Path | str) -> str | None:
+        """The pHash of ``path`` (in a thread: tens of milliseconds), or None when it is no
+        image this pool would read (its limits) or cannot be read."""
+        return await asyncio.to_thread(_fingerprint, Path(path), self.settings)
+
+    async def same_picture(self, path: Path | str, other: Path | str) -> bool:
+        """Whether two images are one picture (``ocr.hashing.same_picture``), in a thread."""
+        return await asyncio.to_thread(_same_picture, Path(path), Path(other), self.settings)
+
     def _forget(self, job: _Job) -> None:
         if job.sha256 is not None and self._inflight.get(job.sha256) is job.future:
             del self._inflight[job.sha256]
@@ -435,6 +470,7 @@ class OcrPool:
             )
         outcome = OcrOutcome.from_dict(prepared["meta"])
         outcome.text = finished["text"]
+        outcome.doubtful = finished.get("doubtful", "")
         outcome.seconds = time.perf_counter() - started
         outcome.extra = {"passes": len(readable) + len(names), "workers": len(job.workers)}
         return outcome

@@ -53,6 +53,7 @@ class ReadResult:
     lines: list[Line] = field(default_factory=list)
     digit_lines: list[str] = field(default_factory=list)
     passes: int = 0
+    doubtful: str = ""  # lines without the evidence to be searched or matched (``ocr.evidence``)
 
 
 @dataclass

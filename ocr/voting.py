@@ -27,12 +27,16 @@ from PIL import Image
 from monitor.core.text import normalize
 from monitor.core.text import words as word_list
 from ocr.digits import countdown_from_ink, countdown_lines, countdown_value
+from ocr.evidence import countdown_rows, judge_lines, support_of
+from ocr.lexicon import lexicon_for
 from ocr.planes import INK_PLANE, LINES_PREFIX, image_planes, layout_of
 from ocr.readings import Line, PassResult, ReadResult, keep_words, same_row
 from ocr.settings import OcrSettings
 
 __all__ = ["by_agreement", "finish", "merge_lines", "merge_passes"]
 
+
+Box = tuple[int, int, int, int]
 
 _GLYPH_LINE_PLANES = ("grey", "red", "green", "blue", "white", "black")
 
@@ -53,7 +57,7 @@ def finish(
     rows = [r for r in second if r.plane == "rows"]
     digit_lines = [" ".join(w.text for w in ws) for r in second if r.plane == "digits" for ws in r.lines]
     lines = merge_passes([*results, *rows], settings)
-    glyph_lines: list[str] = []
+    glyph_lines: list[tuple[str, Box | None]] = []
     if settings.glyph_digits and first_planes:
         glyph_lines = _crop_countdowns(results, first_planes)
         # Where to look: the lines of the colour planes and the plain masks. A re-read row's box
@@ -62,16 +66,51 @@ def finish(
         located = [r for r in results if r.plane in _GLYPH_LINE_PLANES] or results
         planes = image_planes(first_planes)
         glyph_lines += countdown_lines(_all_lines(located), planes)
-    read_by = [
-        (r.plane, " ".join(w.text for w in keep_words(found, settings.min_confidence)))
+    read_at = [
+        (r.plane, " ".join(w.text for w in kept), Line(kept, r.plane).box)
         for r in [*results, *rows]
         for found in r.lines
+        if (kept := keep_words(found, settings.min_confidence))
     ]
-    readings = [text for _, text in read_by]
-    agreed = _agreed_countdown(glyph_lines, digit_lines, readings)
+    read_by = [(plane, text) for plane, text, _ in read_at]
+    ordered = by_agreement(lines, read_by)
+    if settings.evidence:
+        read_words = [
+            (r.plane, w.text, w.conf)
+            for r in [*results, *rows]
+            for found in r.lines
+            for w in keep_words(found, settings.min_confidence)
+        ]
+        support = support_of([*read_words, *(("digits", text) for text in digit_lines)])
+        judged = judge_lines(ordered, support, lexicon_for(settings.languages))
+        # Glyph lines carry their own line: a crop whose reading, or a row with one reading, that
+        # reads like a countdown on its own (``ocr.digits``). The script-model re-reads need one.
+        cd_rows = countdown_rows(read_at) + [box for _, box in glyph_lines if box is not None]
+        doubtful = []
+        if not cd_rows:
+            doubtful += digit_lines
+            digit_lines = []
+        kept, doubtful = judged.kept, [*doubtful, *judged.doubtful]
+    else:
+        kept, doubtful, cd_rows = ordered, [], []
+    glyph_texts = [text for text, _ in glyph_lines]
+    agreed = _agreed_countdown(glyph_texts, digit_lines, [text for _, text in read_by])
+    if settings.evidence and not cd_rows:  # no line of the image reads like a countdown
+        doubtful, agreed = [*agreed, *doubtful], []
     # The agreed countdown first (the detector takes the first), then what the digit readers made
     # of countdown-like lines, then the poster's lines, the most agreed first.
-    texts = [*agreed, *glyph_lines, *digit_lines, *(ln.text for ln in by_agreement(lines, read_by))]
+    texts = [*agreed, *glyph_texts, *digit_lines, *(ln.text for ln in kept)]
+    return ReadResult(
+        "\n".join(_distinct(texts)),
+        lines,
+        digit_lines,
+        len(results) + len(second),
+        "\n".join(_distinct(doubtful)),
+    )
+
+
+def _distinct(texts: list[str]) -> list[str]:
+    """``texts`` without repeats (compared folded) and empty lines, in order."""
     seen: set[str] = set()
     out = []
     for text in texts:
@@ -79,7 +118,7 @@ def finish(
         if key and key not in seen:
             seen.add(key)
             out.append(text)
-    return ReadResult("\n".join(out), lines, digit_lines, len(results) + len(second))
+    return out
 
 
 def merge_lines(candidates: list[Line]) -> list[Line]:
@@ -177,7 +216,9 @@ def _agreed_countdown(glyph_lines: list[str], digit_lines: list[str], readings: 
     return [texts[winner].most_common(1)[0][0]]
 
 
-def _crop_countdowns(results: list[PassResult], first_planes: Mapping[str, Image.Image]) -> list[str]:
+def _crop_countdowns(
+    results: list[PassResult], first_planes: Mapping[str, Image.Image]
+) -> list[tuple[str, Box | None]]:
     """Countdown lines whose number is read from the glyphs of a clean line crop.
 
     One line of the poster is usually cut out of several masks; their readings of the number can
@@ -215,7 +256,7 @@ def _crop_countdowns(results: list[PassResult], first_planes: Mapping[str, Image
                 break
         else:
             best.append((box, *found))
-    return [line for _, line, _ in best]
+    return [(line, box) for box, line, _ in best]
 
 
 def _all_lines(results: list[PassResult]) -> list[tuple[str, tuple[int, int, int, int], int]]:

@@ -107,7 +107,8 @@ def handle(request: dict[str, Any], settings: OcrSettings) -> dict[str, Any]:
             if op == "second":
                 return {"result": read_second(request["name"], results, first, settings).to_json()}
             second = [PassResult.from_json(r) for r in request.get("second", [])]
-            return {"text": finish(results, first, settings, second).text}
+            read = finish(results, first, settings, second)
+            return {"text": read.text, "doubtful": read.doubtful}
     except TesseractFailed as exc:
         return {"failed": tesseract_failure(exc)}
     except OSError as exc:  # a plane file gone: the job was given up (timed out) meanwhile

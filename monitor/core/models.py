@@ -140,7 +140,7 @@ class OcrOutcome:
     sticker)."""
 
     status: str  # "done" | "failed" | "skipped"
-    text: str = ""
+    text: str = ""  # the lines read with evidence: searched and matched
     reason: str | None = None
     sha256: str | None = None
     phash: str | None = None
@@ -150,6 +150,7 @@ class OcrOutcome:
     format: str | None = None
     frames: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    doubtful: str = ""  # lines read without the evidence to be trusted: kept for debugging only
 
     @property
     def ok(self) -> bool:

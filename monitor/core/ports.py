@@ -35,7 +35,17 @@ class DetectorPort(Protocol):
 class OcrReaderPort(Protocol):
     """Reads one stored image off the event loop (a pool of worker processes)."""
 
+    similar_distance: int  # pHash bits within which a read image may lend its reading (``similar``)
+
     async def recognize(self, path: Path | str) -> OcrOutcome: ...
+
+    async def fingerprint(self, path: Path | str) -> str | None:
+        """The image's perceptual hash (16 hex digits), or None when it cannot be loaded."""
+        ...
+
+    async def same_picture(self, path: Path | str, other: Path | str) -> bool:
+        """Whether two images are one picture at another size or compression (reuse its reading)."""
+        ...
 
 
 class OutboxPort(Protocol):

@@ -234,3 +234,15 @@ def test_load_detector_from_config(tmp_path: Path) -> None:
     assert default.detect("الانتقام قادم").alert
     overridden = load_detector(Config(), rules=rules, min_severity="high")
     assert (overridden.min_severity, overridden.ruleset.rules[0].name) == ("high", "x")
+
+
+def test_a_latin_abbreviation_alone_on_a_poster_does_not_alert() -> None:
+    # OCR makes three-letter Latin strings out of any texture: a shop sign "جاكيت BLAZER" gave
+    # a junk line "ied". In the caption the abbreviation still counts.
+    found = detector().detect("", ocr_text="جاكيت BLAZER\nied")
+    assert not found.alert and found.matches == []
+    assert detector().detect("", ocr_text="IEDs on the road").matches == []
+    caption = detector().detect("an IED hit the convoy", ocr_text="جاكيت")
+    assert caption.alert and caption.matches[0].rule == "ied-abbrev"
+    # Arabic terms on the poster match as before
+    assert detector().detect("", ocr_text="عبوة ناسفة على الطريق").alert

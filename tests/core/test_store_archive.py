@@ -547,6 +547,25 @@ async def test_two_processes_worth_of_writers_on_one_file(tmp_path):
         await second.close()
 
 
+@pytest.mark.asyncio
+async def test_a_step_that_adds_columns_an_archive_has_runs_again_harmlessly(tmp_path):
+    # Steps are renumbered when branches merge: an archive may already hold a step's columns
+    # (the OCR doubtful lines, issue 18) under another step number, and must still open.
+    path = tmp_path / "archive.db"
+    archive = await Archive.open(path)
+    await archive.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    conn.close()
+    archive = await Archive.open(path)
+    try:
+        assert (await archive.fetchone("PRAGMA user_version"))[0] == len(MIGRATIONS)
+        columns = {r[1] for r in await archive.fetchall("PRAGMA table_info(media)")}
+        assert {"ocr_doubtful", "ocr_from"} <= columns
+    finally:
+        await archive.close()
+
+
 async def wait_until(condition, what: str, seconds: float = 10.0) -> None:
     deadline = asyncio.get_running_loop().time() + seconds
     while not condition():

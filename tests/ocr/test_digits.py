@@ -12,7 +12,14 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from alerts.countdown import find_countdown
-from ocr.digits import countdown_from_ink, countdown_lines, countdown_regions, countdown_value, template_fonts
+from ocr.digits import (
+    countdown_from_ink,
+    countdown_lines,
+    countdown_regions,
+    countdown_template,
+    countdown_value,
+    template_fonts,
+)
 from ocr.glyphs import EASTERN, component_label
 from scripts.posters import _FONT_FILES, to_eastern
 
@@ -29,7 +36,7 @@ def drawn(text: str, font: str, size: int = 48) -> tuple[Image.Image, tuple[int,
 
 def read(text: str, ocr_text: str, font: str) -> list[str]:
     image, box = drawn(text, font)
-    return countdown_lines([(ocr_text, box, box[3] - box[1])], {"grey": image})
+    return [line for line, _ in countdown_lines([(ocr_text, box, box[3] - box[1])], {"grey": image})]
 
 
 def test_templates_come_from_fonts_the_posters_do_not_use():
@@ -96,6 +103,28 @@ def test_ocr_slips_in_the_words_are_forgiven():
     [(region, template)] = countdown_regions([("لم ينبق ستوي log) 01", box, 50)])
     assert template == "لم يتبق سوى {n} يوما"  # ينبق, ستوي and يوما as "log)" (a Latin look-alike)
     assert region.box == box
+
+
+def test_one_word_cannot_fill_two_slots():
+    # "يوي" is one letter off both يوم (the unit) and سوي (of لم يتبق سوى): junk read on a
+    # Ramadan card made a countdown of it. Each slot needs its own word, and three-letter words
+    # must be read exactly.
+    assert countdown_template("لم يوي ٥") is None
+    assert countdown_template("يوي") is None
+    assert countdown_template("باقي يوي") is None
+    assert countdown_template("بقي ٥ يوم") == "باقي {n} يوما"
+    assert countdown_template("لم يتبق سوى ٥ يوما") == "لم يتبق سوى {n} يوما"
+    assert countdown_template("#باقي_٥٩_يوما") == "#باقي_{n}_يوما"
+
+
+def test_a_number_from_glyphs_needs_its_line():
+    # the "remaining" word and the unit read on two lines of the same row by two passes are
+    # not one countdown line; nor is a region taller than wide (a fragment, not a line)
+    box = (0, 0, 400, 60)
+    assert countdown_regions([("باقي قادم", box, 50), ("الرد يوما", box, 50)]) == []
+    assert countdown_regions([("لم يتبق سوى يوما", (0, 0, 86, 149), 140)]) == []
+    [(_, template)] = countdown_regions([("باقي قادم", box, 50), ("باقي يوما", box, 50)])
+    assert template == "باقي {n} يوما"
 
 
 def test_a_clean_crop_gets_its_number_from_its_own_reading():

@@ -48,12 +48,12 @@ def test_arabic_slogan_and_hashtag(read):
 
 
 @pytest.mark.slow
-def test_the_poster_lines_come_before_the_junk_of_single_passes(read):
-    # The flames and flags are read too, each plane its own way: the slogan, read by many
-    # planes alike, must be among the first lines an analyst sees, not line 30 of 80.
-    first = read("canonical").text.split("\n")
-    assert len(first) > 10  # the junk is there (nothing dropped) ...
-    assert any("vengeance is coming" in normalize(line) for line in first[:6])  # ... but after
+def test_the_junk_of_single_passes_is_kept_apart(read):
+    # The flames and flags are read too, each plane its own way: that junk is kept apart (for
+    # debugging), and the text that is searched and matched is about as long as the poster's.
+    canonical = read("canonical")
+    assert "vengeance is coming" in normalize(canonical.text)
+    assert 3 * len(canonical.text.split("\n")) < len(canonical.doubtful.split("\n"))
     head = [normalize(line) for line in read("arabic-light").text.split("\n")[:2]]
     assert head == ["الانتقام قادم", "الرد قادم"]
 
@@ -99,6 +99,8 @@ def test_english_countdown_on_dark(read):
 
 @pytest.mark.slow
 def test_rotated_low_quality_jpeg(read):
+    # Of the row's readings the evidence step once kept 'ley 26 باق' (more letters read by more
+    # passes) and dropped 'باق 26 يوما': a reading that adds a word with evidence of its own stays.
     outcome = read("gradient-jpeg")
     assert outcome.format == "JPEG"
     assert " the response is coming " in words_of(outcome)

@@ -56,6 +56,21 @@ def test_near_duplicates_are_close_and_others_far(poster):
         assert hamming(original, perceptual_hash(other)) > SIMILAR_DISTANCE
 
 
+def test_the_same_picture_at_another_size_or_compression(poster):
+    from ocr.hashing import same_picture
+
+    smaller = recompress(poster.resize((560, round(560 * poster.height / poster.width))), 45)
+    assert same_picture(poster, smaller)
+    assert same_picture(smaller, recompress(poster, 30))
+    # the next poster of the same countdown series: as near in pHash, but another picture
+    nextday = render_poster(["الرد قادم", "#باقي_٥٨_يوما"], "fire", 800, seed=5)
+    assert hamming(perceptual_hash(poster), perceptual_hash(nextday)) <= SIMILAR_DISTANCE
+    assert not same_picture(poster, nextday)
+    assert not same_picture(poster, recompress(nextday, 45))
+    # a crop is another picture (other lines may be cut off)
+    assert not same_picture(poster, poster.crop((0, 0, poster.width, poster.height * 3 // 4)))
+
+
 def test_nearest_ranks_within_the_distance_and_skips_other_lengths():
     from ocr import nearest
 

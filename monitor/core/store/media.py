@@ -180,6 +180,34 @@ class MediaMixin(StoreBase):
         )
         return [media_record(r, self.media_dir) for r in rows]
 
+    async def read_near(self, phash: str, distance: int) -> tuple[MediaRecord, str | None] | None:
+        """The nearest image already read (status ``done``, read itself rather than copied) whose
+        pHash is within ``distance`` bits of ``phash``, with its doubtful lines, or None.
+
+        A scan of the read images' hashes: popcount of 64-bit XORs in SQL is not portable
+        across SQLite builds, and a Python loop over a hundred thousand hex strings takes tens
+        of milliseconds, a hundredth of one reading.
+        """
+        rows = await self.fetchall(
+            "SELECT sha256, phash FROM media WHERE phash IS NOT NULL AND ocr_status = 'done' AND ocr_from IS NULL"
+        )
+        target = int(phash, 16)
+        best: tuple[int, str] | None = None
+        for sha, other in rows:
+            try:
+                bits = (int(other, 16) ^ target).bit_count()
+            except ValueError:
+                continue
+            if bits <= distance and (best is None or bits < best[0]):
+                best = (bits, sha)
+        if best is None:
+            return None
+        record = await self.media(best[1])
+        if record is None:
+            return None
+        row = await self.fetchall("SELECT ocr_doubtful FROM media WHERE sha256 = ?", (best[1],))
+        return record, (row[0][0] if row else None)
+
     async def media_by_phash(self) -> list[tuple[str, str]]:
         rows = await self.fetchall("SELECT sha256, phash FROM media WHERE phash IS NOT NULL")
         return [(r[0], r[1]) for r in rows]
@@ -193,16 +221,33 @@ class MediaMixin(StoreBase):
         phash: str | None = None,
         width: int | None = None,
         height: int | None = None,
+        doubtful: str | None = None,
+        copied_from: str | None = None,
     ) -> list[int]:
         """Record what OCR made of an image and re-index the posts that carry it.
 
-        Returns the ids of those posts, so the caller can run detection on the new text.
+        ``text`` is what is searched and matched; ``doubtful`` the lines read without the
+        evidence for that (kept for debugging only); ``copied_from`` the sha256 of the
+        near-duplicate whose reading this is. Returns the ids of the posts that carry the image,
+        so the caller can run detection on the new text.
         """
         async with self.transaction() as conn:
             await conn.execute(
                 "UPDATE media SET ocr_status = ?, ocr_text = ?, ocr_reason = ?, phash = COALESCE(?, phash), "
-                "width = COALESCE(?, width), height = COALESCE(?, height), ocr_at = ? WHERE sha256 = ?",
-                (status, text, reason, phash, width, height, now_iso(), sha256),
+                "width = COALESCE(?, width), height = COALESCE(?, height), ocr_at = ?, ocr_doubtful = ?, "
+                "ocr_from = ? WHERE sha256 = ?",
+                (
+                    status,
+                    text,
+                    reason,
+                    phash,
+                    width,
+                    height,
+                    now_iso(),
+                    doubtful or None,
+                    copied_from,
+                    sha256,
+                ),
             )
             async with conn.execute(
                 "SELECT DISTINCT post_id FROM post_media WHERE sha256 = ?", (sha256,)

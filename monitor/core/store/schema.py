@@ -7,6 +7,8 @@ in its own transaction, and refuses an archive written by a newer tgmonitor.
 from __future__ import annotations
 
 import logging
+import re
+from typing import Any
 
 from monitor.core.errors import ArchiveError
 from monitor.core.store.base import StoreBase
@@ -309,6 +311,16 @@ CREATE TABLE IF NOT EXISTS health (
 );
 """
 
+# Step 10 (issue 18, poster text you can trust): the lines OCR read without the evidence to be searched
+# or matched (one pass alone, no dictionary word) are kept apart, for whoever debugs a reading;
+# ``ocr_text`` holds only the trusted lines. ``ocr_from`` names the near-duplicate image whose
+# reading was reused (pHash within the similar threshold), or is NULL for an image read itself.
+OCR_DOUBTFUL_V10 = """
+ALTER TABLE media ADD COLUMN ocr_doubtful TEXT;
+ALTER TABLE media ADD COLUMN ocr_from TEXT;
+CREATE INDEX IF NOT EXISTS media_phash ON media(phash) WHERE phash IS NOT NULL AND ocr_status = 'done';
+"""
+
 MIGRATIONS: list[str] = [
     SCHEMA_V1,
     ALERTS_V2,
@@ -319,6 +331,7 @@ MIGRATIONS: list[str] = [
     RULE_MUTES_V7,
     WEB_USERS_V8,
     COLLECTION_V9,
+    OCR_DOUBTFUL_V10,
 ]
 """Append-only: step ``i`` takes the schema from ``user_version == i`` to ``i + 1``."""
 
@@ -352,6 +365,24 @@ class SchemaMixin(StoreBase):
         for step in range(version, len(MIGRATIONS)):
             async with self.transaction() as conn:
                 for statement in split_sql(MIGRATIONS[step]):
+                    if await _column_there(conn, statement):
+                        continue
                     await conn.execute(statement)
                 await conn.execute(f"PRAGMA user_version = {step + 1}")
             log.info("archive %s migrated to schema %d", self.path, step + 1)
+
+
+_ADD_COLUMN = re.compile(r"\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)", re.IGNORECASE)
+
+
+async def _column_there(conn: Any, statement: str) -> bool:
+    """Whether ``statement`` adds a column the table already has. SQLite has no ``ADD COLUMN IF
+    NOT EXISTS``, and a step may be renumbered when branches merge (an archive may hold the
+    column under another step number): such a step must be harmless to run again, like the
+    ``IF NOT EXISTS`` tables of the late steps."""
+    found = _ADD_COLUMN.match(statement)
+    if found is None:
+        return False
+    table, column = found.groups()
+    async with conn.execute(f"PRAGMA table_info({table})") as cur:
+        return any(row[1] == column for row in await cur.fetchall())

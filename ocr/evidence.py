@@ -1,0 +1,260 @@
+"""Which of the lines the passes read are really on the image: agreement between passes and a
+dictionary of the language.
+
+Every pass reads the poster's text, and every pass also reads the flames, flags and grain
+around it as letters. What tells the two apart:
+
+* **Agreement.** A word of the poster is read alike by several passes (planes, masks, the clean
+  line crops, the row re-read); the junk a pass makes of a background is mostly its own. Each
+  folded word counts the passes that read it anywhere on the image (:func:`support_of`).
+* **A language model.** Tesseract's own dictionaries (``ocr.lexicon``) hold the word forms of
+  Arabic and English; a string of letters none of them holds needs more agreement to count.
+
+Words are judged, not lines: a line keeps the words that have evidence and drops the rest.
+A word has evidence when two passes read it and the dictionary knows it; when one pass read a
+dictionary word of four letters or more surely (Tesseract's confidence: 80 on a plane, 60 on a
+clean line crop; junk made of flames and grain is read unsure); when three passes read it, or
+two surely (a name, a brand the dictionary lacks); when one reading holds it in a run of two or
+more dictionary words of three letters, each read with confidence 50 or more (small scene text
+is often read by one pass only, and junk rarely spells two words in a row); or when it is a
+dictionary word read with confidence 50 inside a reading whose letters mostly have evidence
+(the short ``is`` of ``CLOCK IS TICKING``). A line is kept when what is left of it holds a
+known word of three letters or more, or a word many passes read surely; lines on one row that
+only repeat a kept line's words (another pass's reading of the same line) are folded into it.
+Everything else is *doubtful*: kept apart for whoever debugs a reading, never searched or
+matched (:func:`judge_lines`). Why these signals: measured on the stored passes of the real
+and synthetic images (``bench/README.md``, OCR): per pass reading, runs of two or more
+dictionary words read at 50+ were real text 94-96 % of the time, one word read at 30-50 rarely.
+
+Countdown lines written back by the digit readers (``ocr.digits``) are constructed, not read:
+the glyph reader only reads the number of a line that reads like a countdown on its own (a
+"remaining" word and a unit, two different words, in one reading of one line-shaped region),
+and the script-model re-reads and the voted countdown are kept only when such a line exists
+(:func:`countdown_rows`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from monitor.core.text import normalize, words
+from ocr.digits import countdown_template, countdown_value
+from ocr.lexicon import Lexicon
+from ocr.readings import Line, Word, same_row
+
+__all__ = ["Judged", "countdown_rows", "judge_lines", "support_of"]
+
+Box = tuple[int, int, int, int]
+
+KNOWN_SUPPORT = 2  # passes that must read a word the dictionary knows
+UNKNOWN_SUPPORT = 3  # passes that must read a word it does not know (names, brands)
+MIN_KNOWN = 3  # a kept line holds a known word at least this long
+CLEAN_PREFIX = "lines:"  # the passes over clean line crops (``ocr.planes.LINES_PREFIX``)
+ROWS_PASS = "rows"  # the rows cut out alone and re-read (``ocr.passes``): a clean crop too
+CONTEXT_CONFIDENCE = 50.0  # a dictionary word read this sure in a line of words with evidence is kept
+CONTEXT_LENGTH = 2
+LINE_WORDS = 2  # a reading of this many dictionary words (3+ letters each) ...
+LINE_CONFIDENCE = 50.0  # ... each read at least this sure is a line of the image, even one pass's
+AGREED_SUPPORT = 3  # passes that must read a word no dictionary holds for it to carry a line alone
+SURE_LENGTH = 4  # a known word this long read by one pass alone is kept when it was sure of it
+SURE_CONFIDENCE = 80.0  # Tesseract's confidence (0-100) that counts as sure on a plane
+CLEAN_CONFIDENCE = 60.0  # ... and on a clean line crop
+PLANE_PASSES = frozenset({"grey", "red", "green", "blue", "white", "black"})  # ``ocr.planes``
+_SUPPORT_CAP = 6  # beyond this many passes a word is not surer (the colour planes read alike)
+
+
+Support = dict[str, dict[str, float]]
+"""Folded word -> {pass: the best confidence Tesseract gave it in that pass}."""
+
+
+def support_of(readings: Iterable[tuple[str, str] | tuple[str, str, float]]) -> Support:
+    """Folded word -> the passes that read it and how sure each was, from (pass, text[, conf])
+    of every pass's words (words without the punctuation around them: ``تنتهي"`` is ``تنتهي``).
+    A reading without a confidence counts as a sure one (the digit readers' constructed lines)."""
+    support: Support = {}
+    for reading in readings:
+        reader, text = reading[0], reading[1]
+        conf = float(reading[2]) if len(reading) > 2 else 100.0  # type: ignore[misc]
+        for word in words(normalize(text)):
+            seen = support.setdefault(word, {})
+            seen[reader] = max(seen.get(reader, 0.0), conf)
+    return support
+
+
+@dataclass
+class Judged:
+    """The lines of one image split into the kept and the doubtful, in the order given."""
+
+    kept: list[Line] = field(default_factory=list)
+    doubtful: list[str] = field(default_factory=list)
+
+
+def _word_kept(word: str, support: Support, lexicon: Lexicon) -> bool:
+    readers = support.get(word, {})
+    seen = len(readers)
+    if word.isdigit():
+        return seen >= KNOWN_SUPPORT
+    if len(word) < 2:
+        return False
+    sure = max(readers.values(), default=0.0)
+    if not lexicon.knows(word):
+        return seen >= UNKNOWN_SUPPORT or (
+            seen >= KNOWN_SUPPORT and len(word) >= SURE_LENGTH and sure >= SURE_CONFIDENCE
+        )
+    if seen >= KNOWN_SUPPORT and (len({family(r) for r in readers}) >= 2 or sure >= CONTEXT_CONFIDENCE):
+        return True
+    # One pass alone: a dictionary word it was sure of. Junk made of flames and grain is read
+    # unsure (Tesseract's confidence stays low on it), and rarely spells a long word; a clean
+    # line crop holds the line's own ink only, so there a less sure reading counts.
+    if len(word) < SURE_LENGTH:
+        return False
+    clean = any(r.startswith(CLEAN_PREFIX) or r == ROWS_PASS for r in readers)
+    return sure >= (CLEAN_CONFIDENCE if clean else SURE_CONFIDENCE)
+
+
+def _new_word(word: str, support: Support, lexicon: Lexicon) -> bool:
+    """A word of a row's other reading worth keeping that reading for: a dictionary word of some
+    length with evidence of its own, not a number or a fragment."""
+    return (
+        len(word) >= SURE_LENGTH
+        and not word.isdigit()
+        and lexicon.knows(word)
+        and _word_kept(word, support, lexicon)
+    )
+
+
+def family(reader: str) -> str:
+    """The kind of pass a reader is: the colour planes of one image are one voice (they read the
+    same specks as the same digits), the clean line crops another, each second pass its own."""
+    if reader in PLANE_PASSES:
+        return "planes"
+    return reader.split(":", 1)[0]
+
+
+def _number_agreed(word: str, support: Support) -> bool:
+    """A number read by two kinds of pass, one of them surely: a number on the image, which
+    carries its line (a sale sign's ``75% 50%``); the colour planes alone never do."""
+    readers = support.get(word, {})
+    return (
+        word.isdigit()
+        and len({family(r) for r in readers}) >= 2
+        and max(readers.values(), default=0.0) >= SURE_CONFIDENCE
+    )
+
+
+def _agreed(word: str, support: Support) -> bool:
+    """A word many passes read, surely: on the image even where no dictionary holds it (a brand,
+    a name). Not a number: the colour planes read the same specks as the same digits."""
+    readers = support.get(word, {})
+    return (
+        len(readers) >= AGREED_SUPPORT
+        and len(word) >= SURE_LENGTH
+        and not word.isdigit()
+        and max(readers.values()) >= SURE_CONFIDENCE
+    )
+
+
+def _line_words(line: Line, support: Support, lexicon: Lexicon) -> list[Word]:
+    """The words of one reading of a line that have evidence, each cut down to its folded words
+    with evidence (a hashtag folds to several words: ``#الرد د_قادم`` keeps ``الرد`` and ``قادم``).
+
+    A word has evidence on its own (:func:`_word_kept`), or from its line: in a reading whose
+    letters are mostly words with evidence of their own, a dictionary word the pass read with
+    some confidence is part of that line (the short ``is`` of ``CLOCK IS TICKING``, the word a
+    mask half lost); junk glued to a real line is mostly not a word of the language.
+    """
+    folded = [(w, words(normalize(w.text))) for w in line.words]
+    strong = {f for _, fs in folded for f in fs if _word_kept(f, support, lexicon)}
+    letters = sum(len(f) for _, fs in folded for f in fs if len(f) >= 2 or f.isdigit())
+    anchored = 2 * sum(len(f) for _, fs in folded for f in fs if f in strong) >= letters > 0
+    spelled = [(f, w.conf) for w, fs in folded for f in fs if len(f) >= 2 and not f.isdigit()]
+    if len(spelled) >= LINE_WORDS and all(
+        c >= LINE_CONFIDENCE and len(f) >= MIN_KNOWN and lexicon.knows(f) for f, c in spelled
+    ):
+        strong |= {f for f, _ in spelled}  # a run of dictionary words, each read with some confidence
+    out = []
+    for word, fs in folded:
+        kept = [
+            f
+            for f in fs
+            if f in strong
+            or (
+                anchored
+                and word.conf >= CONTEXT_CONFIDENCE
+                and len(f) >= CONTEXT_LENGTH
+                and not f.isdigit()
+                and lexicon.knows(f)
+            )
+        ]
+        if kept:
+            # as read (the text shown and searched keeps its letters), or only the words kept of it
+            text = word.text if len(kept) == len(fs) else " ".join(kept)
+            out.append(Word(text, word.conf, word.left, word.top, word.width, word.height, word.crop))
+    return out
+
+
+def judge_lines(lines: list[Line], support: Support, lexicon: Lexicon) -> Judged:
+    """Split ``lines`` (merged, best first) into kept lines (their doubtful words removed) and
+    doubtful text. See the module docstring.
+
+    Of the readings of one row that repeat each other's words, the one with the most letters
+    read by the most passes stays (the whole slogan rather than the piece another pass read,
+    and the words most passes read rather than a misreading), in its place.
+    """
+    judged = Judged()
+    candidates: list[tuple[int, int, Line, set[str]]] = []  # kept letters, place, pruned line, words
+    for place, line in enumerate(lines):
+        keep = _line_words(line, support, lexicon)
+        folded = [f for w in keep for f in words(normalize(w.text))]
+        if not any(
+            (len(f) >= MIN_KNOWN and not f.isdigit() and lexicon.knows(f))
+            or _agreed(f, support)
+            or _number_agreed(f, support)
+            for f in folded
+        ):
+            judged.doubtful.append(line.text)
+            continue
+        if len(folded) < len(words(line.norm or normalize(line.text))):
+            judged.doubtful.append(line.text)  # as read, for whoever debugs what was dropped
+        pruned = Line(keep, line.plane, " ".join(folded))  # norm: the folded words
+        weight = sum(len(f) * min(len(support.get(f, ())), _SUPPORT_CAP) for f in folded)
+        candidates.append((weight, place, pruned, set(folded)))
+    kept_rows: list[tuple[Box, set[str]]] = []
+    chosen: list[tuple[int, Line]] = []
+    for _, place, pruned, own in sorted(candidates, key=lambda c: (-c[0], c[1])):
+        box = pruned.box
+        letters = sum(len(f) for f in own)
+        # Another pass's reading of a kept line on the same row adds nothing but its variants,
+        # unless it holds a word with evidence of its own that the kept reading lacks (the unit
+        # of a countdown a rotated JPEG gave one pass only with its number).
+        if any(
+            same_row(box, row)
+            and 2 * sum(len(f) for f in own - seen) < letters
+            and not any(_new_word(f, support, lexicon) for f in own - seen)
+            for row, seen in kept_rows
+        ):
+            judged.doubtful.append(pruned.text)
+            continue
+        kept_rows.append((box, own))
+        chosen.append((place, pruned))
+    judged.kept = [line for _, line in sorted(chosen, key=lambda c: c[0])]
+    return judged
+
+
+def countdown_rows(readings: list[tuple[str, str, Box]]) -> list[Box]:
+    """Rows that a pass read like a countdown line on its own ("remaining" word and unit, two
+    different words, with or without the number: ``ocr.digits.countdown_template``; or an
+    English "N days left"), from (pass, text, box) of every pass's lines."""
+    rows: list[tuple[Box, set[str]]] = []
+    for reader, text, box in readings:
+        if countdown_template(text) is None and countdown_value(text) is None:
+            continue
+        for index, (row, readers) in enumerate(rows):
+            if same_row(row, box):
+                union = (min(row[0], box[0]), min(row[1], box[1]), max(row[2], box[2]), max(row[3], box[3]))
+                rows[index] = (union, readers | {reader})
+                break
+        else:
+            rows.append((box, {reader}))
+    return [row for row, _ in rows]

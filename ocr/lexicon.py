@@ -1,0 +1,152 @@
+"""The words of Arabic and English that Tesseract itself knows: a language model to judge OCR lines.
+
+A line that several passes read alike is probably on the image; a line whose words no dictionary
+of the language holds is probably flames or grain read as letters. The dictionaries are the
+word lists inside Tesseract's own models (``ara.traineddata``: 113,000 word forms with their
+prefixes and suffixes; ``eng.traineddata``: 338,000): the ones it was trained with, already on
+every machine that reads posters, offline. Why not a word-list package: Debian has no Arabic
+one with inflected forms (``hunspell-ar`` needs its affix rules), and these are the words the
+recogniser was biased towards anyway.
+
+They are extracted once with Tesseract's own tools (``combine_tessdata -u`` and
+``dawg2wordlist``, part of Debian's ``tesseract-ocr``), folded with
+:func:`monitor.core.text.normalize` and cached in ``~/.cache/tgmonitor`` (about a second, once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+from monitor.core.text import normalize, strip_proclitics
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Lexicon", "lexicon_for"]
+
+_VERSION = 1  # bump when the folding changes: the disk cache is keyed on it
+_LOCK = threading.Lock()
+
+
+class Lexicon:
+    """A set of folded words; :meth:`knows` accepts a folded OCR token."""
+
+    def __init__(self, words: set[str]) -> None:
+        self.words = frozenset(words)
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def knows(self, word: str) -> bool:
+        """Whether ``word`` (already folded by ``normalize``) is a word of the language.
+
+        Numbers are words. The dictionaries do not list every form, so an Arabic word is also
+        known by its stem without a proclitic (و، ف، ب، ل، ال...), the future prefix س or a
+        common suffix (ون، ين، ات، ها، هم...), and a Latin word by two known words run together
+        (hashtags: ``daysleft``).
+        """
+        if word.isdigit():
+            return True
+        if len(word) < 2:
+            return False
+        if word in self.words:
+            return True
+        if "\u0600" <= word[0] <= "\u06ff":
+            return any(stem in self.words for stem in _arabic_stems(word))
+        return word.isascii() and any(
+            word[:cut] in self.words and word[cut:] in self.words for cut in range(3, len(word) - 2)
+        )
+
+
+_SUFFIXES = ("ون", "ين", "ات", "ان", "ها", "هم", "هن", "كم", "نا", "وا", "تم", "ه", "ي")
+
+
+def _arabic_stems(word: str) -> list[str]:
+    """Forms of ``word`` without its proclitics, a future س, and one common suffix (stems of
+    three letters or more): light stemming, enough to find a form in a list of word forms."""
+    forms = [word, *strip_proclitics(word)]
+    forms += [f[1:] for f in forms if f.startswith("س") and len(f) >= 5]
+    forms += [f[: -len(s)] for f in list(forms) for s in _SUFFIXES if f.endswith(s) and len(f) - len(s) >= 3]
+    return forms[1:]
+
+
+def _tessdata_file(language: str) -> Path | None:
+    for base in _tessdata_dirs():
+        candidate = base / f"{language}.traineddata"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _tessdata_dirs() -> list[Path]:
+    dirs = []
+    if os.environ.get("TESSDATA_PREFIX"):
+        dirs.append(Path(os.environ["TESSDATA_PREFIX"]))
+    dirs += sorted(Path("/usr/share/tesseract-ocr").glob("*/tessdata"), reverse=True)
+    return dirs
+
+
+def _extract(traineddata: Path) -> list[str]:
+    """The words of one model's word dictionary, or nothing when the tools or the part are missing."""
+    combine, dawg2 = shutil.which("combine_tessdata"), shutil.which("dawg2wordlist")
+    if combine is None or dawg2 is None:
+        log.warning("combine_tessdata/dawg2wordlist not found: OCR lines are judged without a dictionary")
+        return []
+    language = traineddata.name.removesuffix(".traineddata")
+    with tempfile.TemporaryDirectory(prefix="tgmonitor-lexicon-") as folder:
+        prefix = str(Path(folder) / f"{language}.")
+        try:
+            subprocess.run(
+                [combine, "-u", str(traineddata), prefix], capture_output=True, timeout=60, check=True
+            )
+            out = Path(folder) / "words.txt"
+            subprocess.run(
+                [dawg2, prefix + "lstm-unicharset", prefix + "lstm-word-dawg", str(out)],
+                capture_output=True,
+                timeout=60,
+                check=True,
+            )
+            return out.read_text(encoding="utf-8", errors="replace").split()
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.warning("could not read the word list of %s: %s", traineddata, exc)
+            return []
+
+
+def _cache_file(sources: list[Path]) -> Path:
+    stamp = repr((_VERSION, [(str(p), p.stat().st_size, int(p.stat().st_mtime)) for p in sources]))
+    key = hashlib.sha256(stamp.encode()).hexdigest()[:16]
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "tgmonitor" / f"lexicon-{key}.txt"
+
+
+@lru_cache(maxsize=4)
+def _load(languages: str) -> Lexicon:
+    sources = [p for p in (_tessdata_file(lang) for lang in languages.split("+") if lang) if p is not None]
+    if not sources:
+        return Lexicon(set())
+    cache = _cache_file(sources)
+    with contextlib.suppress(OSError):
+        return Lexicon(set(cache.read_text(encoding="utf-8").split("\n")) - {""})
+    words = {folded for source in sources for word in _extract(source) if (folded := normalize(word))}
+    words = {w for w in words if " " not in w}
+    with contextlib.suppress(OSError):  # a read-only home: keep it in memory only
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write("\n".join(sorted(words)))
+        os.replace(tmp, cache)
+    return Lexicon(words)
+
+
+def lexicon_for(languages: str = "ara+eng") -> Lexicon:
+    """The folded words of Tesseract's dictionaries for ``languages`` (``ara+eng``), once per process."""
+    with _LOCK:  # a warm-up thread may be building it right now
+        return _load(languages)

@@ -1,0 +1,140 @@
+"""Which OCR lines reach the text: agreement between passes and Tesseract's own dictionaries.
+
+The dictionaries are the real ones (extracted from the installed ``ara`` and ``eng`` models);
+the lines are what passes read, built by hand so each case says what it is about.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.core.text import normalize
+from ocr.evidence import countdown_rows, judge_lines, support_of
+from ocr.lexicon import lexicon_for
+from ocr.readings import Line, Word
+
+
+@pytest.fixture(scope="module")
+def lexicon():
+    found = lexicon_for("ara+eng")
+    assert len(found) > 100_000, "Tesseract's word lists could not be read"
+    return found
+
+
+def line(text: str, plane: str, top: int = 100, height: int = 40, conf: float = 90.0) -> Line:
+    words, left = [], 10
+    for token in text.split():
+        words.append(Word(token, conf, left, top, 20 * len(token), height))
+        left += 20 * len(token) + 15
+    return Line(words, plane, normalize(text))
+
+
+def judge(readings: list[tuple[str, str] | tuple[str, str, float]], lexicon, **where):
+    """Readings as (pass, text) read sure (90), or (pass, text, Tesseract's confidence)."""
+    full = [(r[0], r[1], r[2] if len(r) > 2 else 90.0) for r in readings]
+    lines = [line(text, plane, conf=conf, **where) for plane, text, conf in full]
+    return judge_lines(lines, support_of(full), lexicon)
+
+
+def test_the_dictionaries_hold_arabic_with_its_variants_and_english(lexicon):
+    for word in ("رمضان", "مبارك", "الانتقام", "قادم", "vengeance", "coming"):
+        assert lexicon.knows(normalize(word)), word
+    # alef variants and ta marbuta folded as everywhere else; a proclitic on a known word
+    assert lexicon.knows(normalize("أضحى")) and lexicon.knows(normalize("اضحى"))
+    assert lexicon.knows(normalize("والانتقام"))
+    assert lexicon.knows("59") and lexicon.knows(normalize("٥٩"))  # numbers are words
+    assert not lexicon.knows(normalize("ﻻﻻﻻﺱﺵ")) and not lexicon.knows("qzxv")
+
+
+def test_a_line_one_pass_alone_read_unsure_is_doubtful(lexicon):
+    readings = [("grey", "الانتقام قادم"), ("white", "الانتقام قادم"), ("red", "مسيرة كبيرة", 45.0)]
+    judged = judge(readings, lexicon)
+    assert [ln.text for ln in judged.kept] == ["الانتقام قادم"]
+    assert "مسيرة كبيرة" in judged.doubtful  # real words, but one pass only, unsure (flames read as letters)
+
+
+def test_a_run_of_dictionary_words_one_pass_read_surely_is_kept(lexicon):
+    # small scene text (a sign) is often read by one pass only: a run of dictionary words each
+    # read with some confidence is a line of the image; one word alone needs a sure reading
+    judged = judge([("grey", "مخرج سيارات", 55.0), ("red", "مجتمع", 55.0), ("blue", "رمضان", 85.0)], lexicon)
+    assert [normalize(ln.text) for ln in judged.kept] == ["مخرج سيارات", "رمضان"]
+    assert "مجتمع" in judged.doubtful
+
+
+def test_a_word_in_a_line_of_words_with_evidence_is_kept(lexicon):
+    # "is" is too short to count alone, but it is read inside a line whose words have evidence
+    readings = [
+        ("grey", "CLOCK TICKING"),
+        ("white", "CLOCK TICKING"),
+        ("lines:eng", "THE CLOCK IS TICKING", 70.0),
+    ]
+    judged = judge(readings, lexicon)
+    assert "clock is ticking" in " | ".join(normalize(ln.text) for ln in judged.kept)
+
+
+def test_junk_words_leave_a_kept_line_and_are_kept_apart(lexicon):
+    readings = [("grey", "عيد أضحى مبارك ﻻﺱﺵ"), ("white", "عيد أضحى مبارك"), ("lines:ara", "عيد اضحى مبارك")]
+    judged = judge(readings, lexicon)
+    assert [normalize(ln.text) for ln in judged.kept] == ["عيد اضحي مبارك"]
+    assert any("ﻻﺱﺵ" in text for text in judged.doubtful)
+
+
+def test_another_reading_of_a_kept_line_adds_no_words(lexicon):
+    # three passes read the slogan; one of them misread a word: the variant is folded away
+    readings = [("grey", "الانتقام قادم"), ("white", "الانتقام قادم"), ("red", "الانتقام قادح")]
+    judged = judge(readings, lexicon)
+    assert [ln.text for ln in judged.kept] == ["الانتقام قادم"]
+
+
+def test_another_reading_of_a_row_that_adds_a_word_with_evidence_stays(lexicon):
+    # a rotated JPEG: most passes read junk around the number, one crop reads the unit too;
+    # the reading with "يوما" (a dictionary word with evidence of its own) is not folded away
+    readings = [
+        ("grey", "ley 26 باق"),
+        ("red", "ley 26 باق"),
+        ("blue", "ley 26 باق"),
+        ("lines:ara", "باق 26 يوما"),
+        ("white", "يوما"),
+    ]
+    judged = judge(readings, lexicon)
+    assert any(" 26 يوما" in normalize(ln.text) for ln in judged.kept), judged.kept
+
+
+def test_numbers_carry_a_line_only_when_two_kinds_of_pass_read_them(lexicon):
+    # a sale sign: the plane and the clean crop both read "٧٥% ٥٠%" (Eastern digits fold to 75, 50)
+    sign = judge([("grey", "75% 50%"), ("lines:eng", "٧٥% ٥٠%", 60.0)], lexicon)
+    assert [ln.text for ln in sign.kept] == ["75% 50%"]
+    # the colour planes of one image read the same specks as the same digits: one voice
+    specks = judge([(plane, "75 50") for plane in ("grey", "red", "blue", "white")], lexicon)
+    assert specks.kept == []
+
+
+def test_names_the_dictionary_lacks_need_three_passes_or_two_sure_ones(lexicon):
+    two = judge([("grey", "Jeddah Qzvorak", 70.0), ("red", "Jeddah Qzvorak", 70.0)], lexicon)
+    assert [ln.text for ln in two.kept] == ["Jeddah"] and "Jeddah Qzvorak" in two.doubtful
+    sure = judge([("grey", "Jeddah Qzvorak", 90.0), ("red", "Jeddah Qzvorak", 90.0)], lexicon)
+    assert [ln.text for ln in sure.kept] == ["Jeddah Qzvorak"]
+    three = judge([(plane, "Jeddah Qzvorak", 70.0) for plane in ("grey", "red", "blue")], lexicon)
+    assert [ln.text for ln in three.kept] == ["Jeddah Qzvorak"]
+    # a line of nothing a dictionary knows needs many passes, sure of it (a brand, a name)
+    unsure = judge([(plane, "Qzvorak Xqwerty", 70.0) for plane in ("grey", "red", "blue", "white")], lexicon)
+    assert unsure.kept == []
+    brand = judge([(plane, "Qzvorak", 90.0) for plane in ("grey", "red", "blue")], lexicon)
+    assert [ln.text for ln in brand.kept] == ["Qzvorak"]
+
+
+def test_scraps_without_a_real_word_are_doubtful(lexicon):
+    # two-letter scraps read alike by every plane (flames give those): no word of three letters
+    judged = judge([("grey", "لا ال"), ("red", "لا ال"), ("blue", "لا ال"), ("green", "لا ال")], lexicon)
+    assert judged.kept == [] and set(judged.doubtful) == {"لا ال"}
+
+
+def test_a_row_reads_like_a_countdown_only_with_two_words_in_one_reading():
+    readings = [
+        ("grey", "باقي يوما", (10, 300, 200, 340)),  # words, no number: still a countdown line
+        ("red", "الرد قادم", (10, 50, 200, 90)),
+        ("blue", "يوي", (10, 400, 200, 440)),  # one junk word, one letter off two slot words
+        ("white", "باقي", (10, 500, 200, 540)),  # the two words on one row, read by two passes
+        ("black", "يوما", (10, 500, 200, 540)),
+    ]
+    assert countdown_rows(readings) == [(10, 300, 200, 340)]
