@@ -10,11 +10,12 @@ rather than dHash: it is steadier under JPEG recompression and colour shifts.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 
 import imagehash
 import numpy as np
 from PIL import Image, ImageFilter
+
+from monitor.core.phash import hamming, nearest
 
 __all__ = ["SIMILAR_DISTANCE", "hamming", "nearest", "perceptual_hash", "same_picture", "sha256_bytes"]
 
@@ -29,13 +30,6 @@ def sha256_bytes(data: bytes) -> str:
 def perceptual_hash(image: Image.Image) -> str:
     """64-bit pHash of ``image`` as 16 lowercase hex digits."""
     return str(imagehash.phash(image))
-
-
-def hamming(a: str, b: str) -> int:
-    """Number of differing bits between two hex hashes of the same length."""
-    if len(a) != len(b):
-        raise ValueError(f"hashes of different lengths: {len(a)} and {len(b)} hex digits")
-    return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
 _BLOCKS = 32  # blocks across the picture: each about a word of a poster's line
@@ -74,15 +68,3 @@ def same_picture(a: Image.Image, b: Image.Image) -> bool:
 def _grey_at(image: Image.Image, width: int, height: int) -> np.ndarray:
     grey = image.convert("L").resize((width, height), Image.Resampling.LANCZOS)
     return np.asarray(grey.filter(ImageFilter.GaussianBlur(width / 400)), dtype=np.float32)
-
-
-def nearest(wanted: str, hashes: Iterable[tuple[str, str]], max_distance: int) -> list[tuple[int, str, str]]:
-    """``(distance, sha256, phash)`` of the ``(sha256, phash)`` pairs within ``max_distance`` bits
-    of ``wanted``, nearest first (what ``similar`` and the bot's look-alikes rank). A hash of
-    another length (an archive from an older hasher) is not comparable and is left out."""
-    found = []
-    for sha, phash in hashes:
-        if len(phash) == len(wanted) and (distance := hamming(wanted, phash)) <= max_distance:
-            found.append((distance, sha, phash))
-    found.sort()
-    return found

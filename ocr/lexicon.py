@@ -26,13 +26,14 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
+from monitor.core.store.schema import INDEX_VERSION
 from monitor.core.text import normalize, strip_proclitics
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Lexicon", "lexicon_for"]
 
-_VERSION = 1  # bump when the folding changes: the disk cache is keyed on it
+_VERSION = 1  # bump when the extraction changes; the disk cache is keyed on it and on INDEX_VERSION
 _LOCK = threading.Lock()
 
 
@@ -121,7 +122,11 @@ def _extract(traineddata: Path) -> list[str]:
 
 
 def _cache_file(sources: list[Path]) -> Path:
-    stamp = repr((_VERSION, [(str(p), p.stat().st_size, int(p.stat().st_mtime)) for p in sources]))
+    # INDEX_VERSION changes with every change of the fold (the index needs it too), so a cache of
+    # words folded by an older normaliser is not read back.
+    stamp = repr(
+        (_VERSION, INDEX_VERSION, [(str(p), p.stat().st_size, int(p.stat().st_mtime)) for p in sources])
+    )
     key = hashlib.sha256(stamp.encode()).hexdigest()[:16]
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "tgmonitor" / f"lexicon-{key}.txt"

@@ -18,6 +18,7 @@ from typing import Any
 
 from monitor.core.errors import ArchiveError
 from monitor.core.models import MediaItem
+from monitor.core.phash import nearest
 from monitor.core.store.base import StoreBase
 from monitor.core.store.common import Tx
 from monitor.core.store.opening import make_private_dir
@@ -191,21 +192,14 @@ class MediaMixin(StoreBase):
         rows = await self.fetchall(
             "SELECT sha256, phash FROM media WHERE phash IS NOT NULL AND ocr_status = 'done' AND ocr_from IS NULL"
         )
-        target = int(phash, 16)
-        best: tuple[int, str] | None = None
-        for sha, other in rows:
-            try:
-                bits = (int(other, 16) ^ target).bit_count()
-            except ValueError:
-                continue
-            if bits <= distance and (best is None or bits < best[0]):
-                best = (bits, sha)
-        if best is None:
+        found = nearest(phash, ((r[0], r[1]) for r in rows), distance)
+        if not found:
             return None
-        record = await self.media(best[1])
+        sha = found[0][1]
+        record = await self.media(sha)
         if record is None:
             return None
-        row = await self.fetchall("SELECT ocr_doubtful FROM media WHERE sha256 = ?", (best[1],))
+        row = await self.fetchall("SELECT ocr_doubtful FROM media WHERE sha256 = ?", (sha,))
         return record, (row[0][0] if row else None)
 
     async def media_by_phash(self) -> list[tuple[str, str]]:
