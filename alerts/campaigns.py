@@ -20,6 +20,7 @@ from typing import Any
 from alerts.writer import AlertWriter, dumps
 from monitor.core.config import AlertsConfig
 from monitor.core.detection import severity_rank
+from monitor.core.phash import nearest
 from monitor.core.store import Archive, PostRecord, Tx
 from monitor.core.text import normalize
 from monitor.core.times import iso, utc
@@ -45,16 +46,6 @@ def content_keys(post: PostRecord, images: Sequence[tuple[str, str | None]]) -> 
     if len(text) >= MIN_CAMPAIGN_TEXT:
         keys.append((f"text:{hashlib.sha1(text.encode()).hexdigest()}", "text"))
     return list(dict.fromkeys(keys))
-
-
-def hamming(a: str, b: str) -> int | None:
-    """Bits that differ between two hex hashes of one length (``None``: not comparable)."""
-    if len(a) != len(b):
-        return None
-    try:
-        return (int(a, 16) ^ int(b, 16)).bit_count()
-    except ValueError:
-        return None
 
 
 def campaign_body(campaign_id: int, members: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -192,11 +183,12 @@ class Campaigns:
             matched.update(await self.campaigns.alerts_sharing(tx, exact, low, high, alert_id))
         hashes = [k.split(":", 1)[1] for k, kind in keys if kind == "phash"]
         if hashes:
-            for other, key in await self.campaigns.phash_keys(tx, low, high, alert_id):
-                theirs = key.split(":", 1)[1]
-                for mine in hashes:
-                    distance = hamming(mine, theirs)
-                    if distance is not None and distance <= PHASH_DISTANCE * len(mine) // 16:
-                        matched.add(other)
-                        break
+            theirs = [
+                (other, key.split(":", 1)[1])
+                for other, key in await self.campaigns.phash_keys(tx, low, high, alert_id)
+            ]
+            for mine in hashes:
+                matched.update(
+                    other for _, other, _ in nearest(mine, theirs, PHASH_DISTANCE * len(mine) // 16)
+                )
         return matched

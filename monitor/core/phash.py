@@ -8,6 +8,9 @@ look-alikes (``similar``, the bot) share one definition.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
+
+Key = TypeVar("Key")
 
 __all__ = ["hamming", "nearest"]
 
@@ -19,12 +22,13 @@ def hamming(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
-def nearest(wanted: str, hashes: Iterable[tuple[str, str]], max_distance: int) -> list[tuple[int, str, str]]:
-    """``(distance, sha256, phash)`` of the ``(sha256, phash)`` pairs within ``max_distance`` bits
-    of ``wanted``, nearest first (what ``similar`` and the bot's look-alikes rank). A hash of
-    another length (an archive from an older hasher) or not hex is not comparable and is left out."""
-    found = []
-    for sha, phash in hashes:
+def nearest(wanted: str, hashes: Iterable[tuple[Key, str]], max_distance: int) -> list[tuple[int, Key, str]]:
+    """``(distance, key, phash)`` of the ``(key, phash)`` pairs (a key: an image's SHA-256, an
+    alert's id) within ``max_distance`` bits of ``wanted``, nearest first (what ``similar``, the
+    bot's look-alikes and campaigns rank). A hash of another length (an archive from an older
+    hasher) or not hex is not comparable and is left out."""
+    found: list[tuple[int, Key, str]] = []
+    for key, phash in hashes:
         if len(phash) != len(wanted):
             continue
         try:
@@ -32,6 +36,6 @@ def nearest(wanted: str, hashes: Iterable[tuple[str, str]], max_distance: int) -
         except ValueError:
             continue
         if distance <= max_distance:
-            found.append((distance, sha, phash))
+            found.append((distance, key, phash))
     found.sort()
     return found
