@@ -5,8 +5,10 @@
    a second round) saved into two fresh archives, one with the chain and one with the chain's
    hook switched off, alternately, same run. Printed: the time spent inside the chain's hook over
    the whole save (target < 10%), wall and CPU (the process's CPU seconds, both threads: on a
-   shared machine the CPU ratio moves less with the others' load), and the difference of the two
-   archives' save times.
+   shared machine the CPU ratio moves less with the others' load), the CPU of Python's garbage
+   collector inside the hook and in the whole save (a full collection lands in whichever code
+   crosses its threshold: it moves a round's share by several points), and the difference of the
+   two archives' save times.
 2. **verify** of an archive of ``--verify-posts`` posts (default 1,000,000; each with its chain
    records), with 1 and 2 processes: wall seconds, CPU seconds (this process and its workers)
    and the load average around the run (the cores are shared: CPU seconds say what an idle
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import random
 import resource
@@ -86,42 +89,68 @@ def make_posts(n: int, seed: int, edit: bool = False) -> list[Post]:
     return out
 
 
+class _Collections:
+    """CPU seconds of the process spent in Python's cyclic garbage collector (``gc.callbacks``).
+
+    A full collection walks every object the process holds, so it costs several milliseconds
+    here, and it runs inside whichever code's allocations cross the collector's threshold: in
+    the chain's hook on some batches and not on others. Printed apart, so a round's share can be
+    told from where a collection happened to land (it stays counted in the share)."""
+
+    def __init__(self) -> None:
+        self.spent = 0.0
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.process_time()
+        else:
+            self.spent += time.process_time() - self._began
+
+
 async def fill(
     db: Path, n: int, *, chain: bool = True, batch: int = 2000, edits: float = 0.1
-) -> tuple[float, float, float, float]:
+) -> tuple[float, float, float, float, float, float]:
     """Save ``n`` posts (and edit a share of them) into a fresh archive; returns save seconds,
-    seconds inside the chain's hook, and the same two in CPU seconds of the process."""
-    spent = [0.0, 0.0]
+    seconds inside the chain's hook, the same two in CPU seconds of the process, and the CPU
+    seconds of garbage collection inside the hook and in the whole save."""
+    spent = [0.0, 0.0, 0.0]
     original = posts_module.chain_saved_rows
+    collections = _Collections()
 
     async def timed(*args, **kw):
-        began, cpu = time.perf_counter(), time.process_time()
+        began, cpu, collected = time.perf_counter(), time.process_time(), collections.spent
         await original(*args, **kw)
         spent[0] += time.perf_counter() - began
         spent[1] += time.process_time() - cpu
+        spent[2] += collections.spent - collected
 
     async def skipped(*args, **kw):
         return None
 
     posts_module.chain_saved_rows = timed if chain else skipped  # type: ignore[assignment]
+    gc.callbacks.append(collections)
     try:
         async with await Archive.open(db, db.parent / "media") as archive:
-            total = cpu = 0.0
+            total = cpu = collected = 0.0
             for start in range(0, n, batch):
                 page = _slice(n, start, batch)
-                began, cpu_began = time.perf_counter(), time.process_time()
+                began, cpu_began, gc_began = time.perf_counter(), time.process_time(), collections.spent
                 await archive.save_posts(page)
                 total += time.perf_counter() - began
                 cpu += time.process_time() - cpu_began
+                collected += collections.spent - gc_began
             edited = int(n * edits)
             for start in range(0, edited, batch):
                 page = _slice(n, start, min(batch, edited - start), edit=True)
-                began, cpu_began = time.perf_counter(), time.process_time()
+                began, cpu_began, gc_began = time.perf_counter(), time.process_time(), collections.spent
                 await archive.save_posts(page)
                 total += time.perf_counter() - began
                 cpu += time.process_time() - cpu_began
-        return total, spent[0], cpu, spent[1]
+                collected += collections.spent - gc_began
+        return total, spent[0], cpu, spent[1], spent[2], collected
     finally:
+        gc.callbacks.remove(collections)
         posts_module.chain_saved_rows = original  # type: ignore[assignment]
 
 
@@ -228,12 +257,18 @@ def main() -> int:
         inside: list[float] = []
         cpu_with: list[float] = []
         cpu_inside: list[float] = []
+        gc_inside: list[float] = []
+        gc_save: list[float] = []
         for r in range(args.rounds):
-            total, spent, cpu, cpu_spent = asyncio.run(fill(folder / f"chain{r}.db", args.posts, chain=True))
+            total, spent, cpu, cpu_spent, gc_spent, gc_all = asyncio.run(
+                fill(folder / f"chain{r}.db", args.posts, chain=True)
+            )
             with_chain.append(total)
             inside.append(spent)
             cpu_with.append(cpu)
             cpu_inside.append(cpu_spent)
+            gc_inside.append(gc_spent)
+            gc_save.append(gc_all)
             total, *_ = asyncio.run(fill(folder / f"plain{r}.db", args.posts, chain=False))
             without.append(total)
         best = min(range(args.rounds), key=lambda i: with_chain[i])
@@ -250,6 +285,12 @@ def main() -> int:
         print(
             f"   in CPU seconds: {cpu_inside[best] / args.posts * 1e6:.1f} of {cpu_with[best] / args.posts * 1e6:.1f} µs/post"
             f" = {cpu_inside[best] / cpu_with[best]:.1%} of the save (rounds: {', '.join(f'{x:.1%}' for x in shares)})"
+        )
+        per_post = args.posts / 1e6  # as above: per post saved (its edits included)
+        print(
+            f"   of which garbage collection (rounds): inside the hook "
+            f"{', '.join(f'{gc_inside[i] / per_post:.1f}' for i in range(args.rounds))} µs/post, in the whole save "
+            f"{', '.join(f'{gc_save[i] / per_post:.1f}' for i in range(args.rounds))} µs/post"
         )
         print(f"   load average after: {os.getloadavg()[0]:.2f}")
         print(
