@@ -1,10 +1,10 @@
 """The hash chain: what makes the archive tamper-evident.
 
-Every captured post version, deletion mark and media link appends one record to the ``chain``
-table, in the same transaction as the rows it proves. A record holds the SHA-256 of the item's
-canonical serialisation (``item_hash``) and the SHA-256 of the previous record's hash with this
-record (``hash``), so changing, removing or inserting any archived row, or any record, shows up
-when ``tgmonitor verify`` recomputes both from the rows (:mod:`.verify`).
+Every captured post version, deletion mark and media link is a *record* of the chain, written in
+the same transaction as the rows it proves. A record names its item and holds the SHA-256 of the
+item's canonical serialisation (``item_hash``); records are numbered 1, 2, 3 ... (``seq``) and
+chained, so changing, removing or inserting any archived row, or any record, shows up when
+``tgmonitor verify`` recomputes them from the rows (:mod:`.verify`).
 
 The canonical serialisation of an item is a JSON array (RFC 8259, UTF-8, no spaces; what
 ``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` writes too) of the columns
@@ -18,13 +18,32 @@ exactly as stored, so anyone can recompute it from the SQLite file with any JSON
 - ``delete``: ``["delete", post_id, deleted_at]``
 - ``media`` (a file linked to a post): ``["media", post_id, position, sha256]``; the file itself
   is proven by its name, the SHA-256 of its bytes, which ``verify`` recomputes.
+- ``genesis`` (record 1): the moment the archive was first chained.
 
-A record's ``hash`` is the SHA-256 of ``[previous hash, seq, kind, post_id, item, sha256,
-item_hash, account, recorded_at]`` (the first record's previous hash is 64 zeros). Counters
-(views, forwards), OCR text and detection marks change after capture by design and are not in it.
+**Blocks** (``chain_blocks``, since issue 16's cost target): the records of one save batch (and of
+one call of :func:`append_records`) are stored together as one block row, one per capturing
+``account`` (a save batch almost always has one source, so one block). A block holds
+``seq_first`` (its record k, from 0, is record ``seq_first + k``), ``count``, ``account``,
+``recorded_at`` and ``items``: the canonical JSON array of its records, each
+``[kind, post_id, item, sha256, item_hash]`` (``item``: the version number for post/edit, the
+position for media, else null; ``sha256``: a media record's file hash, else null). Its ``hash`` is
+the SHA-256 of the canonical JSON ``[previous, seq_first, count, account, recorded_at,
+items_sha256]``, where ``items_sha256`` is the SHA-256 (hex) of the ``items`` column's UTF-8 bytes
+exactly as stored, and ``previous`` the previous block's ``hash`` (for the first block: the last
+record hash of the per-record chain below, or 64 zeros on an archive chained in blocks from its
+start). ``post_min``/``post_max`` (the lowest and highest post id of its records) only help find
+a post's blocks; they are not hashed, and ``verify`` checks them against ``items``. Per record
+that costs one canonical JSON and one SHA-256 (the item's); per block one JSON array, two
+SHA-256 and one ``INSERT``: about half of the per-record rows' cost (``bench/README.md``).
 
-Hashing is done here, by hand, because no library chains SQLite rows; ``hashlib`` and orjson do
-the work (a record costs a few microseconds: ``bench/evidence.py``).
+**Per-record rows** (``chain``, archives chained before the blocks): a record's ``hash`` is the
+SHA-256 of ``[previous hash, seq, kind, post_id, item, sha256, item_hash, account, recorded_at]``
+(the first record's previous hash is 64 zeros). They stay valid and are verified as they were;
+new records continue after their head in blocks.
+
+Counters (views, forwards), OCR text and detection marks change after capture by design and are
+not in the chain. Hashing is done here, by hand, because no library chains SQLite rows;
+``hashlib`` and orjson do the work.
 """
 
 from __future__ import annotations
@@ -105,41 +124,78 @@ def record_hash(
 _post_fields = operator.itemgetter(0, 1, 2, 3, 8, 9, 10, 11, 13, 15, 16, 4, 5, 12, 14)
 """A ``posts`` insert row of the save path (``plan_rows``) as :data:`POST_FIELDS`, in their order."""
 
-INSERT_RECORD = (
-    "INSERT INTO chain (seq, kind, post_id, item, sha256, item_hash, account, recorded_at, hash) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_BLOCK = (
+    "INSERT INTO chain_blocks (seq_first, count, account, recorded_at, post_min, post_max, items, hash) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
+def items_digest(items: Any) -> str:
+    """``items_sha256`` of a block: the SHA-256 of its ``items`` column's UTF-8 bytes as stored (a
+    value of another type, put there afterwards, gets a digest no stored text has)."""
+    if isinstance(items, str):
+        return _sha256(items.encode()).hexdigest()
+    return digest([_foreign(items)])
+
+
+def block_hash(
+    previous: str, seq_first: int, count: int, account: str | None, recorded_at: str, items: Any
+) -> str:
+    """The chain hash of one block (see the module docstring); ``items`` as stored."""
+    return digest((previous, seq_first, count, account, recorded_at, items_digest(items)))
+
+
 async def chain_head(tx: Tx) -> tuple[int, str]:
-    """The last record's ``(seq, hash)``: ``(0, ZERO_HASH)`` on an empty chain."""
-    rows = list(await tx.execute_fetchall("SELECT seq, hash FROM chain ORDER BY seq DESC LIMIT 1"))
+    """The last record's ``(seq, hash)``: the last block's (its last record, its hash), else the
+    per-record chain's last record; ``(0, ZERO_HASH)`` on an empty chain."""
+    rows = list(
+        await tx.execute_fetchall(
+            "SELECT seq_first + count - 1, hash FROM chain_blocks ORDER BY seq_first DESC LIMIT 1"
+        )
+    )
+    if not rows:
+        rows = list(await tx.execute_fetchall("SELECT seq, hash FROM chain ORDER BY seq DESC LIMIT 1"))
     return (int(rows[0][0]), str(rows[0][1])) if rows else (0, ZERO_HASH)
 
 
 async def append_records(
     tx: Tx, items: Iterable[Item], account: str | None, recorded_at: str | None = None
 ) -> int:
-    """Inside ``tx``: chain ``items`` after the head; returns how many."""
+    """Inside ``tx``: chain ``items`` after the head, as one block; returns how many."""
     return await _append_groups(tx, {account: list(items)}, recorded_at or now_iso())
 
 
 async def _append_groups(tx: Tx, groups: dict[str | None, list[Item]], when: str) -> int:
-    """Chain each group's items after the head, group after group, each with its ``account``."""
+    """Chain each group's items after the head, one block per group (its ``account``)."""
     seq, previous = await chain_head(tx)
     rows: list[tuple[Any, ...]] = []
-    add, dumps, sha256 = rows.append, orjson.dumps, _sha256
+    dumps, sha256 = orjson.dumps, _sha256
     for account, items in groups.items():
-        for kind, post_id, item, file_hash, item_hash in items:
-            seq += 1
-            # record_hash(), inline: this loop runs for every record of every save.
-            previous = sha256(
-                dumps((previous, seq, kind, post_id, item, file_hash, item_hash, account, when))
-            ).hexdigest()
-            add((seq, kind, post_id, item, file_hash, item_hash, account, when, previous))
+        if not items:
+            continue
+        text = dumps(items)
+        count = len(items)
+        ids = [entry[1] for entry in items if entry[1] is not None]
+        # block_hash(), inline: ``text`` is the column's UTF-8 bytes already.
+        previous = sha256(
+            dumps((previous, seq + 1, count, account, when, sha256(text).hexdigest()), default=_foreign)
+        ).hexdigest()
+        rows.append(
+            (
+                seq + 1,
+                count,
+                account,
+                when,
+                min(ids, default=None),
+                max(ids, default=None),
+                text.decode(),
+                previous,
+            )
+        )
+        seq += count
     if rows:
-        await tx.executemany(INSERT_RECORD, rows)
-    return len(rows)
+        await tx.executemany(INSERT_BLOCK, rows)
+    return sum(row[1] for row in rows)
 
 
 def account_of(source: str | None, account: str | None) -> str:

@@ -321,6 +321,28 @@ ALTER TABLE media ADD COLUMN ocr_from TEXT;
 CREATE INDEX IF NOT EXISTS media_phash ON media(phash) WHERE phash IS NOT NULL AND ocr_status = 'done';
 """
 
+# Step 11 (issue 16, the chain's cost on the save): the hash chain continues in BLOCKS, one row per
+# save batch (or per call of ``append_records``) instead of one ``chain`` row per record; records
+# keep their global numbering (record k of a block is ``seq_first + k``) and records already in
+# ``chain`` stay as they are, the first block following their head (see
+# ``monitor/core/store/chain.py`` for the exact form). ``post_min``/``post_max`` (not hashed; verify
+# checks them against ``items``) say which blocks can hold a post's records: a post's records are
+# found by scanning the few hundred block rows, not by a per-record index. ``IF NOT EXISTS``: the
+# step may be renumbered when branches merge.
+EVIDENCE_CHAIN_BLOCKS = """
+CREATE TABLE IF NOT EXISTS chain_blocks (
+    id          INTEGER PRIMARY KEY,              -- 1, 2, 3 ...: block N of verify's messages
+    seq_first   INTEGER NOT NULL UNIQUE,          -- the seq of its first record
+    count       INTEGER NOT NULL,                 -- its records: seq_first .. seq_first + count - 1
+    account     TEXT,                             -- who captured its records (the source and account)
+    recorded_at TEXT NOT NULL,
+    post_min    INTEGER,                          -- the lowest and highest post id of its records
+    post_max    INTEGER,
+    items       TEXT NOT NULL,                    -- JSON [[kind, post_id, item, sha256, item_hash], ...]
+    hash        TEXT NOT NULL                     -- sha256 of the previous hash and this block
+);
+"""
+
 MIGRATIONS: list[str] = [
     SCHEMA_V1,
     ALERTS_V2,
@@ -332,6 +354,7 @@ MIGRATIONS: list[str] = [
     WEB_USERS_V8,
     COLLECTION_V9,
     OCR_DOUBTFUL_V10,
+    EVIDENCE_CHAIN_BLOCKS,
 ]
 """Append-only: step ``i`` takes the schema from ``user_version == i`` to ``i + 1``."""
 

@@ -37,7 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from monitor.core.models import Channel, message_link
-from monitor.core.store.chain import POST_FIELDS, ZERO_HASH, digest, post_items, record_hash
+from monitor.core.store.blocks import BLOCK_FIELDS as BLOCK_COLUMNS
+from monitor.core.store.blocks import BlockReader, id_span, parse_items
+from monitor.core.store.chain import POST_FIELDS, ZERO_HASH, block_hash, digest, post_items, record_hash
 from monitor.core.store.common import chunks, marks
 from monitor.core.store.opening import read_only_uri
 
@@ -111,9 +113,13 @@ def verify_archive(
                 _check_in_workers(checker, str(db_path), total, workers)
             else:
                 checker.check_chain(None)
-                report.posts = checker.check_range(
-                    _LOWEST, _HIGHEST, lambda done: checker.progress("posts", done, total)
-                )
+                # Range by range, as the workers do: a range's block records are held in memory.
+                done = 0
+                for lo, hi in _id_ranges(conn, max(1, total // 50_000)):
+                    done += checker.check_range(
+                        lo, hi, lambda n, base=done: checker.progress("posts", base + n, total)
+                    )
+                report.posts = done
         checker.check_files()
         conn.execute("COMMIT")
         return report
@@ -151,26 +157,37 @@ def _id_ranges(conn: sqlite3.Connection, parts: int) -> list[tuple[int, int]]:
     """About ``parts`` ranges ``[lo, hi]`` of post ids, together every id, holding about as many
     chain records each (the work of a range grows with its records).
 
-    The edges are read from the chain's ``post_id`` index, stepping over as many entries each
-    time: one pass over a small index, where counting rows of ``posts`` would read the whole
-    table. Posts without records (inserted afterwards) still fall in a range, only unweighed.
+    The edges are cut from the blocks' ``post_min`` weighed by their records, and for records of
+    the per-record ``chain`` table, from its ``post_id`` index, stepping over as many entries
+    each time: where counting rows of ``posts`` would read the whole table. Posts without records
+    (inserted afterwards) still fall in a range, only unweighed.
     """
-    records = conn.execute("SELECT max(seq) FROM chain").fetchone()[0] or 0
-    step = max(1, records // parts)
-    edges = [_LOWEST]
-    for _ in range(parts - 1):
+    edges = {_LOWEST}
+    weights = BlockReader(conn).weights()
+    records = sum(count for _lo, count in weights)
+    if records:
+        step, seen = max(1, records // parts), 0
+        for post_min, count in weights:
+            if seen >= step:
+                edges.add(post_min)
+                seen = 0
+            seen += count
+    old = conn.execute("SELECT max(seq) FROM chain").fetchone()[0] or 0
+    step, last = max(1, old // parts), _LOWEST
+    for _ in range(parts - 1 if old else 0):
         row = conn.execute(
-            "SELECT post_id FROM chain WHERE post_id >= ? ORDER BY post_id LIMIT 1 OFFSET ?",
-            (edges[-1], step),
+            "SELECT post_id FROM chain WHERE post_id >= ? ORDER BY post_id LIMIT 1 OFFSET ?", (last, step)
         ).fetchone()
         if row is None:
             break
-        if row[0] <= edges[-1]:  # one post with more records than a step: go past it
-            row = conn.execute("SELECT min(post_id) FROM chain WHERE post_id > ?", (edges[-1],)).fetchone()
+        if row[0] <= last:  # one post with more records than a step: go past it
+            row = conn.execute("SELECT min(post_id) FROM chain WHERE post_id > ?", (last,)).fetchone()
             if row[0] is None:
                 break
-        edges.append(row[0])
-    return [(lo, hi - 1) for lo, hi in itertools.pairwise(edges)] + [(edges[-1], _HIGHEST)]
+        last = row[0]
+        edges.add(last)
+    cut = sorted(edges)
+    return [(lo, hi - 1) for lo, hi in itertools.pairwise(cut)] + [(cut[-1], _HIGHEST)]
 
 
 def _check_range(db_path: str, lo: int, hi: int) -> tuple[list[tuple[str, str, str]], dict[str, str], int]:
@@ -198,8 +215,10 @@ class _Rows:
 
     __slots__ = ("_batches", "_row", "_rows")
 
-    def __init__(self, cursor: sqlite3.Cursor):
-        self._batches = iter(lambda: cursor.fetchmany(_BATCH), [])
+    def __init__(self, cursor: sqlite3.Cursor | None = None, rows: list[Any] | None = None):
+        self._batches: Iterator[list[Any]] = (
+            iter(lambda: cursor.fetchmany(_BATCH), []) if cursor is not None else iter([rows or []])
+        )
         self._rows: Iterator[Any] = iter(())
         self._row: Any = self._next()
 
@@ -246,6 +265,7 @@ class _Checker:
             r[0]: Channel(r[0], r[1], r[2]) for r in conn.execute("SELECT id, username, title FROM channels")
         }
         self.files: dict[str, str] = {}  # sha256 -> post subject, of every file to hash again
+        self.blocks = BlockReader(conn)
 
     def found(self, subject: str, problem: str, detail: str) -> None:
         self.report.findings.append(Finding(subject, problem, detail))
@@ -253,26 +273,86 @@ class _Checker:
     # --- 1. the chain ------------------------------------------------------------------------
 
     def check_chain(self, since: str | None) -> int:
-        """Recompute every record's hash (from ``since``); returns the first seq checked."""
+        """Recompute every record's and block's hash (from ``since``); returns the first seq checked.
+
+        The per-record rows (``chain``, archives chained before the blocks) come first, the blocks
+        continue after their head."""
         conn = self.conn
-        last = conn.execute("SELECT max(seq) FROM chain").fetchone()[0] or 0
+        old_last = conn.execute("SELECT max(seq) FROM chain").fetchone()[0] or 0
+        row = conn.execute("SELECT max(seq_first + count - 1) FROM chain_blocks").fetchone()
+        last = max(old_last, row[0] or 0)
+        self._check_genesis()
+        start, previous = 1, ZERO_HASH
+        if since is not None:
+            row = conn.execute("SELECT min(seq) FROM chain WHERE recorded_at >= ?", (since,)).fetchone()
+            if row[0] is None:
+                row = conn.execute(
+                    "SELECT min(seq_first) FROM chain_blocks WHERE recorded_at >= ?", (since,)
+                ).fetchone()
+            start = row[0] if row[0] is not None else last + 1
+            if start > 1:
+                previous = self._hash_before(start)
+        expected, previous, done = self._check_records(start, previous, last)
+        expected, previous, done = self._check_blocks(start, expected, previous, done, last)
+        self.report.records = done
+        self.report.head = self._head(last, old_last)
+        for day, seq, stored in conn.execute("SELECT day, seq, hash FROM chain_heads ORDER BY day"):
+            held = self._head(seq, old_last)
+            if held is None:
+                self.found(
+                    f"chain head of {day}",
+                    "removed",
+                    f"the chain no longer reaches record {seq}: records removed",
+                )
+            elif held[1] != stored:
+                self.found(
+                    f"chain head of {day}", "changed", f"record {seq} is not the one recorded that day"
+                )
+        return start
+
+    def _check_genesis(self) -> None:
+        conn = self.conn
         genesis = conn.execute("SELECT seq, kind, recorded_at FROM chain ORDER BY seq LIMIT 1").fetchone()
+        if genesis is None:
+            block = conn.execute(
+                "SELECT seq_first, items, recorded_at FROM chain_blocks ORDER BY seq_first LIMIT 1"
+            ).fetchone()
+            entries = parse_items(block[1]) if block else None
+            if block is not None and entries:
+                genesis = (block[0], entries[0][0], block[2])
         if genesis is None or genesis[0] != 1 or genesis[1] != "genesis":
             self.found("chain", "broken", "its first record (the genesis) is missing or was replaced")
         else:
             self.report.genesis_at = genesis[2]
-        start, previous = 1, ZERO_HASH
-        if since is not None:
-            row = conn.execute("SELECT min(seq) FROM chain WHERE recorded_at >= ?", (since,)).fetchone()
-            start = row[0] if row[0] is not None else last + 1
-            if start > 1:
-                before = conn.execute(
-                    "SELECT hash FROM chain WHERE seq < ? ORDER BY seq DESC LIMIT 1", (start,)
-                )
-                found = before.fetchone()
-                previous = found[0] if found else ZERO_HASH
+
+    def _hash_before(self, start: int) -> str:
+        """The hash the record or block at ``start`` follows."""
+        found = self.conn.execute(
+            "SELECT hash FROM chain_blocks WHERE seq_first < ? ORDER BY seq_first DESC LIMIT 1", (start,)
+        ).fetchone()
+        if found is None:
+            found = self.conn.execute(
+                "SELECT hash FROM chain WHERE seq < ? ORDER BY seq DESC LIMIT 1", (start,)
+            ).fetchone()
+        return found[0] if found else ZERO_HASH
+
+    def _head(self, seq: int, old_last: int) -> tuple[int, str] | None:
+        """``(seq, hash)`` of the record ``seq`` as a head: a per-record row, or the block ending there."""
+        if seq <= old_last:
+            row = self.conn.execute("SELECT seq, hash FROM chain WHERE seq = ?", (seq,)).fetchone()
+        else:
+            row = self.conn.execute(
+                "SELECT seq_first + count - 1, hash FROM chain_blocks WHERE seq_first <= ? "
+                "ORDER BY seq_first DESC LIMIT 1",
+                (seq,),
+            ).fetchone()
+            row = row if row is not None and row[0] == seq else None
+        return (row[0], row[1]) if row else None
+
+    def _check_records(self, start: int, previous: str, last: int) -> tuple[int, str, int]:
+        """The per-record rows from ``start``; returns the next expected seq, the last hash, how many."""
         expected = start
-        cursor = conn.execute(
+        cursor = self.conn.execute(
             "SELECT seq, kind, post_id, item, sha256, item_hash, account, recorded_at, hash FROM chain "
             "WHERE seq >= ? ORDER BY seq",
             (start,),
@@ -299,22 +379,39 @@ class _Checker:
                 previous, expected = stored, seq + 1
             done += len(rows)
             self.progress("chain", done, max(0, last - start + 1))
-        self.report.records = done
-        head = conn.execute("SELECT seq, hash FROM chain WHERE seq = ?", (last,)).fetchone()
-        self.report.head = (head[0], head[1]) if head else None
-        for day, seq, stored in conn.execute("SELECT day, seq, hash FROM chain_heads ORDER BY day"):
-            row = conn.execute("SELECT hash FROM chain WHERE seq = ?", (seq,)).fetchone()
-            if row is None:
-                self.found(
-                    f"chain head of {day}",
-                    "removed",
-                    f"the chain no longer reaches record {seq}: records removed",
-                )
-            elif row[0] != stored:
-                self.found(
-                    f"chain head of {day}", "changed", f"record {seq} is not the one recorded that day"
-                )
-        return start
+        return expected, previous, done
+
+    def _check_blocks(
+        self, start: int, expected: int, previous: str, done: int, last: int
+    ) -> tuple[int, str, int]:
+        """The blocks from ``start`` (after the per-record rows); same returns as :meth:`_check_records`."""
+        cursor = self.conn.execute(
+            f"SELECT {BLOCK_COLUMNS} FROM chain_blocks WHERE seq_first >= ? ORDER BY seq_first", (start,)
+        )
+        while rows := cursor.fetchmany(50):
+            for block_id, seq_first, count, account, recorded_at, post_min, post_max, items, stored in rows:
+                subject = f"block {block_id} (records {seq_first}-{seq_first + count - 1})"
+                if seq_first != expected:
+                    self.found(
+                        f"chain records {expected}-{seq_first - 1}",
+                        "removed",
+                        "removed from the chain (a gap before this)",
+                    )
+                entries = parse_items(items)
+                if block_hash(previous, seq_first, count, account, recorded_at, items) != stored:
+                    self.found(
+                        subject,
+                        "broken",
+                        "altered: it does not follow the block before it (it, or the one before, was changed)",
+                    )
+                elif entries is None or len(entries) != count:
+                    self.found(subject, "broken", "altered: its records are not the ones it counts")
+                elif id_span(entries) != (post_min, post_max):
+                    self.found(subject, "broken", "altered: its post id range is not its records'")
+                previous, expected = stored, seq_first + count
+                done += count
+            self.progress("chain", done, max(0, last - start + 1))
+        return expected, previous, done
 
     # --- 2. the items ------------------------------------------------------------------------
 
@@ -325,6 +422,17 @@ class _Checker:
             "AND post_id NOT IN (SELECT id FROM posts) GROUP BY post_id",
             (start if since is not None else 1,),
         ).fetchall()
+        first: dict[int, int] = {}
+        for seq, _kind, post_id, _item in self.blocks.since(start if since is not None else 1):
+            if post_id is not None:
+                first.setdefault(post_id, seq)
+        present: set[int] = set()
+        for chunk in chunks(sorted(first), 500):
+            present.update(
+                r[0]
+                for r in self.conn.execute(f"SELECT id FROM posts WHERE id IN ({marks(len(chunk))})", chunk)
+            )
+        orphans = sorted([*orphans, *((pid, seq) for pid, seq in first.items() if pid not in present)])
         for post_id, seq in orphans:
             self.found(f"post id {post_id}", "removed", f"removed from the archive (chained in record {seq})")
 
@@ -338,6 +446,7 @@ class _Checker:
                 "SELECT DISTINCT post_id FROM chain WHERE seq >= ? AND post_id IS NOT NULL", (start,)
             )
         }
+        ids.update(post_id for _seq, _kind, post_id, _item in self.blocks.since(start) if post_id is not None)
         ids.update(
             r[0]
             for r in conn.execute(
@@ -372,13 +481,7 @@ class _Checker:
                 span,
             )
         )
-        records = _Rows(
-            conn.execute(
-                "SELECT post_id, kind, item, item_hash, seq FROM chain WHERE post_id BETWEEN ? AND ? "
-                "ORDER BY post_id, seq",
-                span,
-            )
-        )
+        records = _Rows(rows=self._records_between(lo, hi))
         orphans: dict[int, int] = {}  # post id -> its first record, of records whose post is gone
 
         def orphan(record: Sequence[Any]) -> None:
@@ -411,6 +514,18 @@ class _Checker:
             self.found(f"post id {post_id}", "removed", f"removed from the archive (chained in record {seq})")
         return done
 
+    def _records_between(self, lo: int, hi: int) -> list[Any]:
+        """The records of posts with ids in ``[lo, hi]``, per-record rows and blocks', by post and seq."""
+        old = self.conn.execute(
+            "SELECT post_id, kind, item, item_hash, seq FROM chain WHERE post_id BETWEEN ? AND ? "
+            "ORDER BY post_id, seq",
+            (lo, hi),
+        ).fetchall()
+        new = self.blocks.records(lo, hi)
+        if not old or not new:
+            return old or new
+        return sorted([*old, *new], key=lambda r: (r[0], r[4]))
+
     def _posts_by_id(self, ids: Sequence[int]) -> Iterable[list[Any]]:
         for chunk in chunks(ids, 500):
             yield self.conn.execute(
@@ -442,6 +557,11 @@ class _Checker:
             "SELECT post_id, kind, item, item_hash, seq FROM chain WHERE post_id IN ({}) ORDER BY post_id, seq",
             ids,
         )
+        if ids:
+            for record in self.blocks.records(min(ids), max(ids), set(ids)):
+                records.setdefault(record[0], []).append(record)
+            for group in records.values():
+                group.sort(key=lambda r: r[4])
         for row in page:
             post_id = row[0]
             self._check_post(row, versions.get(post_id, []), links.get(post_id, []), records.get(post_id, []))
