@@ -217,7 +217,7 @@ class _Rows:
 
     def __init__(self, cursor: sqlite3.Cursor | None = None, rows: list[Any] | None = None):
         self._batches: Iterator[list[Any]] = (
-            iter(lambda: cursor.fetchmany(_BATCH), []) if cursor is not None else iter([rows or []])
+            iter(lambda: cursor.fetchmany(_BATCH), []) if cursor is not None else iter([rows] if rows else [])
         )
         self._rows: Iterator[Any] = iter(())
         self._row: Any = self._next()
