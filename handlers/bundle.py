@@ -10,6 +10,7 @@ Layout (``README.txt`` inside says the same to whoever receives it)::
     posts/<id>.json       the post as archived: raw message, text, versions, files, OCR,
                           alerts, and the chain records that prove it (with the hashed items)
     posts/<id>.html       the same to read: right to left, images inline, edits and deletion shown
+    chain/block-<n>.json  each block of the chain that holds records of those posts (written once)
     media/<sha256>.<ext>  the files, named by their hash
 
 Large selections stream: posts are read a page at a time (:data:`~monitor.core.store.evidence.PAGE`),
@@ -54,8 +55,19 @@ zip itself without unpacking it (no archive needed).
 
 posts/<id>.json holds each post as archived, and under "chain" the records of the archive's
 hash chain that prove it: each record's "value" is the item it hashes (its SHA-256 of the JSON
-array, written without spaces, is "item_hash"), and "hash" is the SHA-256 of the JSON array
-[previous, seq, kind, post_id, item, sha256, item_hash, account, recorded_at]. The chain's head
+array, written without spaces, is "item_hash"). JSON here is always written without spaces,
+in UTF-8, as Python's json.dumps(value, ensure_ascii=False, separators=(",", ":")) writes it.
+
+A record with a "block" number is one of the records of that block, chain/block-<n>.json: its
+"items" (a string) is the JSON array of the block's records, each [kind, post_id, item, sha256,
+item_hash], record seq_first + k at position k (from 0); the record must be there as written in
+the post. The block's "hash" is the SHA-256 of the JSON array [previous, seq_first, count,
+account, recorded_at, items_sha256], where items_sha256 is the SHA-256 (hex) of the "items"
+string's UTF-8 bytes and "previous" the hash of the block (or record) before it.
+
+A record without "block" (archives chained record by record, before the blocks) has its own
+"hash": the SHA-256 of the JSON array [previous, seq, kind, post_id, item, sha256, item_hash,
+account, recorded_at]. The chain's head
 at export time and its daily heads (with RFC 3161 time-stamp tokens, base64, when the archive
 has them) are in manifest.json: a head held by someone else, or a token, fixes the chain up to
 that point in time. A file in media/ is named by the SHA-256 of its bytes.
@@ -215,9 +227,17 @@ async def write_bundle(
             zf.NameToInfo = _NoNames()
             writer = _Writer(zf, sums)
             writer.add("README.txt", README.encode())
+            blocks_seen: set[int] = set()
             async for page in archive.evidence.items(ids):
                 for item in page:
                     _add_media(writer, archive, item, media_seen)
+                    for block in item.blocks:
+                        if block["id"] not in blocks_seen:
+                            blocks_seen.add(block["id"])
+                            writer.add(
+                                f"chain/block-{block['id']}.json",
+                                json.dumps(block, ensure_ascii=False, indent=1).encode(),
+                            )
                     name = f"posts/{item.post.id}"
                     writer.add(
                         f"{name}.json", json.dumps(post_json(item), ensure_ascii=False, indent=1).encode()

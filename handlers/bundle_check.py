@@ -19,9 +19,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from handlers.bundle import MANIFEST, SUMS
-from monitor.core.store.chain import digest, record_hash
+from monitor.core.store.blocks import parse_items
+from monitor.core.store.chain import block_hash, digest, record_hash
 
 _SUM_LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)")
+_BLOCK_NAME = re.compile(r"chain/block-[0-9]+\.json")
 
 
 @dataclass
@@ -95,6 +97,10 @@ def verify_bundle(path: Path) -> BundleReport:
             elif name.startswith("media/") and PurePosixPath(name).stem != actual:
                 report.problems.append(f"{name}: its bytes are not the file its name (a SHA-256) says")
         _check_manifest(zf, listed, report)
+        blocks: dict[int, tuple[int, list[list[Any]], Any, Any]] = {}
+        for name in listed:
+            if _BLOCK_NAME.fullmatch(name) and name in present:
+                _check_block(zf, name, report, blocks)
         for name in listed:
             if (
                 name.startswith("posts/")
@@ -103,7 +109,7 @@ def verify_bundle(path: Path) -> BundleReport:
                 and not unsafe_name(name)
             ):
                 report.posts += 1
-                _check_post(zf, name, report)
+                _check_post(zf, name, report, blocks)
     return report
 
 
@@ -157,8 +163,44 @@ def _check_manifest(zf: zipfile.ZipFile, listed: dict[str, str], report: BundleR
         report.problems.append(f"{MANIFEST}: its file list differs from {SUMS} (first: {differ[0][0]})")
 
 
-def _check_post(zf: zipfile.ZipFile, name: str, report: BundleReport) -> None:
-    """Each chain record of a post: its item hashes to ``item_hash``, and it follows ``previous``."""
+def _check_block(
+    zf: zipfile.ZipFile,
+    name: str,
+    report: BundleReport,
+    blocks: dict[int, tuple[int, list[list[Any]], Any, Any]],
+) -> None:
+    """A block of the chain: its hash over what it holds; kept (its first seq and records) for the
+    posts' records to be found in."""
+    block = _load_json(zf, name, report)
+    try:
+        computed = block_hash(
+            block["previous"], block["seq_first"], block["count"], block["account"], block["recorded_at"],
+            block["items"],
+        )  # fmt: skip
+        entries = parse_items(block["items"])
+        if computed != block["hash"]:
+            report.problems.append(f"{name}: block {block['id']} does not hash to its hash")
+        elif entries is None or len(entries) != block["count"]:
+            report.problems.append(f"{name}: block {block['id']}'s items are not the records it counts")
+        else:
+            blocks[int(block["id"])] = (
+                int(block["seq_first"]),
+                entries,
+                block["account"],
+                block["recorded_at"],
+            )
+    except (KeyError, TypeError, ValueError):
+        report.problems.append(f"{name}: the block is incomplete")
+
+
+def _check_post(
+    zf: zipfile.ZipFile,
+    name: str,
+    report: BundleReport,
+    blocks: dict[int, tuple[int, list[list[Any]], Any, Any]],
+) -> None:
+    """Each chain record of a post: its item hashes to ``item_hash``, and it follows ``previous``
+    (a per-record row) or is in its block as written (a block's record)."""
     post = _load_json(zf, name, report)
     if not isinstance(post, dict) or not isinstance(post.get("chain"), list):
         report.problems.append(f"{name}: has no chain records")
@@ -170,7 +212,9 @@ def _check_post(zf: zipfile.ZipFile, name: str, report: BundleReport) -> None:
                 report.problems.append(
                     f"{name}: chain record {record['seq']}: its item does not hash to item_hash"
                 )
-            if record["previous"] is not None:
+            if "block" in record:
+                _check_in_block(name, post["id"], record, blocks, report)
+            elif record["previous"] is not None:
                 computed = record_hash(
                     record["previous"], record["seq"], record["kind"], post["id"], record["item"],
                     record["sha256"], record["item_hash"], record["account"], record["recorded_at"],
@@ -180,3 +224,27 @@ def _check_post(zf: zipfile.ZipFile, name: str, report: BundleReport) -> None:
         except (KeyError, TypeError):
             report.problems.append(f"{name}: a chain record is incomplete")
             return
+
+
+def _check_in_block(
+    name: str,
+    post_id: Any,
+    record: dict[str, Any],
+    blocks: dict[int, tuple[int, list[list[Any]], Any, Any]],
+    report: BundleReport,
+) -> None:
+    seq, number = record["seq"], record["block"]
+    if not isinstance(number, int) or number not in blocks:
+        report.problems.append(
+            f"{name}: chain record {seq}: its block {number} is not in the bundle (or does not hold)"
+        )
+        return
+    seq_first, entries, account, recorded_at = blocks[number]
+    k = seq - seq_first if isinstance(seq, int) else -1
+    expected = [record["kind"], post_id, record["item"], record["sha256"], record["item_hash"]]
+    if (
+        not 0 <= k < len(entries)
+        or entries[k] != expected
+        or (record["account"], record["recorded_at"]) != (account, recorded_at)
+    ):
+        report.problems.append(f"{name}: chain record {seq} is not the one block {number} holds")

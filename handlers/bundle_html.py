@@ -103,7 +103,7 @@ def post_page(item: EvidenceItem, media_names: dict[str, str]) -> str:
             record["item"],
             record["recorded_at"],
             record["account"],
-            record["hash"],
+            f"block {record['block']}: {record['hash']}" if "block" in record else record["hash"],
         )
         parts.append("<tr>" + "".join(f"<td>{for_html(str(c))}</td>" for c in cells) + "</tr>\n")
     parts.append("</table>\n</body>\n</html>\n")

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from monitor.core.store.blocks import BLOCK_FIELDS, parse_items
 from monitor.core.store.chain import (
     GENESIS_KEY,
     POST_FIELDS,
+    ZERO_HASH,
     chain_genesis,
     chain_head,
     digest,
@@ -61,8 +63,12 @@ class EvidenceItem:
     media: list[dict[str, Any]]  # post_media's columns, the file's path, its OCR
     alerts: list[dict[str, Any]]  # id, kind, severity, created_at, body (parsed)
     records: list[dict[str, Any]]
-    """The chain records of the post, in order, each with ``previous`` (the hash of the record
-    before it) and ``value`` (the canonical item it hashes, when the archive still holds it)."""
+    """The chain records of the post, in order, each with ``value`` (the canonical item it hashes,
+    when the archive still holds it); a per-record row with ``previous`` (the hash of the record
+    before it) and its ``hash``, a record of a block with ``block`` (its id) and the block's
+    ``hash``."""
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    """The blocks holding its records (:meth:`EvidenceStore.block`): what proves each of them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,10 +192,70 @@ class EvidenceStore:
 
     async def items(self, ids: Sequence[int]) -> AsyncIterator[list[EvidenceItem]]:
         """The posts of ``ids`` with their versions, files, alerts and chain records, a page at a time."""
+        blocks: dict[int, tuple[dict[str, Any], list[list[Any]]]] = {}  # a few parsed, for the next page
         for page in chunks(list(ids), PAGE):
-            yield await self._page(page)
+            yield await self._page(page, blocks)
+            while len(blocks) > 16:
+                del blocks[next(iter(blocks))]
 
-    async def _page(self, ids: Sequence[int]) -> list[EvidenceItem]:
+    async def block(self, block_id: int) -> tuple[dict[str, Any], list[list[Any]]] | None:
+        """A block as a bundle carries it (its columns but the post id span, and ``previous``: the
+        hash it follows), with its parsed records."""
+        row = await self.archive.fetchone(
+            f"SELECT {BLOCK_FIELDS} FROM chain_blocks WHERE id = ?", (block_id,)
+        )
+        if row is None:
+            return None
+        before = await self.archive.fetchone(
+            "SELECT hash FROM chain_blocks WHERE seq_first < ? ORDER BY seq_first DESC LIMIT 1", (row[1],)
+        )
+        if before is None:
+            before = await self.archive.fetchone(
+                "SELECT hash FROM chain WHERE seq < ? ORDER BY seq DESC LIMIT 1", (row[1],)
+            )
+        block = {
+            "id": row[0],
+            "seq_first": row[1],
+            "count": row[2],
+            "account": row[3],
+            "recorded_at": row[4],
+            "previous": before[0] if before else ZERO_HASH,
+            "hash": row[8],
+            "items": row[7],
+        }
+        return block, parse_items(row[7]) or []
+
+    async def _block_records(
+        self, ids: Sequence[int], cache: dict[int, tuple[dict[str, Any], list[list[Any]]]]
+    ) -> tuple[dict[int, list[tuple[Any, ...]]], dict[int, dict[str, Any]]]:
+        """The block records of the posts ``ids`` (``post_id, seq, kind, item, sha256, item_hash,
+        account, recorded_at, hash, block id``) by post, and their blocks by id."""
+        wanted = set(ids)
+        spanning = await self.archive.fetchall(
+            "SELECT id FROM chain_blocks WHERE post_min <= ? AND post_max >= ? ORDER BY seq_first",
+            (max(ids), min(ids)),
+        )
+        records: dict[int, list[tuple[Any, ...]]] = {}
+        used: dict[int, dict[str, Any]] = {}
+        for (block_id,) in spanning:
+            if block_id not in cache:
+                found = await self.block(block_id)
+                if found is None:
+                    continue
+                cache[block_id] = found
+            block, entries = cache[block_id]
+            for k, (kind, post_id, item, sha256, item_hash) in enumerate(entries):
+                if post_id in wanted:
+                    records.setdefault(post_id, []).append(
+                        (post_id, block["seq_first"] + k, kind, item, sha256, item_hash,
+                         block["account"], block["recorded_at"], block["hash"], block_id)
+                    )  # fmt: skip
+                    used[block_id] = block
+        return records, used
+
+    async def _page(
+        self, ids: Sequence[int], cache: dict[int, tuple[dict[str, Any], list[list[Any]]]]
+    ) -> list[EvidenceItem]:
         fetch = self.archive.fetchall
         holes = marks(len(ids))
         posts = await fetch(
@@ -234,6 +300,9 @@ class EvidenceStore:
             for r in await fetch(f"SELECT {POST_FIELDS}, deleted_at FROM posts WHERE id IN ({holes})", ids)
         }
         previous = await self._previous_hashes([r[1] for group in records.values() for r in group])
+        in_blocks, blocks = await self._block_records(ids, cache)
+        for post_id, group in in_blocks.items():
+            records.setdefault(post_id, []).extend(group)
         out: list[EvidenceItem] = []
         for row in posts:
             record = post_record(row)
@@ -269,6 +338,7 @@ class EvidenceStore:
                     records=[
                         _proof(r[1:], previous.get(r[1] - 1), values) for r in records.get(record.id, [])
                     ],
+                    blocks=[blocks[i] for i in dict.fromkeys(r[9] for r in in_blocks.get(record.id, []))],
                 )
             )
         return out
@@ -283,11 +353,27 @@ class EvidenceStore:
         return found
 
     async def chain_record(self, seq: int) -> dict[str, Any] | None:
+        """Record ``seq``: a per-record row, or an entry of the block holding it (with ``block``,
+        its id, and ``hash``, the block's)."""
         row = await self.archive.fetchone(
             "SELECT seq, kind, item, sha256, item_hash, account, recorded_at, hash FROM chain WHERE seq = ?",
             (seq,),
         )
-        return dict(zip(_RECORD_KEYS, row, strict=True)) if row else None
+        if row:
+            return dict(zip(_RECORD_KEYS, row, strict=True))
+        found = await self.archive.fetchone(
+            "SELECT id FROM chain_blocks WHERE seq_first <= ? AND seq_first + count > ? ", (seq, seq)
+        )
+        block = await self.block(found[0]) if found else None
+        if block is None or len(block[1]) <= seq - block[0]["seq_first"]:
+            return None
+        kind, _post_id, item, sha256, item_hash = block[1][seq - block[0]["seq_first"]]
+        info = block[0]
+        return {
+            "seq": seq, "kind": kind, "item": item, "sha256": sha256, "item_hash": item_hash,
+            "account": info["account"], "recorded_at": info["recorded_at"], "hash": info["hash"],
+            "block": info["id"],
+        }  # fmt: skip
 
     async def posts(self, selection: Selection) -> AsyncIterator[list[PostRecord]]:
         """The selected posts (no versions or files), a page at a time, oldest first."""
@@ -370,9 +456,12 @@ def _proof(
     row: Sequence[Any], previous: str | None, values: dict[tuple[str, Any], list[Any]]
 ) -> dict[str, Any]:
     """A chain record as a bundle shows it: with its previous hash and the item it hashes."""
-    proof = dict(zip(_RECORD_KEYS, row, strict=True))
+    proof = dict(zip(_RECORD_KEYS, row[:8], strict=True))
     value = values.get((proof["kind"], proof["item"]))
-    proof["previous"] = previous
+    if len(row) > 8:  # a record of a block: the block proves it
+        proof["block"] = row[8]
+    else:
+        proof["previous"] = previous
     proof["value"] = value if value is not None and digest(value) == proof["item_hash"] else None
     return proof
 
