@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
 import json
 import shutil
@@ -260,3 +261,93 @@ def test_export_misp_loads_in_pymisp(db, tmp_path):
     again = tmp_path / "again.json"
     run("--db", db, "export", "misp", "--out", again)
     assert json.loads(again.read_text()) == json.loads(out.read_text())  # stable UUIDs: MISP updates
+
+
+def _resealed(src: Path, dst: Path, change) -> None:
+    """Like :func:`_rewrite`, then SHA256SUMS and the manifest's hashes made to match again (a
+    forger who rewrites the sums): only the chain can tell."""
+    members: dict[str, bytes] = {}
+    with zipfile.ZipFile(src) as zin:
+        for name in zin.namelist():
+            members[name] = change(name, zin.read(name))
+    sums = {
+        n: hashlib.sha256(d).hexdigest()
+        for n, d in members.items()
+        if n not in ("SHA256SUMS", "manifest.json")
+    }
+    manifest = json.loads(members["manifest.json"])
+    manifest["sha256"] = sums
+    members["manifest.json"] = json.dumps(manifest).encode()
+    sums["manifest.json"] = hashlib.sha256(members["manifest.json"]).hexdigest()
+    members["SHA256SUMS"] = "".join(f"{h}  {n}\n" for n, h in sums.items()).encode()
+    with zipfile.ZipFile(dst, "w") as zout:
+        for name, data in members.items():
+            zout.writestr(name, data)
+
+
+def test_a_bundle_carries_the_blocks_that_prove_its_records(db, tmp_path):
+    case = tmp_path / "case.zip"
+    run("--db", db, "export", "bundle", "--channel", "@sabereen_test", "--out", case)
+    with zipfile.ZipFile(case) as zf:
+        files = {n: zf.read(n) for n in zf.namelist()}
+    blocks = {n: json.loads(d) for n, d in files.items() if n.startswith("chain/block-")}
+    posts = [json.loads(d) for n, d in files.items() if n.startswith("posts/") and n.endswith(".json")]
+    assert blocks and posts
+    # What README.txt says, done with json and hashlib alone: each block's hash, each record in it.
+    canonical = lambda value: json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()  # noqa: E731
+    by_id = {}
+    for block in blocks.values():
+        items_sha256 = hashlib.sha256(block["items"].encode()).hexdigest()
+        head = [
+            block["previous"],
+            block["seq_first"],
+            block["count"],
+            block["account"],
+            block["recorded_at"],
+            items_sha256,
+        ]
+        assert hashlib.sha256(canonical(head)).hexdigest() == block["hash"]
+        by_id[block["id"]] = block
+    for post in posts:
+        for record in post["chain"]:
+            block = by_id[record["block"]]
+            entry = json.loads(block["items"])[record["seq"] - block["seq_first"]]
+            assert entry == [
+                record["kind"],
+                post["id"],
+                record["item"],
+                record["sha256"],
+                record["item_hash"],
+            ]
+            assert hashlib.sha256(canonical(record["value"])).hexdigest() == record["item_hash"]
+    # Sums rewritten to match: a block altered, or a post's record no longer its block's, is named.
+    name = next(iter(blocks))
+
+    def alter_block(member: str, data: bytes) -> bytes:
+        if member != name:
+            return data
+        block = json.loads(data)
+        block["recorded_at"] = "2000-01-01T00:00:00+00:00"
+        return json.dumps(block).encode()
+
+    bad = tmp_path / "bad.zip"
+    _resealed(case, bad, alter_block)
+    result = run("verify", bad, ok=False)
+    assert f"{name}: block {blocks[name]['id']} does not hash to its hash" in result.output, result.output
+    edited = next(p for p in posts if p["message_id"] == 900)
+    member = f"posts/{edited['id']}.json"
+
+    def alter_record(member_name: str, data: bytes) -> bytes:
+        if member_name != member:
+            return data
+        page = json.loads(data)
+        page["chain"][0]["item"] = 7
+        return json.dumps(page, ensure_ascii=False).encode()
+
+    _resealed(case, bad, alter_record)
+    result = run("verify", bad, ok=False)
+    seq = edited["chain"][0]["seq"]
+    assert (
+        f"{member}: chain record {seq} is not the one block {edited['chain'][0]['block']} holds"
+        in result.output
+    )
