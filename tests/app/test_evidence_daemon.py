@@ -48,7 +48,9 @@ async def test_live_capture_is_chained_and_verifies_after_a_restart(tmp_path):
         report = await archive.evidence.verify()
         assert report.ok, [str(f) for f in report.findings]
         assert report.posts == 3 and report.files == 1
-        accounts = {r[0] for r in await archive.fetchall("SELECT account FROM chain_blocks WHERE seq_first > 1")}
+        accounts = {
+            r[0] for r in await archive.fetchall("SELECT account FROM chain_blocks WHERE seq_first > 1")
+        }
     assert f"live:telegram:{me}" in accounts and f"gapfill:telegram:{me}" in accounts
     with sqlite3.connect(config.archive.path) as conn:
         conn.execute("UPDATE post_versions SET text = 'الموعد بعد أسبوع'")
