@@ -4,9 +4,11 @@ Three passes over one read snapshot (a single read transaction, so a daemon writ
 never looks like tampering), on a connection of its own in a worker thread: a bulk read of a
 million rows is faster as plain ``sqlite3`` than as a million hops through aiosqlite.
 
-1. **The chain**: every record's hash is recomputed from the one before; a gap in the sequence,
-   a record that does not follow, and a recorded daily head that the chain no longer holds are
-   named.
+1. **The chain**: every per-record row's hash (archives chained before the blocks), then every
+   block's hash, is recomputed from the one before; a gap in the sequence, a record or block
+   that does not follow ("block N (records a-b) altered"), a block whose items are not the
+   records it counts or whose post id span is not theirs, and a recorded daily head that the
+   chain no longer holds are named.
 2. **The items**: each post's expected records (:func:`~.chain.post_items`: its versions, its
    deletion mark, its files) are recomputed from the rows and compared with the last record of
    each; a difference is a post, version, mark or file *changed*, one without a record was
@@ -14,10 +16,11 @@ million rows is faster as plain ``sqlite3`` than as a million hops through aiosq
 3. **The files**: every linked file is hashed again and compared with its name.
 
 A whole archive's second pass goes over ranges of post ids (:func:`_id_ranges`, cut from the
-chain's ``post_id`` index), each a merge of four scans in id order (posts, versions, files, chain
-records: :class:`_Rows`), so every table is read once in big ordered batches and a record whose
-post is gone is met on the way; from ``parallel_from`` posts the ranges go to worker processes
-while this one checks the chain. A million posts take about 30 CPU seconds on a loaded 2-core
+blocks' post id spans and the per-record rows' ``post_id`` index), each a merge of four scans in
+id order (posts, versions, files, chain records: :class:`_Rows`; a range's block records are
+unpacked from the blocks spanning it, :class:`~.blocks.BlockReader`), so every table is read
+once in big ordered batches and a record whose post is gone is met on the way; from
+``parallel_from`` posts the ranges go to worker processes while this one checks the chain. A million posts take about 30 CPU seconds on a loaded 2-core
 machine (``bench/evidence.py``).
 
 ``since`` (an ISO 8601 UTC time) limits the passes to what was recorded or written since then:
