@@ -234,6 +234,7 @@ async def test_an_archive_chained_record_by_record_continues_in_blocks(tmp_path)
     assert report.ok, [str(f) for f in report.findings]
     assert report.records == last + 3 and report.head == head and report.genesis_at is not None
     assert (await verify(db, workers=2)).ok
+    assert (await verify(db, since=T0)).ok  # --since from the per-record rows into the blocks
     # Tampering on either side of the change is named: an old record, a new block, rows of both.
     tamper(db, "UPDATE chain SET recorded_at = '2000-01-01T00:00:00+00:00' WHERE seq = 3")
     tamper(db, "UPDATE chain_blocks SET account = 'x' WHERE seq_first = ?", (last + 1,))
@@ -251,6 +252,8 @@ async def test_an_archive_chained_record_by_record_continues_in_blocks(tmp_path)
         == sorted(map(str, pooled.findings))
         == sorted(map(str, report.findings))
     )
+    since = await verify(db, since=T0)
+    assert sorted(map(str, since.findings)) == sorted(map(str, report.findings))
 
 
 @pytest.mark.asyncio
