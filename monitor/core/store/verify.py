@@ -20,8 +20,8 @@ blocks' post id spans and the per-record rows' ``post_id`` index), each a merge 
 id order (posts, versions, files, chain records: :class:`_Rows`; a range's block records are
 unpacked from the blocks spanning it, :class:`~.blocks.BlockReader`), so every table is read
 once in big ordered batches and a record whose post is gone is met on the way; from
-``parallel_from`` posts the ranges go to worker processes while this one checks the chain. A million posts take about 30 CPU seconds on a loaded 2-core
-machine (``bench/evidence.py``).
+``parallel_from`` posts the ranges go to worker processes while this one checks the chain. A
+million posts take about 30 CPU seconds on a loaded 2-core machine (``bench/evidence.py``).
 
 ``since`` (an ISO 8601 UTC time) limits the passes to what was recorded or written since then:
 the chain from its first record of that time, and the posts those records or later writes touch.
