@@ -182,6 +182,7 @@ async def test_an_archive_from_before_the_chain_is_chained_once(tmp_path):
         conn.execute("DROP TABLE chain")
         conn.execute("DROP TABLE chain_heads")
         conn.execute("DROP TABLE chain_blocks")
+        conn.execute("DROP TABLE chain_block_spans")
         conn.execute("DELETE FROM meta WHERE key = 'evidence:genesis'")
         conn.execute(
             f"PRAGMA user_version = {MIGRATIONS.index(EVIDENCE_CHAIN)}"
@@ -212,6 +213,7 @@ def as_per_record(db: Path) -> int:
                 (seq, kind, post_id, item, sha256, item_hash, account, recorded_at, previous),
             )
         conn.execute("DELETE FROM chain_blocks")
+        conn.execute("DELETE FROM chain_block_spans")
     return records[-1][0]
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from monitor.core.store.chain import SPANNING
+
 BLOCK_FIELDS = "id, seq_first, count, account, recorded_at, post_min, post_max, items, hash"
 """The ``chain_blocks`` columns, in the order the readers here unpack them."""
 
@@ -67,10 +69,7 @@ class BlockReader:
         """The records of posts with ids in ``[lo, hi]`` (and in ``ids`` when given), ordered by
         post id and seq."""
         out: list[PostRecord] = []
-        spanning = self.conn.execute(
-            "SELECT id, seq_first FROM chain_blocks WHERE post_min <= ? AND post_max >= ? ORDER BY seq_first",
-            (hi, lo),
-        ).fetchall()
+        spanning = self.conn.execute(SPANNING, {"lo": lo, "hi": hi}).fetchall()
         for block_id, seq_first in spanning:
             for k, entry in enumerate(self._entries(block_id)):
                 post_id = entry[1]

@@ -130,6 +130,20 @@ INSERT_BLOCK = (
 )
 
 
+INDEX_SPANS = (
+    "INSERT OR REPLACE INTO chain_block_spans (id, post_min, post_max) "
+    "SELECT id, post_min, post_max FROM chain_blocks WHERE seq_first >= ? AND post_min IS NOT NULL"
+)
+"""The post id spans of the blocks just written (from their first seq on), for :data:`SPANNING`."""
+
+SPANNING = (
+    "SELECT b.id, b.seq_first FROM chain_block_spans s JOIN chain_blocks b ON b.id = s.id "
+    "WHERE s.post_max >= :lo AND s.post_min <= :hi AND b.post_max >= :lo AND b.post_min <= :hi "
+    "ORDER BY b.seq_first"
+)
+"""``(id, seq_first)`` of the blocks whose post id span meets ``[:lo, :hi]``, in chain order."""
+
+
 def items_digest(items: Any) -> str:
     """``items_sha256`` of a block: the SHA-256 of its ``items`` column's UTF-8 bytes as stored (a
     value of another type, put there afterwards, gets a digest no stored text has)."""
@@ -195,6 +209,7 @@ async def _append_groups(tx: Tx, groups: dict[str | None, list[Item]], when: str
         seq += count
     if rows:
         await tx.executemany(INSERT_BLOCK, rows)
+        await tx.execute(INDEX_SPANS, (rows[0][0],))
     return sum(row[1] for row in rows)
 
 

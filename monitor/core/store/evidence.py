@@ -18,6 +18,7 @@ from monitor.core.store.blocks import BLOCK_FIELDS, parse_items
 from monitor.core.store.chain import (
     GENESIS_KEY,
     POST_FIELDS,
+    SPANNING,
     ZERO_HASH,
     chain_genesis,
     chain_head,
@@ -231,13 +232,10 @@ class EvidenceStore:
         """The block records of the posts ``ids`` (``post_id, seq, kind, item, sha256, item_hash,
         account, recorded_at, hash, block id``) by post, and their blocks by id."""
         wanted = set(ids)
-        spanning = await self.archive.fetchall(
-            "SELECT id FROM chain_blocks WHERE post_min <= ? AND post_max >= ? ORDER BY seq_first",
-            (max(ids), min(ids)),
-        )
+        spanning = await self.archive.fetchall(SPANNING, {"lo": min(ids), "hi": max(ids)})
         records: dict[int, list[tuple[Any, ...]]] = {}
         used: dict[int, dict[str, Any]] = {}
-        for (block_id,) in spanning:
+        for block_id, _ in spanning:
             if block_id not in cache:
                 found = await self.block(block_id)
                 if found is None:

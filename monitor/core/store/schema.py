@@ -341,6 +341,12 @@ CREATE TABLE IF NOT EXISTS chain_blocks (
     items       TEXT NOT NULL,                    -- JSON [[kind, post_id, item, sha256, item_hash], ...]
     hash        TEXT NOT NULL                     -- sha256 of the previous hash and this block
 );
+-- The post id span of each block holding post records, as an R*Tree: a post's blocks are found in
+-- a few steps however many blocks there are (a daemon on quiet channels writes a block a post, so a
+-- year of live capture is ~1 M blocks, which a span scan without it reads whole for every look-up).
+-- Its 32-bit float boxes are rounded outwards (a few minutes of post dates either side), so a
+-- look-up finds a few extra blocks, never misses one; readers check the block's own columns.
+CREATE VIRTUAL TABLE IF NOT EXISTS chain_block_spans USING rtree(id, post_min, post_max);
 """
 
 MIGRATIONS: list[str] = [
