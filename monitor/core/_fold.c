@@ -1,0 +1,202 @@
+/* The fold of monitor.core.text.normalize for a whole text, table-driven, in one C call.
+ *
+ * Why native code: folding in Python costs a dozen C scans per text plus a dictionary look-up
+ * per word (bench/README.md, "Detection speed": the fold alone took twice the time that
+ * 20 MB/s allows for the whole detection). Here each character is looked up once in tables
+ * that Python builds from its own definition (monitor/core/text.py, ``_fold_tables``), so the
+ * data of the fold lives in one place; this file only knows the order of the steps.
+ *
+ * ``fold(text)`` returns the folded text, or None when the text holds a character the tables do
+ * not mark as handled (one that NFKC would change or compose, a combining mark that is kept, a
+ * character past the tables): the caller then folds it in Python. Steps, as in ``_fold_text``:
+ *   1. each character mapped (dropped, or folded: letter variants, digits, punctuation);
+ *   2. in the run of word characters after each '#', a space at each a-z/A-Z boundary;
+ *      then '#' becomes a space;
+ *   3. case folded, '_' becomes a space;
+ *   4. a space between a run of digits and a letter touching it on either side;
+ *   5. runs of three or more equal letters made one;
+ *   6. whitespace collapsed to single spaces, stripped.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define HANDLED 1u
+#define DROP 2u
+#define SPACE 4u
+#define WORD 8u   /* \w */
+#define LETTER 16u /* [^\W\d_] */
+#define DIGIT 32u  /* \d */
+
+static uint32_t *pre_tab = NULL;  /* the character after step 1 */
+static uint32_t *post_tab = NULL; /* the character after case folding */
+static uint8_t *flag_tab = NULL;
+static Py_ssize_t tab_size = 0;
+
+static PyObject *set_tables(PyObject *self, PyObject *args) {
+    Py_buffer pre, post, flags;
+    if (!PyArg_ParseTuple(args, "y*y*y*", &pre, &post, &flags)) return NULL;
+    Py_ssize_t n = flags.len;
+    if (pre.len != n * 4 || post.len != n * 4 || n <= 0) {
+        PyBuffer_Release(&pre);
+        PyBuffer_Release(&post);
+        PyBuffer_Release(&flags);
+        PyErr_SetString(PyExc_ValueError, "fold tables of unequal sizes");
+        return NULL;
+    }
+    uint32_t *a = PyMem_Malloc(n * 4), *b = PyMem_Malloc(n * 4);
+    uint8_t *c = PyMem_Malloc(n);
+    if (!a || !b || !c) {
+        PyMem_Free(a);
+        PyMem_Free(b);
+        PyMem_Free(c);
+        PyBuffer_Release(&pre);
+        PyBuffer_Release(&post);
+        PyBuffer_Release(&flags);
+        return PyErr_NoMemory();
+    }
+    memcpy(a, pre.buf, n * 4);
+    memcpy(b, post.buf, n * 4);
+    memcpy(c, flags.buf, n);
+    PyBuffer_Release(&pre);
+    PyBuffer_Release(&post);
+    PyBuffer_Release(&flags);
+    PyMem_Free(pre_tab);
+    PyMem_Free(post_tab);
+    PyMem_Free(flag_tab);
+    pre_tab = a;
+    post_tab = b;
+    flag_tab = c;
+    tab_size = n;
+    Py_RETURN_NONE;
+}
+
+static inline uint8_t flags_of(uint32_t ch) { return ch < (uint32_t)tab_size ? flag_tab[ch] : 0; }
+
+static PyObject *fold(PyObject *self, PyObject *arg) {
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "fold() takes a str");
+        return NULL;
+    }
+    if (tab_size == 0) {
+        PyErr_SetString(PyExc_RuntimeError, "fold tables not set");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    int kind = PyUnicode_KIND(arg);
+    const void *data = PyUnicode_DATA(arg);
+    /* Every step adds at most two characters per character (a digit between two letters). */
+    uint32_t *a = PyMem_Malloc((3 * n + 1) * sizeof(uint32_t));
+    uint32_t *b = PyMem_Malloc((3 * n + 1) * sizeof(uint32_t));
+    if (!a || !b) {
+        PyMem_Free(a);
+        PyMem_Free(b);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t m = 0, i, j, k;
+    int hashes = 0;
+    /* 1. the per-character fold */
+    for (i = 0; i < n; i++) {
+        uint32_t ch = PyUnicode_READ(kind, data, i);
+        uint8_t f = flags_of(ch);
+        if (!(f & HANDLED)) {
+            PyMem_Free(a);
+            PyMem_Free(b);
+            Py_RETURN_NONE;
+        }
+        if (f & DROP) continue;
+        ch = pre_tab[ch];
+        hashes |= ch == '#';
+        a[m++] = ch;
+    }
+    /* 2. camel-case hashtags opened up, '#' as a space */
+    if (hashes) {
+        k = 0;
+        for (i = 0; i < m; i++) {
+            if (a[i] != '#') {
+                b[k++] = a[i];
+                continue;
+            }
+            b[k++] = ' ';
+            for (j = i + 1; j < m && (flags_of(a[j]) & WORD); j++) {
+                if (j > i + 1 && a[j - 1] >= 'a' && a[j - 1] <= 'z' && a[j] >= 'A' && a[j] <= 'Z')
+                    b[k++] = ' ';
+                b[k++] = a[j];
+            }
+            i = j - 1;
+        }
+        uint32_t *t = a;
+        a = b;
+        b = t;
+        m = k;
+    }
+    /* 3. case, '_' as a space */
+    int digits = 0;
+    for (i = 0; i < m; i++) {
+        uint32_t ch = a[i] == '_' ? ' ' : post_tab[a[i]];
+        digits |= (flags_of(ch) & DIGIT) != 0;
+        a[i] = ch;
+    }
+    /* 4. digits spaced from the letters they touch */
+    if (digits) {
+        k = 0;
+        for (i = 0; i < m;) {
+            if (!(flags_of(a[i]) & DIGIT)) {
+                b[k++] = a[i++];
+                continue;
+            }
+            if (i > 0 && (flags_of(a[i - 1]) & LETTER)) b[k++] = ' ';
+            while (i < m && (flags_of(a[i]) & DIGIT)) b[k++] = a[i++];
+            if (i < m && (flags_of(a[i]) & LETTER)) b[k++] = ' ';
+        }
+        uint32_t *t = a;
+        a = b;
+        b = t;
+        m = k;
+    }
+    /* 5. runs of 3+ equal letters as one, and 6. whitespace collapsed and stripped */
+    k = 0;
+    int pending = 0; /* a space to write before the next character kept */
+    for (i = 0; i < m;) {
+        uint32_t ch = a[i];
+        uint8_t f = flags_of(ch);
+        if (f & SPACE) {
+            pending = k > 0;
+            i++;
+            continue;
+        }
+        if (pending) {
+            b[k++] = ' ';
+            pending = 0;
+        }
+        if (f & LETTER) {
+            for (j = i + 1; j < m && a[j] == ch; j++);
+            if (j - i >= 3) {
+                b[k++] = ch;
+                i = j;
+                continue;
+            }
+        }
+        b[k++] = ch;
+        i++;
+    }
+    PyObject *out = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, b, k);
+    PyMem_Free(a);
+    PyMem_Free(b);
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"set_tables", set_tables, METH_VARARGS,
+     "set_tables(pre, post, flags): the fold's tables, built by monitor.core.text."},
+    {"fold", fold, METH_O, "fold(text) -> the folded text, or None when a character is not handled."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_fold", "The fold of monitor.core.text.normalize in C (see _fold.c).", -1,
+    methods,
+};
+
+PyMODINIT_FUNC PyInit__fold(void) { return PyModule_Create(&module); }

@@ -1,0 +1,90 @@
+"""The tables of the native fold (``monitor/core/_fold.c``), built from the Python definition.
+
+:func:`monitor.core.text.normalize` hands a whole text to ``_fold.fold``, which looks each
+character up in three arrays: what it becomes after the per-character fold (``pre``), what a
+character becomes after case folding (``post``), and its flags. They are worked out here, per
+character, by the same means the Python fold uses (``unicodedata``, ``str.casefold``, ``re``'s own
+``\\w``/``\\d``), so the native fold holds no data of its own. A character is *handled* only when
+the steps can be done on it in isolation, exactly as the Python fold does them:
+
+* NFKC leaves it as it is (a presentation form, a ligature, a compatibility digit changes: not
+  handled), and it is no combining mark that is kept: NFKC reorders and composes marks, and
+  here every handled mark is dropped by the fold. The three Arabic marks that compose with a
+  letter under NFKC (U+0653-0655: ا + ٓ is آ) are not handled either;
+* its fold is one character and case folds it to one character (``ß`` -> ``ss``: not handled);
+* whitespace whose NFKC is whitespace (the no-break space) is handled as a space.
+
+Only a few blocks are looked at (Latin, Greek, Cyrillic, Hebrew, Arabic, general punctuation
+and symbols, CJK punctuation, emoji, the ignorable characters of the fold's table): 8,000
+characters, 30 ms once per process. A text with any other character is folded in Python.
+``tests/core/test_text_native.py`` checks both folds are equal on generated text and on every
+handled character, and that no handled character composes under NFKC.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from array import array
+
+__all__ = ["COMPOSING_MARKS", "HANDLED", "build"]
+
+HANDLED, DROP, SPACE, WORD, LETTER, DIGIT = 1, 2, 4, 8, 16, 32  # as in _fold.c
+SIZE = 0x20000  # the Basic and the Supplementary Multilingual Plane (emoji)
+_BLOCKS = (
+    range(0x0000, 0x0800),  # Latin, Greek, Cyrillic, Armenian, Hebrew, Arabic, Syriac, Thaana
+    range(0x2000, 0x2C00),  # general punctuation, letterlike symbols, arrows, dingbats...
+    range(0x3000, 0x3040),  # CJK punctuation
+    range(0x1F000, 0x1FB00),  # emoji and pictographs
+)
+COMPOSING_MARKS = frozenset((0x0653, 0x0654, 0x0655))
+"""Marks the fold drops but NFKC composes with the letter before them first (ا + ٓ = آ)."""
+
+_WORD = re.compile(r"\w").match
+_LETTER = re.compile(r"[^\W\d_]").match
+_DIGIT = re.compile(r"\d").match
+
+
+def build(table: dict[int, str | None]) -> tuple[bytes, bytes, bytes]:
+    """``(pre, post, flags)`` for ``_fold.set_tables`` from the per-character fold ``table``."""
+    pre = array("I", range(SIZE))
+    post = array("I", range(SIZE))
+    flags = bytearray(SIZE)
+    domain = {cp for block in _BLOCKS for cp in block} | {cp for cp in table if cp < SIZE}
+    for cp in domain:
+        c = chr(cp)
+        if _WORD(c):
+            flags[cp] |= WORD
+        if _LETTER(c):
+            flags[cp] |= LETTER
+        if _DIGIT(c):
+            flags[cp] |= DIGIT
+        folded = c.casefold()
+        if len(folded) == 1 and ord(folded) in domain:
+            post[cp] = ord(folded)
+    for cp in domain:
+        c = chr(cp)
+        nfkc = unicodedata.normalize("NFKC", c)
+        if c.isspace():
+            if nfkc.isspace():
+                flags[cp] |= HANDLED | SPACE
+            continue
+        if nfkc != c or cp in COMPOSING_MARKS:
+            continue
+        if cp in table:
+            target = table[cp]
+            if target is None:
+                flags[cp] |= HANDLED | DROP
+                continue
+            if len(target) != 1 or ord(target) not in domain or target in table:
+                continue
+            fold = ord(target)
+        elif unicodedata.combining(c):
+            continue
+        else:
+            fold = cp
+        if len(chr(fold).casefold()) != 1 or (post[fold] == fold and chr(fold).casefold() != chr(fold)):
+            continue
+        pre[cp] = fold
+        flags[cp] |= HANDLED
+    return pre.tobytes(), post.tobytes(), bytes(flags)
