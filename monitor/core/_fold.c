@@ -187,7 +187,59 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
     return out;
 }
 
+/* The matcher's mask (alerts/matcher.py): the characters marked in a table of its own become
+ * spaces, one for one, and the text is padded with a space on each side; the flag says whether
+ * two spaces now meet (then the matcher makes runs of spaces one). One table scan instead of a
+ * regex whose class reaches past the Basic Plane (which re walks range by range per character). */
+static uint8_t *blank_tab = NULL;
+static Py_ssize_t blank_size = 0;
+
+static PyObject *set_blanks(PyObject *self, PyObject *arg) {
+    Py_buffer table;
+    if (PyObject_GetBuffer(arg, &table, PyBUF_SIMPLE) < 0) return NULL;
+    uint8_t *copy = PyMem_Malloc(table.len ? table.len : 1);
+    if (!copy) {
+        PyBuffer_Release(&table);
+        return PyErr_NoMemory();
+    }
+    memcpy(copy, table.buf, table.len);
+    PyMem_Free(blank_tab);
+    blank_tab = copy;
+    blank_size = table.len;
+    PyBuffer_Release(&table);
+    Py_RETURN_NONE;
+}
+
+static PyObject *blank(PyObject *self, PyObject *arg) {
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "blank() takes a str");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg), i;
+    int kind = PyUnicode_KIND(arg);
+    const void *data = PyUnicode_DATA(arg);
+    uint32_t *out = PyMem_Malloc((n + 2) * sizeof(uint32_t));
+    if (!out) return PyErr_NoMemory();
+    int runs = 0;
+    out[0] = ' ';
+    for (i = 0; i < n; i++) {
+        uint32_t ch = PyUnicode_READ(kind, data, i);
+        if (ch < (uint32_t)blank_size && blank_tab[ch]) ch = ' ';
+        runs |= ch == ' ' && out[i] == ' ';
+        out[i + 1] = ch;
+    }
+    out[n + 1] = ' ';
+    runs |= out[n] == ' ';
+    PyObject *text = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, out, n + 2);
+    PyMem_Free(out);
+    if (!text) return NULL;
+    return Py_BuildValue("(NO)", text, runs ? Py_True : Py_False);
+}
+
 static PyMethodDef methods[] = {
+    {"set_blanks", set_blanks, METH_O, "set_blanks(table): bytes, non-zero for each character blank() makes a space."},
+    {"blank", blank, METH_O,
+     "blank(text) -> (' ' + text with the table's characters as spaces + ' ', whether two spaces meet)."},
     {"set_tables", set_tables, METH_VARARGS,
      "set_tables(pre, post, flags): the fold's tables, built by monitor.core.text."},
     {"fold", fold, METH_O, "fold(text) -> the folded text, or None when a character is not handled."},
