@@ -1,4 +1,4 @@
-"""The one native module: the fold of ``monitor.core.text.normalize`` (``monitor/core/_fold.c``).
+"""The one native module: the fold of ``monitor.core.text.normalize`` (``monitor/core/_native.c``).
 
 Everything else about the package is in ``pyproject.toml``; setuptools reads ``ext_modules`` from
 here. ``pip install -e .`` (``./dev``) builds it; it needs a C compiler and the Python headers
@@ -7,4 +7,4 @@ here. ``pip install -e .`` (``./dev``) builds it; it needs a C compiler and the 
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("monitor.core._fold", ["monitor/core/_fold.c"], extra_compile_args=["-O2"])])
+setup(ext_modules=[Extension("monitor.core._native", ["monitor/core/_native.c"], extra_compile_args=["-O2"])])

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import ahocorasick
 
-from monitor.core import _fold as _native
+from monitor.core import _native
 from monitor.core.text import normalize, normalize_with_offsets, original_span
 
 __all__ = ["Hit", "PhraseMatcher", "mask", "term_keys"]
@@ -105,7 +105,7 @@ def mask(normalized: str) -> str:
 
 
 def _blanks_table() -> bytes:
-    """``_NONWORD_RANGES`` as a table of code points for the native mask (``_fold.blank``): one
+    """``_NONWORD_RANGES`` as a table of code points for the native mask (``_native.blank``): one
     C look-up per character instead of the regex's (its class reaches past the Basic Plane, so
     ``re`` walks its ranges per character)."""
     table = bytearray(_NONWORD_RANGES[-1][1] + 1)

@@ -1,4 +1,4 @@
-"""The tables of the native fold (``monitor/core/_fold.c``), built from the Python definition.
+"""The tables of the native fold (``monitor/core/_native.c``), built from the Python definition.
 
 :func:`monitor.core.text.normalize` hands a whole text to ``_fold.fold``, which looks each
 character up in three arrays: what it becomes after the per-character fold (``pre``), what a

@@ -31,7 +31,7 @@ from itertools import accumulate, compress, repeat
 from operator import add, is_
 from typing import overload
 
-from monitor.core import _fold as _native
+from monitor.core import _native
 from monitor.core.fold_tables import build as _build_fold_tables
 
 __all__ = [
@@ -253,7 +253,7 @@ def normalize(text: str) -> str:
     Cached: a post is folded for the index and again for detection moments later (an import
     batch is 2,000 posts), and the second time costs a dictionary look-up.
 
-    A text of characters the native fold handles (``monitor/core/_fold.c``: Arabic, Latin, the
+    A text of characters the native fold handles (``monitor/core/_native.c``: Arabic, Latin, the
     usual punctuation, emoji; :mod:`monitor.core.fold_tables`) is folded in one C call; any
     other text word by word below.
     """

@@ -1,4 +1,4 @@
-"""The matcher's native mask (``_fold.blank``) against the regex it stands for (``mask``)."""
+"""The matcher's native mask (``_native.blank``) against the regex it stands for (``mask``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.matcher import _NONWORD, mask
-from monitor.core import _fold
+from monitor.core import _native
 
 
 def _reference(text: str) -> tuple[str, bool]:
@@ -16,7 +16,7 @@ def _reference(text: str) -> tuple[str, bool]:
 
 def test_every_code_point_is_masked_as_by_the_regex():
     every = "".join(map(chr, range(0x110000)))
-    masked, _ = _fold.blank(every)
+    masked, _ = _native.blank(every)
     assert masked[1:-1] == _NONWORD.sub(" ", every)
 
 
@@ -26,9 +26,9 @@ def test_every_code_point_is_masked_as_by_the_regex():
     | st.text(max_size=40)
 )
 def test_blank_is_the_padded_mask(text):
-    assert _fold.blank(text) == _reference(text)
+    assert _native.blank(text) == _reference(text)
 
 
 def test_arabic_punctuation_beside_spaces():
-    assert _fold.blank("«الرد» قادم!") == ("  الرد  قادم  ", True)
-    assert _fold.blank("الرد قادم") == (" الرد قادم ", False)
+    assert _native.blank("«الرد» قادم!") == ("  الرد  قادم  ", True)
+    assert _native.blank("الرد قادم") == (" الرد قادم ", False)

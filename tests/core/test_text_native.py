@@ -1,4 +1,4 @@
-"""The native fold (``monitor/core/_fold.c``) against the Python one, character by character and
+"""The native fold (``monitor/core/_native.c``) against the Python one, character by character and
 on generated text: wherever it answers, it answers what the Python fold does.
 
 The reference is ``_python_fold``: :func:`monitor.core.text.normalize`'s word-by-word path with
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from monitor.core import _fold, fold_tables
+from monitor.core import _native, fold_tables
 from monitor.core import text as text_module
 from monitor.core.text import normalize
 
@@ -31,9 +31,9 @@ def _python_fold(text: str) -> str:
         text_module._native_fold = native
 
 
-def _native(text: str) -> str | None:
+def _c_fold(text: str) -> str | None:
     normalize.__wrapped__("a")  # type: ignore[attr-defined]  # the tables are set on first use
-    return _fold.fold(text)
+    return _native.fold(text)
 
 
 _PRE, _POST, _FLAGS = fold_tables.build(text_module._TABLE)
@@ -52,7 +52,7 @@ def test_the_tables_cover_arabic_latin_and_emoji():
 def test_every_handled_character_folds_as_in_python():
     for cp in _HANDLED:
         for text in (chr(cp), f"a{chr(cp)}b", f"#x{chr(cp)}Y", f"ب{chr(cp)}1", chr(cp) * 3):
-            assert _native(text) == _python_fold(text), (hex(cp), text)
+            assert _c_fold(text) == _python_fold(text), (hex(cp), text)
 
 
 def test_no_handled_character_composes_or_reorders_under_nfkc():
@@ -73,7 +73,7 @@ def test_no_handled_character_composes_or_reorders_under_nfkc():
 
 def test_unhandled_text_is_left_to_python():
     for text in ("ﻻ", "straße", "ا\u0653", "\U000e0041", "ＡＢＣ", "x\u0301"):
-        assert _native(text) is None
+        assert _c_fold(text) is None
         assert normalize(text) == _python_fold(text)
 
 
@@ -90,7 +90,7 @@ def test_a_generated_arabic_english_corpus_folds_as_in_python():
             for _ in range(rng.randint(0, 30))
         ]
         text = "".join(w + rng.choice(spaces) for w in words)
-        folded = _native(text)
+        folded = _c_fold(text)
         handled += folded is not None
         assert folded is None or folded == _python_fold(text), text
     assert handled == 3000
@@ -114,7 +114,7 @@ _ALPHABET = st.sampled_from(
 @example("a\u0651\u064e\u0653")
 @example("ّ ا")
 def test_any_text_folds_as_in_python(text):
-    folded = _native(text)
+    folded = _c_fold(text)
     if folded is not None:
         assert folded == _python_fold(text)
     assert normalize.__wrapped__(text) == _python_fold(text)  # type: ignore[attr-defined]
@@ -122,4 +122,4 @@ def test_any_text_folds_as_in_python(text):
 
 def test_fold_takes_only_text():
     with pytest.raises(TypeError):
-        _fold.fold(b"bytes")  # type: ignore[arg-type]
+        _native.fold(b"bytes")  # type: ignore[arg-type]

@@ -1,10 +1,16 @@
-/* The fold of monitor.core.text.normalize for a whole text, table-driven, in one C call.
+/* Text scans in C for the detection path, each table-driven from Python definitions:
  *
- * Why native code: folding in Python costs a dozen C scans per text plus a dictionary look-up
- * per word (bench/README.md, "Detection speed": the fold alone took twice the time that
- * 20 MB/s allows for the whole detection). Here each character is looked up once in tables
- * that Python builds from its own definition (monitor/core/text.py, ``_fold_tables``), so the
- * data of the fold lives in one place; this file only knows the order of the steps.
+ * - ``fold``: monitor.core.text.normalize for a whole text (tables: monitor/core/fold_tables.py);
+ * - ``blank``: the matcher's punctuation mask (table: alerts/matcher.py, ``_NONWORD_RANGES``);
+ * - ``scan``: every occurrence of a few literals, a deterministic automaton built in Python
+ *   (monitor/core/literals.py; the countdown's anchor words).
+ *
+ * Why native code: these three were most of the detector's time in CPython (bench/README.md,
+ * "Detection speed"), each a few C scans plus Python work per word or per hit.
+ *
+ * The fold, table-driven: each character is looked up once in tables that Python builds from
+ * its own definition (``fold_tables.build``), so the data of the fold lives in one place; this
+ * file only knows the order of the steps.
  *
  * ``fold(text)`` returns the folded text, or None when the text holds a character the tables do
  * not mark as handled (one that NFKC would change or compose, a combining mark that is kept, a
@@ -236,7 +242,55 @@ static PyObject *blank(PyObject *self, PyObject *arg) {
     return Py_BuildValue("(NO)", text, runs ? Py_True : Py_False);
 }
 
+/* Every occurrence of a set of literals: a deterministic automaton (Aho-Corasick with every
+ * failure resolved), built by monitor/core/literals.py. ``classes``: uint16 per code point
+ * (0: a character in no literal); ``delta``: int32 [state][class]; ``accept``: uint8 per state
+ * (1: some literal ends there). Returns [end, state, end, state...] for each position where a
+ * literal ends (end: the index of its last character), in text order. */
+static PyObject *scan(PyObject *self, PyObject *args) {
+    PyObject *text;
+    Py_buffer classes, delta, accept;
+    Py_ssize_t width;
+    if (!PyArg_ParseTuple(args, "Uy*y*y*n", &text, &classes, &delta, &accept, &width)) return NULL;
+    PyObject *out = PyList_New(0);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), i, nclasses = classes.len / 2, nstates = accept.len;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    const uint16_t *cls = classes.buf;
+    const int32_t *next = delta.buf;
+    const uint8_t *acc = accept.buf;
+    int32_t state = 0;
+    if (!out) goto done;
+    if (width <= 0 || delta.len != nstates * width * 4) {
+        PyErr_SetString(PyExc_ValueError, "scan tables of unequal sizes");
+        Py_CLEAR(out);
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+        uint16_t c = ch < (Py_UCS4)nclasses ? cls[ch] : 0;
+        state = next[state * width + (c < width ? c : 0)];
+        if (acc[state]) {
+            PyObject *end = PyLong_FromSsize_t(i), *at = PyLong_FromLong(state);
+            int failed = !end || !at || PyList_Append(out, end) < 0 || PyList_Append(out, at) < 0;
+            Py_XDECREF(end);
+            Py_XDECREF(at);
+            if (failed) {
+                Py_CLEAR(out);
+                goto done;
+            }
+        }
+    }
+done:
+    PyBuffer_Release(&classes);
+    PyBuffer_Release(&delta);
+    PyBuffer_Release(&accept);
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"scan", scan, METH_VARARGS,
+     "scan(text, classes, delta, accept, width) -> [end, state, ...] where a literal ends (literals.py)."},
     {"set_blanks", set_blanks, METH_O, "set_blanks(table): bytes, non-zero for each character blank() makes a space."},
     {"blank", blank, METH_O,
      "blank(text) -> (' ' + text with the table's characters as spaces + ' ', whether two spaces meet)."},
@@ -247,8 +301,8 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_fold", "The fold of monitor.core.text.normalize in C (see _fold.c).", -1,
+    PyModuleDef_HEAD_INIT, "_native", "Text scans of monitor.core.text and alerts in C (see _native.c).", -1,
     methods,
 };
 
-PyMODINIT_FUNC PyInit__fold(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }
