@@ -324,23 +324,20 @@ def main() -> None:
 def print_stages(
     posts: list[str], normalized: list[str], megabytes: float, big: Detector, cpu_big: float
 ) -> None:
-    """Where the pipeline's time goes, stage by stage (CPU seconds, best of 3), and the floor of any
-    per-word design in Python: splitting each post and one dict look-up per word, every word known."""
+    """Where the pipeline's time goes, stage by stage (CPU seconds, best of 3)."""
     matcher = big._matcher  # why: the bench times the detector's own automaton
     _, t_norm = best_of_both(3, lambda: [normalize(p) for p in posts])
     _, t_match = best_of_both(3, lambda: [matcher.find_normalized(n) for n in normalized])
     _, t_count = best_of_both(
         3, lambda: [find_countdown(p, None, normalized=n) for p, n in zip(posts, normalized, strict=True)]
     )
-    known = dict.fromkeys({w for p in posts for w in p.split()}, "")
-    _, t_floor = best_of_both(3, lambda: [list(map(known.get, p.split())) for p in posts])
     rest = cpu_big - t_norm - t_match - t_count
     print()
     print(
         f"  stages of the pipeline line, CPU ms of {megabytes:.2f} MB (20 MB/s allows {megabytes / TARGET * 1000:.0f} ms):"
     )
     for label, seconds in (
-        ("normalize, word table emptied first", t_norm),
+        ("normalize (native fold; caches emptied first)", t_norm),
         ("automaton pass (find_normalized)", t_match),
         ("countdowns (find_countdown)", t_count),
         ("the rest, by difference (see below)", rest),
@@ -350,20 +347,9 @@ def print_stages(
         "  (the rest: proximity, verdicts, Detection objects, the post cache, and the stages evicting one\n"
         "  another's data from the CPU caches when they run post by post rather than one after the other)"
     )
-    [normalize(p) for p in posts]  # the word table learns the corpus' words and keeps them
-    warm = float("inf")
-    for _ in range(3):
-        _cached_normalize.cache_clear()  # the posts themselves are new: only their words are known
-        start = time.process_time()
-        [big.detect(p, explain=False) for p in posts]
-        warm = min(warm, time.process_time() - start)
+    python = sum(text_module._native_fold(p) is None for p in posts)
     print(
-        f"  the pipeline line with every word of the corpus known (a channel's vocabulary once learned; "
-        f"posts still new): {warm * 1000:.0f} ms ({megabytes / warm:.1f} MB/s of CPU time)"
-    )
-    print(
-        f"  floor of a per-word cache: split each post and one dict look-up per word, every word known: "
-        f"{t_floor * 1000:.0f} ms ({megabytes / t_floor:.1f} MB/s)"
+        f"  posts the native fold (monitor/core/_native.c) leaves to the Python fold: {python:,} of {len(posts):,}"
     )
 
 
