@@ -80,6 +80,13 @@ static PyObject *set_tables(PyObject *self, PyObject *args) {
 
 static inline uint8_t flags_of(uint32_t ch) { return ch < (uint32_t)tab_size ? flag_tab[ch] : 0; }
 
+static inline int camel_at(const uint32_t *a, Py_ssize_t j, Py_ssize_t first) {
+    return j > first && a[j - 1] >= 'a' && a[j - 1] <= 'z' && a[j] >= 'A' && a[j] <= 'Z';
+}
+
+/* Each step that adds characters counts them first and writes into a buffer of that size (a
+ * hostile 10 MB post costs its own size a few times over, not a worst case for every step);
+ * steps that only replace or drop characters work in place. */
 static PyObject *fold(PyObject *self, PyObject *arg) {
     if (!PyUnicode_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "fold() takes a str");
@@ -92,15 +99,9 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
     Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
     int kind = PyUnicode_KIND(arg);
     const void *data = PyUnicode_DATA(arg);
-    /* Every step adds at most two characters per character (a digit between two letters). */
-    uint32_t *a = PyMem_Malloc((3 * n + 1) * sizeof(uint32_t));
-    uint32_t *b = PyMem_Malloc((3 * n + 1) * sizeof(uint32_t));
-    if (!a || !b) {
-        PyMem_Free(a);
-        PyMem_Free(b);
-        return PyErr_NoMemory();
-    }
-    Py_ssize_t m = 0, i, j, k;
+    uint32_t *a = PyMem_Malloc((n + 1) * sizeof(uint32_t)), *b;
+    if (!a) return PyErr_NoMemory();
+    Py_ssize_t m = 0, i, j, k, extra;
     int hashes = 0;
     /* 1. the per-character fold */
     for (i = 0; i < n; i++) {
@@ -108,7 +109,6 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
         uint8_t f = flags_of(ch);
         if (!(f & HANDLED)) {
             PyMem_Free(a);
-            PyMem_Free(b);
             Py_RETURN_NONE;
         }
         if (f & DROP) continue;
@@ -118,6 +118,17 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
     }
     /* 2. camel-case hashtags opened up, '#' as a space */
     if (hashes) {
+        extra = 0;
+        for (i = 0; i < m; i++) {
+            if (a[i] != '#') continue;
+            for (j = i + 1; j < m && (flags_of(a[j]) & WORD); j++) extra += camel_at(a, j, i + 1);
+            i = j - 1;
+        }
+        b = PyMem_Malloc((m + extra + 1) * sizeof(uint32_t));
+        if (!b) {
+            PyMem_Free(a);
+            return PyErr_NoMemory();
+        }
         k = 0;
         for (i = 0; i < m; i++) {
             if (a[i] != '#') {
@@ -126,15 +137,13 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
             }
             b[k++] = ' ';
             for (j = i + 1; j < m && (flags_of(a[j]) & WORD); j++) {
-                if (j > i + 1 && a[j - 1] >= 'a' && a[j - 1] <= 'z' && a[j] >= 'A' && a[j] <= 'Z')
-                    b[k++] = ' ';
+                if (camel_at(a, j, i + 1)) b[k++] = ' ';
                 b[k++] = a[j];
             }
             i = j - 1;
         }
-        uint32_t *t = a;
+        PyMem_Free(a);
         a = b;
-        b = t;
         m = k;
     }
     /* 3. case, '_' as a space */
@@ -146,6 +155,21 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
     }
     /* 4. digits spaced from the letters they touch */
     if (digits) {
+        extra = 0;
+        for (i = 0; i < m;) {
+            if (!(flags_of(a[i]) & DIGIT)) {
+                i++;
+                continue;
+            }
+            extra += i > 0 && (flags_of(a[i - 1]) & LETTER);
+            while (i < m && (flags_of(a[i]) & DIGIT)) i++;
+            extra += i < m && (flags_of(a[i]) & LETTER);
+        }
+        b = PyMem_Malloc((m + extra + 1) * sizeof(uint32_t));
+        if (!b) {
+            PyMem_Free(a);
+            return PyErr_NoMemory();
+        }
         k = 0;
         for (i = 0; i < m;) {
             if (!(flags_of(a[i]) & DIGIT)) {
@@ -156,12 +180,12 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
             while (i < m && (flags_of(a[i]) & DIGIT)) b[k++] = a[i++];
             if (i < m && (flags_of(a[i]) & LETTER)) b[k++] = ' ';
         }
-        uint32_t *t = a;
+        PyMem_Free(a);
         a = b;
-        b = t;
         m = k;
     }
-    /* 5. runs of 3+ equal letters as one, and 6. whitespace collapsed and stripped */
+    /* 5. runs of 3+ equal letters as one, and 6. whitespace collapsed and stripped, in place:
+     * the write position never passes the read position. */
     k = 0;
     int pending = 0; /* a space to write before the next character kept */
     for (i = 0; i < m;) {
@@ -173,23 +197,19 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
             continue;
         }
         if (pending) {
-            b[k++] = ' ';
+            a[k++] = ' ';
             pending = 0;
         }
+        j = i + 1;
         if (f & LETTER) {
-            for (j = i + 1; j < m && a[j] == ch; j++);
-            if (j - i >= 3) {
-                b[k++] = ch;
-                i = j;
-                continue;
-            }
+            while (j < m && a[j] == ch) j++;
+            if (j - i < 3) j = i + 1;
         }
-        b[k++] = ch;
-        i++;
+        a[k++] = ch;
+        i = j;
     }
-    PyObject *out = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, b, k);
+    PyObject *out = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, a, k);
     PyMem_Free(a);
-    PyMem_Free(b);
     return out;
 }
 
