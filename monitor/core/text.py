@@ -152,7 +152,7 @@ def _fold(text: str) -> str:
 
 def _first_native_fold(text: str) -> str | None:
     """Set the native fold's tables (from ``_TABLE`` and the Python definitions of the steps,
-    :mod:`monitor.core.fold_tables`; 90 ms, so on first use rather than at import), then fold."""
+    :mod:`monitor.core.fold_tables`; 30-70 ms, so on first use rather than at import), then fold."""
     global _native_fold
     _native.set_tables(*_build_fold_tables(_TABLE))
     _native_fold = _native.fold
