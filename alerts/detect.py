@@ -62,6 +62,10 @@ class Detector:
         self.quieted = 0  # detections in which a signature kept a rule term quiet (for backtests)
         rules = ruleset.rules
         self._severities = [rule.severity for rule in rules]
+        self._ranks = [severity_rank(rule.severity) for rule in rules]
+        self._floor = severity_rank(min_severity)
+        self._needs_companion = [bool(rule.with_any) for rule in rules]
+        self._gives_context = [r.severity != "low" or r.category in CONTEXT_CATEGORIES for r in rules]
         entries: list[tuple[str, tuple[str, int, str]]] = []
         for index, rule in enumerate(rules):
             entries += [(term, ("term", index, term)) for term in rule.terms]
@@ -107,6 +111,7 @@ class Detector:
         hits: list[tuple[str, str, str, int, int, int]] = []  # role, source, term, rule, start, end
         countdowns: list[Countdown] = []
         scanned = []
+        founds: list[list[tuple[Any, int, int]]] = []  # each scanned text's hits
         for source, body in (("text", text), ("ocr", ocr_text)):
             if not body:
                 continue
@@ -133,12 +138,13 @@ class Detector:
                     for m in pattern.finditer(normalized)
                 ]
             scanned.append((source, body, normalized, found))
+            founds.append(found)
             countdown = find_countdown(body, date, source=source, normalized=normalized)
             if countdown is not None:
                 countdowns.append(countdown)
         # Companions and vetoes alone say nothing: spans are mapped (the slow part) only when a
         # rule term matched somewhere in the post (its companion may be on the poster).
-        term_hit = any(payload[0] == "term" for *_, found in scanned for payload, _, _ in found)  # type: ignore[index]
+        term_hit = any(payload[0] == "term" for found in founds for payload, _, _ in found)  # type: ignore[index]
         if not countdowns and not term_hit:  # most posts: nothing that can alert or be shown
             return Detection(
                 alert=False,
@@ -149,7 +155,7 @@ class Detector:
                 min_severity=self.min_severity,
             )
         if term_hit and not explain:
-            quiet = self._quiet_verdict(scanned, countdowns, ocr_text)
+            quiet = self._quiet_verdict(founds, countdowns, ocr_text)
             if quiet is not None:
                 return quiet
         if term_hit:
@@ -218,32 +224,40 @@ class Detector:
         )
 
     def _quiet_verdict(
-        self, scanned: list[Any], countdowns: list[Countdown], ocr_text: str | None
+        self, founds: list[list[tuple[Any, int, int]]], countdowns: list[Countdown], ocr_text: str | None
     ) -> Detection | None:
         """The no-alert verdict without match spans, or None when the post may alert.
 
         Mirrors the rules below on normalised spans: a dropped (subsumed) match always lies
         inside one at least as severe, so severities and the alert decision do not need spans.
+        Per rule facts (rank, whether it gives a countdown context, whether it needs a companion)
+        are looked up in lists made once: this runs for every post with a low rule's term.
         """
-        rules = self.ruleset.rules
-        roles = [payload for *_, found in scanned for payload, _, _ in found]
-        companions = {index for role, index, _ in roles if role == "with"}
-        vetoes = {index for role, index, _ in roles if role == "without"}
-        valid = [
-            rules[index]
-            for role, index, _ in roles
-            if role == "term" and index not in vetoes and (not rules[index].with_any or index in companions)
-        ]
-        floor = severity_rank(self.min_severity)
-        countdown = _pick(countdowns)
-        context = any(r.severity != "low" or r.category in CONTEXT_CATEGORIES for r in valid)
-        if any(severity_rank(r.severity) >= floor for r in valid):
+        terms: list[int] = []
+        companions: set[int] = set()
+        vetoes: set[int] = set()
+        for found in founds:
+            for (role, index, _), _, _ in found:
+                if role == "term":
+                    terms.append(index)
+                elif role == "with":
+                    companions.add(index)
+                elif role == "without":
+                    vetoes.add(index)
+        needs = self._needs_companion
+        valid = [i for i in terms if i not in vetoes and (not needs[i] or i in companions)]
+        ranks = self._ranks
+        floor = self._floor
+        if any(ranks[i] >= floor for i in valid):
             return None
-        if countdown is not None and (countdown.alertable or (not countdown.bare and context)):
+        countdown = _pick(countdowns)
+        if countdown is not None and (
+            countdown.alertable or (not countdown.bare and any(self._gives_context[i] for i in valid))
+        ):
             return None
         return Detection(
             alert=False,
-            severity=max((r.severity for r in valid), key=severity_rank, default=None),
+            severity=self._severities[max(valid, key=ranks.__getitem__)] if valid else None,
             matches=[],
             countdown=countdown,
             ocr_text=ocr_text,

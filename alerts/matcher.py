@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import ahocorasick
 
+from monitor.core import _native
 from monitor.core.text import normalize, normalize_with_offsets, original_span
 
 __all__ = ["Hit", "PhraseMatcher", "mask", "term_keys"]
@@ -42,10 +43,15 @@ __all__ = ["Hit", "PhraseMatcher", "mask", "term_keys"]
 # word boundaries, masked as spaces one for one. An explicit class of ranges runs twice as fast as
 # "any non-word character" (no Unicode category lookup per character); after normalize() what is
 # left outside it is letters, digits and combining marks of other scripts (which belong to words).
+# The matcher itself masks with the same ranges as a table in C (``_blanks_table``).
+_NONWORD_RANGES = (
+    *((0x21, 0x2F), (0x3A, 0x40), (0x5B, 0x60), (0x7B, 0x7E), (0x7F, 0xBF), (0xD7, 0xD7), (0xF7, 0xF7)),
+    *((0x606, 0x60F), (0x61B, 0x61F), (0x66A, 0x66D), (0x6D4, 0x6D4), (0x6DD, 0x6DE), (0x6E9, 0x6E9)),
+    *((0x6FD, 0x6FE), (0x2010, 0x2BFF), (0x3000, 0x303F), (0xFD3E, 0xFD3F), (0xFE10, 0xFE6F)),
+    (0x1F000, 0x1FAFF),
+)
 _NONWORD = re.compile(
-    "[!-/:-@\\[-`{-~\x7f-\xbf\u00d7\u00f7\u0606-\u060f\u061b-\u061f\u066a-\u066d\u06d4\u06dd\u06de"
-    "\u06e9\u06fd\u06fe"
-    "\u2010-\u2bff\u3000-\u303f\ufd3e\ufd3f\ufe10-\ufe6f\U0001f000-\U0001faff]"
+    "[" + "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in _NONWORD_RANGES) + "]"
 )
 
 _ARTICLE = "ال"
@@ -98,6 +104,19 @@ def mask(normalized: str) -> str:
     return _NONWORD.sub(" ", normalized)
 
 
+def _blanks_table() -> bytes:
+    """``_NONWORD_RANGES`` as a table of code points for the native mask (``_native.blank``): one
+    C look-up per character instead of the regex's (its class reaches past the Basic Plane, so
+    ``re`` walks its ranges per character)."""
+    table = bytearray(_NONWORD_RANGES[-1][1] + 1)
+    for first, last in _NONWORD_RANGES:
+        table[first : last + 1] = b"\x01" * (last + 1 - first)
+    return bytes(table)
+
+
+_native.set_blanks(_blanks_table())
+
+
 def _space_runs(masked: str) -> tuple[list[int], list[int]]:
     """For each position of ``masked`` with its runs of spaces made one space: the first and the
     last position it stands for in ``masked`` (a run of spaces stands for several). Worked out
@@ -118,6 +137,7 @@ def _space_runs(masked: str) -> tuple[list[int], list[int]]:
 
 
 _SPACES = re.compile(" +")
+_RUNS = re.compile("  +")  # runs to make one space (a single space is left as it is)
 
 
 def _is_arabic(word: str) -> bool:
@@ -245,11 +265,11 @@ class PhraseMatcher:
         """Hits in already normalised text as ``(payload, start, end)`` in that text."""
         if self._empty or not normalized:
             return []
-        masked = " " + mask(normalized) + " "
+        masked, runs = _native.blank(normalized)  # " " + mask(normalized) + " ", and "  " in it
         spaced = masked  # with every mask space kept: hits are given in its positions
         back: tuple[list[int], list[int]] | None = None
-        if "  " in masked:  # punctuation beside a space («الرد» قادم): one space between words
-            masked = _SPACES.sub(" ", masked)
+        if runs:  # punctuation beside a space («الرد» قادم): one space between words
+            masked = _RUNS.sub(" ", masked)
         hits: list[tuple[Hashable, int, int]] = []
         seen: set[tuple[Hashable, int, int]] = set()
         for last, readings in self._auto.iter(masked):

@@ -9,7 +9,8 @@ Two rule sets: the shipped default rules, and 10,000 generated terms (1-3 pseudo
 and Latin) plus the default terms.
 
 Columns (MB/s of input text, UTF-8):
-  * ``match``: the matcher on already normalised text (the automaton pass and its checks);
+  * ``match``: the matcher on already normalised text (the automaton pass and its checks), in wall
+    time and in this process's CPU time (which others sharing the cores disturb less);
   * ``regex``: one compiled alternation of the same term cores, with the same word boundaries and
     Arabic prefixes/suffixes, on the same normalised text;
   * ``end-to-end``: ``PhraseMatcher.find`` per post (normalise, match, and map spans back to
@@ -275,7 +276,7 @@ def main() -> None:
         f"({megabytes / t_known:.1f} MB/s once every word is known)"
     )
     print()
-    header = f"{'rule set':<16}{'terms':>8}{'keys':>10}{'build s':>9}{'match MB/s':>12}{'regex MB/s':>12}"
+    header = f"{'rule set':<16}{'terms':>8}{'keys':>10}{'build s':>9}{'match MB/s':>12}{'(CPU)':>7}{'regex MB/s':>12}"
     header += f"{'ratio':>9}{'end-to-end MB/s':>17}{'hits':>8}"
     print(header)
     print("-" * len(header))
@@ -285,14 +286,14 @@ def main() -> None:
         matcher = PhraseMatcher((t, i) for i, t in enumerate(terms))
         build = time.perf_counter() - start
         hits = sum(len(matcher.find_normalized(n)) for n in normalized)
-        t_match = best_of(5, lambda m=matcher: [m.find_normalized(n) for n in normalized])
+        t_match, cpu_match = best_of_both(5, lambda m=matcher: [m.find_normalized(n) for n in normalized])
         t_e2e = best_of(2, lambda m=matcher: [m.find(p) for p in posts])
         pattern = regex_alternation(terms)
         t_regex = best_of(1, lambda p=pattern: [p.findall(n) for n in regex_norm])
         match_rate, regex_rate = megabytes / t_match, regex_mb / t_regex
         match_10k = match_rate
         print(
-            f"{label:<16}{len(terms):>8,}{matcher.keys:>10,}{build:>9.2f}{match_rate:>12.1f}{regex_rate:>12.2f}"
+            f"{label:<16}{len(terms):>8,}{matcher.keys:>10,}{build:>9.2f}{match_rate:>12.1f}{megabytes / cpu_match:>7.1f}{regex_rate:>12.2f}"
             f"{match_rate / regex_rate:>8.0f}x{megabytes / t_e2e:>17.1f}{hits:>8,}"
         )
     detector = Detector(load_rules())
@@ -301,7 +302,10 @@ def main() -> None:
     near_rules = sum(1 for r in big.ruleset.rules if r.near)
     t_big, cpu_big = best_of_both(3, lambda: [big.detect(p, explain=False) for p in posts])
     print()
-    print("match: automaton on normalised text; end-to-end adds normalize() and span mapping per post.")
+    print(
+        "match: automaton on normalised text (wall, and in this process's CPU time); end-to-end adds "
+        "normalize() and span mapping per post."
+    )
     print("The default terms include the proximity (near) groups' terms.")
     print(
         f"Detector.detect (default rules + countdowns, per post): {megabytes / t_detect:.1f} MB/s, "
@@ -324,23 +328,20 @@ def main() -> None:
 def print_stages(
     posts: list[str], normalized: list[str], megabytes: float, big: Detector, cpu_big: float
 ) -> None:
-    """Where the pipeline's time goes, stage by stage (CPU seconds, best of 3), and the floor of any
-    per-word design in Python: splitting each post and one dict look-up per word, every word known."""
+    """Where the pipeline's time goes, stage by stage (CPU seconds, best of 3)."""
     matcher = big._matcher  # why: the bench times the detector's own automaton
     _, t_norm = best_of_both(3, lambda: [normalize(p) for p in posts])
     _, t_match = best_of_both(3, lambda: [matcher.find_normalized(n) for n in normalized])
     _, t_count = best_of_both(
         3, lambda: [find_countdown(p, None, normalized=n) for p, n in zip(posts, normalized, strict=True)]
     )
-    known = dict.fromkeys({w for p in posts for w in p.split()}, "")
-    _, t_floor = best_of_both(3, lambda: [list(map(known.get, p.split())) for p in posts])
     rest = cpu_big - t_norm - t_match - t_count
     print()
     print(
         f"  stages of the pipeline line, CPU ms of {megabytes:.2f} MB (20 MB/s allows {megabytes / TARGET * 1000:.0f} ms):"
     )
     for label, seconds in (
-        ("normalize, word table emptied first", t_norm),
+        ("normalize (native fold; caches emptied first)", t_norm),
         ("automaton pass (find_normalized)", t_match),
         ("countdowns (find_countdown)", t_count),
         ("the rest, by difference (see below)", rest),
@@ -350,20 +351,9 @@ def print_stages(
         "  (the rest: proximity, verdicts, Detection objects, the post cache, and the stages evicting one\n"
         "  another's data from the CPU caches when they run post by post rather than one after the other)"
     )
-    [normalize(p) for p in posts]  # the word table learns the corpus' words and keeps them
-    warm = float("inf")
-    for _ in range(3):
-        _cached_normalize.cache_clear()  # the posts themselves are new: only their words are known
-        start = time.process_time()
-        [big.detect(p, explain=False) for p in posts]
-        warm = min(warm, time.process_time() - start)
+    python = sum(text_module._native_fold(p) is None for p in posts)
     print(
-        f"  the pipeline line with every word of the corpus known (a channel's vocabulary once learned; "
-        f"posts still new): {warm * 1000:.0f} ms ({megabytes / warm:.1f} MB/s of CPU time)"
-    )
-    print(
-        f"  floor of a per-word cache: split each post and one dict look-up per word, every word known: "
-        f"{t_floor * 1000:.0f} ms ({megabytes / t_floor:.1f} MB/s)"
+        f"  posts the native fold (monitor/core/_native.c) leaves to the Python fold: {python:,} of {len(posts):,}"
     )
 
 

@@ -31,6 +31,9 @@ from itertools import accumulate, compress, repeat
 from operator import add, is_
 from typing import overload
 
+from monitor.core import _native
+from monitor.core.fold_tables import build as _build_fold_tables
+
 __all__ = [
     "ARABIC_PROCLITICS",
     "fold_digits",
@@ -147,6 +150,18 @@ def _fold(text: str) -> str:
     return text
 
 
+def _first_native_fold(text: str) -> str | None:
+    """Set the native fold's tables (from ``_TABLE`` and the Python definitions of the steps,
+    :mod:`monitor.core.fold_tables`; 30-70 ms, so on first use rather than at import), then fold."""
+    global _native_fold
+    _native.set_tables(*_build_fold_tables(_TABLE))
+    _native_fold = _native.fold
+    return _native.fold(text)
+
+
+# The same fold in C for a whole text (None: a character it does not handle).
+_native_fold: Callable[[str], str | None] = _first_native_fold
+
 _HASHTAG = re.compile(r"#\w+")
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _DIGIT_LETTER = re.compile(r"(?<=\d)(?=[^\W\d_])|(?<=[^\W\d_])(?=\d)")
@@ -237,9 +252,16 @@ def normalize(text: str) -> str:
 
     Cached: a post is folded for the index and again for detection moments later (an import
     batch is 2,000 posts), and the second time costs a dictionary look-up.
+
+    A text of characters the native fold handles (``monitor/core/_native.c``: Arabic, Latin, the
+    usual punctuation, emoji; :mod:`monitor.core.fold_tables`) is folded in one C call; any
+    other text word by word below.
     """
     if not text:
         return ""
+    folded_text = _native_fold(text)
+    if folded_text is not None:
+        return folded_text
     words = text.split()
     folded = list(map(_WORDS.get, words))
     if None in folded:

@@ -170,7 +170,9 @@ def test_any_text_folds_as_before(text):
 
 def test_long_words_are_folded_but_not_kept():
     text_module._WORDS.clear()
-    long_word = "أ" * 5000 + "#ABc"
+    # A text of characters the native fold handles is folded in C and never meets the word table:
+    # the presentation form (ﻻ, which NFKC changes) sends this one through the table.
+    long_word = "أ" * 5000 + "#ABc" + "ﻻ"
     text = f"قادم {long_word} الآن"
     assert normalize.__wrapped__(text) == _former_normalize(text)  # type: ignore[attr-defined]
     assert set(text_module._WORDS) == {"قادم", "الآن"}

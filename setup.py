@@ -1,0 +1,10 @@
+"""The one native module: the fold of ``monitor.core.text.normalize`` (``monitor/core/_native.c``).
+
+Everything else about the package is in ``pyproject.toml``; setuptools reads ``ext_modules`` from
+here. ``pip install -e .`` (``./dev``) builds it; it needs a C compiler and the Python headers
+(``gcc``, ``python3-dev`` in ``./dev``'s ``APT_PACKAGES``).
+"""
+
+from setuptools import Extension, setup
+
+setup(ext_modules=[Extension("monitor.core._native", ["monitor/core/_native.c"], extra_compile_args=["-O2"])])
