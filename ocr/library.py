@@ -71,7 +71,9 @@ def _api(lang: str, tessdata: str) -> PyTessBaseAPI:
         try:
             api = PyTessBaseAPI(path=tessdata, lang=lang, oem=OEM.LSTM_ONLY)
         except RuntimeError as exc:
-            raise OcrError(f"Tesseract could not load the language(s) {lang} from {tessdata}: {exc}") from None
+            raise OcrError(
+                f"Tesseract could not load the language(s) {lang} from {tessdata}: {exc}"
+            ) from None
         _engines.by_lang[lang] = api
     return api
 
@@ -80,7 +82,9 @@ def _on_overrun(signum: int, frame: object) -> None:
     raise _PassOverrun()
 
 
-def library_tsv(image: Image.Image | str | Path, lang: str, psm: int, timeout: float | None, tessdata: str) -> str | None:
+def library_tsv(
+    image: Image.Image | str | Path, lang: str, psm: int, timeout: float | None, tessdata: str
+) -> str | None:
     """Tesseract's TSV for ``image`` at ``psm`` with ``lang``, or None when the pass ran over
     ``timeout`` CPU seconds (rounded up, as for the command) and was cut."""
     api = _api(lang, tessdata)
@@ -118,6 +122,11 @@ def _recognize_thread(api: PyTessBaseAPI, cpu: int) -> str | None:
     started = time.thread_time()
     finished = api.Recognize(timeout=(4 * cpu + 1) * 1000)
     if not finished or time.thread_time() - started > cpu:
-        log.info("a psm %d pass ran over %ds of CPU (or %ds of wall time): skipped", api.GetPageSegMode(), cpu, 4 * cpu + 1)
+        log.info(
+            "a psm %d pass ran over %ds of CPU (or %ds of wall time): skipped",
+            api.GetPageSegMode(),
+            cpu,
+            4 * cpu + 1,
+        )
         return None
     return api.GetTSVText(0)

@@ -36,7 +36,10 @@ class OcrSettings:
     line_pass: bool = True  # text lines found on colour masks, cut out clean, read stacked (ocr.lines)
     line_zoom_below: int = 640  # images with a shorter long side are enlarged 2x before lines are found
     upscale_below: int = 0  # upscale 2x when the long side is below this (0: never)
-    tesseract: str = "library"  # "library": tesserocr in this process (ocr.library); "command": a tesseract run per pass
+    no_text_check: bool = True  # a picture without strong edges is recorded as no text, unread (ocr.blank)
+    tesseract: str = (
+        "library"  # "library": tesserocr in this process (ocr.library); "command": a tesseract run per pass
+    )
     evidence: bool = True  # only lines with agreement and dictionary words reach the text (ocr.evidence)
 
     @classmethod

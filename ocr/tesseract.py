@@ -206,7 +206,9 @@ def tesseract_words(
             os.unlink(name)
 
 
-def _library_words(image: Image.Image | str | Path, lang: str, psm: int, timeout: float | None) -> list[list[Word]]:
+def _library_words(
+    image: Image.Image | str | Path, lang: str, psm: int, timeout: float | None
+) -> list[list[Word]]:
     try:
         tsv = library_tsv(image, lang, psm, timeout, tesseract_info()["tessdata"])
     except RuntimeError as exc:  # tesserocr could not take the image (the command's non-zero exit)
