@@ -9,8 +9,9 @@ at the same settings (``--oem 1``, the pass's ``--psm``, its languages, Debian's
 
 The per-pass CPU limit keeps its purpose (a pass that runs away is cut after the same CPU
 seconds on a busy machine as on a quiet one, so what a poster reads as does not depend on the
-load): on the main thread a ``SIGPROF`` timer counts this process's CPU time and tesserocr
-cancels the recognition when the signal's handler raises; anywhere else (a thread of the bot or
+load): on the main thread a ``SIGPROF`` timer counts this process's CPU time (in a pool worker
+nothing else runs beside a pass but, for its first second, the digit templates' warm-up) and
+tesserocr cancels the recognition when the signal's handler raises; anywhere else (a thread of the bot or
 the web desk) recognition gets the command's wall-clock bound (four times the CPU seconds) and a
 pass whose thread used more CPU than its share is dropped afterwards, as the command's would be.
 Why not ``Recognize(timeout=...)`` alone: its deadline is wall-clock time, which load stretches.
