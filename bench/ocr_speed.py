@@ -138,9 +138,11 @@ class Profile:
         engine.plane_sets = self._timed("planes and line finding (Python)", engine.plane_sets)
         engine.finish = self._timed("merge, evidence, glyph digits (Python)", engine.finish)
 
-    def report(self, images: int, total: float, plain: float) -> None:
+    def report(self, images: int, total: float, plain: float, cpu: float, plain_cpu: float) -> None:
         print(
-            f"{images} images: ours {total / images:.2f} s per image, plain {plain / images:.2f} s ({total / max(plain, 1e-9):.1f}x)"
+            f"{images} images: ours {total / images:.2f} s per image, plain {plain / images:.2f} s"
+            f" ({total / max(plain, 1e-9):.1f}x); CPU s per image ours {cpu / images:.2f},"
+            f" plain {plain_cpu / images:.2f} ({cpu / max(plain_cpu, 1e-9):.1f}x)"
         )
         for key, (runs, seconds) in sorted(self.stats.items()):
             print(
@@ -160,11 +162,13 @@ def main(argv: list[str] | None = None) -> int:
         "--real-every", type=int, default=0, help="profile every n-th real image only (0: all)"
     )
     parser.add_argument("--skip-profile", action="store_true")
+    parser.add_argument("--skip-pictures", action="store_true", help="leave out the no-text pictures")
     args = parser.parse_args(argv)
     settings = OcrSettings(tesseract=args.engine)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        no_text_table(folder, settings)
+        if not args.skip_pictures:
+            no_text_table(folder, settings)
         make_poster_set(folder / "posters", 48, args.seed)
         posters = sorted(p for p in (folder / "posters").iterdir() if p.suffix in (".png", ".jpg"))
         skipped_among(f"synthetic posters (seed {args.seed})", posters, settings)
