@@ -1,6 +1,6 @@
 """Where a poster's time goes, and the no-text decision, against plain Tesseract in the same run.
 
-Run: ``.venv/bin/python -m bench.ocr_speed [--posters 12] [--seed 0] [--real DIR] [--engine library]``
+Run: ``.venv/bin/python -m bench.ocr_speed [--posters 12] [--seed 0] [--real DIR] [--engine command|library]``
 
 1. **No text** (``ocr.blank``): every picture of ``scripts/pictures.py`` (seeds 0-2, no text in
    any) read by :func:`ocr.recognize_file` (load, fingerprint, the no-text test, and the passes
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--real", type=Path, default=None, help="a folder of real images (shared/real_images/images)"
     )
-    parser.add_argument("--engine", default="library", choices=("library", "command"))
+    parser.add_argument("--engine", default="command", choices=("command", "library"))
     parser.add_argument(
         "--real-every", type=int, default=0, help="profile every n-th real image only (0: all)"
     )

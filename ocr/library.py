@@ -1,9 +1,12 @@
 """Tesseract in this process (tesserocr): the models load once per process, not once per pass.
 
 A Tesseract command pays for loading its models on every run (``ara+eng``: about 0.2 s of the
-0.3 s a blank image takes; ``eng`` alone 0.17 s), and a poster is about fifteen runs. Here one
-``PyTessBaseAPI`` per language set and thread is kept for the life of the process (a pool
-worker, ``tgmonitor check``), so that cost is paid once. The results are Tesseract's own TSV
+0.3 s a blank image takes; ``eng`` alone 0.17 s), and a poster is thirteen runs. With
+``OcrSettings(tesseract="library")`` one ``PyTessBaseAPI`` per language set and thread is kept
+for the life of the process (a pool worker, ``tgmonitor check``), so that cost is paid once.
+Not the default: the wheel's Tesseract (5.5) reads Debian's models a little differently from
+Debian's 5.3, and the evidence step was measured on 5.3's readings (``bench/README.md``, Speed:
+half the CPU, slightly lower recall, more junk words). The results are Tesseract's own TSV
 (``GetTSVText``), parsed by the same code as the command's (``ocr.tesseract.words_from_tsv``),
 at the same settings (``--oem 1``, the pass's ``--psm``, its languages, Debian's models).
 

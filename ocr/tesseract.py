@@ -187,7 +187,7 @@ def _tesseract_cmd() -> str:
 
 
 def tesseract_words(
-    image: Image.Image | str | Path, lang: str, psm: int, timeout: float | None, engine: str = "library"
+    image: Image.Image | str | Path, lang: str, psm: int, timeout: float | None, engine: str = "command"
 ) -> list[list[Word]]:
     """Lines Tesseract finds in ``image`` (a Pillow image, or the path of an image file), read by
     the library in this process (``engine="library"``, ``ocr.library``) or by the command."""

@@ -33,7 +33,7 @@ def test_a_library_pass_over_its_cpu_time_is_skipped(grain, caplog):
 def test_a_library_pass_in_a_thread_over_its_cpu_time_is_skipped(grain, caplog):
     found: list = [None]
     worker = threading.Thread(
-        target=lambda: found.__setitem__(0, tesseract.tesseract_words(grain, "eng", 11, 1.0))
+        target=lambda: found.__setitem__(0, tesseract.tesseract_words(grain, "eng", 11, 1.0, "library"))
     )
     with caplog.at_level("INFO", logger="ocr.library"):
         worker.start()
