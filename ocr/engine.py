@@ -21,6 +21,7 @@ from PIL import Image
 
 from monitor.core.errors import ImageError
 from monitor.core.models import OcrOutcome
+from ocr.blank import has_no_text
 from ocr.hashing import perceptual_hash, sha256_bytes
 from ocr.images import LoadedImage, load_image
 from ocr.passes import read_plane, read_second, second_passes
@@ -30,7 +31,10 @@ from ocr.settings import OcrSettings
 from ocr.tesseract import TesseractFailed, tesseract_failure, usable_settings
 from ocr.voting import finish
 
-__all__ = ["load_for_ocr", "read_frames", "recognize_file", "recognize_image"]
+__all__ = ["NO_TEXT", "load_for_ocr", "nothing_to_read", "read_frames", "recognize_file", "recognize_image"]
+
+NO_TEXT = "no text: no strong edges to make letters of"
+"""The reason recorded with a ``done`` outcome whose picture was not read (``ocr.blank``)."""
 
 
 def read_frames(frames: list[Image.Image], settings: OcrSettings) -> ReadResult:
@@ -80,6 +84,14 @@ def load_for_ocr(path: Path | str | bytes, settings: OcrSettings) -> tuple[OcrOu
     return outcome, loaded
 
 
+def nothing_to_read(outcome: OcrOutcome, loaded: LoadedImage, settings: OcrSettings) -> bool:
+    """Whether ``loaded`` has no text to read (``ocr.blank``); if so ``outcome`` says so."""
+    if not settings.no_text_check or not has_no_text(loaded.frames):
+        return False
+    outcome.reason = NO_TEXT
+    return True
+
+
 def recognize_file(path: Path | str | bytes, settings: OcrSettings | None = None) -> OcrOutcome:
     """OCR one image file synchronously, every pass in this process.
 
@@ -89,7 +101,7 @@ def recognize_file(path: Path | str | bytes, settings: OcrSettings | None = None
     started = time.perf_counter()
     settings = usable_settings(settings or OcrSettings())
     outcome, loaded = load_for_ocr(path, settings)
-    if loaded is not None:
+    if loaded is not None and not nothing_to_read(outcome, loaded, settings):
         try:
             read = read_frames(loaded.frames, settings)
             outcome.text, outcome.doubtful = read.text, read.doubtful

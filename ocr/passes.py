@@ -48,9 +48,11 @@ def read_plane(plane: Image.Image | str | Path, settings: OcrSettings, name: str
     ``settings.psm``; a stack of line crops (``name`` ``lines:LANG``) with one model at psm 6, its
     words mapped back onto the image and tagged with their crop."""
     if not name.startswith(LINES_PREFIX):
-        return tesseract_words(plane, settings.languages, settings.psm, _pass_timeout(settings))
+        return tesseract_words(
+            plane, settings.languages, settings.psm, _pass_timeout(settings), settings.tesseract
+        )
     placements = layout_of(plane)
-    found = tesseract_words(plane, name[len(LINES_PREFIX) :], 6, _pass_timeout(settings))
+    found = tesseract_words(plane, name[len(LINES_PREFIX) :], 6, _pass_timeout(settings), settings.tesseract)
     out = []
     for words in found:
         placed = []
@@ -147,7 +149,7 @@ def _rows_pass(
     if not crops:
         return []
     stacked, offsets = _stack_crops_at(crops)
-    found = tesseract_words(stacked, settings.languages, 6, _pass_timeout(settings))
+    found = tesseract_words(stacked, settings.languages, 6, _pass_timeout(settings), settings.tesseract)
     out = []
     for words in found:  # back to image coordinates: the row the line was cut from
         centre = sum(w.top + w.height / 2 for w in words) / len(words)
@@ -199,7 +201,7 @@ def _digits_pass(lines: list[Line], planes: dict[str, Image.Image], settings: Oc
         return []
     if settings.digits_scope == "page":
         grey = planes["grey"] if "grey" in planes else next(iter(planes.values())).convert("L")
-        found = tesseract_words(grey, settings.digits_model, 11, _pass_timeout(settings))
+        found = tesseract_words(grey, settings.digits_model, 11, _pass_timeout(settings), settings.tesseract)
         out = []
         for words in found:
             text = " ".join(w.text for w in keep_words(words, settings.min_confidence))
@@ -227,7 +229,9 @@ def _digits_pass(lines: list[Line], planes: dict[str, Image.Image], settings: Oc
             scale = 40 / max(1, crop.height)
             crop = crop.resize((max(1, int(crop.width * scale)), 40), Image.Resampling.LANCZOS)
         crops.append(crop)
-    found = tesseract_words(_stack_crops(crops), settings.digits_model, 11, _pass_timeout(settings))
+    found = tesseract_words(
+        _stack_crops(crops), settings.digits_model, 11, _pass_timeout(settings), settings.tesseract
+    )
     digit_lines = []
     for words in found:
         words = keep_words(words, settings.min_confidence)

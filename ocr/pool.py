@@ -437,7 +437,7 @@ class OcrPool:
             prepared = await self._step(
                 job, 0, {"op": "prepare", "path": str(job.path), "dir": str(job.folder)}
             )
-            if "outcome" in prepared:  # a bad image: failed with its reason
+            if "outcome" in prepared:  # a bad image (failed), or one with nothing to read (ocr.blank)
                 outcome = OcrOutcome.from_dict(prepared["outcome"])
                 outcome.seconds = time.perf_counter() - started
                 return outcome

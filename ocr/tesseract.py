@@ -29,6 +29,7 @@ from pathlib import Path
 from PIL import Image
 
 from monitor.core.errors import OcrError
+from ocr.library import library_tsv
 from ocr.readings import Word
 from ocr.settings import OcrSettings
 
@@ -60,8 +61,11 @@ def install_command(languages: str = "ara+eng") -> str:
     return "apt-get install -y " + " ".join(dict.fromkeys(packages))
 
 
+_TESSDATA_IN = re.compile(r'languages in "([^"]+)"')
+
+
 @lru_cache(maxsize=1)
-def _tesseract_info_cached(cmd: str) -> tuple[str, tuple[str, ...]]:
+def _tesseract_info_cached(cmd: str) -> tuple[str, tuple[str, ...], str]:
     env = _env()
     try:
         version_out = subprocess.run(
@@ -76,7 +80,8 @@ def _tesseract_info_cached(cmd: str) -> tuple[str, tuple[str, ...]]:
     languages = tuple(
         line.strip() for line in langs_out.splitlines()[1:] if line.strip() and not line.startswith("List")
     )
-    return version, languages
+    where = _TESSDATA_IN.search(langs_out)
+    return version, languages, where.group(1) if where else ""
 
 
 def tesseract_info() -> dict:
@@ -84,8 +89,8 @@ def tesseract_info() -> dict:
     cmd = shutil.which("tesseract")
     if cmd is None:
         raise OcrError(f"Tesseract is not installed: run `{install_command()}`")
-    version, languages = _tesseract_info_cached(cmd)
-    return {"version": version, "languages": list(languages), "path": cmd}
+    version, languages, tessdata = _tesseract_info_cached(cmd)
+    return {"version": version, "languages": list(languages), "path": cmd, "tessdata": tessdata}
 
 
 def check_languages(settings: OcrSettings) -> list[str]:
@@ -159,8 +164,13 @@ def _run_tesseract(source: str, lang: str, psm: int, timeout: float | None) -> l
     if process.returncode != 0:
         message = stderr.decode(errors="replace").strip().splitlines()
         raise TesseractFailed(message[-1] if message else f"exit code {process.returncode}")
+    return words_from_tsv(stdout.decode("utf-8", errors="replace"))
+
+
+def words_from_tsv(tsv: str) -> list[list[Word]]:
+    """Lines (lists of words) of Tesseract's TSV output: the command's and the library's alike."""
     lines: dict[tuple[str, str, str], list[Word]] = {}
-    for row in stdout.decode("utf-8", errors="replace").splitlines()[1:]:
+    for row in tsv.splitlines():  # the command's first line is a header, the library's is not
         cells = row.split("\t")
         if len(cells) < _TSV_FIELDS or cells[0] != "5":
             continue
@@ -177,9 +187,12 @@ def _tesseract_cmd() -> str:
 
 
 def tesseract_words(
-    image: Image.Image | str | Path, lang: str, psm: int, timeout: float | None
+    image: Image.Image | str | Path, lang: str, psm: int, timeout: float | None, engine: str = "command"
 ) -> list[list[Word]]:
-    """Lines Tesseract finds in ``image`` (a Pillow image, or the path of an image file)."""
+    """Lines Tesseract finds in ``image`` (a Pillow image, or the path of an image file), read by
+    the library in this process (``engine="library"``, ``ocr.library``) or by the command."""
+    if engine == "library":
+        return _library_words(image, lang, psm, timeout)
     if not isinstance(image, Image.Image):
         return _run_tesseract(str(image), lang, psm, timeout)
     suffix = ".pgm" if image.mode in ("L", "1") else ".ppm"
@@ -191,6 +204,16 @@ def tesseract_words(
     finally:
         with contextlib.suppress(OSError):
             os.unlink(name)
+
+
+def _library_words(
+    image: Image.Image | str | Path, lang: str, psm: int, timeout: float | None
+) -> list[list[Word]]:
+    try:
+        tsv = library_tsv(image, lang, psm, timeout, tesseract_info()["tessdata"])
+    except RuntimeError as exc:  # tesserocr could not take the image (the command's non-zero exit)
+        raise TesseractFailed(str(exc)) from None
+    return [] if tsv is None else words_from_tsv(tsv)
 
 
 _ARABIC_LETTER = re.compile(r"[\u0600-\u06FF]")

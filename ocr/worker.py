@@ -9,7 +9,8 @@ workers at once (``ocr.pool``). Each step is a request; any worker can do any st
 steps share nothing but files in the image's job folder:
 
 * ``prepare``: load and fingerprint the image, write its planes into ``dir`` as PGM files, and
-  answer the meta data and the list of passes to run (or a failed outcome for a bad image);
+  answer the meta data and the list of passes to run (or the outcome itself: failed for a bad
+  image, done with no text for a picture with nothing to read, ``ocr.blank``);
 * ``pass``: one Tesseract pass over one plane file; answers its lines;
 * ``second``: one pass that needs the plane passes first (the row re-read, the script-model
   digits pass); answers its lines;
@@ -41,7 +42,7 @@ from PIL import Image
 from monitor.core.errors import OcrError
 from monitor.core.lifeline import die_with_parent
 from ocr.digits import warm_up
-from ocr.engine import load_for_ocr, recognize_file
+from ocr.engine import load_for_ocr, nothing_to_read, recognize_file
 from ocr.passes import read_plane, read_second
 from ocr.planes import is_pass, open_plane, plane_sets, save_plane
 from ocr.readings import PassResult
@@ -84,7 +85,7 @@ def handle(request: dict[str, Any], settings: OcrSettings) -> dict[str, Any]:
     try:
         if op == "prepare":
             outcome, loaded = load_for_ocr(request["path"], settings)
-            if loaded is None:
+            if loaded is None or nothing_to_read(outcome, loaded, settings):
                 return {"outcome": outcome.to_dict()}
             folder = Path(request["dir"])
             folder.mkdir(parents=True, exist_ok=True)
