@@ -47,7 +47,15 @@ class OcrSettings:
         """Settings from ``monitor.core.config.OcrConfig`` (languages, timeout, limits)."""
         values = {
             name: getattr(config, name)
-            for name in ("languages", "timeout", "pass_timeout", "max_pixels", "max_bytes", "max_side")
+            for name in (
+                "languages",
+                "timeout",
+                "pass_timeout",
+                "max_pixels",
+                "max_bytes",
+                "max_side",
+                "tesseract",
+            )
             if hasattr(config, name)
         }
         values.update(overrides)

@@ -130,6 +130,14 @@ class OcrConfig:
     video_max_bytes: int = 20 * 1024 * 1024
     video_max_frames: int = 8  # key frames read per clip: start, scene changes, last
     video_timeout: float = 60.0  # seconds FFmpeg may take to cut one clip's frames
+    # How Tesseract runs (issue 18): "command" (a `tesseract` run per pass, Debian's 5.3) or
+    # "library" (tesserocr in the OCR worker, its bundled 5.5: about half the CPU, reads a little
+    # worse on the measured sets; bench/README.md, OCR speed).
+    tesseract: str = "command"
+
+
+TESSERACT_MODES = ("command", "library")
+"""The values of ``[ocr] tesseract``."""
 
 
 @dataclass
@@ -416,6 +424,10 @@ def _check_values(config: Config, where: str) -> None:
         raise ConfigError(
             f"{where}: 'alerts.min_severity' must be one of {', '.join(SEVERITIES)}, "
             f"got {config.alerts.min_severity!r}"
+        )
+    if config.ocr.tesseract not in TESSERACT_MODES:
+        raise ConfigError(
+            f"{where}: 'ocr.tesseract' must be one of {', '.join(TESSERACT_MODES)}, got {config.ocr.tesseract!r}"
         )
     _check_numbers(config, where)
     # every key ending in _env names the environment variable of a secret

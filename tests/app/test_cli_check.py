@@ -148,3 +148,26 @@ def test_unreadable_poster_with_text_still_checks_the_text(no_user_config, tmp_p
     assert "warning: " in result.stderr
     data = json.loads(result.stdout)
     assert data["alert"] is True and data["ocr_text"] is None
+
+
+@pytest.mark.slow
+def test_poster_read_by_the_library_when_the_config_says_so(no_user_config, tmp_path: Path) -> None:
+    """``[ocr] tesseract = "library"`` reaches the reader: an Arabic poster read in process (tesserocr)
+    alerts on its threat; a mode that does not exist is one sentence naming the key."""
+    from monitor.core.config import load_config
+    from ocr import OcrSettings
+    from tests.support.ocr import write_poster
+
+    poster = write_poster(tmp_path, "arabic-light")  # "الانتقام قادم" / "#الرد_قادم"
+    config = tmp_path / "config.toml"
+    config.write_text('[ocr]\ntesseract = "library"\n', encoding="utf-8")
+    assert OcrSettings.from_config(load_config(config).ocr).tesseract == "library"
+    result = run("--config", str(config), "--image", str(poster), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert "الانتقام" in (data["ocr_text"] or "")
+    assert any(m["source"] == "ocr" for m in data["matches"])
+    config.write_text('[ocr]\ntesseract = "tesserocr"\n', encoding="utf-8")
+    result = run("--config", str(config), "--image", str(poster))
+    assert result.exit_code == 2
+    assert "ocr.tesseract" in result.output and "command, library" in result.output
