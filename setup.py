@@ -1,4 +1,6 @@
-"""The one native module: the fold of ``monitor.core.text.normalize`` (``monitor/core/_native.c``).
+"""The one native module, ``monitor.core._native``: the fold of ``monitor.core.text.normalize`` and
+the scans of the detection path (``monitor/core/_native.c``), the rule terms' automaton
+(``monitor/core/phrases.c``).
 
 Everything else about the package is in ``pyproject.toml``; setuptools reads ``ext_modules`` from
 here. ``pip install -e .`` (``./dev``) builds it; it needs a C compiler and the Python headers
@@ -7,4 +9,13 @@ here. ``pip install -e .`` (``./dev``) builds it; it needs a C compiler and the 
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("monitor.core._native", ["monitor/core/_native.c"], extra_compile_args=["-O2"])])
+setup(
+    ext_modules=[
+        Extension(
+            "monitor.core._native",
+            ["monitor/core/_native.c", "monitor/core/phrases.c"],
+            depends=["monitor/core/native.h"],
+            extra_compile_args=["-O2"],
+        )
+    ]
+)

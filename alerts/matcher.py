@@ -2,7 +2,8 @@
 
 Terms and text go through the one normaliser (:func:`monitor.core.text.normalize`). The matcher then
 masks punctuation as spaces (length for length, so spans in the masked text are spans in the
-normalised text) and runs one Aho-Corasick automaton (``pyahocorasick``, a C library) over it.
+normalised text) and runs one Aho-Corasick automaton over it (``_native.Phrases``, in C:
+``monitor/core/phrases.c``; it replaced pyahocorasick, see "why our own" there).
 
 Whole-word semantics are built into the automaton keys rather than checked afterwards, so the
 automaton only reports hits that start at a word boundary:
@@ -13,7 +14,7 @@ automaton only reports hits that start at a word boundary:
   word written with the article needs it (الثأر is not ثار), a word written without may take it;
 * the right edge: a Latin key ends with the space after the word; a short Arabic key ends with
   the first character that may follow it (a space or the first letter of a suffix); the rest of
-  the word is checked in Python on those (rare) hits against the usual attached suffixes
+  the word is checked on those (rare) hits against the usual attached suffixes
   (pronouns, plural and dual endings, ة becoming ت or ات);
 * an indefinite Arabic phrase also matches in its definite form (عبوة ناسفة / العبوة الناسفة,
   but هدف مشروع is not هدف المشروع, "the project's goal"), a feminine head noun also matches in
@@ -22,7 +23,7 @@ automaton only reports hits that start at a word boundary:
 
 Spans are mapped back to the original text with :func:`monitor.core.text.normalize_with_offsets`
 only when there is a hit, so the common no-hit path costs one ``normalize`` and one automaton
-pass. We use pyahocorasick rather than a regex alternation because Python's ``re`` tries every
+pass. An automaton rather than a regex alternation because Python's ``re`` tries every
 alternative at every position; see ``bench/match_throughput.py`` for the measured difference.
 """
 
@@ -31,8 +32,6 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-
-import ahocorasick
 
 from monitor.core import _native
 from monitor.core.text import normalize, normalize_with_offsets, original_span
@@ -94,6 +93,8 @@ _TA_SUFFIXES = frozenset(
 _EXACT: frozenset[str] = frozenset(("",))
 
 _MODES = {"exact": _EXACT, "ar": _AR_SUFFIXES, "ta": _TA_SUFFIXES}
+_MODE_NAMES = tuple(_MODES)
+_MODE_INDEX = {name: i for i, name in enumerate(_MODE_NAMES)}
 _FIRST = {"": " "}  # an empty suffix: the word ends, a space follows
 _FOLLOW_UPTO = 6  # keys up to this length (leading space, prefixes, stem) carry their follower
 _CLOSED, _FOLLOWED, _OPEN = 0, 1, 2  # how a key ends: with the space, a following letter, or open
@@ -105,9 +106,9 @@ def mask(normalized: str) -> str:
 
 
 def _blanks_table() -> bytes:
-    """``_NONWORD_RANGES`` as a table of code points for the native mask (``_native.blank``): one
-    C look-up per character instead of the regex's (its class reaches past the Basic Plane, so
-    ``re`` walks its ranges per character)."""
+    """``_NONWORD_RANGES`` as a table of code points for the native automaton's mask
+    (``monitor/core/phrases.c``): one C look-up per character instead of the regex's (its class
+    reaches past the Basic Plane, so ``re`` walks its ranges per character)."""
     table = bytearray(_NONWORD_RANGES[-1][1] + 1)
     for first, last in _NONWORD_RANGES:
         table[first : last + 1] = b"\x01" * (last + 1 - first)
@@ -115,29 +116,6 @@ def _blanks_table() -> bytes:
 
 
 _native.set_blanks(_blanks_table())
-
-
-def _space_runs(masked: str) -> tuple[list[int], list[int]]:
-    """For each position of ``masked`` with its runs of spaces made one space: the first and the
-    last position it stands for in ``masked`` (a run of spaces stands for several). Worked out
-    only for a text with a hit: a phrase term then matches across punctuation beside a space."""
-    first: list[int] = []
-    last: list[int] = []
-    position = 0
-    for run in _SPACES.finditer(masked):
-        start, end = run.span()
-        first.extend(range(position, start))
-        last.extend(range(position, start))
-        first.append(start)
-        last.append(end - 1)
-        position = end
-    first.extend(range(position, len(masked)))
-    last.extend(range(position, len(masked)))
-    return first, last
-
-
-_SPACES = re.compile(" +")
-_RUNS = re.compile("  +")  # runs to make one space (a single space is left as it is)
 
 
 def _is_arabic(word: str) -> bool:
@@ -228,7 +206,6 @@ class PhraseMatcher:
     """An automaton over many terms; each term carries an opaque payload given back on a hit."""
 
     def __init__(self, terms: Iterable[tuple[str, Hashable]]) -> None:
-        self._auto = ahocorasick.Automaton()
         entries: dict[str, list[tuple[Hashable, str]]] = {}
         self.size = 0
         for term, payload in terms:
@@ -238,61 +215,47 @@ class PhraseMatcher:
                 if (payload, mode) not in bucket:
                     bucket.append((payload, mode))
         # Each final key keeps every reading that produced it, so no term can shadow another.
-        final: dict[str, list[tuple[int, int, tuple[tuple[Hashable, frozenset[str]], ...]]]] = {}
+        payloads: dict[Hashable, int] = {}
+        final: dict[str, list[tuple[int, int, tuple[int, ...]]]] = {}
         for key, bucket in entries.items():
-            value = tuple((p, _MODES[m]) for p, m in bucket)
+            value = tuple(
+                n for p, m in bucket for n in (payloads.setdefault(p, len(payloads)), _MODE_INDEX[m])
+            )
             if key.endswith(" "):  # exact: the right edge is in the key
                 final.setdefault(key, []).append((len(key), _CLOSED, value))
-            elif len(key) > _FOLLOW_UPTO:  # long keys rarely start other words: check in Python
+            elif (
+                len(key) > _FOLLOW_UPTO
+            ):  # long keys rarely start other words: their ending is checked on a hit
                 final.setdefault(key, []).append((len(key), _OPEN, value))
             else:
                 # A short key also takes the first character of what may follow it (a space or
                 # the first letter of a suffix): words that merely start with it (a three-letter
-                # stem is the start of many words) do not reach Python.
+                # stem is the start of many words) are not hits to check.
                 for follower in sorted({_FIRST.get(s, s[:1]) for _, m in bucket for s in _MODES[m]}):
                     if follower == " ":
                         final.setdefault(key + follower, []).append((len(key) + 1, _CLOSED, value))
                     else:
                         final.setdefault(key + follower, []).append((len(key), _FOLLOWED, value))
-        for key, readings in final.items():
-            self._auto.add_word(key, tuple(readings))
+        keys = sorted(final)
+        self._auto = _native.Phrases(
+            keys,
+            [tuple(final[key]) for key in keys],
+            [tuple(sorted(_MODES[mode])) for mode in _MODE_NAMES],
+            tuple(payloads),
+        )
         self.keys = len(final)
         self._empty = not final
-        if final:
-            self._auto.make_automaton()
 
     def find_normalized(self, normalized: str) -> list[tuple[Hashable, int, int]]:
-        """Hits in already normalised text as ``(payload, start, end)`` in that text."""
+        """Hits in already normalised text as ``(payload, start, end)`` in that text.
+
+        One native call (``monitor/core/phrases.c``): the mask, runs of spaces made one, the
+        automaton's walk, each candidate's ending checked against its mode's suffixes, positions
+        given back in ``normalized``, each distinct hit once.
+        """
         if self._empty or not normalized:
             return []
-        masked, runs = _native.blank(normalized)  # " " + mask(normalized) + " ", and "  " in it
-        spaced = masked  # with every mask space kept: hits are given in its positions
-        back: tuple[list[int], list[int]] | None = None
-        if runs:  # punctuation beside a space («الرد» قادم): one space between words
-            masked = _RUNS.sub(" ", masked)
-        hits: list[tuple[Hashable, int, int]] = []
-        seen: set[tuple[Hashable, int, int]] = set()
-        for last, readings in self._auto.iter(masked):
-            for length, kind, bucket in readings:
-                if kind == _CLOSED:  # the key ends with the space after the word
-                    start, stop, trailing = last + 1 - length, last, ""
-                elif kind == _FOLLOWED:  # the key ends with the first letter after it
-                    start, stop = last - length, masked.find(" ", last)
-                    trailing = masked[last:stop]
-                else:  # the key ends where the word may go on
-                    start, stop = last + 1 - length, masked.find(" ", last + 1)
-                    trailing = masked[last + 1 : stop]
-                for payload, allowed in bucket:
-                    if trailing in allowed:
-                        if masked is spaced:
-                            hit = (payload, start, stop - 1)
-                        else:  # back to positions in the text with every mask space kept
-                            back = back or _space_runs(spaced)
-                            hit = (payload, back[1][start], back[0][stop] - 1)
-                        if hit not in seen:
-                            seen.add(hit)
-                            hits.append(hit)
-        return hits
+        return self._auto.find(normalized)
 
     def find(self, text: str) -> list[Hit]:
         """Hits in ``text`` with spans in ``text`` itself (for highlighting)."""

@@ -1,11 +1,12 @@
 /* Text scans in C for the detection path, each table-driven from Python definitions:
  *
  * - ``fold``: monitor.core.text.normalize for a whole text (tables: monitor/core/fold_tables.py);
- * - ``blank``: the matcher's punctuation mask (table: alerts/matcher.py, ``_NONWORD_RANGES``);
+ * - ``set_blanks``: the matcher's punctuation mask (table: alerts/matcher.py, ``_NONWORD_RANGES``),
+ *   used by the rule terms' automaton (``Phrases``, phrases.c);
  * - ``scan``: every occurrence of a few literals, a deterministic automaton built in Python
  *   (monitor/core/literals.py; the countdown's anchor words).
  *
- * Why native code: these three were most of the detector's time in CPython (bench/README.md,
+ * Why native code: these were most of the detector's time in CPython (bench/README.md,
  * "Detection speed"), each a few C scans plus Python work per word or per hit.
  *
  * The fold, table-driven: each character is looked up once in tables that Python builds from
@@ -27,6 +28,8 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "native.h"
 
 #define HANDLED 1u
 #define DROP 2u
@@ -213,12 +216,11 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
     return out;
 }
 
-/* The matcher's mask (alerts/matcher.py): the characters marked in a table of its own become
- * spaces, one for one, and the text is padded with a space on each side; the flag says whether
- * two spaces now meet (then the matcher makes runs of spaces one). One table scan instead of a
- * regex whose class reaches past the Basic Plane (which re walks range by range per character). */
-static uint8_t *blank_tab = NULL;
-static Py_ssize_t blank_size = 0;
+/* The matcher's mask (alerts/matcher.py): the characters marked in this table become spaces in
+ * the rule terms' automaton (phrases.c). One table look-up per character instead of a regex
+ * whose class reaches past the Basic Plane (which re walks range by range per character). */
+uint8_t *native_blank_table = NULL; /* shared with phrases.c (native.h) */
+Py_ssize_t native_blank_size = 0;
 
 static PyObject *set_blanks(PyObject *self, PyObject *arg) {
     Py_buffer table;
@@ -229,37 +231,11 @@ static PyObject *set_blanks(PyObject *self, PyObject *arg) {
         return PyErr_NoMemory();
     }
     memcpy(copy, table.buf, table.len);
-    PyMem_Free(blank_tab);
-    blank_tab = copy;
-    blank_size = table.len;
+    PyMem_Free(native_blank_table);
+    native_blank_table = copy;
+    native_blank_size = table.len;
     PyBuffer_Release(&table);
     Py_RETURN_NONE;
-}
-
-static PyObject *blank(PyObject *self, PyObject *arg) {
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "blank() takes a str");
-        return NULL;
-    }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(arg), i;
-    int kind = PyUnicode_KIND(arg);
-    const void *data = PyUnicode_DATA(arg);
-    uint32_t *out = PyMem_Malloc((n + 2) * sizeof(uint32_t));
-    if (!out) return PyErr_NoMemory();
-    int runs = 0;
-    out[0] = ' ';
-    for (i = 0; i < n; i++) {
-        uint32_t ch = PyUnicode_READ(kind, data, i);
-        if (ch < (uint32_t)blank_size && blank_tab[ch]) ch = ' ';
-        runs |= ch == ' ' && out[i] == ' ';
-        out[i + 1] = ch;
-    }
-    out[n + 1] = ' ';
-    runs |= out[n] == ' ';
-    PyObject *text = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, out, n + 2);
-    PyMem_Free(out);
-    if (!text) return NULL;
-    return Py_BuildValue("(NO)", text, runs ? Py_True : Py_False);
 }
 
 /* Every occurrence of a set of literals: a deterministic automaton (Aho-Corasick with every
@@ -312,8 +288,6 @@ static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS,
      "scan(text, classes, delta, accept, width) -> [end, state, ...] where a literal ends (literals.py)."},
     {"set_blanks", set_blanks, METH_O, "set_blanks(table): bytes, non-zero for each character blank() makes a space."},
-    {"blank", blank, METH_O,
-     "blank(text) -> (' ' + text with the table's characters as spaces + ' ', whether two spaces meet)."},
     {"set_tables", set_tables, METH_VARARGS,
      "set_tables(pre, post, flags): the fold's tables, built by monitor.core.text."},
     {"fold", fold, METH_O, "fold(text) -> the folded text, or None when a character is not handled."},
@@ -325,4 +299,8 @@ static struct PyModuleDef module = {
     methods,
 };
 
-PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__native(void) {
+    PyObject *made = PyModule_Create(&module);
+    if (made && native_add_phrases(made) < 0) Py_CLEAR(made);
+    return made;
+}

@@ -1,7 +1,7 @@
 """Detections with the native scans (``monitor/core/_native.c``) against detections without them.
 
-Three steps of detection run in C: the fold of a whole text (``normalize``), the matcher's
-punctuation mask and the countdown's anchor scan. Here every post of a generated Arabic+English
+Three steps of detection run in C: the fold of a whole text (``normalize``), the rule terms'
+automaton (mask, walk and checks: ``monitor/core/phrases.c``) and the countdown's anchor scan. Here every post of a generated Arabic+English
 corpus (lexicon phrases, countdowns, look-alikes, ordinary words, and the edges: diacritics,
 alef variants, Eastern Arabic digits, hashtags, punctuation beside spaces, emoji, presentation
 forms and composing marks the native fold leaves to Python) is detected both ways, with the
@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 import ahocorasick
 import pytest
 
-from alerts import countdown, matcher
+from alerts import countdown, detect
 from alerts.detect import Detector
-from alerts.matcher import mask
 from alerts.rules import load_rules
 from monitor.core import text as text_module
 from monitor.core.text import normalize
 from tests.support.detect import LEXICON  # the tests' copy of shared/research/lexicon.json
+from tests.support.reference_matcher import ReferenceMatcher
 
 POSTED = datetime(2026, 3, 1, 12, tzinfo=UTC)
 PHRASES = [
@@ -73,11 +73,6 @@ def _corpus(n: int, seed: int) -> list[str]:
     return posts
 
 
-def _python_blank(normalized: str) -> tuple[str, bool]:
-    masked = " " + mask(normalized) + " "
-    return masked, "  " in masked
-
-
 def _pyahocorasick_scan() -> ahocorasick.Automaton:
     scan = ahocorasick.Automaton()
     for word, (length, needed) in countdown._SCAN_KEYS.items():
@@ -99,8 +94,10 @@ def test_the_native_scans_detect_as_python_does(monkeypatch, min_severity):
     assert sum(a["alert"] for a in native[0]) > 100  # the corpus does alert
     assert any(text_module._native_fold(p) is None for p in posts)  # and reaches the Python fold
     monkeypatch.setattr(text_module, "_native_fold", lambda _text: None)
-    monkeypatch.setattr(matcher._native, "blank", _python_blank)
     monkeypatch.setattr(countdown, "_SCAN", _pyahocorasick_scan())
+    monkeypatch.setattr(detect, "PhraseMatcher", ReferenceMatcher)
+    detector = Detector(load_rules(), min_severity=min_severity)
+    assert isinstance(detector._matcher, ReferenceMatcher)
     python = [_answers(detector, posts, explain) for explain in (True, False)]
     normalize.cache_clear()
     assert native == python

@@ -1,0 +1,112 @@
+"""The rule terms' automaton in C (``_native.Phrases``, ``monitor/core/phrases.c``) against the
+Python matcher over pyahocorasick it replaced (``tests/support/reference_matcher.py``).
+
+Both are built from the same keys (``term_keys``); on any text they must give the same hits: the
+mask (every code point), runs of spaces, prefixes, suffix checks, positions and de-duplication.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alerts.matcher import _NONWORD, PhraseMatcher
+from alerts.rules import load_rules
+from monitor.core import _native
+from monitor.core.text import normalize
+from tests.support.detect import LEXICON
+from tests.support.reference_matcher import ReferenceMatcher
+
+# Letters the prefix chains and suffixes are made of, a few others, Latin, digits, punctuation.
+_LETTERS = [*list("وفبلكالسيتناهةمرد"), "ال", "ات", "ون", "ها"]
+_TEXT = [*_LETTERS, " ", " ", "«", "»", "!", "،", "-", "\n", "a", "b", "ab", "1", "٥", "🔥", "ـ"]
+
+
+def _same(terms: list[str], texts: list[str]) -> None:
+    entries = [(term, ("term", i, term)) for i, term in enumerate(terms)]
+    native, reference = PhraseMatcher(entries), ReferenceMatcher(entries)
+    for text in texts:
+        normalized = normalize(text)
+        got, expected = native.find_normalized(normalized), reference.find_normalized(normalized)
+        assert sorted(got) == sorted(expected), text
+        assert len(got) == len(set(got)), text  # each distinct hit once
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from(_LETTERS), min_size=1, max_size=4).map("".join)
+        | st.lists(st.sampled_from([*_LETTERS, " "]), min_size=2, max_size=8).map("".join),
+        min_size=1,
+        max_size=8,
+    ),
+    st.lists(st.lists(st.sampled_from(_TEXT), max_size=40).map("".join), min_size=1, max_size=5),
+)
+def test_random_terms_in_random_text(terms, texts):
+    terms = [t for t in terms if normalize(t).strip()]
+    if terms:
+        _same(terms, [*texts, " ".join(terms), "«" + "» «".join(terms) + "»"])
+
+
+def test_the_shipped_rules_on_the_lexicon():
+    rules = load_rules()
+    terms = sorted(
+        {
+            t
+            for r in rules.rules
+            for t in (*r.terms, *r.with_any, *r.without_any, *(x for g in r.near for x in g))
+        }
+    )
+    phrases = [k["term"] for k in LEXICON["keywords"]] + [c["text"] for c in LEXICON["countdown_examples"]]
+    phrases += [n["text"] if isinstance(n, dict) else str(n) for n in LEXICON["negative_examples"]]
+    rng = random.Random(7)
+    texts = [
+        rng.choice([" ", "  ", " - ", "«", "! ", "\n"]).join(
+            rng.choice(phrases) for _ in range(rng.randint(1, 10))
+        )
+        for _ in range(600)
+    ]
+    _same(terms, [*texts, "بالعبوات الناسفة!! «الانتقام» قادم", "#VengeanceIsComing #vengeanceiscoming"])
+
+
+def test_every_code_point_the_mask_blanks_joins_a_phrase():
+    """``a X b`` holds the phrase ``a b`` exactly when X is blanked (or a space): the native
+    mask and the regex class agree on every code point."""
+    matcher = PhraseMatcher([("a b", "ab")])
+    points = [cp for cp in range(0x110000) if chr(cp) not in "ab"]
+    text = " ".join("a" + chr(cp) + "b" for cp in points)
+    starts = {start for _, start, _ in matcher.find_normalized(text)}
+    joined = {points[start // 4] for start in starts}
+    assert joined == {cp for cp in points if _NONWORD.match(chr(cp)) or chr(cp) == " "}
+
+
+def test_spans_are_in_the_normalised_text():
+    matcher = PhraseMatcher([("الرد قادم", 1), ("عبوة ناسفة", 2), ("vengeance is coming", 3)])
+    text = normalize("«الرد» قادم!!  بالعبوات الناسفة، vengeance... is coming")
+    hits = matcher.find_normalized(text)
+    assert [(p, text[s:e]) for p, s, e in hits] == [
+        (1, "الرد» قادم"),
+        (2, "بالعبوات الناسفه"),
+        (3, "vengeance... is coming"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "words"),
+    [
+        ((["b", "a"], [(), ()], [("",)], ()), ValueError, "sorted"),
+        ((["", "a"], [(), ()], [("",)], ()), ValueError, "non-empty"),
+        ((["a"], [((1, 0, (5, 0)),)], [("",)], ("x",)), ValueError, "payload or mode"),
+        ((["a"], [((1, 0, (0, 3)),)], [("",)], ("x",)), ValueError, "payload or mode"),
+        ((["a"], [((1, 9, (0, 0)),)], [("",)], ("x",)), ValueError, "bad length or kind"),
+        ((["a"], [((1, 0, (0,)),)], [("",)], ("x",)), TypeError, "must be (length, kind"),
+        ((["a"], [()], [[""]], ("x",)), TypeError, "tuple of str"),
+        ((["a", "b"], [()], [("",)], ()), ValueError, "one tuple of readings per key"),
+    ],
+)
+def test_bad_tables_are_refused_with_a_reason(args, error, words):
+    with pytest.raises(error, match=words.replace("(", r"\(")):
+        _native.Phrases(*args)
