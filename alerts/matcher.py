@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from monitor.core import _native
 from monitor.core.text import normalize, normalize_with_offsets, original_span
 
-__all__ = ["Hit", "PhraseMatcher", "mask", "term_keys"]
+__all__ = ["Hit", "PhraseMatcher", "mask", "term_keys", "term_parts"]
 
 # Punctuation and symbols (ASCII, Latin-1, Arabic, general punctuation, arrows, dingbats, emoji):
 # word boundaries, masked as spaces one for one. An explicit class of ranges runs twice as fast as
@@ -168,15 +168,19 @@ def _chains(first: str, kind: str, phrase: bool) -> tuple[str, tuple[str, ...]]:
     return first, chains
 
 
-def term_keys(term: str) -> list[tuple[str, str]]:
-    """Automaton keys for ``term``: ``(" " + prefix chain + core, suffix mode)`` pairs.
+def term_parts(term: str) -> list[tuple[str, str, str]]:
+    """The automaton's keys for ``term`` as ``(prefix chain, body, suffix mode)``: the key is
+    ``" " + chain + body`` (:func:`term_keys`); the native automaton walks the bodies from each
+    word start and from after each chain the word starts with, so the chains are not repeated
+    in its trie.
 
     Empty when the term normalises to nothing (the rules loader rejects such terms).
     """
     words = _term_words(term)
     if not words:
         return []
-    keys: dict[str, str] = {}
+    parts: dict[tuple[str, str], str] = {}
+    seen: set[str] = set()
     for variant, kind in _variants(words):
         last = variant[-1]
         mode = "exact"
@@ -189,8 +193,16 @@ def term_keys(term: str) -> list[tuple[str, str]]:
         if mode == "exact":
             body += " "  # the right edge is part of the key: no hit to check afterwards
         for chain in chains:
-            keys.setdefault(" " + chain + body, mode)
-    return list(keys.items())
+            key = " " + chain + body
+            if key not in seen:  # one key, one mode (the first), however it is split
+                seen.add(key)
+                parts[(chain, body)] = mode
+    return [(chain, body, mode) for (chain, body), mode in parts.items()]
+
+
+def term_keys(term: str) -> list[tuple[str, str]]:
+    """Automaton keys for ``term``: ``(" " + prefix chain + core, suffix mode)`` pairs."""
+    return [(" " + chain + body, mode) for chain, body, mode in term_parts(term)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,44 +218,47 @@ class PhraseMatcher:
     """An automaton over many terms; each term carries an opaque payload given back on a hit."""
 
     def __init__(self, terms: Iterable[tuple[str, Hashable]]) -> None:
-        entries: dict[str, list[tuple[Hashable, str]]] = {}
+        entries: dict[tuple[str, str], list[tuple[Hashable, str]]] = {}
         self.size = 0
         for term, payload in terms:
             self.size += 1
-            for key, mode in term_keys(term):
-                bucket = entries.setdefault(key, [])
+            for chain, body, mode in term_parts(term):
+                bucket = entries.setdefault((chain, body), [])
                 if (payload, mode) not in bucket:
                     bucket.append((payload, mode))
-        # Each final key keeps every reading that produced it, so no term can shadow another.
+        # Each final key keeps every reading that produced it, so no term can shadow another. A
+        # key is " " + chain + body (+ its follower); its length below counts all of it.
         payloads: dict[Hashable, int] = {}
-        final: dict[str, list[tuple[int, int, tuple[int, ...]]]] = {}
-        for key, bucket in entries.items():
+        chains: dict[str, int] = {"": 0}
+        final: dict[str, list[tuple[int, int, int, tuple[int, ...]]]] = {}  # body -> readings
+        for (chain, body), bucket in entries.items():
             value = tuple(
                 n for p, m in bucket for n in (payloads.setdefault(p, len(payloads)), _MODE_INDEX[m])
             )
-            if key.endswith(" "):  # exact: the right edge is in the key
-                final.setdefault(key, []).append((len(key), _CLOSED, value))
-            elif (
-                len(key) > _FOLLOW_UPTO
-            ):  # long keys rarely start other words: their ending is checked on a hit
-                final.setdefault(key, []).append((len(key), _OPEN, value))
+            c = chains.setdefault(chain, len(chains))
+            size = 1 + len(chain) + len(body)
+            if body.endswith(" "):  # exact: the right edge is in the key
+                final.setdefault(body, []).append((c, size, _CLOSED, value))
+            elif size > _FOLLOW_UPTO:  # long keys rarely start other words: their ending is checked on a hit
+                final.setdefault(body, []).append((c, size, _OPEN, value))
             else:
                 # A short key also takes the first character of what may follow it (a space or
                 # the first letter of a suffix): words that merely start with it (a three-letter
                 # stem is the start of many words) are not hits to check.
                 for follower in sorted({_FIRST.get(s, s[:1]) for _, m in bucket for s in _MODES[m]}):
                     if follower == " ":
-                        final.setdefault(key + follower, []).append((len(key) + 1, _CLOSED, value))
+                        final.setdefault(body + follower, []).append((c, size + 1, _CLOSED, value))
                     else:
-                        final.setdefault(key + follower, []).append((len(key), _FOLLOWED, value))
-        keys = sorted(final)
+                        final.setdefault(body + follower, []).append((c, size, _FOLLOWED, value))
+        bodies = sorted(final)
         self._auto = _native.Phrases(
-            keys,
-            [tuple(final[key]) for key in keys],
+            list(chains),
+            bodies,
+            [tuple(final[body]) for body in bodies],
             [tuple(sorted(_MODES[mode])) for mode in _MODE_NAMES],
             tuple(payloads),
         )
-        self.keys = len(final)
+        self.keys = len({(r[0], body) for body, readings in final.items() for r in readings})
         self._empty = not final
 
     def find_normalized(self, normalized: str) -> list[tuple[Hashable, int, int]]:

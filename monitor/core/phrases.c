@@ -7,27 +7,33 @@
  * and its offsets back). Here one call per text does the mask, the walk and the checks, and
  * returns the final hits.
  *
+ * Every key starts at a word: it is " " + a prefix chain (و، بال، وس...) + a body. So instead of
+ * an Aho-Corasick automaton over every key (the chains multiplied the trie twentyfold, 1.4 million
+ * nodes for 10,000 terms, and its walk was mostly cache misses) this is a trie of the bodies,
+ * walked from each word start and from after each chain the word starts with; the walk stops
+ * at the first character no body continues with. The answers are those of the automaton over
+ * the whole keys (tests/alerts/test_matcher_native.py holds it to the Python matcher it
+ * replaced).
+ *
  * What the keys mean is decided in Python (alerts/matcher.py, ``PhraseMatcher``); this file
  * knows only its encoding:
  *
- * - ``keys``: the automaton's keys, sorted (by code point), each non-empty;
- * - ``readings[k]``: for key k, a tuple of ``(length, kind, entries)``; ``kind`` 0: the key ends
- *   with the space after the word; 1: it ends with the first letter after the word (which is part
- *   of what follows); 2: it ends where the word may go on. ``entries`` is a flat tuple
- *   ``(payload, mode, payload, mode, ...)``;
+ * - ``chains``: the prefix chains, chain 0 the empty one;
+ * - ``keys``: the bodies (the rest of a key after its chain), sorted (by code point), non-empty;
+ * - ``readings[k]``: for body k, a tuple of ``(chain, length, kind, entries)``: the key
+ *   " " + chains[chain] + body, ``length`` its length (without its follower when ``kind`` is 1);
+ *   ``kind`` 0: the key ends with the space after the word; 1: it ends with the first letter
+ *   after the word (which is part of what follows); 2: it ends where the word may go on.
+ *   ``entries`` is a flat tuple ``(payload, mode, payload, mode, ...)``;
  * - ``modes[m]``: the endings (suffixes) a word may carry after the key in mode m;
  * - ``payloads``: what a hit gives back, by index.
  *
- * ``find(normalized)`` masks the text as ``_native.blank`` does (``" " + mask + " "``), makes each
- * run of spaces one space (a phrase matches across punctuation beside a space), walks the
- * automaton, checks each candidate's ending, and returns ``[(payload, start, end), ...]`` in
- * ``normalized`` positions (``end`` exclusive), in order of the key's last character, each
- * distinct hit once.
- *
- * The automaton: a trie over character classes (a class per distinct character of the keys;
- * class 0, a character of no key, sends the walk back to the root), with failure and output
- * links. A node with many children has a dense row (one entry per class); the others a short
- * sorted list of edges.
+ * ``find(normalized)`` masks the text (the table of ``_native.set_blanks``; as ``" " + mask +
+ * " "``), makes each run of spaces one space (a phrase matches across punctuation beside a
+ * space), walks the trie from each word start, checks each candidate's ending, and returns
+ * ``[(payload, start, end), ...]`` in ``normalized`` positions (``end`` exclusive), in the order
+ * an Aho-Corasick automaton over the keys gives them (by the key's last character, a longer key
+ * first), each distinct hit once.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -41,7 +47,7 @@
 enum { CLOSED = 0, FOLLOWED = 1, OPEN = 2 };
 
 typedef struct {
-    int32_t length, kind, first, count; /* entries[first .. first + count) */
+    int32_t chain, length, kind, first, count; /* entries[first .. first + count) */
 } Reading;
 
 typedef struct {
@@ -49,11 +55,10 @@ typedef struct {
 } Entry;
 
 /* A trie node, numbered breadth first (the shallow nodes that every word passes through are
- * together in memory) so that its children are consecutive: [first_child, first_child + children).
- * ``emit``: the first node on the failure chain (this one included) where keys end, 0 if none;
- * ``next_emit``: the same for the node's failure. One node is one look-up of 32 bytes. */
+ * together in memory) so that its children are consecutive: [first_child, first_child + children). */
 typedef struct {
-    int32_t first_child, children, dense, fail, emit, next_emit, reading_first, reading_count;
+    int32_t first_child, children, dense, reading_first, reading_count;
+    uint32_t chains; /* bit c: a reading for chain c (bit 31: for chain 31 or later) */
 } Node;
 
 typedef struct {
@@ -72,6 +77,10 @@ typedef struct {
     int32_t *suffix_at, *suffix_len, *suffix_max;
     uint32_t *suffix_text;
     PyObject *payloads; /* a tuple */
+    int32_t chains;
+    int32_t *chain_at, *chain_len; /* per chain: its code points in chain_text */
+    uint32_t *chain_text;
+    int32_t *by_class, *by_class_first; /* chains by the class of their first character */
 } Phrases;
 
 static void phrases_dealloc(Phrases *self) {
@@ -86,12 +95,13 @@ static void phrases_dealloc(Phrases *self) {
     PyMem_Free(self->suffix_len);
     PyMem_Free(self->suffix_max);
     PyMem_Free(self->suffix_text);
+    PyMem_Free(self->chain_at);
+    PyMem_Free(self->chain_len);
+    PyMem_Free(self->chain_text);
+    PyMem_Free(self->by_class);
+    PyMem_Free(self->by_class_first);
     Py_XDECREF(self->payloads);
     Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static inline int32_t class_of(const Phrases *p, Py_UCS4 ch) {
-    return ch < (Py_UCS4)p->classes_for ? p->classes[ch] : 0;
 }
 
 static inline int32_t child(const Phrases *p, const Node *node, int32_t cls) {
@@ -154,8 +164,40 @@ static int parse_modes(Phrases *p, PyObject *modes) {
     return 0;
 }
 
+static int parse_chains(Phrases *p, PyObject *chains) {
+    Py_ssize_t n = PyList_GET_SIZE(chains), c, i, chars = 0;
+    if (n < 1 || n > INT32_MAX / 2) {
+        PyErr_SetString(PyExc_ValueError, "chains must start with the empty chain");
+        return -1;
+    }
+    for (c = 0; c < n; c++) {
+        PyObject *chain = PyList_GET_ITEM(chains, c);
+        if (!PyUnicode_Check(chain) || (c == 0) != (PyUnicode_GET_LENGTH(chain) == 0)) {
+            PyErr_Format(PyExc_ValueError, "chain %zd: chains are str, the first one empty and only it", c);
+            return -1;
+        }
+        chars += PyUnicode_GET_LENGTH(chain);
+    }
+    p->chains = (int32_t)n;
+    p->chain_at = PyMem_Calloc(n, sizeof(int32_t));
+    p->chain_len = PyMem_Calloc(n, sizeof(int32_t));
+    p->chain_text = PyMem_Calloc(chars + 1, sizeof(uint32_t));
+    if (!p->chain_at || !p->chain_len || !p->chain_text) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t at = 0;
+    for (c = 0; c < n; c++) {
+        PyObject *chain = PyList_GET_ITEM(chains, c);
+        p->chain_at[c] = (int32_t)at;
+        p->chain_len[c] = (int32_t)PyUnicode_GET_LENGTH(chain);
+        for (i = 0; i < PyUnicode_GET_LENGTH(chain); i++) p->chain_text[at++] = PyUnicode_READ_CHAR(chain, i);
+    }
+    return 0;
+}
+
 /* Readings of every key, flattened; ``key_reading`` gets each key's first reading and count. */
-static int parse_readings(Phrases *p, PyObject *readings, Py_ssize_t nkeys, Py_ssize_t npayloads,
+static int parse_readings(Phrases *p, PyObject *keys, PyObject *readings, Py_ssize_t nkeys, Py_ssize_t npayloads,
                           int32_t *key_first, int32_t *key_count) {
     Py_ssize_t nreadings = 0, nentries = 0, k, r;
     for (k = 0; k < nkeys; k++) {
@@ -166,12 +208,13 @@ static int parse_readings(Phrases *p, PyObject *readings, Py_ssize_t nkeys, Py_s
         }
         for (r = 0; r < PyTuple_GET_SIZE(of_key); r++) {
             PyObject *reading = PyTuple_GET_ITEM(of_key, r);
-            if (!PyTuple_Check(reading) || PyTuple_GET_SIZE(reading) != 3 ||
-                !PyTuple_Check(PyTuple_GET_ITEM(reading, 2)) || PyTuple_GET_SIZE(PyTuple_GET_ITEM(reading, 2)) % 2) {
-                PyErr_Format(PyExc_TypeError, "reading %zd of key %zd must be (length, kind, (payload, mode, ...))", r, k);
+            if (!PyTuple_Check(reading) || PyTuple_GET_SIZE(reading) != 4 ||
+                !PyTuple_Check(PyTuple_GET_ITEM(reading, 3)) || PyTuple_GET_SIZE(PyTuple_GET_ITEM(reading, 3)) % 2) {
+                PyErr_Format(PyExc_TypeError,
+                             "reading %zd of key %zd must be (chain, length, kind, (payload, mode, ...))", r, k);
                 return -1;
             }
-            nentries += PyTuple_GET_SIZE(PyTuple_GET_ITEM(reading, 2)) / 2;
+            nentries += PyTuple_GET_SIZE(PyTuple_GET_ITEM(reading, 3)) / 2;
         }
         nreadings += PyTuple_GET_SIZE(of_key);
     }
@@ -187,15 +230,22 @@ static int parse_readings(Phrases *p, PyObject *readings, Py_ssize_t nkeys, Py_s
         key_first[k] = (int32_t)at;
         key_count[k] = (int32_t)PyTuple_GET_SIZE(of_key);
         for (r = 0; r < PyTuple_GET_SIZE(of_key); r++, at++) {
-            PyObject *reading = PyTuple_GET_ITEM(of_key, r), *flat = PyTuple_GET_ITEM(reading, 2);
-            long length = PyLong_AsLong(PyTuple_GET_ITEM(reading, 0));
-            long kind = PyLong_AsLong(PyTuple_GET_ITEM(reading, 1));
+            PyObject *reading = PyTuple_GET_ITEM(of_key, r), *flat = PyTuple_GET_ITEM(reading, 3);
+            long chain = PyLong_AsLong(PyTuple_GET_ITEM(reading, 0));
+            long length = PyLong_AsLong(PyTuple_GET_ITEM(reading, 1));
+            long kind = PyLong_AsLong(PyTuple_GET_ITEM(reading, 2));
             if (PyErr_Occurred()) return -1;
-            if (length < 1 || length > INT32_MAX || kind < CLOSED || kind > OPEN) {
+            if (chain < 0 || chain >= p->chains) {
+                PyErr_Format(PyExc_ValueError, "reading %zd of key %zd: chain out of range", r, k);
+                return -1;
+            }
+            Py_ssize_t expected = 1 + p->chain_len[chain] + PyUnicode_GET_LENGTH(PyList_GET_ITEM(keys, k)) -
+                                  (kind == FOLLOWED); /* " " + chain + body, the follower not counted */
+            if (length != expected || kind < CLOSED || kind > OPEN) {
                 PyErr_Format(PyExc_ValueError, "reading %zd of key %zd: bad length or kind", r, k);
                 return -1;
             }
-            p->readings[at] = (Reading){(int32_t)length, (int32_t)kind, (int32_t)e,
+            p->readings[at] = (Reading){(int32_t)chain, (int32_t)length, (int32_t)kind, (int32_t)e,
                                         (int32_t)(PyTuple_GET_SIZE(flat) / 2)};
             for (i = 0; i < PyTuple_GET_SIZE(flat); i += 2, e++) {
                 long payload = PyLong_AsLong(PyTuple_GET_ITEM(flat, i));
@@ -218,10 +268,6 @@ static int build(Phrases *p, PyObject *keys, const int32_t *key_first, const int
     Py_ssize_t nkeys = PyList_GET_SIZE(keys), k, i, bound = 1, maxch = 0;
     for (k = 0; k < nkeys; k++) {
         PyObject *key = PyList_GET_ITEM(keys, k);
-        if (!PyUnicode_Check(key) || PyUnicode_GET_LENGTH(key) == 0) {
-            PyErr_Format(PyExc_ValueError, "key %zd must be a non-empty str", k);
-            return -1;
-        }
         if (k > 0 && PyUnicode_Compare(PyList_GET_ITEM(keys, k - 1), key) >= 0) {
             PyErr_Format(PyExc_ValueError, "keys must be sorted and distinct (key %zd)", k);
             return -1;
@@ -236,6 +282,8 @@ static int build(Phrases *p, PyObject *keys, const int32_t *key_first, const int
         PyErr_SetString(PyExc_OverflowError, "too many key characters");
         return -1;
     }
+    for (i = 0; i < p->chain_at[p->chains - 1] + p->chain_len[p->chains - 1]; i++)
+        if ((Py_ssize_t)p->chain_text[i] > maxch) maxch = p->chain_text[i];
     p->classes_for = maxch + 1;
     p->classes = PyMem_Calloc(p->classes_for, sizeof(uint16_t));
     if (!p->classes) {
@@ -246,6 +294,8 @@ static int build(Phrases *p, PyObject *keys, const int32_t *key_first, const int
         PyObject *key = PyList_GET_ITEM(keys, k);
         for (i = 0; i < PyUnicode_GET_LENGTH(key); i++) p->classes[PyUnicode_READ_CHAR(key, i)] = 1;
     }
+    /* the chains' letters have classes too: a word is looked up by its first letter's class */
+    for (i = 0; i < p->chain_at[p->chains - 1] + p->chain_len[p->chains - 1]; i++) p->classes[p->chain_text[i]] = 1;
     int32_t width = 1;
     for (i = 0; i < p->classes_for; i++) {
         if (!p->classes[i]) continue;
@@ -256,6 +306,31 @@ static int build(Phrases *p, PyObject *keys, const int32_t *key_first, const int
         p->classes[i] = (uint16_t)width++;
     }
     p->width = width;
+
+    /* the chains by the class of their first character (a chain's letters are all in keys) */
+    p->by_class_first = PyMem_Calloc(width + 1, sizeof(int32_t));
+    p->by_class = PyMem_Calloc(p->chains + 1, sizeof(int32_t));
+    if (!p->by_class_first || !p->by_class) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    int32_t c;
+    for (c = 1; c < p->chains; c++) {
+        Py_UCS4 lead = p->chain_text[p->chain_at[c]];
+        p->by_class_first[p->classes[lead] + 1]++;
+    }
+    for (i = 0; i < width; i++) p->by_class_first[i + 1] += p->by_class_first[i];
+    int32_t *fill_at = PyMem_Malloc((width + 1) * sizeof(int32_t));
+    if (!fill_at) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(fill_at, p->by_class_first, (width + 1) * sizeof(int32_t));
+    for (c = 1; c < p->chains; c++) {
+        Py_UCS4 lead = p->chain_text[p->chain_at[c]];
+        p->by_class[fill_at[p->classes[lead]]++] = c;
+    }
+    PyMem_Free(fill_at);
 
     /* the trie in the order of the sorted keys: parent and class of each node */
     int32_t *parent = PyMem_Malloc(bound * sizeof(int32_t));
@@ -317,6 +392,8 @@ static int build(Phrases *p, PyObject *keys, const int32_t *key_first, const int
         node->first_child = node->children ? renamed[children[edges[old]]] : 0;
         node->reading_first = first[old];
         node->reading_count = count[old];
+        for (int32_t r = first[old]; r < first[old] + count[old]; r++)
+            node->chains |= 1u << (p->readings[r].chain < 31 ? p->readings[r].chain : 31);
         p->via[k] = (uint16_t)via[old];
     }
 
@@ -333,23 +410,6 @@ static int build(Phrases *p, PyObject *keys, const int32_t *key_first, const int
         for (e = node->first_child; e < node->first_child + node->children; e++) row[p->via[e]] = e;
     }
 
-    /* failure and emit links, breadth first (the node order): a node's failure is shallower, so
-     * its own links are already made */
-    for (n = 0; n < nodes; n++) {
-        const Node *node = p->node + n;
-        for (e = node->first_child; e < node->first_child + node->children; e++) {
-            int32_t g = n == 0 ? -1 : node->fail, to = -1;
-            while (g >= 0) {
-                to = child(p, p->node + g, p->via[e]);
-                if (to >= 0 || g == 0) break;
-                g = p->node[g].fail;
-            }
-            Node *next = p->node + e;
-            next->fail = to >= 0 ? to : 0;
-            next->next_emit = p->node[next->fail].emit;
-            next->emit = next->reading_count ? e : next->next_emit;
-        }
-    }
     failed = 0;
     goto done;
 nomem:
@@ -367,20 +427,28 @@ done:
 }
 
 static int phrases_init(Phrases *self, PyObject *args, PyObject *kwds) {
-    PyObject *keys, *readings, *modes, *payloads;
-    static char *names[] = {"keys", "readings", "modes", "payloads", NULL};
+    PyObject *chains, *keys, *readings, *modes, *payloads;
+    static char *names[] = {"chains", "keys", "readings", "modes", "payloads", NULL};
     if (self->nodes) {
         PyErr_SetString(PyExc_RuntimeError, "Phrases is already built");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OO!", names, &PyList_Type, &keys, &PyList_Type, &readings,
-                                     &modes, &PyTuple_Type, &payloads))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!OO!", names, &PyList_Type, &chains, &PyList_Type, &keys,
+                                     &PyList_Type, &readings, &modes, &PyTuple_Type, &payloads))
         return -1;
-    Py_ssize_t nkeys = PyList_GET_SIZE(keys);
+    Py_ssize_t nkeys = PyList_GET_SIZE(keys), k;
     if (PyList_GET_SIZE(readings) != nkeys) {
         PyErr_SetString(PyExc_ValueError, "one tuple of readings per key");
         return -1;
     }
+    for (k = 0; k < nkeys; k++) {
+        PyObject *key = PyList_GET_ITEM(keys, k);
+        if (!PyUnicode_Check(key) || PyUnicode_GET_LENGTH(key) == 0) {
+            PyErr_Format(PyExc_ValueError, "key %zd must be a non-empty str", k);
+            return -1;
+        }
+    }
+    if (parse_chains(self, chains)) return -1;
     PyObject *fast = PySequence_Fast(modes, "modes must be a sequence");
     if (!fast) return -1;
     int failed = parse_modes(self, fast);
@@ -394,7 +462,7 @@ static int phrases_init(Phrases *self, PyObject *args, PyObject *kwds) {
         PyErr_NoMemory();
         return -1;
     }
-    failed = parse_readings(self, readings, nkeys, PyTuple_GET_SIZE(payloads), key_first, key_count) ||
+    failed = parse_readings(self, keys, readings, nkeys, PyTuple_GET_SIZE(payloads), key_first, key_count) ||
              build(self, keys, key_first, key_count);
     PyMem_Free(key_first);
     PyMem_Free(key_count);
@@ -405,11 +473,20 @@ static int phrases_init(Phrases *self, PyObject *args, PyObject *kwds) {
 }
 
 typedef struct {
-    int32_t payload;
-    Py_ssize_t start, end, order;
+    int32_t payload, length;
+    Py_ssize_t start, end, last, order;
 } Found;
 
-static int found_order(const void *a, const void *b) {
+/* The order an automaton over the keys reports hits in: by the key's last character, a longer
+ * key first, then as made (readings and entries in their order). */
+static int automaton_order(const void *a, const void *b) {
+    const Found *x = a, *y = b;
+    if (x->last != y->last) return x->last < y->last ? -1 : 1;
+    if (x->length != y->length) return x->length > y->length ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int same_hit_first(const void *a, const void *b) {
     const Found *x = a, *y = b;
     if (x->payload != y->payload) return x->payload < y->payload ? -1 : 1;
     if (x->start != y->start) return x->start < y->start ? -1 : 1;
@@ -430,6 +507,81 @@ static inline int ends_with_suffix(const Phrases *p, int32_t mode, const uint32_
     return 0;
 }
 
+typedef struct {
+    const uint32_t *text;
+    const Py_ssize_t *first;
+    Py_ssize_t m;
+    Py_ssize_t space_from, space; /* the first space at or after space_from */
+    Found *found;
+    Py_ssize_t nfound, cap;
+} Walk;
+
+static inline Py_ssize_t next_space(Walk *w, Py_ssize_t from) {
+    if (!(w->space_from <= from && from <= w->space)) {
+        Py_ssize_t at = from;
+        while (at < w->m && w->text[at] != ' ') at++;
+        w->space_from = from;
+        w->space = at;
+    }
+    return w->space;
+}
+
+/* The readings of ``node`` for ``chain``, the key's last character at ``last``. */
+static int report(const Phrases *p, Walk *w, const Node *node, int32_t chain, Py_ssize_t last) {
+    const Reading *r = p->readings + node->reading_first, *end = r + node->reading_count;
+    for (; r < end; r++) {
+        if (r->chain != chain) continue;
+        Py_ssize_t start, stop, from;
+        if (r->kind == CLOSED) {
+            start = last + 1 - r->length;
+            stop = from = last;
+        } else {
+            from = r->kind == FOLLOWED ? last : last + 1;
+            start = r->kind == FOLLOWED ? last - r->length : last + 1 - r->length;
+            stop = next_space(w, from);
+        }
+        if (stop >= w->m || start < 0) continue; /* cannot happen: the text ends with a space */
+        for (int32_t e = r->first; e < r->first + r->count; e++) {
+            const Entry *entry = p->entries + e;
+            if (!ends_with_suffix(p, entry->mode, w->text + from, stop - from)) continue;
+            if (w->nfound == w->cap) {
+                Found *grown = PyMem_Realloc(w->found, 2 * w->cap * sizeof(Found));
+                if (!grown) {
+                    PyErr_NoMemory();
+                    return -1;
+                }
+                w->found = grown;
+                w->cap *= 2;
+            }
+            /* the word's first character is the one after the key's leading space; back in the
+             * padded text: the last position that space stands for, and the first position the
+             * space after the word stands for, minus one each */
+            w->found[w->nfound] = (Found){entry->payload, r->length, w->first[start + 1] - 1, w->first[stop] - 1,
+                                          last, w->nfound};
+            w->nfound++;
+        }
+    }
+    return 0;
+}
+
+/* The bodies from ``at`` on (a word start, or after a chain of it) for keys of ``chain``. */
+static int walk_from(const Phrases *p, Walk *w, Py_ssize_t at, int32_t chain) {
+    const Node *nodes = p->node;
+    const uint16_t *classes = p->classes;
+    const Py_UCS4 nclasses = (Py_UCS4)p->classes_for;
+    int32_t state = 0;
+    const uint32_t bit = 1u << (chain < 31 ? chain : 31);
+    for (Py_ssize_t j = at; j < w->m; j++) {
+        Py_UCS4 ch = w->text[j];
+        int32_t cls = ch < nclasses ? classes[ch] : 0;
+        if (!cls) return 0;
+        state = child(p, nodes + state, cls);
+        if (state < 0) return 0;
+        if ((nodes[state].chains & bit) && report(p, w, nodes + state, chain, j) < 0) return -1;
+    }
+    return 0;
+}
+
 static PyObject *phrases_find(Phrases *self, PyObject *arg) {
     if (!PyUnicode_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "find() takes a str");
@@ -439,17 +591,17 @@ static PyObject *phrases_find(Phrases *self, PyObject *arg) {
         PyErr_SetString(PyExc_RuntimeError, "Phrases not built");
         return NULL;
     }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(arg), i, m = 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg), i, m = 0, nstarts = 0;
     int kind = PyUnicode_KIND(arg);
     const void *data = PyUnicode_DATA(arg);
     /* " " + mask + " " with each run of spaces made one; first[j]: the first position of the
-     * padded text that character j stands for (first[j + 1] - 1 its last) */
+     * padded text that character j stands for (first[j + 1] - 1 its last); starts: the words */
     uint32_t *text = PyMem_Malloc((n + 2) * sizeof(uint32_t));
     Py_ssize_t *first = PyMem_Malloc((n + 3) * sizeof(Py_ssize_t));
-    Py_ssize_t cap = 16, nfound = 0;
-    Found *found = PyMem_Malloc(cap * sizeof(Found));
+    Py_ssize_t *starts = PyMem_Malloc((n / 2 + 2) * sizeof(Py_ssize_t));
+    Walk w = {text, first, 0, 1, 0, PyMem_Malloc(16 * sizeof(Found)), 0, 16};
     PyObject *result = NULL;
-    if (!text || !first || !found) {
+    if (!text || !first || !starts || !w.found) {
         PyErr_NoMemory();
         goto done;
     }
@@ -459,16 +611,20 @@ static PyObject *phrases_find(Phrases *self, PyObject *arg) {
         /* local copies: the stores below may alias the globals, which would be read again */
         const uint8_t *blanks = native_blank_table;
         const Py_UCS4 nblanks = (Py_UCS4)native_blank_size;
-#define MASK(T)                                                \
-    {                                                          \
-        const T *src = (const T *)data;                        \
-        for (i = 0; i < n; i++) {                              \
-            Py_UCS4 ch = src[i];                               \
-            if (ch < nblanks && blanks[ch]) ch = ' ';          \
-            if (ch == ' ' && text[m - 1] == ' ') continue;     \
-            text[m] = ch;                                      \
-            first[m++] = i + 1;                                \
-        }                                                      \
+#define MASK(T)                                          \
+    {                                                    \
+        const T *src = (const T *)data;                  \
+        for (i = 0; i < n; i++) {                        \
+            Py_UCS4 ch = src[i];                         \
+            if (ch < nblanks && blanks[ch]) ch = ' ';    \
+            if (ch == ' ') {                             \
+                if (text[m - 1] == ' ') continue;        \
+            } else if (text[m - 1] == ' ') {             \
+                starts[nstarts++] = m;                   \
+            }                                            \
+            text[m] = ch;                                \
+            first[m++] = i + 1;                          \
+        }                                                \
     }
         if (kind == PyUnicode_1BYTE_KIND)
             MASK(Py_UCS1)
@@ -483,68 +639,33 @@ static PyObject *phrases_find(Phrases *self, PyObject *arg) {
         first[m++] = n + 1;
     }
     first[m] = n + 2;
+    w.m = m;
 
-    int32_t state = 0;
-    Py_ssize_t space = -1; /* the first space at or after the last position asked for */
     const uint16_t *classes = self->classes;
     const Py_UCS4 nclasses = (Py_UCS4)self->classes_for;
-    for (i = 0; i < m; i++) {
-        int32_t cls = text[i] < nclasses ? classes[text[i]] : 0;
-        if (cls == 0) {
-            state = 0;
-            continue;
-        }
-        for (;;) {
-            int32_t to = child(self, self->node + state, cls);
-            if (to >= 0) {
-                state = to;
-                break;
-            }
-            if (state == 0) break;
-            state = self->node[state].fail;
-        }
-        for (int32_t at = self->node[state].emit; at > 0; at = self->node[at].next_emit) {
-            const Reading *r = self->readings + self->node[at].reading_first;
-            const Reading *last = r + self->node[at].reading_count;
-            for (; r < last; r++) {
-                Py_ssize_t start, stop, from;
-                if (r->kind == CLOSED) {
-                    start = i + 1 - r->length;
-                    stop = i;
-                    from = i;
-                } else {
-                    from = r->kind == FOLLOWED ? i : i + 1;
-                    start = r->kind == FOLLOWED ? i - r->length : i + 1 - r->length;
-                    if (space < from) {
-                        space = from;
-                        while (space < m && text[space] != ' ') space++;
-                    }
-                    stop = space;
-                }
-                if (stop >= m || start < 0) continue; /* cannot happen: the text ends with a space */
-                for (int32_t e = r->first; e < r->first + r->count; e++) {
-                    const Entry *entry = self->entries + e;
-                    if (!ends_with_suffix(self, entry->mode, text + from, stop - from)) continue;
-                    if (nfound == cap) {
-                        Found *grown = PyMem_Realloc(found, 2 * cap * sizeof(Found));
-                        if (!grown) {
-                            PyErr_NoMemory();
-                            goto done;
-                        }
-                        found = grown;
-                        cap *= 2;
-                    }
-                    /* the word's first character is the one after the key's leading space;
-                     * back in the padded text: the last position the space stands for, and
-                     * the first position the space after the word stands for, minus one each */
-                    found[nfound] = (Found){entry->payload, first[start + 1] - 1, first[stop] - 1, nfound};
-                    nfound++;
-                }
-            }
+    for (Py_ssize_t s = 0; s < nstarts; s++) {
+        Py_ssize_t at = starts[s];
+        if (walk_from(self, &w, at, 0) < 0) goto done;
+        Py_UCS4 lead = text[at];
+        int32_t cls = lead < nclasses ? classes[lead] : 0;
+        if (!cls) continue;
+        for (int32_t k = self->by_class_first[cls]; k < self->by_class_first[cls + 1]; k++) {
+            int32_t chain = self->by_class[k], len = self->chain_len[chain];
+            const uint32_t *letters = self->chain_text + self->chain_at[chain];
+            if (at + len >= m) continue;
+            int32_t same = 1; /* the first letter is the same (its class is) */
+            for (int32_t l = 1; l < len && same; l++) same = text[at + l] == letters[l];
+            if (!same) continue;
+            if (walk_from(self, &w, at + len, chain) < 0) goto done;
         }
     }
-    if (nfound > 1) { /* each distinct hit once, at its first place */
-        qsort(found, nfound, sizeof(Found), found_order);
+    Found *found = w.found;
+    Py_ssize_t nfound = w.nfound;
+    if (nfound > 1) {
+        qsort(found, nfound, sizeof(Found), automaton_order);
+        for (i = 0; i < nfound; i++) found[i].order = i;
+        /* each distinct hit once, at its first place */
+        qsort(found, nfound, sizeof(Found), same_hit_first);
         Py_ssize_t kept = 1;
         for (i = 1; i < nfound; i++) {
             if (found[i].payload == found[kept - 1].payload && found[i].start == found[kept - 1].start &&
@@ -569,7 +690,8 @@ static PyObject *phrases_find(Phrases *self, PyObject *arg) {
 done:
     PyMem_Free(text);
     PyMem_Free(first);
-    PyMem_Free(found);
+    PyMem_Free(starts);
+    PyMem_Free(w.found);
     return result;
 }
 
@@ -590,7 +712,7 @@ static PyTypeObject PhrasesType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "monitor.core._native.Phrases",
     .tp_basicsize = sizeof(Phrases),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Phrases(keys, readings, modes, payloads): the rule terms' automaton (see phrases.c).",
+    .tp_doc = "Phrases(chains, keys, readings, modes, payloads): the rule terms' trie (see phrases.c).",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)phrases_init,
     .tp_dealloc = (destructor)phrases_dealloc,

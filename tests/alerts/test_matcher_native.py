@@ -94,19 +94,31 @@ def test_spans_are_in_the_normalised_text():
     ]
 
 
+_OK = ([""], ["a "], [((0, 3, 0, (0, 0)),)], [("",)], ("x",))  # the key " a ", closed
+
+
+def test_a_good_table_finds():
+    assert _native.Phrases(*_OK).find("b a c") == [("x", 2, 3)]
+
+
 @pytest.mark.parametrize(
-    ("args", "error", "words"),
+    ("change", "error", "words"),
     [
-        ((["b", "a"], [(), ()], [("",)], ()), ValueError, "sorted"),
-        ((["", "a"], [(), ()], [("",)], ()), ValueError, "non-empty"),
-        ((["a"], [((1, 0, (5, 0)),)], [("",)], ("x",)), ValueError, "payload or mode"),
-        ((["a"], [((1, 0, (0, 3)),)], [("",)], ("x",)), ValueError, "payload or mode"),
-        ((["a"], [((1, 9, (0, 0)),)], [("",)], ("x",)), ValueError, "bad length or kind"),
-        ((["a"], [((1, 0, (0,)),)], [("",)], ("x",)), TypeError, "must be (length, kind"),
-        ((["a"], [()], [[""]], ("x",)), TypeError, "tuple of str"),
-        ((["a", "b"], [()], [("",)], ()), ValueError, "one tuple of readings per key"),
+        ({1: ["b ", "a "], 2: [(), ()]}, ValueError, "sorted"),
+        ({1: ["", "a "], 2: [(), ()]}, ValueError, "non-empty"),
+        ({0: ["x"]}, ValueError, "the first one empty"),
+        ({0: ["", ""]}, ValueError, "the first one empty"),
+        ({2: [((0, 3, 0, (5, 0)),)]}, ValueError, "payload or mode"),
+        ({2: [((0, 3, 0, (0, 3)),)]}, ValueError, "payload or mode"),
+        ({2: [((4, 3, 0, (0, 0)),)]}, ValueError, "chain out of range"),
+        ({2: [((0, 3, 9, (0, 0)),)]}, ValueError, "bad length or kind"),
+        ({2: [((0, 7, 0, (0, 0)),)]}, ValueError, "bad length or kind"),
+        ({2: [((0, 3, 0, (0,)),)]}, TypeError, "must be (chain, length, kind"),
+        ({3: [[""]]}, TypeError, "tuple of str"),
+        ({1: ["a ", "b "]}, ValueError, "one tuple of readings per key"),
     ],
 )
-def test_bad_tables_are_refused_with_a_reason(args, error, words):
+def test_bad_tables_are_refused_with_a_reason(change, error, words):
+    args = [change.get(i, arg) for i, arg in enumerate(_OK)]
     with pytest.raises(error, match=words.replace("(", r"\(")):
         _native.Phrases(*args)
