@@ -5,8 +5,8 @@ The countdown detector looks for a few dozen anchor words in every post (``alert
 most letters start some anchor; here the automaton is made deterministic once (every failure
 link resolved into a table of ``states x character classes``), so the scan is one table look-up
 per character. It is meant for small sets (the table has a row per trie node and a column per
-distinct character of the literals); the rule terms stay in ``pyahocorasick``
-(:mod:`alerts.matcher`).
+distinct character of the literals); the rule terms have a trie of their own in C
+(``_native.Phrases``, :mod:`alerts.matcher`).
 
 ``Literals(keys).iter(text)`` gives what ``pyahocorasick.Automaton.iter`` gives for the same
 keys: ``(end, value)`` for each occurrence, ``end`` the index of its last character, in order
