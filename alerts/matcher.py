@@ -258,7 +258,7 @@ class PhraseMatcher:
             [tuple(sorted(_MODES[mode])) for mode in _MODE_NAMES],
             tuple(payloads),
         )
-        self.keys = len({(r[0], body) for body, readings in final.items() for r in readings})
+        self.keys = sum(len({r[0] for r in readings}) for readings in final.values())  # (chain, body) pairs
         self._empty = not final
 
     def find_normalized(self, normalized: str) -> list[tuple[Hashable, int, int]]:

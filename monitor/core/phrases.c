@@ -115,11 +115,8 @@ static inline int32_t child(const Phrases *p, const Node *node, int32_t cls) {
     return -1;
 }
 
+/* ``modes``: a list or tuple (PySequence_Fast) of tuples of str. */
 static int parse_modes(Phrases *p, PyObject *modes) {
-    if (!PyList_Check(modes) && !PyTuple_Check(modes)) {
-        PyErr_SetString(PyExc_TypeError, "modes must be a sequence of sequences of str");
-        return -1;
-    }
     Py_ssize_t nmodes = PySequence_Size(modes), total = 0, chars = 0, m, s;
     for (m = 0; m < nmodes; m++) {
         PyObject *mode = PySequence_Fast_GET_ITEM(modes, m);
@@ -196,7 +193,7 @@ static int parse_chains(Phrases *p, PyObject *chains) {
     return 0;
 }
 
-/* Readings of every key, flattened; ``key_reading`` gets each key's first reading and count. */
+/* Readings of every key, flattened; ``key_first``/``key_count``: each key's first reading and count. */
 static int parse_readings(Phrases *p, PyObject *keys, PyObject *readings, Py_ssize_t nkeys, Py_ssize_t npayloads,
                           int32_t *key_first, int32_t *key_count) {
     Py_ssize_t nreadings = 0, nentries = 0, k, r;
@@ -307,7 +304,7 @@ static int build(Phrases *p, PyObject *keys, const int32_t *key_first, const int
     }
     p->width = width;
 
-    /* the chains by the class of their first character (a chain's letters are all in keys) */
+    /* the chains by the class of their first character */
     p->by_class_first = PyMem_Calloc(width + 1, sizeof(int32_t));
     p->by_class = PyMem_Calloc(p->chains + 1, sizeof(int32_t));
     if (!p->by_class_first || !p->by_class) {
@@ -429,8 +426,8 @@ done:
 static int phrases_init(Phrases *self, PyObject *args, PyObject *kwds) {
     PyObject *chains, *keys, *readings, *modes, *payloads;
     static char *names[] = {"chains", "keys", "readings", "modes", "payloads", NULL};
-    if (self->nodes) {
-        PyErr_SetString(PyExc_RuntimeError, "Phrases is already built");
+    if (self->chain_at) { /* the first thing built: a second __init__ would leak or mix tables */
+        PyErr_SetString(PyExc_RuntimeError, "Phrases is already built (or failed to be)");
         return -1;
     }
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!OO!", names, &PyList_Type, &chains, &PyList_Type, &keys,
@@ -587,7 +584,7 @@ static PyObject *phrases_find(Phrases *self, PyObject *arg) {
         PyErr_SetString(PyExc_TypeError, "find() takes a str");
         return NULL;
     }
-    if (!self->nodes) {
+    if (!self->payloads) { /* set last, once everything is built */
         PyErr_SetString(PyExc_RuntimeError, "Phrases not built");
         return NULL;
     }
@@ -695,17 +692,10 @@ done:
     return result;
 }
 
-static PyObject *phrases_nodes(Phrases *self, void *closure) { return PyLong_FromLong(self->nodes); }
-
 static PyMethodDef phrases_methods[] = {
     {"find", (PyCFunction)phrases_find, METH_O,
      "find(normalized) -> [(payload, start, end), ...]: the hits in the text (see phrases.c)."},
     {NULL, NULL, 0, NULL},
-};
-
-static PyGetSetDef phrases_getset[] = {
-    {"nodes", (getter)phrases_nodes, NULL, "nodes of the trie", NULL},
-    {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyTypeObject PhrasesType = {
@@ -717,7 +707,6 @@ static PyTypeObject PhrasesType = {
     .tp_init = (initproc)phrases_init,
     .tp_dealloc = (destructor)phrases_dealloc,
     .tp_methods = phrases_methods,
-    .tp_getset = phrases_getset,
 };
 
 int native_add_phrases(PyObject *module) {

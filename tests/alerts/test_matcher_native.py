@@ -122,3 +122,12 @@ def test_bad_tables_are_refused_with_a_reason(change, error, words):
     args = [change.get(i, arg) for i, arg in enumerate(_OK)]
     with pytest.raises(error, match=words.replace("(", r"\(")):
         _native.Phrases(*args)
+
+
+def test_a_built_table_is_not_built_again_and_an_unbuilt_one_finds_nothing():
+    table = _native.Phrases(*_OK)
+    with pytest.raises(RuntimeError, match="already built"):
+        table.__init__(*_OK)
+    assert table.find("b a c") == [("x", 2, 3)]  # the first tables still answer
+    with pytest.raises(RuntimeError, match="not built"):
+        _native.Phrases.__new__(_native.Phrases).find("a")

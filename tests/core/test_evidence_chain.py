@@ -53,6 +53,11 @@ async def verify(db: Path, **kw):
         return await archive.evidence.verify(**kw)
 
 
+def findings_text(report) -> str:
+    """What ``verify`` found, a finding per line: what the assertions read."""
+    return "\n".join(str(f) for f in report.findings)
+
+
 def tamper(db: Path, sql: str, params: tuple = ()) -> None:
     with sqlite3.connect(db) as conn:
         conn.execute(sql, params)
@@ -93,7 +98,7 @@ async def test_tampering_is_named(tmp_path):
     data[-1] ^= 1
     file.write_bytes(bytes(data))
     report = await verify(db)
-    text = "\n".join(str(f) for f in report.findings)
+    text = findings_text(report)
     assert "post https://t.me/sabereen_test/3 (id" in text and "changed after capture" in text
     assert "post https://t.me/sabereen_test/1 (id" in text  # its first version is the post as captured
     assert "deletion mark of post https://t.me/sabereen_test/2" in text and "removed after capture" in text
@@ -108,7 +113,7 @@ async def test_a_column_turned_into_a_blob_is_named_not_a_crash(tmp_path):
     tamper(db, "UPDATE posts SET text = CAST(text AS BLOB) WHERE message_id = 3")
     tamper(db, "UPDATE chain_blocks SET account = X'00ff' WHERE items LIKE '%\"delete\"%'")
     report = await verify(db)
-    text = "\n".join(str(f) for f in report.findings)
+    text = findings_text(report)
     assert "post https://t.me/sabereen_test/3 (id" in text and "changed after capture" in text
     assert not report.ok and len(report.findings) >= 2, text
 
@@ -127,7 +132,7 @@ async def test_removed_and_inserted_rows_and_records_are_named(tmp_path):
         )
         conn.execute("DELETE FROM post_versions WHERE id = (SELECT max(id) FROM post_versions)")
     report = await verify(db)
-    text = "\n".join(str(f) for f in report.findings)
+    text = findings_text(report)
     assert f"post id {pid}: removed from the archive" in text
     assert "post https://t.me/sabereen_test/99" in text and "inserted afterwards" in text
     assert "version" in text and "removed after capture" in text
@@ -139,7 +144,7 @@ async def test_a_changed_block_breaks_the_chain(tmp_path):
     tamper(db, "UPDATE chain_blocks SET recorded_at = '2000-01-01T00:00:00+00:00' WHERE id = 2")
     tamper(db, "DELETE FROM chain_blocks WHERE id = 4")
     report = await verify(db)
-    text = "\n".join(str(f) for f in report.findings)
+    text = findings_text(report)
     assert "block 2 (records 2-7): altered" in text and "chain records 9-11: removed" in text, text
     # the posts whose records went with block 4: post 5 and its versions have no record now
     assert "post https://t.me/sabereen_test/5" in text and "inserted afterwards" in text
@@ -156,7 +161,7 @@ async def test_a_record_altered_inside_a_block_names_the_block_and_the_row(tmp_p
             "UPDATE chain_blocks SET items = ? WHERE id = 2", (json.dumps(entries, separators=(",", ":")),)
         )
     report = await verify(db)
-    text = "\n".join(str(f) for f in report.findings)
+    text = findings_text(report)
     assert "block 2 (records 2-7): altered" in text, text
     assert "post https://t.me/sabereen_test/3 (id" in text and "changed after capture" in text
     assert len(report.findings) == 2, text
@@ -168,7 +173,7 @@ async def test_a_block_that_is_no_json_or_lies_about_its_posts_is_named(tmp_path
     tamper(db, "UPDATE chain_blocks SET items = 'not json' WHERE id = 5")
     tamper(db, "UPDATE chain_blocks SET post_min = post_min + 1 WHERE id = 3")
     report = await verify(db)
-    text = "\n".join(str(f) for f in report.findings)
+    text = findings_text(report)
     assert "block 5 (records 12-12): altered" in text, text
     assert "block 3 (records 8-8): altered: its post id range" in text, text
     assert "deletion mark of post https://t.me/sabereen_test/2" in text  # its record is unreadable now
@@ -242,7 +247,7 @@ async def test_an_archive_chained_record_by_record_continues_in_blocks(tmp_path)
     tamper(db, "UPDATE chain_blocks SET account = 'x' WHERE seq_first = ?", (last + 1,))
     tamper(db, "UPDATE posts SET text = 'مزور' WHERE message_id IN (4, 6)")
     report = await verify(db)
-    text = "\n".join(str(f) for f in report.findings)
+    text = findings_text(report)
     assert "chain record 3" in text
     assert f"(records {last + 1}-{last + 2}): altered" in text
     assert "sabereen_test/4 (id" in text and "sabereen_test/6 (id" in text
