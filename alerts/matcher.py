@@ -42,7 +42,7 @@ __all__ = ["Hit", "PhraseMatcher", "mask", "term_keys", "term_parts"]
 # word boundaries, masked as spaces one for one. An explicit class of ranges runs twice as fast as
 # "any non-word character" (no Unicode category lookup per character); after normalize() what is
 # left outside it is letters, digits and combining marks of other scripts (which belong to words).
-# The matcher itself masks with the same ranges as a table in C (``_blanks_table``).
+# The matcher itself masks with the same ranges as a table in C (``_BLANKS``).
 _NONWORD_RANGES = (
     *((0x21, 0x2F), (0x3A, 0x40), (0x5B, 0x60), (0x7B, 0x7E), (0x7F, 0xBF), (0xD7, 0xD7), (0xF7, 0xF7)),
     *((0x606, 0x60F), (0x61B, 0x61F), (0x66A, 0x66D), (0x6D4, 0x6D4), (0x6DD, 0x6DE), (0x6E9, 0x6E9)),
@@ -115,7 +115,7 @@ def _blanks_table() -> bytes:
     return bytes(table)
 
 
-_native.set_blanks(_blanks_table())
+_BLANKS = _blanks_table()
 
 
 def _is_arabic(word: str) -> bool:
@@ -257,6 +257,7 @@ class PhraseMatcher:
             [tuple(final[body]) for body in bodies],
             [tuple(sorted(_MODES[mode])) for mode in _MODE_NAMES],
             tuple(payloads),
+            _BLANKS,
         )
         self.keys = sum(len({r[0] for r in readings}) for readings in final.values())  # (chain, body) pairs
         self._empty = not final

@@ -1,8 +1,7 @@
 /* Text scans in C for the detection path, each table-driven from Python definitions:
  *
  * - ``fold``: monitor.core.text.normalize for a whole text (tables: monitor/core/fold_tables.py);
- * - ``set_blanks``: the matcher's punctuation mask (table: alerts/matcher.py, ``_NONWORD_RANGES``),
- *   used by the rule terms' automaton (``Phrases``, phrases.c);
+ * - ``Phrases``: the rule terms' trie (phrases.c);
  * - ``scan``: every occurrence of a few literals, a deterministic automaton built in Python
  *   (monitor/core/literals.py; the countdown's anchor words).
  *
@@ -216,28 +215,6 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
     return out;
 }
 
-/* The matcher's mask (alerts/matcher.py): the characters marked in this table become spaces in
- * the rule terms' automaton (phrases.c). One table look-up per character instead of a regex
- * whose class reaches past the Basic Plane (which re walks range by range per character). */
-uint8_t *native_blank_table = NULL; /* shared with phrases.c (native.h) */
-Py_ssize_t native_blank_size = 0;
-
-static PyObject *set_blanks(PyObject *self, PyObject *arg) {
-    Py_buffer table;
-    if (PyObject_GetBuffer(arg, &table, PyBUF_SIMPLE) < 0) return NULL;
-    uint8_t *copy = PyMem_Malloc(table.len ? table.len : 1);
-    if (!copy) {
-        PyBuffer_Release(&table);
-        return PyErr_NoMemory();
-    }
-    memcpy(copy, table.buf, table.len);
-    PyMem_Free(native_blank_table);
-    native_blank_table = copy;
-    native_blank_size = table.len;
-    PyBuffer_Release(&table);
-    Py_RETURN_NONE;
-}
-
 /* Every occurrence of a set of literals: a deterministic automaton (Aho-Corasick with every
  * failure resolved), built by monitor/core/literals.py. ``classes``: uint16 per code point
  * (0: a character in no literal); ``delta``: int32 [state][class]; ``accept``: uint8 per state
@@ -287,7 +264,6 @@ done:
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS,
      "scan(text, classes, delta, accept, width) -> [end, state, ...] where a literal ends (literals.py)."},
-    {"set_blanks", set_blanks, METH_O, "set_blanks(table): bytes, non-zero for each character blank() makes a space."},
     {"set_tables", set_tables, METH_VARARGS,
      "set_tables(pre, post, flags): the fold's tables, built by monitor.core.text."},
     {"fold", fold, METH_O, "fold(text) -> the folded text, or None when a character is not handled."},

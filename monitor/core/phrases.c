@@ -26,10 +26,10 @@
  *   after the word (which is part of what follows); 2: it ends where the word may go on.
  *   ``entries`` is a flat tuple ``(payload, mode, payload, mode, ...)``;
  * - ``modes[m]``: the endings (suffixes) a word may carry after the key in mode m;
- * - ``payloads``: what a hit gives back, by index.
+ * - ``payloads``: what a hit gives back, by index;
+ * - ``blanks``: bytes, non-zero at each code point the mask makes a space (punctuation).
  *
- * ``find(normalized)`` masks the text (the table of ``_native.set_blanks``; as ``" " + mask +
- * " "``), makes each run of spaces one space (a phrase matches across punctuation beside a
+ * ``find(normalized)`` masks the text (as ``" " + mask + " "``), makes each run of spaces one space (a phrase matches across punctuation beside a
  * space), walks the trie from each word start, checks each candidate's ending, and returns
  * ``[(payload, start, end), ...]`` in ``normalized`` positions (``end`` exclusive), in the order
  * an Aho-Corasick automaton over the keys gives them (by the key's last character, a longer key
@@ -77,6 +77,7 @@ typedef struct {
     int32_t *suffix_at, *suffix_len, *suffix_max;
     uint32_t *suffix_text;
     PyObject *payloads; /* a tuple */
+    PyObject *blanks;   /* bytes */
     int32_t chains;
     int32_t *chain_at, *chain_len; /* per chain: its code points in chain_text */
     uint32_t *chain_text;
@@ -101,6 +102,7 @@ static void phrases_dealloc(Phrases *self) {
     PyMem_Free(self->by_class);
     PyMem_Free(self->by_class_first);
     Py_XDECREF(self->payloads);
+    Py_XDECREF(self->blanks);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -424,14 +426,15 @@ done:
 }
 
 static int phrases_init(Phrases *self, PyObject *args, PyObject *kwds) {
-    PyObject *chains, *keys, *readings, *modes, *payloads;
-    static char *names[] = {"chains", "keys", "readings", "modes", "payloads", NULL};
+    PyObject *chains, *keys, *readings, *modes, *payloads, *blanks;
+    static char *names[] = {"chains", "keys", "readings", "modes", "payloads", "blanks", NULL};
     if (self->chain_at) { /* the first thing built: a second __init__ would leak or mix tables */
         PyErr_SetString(PyExc_RuntimeError, "Phrases is already built (or failed to be)");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!OO!", names, &PyList_Type, &chains, &PyList_Type, &keys,
-                                     &PyList_Type, &readings, &modes, &PyTuple_Type, &payloads))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!OO!O!", names, &PyList_Type, &chains, &PyList_Type, &keys,
+                                     &PyList_Type, &readings, &modes, &PyTuple_Type, &payloads, &PyBytes_Type,
+                                     &blanks))
         return -1;
     Py_ssize_t nkeys = PyList_GET_SIZE(keys), k;
     if (PyList_GET_SIZE(readings) != nkeys) {
@@ -464,8 +467,10 @@ static int phrases_init(Phrases *self, PyObject *args, PyObject *kwds) {
     PyMem_Free(key_first);
     PyMem_Free(key_count);
     if (failed) return -1;
+    Py_INCREF(blanks);
+    self->blanks = blanks;
     Py_INCREF(payloads);
-    self->payloads = payloads;
+    self->payloads = payloads; /* last: find() answers once it is set */
     return 0;
 }
 
@@ -605,9 +610,9 @@ static PyObject *phrases_find(Phrases *self, PyObject *arg) {
     text[m] = ' ';
     first[m++] = 0;
     {
-        /* local copies: the stores below may alias the globals, which would be read again */
-        const uint8_t *blanks = native_blank_table;
-        const Py_UCS4 nblanks = (Py_UCS4)native_blank_size;
+        /* local copies: the stores below may alias them, which would be read again */
+        const uint8_t *blanks = (const uint8_t *)PyBytes_AS_STRING(self->blanks);
+        const Py_UCS4 nblanks = (Py_UCS4)PyBytes_GET_SIZE(self->blanks);
 #define MASK(T)                                          \
     {                                                    \
         const T *src = (const T *)data;                  \
@@ -702,7 +707,7 @@ static PyTypeObject PhrasesType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "monitor.core._native.Phrases",
     .tp_basicsize = sizeof(Phrases),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Phrases(chains, keys, readings, modes, payloads): the rule terms' trie (see phrases.c).",
+    .tp_doc = "Phrases(chains, keys, readings, modes, payloads, blanks): the rule terms' trie (see phrases.c).",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)phrases_init,
     .tp_dealloc = (destructor)phrases_dealloc,

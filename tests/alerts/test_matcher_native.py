@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerts.matcher import _NONWORD, PhraseMatcher
+from alerts.matcher import _BLANKS, _NONWORD, PhraseMatcher
 from alerts.rules import load_rules
 from monitor.core import _native
 from monitor.core.text import normalize
@@ -94,7 +94,7 @@ def test_spans_are_in_the_normalised_text():
     ]
 
 
-_OK = ([""], ["a "], [((0, 3, 0, (0, 0)),)], [("",)], ("x",))  # the key " a ", closed
+_OK = ([""], ["a "], [((0, 3, 0, (0, 0)),)], [("",)], ("x",), _BLANKS)  # the key " a ", closed
 
 
 def test_a_good_table_finds():
@@ -116,6 +116,7 @@ def test_a_good_table_finds():
         ({2: [((0, 3, 0, (0,)),)]}, TypeError, "must be (chain, length, kind"),
         ({3: [[""]]}, TypeError, "tuple of str"),
         ({1: ["a ", "b "]}, ValueError, "one tuple of readings per key"),
+        ({5: "not bytes"}, TypeError, "must be bytes"),
     ],
 )
 def test_bad_tables_are_refused_with_a_reason(change, error, words):
