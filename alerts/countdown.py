@@ -240,15 +240,16 @@ _NEEDS: tuple[tuple[str, ...], ...] = (
     ),
 )
 assert len(_NEEDS) == len(_PATTERNS)
-# One automaton finds both, in one pass: key -> (its length if it is an anchor else 0, the
-# patterns it lets run).
-_SCAN_KEYS: dict[str, tuple[int, set[int]]] = {word: (len(word), set()) for word in _ANCHOR_WORDS}
+# Deterministic automata in C (monitor.core.literals): most Arabic letters start some anchor,
+# and pyahocorasick's walk of its trie cost 25 ns a character of every post. The words the
+# patterns need are looked for first: most posts have an anchor (اليوم) and none of them, and
+# stop after that one pass.
+_NEEDED: dict[str, set[int]] = {}  # word -> the patterns it lets run
 for _k, _words in enumerate(_NEEDS):
     for _word in _words:
-        _SCAN_KEYS.setdefault(_word, (0, set()))[1].add(_k)
-# A deterministic automaton in C (monitor.core.literals): most Arabic letters start some anchor,
-# and pyahocorasick's walk of its trie cost 25 ns a character of every post.
-_SCAN = Literals({_word: (_length, frozenset(_needed)) for _word, (_length, _needed) in _SCAN_KEYS.items()})
+        _NEEDED.setdefault(_word, set()).add(_k)
+_NEEDED_SCAN = Literals({_word: frozenset(_patterns) for _word, _patterns in _NEEDED.items()})
+_ANCHOR_SCAN = Literals({_word: len(_word) for _word in _ANCHOR_WORDS})
 _AFTER = 60
 # How far before its anchor a pattern may start: far for "marker ... number unit" (لا يفصلنا عن
 # <date> سوى ٤٢ يوما), near for "number unit ..." whose number sits right before the unit word.
@@ -429,18 +430,17 @@ def _windows(norm: str, anchors: list[tuple[int, int]], reaches: set[int]) -> di
 def _candidates(norm: str) -> list[tuple[int, int, int, int, str, datetime | None, str]]:
     """(priority, start, end, value, unit, explicit date, kind) for every pattern hit."""
     found: list[tuple[int, int, int, int, str, datetime | None, str]] = []
-    # Where the anchor words are, and which patterns may match, in one pass of an automaton (the
-    # alternation regex walked every position of every post). Overlapping anchors do not matter:
-    # windows are merged.
-    anchors = []
+    # Which patterns may match, then where the anchor words are, each in one pass of an automaton
+    # (the alternation regex walked every position of every post). Overlapping anchors do not
+    # matter: windows are merged.
     needed: set[int] = set()
-    for end, (length, patterns) in _SCAN.iter(norm):
-        if length:
-            anchors.append((end + 1 - length, end + 1))
-        needed.update(patterns)
-    if not anchors or not needed:  # most posts stop here
+    for _, patterns in _NEEDED_SCAN.iter(norm):
+        needed |= patterns
+    if not needed:  # most posts stop here
         return found
-    anchors.sort()
+    anchors = sorted((end + 1 - length, end + 1) for end, length in _ANCHOR_SCAN.iter(norm))
+    if not anchors:
+        return found
     windows = _windows(norm, anchors, {_REACH[k] for k in needed})
     matches = (
         (kind, m)

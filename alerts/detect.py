@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.countdown import find_countdown
+from alerts.hit_marks import ABBREVIATION, COMPANION, CONTEXT, RANKS, HitMarks
 from alerts.matcher import PhraseMatcher, to_original
 from alerts.proximity import NearRule, find_near
 from alerts.rules import RuleSet, load_rules
@@ -42,10 +43,15 @@ CONTEXT_CATEGORIES = frozenset(
 
 
 _LATIN_ABBREVIATION = re.compile(r"[A-Za-z]{2,3}s?")
+_TERMS = RANKS | COMPANION  # the marks of "term" hits
 
 
 class Detector:
     """Rules compiled into one automaton, plus the built-in countdown detector."""
+
+    use_marks = True
+    """Judge a post that cannot alert from its hits' marks (:mod:`alerts.hit_marks`) when they
+    describe every hit; off, from the hits themselves (the tests hold the two to one answer)."""
 
     def __init__(
         self, ruleset: RuleSet, min_severity: str = "medium", signatures: SignatureBook | None = None
@@ -73,10 +79,12 @@ class Detector:
             entries += [(term, ("without", index, term)) for term in rule.without_any]
             entries += [(term, ("near", index, term)) for group in rule.near for term in group]
         self._near = {i: NearRule(i, r.near, r.within) for i, r in enumerate(rules) if r.near}
-        self._matcher = PhraseMatcher(entries)
         # Terms that are short Latin abbreviations (IED, IEDs, RPG) are not matched in poster
         # text: OCR makes three-letter Latin strings out of any texture ("ied" out of a shop sign).
         self._abbreviations = frozenset(term for term, _ in entries if _LATIN_ABBREVIATION.fullmatch(term))
+        self._marks = HitMarks(rules, self._gives_context, self._abbreviations)
+        self._matcher = PhraseMatcher(entries, mark=self._marks.mark)
+        self._near_any = self._marks.near_any  # (looked up once per post)
         self._regexes = [(index, pattern) for index, rule in enumerate(rules) for pattern in rule.regex]
         log.debug("detector: %d rules, %d automaton keys", len(rules), self._matcher.keys)
 
@@ -112,31 +120,43 @@ class Detector:
         countdowns: list[Countdown] = []
         scanned = []
         founds: list[list[tuple[Any, int, int]]] = []  # each scanned text's hits
+        # The OR of the hits' marks (alerts.hit_marks), and whether it still describes them all:
+        # then a post that cannot alert is judged from it alone (most posts with a hit).
+        marks, marked = 0, self.use_marks
         for source, body in (("text", text), ("ocr", ocr_text)):
             if not body:
                 continue
             normalized = normalize(body)
-            found = self._matcher.find_normalized(normalized) if terms else []
-            if source == "ocr" and self._abbreviations:
+            found, mark = self._matcher.find_marked(normalized) if terms else ([], 0)
+            if source == "ocr" and mark & ABBREVIATION:
                 found = [
                     hit
                     for hit in found
                     if hit[0][0] not in ("term", "near") or hit[0][2] not in self._abbreviations  # type: ignore[index]
                 ]
-            if signature is None and channel is not None and found:
+                marked = False
+            if signature is None and channel is not None and mark & _TERMS:
                 signature = self.signatures.for_channel(channel.id, channel.username, channel.title)
-            if signature is not None and found:
+            if signature is not None and mark & _TERMS:
                 kept = silence(found, body, normalized, signature, self._severities)
                 if len(kept) != len(found):
                     self.quieted += 1
+                    marked = False
                 found = kept
-            if self._near and found:  # proximity rules: one term of each group, within N words
-                found += find_near(normalized, found, self._near)
+            if mark & self._near_any and self._marks.near_possible(mark):  # proximity: a term of each group
+                near = find_near(normalized, found, self._near)
+                if near:
+                    found += near
+                    marked = False
             for index, pattern in self._regexes:
-                found += [
+                regex_hits = [
                     (("term", index, pattern.pattern), m.start(), m.end())
                     for m in pattern.finditer(normalized)
                 ]
+                if regex_hits:
+                    found += regex_hits
+                    marked = False
+            marks |= mark
             scanned.append((source, body, normalized, found))
             founds.append(found)
             countdown = find_countdown(body, date, source=source, normalized=normalized)
@@ -144,7 +164,11 @@ class Detector:
                 countdowns.append(countdown)
         # Companions and vetoes alone say nothing: spans are mapped (the slow part) only when a
         # rule term matched somewhere in the post (its companion may be on the poster).
-        term_hit = any(payload[0] == "term" for found in founds for payload, _, _ in found)  # type: ignore[index]
+        marked = marked and not marks & COMPANION  # a companion rule's term: judged from the hits
+        if marked:
+            term_hit = bool(marks & _TERMS)
+        else:
+            term_hit = any(payload[0] == "term" for found in founds for payload, _, _ in found)  # type: ignore[index]
         if not countdowns and not term_hit:  # most posts: nothing that can alert or be shown
             return Detection(
                 alert=False,
@@ -155,19 +179,30 @@ class Detector:
                 min_severity=self.min_severity,
             )
         if term_hit and not explain:
-            quiet = self._quiet_verdict(founds, countdowns, ocr_text)
+            quiet = (
+                self._marked_verdict(marks, countdowns, ocr_text)
+                if marked
+                else self._quiet_verdict(founds, countdowns, ocr_text)
+            )
             if quiet is not None:
                 return quiet
+        companions: dict[int, str] = {}
+        vetoes: set[int] = set()
         if term_hit:
             for source, body, normalized, found in scanned:
-                if not found:
+                kept = _first_of_each(found)
+                for (role, index, term), _, _ in kept:  # companions and vetoes need no spans
+                    if role == "with":
+                        companions[index] = term
+                    elif role == "without":
+                        vetoes.add(index)
+                terms_kept = [hit for hit in kept if hit[0][0] == "term"]  # type: ignore[index]
+                if not terms_kept:
                     continue
-                for hit in to_original(body, normalized, _first_of_each(found)):
+                for hit in to_original(body, normalized, terms_kept):
                     role, index, term = hit.payload  # type: ignore[misc]
                     hits.append((role, source, term, index, hit.start, hit.end))
 
-        companions = {index: term for role, _, term, index, _, _ in hits if role == "with"}
-        vetoes = {index for role, _, _, index, _, _ in hits if role == "without"}
         matches: list[Match] = []
         seen: set[tuple[int, str, int, int]] = set()
         for role, source, term, index, start, end in sorted(
@@ -218,6 +253,28 @@ class Detector:
             alert=alert,
             severity=severity,
             matches=matches,
+            countdown=countdown,
+            ocr_text=ocr_text,
+            min_severity=self.min_severity,
+        )
+
+    def _marked_verdict(
+        self, marks: int, countdowns: list[Countdown], ocr_text: str | None
+    ) -> Detection | None:
+        """:meth:`_quiet_verdict` read off the hits' marks, when they describe every hit: each
+        term hit counts as it is (no companion rule, no proximity hit, nothing silenced)."""
+        top = (marks & RANKS).bit_length() - 1  # the highest rank of a term hit, -1 for none
+        if top >= self._floor:
+            return None
+        countdown = _pick(countdowns)
+        if countdown is not None and (
+            countdown.alertable or (not countdown.bare and top >= 0 and marks & CONTEXT)
+        ):
+            return None
+        return Detection(
+            alert=False,
+            severity=SEVERITIES[top] if top >= 0 else None,
+            matches=[],
             countdown=countdown,
             ocr_text=ocr_text,
             min_severity=self.min_severity,

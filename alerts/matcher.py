@@ -30,7 +30,7 @@ alternative at every position; see ``bench/match_throughput.py`` for the measure
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
 from monitor.core import _native
@@ -217,7 +217,11 @@ class Hit:
 class PhraseMatcher:
     """An automaton over many terms; each term carries an opaque payload given back on a hit."""
 
-    def __init__(self, terms: Iterable[tuple[str, Hashable]]) -> None:
+    def __init__(
+        self, terms: Iterable[tuple[str, Hashable]], mark: Callable[[Hashable], int] | None = None
+    ) -> None:
+        """``mark(payload)``, when given, is a 64-bit int per payload; :meth:`find_marked` gives
+        them OR-ed over a text's hits (what kinds of hits a text has, without a loop over them)."""
         entries: dict[tuple[str, str], list[tuple[Hashable, str]]] = {}
         self.size = 0
         for term, payload in terms:
@@ -258,6 +262,7 @@ class PhraseMatcher:
             [tuple(sorted(_MODES[mode])) for mode in _MODE_NAMES],
             tuple(payloads),
             _BLANKS,
+            None if mark is None else tuple(mark(payload) for payload in payloads),
         )
         self.keys = sum(len({r[0] for r in readings}) for readings in final.values())  # (chain, body) pairs
         self._empty = not final
@@ -272,6 +277,12 @@ class PhraseMatcher:
         if self._empty or not normalized:
             return []
         return self._auto.find(normalized)
+
+    def find_marked(self, normalized: str) -> tuple[list[tuple[Hashable, int, int]], int]:
+        """:meth:`find_normalized`'s hits and the OR of their payloads' marks (see ``__init__``)."""
+        if self._empty or not normalized:
+            return [], 0
+        return self._auto.find_marked(normalized)
 
     def find(self, text: str) -> list[Hit]:
         """Hits in ``text`` with spans in ``text`` itself (for highlighting)."""

@@ -182,6 +182,7 @@ class Signature:
     removed: tuple[str, ...] = ()
     learned_from: int = 0
     _patterns: dict[str, re.Pattern[str] | None] = field(default_factory=dict, compare=False, repr=False)
+    _tokens: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def phrases(self) -> tuple[str, ...]:
@@ -190,11 +191,27 @@ class Signature:
             p for p in dict.fromkeys((*self.names, *self.lines, *self.tags, *self.added)) if p not in gone
         )
 
+    def _phrases_of(self, which: str) -> tuple[str, ...]:
+        return self.phrases if which == "all" else tuple(p for p in self.line_names if p not in self.removed)
+
+    def _may_be_in(self, which: str, normalized: str) -> bool:
+        """Whether every word of one of the phrases is somewhere in ``normalized``: a match of
+        :meth:`_pattern` needs that, and these look-ups cost far less than its search (run for
+        every post with a rule term in a channel that has a signature)."""
+        tokens = self._tokens.get(which)
+        if tokens is None:
+            tokens = self._tokens[which] = tuple(tuple(p.split()) for p in self._phrases_of(which))
+        for words in tokens:  # loops, not any(all(...)): two generators a post cost more than the look-ups
+            for word in words:
+                if word not in normalized:
+                    break
+            else:
+                return True
+        return False
+
     def _pattern(self, which: str) -> re.Pattern[str] | None:
         if which not in self._patterns:
-            phrases = (
-                self.phrases if which == "all" else tuple(p for p in self.line_names if p not in self.removed)
-            )
+            phrases = self._phrases_of(which)
             body = "|".join(
                 r"[\W_]+".join(map(re.escape, p.split())) for p in sorted(phrases, key=len, reverse=True)
             )
@@ -208,10 +225,12 @@ class Signature:
         The normaliser joins lines, so each line of ``body`` is normalised alone and found in
         order in ``normalized``; a line that cannot be found so is left alone (it alerts)."""
         everything = self._pattern("all")
-        phrases = [m.span() for m in everything.finditer(normalized)] if everything else []
+        phrases = []
+        if everything is not None and self._may_be_in("all", normalized):
+            phrases = [m.span() for m in everything.finditer(normalized)]
         lines: list[tuple[int, int]] = []
         names = self._pattern("names")
-        if names is not None:
+        if names is not None and self._may_be_in("names", normalized):  # each line is in the post
             cursor = 0
             for line in body.splitlines():
                 folded = normalize(line)

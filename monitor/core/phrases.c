@@ -27,7 +27,10 @@
  *   ``entries`` is a flat tuple ``(payload, mode, payload, mode, ...)``;
  * - ``modes[m]``: the endings (suffixes) a word may carry after the key in mode m;
  * - ``payloads``: what a hit gives back, by index;
- * - ``blanks``: bytes, non-zero at each code point the mask makes a space (punctuation).
+ * - ``blanks``: bytes, non-zero at each code point the mask makes a space (punctuation);
+ * - ``marks`` (optional): an int of 64 bits per payload. ``find_marked`` gives them OR-ed over
+ *   the text's hits besides the hits, so that the caller can tell what kinds of hits a text has
+ *   without a loop over them in Python (alerts/detect.py: the verdict of a post that cannot alert).
  *
  * ``find(normalized)`` masks the text (as ``" " + mask + " "``), makes each run of spaces one space (a phrase matches across punctuation beside a
  * space), walks the trie from each word start, checks each candidate's ending, and returns
@@ -78,6 +81,7 @@ typedef struct {
     uint32_t *suffix_text;
     PyObject *payloads; /* a tuple */
     PyObject *blanks;   /* bytes */
+    uint64_t *marks;    /* per payload, or NULL */
     int32_t chains;
     int32_t *chain_at, *chain_len; /* per chain: its code points in chain_text */
     uint32_t *chain_text;
@@ -101,6 +105,7 @@ static void phrases_dealloc(Phrases *self) {
     PyMem_Free(self->chain_text);
     PyMem_Free(self->by_class);
     PyMem_Free(self->by_class_first);
+    PyMem_Free(self->marks);
     Py_XDECREF(self->payloads);
     Py_XDECREF(self->blanks);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -425,17 +430,50 @@ done:
     return failed;
 }
 
+/* ``marks``: a tuple of one int in [0, 2**64) per payload. */
+static int parse_marks(Phrases *p, PyObject *marks, Py_ssize_t npayloads) {
+    if (PyTuple_GET_SIZE(marks) != npayloads) {
+        PyErr_SetString(PyExc_ValueError, "marks: one int per payload");
+        return -1;
+    }
+    p->marks = PyMem_Calloc(npayloads + 1, sizeof(uint64_t));
+    if (!p->marks) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < npayloads; i++) {
+        PyObject *mark = PyTuple_GET_ITEM(marks, i);
+        if (!PyLong_Check(mark)) {
+            PyErr_Format(PyExc_TypeError, "mark %zd must be an int", i);
+            return -1;
+        }
+        unsigned long long value = PyLong_AsUnsignedLongLong(mark);
+        if (value == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "mark %zd must be in [0, 2**64)", i);
+            return -1;
+        }
+        p->marks[i] = (uint64_t)value;
+    }
+    return 0;
+}
+
 static int phrases_init(Phrases *self, PyObject *args, PyObject *kwds) {
-    PyObject *chains, *keys, *readings, *modes, *payloads, *blanks;
-    static char *names[] = {"chains", "keys", "readings", "modes", "payloads", "blanks", NULL};
+    PyObject *chains, *keys, *readings, *modes, *payloads, *blanks, *marks = NULL;
+    static char *names[] = {"chains", "keys", "readings", "modes", "payloads", "blanks", "marks", NULL};
     if (self->chain_at) { /* the first thing built: a second __init__ would leak or mix tables */
         PyErr_SetString(PyExc_RuntimeError, "Phrases is already built (or failed to be)");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!OO!O!", names, &PyList_Type, &chains, &PyList_Type, &keys,
-                                     &PyList_Type, &readings, &modes, &PyTuple_Type, &payloads, &PyBytes_Type,
-                                     &blanks))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!OO!O!|O", names, &PyList_Type, &chains, &PyList_Type,
+                                     &keys, &PyList_Type, &readings, &modes, &PyTuple_Type, &payloads, &PyBytes_Type,
+                                     &blanks, &marks))
         return -1;
+    if (marks == Py_None) marks = NULL;
+    if (marks && !PyTuple_Check(marks)) {
+        PyErr_SetString(PyExc_TypeError, "marks must be a tuple of int or None");
+        return -1;
+    }
     Py_ssize_t nkeys = PyList_GET_SIZE(keys), k;
     if (PyList_GET_SIZE(readings) != nkeys) {
         PyErr_SetString(PyExc_ValueError, "one tuple of readings per key");
@@ -449,6 +487,7 @@ static int phrases_init(Phrases *self, PyObject *args, PyObject *kwds) {
         }
     }
     if (parse_chains(self, chains)) return -1;
+    if (marks && parse_marks(self, marks, PyTuple_GET_SIZE(payloads))) return -1;
     PyObject *fast = PySequence_Fast(modes, "modes must be a sequence");
     if (!fast) return -1;
     int failed = parse_modes(self, fast);
@@ -584,7 +623,8 @@ static int walk_from(const Phrases *p, Walk *w, Py_ssize_t at, int32_t chain) {
     return 0;
 }
 
-static PyObject *phrases_find(Phrases *self, PyObject *arg) {
+/* The hits of ``arg``; with ``mark``, the OR of their payloads' marks there. */
+static PyObject *find_hits(Phrases *self, PyObject *arg, uint64_t *mark) {
     if (!PyUnicode_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "find() takes a str");
         return NULL;
@@ -678,6 +718,11 @@ static PyObject *phrases_find(Phrases *self, PyObject *arg) {
         nfound = kept;
         qsort(found, nfound, sizeof(Found), by_order);
     }
+    if (mark) {
+        uint64_t any = 0;
+        for (i = 0; i < nfound; i++) any |= self->marks[found[i].payload];
+        *mark = any;
+    }
     result = PyList_New(nfound);
     if (!result) goto done;
     for (i = 0; i < nfound; i++) {
@@ -697,9 +742,24 @@ done:
     return result;
 }
 
+static PyObject *phrases_find(Phrases *self, PyObject *arg) { return find_hits(self, arg, NULL); }
+
+static PyObject *phrases_find_marked(Phrases *self, PyObject *arg) {
+    if (self->payloads && !self->marks) {
+        PyErr_SetString(PyExc_RuntimeError, "Phrases built without marks");
+        return NULL;
+    }
+    uint64_t mark = 0;
+    PyObject *hits = find_hits(self, arg, &mark);
+    if (!hits) return NULL;
+    return Py_BuildValue("(NK)", hits, (unsigned long long)mark);
+}
+
 static PyMethodDef phrases_methods[] = {
     {"find", (PyCFunction)phrases_find, METH_O,
      "find(normalized) -> [(payload, start, end), ...]: the hits in the text (see phrases.c)."},
+    {"find_marked", (PyCFunction)phrases_find_marked, METH_O,
+     "find_marked(normalized) -> (hits, mark): find()'s hits and the OR of their payloads' marks."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -707,7 +767,8 @@ static PyTypeObject PhrasesType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "monitor.core._native.Phrases",
     .tp_basicsize = sizeof(Phrases),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Phrases(chains, keys, readings, modes, payloads, blanks): the rule terms' trie (see phrases.c).",
+    .tp_doc = "Phrases(chains, keys, readings, modes, payloads, blanks, marks=None): the rule terms' trie (see "
+              "phrases.c).",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)phrases_init,
     .tp_dealloc = (destructor)phrases_dealloc,

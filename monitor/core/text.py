@@ -234,12 +234,14 @@ _SEPARATOR = " \x00 "  # joins unknown words into one text to fold: NUL is untou
 
 
 def _fold_words(words: list[str]) -> list[str]:
-    """Each word folded, the lot in one pass of :func:`_fold_text` (a pass per word costs its
-    dozen C calls each)."""
+    """Each word folded, the lot in one pass of the native fold or, for characters it leaves to
+    Python, of :func:`_fold_text` (a pass per word costs its dozen C calls each)."""
     source = _SEPARATOR.join(words)
     if source.count("\x00") != len(words) - 1:  # a word with a NUL of its own
         return [_fold_text(word) for word in words]
-    joined = _fold_text(source)
+    joined = _native_fold(source)
+    if joined is None:
+        joined = _fold_text(source)
     folded = joined.split(_SEPARATOR)
     if len(folded) == len(words):  # the usual case: no word folded to nothing
         return folded

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.backtest import Prefilter
-from alerts.countdown import _FAR, _NEAR, _SCAN, _WORTH_A_LOOK, _merged, _windows, _worth_a_look
+from alerts.countdown import _ANCHOR_SCAN, _FAR, _NEAR, _WORTH_A_LOOK, _merged, _windows, _worth_a_look
 from alerts.detect import Detector
 from alerts.rules import load_rules
 from monitor.core.text import normalize
@@ -51,7 +51,7 @@ def test_countdown_quick_filter_agrees(text, lo, width):
 def test_countdown_windows_skipped_by_their_far_window_would_say_no(text):
     """A near window is skipped without a look when the far window with its end said no."""
     norm = normalize(text)
-    anchors = sorted((end + 1 - length, end + 1) for end, (length, _) in _SCAN.iter(norm) if length)
+    anchors = sorted((end + 1 - length, end + 1) for end, length in _ANCHOR_SCAN.iter(norm))
     plain = {
         reach: [w for w in _merged(norm, anchors, reach) if _WORTH_A_LOOK.search(norm, w[0], w[1])]
         for reach in (_FAR, _NEAR)

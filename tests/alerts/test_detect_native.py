@@ -73,10 +73,10 @@ def _corpus(n: int, seed: int) -> list[str]:
     return posts
 
 
-def _pyahocorasick_scan() -> ahocorasick.Automaton:
+def _pyahocorasick(keys: dict) -> ahocorasick.Automaton:
     scan = ahocorasick.Automaton()
-    for word, (length, needed) in countdown._SCAN_KEYS.items():
-        scan.add_word(word, (length, frozenset(needed)))
+    for word, value in keys.items():
+        scan.add_word(word, value)
     scan.make_automaton()
     return scan
 
@@ -94,7 +94,11 @@ def test_the_native_scans_detect_as_python_does(monkeypatch, min_severity):
     assert sum(a["alert"] for a in native[0]) > 100  # the corpus does alert
     assert any(text_module._native_fold(p) is None for p in posts)  # and reaches the Python fold
     monkeypatch.setattr(text_module, "_native_fold", lambda _text: None)
-    monkeypatch.setattr(countdown, "_SCAN", _pyahocorasick_scan())
+    needed = {word: frozenset(patterns) for word, patterns in countdown._NEEDED.items()}
+    monkeypatch.setattr(countdown, "_NEEDED_SCAN", _pyahocorasick(needed))
+    monkeypatch.setattr(
+        countdown, "_ANCHOR_SCAN", _pyahocorasick({w: len(w) for w in countdown._ANCHOR_WORDS})
+    )
     monkeypatch.setattr(detect, "PhraseMatcher", ReferenceMatcher)
     detector = Detector(load_rules(), min_severity=min_severity)
     assert isinstance(detector._matcher, ReferenceMatcher)

@@ -25,14 +25,22 @@ _LETTERS = [*list("وفبلكالسيتناهةمرد"), "ال", "ات", "ون",
 _TEXT = [*_LETTERS, " ", " ", "«", "»", "!", "،", "-", "\n", "a", "b", "ab", "1", "٥", "🔥", "ـ"]
 
 
+def _mark(payload: tuple[str, int, str]) -> int:
+    """A mark per payload, bits up to the 64th (several payloads share a bit, as in the detector)."""
+    return 1 << (payload[1] * 7 % 64) | (1 << 63 if payload[1] % 5 == 0 else 0)
+
+
 def _same(terms: list[str], texts: list[str]) -> None:
     entries = [(term, ("term", i, term)) for i, term in enumerate(terms)]
-    native, reference = PhraseMatcher(entries), ReferenceMatcher(entries)
+    native, reference = PhraseMatcher(entries, mark=_mark), ReferenceMatcher(entries, mark=_mark)
     for text in texts:
         normalized = normalize(text)
         got, expected = native.find_normalized(normalized), reference.find_normalized(normalized)
         assert sorted(got) == sorted(expected), text
         assert len(got) == len(set(got)), text  # each distinct hit once
+        marked, marks = native.find_marked(normalized)
+        assert marked == got
+        assert marks == reference.find_marked(normalized)[1], text
 
 
 @settings(max_examples=300, deadline=None)
@@ -123,6 +131,23 @@ def test_bad_tables_are_refused_with_a_reason(change, error, words):
     args = [change.get(i, arg) for i, arg in enumerate(_OK)]
     with pytest.raises(error, match=words.replace("(", r"\(")):
         _native.Phrases(*args)
+
+
+def test_marks_are_or_ed_over_the_hits_and_refused_when_malformed():
+    table = _native.Phrases(*_OK, (1 << 63 | 5,))
+    assert table.find_marked("b a c a") == ([("x", 2, 3), ("x", 6, 7)], 1 << 63 | 5)
+    assert table.find_marked("b c") == ([], 0)
+    with pytest.raises(RuntimeError, match="without marks"):
+        _native.Phrases(*_OK).find_marked("a")
+    for marks, error, words in [
+        ((1, 2), ValueError, "one int per payload"),
+        ((-1,), ValueError, "must be in"),
+        ((1 << 64,), ValueError, "must be in"),
+        (("1",), TypeError, "must be an int"),
+        ([1], TypeError, "tuple of int or None"),
+    ]:
+        with pytest.raises(error, match=words):
+            _native.Phrases(*_OK, marks)
 
 
 def test_a_built_table_is_not_built_again_and_an_unbuilt_one_finds_nothing():

@@ -9,7 +9,7 @@ the same keys (``alerts.matcher.term_keys``), so a test can hold the two to the 
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 
 import ahocorasick
 
@@ -40,7 +40,10 @@ def _space_runs(masked: str) -> tuple[list[int], list[int]]:
 class ReferenceMatcher:
     """``find_normalized`` of ``PhraseMatcher``, in Python over pyahocorasick."""
 
-    def __init__(self, terms: Iterable[tuple[str, Hashable]]) -> None:
+    def __init__(
+        self, terms: Iterable[tuple[str, Hashable]], mark: Callable[[Hashable], int] | None = None
+    ) -> None:
+        self._mark = mark
         entries: dict[str, list[tuple[Hashable, str]]] = {}
         for term, payload in terms:
             for key, mode in term_keys(term):
@@ -67,6 +70,15 @@ class ReferenceMatcher:
         self.keys = len(final)
         if final:
             self._auto.make_automaton()
+
+    def find_marked(self, normalized: str) -> tuple[list[tuple[Hashable, int, int]], int]:
+        """The hits and the OR of their payloads' marks, with ``mark`` called per hit."""
+        assert self._mark is not None, "built without marks"
+        hits = self.find_normalized(normalized)
+        marks = 0
+        for payload, _, _ in hits:
+            marks |= self._mark(payload)
+        return hits, marks
 
     def find_normalized(self, normalized: str) -> list[tuple[Hashable, int, int]]:
         if self._empty or not normalized:
