@@ -433,11 +433,10 @@ def _candidates(norm: str) -> list[tuple[int, int, int, int, str, datetime | Non
     # Which patterns may match, then where the anchor words are, each in one pass of an automaton
     # (the alternation regex walked every position of every post). Overlapping anchors do not
     # matter: windows are merged.
-    needed: set[int] = set()
-    for _, patterns in _NEEDED_SCAN.iter(norm):
-        needed |= patterns
+    needed = _NEEDED_SCAN.values(norm)
     if not needed:  # most posts stop here
         return found
+    needed = set().union(*needed)
     anchors = sorted((end + 1 - length, end + 1) for end, length in _ANCHOR_SCAN.iter(norm))
     if not anchors:
         return found
@@ -544,7 +543,7 @@ def find_countdown(
     if not found and source == "ocr":
         return None
     if not found:
-        m = _BARE_ONLY.fullmatch(norm)
+        m = _BARE_ONLY.fullmatch(norm) if norm[0].isdigit() or norm[0].isspace() else None
         if not m:
             return None
         found = [(3, m.start(1), m.end(1), int(m.group(1)), "day", None, "bare")]

@@ -104,24 +104,45 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
     uint32_t *a = PyMem_Malloc((n + 1) * sizeof(uint32_t)), *b;
     if (!a) return PyErr_NoMemory();
     Py_ssize_t m = 0, i, j, k, extra;
-    int hashes = 0;
-    /* 1. the per-character fold */
-    for (i = 0; i < n; i++) {
-        uint32_t ch = PyUnicode_READ(kind, data, i);
-        uint8_t f = flags_of(ch);
-        if (!(f & HANDLED)) {
-            PyMem_Free(a);
-            Py_RETURN_NONE;
-        }
-        if (f & DROP) continue;
-        ch = pre_tab[ch];
-        hashes |= ch == '#';
-        a[m++] = ch;
+    /* 1. the per-character fold, and 3. case and '_' as a space, in one pass up to the first '#':
+     * step 2 needs the case of what follows a '#', so from there on the characters are written
+     * as step 1 leaves them and step 3 runs over them after step 2. */
+    Py_ssize_t raw_from = -1; /* where the characters step 3 has not seen start (-1: none) */
+    int digits = 0;
+#define STEP1(T)                                                   \
+    {                                                              \
+        const T *src = (const T *)data;                            \
+        for (i = 0; i < n; i++) {                                  \
+            uint32_t ch = src[i];                                  \
+            uint8_t f = flags_of(ch);                              \
+            if (!(f & HANDLED)) {                                  \
+                PyMem_Free(a);                                     \
+                Py_RETURN_NONE;                                    \
+            }                                                      \
+            if (f & DROP) continue;                                \
+            ch = pre_tab[ch];                                      \
+            if (raw_from < 0) {                                    \
+                if (ch == '#') {                                   \
+                    raw_from = m;                                  \
+                } else {                                           \
+                    ch = ch == '_' ? ' ' : post_tab[ch];           \
+                    digits |= (flags_of(ch) & DIGIT) != 0;         \
+                }                                                  \
+            }                                                      \
+            a[m++] = ch;                                           \
+        }                                                          \
     }
-    /* 2. camel-case hashtags opened up, '#' as a space */
-    if (hashes) {
+    if (kind == PyUnicode_1BYTE_KIND)
+        STEP1(Py_UCS1)
+    else if (kind == PyUnicode_2BYTE_KIND)
+        STEP1(Py_UCS2)
+    else
+        STEP1(Py_UCS4)
+#undef STEP1
+    if (raw_from >= 0) {
+        /* 2. camel-case hashtags opened up, '#' as a space (no '#' before raw_from) */
         extra = 0;
-        for (i = 0; i < m; i++) {
+        for (i = raw_from; i < m; i++) {
             if (a[i] != '#') continue;
             for (j = i + 1; j < m && (flags_of(a[j]) & WORD); j++) extra += camel_at(a, j, i + 1);
             i = j - 1;
@@ -131,8 +152,9 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
             PyMem_Free(a);
             return PyErr_NoMemory();
         }
-        k = 0;
-        for (i = 0; i < m; i++) {
+        memcpy(b, a, raw_from * sizeof(uint32_t));
+        k = raw_from;
+        for (i = raw_from; i < m; i++) {
             if (a[i] != '#') {
                 b[k++] = a[i];
                 continue;
@@ -147,13 +169,12 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
         PyMem_Free(a);
         a = b;
         m = k;
-    }
-    /* 3. case, '_' as a space */
-    int digits = 0;
-    for (i = 0; i < m; i++) {
-        uint32_t ch = a[i] == '_' ? ' ' : post_tab[a[i]];
-        digits |= (flags_of(ch) & DIGIT) != 0;
-        a[i] = ch;
+        /* 3. for the rest: case, '_' as a space */
+        for (i = raw_from; i < m; i++) {
+            uint32_t ch = a[i] == '_' ? ' ' : post_tab[a[i]];
+            digits |= (flags_of(ch) & DIGIT) != 0;
+            a[i] = ch;
+        }
     }
     /* 4. digits spaced from the letters they touch */
     if (digits) {
@@ -190,6 +211,7 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
      * the write position never passes the read position. */
     k = 0;
     int pending = 0; /* a space to write before the next character kept */
+    uint32_t maxch = 0;
     for (i = 0; i < m;) {
         uint32_t ch = a[i];
         uint8_t f = flags_of(ch);
@@ -208,9 +230,25 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
             if (j - i < 3) j = i + 1;
         }
         a[k++] = ch;
+        maxch |= ch;
         i = j;
     }
-    PyObject *out = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, a, k);
+    /* the str at once in its canonical kind: the OR of the characters is below 0x80, 0x100 or
+     * 0x10000 exactly when the largest of them is, which is all PyUnicode_New looks at */
+    PyObject *out = PyUnicode_New(k, maxch > 0x10ffff ? 0x10ffff : maxch);
+    if (out) {
+        void *dst = PyUnicode_DATA(out);
+        switch (PyUnicode_KIND(out)) {
+            case PyUnicode_1BYTE_KIND:
+                for (i = 0; i < k; i++) ((Py_UCS1 *)dst)[i] = (Py_UCS1)a[i];
+                break;
+            case PyUnicode_2BYTE_KIND:
+                for (i = 0; i < k; i++) ((Py_UCS2 *)dst)[i] = (Py_UCS2)a[i];
+                break;
+            default:
+                memcpy(dst, a, k * sizeof(Py_UCS4));
+        }
+    }
     PyMem_Free(a);
     return out;
 }

@@ -75,6 +75,15 @@ class Literals(Generic[V]):
         self._width = width
         self._outputs = [tuple(out) for out in outputs]
 
+    def values(self, text: str) -> list[V]:
+        """The values of every occurrence in ``text``, in :meth:`iter`'s order (a list, not a
+        generator: most texts have none, and a generator costs more than the scan of a short one)."""
+        found = _native.scan(text, self._classes, self._delta, self._accept, self._width)
+        if not found:
+            return []
+        outputs = self._outputs
+        return [value for state in found[1::2] for value in outputs[state]]
+
     def iter(self, text: str) -> Iterator[tuple[int, V]]:
         """``(end, value)`` for every occurrence of a literal in ``text`` (see the module docstring)."""
         found = _native.scan(text, self._classes, self._delta, self._accept, self._width)

@@ -7,13 +7,13 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
-import ahocorasick
 import pytest
 
 from alerts import countdown
 from alerts.countdown import find_countdown
 from tests.alerts.test_detect_countdown import ISSUE_EXAMPLES
 from tests.support.detect import LEXICON
+from tests.support.reference_scan import ReferenceScan
 
 POSTED = datetime(2021, 11, 2, 10, 0, tzinfo=UTC)
 
@@ -102,13 +102,11 @@ def _phrasings(n: int, seed: int) -> list[str]:
     ]
 
 
-def _every_pattern_everywhere() -> ahocorasick.Automaton:
+def _every_pattern_everywhere() -> ReferenceScan:
     """The needed words' scan as if there were none: each anchor word lets every pattern run."""
-    scan = ahocorasick.Automaton()
-    for word in countdown._ANCHOR_WORDS:
-        scan.add_word(word, frozenset(range(len(countdown._PATTERNS))))
-    scan.make_automaton()
-    return scan
+    return ReferenceScan(
+        {word: frozenset(range(len(countdown._PATTERNS))) for word in countdown._ANCHOR_WORDS}
+    )
 
 
 def _texts() -> list[str]:

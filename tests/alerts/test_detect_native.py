@@ -13,7 +13,6 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
-import ahocorasick
 import pytest
 
 from alerts import countdown, detect
@@ -23,6 +22,7 @@ from monitor.core import text as text_module
 from monitor.core.text import normalize
 from tests.support.detect import LEXICON  # the tests' copy of shared/research/lexicon.json
 from tests.support.reference_matcher import ReferenceMatcher
+from tests.support.reference_scan import ReferenceScan
 
 POSTED = datetime(2026, 3, 1, 12, tzinfo=UTC)
 PHRASES = [
@@ -73,14 +73,6 @@ def _corpus(n: int, seed: int) -> list[str]:
     return posts
 
 
-def _pyahocorasick(keys: dict) -> ahocorasick.Automaton:
-    scan = ahocorasick.Automaton()
-    for word, value in keys.items():
-        scan.add_word(word, value)
-    scan.make_automaton()
-    return scan
-
-
 def _answers(detector: Detector, posts: list[str], explain: bool) -> list[dict]:
     normalize.cache_clear()
     return [detector.detect(post, post[::-1], POSTED, explain=explain).to_json() for post in posts]
@@ -95,9 +87,9 @@ def test_the_native_scans_detect_as_python_does(monkeypatch, min_severity):
     assert any(text_module._native_fold(p) is None for p in posts)  # and reaches the Python fold
     monkeypatch.setattr(text_module, "_native_fold", lambda _text: None)
     needed = {word: frozenset(patterns) for word, patterns in countdown._NEEDED.items()}
-    monkeypatch.setattr(countdown, "_NEEDED_SCAN", _pyahocorasick(needed))
+    monkeypatch.setattr(countdown, "_NEEDED_SCAN", ReferenceScan(needed))
     monkeypatch.setattr(
-        countdown, "_ANCHOR_SCAN", _pyahocorasick({w: len(w) for w in countdown._ANCHOR_WORDS})
+        countdown, "_ANCHOR_SCAN", ReferenceScan({w: len(w) for w in countdown._ANCHOR_WORDS})
     )
     monkeypatch.setattr(detect, "PhraseMatcher", ReferenceMatcher)
     detector = Detector(load_rules(), min_severity=min_severity)

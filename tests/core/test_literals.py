@@ -47,7 +47,9 @@ def test_countdown_like_keys_on_arabic_and_english_text():
     ]
     for _ in range(500):
         text = " ".join(rng.choice(words) for _ in range(rng.randint(0, 30)))
-        assert list(Literals(_ARABIC_KEYS).iter(text)) == _reference(_ARABIC_KEYS, text), text
+        expected = _reference(_ARABIC_KEYS, text)
+        assert list(Literals(_ARABIC_KEYS).iter(text)) == expected, text
+        assert Literals(_ARABIC_KEYS).values(text) == [value for _, value in expected], text
 
 
 @settings(max_examples=300, deadline=None)

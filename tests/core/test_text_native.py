@@ -9,6 +9,7 @@ former one-pass fold.
 from __future__ import annotations
 
 import random
+import sys
 import unicodedata
 
 import pytest
@@ -118,6 +119,20 @@ def test_any_text_folds_as_in_python(text):
     if folded is not None:
         assert folded == _python_fold(text)
     assert normalize.__wrapped__(text) == _python_fold(text)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "text", ["Abc DEF", "CAFÉ au lait", "الكتاب abc", "x 🔥 y", "#RevengeIsComing 59يوما", "   ", "a_b"]
+)
+def test_the_folded_str_is_in_its_canonical_kind(text):
+    """The fold writes its str in the narrowest kind itself: one that CPython would make of the
+    same characters (an ASCII text as ASCII, not Latin-1), or comparisons and hashes go wrong."""
+    folded = _c_fold(text)
+    assert folded is not None
+    canonical = "".join(list(folded))  # made by CPython from the characters
+    assert folded.isascii() == canonical.isascii()
+    assert sys.getsizeof(folded) == sys.getsizeof(canonical)
+    assert hash(folded) == hash(canonical) and {folded: 1}[canonical] == 1
 
 
 def test_fold_takes_only_text():
