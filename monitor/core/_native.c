@@ -103,7 +103,7 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
     const void *data = PyUnicode_DATA(arg);
     uint32_t *a = PyMem_Malloc((n + 1) * sizeof(uint32_t)), *b;
     if (!a) return PyErr_NoMemory();
-    Py_ssize_t m = 0, i, j, k, extra;
+    Py_ssize_t m = 0, i, j, k, extra = 0;
     /* 1. the per-character fold, and 3. case and '_' as a space, in one pass up to the first '#':
      * step 2 needs the case of what follows a '#', so from there on the characters are written
      * as step 1 leaves them and step 3 runs over them after step 2. */
@@ -147,28 +147,33 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
             for (j = i + 1; j < m && (flags_of(a[j]) & WORD); j++) extra += camel_at(a, j, i + 1);
             i = j - 1;
         }
-        b = PyMem_Malloc((m + extra + 1) * sizeof(uint32_t));
-        if (!b) {
+        if (!extra) { /* no camel case: each '#' becomes a space where it is */
+            for (i = raw_from; i < m; i++)
+                if (a[i] == '#') a[i] = ' ';
+        } else {
+            b = PyMem_Malloc((m + extra + 1) * sizeof(uint32_t));
+            if (!b) {
+                PyMem_Free(a);
+                return PyErr_NoMemory();
+            }
+            memcpy(b, a, raw_from * sizeof(uint32_t));
+            k = raw_from;
+            for (i = raw_from; i < m; i++) {
+                if (a[i] != '#') {
+                    b[k++] = a[i];
+                    continue;
+                }
+                b[k++] = ' ';
+                for (j = i + 1; j < m && (flags_of(a[j]) & WORD); j++) {
+                    if (camel_at(a, j, i + 1)) b[k++] = ' ';
+                    b[k++] = a[j];
+                }
+                i = j - 1;
+            }
             PyMem_Free(a);
-            return PyErr_NoMemory();
+            a = b;
+            m = k;
         }
-        memcpy(b, a, raw_from * sizeof(uint32_t));
-        k = raw_from;
-        for (i = raw_from; i < m; i++) {
-            if (a[i] != '#') {
-                b[k++] = a[i];
-                continue;
-            }
-            b[k++] = ' ';
-            for (j = i + 1; j < m && (flags_of(a[j]) & WORD); j++) {
-                if (camel_at(a, j, i + 1)) b[k++] = ' ';
-                b[k++] = a[j];
-            }
-            i = j - 1;
-        }
-        PyMem_Free(a);
-        a = b;
-        m = k;
         /* 3. for the rest: case, '_' as a space */
         for (i = raw_from; i < m; i++) {
             uint32_t ch = a[i] == '_' ? ' ' : post_tab[a[i]];
@@ -188,6 +193,8 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
             while (i < m && (flags_of(a[i]) & DIGIT)) i++;
             extra += i < m && (flags_of(a[i]) & LETTER);
         }
+    }
+    if (digits && extra) { /* (most numbers stand alone: nothing to space) */
         b = PyMem_Malloc((m + extra + 1) * sizeof(uint32_t));
         if (!b) {
             PyMem_Free(a);
@@ -225,9 +232,9 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
             pending = 0;
         }
         j = i + 1;
-        if (f & LETTER) {
+        if ((f & LETTER) && j + 1 < m && a[j] == ch && a[j + 1] == ch) { /* a run of 3 or more */
+            j += 2;
             while (j < m && a[j] == ch) j++;
-            if (j - i < 3) j = i + 1;
         }
         a[k++] = ch;
         maxch |= ch;
@@ -277,21 +284,33 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         Py_CLEAR(out);
         goto done;
     }
-    for (i = 0; i < n; i++) {
-        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
-        uint16_t c = ch < (Py_UCS4)nclasses ? cls[ch] : 0;
-        state = next[state * width + (c < width ? c : 0)];
-        if (acc[state]) {
-            PyObject *end = PyLong_FromSsize_t(i), *at = PyLong_FromLong(state);
-            int failed = !end || !at || PyList_Append(out, end) < 0 || PyList_Append(out, at) < 0;
-            Py_XDECREF(end);
-            Py_XDECREF(at);
-            if (failed) {
-                Py_CLEAR(out);
-                goto done;
-            }
-        }
+    /* one loop per kind of str: PyUnicode_READ's switch per character was a third of the scan */
+#define SCAN(T)                                                                                   \
+    {                                                                                             \
+        const T *src = (const T *)data;                                                           \
+        for (i = 0; i < n; i++) {                                                                 \
+            Py_UCS4 ch = src[i];                                                                  \
+            uint16_t c = ch < (Py_UCS4)nclasses ? cls[ch] : 0;                                    \
+            state = next[state * width + (c < width ? c : 0)];                                    \
+            if (acc[state]) {                                                                     \
+                PyObject *end = PyLong_FromSsize_t(i), *at = PyLong_FromLong(state);              \
+                int failed = !end || !at || PyList_Append(out, end) < 0 || PyList_Append(out, at) < 0; \
+                Py_XDECREF(end);                                                                  \
+                Py_XDECREF(at);                                                                   \
+                if (failed) {                                                                     \
+                    Py_CLEAR(out);                                                                \
+                    goto done;                                                                    \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
     }
+    if (kind == PyUnicode_1BYTE_KIND)
+        SCAN(Py_UCS1)
+    else if (kind == PyUnicode_2BYTE_KIND)
+        SCAN(Py_UCS2)
+    else
+        SCAN(Py_UCS4)
+#undef SCAN
 done:
     PyBuffer_Release(&classes);
     PyBuffer_Release(&delta);
