@@ -82,13 +82,58 @@ static PyObject *set_tables(PyObject *self, PyObject *args) {
 
 static inline uint8_t flags_of(uint32_t ch) { return ch < (uint32_t)tab_size ? flag_tab[ch] : 0; }
 
-static inline int camel_at(const uint32_t *a, Py_ssize_t j, Py_ssize_t first) {
-    return j > first && a[j - 1] >= 'a' && a[j - 1] <= 'z' && a[j] >= 'A' && a[j] <= 'Z';
-}
+/* The fold as one pass: each character goes through the steps in turn, each step keeping the
+ * little it needs of what came before (whether a hashtag is open, the previous character, a
+ * pending space, the run of equal letters), so the text is read once and written once. The steps
+ * are those of the module docstring, in that order; the tests hold the result to the Python fold
+ * (tests/core/test_text_native.py).
+ */
+/* steps 5 (runs of 3+ equal letters as one) and 6 (whitespace collapsed and stripped) of ``ch``
+ * with flags ``fl``; the state is fold()'s locals (macros, so that it stays in registers) */
+#define STEP56(ch, fl)                                                         \
+    do {                                                                       \
+        if ((fl) & SPACE) {                                                    \
+            pending = k > 0;                                                   \
+            run_len = 0;                                                       \
+            break;                                                             \
+        }                                                                      \
+        if (k + 2 > cap) {                                                     \
+            uint32_t *grown = PyMem_Realloc(out, (cap + cap / 2 + 16) * sizeof(uint32_t)); \
+            if (!grown) goto nomem;                                            \
+            out = grown;                                                       \
+            cap += cap / 2 + 16;                                               \
+        }                                                                      \
+        if (pending) {                                                         \
+            out[k++] = ' ';                                                    \
+            pending = 0;                                                       \
+        }                                                                      \
+        if (((fl) & LETTER) && run_len && (ch) == run_ch) {                    \
+            run_len++;                                                         \
+            if (run_len == 2)                                                  \
+                out[k++] = (ch); /* two equal letters stay two */              \
+            else if (run_len == 3)                                             \
+                k--; /* a third: the run is one letter */                      \
+            break;                                                             \
+        }                                                                      \
+        out[k++] = (ch);                                                       \
+        maxch |= (ch);                                                         \
+        run_ch = (ch);                                                         \
+        run_len = ((fl) & LETTER) ? 1 : 0;                                     \
+    } while (0)
 
-/* Each step that adds characters counts them first and writes into a buffer of that size (a
- * hostile 10 MB post costs its own size a few times over, not a worst case for every step);
- * steps that only replace or drop characters work in place. */
+/* steps 3 (case folded, '_' as a space) and 4 (a space between digits and a letter touching
+ * them), then 5 and 6 */
+#define STEP34(c)                                                                        \
+    do {                                                                                 \
+        uint32_t c3 = (c) == '_' ? ' ' : post[(c)];                                      \
+        uint8_t f3 = FLAGS(c3);                                                          \
+        if (((f3 & DIGIT) && (last4 & LETTER)) || ((f3 & LETTER) && (last4 & DIGIT))) { \
+            STEP56(' ', space_flags);                                                    \
+        }                                                                                \
+        last4 = f3;                                                                      \
+        STEP56(c3, f3);                                                                  \
+    } while (0)
+
 static PyObject *fold(PyObject *self, PyObject *arg) {
     if (!PyUnicode_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "fold() takes a str");
@@ -98,166 +143,84 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
         PyErr_SetString(PyExc_RuntimeError, "fold tables not set");
         return NULL;
     }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg), i;
     int kind = PyUnicode_KIND(arg);
     const void *data = PyUnicode_DATA(arg);
-    uint32_t *a = PyMem_Malloc((n + 1) * sizeof(uint32_t)), *b;
-    if (!a) return PyErr_NoMemory();
-    Py_ssize_t m = 0, i, j, k, extra = 0;
-    /* 1. the per-character fold, and 3. case and '_' as a space, in one pass up to the first '#':
-     * step 2 needs the case of what follows a '#', so from there on the characters are written
-     * as step 1 leaves them and step 3 runs over them after step 2. */
-    Py_ssize_t raw_from = -1; /* where the characters step 3 has not seen start (-1: none) */
-    int digits = 0;
-#define STEP1(T)                                                   \
-    {                                                              \
-        const T *src = (const T *)data;                            \
-        for (i = 0; i < n; i++) {                                  \
-            uint32_t ch = src[i];                                  \
-            uint8_t f = flags_of(ch);                              \
-            if (!(f & HANDLED)) {                                  \
-                PyMem_Free(a);                                     \
-                Py_RETURN_NONE;                                    \
-            }                                                      \
-            if (f & DROP) continue;                                \
-            ch = pre_tab[ch];                                      \
-            if (raw_from < 0) {                                    \
-                if (ch == '#') {                                   \
-                    raw_from = m;                                  \
-                } else {                                           \
-                    ch = ch == '_' ? ' ' : post_tab[ch];           \
-                    digits |= (flags_of(ch) & DIGIT) != 0;         \
-                }                                                  \
-            }                                                      \
-            a[m++] = ch;                                           \
-        }                                                          \
+    Py_ssize_t k = 0, cap = n + 16, run_len = 0;
+    uint32_t *out = PyMem_Malloc(cap * sizeof(uint32_t));
+    if (!out) return PyErr_NoMemory();
+    int pending = 0;           /* step 6: a space to write before the next character kept */
+    uint32_t run_ch = 0;       /* step 5: the letter of the current run (run_len: its length) */
+    uint8_t last4 = 0;         /* step 4: the flags of the previous character */
+    uint32_t maxch = 0;        /* the OR of the characters written */
+    const uint8_t space_flags = flags_of(' ');
+    /* the tables in locals: the compiler need not load them again after each write */
+    const uint8_t *ftab = flag_tab;
+    const uint32_t *pre = pre_tab, *post = post_tab, tsize = (uint32_t)tab_size;
+#define FLAGS(c) ((c) < tsize ? ftab[(c)] : 0)
+    /* step 2's state: inside the word after a '#' (its first character: no space before it), and
+     * the character before (as step 1 left it: a capital after a small letter opens a word) */
+    int in_tag = 0, tag_first = 0;
+    uint32_t before = 0;
+#define FOLD(T)                                                                      \
+    {                                                                                \
+        const T *src = (const T *)data;                                              \
+        for (i = 0; i < n; i++) {                                                    \
+            uint32_t ch = src[i];                                                    \
+            uint8_t fl = FLAGS(ch);                                                  \
+            if (!(fl & HANDLED)) goto unhandled;                                     \
+            if (fl & DROP) continue;                                                 \
+            ch = pre[ch]; /* step 1 */                                               \
+            if (in_tag) { /* step 2: camel-case hashtags opened up */                \
+                if (FLAGS(ch) & WORD) {                                              \
+                    if (!tag_first && before >= 'a' && before <= 'z' && ch >= 'A' && ch <= 'Z') \
+                        STEP34(' ');                                                 \
+                    tag_first = 0;                                                   \
+                    before = ch;                                                     \
+                    STEP34(ch);                                                      \
+                    continue;                                                        \
+                }                                                                    \
+                in_tag = 0;                                                          \
+            }                                                                        \
+            if (ch == '#') { /* '#' as a space */                                    \
+                in_tag = tag_first = 1;                                              \
+                ch = ' ';                                                            \
+            }                                                                        \
+            STEP34(ch);                                                              \
+        }                                                                            \
     }
     if (kind == PyUnicode_1BYTE_KIND)
-        STEP1(Py_UCS1)
+        FOLD(Py_UCS1)
     else if (kind == PyUnicode_2BYTE_KIND)
-        STEP1(Py_UCS2)
+        FOLD(Py_UCS2)
     else
-        STEP1(Py_UCS4)
-#undef STEP1
-    if (raw_from >= 0) {
-        /* 2. camel-case hashtags opened up, '#' as a space (no '#' before raw_from) */
-        extra = 0;
-        for (i = raw_from; i < m; i++) {
-            if (a[i] != '#') continue;
-            for (j = i + 1; j < m && (flags_of(a[j]) & WORD); j++) extra += camel_at(a, j, i + 1);
-            i = j - 1;
-        }
-        if (!extra) { /* no camel case: each '#' becomes a space where it is */
-            for (i = raw_from; i < m; i++)
-                if (a[i] == '#') a[i] = ' ';
-        } else {
-            b = PyMem_Malloc((m + extra + 1) * sizeof(uint32_t));
-            if (!b) {
-                PyMem_Free(a);
-                return PyErr_NoMemory();
-            }
-            memcpy(b, a, raw_from * sizeof(uint32_t));
-            k = raw_from;
-            for (i = raw_from; i < m; i++) {
-                if (a[i] != '#') {
-                    b[k++] = a[i];
-                    continue;
-                }
-                b[k++] = ' ';
-                for (j = i + 1; j < m && (flags_of(a[j]) & WORD); j++) {
-                    if (camel_at(a, j, i + 1)) b[k++] = ' ';
-                    b[k++] = a[j];
-                }
-                i = j - 1;
-            }
-            PyMem_Free(a);
-            a = b;
-            m = k;
-        }
-        /* 3. for the rest: case, '_' as a space */
-        for (i = raw_from; i < m; i++) {
-            uint32_t ch = a[i] == '_' ? ' ' : post_tab[a[i]];
-            digits |= (flags_of(ch) & DIGIT) != 0;
-            a[i] = ch;
-        }
-    }
-    /* 4. digits spaced from the letters they touch */
-    if (digits) {
-        extra = 0;
-        for (i = 0; i < m;) {
-            if (!(flags_of(a[i]) & DIGIT)) {
-                i++;
-                continue;
-            }
-            extra += i > 0 && (flags_of(a[i - 1]) & LETTER);
-            while (i < m && (flags_of(a[i]) & DIGIT)) i++;
-            extra += i < m && (flags_of(a[i]) & LETTER);
-        }
-    }
-    if (digits && extra) { /* (most numbers stand alone: nothing to space) */
-        b = PyMem_Malloc((m + extra + 1) * sizeof(uint32_t));
-        if (!b) {
-            PyMem_Free(a);
-            return PyErr_NoMemory();
-        }
-        k = 0;
-        for (i = 0; i < m;) {
-            if (!(flags_of(a[i]) & DIGIT)) {
-                b[k++] = a[i++];
-                continue;
-            }
-            if (i > 0 && (flags_of(a[i - 1]) & LETTER)) b[k++] = ' ';
-            while (i < m && (flags_of(a[i]) & DIGIT)) b[k++] = a[i++];
-            if (i < m && (flags_of(a[i]) & LETTER)) b[k++] = ' ';
-        }
-        PyMem_Free(a);
-        a = b;
-        m = k;
-    }
-    /* 5. runs of 3+ equal letters as one, and 6. whitespace collapsed and stripped, in place:
-     * the write position never passes the read position. */
-    k = 0;
-    int pending = 0; /* a space to write before the next character kept */
-    uint32_t maxch = 0;
-    for (i = 0; i < m;) {
-        uint32_t ch = a[i];
-        uint8_t f = flags_of(ch);
-        if (f & SPACE) {
-            pending = k > 0;
-            i++;
-            continue;
-        }
-        if (pending) {
-            a[k++] = ' ';
-            pending = 0;
-        }
-        j = i + 1;
-        if ((f & LETTER) && j + 1 < m && a[j] == ch && a[j + 1] == ch) { /* a run of 3 or more */
-            j += 2;
-            while (j < m && a[j] == ch) j++;
-        }
-        a[k++] = ch;
-        maxch |= ch;
-        i = j;
-    }
+        FOLD(Py_UCS4)
+#undef FOLD
+#undef FLAGS
     /* the str at once in its canonical kind: the OR of the characters is below 0x80, 0x100 or
      * 0x10000 exactly when the largest of them is, which is all PyUnicode_New looks at */
-    PyObject *out = PyUnicode_New(k, maxch > 0x10ffff ? 0x10ffff : maxch);
-    if (out) {
-        void *dst = PyUnicode_DATA(out);
-        switch (PyUnicode_KIND(out)) {
+    PyObject *str = PyUnicode_New(k, maxch > 0x10ffff ? 0x10ffff : maxch);
+    if (str) {
+        void *dst = PyUnicode_DATA(str);
+        switch (PyUnicode_KIND(str)) {
             case PyUnicode_1BYTE_KIND:
-                for (i = 0; i < k; i++) ((Py_UCS1 *)dst)[i] = (Py_UCS1)a[i];
+                for (i = 0; i < k; i++) ((Py_UCS1 *)dst)[i] = (Py_UCS1)out[i];
                 break;
             case PyUnicode_2BYTE_KIND:
-                for (i = 0; i < k; i++) ((Py_UCS2 *)dst)[i] = (Py_UCS2)a[i];
+                for (i = 0; i < k; i++) ((Py_UCS2 *)dst)[i] = (Py_UCS2)out[i];
                 break;
             default:
-                memcpy(dst, a, k * sizeof(Py_UCS4));
+                memcpy(dst, out, k * sizeof(Py_UCS4));
         }
     }
-    PyMem_Free(a);
-    return out;
+    PyMem_Free(out);
+    return str;
+unhandled:
+    PyMem_Free(out);
+    Py_RETURN_NONE;
+nomem:
+    PyMem_Free(out);
+    return PyErr_NoMemory();
 }
 
 /* Every occurrence of a set of literals: a deterministic automaton (Aho-Corasick with every
