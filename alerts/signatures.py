@@ -265,8 +265,6 @@ def silence(
 ) -> list[tuple[Any, int, int]]:
     """``found`` (the automaton's hits on ``normalized``) without the rule terms the channel's
     identity covers; ``severities[i]`` is rule ``i``'s severity."""
-    if not any(payload[0] == "term" for payload, _, _ in found):
-        return found
     phrases, lines = signature.quiet_spans(body, normalized)
     if not phrases and not lines:
         return found
