@@ -17,7 +17,8 @@ Columns (MB/s of input text, UTF-8):
     the original text only for posts that match); ``normalize`` alone is shown for reference.
 Target: >= 20 MB/s for ``match`` with 10,000 terms, and faster than the regex. The last line times
 the whole detector (10,000 terms, the default rules with their proximity rules, countdowns) as the
-pipeline calls it (``explain=False``), in wall and CPU seconds, against the target of 20 MB/s.
+pipeline calls it (``explain=False``, the post's channel given), in wall and CPU seconds, against the
+target of 20 MB/s.
 """
 
 from __future__ import annotations

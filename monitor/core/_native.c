@@ -189,12 +189,7 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
             STEP34(ch);                                                              \
         }                                                                            \
     }
-    if (kind == PyUnicode_1BYTE_KIND)
-        FOLD(Py_UCS1)
-    else if (kind == PyUnicode_2BYTE_KIND)
-        FOLD(Py_UCS2)
-    else
-        FOLD(Py_UCS4)
+    BY_KIND(kind, FOLD);
 #undef FOLD
 #undef FLAGS
     /* the str at once in its canonical kind: the OR of the characters is below 0x80, 0x100 or
@@ -247,7 +242,6 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         Py_CLEAR(out);
         goto done;
     }
-    /* one loop per kind of str: PyUnicode_READ's switch per character was a third of the scan */
 #define SCAN(T)                                                                                   \
     {                                                                                             \
         const T *src = (const T *)data;                                                           \
@@ -267,12 +261,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             }                                                                                     \
         }                                                                                         \
     }
-    if (kind == PyUnicode_1BYTE_KIND)
-        SCAN(Py_UCS1)
-    else if (kind == PyUnicode_2BYTE_KIND)
-        SCAN(Py_UCS2)
-    else
-        SCAN(Py_UCS4)
+    BY_KIND(kind, SCAN);
 #undef SCAN
 done:
     PyBuffer_Release(&classes);

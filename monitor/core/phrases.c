@@ -668,12 +668,7 @@ static PyObject *find_hits(Phrases *self, PyObject *arg, uint64_t *mark) {
             first[m++] = i + 1;                          \
         }                                                \
     }
-        if (kind == PyUnicode_1BYTE_KIND)
-            MASK(Py_UCS1)
-        else if (kind == PyUnicode_2BYTE_KIND)
-            MASK(Py_UCS2)
-        else
-            MASK(Py_UCS4)
+        BY_KIND(kind, MASK);
 #undef MASK
     }
     if (text[m - 1] != ' ') {
