@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.countdown import find_countdown
-from alerts.hit_marks import ABBREVIATION, COMPANION, CONTEXT, RANKS, HitMarks
+from alerts.hit_marks import ABBREVIATION, COMPANION, CONTEXT, RANKS, TERMS, HitMarks
 from alerts.matcher import PhraseMatcher, to_original
 from alerts.proximity import NearRule, find_near
 from alerts.rules import RuleSet, load_rules
@@ -43,7 +43,6 @@ CONTEXT_CATEGORIES = frozenset(
 
 
 _LATIN_ABBREVIATION = re.compile(r"[A-Za-z]{2,3}s?")
-_TERMS = RANKS | COMPANION  # the marks of "term" hits
 
 
 class Detector:
@@ -84,7 +83,6 @@ class Detector:
         self._abbreviations = frozenset(term for term, _ in entries if _LATIN_ABBREVIATION.fullmatch(term))
         self._marks = HitMarks(rules, self._gives_context, self._abbreviations)
         self._matcher = PhraseMatcher(entries, mark=self._marks.mark)
-        self._near_any = self._marks.near_any  # (looked up once per post)
         self._regexes = [(index, pattern) for index, rule in enumerate(rules) for pattern in rule.regex]
         log.debug("detector: %d rules, %d automaton keys", len(rules), self._matcher.keys)
 
@@ -135,15 +133,15 @@ class Detector:
                     if hit[0][0] not in ("term", "near") or hit[0][2] not in self._abbreviations  # type: ignore[index]
                 ]
                 marked = False
-            if signature is None and channel is not None and mark & _TERMS:
+            if signature is None and channel is not None and mark & TERMS:
                 signature = self.signatures.for_channel(channel.id, channel.username, channel.title)
-            if signature is not None and mark & _TERMS:
+            if signature is not None and mark & TERMS:
                 kept = silence(found, body, normalized, signature, self._severities)
                 if len(kept) != len(found):
                     self.quieted += 1
                     marked = False
                 found = kept
-            if mark & self._near_any and self._marks.near_possible(mark):  # proximity: a term of each group
+            if self._marks.near_possible(mark):  # proximity rules: a term of each group, within N words
                 near = find_near(normalized, found, self._near)
                 if near:
                     found += near
@@ -166,7 +164,7 @@ class Detector:
         # rule term matched somewhere in the post (its companion may be on the poster).
         marked = marked and not marks & COMPANION  # a companion rule's term: judged from the hits
         if marked:
-            term_hit = bool(marks & _TERMS)
+            term_hit = bool(marks & TERMS)
         else:
             term_hit = any(payload[0] == "term" for found in founds for payload, _, _ in found)  # type: ignore[index]
         if not countdowns and not term_hit:  # most posts: nothing that can alert or be shown

@@ -30,13 +30,14 @@ from collections.abc import Hashable, Sequence
 from alerts.rules import Rule
 from monitor.core.detection import SEVERITIES, severity_rank
 
-__all__ = ["ABBREVIATION", "COMPANION", "CONTEXT", "NEAR_OVERFLOW", "RANKS", "HitMarks"]
+__all__ = ["ABBREVIATION", "COMPANION", "CONTEXT", "NEAR_OVERFLOW", "RANKS", "TERMS", "HitMarks"]
 
 RANKS = (1 << len(SEVERITIES)) - 1
 CONTEXT = 1 << len(SEVERITIES)
 ABBREVIATION = CONTEXT << 1
 COMPANION = CONTEXT << 2
 NEAR_OVERFLOW = CONTEXT << 3
+TERMS = RANKS | COMPANION  # the bits of "term" payloads
 _FIRST_GROUP_BIT = len(SEVERITIES) + 5
 _BITS = 64
 

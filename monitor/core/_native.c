@@ -87,9 +87,9 @@ static inline uint8_t flags_of(uint32_t ch) { return ch < (uint32_t)tab_size ? f
  * pending space, the run of equal letters), so the text is read once and written once. The steps
  * are those of the module docstring, in that order; the tests hold the result to the Python fold
  * (tests/core/test_text_native.py).
- */
-/* steps 5 (runs of 3+ equal letters as one) and 6 (whitespace collapsed and stripped) of ``ch``
- * with flags ``fl``; the state is fold()'s locals (macros, so that it stays in registers) */
+ *
+ * STEP56: steps 5 (runs of 3+ equal letters as one) and 6 (whitespace collapsed and stripped) of
+ * ``ch`` with flags ``fl``; the state is fold()'s locals (macros, so that it stays in registers). */
 #define STEP56(ch, fl)                                                         \
     do {                                                                       \
         if ((fl) & SPACE) {                                                    \
@@ -116,7 +116,6 @@ static inline uint8_t flags_of(uint32_t ch) { return ch < (uint32_t)tab_size ? f
             break;                                                             \
         }                                                                      \
         out[k++] = (ch);                                                       \
-        maxch |= (ch);                                                         \
         run_ch = (ch);                                                         \
         run_len = ((fl) & LETTER) ? 1 : 0;                                     \
     } while (0)
@@ -152,7 +151,6 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
     int pending = 0;           /* step 6: a space to write before the next character kept */
     uint32_t run_ch = 0;       /* step 5: the letter of the current run (run_len: its length) */
     uint8_t last4 = 0;         /* step 4: the flags of the previous character */
-    uint32_t maxch = 0;        /* the OR of the characters written */
     const uint8_t space_flags = flags_of(' ');
     /* the tables in locals: the compiler need not load them again after each write */
     const uint8_t *ftab = flag_tab;
@@ -192,22 +190,7 @@ static PyObject *fold(PyObject *self, PyObject *arg) {
     BY_KIND(kind, FOLD);
 #undef FOLD
 #undef FLAGS
-    /* the str at once in its canonical kind: the OR of the characters is below 0x80, 0x100 or
-     * 0x10000 exactly when the largest of them is, which is all PyUnicode_New looks at */
-    PyObject *str = PyUnicode_New(k, maxch > 0x10ffff ? 0x10ffff : maxch);
-    if (str) {
-        void *dst = PyUnicode_DATA(str);
-        switch (PyUnicode_KIND(str)) {
-            case PyUnicode_1BYTE_KIND:
-                for (i = 0; i < k; i++) ((Py_UCS1 *)dst)[i] = (Py_UCS1)out[i];
-                break;
-            case PyUnicode_2BYTE_KIND:
-                for (i = 0; i < k; i++) ((Py_UCS2 *)dst)[i] = (Py_UCS2)out[i];
-                break;
-            default:
-                memcpy(dst, out, k * sizeof(Py_UCS4));
-        }
-    }
+    PyObject *str = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, out, k); /* (its kind: the narrowest) */
     PyMem_Free(out);
     return str;
 unhandled:

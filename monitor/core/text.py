@@ -233,13 +233,14 @@ _LONGEST_KEPT = 64  # longer words (a link, a hostile run of letters) are folded
 _SEPARATOR = " \x00 "  # joins unknown words into one text to fold: NUL is untouched by every step
 
 
-def _fold_words(words: list[str]) -> list[str]:
-    """Each word folded, the lot in one pass of the native fold or, for characters it leaves to
-    Python, of :func:`_fold_text` (a pass per word costs its dozen C calls each)."""
+def _fold_words(words: list[str], native: bool = False) -> list[str]:
+    """Each word folded, the lot in one pass of :func:`_fold_text` (a pass per word costs its
+    dozen C calls each), or first of the native fold with ``native`` (words of a text the native
+    fold handled; ``normalize`` comes here only with words it did not)."""
     source = _SEPARATOR.join(words)
     if source.count("\x00") != len(words) - 1:  # a word with a NUL of its own
         return [_fold_text(word) for word in words]
-    joined = _native_fold(source)
+    joined = _native_fold(source) if native else None
     if joined is None:
         joined = _fold_text(source)
     folded = joined.split(_SEPARATOR)
@@ -558,7 +559,7 @@ def _offsets_by_word(text: str) -> tuple[str, Sequence[Origin]] | None:
     folded = list(map(_WORDS.get, words))
     if None in folded:  # words the table does not keep (long ones), or it started afresh meanwhile
         unknown = [word for word, f in zip(words, folded, strict=True) if f is None]
-        refolded = dict(zip(unknown, _fold_words(unknown), strict=True))
+        refolded = dict(zip(unknown, _fold_words(unknown, native=True), strict=True))
         folded = list(map(refolded.get, words, folded))
     if "" in folded:  # a word of marks alone folds to nothing: no piece of the folded text
         keep = list(map(bool, folded))

@@ -73,7 +73,7 @@ def test_the_marks_give_the_verdict_the_hits_give(monkeypatch, min_severity):
     assert not judged
 
 
-def test_proximity_rules_past_the_64th_bit_are_still_judged_from_their_hits():
+def test_proximity_rules_past_the_64th_bit_are_still_judged_from_their_hits(monkeypatch):
     groups = [["صاروخ", "missile"], ["قاعدة", "base"], ["يضرب", "strike"]]
     rules = "\n".join(
         f'[[rule]]\nname = "near-{k}"\nseverity = "{["low", "medium", "high"][k % 3]}"\n'
@@ -87,11 +87,8 @@ def test_proximity_rules_past_the_64th_bit_are_still_judged_from_their_hits():
     posts = [(" ".join(rng.choice(words) for _ in range(rng.randint(2, 9))), None) for _ in range(800)]
     marked = _answers(detector, posts, explain=False)
     assert sum(a["alert"] for a in marked) > 50
-    Detector.use_marks = False
-    try:
-        assert _answers(detector, posts, explain=False) == marked
-    finally:
-        Detector.use_marks = True
+    monkeypatch.setattr(Detector, "use_marks", False)
+    assert _answers(detector, posts, explain=False) == marked
 
 
 def test_what_each_payload_is_marked_with():
