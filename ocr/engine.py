@@ -14,7 +14,9 @@ are in ``bench/README.md`` (OCR).
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image
@@ -24,7 +26,7 @@ from monitor.core.models import OcrOutcome
 from ocr.blank import has_no_text
 from ocr.hashing import perceptual_hash, sha256_bytes
 from ocr.images import LoadedImage, load_image
-from ocr.passes import read_plane, read_second, second_passes
+from ocr.passes import plane_batches, read_planes, read_second, second_passes
 from ocr.planes import is_pass, plane_sets
 from ocr.readings import PassResult, ReadResult
 from ocr.settings import OcrSettings
@@ -37,17 +39,35 @@ NO_TEXT = "no text: no strong edges to make letters of"
 """The reason recorded with a ``done`` outcome whose picture was not read (``ocr.blank``)."""
 
 
+_WAYS = max(1, min(2, os.cpu_count() or 1))
+"""Tesseract runs side by side when one image is read in this process (``check --image``, the
+bot's and the web desk's reads): the machines this runs on have two cores."""
+
+
 def read_frames(frames: list[Image.Image], settings: OcrSettings) -> ReadResult:
-    """Text of the frames of one image, every pass in this process, one after the other."""
+    """Text of the frames of one image, every pass in this process: the batches of plane passes
+    (``plane_batches``) on two threads, each waiting on its Tesseract command, then the second
+    passes side by side."""
     planes = plane_sets(frames, settings)
-    results = [
-        PassResult(index, name, read_plane(plane, settings, name))
+    units = [
+        (index, name, plane)
         for index, frame_planes in enumerate(planes)
         for name, plane in frame_planes.items()
         if is_pass(name)
     ]
-    first = planes[0] if planes else {}
-    second = [read_second(name, results, first, settings) for name in second_passes(settings)]
+    batches = plane_batches([name for _, name, _ in units], _WAYS)
+    with ThreadPoolExecutor(_WAYS, thread_name_prefix="ocr-pass") as threads:
+        read = threads.map(lambda batch: read_planes([units[i][1:] for i in batch], settings), batches)
+        found = {
+            i: lines
+            for batch, lines in zip(batches, read, strict=True)
+            for i, lines in zip(batch, lines, strict=True)
+        }
+        results = [PassResult(index, name, found[i]) for i, (index, name, _) in enumerate(units)]
+        first = planes[0] if planes else {}
+        second = list(
+            threads.map(lambda name: read_second(name, results, first, settings), second_passes(settings))
+        )
     return finish(results, first, settings, second)
 
 

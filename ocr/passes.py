@@ -18,7 +18,7 @@ bogs down is skipped, not failed. Measurements: ``bench/README.md`` (OCR).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from PIL import Image
@@ -28,10 +28,10 @@ from ocr.lines import place_words
 from ocr.planes import LINES_PREFIX, image_planes, layout_of
 from ocr.readings import Line, PassResult, Word, keep_words, same_row
 from ocr.settings import OcrSettings
-from ocr.tesseract import tesseract_words
+from ocr.tesseract import tesseract_batch, tesseract_words
 from ocr.voting import merge_passes
 
-__all__ = ["read_plane", "read_second", "second_passes"]
+__all__ = ["plane_batches", "read_plane", "read_planes", "read_second", "second_passes"]
 
 
 _COUNTDOWN_HINT = re.compile(
@@ -64,6 +64,40 @@ def read_plane(plane: Image.Image | str | Path, settings: OcrSettings, name: str
         if placed:
             out.append(placed)
     return out
+
+
+def plane_batches(names: Sequence[str], ways: int) -> list[list[int]]:
+    """The plane passes ``names`` (of one image's frames) in batches of their indices, each batch
+    one Tesseract run (``read_planes``):
+    each stack of line crops alone (its own model and psm), first, since they take longest; the
+    other planes (all read alike) dealt into ``ways`` batches, one per core or worker. A run per
+    plane loaded the models nine times (``ara+eng``: 0.2 s of CPU each, a fifth of the passes'
+    time on the real images); ``ways`` runs keep every core busy (``bench/README.md``, OCR)."""
+    stacks = [[i] for i, name in enumerate(names) if name.startswith(LINES_PREFIX)]
+    planes = [i for i, name in enumerate(names) if not name.startswith(LINES_PREFIX)]
+    ways = max(1, min(ways, len(planes)))
+    return stacks + [planes[i::ways] for i in range(ways) if planes[i::ways]]
+
+
+def read_planes(
+    planes: Sequence[tuple[str, Image.Image | str | Path]], settings: OcrSettings
+) -> list[list[list[Word]]]:
+    """The plane passes of a batch (``plane_batches``), each as :func:`read_plane` would read it:
+    the colour planes and masks in one Tesseract run, a stack of line crops alone."""
+    found: dict[int, list[list[Word]]] = {}
+    alike = [(i, plane) for i, (name, plane) in enumerate(planes) if not name.startswith(LINES_PREFIX)]
+    read = tesseract_batch(
+        [plane for _, plane in alike],
+        settings.languages,
+        settings.psm,
+        _pass_timeout(settings),
+        settings.tesseract,
+    )
+    found.update(zip((i for i, _ in alike), read, strict=True))
+    for i, (name, plane) in enumerate(planes):
+        if i not in found:
+            found[i] = read_plane(plane, settings, name)
+    return [found[i] for i in range(len(planes))]
 
 
 def second_passes(settings: OcrSettings) -> list[str]:

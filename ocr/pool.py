@@ -7,8 +7,9 @@ so on a timeout the whole process group is killed, its private temp folder remov
 worker started; the pool keeps going.
 
 **The passes of one image are spread over the workers.** An image is read in steps: ``prepare``
-(load, fingerprint, write the planes), one ``pass`` per plane (nine Tesseract runs, the bulk of
-the time), the ``second`` passes that need the first ones (the row re-read and the script-model
+(load, fingerprint, write the planes), the plane ``passes`` in batches (the colour planes and
+masks in one Tesseract run per worker, each stack of line crops in its own: the bulk of the
+time), the ``second`` passes that need the first ones (the row re-read and the script-model
 digits pass, side by side), then ``finish`` (merge, Eastern digits from the glyphs). Steps are queued by image age, so the oldest
 image's passes go first and every worker helps with it: a single big poster uses both cores
 (its alert comes about twice as fast), and a slow noisy poster no longer holds one worker while
@@ -51,7 +52,7 @@ from monitor.core.errors import ImageError, OcrError
 from monitor.core.models import OcrOutcome
 from ocr.hashing import SIMILAR_DISTANCE, perceptual_hash, same_picture
 from ocr.images import load_image
-from ocr.passes import second_passes
+from ocr.passes import plane_batches, second_passes
 from ocr.settings import OcrSettings
 from ocr.tesseract import check_languages
 
@@ -443,11 +444,21 @@ class OcrPool:
                 return outcome
             units = prepared["units"]  # every plane file; the ones to read are the passes
             readable = [unit for unit in units if unit.get("read", True)]
-            results = await self._all(
-                job, [self._step(job, i, {"op": "pass", **unit}) for i, unit in enumerate(readable, 1)]
+            batches = plane_batches([unit["plane"] for unit in readable], self.size)
+            answers = await self._all(
+                job,
+                [
+                    self._step(job, i, {"op": "passes", "units": [readable[u] for u in batch]})
+                    for i, batch in enumerate(batches, 1)
+                ],
             )
-            passes = [r["result"] for r in results]
-            order = len(readable) + 1
+            read = {
+                u: r
+                for batch, a in zip(batches, answers, strict=True)
+                for u, r in zip(batch, a["results"], strict=True)
+            }
+            passes = [read[u] for u in range(len(readable))]
+            order = len(batches) + 1
             names = second_passes(self.settings)
             second = await self._all(
                 job,

@@ -1,11 +1,12 @@
-"""Running Tesseract: one command per pass, limited in CPU time, and the languages it needs.
+"""Running Tesseract: a command per batch of passes, limited in CPU time, and the languages it needs.
 
 Tesseract is run as a command (``tesseract FILE - ... tsv``, see :func:`_run_tesseract` for why
-not pytesseract). A pass is limited in CPU seconds (``RLIMIT_CPU``), not wall-clock ones: with a
+not pytesseract); the planes read alike (one language set, one psm) go through one run, its
+list-file input (:func:`_run_batch`), so its models load once. A pass is limited in CPU seconds (``RLIMIT_CPU``), not wall-clock ones: with a
 wall-clock limit the same grainy poster kept or lost a pass by the machine's load, so what a
 poster read as depended on what else ran. ``OMP_THREAD_LIMIT=1`` is set for every run: Debian's
 build uses OpenMP, which made each run about 5x slower on two shared cores; parallelism comes
-from worker processes instead (``ocr.pool``). Measurements: ``bench/README.md`` (OCR).
+from running batches side by side instead (``ocr.pool``'s workers, ``ocr.engine``'s threads). Measurements: ``bench/README.md`` (OCR).
 
 A missing Tesseract or language is an :class:`OcrError` that names the exact Debian command
 that installs it (:func:`install_command`).
@@ -23,6 +24,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -40,10 +42,12 @@ __all__ = [
     "check_languages",
     "clean_token",
     "install_command",
+    "tesseract_batch",
     "tesseract_failure",
     "tesseract_info",
     "tesseract_words",
     "usable_settings",
+    "words_by_page",
 ]
 
 
@@ -142,8 +146,19 @@ def _run_tesseract(source: str, lang: str, psm: int, timeout: float | None) -> l
     runs (with a wall-clock limit, the same grainy poster lost a pass or kept it by load).
     Wall-clock time is bounded too, at four times as much, against a Tesseract that waits.
     """
+    tsv, finished = _run_command(source, lang, psm, _cpu_seconds(timeout), source)
+    return words_from_tsv(tsv) if finished else []
+
+
+def _cpu_seconds(timeout: float | None) -> int | None:
+    return max(1, math.ceil(timeout)) if timeout else None
+
+
+def _run_command(source: str, lang: str, psm: int, cpu: int | None, what: str) -> tuple[str, bool]:
+    """Tesseract's TSV for ``source`` (an image, or a list file of images), and whether the run
+    finished (False: it ran over ``cpu`` seconds of CPU or four times as many of wall time, and
+    was killed; the TSV is what it wrote before). A refusal raises :class:`TesseractFailed`."""
     command = [_tesseract_cmd(), source, "-", "--oem", "1", "--psm", str(psm), "-l", lang, "tsv"]
-    cpu = max(1, math.ceil(timeout)) if timeout else None
     try:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
     except FileNotFoundError:
@@ -155,31 +170,71 @@ def _run_tesseract(source: str, lang: str, psm: int, timeout: float | None) -> l
             stdout, stderr = process.communicate(timeout=4 * cpu + 1 if cpu else None)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.communicate()
-            log.info("a %s psm %d pass waited over %ds on %s: skipped", lang, psm, 4 * (cpu or 0) + 1, source)
-            return []
+            stdout, _ = process.communicate()
+            log.info("a %s psm %d pass waited over %ds on %s: skipped", lang, psm, 4 * (cpu or 0) + 1, what)
+            return stdout.decode("utf-8", errors="replace"), False
     if cpu is not None and process.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
-        log.info("a %s psm %d pass ran over %ds of CPU on %s: skipped", lang, psm, cpu, source)
-        return []
+        log.info("a %s psm %d pass ran over %ds of CPU on %s: skipped", lang, psm, cpu, what)
+        return stdout.decode("utf-8", errors="replace"), False
     if process.returncode != 0:
         message = stderr.decode(errors="replace").strip().splitlines()
         raise TesseractFailed(message[-1] if message else f"exit code {process.returncode}")
-    return words_from_tsv(stdout.decode("utf-8", errors="replace"))
+    return stdout.decode("utf-8", errors="replace"), True
+
+
+def _run_batch(sources: list[str], lang: str, psm: int, timeout: float | None) -> list[list[list[Word]]]:
+    """The lines of each image file of ``sources``, read in one Tesseract run (its list-file input).
+
+    One run loads the models once (``ara+eng``: 0.2 s of CPU, paid by every run) and reads each
+    page exactly as a run of its own would (the same TSV: ``tests/ocr/test_batches.py``). The run
+    gets the CPU seconds of all its passes together, so a pass may take longer than its own
+    share when the others left it time. Tesseract writes each page's TSV when the page is done:
+    when the run is killed, the pages written stand, the page it was reading is skipped (as a
+    pass over its time always was), and the pages after it go into a new run.
+    """
+    if len(sources) <= 1:
+        return [_run_tesseract(source, lang, psm, timeout) for source in sources]
+    cpu = _cpu_seconds(timeout)
+    fd, listing = tempfile.mkstemp(prefix="tess_", suffix=".txt")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write("\n".join(sources) + "\n")
+        what = f"{sources[0]} and {len(sources) - 1} more"
+        tsv, finished = _run_command(listing, lang, psm, cpu * len(sources) if cpu else None, what)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(listing)
+    pages = words_by_page(tsv)
+    if finished:
+        return [pages.get(page, []) for page in range(1, len(sources) + 1)]
+    done = max(pages, default=0)
+    return [
+        *(pages.get(page, []) for page in range(1, done + 1)),
+        [],
+        *_run_batch(sources[done + 1 :], lang, psm, timeout),
+    ]
 
 
 def words_from_tsv(tsv: str) -> list[list[Word]]:
     """Lines (lists of words) of Tesseract's TSV output: the command's and the library's alike."""
-    lines: dict[tuple[str, str, str], list[Word]] = {}
+    return [line for lines in words_by_page(tsv).values() for line in lines]
+
+
+def words_by_page(tsv: str) -> dict[int, list[list[Word]]]:
+    """Lines (lists of words) of each page of Tesseract's TSV output (pages from 1; a page read
+    with no word has its entry, empty)."""
+    pages: dict[int, dict[tuple[str, str, str], list[Word]]] = {}
     for row in tsv.splitlines():  # the command's first line is a header, the library's is not
         cells = row.split("\t")
-        if len(cells) < _TSV_FIELDS or cells[0] != "5":
+        if len(cells) < _TSV_FIELDS or not cells[1].isdigit():
             continue
+        lines = pages.setdefault(int(cells[1]), {})
         text = cells[11].strip()
-        if not text:
+        if cells[0] != "5" or not text:
             continue
         word = Word(clean_token(text), float(cells[10]), *(int(c) for c in cells[6:10]))
         lines.setdefault((cells[2], cells[3], cells[4]), []).append(word)
-    return list(lines.values())
+    return {page: list(lines.values()) for page, lines in pages.items()}
 
 
 def _tesseract_cmd() -> str:
@@ -191,19 +246,47 @@ def tesseract_words(
 ) -> list[list[Word]]:
     """Lines Tesseract finds in ``image`` (a Pillow image, or the path of an image file), read by
     the library in this process (``engine="library"``, ``ocr.library``) or by the command."""
+    return tesseract_batch([image], lang, psm, timeout, engine)[0]
+
+
+def tesseract_batch(
+    images: Sequence[Image.Image | str | Path],
+    lang: str,
+    psm: int,
+    timeout: float | None,
+    engine: str = "command",
+) -> list[list[list[Word]]]:
+    """The lines of each of ``images``, all read alike (``lang``, ``psm``; ``timeout`` CPU
+    seconds each): by the command in one run (:func:`_run_batch`), or by the library one after
+    the other (its models are loaded once anyway)."""
     if engine == "library":
-        return _library_words(image, lang, psm, timeout)
-    if not isinstance(image, Image.Image):
-        return _run_tesseract(str(image), lang, psm, timeout)
-    suffix = ".pgm" if image.mode in ("L", "1") else ".ppm"
-    fd, name = tempfile.mkstemp(prefix="tess_", suffix=suffix)
-    os.close(fd)
+        return [_library_words(image, lang, psm, timeout) for image in images]
+    with _image_files(images) as sources:
+        return _run_batch(sources, lang, psm, timeout)
+
+
+@contextlib.contextmanager
+def _image_files(images: Sequence[Image.Image | str | Path]) -> Iterator[list[str]]:
+    """The files of ``images``: a path as it is, a Pillow image written as an uncompressed
+    PGM/PPM for the run and removed after it."""
+    written: list[str] = []
     try:
-        image.convert("L" if suffix == ".pgm" else "RGB").save(name)
-        return _run_tesseract(name, lang, psm, timeout)
+        sources = []
+        for image in images:
+            if not isinstance(image, Image.Image):
+                sources.append(str(image))
+                continue
+            suffix = ".pgm" if image.mode in ("L", "1") else ".ppm"
+            fd, name = tempfile.mkstemp(prefix="tess_", suffix=suffix)
+            os.close(fd)
+            written.append(name)
+            image.convert("L" if suffix == ".pgm" else "RGB").save(name)
+            sources.append(name)
+        yield sources
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
+        for name in written:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
 
 
 def _library_words(

@@ -11,7 +11,8 @@ steps share nothing but files in the image's job folder:
 * ``prepare``: load and fingerprint the image, write its planes into ``dir`` as PGM files, and
   answer the meta data and the list of passes to run (or the outcome itself: failed for a bad
   image, done with no text for a picture with nothing to read, ``ocr.blank``);
-* ``pass``: one Tesseract pass over one plane file; answers its lines;
+* ``passes``: a batch of plane passes (``ocr.passes.plane_batches``: the colour planes and masks
+  in one Tesseract run, or one stack of line crops); answers the lines of each;
 * ``second``: one pass that needs the plane passes first (the row re-read, the script-model
   digits pass); answers its lines;
 * ``finish``: merge all passes, read Eastern digits from the glyphs, answer the text.
@@ -43,7 +44,7 @@ from monitor.core.errors import OcrError
 from monitor.core.lifeline import die_with_parent
 from ocr.digits import warm_up
 from ocr.engine import load_for_ocr, nothing_to_read, recognize_file
-from ocr.passes import read_plane, read_second
+from ocr.passes import read_planes, read_second
 from ocr.planes import is_pass, open_plane, plane_sets, save_plane
 from ocr.readings import PassResult
 from ocr.settings import OcrSettings
@@ -99,9 +100,15 @@ def handle(request: dict[str, Any], settings: OcrSettings) -> dict[str, Any]:
                         save_plane(plane, target)
                     units.append({"frame": frame, "plane": name, "file": str(target), "read": is_pass(name)})
             return {"meta": outcome.to_dict(), "units": units}
-        if op == "pass":
-            lines = read_plane(request["file"], settings, request["plane"])
-            return {"result": PassResult(request["frame"], request["plane"], lines).to_json()}
+        if op == "passes":  # a batch of plane passes (ocr.passes.plane_batches): one Tesseract run
+            units = request["units"]
+            found = read_planes([(u["plane"], u["file"]) for u in units], settings)
+            return {
+                "results": [
+                    PassResult(u["frame"], u["plane"], lines).to_json()
+                    for u, lines in zip(units, found, strict=True)
+                ]
+            }
         if op in ("second", "finish"):
             results = [PassResult.from_json(r) for r in request["results"]]
             first = PlaneFiles({u["plane"]: u["file"] for u in request["units"] if u["frame"] == 0})

@@ -10,20 +10,10 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from monitor.cli import main
+from monitor.cli import every_command, main
 from tests.support.export import rich_channel
 
-
-def all_commands(group: click.Group = main, path: tuple[str, ...] = ()) -> list[tuple[str, click.Command]]:
-    found: list[tuple[str, click.Command]] = []
-    for name, command in sorted(group.commands.items()):
-        found.append((" ".join((*path, name)), command))
-        if isinstance(command, click.Group):
-            found.extend(all_commands(command, (*path, name)))
-    return found
-
-
-COMMANDS = all_commands()
+COMMANDS = [(" ".join(path), command) for path, command in every_command()]
 
 
 def run(*args: object, ok: bool = True):
