@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image
@@ -27,8 +27,8 @@ from ocr.blank import has_no_text
 from ocr.hashing import perceptual_hash, sha256_bytes
 from ocr.images import LoadedImage, load_image
 from ocr.passes import plane_batches, read_planes, read_second, second_passes
-from ocr.planes import is_pass, plane_sets
-from ocr.readings import PassResult, ReadResult
+from ocr.planes import frame_planes, is_pass, line_planes
+from ocr.readings import PassResult, ReadResult, Word
 from ocr.settings import OcrSettings
 from ocr.tesseract import TesseractFailed, tesseract_failure, usable_settings
 from ocr.voting import finish
@@ -46,29 +46,47 @@ bot's and the web desk's reads): the machines this runs on have two cores."""
 
 def read_frames(frames: list[Image.Image], settings: OcrSettings) -> ReadResult:
     """Text of the frames of one image, every pass in this process: the batches of plane passes
-    (``plane_batches``) on two threads, each waiting on its Tesseract command, then the second
-    passes side by side."""
-    planes = plane_sets(frames, settings)
-    units = [
-        (index, name, plane)
-        for index, frame_planes in enumerate(planes)
-        for name, plane in frame_planes.items()
-        if is_pass(name)
-    ]
-    batches = plane_batches([name for _, name, _ in units], _WAYS)
+    (``plane_batches``) on two threads, each waiting on its Tesseract command, the colour planes'
+    batches started before the line crops are cut (which takes Python as long as a batch takes
+    Tesseract), then the second passes side by side."""
     with ThreadPoolExecutor(_WAYS, thread_name_prefix="ocr-pass") as threads:
-        read = threads.map(lambda batch: read_planes([units[i][1:] for i in batch], settings), batches)
-        found = {
-            i: lines
-            for batch, lines in zip(batches, read, strict=True)
-            for i, lines in zip(batch, lines, strict=True)
-        }
-        results = [PassResult(index, name, found[i]) for i, (index, name, _) in enumerate(units)]
+        cut = [frame_planes(frame, settings) for frame in frames]
+        started = _start_passes(threads, cut, settings)
+        stacks = [
+            line_planes(frame, settings) if planes else {} for frame, planes in zip(frames, cut, strict=True)
+        ]
+        started |= _start_passes(threads, stacks, settings)
+        planes = [a | b for a, b in zip(cut, stacks, strict=True)]
+        results = [
+            PassResult(index, name, read.result()[position])
+            for index, named in enumerate(planes)
+            for name in named
+            if is_pass(name)
+            for read, position in [started[index, name]]
+        ]
         first = planes[0] if planes else {}
         second = list(
             threads.map(lambda name: read_second(name, results, first, settings), second_passes(settings))
         )
     return finish(results, first, settings, second)
+
+
+def _start_passes(
+    threads: ThreadPoolExecutor, planes: list[dict[str, Image.Image]], settings: OcrSettings
+) -> dict[tuple[int, str], tuple[Future[list[list[list[Word]]]], int]]:
+    """The passes over ``planes`` (per frame) started in their batches: for each (frame, plane),
+    its batch's future and its place in the batch."""
+    units = [
+        (index, name, plane)
+        for index, named in enumerate(planes)
+        for name, plane in named.items()
+        if is_pass(name)
+    ]
+    started = {}
+    for batch in plane_batches([name for _, name, _ in units], _WAYS):
+        read = threads.submit(read_planes, [units[i][1:] for i in batch], settings)
+        started.update({(units[i][0], units[i][1]): (read, position) for position, i in enumerate(batch)})
+    return started
 
 
 def recognize_image(loaded: LoadedImage, settings: OcrSettings) -> str:

@@ -39,10 +39,12 @@ from ocr.settings import OcrSettings
 __all__ = [
     "INK_PLANE",
     "LINES_PREFIX",
+    "frame_planes",
     "image_planes",
     "is_pass",
     "layout_of",
     "layout_path",
+    "line_planes",
     "open_plane",
     "plane_sets",
     "save_plane",
@@ -119,16 +121,15 @@ def plane_sets(frames: list[Image.Image], settings: OcrSettings) -> list[dict[st
     With ``line_pass``, the stack of clean line crops (``ocr.lines``) is a plane too, once per
     language (``lines:ara``, ``lines:eng``: the same image, read with each model alone).
     """
-    out = []
-    for frame in frames:
-        if min(frame.size) < 8:
-            out.append({})
-            continue
-        planes = _planes(frame, settings.passes, settings.upscale_below)
-        if settings.line_pass:
-            planes |= _line_planes(frame, settings)
-        out.append(planes)
-    return out
+    return [frame_planes(frame, settings) | line_planes(frame, settings) for frame in frames]
+
+
+def frame_planes(frame: Image.Image, settings: OcrSettings) -> dict[str, Image.Image]:
+    """The colour planes and masks of one frame (``settings.passes``; none for a frame too small
+    to read): cut in a fraction of the time the line crops take (``line_planes``)."""
+    if min(frame.size) < 8:
+        return {}
+    return _planes(frame, settings.passes, settings.upscale_below)
 
 
 def image_planes(planes: Mapping[str, Image.Image]) -> dict[str, Image.Image]:
@@ -142,7 +143,11 @@ def is_pass(name: str) -> bool:
     return name != INK_PLANE
 
 
-def _line_planes(frame: Image.Image, settings: OcrSettings) -> dict[str, Image.Image]:
+def line_planes(frame: Image.Image, settings: OcrSettings) -> dict[str, Image.Image]:
+    """The stack of clean line crops of one frame, a plane per language (with ``line_pass``;
+    none for a frame too small to read), and the digit reader's own stack (``INK_PLANE``)."""
+    if not settings.line_pass or min(frame.size) < 8:
+        return {}
     lines = find_lines(np.asarray(frame.convert("RGB")), zoom_below=settings.line_zoom_below)
     if not lines:
         return {}
