@@ -21,6 +21,7 @@ import os
 import resource
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -89,11 +90,21 @@ def skipped_among(label: str, paths: list[Path], settings: OcrSettings) -> None:
 
 
 class Profile:
-    """Counts Tesseract runs and seconds per pass kind while ``ocr.engine`` reads images."""
+    """Counts Tesseract runs and their seconds per pass kind while ``ocr.engine`` reads images.
+
+    The kind of a run is told by its arguments (languages, psm), so the count holds while the
+    runs of one image go side by side on two threads; their seconds overlap, so they add up to
+    more than the wall time of the image.
+    """
 
     def __init__(self) -> None:
         self.stats: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
-        self.kind = "?"
+        self.lock = threading.Lock()
+
+    def _add(self, key: str, runs: int, seconds: float) -> None:
+        with self.lock:
+            self.stats[key][0] += runs
+            self.stats[key][1] += seconds
 
     def _timed(self, key: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def run(*args: Any, **kwargs: Any) -> Any:
@@ -101,41 +112,34 @@ class Profile:
             try:
                 return fn(*args, **kwargs)
             finally:
-                self.stats[key][0] += 1
-                self.stats[key][1] += time.perf_counter() - started
+                self._add(key, 1, time.perf_counter() - started)
 
         return run
 
+    @staticmethod
+    def kind(lang: str, psm: int) -> str:
+        if lang == "Arabic":
+            return "digits (script model)"
+        if psm == 11:
+            return "colour planes and masks (batched)"
+        return "rows (second pass)" if "+" in lang else f"lines:{lang}"
+
     def install(self) -> None:
-        tesseract_words = tesseract.tesseract_words
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return tesseract_words(*args, **kwargs)
-            finally:
-                self.stats[f"  tesseract runs: {self.kind}"][0] += 1
-                self.stats[f"  tesseract runs: {self.kind}"][1] += time.perf_counter() - started
-
         import ocr.passes as passes
 
-        passes.tesseract_words = counted
-        read_plane, read_second = engine.read_plane, engine.read_second
+        batch = tesseract.tesseract_batch
 
-        def plane(plane: Any, settings: OcrSettings, name: str = "") -> Any:
-            self.kind = (
-                name
-                if name.startswith("lines:") or name in ("white", "black", "gold", "white-fill", "black-fill")
-                else "colour planes"
-            )
-            return read_plane(plane, settings, name)
+        def counted(images: Any, lang: str, psm: int, *args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return batch(images, lang, psm, *args, **kwargs)
+            finally:
+                self._add(f"  tesseract runs: {self.kind(lang, psm)}", 1, time.perf_counter() - started)
 
-        def second(name: str, *args: Any) -> Any:
-            self.kind = name
-            return read_second(name, *args)
-
-        engine.read_plane, engine.read_second = plane, second
-        engine.plane_sets = self._timed("planes and line finding (Python)", engine.plane_sets)
+        passes.tesseract_batch = counted
+        passes.tesseract_words = lambda image, *args, **kwargs: counted([image], *args, **kwargs)[0]
+        engine.frame_planes = self._timed("planes (Python)", engine.frame_planes)
+        engine.line_planes = self._timed("line finding (Python, beside the first runs)", engine.line_planes)
         engine.finish = self._timed("merge, evidence, glyph digits (Python)", engine.finish)
 
     def report(self, images: int, total: float, plain: float, cpu: float, plain_cpu: float) -> None:

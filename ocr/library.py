@@ -1,7 +1,8 @@
-"""Tesseract in this process (tesserocr): the models load once per process, not once per pass.
+"""Tesseract in this process (tesserocr): the models load once per process, not once per run.
 
 A Tesseract command pays for loading its models on every run (``ara+eng``: about 0.2 s of the
-0.3 s a blank image takes; ``eng`` alone 0.17 s), and a poster is thirteen runs. With
+0.3 s a blank image takes; ``eng`` alone 0.17 s), and a poster is six runs (the colour planes
+and masks batched in two, ``ocr.tesseract``). With
 ``OcrSettings(tesseract="library")`` one ``PyTessBaseAPI`` per language set and thread is kept
 for the life of the process (a pool worker, ``tgmonitor check``), so that cost is paid once.
 Not the default: the wheel's Tesseract (5.5) reads Debian's models a little differently from

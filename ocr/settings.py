@@ -37,7 +37,7 @@ class OcrSettings:
     line_zoom_below: int = 640  # images with a shorter long side are enlarged 2x before lines are found
     upscale_below: int = 0  # upscale 2x when the long side is below this (0: never)
     no_text_check: bool = True  # a picture without strong edges is recorded as no text, unread (ocr.blank)
-    # "command": a tesseract run per pass; "library": tesserocr in this process (ocr.library), half
+    # "command": tesseract runs (planes read alike batched in one, ocr.tesseract); "library": tesserocr in this process (ocr.library), half
     # the CPU, but its Tesseract 5.5 reads a little worse than Debian's 5.3 (bench/README.md, Speed)
     tesseract: str = "command"
     evidence: bool = True  # only lines with agreement and dictionary words reach the text (ocr.evidence)
