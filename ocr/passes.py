@@ -86,14 +86,15 @@ def read_planes(
     the colour planes and masks in one Tesseract run, a stack of line crops alone."""
     found: dict[int, list[list[Word]]] = {}
     alike = [(i, plane) for i, (name, plane) in enumerate(planes) if not name.startswith(LINES_PREFIX)]
-    read = tesseract_batch(
-        [plane for _, plane in alike],
-        settings.languages,
-        settings.psm,
-        _pass_timeout(settings),
-        settings.tesseract,
-    )
-    found.update(zip((i for i, _ in alike), read, strict=True))
+    if alike:
+        read = tesseract_batch(
+            [plane for _, plane in alike],
+            settings.languages,
+            settings.psm,
+            _pass_timeout(settings),
+            settings.tesseract,
+        )
+        found.update(zip((i for i, _ in alike), read, strict=True))
     for i, (name, plane) in enumerate(planes):
         if i not in found:
             found[i] = read_plane(plane, settings, name)
