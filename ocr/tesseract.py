@@ -20,11 +20,14 @@ import math
 import os
 import re
 import resource
+import select
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -117,13 +120,24 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _limit_cpu(pid: int, seconds: int) -> None:
-    """Let process ``pid`` use ``seconds`` of CPU (SIGXCPU, then SIGKILL a second later), no core
-    file. Set from here rather than in the child (``preexec_fn`` is unsafe with threads): the few
-    milliseconds the child runs before count all the same."""
-    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+def _limit_cpu(pid: int, seconds: int, ceiling: int | None = None) -> None:
+    """Let process ``pid`` use ``seconds`` of CPU (SIGXCPU, then SIGKILL at ``ceiling``, a second
+    later by default), no core file. Set from here rather than in the child (``preexec_fn`` is
+    unsafe with threads): the few milliseconds the child runs before count all the same. Only
+    the soft limit can be raised later, up to ``ceiling``, without privileges."""
+    with contextlib.suppress(ProcessLookupError, PermissionError, OSError, ValueError):
         resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
-        resource.prlimit(pid, resource.RLIMIT_CPU, (seconds, seconds + 1))
+        resource.prlimit(pid, resource.RLIMIT_CPU, (seconds, ceiling or seconds + 1))
+
+
+def _cpu_used(pid: int) -> float:
+    """CPU seconds process ``pid`` has used so far (``/proc/PID/stat``: user and system time)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class TesseractFailed(Exception):
@@ -146,51 +160,90 @@ def _run_tesseract(source: str, lang: str, psm: int, timeout: float | None) -> l
     runs (with a wall-clock limit, the same grainy poster lost a pass or kept it by load).
     Wall-clock time is bounded too, at four times as much, against a Tesseract that waits.
     """
-    tsv, finished = _run_command(source, lang, psm, _cpu_seconds(timeout), source)
-    return words_from_tsv(tsv) if finished else []
+    run = _run_command(source, lang, psm, _cpu_seconds(timeout), source)
+    return words_from_tsv(run.tsv) if run.finished else []
 
 
 def _cpu_seconds(timeout: float | None) -> int | None:
     return max(1, math.ceil(timeout)) if timeout else None
 
 
-def _run_command(source: str, lang: str, psm: int, cpu: int | None, what: str) -> tuple[str, bool]:
-    """Tesseract's TSV for ``source`` (an image, or a list file of images), and whether the run
-    finished (False: it ran over ``cpu`` seconds of CPU or four times as many of wall time, and
-    was killed; the TSV is what it wrote before). A refusal raises :class:`TesseractFailed`."""
+@dataclass(frozen=True)
+class _Run:
+    tsv: str  # what Tesseract wrote (all of it, or the pages before it was killed)
+    finished: bool
+    overran: bool  # killed on a page that had used its own seconds (CPU, or 4x as many of wall time)
+
+
+def _run_command(source: str, lang: str, psm: int, cpu: int | None, what: str, pages: int = 1) -> _Run:
+    """Run Tesseract on ``source`` (an image, or a list file of ``pages`` images), each page
+    limited to ``cpu`` seconds of CPU and four times as many of wall time. A refusal raises
+    :class:`TesseractFailed`."""
     command = [_tesseract_cmd(), source, "-", "--oem", "1", "--psm", str(psm), "-l", lang, "tsv"]
-    try:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
-    except FileNotFoundError:
-        raise OcrError(f"Tesseract is not installed: run `{install_command()}`") from None
-    with process:
-        if cpu is not None:
-            _limit_cpu(process.pid, cpu)
+    with tempfile.TemporaryFile() as errors:
         try:
-            stdout, stderr = process.communicate(timeout=4 * cpu + 1 if cpu else None)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            stdout, _ = process.communicate()
-            log.info("a %s psm %d pass waited over %ds on %s: skipped", lang, psm, 4 * (cpu or 0) + 1, what)
-            return stdout.decode("utf-8", errors="replace"), False
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, env=_env())
+        except FileNotFoundError:
+            raise OcrError(f"Tesseract is not installed: run `{install_command()}`") from None
+        with process:
+            out, waited, page_started = _read_pages(process, cpu, pages)
+        errors.seek(0)
+        stderr = errors.read()
+    tsv = out.decode("utf-8", errors="replace")
+    if waited:
+        log.info("a %s psm %d pass waited over %ds on %s: skipped", lang, psm, 4 * (cpu or 0) + 1, what)
+        return _Run(tsv, False, True)
     if cpu is not None and process.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
         log.info("a %s psm %d pass ran over %ds of CPU on %s: skipped", lang, psm, cpu, what)
-        return stdout.decode("utf-8", errors="replace"), False
+        # A single-threaded run never uses more CPU seconds than wall ones: a page killed sooner
+        # was cut by the limit of the page before (raised a moment late), not by its own.
+        return _Run(tsv, False, time.monotonic() - page_started >= cpu)
     if process.returncode != 0:
         message = stderr.decode(errors="replace").strip().splitlines()
         raise TesseractFailed(message[-1] if message else f"exit code {process.returncode}")
-    return stdout.decode("utf-8", errors="replace"), True
+    return _Run(tsv, True, False)
+
+
+def _read_pages(process: subprocess.Popen[bytes], cpu: int | None, pages: int) -> tuple[bytes, bool, float]:
+    """Tesseract's output as it comes, whether it was killed for waiting, and when the page it
+    was on began. Tesseract writes a page's TSV (its level-1 row first) as soon as the page is
+    done: each page then gets ``cpu`` more seconds of CPU (the soft limit raised, under a hard
+    one of every page's seconds) and ``4 * cpu + 1`` of wall time, as a run of its own would."""
+    assert process.stdout is not None
+    ceiling = (cpu + 1) * pages if cpu else None
+    if cpu is not None:
+        _limit_cpu(process.pid, cpu, ceiling)
+    chunks: list[bytes] = []
+    tail = b""
+    page_started = time.monotonic()
+    while True:
+        wait = None if cpu is None else page_started + 4 * cpu + 1 - time.monotonic()
+        ready = select.select([process.stdout], [], [], max(0.0, wait))[0] if wait is not None else True
+        if not ready:
+            process.kill()
+            process.wait()
+            return b"".join(chunks), True, page_started
+        data = os.read(process.stdout.fileno(), 1 << 16)
+        if not data:
+            break
+        chunks.append(data)
+        lines = (tail + data).split(b"\n")
+        tail = lines.pop()
+        if cpu is not None and any(line.startswith(b"1\t") for line in lines):
+            page_started = time.monotonic()
+            _limit_cpu(process.pid, min(ceiling or 0, math.ceil(_cpu_used(process.pid)) + cpu), ceiling)
+    process.wait()
+    return b"".join(chunks), False, page_started
 
 
 def _run_batch(sources: list[str], lang: str, psm: int, timeout: float | None) -> list[list[list[Word]]]:
     """The lines of each image file of ``sources``, read in one Tesseract run (its list-file input).
 
     One run loads the models once (``ara+eng``: 0.2 s of CPU, paid by every run) and reads each
-    page exactly as a run of its own would (the same TSV: ``tests/ocr/test_batches.py``). The run
-    gets the CPU seconds of all its passes together, so a pass may take longer than its own
-    share when the others left it time. Tesseract writes each page's TSV when the page is done:
-    when the run is killed, the pages written stand, the page it was reading is skipped (as a
-    pass over its time always was), and the pages after it go into a new run.
+    page exactly as a run of its own would (the same TSV: ``tests/ocr/test_batches.py``), with
+    the same limits per page (``_read_pages``). When the run is killed, the pages it wrote stand,
+    the page it was on is skipped (as a pass over its time always was) and the pages after it go
+    into a new run.
     """
     if len(sources) <= 1:
         return [_run_tesseract(source, lang, psm, timeout) for source in sources]
@@ -199,20 +252,18 @@ def _run_batch(sources: list[str], lang: str, psm: int, timeout: float | None) -
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write("\n".join(sources) + "\n")
-        what = f"{sources[0]} and {len(sources) - 1} more"
-        tsv, finished = _run_command(listing, lang, psm, cpu * len(sources) if cpu else None, what)
+        run = _run_command(listing, lang, psm, cpu, f"{sources[0]} and {len(sources) - 1} more", len(sources))
     finally:
         with contextlib.suppress(OSError):
             os.unlink(listing)
-    pages = words_by_page(tsv)
-    if finished:
+    pages = words_by_page(run.tsv)
+    if run.finished:
         return [pages.get(page, []) for page in range(1, len(sources) + 1)]
     done = max(pages, default=0)
-    return [
-        *(pages.get(page, []) for page in range(1, done + 1)),
-        [],
-        *_run_batch(sources[done + 1 :], lang, psm, timeout),
-    ]
+    read = [pages.get(page, []) for page in range(1, done + 1)]
+    if not run.overran:  # cut by a limit not its own: read it again
+        return [*read, *_run_batch(sources[done:], lang, psm, timeout)]
+    return [*read, [], *_run_batch(sources[done + 1 :], lang, psm, timeout)]
 
 
 def words_from_tsv(tsv: str) -> list[list[Word]]:

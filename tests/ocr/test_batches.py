@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import resource
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -34,20 +36,35 @@ def test_a_batch_reads_each_plane_as_its_own_run_would(planes):
 
 @pytest.mark.slow
 def test_a_plane_that_runs_over_is_skipped_and_the_next_ones_are_still_read(planes, caplog):
-    # psm 11 on grain runs for many seconds: it eats the batch's CPU seconds and the run is
-    # killed while on it. The page before it stands, the grain is skipped, the page after it
-    # goes into a run of its own: the same as one run per plane gives.
+    # psm 11 on grain runs for many seconds: the run is killed once that page has used its own
+    # second. The page before it stands, the grain is skipped, the page after it goes into a
+    # run of its own: the same as one run per plane gives.
     grain = Image.fromarray(np.random.default_rng(3).integers(0, 256, (1600, 1600), dtype=np.uint8))
     grey, white = planes["grey"], planes["white"]
     with caplog.at_level("INFO", logger="ocr.tesseract"):
         found = tesseract.tesseract_batch([grey, grain, white], "ara+eng", 11, 1.0)
-    assert "ran over 3s of CPU" in caplog.text
+    assert "ran over 1s of CPU" in caplog.text
     assert found == [
         tesseract.tesseract_words(grey, "ara+eng", 11, 1.0),
         [],
         tesseract.tesseract_words(white, "ara+eng", 11, 1.0),
     ]
     assert found[0] and found[2]
+
+
+@pytest.mark.slow
+def test_a_page_gets_its_own_seconds_not_the_whole_batch(planes):
+    # Each page's CPU limit is raised when the page before is written, so grain first in a batch
+    # of four is cut after its own second, not after the four seconds of the batch.
+    grain = Image.fromarray(np.random.default_rng(5).integers(0, 256, (1600, 1600), dtype=np.uint8))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    found = tesseract.tesseract_batch(
+        [grain, planes["grey"], planes["white"], planes["black"]], "ara+eng", 11, 1.0
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    assert found[0] == [] and found[1]
+    assert used < 3.5, f"{used:.1f} s of CPU: the grain took more than its own second"
 
 
 def test_tsv_pages_are_split_and_an_empty_page_keeps_its_place():
