@@ -52,9 +52,7 @@ def read_frames(frames: list[Image.Image], settings: OcrSettings) -> ReadResult:
     with ThreadPoolExecutor(_WAYS, thread_name_prefix="ocr-pass") as threads:
         cut = [frame_planes(frame, settings) for frame in frames]
         started = _start_passes(threads, cut, settings)
-        stacks = [
-            line_planes(frame, settings) if planes else {} for frame, planes in zip(frames, cut, strict=True)
-        ]
+        stacks = [line_planes(frame, settings) for frame in frames]
         started |= _start_passes(threads, stacks, settings)
         planes = [a | b for a, b in zip(cut, stacks, strict=True)]
         results = [

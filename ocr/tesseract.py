@@ -2,11 +2,12 @@
 
 Tesseract is run as a command (``tesseract FILE - ... tsv``, see :func:`_run_tesseract` for why
 not pytesseract); the planes read alike (one language set, one psm) go through one run, its
-list-file input (:func:`_run_batch`), so its models load once. A pass is limited in CPU seconds (``RLIMIT_CPU``), not wall-clock ones: with a
-wall-clock limit the same grainy poster kept or lost a pass by the machine's load, so what a
-poster read as depended on what else ran. ``OMP_THREAD_LIMIT=1`` is set for every run: Debian's
-build uses OpenMP, which made each run about 5x slower on two shared cores; parallelism comes
-from running batches side by side instead (``ocr.pool``'s workers, ``ocr.engine``'s threads). Measurements: ``bench/README.md`` (OCR).
+list-file input (:func:`_run_batch`), so its models load once. A pass is limited in CPU seconds
+(``RLIMIT_CPU``), not wall-clock ones: with a wall-clock limit the same grainy poster kept or
+lost a pass by the machine's load, so what a poster read as depended on what else ran.
+``OMP_THREAD_LIMIT=1`` is set for every run: Debian's build uses OpenMP, which made each run
+about 5x slower on two shared cores; parallelism comes from running batches side by side instead
+(``ocr.pool``'s workers, ``ocr.engine``'s threads). Measurements: ``bench/README.md`` (OCR).
 
 A missing Tesseract or language is an :class:`OcrError` that names the exact Debian command
 that installs it (:func:`install_command`).
