@@ -221,9 +221,11 @@ def _crop_countdowns(
 ) -> list[tuple[str, Box | None]]:
     """Countdown lines whose number is read from the glyphs of a clean line crop.
 
-    One line of the poster is usually cut out of several masks; their readings of the number can
-    differ (a mask that lost a stroke), so each line of the poster gives the reading whose digits
-    are nearest their examples.
+    One line of the poster is usually cut out of several masks, and their readings of the number
+    can differ: a mask that lost a stroke, or one whose flame or stripe touched a digit (``٣٢``
+    read as ``٣٢١`` by one mask of four). So the crops of one line vote, as the masks of a row do
+    (``ocr.digits.read_number``): the line most of them read wins, and among lines read equally
+    often, the one whose digits are nearest their examples.
     """
     readings: dict[int, list[str]] = {}
     for result in results:
@@ -236,7 +238,7 @@ def _crop_countdowns(
         return []
     stack = first_planes[INK_PLANE]
     placements = layout_of(stack)
-    best: list[tuple[tuple[int, int, int, int], str, float]] = []  # image box, line, distance
+    rows: list[tuple[Box, dict[str, list[float]]]] = []  # a line's box, and each reading's distances
     for crop, texts in sorted(readings.items()):
         if crop >= len(placements):
             continue
@@ -249,14 +251,14 @@ def _crop_countdowns(
         if found is None:
             continue
         box = spot.image_box
-        for index, (other, _, distance) in enumerate(best):
+        line, distance = found
+        for other, readings_of_row in rows:
             if same_row(box, other):
-                if found[1] < distance:
-                    best[index] = (box, *found)
+                readings_of_row.setdefault(line, []).append(distance)
                 break
         else:
-            best.append((box, *found))
-    return [(line, box) for box, line, _ in best]
+            rows.append((box, {line: [distance]}))
+    return [(min(read, key=lambda line: (-len(read[line]), min(read[line]))), box) for box, read in rows]
 
 
 def _all_lines(results: list[PassResult]) -> list[tuple[str, tuple[int, int, int, int], int]]:
