@@ -66,8 +66,9 @@ CONFIGS: dict[str, OcrSettings | None] = {
         passes=("grey", "white", "black"), row_pass=False, glyph_digits=False, digits_scope="page"
     ),
     "ours-conf60": OcrSettings(min_confidence=60),
-    # the pipeline with Tesseract in process (ocr.library) instead of a command per pass
+    # the pipeline with Tesseract in process (ocr.library, the default) or as commands (ocr.tesseract)
     "ours-library": OcrSettings(tesseract="library"),
+    "ours-command": OcrSettings(tesseract="command"),
     # the pipeline before the clean line crops (ocr.lines) and the many-font glyph reader
     "ours-nolines": OcrSettings(line_pass=False),
 }

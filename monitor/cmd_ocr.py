@@ -183,7 +183,11 @@ def similar_command(app: AppContext, image: Path, max_distance: int | None, as_j
 
 
 def _check_tesseract(config: Any) -> list[tuple[str, str, str]]:
-    from ocr import install_command, tesseract_info  # why: the OCR engine (~0.8 s) loads only here
+    from ocr import (
+        install_command,
+        library_version,
+        tesseract_info,
+    )  # why: the OCR engine (~0.8 s) loads only here
 
     languages = config.ocr.languages if config is not None else "ara+eng"
     try:
@@ -191,6 +195,23 @@ def _check_tesseract(config: Any) -> list[tuple[str, str, str]]:
     except OcrError as exc:
         return [("fail", "tesseract", str(exc))]
     rows = [("ok", "tesseract", f"{info['version']} at {info['path']}")]
+    if config is None or config.ocr.tesseract == "library":
+        inside = library_version()
+        if inside == info["version"]:
+            rows.append(
+                ("ok", "tesserocr", f"runs Tesseract {inside}, the command's own: passes read in process")
+            )
+        else:
+            rows.append(
+                (
+                    "warn",
+                    "tesserocr",
+                    f"runs Tesseract {inside}, not the command's {info['version']}: the command reads instead "
+                    "(a little slower); build it against the installed one: `apt-get install -y "
+                    "libtesseract-dev libleptonica-dev pkg-config g++ && .venv/bin/pip install "
+                    "--force-reinstall --no-deps --no-binary tesserocr tesserocr`",
+                )
+            )
     installed = set(info["languages"])
     missing = [lang for lang in languages.split("+") if lang and lang not in installed]
     if missing:

@@ -2,14 +2,19 @@
 
 A Tesseract command pays for loading its models on every run (``ara+eng``: about 0.2 s of the
 0.3 s a blank image takes; ``eng`` alone 0.17 s), and a poster is six runs (the colour planes
-and masks batched in two, ``ocr.tesseract``). With
-``OcrSettings(tesseract="library")`` one ``PyTessBaseAPI`` per language set and thread is kept
-for the life of the process (a pool worker, ``tgmonitor check``), so that cost is paid once.
-Not the default: the wheel's Tesseract (5.5) reads Debian's models a little differently from
-Debian's 5.3, and the evidence step was measured on 5.3's readings (``bench/README.md``, Speed:
-half the CPU, slightly lower recall, more junk words). The results are Tesseract's own TSV
-(``GetTSVText``), parsed by the same code as the command's (``ocr.tesseract.words_from_tsv``),
-at the same settings (``--oem 1``, the pass's ``--psm``, its languages, Debian's models).
+and masks batched in two, ``ocr.tesseract``). With the library (``OcrSettings(tesseract=
+"library")``, the default) the ``PyTessBaseAPI`` of each language set is kept for the life of
+the process (a pool worker, the bot, the web desk) and lent to one pass at a time, so that cost
+is paid once per process and thread that reads at once.
+
+It reads exactly as the command does: tesserocr is built from source against Debian's own
+libtesseract (``./dev`` installs it with ``--no-binary tesserocr``), the TSV is Tesseract's own
+(``GetTSVText``), parsed by the same code (``ocr.tesseract.words_from_tsv``), at the same settings
+(``--oem 1``, the pass's ``--psm``, its languages, Debian's models), and a Pillow plane goes in as
+the same PGM the command reads (:func:`_as_pnm`). Tested page for page (``tests/ocr/
+test_library.py``). A tesserocr wheel bundles another Tesseract (5.5), which reads Debian's models
+a little differently: :func:`library_version` tells, and ``ocr.tesseract.usable_settings`` then
+runs the command instead, with a warning.
 
 The per-pass CPU limit keeps its purpose (a pass that runs away is cut after the same CPU
 seconds on a busy machine as on a quiet one, so what a poster reads as does not depend on the
@@ -23,16 +28,25 @@ Why not ``Recognize(timeout=...)`` alone: its deadline is wall-clock time, which
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import ctypes.util
 import logging
 import math
+import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
-import tesserocr
+# Debian's libtesseract runs OpenMP threads, which read this once, when the library loads: two
+# threads per pass fight the other passes and workers for the two cores (a set of planes took
+# 68 s instead of 9). The command gets the same limit (``ocr.tesseract``).
+os.environ["OMP_THREAD_LIMIT"] = "1"
+
+import tesserocr  # after the OpenMP limit
 from PIL import Image
 from tesserocr import OEM, PyTessBaseAPI
 
@@ -40,21 +54,15 @@ from monitor.core.errors import OcrError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["library_tsv"]
+__all__ = ["library_tsv", "library_version"]
 
 
 class _PassOverrun(Exception):
     """Raised by the SIGPROF handler: the pass used its CPU seconds; tesserocr cancels it."""
 
 
-class _Engines(threading.local):
-    """One API per language set, per thread: an API must not be used by two threads at once."""
-
-    def __init__(self) -> None:
-        self.by_lang: dict[str, PyTessBaseAPI] = {}
-
-
-_engines = _Engines()
+_idle: dict[str, list[PyTessBaseAPI]] = {}  # language set -> APIs no pass is using
+_idle_lock = threading.Lock()
 
 
 _LEPTONICA_QUIET = 6  # L_SEVERITY_NONE
@@ -63,14 +71,24 @@ _LEPTONICA_QUIET = 6  # L_SEVERITY_NONE
 @cache
 def _quiet_leptonica() -> None:
     """Leptonica prints its complaints (``Error in boxClipToRectangle``...) on stderr, which the
-    command's runs kept in a pipe; in this process they would land in the user's terminal. The
-    wheel bundles its own Leptonica (``tesserocr.libs``), already loaded: set its message level."""
-    for lib in sorted((Path(tesserocr.__file__).parent.parent / "tesserocr.libs").glob("libleptonica*")):
-        ctypes.CDLL(str(lib)).setMsgSeverity(_LEPTONICA_QUIET)
+    command's runs kept in a pipe; in this process they would land in the user's terminal. Set
+    the message level of the Leptonica tesserocr uses: Debian's (``liblept``), or the one a
+    wheel bundles (``tesserocr.libs``)."""
+    bundled = sorted((Path(tesserocr.__file__).parent.parent / "tesserocr.libs").glob("libleptonica*"))
+    system = ctypes.util.find_library("lept")
+    for lib in [*(str(path) for path in bundled), *([system] if system else [])]:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(lib).setMsgSeverity(_LEPTONICA_QUIET)
 
 
-def _api(lang: str, tessdata: str) -> PyTessBaseAPI:
-    api = _engines.by_lang.get(lang)
+@contextlib.contextmanager
+def _engine(lang: str, tessdata: str) -> Iterator[PyTessBaseAPI]:
+    """An API for ``lang`` that no other pass is using (an API must not serve two threads at
+    once): one kept from an earlier pass, its models loaded, or a new one. It is kept after the
+    pass, for the next one: across the images of a process, not only the passes of one."""
+    with _idle_lock:
+        spare = _idle.get(lang)
+        api = spare.pop() if spare else None
     if api is None:
         _quiet_leptonica()
         try:
@@ -79,12 +97,33 @@ def _api(lang: str, tessdata: str) -> PyTessBaseAPI:
             raise OcrError(
                 f"Tesseract could not load the language(s) {lang} from {tessdata}: {exc}"
             ) from None
-        _engines.by_lang[lang] = api
-    return api
+    try:
+        yield api
+    finally:
+        with _idle_lock:
+            _idle.setdefault(lang, []).append(api)
+
+
+def library_version() -> str:
+    """The version of the Tesseract tesserocr runs (``5.3.0``), to hold against the command's."""
+    first = tesserocr.tesseract_version().split()
+    return first[1] if len(first) > 1 else "unknown"
 
 
 def _on_overrun(signum: int, frame: object) -> None:
     raise _PassOverrun()
+
+
+def _as_pnm(image: Image.Image) -> Image.Image:
+    """``image`` as tesserocr hands it to Leptonica, made to be what the command reads: a PGM (or
+    PPM), which has no resolution. tesserocr saves a Pillow image in its own format, or as BMP, and
+    a BMP carries one (the source's DPI, or 96), which Tesseract then uses instead of estimating
+    one from the letters as it does for the command's PGM: the same plane read differently (the
+    grey, red and green planes of a real poster; ``tests/ocr/test_library.py``)."""
+    pnm = image.convert("L" if image.mode in ("L", "1") else "RGB")
+    pnm.info = {}
+    pnm.format = "PPM"  # written as PGM or PPM by Pillow's PPM writer
+    return pnm
 
 
 def library_tsv(
@@ -92,19 +131,19 @@ def library_tsv(
 ) -> str | None:
     """Tesseract's TSV for ``image`` at ``psm`` with ``lang``, or None when the pass ran over
     ``timeout`` CPU seconds (rounded up, as for the command) and was cut."""
-    api = _api(lang, tessdata)
-    api.SetPageSegMode(psm)
-    if isinstance(image, Image.Image):
-        api.SetImage(image)
-    else:
-        api.SetImageFile(str(image))
-    cpu = max(1, math.ceil(timeout)) if timeout else None
-    if cpu is None:
-        api.Recognize()
-        return api.GetTSVText(0)
-    if threading.current_thread() is threading.main_thread():
-        return _recognize_main(api, cpu)
-    return _recognize_thread(api, cpu)
+    with _engine(lang, tessdata) as api:
+        api.SetPageSegMode(psm)
+        if isinstance(image, Image.Image):
+            api.SetImage(_as_pnm(image))
+        else:
+            api.SetImageFile(str(image))
+        cpu = max(1, math.ceil(timeout)) if timeout else None
+        if cpu is None:
+            api.Recognize()
+            return api.GetTSVText(0)
+        if threading.current_thread() is threading.main_thread():
+            return _recognize_main(api, cpu)
+        return _recognize_thread(api, cpu)
 
 
 def _recognize_main(api: PyTessBaseAPI, cpu: int) -> str | None:

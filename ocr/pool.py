@@ -54,7 +54,7 @@ from ocr.hashing import SIMILAR_DISTANCE, perceptual_hash, same_picture
 from ocr.images import load_image
 from ocr.passes import plane_batches, second_passes
 from ocr.settings import OcrSettings
-from ocr.tesseract import check_languages
+from ocr.tesseract import usable_settings
 
 log = logging.getLogger(__name__)
 
@@ -301,14 +301,8 @@ class OcrPool:
         if self._started:
             return
         self._closed = False
-        missing = await asyncio.to_thread(check_languages, self.settings)  # raises OcrError
-        if missing:
-            log.warning(
-                "Tesseract model %s is missing: Eastern Arabic digits will be lost (apt-get install -y %s)",
-                missing[0],
-                "tesseract-ocr-script-arab",
-            )
-            self.settings = OcrSettings.from_dict({**self.settings.to_dict(), "digits_pass": False})
+        # raises OcrError; without the digits model, or with a tesserocr of another Tesseract, warns
+        self.settings = await asyncio.to_thread(usable_settings, self.settings)
         self._root = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="tgmonitor-ocr-jobs-"))
         self._workers = [_Worker(self.settings) for _ in range(self.size)]
         try:

@@ -37,9 +37,10 @@ class OcrSettings:
     line_zoom_below: int = 640  # images with a shorter long side are enlarged 2x before lines are found
     upscale_below: int = 0  # upscale 2x when the long side is below this (0: never)
     no_text_check: bool = True  # a picture without strong edges is recorded as no text, unread (ocr.blank)
-    # "command": tesseract runs (planes read alike batched in one, ocr.tesseract); "library": tesserocr in this process (ocr.library), half
-    # the CPU, but its Tesseract 5.5 reads a little worse than Debian's 5.3 (bench/README.md, Speed)
-    tesseract: str = "command"
+    # "library": tesserocr in this process (ocr.library), built against Debian's Tesseract: the same
+    # readings as the command, its models loaded once per process; "command": tesseract runs (planes
+    # read alike batched in one, ocr.tesseract). bench/README.md, OCR speed
+    tesseract: str = "library"
     evidence: bool = True  # only lines with agreement and dictionary words reach the text (ocr.evidence)
 
     @classmethod

@@ -29,13 +29,13 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from PIL import Image
 
 from monitor.core.errors import OcrError
-from ocr.library import library_tsv
+from ocr.library import library_tsv, library_version
 from ocr.readings import Word
 from ocr.settings import OcrSettings
 
@@ -375,18 +375,40 @@ def clean_token(token: str) -> str:
     return token
 
 
+@cache
+def _library_matches() -> bool:
+    """Whether tesserocr runs the command's own Tesseract (said once per process when not)."""
+    ours, theirs = library_version(), tesseract_info()["version"]
+    if ours != theirs:
+        log.warning(
+            "tesserocr runs Tesseract %s and the command is %s: the command reads instead (build "
+            "tesserocr against the installed Tesseract, as ./dev does: `apt-get install -y libtesseract-dev "
+            "libleptonica-dev pkg-config g++` and `.venv/bin/pip install --force-reinstall --no-deps "
+            "--no-binary tesserocr tesserocr`)",
+            ours,
+            theirs,
+        )
+    return ours == theirs
+
+
 def usable_settings(settings: OcrSettings) -> OcrSettings:
     """``settings`` checked against the installed languages (OcrError if a required one is missing);
-    without the digits model the digits pass is switched off, with a warning."""
+    without the digits model the digits pass is switched off, with a warning. The library reads
+    only when it runs the command's own Tesseract (``ocr.library``); a tesserocr wheel with
+    another version would read the posters differently, so the command reads instead, with a
+    warning that says how to build tesserocr against Debian's Tesseract."""
+    changes: dict[str, object] = {}
     optional_missing = check_languages(settings)
-    if not optional_missing:
-        return settings
-    log.warning(
-        "Tesseract model %s missing, Eastern Arabic digits will be lost: run `apt-get install -y %s`",
-        optional_missing[0],
-        _language_package(optional_missing[0]),
-    )
-    return OcrSettings.from_dict({**settings.to_dict(), "digits_pass": False})
+    if optional_missing:
+        log.warning(
+            "Tesseract model %s missing, Eastern Arabic digits will be lost: run `apt-get install -y %s`",
+            optional_missing[0],
+            _language_package(optional_missing[0]),
+        )
+        changes["digits_pass"] = False
+    if settings.tesseract == "library" and not _library_matches():
+        changes["tesseract"] = "command"
+    return OcrSettings.from_dict({**settings.to_dict(), **changes}) if changes else settings
 
 
 def tesseract_failure(exc: TesseractFailed) -> str:

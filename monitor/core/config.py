@@ -130,10 +130,10 @@ class OcrConfig:
     video_max_bytes: int = 20 * 1024 * 1024
     video_max_frames: int = 8  # key frames read per clip: start, scene changes, last
     video_timeout: float = 60.0  # seconds FFmpeg may take to cut one clip's frames
-    # How Tesseract runs (issue 18): "command" (a `tesseract` run per pass, Debian's 5.3) or
-    # "library" (tesserocr in the OCR worker, its bundled 5.5: about half the CPU, reads a little
-    # worse on the measured sets; bench/README.md, OCR speed).
-    tesseract: str = "command"
+    # How Tesseract runs (issue 18): "library" (tesserocr built against Debian's libtesseract, in
+    # the OCR workers: the models load once per worker, the same readings as the command) or
+    # "command" (a `tesseract` run per batch of passes; bench/README.md, OCR speed).
+    tesseract: str = "library"
 
 
 TESSERACT_MODES = ("command", "library")

@@ -126,6 +126,9 @@ def test_doctor_reports_tesseract_and_languages(tmp_path, no_user_config, monkey
     checks = {c["check"]: c for c in report["checks"]}
     assert report["ok"] is True
     assert checks["tesseract"]["detail"].startswith("5.")
+    # tesserocr built against the same Tesseract (./dev): the passes read in process
+    assert checks["tesserocr"]["level"] == "ok"
+    assert checks["tesseract"]["detail"].split()[0] in checks["tesserocr"]["detail"]
     assert "ara+eng" in checks["languages"]["detail"]
     assert checks["api hash"]["level"] == "ok"
     assert "0123456789abcdef-secret" not in result.output  # presence only, never the value

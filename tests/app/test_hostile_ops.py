@@ -421,8 +421,18 @@ def ocr_workers_under(root: int, mark: bytes = b"ocr.worker") -> list[int]:
     return found
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds process ``pid`` has used (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @pytest.mark.slow
-def test_kill_9_of_an_import_takes_its_ocr_workers_down_mid_poster(tmp_path):
+@pytest.mark.parametrize("engine", ["library", "command"])
+def test_kill_9_of_an_import_takes_its_ocr_workers_down_mid_poster(tmp_path, engine):
     """The OCR workers (and their Tesseract) die with the import, not after their poster."""
     from PIL import Image
 
@@ -436,7 +446,7 @@ def test_kill_9_of_an_import_takes_its_ocr_workers_down_mid_poster(tmp_path):
         messages.append(message(n, f"ملصق {n}", photo=f"photos/{path.name}", width=2000, height=2000))
     export = write_single(folder, messages)
     config = tmp_path / "config.toml"
-    config.write_text("[ocr]\nworkers = 2\npass_timeout = 600\n", encoding="utf-8")
+    config.write_text(f'[ocr]\nworkers = 2\npass_timeout = 600\ntesseract = "{engine}"\n', encoding="utf-8")
     db = tmp_path / "a.db"
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "c"), "XDG_DATA_HOME": str(tmp_path / "d")}
     command = [
@@ -459,7 +469,12 @@ def test_kill_9_of_an_import_takes_its_ocr_workers_down_mid_poster(tmp_path):
             90,
             "OCR workers",
         )
-        wait_for(lambda: ocr_workers_under(process.pid, b"tesseract\x00"), 120, "a Tesseract pass under way")
+        if engine == "command":
+            wait_for(
+                lambda: ocr_workers_under(process.pid, b"tesseract\x00"), 120, "a Tesseract pass under way"
+            )
+        else:  # Tesseract runs inside the worker: a worker busy for seconds is reading a poster
+            wait_for(lambda: max(map(cpu_seconds, workers)) > 5, 120, "a worker reading a poster")
         process.kill()
         process.wait(timeout=10)
         # Without the lifeline a worker reads on to the end of its pass (tens of seconds here).

@@ -100,20 +100,20 @@ def test_the_stacks_go_alone_and_first_and_the_planes_are_dealt_out():
 def test_a_batch_of_planes_and_a_stack_reads_like_one_pass_each(planes):
     from ocr.passes import read_plane
 
+    command = OcrSettings(tesseract="command")
     chosen = [(name, planes[name]) for name in ("lines:ara", "grey", "gold")]
-    assert read_planes(chosen, OcrSettings()) == [
-        read_plane(plane, OcrSettings(), name) for name, plane in chosen
-    ]
+    assert read_planes(chosen, command) == [read_plane(plane, command, name) for name, plane in chosen]
 
 
 @pytest.mark.slow
-def test_the_poster_reads_the_same_in_one_or_two_ways(tmp_path, monkeypatch):
+@pytest.mark.parametrize("engine_kind", ["command", "library"])
+def test_the_poster_reads_the_same_in_one_or_two_ways(tmp_path, monkeypatch, engine_kind):
     import ocr.engine as engine
 
     path = write_poster(tmp_path, "eastern-hashtag-fire")
-    two = recognize_file(path, OcrSettings())
+    two = recognize_file(path, OcrSettings(tesseract=engine_kind))
     monkeypatch.setattr(engine, "_WAYS", 1)
-    one = recognize_file(path, OcrSettings())
+    one = recognize_file(path, OcrSettings(tesseract=engine_kind))
     assert two.status == one.status == "done"
     assert "#باقي_٥٩_يوما" in two.text
     assert (two.text, two.doubtful) == (one.text, one.doubtful)
