@@ -86,23 +86,27 @@ async def test_one_poster_is_read_by_both_workers(posters):
 
 
 @pytest.mark.asyncio
-async def test_the_passes_of_a_stuck_image_time_out_on_every_worker(posters, tmp_path):
+@pytest.mark.parametrize("engine", ["library", "command"])
+async def test_the_passes_of_a_stuck_image_time_out_on_every_worker(posters, tmp_path, engine):
     import numpy as np
 
     noisy = tmp_path / "noisy.png"
     rng = np.random.default_rng(1)
-    Image.fromarray(rng.integers(0, 256, (2200, 2200, 3), dtype=np.uint8)).save(noisy)
-    # Two heavy planes only, each a pass of about 15 CPU seconds on noise (no per-pass CPU limit
-    # here): once the image is prepared (about 2 s idle, up to 4x that on a busy machine) both
+    Image.fromarray(rng.integers(0, 256, (3000, 3000, 3), dtype=np.uint8)).save(noisy)
+    # Two heavy planes only, each a pass of about 20 CPU seconds on noise (no per-pass CPU limit
+    # here): once the image is prepared (2-3 s idle, up to 4x that on a busy machine) both
     # workers are in Tesseract, each on one of its passes, and still there at the 12 s deadline.
-    # (A 5 s deadline with smaller passes failed at load 9-12: the image was still being prepared.)
+    # (A 5 s deadline with smaller passes failed at load 9-12: the image was still being prepared;
+    # at 2200 px a pass took 9-11 s on a fast machine, and the first worker was done in time.)
     lean = OcrSettings(
         passes=("grey", "red"),
         row_pass=False,
         digits_pass=False,
         glyph_digits=False,
         pass_timeout=60.0,
-        max_side=2200,
+        max_side=3000,
+        max_bytes=64 * 1024 * 1024,  # a PNG of colour noise does not compress
+        tesseract=engine,
     )
     async with OcrPool(lean, workers=2, queue_size=2) as pool:
         before = pool.process_groups()
