@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--real", type=Path, default=None, help="a folder of real images (shared/real_images/images)"
     )
-    parser.add_argument("--engine", default="command", choices=("command", "library"))
+    parser.add_argument("--engine", default=OcrSettings().tesseract, choices=("command", "library"))
     parser.add_argument(
         "--real-every", type=int, default=0, help="profile every n-th real image only (0: all)"
     )

@@ -4,8 +4,8 @@ A Tesseract command pays for loading its models on every run (``ara+eng``: about
 0.3 s a blank image takes; ``eng`` alone 0.17 s), and a poster is six runs (the colour planes
 and masks batched in two, ``ocr.tesseract``). With the library (``OcrSettings(tesseract=
 "library")``, the default) the ``PyTessBaseAPI`` of each language set is kept for the life of
-the process (a pool worker, the bot, the web desk) and lent to one pass at a time, so that cost
-is paid once per process and thread that reads at once.
+the process (a pool worker, the bot, the web desk) and lent to one pass at a time, so a process
+pays that cost once for each pass it runs at the same time, not once per run.
 
 It reads exactly as the command does: tesserocr is built from source against Debian's own
 libtesseract (``./dev`` installs it with ``--no-binary tesserocr``), the TSV is Tesseract's own

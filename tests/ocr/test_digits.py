@@ -167,7 +167,7 @@ def test_the_crops_of_one_line_vote_on_its_number():
         placements.append(Placement(top, gap, crop.height, crop.width, 1.0, (100, 400)).to_json())
         words.append(
             [
-                Word(text, 90.0, gap + x, top + 10, 60, 40, index)
+                Word(text, 90.0, gap + 100 * x, top + 10, 80, 40, index)
                 for x, text in enumerate(("يوما", "؟", "سوى", "يتبق", "لم"))
             ]
         )
