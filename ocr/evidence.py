@@ -35,15 +35,16 @@ and the script-model re-reads and the voted countdown are kept only when such a 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from monitor.core.text import normalize, words
 from ocr.digits import countdown_template, countdown_value
 from ocr.lexicon import Lexicon
-from ocr.readings import Line, Word, same_row
+from ocr.readings import Line, PassResult, Word, same_row
 
-__all__ = ["Judged", "countdown_rows", "judge_lines", "support_of"]
+__all__ = ["Judged", "countdown_rows", "judge_lines", "respell", "respelled", "support_of"]
 
 Box = tuple[int, int, int, int]
 
@@ -66,6 +67,37 @@ _SUPPORT_CAP = 6  # beyond this many passes a word is not surer (the colour plan
 
 Support = dict[str, dict[str, float]]
 """Folded word -> {pass: the best confidence Tesseract gave it in that pass}."""
+
+
+_CAPITALS_WITH_DIGITS = re.compile(r"^(\W*)([A-Z01]*[A-Z][A-Z01]*)(\W*)$")
+_LONE_DIGIT = re.compile(r"(?<![01])[01](?![01])")
+_LOOKALIKES = str.maketrans("10", "IO")
+
+
+def respell(text: str, lexicon: Lexicon) -> str:
+    """One word as read, with a ``1`` or ``0`` among capitals read as the ``I`` or ``O`` it is,
+    when that makes a word of the dictionary: on some planes psm 11 reads the ``IS`` of ``THE
+    CLOCK IS TICKING`` as ``1S``, and the line then has no word ``is`` for search, rules or the
+    agreement of the passes. Only lone digits touching capitals are looked at, and never in a
+    hashtag: ``10``, ``#1HOURLEFT``, ``1HOUR`` (no such word) stay as read."""
+    match = _CAPITALS_WITH_DIGITS.match(text)
+    if match is None or "#" in match.group(1):
+        return text
+    word = match.group(2)
+    if not _LONE_DIGIT.search(word) or len(_LONE_DIGIT.findall(word)) != sum(c in "01" for c in word):
+        return text
+    spelled = word.translate(_LOOKALIKES)
+    return f"{match.group(1)}{spelled}{match.group(3)}" if lexicon.knows(normalize(spelled)) else text
+
+
+def respelled(result: PassResult, lexicon: Lexicon) -> PassResult:
+    """``result`` with each word :func:`respell`-ed (each word of a whole line that a second
+    pass gives as one: the script-model re-read of a line with a ``1`` in it)."""
+
+    def each(text: str) -> str:
+        return " ".join(respell(token, lexicon) for token in text.split(" "))
+
+    return replace(result, lines=[[replace(w, text=each(w.text)) for w in words] for words in result.lines])
 
 
 def support_of(readings: Iterable[tuple[str, str] | tuple[str, str, float]]) -> Support:

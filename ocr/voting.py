@@ -27,7 +27,7 @@ from PIL import Image
 from monitor.core.text import normalize
 from monitor.core.text import words as word_list
 from ocr.digits import countdown_from_ink, countdown_lines, countdown_value
-from ocr.evidence import countdown_rows, judge_lines, support_of
+from ocr.evidence import countdown_rows, judge_lines, respelled, support_of
 from ocr.lexicon import lexicon_for
 from ocr.planes import INK_PLANE, LINES_PREFIX, image_planes, layout_of
 from ocr.readings import Line, PassResult, ReadResult, keep_words, same_row
@@ -54,6 +54,10 @@ def finish(
     ``first_planes`` only has to give the plane images of the first frame.
     """
     second = second or []
+    if settings.evidence:  # 1S -> IS where the dictionary says so, before the passes are compared
+        lexicon = lexicon_for(settings.languages)
+        results = [respelled(r, lexicon) for r in results]
+        second = [respelled(r, lexicon) for r in second]
     rows = [r for r in second if r.plane == "rows"]
     digit_lines = [" ".join(w.text for w in ws) for r in second if r.plane == "digits" for ws in r.lines]
     lines = merge_passes([*results, *rows], settings)
@@ -258,7 +262,7 @@ def _crop_countdowns(
                 break
         else:
             rows.append((box, {line: [distance]}))
-    return [(min(read, key=lambda line: (-len(read[line]), min(read[line]))), box) for box, read in rows]
+    return [(min(read, key=lambda text: (-len(read[text]), min(read[text]))), box) for box, read in rows]
 
 
 def _all_lines(results: list[PassResult]) -> list[tuple[str, tuple[int, int, int, int], int]]:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import pytest
 
 from monitor.core.text import normalize
-from ocr.evidence import countdown_rows, judge_lines, support_of
+from ocr.evidence import countdown_rows, judge_lines, respell, support_of
 from ocr.lexicon import lexicon_for
-from ocr.readings import Line, Word
+from ocr.readings import Line, PassResult, Word
+from ocr.settings import OcrSettings
+from ocr.voting import finish
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +140,40 @@ def test_a_row_reads_like_a_countdown_only_with_two_words_in_one_reading():
         ("black", "يوما", (10, 500, 200, 540)),
     ]
     assert countdown_rows(readings) == [(10, 300, 200, 340)]
+
+
+@pytest.mark.parametrize(
+    ("read", "meant"),
+    [("1S", "IS"), ("C0MING", "COMING"), ("TICK1NG", "TICKING"), ("1S,", "IS,"), ("0F", "OF")],
+)
+def test_a_one_or_a_zero_among_capitals_is_the_letter_it_looks_like(lexicon, read, meant):
+    assert respell(read, lexicon) == meant
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        "10",  # a number
+        "#1HOURLEFT",  # a hashtag: a countdown, whatever the dictionary says
+        "#10DAYSLEFT",
+        "10DAYS",  # two digits together are a number
+        "12HOURS",
+        "1HOUR",  # no such word as IHOUR
+        "1s",  # lower case: l or i, the dictionary knows both
+        "١٥",  # Eastern digits
+        "#باقي_٥٩_يوما",
+        "باقي",
+    ],
+)
+def test_numbers_hashtags_and_arabic_stay_as_read(lexicon, read):
+    assert respell(read, lexicon) == read
+
+
+def test_a_slogan_read_with_1s_for_is_reaches_the_text_whole(lexicon):
+    # seed 4's noise poster: every plane read THE CLOCK 1S TICKING, so the line had no "is" and
+    # the rule's phrase "the clock is ticking" was not in its text
+    def reading(plane: str) -> PassResult:
+        return PassResult(0, plane, [line("THE CLOCK 1S TICKING", plane).words])
+
+    read = finish([reading("grey"), reading("white"), reading("lines:eng")], {}, OcrSettings())
+    assert "the clock is ticking" in normalize(read.text)
