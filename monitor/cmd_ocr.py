@@ -183,11 +183,8 @@ def similar_command(app: AppContext, image: Path, max_distance: int | None, as_j
 
 
 def _check_tesseract(config: Any) -> list[tuple[str, str, str]]:
-    from ocr import (
-        install_command,
-        library_version,
-        tesseract_info,
-    )  # why: the OCR engine (~0.8 s) loads only here
+    # why: the OCR engine (~0.8 s) loads only here
+    from ocr import install_command, library_mismatch, tesseract_info
 
     languages = config.ocr.languages if config is not None else "ara+eng"
     try:
@@ -196,22 +193,16 @@ def _check_tesseract(config: Any) -> list[tuple[str, str, str]]:
         return [("fail", "tesseract", str(exc))]
     rows = [("ok", "tesseract", f"{info['version']} at {info['path']}")]
     if config is None or config.ocr.tesseract == "library":
-        inside = library_version()
-        if inside == info["version"]:
-            rows.append(
-                ("ok", "tesserocr", f"runs Tesseract {inside}, the command's own: passes read in process")
+        mismatch = library_mismatch()
+        rows.append(
+            ("warn", "tesserocr", mismatch)
+            if mismatch
+            else (
+                "ok",
+                "tesserocr",
+                f"runs Tesseract {info['version']}, the command's own: passes read in process",
             )
-        else:
-            rows.append(
-                (
-                    "warn",
-                    "tesserocr",
-                    f"runs Tesseract {inside}, not the command's {info['version']}: the command reads instead "
-                    "(a little slower); build it against the installed one: `apt-get install -y "
-                    "libtesseract-dev libleptonica-dev pkg-config g++ && .venv/bin/pip install "
-                    "--force-reinstall --no-deps --no-binary tesserocr tesserocr`",
-                )
-            )
+        )
     installed = set(info["languages"])
     missing = [lang for lang in languages.split("+") if lang and lang not in installed]
     if missing:

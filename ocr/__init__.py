@@ -13,10 +13,9 @@ from monitor.core.models import OcrOutcome
 from ocr.engine import recognize_file
 from ocr.hashing import SIMILAR_DISTANCE, hamming, nearest, perceptual_hash, sha256_bytes
 from ocr.images import LoadedImage, load_image, sniff_format
-from ocr.library import library_version
 from ocr.pool import OcrPool
 from ocr.settings import OcrSettings
-from ocr.tesseract import check_languages, install_command, tesseract_info
+from ocr.tesseract import check_languages, install_command, library_mismatch, tesseract_info
 
 __all__ = [
     "SIMILAR_DISTANCE",
@@ -27,7 +26,7 @@ __all__ = [
     "check_languages",
     "hamming",
     "install_command",
-    "library_version",
+    "library_mismatch",
     "load_image",
     "nearest",
     "perceptual_hash",

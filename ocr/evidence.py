@@ -94,10 +94,12 @@ def respelled(result: PassResult, lexicon: Lexicon) -> PassResult:
     """``result`` with each word :func:`respell`-ed (each word of a whole line that a second
     pass gives as one: the script-model re-read of a line with a ``1`` in it)."""
 
-    def each(text: str) -> str:
-        return " ".join(respell(token, lexicon) for token in text.split(" "))
+    def each(word: Word) -> Word:
+        if "0" not in word.text and "1" not in word.text:  # nearly every word: nothing to look at
+            return word
+        return replace(word, text=" ".join(respell(token, lexicon) for token in word.text.split(" ")))
 
-    return replace(result, lines=[[replace(w, text=each(w.text)) for w in words] for words in result.lines])
+    return replace(result, lines=[[each(w) for w in words] for words in result.lines])
 
 
 def support_of(readings: Iterable[tuple[str, str] | tuple[str, str, float]]) -> Support:

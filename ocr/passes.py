@@ -69,8 +69,8 @@ def read_plane(plane: Image.Image | str | Path, settings: OcrSettings, name: str
 def plane_batches(names: Sequence[str], ways: int) -> list[list[int]]:
     """The plane passes ``names`` (of one image's frames) in batches of their indices, each batch
     one Tesseract run (``read_planes``). Each stack of line crops goes alone (its own model and
-    psm) and first, since they take longest; the other planes (all read alike) dealt into ``ways`` batches, one per core or worker. A run per
-    plane loaded the models nine times (``ara+eng``: 0.2 s of CPU each, a fifth of the passes'
+    psm) and first, since they take longest; the other planes (all read alike) are dealt into
+    ``ways`` batches, one per core or worker. A run per plane loaded the models nine times (``ara+eng``: 0.2 s of CPU each, a fifth of the passes'
     time on the real images); ``ways`` runs keep every core busy (``bench/README.md``, OCR)."""
     stacks = [[i] for i, name in enumerate(names) if name.startswith(LINES_PREFIX)]
     planes = [i for i, name in enumerate(names) if not name.startswith(LINES_PREFIX)]

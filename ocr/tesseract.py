@@ -46,6 +46,7 @@ __all__ = [
     "check_languages",
     "clean_token",
     "install_command",
+    "library_mismatch",
     "tesseract_batch",
     "tesseract_failure",
     "tesseract_info",
@@ -375,20 +376,27 @@ def clean_token(token: str) -> str:
     return token
 
 
+def library_mismatch() -> str | None:
+    """Why tesserocr must not read in place of the command (it runs another Tesseract, whose
+    readings differ), with how to build it against the installed one; None when it may."""
+    ours, theirs = library_version(), tesseract_info()["version"]
+    if ours == theirs:
+        return None
+    return (
+        f"tesserocr runs Tesseract {ours} and the command is {theirs}: the command reads instead; build "
+        "tesserocr against the installed Tesseract, as ./dev does: `apt-get install -y libtesseract-dev "
+        "libleptonica-dev pkg-config g++` and `.venv/bin/pip install --force-reinstall --no-deps "
+        "--no-binary tesserocr tesserocr`"
+    )
+
+
 @cache
 def _library_matches() -> bool:
-    """Whether tesserocr runs the command's own Tesseract (said once per process when not)."""
-    ours, theirs = library_version(), tesseract_info()["version"]
-    if ours != theirs:
-        log.warning(
-            "tesserocr runs Tesseract %s and the command is %s: the command reads instead (build "
-            "tesserocr against the installed Tesseract, as ./dev does: `apt-get install -y libtesseract-dev "
-            "libleptonica-dev pkg-config g++` and `.venv/bin/pip install --force-reinstall --no-deps "
-            "--no-binary tesserocr tesserocr`)",
-            ours,
-            theirs,
-        )
-    return ours == theirs
+    """Whether the library may read (:func:`library_mismatch`), said once per process when not."""
+    mismatch = library_mismatch()
+    if mismatch:
+        log.warning("%s", mismatch)
+    return mismatch is None
 
 
 def usable_settings(settings: OcrSettings) -> OcrSettings:

@@ -28,6 +28,7 @@ from alerts.sinks import OutgoingAlert, WebhookSink
 from handlers.importer import PARALLEL_FROM_BYTES
 from monitor.core.config import SinkConfig
 from monitor.core.errors import DeliveryError
+from ocr.tesseract import _cpu_used
 from tests.support.alerts import WebhookServer
 from tests.support.export import message, write_single
 
@@ -421,15 +422,6 @@ def ocr_workers_under(root: int, mark: bytes = b"ocr.worker") -> list[int]:
     return found
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU seconds process ``pid`` has used (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["library", "command"])
 def test_kill_9_of_an_import_takes_its_ocr_workers_down_mid_poster(tmp_path, engine):
@@ -474,7 +466,7 @@ def test_kill_9_of_an_import_takes_its_ocr_workers_down_mid_poster(tmp_path, eng
                 lambda: ocr_workers_under(process.pid, b"tesseract\x00"), 120, "a Tesseract pass under way"
             )
         else:  # Tesseract runs inside the worker: a worker busy for seconds is reading a poster
-            wait_for(lambda: max(map(cpu_seconds, workers)) > 5, 120, "a worker reading a poster")
+            wait_for(lambda: max(map(_cpu_used, workers)) > 5, 120, "a worker reading a poster")
         process.kill()
         process.wait(timeout=10)
         # Without the lifeline a worker reads on to the end of its pass (tens of seconds here).
