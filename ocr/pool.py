@@ -413,13 +413,20 @@ class OcrPool:
                 if outcome.sha256 is None:
                     outcome.sha256 = job.sha256
                 self._record(job, outcome)
+                await self._remove_folder(job)  # the image's plane files are gone when its reader hears
                 job.future.set_result(outcome)
             finally:
                 job.closed = True
                 self._forget(job)
                 self._queue.task_done()
-                if job.folder is not None:
-                    await asyncio.to_thread(shutil.rmtree, job.folder, True)
+                await self._remove_folder(job)
+
+    @staticmethod
+    async def _remove_folder(job: _Job) -> None:
+        """Remove the image's job folder (its plane files), once."""
+        folder, job.folder = job.folder, None
+        if folder is not None:
+            await asyncio.to_thread(shutil.rmtree, folder, True)
 
     async def _read(self, job: _Job) -> OcrOutcome:
         """Prepare, run the passes on every worker free to help, finish: the image's outcome."""
