@@ -27,13 +27,21 @@ from ocr.blank import has_no_text
 from ocr.hashing import perceptual_hash, sha256_bytes
 from ocr.images import LoadedImage, load_image
 from ocr.passes import plane_batches, read_planes, read_second, second_passes
-from ocr.planes import frame_planes, is_pass, line_planes
+from ocr.planes import frame_planes, is_pass, line_planes, twin_planes
 from ocr.readings import PassResult, ReadResult, Word
 from ocr.settings import OcrSettings
 from ocr.tesseract import TesseractFailed, tesseract_failure, usable_settings
 from ocr.voting import finish
 
-__all__ = ["NO_TEXT", "load_for_ocr", "nothing_to_read", "read_frames", "recognize_file", "recognize_image"]
+__all__ = [
+    "NO_TEXT",
+    "load_for_ocr",
+    "nothing_to_read",
+    "read_frames",
+    "read_passes",
+    "recognize_file",
+    "recognize_image",
+]
 
 NO_TEXT = "no text: no strong edges to make letters of"
 """The reason recorded with a ``done`` outcome whose picture was not read (``ocr.blank``)."""
@@ -45,13 +53,32 @@ bot's and the web desk's reads): the machines this runs on have two cores."""
 
 
 def read_frames(frames: list[Image.Image], settings: OcrSettings) -> ReadResult:
-    """Text of the frames of one image, every pass in this process: the batches of plane passes
-    (``plane_batches``) on two threads, each waiting on its Tesseract command, the colour planes'
-    batches started before the line crops are cut (which takes Python as long as a batch takes
-    Tesseract), then the second passes side by side."""
+    """Text of the frames of one image, every pass in this process (:func:`read_passes`)."""
+    results, first, second = read_passes(frames, settings)
+    return finish(results, first, settings, second)
+
+
+def read_passes(
+    frames: list[Image.Image], settings: OcrSettings
+) -> tuple[list[PassResult], dict[str, Image.Image], list[PassResult]]:
+    """The passes over the frames of one image, in this process, as :func:`ocr.voting.finish`
+    takes them: the plane passes, the first frame's planes, the second passes.
+
+    The batches of plane passes (``plane_batches``) run on two threads, each waiting on its
+    Tesseract run, the colour planes' batches started before the line crops are cut (which takes Python as long as a batch takes
+    Tesseract), then the second passes side by side. Planes with the same pixels
+    (``ocr.planes.twin_planes``) are read once."""
     with ThreadPoolExecutor(_WAYS, thread_name_prefix="ocr-pass") as threads:
         cut = [frame_planes(frame, settings) for frame in frames]
-        started = _start_passes(threads, cut, settings)
+        twins = [twin_planes(named) for named in cut]  # read once, each twin given the reading
+        started = _start_passes(
+            threads,
+            [{k: v for k, v in named.items() if k not in t} for named, t in zip(cut, twins, strict=True)],
+            settings,
+        )
+        started |= {
+            (index, name): started[index, twin] for index, t in enumerate(twins) for name, twin in t.items()
+        }
         stacks = [line_planes(frame, settings) for frame in frames]
         started |= _start_passes(threads, stacks, settings)
         planes = [a | b for a, b in zip(cut, stacks, strict=True)]
@@ -66,7 +93,7 @@ def read_frames(frames: list[Image.Image], settings: OcrSettings) -> ReadResult:
         second = list(
             threads.map(lambda name: read_second(name, results, first, settings), second_passes(settings))
         )
-    return finish(results, first, settings, second)
+    return results, first, second
 
 
 def _start_passes(

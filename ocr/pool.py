@@ -444,7 +444,8 @@ class OcrPool:
                 outcome.seconds = time.perf_counter() - started
                 return outcome
             units = prepared["units"]  # every plane file; the ones to read are the passes
-            readable = [unit for unit in units if unit.get("read", True)]
+            passes_of = [unit for unit in units if unit.get("read", True)]
+            readable = [unit for unit in passes_of if "same_as" not in unit]  # twins get their reading
             batches = plane_batches([unit["plane"] for unit in readable], self.size)
             answers = await self._all(
                 job,
@@ -453,12 +454,13 @@ class OcrPool:
                     for i, batch in enumerate(batches, 1)
                 ],
             )
-            read = {
-                u: r
-                for batch, a in zip(batches, answers, strict=True)
-                for u, r in zip(batch, a["results"], strict=True)
-            }
-            passes = [read[u] for u in range(len(readable))]
+            read = {(r["frame"], r["plane"]): r for a in answers for r in a["results"]}
+            passes = [
+                read[u["frame"], u["plane"]]
+                if "same_as" not in u
+                else read[u["frame"], u["same_as"]] | {"plane": u["plane"]}
+                for u in passes_of
+            ]
             order = len(batches) + 1
             names = second_passes(self.settings)
             second = await self._all(

@@ -9,8 +9,10 @@ workers at once (``ocr.pool``). Each step is a request; any worker can do any st
 steps share nothing but files in the image's job folder:
 
 * ``prepare``: load and fingerprint the image, write its planes into ``dir`` as PGM files, and
-  answer the meta data and the list of passes to run (or the outcome itself: failed for a bad
-  image, done with no text for a picture with nothing to read, ``ocr.blank``);
+  answer the meta data and the list of passes to run, a plane with the same pixels as an
+  earlier one marked ``same_as`` it (``ocr.planes.twin_planes``: it is not read, it gets that
+  reading), or the outcome itself: failed for a bad image, done with no text for a picture with
+  nothing to read (``ocr.blank``);
 * ``passes``: a batch of plane passes (``ocr.passes.plane_batches``: the colour planes and masks
   in one Tesseract run, or one stack of line crops); answers the lines of each;
 * ``second``: one pass that needs the plane passes first (the row re-read, the script-model
@@ -45,7 +47,7 @@ from monitor.core.lifeline import die_with_parent
 from ocr.digits import warm_up
 from ocr.engine import load_for_ocr, nothing_to_read, recognize_file
 from ocr.passes import read_planes, read_second
-from ocr.planes import is_pass, open_plane, plane_sets, save_plane
+from ocr.planes import is_pass, open_plane, plane_sets, save_plane, twin_planes
 from ocr.readings import PassResult
 from ocr.settings import OcrSettings
 from ocr.tesseract import TesseractFailed, tesseract_failure
@@ -93,12 +95,14 @@ def handle(request: dict[str, Any], settings: OcrSettings) -> dict[str, Any]:
             units = []
             for frame, planes in enumerate(plane_sets(loaded.frames, settings)):
                 written: dict[int, Path] = {}  # one line stack serves each language's pass
+                twins = twin_planes(planes)  # read once, each twin given the reading
                 for name, plane in planes.items():
                     target = written.get(id(plane))
                     if target is None:
                         target = written[id(plane)] = plane_file(folder, frame, name, plane)
                         save_plane(plane, target)
-                    units.append({"frame": frame, "plane": name, "file": str(target), "read": is_pass(name)})
+                    unit = {"frame": frame, "plane": name, "file": str(target), "read": is_pass(name)}
+                    units.append(unit | ({"same_as": twins[name]} if name in twins else {}))
             return {"meta": outcome.to_dict(), "units": units}
         if op == "passes":  # a batch of plane passes (ocr.passes.plane_batches): one Tesseract run
             units = request["units"]
