@@ -65,9 +65,9 @@ def read_passes(
     takes them: the plane passes, the first frame's planes, the second passes.
 
     The batches of plane passes (``plane_batches``) run on two threads, each waiting on its
-    Tesseract run, the colour planes' batches started before the line crops are cut (which takes Python as long as a batch takes
-    Tesseract), then the second passes side by side. Planes with the same pixels
-    (``ocr.planes.twin_planes``) are read once."""
+    Tesseract run, the colour planes' batches started before the line crops are cut (which takes
+    Python as long as a batch takes Tesseract), then the second passes side by side. Planes with
+    the same pixels (``ocr.planes.twin_planes``) are read once."""
     with ThreadPoolExecutor(_WAYS, thread_name_prefix="ocr-pass") as threads:
         cut = [frame_planes(frame, settings) for frame in frames]
         twins = [twin_planes(named) for named in cut]  # read once, each twin given the reading

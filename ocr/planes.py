@@ -170,7 +170,7 @@ def twin_planes(planes: Mapping[str, Image.Image]) -> dict[str, str]:
     black mask where no letter is hollow, the grey and colour planes of a black-and-white page.
     Tesseract gives the same picture the same reading, so a plane named here is not read: it gets
     its twin's reading under its own name, and the passes count as they would have
-    (``ocr.evidence`` counts the planes that agree). On the 43 real images 46 of 387 plane passes
+    (``ocr.evidence`` counts the planes that agree). On the 43 real images 45 of 387 plane passes
     are twins (``bench/README.md``, OCR speed). Planes that are merely alike are each read:
     colour planes a few grey levels apart (under 0.2 % of their pixels) read differently often
     enough that treating them as twins lost countdowns (seed 4: 91.7 -> 86.1 %); every plane is

@@ -97,7 +97,7 @@ def handle(request: dict[str, Any], settings: OcrSettings) -> dict[str, Any]:
                 written: dict[int, Path] = {}  # one line stack serves each language's pass
                 twins = twin_planes(planes)  # read once, each twin given the reading
                 for name, plane in planes.items():
-                    target = written.get(id(plane))
+                    target = written.get(id(planes[twins.get(name, name)]))  # a twin: the same pixels
                     if target is None:
                         target = written[id(plane)] = plane_file(folder, frame, name, plane)
                         save_plane(plane, target)
