@@ -25,7 +25,7 @@ from PIL import Image
 
 from monitor.core.text import normalize
 from ocr.lines import place_words
-from ocr.planes import LINES_PREFIX, image_planes, layout_of
+from ocr.planes import DOUBLED_PREFIX, LINES_PREFIX, image_planes, layout_of
 from ocr.readings import Line, PassResult, Word, keep_words, same_row
 from ocr.settings import OcrSettings
 from ocr.tesseract import tesseract_batch, tesseract_words
@@ -120,7 +120,8 @@ def read_second(
     half read among flames is read whole once it is alone. ``digits``: countdown-like lines
     re-read with the Arabic script model (see the module docstring); its lines come first.
     """
-    first = [r for r in results if r.frame == 0]
+    # the rows and countdown lines of the planes at the image's own size (``ocr.planes``)
+    first = [r for r in results if r.frame == 0 and not r.plane.startswith(DOUBLED_PREFIX)]
     if not first or not first_planes:
         return PassResult(0, name, [])
     if name == "rows":

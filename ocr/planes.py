@@ -14,6 +14,11 @@ Tesseract pass (``ocr.passes``):
 * ``white-fill`` and ``black-fill``: black letters outlined in white come out of the white mask
   as hollow outlines (white letters outlined in black out of the black mask); filling their
   letter-sized holes makes the outlines letters.
+* ``x2:grey``, ``x2:red``, ``x2:green``, ``x2:blue``: the colour planes of a small image (long
+  side under ``settings.double_below``) at twice its size, read besides the planes at its own
+  size: small photos carry text a few pixels tall, which Tesseract reads better enlarged, while
+  a small poster's own-size planes read what the enlarged ones miss. Their words are put back
+  at the image's own size and counted as the plane's own (:func:`at_own_size`).
 * ``lines:LANG``: the lines of text found on colour masks and cut out clean (``ocr.lines``),
   scaled to one height and stacked, read once per language; Tesseract's page analysis never
   sees the flames. ``lines-ink`` (:data:`INK_PLANE`) is the same crops for the digit reader.
@@ -28,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,11 +41,14 @@ from PIL import Image, ImageChops
 from scipy import ndimage
 
 from ocr.lines import Placement, find_lines, stack_lines
+from ocr.readings import PassResult
 from ocr.settings import OcrSettings
 
 __all__ = [
+    "DOUBLED_PREFIX",
     "INK_PLANE",
     "LINES_PREFIX",
+    "at_own_size",
     "frame_planes",
     "image_planes",
     "is_pass",
@@ -59,6 +68,14 @@ LINES_PREFIX = "lines:"
 INK_PLANE = "lines-ink"
 """The line crops again, for the digit reader only (not a Tesseract pass): at least at the
 stack's height, and larger ones at their own size (``stack_lines(keep_large=True)``)."""
+
+DOUBLED_PREFIX = "x2:"
+"""Planes named ``x2:NAME`` are the plane ``NAME`` of a small image read at twice its size."""
+
+_DOUBLED_PASSES = ("grey", "red", "green", "blue")
+"""The planes a small image is read at twice its size too. The masks were measured as well:
+with them the real set's small photos gained as many words but kept more junk (``bench/README.md``,
+OCR)."""
 
 _WHITE_LEVEL = 190
 _BLACK_LEVEL = 70
@@ -131,13 +148,39 @@ def frame_planes(frame: Image.Image, settings: OcrSettings) -> dict[str, Image.I
     to read): cut in a fraction of the time the line crops take (``line_planes``)."""
     if min(frame.size) < 8:
         return {}
-    return _planes(frame, settings.passes, settings.upscale_below)
+    planes = _planes(frame, settings.passes, settings.upscale_below)
+    if settings.double_below and max(frame.size) < settings.double_below:
+        doubled = [name for name in _DOUBLED_PASSES if name in settings.passes]
+        planes |= {
+            DOUBLED_PREFIX + k: v for k, v in _planes(frame, tuple(doubled), max(frame.size) + 1).items()
+        }
+    return planes
+
+
+def at_own_size(result: PassResult) -> PassResult:
+    """A pass over a doubled plane (``x2:NAME``) as a reading of the plane ``NAME``: its boxes
+    halved, so they point at the image, and its name the plane's, so the evidence step counts one
+    plane read at two sizes as one reader, not two that agree. Any other pass as it is."""
+    if not result.plane.startswith(DOUBLED_PREFIX):
+        return result
+    lines = [
+        [
+            replace(
+                w, left=w.left // 2, top=w.top // 2, width=max(1, w.width // 2), height=max(1, w.height // 2)
+            )
+            for w in words
+        ]
+        for words in result.lines
+    ]
+    return PassResult(result.frame, result.plane[len(DOUBLED_PREFIX) :], lines)
 
 
 def image_planes(planes: Mapping[str, Image.Image]) -> dict[str, Image.Image]:
-    """The planes cut from the image itself (not the stacks of line crops): where a line's box
-    points."""
-    return {k: v for k, v in planes.items() if not k.startswith(LINES_PREFIX) and is_pass(k)}
+    """The planes cut from the image itself at its own size (not the stacks of line crops, not
+    the doubled planes): where a line's box points."""
+    return {
+        k: v for k, v in planes.items() if not k.startswith((LINES_PREFIX, DOUBLED_PREFIX)) and is_pass(k)
+    }
 
 
 def is_pass(name: str) -> bool:

@@ -27,9 +27,9 @@ from PIL import Image
 from monitor.core.text import normalize
 from monitor.core.text import words as word_list
 from ocr.digits import countdown_from_ink, countdown_lines, countdown_value
-from ocr.evidence import countdown_rows, judge_lines, respelled, support_of
+from ocr.evidence import countdown_rows, judge_lines, respelled, support_of, unowned_words
 from ocr.lexicon import lexicon_for
-from ocr.planes import INK_PLANE, LINES_PREFIX, image_planes, layout_of
+from ocr.planes import INK_PLANE, LINES_PREFIX, at_own_size, image_planes, layout_of
 from ocr.readings import Line, PassResult, ReadResult, keep_words, same_row
 from ocr.settings import OcrSettings
 
@@ -54,6 +54,7 @@ def finish(
     ``first_planes`` only has to give the plane images of the first frame.
     """
     second = second or []
+    results = [at_own_size(r) for r in results]  # the doubled planes' words put back on the image
     if settings.evidence:  # 1S -> IS where the dictionary says so, before the passes are compared
         lexicon = lexicon_for(settings.languages)
         results = [respelled(r, lexicon) for r in results]
@@ -86,7 +87,8 @@ def finish(
             for w in keep_words(found, settings.min_confidence)
         ]
         support = support_of([*read_words, *(("digits", text) for text in digit_lines)])
-        judged = judge_lines(ordered, support, lexicon_for(settings.languages))
+        unowned = unowned_words(results, rows, settings.min_confidence)
+        judged = judge_lines(ordered, support, lexicon_for(settings.languages), unowned)
         # Glyph lines carry their own line: a crop whose reading, or a row with one reading, that
         # reads like a countdown on its own (``ocr.digits``). The script-model re-reads need one.
         cd_rows = countdown_rows(read_at) + [box for _, box in glyph_lines if box is not None]
@@ -95,6 +97,7 @@ def finish(
             doubtful += digit_lines
             digit_lines = []
         kept, doubtful = judged.kept, [*doubtful, *judged.doubtful]
+
     else:
         kept, doubtful, cd_rows = ordered, [], []
     glyph_texts = [text for text, _ in glyph_lines]

@@ -6,10 +6,12 @@ the lines are what passes read, built by hand so each case says what it is about
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from monitor.core.text import normalize
-from ocr.evidence import countdown_rows, judge_lines, respell, support_of
+from ocr.evidence import countdown_rows, judge_lines, respell, support_of, unowned_words
 from ocr.lexicon import lexicon_for
 from ocr.readings import Line, PassResult, Word
 from ocr.settings import OcrSettings
@@ -177,3 +179,50 @@ def test_a_slogan_read_with_1s_for_is_reaches_the_text_whole(lexicon):
 
     read = finish([reading("grey"), reading("white"), reading("lines:eng")], {}, OcrSettings())
     assert "the clock is ticking" in normalize(read.text)
+
+
+def crop_reading(plane: str, text: str, conf: float, crop: int = 0, top: int = 100) -> PassResult:
+    """One clean line crop's reading by the model of ``plane`` (``lines:ara``, ``lines:eng``)."""
+    words = [replace(w, crop=crop) for w in line(text, plane, top=top, conf=conf).words]
+    return PassResult(0, plane, [words])
+
+
+def test_a_word_the_other_model_alone_made_of_a_crop_is_doubtful(lexicon):
+    # an Arabic line read surely by the Arabic model; the English model made "pees" of its
+    # glyphs, a dictionary word read with a clean crop's confidence: no evidence of its own
+    assert lexicon.knows("pees")
+    results = [
+        PassResult(0, "grey", [line("يسرني أن أهنئكم", "grey").words]),
+        crop_reading("lines:ara", "يسرني أن أهنئكم", 91.0),
+        crop_reading("lines:eng", "Pees", 62.0),
+    ]
+    read = finish(results, {}, OcrSettings())
+    assert "يسرني" in read.text
+    assert "pees" not in normalize(read.text) and "Pees" in read.doubtful
+    # the same word read by the crop's own model (the English model reading surer there) stays
+    results[2] = crop_reading("lines:eng", "Pees", 95.0)
+    assert "pees" in normalize(finish(results, {}, OcrSettings()).text)
+
+
+def test_a_word_the_other_model_read_stays_when_another_pass_read_it_too(lexicon):
+    # an English word inside an Arabic poster's crop: a plane read it as well, so it has evidence
+    results = [
+        PassResult(0, "grey", [line("عيد مبارك", "grey").words]),
+        PassResult(0, "white", [line("EID MUBARAK", "white", top=300).words]),
+        crop_reading("lines:ara", "عيد مبارك", 90.0),
+        crop_reading("lines:eng", "EID MUBARAK", 70.0, crop=0, top=300),
+    ]
+    assert "eid mubarak" in normalize(finish(results, {}, OcrSettings()).text)
+
+
+def test_which_model_owns_a_crop_is_decided_crop_by_crop():
+    # crop 0 is Arabic (the Arabic model surer), crop 1 English (the English model surer)
+    results = [
+        crop_reading("lines:ara", "الانتقام قادم", 92.0, crop=0),
+        crop_reading("lines:eng", "logs", 55.0, crop=0),
+        crop_reading("lines:ara", "لاعلا", 40.0, crop=1, top=300),
+        crop_reading("lines:eng", "VENGEANCE", 93.0, crop=1, top=300),
+    ]
+    unowned = unowned_words(results, [], 30.0)
+    assert {key[0] for key in unowned} == {"lines:eng", "lines:ara"}
+    assert {(key[0], key[1]) for key in unowned} == {("lines:eng", 0), ("lines:ara", 1)}
