@@ -97,7 +97,6 @@ def finish(
             doubtful += digit_lines
             digit_lines = []
         kept, doubtful = judged.kept, [*doubtful, *judged.doubtful]
-
     else:
         kept, doubtful, cd_rows = ordered, [], []
     glyph_texts = [text for text, _ in glyph_lines]
