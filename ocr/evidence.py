@@ -14,7 +14,7 @@ Words are judged, not lines: a line keeps the words that have evidence and drops
 A word has evidence when two passes read it and the dictionary knows it; when one pass read a
 dictionary word of four letters or more surely (Tesseract's confidence: 80 on a plane, 60 on a
 clean line crop; junk made of flames and grain is read unsure); when three passes read it, or
-two surely (a name, a brand the dictionary lacks); when one reading holds it in a run of two or
+two surely, of two kinds (a name, a brand the dictionary lacks: a plane and a line crop, say); when one reading holds it in a run of two or
 more dictionary words of three letters, each read with confidence 50 or more (small scene text
 is often read by one pass only, and junk rarely spells two words in a row); or when it is a
 dictionary word read with confidence 50 inside a reading whose letters mostly have evidence
@@ -149,8 +149,11 @@ def _word_kept(word: str, support: Support, lexicon: Lexicon) -> bool:
         return False
     sure = max(readers.values(), default=0.0)
     if not lexicon.knows(word):
-        return seen >= UNKNOWN_SUPPORT or (
-            seen >= KNOWN_SUPPORT and len(word) >= SURE_LENGTH and sure >= SURE_CONFIDENCE
+        # a name or a brand: several passes, of two kinds at least (the colour planes and masks read
+        # the same specks as the same junk alike; ``bench/README.md``, OCR)
+        return len({family(r) for r in readers}) >= 2 and (
+            seen >= UNKNOWN_SUPPORT
+            or (seen >= KNOWN_SUPPORT and len(word) >= SURE_LENGTH and sure >= SURE_CONFIDENCE)
         )
     if seen >= KNOWN_SUPPORT and (len({family(r) for r in readers}) >= 2 or sure >= CONTEXT_CONFIDENCE):
         return True

@@ -114,17 +114,25 @@ def test_numbers_carry_a_line_only_when_two_kinds_of_pass_read_them(lexicon):
 
 
 def test_names_the_dictionary_lacks_need_three_passes_or_two_sure_ones(lexicon):
-    two = judge([("grey", "Jeddah Qzvorak", 70.0), ("red", "Jeddah Qzvorak", 70.0)], lexicon)
+    two = judge([("grey", "Jeddah Qzvorak", 70.0), ("lines:eng", "Jeddah Qzvorak", 70.0)], lexicon)
     assert [ln.text for ln in two.kept] == ["Jeddah"] and "Jeddah Qzvorak" in two.doubtful
-    sure = judge([("grey", "Jeddah Qzvorak", 90.0), ("red", "Jeddah Qzvorak", 90.0)], lexicon)
+    sure = judge([("grey", "Jeddah Qzvorak", 90.0), ("lines:eng", "Jeddah Qzvorak", 90.0)], lexicon)
     assert [ln.text for ln in sure.kept] == ["Jeddah Qzvorak"]
-    three = judge([(plane, "Jeddah Qzvorak", 70.0) for plane in ("grey", "red", "blue")], lexicon)
+    three = judge([(plane, "Jeddah Qzvorak", 70.0) for plane in ("grey", "red", "lines:eng")], lexicon)
     assert [ln.text for ln in three.kept] == ["Jeddah Qzvorak"]
     # a line of nothing a dictionary knows needs many passes, sure of it (a brand, a name)
-    unsure = judge([(plane, "Qzvorak Xqwerty", 70.0) for plane in ("grey", "red", "blue", "white")], lexicon)
+    unsure = judge(
+        [(plane, "Qzvorak Xqwerty", 70.0) for plane in ("grey", "red", "blue", "lines:eng")], lexicon
+    )
     assert unsure.kept == []
-    brand = judge([(plane, "Qzvorak", 90.0) for plane in ("grey", "red", "blue")], lexicon)
+    brand = judge([(plane, "Qzvorak", 90.0) for plane in ("grey", "red", "lines:eng")], lexicon)
     assert [ln.text for ln in brand.kept] == ["Qzvorak"]
+
+
+def test_a_name_only_the_colour_planes_read_is_doubtful(lexicon):
+    # the colour planes and masks read the same specks as the same junk alike: one kind of pass
+    planes = judge([(plane, "Jeddah Qzvorak", 90.0) for plane in ("grey", "red", "blue", "white")], lexicon)
+    assert [ln.text for ln in planes.kept] == ["Jeddah"] and "Jeddah Qzvorak" in planes.doubtful
 
 
 def test_scraps_without_a_real_word_are_doubtful(lexicon):
