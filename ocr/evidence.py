@@ -14,7 +14,8 @@ Words are judged, not lines: a line keeps the words that have evidence and drops
 A word has evidence when two passes read it and the dictionary knows it; when one pass read a
 dictionary word of four letters or more surely (Tesseract's confidence: 80 on a plane, 60 on a
 clean line crop; junk made of flames and grain is read unsure); when three passes read it, or
-two surely, of two kinds (a name, a brand the dictionary lacks: a plane and a line crop, say); when one reading holds it in a run of two or
+two surely, of two kinds (a name, a brand the dictionary lacks: a plane and a line crop, say);
+when one reading holds it in a run of two or
 more dictionary words of three letters, each read with confidence 50 or more (small scene text
 is often read by one pass only, and junk rarely spells two words in a row); or when it is a
 dictionary word read with confidence 50 inside a reading whose letters mostly have evidence
@@ -306,17 +307,17 @@ def word_key(reader: str, word: Word) -> WordKey:
     return reader, word.crop, word.left, word.top, word.width
 
 
-def unowned_words(results: list[PassResult], others: list[PassResult], min_confidence: float) -> set[WordKey]:
+def unowned_words(results: list[PassResult], support: Support) -> set[WordKey]:
     """The words of the clean line crops that the crop's *other* model read, and no other pass.
 
     Every clean line crop is read by each language's model (``lines:ara``, ``lines:eng``). The
     model of the crop's script reads it surely; the other makes words of its own language out of
     the same glyphs (``youl`` and ``pees`` of an Arabic line, ``logs`` of ``يوما``), and some are
     dictionary words read with the confidence a clean crop gets by. So on each crop the model
-    with the higher mean confidence owns it, and a word the other model alone read, no other
-    pass (``results`` or ``others``: the plane passes, the rows) reading it too, has no evidence
-    (:func:`judge_lines`). Measured on the words that reached the text from stored passes of the
-    real images and synthetic seeds 0-4: such words were junk 157 times in 161.
+    with the higher mean confidence owns it, and a word the other model alone read (no other pass
+    of ``support`` reading it too) has no evidence (:func:`judge_lines`). Measured on the words
+    that reached the text from stored passes of the real images and synthetic seeds 0-4: such
+    words were junk 157 times in 161.
     """
     confidences: dict[tuple[str, int], list[float]] = {}
     for result in results:
@@ -325,21 +326,13 @@ def unowned_words(results: list[PassResult], others: list[PassResult], min_confi
                 for word in found:
                     confidences.setdefault((result.plane, word.crop), []).append(word.conf)
     mean = {key: sum(values) / len(values) for key, values in confidences.items()}
-    readers: dict[str, set[str]] = {}
-    for result in [*results, *others]:
-        for found in result.lines:
-            for word in found:
-                if word.conf >= min_confidence:
-                    for folded in words(normalize(word.text)):
-                        readers.setdefault(folded, set()).add(result.plane)
-
-    def owns(reader: str, crop: int) -> bool:
-        rivals = [m for (other, c), m in mean.items() if c == crop and other != reader]
-        return not rivals or mean[reader, crop] >= max(rivals)
+    best: dict[int, float] = {}  # crop -> the mean confidence of the model that owns it
+    for (_, crop), value in mean.items():
+        best[crop] = max(best.get(crop, value), value)
 
     def alone(reader: str, word: Word) -> bool:
         folded = words(normalize(word.text))
-        return bool(folded) and all(readers.get(f, set()) <= {reader} for f in folded)
+        return bool(folded) and all(set(support.get(f, ())) <= {reader} for f in folded)
 
     return {
         word_key(result.plane, word)
@@ -347,7 +340,7 @@ def unowned_words(results: list[PassResult], others: list[PassResult], min_confi
         if result.plane.startswith(CLEAN_PREFIX)
         for found in result.lines
         for word in found
-        if not owns(result.plane, word.crop) and alone(result.plane, word)
+        if mean[result.plane, word.crop] < best[word.crop] and alone(result.plane, word)
     }
 
 

@@ -81,9 +81,13 @@ _WHITE_LEVEL = 190
 _BLACK_LEVEL = 70
 
 
+def _doubled(frame: Image.Image) -> Image.Image:
+    return frame.resize((frame.width * 2, frame.height * 2), Image.Resampling.LANCZOS)
+
+
 def _planes(frame: Image.Image, names: tuple[str, ...], upscale_below: int) -> dict[str, Image.Image]:
     if upscale_below and max(frame.size) < upscale_below:
-        frame = frame.resize((frame.width * 2, frame.height * 2), Image.Resampling.LANCZOS)
+        frame = _doubled(frame)
     r, g, b = frame.split()
     out: dict[str, Image.Image] = {}
     for name in names:
@@ -150,11 +154,8 @@ def frame_planes(frame: Image.Image, settings: OcrSettings) -> dict[str, Image.I
         return {}
     planes = _planes(frame, settings.passes, settings.upscale_below)
     if settings.double_below and max(frame.size) < settings.double_below:
-        doubled = [name for name in _DOUBLED_PASSES if name in settings.passes]
-        # an ``upscale_below`` above the frame's long side: the planes of the frame enlarged twice
-        planes |= {
-            DOUBLED_PREFIX + k: v for k, v in _planes(frame, tuple(doubled), max(frame.size) + 1).items()
-        }
+        names = tuple(name for name in _DOUBLED_PASSES if name in settings.passes)
+        planes |= {DOUBLED_PREFIX + k: v for k, v in _planes(_doubled(frame), names, 0).items()}
     return planes
 
 

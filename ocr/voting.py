@@ -87,7 +87,7 @@ def finish(
             for w in keep_words(found, settings.min_confidence)
         ]
         support = support_of([*read_words, *(("digits", text) for text in digit_lines)])
-        unowned = unowned_words(results, rows, settings.min_confidence)
+        unowned = unowned_words(results, support)
         judged = judge_lines(ordered, support, lexicon_for(settings.languages), unowned)
         # Glyph lines carry their own line: a crop whose reading, or a row with one reading, that
         # reads like a countdown on its own (``ocr.digits``). The script-model re-reads need one.

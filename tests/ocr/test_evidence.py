@@ -231,6 +231,8 @@ def test_which_model_owns_a_crop_is_decided_crop_by_crop():
         crop_reading("lines:ara", "لاعلا", 40.0, crop=1, top=300),
         crop_reading("lines:eng", "VENGEANCE", 93.0, crop=1, top=300),
     ]
-    unowned = unowned_words(results, [], 30.0)
+    unowned = unowned_words(
+        results, support_of([(r.plane, w.text, w.conf) for r in results for ws in r.lines for w in ws])
+    )
     assert {key[0] for key in unowned} == {"lines:eng", "lines:ara"}
     assert {(key[0], key[1]) for key in unowned} == {("lines:eng", 0), ("lines:ara", 1)}
