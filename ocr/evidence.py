@@ -50,6 +50,7 @@ from ocr.lexicon import Lexicon
 from ocr.readings import Line, PassResult, Word, same_row
 
 __all__ = [
+    "DIGITS_PASS",
     "Judged",
     "countdown_rows",
     "judge_lines",
@@ -67,6 +68,7 @@ UNKNOWN_SUPPORT = 3  # passes that must read a word it does not know (names, bra
 MIN_KNOWN = 3  # a kept line holds a known word at least this long
 CLEAN_PREFIX = "lines:"  # the passes over clean line crops (``ocr.planes.LINES_PREFIX``)
 ROWS_PASS = "rows"  # the rows cut out alone and re-read (``ocr.passes``): a clean crop too
+DIGITS_PASS = "digits"  # the script-model re-read of countdown lines: constructed lines, not readings
 CONTEXT_CONFIDENCE = 50.0  # a dictionary word read this sure in a line of words with evidence is kept
 CONTEXT_LENGTH = 2
 LINE_WORDS = 2  # a reading of this many dictionary words (3+ letters each) ...
@@ -315,7 +317,7 @@ def unowned_words(results: list[PassResult], support: Support) -> set[WordKey]:
     the same glyphs (``youl`` and ``pees`` of an Arabic line, ``logs`` of ``يوما``), and some are
     dictionary words read with the confidence a clean crop gets by. So on each crop the model
     with the higher mean confidence owns it, and a word the other model alone read (no other pass
-    of ``support`` reading it too) has no evidence (:func:`judge_lines`). Measured on the words
+    of ``support`` reading it too; the digit readers' lines are built, not read) has no evidence (:func:`judge_lines`). Measured on the words
     that reached the text from stored passes of the real images and synthetic seeds 0-4: such
     words were junk 157 times in 161.
     """
@@ -332,7 +334,7 @@ def unowned_words(results: list[PassResult], support: Support) -> set[WordKey]:
 
     def alone(reader: str, word: Word) -> bool:
         folded = words(normalize(word.text))
-        return bool(folded) and all(set(support.get(f, ())) <= {reader} for f in folded)
+        return bool(folded) and all(set(support.get(f, ())) - {DIGITS_PASS} <= {reader} for f in folded)
 
     return {
         word_key(result.plane, word)

@@ -27,7 +27,7 @@ from PIL import Image
 from monitor.core.text import normalize
 from monitor.core.text import words as word_list
 from ocr.digits import countdown_from_ink, countdown_lines, countdown_value
-from ocr.evidence import countdown_rows, judge_lines, respelled, support_of, unowned_words
+from ocr.evidence import DIGITS_PASS, countdown_rows, judge_lines, respelled, support_of, unowned_words
 from ocr.lexicon import lexicon_for
 from ocr.planes import INK_PLANE, LINES_PREFIX, at_own_size, image_planes, layout_of
 from ocr.readings import Line, PassResult, ReadResult, keep_words, same_row
@@ -86,7 +86,7 @@ def finish(
             for found in r.lines
             for w in keep_words(found, settings.min_confidence)
         ]
-        support = support_of([*read_words, *(("digits", text) for text in digit_lines)])
+        support = support_of([*read_words, *((DIGITS_PASS, text) for text in digit_lines)])
         unowned = unowned_words(results, support)
         judged = judge_lines(ordered, support, lexicon_for(settings.languages), unowned)
         # Glyph lines carry their own line: a crop whose reading, or a row with one reading, that
