@@ -14,8 +14,8 @@ Tesseract pass (``ocr.passes``):
 * ``white-fill`` and ``black-fill``: black letters outlined in white come out of the white mask
   as hollow outlines (white letters outlined in black out of the black mask); filling their
   letter-sized holes makes the outlines letters.
-* ``x2:grey``, ``x2:red``, ``x2:green``, ``x2:blue``: the colour planes of a small image (long
-  side under ``settings.double_below``) at twice its size, read besides the planes at its own
+* ``x2:NAME`` (``x2:grey``, ``x2:white``, ...): every plane of a small image (long side under
+  ``settings.double_below``) cut from it at twice its size, read besides the planes at its own
   size: small photos carry text a few pixels tall, which Tesseract reads better enlarged, while
   a small poster's own-size planes read what the enlarged ones miss. Their words are put back
   at the image's own size and counted as the plane's own (:func:`at_own_size`).
@@ -71,11 +71,6 @@ stack's height, and larger ones at their own size (``stack_lines(keep_large=True
 
 DOUBLED_PREFIX = "x2:"
 """Planes named ``x2:NAME`` are the plane ``NAME`` of a small image read at twice its size."""
-
-_DOUBLED_PASSES = ("grey", "red", "green", "blue")
-"""The planes a small image is read at twice its size too. All nine were measured as well: the
-real set gained a little more (58.3 against 57.8 % per image) and its output 21 more junk words,
-past the 1.5 output words per word on the image the issue allows (``bench/README.md``, OCR)."""
 
 _WHITE_LEVEL = 190
 _BLACK_LEVEL = 70
@@ -154,8 +149,7 @@ def frame_planes(frame: Image.Image, settings: OcrSettings) -> dict[str, Image.I
         return {}
     planes = _planes(frame, settings.passes, settings.upscale_below)
     if settings.double_below and max(frame.size) < settings.double_below:
-        names = tuple(name for name in _DOUBLED_PASSES if name in settings.passes)
-        planes |= {DOUBLED_PREFIX + k: v for k, v in _planes(_doubled(frame), names, 0).items()}
+        planes |= {DOUBLED_PREFIX + k: v for k, v in _planes(_doubled(frame), settings.passes, 0).items()}
     return planes
 
 

@@ -36,7 +36,7 @@ class OcrSettings:
     line_pass: bool = True  # text lines found on colour masks, cut out clean, read stacked (ocr.lines)
     line_zoom_below: int = 640  # images with a shorter long side are enlarged 2x before lines are found
     upscale_below: int = 0  # upscale 2x when the long side is below this (0: never)
-    double_below: int = 500  # a smaller image's colour planes are read at twice its size too (0: never)
+    double_below: int = 500  # a smaller image's planes are read at twice its size too (0: never)
     no_text_check: bool = True  # a picture without strong edges is recorded as no text, unread (ocr.blank)
     # "library": tesserocr in this process (ocr.library), built against Debian's Tesseract: the same
     # readings as the command, its models loaded once per process; "command": tesseract runs (planes
