@@ -18,8 +18,9 @@ two surely, of two kinds (a name, a brand the dictionary lacks: a plane and a li
 when one reading holds it in a run of two or more dictionary words of three letters, each read
 with confidence 50 or more, or 35 where each has four letters or more (small scene text is
 often read by one pass only, and junk rarely spells two words in a row); or when it is a
-dictionary word read with confidence 50 inside a reading whose letters mostly have evidence
-(the short ``is`` of ``CLOCK IS TICKING``). A word of two letters needs a pass that read it
+dictionary word read with confidence 50 (or vocalised, at any confidence the reading kept:
+``ocr.readings.vocalised``) inside a reading whose letters mostly have evidence (the short
+``is`` of ``CLOCK IS TICKING``, the ``رَحْبَتَ`` of a book line read at 10). A word of two letters needs a pass that read it
 surely, whatever else speaks for it. A line is kept when what is left of it holds a
 known word of three letters or more, or a word many passes read surely; lines on one row that
 only repeat a kept line's words (another pass's reading of the same line) are folded into it.
@@ -48,7 +49,7 @@ from dataclasses import dataclass, field, replace
 from monitor.core.text import normalize, words
 from ocr.digits import countdown_template, countdown_value
 from ocr.lexicon import Lexicon
-from ocr.readings import Line, PassResult, Word, same_row
+from ocr.readings import Line, PassResult, Word, same_row, vocalised
 
 __all__ = [
     "DIGITS_PASS",
@@ -249,7 +250,7 @@ def _line_words(line: Line, support: Support, lexicon: Lexicon) -> list[Word]:
             if f in strong
             or (
                 anchored
-                and word.conf >= CONTEXT_CONFIDENCE
+                and (word.conf >= CONTEXT_CONFIDENCE or vocalised(word.text))
                 and len(f) >= CONTEXT_LENGTH
                 and not _short_and_unsure(f, support)
                 and not f.isdigit()
