@@ -20,14 +20,15 @@ with confidence 50 or more, or 35 where each has four letters or more (small sce
 often read by one pass only, and junk rarely spells two words in a row); or when it is a
 dictionary word read with confidence 50 (or vocalised, at any confidence the reading kept:
 ``ocr.readings.vocalised``) inside a reading whose letters mostly have evidence (the short
-``is`` of ``CLOCK IS TICKING``, the ``رَحْبَتَ`` of a book line read at 10). A word of two letters needs a pass that read it
-surely, whatever else speaks for it. A line is kept when what is left of it holds a
-known word of three letters or more, or a word many passes read surely; lines on one row that
-only repeat a kept line's words (another pass's reading of the same line) are folded into it.
-Everything else is *doubtful*: kept apart for whoever debugs a reading, never searched or
-matched (:func:`judge_lines`). Why these signals: measured on the stored passes of the real
-and synthetic images (``bench/README.md``, OCR): per pass reading, runs of two or more
-dictionary words read at 50+ were real text 94-96 % of the time, one word read at 30-50 rarely.
+``is`` of ``CLOCK IS TICKING``, the ``رَحْبَتَ`` of a book line read at 10). A word of two
+letters needs a pass that read it surely, whatever else speaks for it. A line is kept when
+what is left of it holds a known word of three letters or more, or a word many passes read
+surely; lines on one row that only repeat a kept line's words (another pass's reading of the
+same line) are folded into it. Everything else is *doubtful*: kept apart for whoever debugs a
+reading, never searched or matched (:func:`judge_lines`). Why these signals: measured on the
+stored passes of the real and synthetic images (``bench/README.md``, OCR): per pass reading,
+runs of two or more dictionary words read at 50+ were real text 94-96 % of the time, one word
+read at 30-50 rarely.
 
 Each clean line crop is read by the model of each language, and the model that is not the
 crop's script's makes words of its own out of the glyphs (``youl`` of an Arabic line): a word
@@ -153,9 +154,9 @@ def _word_kept(word: str, support: Support, lexicon: Lexicon) -> bool:
         return seen >= KNOWN_SUPPORT
     if len(word) < 2:
         return False
+    if _short_and_unsure(word, support):
+        return False
     sure = max(readers.values(), default=0.0)
-    if len(word) < MIN_KNOWN and sure < SURE_CONFIDENCE:
-        return False  # two letters: see _short_and_unsure
     if not lexicon.knows(word):
         # a name or a brand: several passes, of two kinds at least (the colour planes and masks read
         # the same specks as the same junk alike; ``bench/README.md``, OCR)

@@ -118,7 +118,7 @@ def keep_words(words: list[Word], min_confidence: float) -> list[Word]:
 def vocalised(text: str) -> bool:
     """Whether a word as read carries two harakat or more. On the stored passes of the real and
     synthetic images, dictionary words so read under confidence 30 were on the image 20 times in
-    21; the junk the passes make of flames and grain seldom carries marks, and never spells a
+    21: the junk the passes make of flames and grain seldom carries marks, and rarely spells a
     word with them (``bench/README.md``, OCR)."""
     return len(_HARAKAT.findall(text)) >= 2
 
