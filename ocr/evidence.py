@@ -54,6 +54,7 @@ from ocr.readings import Line, PassResult, Word, same_row, vocalised
 
 __all__ = [
     "DIGITS_PASS",
+    "ROWS_PASS",
     "Judged",
     "countdown_rows",
     "judge_lines",
@@ -346,9 +347,9 @@ def unowned_words(results: list[PassResult], support: Support) -> set[WordKey]:
     the same glyphs (``youl`` and ``pees`` of an Arabic line, ``logs`` of ``يوما``), and some are
     dictionary words read with the confidence a clean crop gets by. So on each crop the model
     with the higher mean confidence owns it, and a word the other model alone read (no other pass
-    of ``support`` reading it too; the digit readers' lines are built, not read) has no evidence (:func:`judge_lines`). Measured on the words
-    that reached the text from stored passes of the real images and synthetic seeds 0-4: such
-    words were junk 157 times in 161.
+    of ``support`` reading it too; the digit readers' lines are built, not read) has no evidence
+    (:func:`judge_lines`). Measured on the words that reached the text from stored passes of the
+    real images and synthetic seeds 0-4: such words were junk 157 times in 161.
     """
     confidences: dict[tuple[str, int], list[float]] = {}
     for result in results:

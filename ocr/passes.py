@@ -24,6 +24,7 @@ from pathlib import Path
 from PIL import Image
 
 from monitor.core.text import normalize
+from ocr.evidence import DIGITS_PASS, ROWS_PASS
 from ocr.lines import place_words
 from ocr.planes import DOUBLED_PREFIX, LINES_PREFIX, image_planes, layout_of
 from ocr.readings import Line, PassResult, Word, keep_words, same_row
@@ -104,9 +105,9 @@ def second_passes(settings: OcrSettings) -> list[str]:
     """The passes that need the plane passes first: each is one more Tesseract run (``read_second``)."""
     names = []
     if settings.row_pass:
-        names.append("rows")
+        names.append(ROWS_PASS)
     if settings.digits_pass and settings.digits_model:
-        names.append("digits")
+        names.append(DIGITS_PASS)
     return names
 
 
@@ -124,9 +125,9 @@ def read_second(
     first = [r for r in results if r.frame == 0 and not r.plane.startswith(DOUBLED_PREFIX)]
     if not first or not first_planes:
         return PassResult(0, name, [])
-    if name == "rows":
+    if name == ROWS_PASS:
         return PassResult(0, name, _rows_pass(first, first_planes, settings))
-    if name == "digits":
+    if name == DIGITS_PASS:
         texts = _digits_pass(merge_passes(first, settings), first_planes, settings)
         return PassResult(0, name, [[Word(text, 100.0, 0, 0, 0, 0)] for text in texts])
     raise ValueError(f"unknown second pass {name!r}")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from monitor.core.text import ARABIC_DIACRITICS
+
 __all__ = [
     "VOCALISED_CONFIDENCE",
     "Line",
@@ -20,8 +22,7 @@ __all__ = [
     "vocalised",
 ]
 
-_MARKS = "\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"  # Arabic harakat and Quranic marks
-_HAS_WORD = re.compile(rf"[^\W_][{_MARKS}]*[^\W_]|\d")
+_HAS_WORD = re.compile(rf"[^\W_]{ARABIC_DIACRITICS}*[^\W_]|\d")
 """Two letters in a row, with or without harakat between them: the marks are not word characters
 to ``re``, and a fully vocalised word (``رَحْبَتَ``, every letter with its mark) has no two
 letters side by side."""

@@ -27,7 +27,15 @@ from PIL import Image
 from monitor.core.text import normalize
 from monitor.core.text import words as word_list
 from ocr.digits import countdown_from_ink, countdown_lines, countdown_value
-from ocr.evidence import DIGITS_PASS, countdown_rows, judge_lines, respelled, support_of, unowned_words
+from ocr.evidence import (
+    DIGITS_PASS,
+    ROWS_PASS,
+    countdown_rows,
+    judge_lines,
+    respelled,
+    support_of,
+    unowned_words,
+)
 from ocr.lexicon import lexicon_for
 from ocr.planes import INK_PLANE, LINES_PREFIX, at_own_size, image_planes, layout_of
 from ocr.readings import Line, PassResult, ReadResult, keep_words, same_row
@@ -59,8 +67,8 @@ def finish(
         lexicon = lexicon_for(settings.languages)
         results = [respelled(r, lexicon) for r in results]
         second = [respelled(r, lexicon) for r in second]
-    rows = [r for r in second if r.plane == "rows"]
-    digit_lines = [" ".join(w.text for w in ws) for r in second if r.plane == "digits" for ws in r.lines]
+    rows = [r for r in second if r.plane == ROWS_PASS]
+    digit_lines = [" ".join(w.text for w in ws) for r in second if r.plane == DIGITS_PASS for ws in r.lines]
     lines = merge_passes([*results, *rows], settings)
     glyph_lines: list[tuple[str, Box | None]] = []
     if settings.glyph_digits and first_planes:
@@ -71,21 +79,17 @@ def finish(
         located = [r for r in results if r.plane in _GLYPH_LINE_PLANES] or results
         planes = image_planes(first_planes)
         glyph_lines += countdown_lines(_all_lines(located), planes)
-    read_at = [
-        (r.plane, " ".join(w.text for w in kept), Line(kept, r.plane).box)
+    read_lines = [  # every pass's lines, the words the confidence filter keeps
+        (r.plane, kept)
         for r in [*results, *rows]
         for found in r.lines
         if (kept := keep_words(found, settings.min_confidence))
     ]
+    read_at = [(plane, " ".join(w.text for w in kept), Line(kept, plane).box) for plane, kept in read_lines]
     read_by = [(plane, text) for plane, text, _ in read_at]
     ordered = by_agreement(lines, read_by)
     if settings.evidence:
-        read_words = [
-            (r.plane, w.text, w.conf)
-            for r in [*results, *rows]
-            for found in r.lines
-            for w in keep_words(found, settings.min_confidence)
-        ]
+        read_words = [(plane, w.text, w.conf) for plane, kept in read_lines for w in kept]
         support = support_of([*read_words, *((DIGITS_PASS, text) for text in digit_lines)])
         unowned = unowned_words(results, support)
         judged = judge_lines(ordered, support, lexicon_for(settings.languages), unowned)

@@ -35,6 +35,7 @@ from monitor.core import _native
 from monitor.core.fold_tables import build as _build_fold_tables
 
 __all__ = [
+    "ARABIC_DIACRITICS",
     "ARABIC_PROCLITICS",
     "fold_digits",
     "index_text",
@@ -130,6 +131,10 @@ def _char_class(codepoints: Iterable[int]) -> str:
         "[" + "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "") for a, b in ranges) + "]"
     )
 
+
+ARABIC_DIACRITICS = _char_class(_DIACRITICS)
+"""A regex class of the marks the normaliser drops (harakat, Quranic marks): for code that looks
+at text as read, before it is normalised (``ocr.readings``)."""
 
 _FOLD_CLASS = _char_class(cp for cp in _TABLE if cp <= 0xFFFF)
 _FOLDABLE_RUNS = re.compile(_FOLD_CLASS + _FOLD_CLASS + "*").findall
