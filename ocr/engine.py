@@ -26,11 +26,12 @@ from monitor.core.models import OcrOutcome
 from ocr.blank import has_no_text
 from ocr.hashing import perceptual_hash, sha256_bytes
 from ocr.images import LoadedImage, load_image
-from ocr.passes import plane_batches, read_planes, read_second, second_passes
-from ocr.planes import frame_planes, is_pass, line_planes, twin_planes
+from ocr.lexicon import lexicon_for
+from ocr.passes import models_of, plane_batches, read_planes, read_second, second_passes
+from ocr.planes import DOUBLED_PREFIX, frame_planes, is_pass, line_planes, twin_planes
 from ocr.readings import PassResult, ReadResult, Word
 from ocr.settings import OcrSettings
-from ocr.tesseract import TesseractFailed, tesseract_failure, usable_settings
+from ocr.tesseract import TesseractFailed, load_models, tesseract_failure, usable_settings
 from ocr.voting import finish
 
 __all__ = [
@@ -64,51 +65,89 @@ def read_passes(
     """The passes over the frames of one image, in this process, as :func:`ocr.voting.finish`
     takes them: the plane passes, the first frame's planes, the second passes.
 
-    The batches of plane passes (``plane_batches``) run on two threads, each waiting on its
-    Tesseract run, the colour planes' batches started before the line crops are cut (which takes
-    Python as long as a batch takes Tesseract), then the second passes side by side. Planes with
-    the same pixels (``ocr.planes.twin_planes``) are read once."""
+    The plane passes run on two threads, each waiting on its Tesseract run: first the ones the
+    second passes need (the first frame's planes at their own size, then its line stacks, cut in
+    Python while the planes are read), then the second passes (``rows`` takes as long as a stack,
+    ``digits`` a moment), with the doubled planes of a small image and the other frames' planes
+    filling the thread the second passes leave free. Planes with the same pixels
+    (``ocr.planes.twin_planes``) are read once. The models this process has not loaded yet load
+    meanwhile, on threads of their own (``ocr.tesseract.load_models``)."""
+    load_models(models_of(settings, _WAYS), settings.tesseract)
     with ThreadPoolExecutor(_WAYS, thread_name_prefix="ocr-pass") as threads:
         cut = [frame_planes(frame, settings) for frame in frames]
         twins = [twin_planes(named) for named in cut]  # read once, each twin given the reading
-        started = _start_passes(
-            threads,
-            [{k: v for k, v in named.items() if k not in t} for named, t in zip(cut, twins, strict=True)],
-            settings,
-        )
-        started |= {
-            (index, name): started[index, twin] for index, t in enumerate(twins) for name, twin in t.items()
-        }
+        once = [{k: v for k, v in named.items() if k not in t} for named, t in zip(cut, twins, strict=True)]
+        started = _start_passes(threads, _split(once, first=True), settings)
         stacks = [line_planes(frame, settings) for frame in frames]
-        started |= _start_passes(threads, stacks, settings)
+        started |= _start_passes(threads, _split(stacks, first=True), settings)
+        if settings.evidence:  # the dictionaries (0.25 s of Python) load while Tesseract reads,
+            lexicon_for(settings.languages)  # not after it, when finish needs them
+        started |= _twins_of(started, twins)
         planes = [a | b for a, b in zip(cut, stacks, strict=True)]
+        first = planes[0] if planes else {}
+        # what the second passes read from: the first frame at its own size
+        needed = [PassResult(0, name, _reading(started, 0, name)) for name in first if (0, name) in started]
+        second = [
+            threads.submit(read_second, name, needed, first, settings) for name in second_passes(settings)
+        ]
+        started |= _start_passes(threads, _split(once, first=False), settings)
+        started |= _start_passes(threads, _split(stacks, first=False), settings)
+        started |= _twins_of(started, twins)
         results = [
-            PassResult(index, name, read.result()[position])
+            PassResult(index, name, _reading(started, index, name))
             for index, named in enumerate(planes)
             for name in named
             if is_pass(name)
-            for read, position in [started[index, name]]
         ]
-        first = planes[0] if planes else {}
-        second = list(
-            threads.map(lambda name: read_second(name, results, first, settings), second_passes(settings))
-        )
-    return results, first, second
+    return results, first, [read.result() for read in second]
+
+
+_Started = dict[tuple[int, str], tuple[Future[list[list[list[Word]]]], int]]
+
+
+def _split(planes: list[dict[str, Image.Image]], *, first: bool) -> list[dict[str, Image.Image]]:
+    """The planes the second passes read from (``first``: the first frame's, at their own size),
+    or all the others (the doubled planes, the other frames')."""
+    return [
+        {k: v for k, v in named.items() if (index == 0 and not k.startswith(DOUBLED_PREFIX)) == first}
+        for index, named in enumerate(planes)
+    ]
+
+
+def _twins_of(started: _Started, twins: list[dict[str, str]]) -> _Started:
+    """Each twin plane given the reading of the plane with the same pixels, once that is started."""
+    return {
+        (index, name): started[index, twin]
+        for index, t in enumerate(twins)
+        for name, twin in t.items()
+        if (index, twin) in started
+    }
+
+
+def _reading(started: _Started, index: int, name: str) -> list[list[Word]]:
+    read, position = started[index, name]
+    return read.result()[position]
 
 
 def _start_passes(
     threads: ThreadPoolExecutor, planes: list[dict[str, Image.Image]], settings: OcrSettings
-) -> dict[tuple[int, str], tuple[Future[list[list[list[Word]]]], int]]:
-    """The passes over ``planes`` (per frame) started in their batches: for each (frame, plane),
-    its batch's future and its place in the batch."""
+) -> _Started:
+    """The passes over ``planes`` (per frame) started: for each (frame, plane), its run's future
+    and its place in the run. The command reads the planes in batches (``plane_batches``: one
+    run loads the models once); the library, whose models stay loaded, reads each plane as a
+    run of its own, so that the two threads share out the work evenly."""
     units = [
         (index, name, plane)
         for index, named in enumerate(planes)
         for name, plane in named.items()
         if is_pass(name)
     ]
+    names = [name for _, name, _ in units]
+    batches = (
+        plane_batches(names, _WAYS) if settings.tesseract == "command" else [[i] for i in range(len(units))]
+    )
     started = {}
-    for batch in plane_batches([name for _, name, _ in units], _WAYS):
+    for batch in batches:
         read = threads.submit(read_planes, [units[i][1:] for i in batch], settings)
         started.update({(units[i][0], units[i][1]): (read, position) for position, i in enumerate(batch)})
     return started

@@ -37,7 +37,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 
@@ -54,7 +55,7 @@ from monitor.core.errors import OcrError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["library_tsv", "library_version"]
+__all__ = ["library_tsv", "library_version", "preload"]
 
 
 class _PassOverrun(Exception):
@@ -62,7 +63,9 @@ class _PassOverrun(Exception):
 
 
 _idle: dict[str, list[PyTessBaseAPI]] = {}  # language set -> APIs no pass is using
-_idle_lock = threading.Lock()
+_made: Counter[str] = Counter()  # language set -> APIs made or being made in this process
+_loading: Counter[str] = Counter()  # language set -> APIs :func:`preload` is still making
+_changed = threading.Condition()  # guards the three above; notified when an API comes back or is made
 
 
 _LEPTONICA_QUIET = 6  # L_SEVERITY_NONE
@@ -84,24 +87,70 @@ def _quiet_leptonica() -> None:
 @contextlib.contextmanager
 def _engine(lang: str, tessdata: str) -> Iterator[PyTessBaseAPI]:
     """An API for ``lang`` that no other pass is using (an API must not serve two threads at
-    once): one kept from an earlier pass, its models loaded, or a new one. It is kept after the
+    once): one kept from an earlier pass, one :func:`preload` is still loading (waited for:
+    loading another would only cost the same time again), or a new one. It is kept after the
     pass, for the next one: across the images of a process, not only the passes of one."""
-    with _idle_lock:
+    with _changed:
+        while not _idle.get(lang) and _loading[lang]:
+            _changed.wait()
         spare = _idle.get(lang)
         api = spare.pop() if spare else None
+        if api is None:
+            _made[lang] += 1
     if api is None:
-        _quiet_leptonica()
         try:
-            api = PyTessBaseAPI(path=tessdata, lang=lang, oem=OEM.LSTM_ONLY)
-        except RuntimeError as exc:
-            raise OcrError(
-                f"Tesseract could not load the language(s) {lang} from {tessdata}: {exc}"
-            ) from None
+            api = _new_api(lang, tessdata)
+        except OcrError:
+            with _changed:
+                _made[lang] -= 1
+            raise
     try:
         yield api
     finally:
-        with _idle_lock:
+        with _changed:
             _idle.setdefault(lang, []).append(api)
+            _changed.notify_all()
+
+
+def _new_api(lang: str, tessdata: str) -> PyTessBaseAPI:
+    _quiet_leptonica()
+    try:
+        return PyTessBaseAPI(path=tessdata, lang=lang, oem=OEM.LSTM_ONLY)
+    except RuntimeError as exc:
+        raise OcrError(f"Tesseract could not load the language(s) {lang} from {tessdata}: {exc}") from None
+
+
+def preload(wanted: Mapping[str, int], tessdata: str) -> None:
+    """Start loading, on threads of their own, the APIs the passes will ask for (``wanted``:
+    language set -> how many at once) that this process has not made yet, and return at once.
+
+    Loading a model set takes 0.01-0.11 s of CPU (``ara+eng`` 0.10 s, ``Arabic`` 0.11 s) outside
+    Python's lock, so a one-image process (``check --image``) loads them on its second core
+    while it cuts the image's planes (0.2-0.6 s of Python), instead of at the start of each
+    pass, where every load held up a Tesseract run. A model that fails to load here is loaded
+    again by the pass that needs it, which then raises the error."""
+    with _changed:
+        missing = {lang: count - _made[lang] for lang, count in wanted.items() if count > _made[lang]}
+        for lang, count in missing.items():
+            _made[lang] += count
+            _loading[lang] += count
+    for lang, count in missing.items():
+        for _ in range(count):
+            threading.Thread(target=_load_spare, args=(lang, tessdata), name="ocr-model", daemon=True).start()
+
+
+def _load_spare(lang: str, tessdata: str) -> None:
+    try:
+        api: PyTessBaseAPI | None = _new_api(lang, tessdata)
+    except OcrError:
+        api = None
+    with _changed:
+        _loading[lang] -= 1
+        if api is None:
+            _made[lang] -= 1
+        else:
+            _idle.setdefault(lang, []).append(api)
+        _changed.notify_all()
 
 
 def library_version() -> str:

@@ -32,7 +32,7 @@ from ocr.settings import OcrSettings
 from ocr.tesseract import tesseract_batch, tesseract_words
 from ocr.voting import merge_passes
 
-__all__ = ["plane_batches", "read_plane", "read_planes", "read_second", "second_passes"]
+__all__ = ["models_of", "plane_batches", "read_plane", "read_planes", "read_second", "second_passes"]
 
 
 _COUNTDOWN_HINT = re.compile(
@@ -99,6 +99,20 @@ def read_planes(
         if i not in found:
             found[i] = read_plane(plane, settings, name)
     return [found[i] for i in range(len(planes))]
+
+
+def models_of(settings: OcrSettings, ways: int) -> dict[str, int]:
+    """The Tesseract models one image's passes use, and how many of each at once when ``ways``
+    runs go side by side: the plane batches' languages (``ways`` of them; the rows pass reuses
+    one), a model per language for the line stacks, the digits pass's script model."""
+    wanted = {settings.languages: max(1, ways)}
+    if settings.line_pass:
+        for lang in settings.languages.split("+"):
+            if lang:
+                wanted[lang] = max(wanted.get(lang, 0), 1)
+    if settings.digits_pass and settings.digits_model:
+        wanted[settings.digits_model] = max(wanted.get(settings.digits_model, 0), 1)
+    return wanted
 
 
 def second_passes(settings: OcrSettings) -> list[str]:

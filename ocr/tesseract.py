@@ -27,7 +27,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -35,7 +35,7 @@ from pathlib import Path
 from PIL import Image
 
 from monitor.core.errors import OcrError
-from ocr.library import library_tsv, library_version
+from ocr.library import library_tsv, library_version, preload
 from ocr.readings import Word
 from ocr.settings import OcrSettings
 
@@ -47,6 +47,7 @@ __all__ = [
     "clean_token",
     "install_command",
     "library_mismatch",
+    "load_models",
     "tesseract_batch",
     "tesseract_failure",
     "tesseract_info",
@@ -340,6 +341,13 @@ def _image_files(images: Sequence[Image.Image | str | Path]) -> Iterator[list[st
         for name in written:
             with contextlib.suppress(OSError):
                 os.unlink(name)
+
+
+def load_models(wanted: Mapping[str, int], engine: str) -> None:
+    """Start loading the models ``wanted`` (language set -> how many at once) in the background
+    when the library reads (``ocr.library.preload``); the command loads its own on every run."""
+    if engine == "library":
+        preload(wanted, tesseract_info()["tessdata"])
 
 
 def _library_words(

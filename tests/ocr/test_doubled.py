@@ -8,7 +8,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ocr import OcrPool
 from ocr.engine import read_frames, read_passes
-from ocr.planes import DOUBLED_PREFIX, at_own_size, frame_planes, image_planes
+from ocr.passes import read_second, second_passes
+from ocr.planes import DOUBLED_PREFIX, at_own_size, frame_planes, image_planes, is_pass, line_planes
 from ocr.readings import PassResult, Word
 from ocr.settings import OcrSettings
 
@@ -77,3 +78,19 @@ async def test_the_pool_reads_the_doubled_planes_as_one_process_does(tmp_path):
     assert outcome.status == "done", outcome.reason
     assert "RAILWAY STATION" in outcome.text
     assert outcome.text == read_frames([Image.open(path).convert("RGB")], OcrSettings()).text
+
+
+@pytest.mark.parametrize("engine", ["library", "command"])
+def test_the_second_passes_see_what_they_would_after_every_plane_was_read(engine):
+    # read_passes starts the rows and digits passes as soon as the first frame's own-size planes
+    # are read, before the doubled planes and the other frames: they must read what they would
+    # have read from every pass at the end
+    settings = OcrSettings(tesseract=engine)
+    frames = [sign(8), sign(10)]  # two frames, both small enough to be doubled
+    results, first, second = read_passes(frames, settings)
+    for index, frame in enumerate(frames):
+        cut = frame_planes(frame, settings) | line_planes(frame, settings)
+        assert [r.plane for r in results if r.frame == index] == [n for n in cut if is_pass(n)]
+    assert any(r.plane.startswith(DOUBLED_PREFIX) and r.lines for r in results)
+    assert [s.plane for s in second] == second_passes(settings) and any(s.lines for s in second)
+    assert second == [read_second(name, results, first, settings) for name in second_passes(settings)]

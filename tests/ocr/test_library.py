@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from monitor.core.errors import OcrError
 from monitor.core.text import normalize
 from ocr import OcrSettings, library, tesseract
 from ocr.passes import read_plane
@@ -92,6 +93,26 @@ def test_an_engine_is_lent_to_one_pass_at_a_time_and_kept_for_the_next():
     worker.start()
     worker.join(timeout=60)
     assert seen and seen[0] in (first, second)  # another thread, later: a kept one, models loaded
+
+
+def test_preloaded_models_are_the_ones_the_passes_are_lent():
+    # ``eng+ara`` (not the passes' ``ara+eng``): no other test has made one in this process
+    tessdata = tesseract.tesseract_info()["tessdata"]
+    library.preload({"eng+ara": 2}, tessdata)
+    library.preload({"eng+ara": 2}, tessdata)  # already on their way: nothing more to load
+    with library._engine("eng+ara", tessdata) as first, library._engine("eng+ara", tessdata) as second:
+        assert first is not second
+        assert library._made["eng+ara"] == 2  # the passes waited for the preloaded two
+    library.preload({"eng+ara": 2}, tessdata)
+    assert library._made["eng+ara"] == 2 and library._loading["eng+ara"] == 0
+
+
+def test_a_model_that_fails_to_preload_fails_the_pass_that_needs_it():
+    tessdata = tesseract.tesseract_info()["tessdata"]
+    library.preload({"nosuchlang": 1}, tessdata)  # returns at once; the load fails on its thread
+    with pytest.raises(OcrError, match="nosuchlang"), library._engine("nosuchlang", tessdata):
+        pass
+    assert library._made["nosuchlang"] == 0 and library._loading["nosuchlang"] == 0
 
 
 def test_a_tesserocr_of_another_tesseract_leaves_the_reading_to_the_command(monkeypatch, caplog):
