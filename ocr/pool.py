@@ -9,9 +9,8 @@ worker started; the pool keeps going.
 **The passes of one image are spread over the workers.** An image is read in steps: ``prepare``
 (load, fingerprint, write the planes), the plane ``passes`` in batches (the colour planes and
 masks in one Tesseract run per worker, each stack of line crops in its own: the bulk of the
-time), the ``second`` passes that need the first frame's own-size planes (the row re-read and
-the script-model digits pass, side by side, beside the doubled planes of a small image and the
-other frames' planes), then ``finish`` (merge, Eastern digits from the glyphs). Steps are queued by image age, so the oldest
+time), the ``second`` passes that need the first ones (the row re-read and the script-model
+digits pass, side by side), then ``finish`` (merge, Eastern digits from the glyphs). Steps are queued by image age, so the oldest
 image's passes go first and every worker helps with it: a single big poster uses both cores
 (its alert comes about twice as fast), and a slow noisy poster no longer holds one worker while
 the other idles at the end of a batch. With few images per worker, that straggler bounded the
@@ -54,7 +53,6 @@ from monitor.core.models import OcrOutcome
 from ocr.hashing import SIMILAR_DISTANCE, perceptual_hash, same_picture
 from ocr.images import load_image
 from ocr.passes import plane_batches, second_passes
-from ocr.planes import DOUBLED_PREFIX
 from ocr.settings import OcrSettings
 from ocr.tesseract import usable_settings
 
@@ -64,18 +62,6 @@ __all__ = ["OcrPool"]
 
 _READY_TIMEOUT = 120.0
 _LINE_LIMIT = 16 * 1024 * 1024
-
-
-def _needed_first(unit: dict[str, Any]) -> bool:
-    """Whether a plane's pass is one the second passes read from: the first frame's, at its size."""
-    return unit["frame"] == 0 and not unit["plane"].startswith(DOUBLED_PREFIX)
-
-
-def _reading(read: dict[tuple[int, str], dict[str, Any]], unit: dict[str, Any]) -> dict[str, Any]:
-    """The pass result of ``unit``; a twin plane (``same_as``) gets its twin's reading."""
-    if "same_as" not in unit:
-        return read[unit["frame"], unit["plane"]]
-    return read[unit["frame"], unit["same_as"]] | {"plane": unit["plane"]}
 
 
 def _file_sha256(path: Path, max_bytes: int) -> str | None:
@@ -460,44 +446,35 @@ class OcrPool:
             units = prepared["units"]  # every plane file; the ones to read are the passes
             passes_of = [unit for unit in units if unit.get("read", True)]
             readable = [unit for unit in passes_of if "same_as" not in unit]  # twins get their reading
-            # The second passes need only the first frame's planes at their own size: they go
-            # as soon as those are read, beside the doubled planes and the other frames'.
-            early = [u for u in readable if _needed_first(u)]
-            late = [u for u in readable if not _needed_first(u)]
-            batches = plane_batches([unit["plane"] for unit in early], self.size)
+            batches = plane_batches([unit["plane"] for unit in readable], self.size)
             answers = await self._all(
                 job,
                 [
-                    self._step(job, i, {"op": "passes", "units": [early[u] for u in batch]})
+                    self._step(job, i, {"op": "passes", "units": [readable[u] for u in batch]})
                     for i, batch in enumerate(batches, 1)
                 ],
             )
             read = {(r["frame"], r["plane"]): r for a in answers for r in a["results"]}
-            needed = [_reading(read, u) for u in passes_of if _needed_first(u)]
+            passes = [
+                read[u["frame"], u["plane"]]
+                if "same_as" not in u
+                else read[u["frame"], u["same_as"]] | {"plane": u["plane"]}
+                for u in passes_of
+            ]
             order = len(batches) + 1
             names = second_passes(self.settings)
-            later = plane_batches([unit["plane"] for unit in late], self.size)
-            answers = await self._all(
+            second = await self._all(
                 job,
                 [
                     self._step(
-                        job, order + i, {"op": "second", "name": name, "units": units, "results": needed}
+                        job, order + i, {"op": "second", "name": name, "units": units, "results": passes}
                     )
                     for i, name in enumerate(names)
-                ]
-                + [
-                    self._step(
-                        job, order + len(names) + i, {"op": "passes", "units": [late[u] for u in batch]}
-                    )
-                    for i, batch in enumerate(later)
                 ],
             )
-            second, rest = answers[: len(names)], answers[len(names) :]
-            read |= {(r["frame"], r["plane"]): r for a in rest for r in a["results"]}
-            passes = [_reading(read, u) for u in passes_of]
             finished = await self._step(
                 job,
-                order + len(names) + len(later),
+                order + len(names),
                 {"op": "finish", "units": units, "results": passes, "second": [r["result"] for r in second]},
             )
         except _StepFailed as exc:
