@@ -126,7 +126,7 @@ def preload(wanted: Mapping[str, int], tessdata: str) -> None:
 
     Loading a model set takes 0.01-0.11 s of CPU (``ara+eng`` 0.10 s, ``Arabic`` 0.11 s) outside
     Python's lock, so a one-image process (``check --image``) loads them on its second core
-    while it cuts the image's planes (0.2-0.6 s of Python), instead of at the start of each
+    while it cuts the image's planes (0.1-0.6 s of Python), instead of at the start of each
     pass, where every load held up a Tesseract run. A model that fails to load here is loaded
     again by the pass that needs it, which then raises the error."""
     with _changed:
