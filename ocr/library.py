@@ -5,7 +5,9 @@ A Tesseract command pays for loading its models on every run (``ara+eng``: about
 and masks batched in two, ``ocr.tesseract``). With the library (``OcrSettings(tesseract=
 "library")``, the default) the ``PyTessBaseAPI`` of each language set is kept for the life of
 the process (a pool worker, the bot, the web desk) and lent to one pass at a time, so a process
-pays that cost once for each pass it runs at the same time, not once per run.
+pays that cost once for each pass it runs at the same time, not once per run; and the models an
+image will need start loading before its first pass (:func:`preload`), beside the Python that
+cuts its planes.
 
 It reads exactly as the command does: tesserocr is built from source against Debian's own
 libtesseract (``./dev`` installs it with ``--no-binary tesserocr``), the TSV is Tesseract's own
