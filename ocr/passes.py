@@ -106,12 +106,10 @@ def models_of(settings: OcrSettings, ways: int) -> dict[str, int]:
     runs go side by side: the plane batches' languages (``ways`` of them; the rows pass reuses
     one), a model per language for the line stacks, the digits pass's script model."""
     wanted = {settings.languages: max(1, ways)}
-    if settings.line_pass:
-        for lang in settings.languages.split("+"):
-            if lang:
-                wanted[lang] = max(wanted.get(lang, 0), 1)
-    if settings.digits_pass and settings.digits_model:
-        wanted[settings.digits_model] = max(wanted.get(settings.digits_model, 0), 1)
+    if settings.line_pass:  # the stacks of ``ocr.planes.line_planes``, one per language
+        wanted |= {lang: max(wanted.get(lang, 0), 1) for lang in settings.languages.split("+") if lang}
+    if DIGITS_PASS in second_passes(settings):
+        wanted.setdefault(settings.digits_model, 1)
     return wanted
 
 
