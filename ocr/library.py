@@ -22,10 +22,13 @@ The per-pass CPU limit keeps its purpose (a pass that runs away is cut after the
 seconds on a busy machine as on a quiet one, so what a poster reads as does not depend on the
 load): on the main thread a ``SIGPROF`` timer counts this process's CPU time (in a pool worker
 nothing else runs beside a pass but, for its first second, the digit templates' warm-up) and
-tesserocr cancels the recognition when the signal's handler raises; anywhere else (a thread of the bot or
-the web desk) recognition gets the command's wall-clock bound (four times the CPU seconds) and a
-pass whose thread used more CPU than its share is dropped afterwards, as the command's would be.
-Why not ``Recognize(timeout=...)`` alone: its deadline is wall-clock time, which load stretches.
+tesserocr cancels the recognition when the signal's handler raises; anywhere else (the threads of
+``check --image``, the bot and the web desk) Tesseract only stops at a wall-clock deadline: a pass
+is stopped once its wall time reaches its CPU seconds and has used them all, is read again with the
+command's bound (four times the CPU seconds) when a busy machine gave it less CPU than that, and
+is dropped when its thread used more CPU than its share, as the command's would be
+(:func:`_recognize_thread`). Why not ``Recognize(timeout=...)`` alone: its deadline is wall-clock
+time, which load stretches.
 """
 
 from __future__ import annotations
@@ -214,8 +217,17 @@ def _recognize_main(api: PyTessBaseAPI, cpu: int) -> str | None:
 
 
 def _recognize_thread(api: PyTessBaseAPI, cpu: int) -> str | None:
+    """Off the main thread Tesseract can only be stopped at a wall-clock deadline. The first
+    deadline is the CPU seconds themselves (and half a second): a pass cut there having used
+    more than its CPU seconds would have been skipped anyway, and stops now instead of running
+    to its end (a rows pass used 5 s of CPU for nothing on a calligraphy poster). Cut there
+    with CPU to spare (a busy machine), it is read again with the long deadline, so the
+    readings never depend on the machine's load."""
     started = time.thread_time()
-    finished = api.Recognize(timeout=(4 * cpu + 1) * 1000)
+    finished = api.Recognize(timeout=cpu * 1000 + 500)
+    if not finished and time.thread_time() - started <= cpu:
+        started = time.thread_time()
+        finished = api.Recognize(timeout=(4 * cpu + 1) * 1000)
     if not finished or time.thread_time() - started > cpu:
         log.info(
             "a psm %d pass ran over %ds of CPU (or %ds of wall time): skipped",

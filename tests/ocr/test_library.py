@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -41,6 +42,29 @@ def test_a_library_pass_in_a_thread_over_its_cpu_time_is_skipped(grain, caplog):
         worker.join(timeout=120)
     assert not worker.is_alive() and found[0] == []
     assert "ran over 1s of CPU" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_thread_pass_is_stopped_when_its_cpu_time_is_up_not_at_its_end(tmp_path, caplog):
+    # Read whole, this grain takes eng psm 11 about 6.6 s of CPU. With 1 s allowed, the pass used
+    # to run to the command's wall-clock bound (4 x 1 s + 1 s, so ~5 s of CPU on a quiet machine)
+    # before being dropped; now it stops at its first deadline, about 1.5 s in.
+    big = tmp_path / "grain.pgm"
+    Image.fromarray(np.random.default_rng(5).integers(0, 256, (2400, 2400), dtype=np.uint8)).save(big)
+    found: list = [None, None]
+
+    def read() -> None:
+        started = time.thread_time()
+        found[0] = tesseract.tesseract_words(big, "eng", 11, 1.0, "library")
+        found[1] = time.thread_time() - started
+
+    worker = threading.Thread(target=read)
+    with caplog.at_level("INFO", logger="ocr.library"):
+        worker.start()
+        worker.join(timeout=120)
+    assert not worker.is_alive() and found[0] == []
+    assert "ran over 1s of CPU" in caplog.text
+    assert found[1] < 3.0
 
 
 @pytest.mark.slow
