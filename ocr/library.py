@@ -13,7 +13,7 @@ It reads exactly as the command does: tesserocr is built from source against Deb
 libtesseract (``./dev`` installs it with ``--no-binary tesserocr``), the TSV is Tesseract's own
 (``GetTSVText``), parsed by the same code (``ocr.tesseract.words_from_tsv``), at the same settings
 (``--oem 1``, the pass's ``--psm``, its languages, Debian's models), and a Pillow plane goes in as
-the same PGM the command reads (:func:`_as_pnm`). Tested page for page (``tests/ocr/
+the same pixels the command reads from its PGM (:func:`_pixels`). Tested page for page (``tests/ocr/
 test_library.py``). A tesserocr wheel bundles another Tesseract (5.5), which reads Debian's models
 a little differently: :func:`library_version` tells, and ``ocr.tesseract.usable_settings`` then
 runs the command instead, with a warning.
@@ -168,16 +168,19 @@ def _on_overrun(signum: int, frame: object) -> None:
     raise _PassOverrun()
 
 
-def _as_pnm(image: Image.Image) -> Image.Image:
-    """``image`` as tesserocr hands it to Leptonica, made to be what the command reads: a PGM (or
-    PPM), which has no resolution. tesserocr saves a Pillow image in its own format, or as BMP, and
-    a BMP carries one (the source's DPI, or 96), which Tesseract then uses instead of estimating
-    one from the letters as it does for the command's PGM: the same plane read differently (the
-    grey, red and green planes of a real poster; ``tests/ocr/test_library.py``)."""
-    pnm = image.convert("L" if image.mode in ("L", "1") else "RGB")
-    pnm.info = {}
-    pnm.format = "PPM"  # written as PGM or PPM by Pillow's PPM writer
-    return pnm
+def _pixels(image: Image.Image) -> tuple[bytes, int, int, int]:
+    """``image``'s pixels as Tesseract takes them raw (``SetImageBytes``): 8-bit grey, or 24-bit
+    colour, and the bytes per pixel. The command reads a PGM (or PPM), which has no resolution, so
+    Tesseract estimates one from the letters; raw pixels have none either, so the two read alike.
+    Not tesserocr's ``SetImage``: it saves a Pillow image in its own format, or as BMP, and a BMP
+    carries a resolution (the source's DPI, or 96), which Tesseract then uses instead of
+    estimating one (the grey, red and green planes of a real poster read differently;
+    ``tests/ocr/test_library.py``); and even as a PGM, writing the image out and Leptonica
+    reading it back took 16 % of all the CPU of the real images (a poster's stacks of line crops
+    are 7482 x 8815 pixels, 1.7 s each) for a copy of the pixels."""
+    pixels = image.convert("L" if image.mode in ("L", "1") else "RGB")
+    depth = 1 if pixels.mode == "L" else 3
+    return pixels.tobytes(), pixels.width, pixels.height, depth
 
 
 def library_tsv(
@@ -188,7 +191,9 @@ def library_tsv(
     with _engine(lang, tessdata) as api:
         api.SetPageSegMode(psm)
         if isinstance(image, Image.Image):
-            api.SetImage(_as_pnm(image))
+            # ``data`` stays referenced until the pass is read, as tesserocr asks of the buffer
+            data, width, height, depth = _pixels(image)
+            api.SetImageBytes(data, width, height, depth, depth * width)
         else:
             api.SetImageFile(str(image))
         cpu = max(1, math.ceil(timeout)) if timeout else None
