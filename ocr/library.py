@@ -183,6 +183,19 @@ def _pixels(image: Image.Image) -> tuple[bytes, int, int, int]:
     return pixels.tobytes(), pixels.width, pixels.height, depth
 
 
+_PNM = (".pgm", ".ppm", ".pnm")
+
+
+def _open_pnm(path: str | Path) -> Image.Image:
+    """A PGM or PPM file (the planes a pool worker writes, ``ocr.planes.save_plane``) read by
+    Pillow: the same pixels as Leptonica's reader, which takes 26 ns a pixel (1.7 s for a stack
+    of line crops of 66 million pixels). Other formats stay with Leptonica: two JPEG decoders
+    need not give the same pixels."""
+    with Image.open(path) as opened:
+        opened.load()
+        return opened
+
+
 def library_tsv(
     image: Image.Image | str | Path, lang: str, psm: int, timeout: float | None, tessdata: str
 ) -> str | None:
@@ -190,6 +203,8 @@ def library_tsv(
     ``timeout`` CPU seconds (rounded up, as for the command) and was cut."""
     with _engine(lang, tessdata) as api:
         api.SetPageSegMode(psm)
+        if not isinstance(image, Image.Image) and Path(image).suffix.lower() in _PNM:
+            image = _open_pnm(image)  # a pool worker's plane file: Pillow reads it faster
         if isinstance(image, Image.Image):
             # ``data`` stays referenced until the pass is read, as tesserocr asks of the buffer
             data, width, height, depth = _pixels(image)
