@@ -46,9 +46,10 @@ def test_a_library_pass_in_a_thread_over_its_cpu_time_is_skipped(grain, caplog):
 
 @pytest.mark.slow
 def test_a_thread_pass_is_stopped_when_its_cpu_time_is_up_not_at_its_end(tmp_path, caplog):
-    # Read whole, this grain takes eng psm 11 about 6.6 s of CPU. With 1 s allowed, the pass used
-    # to run to the command's wall-clock bound (4 x 1 s + 1 s, so ~5 s of CPU on a quiet machine)
-    # before being dropped; now it stops at its first deadline, about 1.5 s in.
+    # Read whole, this grain takes eng psm 11 about 8 s of CPU. With 1 s allowed, the pass used to
+    # get the command's wall-clock deadline (4 x 1 s + 1 s = 5 s), yet ran to its end (8.2 s of
+    # CPU: Tesseract looks at its deadline only at some steps) and was dropped then. Now its first
+    # deadline is 1.5 s of wall time, and it stops after 1.6 s of CPU.
     big = tmp_path / "grain.pgm"
     Image.fromarray(np.random.default_rng(5).integers(0, 256, (2400, 2400), dtype=np.uint8)).save(big)
     found: list = [None, None]
