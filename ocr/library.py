@@ -178,7 +178,8 @@ def _pixels(image: Image.Image) -> tuple[bytes, int, int, int]:
     ``tests/ocr/test_library.py``); and even as a PGM, writing the image out and Leptonica
     reading it back took 16 % of all the CPU of the real images (a poster's stacks of line crops
     are 7482 x 8815 pixels, 1.7 s each) for a copy of the pixels."""
-    pixels = image.convert("L" if image.mode in ("L", "1") else "RGB")
+    # a plane is grey already: no copy of a stack's 66 MB before the copy tobytes makes
+    pixels = image if image.mode in ("L", "RGB") else image.convert("L" if image.mode == "1" else "RGB")
     depth = 1 if pixels.mode == "L" else 3
     return pixels.tobytes(), pixels.width, pixels.height, depth
 
