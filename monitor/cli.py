@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 
 import click
 
-from monitor.cli_context import AppContext
+from monitor.cli_context import AppContext, quick_exit_asked
 from monitor.core.errors import MonitorError
 from monitor.core.escape import for_terminal
 
@@ -95,6 +96,36 @@ def main(ctx: click.Context, db: Path | None, config_path: Path | None, verbose:
     ctx.obj = AppContext(
         db_option=db.expanduser() if db else None, config_option=config_path, verbose=verbose
     )
+
+
+def entry() -> None:
+    """The ``tgmonitor`` console script: :func:`main`, and for a command that asked for it
+    (:func:`monitor.cli_context.end_without_teardown`) an exit without the interpreter's
+    teardown, once the logs and the output are flushed. In-process callers (tests, the desks)
+    call :func:`main` and never end this way."""
+    try:
+        main()
+    except SystemExit as done:
+        if not quick_exit_asked():
+            raise
+        _exit_now(done.code)
+
+
+def _exit_now(code: object) -> None:
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"): Python prints it and exits with 1
+        print(code, file=sys.stderr)
+        status = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: Python's own exit says 120
+            status = status or 120
+    os._exit(status)
 
 
 def _log_level(verbose: int) -> int:

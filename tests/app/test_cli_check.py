@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -171,3 +174,51 @@ def test_poster_read_by_the_library_when_the_config_says_so(no_user_config, tmp_
     result = run("--config", str(config), "--image", str(poster))
     assert result.exit_code == 2
     assert "ocr.tesseract" in result.output and "command, library" in result.output
+
+
+_ENTRY = """
+import atexit, sys
+atexit.register(lambda: print("teardown ran", file=sys.stderr))
+from monitor.cli import entry
+sys.argv = ["tgmonitor", *sys.argv[1:]]
+entry()
+"""
+
+
+def _entry(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """``tgmonitor ARGS`` through the console script's entry, with a teardown that says it ran."""
+    return subprocess.run(
+        [sys.executable, "-c", _ENTRY, *args], capture_output=True, timeout=300, env=os.environ
+    )
+
+
+@pytest.mark.slow
+def test_a_poster_check_ends_without_the_teardown_and_with_all_its_output(
+    no_user_config, tmp_path: Path
+) -> None:
+    """``check --image`` ends without the interpreter's teardown (``monitor.cli.entry``: freeing
+    the models took 0.2 s a poster), and still with everything it printed, the same as in
+    process (the Arabic JSON, the readable verdict), and the command's exit status (1:
+    ``--exit-code`` and an alert). A check of text alone ends the usual way."""
+    from tests.support.ocr import write_poster
+
+    poster = write_poster(tmp_path, "arabic-light")  # "الانتقام قادم" / "#الرد_قادم"
+    for output in (["--json"], []):
+        args = ["check", "--image", str(poster), *output, "--exit-code", "--date", "2021-11-02"]
+        done = _entry(*args)
+        in_process = CliRunner().invoke(main, args)
+        assert done.returncode == in_process.exit_code == 1, done.stderr.decode()
+        assert "teardown ran" not in done.stderr.decode()
+        assert done.stdout.decode() == in_process.stdout
+        assert "الانتقام" in done.stdout.decode()
+    text_only = _entry("check", "الانتقام قادم", "--json")
+    assert text_only.returncode == 0 and "teardown ran" in text_only.stderr.decode()
+
+
+def test_a_failed_poster_check_still_says_why_and_exits_2(no_user_config, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image at all")
+    done = _entry("check", "--image", str(junk))
+    assert done.returncode == 2
+    assert done.stderr.decode().startswith("error: ") and "junk.png" in done.stderr.decode()
+    assert "teardown ran" not in done.stderr.decode()
