@@ -1,6 +1,7 @@
-"""The one native module, ``monitor.core._native``: the fold of ``monitor.core.text.normalize`` and
+"""The native modules: ``monitor.core._native``, the fold of ``monitor.core.text.normalize`` and
 the scans of the detection path (``monitor/core/_native.c``), the rule terms' automaton
-(``monitor/core/phrases.c``).
+(``monitor/core/phrases.c``); ``ocr._components``, the connected components of letter masks
+(``ocr/_components.c``).
 
 Everything else about the package is in ``pyproject.toml``; setuptools reads ``ext_modules`` from
 here. ``pip install -e .`` (``./dev``) builds it; it needs a C compiler and the Python headers
@@ -16,6 +17,7 @@ setup(
             ["monitor/core/_native.c", "monitor/core/phrases.c"],
             depends=["monitor/core/native.h"],
             extra_compile_args=["-O2"],
-        )
+        ),
+        Extension("ocr._components", ["ocr/_components.c"], extra_compile_args=["-O2"]),
     ]
 )

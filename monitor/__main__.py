@@ -1,6 +1,6 @@
 """``python -m monitor`` is ``tgmonitor``."""
 
-from monitor.cli import main
+from monitor.cli import entry
 
 if __name__ == "__main__":
-    main(prog_name="tgmonitor")
+    entry(prog_name="tgmonitor")

@@ -98,13 +98,13 @@ def main(ctx: click.Context, db: Path | None, config_path: Path | None, verbose:
     )
 
 
-def entry() -> None:
+def entry(prog_name: str | None = None) -> None:
     """The ``tgmonitor`` console script: :func:`main`, and for a command that asked for it
     (:func:`monitor.cli_context.end_without_teardown`) an exit without the interpreter's
     teardown, once the logs and the output are flushed. In-process callers (tests, the desks)
     call :func:`main` and never end this way."""
     try:
-        main()
+        main(prog_name=prog_name)
     except SystemExit as done:
         if not quick_exit_asked():
             raise

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from monitor.core.text import fold_digits, normalize
+from ocr.components import label_components
 from ocr.glyphs import component_label, template_fonts, warm_up
 from ocr.lines import otsu
 
@@ -55,8 +55,15 @@ __all__ = [
 
 
 def _components(binary: np.ndarray) -> list[tuple[slice, slice, np.ndarray]]:
-    labels, _ = ndimage.label(binary, structure=np.ones((3, 3)))
-    return [(sl[0], sl[1], labels[sl] == i + 1) for i, sl in enumerate(ndimage.find_objects(labels)) if sl]
+    found = label_components(binary, 8)
+    return [
+        (
+            slice(int(found.top[i]), int(found.bottom[i])),
+            slice(int(found.left[i]), int(found.right[i])),
+            found.mask_of(i),
+        )
+        for i in range(found.count)
+    ]
 
 
 @dataclass

@@ -33,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from scipy import ndimage
+
+from ocr.components import dilate, erode, label_components
 
 log = logging.getLogger(__name__)
 
@@ -141,14 +142,14 @@ def _draw(text: str, font: ImageFont.FreeTypeFont) -> np.ndarray:
 
 
 def _components(mask: np.ndarray) -> list[np.ndarray]:
-    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    return [labels[found] == i for i, found in enumerate(ndimage.find_objects(labels), 1) if found]
+    found = label_components(mask, 8)
+    return [found.mask_of(i) for i in range(found.count)]
 
 
 def _variants(mask: np.ndarray, letters: bool) -> list[np.ndarray]:
     """The glyph plain, thicker, thinner and turned a little: as poster text comes back from masks."""
-    out = [mask, ndimage.binary_dilation(mask)]
-    thinner = ndimage.binary_erosion(mask)
+    out = [mask, dilate(mask)]
+    thinner = erode(mask)
     if thinner.sum() > 0.3 * mask.sum():
         out.append(thinner)
     if not letters:

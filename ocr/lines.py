@@ -17,8 +17,8 @@ its best twelve only. Nothing here is specific to the synthetic posters' colours
 palette (white, black, gold, red); the Otsu cuts of grey and of each channel cover the rest.
 
 Why not a library: OpenCV's text detectors need model files from the network (EAST, DB), and
-its MSER finds letters but not lines; the components and their chaining are a few numpy and
-scipy calls.
+its MSER finds letters but not lines; the components (``ocr.components``) and their chaining are
+a few numpy calls.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
+
+from ocr.components import label_components
 
 __all__ = ["Placement", "TextLine", "find_lines", "masks_of", "otsu", "place_words", "stack_lines"]
 
@@ -142,15 +143,11 @@ def _pieces(mask: np.ndarray) -> tuple[np.ndarray, list[_Piece]]:
 
     The tests run on arrays of every component at once: a mask of grain has tens of thousands.
     """
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    if not count:
-        return labels, []
+    found = label_components(mask, 8)
+    if not found.count:
+        return found.labels, []
     height, width = mask.shape
-    areas = np.bincount(labels.ravel())[1:]
-    found = ndimage.find_objects(labels)
-    top, bottom, left, right = np.array(
-        [(f[0].start, f[0].stop, f[1].start, f[1].stop) if f else (0, 0, 0, 0) for f in found], dtype=np.int64
-    ).T
+    areas, top, bottom, left, right = found.area, found.top, found.bottom, found.left, found.right
     tall, wide = bottom - top, right - left
     keep = (
         (areas >= 6)
@@ -167,7 +164,7 @@ def _pieces(mask: np.ndarray) -> tuple[np.ndarray, list[_Piece]]:
         _piece(int(i) + 1, int(top[i]), int(bottom[i]), int(left[i]), int(right[i]))
         for i in np.flatnonzero(keep)
     ]
-    return labels, pieces
+    return found.labels, pieces
 
 
 def _linked(a: _Piece, b: _Piece, gap: int) -> bool:

@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageChops
-from scipy import ndimage
 
+from ocr.components import fill_small_holes
 from ocr.lines import Placement, find_lines, stack_lines
 from ocr.readings import PassResult
 from ocr.settings import OcrSettings
@@ -121,20 +121,8 @@ def _planes(frame: Image.Image, names: tuple[str, ...], upscale_below: int) -> d
 
 
 def _filled(mask: np.ndarray) -> Image.Image:
-    return Image.fromarray(np.where(_fill_small_holes(mask), 0, 255).astype(np.uint8))
-
-
-def _fill_small_holes(mask: np.ndarray) -> np.ndarray:
-    """``mask`` with its letter-sized holes filled: the outline of a hollow letter becomes the letter."""
-    holes = ndimage.binary_fill_holes(mask) & ~mask
-    labels, count = ndimage.label(holes)
-    if not count:
-        return mask
-    sizes = np.bincount(labels.ravel())
-    limit = 0.002 * mask.size
-    small = sizes <= limit
-    small[0] = False
-    return mask | small[labels]
+    # the outline of a hollow letter becomes the letter; larger holes are backgrounds
+    return Image.fromarray(np.where(fill_small_holes(mask, 0.002 * mask.size), 0, 255).astype(np.uint8))
 
 
 def plane_sets(frames: list[Image.Image], settings: OcrSettings) -> list[dict[str, Image.Image]]:

@@ -83,3 +83,28 @@ def test_nearest_ranks_within_the_distance_and_skips_other_lengths():
     ]
     assert nearest(wanted, hashes, 10) == [(0, "same", wanted), (2, "two", "ffff0000ffff0003")]
     assert nearest(wanted, hashes, 1) == [(0, "same", wanted)]
+
+
+@pytest.mark.parametrize("background", ["fire", "flag", "noise", "dark", "gradient", "light"])
+def test_the_hash_is_imagehash_phash(background):
+    """``perceptual_hash`` makes its DCT without scipy; the bits are imagehash's, so hashes
+    stored by earlier versions still find their re-posts. Posters at three sizes, recompressed,
+    and a grain picture."""
+    import imagehash
+
+    for seed, width in ((1, 1080), (2, 640), (3, 300)):
+        poster = render_poster(
+            ["الانتقام قادم", "#باقي_٥٩_يوما", "Vengeance is Coming"], background, width, seed=seed
+        )
+        for image in (poster, recompress(poster, 40), Image.effect_noise((width, width // 2), 60)):
+            assert perceptual_hash(image) == str(imagehash.phash(image))
+
+
+def test_a_plain_picture_hashes_as_with_imagehash():
+    """Equal coefficients (a plain colour: every one but the mean is 0) stay equal: scipy's FFT
+    gives exact zeros there, and so does the rounding here."""
+    import imagehash
+
+    for colour in ((0, 0, 0), (128, 128, 128), (255, 255, 255), (200, 30, 30)):
+        plain = Image.new("RGB", (300, 200), colour)
+        assert perceptual_hash(plain) == str(imagehash.phash(plain))
