@@ -42,6 +42,7 @@ __all__ = [
     "read_passes",
     "recognize_file",
     "recognize_image",
+    "start_loading",
 ]
 
 NO_TEXT = "no text: no strong edges to make letters of"
@@ -151,6 +152,12 @@ def _start_passes(
         read = threads.submit(read_planes, [units[i][1:] for i in batch], settings)
         started.update({(units[i][0], units[i][1]): (read, position) for position, i in enumerate(batch)})
     return started
+
+
+def start_loading(settings: OcrSettings) -> None:
+    """Start loading the models :func:`read_passes` will use, in the background, and return at
+    once: for a caller that knows an image is coming before it has it (``check --image``)."""
+    load_models(models_of(settings, _WAYS), settings.tesseract)
 
 
 def recognize_image(loaded: LoadedImage, settings: OcrSettings) -> str:

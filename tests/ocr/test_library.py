@@ -140,6 +140,41 @@ def test_a_model_that_fails_to_preload_fails_the_pass_that_needs_it():
     assert library._made["nosuchlang"] == 0 and library._loading["nosuchlang"] == 0
 
 
+def test_models_load_in_the_order_the_passes_need_them_one_per_core(monkeypatch):
+    """``preload`` loads in the order it is given (the plane passes' model first, the digits'
+    last) on at most ``_LOADERS`` threads: five at once made the first passes wait for all five."""
+    tessdata = tesseract.tesseract_info()["tessdata"]
+    started: list[str] = []
+    running, most = [0], [0]
+    lock = threading.Lock()
+    real = library._new_api
+
+    def recorded(lang: str, folder: str):
+        with lock:
+            started.append(lang)
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            return real(lang, folder)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(library, "_new_api", recorded)
+    monkeypatch.setattr(library, "_LOADERS", 1)
+    wanted = {"nosuch-a": 2, "nosuch-b": 1, "nosuch-c": 1}  # each fails to load, in its turn
+    library.preload(wanted, tessdata)
+    with pytest.raises(OcrError), library._engine("nosuch-c", tessdata):
+        pass
+    assert started[:4] == ["nosuch-a", "nosuch-a", "nosuch-b", "nosuch-c"]
+    assert most[0] == 1
+    monkeypatch.setattr(library, "_LOADERS", 2)
+    library.preload({"nosuch-d": 1, "nosuch-e": 1, "nosuch-f": 1}, tessdata)
+    with pytest.raises(OcrError), library._engine("nosuch-f", tessdata):
+        pass
+    assert most[0] <= 2
+
+
 def test_a_tesserocr_of_another_tesseract_leaves_the_reading_to_the_command(monkeypatch, caplog):
     # a wheel bundles its own Tesseract (5.5), which reads Debian's models a little differently
     monkeypatch.setattr(tesseract, "library_version", lambda: "5.5.4")
