@@ -228,3 +228,37 @@ def test_the_countdown_most_readings_agree_on_goes_first():
     # a number read from the glyphs counts twice: ara cannot read ٢-٩ and misreads them the same way
     assert _agreed_countdown(["باقي ٥٦ يوما"], [], ["باقي 1ه يوما", "باقي 6 يوما"]) == ["باقي ٥٦ يوما"]
     assert _agreed_countdown([], [], ["باقى 09 يوما", "HELL IS COMING"]) == []  # no clean number, no vote
+
+
+def test_line_stacks_run_before_the_planes_still_waiting():
+    """``_StacksFirst``: with the one thread busy, two planes and then a stack are queued; the
+    stack runs first, then the planes in their order, and a run's error reaches its future."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ocr.engine import _StacksFirst
+
+    ran: list[str] = []
+    busy = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        busy.set()
+        assert release.wait(30)
+
+    def fail() -> None:
+        raise OcrError("this pass failed")
+
+    with ThreadPoolExecutor(1) as pool:
+        queue = _StacksFirst(pool)
+        queue.submit(False, hold)
+        assert busy.wait(30)
+        planes = [queue.submit(False, ran.append, name) for name in ("grey", "white")]
+        failing = queue.submit(False, fail)
+        stack = queue.submit(True, ran.append, "lines:ara")
+        release.set()
+        for future in (*planes, stack):
+            future.result(timeout=30)
+        with pytest.raises(OcrError, match="this pass failed"):
+            failing.result(timeout=30)
+    assert ran == ["lines:ara", "grey", "white"]
