@@ -40,8 +40,8 @@ _LOCK = threading.Lock()
 class Lexicon:
     """A set of folded words; :meth:`knows` accepts a folded OCR token."""
 
-    def __init__(self, words: set[str]) -> None:
-        self.words = frozenset(words)
+    def __init__(self, words: set[str] | frozenset[str]) -> None:
+        self.words = frozenset(words)  # a frozenset is kept as it is, not copied
 
     def __len__(self) -> int:
         return len(self.words)
@@ -138,8 +138,9 @@ def _load(languages: str) -> Lexicon:
     if not sources:
         return Lexicon(set())
     cache = _cache_file(sources)
-    with contextlib.suppress(OSError):
-        return Lexicon(set(cache.read_text(encoding="utf-8").split("\n")) - {""})
+    with contextlib.suppress(OSError):  # one word a line, no empty line: one frozenset, no copies
+        text = cache.read_text(encoding="utf-8")
+        return Lexicon(frozenset(text.split("\n")) if text else frozenset())
     words = {folded for source in sources for word in _extract(source) if (folded := normalize(word))}
     words = {w for w in words if " " not in w}
     with contextlib.suppress(OSError):  # a read-only home: keep it in memory only
