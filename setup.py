@@ -4,7 +4,7 @@ the scans of the detection path (``monitor/core/_native.c``), the rule terms' au
 (``ocr/_components.c``).
 
 Everything else about the package is in ``pyproject.toml``; setuptools reads ``ext_modules`` from
-here. ``pip install -e .`` (``./dev``) builds it; it needs a C compiler and the Python headers
+here. ``pip install -e .`` (``./dev``) builds them; they need a C compiler and the Python headers
 (``gcc``, ``python3-dev`` in ``./dev``'s ``APT_PACKAGES``).
 """
 

@@ -71,6 +71,7 @@ _idle: dict[str, list[PyTessBaseAPI]] = {}  # language set -> APIs no pass is us
 _made: Counter[str] = Counter()  # language set -> APIs made or being made in this process
 _loading: Counter[str] = Counter()  # language set -> APIs :func:`preload` is still making
 _changed = threading.Condition()  # guards the three above; notified when an API comes back or is made
+_LOADERS = max(1, min(2, os.cpu_count() or 1))  # threads loading models at once (:func:`preload`)
 
 
 _LEPTONICA_QUIET = 6  # L_SEVERITY_NONE
@@ -145,9 +146,6 @@ def preload(wanted: Mapping[str, int], tessdata: str) -> None:
     queue = deque(lang for lang, count in missing.items() for _ in range(count))
     for _ in range(min(len(queue), _LOADERS)):
         threading.Thread(target=_load_queue, args=(queue, tessdata), name="ocr-model", daemon=True).start()
-
-
-_LOADERS = max(1, min(2, os.cpu_count() or 1))
 
 
 def _load_queue(queue: deque[str], tessdata: str) -> None:
