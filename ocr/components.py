@@ -60,7 +60,8 @@ def fill_small_holes(mask: np.ndarray, largest: float) -> np.ndarray:
     """``mask`` with every hole of at most ``largest`` pixels filled: a hole is a part of the
     background, joined by edges, that does not reach the image's border (``scipy.ndimage``'s
     ``binary_fill_holes`` fills them all)."""
-    background = label_components(mask == 0, 4)
+    mask = np.asarray(mask, dtype=bool)  # a 0/255 mask too: ``|`` below must give booleans
+    background = label_components(~mask, 4)
     if not background.count:
         return mask
     height, width = mask.shape

@@ -150,6 +150,8 @@ def test_models_load_in_the_order_the_passes_need_them_one_per_core(monkeypatch)
     real = library._new_api
 
     def recorded(lang: str, folder: str):
+        if threading.current_thread().name != "ocr-model":  # a pass loading its own, not preload
+            return real(lang, folder)
         with lock:
             started.append(lang)
             running[0] += 1
@@ -166,7 +168,7 @@ def test_models_load_in_the_order_the_passes_need_them_one_per_core(monkeypatch)
     library.preload(wanted, tessdata)
     with pytest.raises(OcrError), library._engine("nosuch-c", tessdata):
         pass
-    assert started[:4] == ["nosuch-a", "nosuch-a", "nosuch-b", "nosuch-c"]
+    assert started == ["nosuch-a", "nosuch-a", "nosuch-b", "nosuch-c"]
     assert most[0] == 1
     monkeypatch.setattr(library, "_LOADERS", 2)
     library.preload({"nosuch-d": 1, "nosuch-e": 1, "nosuch-f": 1}, tessdata)
