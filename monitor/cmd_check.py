@@ -79,8 +79,6 @@ def check_command(
 
     Example: tgmonitor check "#باقي_٥٩_يوما #الانتقام_قادم" --date 2021-11-02
     """
-    from alerts.detect import Detector  # why: the detector (~0.2 s) loads only in the commands that detect
-
     config = app.config()
     if text == "-":
         text = sys.stdin.read()
@@ -93,10 +91,10 @@ def check_command(
     severity = min_severity or config.alerts.min_severity
     ocr_text = doubtful = None
     if image is None:
-        detector = Detector(rules, min_severity=severity)
-    else:  # the rule automaton (0.05 s of Python) is built while Tesseract reads, not before
+        detector = _detector(rules, severity)
+    else:  # the detector (0.1 s of Python to import and build) is made while Tesseract reads
         with ThreadPoolExecutor(1) as beside:
-            building = beside.submit(Detector, rules, min_severity=severity)
+            building = beside.submit(_detector, rules, severity)
             ocr_text, doubtful = _read_poster(image, config, have_text=bool(text))
             detector = building.result()
     signature, label = _signature(app, channel_ref, rules) if channel_ref else (None, "")
@@ -155,6 +153,12 @@ def _show_signature(
         )
     if plain.alert and not detection.alert:
         out.print(Text("  without the signature this text would alert", style="italic"))
+
+
+def _detector(rules: Any, severity: str) -> Any:
+    from alerts.detect import Detector  # why: the detector (~0.1 s) loads only in the commands that detect
+
+    return Detector(rules, min_severity=severity)
 
 
 def _start_loading_models(config: Any) -> None:
