@@ -28,6 +28,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -77,13 +78,21 @@ _TESSDATA_IN = re.compile(r'languages in "([^"]+)"')
 @lru_cache(maxsize=1)
 def _tesseract_info_cached(cmd: str) -> tuple[str, tuple[str, ...], str]:
     env = _env()
-    try:
-        version_out = subprocess.run(
-            [cmd, "--version"], capture_output=True, text=True, timeout=30, env=env, check=True
-        ).stdout
-        langs_out = subprocess.run(
-            [cmd, "--list-langs"], capture_output=True, text=True, timeout=30, env=env, check=True
-        ).stdout
+    try:  # both at once: each start of the command costs 20 ms, paid by every ``check --image``
+        with ThreadPoolExecutor(2) as both:
+            asked = [
+                both.submit(
+                    subprocess.run,
+                    [cmd, flag],
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                    env=env,
+                    check=True,
+                )
+                for flag in ("--version", "--list-langs")
+            ]
+            version_out, langs_out = (run.result().stdout for run in asked)
     except (OSError, subprocess.SubprocessError) as exc:
         raise OcrError(f"Tesseract cannot be run ({exc}); install it: {install_command()}") from None
     version = version_out.splitlines()[0].split()[-1] if version_out.strip() else "unknown"
