@@ -162,9 +162,9 @@ def _detector(rules: Any, severity: str) -> Any:
 
 
 def _start_loading_models(config: Any) -> None:
-    """Tesseract's models start loading on the second core now, while the rules and the detector
-    load and the image is fingerprinted (0.08 s sooner on a small image, where the loads are most
-    of the wait); an image with no text then leaves them unused, at no cost to its own time."""
+    """Tesseract's models start loading on the second core now, while the rules load and the
+    image is fingerprinted (0.08 s sooner on a small image, where the loads are most of the
+    wait); an image with no text then leaves them unused, at no cost to its own time."""
     from ocr import OcrSettings  # why: the OCR engine (~0.1 s) loads only for --image
     from ocr.engine import start_loading
 
