@@ -85,8 +85,7 @@ def check_command(
     if not text and image is None:
         raise click.UsageError("give a TEXT to check, - to read it from stdin, or --image FILE")
     date = parse_when(date_text) if date_text else datetime.now(UTC).replace(microsecond=0)
-    if image is not None:
-        _start_loading_models(config)
+    settings = _start_loading_models(config) if image is not None else None
     rules = load_rules(rules_path if rules_path is not None else config.alerts.rules)
     severity = min_severity or config.alerts.min_severity
     ocr_text = doubtful = None
@@ -95,7 +94,7 @@ def check_command(
     else:  # the detector (0.1 s of Python to import and build) is made while Tesseract reads
         with ThreadPoolExecutor(1) as beside:
             building = beside.submit(_detector, rules, severity)
-            ocr_text, doubtful = _read_poster(image, config, have_text=bool(text))
+            ocr_text, doubtful = _read_poster(image, settings, config, have_text=bool(text))
             detector = building.result()
     signature, label = _signature(app, channel_ref, rules) if channel_ref else (None, "")
     detection = detector.detect(text or "", ocr_text=ocr_text, date=date, signature=signature)
@@ -161,34 +160,35 @@ def _detector(rules: Any, severity: str) -> Any:
     return Detector(rules, min_severity=severity)
 
 
-def _start_loading_models(config: Any) -> None:
-    """Tesseract's models start loading on the second core now, while the rules load and the
-    image is fingerprinted (0.08 s sooner on a small image, where the loads are most of the
-    wait); an image with no text then leaves them unused, at no cost to its own time."""
+def _start_loading_models(config: Any) -> Any:
+    """The OCR settings, and Tesseract's models loading on the second core from now, while the
+    rules load and the image is fingerprinted (0.08 s sooner on a small image, where the loads
+    are most of the wait); an image with no text then leaves them unused, at no cost to its own
+    time."""
     from ocr import OcrSettings  # why: the OCR engine (~0.1 s) loads only for --image
     from ocr.engine import start_loading
 
-    end_without_teardown()  # the models it loads take 0.2 s to free
+    end_without_teardown()  # the models and dictionaries the OCR loads take 0.2 s to free
     # Tesseract's threads come back to Python only for a moment (to start the next pass, to
     # parse a reading) while this thread cuts planes in Python: with the default 5 ms turns of
     # Python's lock they waited for it (a model load started 50 ms late).
     sys.setswitchinterval(0.0005)
-    start_loading(OcrSettings.from_config(config.ocr))
+    settings = OcrSettings.from_config(config.ocr)
+    start_loading(settings)
+    return settings
 
 
-def _read_poster(image: Path, config: Any, *, have_text: bool) -> tuple[str | None, str | None]:
+def _read_poster(
+    image: Path, settings: Any, config: Any, *, have_text: bool
+) -> tuple[str | None, str | None]:
     """OCR text of ``image`` and its doubtful lines (read without the evidence to be matched);
     a failure is one sentence (fatal only when there is no TEXT)."""
-    from ocr import OcrSettings  # why: the OCR engine (~0.1 s) loads only for --image
-    from ocr.clips import read_media_file
+    from ocr.clips import read_media_file  # why: the OCR engine loads only for --image
     from ocr.video import VideoSettings
 
-    end_without_teardown()  # the models and dictionaries it loads take 0.2 s to free
     outcome: OcrOutcome | None
     try:
-        outcome = read_media_file(
-            image, OcrSettings.from_config(config.ocr), VideoSettings.from_config(config.ocr)
-        )
+        outcome = read_media_file(image, settings, VideoSettings.from_config(config.ocr))
     except (ImageError, OcrError) as exc:
         problem, outcome = str(exc), None
     else:

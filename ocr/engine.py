@@ -77,8 +77,8 @@ def read_passes(
     ``digits`` a moment), with the doubled planes of a small image and the other frames' planes
     filling the thread the second passes leave free. Planes with the same pixels
     (``ocr.planes.twin_planes``) are read once. The models this process has not loaded yet load
-    meanwhile, on threads of their own (``ocr.tesseract.load_models``)."""
-    load_models(models_of(settings, _WAYS), settings.tesseract)
+    meanwhile, on threads of their own (:func:`start_loading`)."""
+    start_loading(settings)
     with ThreadPoolExecutor(_WAYS, thread_name_prefix="ocr-pass") as pool:
         threads = _StacksFirst(pool)
         cut = [frame_planes(frame, settings) for frame in frames]
