@@ -49,7 +49,10 @@ def perceptual_hash(image: Image.Image) -> str:
     thumb = image.convert("L").resize((_THUMB, _THUMB), Image.Resampling.LANCZOS)
     pixels = np.asarray(thumb, dtype=np.float64)
     low = np.round((_DCT @ pixels @ _DCT.T)[:_KEPT, :_KEPT], 6)
-    bits = (low > np.median(low)).ravel()
+    middle = np.sort(low, axis=None)[_KEPT * _KEPT // 2 - 1 : _KEPT * _KEPT // 2 + 1]
+    # np.median's value (the mean of the two middle ones of 64), without its check for masked
+    # arrays: that imports numpy.ma, 15 ms of every poster's start before the planes are cut.
+    bits = (low > (middle[0] + middle[1]) / 2).ravel()
     return f"{int(''.join('1' if bit else '0' for bit in bits), 2):016x}"
 
 
