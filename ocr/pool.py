@@ -140,6 +140,7 @@ class _Worker:
     """One worker process in its own process group, with its own temp folder."""
 
     settings: OcrSettings
+    jobs: Path | None = None  # the pool's job folder: the worker removes it if the pool is killed
     process: asyncio.subprocess.Process | None = None
     tmpdir: str | None = None
     next_id: int = 0
@@ -153,6 +154,7 @@ class _Worker:
             TMPDIR=self.tmpdir,
             PYTHONUNBUFFERED="1",
             TGMONITOR_OCR_PARENT=str(os.getpid()),  # the worker dies with this process (ocr.worker)
+            TGMONITOR_OCR_JOBS=str(self.jobs or ""),
         )
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -304,7 +306,7 @@ class OcrPool:
         # raises OcrError; without the digits model, or with a tesserocr of another Tesseract, warns
         self.settings = await asyncio.to_thread(usable_settings, self.settings)
         self._root = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="tgmonitor-ocr-jobs-"))
-        self._workers = [_Worker(self.settings) for _ in range(self.size)]
+        self._workers = [_Worker(self.settings, self._root) for _ in range(self.size)]
         try:
             await asyncio.gather(*(w.start() for w in self._workers))
         except BaseException:

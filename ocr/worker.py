@@ -36,14 +36,14 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from monitor.core.errors import OcrError
-from monitor.core.lifeline import die_with_parent
+from monitor.core.lifeline import die_with_parent, parent_alive
 from ocr.digits import warm_up
 from ocr.engine import load_for_ocr, nothing_to_read, recognize_file
 from ocr.passes import read_planes, read_second
@@ -128,17 +128,35 @@ def handle(request: dict[str, Any], settings: OcrSettings) -> dict[str, Any]:
     raise ValueError(f"unknown OCR worker request {op!r}")
 
 
-def _take_the_group_down(signum: int, frame: Any) -> None:
-    """The pool's process is gone: kill this worker's process group (its Tesseract runs too),
-    which the pool would have done had it lived (``OcrWorker.kill``)."""
-    os.killpg(os.getpgrp(), signal.SIGKILL)
+def _group_taker(parent: int) -> Callable[[int, Any], None]:
+    """The SIGTERM handler of a worker the pool started: the kernel sends SIGTERM when the pool's
+    process dies (``die_with_parent``)."""
+
+    def take_the_group_down(signum: int, frame: Any) -> None:
+        """Kill this worker's process group (its Tesseract runs too), which the pool would have
+        done had it lived (``OcrWorker.kill``), and first remove what it would have removed: this
+        worker's ``TMPDIR`` and, once the pool's process is really gone (a SIGTERM from anyone
+        else leaves it), the pool's job folder, where the planes of the posters being read lie.
+        A pool killed with SIGKILL (the OOM killer, ``kill -9``) left both in /tmp for good."""
+        _remove_own(os.environ.get("TMPDIR", ""), "tgmonitor-ocr-")
+        if not parent_alive(parent):
+            _remove_own(os.environ.get("TGMONITOR_OCR_JOBS", ""), "tgmonitor-ocr-jobs-")
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    return take_the_group_down
+
+
+def _remove_own(folder: str, prefix: str) -> None:
+    """Remove ``folder`` if it is one the pool made (its name starts with ``prefix``)."""
+    if folder and os.path.basename(folder).startswith(prefix):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main(argv: list[str]) -> int:
     os.environ["OMP_THREAD_LIMIT"] = "1"
     parent = os.environ.get("TGMONITOR_OCR_PARENT", "")
     if parent.isdigit() and os.getpgrp() == os.getpid():  # started by the pool, in its own group
-        signal.signal(signal.SIGTERM, _take_the_group_down)
+        signal.signal(signal.SIGTERM, _group_taker(int(parent)))
         die_with_parent(int(parent), signal.SIGTERM)
     settings = OcrSettings.from_dict(json.loads(argv[0]) if argv else {})
     out = sys.stdout
@@ -159,9 +177,7 @@ def main(argv: list[str]) -> int:
         out.write(json.dumps(reply, ensure_ascii=False) + "\n")
         out.flush()
     # End of input: the pool is gone or closing. Leave no empty private temp folder behind.
-    tmpdir = os.environ.get("TMPDIR", "")
-    if os.path.basename(tmpdir).startswith("tgmonitor-ocr-"):
-        shutil.rmtree(tmpdir, ignore_errors=True)
+    _remove_own(os.environ.get("TMPDIR", ""), "tgmonitor-ocr-")
     return 0
 
 

@@ -425,7 +425,8 @@ def ocr_workers_under(root: int, mark: bytes = b"ocr.worker") -> list[int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["library", "command"])
 def test_kill_9_of_an_import_takes_its_ocr_workers_down_mid_poster(tmp_path, engine):
-    """The OCR workers (and their Tesseract) die with the import, not after their poster."""
+    """The OCR workers (and their Tesseract) die with the import, not after their poster, and
+    leave none of the pool's temp folders behind (their own, and the job folder with the planes)."""
     from PIL import Image
 
     folder = tmp_path / "export"
@@ -440,7 +441,14 @@ def test_kill_9_of_an_import_takes_its_ocr_workers_down_mid_poster(tmp_path, eng
     config = tmp_path / "config.toml"
     config.write_text(f'[ocr]\nworkers = 2\npass_timeout = 600\ntesseract = "{engine}"\n', encoding="utf-8")
     db = tmp_path / "a.db"
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "c"), "XDG_DATA_HOME": str(tmp_path / "d")}
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(tmp_path / "c"),
+        "XDG_DATA_HOME": str(tmp_path / "d"),
+        "TMPDIR": str(temp),
+    }
     command = [
         sys.executable,
         "-m",
@@ -471,6 +479,8 @@ def test_kill_9_of_an_import_takes_its_ocr_workers_down_mid_poster(tmp_path, eng
         process.wait(timeout=10)
         # Without the lifeline a worker reads on to the end of its pass (tens of seconds here).
         wait_for(lambda: not any(alive(w) for w in workers), 5, "the OCR workers gone after kill -9")
+        pool_folders = sorted(p.name for p in temp.glob("tgmonitor-ocr-*"))
+        assert pool_folders == [], f"left in TMPDIR after kill -9: {pool_folders}"
     finally:
         process.kill()
         process.wait()
