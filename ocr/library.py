@@ -40,6 +40,7 @@ import logging
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -51,12 +52,21 @@ from pathlib import Path
 # threads per pass fight the other passes and workers for the two cores (a set of planes took
 # 68 s instead of 9). The command gets the same limit (``ocr.tesseract``).
 os.environ["OMP_THREAD_LIMIT"] = "1"
+# With one thread, Tesseract's OpenMP regions run on the calling thread without libgomp's team
+# (ocr/_serial_omp.c says why): loaded into the global scope before libtesseract, so that its
+# calls bind there.
+_flags = sys.getdlopenflags()
+sys.setdlopenflags(_flags | os.RTLD_GLOBAL)
+try:
+    import ocr._serial_omp  # noqa: F401
+finally:
+    sys.setdlopenflags(_flags)
 
-import tesserocr  # after the OpenMP limit
-from PIL import Image
-from tesserocr import OEM, PyTessBaseAPI
+import tesserocr  # noqa: E402  (after the OpenMP limit and the serial regions)
+from PIL import Image  # noqa: E402
+from tesserocr import OEM, PyTessBaseAPI  # noqa: E402
 
-from monitor.core.errors import OcrError
+from monitor.core.errors import OcrError  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -93,6 +93,20 @@ def test_the_library_reads_a_plane_exactly_as_the_command_does(tmp_path, poster,
 
 
 @pytest.mark.slow
+def test_tesseracts_openmp_regions_run_on_the_reading_thread(tmp_path):
+    # libtesseract's calls into OpenMP are bound to ocr/_serial_omp.c, loaded before it: a read
+    # runs its regions there, on this thread (one per time step of each LSTM layer), and reads as
+    # the command does, with libgomp (the test above).
+    from ocr import _serial_omp
+
+    with Image.open(write_poster(tmp_path, "arabic-light")) as image:
+        grey = image.convert("L")
+    before = _serial_omp.regions()
+    assert read_plane(grey, OcrSettings(tesseract="library"), "grey")
+    assert _serial_omp.regions() - before > 1000
+
+
+@pytest.mark.slow
 def test_a_pillow_plane_reads_as_the_command_reads_its_pgm(tmp_path):
     # tesserocr hands a Pillow image to Leptonica as a BMP, and a BMP carries a resolution (96 dpi
     # unless the source recorded one), which Tesseract then uses instead of estimating one from
