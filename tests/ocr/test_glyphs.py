@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -44,6 +47,38 @@ def test_an_unwritable_cache_keeps_the_examples_in_memory(monkeypatch, tmp_path)
         assert label in ("1", "w1", "x")
     finally:
         glyphs._model.cache_clear()
+
+
+def test_the_fonts_with_eastern_digits_are_found_once_per_set_of_font_files(monkeypatch, tmp_path):
+    # Drawing every font's digits took 0.23 s of each process that read a countdown: the answer
+    # is kept on disk, and found again only when a font file is added, removed or changed.
+    with_digits = sorted(glyphs.template_fonts())[:3]
+    without = next(str(p) for p in glyphs._candidate_fonts() if str(p) not in glyphs.template_fonts())
+    fonts = tmp_path / "fonts"
+    fonts.mkdir()
+    for source in [*with_digits[:2], without]:
+        (fonts / Path(source).name).write_bytes(Path(source).read_bytes())
+    monkeypatch.setattr(glyphs, "_FONT_DIRS", (str(fonts),))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    drawn = []
+    real_has_digits = glyphs._has_digits
+    monkeypatch.setattr(glyphs, "_has_digits", lambda path: drawn.append(path) or real_has_digits(path))
+
+    def found() -> tuple[str, ...]:
+        glyphs.template_fonts.cache_clear()  # a new process
+        return glyphs.template_fonts()
+
+    try:
+        first = found()
+        assert first == tuple(str(fonts / Path(p).name) for p in with_digits[:2]) and len(drawn) == 3
+        assert found() == first and len(drawn) == 3  # from the disk: nothing drawn
+        added = fonts / Path(with_digits[2]).name
+        added.write_bytes(Path(with_digits[2]).read_bytes())
+        assert found() == tuple(sorted([*first, str(added)])) and len(drawn) == 7
+        os.utime(fonts / Path(without).name, ns=(1, 1))  # an update of a font without the digits
+        assert found() == tuple(sorted([*first, str(added)])) and len(drawn) == 11
+    finally:
+        glyphs.template_fonts.cache_clear()
 
 
 def test_features_do_not_depend_on_size():
