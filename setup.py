@@ -1,8 +1,8 @@
 """The native modules: ``monitor.core._native``, the fold of ``monitor.core.text.normalize`` and
 the scans of the detection path (``monitor/core/_native.c``), the rule terms' automaton
 (``monitor/core/phrases.c``); ``ocr._components``, the connected components of letter masks
-(``ocr/_components.c``); ``ocr._serial_omp``, Tesseract's OpenMP regions run without libgomp's
-team of one (``ocr/_serial_omp.c``).
+(``ocr/_components.c``); ``ocr._tesseract_calls``, two of libtesseract's calls into libgomp and
+Leptonica made cheaper (``ocr/_tesseract_calls.c``; it links Leptonica, ``libleptonica-dev``).
 
 Everything else about the package is in ``pyproject.toml``; setuptools reads ``ext_modules`` from
 here. ``pip install -e .`` (``./dev``) builds them; they need a C compiler and the Python headers
@@ -20,6 +20,8 @@ setup(
             extra_compile_args=["-O2"],
         ),
         Extension("ocr._components", ["ocr/_components.c"], extra_compile_args=["-O2"]),
-        Extension("ocr._serial_omp", ["ocr/_serial_omp.c"], extra_compile_args=["-O2"]),
+        Extension(
+            "ocr._tesseract_calls", ["ocr/_tesseract_calls.c"], libraries=["lept"], extra_compile_args=["-O2"]
+        ),
     ]
 )

@@ -52,17 +52,17 @@ from pathlib import Path
 # threads per pass fight the other passes and workers for the two cores (a set of planes took
 # 68 s instead of 9). The command gets the same limit (``ocr.tesseract``).
 os.environ["OMP_THREAD_LIMIT"] = "1"
-# With one thread, Tesseract's OpenMP regions run on the calling thread without libgomp's team
-# (ocr/_serial_omp.c says why): loaded into the global scope before libtesseract, so that its
-# calls bind there.
-_flags = sys.getdlopenflags()
-sys.setdlopenflags(_flags | os.RTLD_GLOBAL)
+# Tesseract's OpenMP regions run on the calling thread without libgomp's team of one, and the
+# line images it keeps are not compressed (ocr/_tesseract_calls.c says why): loaded into the
+# global scope before libtesseract, so that libtesseract's calls bind there.
+_dlopen_flags = sys.getdlopenflags()
+sys.setdlopenflags(_dlopen_flags | os.RTLD_GLOBAL)
 try:
-    import ocr._serial_omp  # noqa: F401
+    import ocr._tesseract_calls  # noqa: F401
 finally:
-    sys.setdlopenflags(_flags)
+    sys.setdlopenflags(_dlopen_flags)
 
-import tesserocr  # noqa: E402  (after the OpenMP limit and the serial regions)
+import tesserocr  # noqa: E402  (after the OpenMP limit and ocr._tesseract_calls)
 from PIL import Image  # noqa: E402
 from tesserocr import OEM, PyTessBaseAPI  # noqa: E402
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import threading
 import time
 
@@ -93,17 +94,49 @@ def test_the_library_reads_a_plane_exactly_as_the_command_does(tmp_path, poster,
 
 
 @pytest.mark.slow
-def test_tesseracts_openmp_regions_run_on_the_reading_thread(tmp_path):
-    # libtesseract's calls into OpenMP are bound to ocr/_serial_omp.c, loaded before it: a read
-    # runs its regions there, on this thread (one per time step of each LSTM layer), and reads as
-    # the command does, with libgomp (the test above).
-    from ocr import _serial_omp
+def test_tesseracts_calls_into_openmp_and_leptonica_come_to_ocr_tesseract_calls(tmp_path):
+    # libtesseract's calls into libgomp and Leptonica are bound to ocr/_tesseract_calls.c, loaded
+    # before it: a read runs its OpenMP regions there, on this thread (one per time step of each
+    # LSTM layer), and keeps its line images uncompressed, and reads as the command does, with
+    # libgomp and Leptonica's own (the test above).
+    from ocr import _tesseract_calls
 
     with Image.open(write_poster(tmp_path, "arabic-light")) as image:
         grey = image.convert("L")
-    before = _serial_omp.regions()
+    regions, lines = _tesseract_calls.regions(), _tesseract_calls.stored_lines()
     assert read_plane(grey, OcrSettings(tesseract="library"), "grey")
-    assert _serial_omp.regions() - before > 1000
+    assert _tesseract_calls.regions() - regions > 1000
+    assert _tesseract_calls.stored_lines() - lines > 0
+
+
+def test_a_png_leptonica_writes_for_anyone_else_is_its_own():
+    # Only libtesseract's line images are written at zlib level 0: the same call from elsewhere
+    # (here ctypes, through the process's global scope, where the replacement sits) gets
+    # Leptonica's compressed PNG.
+    from ocr import _tesseract_calls
+
+    everyone = ctypes.CDLL(None)
+    everyone.pixCreate.restype = ctypes.c_void_p
+    everyone.pixCreate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    everyone.pixWriteMem.argtypes = [
+        ctypes.POINTER(ctypes.c_void_p),
+        ctypes.POINTER(ctypes.c_size_t),
+        ctypes.c_void_p,
+        ctypes.c_int,
+    ]
+    everyone.pixDestroy.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
+    everyone.lept_free.argtypes = [ctypes.c_void_p]
+    pix = ctypes.c_void_p(everyone.pixCreate(400, 400, 8))  # all black: deflate makes it tiny
+    data, size = ctypes.c_void_p(), ctypes.c_size_t()
+    lines = _tesseract_calls.stored_lines()
+    try:
+        assert everyone.pixWriteMem(ctypes.byref(data), ctypes.byref(size), pix, 3) == 0  # IFF_PNG
+        assert ctypes.string_at(data, 8) == b"\x89PNG\r\n\x1a\n"
+        assert size.value < 2_000  # compressed: stored, 160,000 pixels would take more
+        assert _tesseract_calls.stored_lines() == lines
+    finally:
+        everyone.lept_free(data)
+        everyone.pixDestroy(ctypes.byref(pix))
 
 
 @pytest.mark.slow
