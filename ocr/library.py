@@ -52,9 +52,10 @@ from pathlib import Path
 # threads per pass fight the other passes and workers for the two cores (a set of planes took
 # 68 s instead of 9). The command gets the same limit (``ocr.tesseract``).
 os.environ["OMP_THREAD_LIMIT"] = "1"
-# Tesseract's OpenMP regions run on the calling thread without libgomp's team of one, and the
-# line images it keeps are not compressed (ocr/_tesseract_calls.c says why): loaded into the
-# global scope before libtesseract, so that libtesseract's calls bind there.
+# Tesseract's OpenMP regions run on the calling thread without libgomp's team of one, the line
+# images it keeps are not compressed, and its models load without the legacy engine's universal
+# ambiguities (ocr/_tesseract_calls.c says why): loaded into the global scope before
+# libtesseract, so that libtesseract's calls bind there.
 _dlopen_flags = sys.getdlopenflags()
 sys.setdlopenflags(_dlopen_flags | os.RTLD_GLOBAL)
 try:
@@ -141,7 +142,8 @@ def preload(wanted: Mapping[str, int], tessdata: str) -> None:
     set -> how many at once, in the order the passes need them) that this process has not made
     yet, and return at once.
 
-    Loading a model set takes 0.01-0.11 s of CPU (``ara+eng`` 0.10 s, ``Arabic`` 0.11 s) outside
+    Loading a model set takes 0.005-0.025 s of CPU (``ara+eng`` 0.01-0.02 s, ``Arabic`` 0.025 s;
+    four times that before ``ocr._tesseract_calls`` left out the legacy engine's tables) outside
     Python's lock, so a one-image process (``check --image``) loads them on its second core
     while it cuts the image's planes, instead of at the start of each pass, where every load held
     up a Tesseract run. They load in order, on as many threads as there are cores (two at most):

@@ -109,6 +109,20 @@ def test_tesseracts_calls_into_openmp_and_leptonica_come_to_ocr_tesseract_calls(
     assert _tesseract_calls.stored_lines() - lines > 0
 
 
+def test_a_model_load_builds_no_universal_ambiguities():
+    # The legacy engine's table of universal ambiguities (74 % of a model load) is not built:
+    # once per language of the set. The readings stay the command's (the tests above).
+    from ocr import _tesseract_calls
+
+    tessdata = tesseract.tesseract_info()["tessdata"]
+    before = _tesseract_calls.universal_skipped()
+    api = library._new_api("ara+eng", tessdata)
+    try:
+        assert _tesseract_calls.universal_skipped() - before == 2
+    finally:
+        api.End()
+
+
 def test_a_png_leptonica_writes_for_anyone_else_is_its_own():
     # Only libtesseract's line images are written at zlib level 0: the same call from elsewhere
     # (here ctypes, through the process's global scope, where the replacement sits) gets
