@@ -91,9 +91,11 @@ void GOMP_sections_end_nowait(void) {}
 static __thread unsigned long lines_stored;
 
 /* Where libtesseract's code is: its executable segments, found once (dladdr on every call cost
- * 0.8 % of a run). None found (a libtesseract of another name): nothing is changed. */
+ * 0.8 % of a run), and looked for again while libtesseract is not loaded yet (a first caller
+ * from elsewhere). A libtesseract of another name is never found: nothing is changed then. */
 static uintptr_t tesseract_code_start, tesseract_code_end;
-static pthread_once_t tesseract_found = PTHREAD_ONCE_INIT;
+static int tesseract_found;
+static pthread_mutex_t tesseract_looking = PTHREAD_MUTEX_INITIALIZER;
 
 static int note_tesseract(struct dl_phdr_info *info, size_t size, void *unused) {
     (void)size;
@@ -117,21 +119,32 @@ static int note_tesseract(struct dl_phdr_info *info, size_t size, void *unused) 
     return 1;
 }
 
-static void find_tesseract(void) { dl_iterate_phdr(note_tesseract, NULL); }
-
 static int in_tesseract(void *address) {
-    pthread_once(&tesseract_found, find_tesseract);
+    if (!__atomic_load_n(&tesseract_found, __ATOMIC_ACQUIRE)) {
+        pthread_mutex_lock(&tesseract_looking);
+        if (!tesseract_found && dl_iterate_phdr(note_tesseract, NULL)) {
+            __atomic_store_n(&tesseract_found, 1, __ATOMIC_RELEASE);
+        }
+        pthread_mutex_unlock(&tesseract_looking);
+        if (!__atomic_load_n(&tesseract_found, __ATOMIC_ACQUIRE)) {
+            return 0;
+        }
+    }
     return (uintptr_t)address >= tesseract_code_start && (uintptr_t)address < tesseract_code_end;
 }
 
+/* Leptonica's own pixWriteMem: this module links Leptonica, so it comes next in the global scope. */
+static l_ok (*leptonica_write)(l_uint8 **, size_t *, PIX *, l_int32);
+static pthread_once_t leptonica_found = PTHREAD_ONCE_INIT;
+
+static void find_leptonica_write(void) {
+    leptonica_write = (l_ok(*)(l_uint8 **, size_t *, PIX *, l_int32))dlsym(RTLD_NEXT, "pixWriteMem");
+}
+
 l_ok pixWriteMem(l_uint8 **pdata, size_t *psize, PIX *pix, l_int32 format) {
-    /* Leptonica's own: this module links it, so it comes next in the global scope. */
-    static l_ok (*leptonica_write)(l_uint8 **, size_t *, PIX *, l_int32);
+    pthread_once(&leptonica_found, find_leptonica_write);
     if (leptonica_write == NULL) {
-        leptonica_write = (l_ok(*)(l_uint8 **, size_t *, PIX *, l_int32))dlsym(RTLD_NEXT, "pixWriteMem");
-        if (leptonica_write == NULL) {
-            return 1; /* Leptonica's failure value: no image written */
-        }
+        return 1; /* Leptonica's failure value: no image written */
     }
     if (format == IFF_PNG && pix != NULL && in_tesseract(__builtin_return_address(0))) {
         pixSetSpecial(pix, 10); /* Leptonica's way to ask for zlib level 10 - 10 = 0 */

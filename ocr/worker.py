@@ -43,7 +43,7 @@ from typing import Any
 from PIL import Image
 
 from monitor.core.errors import OcrError
-from monitor.core.lifeline import die_with_parent, parent_alive
+from monitor.core.lifeline import die_with_parent, parent_stopped
 from ocr.digits import warm_up
 from ocr.engine import load_for_ocr, nothing_to_read, recognize_file
 from ocr.passes import read_planes, read_second
@@ -91,7 +91,7 @@ def handle(request: dict[str, Any], settings: OcrSettings) -> dict[str, Any]:
             if loaded is None or nothing_to_read(outcome, loaded, settings):
                 return {"outcome": outcome.to_dict()}
             folder = Path(request["dir"])
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(exist_ok=True)  # in the pool's job folder: gone with a killed pool, not made again
             units = []
             for frame, planes in enumerate(plane_sets(loaded.frames, settings)):
                 written: dict[int, Path] = {}  # one line stack serves each language's pass
@@ -135,11 +135,12 @@ def _group_taker(parent: int) -> Callable[[int, Any], None]:
     def take_the_group_down(signum: int, frame: Any) -> None:
         """Kill this worker's process group (its Tesseract runs too), which the pool would have
         done had it lived (``OcrWorker.kill``), and first remove what it would have removed: this
-        worker's ``TMPDIR`` and, once the pool's process is really gone (a SIGTERM from anyone
-        else leaves it), the pool's job folder, where the planes of the posters being read lie.
+        worker's ``TMPDIR`` and, once the pool's process has stopped (``parent_stopped``; a
+        SIGTERM from anyone else leaves it), the pool's job folder, with the planes of the posters
+        being read.
         A pool killed with SIGKILL (the OOM killer, ``kill -9``) left both in /tmp for good."""
         _remove_own(os.environ.get("TMPDIR", ""), "tgmonitor-ocr-")
-        if not parent_alive(parent):
+        if parent_stopped(parent):
             _remove_own(os.environ.get("TGMONITOR_OCR_JOBS", ""), "tgmonitor-ocr-jobs-")
         os.killpg(os.getpgrp(), signal.SIGKILL)
 

@@ -18,6 +18,8 @@ import ctypes.util
 import os
 import signal
 import sys
+import time
+from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
 
@@ -43,3 +45,31 @@ def die_with_parent(parent_pid: int, signum: int = signal.SIGKILL) -> bool:
 def parent_alive(parent_pid: int) -> bool:
     """Whether the process that started this one is still its parent (an orphan is re-parented)."""
     return os.getppid() == parent_pid
+
+
+def parent_stopped(parent_pid: int, within: float = 2.0) -> bool:
+    """Whether the process that started this one has stopped running, waiting up to ``within``
+    seconds for it to finish dying.
+
+    The kernel's parent-death signal comes when the *thread* that started this process exits.
+    When the whole parent is killed (``kill -9``), its threads exit one after another, and this
+    process is first handed to another thread of the same dying parent: the parent's id is still
+    this process's parent id for a moment (:func:`parent_alive` says yes). So a worker that must
+    know the parent is really gone (to remove what the parent would have removed) waits for the
+    parent to be re-parented away or to be a zombie."""
+    deadline = time.monotonic() + within
+    while True:
+        if not parent_alive(parent_pid) or _state(parent_pid) in (None, "Z", "X"):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+
+
+def _state(pid: int) -> str | None:
+    """The process state letter from ``/proc/PID/stat`` (None: no such process, or no /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[0]

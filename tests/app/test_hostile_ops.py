@@ -405,6 +405,16 @@ def test_a_worker_whose_parent_is_already_gone_leaves_at_once():
     assert worker.exitcode == 1
 
 
+def test_a_parent_has_stopped_when_it_is_no_longer_this_process_s_parent():
+    """``parent_stopped``: the running parent of this process has not stopped (after a short
+    wait), one that is not (or no longer) the parent has. The moment between, a dying parent
+    whose other threads still hold this process, is the kill -9 test below."""
+    from monitor.core.lifeline import parent_stopped
+
+    assert not parent_stopped(os.getppid(), within=0.05)
+    assert parent_stopped(os.getpid())
+
+
 def ocr_workers_under(root: int, mark: bytes = b"ocr.worker") -> list[int]:
     """OCR worker processes (``-m ocr.worker``), or others by their command line, among the
     descendants of ``root``."""
