@@ -23,11 +23,8 @@ milliseconds, and no model file has to be shipped or downloaded.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import logging
-import os
-import tempfile
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +33,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ocr.components import dilate, erode, label_components
+from ocr.disk_cache import cache_file, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +90,12 @@ def template_fonts() -> tuple[str, ...]:
     or updated gives a new key, and the fonts are drawn again."""
     candidates = _candidate_fonts()
     stats = [(str(path), *_size_and_time(path)) for path in candidates]
-    key = hashlib.sha256(repr((_VERSION, stats)).encode()).hexdigest()[:16]
-    cache = _cache_folder() / f"fonts-{key}.txt"
+    cache = cache_file("fonts", (_VERSION, stats), ".txt")
     with contextlib.suppress(OSError, UnicodeDecodeError):
         return tuple(cache.read_text(encoding="utf-8").splitlines())
     paths = tuple(str(path) for path in candidates if _has_digits(str(path)))
     with contextlib.suppress(OSError):  # a read-only home: found again by the next process
-        _write_atomically(cache, "\n".join(paths).encode())
+        write_atomically(cache, "\n".join(paths).encode())
     return paths
 
 
@@ -244,37 +241,13 @@ class GlyphModel:
         return best, float(np.sqrt(max(0.0, distances[nearest[0]])))
 
 
-def _cache_folder() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tgmonitor"
-
-
-def _cache_file(fonts: tuple[str, ...]) -> Path:
-    key = hashlib.sha256(repr((_VERSION, _SIZE, _WORDS, fonts)).encode()).hexdigest()[:16]
-    return _cache_folder() / f"glyphs-{key}.npz"
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    """``data`` into ``target`` through a temporary file beside it: a process reading at the same
-    time finds the old file or the new one, never half of it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=target.suffix)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 _LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=1)
 def _model() -> GlyphModel:
     fonts = template_fonts()
-    cache = _cache_file(fonts)
+    cache = cache_file("glyphs", (_VERSION, _SIZE, _WORDS, fonts), ".npz")
     with contextlib.suppress(OSError, ValueError, KeyError), np.load(cache) as data:
         return GlyphModel(data["vectors"], data["labels"])
     if not fonts:
@@ -286,7 +259,7 @@ def _model() -> GlyphModel:
     with contextlib.suppress(OSError):  # a read-only home: keep it in memory only
         packed = io.BytesIO()
         np.savez(packed, vectors=vectors, labels=labels)
-        _write_atomically(cache, packed.getvalue())
+        write_atomically(cache, packed.getvalue())
     return GlyphModel(vectors, labels)
 
 

@@ -16,7 +16,6 @@ They are extracted once with Tesseract's own tools (``combine_tessdata -u`` and
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import shutil
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from monitor.core.store.schema import INDEX_VERSION
 from monitor.core.text import normalize, strip_proclitics
+from ocr.disk_cache import cache_file, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -124,12 +124,8 @@ def _extract(traineddata: Path) -> list[str]:
 def _cache_file(sources: list[Path]) -> Path:
     # INDEX_VERSION changes with every change of the fold (the index needs it too), so a cache of
     # words folded by an older normaliser is not read back.
-    stamp = repr(
-        (_VERSION, INDEX_VERSION, [(str(p), p.stat().st_size, int(p.stat().st_mtime)) for p in sources])
-    )
-    key = hashlib.sha256(stamp.encode()).hexdigest()[:16]
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "tgmonitor" / f"lexicon-{key}.txt"
+    stamps = [(str(p), p.stat().st_size, int(p.stat().st_mtime)) for p in sources]
+    return cache_file("lexicon", (_VERSION, INDEX_VERSION, stamps), ".txt")
 
 
 @lru_cache(maxsize=4)
@@ -144,11 +140,7 @@ def _load(languages: str) -> Lexicon:
     words = {folded for source in sources for word in _extract(source) if (folded := normalize(word))}
     words = {w for w in words if " " not in w}
     with contextlib.suppress(OSError):  # a read-only home: keep it in memory only
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".txt")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write("\n".join(sorted(words)))
-        os.replace(tmp, cache)
+        write_atomically(cache, "\n".join(sorted(words)).encode())
     return Lexicon(words)
 
 
