@@ -1,4 +1,5 @@
-/* Three of libtesseract's calls made cheaper, with the same results.
+/* Three of libtesseract's calls made cheaper, with the same results (and, in
+ * ocr/tesseract_network.c, part of this module too, the bookkeeping of its LSTM network).
  *
  * ocr/library.py loads this module with RTLD_GLOBAL before tesserocr loads libtesseract, so the
  * dynamic linker binds libtesseract's calls to the functions below instead of libgomp's,
@@ -41,7 +42,10 @@
  *
  * ``regions()``, ``stored_lines()`` and ``universal_skipped()`` (Python) count, on the calling
  * thread, the OpenMP regions run here, the line images written at level 0 and the universal
- * tables not built: the tests use them to see that libtesseract's calls really come here.
+ * tables not built; ``network_is_ours()``, ``convolutions()`` and ``network_code()`` say whether
+ * ocr/tesseract_network.c runs the network's bookkeeping, how many convolution layers it ran on
+ * this thread, and the code it found: the tests use them to see that libtesseract's calls really
+ * come here.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -51,6 +55,8 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "tesseract_network.h"
 
 /* --- OpenMP ---------------------------------------------------------------------------------- */
 
@@ -186,10 +192,45 @@ static PyObject *universal_skipped(PyObject *self, PyObject *unused) {
     return PyLong_FromUnsignedLong(universal_not_built);
 }
 
+static PyObject *network_is_ours_py(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    return PyBool_FromLong(network_is_ours());
+}
+
+static PyObject *convolutions(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    return PyLong_FromUnsignedLong(network_windows_run());
+}
+
+static PyObject *network_code_py(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    PyObject *out = PyList_New(0);
+    const char *name;
+    uint64_t found, expected;
+    for (int i = 0; out != NULL && network_code(i, &name, &found, &expected); i++) {
+        PyObject *row = Py_BuildValue("(sKK)", name, (unsigned long long)found, (unsigned long long)expected);
+        if (row == NULL || PyList_Append(out, row) < 0) {
+            Py_XDECREF(row);
+            Py_CLEAR(out);
+            break;
+        }
+        Py_DECREF(row);
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"regions", regions, METH_NOARGS, "OpenMP regions run here on the calling thread."},
     {"stored_lines", stored_lines, METH_NOARGS, "Tesseract's line images written at zlib level 0 on the calling thread."},
     {"universal_skipped", universal_skipped, METH_NOARGS, "Universal ambiguity tables not built on the calling thread."},
+    {"network_is_ours", network_is_ours_py, METH_NOARGS,
+     "Whether ocr/tesseract_network.c runs the LSTM network's bookkeeping (libtesseract is the build it knows)."},
+    {"convolutions", convolutions, METH_NOARGS, "Convolution layers run by ocr/tesseract_network.c on the calling thread."},
+    {"network_code", network_code_py, METH_NOARGS,
+     "(name, hash of its code as loaded, as expected) of each libtesseract function ocr/tesseract_network.c replaces or calls."},
     {NULL, NULL, 0, NULL},
 };
 

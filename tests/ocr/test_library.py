@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import ctypes
+import dataclasses
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -107,6 +112,78 @@ def test_tesseracts_calls_into_openmp_and_leptonica_come_to_ocr_tesseract_calls(
     assert read_plane(grey, OcrSettings(tesseract="library"), "grey")
     assert _tesseract_calls.regions() - regions > 1000
     assert _tesseract_calls.stored_lines() - lines > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("poster", "plane", "model"),
+    [
+        ("eastern-hashtag-fire", "grey", "ara+eng"),  # flames: many junk lines, windows off the line's edge
+        ("canonical", "blue", "ara+eng"),  # a flag, English and a hashtag
+        ("eastern-countdown", "grey", "Arabic"),  # the script model of the digits pass
+        ("english-dark", "white", "eng"),
+    ],
+)
+def test_the_network_run_by_ocr_tesseract_network_gives_the_commands_numbers(tmp_path, poster, plane, model):
+    # ocr/tesseract_network.c runs the LSTM network's bookkeeping (the convolution window, the
+    # int8 time steps, the max-pool) on the Tesseract ./dev installs; the command runs Tesseract's
+    # own code. Every word, box and confidence (the network's output) must be the same, on every
+    # model the passes use.
+    from ocr import _tesseract_calls
+
+    with Image.open(write_poster(tmp_path, poster)) as image:
+        planes = plane_sets([image.convert("RGB")], OcrSettings())[0]
+    windows = _tesseract_calls.convolutions()
+    library = tesseract.tesseract_words(planes[plane], model, 11, None, "library")
+    assert _tesseract_calls.network_is_ours(), _tesseract_calls.network_code()
+    assert _tesseract_calls.convolutions() - windows > 0  # the lines' networks ran here
+    command = tesseract.tesseract_words(planes[plane], model, 11, None, "command")
+    assert library and library == command
+
+
+_READ_IN_A_CHILD = """
+import dataclasses, json, sys
+from PIL import Image
+from ocr import _tesseract_calls, tesseract
+words = tesseract.tesseract_words(Image.open(sys.argv[1]), "ara+eng", 11, None, "library")
+print(json.dumps({"ours": _tesseract_calls.network_is_ours(),
+                  "words": [[dataclasses.astuple(w) for w in line] for line in words]}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("way", ["scalar", "tesseract"])
+def test_the_network_without_avx2_or_left_to_tesseract_gives_the_commands_numbers(tmp_path, way):
+    # The two other ways the network runs: ours without AVX2 (a processor without it), and
+    # Tesseract's own functions, as with a libtesseract whose code is not the build checked
+    # (every call goes on to libtesseract's own). Both read the flames as the command does.
+    with Image.open(write_poster(tmp_path, "eastern-hashtag-fire")) as image:
+        grey = plane_sets([image.convert("RGB")], OcrSettings())[0]["grey"]
+    grey.save(tmp_path / "grey.png")
+    child = subprocess.run(
+        [sys.executable, "-c", _READ_IN_A_CHILD, str(tmp_path / "grey.png")],
+        env=os.environ | {"TGMONITOR_TESSERACT_NETWORK": way},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    read = json.loads(child.stdout)
+    assert read["ours"] == (way == "scalar")
+    command = tesseract.tesseract_words(grey, "ara+eng", 11, None, "command")
+    assert read["words"] and read["words"] == [
+        [list(dataclasses.astuple(w)) for w in line] for line in command
+    ]
+
+
+def test_the_network_code_checked_is_libtesseracts_own():
+    # The functions replaced are checked against the build their offsets were read from: each
+    # hash is of libtesseract's own function (found in its own scope), not of this module's.
+    from ocr import _tesseract_calls
+
+    assert library.library_version()  # tesserocr, and with it libtesseract, loaded
+    code = _tesseract_calls.network_code()
+    assert len(code) == 14 and all(found for _, found, _ in code)
+    assert all(found == expected for _, found, expected in code), code
 
 
 def test_a_model_load_builds_no_universal_ambiguities():

@@ -1,0 +1,512 @@
+/* The bookkeeping of Tesseract's LSTM network done without a call per number, with the same results.
+ *
+ * Part of ocr._tesseract_calls (ocr/_tesseract_calls.c says how it comes before libtesseract in the
+ * global symbol scope, so that libtesseract's calls to its own exported functions bind here).
+ *
+ * Why: ``perf`` of a ``check --image`` showed a fifth of the samples not in the network's arithmetic
+ * but around it, in functions that each handle one number or one pixel and are called through the
+ * PLT (Debian builds libtesseract without -fno-semantic-interposition, so not one of them is
+ * inlined):
+ *
+ *   - StrideMap::Index (MaxIndexOfDim, IsValid, AddOffset, SetTFromIndices, ...): 15 % of the
+ *     samples. Convolve::Forward (the first layer, a 3x3 window over the line image) asks for 12
+ *     offsets per pixel, each AddOffset calling SetTFromIndices and IsValid, which calls
+ *     MaxIndexOfDim three times: five calls through the PLT per offset.
+ *   - Convolve::Forward itself, and the one-byte CopyTimeStepGeneral (a memcpy) per window cell.
+ *   - NetworkIO::WriteTimeStepPart: every output of every LSTM time step turned into int8 one
+ *     float at a time (6.5 %).
+ *   - NetworkIO::MaxpoolTimeStep: the max-pool layer, one byte at a time (3 %).
+ *
+ * Here the Index methods are one function each (they call each other inline), Convolve::Forward
+ * works the window out per pixel from the batch's bounds and copies the cells itself, and the two
+ * NetworkIO loops use AVX2 where the processor has it (the arithmetic of Tesseract's own loop, lane
+ * by lane: multiply by 127, add or subtract one half, truncate, clip; no fused multiply-add). The
+ * randomised cells outside the image still come from Tesseract's own NetworkIO::Randomize, in the
+ * same order, so its random stream is the same. Measured on 15 real images in ``check --image``:
+ * about a fifth less CPU and wall time, the same JSON on every image.
+ *
+ * These functions read the members of Tesseract's classes at fixed offsets, which only the build
+ * they were read from has: Debian's libtesseract 5.3.0 (tesseract-ocr 5.3.0-2, x86-64; offsets taken
+ * from its machine code). So the first call checks that the functions replaced here are, byte for
+ * byte, that build's (a hash of each one's code, found through libtesseract's own symbol table).
+ * With any other build every call goes on to Tesseract's own function and nothing changes but the
+ * speed. tests/ocr/test_library.py holds the library's pages against the ``tesseract`` command's,
+ * which runs Tesseract's own code, and checks that the check passes on the Tesseract ./dev installs.
+ */
+#define _GNU_SOURCE /* dladdr1, dl_iterate_phdr, RTLD_NEXT */
+#include "tesseract_network.h"
+
+#include <dlfcn.h>
+#include <immintrin.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <stdlib.h>
+
+/* --- Tesseract's classes, as the checked build lays them out -------------------------------- */
+
+typedef struct {
+    int shape[3];      /* batch, height, width */
+    int increments[3]; /* t per step of each dimension */
+    int *heights, *heights_end, *heights_capacity; /* std::vector<int> */
+    int *widths, *widths_end, *widths_capacity;
+} StrideMap;
+
+typedef struct {
+    const StrideMap *map;
+    int t;
+    int indices[3];
+} Index;
+
+enum { BATCH, HEIGHT, WIDTH };
+
+/* NetworkIO: f_ (GENERIC_2D_ARRAY<float>) at 0, i_ (<int8_t>) at 0x20, int_mode_ at 0x40, stride_map_
+ * at 0x48; a GENERIC_2D_ARRAY's array_ at +8 and dim2_ at +0x18. */
+#define FLOATS(io) (*(float **)((char *)(io) + 0x08))
+#define FLOAT_WIDTH(io) (*(const int *)((const char *)(io) + 0x18))
+#define INTS(io) (*(int8_t **)((char *)(io) + 0x28))
+#define INT_WIDTH(io) (*(const int *)((const char *)(io) + 0x38))
+#define INT_MODE(io) (*(const unsigned char *)((const char *)(io) + 0x40))
+#define MAP_OF(io) ((const StrideMap *)((const char *)(io) + 0x48))
+/* Convolve: ni_ at 0x18, no_ at 0x1c, randomizer_ at 0x58, half_x_ at 0x60, half_y_ at 0x64. */
+#define MEMBER(object, type, offset) (*(type *)((char *)(object) + (offset)))
+
+/* --- The functions replaced, and the build they were read from -------------------------------- */
+
+enum {
+    MAX_INDEX_OF_DIM,
+    IS_VALID,
+    IS_LAST,
+    ADD_OFFSET,
+    INCREMENT,
+    DECREMENT,
+    INIT_TO_LAST_OF_BATCH,
+    SET_T_FROM_INDICES,
+    WRITE_TIME_STEP_PART,
+    MAXPOOL_TIME_STEP,
+    CONVOLVE_FORWARD,
+    COPY_TIME_STEP_GENERAL, /* not replaced: Convolve::Forward here does its copies as it does */
+    RANDOMIZE,              /* not replaced: called from here */
+    RESIZE_TO_MAP,          /* not replaced: called from here */
+    FUNCTIONS
+};
+
+static const struct {
+    const char *name;
+    uint64_t code; /* FNV-1a of the function's machine code in the checked build */
+} known[FUNCTIONS] = {
+    [MAX_INDEX_OF_DIM] = {"_ZNK9tesseract9StrideMap5Index13MaxIndexOfDimENS_14FlexDimensionsE", 0xc8fb20df49ad2d9eULL},
+    [IS_VALID] = {"_ZNK9tesseract9StrideMap5Index7IsValidEv", 0xdb0ebfbc8f4c6ebaULL},
+    [IS_LAST] = {"_ZNK9tesseract9StrideMap5Index6IsLastENS_14FlexDimensionsE", 0x48164c26f686c509ULL},
+    [ADD_OFFSET] = {"_ZN9tesseract9StrideMap5Index9AddOffsetEiNS_14FlexDimensionsE", 0x3599812ef80319ffULL},
+    [INCREMENT] = {"_ZN9tesseract9StrideMap5Index9IncrementEv", 0x4d4efa208e9a7d8eULL},
+    [DECREMENT] = {"_ZN9tesseract9StrideMap5Index9DecrementEv", 0x842084760a09f12aULL},
+    [INIT_TO_LAST_OF_BATCH] = {"_ZN9tesseract9StrideMap5Index17InitToLastOfBatchEi", 0x2b2af08111719fb5ULL},
+    [SET_T_FROM_INDICES] = {"_ZN9tesseract9StrideMap5Index15SetTFromIndicesEv", 0x9e0118c762bab7eaULL},
+    [WRITE_TIME_STEP_PART] = {"_ZN9tesseract9NetworkIO17WriteTimeStepPartEiiiPKf", 0xb880bce8ba81f4d3ULL},
+    [MAXPOOL_TIME_STEP] = {"_ZN9tesseract9NetworkIO15MaxpoolTimeStepEiRKS0_iPi", 0x5576a65161816ec6ULL},
+    [CONVOLVE_FORWARD] = {"_ZN9tesseract8Convolve7ForwardEbRKNS_9NetworkIOEPKNS_15TransposedArrayEPNS_14NetworkScratchEPS1_", 0x8149d318593b1520ULL},
+    [COPY_TIME_STEP_GENERAL] = {"_ZN9tesseract9NetworkIO19CopyTimeStepGeneralEiiiRKS0_ii", 0x2af4f95c4f8c433cULL},
+    [RANDOMIZE] = {"_ZN9tesseract9NetworkIO9RandomizeEiiiPNS_5TRandE", 0xfe8195b5ad2d3195ULL},
+    [RESIZE_TO_MAP] = {"_ZN9tesseract9NetworkIO11ResizeToMapEbRKNS_9StrideMapEi", 0xc5959f7332ae260fULL},
+};
+
+static void *original[FUNCTIONS];  /* libtesseract's own functions */
+static uint64_t found_code[FUNCTIONS];
+static int checked; /* 0: not yet (libtesseract not loaded); 1: the known build, ours run; 2: Tesseract's run */
+static int with_avx2;
+static pthread_mutex_t checking = PTHREAD_MUTEX_INITIALIZER;
+static __thread unsigned long windows_run;
+
+static int note_library(struct dl_phdr_info *info, size_t size, void *path) {
+    (void)size;
+    if (info->dlpi_name != NULL && strstr(info->dlpi_name, "libtesseract.so") != NULL) {
+        *(const char **)path = info->dlpi_name;
+        return 1;
+    }
+    return 0;
+}
+
+static uint64_t code_hash(const void *function) {
+    Dl_info info;
+    const ElfW(Sym) *symbol = NULL;
+    if (!dladdr1(function, &info, (void **)&symbol, RTLD_DL_SYMENT) || symbol == NULL || symbol->st_size == 0) {
+        return 0;
+    }
+    uint64_t hash = 1469598103934665603ULL;
+    const unsigned char *byte = (const unsigned char *)function;
+    for (size_t i = 0; i < symbol->st_size; i++) {
+        hash = (hash ^ byte[i]) * 1099511628211ULL;
+    }
+    return hash;
+}
+
+/* Finds libtesseract's own functions and compares their code with the known build's. Asked by
+ * Python before libtesseract is loaded, it decides nothing. Called from a libtesseract it cannot
+ * find by name, it leaves every call to whatever function comes after this module. */
+static void check_network(int from_tesseract) {
+    pthread_mutex_lock(&checking);
+    const char *path = NULL;
+    void *library = NULL;
+    if (checked == 0 && dl_iterate_phdr(note_library, &path) && path != NULL) {
+        library = dlopen(path, RTLD_NOLOAD | RTLD_LAZY); /* dlsym in its own scope: its own definitions */
+    }
+    if (library != NULL) {
+        int same = 1;
+        for (int i = 0; i < FUNCTIONS; i++) {
+            original[i] = dlsym(library, known[i].name);
+            found_code[i] = original[i] != NULL ? code_hash(original[i]) : 0;
+            same = same && found_code[i] != 0 && found_code[i] == known[i].code;
+        }
+        /* TGMONITOR_TESSERACT_NETWORK=scalar: ours without AVX2; =tesseract: Tesseract's own, as
+         * with another build (the tests run both against the command) */
+        const char *asked = getenv("TGMONITOR_TESSERACT_NETWORK");
+        with_avx2 = __builtin_cpu_supports("avx2") && !(asked != NULL && strcmp(asked, "scalar") == 0);
+        same = same && !(asked != NULL && strcmp(asked, "tesseract") == 0);
+        __atomic_store_n(&checked, same ? 1 : 2, __ATOMIC_RELEASE);
+        dlclose(library); /* the reference RTLD_NOLOAD took; tesserocr keeps it loaded */
+    } else if (checked == 0 && from_tesseract) {
+        for (int i = 0; i < FUNCTIONS; i++) {
+            original[i] = dlsym(RTLD_NEXT, known[i].name);
+        }
+        __atomic_store_n(&checked, 2, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&checking);
+}
+
+/* Whether ours run (the known build); the first call from libtesseract checks. */
+static inline int ours(void) {
+    int state = __atomic_load_n(&checked, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(state == 0, 0)) {
+        check_network(1);
+        state = __atomic_load_n(&checked, __ATOMIC_ACQUIRE);
+    }
+    return state == 1;
+}
+
+/* --- StrideMap::Index ------------------------------------------------------------------------ */
+
+static inline int max_index_of_dim(const Index *index, int dim) {
+    const StrideMap *map = index->map;
+    int max_index = map->shape[dim] - 1;
+    if (dim == BATCH) {
+        return max_index;
+    }
+    size_t batch = (size_t)index->indices[BATCH];
+    const int *sizes = dim == HEIGHT ? map->heights : map->widths;
+    size_t count = (size_t)((dim == HEIGHT ? map->heights_end : map->widths_end) - sizes);
+    if (batch >= count || sizes[batch] > max_index) {
+        return max_index;
+    }
+    return sizes[batch] - 1;
+}
+
+static inline int is_valid(const Index *index) {
+    for (int d = 0; d < 3; d++) {
+        if (index->indices[d] < 0) {
+            return 0;
+        }
+    }
+    for (int d = 0; d < 3; d++) {
+        if (index->indices[d] > max_index_of_dim(index, d)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static inline void set_t_from_indices(Index *index) {
+    const int *increments = index->map->increments;
+    index->t = increments[0] * index->indices[0] + increments[1] * index->indices[1] +
+               increments[2] * index->indices[2];
+}
+
+static inline void init_to_last_of_batch(Index *index, int batch) {
+    index->indices[BATCH] = batch;
+    for (int d = BATCH + 1; d < 3; d++) {
+        index->indices[d] = max_index_of_dim(index, d);
+    }
+    set_t_from_indices(index);
+}
+
+static inline int increment(Index *index) {
+    for (int d = 2; d >= 0; d--) {
+        if (max_index_of_dim(index, d) != index->indices[d]) {
+            index->t += index->map->increments[d];
+            index->indices[d]++;
+            return 1;
+        }
+        index->t -= index->map->increments[d] * index->indices[d];
+        index->indices[d] = 0;
+    }
+    return 0;
+}
+
+int _ZNK9tesseract9StrideMap5Index13MaxIndexOfDimENS_14FlexDimensionsE(const Index *index, int dim) {
+    if (!ours()) {
+        return ((int (*)(const Index *, int))original[MAX_INDEX_OF_DIM])(index, dim);
+    }
+    return max_index_of_dim(index, dim);
+}
+
+int _ZNK9tesseract9StrideMap5Index7IsValidEv(const Index *index) {
+    if (!ours()) {
+        return ((int (*)(const Index *))original[IS_VALID])(index);
+    }
+    return is_valid(index);
+}
+
+int _ZNK9tesseract9StrideMap5Index6IsLastENS_14FlexDimensionsE(const Index *index, int dim) {
+    if (!ours()) {
+        return ((int (*)(const Index *, int))original[IS_LAST])(index, dim);
+    }
+    return max_index_of_dim(index, dim) == index->indices[dim];
+}
+
+int _ZN9tesseract9StrideMap5Index9AddOffsetEiNS_14FlexDimensionsE(Index *index, int offset, int dim) {
+    if (!ours()) {
+        return ((int (*)(Index *, int, int))original[ADD_OFFSET])(index, offset, dim);
+    }
+    index->indices[dim] += offset;
+    set_t_from_indices(index);
+    return is_valid(index);
+}
+
+int _ZN9tesseract9StrideMap5Index9IncrementEv(Index *index) {
+    if (!ours()) {
+        return ((int (*)(Index *))original[INCREMENT])(index);
+    }
+    return increment(index);
+}
+
+int _ZN9tesseract9StrideMap5Index9DecrementEv(Index *index) {
+    if (!ours()) {
+        return ((int (*)(Index *))original[DECREMENT])(index);
+    }
+    for (int d = 2; d >= 0; d--) {
+        if (index->indices[d] > 0) {
+            index->indices[d]--;
+            if (d == BATCH) { /* the other dimensions' bounds change with the batch */
+                init_to_last_of_batch(index, index->indices[BATCH]);
+            } else {
+                index->t -= index->map->increments[d];
+            }
+            return 1;
+        }
+        index->indices[d] = max_index_of_dim(index, d);
+        index->t += index->map->increments[d] * index->indices[d];
+    }
+    return 0;
+}
+
+void _ZN9tesseract9StrideMap5Index17InitToLastOfBatchEi(Index *index, int batch) {
+    if (!ours()) {
+        ((void (*)(Index *, int))original[INIT_TO_LAST_OF_BATCH])(index, batch);
+        return;
+    }
+    init_to_last_of_batch(index, batch);
+}
+
+void _ZN9tesseract9StrideMap5Index15SetTFromIndicesEv(Index *index) {
+    if (!ours()) {
+        ((void (*)(Index *))original[SET_T_FROM_INDICES])(index);
+        return;
+    }
+    set_t_from_indices(index);
+}
+
+/* --- NetworkIO ------------------------------------------------------------------------------- */
+
+/* Tesseract's ClipToRange(IntCastRounded(input * INT8_MAX), -INT8_MAX, INT8_MAX), as built. */
+static inline int8_t to_int8(float value) {
+    float x = value * 127.0f;
+    int rounded = x >= 0.0f ? (int)(x + 0.5f) : -(int)(0.5f - x);
+    return (int8_t)(rounded > 127 ? 127 : rounded < -127 ? -127 : rounded);
+}
+
+__attribute__((target("avx2"))) static void to_int8_avx2(int8_t *line, const float *input, int count) {
+    const __m256 scale = _mm256_set1_ps(127.0f), half = _mm256_set1_ps(0.5f), zero = _mm256_setzero_ps();
+    const __m256i top = _mm256_set1_epi32(127), bottom = _mm256_set1_epi32(-127);
+    int i = 0;
+    for (; i + 8 <= count; i += 8) {
+        __m256 x = _mm256_mul_ps(_mm256_loadu_ps(input + i), scale);
+        __m256 positive = _mm256_cmp_ps(x, zero, _CMP_GE_OQ); /* false for NaN, as x >= 0.0f */
+        __m256i up = _mm256_cvttps_epi32(_mm256_add_ps(x, half));
+        __m256i down = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_cvttps_epi32(_mm256_sub_ps(half, x)));
+        __m256i rounded = _mm256_blendv_epi8(down, up, _mm256_castps_si256(positive));
+        rounded = _mm256_max_epi32(_mm256_min_epi32(rounded, top), bottom);
+        __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(rounded), _mm256_extracti128_si256(rounded, 1));
+        _mm_storel_epi64((__m128i *)(line + i), _mm_packs_epi16(words, words));
+    }
+    for (; i < count; i++) {
+        line[i] = to_int8(input[i]);
+    }
+}
+
+/* void NetworkIO::WriteTimeStepPart(int t, int offset, int num_features, const float *input) */
+void _ZN9tesseract9NetworkIO17WriteTimeStepPartEiiiPKf(void *io, int t, int offset, int count, const float *input) {
+    if (!ours()) {
+        ((void (*)(void *, int, int, int, const float *))original[WRITE_TIME_STEP_PART])(io, t, offset, count, input);
+        return;
+    }
+    if (INT_MODE(io)) {
+        int8_t *line = INTS(io) + t * INT_WIDTH(io) + offset;
+        if (with_avx2) {
+            to_int8_avx2(line, input, count);
+        } else {
+            for (int i = 0; i < count; i++) {
+                line[i] = to_int8(input[i]);
+            }
+        }
+    } else {
+        float *line = FLOATS(io) + t * FLOAT_WIDTH(io) + offset;
+        for (int i = 0; i < count; i++) {
+            line[i] = input[i];
+        }
+    }
+}
+
+__attribute__((target("avx2"))) static void maxpool_avx2(int8_t *dest, const int8_t *src, int count, int src_t,
+                                                         int *max_line) {
+    const __m256i from = _mm256_set1_epi32(src_t);
+    int i = 0;
+    for (; i + 8 <= count; i += 8) {
+        __m128i old = _mm_loadl_epi64((const __m128i *)(dest + i));
+        __m128i new = _mm_loadl_epi64((const __m128i *)(src + i));
+        __m128i greater = _mm_cmpgt_epi8(new, old);
+        if (_mm_movemask_epi8(greater) & 0xff) {
+            _mm_storel_epi64((__m128i *)(dest + i), _mm_max_epi8(old, new));
+            _mm256_maskstore_epi32(max_line + i, _mm256_cvtepi8_epi32(greater), from);
+        }
+    }
+    for (; i < count; i++) {
+        if (dest[i] < src[i]) {
+            dest[i] = src[i];
+            max_line[i] = src_t;
+        }
+    }
+}
+
+/* void NetworkIO::MaxpoolTimeStep(int dest_t, const NetworkIO &src, int src_t, int *max_line) */
+void _ZN9tesseract9NetworkIO15MaxpoolTimeStepEiRKS0_iPi(void *io, int dest_t, const void *src, int src_t,
+                                                         int *max_line) {
+    /* Tesseract asserts that both are in the same mode; with a mismatch its own function says so */
+    if (!ours() || INT_MODE(io) != INT_MODE(src)) {
+        ((void (*)(void *, int, const void *, int, int *))original[MAXPOOL_TIME_STEP])(io, dest_t, src, src_t, max_line);
+        return;
+    }
+    if (INT_MODE(io)) {
+        int count = INT_WIDTH(io);
+        int8_t *dest = INTS(io) + dest_t * count;
+        const int8_t *from = INTS(src) + src_t * INT_WIDTH(src);
+        if (with_avx2) {
+            maxpool_avx2(dest, from, count, src_t, max_line);
+            return;
+        }
+        for (int i = 0; i < count; i++) {
+            if (dest[i] < from[i]) {
+                dest[i] = from[i];
+                max_line[i] = src_t;
+            }
+        }
+    } else {
+        int count = FLOAT_WIDTH(io);
+        float *dest = FLOATS(io) + dest_t * count;
+        const float *from = FLOATS(src) + src_t * FLOAT_WIDTH(src);
+        for (int i = 0; i < count; i++) {
+            if (dest[i] < from[i]) {
+                dest[i] = from[i];
+                max_line[i] = src_t;
+            }
+        }
+    }
+}
+
+/* --- Convolve -------------------------------------------------------------------------------- */
+
+/* void Convolve::Forward(bool debug, const NetworkIO &input, const TransposedArray *input_transpose,
+ *                        NetworkScratch *scratch, NetworkIO *output)
+ * Each output pixel stacks the (2 half_x + 1) x (2 half_y + 1) window of input pixels around it,
+ * x outer, y inner; a window cell outside the image gets random values (a column outside, all its
+ * cells at once), in this order, from the layer's own random stream. */
+void _ZN9tesseract8Convolve7ForwardEbRKNS_9NetworkIOEPKNS_15TransposedArrayEPNS_14NetworkScratchEPS1_(
+    void *layer, int debug, const void *input, const void *input_transpose, void *scratch, void *output) {
+    if (!ours() || debug) { /* debug draws the layer: Tesseract's own does it */
+        ((void (*)(void *, int, const void *, const void *, void *, void *))original[CONVOLVE_FORWARD])(
+            layer, debug, input, input_transpose, scratch, output);
+        return;
+    }
+    void (*randomize)(void *, int, int, int, void *) = (void (*)(void *, int, int, int, void *))original[RANDOMIZE];
+    const int ni = MEMBER(layer, int, 0x18), no = MEMBER(layer, int, 0x1c);
+    void *randomizer = MEMBER(layer, void *, 0x58);
+    const int half_x = MEMBER(layer, int, 0x60), half_y = MEMBER(layer, int, 0x64);
+    ((void (*)(void *, int, const void *, int))original[RESIZE_TO_MAP])(output, INT_MODE(input), MAP_OF(input), no);
+    windows_run++;
+    const int y_scale = 2 * half_y + 1;
+    const int int_mode = INT_MODE(output);
+    const StrideMap *map = MAP_OF(output);
+    const int step_y = map->increments[HEIGHT], step_x = map->increments[WIDTH];
+    int8_t *const out_ints = INTS(output);
+    const int8_t *const in_ints = INTS(input);
+    float *const out_floats = FLOATS(output);
+    const float *const in_floats = FLOATS(input);
+    const int out_width = int_mode ? INT_WIDTH(output) : FLOAT_WIDTH(output);
+    const int in_width = int_mode ? INT_WIDTH(input) : FLOAT_WIDTH(input);
+    Index dest = {map, 0, {0, 0, 0}};
+    do {
+        const int t = dest.t, batch = dest.indices[BATCH], y0 = dest.indices[HEIGHT], x0 = dest.indices[WIDTH];
+        const int last_batch = max_index_of_dim(&dest, BATCH), last_y = max_index_of_dim(&dest, HEIGHT),
+                  last_x = max_index_of_dim(&dest, WIDTH);
+        /* what Index::AddOffset's IsValid checks, the bounds worked out once for the pixel */
+        const int row_valid = batch >= 0 && batch <= last_batch && y0 >= 0 && y0 <= last_y;
+        int out_ix = 0;
+        for (int x = -half_x; x <= half_x; x++, out_ix += y_scale * ni) {
+            if (!(row_valid && x0 + x >= 0 && x0 + x <= last_x)) {
+                randomize(output, t, out_ix, y_scale * ni, randomizer);
+                continue;
+            }
+            int out_iy = out_ix;
+            for (int y = -half_y; y <= half_y; y++, out_iy += ni) {
+                if (!(y0 + y >= 0 && y0 + y <= last_y)) {
+                    randomize(output, t, out_iy, ni, randomizer);
+                    continue;
+                }
+                const int src_t = t + x * step_x + y * step_y;
+                if (int_mode) {
+                    int8_t *to = out_ints + t * out_width + out_iy;
+                    const int8_t *from = in_ints + src_t * in_width;
+                    if (ni == 1) {
+                        *to = *from;
+                    } else {
+                        memcpy(to, from, (size_t)ni);
+                    }
+                } else {
+                    memcpy(out_floats + t * out_width + out_iy, in_floats + src_t * in_width, (size_t)ni * sizeof(float));
+                }
+            }
+        }
+    } while (increment(&dest));
+}
+
+/* --- For ocr/_tesseract_calls.c's Python functions ------------------------------------------- */
+
+int network_is_ours(void) {
+    if (__atomic_load_n(&checked, __ATOMIC_ACQUIRE) == 0) {
+        check_network(0);
+    }
+    return __atomic_load_n(&checked, __ATOMIC_ACQUIRE) == 1;
+}
+
+unsigned long network_windows_run(void) { return windows_run; }
+
+int network_code(int i, const char **name, uint64_t *found, uint64_t *expected) {
+    if (i < 0 || i >= FUNCTIONS) {
+        return 0;
+    }
+    network_is_ours();
+    *name = known[i].name;
+    *found = found_code[i];
+    *expected = known[i].code;
+    return 1;
+}
