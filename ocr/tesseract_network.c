@@ -86,9 +86,11 @@ enum {
     WRITE_TIME_STEP_PART,
     MAXPOOL_TIME_STEP,
     CONVOLVE_FORWARD,
+    FULLY_CONNECTED_STEP,
     COPY_TIME_STEP_GENERAL, /* not replaced: Convolve::Forward here does its copies as it does */
     RANDOMIZE,              /* not replaced: called from here */
     RESIZE_TO_MAP,          /* not replaced: called from here */
+    TANH_TABLE,             /* not a function: the table FULLY_CONNECTED_STEP's tanh reads */
     FUNCTIONS
 };
 
@@ -107,9 +109,11 @@ static const struct {
     [WRITE_TIME_STEP_PART] = {"_ZN9tesseract9NetworkIO17WriteTimeStepPartEiiiPKf", 0xb880bce8ba81f4d3ULL},
     [MAXPOOL_TIME_STEP] = {"_ZN9tesseract9NetworkIO15MaxpoolTimeStepEiRKS0_iPi", 0x5576a65161816ec6ULL},
     [CONVOLVE_FORWARD] = {"_ZN9tesseract8Convolve7ForwardEbRKNS_9NetworkIOEPKNS_15TransposedArrayEPNS_14NetworkScratchEPS1_", 0x8149d318593b1520ULL},
+    [FULLY_CONNECTED_STEP] = {"_ZN9tesseract14FullyConnected15ForwardTimeStepEiPf", 0x36f317f9969572b0ULL},
     [COPY_TIME_STEP_GENERAL] = {"_ZN9tesseract9NetworkIO19CopyTimeStepGeneralEiiiRKS0_ii", 0x2af4f95c4f8c433cULL},
     [RANDOMIZE] = {"_ZN9tesseract9NetworkIO9RandomizeEiiiPNS_5TRandE", 0xfe8195b5ad2d3195ULL},
     [RESIZE_TO_MAP] = {"_ZN9tesseract9NetworkIO11ResizeToMapEbRKNS_9StrideMapEi", 0xc5959f7332ae260fULL},
+    [TANH_TABLE] = {"_ZN9tesseract9TanhTableE", 0x009395b575a0c253ULL},
 };
 
 static void *original[FUNCTIONS];  /* libtesseract's own functions */
@@ -487,6 +491,65 @@ void _ZN9tesseract8Convolve7ForwardEbRKNS_9NetworkIOEPKNS_15TransposedArrayEPNS_
             }
         }
     } while (increment(&dest));
+}
+
+/* --- FullyConnected ------------------------------------------------------------------------- */
+
+enum { NT_TANH = 19 }; /* tesseract::NetworkType */
+
+/* Tesseract's Tanh(x) as built: negative x as -Tanh(-x); x * 256 truncated to an index into its
+ * 4096-entry table (an index past 4094 gives 1), and the two entries around it interpolated. */
+static inline float table_tanh(const float *table, float value) {
+    int negative = value < 0.0f;
+    float x = (negative ? -value : value) * 256.0f;
+    unsigned index = (unsigned)(long long)x; /* the build converts to 64 bits and keeps the low 32 */
+    float result;
+    if (index > 4094) {
+        result = 1.0f;
+    } else {
+        float low = table[index], high = table[index + 1];
+        result = low + (high - low) * (x - (float)(int)index);
+    }
+    return negative ? -result : result;
+}
+
+__attribute__((target("avx2"))) static void tanh_avx2(const float *table, float *line, int count) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), zero = _mm256_setzero_ps(), scale = _mm256_set1_ps(256.0f);
+    const __m256 one = _mm256_set1_ps(1.0f), limit = _mm256_set1_ps(2147483648.0f);
+    const __m256i last = _mm256_set1_epi32(4094), step = _mm256_set1_epi32(1);
+    int i = 0;
+    for (; i + 8 <= count; i += 8) {
+        __m256 value = _mm256_loadu_ps(line + i);
+        __m256 negative = _mm256_cmp_ps(value, zero, _CMP_LT_OQ);
+        __m256 x = _mm256_mul_ps(_mm256_xor_ps(value, _mm256_and_ps(negative, sign)), scale);
+        if (_mm256_movemask_ps(_mm256_cmp_ps(x, limit, _CMP_NLT_UQ))) { /* NaN, or past 32 bits */
+            for (int j = i; j < i + 8; j++) {
+                line[j] = table_tanh(table, line[j]);
+            }
+            continue;
+        }
+        __m256i index = _mm256_cvttps_epi32(x);
+        __m256i past = _mm256_cmpgt_epi32(index, last);
+        __m256i safe = _mm256_andnot_si256(past, index); /* 0 where past the table: not read */
+        __m256 low = _mm256_i32gather_ps(table, safe, 4);
+        __m256 high = _mm256_i32gather_ps(table, _mm256_add_epi32(safe, step), 4);
+        __m256 result = _mm256_add_ps(low, _mm256_mul_ps(_mm256_sub_ps(high, low), _mm256_sub_ps(x, _mm256_cvtepi32_ps(index))));
+        result = _mm256_blendv_ps(result, one, _mm256_castsi256_ps(past));
+        _mm256_storeu_ps(line + i, _mm256_xor_ps(result, _mm256_and_ps(negative, sign)));
+    }
+    for (; i < count; i++) {
+        line[i] = table_tanh(table, line[i]);
+    }
+}
+
+/* void FullyConnected::ForwardTimeStep(int t, float *output_line): the layer's activation, after
+ * its weights. Its tanh in AVX2; every other activation (softmax, logistic, ...) Tesseract's own. */
+void _ZN9tesseract14FullyConnected15ForwardTimeStepEiPf(void *layer, int t, float *line) {
+    if (!ours() || !with_avx2 || MEMBER(layer, int, 0x08) != NT_TANH) {
+        ((void (*)(void *, int, float *))original[FULLY_CONNECTED_STEP])(layer, t, line);
+        return;
+    }
+    tanh_avx2((const float *)original[TANH_TABLE], line, MEMBER(layer, int, 0x1c));
 }
 
 /* --- For ocr/_tesseract_calls.c's Python functions ------------------------------------------- */

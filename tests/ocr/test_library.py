@@ -182,7 +182,7 @@ def test_the_network_code_checked_is_libtesseracts_own():
 
     assert library.library_version()  # tesserocr, and with it libtesseract, loaded
     code = _tesseract_calls.network_code()
-    assert len(code) == 14 and all(found for _, found, _ in code)
+    assert len(code) == 16 and all(found for _, found, _ in code)
     assert all(found == expected for _, found, expected in code), code
 
 
