@@ -53,9 +53,10 @@ from pathlib import Path
 # 68 s instead of 9). The command gets the same limit (``ocr.tesseract``).
 os.environ["OMP_THREAD_LIMIT"] = "1"
 # Tesseract's OpenMP regions run on the calling thread without libgomp's team of one, the line
-# images it keeps are not compressed, and its models load without the legacy engine's universal
-# ambiguities (ocr/_tesseract_calls.c says why): loaded into the global scope before
-# libtesseract, so that libtesseract's calls bind there.
+# images it keeps are not compressed, its models load without the legacy engine's universal
+# ambiguities (ocr/_tesseract_calls.c says why), and its LSTM network's bookkeeping runs without a
+# call per number (ocr/tesseract_network.c): loaded into the global scope before libtesseract, so
+# that libtesseract's calls bind there.
 _dlopen_flags = sys.getdlopenflags()
 sys.setdlopenflags(_dlopen_flags | os.RTLD_GLOBAL)
 try:
