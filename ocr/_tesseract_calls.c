@@ -76,6 +76,9 @@ void GOMP_parallel_sections(void (*body)(void *), void *data, unsigned num_threa
     (void)num_threads;
     (void)flags;
     regions_run++;
+    if (network_lstm_gates(body, data)) { /* ocr/tesseract_network.c: the LSTM's four gates */
+        return;
+    }
     next_section = 1;
     sections_count = count;
     body(data); /* it asks GOMP_sections_next for each section until it gets 0 */
@@ -204,6 +207,12 @@ static PyObject *convolutions(PyObject *self, PyObject *unused) {
     return PyLong_FromUnsignedLong(network_windows_run());
 }
 
+static PyObject *lstm_steps(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    return PyLong_FromUnsignedLong(network_gates_run());
+}
+
 static PyObject *network_code_py(PyObject *self, PyObject *unused) {
     (void)self;
     (void)unused;
@@ -229,6 +238,7 @@ static PyMethodDef methods[] = {
     {"network_is_ours", network_is_ours_py, METH_NOARGS,
      "Whether ocr/tesseract_network.c runs the LSTM network's bookkeeping (libtesseract is the build it knows)."},
     {"convolutions", convolutions, METH_NOARGS, "Convolution layers run by ocr/tesseract_network.c on the calling thread."},
+    {"lstm_steps", lstm_steps, METH_NOARGS, "LSTM time steps whose gates ocr/tesseract_network.c ran on the calling thread."},
     {"network_code", network_code_py, METH_NOARGS,
      "(name, hash of its code as loaded, as expected) of each libtesseract function ocr/tesseract_network.c replaces or calls."},
     {NULL, NULL, 0, NULL},

@@ -93,6 +93,10 @@ enum {
     RANDOMIZE,              /* not replaced: called from here */
     RESIZE_TO_MAP,          /* not replaced: called from here */
     TANH_TABLE,             /* not a function: the table FULLY_CONNECTED_STEP's tanh reads */
+    LSTM_FORWARD,           /* not replaced: it hands its gates (LSTM_GATES) to GOMP_parallel_sections */
+    LSTM_GATES,             /* replaced (network_lstm_gates): LSTM::Forward's OpenMP sections, a local function */
+    MATRIX_DOT_VECTOR,      /* not replaced: called from here */
+    LOGISTIC_TABLE,         /* not a function: the table the gates' logistic reads */
     FUNCTIONS
 };
 
@@ -116,6 +120,10 @@ static const struct {
     [RANDOMIZE] = {"_ZN9tesseract9NetworkIO9RandomizeEiiiPNS_5TRandE", 0xfe8195b5ad2d3195ULL},
     [RESIZE_TO_MAP] = {"_ZN9tesseract9NetworkIO11ResizeToMapEbRKNS_9StrideMapEi", 0xc5959f7332ae260fULL},
     [TANH_TABLE] = {"_ZN9tesseract9TanhTableE", 0x009395b575a0c253ULL},
+    [LSTM_FORWARD] = {"_ZN9tesseract4LSTM7ForwardEbRKNS_9NetworkIOEPKNS_15TransposedArrayEPNS_14NetworkScratchEPS1_", 0xd9721089a71b0df7ULL},
+    [LSTM_GATES] = {"LSTM::Forward's gates (LSTM::Forward - 0x21f0, 0x750 bytes)", 0x3555120a5be0bbd1ULL},
+    [MATRIX_DOT_VECTOR] = {"_ZNK9tesseract12WeightMatrix15MatrixDotVectorEPKaPf", 0xa20d2c217832a26aULL},
+    [LOGISTIC_TABLE] = {"_ZN9tesseract13LogisticTableE", 0x1cd784464497b69cULL},
 };
 
 static void *original[FUNCTIONS];  /* libtesseract's own functions */
@@ -123,7 +131,7 @@ static uint64_t found_code[FUNCTIONS];
 static int checked; /* 0: not yet (libtesseract not loaded); 1: the known build, ours run; 2: Tesseract's run */
 static int with_avx2;
 static pthread_mutex_t checking = PTHREAD_MUTEX_INITIALIZER;
-static __thread unsigned long windows_run;
+static __thread unsigned long windows_run, gates_run;
 
 static int note_library(struct dl_phdr_info *info, size_t size, void *path) {
     (void)size;
@@ -134,19 +142,27 @@ static int note_library(struct dl_phdr_info *info, size_t size, void *path) {
     return 0;
 }
 
+static uint64_t bytes_hash(const void *start, size_t size) {
+    uint64_t hash = 1469598103934665603ULL; /* FNV-1a */
+    const unsigned char *byte = (const unsigned char *)start;
+    for (size_t i = 0; i < size; i++) {
+        hash = (hash ^ byte[i]) * 1099511628211ULL;
+    }
+    return hash;
+}
+
 static uint64_t code_hash(const void *function) {
     Dl_info info;
     const ElfW(Sym) *symbol = NULL;
     if (!dladdr1(function, &info, (void **)&symbol, RTLD_DL_SYMENT) || symbol == NULL || symbol->st_size == 0) {
         return 0;
     }
-    uint64_t hash = 1469598103934665603ULL;
-    const unsigned char *byte = (const unsigned char *)function;
-    for (size_t i = 0; i < symbol->st_size; i++) {
-        hash = (hash ^ byte[i]) * 1099511628211ULL;
-    }
-    return hash;
+    return bytes_hash(function, symbol->st_size);
 }
+
+/* LSTM::Forward's gates: the function GCC outlined for its OpenMP sections, local to libtesseract
+ * (no symbol), at a fixed distance before LSTM::Forward in the checked build. */
+enum { GATES_BEFORE_FORWARD = 0x21f0, GATES_SIZE = 0x750 };
 
 /* Finds libtesseract's own functions and compares their code with the known build's. Asked by
  * Python before libtesseract is loaded, it decides nothing. Called from a libtesseract it cannot
@@ -161,8 +177,16 @@ static void check_network(int from_tesseract) {
     if (library != NULL) {
         int same = 1;
         for (int i = 0; i < FUNCTIONS; i++) {
-            original[i] = dlsym(library, known[i].name);
-            found_code[i] = original[i] != NULL ? code_hash(original[i]) : 0;
+            if (i == LSTM_GATES) {
+                char *forward = (char *)original[LSTM_FORWARD];
+                original[i] = forward != NULL && found_code[LSTM_FORWARD] == known[LSTM_FORWARD].code
+                                  ? forward - GATES_BEFORE_FORWARD
+                                  : NULL;
+                found_code[i] = original[i] != NULL ? bytes_hash(original[i], GATES_SIZE) : 0;
+            } else {
+                original[i] = dlsym(library, known[i].name);
+                found_code[i] = original[i] != NULL ? code_hash(original[i]) : 0;
+            }
             same = same && found_code[i] != 0 && found_code[i] == known[i].code;
         }
         /* TGMONITOR_TESSERACT_NETWORK=scalar: ours without AVX2; =tesseract: Tesseract's own, as
@@ -174,7 +198,7 @@ static void check_network(int from_tesseract) {
         dlclose(library); /* the reference RTLD_NOLOAD took; tesserocr keeps it loaded */
     } else if (checked == 0 && from_tesseract) {
         for (int i = 0; i < FUNCTIONS; i++) {
-            original[i] = dlsym(RTLD_NEXT, known[i].name);
+            original[i] = i == LSTM_GATES ? NULL : dlsym(RTLD_NEXT, known[i].name);
         }
         __atomic_store_n(&checked, 2, __ATOMIC_RELEASE);
     }
@@ -499,9 +523,10 @@ void _ZN9tesseract8Convolve7ForwardEbRKNS_9NetworkIOEPKNS_15TransposedArrayEPNS_
 
 enum { NT_TANH = 19 }; /* tesseract::NetworkType */
 
-/* Tesseract's Tanh(x) as built: negative x as -Tanh(-x); x * 256 truncated to an index into its
- * 4096-entry table (an index past 4094 gives 1), and the two entries around it interpolated. */
-static inline float table_tanh(const float *table, float value) {
+/* Tesseract's Tanh(x) and Logistic(x) as built: negative x as -Tanh(-x) or 1 - Logistic(-x); x * 256
+ * truncated to an index into the function's 4096-entry table (an index past 4094 gives 1), and the
+ * two entries around it interpolated. */
+static inline float table_function(const float *table, int logistic, float value) {
     int negative = value < 0.0f;
     float x = (negative ? -value : value) * 256.0f;
     unsigned index = (unsigned)(long long)x; /* the build converts to 64 bits and keeps the low 32 */
@@ -512,10 +537,11 @@ static inline float table_tanh(const float *table, float value) {
         float low = table[index], high = table[index + 1];
         result = low + (high - low) * (x - (float)(int)index);
     }
-    return negative ? -result : result;
+    return !negative ? result : logistic ? 1.0f - result : -result;
 }
 
-__attribute__((target("avx2"))) static void tanh_avx2(const float *table, float *line, int count) {
+__attribute__((target("avx2"))) static void table_function_avx2(const float *table, int logistic, float *line,
+                                                                 int count) {
     const __m256 sign = _mm256_set1_ps(-0.0f), zero = _mm256_setzero_ps(), scale = _mm256_set1_ps(256.0f);
     const __m256 one = _mm256_set1_ps(1.0f), limit = _mm256_set1_ps(2147483648.0f);
     const __m256i last = _mm256_set1_epi32(4094), step = _mm256_set1_epi32(1);
@@ -526,7 +552,7 @@ __attribute__((target("avx2"))) static void tanh_avx2(const float *table, float 
         __m256 x = _mm256_mul_ps(_mm256_xor_ps(value, _mm256_and_ps(negative, sign)), scale);
         if (_mm256_movemask_ps(_mm256_cmp_ps(x, limit, _CMP_NLT_UQ))) { /* NaN, or past 32 bits */
             for (int j = i; j < i + 8; j++) {
-                line[j] = table_tanh(table, line[j]);
+                line[j] = table_function(table, logistic, line[j]);
             }
             continue;
         }
@@ -537,10 +563,11 @@ __attribute__((target("avx2"))) static void tanh_avx2(const float *table, float 
         __m256 high = _mm256_i32gather_ps(table, _mm256_add_epi32(safe, step), 4);
         __m256 result = _mm256_add_ps(low, _mm256_mul_ps(_mm256_sub_ps(high, low), _mm256_sub_ps(x, _mm256_cvtepi32_ps(index))));
         result = _mm256_blendv_ps(result, one, _mm256_castsi256_ps(past));
-        _mm256_storeu_ps(line + i, _mm256_xor_ps(result, _mm256_and_ps(negative, sign)));
+        __m256 mirrored = logistic ? _mm256_sub_ps(one, result) : _mm256_xor_ps(result, sign);
+        _mm256_storeu_ps(line + i, _mm256_blendv_ps(result, mirrored, negative));
     }
     for (; i < count; i++) {
-        line[i] = table_tanh(table, line[i]);
+        line[i] = table_function(table, logistic, line[i]);
     }
 }
 
@@ -551,7 +578,43 @@ void _ZN9tesseract14FullyConnected15ForwardTimeStepEiPf(void *layer, int t, floa
         ((void (*)(void *, int, float *))original[FULLY_CONNECTED_STEP])(layer, t, line);
         return;
     }
-    tanh_avx2((const float *)original[TANH_TABLE], line, MEMBER(layer, int, 0x1c));
+    table_function_avx2((const float *)original[TANH_TABLE], 0, line, MEMBER(layer, int, 0x1c));
+}
+
+/* --- LSTM ------------------------------------------------------------------------------------ */
+
+/* LSTM::Forward hands each time step's four gates to GOMP_parallel_sections as OpenMP sections: for
+ * each, the gate's weights times the step's input (WeightMatrix::MatrixDotVector), then the gate's
+ * activation (tanh for the cell input, the logistic for the three others) over ns_ numbers, inline
+ * in the outlined function, one table lookup at a time (19 % of the samples). Here: the same
+ * products, in the same order, and the activations in AVX2. ``data`` is what LSTM::Forward passes:
+ * the layer, its gates' scratch lines, and the step. A 2-D LSTM, a float model or a processor
+ * without AVX2 is left to Tesseract's own sections. */
+int network_lstm_gates(void (*body)(void *), void *data) {
+    if (!ours() || !with_avx2 || (void *)body != original[LSTM_GATES]) {
+        return 0;
+    }
+    char *layer = *(char **)data;
+    const char *scratch = *(char *const *)((char *)data + 0x08); /* NetworkScratch::FloatVec[5], 0x18 bytes each */
+    const int t = *(const int *)((char *)data + 0x18);
+    if (MEMBER(layer, unsigned char, 0x6c) || !MEMBER(layer, unsigned char, 0x590)) { /* Is2D(); !source_.int_mode() */
+        return 0;
+    }
+    static const struct {
+        int weights; /* gate_weights_[gate] in the layer */
+        int logistic;
+    } gates[4] = {{0x70, 0}, {0x168, 1}, {0x260, 1}, {0x358, 1}}; /* CI (tanh), GI, GF1, GO */
+    void (*dot)(const void *, const int8_t *, float *) = (void (*)(const void *, const int8_t *, float *))original[MATRIX_DOT_VECTOR];
+    const int8_t *input = MEMBER(layer, int8_t *, 0x578) + t * MEMBER(layer, int, 0x588); /* source_.i(t) */
+    const int ns = MEMBER(layer, int, 0x64);
+    for (int gate = 0; gate < 4; gate++) {
+        float *line = *(float *const *)(scratch + gate * 0x18 + 0x08);
+        dot(layer + gates[gate].weights, input, line);
+        table_function_avx2((const float *)original[gates[gate].logistic ? LOGISTIC_TABLE : TANH_TABLE],
+                            gates[gate].logistic, line, ns);
+    }
+    gates_run++;
+    return 1;
 }
 
 /* --- For ocr/_tesseract_calls.c's Python functions ------------------------------------------- */
@@ -564,6 +627,8 @@ int network_is_ours(void) {
 }
 
 unsigned long network_windows_run(void) { return windows_run; }
+
+unsigned long network_gates_run(void) { return gates_run; }
 
 int network_code(int i, const char **name, uint64_t *found, uint64_t *expected) {
     if (i < 0 || i >= FUNCTIONS) {

@@ -8,6 +8,10 @@
 int network_is_ours(void);
 /* Convolve layers run here on the calling thread. */
 unsigned long network_windows_run(void);
+/* LSTM time steps whose gates ran here on the calling thread. */
+unsigned long network_gates_run(void);
+/* Runs LSTM::Forward's gates here when ``body`` is its OpenMP sections (1), or leaves them (0). */
+int network_lstm_gates(void (*body)(void *), void *data);
 /* The i-th function replaced or called: its name, its code's hash as loaded and as expected (0: not
  * found, or libtesseract not loaded yet). 0 past the last one. */
 int network_code(int i, const char **name, uint64_t *found, uint64_t *expected);

@@ -126,17 +126,19 @@ def test_tesseracts_calls_into_openmp_and_leptonica_come_to_ocr_tesseract_calls(
 )
 def test_the_network_run_by_ocr_tesseract_network_gives_the_commands_numbers(tmp_path, poster, plane, model):
     # ocr/tesseract_network.c runs the LSTM network's bookkeeping (the convolution window, the
-    # int8 time steps, the max-pool) on the Tesseract ./dev installs; the command runs Tesseract's
+    # int8 time steps, the max-pool, the activations of the tanh layer and of the LSTM's gates) on
+    # the Tesseract ./dev installs; the command runs Tesseract's
     # own code. Every word, box and confidence (the network's output) must be the same, on every
     # model the passes use.
     from ocr import _tesseract_calls
 
     with Image.open(write_poster(tmp_path, poster)) as image:
         planes = plane_sets([image.convert("RGB")], OcrSettings())[0]
-    windows = _tesseract_calls.convolutions()
+    windows, steps = _tesseract_calls.convolutions(), _tesseract_calls.lstm_steps()
     library = tesseract.tesseract_words(planes[plane], model, 11, None, "library")
     assert _tesseract_calls.network_is_ours(), _tesseract_calls.network_code()
     assert _tesseract_calls.convolutions() - windows > 0  # the lines' networks ran here
+    assert _tesseract_calls.lstm_steps() - steps > 1000  # and their LSTMs' gates
     command = tesseract.tesseract_words(planes[plane], model, 11, None, "command")
     assert library and library == command
 
@@ -182,7 +184,7 @@ def test_the_network_code_checked_is_libtesseracts_own():
 
     assert library.library_version()  # tesserocr, and with it libtesseract, loaded
     code = _tesseract_calls.network_code()
-    assert len(code) == 16 and all(found for _, found, _ in code)
+    assert len(code) == 20 and all(found for _, found, _ in code)
     assert all(found == expected for _, found, expected in code), code
 
 
