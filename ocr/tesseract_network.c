@@ -17,20 +17,25 @@
  *     float at a time (6.5 %).
  *   - NetworkIO::MaxpoolTimeStep: the max-pool layer, one byte at a time (3 %).
  *   - FullyConnected::ForwardTimeStep: a tanh layer's activation, one table lookup at a time (5 %).
+ *   - The LSTM's gates (LSTM::Forward's OpenMP sections, which ocr/_tesseract_calls.c's
+ *     GOMP_parallel_sections hands here): after each gate's weight product, its tanh or logistic,
+ *     one table lookup at a time (about 12 %).
  *
  * Here the Index methods are one function each (they call each other inline), Convolve::Forward
  * works the window out per pixel from the batch's bounds and copies the cells itself, and the two
- * NetworkIO loops and the tanh use AVX2 where the processor has it (the arithmetic of Tesseract's
- * own loops, lane by lane: multiply by 127, add or subtract one half, truncate, clip; the tanh
- * table's two entries interpolated in the same order; no fused multiply-add). The randomised
+ * NetworkIO loops and the activations use AVX2 where the processor has it (the arithmetic of
+ * Tesseract's own loops, lane by lane: multiply by 127, add or subtract one half, truncate, clip;
+ * a table's two entries interpolated in the same order; no fused multiply-add). The randomised
  * cells outside the image still come from Tesseract's own NetworkIO::Randomize, in the same
  * order, so its random stream is the same. Measured on 15 real images in ``check --image``: a
- * quarter less CPU and wall time, then 7 % less with the tanh; the same JSON on every image.
+ * quarter less CPU and wall time, then 7 % less with the tanh layer and 15 % less with the gates;
+ * the same JSON on every image.
  *
  * These functions read the members of Tesseract's classes at fixed offsets, which only the build
  * they were read from has: Debian's libtesseract 5.3.0 (tesseract-ocr 5.3.0-2, x86-64; offsets taken
  * from its machine code). So the first call checks that the functions replaced here are, byte for
- * byte, that build's (a hash of each one's code, found through libtesseract's own symbol table).
+ * byte, that build's (a hash of each one's code, found through libtesseract's own symbol table; the
+ * gates, which have no symbol, at their place before LSTM::Forward).
  * With any other build every call goes on to Tesseract's own function and nothing changes but the
  * speed. tests/ocr/test_library.py holds the library's pages against the ``tesseract`` command's,
  * which runs Tesseract's own code, and checks that the check passes on the Tesseract ./dev installs.
