@@ -177,41 +177,20 @@ void _ZN9tesseract13UnicharAmbigs13LoadUniversalERKNS_10UNICHARSETEPS1_(void *se
 
 /* --- Python ------------------------------------------------------------------------------------ */
 
-static PyObject *regions(PyObject *self, PyObject *unused) {
-    (void)self;
-    (void)unused;
-    return PyLong_FromUnsignedLong(regions_run);
-}
+/* A Python function of no arguments that returns ``value`` (a count, or a truth) */
+#define ANSWER(function, make, value)                                                                  \
+    static PyObject *function(PyObject *self, PyObject *unused) {                                      \
+        (void)self;                                                                                    \
+        (void)unused;                                                                                  \
+        return make(value);                                                                            \
+    }
 
-static PyObject *stored_lines(PyObject *self, PyObject *unused) {
-    (void)self;
-    (void)unused;
-    return PyLong_FromUnsignedLong(lines_stored);
-}
-
-static PyObject *universal_skipped(PyObject *self, PyObject *unused) {
-    (void)self;
-    (void)unused;
-    return PyLong_FromUnsignedLong(universal_not_built);
-}
-
-static PyObject *network_is_ours_py(PyObject *self, PyObject *unused) {
-    (void)self;
-    (void)unused;
-    return PyBool_FromLong(network_is_ours());
-}
-
-static PyObject *convolutions(PyObject *self, PyObject *unused) {
-    (void)self;
-    (void)unused;
-    return PyLong_FromUnsignedLong(network_windows_run());
-}
-
-static PyObject *lstm_steps(PyObject *self, PyObject *unused) {
-    (void)self;
-    (void)unused;
-    return PyLong_FromUnsignedLong(network_gates_run());
-}
+ANSWER(regions, PyLong_FromUnsignedLong, regions_run)
+ANSWER(stored_lines, PyLong_FromUnsignedLong, lines_stored)
+ANSWER(universal_skipped, PyLong_FromUnsignedLong, universal_not_built)
+ANSWER(network_is_ours_py, PyBool_FromLong, network_is_ours())
+ANSWER(convolutions, PyLong_FromUnsignedLong, network_windows_run())
+ANSWER(lstm_steps, PyLong_FromUnsignedLong, network_gates_run())
 
 static PyObject *network_code_py(PyObject *self, PyObject *unused) {
     (void)self;
@@ -233,14 +212,19 @@ static PyObject *network_code_py(PyObject *self, PyObject *unused) {
 
 static PyMethodDef methods[] = {
     {"regions", regions, METH_NOARGS, "OpenMP regions run here on the calling thread."},
-    {"stored_lines", stored_lines, METH_NOARGS, "Tesseract's line images written at zlib level 0 on the calling thread."},
-    {"universal_skipped", universal_skipped, METH_NOARGS, "Universal ambiguity tables not built on the calling thread."},
+    {"stored_lines", stored_lines, METH_NOARGS,
+     "Tesseract's line images written at zlib level 0 on the calling thread."},
+    {"universal_skipped", universal_skipped, METH_NOARGS,
+     "Universal ambiguity tables not built on the calling thread."},
     {"network_is_ours", network_is_ours_py, METH_NOARGS,
-     "Whether ocr/tesseract_network.c runs the LSTM network's bookkeeping (libtesseract is the build it knows)."},
-    {"convolutions", convolutions, METH_NOARGS, "Convolution layers run by ocr/tesseract_network.c on the calling thread."},
-    {"lstm_steps", lstm_steps, METH_NOARGS, "LSTM time steps whose gates ocr/tesseract_network.c ran on the calling thread."},
+     "Whether ocr/tesseract_network.c runs the LSTM network's bookkeeping (the build it knows)."},
+    {"convolutions", convolutions, METH_NOARGS,
+     "Convolution layers run by ocr/tesseract_network.c on the calling thread."},
+    {"lstm_steps", lstm_steps, METH_NOARGS,
+     "LSTM time steps whose gates ocr/tesseract_network.c ran on the calling thread."},
     {"network_code", network_code_py, METH_NOARGS,
-     "(name, hash of its code as loaded, as expected) of each libtesseract function ocr/tesseract_network.c replaces or calls."},
+     "(name, hash of its code as loaded, as expected) of each libtesseract function "
+     "ocr/tesseract_network.c replaces or calls."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -99,7 +99,7 @@ enum {
     RESIZE_TO_MAP,          /* not replaced: called from here */
     TANH_TABLE,             /* not a function: the table FULLY_CONNECTED_STEP's tanh reads */
     LSTM_FORWARD,           /* not replaced: it hands its gates (LSTM_GATES) to GOMP_parallel_sections */
-    LSTM_GATES,             /* replaced (network_lstm_gates): LSTM::Forward's OpenMP sections, a local function */
+    LSTM_GATES,             /* replaced (network_lstm_gates): LSTM::Forward's OpenMP sections (local) */
     MATRIX_DOT_VECTOR,      /* not replaced: called from here */
     LOGISTIC_TABLE,         /* not a function: the table the gates' logistic reads */
     FUNCTIONS
@@ -109,7 +109,9 @@ static const struct {
     const char *name;
     uint64_t code; /* FNV-1a of the function's machine code in the checked build */
 } known[FUNCTIONS] = {
-    [MAX_INDEX_OF_DIM] = {"_ZNK9tesseract9StrideMap5Index13MaxIndexOfDimENS_14FlexDimensionsE", 0xc8fb20df49ad2d9eULL},
+    [MAX_INDEX_OF_DIM] =
+        {"_ZNK9tesseract9StrideMap5Index13MaxIndexOfDimENS_14FlexDimensionsE",
+         0xc8fb20df49ad2d9eULL},
     [IS_VALID] = {"_ZNK9tesseract9StrideMap5Index7IsValidEv", 0xdb0ebfbc8f4c6ebaULL},
     [IS_LAST] = {"_ZNK9tesseract9StrideMap5Index6IsLastENS_14FlexDimensionsE", 0x48164c26f686c509ULL},
     [ADD_OFFSET] = {"_ZN9tesseract9StrideMap5Index9AddOffsetEiNS_14FlexDimensionsE", 0x3599812ef80319ffULL},
@@ -119,13 +121,19 @@ static const struct {
     [SET_T_FROM_INDICES] = {"_ZN9tesseract9StrideMap5Index15SetTFromIndicesEv", 0x9e0118c762bab7eaULL},
     [WRITE_TIME_STEP_PART] = {"_ZN9tesseract9NetworkIO17WriteTimeStepPartEiiiPKf", 0xb880bce8ba81f4d3ULL},
     [MAXPOOL_TIME_STEP] = {"_ZN9tesseract9NetworkIO15MaxpoolTimeStepEiRKS0_iPi", 0x5576a65161816ec6ULL},
-    [CONVOLVE_FORWARD] = {"_ZN9tesseract8Convolve7ForwardEbRKNS_9NetworkIOEPKNS_15TransposedArrayEPNS_14NetworkScratchEPS1_", 0x8149d318593b1520ULL},
+    [CONVOLVE_FORWARD] =
+        {"_ZN9tesseract8Convolve7ForwardEbRKNS_9NetworkIOEPKNS_15TransposedArrayEPNS_14NetworkScratchEPS1_",
+         0x8149d318593b1520ULL},
     [FULLY_CONNECTED_STEP] = {"_ZN9tesseract14FullyConnected15ForwardTimeStepEiPf", 0x36f317f9969572b0ULL},
-    [COPY_TIME_STEP_GENERAL] = {"_ZN9tesseract9NetworkIO19CopyTimeStepGeneralEiiiRKS0_ii", 0x2af4f95c4f8c433cULL},
+    [COPY_TIME_STEP_GENERAL] =
+        {"_ZN9tesseract9NetworkIO19CopyTimeStepGeneralEiiiRKS0_ii",
+         0x2af4f95c4f8c433cULL},
     [RANDOMIZE] = {"_ZN9tesseract9NetworkIO9RandomizeEiiiPNS_5TRandE", 0xfe8195b5ad2d3195ULL},
     [RESIZE_TO_MAP] = {"_ZN9tesseract9NetworkIO11ResizeToMapEbRKNS_9StrideMapEi", 0xc5959f7332ae260fULL},
     [TANH_TABLE] = {"_ZN9tesseract9TanhTableE", 0x009395b575a0c253ULL},
-    [LSTM_FORWARD] = {"_ZN9tesseract4LSTM7ForwardEbRKNS_9NetworkIOEPKNS_15TransposedArrayEPNS_14NetworkScratchEPS1_", 0xd9721089a71b0df7ULL},
+    [LSTM_FORWARD] =
+        {"_ZN9tesseract4LSTM7ForwardEbRKNS_9NetworkIOEPKNS_15TransposedArrayEPNS_14NetworkScratchEPS1_",
+         0xd9721089a71b0df7ULL},
     [LSTM_GATES] = {"LSTM::Forward's gates (LSTM::Forward - 0x21f0, 0x750 bytes)", 0x3555120a5be0bbd1ULL},
     [MATRIX_DOT_VECTOR] = {"_ZNK9tesseract12WeightMatrix15MatrixDotVectorEPKaPf", 0xa20d2c217832a26aULL},
     [LOGISTIC_TABLE] = {"_ZN9tesseract13LogisticTableE", 0x1cd784464497b69cULL},
@@ -133,7 +141,8 @@ static const struct {
 
 static void *original[FUNCTIONS];  /* libtesseract's own functions */
 static uint64_t found_code[FUNCTIONS];
-static int checked; /* 0: not yet (libtesseract not loaded); 1: the known build, ours run; 2: Tesseract's run */
+/* 0: not yet (libtesseract not loaded); 1: the known build, ours run; 2: Tesseract's own run */
+static int checked;
 static int with_avx2;
 static pthread_mutex_t checking = PTHREAD_MUTEX_INITIALIZER;
 static __thread unsigned long windows_run, gates_run;
@@ -428,7 +437,8 @@ void _ZN9tesseract9NetworkIO15MaxpoolTimeStepEiRKS0_iPi(void *io, int dest_t, co
                                                          int *max_line) {
     /* Tesseract asserts that both are in the same mode; with a mismatch its own function says so */
     if (!ours() || INT_MODE(io) != INT_MODE(src)) {
-        ((void (*)(void *, int, const void *, int, int *))original[MAXPOOL_TIME_STEP])(io, dest_t, src, src_t, max_line);
+        void (*own)(void *, int, const void *, int, int *) = original[MAXPOOL_TIME_STEP];
+        own(io, dest_t, src, src_t, max_line);
         return;
     }
     if (INT_MODE(io)) {
@@ -517,7 +527,8 @@ void _ZN9tesseract8Convolve7ForwardEbRKNS_9NetworkIOEPKNS_15TransposedArrayEPNS_
                         memcpy(to, from, (size_t)ni);
                     }
                 } else {
-                    memcpy(out_floats + t * out_width + out_iy, in_floats + src_t * in_width, (size_t)ni * sizeof(float));
+                    memcpy(out_floats + t * out_width + out_iy, in_floats + src_t * in_width,
+                           (size_t)ni * sizeof(float));
                 }
             }
         }
@@ -566,7 +577,8 @@ __attribute__((target("avx2"))) static void table_function_avx2(const float *tab
         __m256i safe = _mm256_andnot_si256(past, index); /* 0 where past the table: not read */
         __m256 low = _mm256_i32gather_ps(table, safe, 4);
         __m256 high = _mm256_i32gather_ps(table, _mm256_add_epi32(safe, step), 4);
-        __m256 result = _mm256_add_ps(low, _mm256_mul_ps(_mm256_sub_ps(high, low), _mm256_sub_ps(x, _mm256_cvtepi32_ps(index))));
+        __m256 fraction = _mm256_sub_ps(x, _mm256_cvtepi32_ps(index));
+        __m256 result = _mm256_add_ps(low, _mm256_mul_ps(_mm256_sub_ps(high, low), fraction));
         result = _mm256_blendv_ps(result, one, _mm256_castsi256_ps(past));
         __m256 mirrored = logistic ? _mm256_sub_ps(one, result) : _mm256_xor_ps(result, sign);
         _mm256_storeu_ps(line + i, _mm256_blendv_ps(result, mirrored, negative));
@@ -609,7 +621,7 @@ int network_lstm_gates(void (*body)(void *), void *data) {
         int weights; /* gate_weights_[gate] in the layer */
         int logistic;
     } gates[4] = {{0x70, 0}, {0x168, 1}, {0x260, 1}, {0x358, 1}}; /* CI (tanh), GI, GF1, GO */
-    void (*dot)(const void *, const int8_t *, float *) = (void (*)(const void *, const int8_t *, float *))original[MATRIX_DOT_VECTOR];
+    void (*dot)(const void *, const int8_t *, float *) = original[MATRIX_DOT_VECTOR];
     const int8_t *input = MEMBER(layer, int8_t *, 0x578) + t * MEMBER(layer, int, 0x588); /* source_.i(t) */
     const int ns = MEMBER(layer, int, 0x64);
     for (int gate = 0; gate < 4; gate++) {
