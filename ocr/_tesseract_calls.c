@@ -51,7 +51,6 @@
 #include <Python.h>
 #include <dlfcn.h>
 #include <leptonica/allheaders.h>
-#include <link.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -99,39 +98,17 @@ void GOMP_sections_end_nowait(void) {}
 
 static __thread unsigned long lines_stored;
 
-/* Where libtesseract's code is: its executable segments, found once (dladdr on every call cost
- * 0.8 % of a run), and looked for again while libtesseract is not loaded yet (a first caller
- * from elsewhere). A libtesseract of another name is never found: nothing is changed then. */
+/* Where libtesseract's code is (ocr/tesseract_network.c finds it), found once (dladdr on every
+ * call cost 0.8 % of a run), and looked for again while libtesseract is not loaded yet (a first
+ * caller from elsewhere). A libtesseract of another name is never found: nothing is changed then. */
 static uintptr_t tesseract_code_start, tesseract_code_end;
 static int tesseract_found;
 static pthread_mutex_t tesseract_looking = PTHREAD_MUTEX_INITIALIZER;
 
-static int note_tesseract(struct dl_phdr_info *info, size_t size, void *unused) {
-    (void)size;
-    (void)unused;
-    if (info->dlpi_name == NULL || strstr(info->dlpi_name, "libtesseract.so") == NULL) {
-        return 0;
-    }
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *segment = &info->dlpi_phdr[i];
-        if (segment->p_type == PT_LOAD && (segment->p_flags & PF_X)) {
-            uintptr_t start = info->dlpi_addr + segment->p_vaddr;
-            uintptr_t end = start + segment->p_memsz;
-            if (tesseract_code_end == 0 || start < tesseract_code_start) {
-                tesseract_code_start = start;
-            }
-            if (end > tesseract_code_end) {
-                tesseract_code_end = end;
-            }
-        }
-    }
-    return 1;
-}
-
 static int in_tesseract(void *address) {
     if (!__atomic_load_n(&tesseract_found, __ATOMIC_ACQUIRE)) {
         pthread_mutex_lock(&tesseract_looking);
-        if (!tesseract_found && dl_iterate_phdr(note_tesseract, NULL)) {
+        if (!tesseract_found && libtesseract_loaded(NULL, &tesseract_code_start, &tesseract_code_end)) {
             __atomic_store_n(&tesseract_found, 1, __ATOMIC_RELEASE);
         }
         pthread_mutex_unlock(&tesseract_looking);

@@ -17,7 +17,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["cache_file", "write_atomically"]
+__all__ = ["cache_file", "file_stamps", "write_atomically"]
 
 
 def cache_file(kind: str, made_from: object, suffix: str) -> Path:
@@ -25,6 +25,21 @@ def cache_file(kind: str, made_from: object, suffix: str) -> Path:
     key = hashlib.sha256(repr(made_from).encode()).hexdigest()[:16]
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "tgmonitor" / f"{kind}-{key}{suffix}"
+
+
+def file_stamps(paths: list[Path]) -> list[tuple[str, int, int]]:
+    """Each file's path, size and modification time (ns), for a key of what a cache was made
+    from: a file added, removed or changed gives a new key. A file that cannot be read is
+    (-1, -1)."""
+    stamps = []
+    for path in paths:
+        try:
+            info = path.stat()
+        except OSError:
+            stamps.append((str(path), -1, -1))
+        else:
+            stamps.append((str(path), info.st_size, info.st_mtime_ns))
+    return stamps
 
 
 def write_atomically(target: Path, data: bytes) -> None:

@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ocr.components import dilate, erode, label_components
-from ocr.disk_cache import cache_file, write_atomically
+from ocr.disk_cache import cache_file, file_stamps, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,7 @@ def template_fonts() -> tuple[str, ...]:
     candidate file's path, size and modification time (a stat each): a font installed, removed
     or updated gives a new key, and the fonts are drawn again."""
     candidates = _candidate_fonts()
-    stats = [(str(path), *_size_and_time(path)) for path in candidates]
-    cache = cache_file("fonts", (_VERSION, stats), ".txt")
+    cache = cache_file("fonts", (_VERSION, file_stamps(candidates)), ".txt")
     with contextlib.suppress(OSError, UnicodeDecodeError):
         return tuple(cache.read_text(encoding="utf-8").splitlines())
     paths = tuple(str(path) for path in candidates if _has_digits(str(path)))
@@ -111,14 +110,6 @@ def _candidate_fonts() -> list[Path]:
             if not any(word in name for word in _SKIP):
                 found.append(path)
     return found
-
-
-def _size_and_time(path: Path) -> tuple[int, int]:
-    try:
-        info = path.stat()
-    except OSError:
-        return -1, -1
-    return info.st_size, info.st_mtime_ns
 
 
 # --- features ---------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from monitor.core.store.schema import INDEX_VERSION
 from monitor.core.text import normalize, strip_proclitics
-from ocr.disk_cache import cache_file, write_atomically
+from ocr.disk_cache import cache_file, file_stamps, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +124,7 @@ def _extract(traineddata: Path) -> list[str]:
 def _cache_file(sources: list[Path]) -> Path:
     # INDEX_VERSION changes with every change of the fold (the index needs it too), so a cache of
     # words folded by an older normaliser is not read back.
-    stamps = [(str(p), p.stat().st_size, int(p.stat().st_mtime)) for p in sources]
-    return cache_file("lexicon", (_VERSION, INDEX_VERSION, stamps), ".txt")
+    return cache_file("lexicon", (_VERSION, INDEX_VERSION, file_stamps(sources)), ".txt")
 
 
 @lru_cache(maxsize=4)

@@ -125,9 +125,7 @@ static const struct {
         {"_ZN9tesseract8Convolve7ForwardEbRKNS_9NetworkIOEPKNS_15TransposedArrayEPNS_14NetworkScratchEPS1_",
          0x8149d318593b1520ULL},
     [FULLY_CONNECTED_STEP] = {"_ZN9tesseract14FullyConnected15ForwardTimeStepEiPf", 0x36f317f9969572b0ULL},
-    [COPY_TIME_STEP_GENERAL] =
-        {"_ZN9tesseract9NetworkIO19CopyTimeStepGeneralEiiiRKS0_ii",
-         0x2af4f95c4f8c433cULL},
+    [COPY_TIME_STEP_GENERAL] = {"_ZN9tesseract9NetworkIO19CopyTimeStepGeneralEiiiRKS0_ii", 0x2af4f95c4f8c433cULL},
     [RANDOMIZE] = {"_ZN9tesseract9NetworkIO9RandomizeEiiiPNS_5TRandE", 0xfe8195b5ad2d3195ULL},
     [RESIZE_TO_MAP] = {"_ZN9tesseract9NetworkIO11ResizeToMapEbRKNS_9StrideMapEi", 0xc5959f7332ae260fULL},
     [TANH_TABLE] = {"_ZN9tesseract9TanhTableE", 0x009395b575a0c253ULL},
@@ -147,13 +145,48 @@ static int with_avx2;
 static pthread_mutex_t checking = PTHREAD_MUTEX_INITIALIZER;
 static __thread unsigned long windows_run, gates_run;
 
-static int note_library(struct dl_phdr_info *info, size_t size, void *path) {
+/* --- Where libtesseract is ------------------------------------------------------------------- */
+
+typedef struct {
+    const char *path;
+    uintptr_t code_start, code_end; /* its executable segments */
+} Library;
+
+static int note_library(struct dl_phdr_info *info, size_t size, void *found) {
     (void)size;
-    if (info->dlpi_name != NULL && strstr(info->dlpi_name, "libtesseract.so") != NULL) {
-        *(const char **)path = info->dlpi_name;
-        return 1;
+    if (info->dlpi_name == NULL || strstr(info->dlpi_name, "libtesseract.so") == NULL) {
+        return 0;
     }
-    return 0;
+    Library *library = found;
+    library->path = info->dlpi_name;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *segment = &info->dlpi_phdr[i];
+        if (segment->p_type == PT_LOAD && (segment->p_flags & PF_X)) {
+            uintptr_t start = info->dlpi_addr + segment->p_vaddr, end = start + segment->p_memsz;
+            if (library->code_end == 0 || start < library->code_start) {
+                library->code_start = start;
+            }
+            if (end > library->code_end) {
+                library->code_end = end;
+            }
+        }
+    }
+    return 1;
+}
+
+int libtesseract_loaded(const char **path, uintptr_t *code_start, uintptr_t *code_end) {
+    Library found = {NULL, 0, 0};
+    if (!dl_iterate_phdr(note_library, &found) || found.path == NULL) {
+        return 0;
+    }
+    if (path != NULL) {
+        *path = found.path;
+    }
+    if (code_start != NULL && code_end != NULL) {
+        *code_start = found.code_start;
+        *code_end = found.code_end;
+    }
+    return 1;
 }
 
 static uint64_t bytes_hash(const void *start, size_t size) {
@@ -185,7 +218,7 @@ static void check_network(int from_tesseract) {
     pthread_mutex_lock(&checking);
     const char *path = NULL;
     void *library = NULL;
-    if (checked == 0 && dl_iterate_phdr(note_library, &path) && path != NULL) {
+    if (checked == 0 && libtesseract_loaded(&path, NULL, NULL)) {
         library = dlopen(path, RTLD_NOLOAD | RTLD_LAZY); /* dlsym in its own scope: its own definitions */
     }
     if (library != NULL) {

@@ -4,6 +4,9 @@
 
 #include <stdint.h>
 
+/* Whether libtesseract is loaded (a library named libtesseract.so*): its path and the bounds of its
+ * code, each where asked (NULL: not asked). */
+int libtesseract_loaded(const char **path, uintptr_t *code_start, uintptr_t *code_end);
 /* Whether the network's bookkeeping runs here: libtesseract is the build it was read from. */
 int network_is_ours(void);
 /* Convolve layers run here on the calling thread. */
