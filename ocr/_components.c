@@ -163,8 +163,91 @@ static PyObject *label(PyObject *self, PyObject *args) {
     return Py_BuildValue("(NiN)", labels_out, count, stats_out);
 }
 
+/* Whether piece b, ``gap`` pixels right of piece a, is on a's line: ``ocr.lines._linked``'s rules,
+ * in the same double arithmetic, so the lines found are the same. */
+static int linked(const int64_t *top, const int64_t *bottom, const uint8_t *flat, Py_ssize_t a,
+                  Py_ssize_t b, double gap) {
+    if (flat[a] || flat[b]) {
+        if (flat[a] && flat[b]) {
+            return 0;
+        }
+        Py_ssize_t bar = flat[a] ? a : b, other = flat[a] ? b : a;
+        double middle = (double)(top[bar] + bottom[bar]) / 2;
+        double height = (double)(bottom[other] - top[other]);
+        double slack = 0.2 * height;
+        return (double)top[other] - slack <= middle && middle <= (double)bottom[other] + slack &&
+               gap <= 0.8 * height;
+    }
+    int64_t overlap = (bottom[a] < bottom[b] ? bottom[a] : bottom[b]) - (top[a] > top[b] ? top[a] : top[b]);
+    int64_t ha = bottom[a] - top[a], hb = bottom[b] - top[b];
+    int64_t low = ha <= hb ? ha : hb, high = ha <= hb ? hb : ha;
+    return (double)overlap >= 0.3 * (double)low && high <= 3 * low;
+}
+
+/* ``chain(top, bottom, left, right, flat, min_height)``: the pieces of one mask (int64 arrays, and
+ * a byte per piece, sorted by their left edge) grouped into lines: for each piece, the index of
+ * the first piece of its group. ``ocr.lines._chain`` says why each rule. Why native: the pairs
+ * tested are tens of thousands per mask on a grainy poster, 0.06 s of Python per image. */
+static PyObject *chain(PyObject *self, PyObject *args) {
+    Py_buffer top_b, bottom_b, left_b, right_b, flat_b;
+    long long min_height;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*L", &top_b, &bottom_b, &left_b, &right_b, &flat_b, &min_height)) {
+        return NULL;
+    }
+    Py_buffer *all[] = {&top_b, &bottom_b, &left_b, &right_b, &flat_b};
+    Py_ssize_t n = flat_b.len;
+    PyObject *out = NULL;
+    if (top_b.len != n * 8 || bottom_b.len != n * 8 || left_b.len != n * 8 || right_b.len != n * 8 ||
+        n > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "chain needs four int64 arrays and one byte array of the same length");
+        goto done;
+    }
+    out = PyByteArray_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int32_t));
+    if (out == NULL) {
+        goto done;
+    }
+    int32_t *parent = (int32_t *)PyByteArray_AS_STRING(out);
+    const int64_t *top = top_b.buf, *bottom = bottom_b.buf, *left = left_b.buf, *right = right_b.buf;
+    const uint8_t *flat = flat_b.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        parent[i] = (int32_t)i;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        /* how far right a neighbour may start: half the width of a bar, else the height */
+        double reach_a = flat[i] ? (double)(right[i] - left[i]) / 2 : (double)(bottom[i] - top[i]);
+        double beyond = (double)right[i] + 4 * (reach_a > (double)min_height ? reach_a : (double)min_height);
+        for (Py_ssize_t j = i + 1; j < n; j++) {
+            double reach_b = flat[j] ? (double)(right[j] - left[j]) / 2 : (double)(bottom[j] - top[j]);
+            double gap = (double)(left[j] - right[i]);
+            if (gap > 1.5 * (reach_a >= reach_b ? reach_a : reach_b)) {
+                if ((double)left[j] > beyond) {
+                    break; /* sorted by left edge: no later piece starts nearer */
+                }
+                continue;
+            }
+            if (linked(top, bottom, flat, i, j, gap)) {
+                int32_t ri = root_of(parent, (int32_t)i), rj = root_of(parent, (int32_t)j);
+                if (ri != rj) {
+                    parent[ri > rj ? ri : rj] = ri < rj ? ri : rj; /* the first piece stays the root */
+                }
+            }
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        parent[i] = root_of(parent, (int32_t)i);
+    }
+    Py_END_ALLOW_THREADS
+done:
+    for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++) {
+        PyBuffer_Release(all[k]);
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"label", label, METH_VARARGS, "label(mask, width, height, connectivity) -> (labels, count, stats)"},
+    {"chain", chain, METH_VARARGS, "chain(top, bottom, left, right, flat, min_height) -> first piece of each one's line"},
     {NULL, NULL, 0, NULL},
 };
 

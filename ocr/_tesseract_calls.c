@@ -168,6 +168,7 @@ ANSWER(universal_skipped, PyLong_FromUnsignedLong, universal_not_built)
 ANSWER(network_is_ours_py, PyBool_FromLong, network_is_ours())
 ANSWER(convolutions, PyLong_FromUnsignedLong, network_windows_run())
 ANSWER(lstm_steps, PyLong_FromUnsignedLong, network_gates_run())
+ANSWER(pages_cut, PyLong_FromUnsignedLong, threshold_pages_cut())
 
 static PyObject *network_code_py(PyObject *self, PyObject *unused) {
     (void)self;
@@ -199,6 +200,8 @@ static PyMethodDef methods[] = {
      "Convolution layers run by ocr/tesseract_network.c on the calling thread."},
     {"lstm_steps", lstm_steps, METH_NOARGS,
      "LSTM time steps whose gates ocr/tesseract_network.c ran on the calling thread."},
+    {"pages_cut", pages_cut, METH_NOARGS,
+     "Pages ocr/tesseract_threshold.c cut into ink and paper on the calling thread."},
     {"network_code", network_code_py, METH_NOARGS,
      "(name, hash of its code as loaded, as expected) of each libtesseract function "
      "ocr/tesseract_network.c replaces or calls."},

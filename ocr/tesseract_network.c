@@ -81,30 +81,6 @@ enum { BATCH, HEIGHT, WIDTH };
 
 /* --- The functions replaced, and the build they were read from -------------------------------- */
 
-enum {
-    MAX_INDEX_OF_DIM,
-    IS_VALID,
-    IS_LAST,
-    ADD_OFFSET,
-    INCREMENT,
-    DECREMENT,
-    INIT_TO_LAST_OF_BATCH,
-    SET_T_FROM_INDICES,
-    WRITE_TIME_STEP_PART,
-    MAXPOOL_TIME_STEP,
-    CONVOLVE_FORWARD,
-    FULLY_CONNECTED_STEP,
-    COPY_TIME_STEP_GENERAL, /* not replaced: Convolve::Forward here does its copies as it does */
-    RANDOMIZE,              /* not replaced: called from here */
-    RESIZE_TO_MAP,          /* not replaced: called from here */
-    TANH_TABLE,             /* not a function: the table FULLY_CONNECTED_STEP's tanh reads */
-    LSTM_FORWARD,           /* not replaced: it hands its gates (LSTM_GATES) to GOMP_parallel_sections */
-    LSTM_GATES,             /* replaced (network_lstm_gates): LSTM::Forward's OpenMP sections (local) */
-    MATRIX_DOT_VECTOR,      /* not replaced: called from here */
-    LOGISTIC_TABLE,         /* not a function: the table the gates' logistic reads */
-    FUNCTIONS
-};
-
 static const struct {
     const char *name;
     uint64_t code; /* FNV-1a of the function's machine code in the checked build */
@@ -135,6 +111,10 @@ static const struct {
     [LSTM_GATES] = {"LSTM::Forward's gates (LSTM::Forward - 0x21f0, 0x750 bytes)", 0x3555120a5be0bbd1ULL},
     [MATRIX_DOT_VECTOR] = {"_ZNK9tesseract12WeightMatrix15MatrixDotVectorEPKaPf", 0xa20d2c217832a26aULL},
     [LOGISTIC_TABLE] = {"_ZN9tesseract13LogisticTableE", 0x1cd784464497b69cULL},
+    [HISTOGRAM_RECT] = {"_ZN9tesseract13HistogramRectENS_5ImageEiiiiiPi", 0x49393be01a86f75dULL},
+    [THRESHOLD_RECT_TO_PIX] =
+        {"_ZNK9tesseract16ImageThresholder18ThresholdRectToPixENS_5ImageEiRKSt6vectorIiSaIiEES6_PS1_",
+         0xd74f61533293ed13ULL},
 };
 
 static void *original[FUNCTIONS];  /* libtesseract's own functions */
@@ -253,6 +233,14 @@ static void check_network(int from_tesseract) {
 }
 
 /* Whether ours run (the known build); the first call from libtesseract checks. */
+static inline int ours(void);
+
+int tesseract_is_known(void) { return ours(); }
+
+void *tesseract_original(int which) { return which >= 0 && which < FUNCTIONS ? original[which] : NULL; }
+
+int tesseract_with_avx2(void) { return with_avx2; }
+
 static inline int ours(void) {
     int state = __atomic_load_n(&checked, __ATOMIC_ACQUIRE);
     if (__builtin_expect(state == 0, 0)) {

@@ -4,6 +4,41 @@
 
 #include <stdint.h>
 
+/* The functions of libtesseract replaced or called here (ocr/tesseract_network.c checks each one's
+ * code against the build they were read from; ocr/tesseract_threshold.c replaces the last two). */
+enum {
+    MAX_INDEX_OF_DIM,
+    IS_VALID,
+    IS_LAST,
+    ADD_OFFSET,
+    INCREMENT,
+    DECREMENT,
+    INIT_TO_LAST_OF_BATCH,
+    SET_T_FROM_INDICES,
+    WRITE_TIME_STEP_PART,
+    MAXPOOL_TIME_STEP,
+    CONVOLVE_FORWARD,
+    FULLY_CONNECTED_STEP,
+    COPY_TIME_STEP_GENERAL, /* not replaced: Convolve::Forward here does its copies as it does */
+    RANDOMIZE,              /* not replaced: called from here */
+    RESIZE_TO_MAP,          /* not replaced: called from here */
+    TANH_TABLE,             /* not a function: the table FULLY_CONNECTED_STEP's tanh reads */
+    LSTM_FORWARD,           /* not replaced: it hands its gates (LSTM_GATES) to GOMP_parallel_sections */
+    LSTM_GATES,             /* replaced (network_lstm_gates): LSTM::Forward's OpenMP sections (local) */
+    MATRIX_DOT_VECTOR,      /* not replaced: called from here */
+    LOGISTIC_TABLE,         /* not a function: the table the gates' logistic reads */
+    HISTOGRAM_RECT,         /* Otsu's histogram of a page (ocr/tesseract_threshold.c) */
+    THRESHOLD_RECT_TO_PIX,  /* a page cut at its thresholds (ocr/tesseract_threshold.c) */
+    FUNCTIONS
+};
+
+/* Whether libtesseract is the build these functions were read from (checked on the first call). */
+int tesseract_is_known(void);
+/* libtesseract's own function ``which`` (one of the above), found by the check. */
+void *tesseract_original(int which);
+/* Whether the processor has AVX2 and the tests did not ask for the scalar code. */
+int tesseract_with_avx2(void);
+
 /* Whether libtesseract is loaded (a library named libtesseract.so*): its path and the bounds of its
  * code, each where asked (NULL: not asked). */
 int libtesseract_loaded(const char **path, uintptr_t *code_start, uintptr_t *code_end);
@@ -18,5 +53,7 @@ int network_lstm_gates(void (*body)(void *), void *data);
 /* The i-th function replaced or called: its name, its code's hash as loaded and as expected (0: not
  * found, or libtesseract not loaded yet). 0 past the last one. */
 int network_code(int i, const char **name, uint64_t *found, uint64_t *expected);
+/* Pages ocr/tesseract_threshold.c cut into ink and paper on the calling thread. */
+unsigned long threshold_pages_cut(void);
 
 #endif

@@ -184,7 +184,7 @@ def test_the_network_code_checked_is_libtesseracts_own():
 
     assert library.library_version()  # tesserocr, and with it libtesseract, loaded
     code = _tesseract_calls.network_code()
-    assert len(code) == 20 and all(found for _, found, _ in code)
+    assert len(code) == 22 and all(found for _, found, _ in code)
     assert all(found == expected for _, found, expected in code), code
 
 
