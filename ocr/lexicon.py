@@ -22,6 +22,8 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from bisect import bisect_left
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,13 +40,31 @@ _LOCK = threading.Lock()
 
 
 class Lexicon:
-    """A set of folded words; :meth:`knows` accepts a folded OCR token."""
+    """A set of folded words; :meth:`knows` accepts a folded OCR token.
 
-    def __init__(self, words: set[str] | frozenset[str]) -> None:
-        self.words = frozenset(words)  # a frozenset is kept as it is, not copied
+    The words are kept as one sorted list and looked up by bisection: a one-image process
+    (``check --image``) reads the disk cache, already sorted, and a frozenset of its 290,000
+    words took 33 ms of CPU to hash them all, against about 1,000 lookups an image."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self._sorted = sorted(set(words))
+
+    @classmethod
+    def of_sorted(cls, words: list[str]) -> Lexicon:
+        """A lexicon of ``words``, distinct and sorted already (the disk cache), kept as they are."""
+        lexicon = cls.__new__(cls)
+        lexicon._sorted = words
+        return lexicon
 
     def __len__(self) -> int:
-        return len(self.words)
+        return len(self._sorted)
+
+    def __contains__(self, word: object) -> bool:
+        words = self._sorted
+        if not isinstance(word, str):
+            return False
+        at = bisect_left(words, word)
+        return at < len(words) and words[at] == word
 
     def knows(self, word: str) -> bool:
         """Whether ``word`` (already folded by ``normalize``) is a word of the language.
@@ -58,12 +78,12 @@ class Lexicon:
             return True
         if len(word) < 2:
             return False
-        if word in self.words:
+        if word in self:
             return True
         if "\u0600" <= word[0] <= "\u06ff":
-            return any(stem in self.words for stem in _arabic_stems(word))
+            return any(stem in self for stem in _arabic_stems(word))
         return word.isascii() and any(
-            word[:cut] in self.words and word[cut:] in self.words for cut in range(3, len(word) - 2)
+            word[:cut] in self and word[cut:] in self for cut in range(3, len(word) - 2)
         )
 
 
@@ -131,11 +151,11 @@ def _cache_file(sources: list[Path]) -> Path:
 def _load(languages: str) -> Lexicon:
     sources = [p for p in (_tessdata_file(lang) for lang in languages.split("+") if lang) if p is not None]
     if not sources:
-        return Lexicon(set())
+        return Lexicon(())
     cache = _cache_file(sources)
-    with contextlib.suppress(OSError):  # one word a line, no empty line: one frozenset, no copies
+    with contextlib.suppress(OSError):  # one word a line, sorted, no empty line: the list as it is
         text = cache.read_text(encoding="utf-8")
-        return Lexicon(frozenset(text.split("\n")) if text else frozenset())
+        return Lexicon.of_sorted(text.split("\n") if text else [])
     words = {folded for source in sources for word in _extract(source) if (folded := normalize(word))}
     words = {w for w in words if " " not in w}
     with contextlib.suppress(OSError):  # a read-only home: keep it in memory only

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -207,6 +208,7 @@ def test_a_poster_check_ends_without_the_teardown_and_with_all_its_output(
         args = ["check", "--image", str(poster), *output, "--exit-code", "--date", "2021-11-02"]
         done = _entry(*args)
         in_process = CliRunner().invoke(main, args)
+        assert gc.isenabled()  # stopped only in the console script, which exits right after
         assert done.returncode == in_process.exit_code == 1, done.stderr.decode()
         assert "teardown ran" not in done.stderr.decode()
         assert done.stdout.decode() == in_process.stdout
@@ -222,3 +224,18 @@ def test_a_failed_poster_check_still_says_why_and_exits_2(no_user_config, tmp_pa
     assert done.returncode == 2
     assert done.stderr.decode().startswith("error: ") and "junk.png" in done.stderr.decode()
     assert "teardown ran" not in done.stderr.decode()
+
+
+def test_only_the_console_script_stops_the_garbage_collector(monkeypatch) -> None:
+    from monitor import cli_context
+
+    monkeypatch.setattr(cli_context, "_quick_exit", False)
+    monkeypatch.setattr(cli_context, "_console_script", False)
+    cli_context.end_without_teardown()  # a caller of main (a test, a desk): it goes on afterwards
+    assert gc.isenabled() and cli_context.quick_exit_asked()
+    monkeypatch.setattr(cli_context, "_console_script", True)
+    try:
+        cli_context.end_without_teardown()  # the tgmonitor command, which exits when it is done
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

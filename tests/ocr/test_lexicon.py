@@ -1,0 +1,57 @@
+"""The words of Tesseract's own dictionaries (``ocr.lexicon``), the language model of the evidence step."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.core.text import normalize
+from ocr import lexicon
+from ocr.lexicon import Lexicon, lexicon_for
+
+
+def test_a_lexicon_looks_words_up_in_its_sorted_list():
+    words = Lexicon(["يوما", "باقي", "coming", "باقي", "the"])
+    assert len(words) == 4
+    assert "باقي" in words and "coming" in words and "the" in words
+    assert "باق" not in words and "comin" not in words and "" not in words and 59 not in words
+    assert list(Lexicon.of_sorted(sorted(["b", "a"]))._sorted) == ["a", "b"]
+    empty = Lexicon(())
+    assert len(empty) == 0 and "a" not in empty and not empty.knows("ab")
+
+
+def test_knows_numbers_stems_and_words_run_together():
+    words = Lexicon(["انتقام", "قادم", "days", "left", "the"])
+    assert words.knows("59") and words.knows("٥٩")  # numbers are words, Eastern digits too
+    assert words.knows("والانتقام")  # و + ال + a known word
+    assert words.knows("قادمون")  # a known word + a common suffix
+    assert words.knows("daysleft")  # a hashtag of two known words
+    assert not words.knows("xqzv") and not words.knows("ق")
+
+
+@pytest.mark.slow
+def test_the_dictionaries_of_ara_and_eng_from_tesseracts_models_and_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    lexicon._load.cache_clear()
+    try:
+        made = lexicon_for("ara+eng")  # extracted with combine_tessdata and dawg2wordlist
+        assert len(made) > 200_000
+        assert list((tmp_path / "tgmonitor").glob("lexicon-*.txt"))
+        lexicon._load.cache_clear()
+        cached = lexicon_for("ara+eng")  # read back from the disk cache
+        assert cached._sorted == made._sorted
+        for word in (
+            "the",
+            "coming",
+            "vengeance",
+            "الانتقام",
+            "قادم",
+            "باقي",
+            "يوما",
+            "رَمَضَان",
+            "إنتقام",
+            "أيام",
+        ):
+            assert cached.knows(normalize(word)), word
+        assert not cached.knows(normalize("xqzv")) and not cached.knows(normalize("ججججج"))
+    finally:
+        lexicon._load.cache_clear()
