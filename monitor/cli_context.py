@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import os
 import re
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +14,6 @@ import click
 
 from monitor.core.config import Config, load_config
 from monitor.core.errors import ArchiveError
-from monitor.core.store import archive_error
 
 
 @dataclass
@@ -136,6 +133,11 @@ def run_async(coro: Any) -> Any:
     restores the SIGINT handler through ``signal.signal``, which formats the old handler (that
     holds the task, and so its result) with ``repr``; a search hit of a 10 MB post took a second.
     """
+    import asyncio  # why: a command that needs no event loop or archive (``check``) starts
+    import sqlite3  # without asyncio and the store (0.04 s of imports)
+
+    from monitor.core.store import archive_error
+
     box: list[Any] = []
 
     async def main() -> None:

@@ -11,19 +11,19 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.text import Text
 
 from alerts.rules import load_rules
 from monitor.cli_context import AppContext, end_without_teardown, parse_when, pass_app, run_async
 from monitor.core.errors import ArchiveError, ImageError, OcrError
 from monitor.core.escape import dumps_json, for_terminal, terminal_spans
 from monitor.core.models import OcrOutcome
-from monitor.core.store import Archive
 from monitor.core.times import iso
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 _SEVERITY_STYLE = {"high": "bold white on red", "medium": "black on yellow", "low": "black on cyan"}
 _CONTEXT = 60  # characters of context shown around a match
@@ -117,6 +117,7 @@ def check_command(
 def _signature(app: AppContext, ref: str, rules: Any) -> tuple[Any, str]:
     """The signature of the archived channel ``ref`` (learned from its latest posts) and its label."""
     from alerts.signatures import learn_book  # why: only --channel reads the archive
+    from monitor.core.store import Archive
 
     async def go() -> tuple[Any, str]:
         async with await Archive.open(app.existing_db(), app.media_dir(), readonly=True) as archive:
@@ -134,6 +135,9 @@ def _show_signature(
     detector: Any, detection: Any, text: str, ocr_text: str | None, date: datetime, signature: Any, label: str
 ) -> None:
     """The channel's signature, and the matches it kept quiet in this text."""
+    from rich.console import Console  # why: --json prints without rich (0.015 s of imports)
+    from rich.text import Text
+
     from monitor.cmd_rules import signature_lines  # why: the one way a signature is shown
 
     out = Console(highlight=False, soft_wrap=True)
@@ -207,6 +211,9 @@ def _explain(detection: Any, text: str, date: datetime, rules_source: str, dated
     What the analyst checks is channel text: it reaches rich only as Text (never markup) and
     through :func:`for_terminal` (controls and bidi overrides shown, not obeyed).
     """
+    from rich.console import Console  # why: --json prints without rich (0.015 s of imports)
+    from rich.text import Text
+
     t = for_terminal
     out = Console(highlight=False, soft_wrap=True)
     if detection.alert:
@@ -322,6 +329,8 @@ def _highlighted(body: str, matches: list[Any], countdown: Any) -> Text:
     if countdown is not None:
         styles.append("underline bold magenta")
         spans.append((countdown.start, countdown.end))
+    from rich.text import Text
+
     escaped, moved = terminal_spans(body, spans)
     shown = Text(escaped)
     for style, (start, end) in zip(styles, moved, strict=True):

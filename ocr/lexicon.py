@@ -27,8 +27,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from monitor.core.store.schema import INDEX_VERSION
-from monitor.core.text import normalize, strip_proclitics
+from monitor.core.text import INDEX_VERSION, normalize, strip_proclitics
 from ocr.disk_cache import cache_file, file_stamps, write_atomically
 
 log = logging.getLogger(__name__)

@@ -34,9 +34,18 @@ from typing import overload
 from monitor.core import _native
 from monitor.core.fold_tables import build as _build_fold_tables
 
+INDEX_VERSION = "2"
+"""What :func:`~monitor.core.store.search.fts_row` makes of a text: bump it when the output changes
+for any input (the normaliser, ``words``, ``index_words``, all here), and every archive's index is
+rebuilt on opening; the OCR's dictionaries, folded by the same normaliser, are extracted again
+(``ocr.lexicon``). Kept here, beside what it versions: reading it does not import the store.
+``tests/core/test_store_index.py`` pins the output on a probe text to catch a change.
+Version 2: every Default_Ignorable code point is dropped (a word joiner inside a word had split it)."""
+
 __all__ = [
     "ARABIC_DIACRITICS",
     "ARABIC_PROCLITICS",
+    "INDEX_VERSION",
     "fold_digits",
     "index_text",
     "index_words",

@@ -34,8 +34,9 @@ from monitor.core.store.records import (
     SearchHit,
     countdown_row,
 )
-from monitor.core.store.schema import ID_SLOTS, INDEX_VERSION, MIGRATIONS
+from monitor.core.store.schema import ID_SLOTS, MIGRATIONS
 from monitor.core.store.search import SEARCH_BUDGET_S, QueryError, build_match_query, make_snippet
+from monitor.core.text import INDEX_VERSION  # the fold's version, kept with the fold
 
 __all__ = [
     "ID_SLOTS",

@@ -38,9 +38,10 @@ from monitor.core.store.opening import (
 )
 from monitor.core.store.posts import PostsMixin
 from monitor.core.store.scans import ScanStore
-from monitor.core.store.schema import INDEX_VERSION, MIGRATIONS, SchemaMixin
+from monitor.core.store.schema import MIGRATIONS, SchemaMixin
 from monitor.core.store.search import SearchMixin
 from monitor.core.store.users import UserStore
+from monitor.core.text import INDEX_VERSION
 
 
 class Archive(PostsMixin, MediaMixin, SearchMixin, ChannelsMixin, CollectionMixin, MetaMixin, SchemaMixin):

@@ -365,14 +365,6 @@ MIGRATIONS: list[str] = [
 """Append-only: step ``i`` takes the schema from ``user_version == i`` to ``i + 1``."""
 
 
-INDEX_VERSION = "2"
-"""What :func:`~monitor.core.store.search.fts_row` makes of a text: bump it when the output changes
-for any input (the normaliser, ``words``, ``index_words``), and every archive's index is rebuilt
-on opening.
-``tests/core/test_store_index.py`` pins the output on a probe text to catch a change.
-Version 2: every Default_Ignorable code point is dropped (a word joiner inside a word had split it)."""
-
-
 def split_sql(script: str) -> list[str]:
     """Split a migration script into statements (our scripts have no ``--`` or ``;`` in strings)."""
     code = "\n".join(line.split("--", 1)[0] for line in script.splitlines())

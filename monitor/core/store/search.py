@@ -24,8 +24,9 @@ from monitor.core.errors import ArchiveError
 from monitor.core.store.channels import ChannelsMixin
 from monitor.core.store.meta import MetaMixin
 from monitor.core.store.records import POST_COLUMNS, SearchHit, post_record
-from monitor.core.store.schema import ID_SLOTS, INDEX_VERSION
+from monitor.core.store.schema import ID_SLOTS
 from monitor.core.text import (
+    INDEX_VERSION,
     index_words,
     normalize,
     normalize_with_offsets,
