@@ -488,7 +488,8 @@ class OcrPool:
         outcome.text = finished["text"]
         outcome.doubtful = finished.get("doubtful", "")
         outcome.seconds = time.perf_counter() - started
-        # the passes Tesseract ran (a twin plane, ocr.planes.twin_planes, is not one)
+        # the passes Tesseract ran (a twin plane, ocr.planes.twin_planes, is not one; each part of the
+        # rows pass is one)
         outcome.extra = {"passes": len(readable) + len(names), "workers": len(job.workers)}
         return outcome
 
