@@ -232,6 +232,45 @@ def test_a_png_leptonica_writes_for_anyone_else_is_its_own():
         everyone.pixDestroy(ctypes.byref(pix))
 
 
+def test_the_pad_bits_are_leptonicas(tmp_path):
+    # pixSetPadBits here (reached through the global scope, as Leptonica's pixCreate and
+    # libtesseract reach it) sets the same bits as Leptonica's own, found in its own library:
+    # at every depth with padding, for either value, on rows that end inside a word.
+    from ocr import _tesseract_calls
+
+    everyone = ctypes.CDLL(None)
+    leptonica = ctypes.CDLL("liblept.so.5", mode=os.RTLD_NOLOAD)  # its own definitions first
+    for lib in (everyone, leptonica):
+        lib.pixCreate.restype = ctypes.c_void_p
+        lib.pixCreate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.pixSetAll.argtypes = [ctypes.c_void_p]
+        lib.pixSetPadBits.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        lib.pixGetData.restype = ctypes.POINTER(ctypes.c_uint32)
+        lib.pixGetData.argtypes = [ctypes.c_void_p]
+        lib.pixGetWpl.argtypes = [ctypes.c_void_p]
+        lib.pixDestroy.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
+    address = lambda function: ctypes.cast(function, ctypes.c_void_p).value  # noqa: E731
+    assert address(everyone.pixSetPadBits) != address(leptonica.pixSetPadBits)
+
+    def words_after(lib, width, height, depth, val):
+        pix = ctypes.c_void_p(everyone.pixCreate(width, height, depth))
+        try:
+            if val == 0:
+                everyone.pixSetAll(pix)  # every bit set: clearing the pad shows
+            assert lib.pixSetPadBits(pix, val) == 0
+            return list(everyone.pixGetData(pix)[: everyone.pixGetWpl(pix) * height])
+        finally:
+            everyone.pixDestroy(ctypes.byref(pix))
+
+    before = _tesseract_calls.pads_set()
+    for width, depth in ((33, 1), (70, 2), (45, 4), (13, 8), (7, 16), (64, 1), (101, 32)):
+        for val in (0, 1):
+            ours = words_after(everyone, width, 5, depth, val)
+            assert ours == words_after(leptonica, width, 5, depth, val), (width, depth, val)
+            assert len(set(ours)) > 1 or width * depth % 32 == 0  # the pad differs from the pixels
+    assert _tesseract_calls.pads_set() > before  # the calls above (and each pixCreate's) came here
+
+
 @pytest.mark.slow
 def test_a_pillow_plane_reads_as_the_command_reads_its_pgm(tmp_path):
     # tesserocr hands a Pillow image to Leptonica as a BMP, and a BMP carries a resolution (96 dpi
