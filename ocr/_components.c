@@ -13,15 +13,18 @@
  * row after row (scipy.ndimage.label's numbering); ``stats`` a bytearray of ``count * 5`` int64,
  * per component: top, bottom (exclusive), left, right (exclusive), area.
  *
- * Two passes with union-find: provisional labels are made in the order of the pixels that start
- * them, and a component's first pixel always starts one (no earlier pixel of it is a
- * neighbour), so the smallest provisional label of a component, kept as its root, is its first
- * pixel's; numbering the roots in order gives scipy's numbering.
+ * Two passes over the runs of set pixels of each row, with union-find: provisional labels are made
+ * in the order of the runs that start them, and a component's first pixel always starts one (no
+ * earlier pixel of it is a neighbour), so the smallest provisional label of a component, kept as
+ * its root, is its first run's; numbering the roots in order gives scipy's numbering. Runs, not
+ * pixels: a mask of letters is mostly empty rows and gaps, skipped eight bytes at a time, and the
+ * labels, boxes and areas are written a run at a time (5 -> 2 ms a mask of a 1600 px poster).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int32_t root_of(int32_t *parent, int32_t label) {
     int32_t root = label;
@@ -54,6 +57,39 @@ static int32_t join(int32_t *parent, int32_t a, int32_t b) {
     return rb;
 }
 
+/* The next set byte of ``row`` at or after ``x`` (``width`` if none), eight bytes at a time. */
+static Py_ssize_t next_set(const uint8_t *row, Py_ssize_t x, Py_ssize_t width) {
+    while (x < width && ((uintptr_t)(row + x) & 7) != 0) {
+        if (row[x]) {
+            return x;
+        }
+        x++;
+    }
+    for (; x + 8 <= width; x += 8) {
+        uint64_t word;
+        memcpy(&word, row + x, 8);
+        if (word != 0) {
+            break;
+        }
+    }
+    while (x < width && !row[x]) {
+        x++;
+    }
+    return x;
+}
+
+static Py_ssize_t next_clear(const uint8_t *row, Py_ssize_t x, Py_ssize_t width) {
+    while (x < width && row[x]) {
+        x++;
+    }
+    return x;
+}
+
+typedef struct {
+    int32_t start, end; /* [start, end) of one row */
+    int32_t label;      /* provisional, then final */
+} Run;
+
 static PyObject *label(PyObject *self, PyObject *args) {
     Py_buffer mask;
     Py_ssize_t width, height;
@@ -73,11 +109,16 @@ static PyObject *label(PyObject *self, PyObject *args) {
     }
     Py_ssize_t n = width * height;
     PyObject *labels_out = PyByteArray_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int32_t));
-    /* provisional labels: at most one per two pixels in a row, plus one; n + 1 is always enough */
-    int32_t *parent = malloc(((size_t)n + 1) * sizeof(int32_t));
-    int32_t *final = malloc(((size_t)n + 1) * sizeof(int32_t));
-    if (labels_out == NULL || parent == NULL || final == NULL) {
+    /* runs: at most one per two pixels of a row, plus one; each run at most one provisional label */
+    size_t most = (size_t)n / 2 + (size_t)height + 1;
+    Run *runs = malloc(most * sizeof(Run));
+    Py_ssize_t *row_runs = malloc(((size_t)height + 1) * sizeof(Py_ssize_t)); /* first run of each row */
+    int32_t *parent = malloc((most + 1) * sizeof(int32_t));
+    int32_t *final = malloc((most + 1) * sizeof(int32_t));
+    if (labels_out == NULL || runs == NULL || row_runs == NULL || parent == NULL || final == NULL) {
         Py_XDECREF(labels_out);
+        free(runs);
+        free(row_runs);
         free(parent);
         free(final);
         PyBuffer_Release(&mask);
@@ -86,44 +127,52 @@ static PyObject *label(PyObject *self, PyObject *args) {
     const uint8_t *set = mask.buf;
     int32_t *labels = (int32_t *)PyByteArray_AS_STRING(labels_out);
     int32_t made = 0, count = 0;
-    int corners = connectivity == 8;
+    const int reach = connectivity == 8; /* a run touches the runs above it that far past its ends */
+    Py_ssize_t total = 0;
 
     Py_BEGIN_ALLOW_THREADS
+    /* Pass 1: the runs of set pixels of each row, each labelled as the runs above it that it
+     * touches (their sets joined, the smaller root kept), or with a new label. A component's first
+     * pixel (row after row) starts its first run, whose label is the smallest of the component:
+     * numbering the roots in order gives scipy.ndimage.label's numbering, as pixel by pixel. */
     parent[0] = 0;
     for (Py_ssize_t y = 0; y < height; y++) {
         const uint8_t *row = set + y * width;
-        int32_t *here = labels + y * width;
-        const int32_t *above = y > 0 ? here - width : NULL;
-        for (Py_ssize_t x = 0; x < width; x++) {
-            if (!row[x]) {
-                here[x] = 0;
-                continue;
+        row_runs[y] = total;
+        Py_ssize_t above = y > 0 ? row_runs[y - 1] : total, above_end = y > 0 ? row_runs[y] : total;
+        for (Py_ssize_t x = next_set(row, 0, width); x < width; x = next_set(row, x, width)) {
+            Py_ssize_t end = next_clear(row, x, width);
+            int32_t found = 0;
+            /* runs above that end before this one begins (less the corner) touch no later run */
+            while (above < above_end && runs[above].end + reach <= x) {
+                above++;
             }
-            int32_t found = x > 0 ? here[x - 1] : 0;
-            if (above != NULL) {
-                found = join(parent, found, above[x]);
-                if (corners) {
-                    if (x > 0) {
-                        found = join(parent, found, above[x - 1]);
-                    }
-                    if (x + 1 < width) {
-                        found = join(parent, found, above[x + 1]);
-                    }
-                }
+            for (Py_ssize_t a = above; a < above_end && runs[a].start < end + reach; a++) {
+                found = join(parent, found, runs[a].label);
             }
             if (found == 0) {
                 found = ++made;
                 parent[found] = found;
             }
-            here[x] = found;
+            runs[total++] = (Run){(int32_t)x, (int32_t)end, found};
+            x = end;
         }
     }
+    row_runs[height] = total;
     final[0] = 0;
     for (int32_t l = 1; l <= made; l++) {
         final[l] = parent[l] == l ? ++count : final[root_of(parent, l)];
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        labels[i] = final[labels[i]];
+    /* Pass 2: the labels image, run by run */
+    for (Py_ssize_t y = 0; y < height; y++) {
+        int32_t *here = labels + y * width;
+        memset(here, 0, (size_t)width * sizeof(int32_t));
+        for (Py_ssize_t r = row_runs[y]; r < row_runs[y + 1]; r++) {
+            runs[r].label = final[runs[r].label];
+            for (int32_t x = runs[r].start; x < runs[r].end; x++) {
+                here[x] = runs[r].label;
+            }
+        }
     }
     Py_END_ALLOW_THREADS
 
@@ -133,6 +182,8 @@ static PyObject *label(PyObject *self, PyObject *args) {
     PyObject *stats_out = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)count * 5 * (Py_ssize_t)sizeof(int64_t));
     if (stats_out == NULL) {
         Py_DECREF(labels_out);
+        free(runs);
+        free(row_runs);
         return NULL;
     }
     int64_t *stats = (int64_t *)PyByteArray_AS_STRING(stats_out);
@@ -145,21 +196,19 @@ static PyObject *label(PyObject *self, PyObject *args) {
         s[3] = 0;
         s[4] = 0;
     }
-    for (Py_ssize_t y = 0; y < height; y++) {
-        const int32_t *here = labels + y * width;
-        for (Py_ssize_t x = 0; x < width; x++) {
-            if (here[x] == 0) {
-                continue;
-            }
-            int64_t *s = stats + 5 * (Py_ssize_t)(here[x] - 1);
+    for (Py_ssize_t y = 0; y < height; y++) { /* each component's box and area, run by run */
+        for (Py_ssize_t r = row_runs[y]; r < row_runs[y + 1]; r++) {
+            int64_t *s = stats + 5 * (Py_ssize_t)(runs[r].label - 1);
             if (y < s[0]) s[0] = y;
             if (y + 1 > s[1]) s[1] = y + 1;
-            if (x < s[2]) s[2] = x;
-            if (x + 1 > s[3]) s[3] = x + 1;
-            s[4] += 1;
+            if (runs[r].start < s[2]) s[2] = runs[r].start;
+            if (runs[r].end > s[3]) s[3] = runs[r].end;
+            s[4] += runs[r].end - runs[r].start;
         }
     }
     Py_END_ALLOW_THREADS
+    free(runs);
+    free(row_runs);
     return Py_BuildValue("(NiN)", labels_out, count, stats_out);
 }
 
