@@ -1,6 +1,6 @@
 """What the OCR keeps between processes, in ``$XDG_CACHE_HOME/tgmonitor`` (``~/.cache/tgmonitor``):
 Tesseract's word lists folded (``ocr.lexicon``), the digit reader's examples and the fonts they
-are drawn from (``ocr.glyphs``).
+are drawn from (``ocr.glyphs``), the command's version and languages (``ocr.tesseract``).
 
 Each file is named by a key of what it was made from (versions, source files' sizes and times),
 so a change of those gives a new file instead of reading a stale one; and each is written beside

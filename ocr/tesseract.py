@@ -16,6 +16,7 @@ that installs it (:func:`install_command`).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
@@ -36,6 +37,7 @@ from pathlib import Path
 from PIL import Image
 
 from monitor.core.errors import OcrError
+from ocr.disk_cache import cache_file, file_stamps, write_atomically
 from ocr.library import library_tsv, library_version, preload
 from ocr.readings import Word
 from ocr.settings import OcrSettings
@@ -77,8 +79,30 @@ _TESSDATA_IN = re.compile(r'languages in "([^"]+)"')
 
 @lru_cache(maxsize=1)
 def _tesseract_info_cached(cmd: str) -> tuple[str, tuple[str, ...], str]:
+    """The command's version, languages and tessdata folder: asked of the command once, then
+    kept on disk (``ocr.disk_cache``) under the stamps of what they come from (the command's
+    file, the folders Tesseract finds its models in, ``TESSDATA_PREFIX``): the two runs cost 20 ms
+    of every ``check --image`` before it could do anything else, and change only when a package
+    is installed or removed, which changes a stamp."""
+    folders = sorted(Path("/usr/share/tesseract-ocr").glob("*/tessdata"))
+    prefix = os.environ.get("TESSDATA_PREFIX", "")
+    stamps = file_stamps([Path(cmd).resolve(), *folders, *([Path(prefix)] if prefix else [])])
+    cache = cache_file("tesseract", (_INFO_VERSION, cmd, prefix, stamps), ".json")
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        version, languages, tessdata = json.loads(cache.read_text(encoding="utf-8"))
+        return str(version), tuple(str(lang) for lang in languages), str(tessdata)
+    version, languages, tessdata = _ask_tesseract(cmd)
+    with contextlib.suppress(OSError):  # a read-only home: asked again next time
+        write_atomically(cache, json.dumps([version, list(languages), tessdata]).encode())
+    return version, languages, tessdata
+
+
+_INFO_VERSION = 1  # bump when what is kept of the command's answers changes
+
+
+def _ask_tesseract(cmd: str) -> tuple[str, tuple[str, ...], str]:
     env = _env()
-    try:  # both at once: each start of the command costs 20 ms, paid by every ``check --image``
+    try:  # both at once: each start of the command costs 20 ms
         with ThreadPoolExecutor(2) as both:
             asked = [
                 both.submit(
