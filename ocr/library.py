@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import logging
 import math
 import os
@@ -96,8 +95,9 @@ def _quiet_leptonica() -> None:
     the message level of the Leptonica tesserocr uses: Debian's (``liblept``), or the one a
     wheel bundles (``tesserocr.libs``)."""
     bundled = sorted((Path(tesserocr.__file__).parent.parent / "tesserocr.libs").glob("libleptonica*"))
-    system = ctypes.util.find_library("lept")
-    for lib in [*(str(path) for path in bundled), *([system] if system else [])]:
+    for lib in [*(str(path) for path in bundled), None]:
+        # None: the process's global scope, where Debian's Leptonica is, loaded with
+        # ocr._tesseract_calls (ctypes.util.find_library ran ldconfig twice, 20 ms, to name it)
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(lib).setMsgSeverity(_LEPTONICA_QUIET)
 

@@ -232,6 +232,23 @@ def test_a_png_leptonica_writes_for_anyone_else_is_its_own():
         everyone.pixDestroy(ctypes.byref(pix))
 
 
+def test_leptonicas_complaints_stay_out_of_the_terminal(capfd):
+    # Leptonica prints its errors on stderr (the command's went to a pipe); the library quiets the
+    # Leptonica tesserocr uses, found in the process's global scope.
+    everyone = ctypes.CDLL(None)
+    everyone.pixGetWidth.argtypes = [ctypes.c_void_p]
+    everyone.setMsgSeverity.argtypes = [ctypes.c_int]
+    library._quiet_leptonica()
+    try:
+        everyone.pixGetWidth(None)  # "Error in pixGetWidth: pix not defined" when loud
+        assert "pix not defined" not in capfd.readouterr().err
+    finally:
+        everyone.setMsgSeverity(3)  # L_SEVERITY_INFO, Leptonica's default: loud again
+    everyone.pixGetWidth(None)
+    assert "pix not defined" in capfd.readouterr().err  # it would have printed
+    everyone.setMsgSeverity(library._LEPTONICA_QUIET)
+
+
 def test_the_pad_bits_are_leptonicas(tmp_path):
     # pixSetPadBits here (reached through the global scope, as Leptonica's pixCreate and
     # libtesseract reach it) sets the same bits as Leptonica's own, found in its own library:
