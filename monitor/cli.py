@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from monitor.cli_context import AppContext, in_console_script, quick_exit_asked
+from monitor.cli_context import AppContext, declare_console_script, quick_exit_asked
 from monitor.core.errors import MonitorError
 from monitor.core.escape import for_terminal
 
@@ -103,7 +103,7 @@ def entry(prog_name: str | None = None) -> None:
     (:func:`monitor.cli_context.end_without_teardown`) an exit without the interpreter's
     teardown, once the logs and the output are flushed. In-process callers (tests, the desks)
     call :func:`main` and never end this way."""
-    in_console_script()
+    declare_console_script()
     try:
         main(prog_name=prog_name)
     except SystemExit as done:

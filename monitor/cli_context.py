@@ -62,7 +62,7 @@ _quick_exit = False
 _console_script = False
 
 
-def in_console_script() -> None:
+def declare_console_script() -> None:
     """Say that this process is the ``tgmonitor`` command itself (``monitor.cli.entry``), not a
     caller of :func:`monitor.cli.main` that goes on after it (tests, the desks)."""
     global _console_script
@@ -133,8 +133,10 @@ def run_async(coro: Any) -> Any:
     restores the SIGINT handler through ``signal.signal``, which formats the old handler (that
     holds the task, and so its result) with ``repr``; a search hit of a 10 MB post took a second.
     """
-    import asyncio  # why: a command that needs no event loop or archive (``check``) starts
-    import sqlite3  # without asyncio and the store (0.04 s of imports)
+    # why here: a command that needs no event loop or archive (``check``) starts without
+    # asyncio and the store (0.04 s of imports)
+    import asyncio
+    import sqlite3
 
     from monitor.core.store import archive_error
 

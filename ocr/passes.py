@@ -33,7 +33,15 @@ from ocr.settings import OcrSettings
 from ocr.tesseract import tesseract_batch, tesseract_words
 from ocr.voting import merge_passes
 
-__all__ = ["models_of", "plane_batches", "read_plane", "read_planes", "read_second", "second_passes"]
+__all__ = [
+    "ROWS_PARTS",
+    "models_of",
+    "plane_batches",
+    "read_plane",
+    "read_planes",
+    "read_second",
+    "second_passes",
+]
 
 
 _COUNTDOWN_HINT = re.compile(
@@ -43,7 +51,8 @@ _DIGITISH = re.compile(r"[0-9٠-٩۰-۹]")
 _ROW_PLANES = ("white-fill", "black-fill", "grey")
 _ROW_HEIGHT = 48
 _MAX_ROWS = 12
-_ROWS_PARTS = 2  # the rows pass's stacks, each one Tesseract run (``_rows_of_part``)
+ROWS_PARTS = (f"{ROWS_PASS}:0", f"{ROWS_PASS}:1")
+"""The rows pass's two stacks, each one Tesseract run (``_rows_of_part``), as second passes."""
 
 
 def read_plane(plane: Image.Image | str | Path, settings: OcrSettings, name: str = "") -> list[list[Word]]:
@@ -119,7 +128,7 @@ def second_passes(settings: OcrSettings) -> list[str]:
     """The passes that need the plane passes first: each is one more Tesseract run (``read_second``)."""
     names = []
     if settings.row_pass:  # two parts, side by side (``_rows_of_part``)
-        names += [f"{ROWS_PASS}:{part}" for part in range(_ROWS_PARTS)]
+        names += ROWS_PARTS
     if settings.digits_pass and settings.digits_model:
         names.append(DIGITS_PASS)
     return names
@@ -139,9 +148,8 @@ def read_second(
     first = [r for r in results if r.frame == 0 and not r.plane.startswith(DOUBLED_PREFIX)]
     if not first or not first_planes:
         return PassResult(0, name, [])
-    if name.startswith(f"{ROWS_PASS}:"):  # one part of the rows, read as the rows pass
-        part = int(name.removeprefix(f"{ROWS_PASS}:"))
-        return PassResult(0, ROWS_PASS, _rows_pass(first, first_planes, settings, part))
+    if name in ROWS_PARTS:  # one part of the rows, read as the rows pass
+        return PassResult(0, ROWS_PASS, _rows_pass(first, first_planes, settings, ROWS_PARTS.index(name)))
     if name == DIGITS_PASS:
         texts = _digits_pass(merge_passes(first, settings), first_planes, settings)
         return PassResult(0, name, [[Word(text, 100.0, 0, 0, 0, 0)] for text in texts])
@@ -174,7 +182,7 @@ def _rows(results: list[PassResult], settings: OcrSettings) -> list[tuple[int, i
 def _rows_pass(
     results: list[PassResult], planes: Mapping[str, Image.Image], settings: OcrSettings, part: int
 ) -> list[list[Word]]:
-    rows: list[list[tuple[Image.Image, tuple[int, int, int, int]]]] = []  # a row's crops and its box
+    rows: list[list[tuple[Image.Image, Box]]] = []  # each row's crops, with the row's box
     for left, top, right, bottom in _rows(results, settings)[:_MAX_ROWS]:
         height = bottom - top
         if height < 8:
@@ -230,8 +238,8 @@ def _rows_pass(
 def _rows_of_part(
     rows: list[list[tuple[Image.Image, Box]]], part: int
 ) -> list[list[tuple[Image.Image, Box]]]:
-    """The rows (in their order) that part ``part`` of the rows pass reads: the first rows up to
-    half of all their crops' pixels, then the rest. Each part is a Tesseract run of its own, so the
+    """The rows (in their order) that part ``part`` (0 or 1) of the rows pass reads: the first rows
+    up to half of all their crops' pixels, then the rest. Each part is a Tesseract run of its own, so the
     two go side by side on two cores (or pool workers); read as one stack, the rows were the last
     run of an image, with the other core idle (0.24 s an image on the real set)."""
     areas = [sum(crop.width * crop.height for crop, _ in row) for row in rows]

@@ -80,24 +80,29 @@ _TESSDATA_IN = re.compile(r'languages in "([^"]+)"')
 @lru_cache(maxsize=1)
 def _tesseract_info_cached(cmd: str) -> tuple[str, tuple[str, ...], str]:
     """The command's version, languages and tessdata folder: asked of the command once, then
-    kept on disk (``ocr.disk_cache``) under the stamps of what they come from (the command's
-    file, the folders Tesseract finds its models in, ``TESSDATA_PREFIX``): the two runs cost 20 ms
-    of every ``check --image`` before it could do anything else, and change only when a package
-    is installed or removed, which changes a stamp."""
-    folders = sorted(Path("/usr/share/tesseract-ocr").glob("*/tessdata"))
+    kept on disk (``ocr.disk_cache``) under the stamps of what they come from (the command's file
+    and ``TESSDATA_PREFIX`` in the key, the models' folder it named in the file). The two runs cost
+    20 ms of every ``check --image`` before it could do anything else; the answers change only
+    when a package is installed or removed, which changes a stamp."""
     prefix = os.environ.get("TESSDATA_PREFIX", "")
-    stamps = file_stamps([Path(cmd).resolve(), *folders, *([Path(prefix)] if prefix else [])])
-    cache = cache_file("tesseract", (_INFO_VERSION, cmd, prefix, stamps), ".json")
+    cache = cache_file("tesseract", (_INFO_VERSION, cmd, prefix, file_stamps([Path(cmd).resolve()])), ".json")
     with contextlib.suppress(OSError, ValueError, TypeError):
-        version, languages, tessdata = json.loads(cache.read_text(encoding="utf-8"))
-        return str(version), tuple(str(lang) for lang in languages), str(tessdata)
+        version, languages, tessdata, folder = json.loads(cache.read_text(encoding="utf-8"))
+        if folder == _folder_stamp(tessdata):  # no language added or removed since
+            return str(version), tuple(str(lang) for lang in languages), str(tessdata)
     version, languages, tessdata = _ask_tesseract(cmd)
     with contextlib.suppress(OSError):  # a read-only home: asked again next time
-        write_atomically(cache, json.dumps([version, list(languages), tessdata]).encode())
+        kept = [version, list(languages), tessdata, _folder_stamp(tessdata)]
+        write_atomically(cache, json.dumps(kept).encode())
     return version, languages, tessdata
 
 
-_INFO_VERSION = 1  # bump when what is kept of the command's answers changes
+def _folder_stamp(tessdata: str) -> list[object]:
+    """The tessdata folder's stamp (a model file added or removed changes its time), as JSON keeps it."""
+    return list(file_stamps([Path(tessdata)])[0]) if tessdata else []
+
+
+_INFO_VERSION = 2  # bump when what is kept of the command's answers changes
 
 
 def _ask_tesseract(cmd: str) -> tuple[str, tuple[str, ...], str]:

@@ -153,11 +153,14 @@ void _ZNK9tesseract16ImageThresholder18ThresholdRectToPixENS_5ImageEiRKSt6vector
     const void *thresholder, PIX *src, int channels, const int *const *thresholds, const int *const *hi_values,
     PIX **out) {
     typedef void (*Own)(const void *, PIX *, int, const int *const *, const int *const *, PIX **);
+    if (!tesseract_is_known() || !tesseract_with_avx2()) { /* its members are read only in the known build */
+        ((Own)tesseract_original(THRESHOLD_RECT_TO_PIX))(thresholder, src, channels, thresholds, hi_values, out);
+        return;
+    }
     const int left = RECT(thresholder, 0x2c), top = RECT(thresholder, 0x30);
     const int width = RECT(thresholder, 0x34), height = RECT(thresholder, 0x38);
     /* std::vector<int>: its first member points at its data */
-    if (!tesseract_is_known() || !tesseract_with_avx2() || channels != 1 || pixGetDepth(src) != 8 ||
-        (left & 3) != 0 || left < 0 || top < 0 || width <= 0 || height <= 0 ||
+    if (channels != 1 || pixGetDepth(src) != 8 || (left & 3) != 0 || left < 0 || top < 0 || width <= 0 || height <= 0 ||
         left + width > (int)pixGetWidth(src) || top + height > (int)pixGetHeight(src) ||
         (*thresholds)[0] < 0 || (*thresholds)[0] >= 255 || (*hi_values)[0] < 0) {
         ((Own)tesseract_original(THRESHOLD_RECT_TO_PIX))(thresholder, src, channels, thresholds, hi_values, out);

@@ -33,13 +33,22 @@ def test_the_commands_answers_are_kept_on_disk(fresh, monkeypatch):
     assert tesseract.tesseract_info() == asked  # read back, the command not run
 
 
-def test_another_tessdata_folder_asks_the_command_again(fresh, monkeypatch):
-    tesseract.tesseract_info()
+def test_a_model_added_or_another_folder_asks_the_command_again(fresh, monkeypatch):
+    real = tesseract.tesseract_info()
+    models = fresh / "models"  # a tessdata folder of our own: the real models, linked
+    models.mkdir()
+    for name in ("ara", "eng"):
+        (models / f"{name}.traineddata").symlink_to(f"{real['tessdata'].rstrip('/')}/{name}.traineddata")
+    monkeypatch.setenv("TESSDATA_PREFIX", str(models))
     tesseract._tesseract_info_cached.cache_clear()
-    (fresh / "models").mkdir()
-    monkeypatch.setenv("TESSDATA_PREFIX", str(fresh / "models"))  # a new stamp, a new key
+    ours = tesseract.tesseract_info()  # another prefix, another key: the command runs
+    assert ours["tessdata"].rstrip("/") == str(models) and set(ours["languages"]) == {"ara", "eng"}
+    tesseract._tesseract_info_cached.cache_clear()
     monkeypatch.setattr(subprocess, "run", _no_command)
-    with pytest.raises(OcrError, match="cannot be run"):
+    assert tesseract.tesseract_info() == ours  # the same folder, as it was: from the disk
+    (models / "osd.traineddata").symlink_to(f"{real['tessdata'].rstrip('/')}/osd.traineddata")
+    tesseract._tesseract_info_cached.cache_clear()
+    with pytest.raises(OcrError, match="cannot be run"):  # a model added: the command is asked
         tesseract.tesseract_info()
 
 
@@ -49,4 +58,4 @@ def test_a_damaged_cache_file_is_asked_again(fresh):
     kept.write_text("[1, 2", encoding="utf-8")
     tesseract._tesseract_info_cached.cache_clear()
     assert tesseract.tesseract_info() == asked
-    assert kept.read_text(encoding="utf-8").startswith('["5.')
+    assert kept.read_text(encoding="utf-8").startswith('["5.')  # written again, whole
