@@ -232,15 +232,16 @@ static void check_network(int from_tesseract) {
     pthread_mutex_unlock(&checking);
 }
 
-/* Whether ours run (the known build); the first call from libtesseract checks. */
 static inline int ours(void);
 
+/* For ocr/tesseract_threshold.c (tesseract_network.h): the check, the originals, AVX2 or not. */
 int tesseract_is_known(void) { return ours(); }
 
 void *tesseract_original(int which) { return which >= 0 && which < FUNCTIONS ? original[which] : NULL; }
 
-int tesseract_with_avx2(void) { return with_avx2; }
+int tesseract_with_avx2(void) { return with_avx2; } /* set by the check, before ``checked`` */
 
+/* Whether ours run (the known build); the first call from libtesseract checks. */
 static inline int ours(void) {
     int state = __atomic_load_n(&checked, __ATOMIC_ACQUIRE);
     if (__builtin_expect(state == 0, 0)) {

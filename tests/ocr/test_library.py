@@ -239,17 +239,17 @@ def test_leptonicas_complaints_stay_out_of_the_terminal(capfd):
     everyone.pixGetWidth.argtypes = [ctypes.c_void_p]
     everyone.setMsgSeverity.argtypes = [ctypes.c_int]
     library._quiet_leptonica()
+    everyone.pixGetWidth(None)  # "Error in pixGetWidth: pix not defined" when loud
+    assert "pix not defined" not in capfd.readouterr().err
     try:
-        everyone.pixGetWidth(None)  # "Error in pixGetWidth: pix not defined" when loud
-        assert "pix not defined" not in capfd.readouterr().err
-    finally:
         everyone.setMsgSeverity(3)  # L_SEVERITY_INFO, Leptonica's default: loud again
-    everyone.pixGetWidth(None)
-    assert "pix not defined" in capfd.readouterr().err  # it would have printed
-    everyone.setMsgSeverity(library._LEPTONICA_QUIET)
+        everyone.pixGetWidth(None)
+        assert "pix not defined" in capfd.readouterr().err  # it would have printed
+    finally:
+        everyone.setMsgSeverity(library._LEPTONICA_QUIET)
 
 
-def test_the_pad_bits_are_leptonicas(tmp_path):
+def test_the_pad_bits_are_leptonicas():
     # pixSetPadBits here (reached through the global scope, as Leptonica's pixCreate and
     # libtesseract reach it) sets the same bits as Leptonica's own, found in its own library:
     # at every depth with padding, for either value, on rows that end inside a word.
