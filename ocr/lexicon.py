@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shutil
 import subprocess
 import tempfile
@@ -27,8 +26,10 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
+from monitor.core.errors import OcrError
 from monitor.core.text import INDEX_VERSION, normalize, strip_proclitics
 from ocr.disk_cache import cache_file, file_stamps, write_atomically
+from ocr.tesseract import tesseract_info
 
 log = logging.getLogger(__name__)
 
@@ -99,19 +100,14 @@ def _arabic_stems(word: str) -> list[str]:
 
 
 def _tessdata_file(language: str) -> Path | None:
-    for base in _tessdata_dirs():
-        candidate = base / f"{language}.traineddata"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _tessdata_dirs() -> list[Path]:
-    dirs = []
-    if os.environ.get("TESSDATA_PREFIX"):
-        dirs.append(Path(os.environ["TESSDATA_PREFIX"]))
-    dirs += sorted(Path("/usr/share/tesseract-ocr").glob("*/tessdata"), reverse=True)
-    return dirs
+    """The model of ``language`` in the folder the ``tesseract`` command reads its models from
+    (``ocr.tesseract.tesseract_info``, which also honours ``TESSDATA_PREFIX``)."""
+    try:
+        folder = tesseract_info()["tessdata"]
+    except OcrError:  # no Tesseract: no dictionaries either (the OCR says why, not this)
+        return None
+    candidate = Path(folder) / f"{language}.traineddata"
+    return candidate if folder and candidate.is_file() else None
 
 
 def _extract(traineddata: Path) -> list[str]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from PIL import Image
 
@@ -51,6 +52,7 @@ _DIGITISH = re.compile(r"[0-9٠-٩۰-۹]")
 _ROW_PLANES = ("white-fill", "black-fill", "grey")
 _ROW_HEIGHT = 48
 _MAX_ROWS = 12
+_Row = TypeVar("_Row")
 ROWS_PARTS = (f"{ROWS_PASS}:0", f"{ROWS_PASS}:1")
 """The rows pass's two stacks, each one Tesseract run (``_rows_of_part``), as second passes."""
 
@@ -182,13 +184,15 @@ def _rows(results: list[PassResult], settings: OcrSettings) -> list[tuple[int, i
 def _rows_pass(
     results: list[PassResult], planes: Mapping[str, Image.Image], settings: OcrSettings, part: int
 ) -> list[list[Word]]:
-    rows: list[list[tuple[Image.Image, Box]]] = []  # each row's crops, with the row's box
+    # each row's cuts (a plane's name, the box cut from it, the crop's size once at least 48 px
+    # tall), worked out before any pixel is cut: each part cuts only the rows it reads
+    rows: list[tuple[Box, list[tuple[str, Box, tuple[int, int]]]]] = []
     for left, top, right, bottom in _rows(results, settings)[:_MAX_ROWS]:
         height = bottom - top
         if height < 8:
             continue
         pad = max(4, height // 4)
-        row = []
+        cuts = []
         for name in _ROW_PLANES:
             plane = planes.get(name)
             if plane is None:
@@ -199,18 +203,27 @@ def _rows_pass(
                 min(plane.width, right + pad),
                 min(plane.height, bottom + pad),
             )
-            crop = plane.crop(box).convert("L")
-            if crop.height < _ROW_HEIGHT:
-                scale = _ROW_HEIGHT / crop.height
-                crop = crop.resize((max(1, int(crop.width * scale)), _ROW_HEIGHT), Image.Resampling.LANCZOS)
-            row.append((crop, (left, top, right, bottom)))
-        if row:
-            rows.append(row)
-    chosen = [cut for row in _rows_of_part(rows, part) for cut in row]
+            width, tall = box[2] - box[0], box[3] - box[1]
+            if tall < _ROW_HEIGHT:
+                width, tall = max(1, int(width * (_ROW_HEIGHT / tall))), _ROW_HEIGHT
+            cuts.append((name, box, (width, tall)))
+        if cuts:
+            rows.append(((left, top, right, bottom), cuts))
+    areas = [sum(width * tall for _, _, (width, tall) in cuts) for _, cuts in rows]
+    chosen = [
+        (origin, name, box, size)
+        for origin, cuts in _rows_of_part(rows, areas, part)
+        for name, box, size in cuts
+    ]
     if not chosen:
         return []
-    crops = [crop for crop, _ in chosen]
-    origins = [origin for _, origin in chosen]
+    crops = []
+    for _, name, box, size in chosen:
+        crop = planes[name].crop(box).convert("L")
+        if crop.size != size:
+            crop = crop.resize(size, Image.Resampling.LANCZOS)
+        crops.append(crop)
+    origins = [origin for origin, _, _, _ in chosen]
     stacked, offsets = _stack_crops_at(crops)
     found = tesseract_words(stacked, settings.languages, 6, _pass_timeout(settings), settings.tesseract)
     out = []
@@ -235,14 +248,12 @@ def _rows_pass(
     return out
 
 
-def _rows_of_part(
-    rows: list[list[tuple[Image.Image, Box]]], part: int
-) -> list[list[tuple[Image.Image, Box]]]:
-    """The rows (in their order) that part ``part`` (0 or 1) of the rows pass reads: the first rows
-    up to half of all their crops' pixels, then the rest. Each part is a Tesseract run of its own, so the
-    two go side by side on two cores (or pool workers); read as one stack, the rows were the last
-    run of an image, with the other core idle (0.24 s an image on the real set)."""
-    areas = [sum(crop.width * crop.height for crop, _ in row) for row in rows]
+def _rows_of_part(rows: list[_Row], areas: list[int], part: int) -> list[_Row]:
+    """The rows (in their order) that part ``part`` (0 or 1) of the rows pass reads, given each
+    row's pixels once cut (``areas``): the first rows up to half of all the pixels, then the rest.
+    Each part is a Tesseract run of its own, so the two go side by side on two cores (or pool
+    workers); read as one stack, the rows were the last run of an image, with the other core
+    idle (0.24 s an image on the real set)."""
     total, running, cut = sum(areas), 0, len(rows)
     for index, area in enumerate(areas):
         running += area

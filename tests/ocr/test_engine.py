@@ -265,17 +265,15 @@ def test_line_stacks_run_before_the_planes_still_waiting():
 
 
 def test_the_rows_are_read_in_two_parts_of_about_half_their_pixels():
-    from PIL import Image
-
     from ocr.passes import _rows_of_part
 
-    def row(width: int, height: int, top: int) -> list:
-        return [(Image.new("L", (width, height), 255), (0, top, width, top + height))] * 3
+    def part(rows: list, number: int) -> list:  # each row: its three crops' width and height
+        return _rows_of_part(rows, [3 * width * height for width, height in rows], number)
 
-    rows = [row(400, 48, 0), row(900, 120, 60), row(300, 48, 200), row(300, 48, 260)]
-    first, second = _rows_of_part(rows, 0), _rows_of_part(rows, 1)
+    rows = [(400, 48), (900, 120), (300, 48), (300, 48)]
+    first, second = part(rows, 0), part(rows, 1)
     assert first + second == rows  # every row once, in its order
     assert first == rows[:2] and second == rows[2:]  # the tall row ends the first half
-    assert _rows_of_part([rows[1], rows[0]], 0) == [rows[1]]  # one large row is a part of its own
-    assert _rows_of_part(rows[:1], 0) == rows[:1] and _rows_of_part(rows[:1], 1) == []
-    assert _rows_of_part([], 0) == [] and _rows_of_part([], 1) == []
+    assert part([rows[1], rows[0]], 0) == [rows[1]]  # one large row is a part of its own
+    assert part(rows[:1], 0) == rows[:1] and part(rows[:1], 1) == []
+    assert part([], 0) == [] and part([], 1) == []

@@ -202,23 +202,36 @@ def test_a_model_load_builds_no_universal_ambiguities():
         api.End()
 
 
+def _leptonica(lib: ctypes.CDLL) -> ctypes.CDLL:
+    """``lib`` (the process's global scope, or Leptonica's own library) with the signatures of the
+    Leptonica functions these tests call."""
+    lib.pixCreate.restype = ctypes.c_void_p
+    lib.pixCreate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    lib.pixDestroy.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
+    lib.pixSetAll.argtypes = [ctypes.c_void_p]
+    lib.pixSetPadBits.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.pixGetData.restype = ctypes.POINTER(ctypes.c_uint32)
+    lib.pixGetData.argtypes = [ctypes.c_void_p]
+    lib.pixGetWpl.argtypes = [ctypes.c_void_p]
+    lib.pixGetWidth.argtypes = [ctypes.c_void_p]
+    lib.pixWriteMem.argtypes = [
+        ctypes.POINTER(ctypes.c_void_p),
+        ctypes.POINTER(ctypes.c_size_t),
+        ctypes.c_void_p,
+        ctypes.c_int,
+    ]
+    lib.lept_free.argtypes = [ctypes.c_void_p]
+    lib.setMsgSeverity.argtypes = [ctypes.c_int]
+    return lib
+
+
 def test_a_png_leptonica_writes_for_anyone_else_is_its_own():
     # Only libtesseract's line images are written at zlib level 0: the same call from elsewhere
     # (here ctypes, through the process's global scope, where the replacement sits) gets
     # Leptonica's compressed PNG.
     from ocr import _tesseract_calls
 
-    everyone = ctypes.CDLL(None)
-    everyone.pixCreate.restype = ctypes.c_void_p
-    everyone.pixCreate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-    everyone.pixWriteMem.argtypes = [
-        ctypes.POINTER(ctypes.c_void_p),
-        ctypes.POINTER(ctypes.c_size_t),
-        ctypes.c_void_p,
-        ctypes.c_int,
-    ]
-    everyone.pixDestroy.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
-    everyone.lept_free.argtypes = [ctypes.c_void_p]
+    everyone = _leptonica(ctypes.CDLL(None))
     pix = ctypes.c_void_p(everyone.pixCreate(400, 400, 8))  # all black: deflate makes it tiny
     data, size = ctypes.c_void_p(), ctypes.c_size_t()
     lines = _tesseract_calls.stored_lines()
@@ -235,9 +248,7 @@ def test_a_png_leptonica_writes_for_anyone_else_is_its_own():
 def test_leptonicas_complaints_stay_out_of_the_terminal(capfd):
     # Leptonica prints its errors on stderr (the command's went to a pipe); the library quiets the
     # Leptonica tesserocr uses, found in the process's global scope.
-    everyone = ctypes.CDLL(None)
-    everyone.pixGetWidth.argtypes = [ctypes.c_void_p]
-    everyone.setMsgSeverity.argtypes = [ctypes.c_int]
+    everyone = _leptonica(ctypes.CDLL(None))
     library._quiet_leptonica()
     everyone.pixGetWidth(None)  # "Error in pixGetWidth: pix not defined" when loud
     assert "pix not defined" not in capfd.readouterr().err
@@ -255,17 +266,8 @@ def test_the_pad_bits_are_leptonicas():
     # at every depth with padding, for either value, on rows that end inside a word.
     from ocr import _tesseract_calls
 
-    everyone = ctypes.CDLL(None)
-    leptonica = ctypes.CDLL("liblept.so.5", mode=os.RTLD_NOLOAD)  # its own definitions first
-    for lib in (everyone, leptonica):
-        lib.pixCreate.restype = ctypes.c_void_p
-        lib.pixCreate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        lib.pixSetAll.argtypes = [ctypes.c_void_p]
-        lib.pixSetPadBits.argtypes = [ctypes.c_void_p, ctypes.c_int]
-        lib.pixGetData.restype = ctypes.POINTER(ctypes.c_uint32)
-        lib.pixGetData.argtypes = [ctypes.c_void_p]
-        lib.pixGetWpl.argtypes = [ctypes.c_void_p]
-        lib.pixDestroy.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
+    everyone = _leptonica(ctypes.CDLL(None))
+    leptonica = _leptonica(ctypes.CDLL("liblept.so.5", mode=os.RTLD_NOLOAD))  # its own definitions first
     address = lambda function: ctypes.cast(function, ctypes.c_void_p).value  # noqa: E731
     assert address(everyone.pixSetPadBits) != address(leptonica.pixSetPadBits)
 
