@@ -2,8 +2,9 @@
 the scans of the detection path (``monitor/core/_native.c``), the rule terms' automaton
 (``monitor/core/phrases.c``); ``ocr._components``, the connected components of letter masks
 (``ocr/_components.c``); ``ocr._tesseract_calls``, libtesseract's calls into libgomp and
-Leptonica, the bookkeeping of its LSTM network and its thresholding of a page made cheaper
-(``ocr/_tesseract_calls.c``, ``ocr/tesseract_network.c``, ``ocr/tesseract_threshold.c``; it links
+Leptonica, the bookkeeping of its LSTM network, its weight products and its thresholding of a
+page made cheaper (``ocr/_tesseract_calls.c``, ``ocr/tesseract_network.c``,
+``ocr/tesseract_matrix.c``, ``ocr/tesseract_threshold.c``; it links
 Leptonica, ``libleptonica-dev``).
 
 Everything else about the package is in ``pyproject.toml``; setuptools reads ``ext_modules`` from
@@ -24,7 +25,12 @@ setup(
         Extension("ocr._components", ["ocr/_components.c"], extra_compile_args=["-O2"]),
         Extension(
             "ocr._tesseract_calls",
-            ["ocr/_tesseract_calls.c", "ocr/tesseract_network.c", "ocr/tesseract_threshold.c"],
+            [
+                "ocr/_tesseract_calls.c",
+                "ocr/tesseract_network.c",
+                "ocr/tesseract_threshold.c",
+                "ocr/tesseract_matrix.c",
+            ],
             depends=["ocr/tesseract_network.h"],
             libraries=["lept"],
             # no fused multiply-adds: the network's numbers are rounded as Tesseract's own code does

@@ -56,7 +56,8 @@
  * ``convolutions()`` and ``network_code()`` say whether ocr/tesseract_network.c runs the network's
  * bookkeeping, how many convolution layers it ran on this thread, and the code it found: the tests
  * use them to see that libtesseract's calls really come here (and ``pages_cut()``, the pages
- * ocr/tesseract_threshold.c cut).
+ * ocr/tesseract_threshold.c cut, and ``matrix_products()``, the weight products
+ * ocr/tesseract_matrix.c ran).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -216,6 +217,7 @@ ANSWER(network_is_ours_py, PyBool_FromLong, network_is_ours())
 ANSWER(convolutions, PyLong_FromUnsignedLong, network_windows_run())
 ANSWER(lstm_steps, PyLong_FromUnsignedLong, network_gates_run())
 ANSWER(pages_cut, PyLong_FromUnsignedLong, threshold_pages_cut())
+ANSWER(matrix_products, PyLong_FromUnsignedLong, matrix_products_run())
 
 static PyObject *network_code_py(PyObject *self, PyObject *unused) {
     (void)self;
@@ -250,6 +252,8 @@ static PyMethodDef methods[] = {
      "LSTM time steps whose gates ocr/tesseract_network.c ran on the calling thread."},
     {"pages_cut", pages_cut, METH_NOARGS,
      "Pages ocr/tesseract_threshold.c cut into ink and paper on the calling thread."},
+    {"matrix_products", matrix_products, METH_NOARGS,
+     "Weight products ocr/tesseract_matrix.c ran with VNNI on the calling thread."},
     {"network_code", network_code_py, METH_NOARGS,
      "(name, hash of its code as loaded, as expected) of each libtesseract function "
      "ocr/tesseract_network.c replaces or calls."},

@@ -115,13 +115,16 @@ static const struct {
     [THRESHOLD_RECT_TO_PIX] =
         {"_ZNK9tesseract16ImageThresholder18ThresholdRectToPixENS_5ImageEiRKSt6vectorIiSaIiEES6_PS1_",
          0xd74f61533293ed13ULL},
+    [INT_SIMD_AVX2] = {"IntSimdMatrix::intSimdMatrixAVX2 (its sizes, and its kernel: 0x8d0 bytes from 0x380 before its "
+                       "function)",
+                       0xe61c4f987784d3b9ULL},
 };
 
 static void *original[FUNCTIONS];  /* libtesseract's own functions */
 static uint64_t found_code[FUNCTIONS];
 /* 0: not yet (libtesseract not loaded); 1: the known build, ours run; 2: Tesseract's own run */
 static int checked;
-static int with_avx2;
+static int with_avx2, with_vnni;
 static pthread_mutex_t checking = PTHREAD_MUTEX_INITIALIZER;
 static __thread unsigned long windows_run, gates_run;
 
@@ -169,13 +172,16 @@ int libtesseract_loaded(const char **path, uintptr_t *code_start, uintptr_t *cod
     return 1;
 }
 
-static uint64_t bytes_hash(const void *start, size_t size) {
-    uint64_t hash = 1469598103934665603ULL; /* FNV-1a */
+static uint64_t bytes_hash_on(uint64_t hash, const void *start, size_t size) {
     const unsigned char *byte = (const unsigned char *)start;
     for (size_t i = 0; i < size; i++) {
         hash = (hash ^ byte[i]) * 1099511628211ULL;
     }
     return hash;
+}
+
+static uint64_t bytes_hash(const void *start, size_t size) {
+    return bytes_hash_on(1469598103934665603ULL, start, size); /* FNV-1a */
 }
 
 static uint64_t code_hash(const void *function) {
@@ -190,6 +196,22 @@ static uint64_t code_hash(const void *function) {
 /* LSTM::Forward's gates: the function GCC outlined for its OpenMP sections, local to libtesseract
  * (no symbol), at a fixed distance before LSTM::Forward in the checked build. */
 enum { GATES_BEFORE_FORWARD = 0x21f0, GATES_SIZE = 0x750 };
+
+/* IntSimdMatrix (intsimdmatrix.h): its kernel's address, then num_outputs_per_register_,
+ * max_output_registers_, num_inputs_per_register_ and num_inputs_per_group_ (8, 8, 32, 4 for AVX2).
+ * The AVX2 kernel and the partial products it calls, local to libtesseract (no symbol), lie from
+ * 0x380 before the kernel's address, 0x8d0 bytes in the checked build. */
+enum { AVX2_KERNEL_BEFORE = 0x380, AVX2_KERNEL_SIZE = 0x8d0 };
+
+static uint64_t int_simd_hash(const void *shape) {
+    const char *kernel = *(char *const *)shape;
+    if (kernel == NULL) {
+        return 0;
+    }
+    return bytes_hash_on(bytes_hash((const char *)shape + 8, 16), kernel - AVX2_KERNEL_BEFORE, AVX2_KERNEL_SIZE);
+}
+
+static const void *const *int_simd_in_use; /* &IntSimdMatrix::intSimdMatrix */
 
 /* Finds libtesseract's own functions and compares their code with the known build's. Asked by
  * Python before libtesseract is loaded, it decides nothing. Called from a libtesseract it cannot
@@ -210,22 +232,30 @@ static void check_network(int from_tesseract) {
                                   ? forward - GATES_BEFORE_FORWARD
                                   : NULL;
                 found_code[i] = original[i] != NULL ? bytes_hash(original[i], GATES_SIZE) : 0;
+            } else if (i == INT_SIMD_AVX2) {
+                original[i] = dlsym(library, "_ZN9tesseract13IntSimdMatrix17intSimdMatrixAVX2E");
+                found_code[i] = original[i] != NULL ? int_simd_hash(original[i]) : 0;
             } else {
                 original[i] = dlsym(library, known[i].name);
                 found_code[i] = original[i] != NULL ? code_hash(original[i]) : 0;
             }
             same = same && found_code[i] != 0 && found_code[i] == known[i].code;
         }
-        /* TGMONITOR_TESSERACT_NETWORK=scalar: ours without AVX2; =tesseract: Tesseract's own, as
-         * with another build (the tests run both against the command) */
+        int_simd_in_use = dlsym(library, "_ZN9tesseract13IntSimdMatrix13intSimdMatrixE");
+        same = same && int_simd_in_use != NULL;
+        /* TGMONITOR_TESSERACT_NETWORK=scalar: ours without AVX2; =avx2: without VNNI (the weight
+         * products Tesseract's own); =tesseract: Tesseract's own, as with another build (the tests
+         * run them against the command) */
         const char *asked = getenv("TGMONITOR_TESSERACT_NETWORK");
         with_avx2 = __builtin_cpu_supports("avx2") && !(asked != NULL && strcmp(asked, "scalar") == 0);
+        with_vnni = with_avx2 && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+                    !(asked != NULL && strcmp(asked, "avx2") == 0);
         same = same && !(asked != NULL && strcmp(asked, "tesseract") == 0);
         __atomic_store_n(&checked, same ? 1 : 2, __ATOMIC_RELEASE);
         dlclose(library); /* the reference RTLD_NOLOAD took; tesserocr keeps it loaded */
     } else if (checked == 0 && from_tesseract) {
         for (int i = 0; i < FUNCTIONS; i++) {
-            original[i] = i == LSTM_GATES ? NULL : dlsym(RTLD_NEXT, known[i].name);
+            original[i] = i == LSTM_GATES || i == INT_SIMD_AVX2 ? NULL : dlsym(RTLD_NEXT, known[i].name);
         }
         __atomic_store_n(&checked, 2, __ATOMIC_RELEASE);
     }
@@ -240,6 +270,12 @@ int tesseract_is_known(void) { return ours(); }
 void *tesseract_original(int which) { return which >= 0 && which < FUNCTIONS ? original[which] : NULL; }
 
 int tesseract_with_avx2(void) { return with_avx2; } /* set by the check, before ``checked`` */
+
+int tesseract_with_vnni(void) { return with_vnni; }
+
+int tesseract_int_simd_is_avx2(void) {
+    return ours() && *int_simd_in_use == original[INT_SIMD_AVX2]; /* read at each call: see the header */
+}
 
 /* Whether ours run (the known build); the first call from libtesseract checks. */
 static inline int ours(void) {
@@ -643,7 +679,7 @@ int network_lstm_gates(void (*body)(void *), void *data) {
         int weights; /* gate_weights_[gate] in the layer */
         int logistic;
     } gates[4] = {{0x70, 0}, {0x168, 1}, {0x260, 1}, {0x358, 1}}; /* CI (tanh), GI, GF1, GO */
-    void (*dot)(const void *, const int8_t *, float *) = original[MATRIX_DOT_VECTOR];
+    void (*dot)(const void *, const int8_t *, float *) = _ZNK9tesseract12WeightMatrix15MatrixDotVectorEPKaPf;
     const int8_t *input = MEMBER(layer, int8_t *, 0x578) + t * MEMBER(layer, int, 0x588); /* source_.i(t) */
     const int ns = MEMBER(layer, int, 0x64);
     for (int gate = 0; gate < 4; gate++) {

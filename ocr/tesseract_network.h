@@ -25,10 +25,11 @@ enum {
     TANH_TABLE,             /* not a function: the table FULLY_CONNECTED_STEP's tanh reads */
     LSTM_FORWARD,           /* not replaced: it hands its gates (LSTM_GATES) to GOMP_parallel_sections */
     LSTM_GATES,             /* replaced (network_lstm_gates): LSTM::Forward's OpenMP sections (local) */
-    MATRIX_DOT_VECTOR,      /* not replaced: called from here */
+    MATRIX_DOT_VECTOR,      /* replaced in ocr/tesseract_matrix.c (VNNI), which calls it otherwise */
     LOGISTIC_TABLE,         /* not a function: the table the gates' logistic reads */
     HISTOGRAM_RECT,         /* Otsu's histogram of a page (ocr/tesseract_threshold.c) */
     THRESHOLD_RECT_TO_PIX,  /* a page cut at its thresholds (ocr/tesseract_threshold.c) */
+    INT_SIMD_AVX2,          /* not a function: the AVX2 weight shape and its kernel (ocr/tesseract_matrix.c) */
     FUNCTIONS
 };
 
@@ -38,6 +39,11 @@ int tesseract_is_known(void);
 void *tesseract_original(int which);
 /* Whether the processor has AVX2 and the tests did not ask for the scalar code. */
 int tesseract_with_avx2(void);
+/* Whether it also has AVX-512 VNNI (256-bit) and the tests did not ask for AVX2 alone. */
+int tesseract_with_vnni(void);
+/* Whether the weights are shaped for Tesseract's AVX2 kernel (IntSimdMatrix::intSimdMatrix, which
+ * the ``dotproduct`` parameter can change, points at intSimdMatrixAVX2): known build only. */
+int tesseract_int_simd_is_avx2(void);
 
 /* Whether libtesseract is loaded (a library named libtesseract.so*): its path and the bounds of its
  * code, each where asked (NULL: not asked). */
@@ -55,5 +61,9 @@ int network_lstm_gates(void (*body)(void *), void *data);
 int network_code(int i, const char **name, uint64_t *found, uint64_t *expected);
 /* Pages ocr/tesseract_threshold.c cut into ink and paper on the calling thread. */
 unsigned long threshold_pages_cut(void);
+/* Weight products ocr/tesseract_matrix.c ran (VNNI) on the calling thread. */
+unsigned long matrix_products_run(void);
+/* WeightMatrix::MatrixDotVector, as ocr/tesseract_matrix.c runs it (the LSTM's gates call it). */
+void _ZNK9tesseract12WeightMatrix15MatrixDotVectorEPKaPf(const void *matrix, const int8_t *inputs, float *out);
 
 #endif

@@ -23,6 +23,13 @@ from ocr.planes import plane_sets
 from tests.support.ocr import write_poster
 
 
+def _has_vnni() -> bool:
+    """Whether the processor has what ocr/tesseract_matrix.c's weight products need."""
+    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        flags = next((line.split() for line in cpuinfo if line.startswith("flags")), [])
+    return {"avx2", "avx512vl", "avx512vnni"} <= set(flags)
+
+
 @pytest.fixture(scope="module")
 def grain(tmp_path_factory):
     path = tmp_path_factory.mktemp("grain") / "grain.pgm"
@@ -135,10 +142,13 @@ def test_the_network_run_by_ocr_tesseract_network_gives_the_commands_numbers(tmp
     with Image.open(write_poster(tmp_path, poster)) as image:
         planes = plane_sets([image.convert("RGB")], OcrSettings())[0]
     windows, steps = _tesseract_calls.convolutions(), _tesseract_calls.lstm_steps()
+    products = _tesseract_calls.matrix_products()
     library = tesseract.tesseract_words(planes[plane], model, 11, None, "library")
     assert _tesseract_calls.network_is_ours(), _tesseract_calls.network_code()
     assert _tesseract_calls.convolutions() - windows > 0  # the lines' networks ran here
     assert _tesseract_calls.lstm_steps() - steps > 1000  # and their LSTMs' gates
+    if _has_vnni():  # and their weight products (ocr/tesseract_matrix.c)
+        assert _tesseract_calls.matrix_products() - products > 4 * 1000
     command = tesseract.tesseract_words(planes[plane], model, 11, None, "command")
     assert library and library == command
 
@@ -148,17 +158,18 @@ import dataclasses, json, sys
 from PIL import Image
 from ocr import _tesseract_calls, tesseract
 words = tesseract.tesseract_words(Image.open(sys.argv[1]), "ara+eng", 11, None, "library")
-print(json.dumps({"ours": _tesseract_calls.network_is_ours(),
+print(json.dumps({"ours": _tesseract_calls.network_is_ours(), "products": _tesseract_calls.matrix_products(),
                   "words": [[dataclasses.astuple(w) for w in line] for line in words]}))
 """
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("way", ["scalar", "tesseract"])
+@pytest.mark.parametrize("way", ["scalar", "avx2", "tesseract"])
 def test_the_network_without_avx2_or_left_to_tesseract_gives_the_commands_numbers(tmp_path, way):
-    # The two other ways the network runs: ours without AVX2 (a processor without it), and
-    # Tesseract's own functions, as with a libtesseract whose code is not the build checked
-    # (every call goes on to libtesseract's own). Both read the flames as the command does.
+    # The other ways the network runs: ours without AVX2 (a processor without it), ours with AVX2
+    # but without VNNI (the weight products then Tesseract's own kernel), and Tesseract's own
+    # functions, as with a libtesseract whose code is not the build checked (every call goes on to
+    # libtesseract's own). Each reads the flames as the command does.
     with Image.open(write_poster(tmp_path, "eastern-hashtag-fire")) as image:
         grey = plane_sets([image.convert("RGB")], OcrSettings())[0]["grey"]
     grey.save(tmp_path / "grey.png")
@@ -170,7 +181,8 @@ def test_the_network_without_avx2_or_left_to_tesseract_gives_the_commands_number
         check=True,
     )
     read = json.loads(child.stdout)
-    assert read["ours"] == (way == "scalar")
+    assert read["ours"] == (way != "tesseract")
+    assert read["products"] == 0  # ocr/tesseract_matrix.c left the weight products to Tesseract
     command = tesseract.tesseract_words(grey, "ara+eng", 11, None, "command")
     assert read["words"] and read["words"] == [
         [list(dataclasses.astuple(w)) for w in line] for line in command
@@ -184,7 +196,7 @@ def test_the_network_code_checked_is_libtesseracts_own():
 
     assert library.library_version()  # tesserocr, and with it libtesseract, loaded
     code = _tesseract_calls.network_code()
-    assert len(code) == 22 and all(found for _, found, _ in code)
+    assert len(code) == 23 and all(found for _, found, _ in code)
     assert all(found == expected for _, found, expected in code), code
 
 
