@@ -20,12 +20,12 @@ Outcomes besides ``done``:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -91,6 +91,8 @@ class ClipReader:
         return outcome
 
     async def _recognize(self, path: Path) -> OcrOutcome:
+        import asyncio  # why: see _asyncio_for_clips_only
+
         if path.suffix.lower() in LOTTIE_SUFFIXES:
             return OcrOutcome("skipped", reason=LOTTIE_REASON)
         try:
@@ -173,19 +175,34 @@ class _InProcess:
     that read one file without a pool; as many at once as there are cores."""
 
     def __init__(self, settings: OcrSettings) -> None:
+        import asyncio  # why: see _asyncio_for_clips_only
+
         self.settings = settings
         self.slots = asyncio.Semaphore(os.cpu_count() or 1)
 
     async def recognize(self, path: Path | str) -> OcrOutcome:
+        import asyncio  # why: see _asyncio_for_clips_only
+
         async with self.slots:
             return await asyncio.to_thread(recognize_file, path, self.settings)
 
 
 def read_media_file(
-    path: Path | str, settings: OcrSettings, video: VideoSettings | None = None
+    path: Path | str,
+    settings: OcrSettings,
+    video: VideoSettings | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> OcrOutcome:
     """Read one file as the archive would (``tgmonitor ocr FILE``, ``check --image``): a clip at
-    its key frames, anything else as a poster. Sync; never raises for a bad file."""
+    its key frames, anything else as a poster. Sync; never raises for a bad file. A poster's
+    ``meanwhile`` runs on this thread while Tesseract reads it (``ocr.engine.read_passes``);
+    a clip's frames are read elsewhere, so it is not run for a clip."""
     if not is_clip_file(path):
-        return recognize_file(path, settings)
+        return recognize_file(path, settings, meanwhile)
+    import asyncio  # why: see _asyncio_for_clips_only
+
     return asyncio.run(ClipReader(_InProcess(settings), video).recognize(path))
+
+
+# _asyncio_for_clips_only: asyncio (0.02 s to import) is imported where a clip is read, not with
+# this module: ``check --image`` on a poster goes through read_media_file without it.

@@ -59,14 +59,16 @@ _WAYS = max(1, min(2, os.cpu_count() or 1))
 bot's and the web desk's reads): the machines this runs on have two cores."""
 
 
-def read_frames(frames: list[Image.Image], settings: OcrSettings) -> ReadResult:
+def read_frames(
+    frames: list[Image.Image], settings: OcrSettings, meanwhile: Callable[[], object] | None = None
+) -> ReadResult:
     """Text of the frames of one image, every pass in this process (:func:`read_passes`)."""
-    results, first, second = read_passes(frames, settings)
+    results, first, second = read_passes(frames, settings, meanwhile)
     return finish(results, first, settings, second)
 
 
 def read_passes(
-    frames: list[Image.Image], settings: OcrSettings
+    frames: list[Image.Image], settings: OcrSettings, meanwhile: Callable[[], object] | None = None
 ) -> tuple[list[PassResult], dict[str, Image.Image], list[PassResult]]:
     """The passes over the frames of one image, in this process, as :func:`ocr.voting.finish`
     takes them: the plane passes, the first frame's planes, the second passes.
@@ -77,7 +79,11 @@ def read_passes(
     ``digits`` a moment), with the doubled planes of a small image and the other frames' planes
     filling the thread the second passes leave free. Planes with the same pixels
     (``ocr.planes.twin_planes``) are read once. The models this process has not loaded yet load
-    meanwhile, on threads of their own (:func:`start_loading`)."""
+    meanwhile, on threads of their own (:func:`start_loading`).
+
+    ``meanwhile`` is the caller's own work, run on this thread once every pass is started, when
+    it would otherwise only wait for Tesseract (``check --image`` builds its detector there: built
+    beside the cutting of planes, its Python took turns with it and delayed the first passes)."""
     start_loading(settings)
     with ThreadPoolExecutor(_WAYS, thread_name_prefix="ocr-pass") as pool:
         threads = _StacksFirst(pool)
@@ -98,6 +104,8 @@ def read_passes(
         started |= _start_passes(threads, _split(once, first=False), settings)
         started |= _start_passes(threads, _split(stacks, first=False), settings)
         started |= _twins_of(started, twins)
+        if meanwhile is not None:
+            meanwhile()
         results = [
             PassResult(index, name, _reading(started, index, name))
             for index, named in enumerate(planes)
@@ -240,18 +248,24 @@ def nothing_to_read(outcome: OcrOutcome, loaded: LoadedImage, settings: OcrSetti
     return True
 
 
-def recognize_file(path: Path | str | bytes, settings: OcrSettings | None = None) -> OcrOutcome:
+def recognize_file(
+    path: Path | str | bytes,
+    settings: OcrSettings | None = None,
+    meanwhile: Callable[[], object] | None = None,
+) -> OcrOutcome:
     """OCR one image file synchronously, every pass in this process.
 
     Never raises for a bad image: the outcome is ``failed`` with a reason. Raises
     :class:`OcrError` only when Tesseract or a language is missing (with the install command).
+    ``meanwhile`` runs while Tesseract reads (:func:`read_passes`), and not at all when nothing
+    is read (a bad image, an image without text).
     """
     started = time.perf_counter()
     settings = usable_settings(settings or OcrSettings())
     outcome, loaded = load_for_ocr(path, settings)
     if loaded is not None and not nothing_to_read(outcome, loaded, settings):
         try:
-            read = read_frames(loaded.frames, settings)
+            read = read_frames(loaded.frames, settings, meanwhile)
             outcome.text, outcome.doubtful = read.text, read.doubtful
         except TesseractFailed as exc:
             outcome.status, outcome.reason = "failed", tesseract_failure(exc)

@@ -277,3 +277,29 @@ def test_the_rows_are_read_in_two_parts_of_about_half_their_pixels():
     assert part([rows[1], rows[0]], 0) == [rows[1]]  # one large row is a part of its own
     assert part(rows[:1], 0) == rows[:1] and part(rows[:1], 1) == []
     assert part([], 0) == [] and part([], 1) == []
+
+
+@pytest.mark.slow
+def test_the_callers_work_runs_once_while_tesseract_reads(tmp_path):
+    # ``meanwhile`` (check --image builds its detector there) runs on the calling thread after
+    # every pass is started and before the reading is finished: once for a poster, while the
+    # pass threads are up; not at all for a picture without text.
+    import threading
+
+    from PIL import Image
+
+    seen: list[tuple[str, int]] = []
+
+    def meanwhile() -> None:
+        busy = [t.name for t in threading.enumerate() if t.name.startswith("ocr-pass")]
+        seen.append((threading.current_thread().name, len(busy)))
+
+    outcome = recognize_file(write_poster(tmp_path, "arabic-light"), OcrSettings(), meanwhile)
+    assert outcome.status == "done" and outcome.text
+    assert len(seen) == 1 and seen[0][0] == threading.main_thread().name and seen[0][1] >= 1
+
+    seen.clear()
+    Image.new("RGB", (400, 300), (90, 120, 150)).save(tmp_path / "sky.png")
+    outcome = recognize_file(tmp_path / "sky.png", OcrSettings(), meanwhile)
+    assert outcome.status == "done" and not outcome.text
+    assert seen == []
