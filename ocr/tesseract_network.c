@@ -205,8 +205,11 @@ enum { AVX2_KERNEL_BEFORE = 0x380, AVX2_KERNEL_SIZE = 0x8d0 };
 
 static uint64_t int_simd_hash(const void *shape) {
     const char *kernel = *(char *const *)shape;
-    if (kernel == NULL) {
-        return 0;
+    uintptr_t code_start = 0, code_end = 0;
+    if (kernel == NULL || !libtesseract_loaded(NULL, &code_start, &code_end) ||
+        (uintptr_t)kernel < code_start + AVX2_KERNEL_BEFORE ||
+        (uintptr_t)kernel - AVX2_KERNEL_BEFORE + AVX2_KERNEL_SIZE > code_end) {
+        return 0; /* another build: its code may not reach that far */
     }
     return bytes_hash_on(bytes_hash((const char *)shape + 8, 16), kernel - AVX2_KERNEL_BEFORE, AVX2_KERNEL_SIZE);
 }
@@ -248,7 +251,8 @@ static void check_network(int from_tesseract) {
          * run them against the command) */
         const char *asked = getenv("TGMONITOR_TESSERACT_NETWORK");
         with_avx2 = __builtin_cpu_supports("avx2") && !(asked != NULL && strcmp(asked, "scalar") == 0);
-        with_vnni = with_avx2 && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+        with_vnni = with_avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
                     !(asked != NULL && strcmp(asked, "avx2") == 0);
         same = same && !(asked != NULL && strcmp(asked, "tesseract") == 0);
         __atomic_store_n(&checked, same ? 1 : 2, __ATOMIC_RELEASE);
@@ -264,7 +268,8 @@ static void check_network(int from_tesseract) {
 
 static inline int ours(void);
 
-/* For ocr/tesseract_threshold.c (tesseract_network.h): the check, the originals, AVX2 or not. */
+/* For ocr/tesseract_threshold.c and ocr/tesseract_matrix.c (tesseract_network.h): the check, the
+ * originals, AVX2 or VNNI or not, the weight shape in use. */
 int tesseract_is_known(void) { return ours(); }
 
 void *tesseract_original(int which) { return which >= 0 && which < FUNCTIONS ? original[which] : NULL; }

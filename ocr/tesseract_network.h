@@ -5,7 +5,8 @@
 #include <stdint.h>
 
 /* The functions of libtesseract replaced or called here (ocr/tesseract_network.c checks each one's
- * code against the build they were read from; ocr/tesseract_threshold.c replaces the last two). */
+ * code against the build they were read from; ocr/tesseract_threshold.c replaces HISTOGRAM_RECT and
+ * THRESHOLD_RECT_TO_PIX, ocr/tesseract_matrix.c MATRIX_DOT_VECTOR). */
 enum {
     MAX_INDEX_OF_DIM,
     IS_VALID,

@@ -27,7 +27,7 @@ def _has_vnni() -> bool:
     """Whether the processor has what ocr/tesseract_matrix.c's weight products need."""
     with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
         flags = next((line.split() for line in cpuinfo if line.startswith("flags")), [])
-    return {"avx2", "avx512vl", "avx512vnni"} <= set(flags)
+    return {"avx2", "avx512f", "avx512bw", "avx512vl", "avx512vnni"} <= set(flags)
 
 
 @pytest.fixture(scope="module")
