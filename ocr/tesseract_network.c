@@ -53,20 +53,7 @@
 
 /* --- Tesseract's classes, as the checked build lays them out -------------------------------- */
 
-typedef struct {
-    int shape[3];      /* batch, height, width */
-    int increments[3]; /* t per step of each dimension */
-    int *heights, *heights_end, *heights_capacity; /* std::vector<int> */
-    int *widths, *widths_end, *widths_capacity;
-} StrideMap;
-
-typedef struct {
-    const StrideMap *map;
-    int t;
-    int indices[3];
-} Index;
-
-enum { BATCH, HEIGHT, WIDTH };
+/* (StrideMap and its Index: tesseract_network.h) */
 
 /* NetworkIO: f_ (GENERIC_2D_ARRAY<float>) at 0, i_ (<int8_t>) at 0x20, int_mode_ at 0x40, stride_map_
  * at 0x48; a GENERIC_2D_ARRAY's array_ at +8 and dim2_ at +0x18. */
@@ -115,6 +102,9 @@ static const struct {
     [THRESHOLD_RECT_TO_PIX] =
         {"_ZNK9tesseract16ImageThresholder18ThresholdRectToPixENS_5ImageEiRKSt6vectorIiSaIiEES6_PS1_",
          0xd74f61533293ed13ULL},
+    [LSTM_RESIZE_FORWARD] = {"_ZN9tesseract4LSTM13ResizeForwardERKNS_9NetworkIOE", 0x8e6f91ed133071f0ULL},
+    [RESIZE_X_TO_1] = {"_ZN9tesseract9NetworkIO10ResizeXTo1ERKS0_i", 0xc4a7e770f1608416ULL},
+    [WRITE_TIME_STEP] = {"_ZN9tesseract9NetworkIO13WriteTimeStepEiPKf", 0xc0ec100ea5208268ULL},
     [INT_SIMD_AVX2] = {"IntSimdMatrix::intSimdMatrixAVX2 (its sizes, and its kernel: 0x8d0 bytes from 0x380 before its "
                        "function)",
                        0xe61c4f987784d3b9ULL},
@@ -663,7 +653,10 @@ void _ZN9tesseract14FullyConnected15ForwardTimeStepEiPf(void *layer, int t, floa
 
 /* --- LSTM ------------------------------------------------------------------------------------ */
 
-/* LSTM::Forward hands each time step's four gates to GOMP_parallel_sections as OpenMP sections: for
+/* ocr/tesseract_lstm.c runs the time steps of our 1-D LSTM layers and their gates (network_gates_step)
+ * itself. Tesseract's own LSTM::Forward (every other layer, and ours when the tests ask):
+ *
+ * LSTM::Forward hands each time step's four gates to GOMP_parallel_sections as OpenMP sections: for
  * each, the gate's weights times the step's input (WeightMatrix::MatrixDotVector), then the gate's
  * activation (tanh for the cell input, the logistic for the three others) over ns_ numbers, inline
  * in the outlined function, one table lookup at a time (19 % of the samples). Here: the same
@@ -680,21 +673,31 @@ int network_lstm_gates(void (*body)(void *), void *data) {
     if (MEMBER(layer, unsigned char, 0x6c) || !MEMBER(layer, unsigned char, 0x590)) { /* Is2D(); !source_.int_mode() */
         return 0;
     }
+    float *lines[4];
+    for (int gate = 0; gate < 4; gate++) {
+        lines[gate] = *(float *const *)(scratch + gate * 0x18 + 0x08);
+    }
+    network_gates_step(layer, lines, t);
+    return 1;
+}
+
+void network_gates_step(char *layer, float *const lines[4], int t) {
     static const struct {
         int weights; /* gate_weights_[gate] in the layer */
         int logistic;
     } gates[4] = {{0x70, 0}, {0x168, 1}, {0x260, 1}, {0x358, 1}}; /* CI (tanh), GI, GF1, GO */
-    void (*dot)(const void *, const int8_t *, float *) = _ZNK9tesseract12WeightMatrix15MatrixDotVectorEPKaPf;
     const int8_t *input = MEMBER(layer, int8_t *, 0x578) + t * MEMBER(layer, int, 0x588); /* source_.i(t) */
     const int ns = MEMBER(layer, int, 0x64);
     for (int gate = 0; gate < 4; gate++) {
-        float *line = *(float *const *)(scratch + gate * 0x18 + 0x08);
-        dot(layer + gates[gate].weights, input, line);
+        _ZNK9tesseract12WeightMatrix15MatrixDotVectorEPKaPf(layer + gates[gate].weights, input, lines[gate]);
         table_function_avx2((const float *)original[gates[gate].logistic ? LOGISTIC_TABLE : TANH_TABLE],
-                            gates[gate].logistic, line, ns);
+                            gates[gate].logistic, lines[gate], ns);
     }
     gates_run++;
-    return 1;
+}
+
+void network_tanh_line(float *line, int count) {
+    table_function_avx2((const float *)original[TANH_TABLE], 0, line, count);
 }
 
 /* --- For ocr/_tesseract_calls.c's Python functions ------------------------------------------- */

@@ -30,9 +30,42 @@ enum {
     LOGISTIC_TABLE,         /* not a function: the table the gates' logistic reads */
     HISTOGRAM_RECT,         /* Otsu's histogram of a page (ocr/tesseract_threshold.c) */
     THRESHOLD_RECT_TO_PIX,  /* a page cut at its thresholds (ocr/tesseract_threshold.c) */
+    LSTM_RESIZE_FORWARD,    /* not replaced: called from ocr/tesseract_lstm.c (LSTM::Forward, LSTM_FORWARD) */
+    RESIZE_X_TO_1,          /* not replaced: called from ocr/tesseract_lstm.c */
+    WRITE_TIME_STEP,        /* not replaced: called from ocr/tesseract_lstm.c */
     INT_SIMD_AVX2,          /* not a function: the AVX2 weight shape and its kernel (ocr/tesseract_matrix.c) */
     FUNCTIONS
 };
+
+/* StrideMap, as the checked build lays it out: the sizes of a NetworkIO's dimensions, and an index
+ * into it (StrideMap::Index). */
+typedef struct {
+    int shape[3];      /* batch, height, width */
+    int increments[3]; /* t per step of each dimension */
+    int *heights, *heights_end, *heights_capacity; /* std::vector<int> */
+    int *widths, *widths_end, *widths_capacity;
+} StrideMap;
+
+typedef struct {
+    const StrideMap *map;
+    int t;
+    int indices[3];
+} Index;
+
+enum { BATCH, HEIGHT, WIDTH };
+
+/* Tesseract's own StrideMap::Index::IsLast and Increment, as ocr/tesseract_network.c runs them. */
+int _ZNK9tesseract9StrideMap5Index6IsLastENS_14FlexDimensionsE(const Index *index, int dim);
+int _ZN9tesseract9StrideMap5Index9IncrementEv(Index *index);
+/* NetworkIO::WriteTimeStepPart, as ocr/tesseract_network.c runs it. */
+void _ZN9tesseract9NetworkIO17WriteTimeStepPartEiiiPKf(void *io, int t, int offset, int count, const float *input);
+/* One LSTM time step's four gates into ``lines`` (CI, GI, GF1, GO): the weights times the step's
+ * int8 input, then tanh or the logistic (AVX2). For a 1-D LSTM of an int8 model, known build. */
+void network_gates_step(char *layer, float *const lines[4], int t);
+/* Tesseract's Tanh over ``count`` numbers in place (AVX2), known build. */
+void network_tanh_line(float *line, int count);
+/* LSTM layers ocr/tesseract_lstm.c ran over a line on the calling thread. */
+unsigned long lstm_lines_run(void);
 
 /* Whether libtesseract is the build these functions were read from (checked on the first call). */
 int tesseract_is_known(void);

@@ -108,17 +108,37 @@ def test_the_library_reads_a_plane_exactly_as_the_command_does(tmp_path, poster,
 @pytest.mark.slow
 def test_tesseracts_calls_into_openmp_and_leptonica_come_to_ocr_tesseract_calls(tmp_path):
     # libtesseract's calls into libgomp and Leptonica are bound to ocr/_tesseract_calls.c, loaded
-    # before it: a read runs its OpenMP regions there, on this thread (one per time step of each
-    # LSTM layer), and keeps its line images uncompressed, and reads as the command does, with
-    # libgomp and Leptonica's own (the test above).
+    # before it: a read runs its OpenMP regions there, on this thread, and keeps its line images
+    # uncompressed, and reads as the command does, with libgomp and Leptonica's own (the test
+    # above). Tesseract's own LSTM::Forward enters a region at every time step of every layer (a
+    # child that leaves the network to Tesseract); ocr/tesseract_lstm.c runs the steps without
+    # one, which leaves a few.
     from ocr import _tesseract_calls
 
     with Image.open(write_poster(tmp_path, "arabic-light")) as image:
         grey = image.convert("L")
     regions, lines = _tesseract_calls.regions(), _tesseract_calls.stored_lines()
     assert read_plane(grey, OcrSettings(tesseract="library"), "grey")
-    assert _tesseract_calls.regions() - regions > 1000
+    assert _tesseract_calls.regions() - regions > 0
     assert _tesseract_calls.stored_lines() - lines > 0
+    grey.save(tmp_path / "grey.png")
+    child = subprocess.run(
+        [sys.executable, "-c", _REGIONS_IN_A_CHILD, str(tmp_path / "grey.png")],
+        env=os.environ | {"TGMONITOR_TESSERACT_NETWORK": "tesseract"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(child.stdout) > 1000
+
+
+_REGIONS_IN_A_CHILD = """
+import sys
+from PIL import Image
+from ocr import _tesseract_calls, tesseract
+assert tesseract.tesseract_words(Image.open(sys.argv[1]), "ara+eng", 11, None, "library")
+print(_tesseract_calls.regions())
+"""
 
 
 @pytest.mark.slow
@@ -142,11 +162,12 @@ def test_the_network_run_by_ocr_tesseract_network_gives_the_commands_numbers(tmp
     with Image.open(write_poster(tmp_path, poster)) as image:
         planes = plane_sets([image.convert("RGB")], OcrSettings())[0]
     windows, steps = _tesseract_calls.convolutions(), _tesseract_calls.lstm_steps()
-    products = _tesseract_calls.matrix_products()
+    products, layers = _tesseract_calls.matrix_products(), _tesseract_calls.lstm_lines()
     library = tesseract.tesseract_words(planes[plane], model, 11, None, "library")
     assert _tesseract_calls.network_is_ours(), _tesseract_calls.network_code()
     assert _tesseract_calls.convolutions() - windows > 0  # the lines' networks ran here
     assert _tesseract_calls.lstm_steps() - steps > 1000  # and their LSTMs' gates
+    assert _tesseract_calls.lstm_lines() - layers > 0  # and their LSTM layers (ocr/tesseract_lstm.c)
     if _has_vnni():  # and their weight products (ocr/tesseract_matrix.c)
         assert _tesseract_calls.matrix_products() - products > 4 * 1000
     command = tesseract.tesseract_words(planes[plane], model, 11, None, "command")
@@ -159,6 +180,7 @@ from PIL import Image
 from ocr import _tesseract_calls, tesseract
 words = tesseract.tesseract_words(Image.open(sys.argv[1]), "ara+eng", 11, None, "library")
 print(json.dumps({"ours": _tesseract_calls.network_is_ours(), "products": _tesseract_calls.matrix_products(),
+                  "layers": _tesseract_calls.lstm_lines(),
                   "words": [[dataclasses.astuple(w) for w in line] for line in words]}))
 """
 
@@ -183,6 +205,7 @@ def test_the_network_without_avx2_or_left_to_tesseract_gives_the_commands_number
     read = json.loads(child.stdout)
     assert read["ours"] == (way != "tesseract")
     assert read["products"] == 0  # ocr/tesseract_matrix.c left the weight products to Tesseract
+    assert (read["layers"] > 0) == (way == "avx2")  # ocr/tesseract_lstm.c's layers need AVX2
     command = tesseract.tesseract_words(grey, "ara+eng", 11, None, "command")
     assert read["words"] and read["words"] == [
         [list(dataclasses.astuple(w)) for w in line] for line in command
@@ -196,7 +219,7 @@ def test_the_network_code_checked_is_libtesseracts_own():
 
     assert library.library_version()  # tesserocr, and with it libtesseract, loaded
     code = _tesseract_calls.network_code()
-    assert len(code) == 23 and all(found for _, found, _ in code)
+    assert len(code) == 26 and all(found for _, found, _ in code)
     assert all(found == expected for _, found, expected in code), code
 
 
