@@ -4,7 +4,7 @@ the scans of the detection path (``monitor/core/_native.c``), the rule terms' au
 (``ocr/_components.c``); ``ocr._tesseract_calls``, libtesseract's calls into libgomp and
 Leptonica, the bookkeeping of its LSTM network, its weight products, its LSTM layers' steps and
 its thresholding of a page made cheaper (``ocr/_tesseract_calls.c``, ``ocr/tesseract_network.c``,
-``ocr/tesseract_matrix.c``, ``ocr/tesseract_lstm.c``, ``ocr/tesseract_threshold.c``; it links
+``ocr/tesseract_matrix.c``, ``ocr/tesseract_layers.c``, ``ocr/tesseract_threshold.c``; it links
 Leptonica, ``libleptonica-dev``).
 
 Everything else about the package is in ``pyproject.toml``; setuptools reads ``ext_modules`` from
@@ -30,7 +30,7 @@ setup(
                 "ocr/tesseract_network.c",
                 "ocr/tesseract_threshold.c",
                 "ocr/tesseract_matrix.c",
-                "ocr/tesseract_lstm.c",
+                "ocr/tesseract_layers.c",
             ],
             depends=["ocr/tesseract_network.h"],
             libraries=["lept"],

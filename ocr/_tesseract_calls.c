@@ -19,7 +19,7 @@
  *    sections in order: the same arithmetic in the same order. A library loaded later that uses
  *    OpenMP has its regions run the same way, which is what OMP_THREAD_LIMIT=1 made of them.
  *    Measured on 15 real images in ``check --image``: 4.7 % less CPU, 4.6 % less wall time.
- *    (ocr/tesseract_lstm.c now runs the 1-D LSTM layers' time steps without a region: what comes
+ *    (ocr/tesseract_layers.c now runs the 1-D LSTM layers' time steps without a region: what comes
  *    here is the rest, and every region of a layer it leaves to Tesseract.)
  *
  * 2. Line images kept uncompressed. Tesseract keeps the image of each line it recognises as a
@@ -59,7 +59,8 @@
  * bookkeeping, how many convolution layers it ran on this thread, and the code it found: the tests
  * use them to see that libtesseract's calls really come here (and ``pages_cut()``, the pages
  * ocr/tesseract_threshold.c cut, ``matrix_products()``, the weight products
- * ocr/tesseract_matrix.c ran, and ``lstm_lines()``, the LSTM layers ocr/tesseract_lstm.c ran).
+ * ocr/tesseract_matrix.c ran, ``lstm_lines()`` and ``maxpool_lines()``, the LSTM and max-pool
+ * layers ocr/tesseract_layers.c ran).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -221,6 +222,7 @@ ANSWER(lstm_steps, PyLong_FromUnsignedLong, network_gates_run())
 ANSWER(pages_cut, PyLong_FromUnsignedLong, threshold_pages_cut())
 ANSWER(matrix_products, PyLong_FromUnsignedLong, matrix_products_run())
 ANSWER(lstm_lines, PyLong_FromUnsignedLong, lstm_lines_run())
+ANSWER(maxpool_lines, PyLong_FromUnsignedLong, maxpool_lines_run())
 
 static PyObject *network_code_py(PyObject *self, PyObject *unused) {
     (void)self;
@@ -258,7 +260,9 @@ static PyMethodDef methods[] = {
     {"matrix_products", matrix_products, METH_NOARGS,
      "Weight products ocr/tesseract_matrix.c ran with VNNI on the calling thread."},
     {"lstm_lines", lstm_lines, METH_NOARGS,
-     "LSTM layers ocr/tesseract_lstm.c ran over a line on the calling thread."},
+     "LSTM layers ocr/tesseract_layers.c ran over a line on the calling thread."},
+    {"maxpool_lines", maxpool_lines, METH_NOARGS,
+     "Max-pool layers ocr/tesseract_layers.c ran over a line on the calling thread."},
     {"network_code", network_code_py, METH_NOARGS,
      "(name, hash of its code as loaded, as expected) of each libtesseract function "
      "ocr/tesseract_network.c replaces or calls."},

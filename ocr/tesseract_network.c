@@ -105,6 +105,11 @@ static const struct {
     [LSTM_RESIZE_FORWARD] = {"_ZN9tesseract4LSTM13ResizeForwardERKNS_9NetworkIOE", 0x8e6f91ed133071f0ULL},
     [RESIZE_X_TO_1] = {"_ZN9tesseract9NetworkIO10ResizeXTo1ERKS0_i", 0xc4a7e770f1608416ULL},
     [WRITE_TIME_STEP] = {"_ZN9tesseract9NetworkIO13WriteTimeStepEiPKf", 0xc0ec100ea5208268ULL},
+    [MAXPOOL_FORWARD] =
+        {"_ZN9tesseract7Maxpool7ForwardEbRKNS_9NetworkIOEPKNS_15TransposedArrayEPNS_14NetworkScratchEPS1_",
+         0xe99469ce2ec0920aULL},
+    [RESIZE_SCALED] = {"_ZN9tesseract9NetworkIO12ResizeScaledERKS0_iii", 0x39e807bc7d4231adULL},
+    [COPY_TIME_STEP_FROM] = {"_ZN9tesseract9NetworkIO16CopyTimeStepFromEiRKS0_i", 0xbe880cdbd8e02fb3ULL},
     [INT_SIMD_AVX2] = {"IntSimdMatrix::intSimdMatrixAVX2 (its sizes, and its kernel: 0x8d0 bytes from 0x380 before its "
                        "function)",
                        0xe61c4f987784d3b9ULL},
@@ -283,62 +288,6 @@ static inline int ours(void) {
 }
 
 /* --- StrideMap::Index ------------------------------------------------------------------------ */
-
-static inline int max_index_of_dim(const Index *index, int dim) {
-    const StrideMap *map = index->map;
-    int max_index = map->shape[dim] - 1;
-    if (dim == BATCH) {
-        return max_index;
-    }
-    size_t batch = (size_t)index->indices[BATCH];
-    const int *sizes = dim == HEIGHT ? map->heights : map->widths;
-    size_t count = (size_t)((dim == HEIGHT ? map->heights_end : map->widths_end) - sizes);
-    if (batch >= count || sizes[batch] > max_index) {
-        return max_index;
-    }
-    return sizes[batch] - 1;
-}
-
-static inline int is_valid(const Index *index) {
-    for (int d = 0; d < 3; d++) {
-        if (index->indices[d] < 0) {
-            return 0;
-        }
-    }
-    for (int d = 0; d < 3; d++) {
-        if (index->indices[d] > max_index_of_dim(index, d)) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static inline void set_t_from_indices(Index *index) {
-    const int *increments = index->map->increments;
-    index->t = increments[0] * index->indices[0] + increments[1] * index->indices[1] +
-               increments[2] * index->indices[2];
-}
-
-static inline void init_to_last_of_batch(Index *index, int batch) {
-    index->indices[BATCH] = batch;
-    for (int d = BATCH + 1; d < 3; d++) {
-        index->indices[d] = max_index_of_dim(index, d);
-    }
-    set_t_from_indices(index);
-}
-
-static inline int increment(Index *index) {
-    for (int d = 2; d >= 0; d--) {
-        if (max_index_of_dim(index, d) != index->indices[d]) {
-            index->t += index->map->increments[d];
-            index->indices[d]++;
-            return 1;
-        }
-        index->t -= index->map->increments[d] * index->indices[d];
-        index->indices[d] = 0;
-    }
-    return 0;
-}
 
 int _ZNK9tesseract9StrideMap5Index13MaxIndexOfDimENS_14FlexDimensionsE(const Index *index, int dim) {
     if (!ours()) {
@@ -653,7 +602,7 @@ void _ZN9tesseract14FullyConnected15ForwardTimeStepEiPf(void *layer, int t, floa
 
 /* --- LSTM ------------------------------------------------------------------------------------ */
 
-/* ocr/tesseract_lstm.c runs the time steps of our 1-D LSTM layers and their gates (network_gates_step)
+/* ocr/tesseract_layers.c runs the time steps of our 1-D LSTM layers and their gates (network_gates_step)
  * itself. Tesseract's own LSTM::Forward (every other layer, and ours when the tests ask):
  *
  * LSTM::Forward hands each time step's four gates to GOMP_parallel_sections as OpenMP sections: for

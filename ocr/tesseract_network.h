@@ -2,6 +2,7 @@
 #ifndef TGMONITOR_TESSERACT_NETWORK_H
 #define TGMONITOR_TESSERACT_NETWORK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* The functions of libtesseract replaced or called here (ocr/tesseract_network.c checks each one's
@@ -30,9 +31,12 @@ enum {
     LOGISTIC_TABLE,         /* not a function: the table the gates' logistic reads */
     HISTOGRAM_RECT,         /* Otsu's histogram of a page (ocr/tesseract_threshold.c) */
     THRESHOLD_RECT_TO_PIX,  /* a page cut at its thresholds (ocr/tesseract_threshold.c) */
-    LSTM_RESIZE_FORWARD,    /* not replaced: called from ocr/tesseract_lstm.c (LSTM::Forward, LSTM_FORWARD) */
-    RESIZE_X_TO_1,          /* not replaced: called from ocr/tesseract_lstm.c */
-    WRITE_TIME_STEP,        /* not replaced: called from ocr/tesseract_lstm.c */
+    LSTM_RESIZE_FORWARD,    /* not replaced: called from ocr/tesseract_layers.c (LSTM::Forward, LSTM_FORWARD) */
+    RESIZE_X_TO_1,          /* not replaced: called from ocr/tesseract_layers.c */
+    WRITE_TIME_STEP,        /* not replaced: called from ocr/tesseract_layers.c */
+    MAXPOOL_FORWARD,        /* replaced in ocr/tesseract_layers.c, which calls it otherwise */
+    RESIZE_SCALED,          /* not replaced: called from ocr/tesseract_layers.c */
+    COPY_TIME_STEP_FROM,    /* not replaced: called from ocr/tesseract_layers.c */
     INT_SIMD_AVX2,          /* not a function: the AVX2 weight shape and its kernel (ocr/tesseract_matrix.c) */
     FUNCTIONS
 };
@@ -54,6 +58,63 @@ typedef struct {
 
 enum { BATCH, HEIGHT, WIDTH };
 
+/* StrideMap::Index's methods as Tesseract defines them (inline here, for the loops over a line). */
+static inline int max_index_of_dim(const Index *index, int dim) {
+    const StrideMap *map = index->map;
+    int max_index = map->shape[dim] - 1;
+    if (dim == BATCH) {
+        return max_index;
+    }
+    size_t batch = (size_t)index->indices[BATCH];
+    const int *sizes = dim == HEIGHT ? map->heights : map->widths;
+    size_t count = (size_t)((dim == HEIGHT ? map->heights_end : map->widths_end) - sizes);
+    if (batch >= count || sizes[batch] > max_index) {
+        return max_index;
+    }
+    return sizes[batch] - 1;
+}
+
+static inline int is_valid(const Index *index) {
+    for (int d = 0; d < 3; d++) {
+        if (index->indices[d] < 0) {
+            return 0;
+        }
+    }
+    for (int d = 0; d < 3; d++) {
+        if (index->indices[d] > max_index_of_dim(index, d)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static inline void set_t_from_indices(Index *index) {
+    const int *increments = index->map->increments;
+    index->t = increments[0] * index->indices[0] + increments[1] * index->indices[1] +
+               increments[2] * index->indices[2];
+}
+
+static inline void init_to_last_of_batch(Index *index, int batch) {
+    index->indices[BATCH] = batch;
+    for (int d = BATCH + 1; d < 3; d++) {
+        index->indices[d] = max_index_of_dim(index, d);
+    }
+    set_t_from_indices(index);
+}
+
+static inline int increment(Index *index) {
+    for (int d = 2; d >= 0; d--) {
+        if (max_index_of_dim(index, d) != index->indices[d]) {
+            index->t += index->map->increments[d];
+            index->indices[d]++;
+            return 1;
+        }
+        index->t -= index->map->increments[d] * index->indices[d];
+        index->indices[d] = 0;
+    }
+    return 0;
+}
+
 /* Tesseract's own StrideMap::Index::IsLast and Increment, as ocr/tesseract_network.c runs them. */
 int _ZNK9tesseract9StrideMap5Index6IsLastENS_14FlexDimensionsE(const Index *index, int dim);
 int _ZN9tesseract9StrideMap5Index9IncrementEv(Index *index);
@@ -64,8 +125,13 @@ void _ZN9tesseract9NetworkIO17WriteTimeStepPartEiiiPKf(void *io, int t, int offs
 void network_gates_step(char *layer, float *const lines[4], int t);
 /* Tesseract's Tanh over ``count`` numbers in place (AVX2), known build. */
 void network_tanh_line(float *line, int count);
-/* LSTM layers ocr/tesseract_lstm.c ran over a line on the calling thread. */
+/* LSTM layers ocr/tesseract_layers.c ran over a line on the calling thread. */
 unsigned long lstm_lines_run(void);
+/* Max-pool layers ocr/tesseract_layers.c ran over a line on the calling thread. */
+unsigned long maxpool_lines_run(void);
+/* NetworkIO::MaxpoolTimeStep, as ocr/tesseract_network.c runs it. */
+void _ZN9tesseract9NetworkIO15MaxpoolTimeStepEiRKS0_iPi(void *io, int dest_t, const void *src, int src_t,
+                                                         int *max_line);
 
 /* Whether libtesseract is the build these functions were read from (checked on the first call). */
 int tesseract_is_known(void);

@@ -111,7 +111,7 @@ def test_tesseracts_calls_into_openmp_and_leptonica_come_to_ocr_tesseract_calls(
     # before it: a read runs its OpenMP regions there, on this thread, and keeps its line images
     # uncompressed, and reads as the command does, with libgomp and Leptonica's own (the test
     # above). Tesseract's own LSTM::Forward enters a region at every time step of every layer (a
-    # child that leaves the network to Tesseract); ocr/tesseract_lstm.c runs the steps without
+    # child that leaves the network to Tesseract); ocr/tesseract_layers.c runs the steps without
     # one, which leaves a few.
     from ocr import _tesseract_calls
 
@@ -163,11 +163,13 @@ def test_the_network_run_by_ocr_tesseract_network_gives_the_commands_numbers(tmp
         planes = plane_sets([image.convert("RGB")], OcrSettings())[0]
     windows, steps = _tesseract_calls.convolutions(), _tesseract_calls.lstm_steps()
     products, layers = _tesseract_calls.matrix_products(), _tesseract_calls.lstm_lines()
+    pools = _tesseract_calls.maxpool_lines()
     library = tesseract.tesseract_words(planes[plane], model, 11, None, "library")
     assert _tesseract_calls.network_is_ours(), _tesseract_calls.network_code()
     assert _tesseract_calls.convolutions() - windows > 0  # the lines' networks ran here
     assert _tesseract_calls.lstm_steps() - steps > 1000  # and their LSTMs' gates
-    assert _tesseract_calls.lstm_lines() - layers > 0  # and their LSTM layers (ocr/tesseract_lstm.c)
+    assert _tesseract_calls.lstm_lines() - layers > 0  # and their LSTM layers (ocr/tesseract_layers.c)
+    assert _tesseract_calls.maxpool_lines() - pools > 0  # and their max-pools
     if _has_vnni():  # and their weight products (ocr/tesseract_matrix.c)
         assert _tesseract_calls.matrix_products() - products > 4 * 1000
     command = tesseract.tesseract_words(planes[plane], model, 11, None, "command")
@@ -180,7 +182,7 @@ from PIL import Image
 from ocr import _tesseract_calls, tesseract
 words = tesseract.tesseract_words(Image.open(sys.argv[1]), "ara+eng", 11, None, "library")
 print(json.dumps({"ours": _tesseract_calls.network_is_ours(), "products": _tesseract_calls.matrix_products(),
-                  "layers": _tesseract_calls.lstm_lines(),
+                  "layers": _tesseract_calls.lstm_lines(), "pools": _tesseract_calls.maxpool_lines(),
                   "words": [[dataclasses.astuple(w) for w in line] for line in words]}))
 """
 
@@ -205,7 +207,8 @@ def test_the_network_without_avx2_or_left_to_tesseract_gives_the_commands_number
     read = json.loads(child.stdout)
     assert read["ours"] == (way != "tesseract")
     assert read["products"] == 0  # ocr/tesseract_matrix.c left the weight products to Tesseract
-    assert (read["layers"] > 0) == (way == "avx2")  # ocr/tesseract_lstm.c's layers need AVX2
+    assert (read["layers"] > 0) == (way == "avx2")  # ocr/tesseract_layers.c's LSTMs need AVX2
+    assert (read["pools"] > 0) == (way != "tesseract")  # its max-pools do not
     command = tesseract.tesseract_words(grey, "ara+eng", 11, None, "command")
     assert read["words"] and read["words"] == [
         [list(dataclasses.astuple(w)) for w in line] for line in command
@@ -219,7 +222,7 @@ def test_the_network_code_checked_is_libtesseracts_own():
 
     assert library.library_version()  # tesserocr, and with it libtesseract, loaded
     code = _tesseract_calls.network_code()
-    assert len(code) == 26 and all(found for _, found, _ in code)
+    assert len(code) == 29 and all(found for _, found, _ in code)
     assert all(found == expected for _, found, expected in code), code
 
 
