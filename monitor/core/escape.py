@@ -64,10 +64,24 @@ def _table(newlines: bool) -> dict[int, str]:
     return table
 
 
+def _char_class(codes: dict[int, str]) -> re.Pattern[str]:
+    """A class of the characters ``codes`` has, written as ranges (a class of 2,124 single
+    characters took 5 ms to compile in every process)."""
+    ranges: list[list[int]] = []
+    for c in sorted(codes):
+        if ranges and ranges[-1][1] == c - 1:
+            ranges[-1][1] = c
+        else:
+            ranges.append([c, c])
+    return re.compile(
+        "[" + "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "") for a, b in ranges) + "]"
+    )
+
+
 _MULTI_LINE = _table(newlines=True)
 _ONE_LINE = _table(newlines=False)
-_SHOWN = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_ONE_LINE)) + "]")
-_SHOWN_BUT_NEWLINE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_MULTI_LINE)) + "]")
+_SHOWN = _char_class(_ONE_LINE)
+_SHOWN_BUT_NEWLINE = _char_class(_MULTI_LINE)
 
 
 def for_terminal(text: str, *, newlines: bool = True) -> str:
