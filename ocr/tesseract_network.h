@@ -1,4 +1,5 @@
-/* ocr/tesseract_network.c, as ocr/_tesseract_calls.c's Python functions ask it. */
+/* ocr/tesseract_network.c, as ocr/_tesseract_calls.c's Python functions and the other files of the
+ * module (ocr/tesseract_threshold.c, ocr/tesseract_matrix.c, ocr/tesseract_layers.c) ask it. */
 #ifndef TGMONITOR_TESSERACT_NETWORK_H
 #define TGMONITOR_TESSERACT_NETWORK_H
 
@@ -7,7 +8,8 @@
 
 /* The functions of libtesseract replaced or called here (ocr/tesseract_network.c checks each one's
  * code against the build they were read from; ocr/tesseract_threshold.c replaces HISTOGRAM_RECT and
- * THRESHOLD_RECT_TO_PIX, ocr/tesseract_matrix.c MATRIX_DOT_VECTOR). */
+ * THRESHOLD_RECT_TO_PIX, ocr/tesseract_matrix.c MATRIX_DOT_VECTOR, ocr/tesseract_layers.c
+ * LSTM_FORWARD and MAXPOOL_FORWARD). */
 enum {
     MAX_INDEX_OF_DIM,
     IS_VALID,
@@ -21,17 +23,19 @@ enum {
     MAXPOOL_TIME_STEP,
     CONVOLVE_FORWARD,
     FULLY_CONNECTED_STEP,
-    COPY_TIME_STEP_GENERAL, /* not replaced: Convolve::Forward here does its copies as it does */
+    COPY_TIME_STEP_GENERAL, /* not replaced: Convolve::Forward here does its copies as it does;
+                               ocr/tesseract_layers.c's LSTM calls it */
     RANDOMIZE,              /* not replaced: called from here */
     RESIZE_TO_MAP,          /* not replaced: called from here */
     TANH_TABLE,             /* not a function: the table FULLY_CONNECTED_STEP's tanh reads */
-    LSTM_FORWARD,           /* not replaced: it hands its gates (LSTM_GATES) to GOMP_parallel_sections */
+    LSTM_FORWARD,           /* replaced in ocr/tesseract_layers.c; Tesseract's own (other layers) hands
+                               its gates (LSTM_GATES) to GOMP_parallel_sections */
     LSTM_GATES,             /* replaced (network_lstm_gates): LSTM::Forward's OpenMP sections (local) */
     MATRIX_DOT_VECTOR,      /* replaced in ocr/tesseract_matrix.c (VNNI), which calls it otherwise */
     LOGISTIC_TABLE,         /* not a function: the table the gates' logistic reads */
     HISTOGRAM_RECT,         /* Otsu's histogram of a page (ocr/tesseract_threshold.c) */
     THRESHOLD_RECT_TO_PIX,  /* a page cut at its thresholds (ocr/tesseract_threshold.c) */
-    LSTM_RESIZE_FORWARD,    /* not replaced: called from ocr/tesseract_layers.c (LSTM::Forward, LSTM_FORWARD) */
+    LSTM_RESIZE_FORWARD,    /* not replaced: called from ocr/tesseract_layers.c */
     RESIZE_X_TO_1,          /* not replaced: called from ocr/tesseract_layers.c */
     WRITE_TIME_STEP,        /* not replaced: called from ocr/tesseract_layers.c */
     MAXPOOL_FORWARD,        /* replaced in ocr/tesseract_layers.c, which calls it otherwise */
