@@ -478,9 +478,9 @@ void _ZN9tesseract9NetworkIO15MaxpoolTimeStepEiRKS0_iPi(void *io, int dest_t, co
  * x outer, y inner; a window cell outside the image gets random values (a column outside, all its
  * cells at once), in this order, from the layer's own random stream. */
 void _ZN9tesseract8Convolve7ForwardEbRKNS_9NetworkIOEPKNS_15TransposedArrayEPNS_14NetworkScratchEPS1_(
-    void *layer, int debug, const void *input, const void *input_transpose, void *scratch, void *output) {
+    void *layer, _Bool debug, const void *input, const void *input_transpose, void *scratch, void *output) {
     if (!ours() || debug) { /* debug draws the layer: Tesseract's own does it */
-        ((void (*)(void *, int, const void *, const void *, void *, void *))original[CONVOLVE_FORWARD])(
+        ((void (*)(void *, _Bool, const void *, const void *, void *, void *))original[CONVOLVE_FORWARD])(
             layer, debug, input, input_transpose, scratch, output);
         return;
     }
