@@ -34,6 +34,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -147,6 +148,34 @@ def _group_taker(parent: int) -> Callable[[int, Any], None]:
     return take_the_group_down
 
 
+_LIFELINE: list[socket.socket] = []  # the wakeup socket pair, kept open for the process's life
+
+
+def _arm_lifeline(parent: int) -> None:
+    """Take the group down (``_group_taker``) as soon as SIGTERM comes, from a thread of its own.
+
+    Python runs a signal's handler on the main thread only, between two of its steps; the main
+    thread may be inside Tesseract for seconds without one (the page layout before the words, the
+    paragraphs after them: a grain pass was still there 5 s after its import was killed, once the
+    words themselves had become fast). Python's own C handler writes each signal's number to the
+    wakeup socket at once, whichever thread the kernel chose, and this thread waits on it. The
+    handler stays installed for the main thread too (both may run it: it removes and kills what is
+    there)."""
+    take = _group_taker(parent)
+    signal.signal(signal.SIGTERM, take)
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    _LIFELINE[:] = [reader, writer]
+
+    def watch() -> None:
+        while data := reader.recv(64):
+            if signal.SIGTERM in data:  # other signals (the passes' SIGPROF) come here too
+                take(signal.SIGTERM, None)
+
+    threading.Thread(target=watch, name="lifeline", daemon=True).start()
+
+
 def _remove_own(folder: str, prefix: str) -> None:
     """Remove ``folder`` if it is one the pool made (its name starts with ``prefix``)."""
     if folder and os.path.basename(folder).startswith(prefix):
@@ -157,7 +186,7 @@ def main(argv: list[str]) -> int:
     os.environ["OMP_THREAD_LIMIT"] = "1"
     parent = os.environ.get("TGMONITOR_OCR_PARENT", "")
     if parent.isdigit() and os.getpgrp() == os.getpid():  # started by the pool, in its own group
-        signal.signal(signal.SIGTERM, _group_taker(int(parent)))
+        _arm_lifeline(int(parent))
         die_with_parent(int(parent), signal.SIGTERM)
     settings = OcrSettings.from_dict(json.loads(argv[0]) if argv else {})
     out = sys.stdout
