@@ -53,14 +53,11 @@
 
 #include "tesseract_network.h"
 
-#define MEMBER(object, type, offset) (*(type *)((char *)(object) + (offset)))
-
 /* LSTM: type_ at 0x08, training_ at 0x0c, ni_ at 0x18, no_ at 0x1c, na_ at 0x60, ns_ at 0x64, nf_ at
  * 0x68, is_2d_ at 0x6c, softmax_ at 0x548, source_ (NetworkIO) at 0x550, input_map_ (StrideMap) at
- * 0x960, input_width_ at 0x9a8. NetworkIO: int_mode_ at 0x40, stride_map_ at 0x48, i_.dim1_ at 0x34,
- * f_.dim1_ at 0x14. */
+ * 0x960, input_width_ at 0x9a8. (NetworkIO's members: tesseract_network.h.) */
 enum { NT_LSTM = 14, NT_LSTM_SUMMARY = 15, TS_ENABLED = 1 };
-enum { SOURCE = 0x550, INPUT_MAP = 0x960, INPUT_WIDTH = 0x9a8, IO_INT_MODE = 0x40, IO_MAP = 0x48 };
+enum { SOURCE = 0x550, INPUT_MAP = 0x960, INPUT_WIDTH = 0x9a8 };
 
 static __thread unsigned long lines_run, pools_run;
 
@@ -145,7 +142,7 @@ typedef void (*ForwardFunction)(void *, _Bool, const void *, const void *, void 
 void _ZN9tesseract4LSTM7ForwardEbRKNS_9NetworkIOEPKNS_15TransposedArrayEPNS_14NetworkScratchEPS1_(
     char *layer, _Bool debug, const char *input, const void *transpose, void *scratch, char *output) {
     const int type = MEMBER(layer, int, 0x08);
-    if (!tesseract_is_known() || !tesseract_with_avx2() || debug || !MEMBER(input, unsigned char, IO_INT_MODE) ||
+    if (!tesseract_is_known() || !tesseract_with_avx2() || debug || !INT_MODE(input) ||
         MEMBER(layer, void *, 0x548) != NULL || MEMBER(layer, unsigned char, 0x6c) ||
         MEMBER(layer, int, 0x0c) == TS_ENABLED || (type != NT_LSTM && type != NT_LSTM_SUMMARY)) {
         ((ForwardFunction)tesseract_original(LSTM_FORWARD))(layer, debug, input, transpose, scratch, output);
@@ -156,13 +153,13 @@ void _ZN9tesseract4LSTM7ForwardEbRKNS_9NetworkIOEPKNS_15TransposedArrayEPNS_14Ne
         return;
     }
     StrideMap *input_map = (StrideMap *)(layer + INPUT_MAP);
-    copy_map(input_map, (const StrideMap *)(input + IO_MAP));
-    MEMBER(layer, int, INPUT_WIDTH) = MEMBER(input, int, 0x34); /* input.Width(), int8 */
+    copy_map(input_map, MAP_OF(input));
+    MEMBER(layer, int, INPUT_WIDTH) = INT_STEPS(input); /* input.Width() */
     const int no = MEMBER(layer, int, 0x1c);
     if (type == NT_LSTM_SUMMARY) {
         ((void (*)(void *, const void *, int))tesseract_original(RESIZE_X_TO_1))(output, input, no);
     } else {
-        ((void (*)(void *, int, const void *, int))tesseract_original(RESIZE_TO_MAP))(output, 1, input + IO_MAP, no);
+        ((void (*)(void *, int, const void *, int))tesseract_original(RESIZE_TO_MAP))(output, 1, MAP_OF(input), no);
     }
     ((void (*)(void *, const void *))tesseract_original(LSTM_RESIZE_FORWARD))(layer, input);
 
@@ -180,7 +177,7 @@ void _ZN9tesseract4LSTM7ForwardEbRKNS_9NetworkIOEPKNS_15TransposedArrayEPNS_14Ne
         (void (*)(void *, int, int, int, const void *, int, int))tesseract_original(COPY_TIME_STEP_GENERAL);
     void (*write_step)(void *, int, const float *) = (void (*)(void *, int, const float *))tesseract_original(WRITE_TIME_STEP);
     Index src = {input_map, 0, {0, 0, 0}};
-    Index dest = {(const StrideMap *)(output + IO_MAP), 0, {0, 0, 0}};
+    Index dest = {MAP_OF(output), 0, {0, 0, 0}};
     do {
         const int t = src.t;
         copy_step(source, t, 0, ni, input, t, 0);
@@ -215,7 +212,7 @@ void _ZN9tesseract4LSTM7ForwardEbRKNS_9NetworkIOEPKNS_15TransposedArrayEPNS_14Ne
  *                       NetworkScratch *scratch, NetworkIO *output) */
 void _ZN9tesseract7Maxpool7ForwardEbRKNS_9NetworkIOEPKNS_15TransposedArrayEPNS_14NetworkScratchEPS1_(
     char *layer, _Bool debug, const char *input, const void *transpose, void *scratch, char *output) {
-    if (!tesseract_is_known() || debug || !MEMBER(input, unsigned char, IO_INT_MODE) || !have_allocator()) {
+    if (!tesseract_is_known() || debug || !INT_MODE(input) || !have_allocator()) {
         ((ForwardFunction)tesseract_original(MAXPOOL_FORWARD))(layer, debug, input, transpose, scratch, output);
         return;
     }
@@ -223,7 +220,7 @@ void _ZN9tesseract7Maxpool7ForwardEbRKNS_9NetworkIOEPKNS_15TransposedArrayEPNS_1
     ((void (*)(void *, const void *, int, int, int))tesseract_original(RESIZE_SCALED))(
         output, input, x_scale, y_scale, MEMBER(layer, int, 0x1c));
     /* maxes_.ResizeNoInit(output->Width(), ni_) */
-    const int width = MEMBER(output, int, 0x34), size = width * ni;
+    const int width = INT_STEPS(output), size = width * ni;
     if (size > MEMBER(layer, int, 0xcc)) {
         if (MEMBER(layer, int *, 0xb8) != NULL) {
             delete_array(MEMBER(layer, int *, 0xb8));
@@ -233,12 +230,12 @@ void _ZN9tesseract7Maxpool7ForwardEbRKNS_9NetworkIOEPKNS_15TransposedArrayEPNS_1
     }
     MEMBER(layer, int, 0xc4) = width;
     MEMBER(layer, int, 0xc8) = ni;
-    copy_map((StrideMap *)(layer + 0x60), (const StrideMap *)(input + IO_MAP)); /* back_map_ */
+    copy_map((StrideMap *)(layer + 0x60), MAP_OF(input)); /* back_map_ */
     void (*copy_step)(void *, int, const void *, int) =
         (void (*)(void *, int, const void *, int))tesseract_original(COPY_TIME_STEP_FROM);
-    const StrideMap *in_map = (const StrideMap *)(input + IO_MAP);
+    const StrideMap *in_map = MAP_OF(input);
     int *const maxes = MEMBER(layer, int *, 0xb8);
-    Index dest = {(const StrideMap *)(output + IO_MAP), 0, {0, 0, 0}};
+    Index dest = {MAP_OF(output), 0, {0, 0, 0}};
     const int step_x = in_map->increments[WIDTH], step_y = in_map->increments[HEIGHT];
     do {
         const int out_t = dest.t;

@@ -36,9 +36,8 @@
 
 #include "tesseract_network.h"
 
-/* WeightMatrix, as the checked build lays it out: wi_.dim1_ (outputs) at 0x34, wi_.dim2_ (inputs
- * and the bias) at 0x38, scales_'s data at 0x68, shaped_w_'s data at 0xe0. */
-#define MEMBER(object, type, offset) (*(type *)((char *)(object) + (offset)))
+/* WeightMatrix, as the checked build lays it out (MEMBER: tesseract_network.h): wi_.dim1_ (outputs)
+ * at 0x34, wi_.dim2_ (inputs and the bias) at 0x38, scales_'s data at 0x68, shaped_w_'s data at 0xe0. */
 
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 

@@ -55,16 +55,8 @@
 
 /* (StrideMap and its Index: tesseract_network.h) */
 
-/* NetworkIO: f_ (GENERIC_2D_ARRAY<float>) at 0, i_ (<int8_t>) at 0x20, int_mode_ at 0x40, stride_map_
- * at 0x48; a GENERIC_2D_ARRAY's array_ at +8 and dim2_ at +0x18. */
-#define FLOATS(io) (*(float **)((char *)(io) + 0x08))
-#define FLOAT_WIDTH(io) (*(const int *)((const char *)(io) + 0x18))
-#define INTS(io) (*(int8_t **)((char *)(io) + 0x28))
-#define INT_WIDTH(io) (*(const int *)((const char *)(io) + 0x38))
-#define INT_MODE(io) (*(const unsigned char *)((const char *)(io) + 0x40))
-#define MAP_OF(io) ((const StrideMap *)((const char *)(io) + 0x48))
+/* (NetworkIO's members and MEMBER: tesseract_network.h) */
 /* Convolve: ni_ at 0x18, no_ at 0x1c, randomizer_ at 0x58, half_x_ at 0x60, half_y_ at 0x64. */
-#define MEMBER(object, type, offset) (*(type *)((char *)(object) + (offset)))
 
 /* --- The functions replaced, and the build they were read from -------------------------------- */
 

@@ -45,6 +45,20 @@ enum {
     FUNCTIONS
 };
 
+/* A member of one of Tesseract's objects, at its offset in the checked build. */
+#define MEMBER(object, type, offset) (*(type *)((char *)(object) + (offset)))
+
+/* NetworkIO: f_ (GENERIC_2D_ARRAY<float>) at 0, i_ (<int8_t>) at 0x20, int_mode_ at 0x40, stride_map_
+ * at 0x48; a GENERIC_2D_ARRAY's array_ at +8, dim1_ (time steps) at +0x14 and dim2_ (features) at
+ * +0x18. */
+#define FLOATS(io) (*(float **)((char *)(io) + 0x08))
+#define FLOAT_WIDTH(io) (*(const int *)((const char *)(io) + 0x18))
+#define INTS(io) (*(int8_t **)((char *)(io) + 0x28))
+#define INT_STEPS(io) (*(const int *)((const char *)(io) + 0x34))
+#define INT_WIDTH(io) (*(const int *)((const char *)(io) + 0x38))
+#define INT_MODE(io) (*(const unsigned char *)((const char *)(io) + 0x40))
+#define MAP_OF(io) ((const StrideMap *)((const char *)(io) + 0x48))
+
 /* StrideMap, as the checked build lays it out: the sizes of a NetworkIO's dimensions, and an index
  * into it (StrideMap::Index). */
 typedef struct {
