@@ -222,7 +222,9 @@ class GlyphModel:
         if not len(self.labels):
             return "x", float("inf")
         query = features(trim(mask))
-        distances = self._norms - 2 * self.vectors @ query + float(query @ query)
+        # 2 * (V @ q), not (2 * V) @ q: that doubled all 30,000 examples (24 MB) on every call,
+        # 3.2 ms a label instead of 1.3 (the same floats: doubling is exact)
+        distances = self._norms - 2 * (self.vectors @ query) + float(query @ query)
         nearest = np.argpartition(distances, min(k, len(distances) - 1))[:k]
         nearest = nearest[np.argsort(distances[nearest])]
         votes: dict[str, float] = {}
