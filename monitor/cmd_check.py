@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from alerts.rules import load_rules
 from monitor.cli_context import AppContext, end_without_teardown, parse_when, pass_app, run_async
 from monitor.core.errors import ArchiveError, ImageError, OcrError
 from monitor.core.escape import dumps_json, for_terminal, terminal_spans
@@ -86,21 +85,22 @@ def check_command(
         raise click.UsageError("give a TEXT to check, - to read it from stdin, or --image FILE")
     date = parse_when(date_text) if date_text else datetime.now(UTC).replace(microsecond=0)
     settings = _start_loading_models(config) if image is not None else None
-    rules = load_rules(rules_path if rules_path is not None else config.alerts.rules)
+    rules_file = rules_path if rules_path is not None else config.alerts.rules
     severity = min_severity or config.alerts.min_severity
     ocr_text = doubtful = None
-    if image is None:
-        detector = _detector(rules, severity)
-    else:  # the detector (0.05 s of Python to import and build) is made while Tesseract reads
-        built: list[Any] = []
+    built: list[tuple[Any, Any]] = []
+    if image is not None:
+        # The rules (0.03 s to import and parse) and the detector (0.05 s) are made while
+        # Tesseract reads, not before the image is even opened. A bad rules file is then
+        # reported once the poster is read, with the same message.
         ocr_text, doubtful = _read_poster(
             image,
             settings,
             config,
             have_text=bool(text),
-            meanwhile=lambda: built.append(_detector(rules, severity)),
+            meanwhile=lambda: built.append(_rules_and_detector(rules_file, severity)),
         )
-        detector = built[0] if built else _detector(rules, severity)  # nothing was read
+    rules, detector = built[0] if built else _rules_and_detector(rules_file, severity)  # nothing read
     signature, label = _signature(app, channel_ref, rules) if channel_ref else (None, "")
     detection = detector.detect(text or "", ocr_text=ocr_text, date=date, signature=signature)
 
@@ -163,10 +163,13 @@ def _show_signature(
         out.print(Text("  without the signature this text would alert", style="italic"))
 
 
-def _detector(rules: Any, severity: str) -> Any:
+def _rules_and_detector(rules_file: Path | None, severity: str) -> tuple[Any, Any]:
+    """The rules of ``rules_file`` (None: the shipped ones) and a detector of them."""
     from alerts.detect import Detector  # why: the detector (~0.1 s) loads only in the commands that detect
+    from alerts.rules import load_rules
 
-    return Detector(rules, min_severity=severity)
+    rules = load_rules(rules_file)
+    return rules, Detector(rules, min_severity=severity)
 
 
 def _start_loading_models(config: Any) -> Any:

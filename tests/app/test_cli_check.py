@@ -98,6 +98,26 @@ def test_bad_rules_file_is_one_sentence(no_user_config, tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("picture", ["poster", "blank"])
+def test_bad_rules_file_with_an_image_is_one_sentence(no_user_config, tmp_path: Path, picture: str) -> None:
+    """With --image the rules are read while Tesseract reads the poster (or, for a picture
+    without text, after it is found to have none): the same one sentence, exit status 2."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    rules = tmp_path / "bad.toml"
+    rules.write_text('[[rule]]\nname = "x"\nseverity = "urgent"\nterms = ["a"]\n', encoding="utf-8")
+    image = Image.new("RGB", (900, 200), "white")
+    if picture == "poster":
+        font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 60)
+        ImageDraw.Draw(image).text((30, 60), "VENGEANCE", fill="black", font=font)
+    path = tmp_path / f"{picture}.png"
+    image.save(path)
+    result = run("--image", str(path), "--rules", str(rules), "--json")
+    assert result.exit_code == 2, result.output
+    assert f"{rules}: rule 'x' (#1): unknown severity 'urgent'" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_nothing_to_check_is_a_usage_error(no_user_config) -> None:
     result = run()
     assert result.exit_code == 2
