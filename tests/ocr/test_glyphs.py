@@ -23,15 +23,24 @@ def fresh_model(monkeypatch, tmp_path):
 @pytest.mark.slow
 def test_examples_are_drawn_once_and_kept(fresh_model):
     model = glyphs.glyph_model()
-    files = list((fresh_model / "tgmonitor").glob("glyphs-*.npz"))
-    assert len(files) == 1
+    files = sorted((fresh_model / "tgmonitor").glob("glyphs-*"))
+    assert [f.suffix for f in files] == [".npy", ".npz"]  # the vectors to map, the labels and norms
     labels = set(model.labels.tolist())
     assert {str(d) for d in range(10)} <= labels and "x" in labels and "w5" in labels
     # every font gave its digits: ten Eastern digits at least, per font
     assert len(model) >= 10 * len(glyphs.template_fonts())
     glyphs._model.cache_clear()
-    again = glyphs.glyph_model()  # from the file this time
+    again = glyphs.glyph_model()  # from the files this time, the vectors mapped
     assert np.array_equal(again.vectors, model.vectors) and list(again.labels) == list(model.labels)
+    assert np.array_equal(again.norms, model.norms) and not again.vectors.flags.writeable
+    component = np.zeros((24, 14), dtype=bool)
+    component[2:22, 5:9] = True  # a stroke: the same label and distance from either
+    assert again.label(component) == model.label(component)
+    # a vectors file cut short (a full disk) is drawn again, not read as it is
+    files[0].write_bytes(files[0].read_bytes()[:4096])
+    glyphs._model.cache_clear()
+    redrawn = glyphs.glyph_model()
+    assert np.array_equal(redrawn.vectors, model.vectors)
 
 
 @pytest.mark.slow
