@@ -6,6 +6,7 @@ import ctypes
 import dataclasses
 import json
 import os
+import struct
 import subprocess
 import sys
 import threading
@@ -122,10 +123,15 @@ def test_tesseracts_calls_into_openmp_and_leptonica_come_to_ocr_tesseract_calls(
 
     with Image.open(write_poster(tmp_path, "arabic-light")) as image:
         grey = image.convert("L")
-    regions, lines = _tesseract_calls.regions(), _tesseract_calls.stored_lines()
+    regions, raw, png = (
+        _tesseract_calls.regions(),
+        _tesseract_calls.raw_lines(),
+        _tesseract_calls.stored_lines(),
+    )
     assert read_plane(grey, OcrSettings(tesseract="library"), "grey")
     assert _tesseract_calls.regions() - regions > 0
-    assert _tesseract_calls.stored_lines() - lines > 0
+    # every line image kept raw (8 bpp grey): none went through a PNG, not even one at level 0
+    assert _tesseract_calls.raw_lines() - raw > 0 and _tesseract_calls.stored_lines() == png
     grey.save(tmp_path / "grey.png")
     child = subprocess.run(
         [sys.executable, "-c", _REGIONS_IN_A_CHILD, str(tmp_path / "grey.png")],
@@ -288,6 +294,20 @@ def test_a_png_leptonica_writes_for_anyone_else_is_its_own():
     finally:
         everyone.lept_free(data)
         everyone.pixDestroy(ctypes.byref(pix))
+
+
+def test_a_raw_line_is_read_back_only_for_libtesseracts_line_images(capfd):
+    # pixReadMem makes an image of a raw line only for ImageData::GetPixInternal: the same bytes
+    # handed to it from anywhere else (here ctypes) are Leptonica's to judge, and it knows no
+    # such format.
+    everyone = _leptonica(ctypes.CDLL(None))
+    everyone.pixReadMem.restype = ctypes.c_void_p
+    everyone.pixReadMem.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    head = b"tgmonitor:raw8\n\0" + struct.pack("<4i", 4, 1, 0, 0)
+    line = head + bytes([0, 128, 255, 7])  # one row of four pixels: one word
+    assert everyone.pixReadMem(line, len(line)) is None
+    assert everyone.pixReadMem(b"\x89PNG\r\n\x1a\n" + bytes(8), 16) is None  # a PNG still goes to Leptonica
+    capfd.readouterr()
 
 
 def test_leptonicas_complaints_stay_out_of_the_terminal(capfd):
