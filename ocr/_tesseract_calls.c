@@ -376,6 +376,54 @@ ANSWER(matrix_products, PyLong_FromUnsignedLong, matrix_products_run())
 ANSWER(lstm_lines, PyLong_FromUnsignedLong, lstm_lines_run())
 ANSWER(maxpool_lines, PyLong_FromUnsignedLong, maxpool_lines_run())
 
+/* raw_line_like_png(width, height, xres, yres, seed): whether a line kept raw comes back as the
+ * image Leptonica makes of its PNG (written at level 0 and read, as libtesseract's were): size,
+ * depth, samples, resolution, input format, no colormap or text, and every word, pad bits too.
+ * The line's words, pad bits included, are a pseudo-random pattern of ``seed``. */
+static PyObject *raw_line_like_png(PyObject *self, PyObject *args) {
+    (void)self;
+    int width, height, xres, yres;
+    unsigned int seed;
+    if (!PyArg_ParseTuple(args, "iiiiI", &width, &height, &xres, &yres, &seed)) {
+        return NULL;
+    }
+    pthread_once(&leptonica_found, find_leptonica_write);
+    pthread_once(&leptonica_read_found, find_leptonica_read);
+    PIX *line = width > 0 && height > 0 ? pixCreate(width, height, 8) : NULL;
+    if (line == NULL || leptonica_write == NULL || leptonica_read == NULL) {
+        pixDestroy(&line);
+        PyErr_SetString(PyExc_ValueError, "no line of that size, or no Leptonica");
+        return NULL;
+    }
+    l_uint32 *words = pixGetData(line);
+    const size_t count = (size_t)height * (size_t)pixGetWpl(line);
+    for (size_t i = 0; i < count; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        words[i] = seed;
+    }
+    pixSetXRes(line, xres);
+    pixSetYRes(line, yres);
+    l_uint8 *png = NULL, *raw = NULL;
+    size_t png_size = 0, raw_size = 0;
+    /* raw first: Leptonica's PNG writer clears the line's own pad bits */
+    PIX *from_raw = write_raw(&raw, &raw_size, line) ? read_raw(raw, raw_size) : NULL;
+    pixSetSpecial(line, 10);
+    PIX *from_png = leptonica_write(&png, &png_size, line, IFF_PNG) == 0 ? leptonica_read(png, png_size) : NULL;
+    int same = from_png != NULL && from_raw != NULL && pixGetWidth(from_raw) == pixGetWidth(from_png) &&
+               pixGetHeight(from_raw) == pixGetHeight(from_png) && pixGetDepth(from_raw) == pixGetDepth(from_png) &&
+               pixGetSpp(from_raw) == pixGetSpp(from_png) && pixGetWpl(from_raw) == pixGetWpl(from_png) &&
+               pixGetXRes(from_raw) == pixGetXRes(from_png) && pixGetYRes(from_raw) == pixGetYRes(from_png) &&
+               pixGetInputFormat(from_raw) == pixGetInputFormat(from_png) && pixGetColormap(from_png) == NULL &&
+               pixGetColormap(from_raw) == NULL && pixGetText(from_png) == NULL && pixGetText(from_raw) == NULL &&
+               memcmp(pixGetData(from_raw), pixGetData(from_png), count * 4) == 0;
+    free(png);
+    free(raw);
+    pixDestroy(&from_png);
+    pixDestroy(&from_raw);
+    pixDestroy(&line);
+    return PyBool_FromLong(same);
+}
+
 static PyObject *network_code_py(PyObject *self, PyObject *unused) {
     (void)self;
     (void)unused;
@@ -399,6 +447,8 @@ static PyMethodDef methods[] = {
     {"stored_lines", stored_lines, METH_NOARGS,
      "Tesseract's line images written at zlib level 0 on the calling thread."},
     {"raw_lines", raw_lines, METH_NOARGS, "Tesseract's line images kept raw (no PNG) on the calling thread."},
+    {"raw_line_like_png", raw_line_like_png, METH_VARARGS,
+     "raw_line_like_png(width, height, xres, yres, seed): whether a line kept raw comes back as its PNG would."},
     {"pads_set", pads_set, METH_NOARGS, "Images whose pad bits were set here on the calling thread."},
     {"universal_skipped", universal_skipped, METH_NOARGS,
      "Universal ambiguity tables not built on the calling thread."},

@@ -296,6 +296,20 @@ def test_a_png_leptonica_writes_for_anyone_else_is_its_own():
         everyone.pixDestroy(ctypes.byref(pix))
 
 
+@pytest.mark.parametrize("width", [1, 2, 3, 4, 5, 31, 33, 257])
+@pytest.mark.parametrize(
+    ("xres", "yres"), [(0, 0), (70, 70), (72, 96), (300, 300), (300, 0), (0, 300), (1, 7)]
+)
+def test_a_line_kept_raw_comes_back_as_its_png_would(width, xres, yres):
+    # The image GetPixInternal gets from a raw line is the one Leptonica makes of the PNG it
+    # replaces: every word (the pad bits after each row cleared, as the PNG leaves them), the size,
+    # one sample per pixel, the resolution through pixels per metre (none if either is 0), PNG as
+    # the input format.
+    from ocr import _tesseract_calls
+
+    assert _tesseract_calls.raw_line_like_png(width, 1 + width % 9, xres, yres, width * 7 + xres)
+
+
 def test_a_raw_line_is_read_back_only_for_libtesseracts_line_images(capfd):
     # pixReadMem makes an image of a raw line only for ImageData::GetPixInternal: the same bytes
     # handed to it from anywhere else (here ctypes) are Leptonica's to judge, and it knows no
