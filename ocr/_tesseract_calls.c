@@ -30,7 +30,7 @@
  *    resolution the PNG would give back (pixels per metre and back, rounded as Leptonica 1.82
  *    rounds them); pixReadMem, called by GetPixInternal, makes of it the image Leptonica makes
  *    of the PNG: the same words with the pad bits clear, one sample per pixel, input format PNG
- *    (compared field by field and word by word on 156 lines of 1-257 pixels, 12 resolutions).
+ *    (``raw_line_like_png()`` compares the two field by field and word by word for the tests).
  *    Any other line, and any other call from libtesseract, gets a PNG at zlib level 0
  *    (``pixSetSpecial(pix, 10)``, Leptonica's way to pass the level); every caller outside
  *    libtesseract (tesserocr, Leptonica itself) gets Leptonica's own functions untouched.
