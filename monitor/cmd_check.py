@@ -174,9 +174,9 @@ def _rules_and_detector(rules_file: Path | None, severity: str) -> tuple[Any, An
 
 def _start_loading_models(config: Any) -> Any:
     """The OCR settings, and Tesseract's models loading on the second core from now, while the
-    rules load and the image is fingerprinted (0.08 s sooner on a small image, where the loads
-    are most of the wait); an image with no text then leaves them unused, at no cost to its own
-    time."""
+    image is opened, fingerprinted and cut into planes (0.08 s sooner on a small image, where the
+    loads are most of the wait); an image with no text then leaves them unused, at no cost to its
+    own time."""
     from ocr import OcrSettings  # why: the OCR engine (~0.1 s) loads only for --image
     from ocr.engine import start_loading
 
