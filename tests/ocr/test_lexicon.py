@@ -14,9 +14,28 @@ def test_a_lexicon_looks_words_up_in_its_sorted_list():
     assert len(words) == 4
     assert "باقي" in words and "coming" in words and "the" in words
     assert "باق" not in words and "comin" not in words and "" not in words and 59 not in words
-    assert list(Lexicon.of_sorted(sorted(["b", "a"]))._sorted) == ["a", "b"]
+    from_cache = Lexicon.of_sorted("a\nb\nقادم".encode())
+    assert len(from_cache) == 3 and "a" in from_cache and "قادم" in from_cache and "c" not in from_cache
     empty = Lexicon(())
     assert len(empty) == 0 and "a" not in empty and not empty.knows("ab")
+    assert "" not in Lexicon(["", "a"]) and "\ud800" not in Lexicon(["a"])  # no empty word; a lone surrogate
+
+
+def test_a_lexicon_finds_exactly_its_words_among_their_neighbours():
+    # The search in the sorted text against a set: every word, and the strings beside each in the
+    # order (one letter more, one less, the next code point at the end), Arabic and Latin.
+    import random
+
+    rng = random.Random(7)
+    letters = "abcdez" + "ابتثجحخدذرزسشصضطظعغفقكلمنهويىةءآأؤإئ" + "٠٥٩"
+    words = {"".join(rng.choice(letters) for _ in range(rng.randint(1, 9))) for _ in range(3000)}
+    lexicon = Lexicon(words)
+    assert len(lexicon) == len(words)
+    probes = set(words)
+    for word in words:
+        probes |= {word[:-1], word + "a", word + "ي", word[:-1] + chr(ord(word[-1]) + 1), "ا" + word}
+    for probe in probes:
+        assert (probe in lexicon) == (probe in words and probe != ""), probe
 
 
 def test_knows_numbers_stems_and_words_run_together():
@@ -38,7 +57,7 @@ def test_the_dictionaries_of_ara_and_eng_from_tesseracts_models_and_from_the_cac
         assert list((tmp_path / "tgmonitor").glob("lexicon-*.txt"))
         lexicon._load.cache_clear()
         cached = lexicon_for("ara+eng")  # read back from the disk cache
-        assert cached._sorted == made._sorted
+        assert cached._lines == made._lines and len(cached) == len(made)
         for word in (
             "the",
             "coming",
