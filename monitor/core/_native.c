@@ -1,4 +1,5 @@
-/* Text scans in C for the detection path, each table-driven from Python definitions:
+/* Text scans in C for the detection path (the first three, each table-driven from Python
+ * definitions) and the OCR's dictionary:
  *
  * - ``fold``: monitor.core.text.normalize for a whole text (tables: monitor/core/fold_tables.py);
  * - ``Phrases``: the rule terms' trie (phrases.c);
@@ -312,7 +313,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_native", "Text scans of monitor.core.text and alerts in C (see _native.c).", -1,
+    PyModuleDef_HEAD_INIT, "_native", "Text scans of monitor.core.text, alerts and ocr.lexicon in C (see _native.c).", -1,
     methods,
 };
 
