@@ -53,13 +53,14 @@ from pathlib import Path
 os.environ["OMP_THREAD_LIMIT"] = "1"
 # Tesseract's OpenMP regions run on the calling thread without libgomp's team of one, the line
 # images it keeps are not compressed, its models load without the legacy engine's universal
-# ambiguities (ocr/_tesseract_calls.c says why), and its LSTM network's bookkeeping runs without a
+# ambiguities, a pass past its CPU seconds does not look for paragraphs (ocr/_tesseract_calls.c
+# says why), and its LSTM network's bookkeeping runs without a
 # call per number (ocr/tesseract_network.c): loaded into the global scope before libtesseract, so
 # that libtesseract's calls bind there.
 _dlopen_flags = sys.getdlopenflags()
 sys.setdlopenflags(_dlopen_flags | os.RTLD_GLOBAL)
 try:
-    import ocr._tesseract_calls  # noqa: F401
+    from ocr import _tesseract_calls
 finally:
     sys.setdlopenflags(_dlopen_flags)
 
@@ -252,15 +253,32 @@ def _recognize_main(api: PyTessBaseAPI, cpu: int) -> str | None:
     try:
         signal.setitimer(signal.ITIMER_PROF, cpu)
         try:
-            finished = api.Recognize()
+            finished = _recognize_within(api, cpu)
         finally:
             signal.setitimer(signal.ITIMER_PROF, 0)
     except _PassOverrun:
-        log.info("a psm %d pass ran over %ds of CPU: skipped", api.GetPageSegMode(), cpu)
-        return None
+        finished = None
     finally:
         signal.signal(signal.SIGPROF, previous)
+    if finished is None:
+        log.info("a psm %d pass ran over %ds of CPU: skipped", api.GetPageSegMode(), cpu)
+        return None
     return api.GetTSVText(0) if finished else ""
+
+
+def _recognize_within(api: PyTessBaseAPI, cpu: int, timeout: int = 0) -> bool | None:
+    """``api.Recognize`` (with a wall-clock ``timeout`` in ms, if any) with this thread's budget
+    of ``cpu`` CPU seconds: None if it ran past them before the page's paragraphs were looked
+    for. Tesseract looks at no deadline while it looks for them (4.6 s of CPU on a page of
+    grain), so ocr/_tesseract_calls.c leaves them out of a pass that is over its CPU seconds by
+    then, and that pass is skipped here, its page not read."""
+    skipped = _tesseract_calls.paragraphs_skipped()
+    _tesseract_calls.cpu_budget(float(cpu))
+    try:
+        finished = api.Recognize(timeout=timeout)  # 0: no deadline
+    finally:
+        _tesseract_calls.cpu_budget(0.0)
+    return None if _tesseract_calls.paragraphs_skipped() != skipped else finished
 
 
 def _recognize_thread(api: PyTessBaseAPI, cpu: int) -> str | None:
@@ -272,12 +290,13 @@ def _recognize_thread(api: PyTessBaseAPI, cpu: int) -> str | None:
     readings never depend on the machine's load. Tesseract looks at its deadline only while it
     recognises the words of its first pass (``Recognize`` then returns False); a pass past that
     point runs to its end and returns True (a grain read whole in 7.9 s under a 3 s deadline),
-    and the CPU check below drops it as before."""
+    and the CPU check below drops it as before; a pass already past its CPU seconds when
+    Tesseract looks for its paragraphs ends there (:func:`_recognize_within`)."""
     started = time.thread_time()
-    finished = api.Recognize(timeout=cpu * 1000 + 500)
-    if not finished and time.thread_time() - started <= cpu:
+    finished = _recognize_within(api, cpu, cpu * 1000 + 500)
+    if finished is False and time.thread_time() - started <= cpu:
         started = time.thread_time()
-        finished = api.Recognize(timeout=(4 * cpu + 1) * 1000)
+        finished = _recognize_within(api, cpu, (4 * cpu + 1) * 1000)
     if not finished or time.thread_time() - started > cpu:
         log.info(
             "a psm %d pass ran over %ds of CPU (or %ds of wall time): skipped",
