@@ -2,8 +2,9 @@
 the scans of the detection path (``monitor/core/_native.c``), the rule terms' automaton
 (``monitor/core/phrases.c``); ``ocr._components``, the connected components of letter masks
 (``ocr/_components.c``); ``ocr._tesseract_calls``, libtesseract's calls into libgomp and
-Leptonica, the bookkeeping of its LSTM network, its weight products, its LSTM and max-pool
-layers and its thresholding of a page made cheaper (``ocr/_tesseract_calls.c``, ``ocr/tesseract_network.c``,
+Leptonica (its line images kept raw), the bookkeeping of its LSTM network, its weight products,
+its LSTM and max-pool layers, its thresholding of a page and the paragraph search of a pass over
+its CPU seconds made cheaper (``ocr/_tesseract_calls.c``, ``ocr/tesseract_network.c``,
 ``ocr/tesseract_matrix.c``, ``ocr/tesseract_layers.c``, ``ocr/tesseract_threshold.c``; it links
 Leptonica, ``libleptonica-dev``).
 

@@ -80,7 +80,6 @@
 #include <Python.h>
 #include <dlfcn.h>
 #include <leptonica/allheaders.h>
-#include <link.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -168,26 +167,15 @@ typedef struct {
 static Range set_pix, get_pix;
 static pthread_once_t image_data_found = PTHREAD_ONCE_INIT;
 
-static Range function_range(void *library, const char *name) {
-    Range range = {0, 0};
-    void *function = dlsym(library, name);
-    Dl_info info;
-    const ElfW(Sym) *symbol = NULL;
-    if (function != NULL && dladdr1(function, &info, (void **)&symbol, RTLD_DL_SYMENT) && symbol != NULL) {
-        range.start = (uintptr_t)function;
-        range.end = range.start + symbol->st_size;
-    }
-    return range;
+static Range function_range(const char *name) {
+    size_t size = 0;
+    const uintptr_t start = (uintptr_t)tesseract_own(name, &size);
+    return (Range){start, start + size};
 }
 
 static void find_image_data(void) {
-    const char *path = NULL;
-    void *library = libtesseract_loaded(&path, NULL, NULL) ? dlopen(path, RTLD_NOLOAD | RTLD_LAZY) : NULL;
-    if (library != NULL) { /* dlsym in its own scope: its own definitions */
-        set_pix = function_range(library, "_ZN9tesseract9ImageData14SetPixInternalENS_5ImageEPSt6vectorIcSaIcEE");
-        get_pix = function_range(library, "_ZN9tesseract9ImageData14GetPixInternalERKSt6vectorIcSaIcEE");
-        dlclose(library);
-    }
+    set_pix = function_range("_ZN9tesseract9ImageData14SetPixInternalENS_5ImageEPSt6vectorIcSaIcEE");
+    get_pix = function_range("_ZN9tesseract9ImageData14GetPixInternalERKSt6vectorIcSaIcEE");
 }
 
 static int called_from(const Range *range, void *address) {
@@ -377,15 +365,7 @@ static double thread_cpu_seconds(void) {
 }
 
 static void find_paragraphs(void) {
-    const char *path = NULL;
-    void *library = libtesseract_loaded(&path, NULL, NULL) ? dlopen(path, RTLD_NOLOAD | RTLD_LAZY) : NULL;
-    if (library != NULL) { /* dlsym in its own scope: its own definition */
-        tesseract_paragraphs = (void (*)(void *, _Bool))dlsym(library, "_ZN9tesseract11TessBaseAPI16DetectParagraphsEb");
-        dlclose(library);
-    }
-    if (tesseract_paragraphs == NULL) { /* a libtesseract of another name: whatever comes next */
-        tesseract_paragraphs = (void (*)(void *, _Bool))dlsym(RTLD_NEXT, "_ZN9tesseract11TessBaseAPI16DetectParagraphsEb");
-    }
+    tesseract_paragraphs = (void (*)(void *, _Bool))tesseract_own("_ZN9tesseract11TessBaseAPI16DetectParagraphsEb", NULL);
 }
 
 /* void TessBaseAPI::DetectParagraphs(bool after_text_recognition). Recognize runs it once every

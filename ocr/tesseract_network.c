@@ -171,13 +171,36 @@ static uint64_t bytes_hash(const void *start, size_t size) {
     return bytes_hash_on(1469598103934665603ULL, start, size); /* FNV-1a */
 }
 
-static uint64_t code_hash(const void *function) {
+/* The size of the code of the function at ``function`` (its ELF symbol's), 0 if unknown. */
+static size_t code_size(const void *function) {
     Dl_info info;
     const ElfW(Sym) *symbol = NULL;
-    if (!dladdr1(function, &info, (void **)&symbol, RTLD_DL_SYMENT) || symbol == NULL || symbol->st_size == 0) {
+    if (function == NULL || !dladdr1(function, &info, (void **)&symbol, RTLD_DL_SYMENT) || symbol == NULL) {
         return 0;
     }
-    return bytes_hash(function, symbol->st_size);
+    return symbol->st_size;
+}
+
+static uint64_t code_hash(const void *function) {
+    const size_t size = code_size(function);
+    return size != 0 ? bytes_hash(function, size) : 0;
+}
+
+void *tesseract_own(const char *name, size_t *size) {
+    const char *path = NULL;
+    void *library = libtesseract_loaded(&path, NULL, NULL) ? dlopen(path, RTLD_NOLOAD | RTLD_LAZY) : NULL;
+    void *found = NULL;
+    if (library != NULL) { /* dlsym in its own scope: its own definition */
+        found = dlsym(library, name);
+        dlclose(library); /* the reference RTLD_NOLOAD took; tesserocr keeps it loaded */
+    }
+    if (found == NULL) {
+        found = dlsym(RTLD_NEXT, name);
+    }
+    if (size != NULL) {
+        *size = code_size(found);
+    }
+    return found;
 }
 
 /* LSTM::Forward's gates: the function GCC outlined for its OpenMP sections, local to libtesseract

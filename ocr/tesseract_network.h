@@ -166,6 +166,10 @@ int tesseract_int_simd_is_avx2(void);
 /* Whether libtesseract is loaded (a library named libtesseract.so*): its path and the bounds of its
  * code, each where asked (NULL: not asked). */
 int libtesseract_loaded(const char **path, uintptr_t *code_start, uintptr_t *code_end);
+/* libtesseract's own definition of the symbol ``name`` (looked up in its own scope, or, for a
+ * libtesseract of another name, in whatever comes after this module), and the size of its code
+ * where ``size`` is asked (0: unknown). NULL if there is none. */
+void *tesseract_own(const char *name, size_t *size);
 /* Whether the network's bookkeeping runs here: libtesseract is the build it was read from. */
 int network_is_ours(void);
 /* Convolve layers run here on the calling thread. */
