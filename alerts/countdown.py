@@ -18,7 +18,8 @@ We write our own patterns: no library reads Arabic countdown phrasings.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -63,6 +64,30 @@ _EN_TENS = {
     "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
     "eighty": 80, "ninety": 90, "hundred": 100, "a hundred": 100,
 }  # fmt: skip
+
+
+class _Lazy:
+    """A regular expression compiled where it is first used. The countdown's expressions (their
+    number words and units) took 13 ms to compile, on the import of every process that detects,
+    ``check --image``'s included; most texts are done before they reach any of them
+    (``_NEEDED_SCAN`` stops most posts first), and a text that does compiles only what it runs."""
+
+    __slots__ = ("_compiled", "_source")
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+        self._compiled: re.Pattern[str] | None = None
+
+    def _pattern(self) -> re.Pattern[str]:
+        if self._compiled is None:  # two threads may both compile it: the same pattern either way
+            self._compiled = re.compile(self._source)
+        return self._compiled
+
+    def search(self, text: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        return self._pattern().search(text, pos, endpos)
+
+    def finditer(self, text: str, pos: int = 0, endpos: int = sys.maxsize) -> Iterator[re.Match[str]]:
+        return self._pattern().finditer(text, pos, endpos)
 
 
 def _alt(words: list[str] | set[str] | dict[str, int]) -> str:
@@ -136,18 +161,18 @@ _SEP = r"[\s:,.\-–—]*"  # what may sit between a marker and its number
 _W = r"(?<![\w])"  # a word starts here
 _E = r"(?![\w])"  # a word ends here
 
-_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+_PATTERNS: list[tuple[str, _Lazy]] = [
     # لا يفصلنا عن ٣١/١٢/٢٠٢١ سوى ٤٢ يوما ; only 42 days separate us from December 31, 2021
     (
         "separates",
-        re.compile(
+        _Lazy(
             rf"{_W}(?:لا|لم|ما) (?:يفصلنا|تفصلنا|يفصلكم|تفصلكم|يبعدنا) عن (?P<target>.{{1,60}}?) "
             rf"(?:سوي|الا|غير) (?P<num>{_NUM}){_SEP}(?P<unit>{_UNIT}){_E}"
         ),
     ),
     (
         "separates",
-        re.compile(
+        _Lazy(
             rf"{_W}(?P<num>{_NUM}){_SEP}(?P<unit>{_UNIT}) (?:only |just )?(?:separate us from|separates us from|"
             rf"تفصلنا عن|يفصلنا عن|تفصلكم عن)(?P<target>.{{1,60}})"
         ),
@@ -155,7 +180,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # باقي ٥٩ يوما ، لم يتبق سوى ٥٦ يوما ، باقي عليهم ١٥ يوم ، ضل ٤٠ يوم
     (
         "remain",
-        re.compile(
+        _Lazy(
             rf"{_W}{_REMAIN_AR}(?: {_FILLER_AR}){{0,3}}{_SEP}(?:(?P<num>{_NUM}){_SEP}(?P<unit>{_UNIT})|"
             rf"(?P<dual>{_DUAL_RE})|(?P<unit1>يوم|ساعه|اسبوع)(?: (?:واحد|واحده|فقط|بس)|(?= علي)|{_SEP}$)){_E}"
             # بقي/ظل also mean "stayed": "بقي ٣ أيام في المستشفى" is a past stay, not a countdown
@@ -165,7 +190,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # ٣ أيام متبقية ; ۵۹ روز مانده
     (
         "remain",
-        re.compile(
+        _Lazy(
             rf"{_W}(?P<num>{_NUM}){_SEP}(?P<unit>{_UNIT}) (?:فقط |بس )?(?:متبقيه|باقيه|متبقي|تبقت|بقيت|"
             rf"مانده|باقي مانده|مونده){_E}"
         ),
@@ -173,7 +198,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # العد التنازلي: ١٠ أيام ; العد التنازلي لخروج المحتل: ٥٥ يوما ; #العد_التنازلي ٣
     (
         "countdown",
-        re.compile(
+        _Lazy(
             rf"{_W}(?:العد التنازلي|countdown)(?P<gap>[^\d]{{0,50}}?){_SEP}(?P<num>{_NUM}){_SEP}"
             rf"(?P<unit>{_UNIT}){_E}"
         ),
@@ -181,7 +206,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # a bare number right after the marker, unless another unit follows (10 دقائق, 3 months, 5%)
     (
         "bare",
-        re.compile(
+        _Lazy(
             rf"{_W}(?:العد التنازلي|countdown){_SEP}(?P<num>\d{{1,3}})(?![\d.,/%])"
             r"(?!\s*(?:سنه|سنوات|سنين|شهر|شهور|اشهر|دقيقه|دقائق|دقايق|ثانيه|ثواني|عام|اعوام|years?|months?|"
             r"minutes?|mins?|seconds?|secs?)(?!\w))"
@@ -190,7 +215,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # الأيام المتبقية: ٢٠ ; days left: 5
     (
         "left-label",
-        re.compile(
+        _Lazy(
             rf"{_W}(?P<unitw>الايام|الساعات|days|hours) (?:المتبقيه|الباقيه|left|remaining|to go){_SEP}"
             rf"(?P<num>\d{{1,4}}){_E}"
         ),
@@ -198,17 +223,17 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # 59 days left ; #59daysleft ; only 3 days remain ; two days left ; 10 days to go
     (
         "left",
-        re.compile(
+        _Lazy(
             rf"{_W}(?:{_FILLER_EN} )?(?P<num>{_NUM}){_SEP}(?:{_FILLER_EN} )?(?P<unit>{_UNIT}) ?"
             rf"(?:left|remain|remains|remaining|to go|until|till|from now){_E}"
         ),
     ),
     # T-minus 5 days
-    ("tminus", re.compile(rf"{_W}t ?- ?minus{_SEP}(?P<num>{_NUM})(?:{_SEP}(?P<unit>{_UNIT}))?{_E}")),
+    ("tminus", _Lazy(rf"{_W}t ?- ?minus{_SEP}(?P<num>{_NUM})(?:{_SEP}(?P<unit>{_UNIT}))?{_E}")),
     # #٥٩_يوما_على_رحيل_المحتل (but not "مرور ٥ أيام على" = five days *since*)
     (
         "until",
-        re.compile(
+        _Lazy(
             rf"(?<!مرور )(?<!منذ )(?<!بعد )(?<!خلال )(?<!قبل )(?<!طوال )(?<!لمده )(?<!مده )(?<!اخر )(?<!اول )"
             rf"{_W}(?P<num>\d{{1,3}}) (?P<unit>يوما|يوم|ايام|ساعه|ساعات) (?:علي|الي|حتي|لحين) "
             rf"(?:رحيل|خروج|انسحاب|طرد|انتهاء|نهايه|موعد|ساعه|يوم|الرد|الانتقام|الثار)"
@@ -261,7 +286,7 @@ _BARE_ONLY = re.compile(r"\s*(\d{1,3})\s*")
 # Every pattern needs a number (digits, number words, a dual such as يومين) or a "remaining" word
 # (باقي يوم فقط): a window around a unit word without any of them ("اليوم", "today") is skipped
 # before the patterns run. Common words such as اليوم make this the detector's hot path.
-_WORTH_A_LOOK = re.compile(
+_WORTH_A_LOOK = _Lazy(
     rf"\d|(?<!\w)و?(?:{_alt(_AR_UNITS)}|{_alt(_AR_TENS)}|{_alt(_EN_UNITS)}|{_alt(_EN_TENS)}|an?)(?!\w)"
     rf"|{_DUAL_RE}|{_REMAIN_AR}|{_FILLER_EN}|left|remain"
 )
@@ -330,11 +355,11 @@ _MONTHS = {
 }  # fmt: skip
 _MONTH_RE = _alt(_MONTHS)
 _DATE_PATTERNS = [
-    (re.compile(r"(?<!\d)(\d{1,2}) ?[/\-.] ?(\d{1,2}) ?[/\-.] ?(\d{4})(?!\d)"), "dmy"),
-    (re.compile(r"(?<!\d)(\d{4}) ?[/\-.] ?(\d{1,2}) ?[/\-.] ?(\d{1,2})(?!\d)"), "ymd"),
-    (re.compile(rf"(?<!\w)({_MONTH_RE}) (\d{{1,2}}),? (\d{{4}})(?!\d)"), "mdy"),
+    (_Lazy(r"(?<!\d)(\d{1,2}) ?[/\-.] ?(\d{1,2}) ?[/\-.] ?(\d{4})(?!\d)"), "dmy"),
+    (_Lazy(r"(?<!\d)(\d{4}) ?[/\-.] ?(\d{1,2}) ?[/\-.] ?(\d{1,2})(?!\d)"), "ymd"),
+    (_Lazy(rf"(?<!\w)({_MONTH_RE}) (\d{{1,2}}),? (\d{{4}})(?!\d)"), "mdy"),
     (
-        re.compile(rf"(?<!\d)(\d{{1,2}}) (?:من )?(?:شهر )?({_MONTH_RE}),? (?:عام |سنه )?(\d{{4}})(?!\d)"),
+        _Lazy(rf"(?<!\d)(\d{{1,2}}) (?:من )?(?:شهر )?({_MONTH_RE}),? (?:عام |سنه )?(\d{{4}})(?!\d)"),
         "dMy",
     ),
 ]
@@ -362,7 +387,7 @@ def _parse_date(text: str) -> datetime | None:
 # --- context: benign look-alikes and threat words ------------------------------------------
 
 _PRE = r"(?<!\w)(?:[وفبلك]|وب|ول|فب|فل)?(?:ال|لل)?"
-_BENIGN = re.compile(
+_BENIGN = _Lazy(
     _PRE + r"(?:رمضان|امتحان|امتحانات|اختبار|اختبارات|عيد|العيد|راس السنه|السنه الجديده|العام الجديد|"
     r"الميلاد|كريسماس|كريسمس|الكريسماس|بابا نويل|كاس العالم|مونديال|بطوله|مباراه|دوري|حفل|زفاف|عرس|"
     r"افتتاح|اطلاق|عرض|موسم|تخفيضات|عروض|تسجيل|تقديم|دوام|عطله|انتخابات|زياره الاربعين|محرم|عاشورا|"
@@ -373,7 +398,7 @@ _BENIGN = re.compile(
     r"festival|marathon|graduation|registration|election|halloween|thanksgiving|valentine|movie|film)(?:s|es)?"
     r"(?!\w)"
 )
-_THREAT = re.compile(
+_THREAT = _Lazy(
     _PRE + r"(?:محتل|محتلين|محتلون|احتلال|امريكي|امريكيه|امريكان|امريكا|اميركي|اميركا|انتقام|ثار|"
     r"مقاومه|صهيوني|صهاينه|عدو|اعداء|مهله|ساعه الصفر|قواعد|سفاره|رحيل|خروج القوات|انسحاب|طرد|"
     r"استهداف|هجوم|ضربه|مجاهدين|المجاهدون|شهداء|الرد قادم|جنود)(?:\w{0,4})(?!\w)"

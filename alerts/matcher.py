@@ -97,6 +97,8 @@ _MODE_NAMES = tuple(_MODES)
 _MODE_INDEX = {name: i for i, name in enumerate(_MODE_NAMES)}
 _FIRST = {"": " "}  # an empty suffix: the word ends, a space follows
 _FOLLOW_UPTO = 6  # keys up to this length (leading space, prefixes, stem) carry their follower
+_FOLLOWERS = {mode: frozenset(_FIRST.get(s, s[:1]) for s in suffixes) for mode, suffixes in _MODES.items()}
+"""What may follow a key of each mode: a space, or the first letter of one of its suffixes."""
 _CLOSED, _FOLLOWED, _OPEN = 0, 1, 2  # how a key ends: with the space, a following letter, or open
 
 
@@ -235,10 +237,17 @@ class PhraseMatcher:
         payloads: dict[Hashable, int] = {}
         chains: dict[str, int] = {"": 0}
         final: dict[str, list[tuple[int, int, int, tuple[int, ...]]]] = {}  # body -> readings
+        # A term's keys (one per prefix chain: 20-30) share its bucket, and their readings and
+        # followers with it: each is worked out once per distinct bucket (a third of the build).
+        values: dict[tuple[tuple[Hashable, str], ...], tuple[int, ...]] = {}
+        followers: dict[frozenset[str], list[str]] = {}
         for (chain, body), bucket in entries.items():
-            value = tuple(
-                n for p, m in bucket for n in (payloads.setdefault(p, len(payloads)), _MODE_INDEX[m])
-            )
+            seen = tuple(bucket)
+            value = values.get(seen)
+            if value is None:
+                value = values[seen] = tuple(
+                    n for p, m in bucket for n in (payloads.setdefault(p, len(payloads)), _MODE_INDEX[m])
+                )
             c = chains.setdefault(chain, len(chains))
             size = 1 + len(chain) + len(body)
             if body.endswith(" "):  # exact: the right edge is in the key
@@ -249,7 +258,11 @@ class PhraseMatcher:
                 # A short key also takes the first character of what may follow it (a space or
                 # the first letter of a suffix): words that merely start with it (a three-letter
                 # stem is the start of many words) are not hits to check.
-                for follower in sorted({_FIRST.get(s, s[:1]) for _, m in bucket for s in _MODES[m]}):
+                modes = frozenset(m for _, m in bucket)
+                after = followers.get(modes)
+                if after is None:
+                    after = followers[modes] = sorted(set().union(*(_FOLLOWERS[m] for m in modes)))
+                for follower in after:
                     if follower == " ":
                         final.setdefault(body + follower, []).append((c, size + 1, _CLOSED, value))
                     else:
