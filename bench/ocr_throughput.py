@@ -64,7 +64,7 @@ def bare_tesseract(paths: list[Path], settings: OcrSettings, folder: Path) -> fl
     """The same Tesseract runs as plain ``tesseract`` commands: every plane pass at the pipeline's
     psm and languages, the stack of line crops at psm 6 once per language; planes made beforehand
     (by the pipeline's own code, so the two sides read the very same pixels)."""
-    from ocr.passes import _pass_timeout
+    from ocr.pass_plan import pass_timeout
     from ocr.planes import LINES_PREFIX, is_pass, plane_sets
 
     jobs: list[tuple[Path, list[str]]] = []
@@ -87,7 +87,7 @@ def bare_tesseract(paths: list[Path], settings: OcrSettings, folder: Path) -> fl
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
     # The same per-pass limit as the pipeline (CPU seconds, ``ocr.tesseract._run_tesseract``), or
     # a bogged-down pass would count on one side only.
-    cpu = max(1, math.ceil(_pass_timeout(settings)))
+    cpu = max(1, math.ceil(pass_timeout(settings)))
     started = time.perf_counter()
     for target, options in jobs:
         with subprocess.Popen(

@@ -84,15 +84,19 @@ def ocr_command(
 
 
 def _ocr_files(config: Any, files: tuple[Path, ...], as_json: bool) -> None:
-    from ocr import OcrSettings  # why: the OCR engine (~0.8 s) loads only to read images
-    from ocr.clips import read_media_file
-    from ocr.video import VideoSettings
+    from ocr.first_passes import FirstPasses  # why: the OCR engine (~0.8 s) loads only to read images
+    from ocr.settings import OcrSettings
 
     settings = OcrSettings.from_config(config.ocr)
+    first = FirstPasses(files[0], settings) if files else None  # read begun before the engine is imported
+
+    from ocr.clips import read_media_file  # why: after the first file's passes are started
+    from ocr.video import VideoSettings
+
     video = VideoSettings.from_config(config.ocr)
     results = []
-    for path in files:
-        outcome = read_media_file(path, settings, video)
+    for index, path in enumerate(files):
+        outcome = read_media_file(path, settings, video, started_early=first if index == 0 else None)
         results.append({"file": str(path), **outcome.to_dict()})
         if not as_json:
             if outcome.status == "done":

@@ -31,6 +31,7 @@ from typing import Protocol
 
 from monitor.core.models import OcrOutcome, file_size
 from ocr.engine import recognize_file
+from ocr.first_passes import FirstPasses
 from ocr.settings import OcrSettings
 from ocr.video import VideoFailed, VideoSettings, key_frames, merge_readings, video_text
 
@@ -192,13 +193,15 @@ def read_media_file(
     settings: OcrSettings,
     video: VideoSettings | None = None,
     meanwhile: Callable[[], object] | None = None,
+    started_early: FirstPasses | None = None,
 ) -> OcrOutcome:
     """Read one file as the archive would (``tgmonitor ocr FILE``, ``check --image``): a clip at
     its key frames, anything else as a poster. Sync; never raises for a bad file. A poster's
     ``meanwhile`` runs on this thread while Tesseract reads it (``ocr.engine.read_passes``);
-    a clip's frames are read elsewhere, so it is not run for a clip."""
+    a clip's frames are read elsewhere, so it is not run for a clip. ``started_early``: the
+    poster's load and first passes, begun before the engine was imported (``ocr.first_passes``)."""
     if not is_clip_file(path):
-        return recognize_file(path, settings, meanwhile)
+        return recognize_file(path, settings, meanwhile, started_early)
     import asyncio  # why: imported where a clip is read (0.02 s), not for a poster
 
     return asyncio.run(ClipReader(_InProcess(settings), video).recognize(path))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -29,10 +28,12 @@ from PIL import Image
 from monitor.core.errors import ImageError
 from monitor.core.models import OcrOutcome
 from ocr.blank import has_no_text
+from ocr.first_passes import FirstPasses
 from ocr.hashing import perceptual_hash, sha256_bytes
 from ocr.images import LoadedImage, load_image
 from ocr.lexicon import lexicon_for
-from ocr.passes import models_of, plane_batches, read_planes, read_second, second_passes
+from ocr.pass_plan import WAYS, models_of, second_passes
+from ocr.passes import plane_batches, read_planes, read_second
 from ocr.planes import DOUBLED_PREFIX, LINES_PREFIX, frame_planes, is_pass, line_planes, twin_planes
 from ocr.readings import PassResult, ReadResult, Word
 from ocr.settings import OcrSettings
@@ -54,21 +55,22 @@ NO_TEXT = "no text: no strong edges to make letters of"
 """The reason recorded with a ``done`` outcome whose picture was not read (``ocr.blank``)."""
 
 
-_WAYS = max(1, min(2, os.cpu_count() or 1))
-"""Tesseract runs side by side when one image is read in this process (``check --image``, the
-bot's and the web desk's reads): the machines this runs on have two cores."""
-
-
 def read_frames(
-    frames: list[Image.Image], settings: OcrSettings, meanwhile: Callable[[], object] | None = None
+    frames: list[Image.Image],
+    settings: OcrSettings,
+    meanwhile: Callable[[], object] | None = None,
+    started: FirstPasses | None = None,
 ) -> ReadResult:
     """Text of the frames of one image, every pass in this process (:func:`read_passes`)."""
-    results, first, second = read_passes(frames, settings, meanwhile)
+    results, first, second = read_passes(frames, settings, meanwhile, started)
     return finish(results, first, settings, second)
 
 
 def read_passes(
-    frames: list[Image.Image], settings: OcrSettings, meanwhile: Callable[[], object] | None = None
+    frames: list[Image.Image],
+    settings: OcrSettings,
+    meanwhile: Callable[[], object] | None = None,
+    started_early: FirstPasses | None = None,
 ) -> tuple[list[PassResult], dict[str, Image.Image], list[PassResult]]:
     """The passes over the frames of one image, in this process, as :func:`ocr.voting.finish`
     takes them: the plane passes, the first frame's planes, the second passes.
@@ -83,14 +85,26 @@ def read_passes(
 
     ``meanwhile`` is the caller's own work, run on this thread once every pass is started, when
     it would otherwise only wait for Tesseract (``check --image`` builds its detector there: built
-    beside the cutting of planes, its Python took turns with it and delayed the first passes)."""
+    beside the cutting of planes, its Python took turns with it and delayed the first passes).
+
+    ``started_early``: the first frame's Pillow planes already being read (``ocr.first_passes``),
+    taken over with their pool when they are this read's."""
     start_loading(settings)
-    with ThreadPoolExecutor(_WAYS, thread_name_prefix="ocr-pass") as pool:
+    early = started_early.take_over(frames[0], settings) if started_early is not None and frames else None
+    with early or ThreadPoolExecutor(WAYS, thread_name_prefix="ocr-pass") as pool:
+        taken = started_early if early is not None else None
         threads = _StacksFirst(pool)
-        cut = [frame_planes(frame, settings) for frame in frames]
+        cut = [
+            frame_planes(f, settings, taken.cut if taken and i == 0 else None) for i, f in enumerate(frames)
+        ]
         twins = [twin_planes(named) for named in cut]  # read once, each twin given the reading
         once = [{k: v for k, v in named.items() if k not in t} for named, t in zip(cut, twins, strict=True)]
-        started = _start_passes(threads, _split(once, first=True), settings)
+        firsts = _split(once, first=True)
+        started: _Started = {}
+        if taken is not None:  # the same planes, the same runs: their readings as they come
+            started = {(0, name): (run, 0) for name, run in taken.started.items() if name in firsts[0]}
+            firsts[0] = {k: v for k, v in firsts[0].items() if (0, k) not in started}
+        started |= _start_passes(threads, firsts, settings)
         stacks = [line_planes(frame, settings) for frame in frames]
         started |= _start_passes(threads, _split(stacks, first=True), settings)
         if settings.evidence:  # the dictionaries (0.25 s of Python) load while Tesseract reads,
@@ -191,7 +205,7 @@ def _start_passes(
     ]
     names = [name for _, name, _ in units]
     batches = (
-        plane_batches(names, _WAYS) if settings.tesseract == "command" else [[i] for i in range(len(units))]
+        plane_batches(names, WAYS) if settings.tesseract == "command" else [[i] for i in range(len(units))]
     )
     started = {}
     for batch in batches:
@@ -204,22 +218,27 @@ def _start_passes(
 def start_loading(settings: OcrSettings) -> None:
     """Start loading the models :func:`read_passes` will use, in the background, and return at
     once: for a caller that knows an image is coming before it has it (``check --image``)."""
-    load_models(models_of(settings, _WAYS), settings.tesseract)
+    load_models(models_of(settings, WAYS), settings.tesseract)
 
 
 def recognize_image(loaded: LoadedImage, settings: OcrSettings) -> str:
     return read_frames(loaded.frames, settings).text
 
 
-def load_for_ocr(path: Path | str | bytes, settings: OcrSettings) -> tuple[OcrOutcome, LoadedImage | None]:
+def load_for_ocr(
+    path: Path | str | bytes, settings: OcrSettings, early: FirstPasses | None = None
+) -> tuple[OcrOutcome, LoadedImage | None]:
     """Load and fingerprint an image: a ``done`` outcome with no text yet and the image, or a
-    ``failed`` outcome with the reason and None."""
+    ``failed`` outcome with the reason and None. ``early``: the image already loaded, if it is
+    this one (``ocr.first_passes``)."""
     started = time.perf_counter()
     sha = phash = None
     try:
-        loaded = load_image(
-            path, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels, max_side=settings.max_side
-        )
+        loaded = early.image_of(path, settings) if early is not None else None
+        if loaded is None:
+            loaded = load_image(
+                path, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels, max_side=settings.max_side
+            )
         sha = sha256_bytes(loaded.data)
         phash = perceptual_hash(loaded.frames[0])
     except ImageError as exc:
@@ -240,9 +259,12 @@ def load_for_ocr(path: Path | str | bytes, settings: OcrSettings) -> tuple[OcrOu
     return outcome, loaded
 
 
-def nothing_to_read(outcome: OcrOutcome, loaded: LoadedImage, settings: OcrSettings) -> bool:
-    """Whether ``loaded`` has no text to read (``ocr.blank``); if so ``outcome`` says so."""
-    if not settings.no_text_check or not has_no_text(loaded.frames):
+def nothing_to_read(
+    outcome: OcrOutcome, loaded: LoadedImage, settings: OcrSettings, known: bool | None = None
+) -> bool:
+    """Whether ``loaded`` has no text to read (``ocr.blank``); if so ``outcome`` says so.
+    ``known``: the test's answer for ``loaded``, already worked out (``ocr.first_passes``)."""
+    if not settings.no_text_check or not (has_no_text(loaded.frames) if known is None else known):
         return False
     outcome.reason = NO_TEXT
     return True
@@ -252,20 +274,23 @@ def recognize_file(
     path: Path | str | bytes,
     settings: OcrSettings | None = None,
     meanwhile: Callable[[], object] | None = None,
+    started_early: FirstPasses | None = None,
 ) -> OcrOutcome:
     """OCR one image file synchronously, every pass in this process.
 
     Never raises for a bad image: the outcome is ``failed`` with a reason. Raises
     :class:`OcrError` only when Tesseract or a language is missing (with the install command).
     ``meanwhile`` runs while Tesseract reads (:func:`read_passes`), and not at all when nothing
-    is read (a bad image, an image without text).
+    is read (a bad image, an image without text). ``started_early``: this file's load and first
+    passes, begun before the engine was imported (``ocr.first_passes``, ``check --image``).
     """
-    started = time.perf_counter()
+    started = started_early.began if started_early is not None else time.perf_counter()
     settings = usable_settings(settings or OcrSettings())
-    outcome, loaded = load_for_ocr(path, settings)
-    if loaded is not None and not nothing_to_read(outcome, loaded, settings):
+    outcome, loaded = load_for_ocr(path, settings, started_early)
+    known = started_early.without_text(loaded) if started_early is not None and loaded is not None else None
+    if loaded is not None and not nothing_to_read(outcome, loaded, settings, known):
         try:
-            read = read_frames(loaded.frames, settings, meanwhile)
+            read = read_frames(loaded.frames, settings, meanwhile, started_early)
             outcome.text, outcome.doubtful = read.text, read.doubtful
         except TesseractFailed as exc:
             outcome.status, outcome.reason = "failed", tesseract_failure(exc)

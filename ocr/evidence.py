@@ -50,11 +50,10 @@ from dataclasses import dataclass, field, replace
 from monitor.core.text import normalize, words
 from ocr.digits import countdown_template, countdown_value
 from ocr.lexicon import Lexicon
+from ocr.pass_plan import DIGITS_PASS, ROWS_PASS
 from ocr.readings import Line, PassResult, Word, same_row, vocalised
 
 __all__ = [
-    "DIGITS_PASS",
-    "ROWS_PASS",
     "Judged",
     "countdown_rows",
     "judge_lines",
@@ -71,8 +70,6 @@ KNOWN_SUPPORT = 2  # passes that must read a word the dictionary knows
 UNKNOWN_SUPPORT = 3  # passes that must read a word it does not know (names, brands)
 MIN_KNOWN = 3  # a kept line holds a known word at least this long
 CLEAN_PREFIX = "lines:"  # the passes over clean line crops (``ocr.planes.LINES_PREFIX``)
-ROWS_PASS = "rows"  # the rows cut out alone and re-read (``ocr.passes``): a clean crop too
-DIGITS_PASS = "digits"  # the script-model re-read of countdown lines: constructed lines, not readings
 CONTEXT_CONFIDENCE = 50.0  # a dictionary word read this sure in a line of words with evidence is kept
 CONTEXT_LENGTH = 2
 LINE_WORDS = 2  # a reading of this many dictionary words (3+ letters each) ...

@@ -12,7 +12,7 @@
   ``/5``), so countdown-like lines are re-read with the Arabic script model
   (``tesseract-ocr-script-arab``, ``-l Arabic``); the glyph reader (``ocr.digits``) does the rest.
 
-Every pass gets its share of the image's time in CPU seconds (:func:`_pass_timeout`): one that
+Every pass gets its share of the image's time in CPU seconds (:func:`ocr.pass_plan.pass_timeout`): one that
 bogs down is skipped, not failed. Measurements: ``bench/README.md`` (OCR).
 """
 
@@ -26,8 +26,9 @@ from typing import TypeVar
 from PIL import Image
 
 from monitor.core.text import normalize
-from ocr.evidence import DIGITS_PASS, ROWS_PASS, Box
+from ocr.evidence import Box
 from ocr.lines import place_words
+from ocr.pass_plan import DIGITS_PASS, ROWS_PARTS, ROWS_PASS, pass_timeout
 from ocr.planes import DOUBLED_PREFIX, LINES_PREFIX, image_planes, layout_of
 from ocr.readings import Line, PassResult, Word, keep_words, same_row
 from ocr.settings import OcrSettings
@@ -35,13 +36,10 @@ from ocr.tesseract import tesseract_batch, tesseract_words
 from ocr.voting import merge_passes
 
 __all__ = [
-    "ROWS_PARTS",
-    "models_of",
     "plane_batches",
     "read_plane",
     "read_planes",
     "read_second",
-    "second_passes",
 ]
 
 
@@ -53,8 +51,6 @@ _ROW_PLANES = ("white-fill", "black-fill", "grey")
 _ROW_HEIGHT = 48
 _MAX_ROWS = 12
 _Row = TypeVar("_Row")
-ROWS_PARTS = (f"{ROWS_PASS}:0", f"{ROWS_PASS}:1")
-"""The rows pass's two stacks, each one Tesseract run (``_rows_of_part``), as second passes."""
 
 
 def read_plane(plane: Image.Image | str | Path, settings: OcrSettings, name: str = "") -> list[list[Word]]:
@@ -63,10 +59,10 @@ def read_plane(plane: Image.Image | str | Path, settings: OcrSettings, name: str
     words mapped back onto the image and tagged with their crop."""
     if not name.startswith(LINES_PREFIX):
         return tesseract_words(
-            plane, settings.languages, settings.psm, _pass_timeout(settings), settings.tesseract
+            plane, settings.languages, settings.psm, pass_timeout(settings), settings.tesseract
         )
     placements = layout_of(plane)
-    found = tesseract_words(plane, name[len(LINES_PREFIX) :], 6, _pass_timeout(settings), settings.tesseract)
+    found = tesseract_words(plane, name[len(LINES_PREFIX) :], 6, pass_timeout(settings), settings.tesseract)
     out = []
     for words in found:
         placed = []
@@ -104,7 +100,7 @@ def read_planes(
             [plane for _, plane in alike],
             settings.languages,
             settings.psm,
-            _pass_timeout(settings),
+            pass_timeout(settings),
             settings.tesseract,
         )
         found.update(zip((i for i, _ in alike), read, strict=True))
@@ -112,28 +108,6 @@ def read_planes(
         if i not in found:
             found[i] = read_plane(plane, settings, name)
     return [found[i] for i in range(len(planes))]
-
-
-def models_of(settings: OcrSettings, ways: int) -> dict[str, int]:
-    """The Tesseract models one image's passes use, and how many of each at once when ``ways``
-    runs go side by side: the plane batches' languages (``ways`` of them; the rows pass reuses
-    one), a model per language for the line stacks, the digits pass's script model."""
-    wanted = {settings.languages: max(1, ways)}
-    if settings.line_pass:  # the stacks of ``ocr.planes.line_planes``, one per language
-        wanted |= {lang: max(wanted.get(lang, 0), 1) for lang in settings.languages.split("+") if lang}
-    if DIGITS_PASS in second_passes(settings):
-        wanted.setdefault(settings.digits_model, 1)
-    return wanted
-
-
-def second_passes(settings: OcrSettings) -> list[str]:
-    """The passes that need the plane passes first: each is one more Tesseract run (``read_second``)."""
-    names = []
-    if settings.row_pass:  # two parts, side by side (``_rows_of_part``)
-        names += ROWS_PARTS
-    if settings.digits_pass and settings.digits_model:
-        names.append(DIGITS_PASS)
-    return names
 
 
 def read_second(
@@ -225,7 +199,7 @@ def _rows_pass(
         crops.append(crop)
     origins = [origin for origin, _, _, _ in chosen]
     stacked, offsets = _stack_crops_at(crops)
-    found = tesseract_words(stacked, settings.languages, 6, _pass_timeout(settings), settings.tesseract)
+    found = tesseract_words(stacked, settings.languages, 6, pass_timeout(settings), settings.tesseract)
     out = []
     for words in found:  # back to image coordinates: the row the line was cut from
         centre = sum(w.top + w.height / 2 for w in words) / len(words)
@@ -292,7 +266,7 @@ def _digits_pass(lines: list[Line], planes: dict[str, Image.Image], settings: Oc
         return []
     if settings.digits_scope == "page":
         grey = planes["grey"] if "grey" in planes else next(iter(planes.values())).convert("L")
-        found = tesseract_words(grey, settings.digits_model, 11, _pass_timeout(settings), settings.tesseract)
+        found = tesseract_words(grey, settings.digits_model, 11, pass_timeout(settings), settings.tesseract)
         out = []
         for words in found:
             text = " ".join(w.text for w in keep_words(words, settings.min_confidence))
@@ -321,7 +295,7 @@ def _digits_pass(lines: list[Line], planes: dict[str, Image.Image], settings: Oc
             crop = crop.resize((max(1, int(crop.width * scale)), 40), Image.Resampling.LANCZOS)
         crops.append(crop)
     found = tesseract_words(
-        _stack_crops(crops), settings.digits_model, 11, _pass_timeout(settings), settings.tesseract
+        _stack_crops(crops), settings.digits_model, 11, pass_timeout(settings), settings.tesseract
     )
     digit_lines = []
     for words in found:
@@ -330,11 +304,3 @@ def _digits_pass(lines: list[Line], planes: dict[str, Image.Image], settings: Oc
         if _DIGITISH.search(text) and len(normalize(text)) >= 2:
             digit_lines.append(text)
     return digit_lines
-
-
-def _pass_timeout(settings: OcrSettings) -> float:
-    """CPU time allowed to one pass: ``pass_timeout``, and never more than a share of the image's
-    timeout. A pass that bogs down (psm 11 on grain ran 5-8 s for nothing where a median-filtered
-    copy took 0.5 s; minutes on large grainy images) is skipped instead of failing the image;
-    ordinary passes take 0.1-1.5 s at 1600 px on the 2-core machine."""
-    return min(settings.pass_timeout, max(1.0, settings.timeout / (len(settings.passes) + 2)))

@@ -30,15 +30,15 @@ a line stack's layout travels beside it as JSON). What each plane added: ``bench
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageChops
+from PIL import Image
 
+from ocr.colour_planes import BLACK_LEVEL, WHITE_LEVEL, CutPlanes, pixels_key
 from ocr.components import fill_small_holes
 from ocr.lines import Placement, find_lines, stack_lines
 from ocr.readings import PassResult
@@ -72,49 +72,31 @@ stack's height, and larger ones at their own size (``stack_lines(keep_large=True
 DOUBLED_PREFIX = "x2:"
 """Planes named ``x2:NAME`` are the plane ``NAME`` of a small image read at twice its size."""
 
-_WHITE_LEVEL = 190
-_BLACK_LEVEL = 70
-
 
 def _doubled(frame: Image.Image) -> Image.Image:
     return frame.resize((frame.width * 2, frame.height * 2), Image.Resampling.LANCZOS)
 
 
-def _planes(frame: Image.Image, names: tuple[str, ...], upscale_below: int) -> dict[str, Image.Image]:
+def _planes(
+    frame: Image.Image, names: tuple[str, ...], upscale_below: int, cut: CutPlanes | None = None
+) -> dict[str, Image.Image]:
     if upscale_below and max(frame.size) < upscale_below:
         frame = _doubled(frame)
-    r, g, b = frame.split()
-    # Each pixel's darkest and lightest channel, made once for every mask: Pillow takes 2 ms on a
-    # 1600 px poster, numpy's ``min(axis=2)`` over the colour axis 30 ms.
-    darkest = ImageChops.darker(ImageChops.darker(r, g), b)
-    lightest = ImageChops.lighter(ImageChops.lighter(r, g), b)
+    if cut is None or cut.channels.frame is not frame:  # ``cut``: this very frame's, made earlier
+        cut = CutPlanes.of(frame, names)
+    channels = cut.channels
     out: dict[str, Image.Image] = {}
     for name in names:
-        if name == "color":
-            out[name] = frame
-        elif name == "grey":
-            out[name] = frame.convert("L")
-        elif name == "red":
-            out[name] = r
-        elif name == "green":
-            out[name] = g
-        elif name == "blue":
-            out[name] = b
-        elif name == "min":
-            out[name] = darkest
-        elif name == "max":
-            out[name] = lightest
-        elif name == "white":  # near-white pixels as black text on white: drops outlines and flames
-            out[name] = darkest.point(lambda v: 0 if v > _WHITE_LEVEL else 255)
-        elif name == "black":  # near-black pixels as black text on white
-            out[name] = lightest.point(lambda v: 0 if v < _BLACK_LEVEL else 255)
+        if name in cut.planes:
+            out[name] = cut.planes[name]
         elif name == "gold":  # gold or yellow letters: red and green high, blue low (flames keep some blue)
-            gold = (np.asarray(r) > 190) & (np.asarray(g) > 150) & (np.asarray(b) < 70)
+            red, green, blue = (np.asarray(c) for c in (channels.red, channels.green, channels.blue))
+            gold = (red > 190) & (green > 150) & (blue < 70)
             out[name] = Image.fromarray(np.where(gold, 0, 255).astype(np.uint8))
         elif name == "white-fill":  # outlined letters filled in
-            out[name] = _filled(np.asarray(darkest) > _WHITE_LEVEL)
+            out[name] = _filled(np.asarray(channels.darkest) > WHITE_LEVEL)
         elif name == "black-fill":
-            out[name] = _filled(np.asarray(lightest) < _BLACK_LEVEL)
+            out[name] = _filled(np.asarray(channels.lightest) < BLACK_LEVEL)
         else:
             raise ValueError(f"unknown OCR pass {name!r}")
     return out
@@ -134,12 +116,15 @@ def plane_sets(frames: list[Image.Image], settings: OcrSettings) -> list[dict[st
     return [frame_planes(frame, settings) | line_planes(frame, settings) for frame in frames]
 
 
-def frame_planes(frame: Image.Image, settings: OcrSettings) -> dict[str, Image.Image]:
+def frame_planes(
+    frame: Image.Image, settings: OcrSettings, cut: CutPlanes | None = None
+) -> dict[str, Image.Image]:
     """The colour planes and masks of one frame (``settings.passes``; none for a frame too small
-    to read): cut in a fraction of the time the line crops take (``line_planes``)."""
+    to read): cut in a fraction of the time the line crops take (``line_planes``). ``cut``: the
+    Pillow planes of this frame already cut (``ocr.first_passes``), taken as they are."""
     if min(frame.size) < 8:
         return {}
-    planes = _planes(frame, settings.passes, settings.upscale_below)
+    planes = _planes(frame, settings.passes, settings.upscale_below, cut)
     if settings.double_below and max(frame.size) < settings.double_below:
         planes |= {DOUBLED_PREFIX + k: v for k, v in _planes(_doubled(frame), settings.passes, 0).items()}
     return planes
@@ -213,7 +198,7 @@ def twin_planes(planes: Mapping[str, Image.Image]) -> dict[str, str]:
     for name, plane in planes.items():
         if name.startswith(LINES_PREFIX) or not is_pass(name):
             continue
-        key = (plane.mode, plane.size, hashlib.blake2b(plane.tobytes(), digest_size=16).digest())
+        key = pixels_key(plane)
         if key in seen:
             twins[name] = seen[key]
         else:

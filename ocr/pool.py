@@ -52,7 +52,8 @@ from monitor.core.errors import ImageError, OcrError
 from monitor.core.models import OcrOutcome
 from ocr.hashing import SIMILAR_DISTANCE, perceptual_hash, same_picture
 from ocr.images import load_image
-from ocr.passes import plane_batches, second_passes
+from ocr.pass_plan import second_passes
+from ocr.passes import plane_batches
 from ocr.settings import OcrSettings
 from ocr.tesseract import usable_settings
 

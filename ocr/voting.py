@@ -28,8 +28,6 @@ from monitor.core.text import normalize
 from monitor.core.text import words as word_list
 from ocr.digits import countdown_from_ink, countdown_lines, countdown_value
 from ocr.evidence import (
-    DIGITS_PASS,
-    ROWS_PASS,
     countdown_rows,
     judge_lines,
     respelled,
@@ -37,6 +35,7 @@ from ocr.evidence import (
     unowned_words,
 )
 from ocr.lexicon import lexicon_for
+from ocr.pass_plan import DIGITS_PASS, ROWS_PASS
 from ocr.planes import INK_PLANE, LINES_PREFIX, at_own_size, image_planes, layout_of
 from ocr.readings import Line, PassResult, ReadResult, keep_words, same_row
 from ocr.settings import OcrSettings

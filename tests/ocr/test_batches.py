@@ -112,7 +112,7 @@ def test_the_poster_reads_the_same_in_one_or_two_ways(tmp_path, monkeypatch, eng
 
     path = write_poster(tmp_path, "eastern-hashtag-fire")
     two = recognize_file(path, OcrSettings(tesseract=engine_kind))
-    monkeypatch.setattr(engine, "_WAYS", 1)
+    monkeypatch.setattr(engine, "WAYS", 1)
     one = recognize_file(path, OcrSettings(tesseract=engine_kind))
     assert two.status == one.status == "done"
     assert "#باقي_٥٩_يوما" in two.text

@@ -8,7 +8,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ocr import OcrPool
 from ocr.engine import read_frames, read_passes
-from ocr.passes import read_second, second_passes
+from ocr.pass_plan import second_passes
+from ocr.passes import read_second
 from ocr.planes import DOUBLED_PREFIX, at_own_size, frame_planes, image_planes, is_pass, line_planes
 from ocr.readings import PassResult, Word
 from ocr.settings import OcrSettings
