@@ -84,7 +84,7 @@ def check_command(
     if not text and image is None:
         raise click.UsageError("give a TEXT to check, - to read it from stdin, or --image FILE")
     date = parse_when(date_text) if date_text else datetime.now(UTC).replace(microsecond=0)
-    settings, started = _start_reading(config, image) if image is not None else (None, None)
+    settings, first = _start_reading(config, image) if image is not None else (None, None)
     rules_file = rules_path if rules_path is not None else config.alerts.rules
     severity = min_severity or config.alerts.min_severity
     ocr_text = doubtful = None
@@ -96,7 +96,7 @@ def check_command(
         ocr_text, doubtful = _read_poster(
             image,
             settings,
-            started,
+            first,
             config,
             have_text=bool(text),
             meanwhile=lambda: built.append(_rules_and_detector(rules_file, severity)),
@@ -191,17 +191,18 @@ def _start_reading(config: Any, image: Path) -> tuple[Any, Any]:
 
 
 def _read_poster(
-    image: Path, settings: Any, started: Any, config: Any, *, have_text: bool, meanwhile: Callable[[], object]
+    image: Path, settings: Any, first: Any, config: Any, *, have_text: bool, meanwhile: Callable[[], object]
 ) -> tuple[str | None, str | None]:
     """OCR text of ``image`` and its doubtful lines (read without the evidence to be matched);
-    a failure is one sentence (fatal only when there is no TEXT). ``meanwhile`` runs while
-    Tesseract reads, when it does (``ocr.clips.read_media_file``)."""
+    a failure is one sentence (fatal only when there is no TEXT). ``first``: its read begun
+    (``_start_reading``). ``meanwhile`` runs while Tesseract reads, when it does
+    (``ocr.clips.read_media_file``)."""
     from ocr.clips import read_media_file  # why: the OCR engine loads only for --image
     from ocr.video import VideoSettings
 
     outcome: OcrOutcome | None
     try:
-        outcome = read_media_file(image, settings, VideoSettings.from_config(config.ocr), meanwhile, started)
+        outcome = read_media_file(image, settings, VideoSettings.from_config(config.ocr), meanwhile, first)
     except (ImageError, OcrError) as exc:
         problem, outcome = str(exc), None
     else:

@@ -59,10 +59,10 @@ def read_frames(
     frames: list[Image.Image],
     settings: OcrSettings,
     meanwhile: Callable[[], object] | None = None,
-    started: FirstPasses | None = None,
+    started_early: FirstPasses | None = None,
 ) -> ReadResult:
     """Text of the frames of one image, every pass in this process (:func:`read_passes`)."""
-    results, first, second = read_passes(frames, settings, meanwhile, started)
+    results, first, second = read_passes(frames, settings, meanwhile, started_early)
     return finish(results, first, settings, second)
 
 
@@ -284,10 +284,14 @@ def recognize_file(
     is read (a bad image, an image without text). ``started_early``: this file's load and first
     passes, begun before the engine was imported (``ocr.first_passes``, ``check --image``).
     """
-    started = started_early.began if started_early is not None else time.perf_counter()
+    started = time.perf_counter()
     settings = usable_settings(settings or OcrSettings())
     outcome, loaded = load_for_ocr(path, settings, started_early)
-    known = started_early.without_text(loaded) if started_early is not None and loaded is not None else None
+    known = None  # the test for text, when the early read of this image made it
+    if started_early is not None and loaded is not None:
+        known = started_early.without_text(loaded)
+        if known is not None:  # this image's read began there: its seconds count from then
+            started = started_early.began
     if loaded is not None and not nothing_to_read(outcome, loaded, settings, known):
         try:
             read = read_frames(loaded.frames, settings, meanwhile, started_early)

@@ -445,6 +445,9 @@ def _library_matches() -> bool:
     return mismatch is None
 
 
+_said_missing: set[str] = set()  # the optional models whose absence was logged
+
+
 def usable_settings(settings: OcrSettings) -> OcrSettings:
     """``settings`` checked against the installed languages (OcrError if a required one is missing);
     without the digits model the digits pass is switched off, with a warning. The library reads
@@ -454,11 +457,13 @@ def usable_settings(settings: OcrSettings) -> OcrSettings:
     changes: dict[str, object] = {}
     optional_missing = check_languages(settings)
     if optional_missing:
-        log.warning(
-            "Tesseract model %s missing, Eastern Arabic digits will be lost: run `apt-get install -y %s`",
-            optional_missing[0],
-            _language_package(optional_missing[0]),
-        )
+        if optional_missing[0] not in _said_missing:  # once a process (``check --image`` asks twice)
+            _said_missing.add(optional_missing[0])
+            log.warning(
+                "Tesseract model %s missing, Eastern Arabic digits will be lost: run `apt-get install -y %s`",
+                optional_missing[0],
+                _language_package(optional_missing[0]),
+            )
         changes["digits_pass"] = False
     if settings.tesseract == "library" and not _library_matches():
         changes["tesseract"] = "command"

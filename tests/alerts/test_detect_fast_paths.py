@@ -82,3 +82,19 @@ def test_a_post_the_prefilter_rules_out_detects_alike_without_the_terms(text, oc
         full = detector(floor).detect(text, ocr_text=ocr, date=date, explain=explain)
         bare = detector(floor).detect(text, ocr_text=ocr, date=date, explain=explain, terms=False)
         assert bare == full
+
+
+def test_every_countdown_expression_compiles_once_where_it_is_first_used():
+    from alerts import countdown
+
+    lazy = [
+        *(pattern for _, pattern in countdown._PATTERNS),
+        *(pattern for pattern, _ in countdown._DATE_PATTERNS),
+        countdown._WORTH_A_LOOK,
+        countdown._BENIGN,
+        countdown._THREAT,
+    ]
+    for pattern in lazy:
+        compiled = pattern._pattern()  # a typo in an expression fails here, not in a post
+        assert compiled is pattern._pattern()
+    assert countdown._BENIGN.search("عيد مبارك") is not None
