@@ -12,8 +12,8 @@
   ``/5``), so countdown-like lines are re-read with the Arabic script model
   (``tesseract-ocr-script-arab``, ``-l Arabic``); the glyph reader (``ocr.digits``) does the rest.
 
-Every pass gets its share of the image's time in CPU seconds (:func:`ocr.pass_plan.pass_timeout`): one that
-bogs down is skipped, not failed. Measurements: ``bench/README.md`` (OCR).
+Every pass gets its share of the image's time in CPU seconds (:func:`ocr.pass_plan.pass_timeout`):
+one that bogs down is skipped, not failed. Measurements: ``bench/README.md`` (OCR).
 """
 
 from __future__ import annotations
