@@ -13,10 +13,20 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageChops
 
-__all__ = ["BLACK_LEVEL", "PILLOW_PLANES", "WHITE_LEVEL", "Channels", "CutPlanes", "pixels_key"]
+__all__ = [
+    "BLACK_LEVEL",
+    "PILLOW_PLANES",
+    "WHITE_LEVEL",
+    "Channels",
+    "CutPlanes",
+    "pixels_key",
+    "same_pixels",
+]
 
 WHITE_LEVEL = 190
 BLACK_LEVEL = 70
+
+PixelsKey = tuple[str, tuple[int, int], bytes]
 
 
 @dataclass(frozen=True)
@@ -62,13 +72,39 @@ class CutPlanes:
 
     channels: Channels
     planes: dict[str, Image.Image] = field(default_factory=dict)
+    _keys: dict[str, PixelsKey] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def of(cls, frame: Image.Image, names: tuple[str, ...]) -> CutPlanes:
         channels = Channels.of(frame)
         return cls(channels, {name: PILLOW_PLANES[name](channels) for name in names if name in PILLOW_PLANES})
 
+    def key(self, name: str, plane: Image.Image) -> PixelsKey:
+        """:func:`pixels_key` of ``plane``, worked out once for each of these planes: the early
+        read and the engine both look for twins among them (12 ms a time at 900x1600)."""
+        if self.planes.get(name) is not plane:
+            return pixels_key(plane)
+        if name not in self._keys:
+            self._keys[name] = pixels_key(plane)
+        return self._keys[name]
 
-def pixels_key(plane: Image.Image) -> tuple[str, tuple[int, int], bytes]:
+
+def pixels_key(plane: Image.Image) -> PixelsKey:
     """What makes two planes the same picture for Tesseract: mode, size and pixels (a digest)."""
     return plane.mode, plane.size, hashlib.blake2b(plane.tobytes(), digest_size=16).digest()
+
+
+def same_pixels(
+    planes: Mapping[str, Image.Image], key: Callable[[str, Image.Image], PixelsKey] | None = None
+) -> dict[str, str]:
+    """Plane name -> the earlier plane of ``planes`` with the very same pixels (``key``: how a
+    plane's :func:`pixels_key` is had; ``CutPlanes.key`` keeps them). See ``ocr.planes.twin_planes``."""
+    seen: dict[PixelsKey, str] = {}
+    twins: dict[str, str] = {}
+    for name, plane in planes.items():
+        found = key(name, plane) if key is not None else pixels_key(plane)
+        if found in seen:
+            twins[name] = seen[found]
+        else:
+            seen[found] = name
+    return twins

@@ -28,16 +28,16 @@ from PIL import Image
 from monitor.core.errors import ImageError
 from monitor.core.models import OcrOutcome
 from ocr.blank import has_no_text
-from ocr.first_passes import FirstPasses
+from ocr.first_passes import FirstPasses, fulfil, start_loading
 from ocr.hashing import perceptual_hash, sha256_bytes
 from ocr.images import LoadedImage, load_image
 from ocr.lexicon import lexicon_for
-from ocr.pass_plan import WAYS, models_of, second_passes
+from ocr.pass_plan import WAYS, second_passes
 from ocr.passes import plane_batches, read_planes, read_second
 from ocr.planes import DOUBLED_PREFIX, LINES_PREFIX, frame_planes, is_pass, line_planes, twin_planes
 from ocr.readings import PassResult, ReadResult, Word
 from ocr.settings import OcrSettings
-from ocr.tesseract import TesseractFailed, load_models, tesseract_failure, usable_settings
+from ocr.tesseract import TesseractFailed, tesseract_failure, usable_settings
 from ocr.voting import finish
 
 __all__ = [
@@ -48,7 +48,6 @@ __all__ = [
     "read_passes",
     "recognize_file",
     "recognize_image",
-    "start_loading",
 ]
 
 NO_TEXT = "no text: no strong edges to make letters of"
@@ -81,7 +80,7 @@ def read_passes(
     ``digits`` a moment), with the doubled planes of a small image and the other frames' planes
     filling the thread the second passes leave free. Planes with the same pixels
     (``ocr.planes.twin_planes``) are read once. The models this process has not loaded yet load
-    meanwhile, on threads of their own (:func:`start_loading`).
+    meanwhile, on threads of their own (``ocr.first_passes.start_loading``).
 
     ``meanwhile`` is the caller's own work, run on this thread once every pass is started, when
     it would otherwise only wait for Tesseract (``check --image`` builds its detector there: built
@@ -97,7 +96,8 @@ def read_passes(
         cut = [
             frame_planes(f, settings, taken.cut if taken and i == 0 else None) for i, f in enumerate(frames)
         ]
-        twins = [twin_planes(named) for named in cut]  # read once, each twin given the reading
+        # read once, each twin given the reading
+        twins = [twin_planes(named, taken.cut if taken and i == 0 else None) for i, named in enumerate(cut)]
         once = [{k: v for k, v in named.items() if k not in t} for named, t in zip(cut, twins, strict=True)]
         firsts = _split(once, first=True)
         started: _Started = {}
@@ -182,12 +182,7 @@ class _StacksFirst:
     def _run_next(self) -> None:
         with self._lock:
             _, _, future, run, args = heapq.heappop(self._waiting)
-        if not future.set_running_or_notify_cancel():
-            return
-        try:
-            future.set_result(run(*args))
-        except BaseException as exc:  # handed to whoever waits on the future, as the pool would
-            future.set_exception(exc)
+        fulfil(future, run, *args)
 
 
 def _start_passes(
@@ -213,12 +208,6 @@ def _start_passes(
         read = threads.submit(stack, read_planes, [units[i][1:] for i in batch], settings)
         started.update({(units[i][0], units[i][1]): (read, position) for position, i in enumerate(batch)})
     return started
-
-
-def start_loading(settings: OcrSettings) -> None:
-    """Start loading the models :func:`read_passes` will use, in the background, and return at
-    once: for a caller that knows an image is coming before it has it (``check --image``)."""
-    load_models(models_of(settings, WAYS), settings.tesseract)
 
 
 def recognize_image(loaded: LoadedImage, settings: OcrSettings) -> str:

@@ -22,23 +22,26 @@ stop 40).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 from PIL import Image
 
 from monitor.core.errors import ImageError, OcrError
 from ocr.blank import has_no_text
-from ocr.colour_planes import CutPlanes, pixels_key
+from ocr.colour_planes import CutPlanes, same_pixels
 from ocr.images import LoadedImage, load_image, sniff_format
 from ocr.pass_plan import WAYS, models_of, pass_timeout
 from ocr.readings import Word
 from ocr.settings import OcrSettings
 from ocr.tesseract import load_models, tesseract_batch, usable_settings
 
-__all__ = ["FirstPasses"]
+__all__ = ["FirstPasses", "fulfil", "start_loading"]
 
 Reading = list[list[Word]]
+T = TypeVar("T")
 
 
 class FirstPasses:
@@ -58,7 +61,7 @@ class FirstPasses:
         self._blank = False
         try:  # Tesseract or a language missing: the read says so, where it always has
             self.settings = usable_settings(settings)
-            load_models(models_of(self.settings, WAYS), self.settings.tesseract)
+            start_loading(self.settings)
         except OcrError:
             return
         if not _looks_like_image(self.path):
@@ -87,12 +90,10 @@ class FirstPasses:
             return  # no planes, or planes of the frame doubled first: left to the engine
         self.cut = CutPlanes.of(frame, settings.passes)
         self._pool = ThreadPoolExecutor(WAYS, thread_name_prefix="ocr-pass")
-        seen: set[tuple[str, tuple[int, int], bytes]] = set()
+        twins = same_pixels(self.cut.planes, self.cut.key)  # as the engine will find them
         lane: list[tuple[Future[list[Reading]], Image.Image]] = []
         for name, plane in self.cut.planes.items():
-            key = pixels_key(plane)
-            if key not in seen:
-                seen.add(key)
+            if name not in twins:
                 self.started[name] = Future()
                 lane.append((self.started[name], plane))
         self._pool.submit(_one_after_another, lane, settings)
@@ -125,20 +126,37 @@ class FirstPasses:
         return pool
 
 
+def start_loading(settings: OcrSettings) -> None:
+    """Start loading the models ``ocr.engine.read_passes`` will use, in the background, and
+    return at once (a model this process has made already is not made again)."""
+    load_models(models_of(settings, WAYS), settings.tesseract)
+
+
 def _one_after_another(lane: list[tuple[Future[list[Reading]], Image.Image]], settings: OcrSettings) -> None:
     """The first passes on one thread, in order: the main thread still imports and cuts planes on
     the other core. Both pool threads at once made three busy threads on two cores, and the passes
     took 0.1-0.15 s longer for nothing (the same end)."""
     for future, plane in lane:
-        if not future.set_running_or_notify_cancel():
-            continue
-        try:
-            timeout = pass_timeout(settings)
-            future.set_result(
-                tesseract_batch([plane], settings.languages, settings.psm, timeout, settings.tesseract)
-            )
-        except BaseException as exc:  # handed to whoever waits on the future, as the pool would
-            future.set_exception(exc)
+        fulfil(
+            future,
+            tesseract_batch,
+            [plane],
+            settings.languages,
+            settings.psm,
+            pass_timeout(settings),
+            settings.tesseract,
+        )
+
+
+def fulfil(future: Future[T], run: Callable[..., T], *args: Any) -> None:
+    """``run(*args)`` into ``future``, its result or its exception, as a pool would; nothing if the
+    future was cancelled before it began (``FirstPasses.take_over``, the engine's queue)."""
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        future.set_result(run(*args))
+    except BaseException as exc:  # handed to whoever waits on the future
+        future.set_exception(exc)
 
 
 def _looks_like_image(path: Path) -> bool:

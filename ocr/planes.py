@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ocr.colour_planes import BLACK_LEVEL, WHITE_LEVEL, CutPlanes, pixels_key
+from ocr.colour_planes import BLACK_LEVEL, WHITE_LEVEL, CutPlanes, same_pixels
 from ocr.components import fill_small_holes
 from ocr.lines import Placement, find_lines, stack_lines
 from ocr.readings import PassResult
@@ -179,7 +179,7 @@ def line_planes(frame: Image.Image, settings: OcrSettings) -> dict[str, Image.Im
     return planes
 
 
-def twin_planes(planes: Mapping[str, Image.Image]) -> dict[str, str]:
+def twin_planes(planes: Mapping[str, Image.Image], cut: CutPlanes | None = None) -> dict[str, str]:
     """Plane name -> the earlier plane of ``planes`` (one frame's) with the very same pixels.
 
     On a poster in few colours some planes are the same picture: the black mask and the filled
@@ -191,19 +191,12 @@ def twin_planes(planes: Mapping[str, Image.Image]) -> dict[str, str]:
     colour planes a few grey levels apart (under 0.2 % of their pixels) read differently often
     enough that treating them as twins lost countdowns (seed 4: 91.7 -> 86.1 %); every plane is
     one more reading for the vote. Stacks of line crops are never twins (each is read with its
-    own model).
+    own model). ``cut``: the frame's Pillow planes cut earlier, whose keys it keeps.
     """
-    seen: dict[tuple[str, tuple[int, int], bytes], str] = {}
-    twins: dict[str, str] = {}
-    for name, plane in planes.items():
-        if name.startswith(LINES_PREFIX) or not is_pass(name):
-            continue
-        key = pixels_key(plane)
-        if key in seen:
-            twins[name] = seen[key]
-        else:
-            seen[key] = name
-    return twins
+    read = {
+        name: plane for name, plane in planes.items() if not name.startswith(LINES_PREFIX) and is_pass(name)
+    }
+    return same_pixels(read, cut.key if cut is not None else None)
 
 
 def layout_path(plane_file: str | Path) -> Path:
