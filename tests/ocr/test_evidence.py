@@ -134,6 +134,26 @@ def test_numbers_carry_a_line_only_when_two_kinds_of_pass_read_them(lexicon):
     assert specks.kept == []
 
 
+def test_lone_digits_carry_no_line_but_beside_letters_or_as_a_number_they_do(lexicon):
+    # specks of grain read as digits here and there, by a plane and a clean crop, surely: the
+    # image-wide support says two kinds of pass read each, yet no digit of them is on the image
+    specks = judge([("grey", "5"), ("lines:ara", "5 3", 85.0), ("red", "٣"), ("rows", "3 5", 90.0)], lexicon)
+    assert specks.kept == [] and {"5", "5 3", "٣", "3 5"} <= set(specks.doubtful)
+    # two digits of one number still carry their line (the sale sign above), Eastern digits too
+    sign = judge([("grey", "٥٩"), ("lines:ara", "59", 85.0)], lexicon)
+    assert [normalize(ln.text) for ln in sign.kept] == ["59"]
+    # one digit beside a name that has evidence of its own but is read unsure (a handle and the
+    # icon before it read as 0): the line is the image's
+    handle = [
+        ("grey", "0 MACHSCOLLEGE", 70.0),
+        ("lines:eng", "0 MACHSCOLLEGE", 70.0),
+        ("rows", "MACHSCOLLEGE", 60.0),
+        ("blue", "0", 90.0),
+    ]
+    judged = judge(handle, lexicon)
+    assert [ln.text for ln in judged.kept] == ["0 MACHSCOLLEGE"] and "0" in judged.doubtful
+
+
 def test_names_the_dictionary_lacks_need_three_passes_or_two_sure_ones(lexicon):
     two = judge([("grey", "Jeddah Qzvorak", 70.0), ("lines:eng", "Jeddah Qzvorak", 70.0)], lexicon)
     assert [ln.text for ln in two.kept] == ["Jeddah"] and "Jeddah Qzvorak" in two.doubtful

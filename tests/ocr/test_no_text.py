@@ -3,9 +3,12 @@ a poster with text, however faint or small, is never taken for one."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
+from monitor.core.text import normalize
 from ocr import OcrPool, OcrSettings, recognize_file
 from ocr.blank import MIN_EDGE_PIXELS, has_no_text, strong_edges
 from ocr.engine import NO_TEXT
@@ -64,6 +67,15 @@ def test_a_picture_without_text_is_recorded_as_done_with_no_text(tmp_path):
             assert len(outcome.sha256) == 64 and outcome.phash  # fingerprinted all the same
         else:  # a sharp shape in it (flag, ridge, grain): read in full, nothing claimed
             assert outcome.reason != NO_TEXT, path.name
+            # and its specks, which every pass reads as lone digits, do not reach the text
+            assert not [ln for ln in outcome.text.splitlines() if _lone_digits(ln)], (path.name, outcome.text)
+
+
+def _lone_digits(line: str) -> bool:
+    """A line of digits one by one and punctuation (``5-7``, ``1:``, ``٠.``): no letter, no
+    number of two digits."""
+    norm = normalize(line)
+    return bool(re.search(r"\d", norm)) and not re.search(r"[^\W\d_]|\d\d", norm)
 
 
 @pytest.mark.slow
