@@ -197,6 +197,8 @@ def _read_poster(
     a failure is one sentence (fatal only when there is no TEXT). ``first``: its read begun
     (``_start_reading``). ``meanwhile`` runs while Tesseract reads, when it does
     (``ocr.clips.read_media_file``)."""
+    if first.no_text:  # a picture without text: nothing to read, no engine to import for it
+        return "", ""
     from ocr.clips import read_media_file  # why: the OCR engine loads only for --image
     from ocr.video import VideoSettings
 

@@ -259,3 +259,35 @@ def test_only_the_console_script_stops_the_garbage_collector(monkeypatch) -> Non
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+_IMPORTS = """
+import sys
+from monitor.cli import main
+main(["check", *sys.argv[1:]], standalone_mode=False)
+print("engine imported" if "ocr.engine" in sys.modules else "engine not imported", file=sys.stderr)
+"""
+
+
+def test_a_picture_without_text_is_checked_without_the_engine(no_user_config, tmp_path: Path) -> None:
+    """A smooth picture fails the test for text (``ocr.blank``) as it loads, before the engine is
+    imported: its check gives the empty poster text and the verdict of the text given, and never
+    imports the engine (numpy and the passes, 0.06 s of a check that may take 0.3 s). A poster
+    with text still is read by it."""
+    from scripts.pictures import draw_picture
+    from tests.support.ocr import write_poster
+
+    picture = tmp_path / "sky.jpg"
+    draw_picture("gradient", seed=7).save(picture, "JPEG", quality=80)
+    args = ["الانتقام قادم", "--image", str(picture), "--json"]
+    done = subprocess.run([sys.executable, "-c", _IMPORTS, *args], capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()
+    data = json.loads(done.stdout)
+    assert (data["ocr_text"], data["alert"], data["matches"][0]["source"]) == ("", True, "text")
+    assert data == json.loads(CliRunner().invoke(main, ["check", *args]).output)  # as in process
+    assert "engine not imported" in done.stderr.decode()
+    poster = write_poster(tmp_path, "arabic-light")
+    read = subprocess.run(
+        [sys.executable, "-c", _IMPORTS, "--image", str(poster), "--json"], capture_output=True, timeout=300
+    )
+    assert "engine imported" in read.stderr.decode() and "الانتقام" in json.loads(read.stdout)["ocr_text"]
