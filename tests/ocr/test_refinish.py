@@ -1,0 +1,32 @@
+"""``bench.ocr_refinish``: stored passes, finished again, give the text the read gave."""
+
+from __future__ import annotations
+
+import pickle
+
+from bench.ocr_refinish import _dropper, finish_stored, store_image
+from ocr import OcrSettings, recognize_file
+from ocr.tesseract import usable_settings
+from scripts.pictures import draw_picture
+from tests.support.ocr import write_poster
+
+
+def test_finishing_stored_passes_gives_the_text_of_the_read(tmp_path):
+    settings = usable_settings(OcrSettings())
+    poster = write_poster(tmp_path, "arabic-light")  # "الانتقام قادم" / "#الرد_قادم", a stack of line crops
+    stored = pickle.loads(pickle.dumps(store_image(poster, settings)))  # as it comes back from the file
+    text = finish_stored(stored, settings)
+    assert "الانتقام" in text and text == recognize_file(poster, settings).text
+    assert (
+        finish_stored(stored, settings, lambda plane: True) == ""
+    )  # every pass left out, the second ones too
+    picture = tmp_path / "gradient.png"
+    draw_picture("gradient", seed=2).save(picture)
+    assert store_image(picture, settings) is None  # not read, as check --image reads it
+    assert finish_stored(None, settings) == ""
+
+
+def test_a_doubled_plane_is_left_out_with_its_plane():
+    dropped = _dropper("gold,lines:*")
+    assert dropped("gold") and dropped("x2:gold") and dropped("lines:ara") and dropped("lines:eng")
+    assert not dropped("grey") and not dropped("x2:grey") and not dropped("rows")
