@@ -23,7 +23,9 @@ it is now and prints:
 prefix), a first screen of what a pass is worth: the rows and digit passes stay as read, from
 every plane. A store holds the readings of the passes' code it was made with: store again after a
 change to the passes themselves. Finishing stored passes gives the text the read gave
-(``tests/ocr/test_refinish.py``). Stores are pickles: load only your own.
+(``tests/ocr/test_refinish.py``). Stores are pickles: load only your own. To score another
+checkout (a ``git worktree``) against the same store, run ``score`` from that checkout's folder:
+``python -m`` puts the current folder first on the path, ahead of the installed project.
 """
 
 from __future__ import annotations
