@@ -43,6 +43,7 @@ from types import ModuleType
 from typing import Any
 
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from bench.ocr_quality import score as poster_score
 from ocr.blank import has_no_text
@@ -56,7 +57,7 @@ from ocr.voting import finish
 from scripts.pictures import write_pictures
 from scripts.posters import make_poster_set
 
-__all__ = ["Stored", "finish_stored", "main", "store_image"]
+__all__ = ["Stored", "finish_stored", "left_out", "main", "store_image"]
 
 Stored = tuple[list[PassResult], dict[str, bytes], list[PassResult]] | None
 """One image's passes, the planes ``finish`` looks at (PNG bytes), its second passes; None for a
@@ -98,9 +99,7 @@ def _png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def _layout_info(image: Image.Image) -> Any:
-    from PIL.PngImagePlugin import PngInfo
-
+def _layout_info(image: Image.Image) -> PngInfo:
     info = PngInfo()
     if "layout" in image.info:  # the stack's placements, which the glyph reader maps crops with
         info.add_text("layout", json.dumps(image.info["layout"]))
@@ -124,14 +123,24 @@ def _seeds(text: str) -> list[int]:
 
 
 def _store(args: argparse.Namespace) -> int:
-    settings = usable_settings(OcrSettings())
+    with tempfile.TemporaryDirectory(prefix="tgm-refinish-") as tmp:  # the drawn images, read then gone
+        for name, paths in _sets(args, Path(tmp)).items():
+            (args.dir / name).mkdir(parents=True, exist_ok=True)
+            for number, path in enumerate(paths, 1):
+                target = args.dir / name / f"{path.name}.pickle"
+                if not target.exists():
+                    target.write_bytes(pickle.dumps(store_image(path, args.settings)))
+                print(f"\r{name}: {number}/{len(paths)}", end="", file=sys.stderr, flush=True)
+            print(file=sys.stderr)
+    return 0
+
+
+def _sets(args: argparse.Namespace, work: Path) -> dict[str, list[Path]]:
+    """Each set's images: the real ones where they are, the drawn ones made in ``work`` (a seed's
+    truth is kept beside its store)."""
     sets: dict[str, list[Path]] = {}
-    work = Path(tempfile.mkdtemp(prefix="refinish-"))
     if args.real:
-        truth = [
-            json.loads(line) for line in (args.real / "truth.jsonl").read_text(encoding="utf-8").splitlines()
-        ]
-        sets["real"] = [args.real / "images" / entry["file"] for entry in truth]
+        sets["real"] = [args.real / "images" / entry["file"] for entry in _truth(args.real)]
     for seed in _seeds(args.pictures):
         sets[f"pictures{seed}"] = write_pictures(work / f"pictures{seed}", seed=seed)
     for seed in _seeds(args.seeds):
@@ -140,15 +149,11 @@ def _store(args: argparse.Namespace) -> int:
         sets[f"seed{seed}"] = sorted(p for p in folder.iterdir() if p.suffix in (".png", ".jpg"))
         (args.dir / f"seed{seed}").mkdir(parents=True, exist_ok=True)
         (args.dir / f"seed{seed}" / "truth.json").write_bytes((folder / "truth.json").read_bytes())
-    for name, paths in sets.items():
-        (args.dir / name).mkdir(parents=True, exist_ok=True)
-        for number, path in enumerate(paths, 1):
-            target = args.dir / name / f"{path.name}.pickle"
-            if not target.exists():
-                target.write_bytes(pickle.dumps(store_image(path, settings)))
-            print(f"\r{name}: {number}/{len(paths)}", end="", file=sys.stderr, flush=True)
-        print(file=sys.stderr)
-    return 0
+    return sets
+
+
+def _truth(real: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (real / "truth.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
 def _texts(folder: Path, settings: OcrSettings, dropped: Callable[[str], bool]) -> dict[str, str]:
@@ -158,7 +163,9 @@ def _texts(folder: Path, settings: OcrSettings, dropped: Callable[[str], bool]) 
     }
 
 
-def _dropper(names: str) -> Callable[[str], bool]:
+def left_out(names: str) -> Callable[[str], bool]:
+    """The test for the passes ``names`` leaves out (``gold,lines:*``): a name, a prefix with
+    ``*``; a doubled plane (``x2:gold``) goes with its plane."""
     wanted = {name for name in names.split(",") if name}
 
     def dropped(plane: str) -> bool:
@@ -179,8 +186,8 @@ def _score_module(real: Path) -> ModuleType:
 
 
 def _score(args: argparse.Namespace) -> int:
-    settings = usable_settings(OcrSettings())
-    dropped = _dropper(args.without)
+    settings = args.settings
+    dropped = left_out(args.without)
     every: dict[str, dict[str, str]] = {}
     for folder in sorted(p for p in args.dir.iterdir() if p.is_dir()):
         texts = every[folder.name] = _texts(folder, settings, dropped)
@@ -189,10 +196,7 @@ def _score(args: argparse.Namespace) -> int:
                 print("real: --real names the folder with truth.jsonl and score.py", file=sys.stderr)
                 continue
             real = _score_module(args.real)
-            truth = [
-                json.loads(line)
-                for line in (args.real / "truth.jsonl").read_text(encoding="utf-8").splitlines()
-            ]
+            truth = _truth(args.real)
             found = [[real.found(w, real.normalise(texts[t["file"]])) for w in t["words"]] for t in truth]
             per_image = 100 * sum(sum(f) / len(f) for f in found) / len(found)
             pooled = 100 * sum(map(sum, found)) / sum(map(len, found))
@@ -233,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--without", default="", help="passes left out, e.g. gold,black-fill or lines:*")
     score.add_argument("--texts", type=Path, help="write every text to this JSON file")
     args = parser.parse_args(argv)
+    args.settings = usable_settings(OcrSettings())
     return _store(args) if args.command == "store" else _score(args)
 
 

@@ -24,8 +24,8 @@ dictionary word read with confidence 50 (or vocalised, at any confidence the rea
 letters needs a pass that read it surely, whatever else speaks for it. A line is kept when
 what is left of it holds a known word of three letters or more, a word many passes read
 surely, or a number two kinds of pass read (one digit alone carries no line: it is what the
-passes make of a speck, :func:`_number_agreed`); lines on one row that only repeat a kept line's words (another pass's reading of the
-same line) are folded into it. Everything else is *doubtful*: kept apart for whoever debugs a
+passes make of a speck, :func:`_number_agreed`); lines on one row that only repeat a kept
+line's words (another pass's reading of the same line) are folded into it. Everything else is *doubtful*: kept apart for whoever debugs a
 reading, never searched or matched (:func:`judge_lines`). Why these signals: measured on the
 stored passes of the real and synthetic images (``bench/README.md``, OCR): per pass reading,
 runs of two or more dictionary words read at 50+ were real text 94-96 % of the time, one word

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pickle
 
-from bench.ocr_refinish import _dropper, finish_stored, store_image
+from bench.ocr_refinish import finish_stored, left_out, store_image
 from ocr import OcrSettings, recognize_file
 from ocr.tesseract import usable_settings
 from scripts.pictures import draw_picture
@@ -17,9 +17,8 @@ def test_finishing_stored_passes_gives_the_text_of_the_read(tmp_path):
     stored = pickle.loads(pickle.dumps(store_image(poster, settings)))  # as it comes back from the file
     text = finish_stored(stored, settings)
     assert "الانتقام" in text and text == recognize_file(poster, settings).text
-    assert (
-        finish_stored(stored, settings, lambda plane: True) == ""
-    )  # every pass left out, the second ones too
+    # every pass left out, the second passes too
+    assert finish_stored(stored, settings, lambda plane: True) == ""
     picture = tmp_path / "gradient.png"
     draw_picture("gradient", seed=2).save(picture)
     assert store_image(picture, settings) is None  # not read, as check --image reads it
@@ -27,6 +26,6 @@ def test_finishing_stored_passes_gives_the_text_of_the_read(tmp_path):
 
 
 def test_a_doubled_plane_is_left_out_with_its_plane():
-    dropped = _dropper("gold,lines:*")
+    dropped = left_out("gold,lines:*")
     assert dropped("gold") and dropped("x2:gold") and dropped("lines:ara") and dropped("lines:eng")
     assert not dropped("grey") and not dropped("x2:grey") and not dropped("rows")
