@@ -9,8 +9,8 @@ Run:
 
 ``store`` reads every image once with every pass, as ``check --image`` does
 (:func:`ocr.engine.read_passes`), and keeps what :func:`ocr.voting.finish` takes: the passes'
-readings and the planes the digit readers look at. ``score`` finishes each image with the code as
-it is now and prints:
+readings, and the planes the digit readers look at as files beside them. ``score`` finishes
+each image with the code as it is now and prints:
 
 * the real images (``--real``: the folder with ``truth.jsonl``, ``images/`` and ``score.py``; that
   script's own normalisation and word test are used): word recall per image and pooled, output
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import io
 import json
 import pickle
 import sys
@@ -42,14 +41,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from PIL import Image
-from PIL.PngImagePlugin import PngInfo
-
 from bench.ocr_quality import score as poster_score
 from ocr.blank import has_no_text
 from ocr.engine import read_passes
 from ocr.images import load_image
-from ocr.planes import DOUBLED_PREFIX, INK_PLANE, image_planes
+from ocr.planes import DOUBLED_PREFIX, INK_PLANE, image_planes, open_plane, save_plane
 from ocr.readings import PassResult
 from ocr.settings import OcrSettings
 from ocr.tesseract import usable_settings
@@ -59,14 +55,15 @@ from scripts.posters import make_poster_set
 
 __all__ = ["Stored", "finish_stored", "left_out", "main", "store_image"]
 
-Stored = tuple[list[PassResult], dict[str, bytes], list[PassResult]] | None
-"""One image's passes, the planes ``finish`` looks at (PNG bytes), its second passes; None for a
-picture without text (``ocr.blank``), which is not read."""
+Stored = tuple[list[PassResult], list[str], list[PassResult]] | None
+"""One image's passes, the names of the planes ``finish`` looks at (saved beside it), its second
+passes; None for a picture without text (``ocr.blank``), which is not read."""
 
 
-def store_image(path: Path, settings: OcrSettings) -> Stored:
+def store_image(path: Path, settings: OcrSettings, planes_dir: Path) -> Stored:
     """Read ``path`` as ``check --image`` does (a picture without text is not read) and keep
-    what :func:`finish` takes."""
+    what :func:`finish` takes: the planes the digit readers look at go to ``planes_dir``
+    (``ocr.planes.save_plane``, a line stack's layout beside it)."""
     loaded = load_image(
         path, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels, max_side=settings.max_side
     )
@@ -74,45 +71,27 @@ def store_image(path: Path, settings: OcrSettings) -> Stored:
         return None
     results, first, second = read_passes(loaded.frames, settings)
     kept = {**image_planes(first), **({INK_PLANE: first[INK_PLANE]} if INK_PLANE in first else {})}
-    return results, {name: _png(plane) for name, plane in kept.items()}, second
+    planes_dir.mkdir(parents=True, exist_ok=True)
+    for name, plane in kept.items():
+        save_plane(plane, planes_dir / f"{name}.png")
+    return results, sorted(kept), second
 
 
 def finish_stored(
-    stored: Stored, settings: OcrSettings, dropped: Callable[[str], bool] = lambda _: False
+    stored: Stored, planes_dir: Path, settings: OcrSettings, dropped: Callable[[str], bool] = lambda _: False
 ) -> str:
-    """The text :func:`finish` makes of ``stored`` now, without the passes ``dropped`` names."""
+    """The text :func:`finish` makes of ``stored`` (its planes in ``planes_dir``) now, without
+    the passes ``dropped`` names."""
     if stored is None:
         return ""
-    results, planes, second = stored
-    images = {name: _image(data) for name, data in planes.items()}
+    results, names, second = stored
+    planes = {name: open_plane(planes_dir / f"{name}.png") for name in names}
     return finish(
         [r for r in results if not dropped(r.plane)],
-        images,
+        planes,
         settings,
         [r for r in second if not dropped(r.plane)],
     ).text
-
-
-def _png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG", compress_level=1, pnginfo=_layout_info(image))
-    return buffer.getvalue()
-
-
-def _layout_info(image: Image.Image) -> PngInfo:
-    info = PngInfo()
-    if "layout" in image.info:  # the stack's placements, which the glyph reader maps crops with
-        info.add_text("layout", json.dumps(image.info["layout"]))
-    return info
-
-
-def _image(data: bytes) -> Image.Image:
-    with Image.open(io.BytesIO(data)) as opened:
-        opened.load()
-        image = opened.copy()
-    if "layout" in opened.info:
-        image.info["layout"] = json.loads(opened.info["layout"])
-    return image
 
 
 def _seeds(text: str) -> list[int]:
@@ -129,7 +108,8 @@ def _store(args: argparse.Namespace) -> int:
             for number, path in enumerate(paths, 1):
                 target = args.dir / name / f"{path.name}.pickle"
                 if not target.exists():
-                    target.write_bytes(pickle.dumps(store_image(path, args.settings)))
+                    stored = store_image(path, args.settings, _planes_dir(target))
+                    target.write_bytes(pickle.dumps(stored))
                 print(f"\r{name}: {number}/{len(paths)}", end="", file=sys.stderr, flush=True)
             print(file=sys.stderr)
     return 0
@@ -156,9 +136,15 @@ def _truth(real: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (real / "truth.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
+def _planes_dir(stored: Path) -> Path:
+    return stored.with_suffix(".planes")
+
+
 def _texts(folder: Path, settings: OcrSettings, dropped: Callable[[str], bool]) -> dict[str, str]:
     return {
-        path.name.removesuffix(".pickle"): finish_stored(pickle.loads(path.read_bytes()), settings, dropped)
+        path.name.removesuffix(".pickle"): finish_stored(
+            pickle.loads(path.read_bytes()), _planes_dir(path), settings, dropped
+        )
         for path in sorted(folder.glob("*.pickle"))
     }
 

@@ -14,15 +14,18 @@ from tests.support.ocr import write_poster
 def test_finishing_stored_passes_gives_the_text_of_the_read(tmp_path):
     settings = usable_settings(OcrSettings())
     poster = write_poster(tmp_path, "arabic-light")  # "الانتقام قادم" / "#الرد_قادم", a stack of line crops
-    stored = pickle.loads(pickle.dumps(store_image(poster, settings)))  # as it comes back from the file
-    text = finish_stored(stored, settings)
+    planes = tmp_path / "planes"
+    stored = pickle.loads(
+        pickle.dumps(store_image(poster, settings, planes))
+    )  # as it comes back from the file
+    text = finish_stored(stored, planes, settings)
     assert "الانتقام" in text and text == recognize_file(poster, settings).text
     # every pass left out, the second passes too
-    assert finish_stored(stored, settings, lambda plane: True) == ""
+    assert finish_stored(stored, planes, settings, lambda plane: True) == ""
     picture = tmp_path / "gradient.png"
     draw_picture("gradient", seed=2).save(picture)
-    assert store_image(picture, settings) is None  # not read, as check --image reads it
-    assert finish_stored(None, settings) == ""
+    assert store_image(picture, settings, tmp_path / "none") is None  # not read, as check --image reads it
+    assert finish_stored(None, tmp_path / "none", settings) == ""
 
 
 def test_a_doubled_plane_is_left_out_with_its_plane():
