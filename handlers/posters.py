@@ -54,7 +54,7 @@ class PosterReader:
         """Read one stored image (skipped if read before); concurrent callers share one read.
 
         True when the image has text now (read here or before), False when reading it failed.
-        A clip the reader skipped (over the video cap, a Lottie sticker) is no failure.
+        A clip the reader skipped (over the video cap) is no failure.
         """
         shared = self._shared.get(sha256)
         if shared is None:

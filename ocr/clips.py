@@ -11,11 +11,10 @@ anything else goes to the pool as before.
 
 Outcomes besides ``done``:
 
-* ``skipped`` with the size, for a clip over ``[ocr] video_max_bytes``; ``skipped`` with the
-  reason for a Lottie ``.tgs`` sticker (a gzipped JSON vector animation FFmpeg cannot decode:
-  no offline renderer of it is packaged for Debian, so it is recorded, not read);
+* ``skipped`` with the size, for a clip over ``[ocr] video_max_bytes``;
 * ``failed`` with FFmpeg's own complaint on one line, for a file that is no video, is truncated
-  or corrupt, or takes FFmpeg past the timeout.
+  or corrupt, or takes FFmpeg past the timeout; for an animated sticker (Lottie ``.tgs``, drawn
+  by rlottie in a child process, ``ocr.lottie``), the renderer's reason in the same way.
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ from typing import Protocol
 from monitor.core.models import OcrOutcome, file_size
 from ocr.engine import recognize_file
 from ocr.first_passes import FirstPasses
+from ocr.lottie import lottie_key_frames
 from ocr.settings import OcrSettings
 from ocr.video import VideoFailed, VideoSettings, key_frames, merge_readings, video_text
 
@@ -50,8 +50,7 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv", ".3gp", ".a
 """File suffixes read as clips (``monitor.core.store.media`` names stored files by MIME type)."""
 
 LOTTIE_SUFFIXES = frozenset({".tgs"})
-
-LOTTIE_REASON = "animated sticker (.tgs) is a Lottie vector animation FFmpeg cannot decode: not read"
+"""Animated stickers: Lottie vector animations, drawn by rlottie instead of decoded by FFmpeg."""
 
 
 class ImageReader(Protocol):
@@ -94,8 +93,6 @@ class ClipReader:
     async def _recognize(self, path: Path) -> OcrOutcome:
         import asyncio  # why: imported where a clip is read (0.02 s), not for a poster
 
-        if path.suffix.lower() in LOTTIE_SUFFIXES:
-            return OcrOutcome("skipped", reason=LOTTIE_REASON)
         try:
             size = path.stat().st_size
         except OSError as exc:
@@ -111,7 +108,10 @@ class ClipReader:
         folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="tgmonitor-clip-"))
         try:
             try:
-                frames = await key_frames(path, folder, self.settings)
+                if path.suffix.lower() in LOTTIE_SUFFIXES:
+                    frames = await lottie_key_frames(path, folder, self.settings)
+                else:
+                    frames = await key_frames(path, folder, self.settings)
             except VideoFailed as exc:
                 log.warning("video %s not read: %s", path.name, exc.reason)
                 return OcrOutcome("failed", reason=exc.reason)

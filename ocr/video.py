@@ -54,6 +54,7 @@ __all__ = [
     "key_frames",
     "merge_readings",
     "parse_scene_scores",
+    "run_bounded",
     "video_text",
 ]
 
@@ -123,37 +124,45 @@ async def _ffmpeg(args: Sequence[str], deadline: float, budget: float) -> tuple[
 
     A missing ``ffmpeg`` is a set-up problem, not a bad clip: :class:`OcrError` (the clip stays
     unread and is read once FFmpeg is installed), like a missing Tesseract in the pool."""
-    import asyncio  # why: loaded by the caller's event loop; ``check --image`` on a poster skips it (0.02 s)
-
     try:
-        process = await asyncio.create_subprocess_exec(
-            FFMPEG,
-            "-hide_banner",
-            "-nostdin",
-            "-v",
-            "error",
-            *args,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
+        code, _, err = await run_bounded(
+            [FFMPEG, "-hide_banner", "-nostdin", "-v", "error", *args], deadline, budget, "ffmpeg"
         )
     except FileNotFoundError:
         raise OcrError(
             "ffmpeg is not installed: run `apt-get install -y ffmpeg` to read video clips"
         ) from None
+    return code, err
+
+
+async def run_bounded(
+    argv: Sequence[str], deadline: float, budget: float, name: str
+) -> tuple[int, bytes, str]:
+    """Run the command ``argv``; its exit code (negative: the signal that ended it), stdout and
+    stderr. Killed at ``deadline`` (monotonic): :class:`VideoFailed` says that ``name`` took
+    longer than ``budget`` seconds. A decoder or renderer that hangs or crashes on a hostile
+    file ends in its own process, never in ours."""
+    import asyncio  # why: loaded by the caller's event loop; ``check --image`` on a poster skips it (0.02 s)
+
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
-        _, err = await asyncio.wait_for(process.communicate(), max(0.1, deadline - time.monotonic()))
+        out, err = await asyncio.wait_for(process.communicate(), max(0.1, deadline - time.monotonic()))
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             process.kill()
         await process.wait()
-        raise VideoFailed(f"ffmpeg took longer than {budget:g}s ([ocr] video_timeout)") from None
+        raise VideoFailed(f"{name} took longer than {budget:g}s ([ocr] video_timeout)") from None
     except asyncio.CancelledError:
         with contextlib.suppress(ProcessLookupError):
             process.kill()
         await process.wait()
         raise
-    return process.returncode or 0, err.decode("utf-8", errors="replace")
+    return process.returncode or 0, out, err.decode("utf-8", errors="replace")
 
 
 _FRAME_LINE = re.compile(r"^frame:(\d+)\s+pts:\S+\s+pts_time:(\S+)")

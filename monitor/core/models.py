@@ -24,7 +24,7 @@ CLIP_MIME_TYPES = frozenset(
     }
 )
 """Clips read at their key frames (issue 18): videos, round video notes, GIFs Telegram turned into
-MP4, video stickers (WebM) and animated stickers (Lottie ``.tgs``, recorded as not readable)."""
+MP4, video stickers (WebM) and animated stickers (Lottie ``.tgs``, drawn by rlottie: ``ocr.lottie``)."""
 
 LINKABLE_KINDS = frozenset({"public_channel", "private_channel", "public_supergroup", "private_supergroup"})
 """Desktop's chat types whose messages t.me links reach (channels and supergroups)."""
@@ -136,8 +136,7 @@ def message_link(channel: Channel, message_id: int) -> str | None:
 @dataclass
 class OcrOutcome:
     """The result of reading one image: ``done`` with its text, or ``failed`` with a reason
-    (a clip, ``ocr.clips``, may also be ``skipped`` with a reason: over the video cap, a Lottie
-    sticker)."""
+    (a clip, ``ocr.clips``, may also be ``skipped`` with a reason: over the video cap)."""
 
     status: str  # "done" | "failed" | "skipped"
     text: str = ""  # the lines read with evidence: searched and matched

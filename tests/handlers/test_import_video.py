@@ -4,7 +4,6 @@ pipeline (detector, OCR pool and clip reader, outbox, store)."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import shutil
 from pathlib import Path
@@ -16,6 +15,7 @@ from monitor.app import open_app
 from monitor.core.config import parse_config
 from tests.support.clips import textless_clip, threat_clip
 from tests.support.export import message, write_single
+from tests.support.stickers import write_sticker
 
 pytestmark = [
     pytest.mark.asyncio,
@@ -48,8 +48,7 @@ def write_export(folder: Path) -> tuple[Path, int]:
     (folder / "round_video_messages" / "note.mp4").write_bytes(data[: len(data) // 2])  # truncated
     (folder / "video_files" / "long.mp4").write_bytes(data + bytes(4096))  # over the cap below
     (folder / "files" / "statement.mp4").write_text("بيان: الانتقام قادم\n", encoding="utf-8")  # no video
-    lottie = {"v": "5.5.2", "fr": 60, "ip": 0, "op": 60, "w": 512, "h": 512, "layers": []}
-    (folder / "stickers" / "sticker.tgs").write_bytes(gzip.compress(json.dumps(lottie).encode()))
+    write_sticker(folder / "stickers" / "sticker.tgs", [])  # an animated sticker without text
     messages = [
         message(1, "", **clip_fields(folder, "video_files/threat.mp4", "video_file", "video/mp4")),
         message(2, "", **clip_fields(folder, "round_video_messages/note.mp4", "video_message", "video/mp4")),
@@ -93,7 +92,7 @@ async def test_an_imported_export_reads_its_clips_and_alerts_on_the_threat_with_
     assert status == "done" and "[video 0:14] الانتقام قادم" in text, text
     assert by_message[2][0] == "failed" and by_message[2][1].startswith("the video is truncated")
     assert by_message[3][0] == "failed" and "Invalid data found when processing input" in by_message[3][1]
-    assert by_message[4] == ("skipped", by_message[4][1], None) and "Lottie" in by_message[4][1]
+    assert by_message[4] == ("done", None, "")  # the sticker's frames drawn and read: no text
     assert by_message[5][0] == "skipped" and "KB is over the" in by_message[5][1]
     assert by_message[6] == ("done", None, "")  # a clip without text: no text
     for _, reason, _ in by_message.values():

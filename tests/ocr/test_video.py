@@ -175,10 +175,10 @@ async def test_outcomes_that_need_no_ocr(clips, tmp_path):
     assert over.status == "skipped"
     size = clips["threat"].stat().st_size // 1024
     assert over.reason == f"video of {size} KB is over the 48 KB cap ([ocr] video_max_bytes)"
-    lottie = tmp_path / "sticker.tgs"
+    lottie = tmp_path / "sticker.tgs"  # an animated sticker with no frame to draw: no OCR either
     lottie.write_bytes(gzip.compress(json.dumps({"v": "5.5.2", "fr": 60, "layers": []}).encode()))
     sticker = await reader.recognize(lottie)
-    assert sticker.status == "skipped" and "Lottie" in sticker.reason
+    assert sticker.status == "failed" and "rlottie can draw" in sticker.reason
     for name in ("truncated", "not_video"):
         outcome = await MediaReader(OcrPool()).recognize(clips[name])
         assert outcome.status == "failed" and outcome.reason.count("\n") == 0

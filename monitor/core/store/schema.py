@@ -349,6 +349,13 @@ CREATE TABLE IF NOT EXISTS chain_blocks (
 CREATE VIRTUAL TABLE IF NOT EXISTS chain_block_spans USING rtree(id, post_min, post_max);
 """
 
+# Step 12 (issue 18): animated stickers (Lottie ``.tgs``) are read now (``ocr.lottie``); those an
+# older version recorded as skipped for want of a renderer wait for OCR again (``ocr --pending``).
+STICKERS_READ_V12 = """
+UPDATE media SET ocr_status = 'pending', ocr_reason = NULL
+ WHERE ocr_status = 'skipped' AND ocr_reason LIKE 'animated sticker (.tgs)%';
+"""
+
 MIGRATIONS: list[str] = [
     SCHEMA_V1,
     ALERTS_V2,
@@ -361,6 +368,7 @@ MIGRATIONS: list[str] = [
     COLLECTION_V9,
     OCR_DOUBTFUL_V10,
     EVIDENCE_CHAIN_BLOCKS,
+    STICKERS_READ_V12,
 ]
 """Append-only: step ``i`` takes the schema from ``user_version == i`` to ``i + 1``."""
 
