@@ -18,6 +18,7 @@ from alerts.sinks.console import render_rich
 from monitor.core.config import parse_config
 from tests.support.clips import threat_clip
 from tests.support.daemon import CHANNEL_ID, eventually, make_server, posts_at_least, running_daemon
+from tests.support.stickers import THREAT_STICKER, write_sticker
 
 pytestmark = [
     pytest.mark.asyncio,
@@ -40,6 +41,16 @@ def video_media(server, content: bytes, *, round_note: bool = False) -> types.Me
     """A video document as Telegram sends it (an MP4 with its video attribute)."""
     attribute = types.DocumentAttributeVideo(duration=20, w=720, h=540, round_message=round_note)
     document = server.make_document(content, "video/mp4", None if round_note else "clip.mp4", [attribute])
+    return types.MessageMediaDocument(document=document)
+
+
+def sticker_media(server, content: bytes) -> types.MessageMediaDocument:
+    """An animated sticker as Telegram sends it: a Lottie document with its sticker attributes."""
+    attributes = [
+        types.DocumentAttributeImageSize(w=512, h=512),
+        types.DocumentAttributeSticker(alt="😡", stickerset=types.InputStickerSetEmpty()),
+    ]
+    document = server.make_document(content, "application/x-tgsticker", "AnimatedSticker.tgs", attributes)
     return types.MessageMediaDocument(document=document)
 
 
@@ -111,3 +122,26 @@ async def test_a_live_clip_over_the_cap_is_recorded_with_its_size_not_downloaded
     assert [tuple(r) for r in rows] == [
         (None, f"video of {size} KB not downloaded: over the 19 KB cap ([ocr] video_max_bytes)")
     ]
+
+
+@pytest.mark.slow
+async def test_a_live_animated_sticker_with_a_countdown_alerts_with_its_frame_time(tmp_path):
+    sticker = write_sticker(tmp_path / "threat.tgs", THREAT_STICKER)
+    server = make_server()
+    async with running_daemon(server, video_config(tmp_path), ocr=True, detect=True) as daemon:
+        server.post(CHANNEL_ID, "", media=sticker_media(server, sticker.read_bytes()))
+
+        async def alerted() -> bool:
+            return any(b["message_id"] == 1 for b in delivered(tmp_path))
+
+        await eventually(alerted, timeout=120, what="the sticker's alert")
+        await daemon.intake.drain(30)
+        post = await daemon.app.archive.post(CHANNEL_ID, 1)
+        assert "[video 0:00] باقي ٥٩ يوما" in post.ocr_text, post.ocr_text
+        rows = await daemon.app.archive.fetchall("SELECT mime_type, ocr_status, ocr_reason FROM media")
+        assert [tuple(r) for r in rows] == [("application/x-tgsticker", "done", None)]
+
+    body = next(b for b in delivered(tmp_path) if b["message_id"] == 1)
+    assert body["countdown"]["value"] == 59
+    for sink, message in every_sink_message(body).items():
+        assert "video 0:00" in message, f"{sink}: {message}"
