@@ -31,7 +31,6 @@ from typing import Protocol
 from monitor.core.models import OcrOutcome, file_size
 from ocr.engine import recognize_file
 from ocr.first_passes import FirstPasses
-from ocr.lottie import lottie_key_frames
 from ocr.settings import OcrSettings
 from ocr.video import VideoFailed, VideoSettings, key_frames, merge_readings, video_text
 
@@ -109,6 +108,8 @@ class ClipReader:
         try:
             try:
                 if path.suffix.lower() in LOTTIE_SUFFIXES:
+                    from ocr.lottie import lottie_key_frames  # why: a poster's check never needs it
+
                     frames = await lottie_key_frames(path, folder, self.settings)
                 else:
                     frames = await key_frames(path, folder, self.settings)

@@ -21,7 +21,6 @@ renderer written in C hang or crash, and that must end the child, never the daem
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -142,6 +141,8 @@ async def lottie_key_frames(path: Path, folder: Path, settings: VideoSettings) -
 def main(argv: list[str] | None = None) -> int:
     """The drawing child: key frames written, their list as JSON on stdout; on failure the
     reason as the last line of stderr and exit status 2."""
+    import argparse  # why: only the drawing child parses a command line
+
     parser = argparse.ArgumentParser(prog="python -m ocr.lottie", description=__doc__.splitlines()[0])
     parser.add_argument("sticker", type=Path)
     parser.add_argument("folder", type=Path)
