@@ -233,6 +233,46 @@ def _check_tesseract(config: Any) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _check_clips(config: Any) -> list[tuple[str, str, str]]:
+    """Whether video clips (FFmpeg) and animated stickers (rlottie) can be read here."""
+    # why: the clip readers load only here
+    from ocr.lottie import renderer_problem
+    from ocr.video import ffmpeg_info
+
+    if config is not None and not config.ocr.video_max_bytes:
+        return [("ok", "video", "clips and animated stickers are not read ([ocr] video_max_bytes = 0)")]
+    rows = []
+    ffmpeg = ffmpeg_info()
+    if ffmpeg is None:
+        rows.append(
+            ("warn", "video", "ffmpeg is not installed, clips are not read: run `apt-get install -y ffmpeg`")
+        )
+    else:
+        version, path, alpha = ffmpeg
+        if alpha:
+            rows.append(
+                (
+                    "ok",
+                    "video",
+                    f"ffmpeg {version} at {path} (libvpx: video stickers keep their transparency)",
+                )
+            )
+        else:
+            rows.append(
+                (
+                    "warn",
+                    "video",
+                    f"ffmpeg {version} at {path} has no libvpx: dark text on a video sticker is lost",
+                )
+            )
+    problem = renderer_problem()
+    if problem is None:
+        rows.append(("ok", "stickers", "rlottie draws animated stickers (.tgs)"))
+    else:
+        rows.append(("warn", "stickers", f"animated stickers (.tgs) cannot be read: {problem}"))
+    return rows
+
+
 def _check_session(config: Any) -> list[tuple[str, str, str]]:
     rows = []
     tg = config.telegram
@@ -297,7 +337,7 @@ def _check_archive(app: AppContext) -> list[tuple[str, str, str]]:
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 @pass_app
 def doctor_command(app: AppContext, as_json: bool) -> None:
-    """Check Tesseract and its languages, the config, the Telegram session and the archive.
+    """Check Tesseract and its languages, the clip readers, the config, the Telegram session and the archive.
 
     Each problem comes with what to do about it; secrets are never printed. Exits non-zero
     when something is broken (warnings alone do not fail).
@@ -312,6 +352,7 @@ def doctor_command(app: AppContext, as_json: bool) -> None:
     except ConfigError as exc:
         rows.append(("fail", "config", str(exc)))
     rows += _check_tesseract(config)
+    rows += _check_clips(config)
     if config is not None:
         rows += _check_session(config)
         rows += _check_archive(app)

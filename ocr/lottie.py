@@ -29,7 +29,14 @@ from pathlib import Path
 
 from ocr.video import KeyFrame, VideoFailed, VideoSettings, run_bounded
 
-__all__ = ["MAX_DOCUMENT_BYTES", "RENDER_SIDE", "lottie_key_frames", "render_key_frames", "sample_frames"]
+__all__ = [
+    "MAX_DOCUMENT_BYTES",
+    "RENDER_SIDE",
+    "lottie_key_frames",
+    "render_key_frames",
+    "renderer_problem",
+    "sample_frames",
+]
 
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 """The most a sticker's document may take unpacked (Telegram's stickers unpack to a few hundred
@@ -95,7 +102,7 @@ def render_key_frames(path: Path, folder: Path, max_frames: int) -> list[tuple[i
     document = unpack(data)
     try:
         json.loads(document)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than Python's stack
         raise LottieFailed(f"not a Lottie animation (its JSON is invalid: {exc})") from None
     animation = LottieAnimation.from_data(document.decode("utf-8", errors="replace"))
     total = animation.lottie_animation_get_totalframe()
@@ -136,6 +143,41 @@ async def lottie_key_frames(path: Path, folder: Path, settings: VideoSettings) -
     if not frames:
         raise VideoFailed("the sticker has no frame to read")
     return frames
+
+
+_PROBE = {
+    "v": "5.5.2", "fr": 30, "ip": 0, "op": 2, "w": 64, "h": 64, "layers": [{
+        "ty": 4, "ind": 1, "ip": 0, "op": 2, "st": 0,
+        "ks": {"o": {"a": 0, "k": 100}, "p": {"a": 0, "k": [32, 32]}, "a": {"a": 0, "k": [0, 0]},
+               "s": {"a": 0, "k": [100, 100]}, "r": {"a": 0, "k": 0}},
+        "shapes": [{"ty": "rc", "p": {"a": 0, "k": [0, 0]}, "s": {"a": 0, "k": [40, 20]}, "r": {"a": 0, "k": 0}},
+                   {"ty": "fl", "c": {"a": 0, "k": [0, 0, 0, 1]}, "o": {"a": 0, "k": 100}}],
+    }],
+}  # fmt: skip
+"""A black bar on a transparent square: what :func:`renderer_problem` asks the child to draw."""
+
+
+def renderer_problem() -> str | None:
+    """Why animated stickers cannot be read here, or None when they can (``tgmonitor doctor``):
+    a two-frame sticker goes through the drawing child as a sticker of a post would, and its
+    first frame must show the bar it holds."""
+    import asyncio  # why: the doctor is the only caller
+    import gzip
+    import tempfile
+
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory(prefix="tgmonitor-lottie-") as tmp:
+        sticker = Path(tmp) / "probe.tgs"
+        sticker.write_bytes(gzip.compress(json.dumps(_PROBE).encode()))
+        try:
+            frames = asyncio.run(lottie_key_frames(sticker, Path(tmp) / "frames", VideoSettings(timeout=30)))
+        except VideoFailed as exc:
+            return exc.reason
+        with Image.open(frames[0].path) as frame:
+            if frame.getchannel("A").getpixel((frame.width // 2, frame.height // 2)) < 128:
+                return "rlottie drew an empty frame"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,6 +50,7 @@ __all__ = [
     "VideoFailed",
     "VideoSettings",
     "choose_frames",
+    "ffmpeg_info",
     "format_time",
     "key_frames",
     "merge_readings",
@@ -163,6 +164,30 @@ async def run_bounded(
         await process.wait()
         raise
     return process.returncode or 0, out, err.decode("utf-8", errors="replace")
+
+
+def ffmpeg_info() -> tuple[str, str, bool] | None:
+    """``(version, path, VP9 alpha)`` of the ``ffmpeg`` command, or None when it is not installed
+    (``tgmonitor doctor``). VP9 alpha: FFmpeg has libvpx's decoder, which keeps the transparency
+    of a video sticker (its own VP9 decoder drops it)."""
+    import shutil
+    import subprocess
+
+    path = shutil.which(FFMPEG)
+    if path is None:
+        return None
+    try:
+        banner = subprocess.run(
+            [path, "-hide_banner", "-version"], capture_output=True, text=True, timeout=10
+        )
+        decoders = subprocess.run(
+            [path, "-hide_banner", "-decoders"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    words = banner.stdout.split()
+    version = words[2] if len(words) > 2 and words[:2] == ["ffmpeg", "version"] else "(unknown version)"
+    return version, path, "libvpx-vp9" in decoders.stdout
 
 
 _FRAME_LINE = re.compile(r"^frame:(\d+)\s+pts:\S+\s+pts_time:(\S+)")

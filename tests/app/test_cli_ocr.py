@@ -132,6 +132,14 @@ def test_doctor_reports_tesseract_and_languages(tmp_path, no_user_config, monkey
     assert "ara+eng" in checks["languages"]["detail"]
     assert checks["api hash"]["level"] == "ok"
     assert "0123456789abcdef-secret" not in result.output  # presence only, never the value
+    # the clip readers: Debian's ffmpeg with libvpx, and rlottie drawing a sticker in its child
+    assert checks["video"]["level"] == "ok" and checks["video"]["detail"].startswith("ffmpeg ")
+    assert "libvpx" in checks["video"]["detail"]
+    assert checks["stickers"] == {
+        "level": "ok",
+        "check": "stickers",
+        "detail": "rlottie draws animated stickers (.tgs)",
+    }
 
 
 def test_doctor_without_tesseract_gives_the_install_command(tmp_path, no_user_config, monkeypatch):
@@ -148,6 +156,19 @@ def test_doctor_without_tesseract_gives_the_install_command(tmp_path, no_user_co
     [tess] = [c for c in report["checks"] if c["check"] == "tesseract"]
     assert tess["level"] == "fail"
     assert "apt-get install -y tesseract-ocr tesseract-ocr-ara tesseract-ocr-eng" in tess["detail"]
+    [video] = [c for c in report["checks"] if c["check"] == "video"]
+    assert video["level"] == "warn" and "apt-get install -y ffmpeg" in video["detail"]
+
+
+def test_doctor_says_when_clips_are_not_read(tmp_path, no_user_config):
+    config = tmp_path / "config.toml"
+    config.write_text("[ocr]\nvideo_max_bytes = 0\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["--config", str(config), "--db", str(tmp_path / "a.db"), "doctor", "--json"]
+    )
+    checks = {c["check"]: c for c in json.loads(result.output)["checks"]}
+    assert checks["video"]["detail"] == "clips and animated stickers are not read ([ocr] video_max_bytes = 0)"
+    assert "stickers" not in checks
 
 
 def test_ocr_pending_without_tesseract_is_one_sentence(tmp_path, no_user_config, monkeypatch):

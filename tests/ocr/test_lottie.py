@@ -81,6 +81,8 @@ async def test_broken_stickers_fail_with_the_renderers_reason(tmp_path):
         return failed.value.reason
 
     assert "JSON is invalid" in await reason("bad.tgs", gzip.compress(b'{"v": "5.5.2", "layers": ['))
+    deep = gzip.compress(b"[" * 100_000 + b"]" * 100_000)  # deeper than Python's stack
+    assert "JSON is invalid" in await reason("deep.tgs", deep)
     no_size = {"v": "5.5.2", "fr": 60, "layers": []}  # no frames, no size: nothing rlottie can draw
     assert "rlottie can draw" in await reason("empty.tgs", gzip.compress(json.dumps(no_size).encode()))
     real = write_sticker(tmp_path / "real.tgs", THREAT_STICKER).read_bytes()
