@@ -5,8 +5,10 @@ Every pass reads the poster's text, and every pass also reads the flames, flags 
 around it as letters. What tells the two apart:
 
 * **Agreement.** A word of the poster is read alike by several passes (planes, masks, the clean
-  line crops, the row re-read); the junk a pass makes of a background is mostly its own. Each
-  folded word counts the passes that read it anywhere on the image (:func:`support_of`).
+  line crops, the row re-read), where it is; the junk a pass makes of a background is mostly
+  its own. Each folded word counts the passes that read it (:func:`support_of`): a dictionary
+  word only those that read it at the place its line has it (a texture makes the same short
+  words all over, :func:`_read_here`), a name or a number those that read it anywhere.
 * **A language model.** Tesseract's own dictionaries (``ocr.lexicon``) hold the word forms of
   Arabic and English; a string of letters none of them holds needs more agreement to count.
 
@@ -58,6 +60,7 @@ __all__ = [
     "Judged",
     "countdown_rows",
     "judge_lines",
+    "positions_of",
     "respell",
     "respelled",
     "support_of",
@@ -287,22 +290,73 @@ def _a_run(spelled: list[tuple[str, float]], lexicon: Lexicon) -> bool:
     )
 
 
+Positions = dict[str, dict[str, list[Box]]]
+"""Folded word -> {pass: the boxes (image coordinates) where that pass read it}."""
+
+
+def positions_of(readings: Iterable[tuple[str, str, Box]]) -> Positions:
+    """Where each pass read each folded word, from (pass, word as read, its box) of every word."""
+    positions: Positions = {}
+    for reader, text, box in readings:
+        for word in words(normalize(text)):
+            positions.setdefault(word, {}).setdefault(reader, []).append(box)
+    return positions
+
+
+def _same_place(a: Box, b: Box) -> bool:
+    """Two boxes of one word read by two passes: on one row and overlapping across it."""
+    return same_row(a, b) and min(a[2], b[2]) > max(a[0], b[0])
+
+
+def _read_here(line: Line, support: Support, positions: Positions, lexicon: Lexicon) -> Support:
+    """The support of the line's dictionary words, counting only the passes that read each word
+    where this line has it (the digit readers' lines are built, not read at a place: they count).
+
+    A texture makes the same short words in many places (``wee``, ``see``, ``are`` of a plate of
+    sesame buns; ``انا`` at the top of a card and again at its foot), and two passes that each
+    read one of them somewhere else agree image-wide without reading the same thing. A word on
+    the image is read by its passes where it is. Names and numbers keep image-wide support: a
+    name printed twice is read at each place by fewer passes than at both (``Ladun``, stop 41),
+    and lone digits are judged apart (:func:`_number_agreed`)."""
+    local: Support = {}
+    for word in line.words:
+        box = (word.left, word.top, word.left + word.width, word.top + word.height)
+        for folded in words(normalize(word.text)):
+            if folded.isdigit() or folded not in positions or not lexicon.knows(folded):
+                continue
+            where = positions[folded]
+            local[folded] = {
+                reader: conf
+                for reader, conf in support.get(folded, {}).items()
+                if reader == DIGITS_PASS or any(_same_place(box, other) for other in where.get(reader, ()))
+            }
+    return local
+
+
 def judge_lines(
     lines: list[Line],
     support: Support,
     lexicon: Lexicon,
     unowned: set[WordKey] | frozenset[WordKey] = frozenset(),
+    positions: Positions | None = None,
 ) -> Judged:
     """Split ``lines`` (merged, best first) into kept lines (their doubtful words removed) and
-    doubtful text. See the module docstring.
+    doubtful text. See the module docstring. With ``positions`` (where each pass read each word),
+    a line's dictionary words count the passes that read them where the line has them
+    (:func:`_read_here`); without, every pass that read them anywhere.
 
     Of the readings of one row that repeat each other's words, the one with the most letters
     read by the most passes stays (the whole slogan rather than the piece another pass read,
     and the words most passes read rather than a misreading), in its place.
     """
     judged = Judged()
-    candidates: list[tuple[int, int, Line, set[str]]] = []  # kept letters, place, pruned line, words
+    candidates: list[
+        tuple[int, int, Line, set[str], Support]
+    ] = []  # kept letters, place, line, words, support
+    image_wide = support
     for place, line in enumerate(lines):
+        if positions is not None:
+            support = {**image_wide, **_read_here(line, image_wide, positions, lexicon)}
         keep = [w for w in _line_words(line, support, lexicon) if word_key(line.plane, w) not in unowned]
         folded = [f for w in keep for f in words(normalize(w.text))]
         lettered = not all(f.isdigit() for f in folded)
@@ -318,10 +372,10 @@ def judge_lines(
             judged.doubtful.append(line.text)  # as read, for whoever debugs what was dropped
         pruned = Line(keep, line.plane, " ".join(folded))  # norm: the folded words
         weight = sum(len(f) * min(len(support.get(f, ())), _SUPPORT_CAP) for f in folded)
-        candidates.append((weight, place, pruned, set(folded)))
+        candidates.append((weight, place, pruned, set(folded), support))
     kept_rows: list[tuple[Box, set[str]]] = []
     chosen: list[tuple[int, Line]] = []
-    for _, place, pruned, own in sorted(candidates, key=lambda c: (-c[0], c[1])):
+    for _, place, pruned, own, support in sorted(candidates, key=lambda c: (-c[0], c[1])):
         box = pruned.box
         letters = sum(len(f) for f in own)
         # Another pass's reading of a kept line on the same row adds nothing but its variants,

@@ -197,24 +197,26 @@ def _rows_pass(
         if crop.size != size:
             crop = crop.resize(size, Image.Resampling.LANCZOS)
         crops.append(crop)
-    origins = [origin for origin, _, _, _ in chosen]
+    cut_boxes = [box for _, _, box, _ in chosen]
     stacked, offsets = _stack_crops_at(crops)
     found = tesseract_words(stacked, settings.languages, 6, pass_timeout(settings), settings.tesseract)
+    margin = _stack_margin(crops)
     out = []
-    for words in found:  # back to image coordinates: the row the line was cut from
+    for words in found:  # back to image coordinates, through the crop the line was read on
         centre = sum(w.top + w.height / 2 for w in words) / len(words)
         index = max((i for i, y in enumerate(offsets) if y <= centre), default=0)
-        left, top, right, bottom = origins[index]
-        span = max(1, crops[index].width)
+        left, top, right, bottom = cut_boxes[index]  # the cut, padding and all, before its scaling
+        x_scale = (right - left) / max(1, crops[index].width)
+        y_scale = (bottom - top) / max(1, crops[index].height)
         out.append(
             [
                 Word(
                     w.text,
                     w.conf,
-                    left + (w.left * (right - left)) // span,
-                    top,
-                    max(1, w.width * (right - left) // span),
-                    bottom - top,
+                    left + max(0, round((w.left - margin) * x_scale)),
+                    top + max(0, round((w.top - offsets[index]) * y_scale)),
+                    max(1, round(w.width * x_scale)),
+                    max(1, round(w.height * y_scale)),
                 )
                 for w in words
             ]
@@ -245,9 +247,15 @@ def _stack_crops(crops: list[Image.Image]) -> Image.Image:
     return _stack_crops_at(crops)[0]
 
 
+def _stack_margin(crops: list[Image.Image]) -> int:
+    """The white around and between stacked crops: half the tallest, and some."""
+    return max(c.height for c in crops) // 2 + 10
+
+
 def _stack_crops_at(crops: list[Image.Image]) -> tuple[Image.Image, list[int]]:
-    """Crops one under the other on white, and the top of each in the stack."""
-    gap = max(c.height for c in crops) // 2 + 10
+    """Crops one under the other on white, :func:`_stack_margin` from the left, and the top of
+    each in the stack."""
+    gap = _stack_margin(crops)
     width = max(c.width for c in crops) + 2 * gap
     height = sum(c.height for c in crops) + gap * (len(crops) + 1)
     canvas = Image.new("L", (width, height), 255)

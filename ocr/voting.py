@@ -30,6 +30,7 @@ from ocr.digits import countdown_from_ink, countdown_lines, countdown_value
 from ocr.evidence import (
     countdown_rows,
     judge_lines,
+    positions_of,
     respelled,
     support_of,
     unowned_words,
@@ -91,7 +92,12 @@ def finish(
         read_words = [(plane, w.text, w.conf) for plane, kept in read_lines for w in kept]
         support = support_of([*read_words, *((DIGITS_PASS, text) for text in digit_lines)])
         unowned = unowned_words(results, support)
-        judged = judge_lines(ordered, support, lexicon_for(settings.languages), unowned)
+        positions = positions_of(
+            (plane, w.text, (w.left, w.top, w.left + w.width, w.top + w.height))
+            for plane, kept in read_lines
+            for w in kept
+        )
+        judged = judge_lines(ordered, support, lexicon_for(settings.languages), unowned, positions)
         # Glyph lines carry their own line: a crop whose reading, or a row with one reading, that
         # reads like a countdown on its own (``ocr.digits``). The script-model re-reads need one.
         cd_rows = countdown_rows(read_at) + [box for _, box in glyph_lines if box is not None]

@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from monitor.core.text import normalize
-from ocr.evidence import countdown_rows, judge_lines, respell, support_of, unowned_words
+from ocr.evidence import countdown_rows, judge_lines, positions_of, respell, support_of, unowned_words
 from ocr.lexicon import lexicon_for
 from ocr.readings import Line, PassResult, Word
 from ocr.settings import OcrSettings
@@ -95,6 +95,53 @@ def test_a_word_in_a_line_of_words_with_evidence_is_kept(lexicon):
     ]
     judged = judge(readings, lexicon)
     assert "clock is ticking" in " | ".join(normalize(ln.text) for ln in judged.kept)
+
+
+def judge_placed(readings: list[tuple[str, str, int]], lexicon):
+    """Readings as (pass, text, top): each line read surely at its own height on the image."""
+    lines = [line(text, plane, top=top) for plane, text, top in readings]
+    every = [(ln.plane, w.text, w.conf) for ln in lines for w in ln.words]
+    placed = positions_of(
+        (ln.plane, w.text, (w.left, w.top, w.left + w.width, w.top + w.height))
+        for ln in lines
+        for w in ln.words
+    )
+    return judge_lines(lines, support_of(every), lexicon, positions=placed)
+
+
+def test_passes_agree_on_a_word_only_where_they_read_it(lexicon):
+    # a plate of sesame buns: a plane makes "wee" of one patch, a clean crop of another; and an
+    # Arabic card's ornaments give "انا" at its top and at its foot
+    junk = judge_placed(
+        [("grey", "wee", 100), ("lines:eng", "wee", 400), ("blue", "انا", 50), ("lines:ara", "انا", 700)],
+        lexicon,
+    )
+    assert junk.kept == [] and set(junk.doubtful) == {"wee", "انا"}
+    # the same words read by the two passes at one place are on the image
+    there = judge_placed(
+        [("grey", "wee", 100), ("lines:eng", "wee", 100), ("blue", "انا", 50), ("lines:ara", "انا", 50)],
+        lexicon,
+    )
+    assert sorted(ln.text for ln in there.kept) == ["wee", "انا"]
+    # image-wide, as without the places, all four count
+    assert (
+        len(
+            judge(
+                [("grey", "wee"), ("lines:eng", "wee"), ("blue", "انا"), ("lines:ara", "انا")], lexicon
+            ).kept
+        )
+        == 2
+    )
+
+
+def test_a_name_printed_twice_keeps_the_support_of_both_places(lexicon):
+    # a company's name at the top and the foot of a card, read by two passes at one place and by
+    # a third at the other: three passes of two kinds read it, as without the places, and both
+    # places keep it (counted where each was read, neither would)
+    judged = judge_placed(
+        [("grey", "Ladun", 100), ("white", "Ladun", 100), ("lines:eng", "Ladun", 600)], lexicon
+    )
+    assert [ln.text for ln in judged.kept] == ["Ladun", "Ladun"]
 
 
 def test_junk_words_leave_a_kept_line_and_are_kept_apart(lexicon):
