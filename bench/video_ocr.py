@@ -58,23 +58,17 @@ async def run(repeat: int, posters: int, workers: int, folder: Path) -> dict[str
     settings = VideoSettings()
     results: dict[str, object] = {}
     cut: dict[str, float] = {}
-    for name, clip in (("textless", textless), ("threat", threat)):
+    cutters = [(name, clip, key_frames) for name, clip in (("textless", textless), ("threat", threat))]
+    cutters += [(name, sticker, lottie_key_frames) for name, sticker in stickers.items()]
+    for name, clip, cutter in cutters:  # FFmpeg's key frames of a clip, rlottie's of a sticker
         times = []
         for i in range(repeat):
             seconds, frames = await timed(
-                lambda c=clip, i=i: key_frames(c, folder / f"cut-{c.stem}-{i}", settings)
+                lambda c=clip, i=i, cutter=cutter: cutter(c, folder / f"cut-{c.stem}-{i}", settings)
             )
             times.append(seconds)
         cut[name] = statistics.median(times)
         results[f"{name}_key_frames"] = len(frames)  # type: ignore[arg-type]
-    for name, sticker in stickers.items():
-        times = []
-        for i in range(repeat):
-            seconds, _ = await timed(
-                lambda s=sticker, i=i: lottie_key_frames(s, folder / f"draw-{s.stem}-{i}", settings)
-            )
-            times.append(seconds)
-        cut[name] = statistics.median(times)
     async with OcrPool(OcrSettings(), workers=workers, queue_size=8, cache_size=0) as pool:
         await asyncio.gather(*(pool.recognize(poster_paths[-1]) for _ in range(workers)))  # warm up
         poster_times = []
