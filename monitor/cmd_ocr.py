@@ -337,7 +337,8 @@ def _check_archive(app: AppContext) -> list[tuple[str, str, str]]:
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 @pass_app
 def doctor_command(app: AppContext, as_json: bool) -> None:
-    """Check Tesseract and its languages, the clip readers, the config, the Telegram session and the archive.
+    """Check Tesseract and its languages, the clip readers, the config, the Telegram session and
+    the archive.
 
     Each problem comes with what to do about it; secrets are never printed. Exits non-zero
     when something is broken (warnings alone do not fail).

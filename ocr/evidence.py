@@ -13,7 +13,7 @@ around it as letters. What tells the two apart:
   Arabic and English; a string of letters none of them holds needs more agreement to count.
 
 Words are judged, not lines: a line keeps the words that have evidence and drops the rest.
-A word has evidence when two passes read it and the dictionary knows it; when one pass read a
+A word has evidence when two passes read it there and the dictionary knows it; when one pass read a
 dictionary word of four letters or more surely (Tesseract's confidence: 80 on a plane, 60 on a
 clean line crop; junk made of flames and grain is read unsure); when three passes read it, or
 two surely, of two kinds (a name, a brand the dictionary lacks: a plane and a line crop, say);
@@ -293,6 +293,9 @@ def _a_run(spelled: list[tuple[str, float]], lexicon: Lexicon) -> bool:
 Positions = dict[str, dict[str, list[Box]]]
 """Folded word -> {pass: the boxes (image coordinates) where that pass read it}."""
 
+_Candidate = tuple[int, int, Line, set[str], Support]
+"""A line that may be kept: its weight, its place, the line pruned, its words, their support."""
+
 
 def positions_of(readings: Iterable[tuple[str, str, Box]]) -> Positions:
     """Where each pass read each folded word, from (pass, word as read, its box) of every word."""
@@ -350,9 +353,7 @@ def judge_lines(
     and the words most passes read rather than a misreading), in its place.
     """
     judged = Judged()
-    candidates: list[
-        tuple[int, int, Line, set[str], Support]
-    ] = []  # kept letters, place, line, words, support
+    candidates: list[_Candidate] = []
     image_wide = support
     for place, line in enumerate(lines):
         if positions is not None:

@@ -31,19 +31,22 @@ from ocr.video import KeyFrame, VideoFailed, VideoSettings, run_bounded
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
+    "MAX_RENDER_SIDE",
     "RENDER_SIDE",
+    "LottieFailed",
     "lottie_key_frames",
     "render_key_frames",
     "renderer_problem",
     "sample_frames",
+    "unpack",
 ]
 
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 """The most a sticker's document may take unpacked (Telegram's stickers unpack to a few hundred
 KB; a gzip bomb of a few KB would unpack to gigabytes)."""
 
-RENDER_SIDE = 512  # Telegram's sticker size; a document that says it is larger is drawn up to 1024
-MAX_RENDER_SIDE = 1024
+RENDER_SIDE = 512  # Telegram's sticker size: a smaller document is drawn this large
+MAX_RENDER_SIDE = 1024  # and a larger one no larger than this
 
 
 class LottieFailed(Exception):
@@ -161,7 +164,7 @@ def renderer_problem() -> str | None:
     """Why animated stickers cannot be read here, or None when they can (``tgmonitor doctor``):
     a two-frame sticker goes through the drawing child as a sticker of a post would, and its
     first frame must show the bar it holds."""
-    import asyncio  # why: the doctor is the only caller
+    import asyncio  # why: the doctor is the only caller of these
     import gzip
     import tempfile
 

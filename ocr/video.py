@@ -170,7 +170,7 @@ def ffmpeg_info() -> tuple[str, str, bool] | None:
     """``(version, path, VP9 alpha)`` of the ``ffmpeg`` command, or None when it is not installed
     (``tgmonitor doctor``). VP9 alpha: FFmpeg has libvpx's decoder, which keeps the transparency
     of a video sticker (its own VP9 decoder drops it)."""
-    import shutil
+    import shutil  # why: the doctor is the only caller of these
     import subprocess
 
     path = shutil.which(FFMPEG)
