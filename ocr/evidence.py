@@ -342,11 +342,17 @@ def judge_lines(
     lexicon: Lexicon,
     unowned: set[WordKey] | frozenset[WordKey] = frozenset(),
     positions: Positions | None = None,
+    built: Iterable[tuple[Box, set[str]]] = (),
 ) -> Judged:
     """Split ``lines`` (merged, best first) into kept lines (their doubtful words removed) and
     doubtful text. See the module docstring. With ``positions`` (where each pass read each word),
     a line's dictionary words count the passes that read them where the line has them
-    (:func:`_read_here`); without, every pass that read them anywhere.
+    (:func:`_read_here`); without, every pass that read them anywhere. ``built``: the rows (box,
+    folded words) of countdown lines the glyph readers built (``ocr.digits``), which are not in
+    ``lines``: a reading of such a row that holds a number, or only words the built line has,
+    is one of its garbled variants (``باقي 09 يوما`` beside ``باقي ٥٩ يوما``) and is folded into
+    it; a reading of another line on that row without a number stays (``العد التنازلي بدأ``
+    under a glyph line misbuilt from it).
 
     Of the readings of one row that repeat each other's words, the one with the most letters
     read by the most passes stays (the whole slogan rather than the piece another pass read,
@@ -374,11 +380,12 @@ def judge_lines(
         pruned = Line(keep, line.plane, " ".join(folded))  # norm: the folded words
         weight = sum(len(f) * min(len(support.get(f, ())), _SUPPORT_CAP) for f in folded)
         candidates.append((weight, place, pruned, set(folded), support))
-    kept_rows: list[tuple[Box, set[str]]] = []
+    kept_rows: list[tuple[Box, set[str], bool]] = [(box, seen, True) for box, seen in built]
     chosen: list[tuple[int, Line]] = []
     for _, place, pruned, own, support in sorted(candidates, key=lambda c: (-c[0], c[1])):
         box = pruned.box
         letters = sum(len(f) for f in own)
+        numbered = any(f.isdigit() for f in own)
         # Another pass's reading of a kept line on the same row adds nothing but its variants,
         # unless it holds a word with evidence of its own that the kept reading lacks (the unit
         # of a countdown a rotated JPEG gave one pass only with its number).
@@ -386,11 +393,12 @@ def judge_lines(
             same_row(box, row)
             and 2 * sum(len(f) for f in own - seen) < letters
             and not any(_new_word(f, support, lexicon) for f in own - seen)
-            for row, seen in kept_rows
+            and (not constructed or numbered or own <= seen)
+            for row, seen, constructed in kept_rows
         ):
             judged.doubtful.append(pruned.text)
             continue
-        kept_rows.append((box, own))
+        kept_rows.append((box, own, False))
         chosen.append((place, pruned))
     judged.kept = [line for _, line in sorted(chosen, key=lambda c: c[0])]
     return judged

@@ -172,6 +172,21 @@ def test_another_reading_of_a_row_that_adds_a_word_with_evidence_stays(lexicon):
     assert any(" 26 يوما" in normalize(ln.text) for ln in judged.kept), judged.kept
 
 
+def test_garbled_readings_of_a_built_countdown_row_fold_into_it(lexicon):
+    # the glyph reader built "باقي ٥٩ يوما" for the row at 100; the passes read it "باقي 09 يوما";
+    # another line on that row, without a number, is not one of its variants
+    readings = [("grey", "باقي 09 يوما"), ("white", "باقي 09 يوما"), ("red", "العد التنازلي بدأ")]
+    full = [(plane, text, 90.0) for plane, text in readings]
+    lines = [line(text, plane) for plane, text, _ in full]
+    built = [((10, 95, 300, 145), {"باقي", "59", "يوما"})]
+    judged = judge_lines(lines, support_of(full), lexicon, built=built)
+    assert [ln.text for ln in judged.kept] == ["العد التنازلي بدأ"]
+    assert "باقي 09 يوما" in judged.doubtful
+    # without the built row the pass's reading is the line
+    alone = judge_lines(lines, support_of(full), lexicon)
+    assert [ln.text for ln in alone.kept] == ["باقي 09 يوما", "العد التنازلي بدأ"]
+
+
 def test_numbers_carry_a_line_only_when_two_kinds_of_pass_read_them(lexicon):
     # a sale sign: the plane and the clean crop both read "٧٥% ٥٠%" (Eastern digits fold to 75, 50)
     sign = judge([("grey", "75% 50%"), ("lines:eng", "٧٥% ٥٠%", 60.0)], lexicon)
