@@ -176,11 +176,9 @@ def lottie_document(lines: Sequence[tuple[str, str]], size: float = 56) -> dict[
 
 def write_sticker(path: Path, lines: Sequence[tuple[str, str]]) -> Path:
     """A gzipped ``.tgs`` of ``lines`` at ``path`` (no lines: the disc alone, a sticker without text)."""
-    document = (
-        lottie_document(lines)
-        if lines
-        else {**lottie_document([]), "layers": lottie_document([])["layers"][1:]}
-    )
+    document = lottie_document(lines)
+    if not lines:
+        document["layers"] = document["layers"][1:]  # the disc alone
     path.write_bytes(gzip.compress(json.dumps(document, separators=(",", ":")).encode()))
     return path
 
