@@ -4,7 +4,8 @@ What follows the passes (the vote, the evidence step, the digit readers) is then
 the real images, the drawn pictures and five poster seeds in half a minute, not a full OCR run.
 
 Run:
-  ``.venv/bin/python -m bench.ocr_refinish store DIR [--real ../shared/real_images] [--seeds 0-4] [--pictures 0-4]``
+  ``.venv/bin/python -m bench.ocr_refinish store DIR [--real ../shared/real_images] [--seeds 0-4] [--pictures 0-4]
+  [--textless FILE ...]``
   ``.venv/bin/python -m bench.ocr_refinish score DIR [--real ../shared/real_images] [--without PASS,...] [--texts OUT]``
 
 ``store`` reads every image once with every pass, as ``check --image`` does
@@ -15,7 +16,8 @@ each image with the code as it is now and prints:
 * the real images (``--real``: the folder with ``truth.jsonl``, ``images/`` and ``score.py``; that
   script's own normalisation and word test are used): word recall per image and pooled, output
   tokens per truth token, as ``score.py`` prints them for ours;
-* the drawn pictures without text (``scripts/pictures.py``): the words that reached their text;
+* the drawn pictures without text (``scripts/pictures.py``), and real ones given to ``store`` with
+  ``--textless`` (photos from an export, say): the words that reached their text;
 * the synthetic posters of each seed (``scripts/posters.py``): keyword+hashtag, countdown and
   Eastern-digit countdown %, false countdowns and keywords, CER (``bench.ocr_quality``'s scoring).
 
@@ -123,6 +125,8 @@ def _sets(args: argparse.Namespace, work: Path) -> dict[str, list[Path]]:
         sets["real"] = [args.real / "images" / entry["file"] for entry in _truth(args.real)]
     for seed in _seeds(args.pictures):
         sets[f"pictures{seed}"] = write_pictures(work / f"pictures{seed}", seed=seed)
+    if args.textless:
+        sets["textless"] = list(args.textless)
     for seed in _seeds(args.seeds):
         folder = work / f"seed{seed}"
         make_poster_set(folder, seed=seed)
@@ -192,10 +196,11 @@ def _score(args: argparse.Namespace) -> int:
             print(
                 f"real ({len(truth)}): recall {per_image:.2f} % per image, {pooled:.1f} % pooled, {tokens:.3f} tokens per truth token"
             )
-        elif folder.name.startswith("pictures"):
+        elif folder.name.startswith("pictures") or folder.name == "textless":
             words = sum(len(text.split()) for text in texts.values())
             with_text = sum(1 for text in texts.values() if text.strip())
-            print(f"{folder.name} ({len(texts)}, no text on any): {words} words on {with_text}")
+            told = "no text on any" if folder.name.startswith("pictures") else "given as without text"
+            print(f"{folder.name} ({len(texts)}, {told}): {words} words on {with_text}")
         elif folder.name.startswith("seed"):
             truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
             result = poster_score(truth, texts, dict.fromkeys(texts, 0.0))
@@ -217,6 +222,13 @@ def main(argv: list[str] | None = None) -> int:
     store.add_argument("--real", type=Path, help="the real images' folder (truth.jsonl, images/)")
     store.add_argument("--seeds", default="0-4", help="synthetic poster seeds, e.g. 0-4 ('' for none)")
     store.add_argument("--pictures", default="0-4", help="drawn pictures' seeds ('' for none)")
+    store.add_argument(
+        "--textless",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="real pictures with no text to read (set 'textless')",
+    )
     score = commands.add_parser("score", help="finish the stored passes with this code and score them")
     score.add_argument("dir", type=Path)
     score.add_argument("--real", type=Path, help="the real images' folder (truth.jsonl, score.py)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pickle
 
-from bench.ocr_refinish import finish_stored, left_out, store_image
+from bench.ocr_refinish import finish_stored, left_out, main, store_image
 from ocr import OcrSettings, recognize_file
 from ocr.tesseract import usable_settings
 from scripts.pictures import draw_picture
@@ -32,3 +32,22 @@ def test_a_doubled_plane_is_left_out_with_its_plane():
     dropped = left_out("gold,lines:*")
     assert dropped("gold") and dropped("x2:gold") and dropped("lines:ara") and dropped("lines:eng")
     assert not dropped("grey") and not dropped("x2:grey") and not dropped("rows")
+
+
+def test_real_pictures_without_text_are_stored_and_scored_as_a_set(tmp_path, capsys):
+    smooth, poster = tmp_path / "gradient.png", write_poster(tmp_path, "arabic-light")
+    draw_picture("gradient", seed=2).save(smooth)
+    store = tmp_path / "store"
+    assert (
+        main(["store", str(store), "--seeds", "", "--pictures", "", "--textless", str(smooth), str(poster)])
+        == 0
+    )
+    assert sorted(p.name for p in (store / "textless").glob("*.pickle")) == [
+        "arabic-light.png.pickle",
+        "gradient.png.pickle",
+    ]
+    capsys.readouterr()
+    assert main(["score", str(store)]) == 0
+    # the poster stands in for a picture that was not textless after all: its words are counted
+    words = len(recognize_file(poster, usable_settings(OcrSettings())).text.split())
+    assert capsys.readouterr().out.strip() == f"textless (2, given as without text): {words} words on 1"
