@@ -7,8 +7,9 @@ and Pillow's own ``DecompressionBombWarning`` is treated as an error too. Trunca
 refused rather than half-decoded (``LOAD_TRUNCATED_IMAGES`` stays off on purpose: a half-grey
 poster gives half the text and hides the fact that the download broke).
 
-What comes out is ready for OCR: EXIF orientation applied, transparency flattened onto white
-(``convert("RGB")`` would turn black-on-transparent sticker text into black-on-black), palette,
+What comes out is ready for OCR: EXIF orientation applied, transparency flattened (a sticker onto
+mid-grey, anything else onto white: :func:`_field_of`; ``convert("RGB")`` would turn
+black-on-transparent sticker text into black-on-black), palette,
 CMYK, grey-alpha and 16-bit modes converted, and the long side capped (``max_side``) because
 Tesseract's time grows steeply with size: a noisy 4000 px poster ran for minutes, capped to
 1600 px it took 0.4 s (``shared/research/ocr-study.md``). Animations give their first frame,
@@ -159,7 +160,7 @@ def _rotated(image: Image.Image) -> bool:
 
 
 def _prepare(image: Image.Image, fmt: str, max_side: int, *, exif: bool) -> Image.Image:
-    """One frame as RGB: decoded, EXIF-rotated, flattened onto white, long side capped."""
+    """One frame as RGB: decoded, EXIF-rotated, flattened (:func:`_field_of`), long side capped."""
     if fmt == "JPEG" and max(image.size) > 2 * max_side:
         # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: a huge JPEG never exists at full size.
         image.draft("RGB", (max_side, max_side))
@@ -171,6 +172,23 @@ def _prepare(image: Image.Image, fmt: str, max_side: int, *, exif: bool) -> Imag
     if max(frame.size) > max_side:
         frame.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return frame
+
+
+_STICKER_FIELD = 0.1  # the share of transparent pixels from which a picture is a sticker or a cut-out
+_GREY_FIELD = (128, 128, 128, 255)
+_WHITE_FIELD = (255, 255, 255, 255)
+
+
+def _field_of(rgba: Image.Image) -> tuple[int, int, int, int]:
+    """What shows through the transparent pixels of ``rgba``.
+
+    A sticker or a cut-out (a tenth of its pixels or more transparent) is laid on mid-grey: its
+    letters may be dark, or light with no outline (they show on a dark chat theme), and grey is
+    far from both, for the planes and for the white and black masks (``ocr.planes``: above 190,
+    below 70). On white, white letters vanish. A picture with only a few soft pixels (an
+    antialiased border) stays on white, as it was read before."""
+    transparent = sum(rgba.getchannel("A").histogram()[:128])
+    return _GREY_FIELD if transparent >= _STICKER_FIELD * rgba.width * rgba.height else _WHITE_FIELD
 
 
 def _flatten(frame: Image.Image) -> Image.Image:
@@ -188,6 +206,6 @@ def _flatten(frame: Image.Image) -> Image.Image:
     )
     if has_alpha:
         rgba = frame.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
+        field = Image.new("RGBA", rgba.size, _field_of(rgba))
+        return Image.alpha_composite(field, rgba).convert("RGB")
     return frame.convert("RGB")  # P, L, 1, CMYK, YCbCr, LAB, HSV

@@ -11,8 +11,9 @@ last frames alone may show none of them; evenly spaced frames 0.4 s apart (eight
 seconds) see every word shown for longer than that twice, which is what the clip merge asks
 of a line (``ocr.video.merge_readings``).
 
-Each frame is written as a PNG that keeps its transparency; the OCR loader flattens it onto
-white, as it does a WebP sticker and a WebM sticker's frames.
+Each frame is written as a PNG that keeps its transparency; the OCR loader lays it on mid-grey,
+as it does a WebP sticker and a WebM sticker's frames (``ocr.images``: dark letters and light
+ones without an outline both show there).
 
 The drawing runs in a process of its own (``python -m ocr.lottie FILE FOLDER``), started by
 :func:`lottie_key_frames` and killed at the clip's deadline: a hostile document can make a

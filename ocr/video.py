@@ -277,7 +277,7 @@ async def key_frames(path: Path, folder: Path, settings: VideoSettings) -> list[
     if path.suffix.lower() == ".webm":
         # A video sticker is VP9 with an alpha channel, which only libvpx decodes: FFmpeg's own
         # decoder drops it and black text on a transparent sticker becomes black on black. The
-        # PNG keeps the alpha and the OCR loader flattens it onto white, as for a WebP sticker.
+        # PNG keeps the alpha and the OCR loader lays it on grey, as a WebP sticker (``ocr.images``).
         code, err = await _ffmpeg([*_VP9_ALPHA, *inputs, *output], deadline, settings.timeout)
         written = sorted(folder.glob("key-*.png")) if code == 0 else []
     if not written:  # any other clip, or a WebM that is not VP9

@@ -97,13 +97,24 @@ def test_sniffing_ignores_the_extension(tmp_path):
     assert loaded.frames[0].mode == "RGB"
 
 
-def test_transparent_png_is_flattened_onto_white(tmp_path):
-    # Black text on a transparent sticker: convert("RGB") alone would give black on black.
+def test_a_transparent_sticker_is_laid_on_grey_so_dark_and_light_letters_both_show(tmp_path):
+    # Black ink and white ink on a transparent sticker: convert("RGB") alone would give black on
+    # black; on white the white ink would vanish. On mid-grey both stand out.
     image = Image.new("RGBA", (120, 60), (0, 0, 0, 0))
     ImageDraw.Draw(image).rectangle((10, 10, 50, 50), fill=(0, 0, 0, 255))
+    ImageDraw.Draw(image).rectangle((70, 10, 110, 50), fill=(255, 255, 255, 255))
     frame = load_image(write(tmp_path, "sticker.png", image_bytes(image, "PNG"))).frames[0]
-    assert frame.getpixel((100, 5)) == (255, 255, 255)
-    assert frame.getpixel((30, 30)) == (0, 0, 0)
+    assert frame.getpixel((60, 55)) == (128, 128, 128)
+    assert frame.getpixel((30, 30)) == (0, 0, 0) and frame.getpixel((90, 30)) == (255, 255, 255)
+
+
+def test_a_picture_with_a_few_soft_pixels_stays_on_white(tmp_path):
+    # an opaque poster whose corners are antialiased: not a sticker, read as before
+    image = Image.new("RGBA", (100, 100), (200, 40, 40, 255))
+    for corner in ((0, 0), (99, 0), (0, 99), (99, 99)):
+        image.putpixel(corner, (200, 40, 40, 0))
+    frame = load_image(write(tmp_path, "poster.png", image_bytes(image, "PNG"))).frames[0]
+    assert frame.getpixel((0, 0)) == (255, 255, 255) and frame.getpixel((50, 50)) == (200, 40, 40)
 
 
 def test_palette_with_transparency_and_grey_alpha(tmp_path):
@@ -112,7 +123,7 @@ def test_palette_with_transparency_and_grey_alpha(tmp_path):
     frame = load_image(
         write(tmp_path, "p.png", image_bytes(p_image, "PNG", transparency=p_image.getpixel((0, 0))))
     ).frames[0]
-    assert frame.mode == "RGB" and frame.getpixel((1, 1)) == (255, 255, 255)
+    assert frame.mode == "RGB" and frame.getpixel((1, 1)) == (128, 128, 128)  # the card's field: a sticker's
     la = text_card().convert("LA")
     frame = load_image(write(tmp_path, "la.png", image_bytes(la, "PNG"))).frames[0]
     assert frame.mode == "RGB" and frame.getpixel((30, 30)) == (0, 0, 0)

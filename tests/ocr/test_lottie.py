@@ -134,8 +134,10 @@ def check(*args: str) -> dict:
 
 
 @pytest.mark.slow
-def test_a_threat_sticker_alerts_with_its_countdown_and_frame_time(no_user_config, tmp_path):
-    sticker = write_sticker(tmp_path / "threat.tgs", THREAT_STICKER)
+@pytest.mark.parametrize("ink", [(0, 0, 0), (1, 1, 1)], ids=["black", "white, no outline"])
+def test_a_threat_sticker_alerts_with_its_countdown_and_frame_time(no_user_config, tmp_path, ink):
+    # white letters with no outline show on a dark chat theme: laid on grey, they are read too
+    sticker = write_sticker(tmp_path / "threat.tgs", THREAT_STICKER, ink)
     data = check("--image", str(sticker), "--date", "2026-12-01")
     text = data["ocr_text"]
     assert "[video 0:00] VENGEANCE" in text and "[video 0:00] IS COMING" in text, text

@@ -142,8 +142,11 @@ def text_paths(line: str, font_path: str, size: float, baseline: float) -> list[
     return paths
 
 
-def lottie_document(lines: Sequence[tuple[str, str]], size: float = 56) -> dict[str, Any]:
-    """A sticker of ``lines`` (text, font file), black, one below the other, fading in and out."""
+def lottie_document(
+    lines: Sequence[tuple[str, str]], size: float = 56, ink: tuple[float, float, float] = (0, 0, 0)
+) -> dict[str, Any]:
+    """A sticker of ``lines`` (text, font file) in ``ink`` (RGB, 0-1; black unless told), one
+    below the other, fading in and out."""
     shapes: list[dict[str, Any]] = []
     top = (SIDE - len(lines) * size * 1.5) / 2 + size
     for k, (text, font_path) in enumerate(lines):
@@ -152,7 +155,7 @@ def lottie_document(lines: Sequence[tuple[str, str]], size: float = 56) -> dict[
             for path in text_paths(text, font_path, size, top + k * size * 1.5)
         ]
     shapes += [
-        {"ty": "fl", "c": _still([0, 0, 0, 1]), "o": _still(100), "r": 1},
+        {"ty": "fl", "c": _still([*ink, 1]), "o": _still(100), "r": 1},
         {"ty": "tr", **_transform()},
     ]
     text_layer = {
@@ -174,9 +177,11 @@ def lottie_document(lines: Sequence[tuple[str, str]], size: float = 56) -> dict[
             "ddd": 0, "assets": [], "layers": [text_layer, disc]}  # fmt: skip
 
 
-def write_sticker(path: Path, lines: Sequence[tuple[str, str]]) -> Path:
+def write_sticker(
+    path: Path, lines: Sequence[tuple[str, str]], ink: tuple[float, float, float] = (0, 0, 0)
+) -> Path:
     """A gzipped ``.tgs`` of ``lines`` at ``path`` (no lines: the disc alone, a sticker without text)."""
-    document = lottie_document(lines)
+    document = lottie_document(lines, ink=ink)
     if not lines:
         document["layers"] = document["layers"][1:]  # the disc alone
     path.write_bytes(gzip.compress(json.dumps(document, separators=(",", ":")).encode()))
