@@ -9,11 +9,11 @@ poster gives half the text and hides the fact that the download broke).
 
 What comes out is ready for OCR: EXIF orientation applied, transparency flattened (a sticker onto
 mid-grey, anything else onto white: :func:`_field_of`; ``convert("RGB")`` would turn
-black-on-transparent sticker text into black-on-black), palette,
-CMYK, grey-alpha and 16-bit modes converted, and the long side capped (``max_side``) because
-Tesseract's time grows steeply with size: a noisy 4000 px poster ran for minutes, capped to
-1600 px it took 0.4 s (``shared/research/ocr-study.md``). Animations give their first frame,
-plus a middle frame when they are short, since text on animated posters often fades in.
+black-on-transparent sticker text into black-on-black), palette, CMYK, grey-alpha and 16-bit
+modes converted, and the long side capped (``max_side``) because Tesseract's time grows steeply
+with size: a noisy 4000 px poster ran for minutes, capped to 1600 px it took 0.4 s
+(``shared/research/ocr-study.md``). Animations give their first frame, plus a middle frame when
+they are short, since text on animated posters often fades in.
 """
 
 from __future__ import annotations
