@@ -12,26 +12,25 @@ around it as letters. What tells the two apart:
 * **A language model.** Tesseract's own dictionaries (``ocr.lexicon``) hold the word forms of
   Arabic and English; a string of letters none of them holds needs more agreement to count.
 
-Words are judged, not lines: a line keeps the words that have evidence and drops the rest.
-A word has evidence when two passes read it there and the dictionary knows it; when one pass read a
+Words are judged, not lines: a line keeps the words that have evidence and drops the rest. A word
+has evidence when two passes read it there and the dictionary knows it; when one pass read a
 dictionary word of four letters or more surely (Tesseract's confidence: 80 on a plane, 60 on a
-clean line crop; junk made of flames and grain is read unsure); when three passes read it, or
-two surely, of two kinds (a name, a brand the dictionary lacks: a plane and a line crop, say);
-when one reading holds it in a run of two or more dictionary words of three letters, each read
-with confidence 50 or more, or 35 where each has four letters or more (small scene text is
-often read by one pass only, and junk rarely spells two words in a row); or when it is a
-dictionary word read with confidence 50 (or vocalised, at any confidence the reading kept:
-``ocr.readings.vocalised``) inside a reading whose letters mostly have evidence (the short
-``is`` of ``CLOCK IS TICKING``, the ``رَحْبَتَ`` of a book line read at 10). A word of two
-letters needs a pass that read it surely, whatever else speaks for it. A line is kept when
-what is left of it holds a known word of three letters or more, a word many passes read
-surely, or a number two kinds of pass read (one digit alone carries no line: it is what the
-passes make of a speck, :func:`_number_agreed`); lines on one row that only repeat a kept
-line's words (another pass's reading of the same line) are folded into it. Everything else is *doubtful*: kept apart for whoever debugs a
-reading, never searched or matched (:func:`judge_lines`). Why these signals: measured on the
-stored passes of the real and synthetic images (``bench/README.md``, OCR): per pass reading,
-runs of two or more dictionary words read at 50+ were real text 94-96 % of the time, one word
-read at 30-50 rarely.
+clean line crop; junk made of flames and grain is read unsure); when three passes read it, or two
+surely, of two kinds (a name, a brand the dictionary lacks: a plane and a line crop, say); when one
+reading holds it in a run of two or more dictionary words of three letters, each read with
+confidence 50 or more, or 35 where each has four letters or more (small scene text is often read by
+one pass only, and junk rarely spells two words in a row); or when it is a dictionary word read
+with confidence 50 (or vocalised, at any confidence the reading kept: ``ocr.readings.vocalised``)
+inside a reading whose letters mostly have evidence (the short ``is`` of ``CLOCK IS TICKING``, the
+``رَحْبَتَ`` of a book line read at 10). A word of two letters needs a pass that read it surely,
+whatever else speaks for it. A line is kept when what is left of it holds a known word of three
+letters or more, a word many passes read surely, or a number two kinds of pass read (one digit
+alone carries no line: it is what the passes make of a speck, :func:`_number_agreed`); lines on one
+row that only repeat a kept line's words (another pass's reading of the same line) are folded into
+it. Everything else is *doubtful*: kept apart for whoever debugs a reading, never searched or
+matched (:func:`judge_lines`). Why these signals: measured on the stored passes of the real and
+synthetic images (``bench/README.md``, OCR): per pass reading, runs of two or more dictionary words
+read at 50+ were real text 94-96 % of the time, one word read at 30-50 rarely.
 
 Each clean line crop is read by the model of each language, and the model that is not the
 crop's script's makes words of its own out of the glyphs (``youl`` of an Arabic line): a word

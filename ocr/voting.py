@@ -103,7 +103,7 @@ def finish(
         judged = judge_lines(ordered, support, lexicon_for(settings.languages), unowned, positions, built)
         # Glyph lines carry their own line: a crop whose reading, or a row with one reading, that
         # reads like a countdown on its own (``ocr.digits``). The script-model re-reads need one.
-        cd_rows = countdown_rows(read_at) + [box for _, box in glyph_lines if box is not None]
+        cd_rows = countdown_rows(read_at) + [box for box, _ in built]
         doubtful = []
         if not cd_rows:
             doubtful += digit_lines
