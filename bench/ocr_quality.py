@@ -50,6 +50,9 @@ CONFIGS: dict[str, OcrSettings | None] = {
     # the pipeline: 9 planes + row re-read + glyph digits + script-model digits pass (ocr.engine)
     "ours": OcrSettings(),
     "ours-norows": OcrSettings(row_pass=False),
+    # the pipeline with fewer plane passes (bench/ocr_pass_sets.py; bench/README.md, "Stop 43")
+    "ours-six": OcrSettings(passes=SIX),  # no gold or filled masks
+    "ours-four": OcrSettings(passes=("grey", "red", "white", "black")),
     "ours-6planes": OcrSettings(passes=SIX, row_pass=False),  # no gold and fill masks, no rows
     "ours-noglyph": OcrSettings(glyph_digits=False),
     "ours-noscript": OcrSettings(digits_pass=False),

@@ -55,7 +55,7 @@ from ocr.voting import finish
 from scripts.pictures import write_pictures
 from scripts.posters import make_poster_set
 
-__all__ = ["Stored", "finish_stored", "left_out", "main", "store_image"]
+__all__ = ["Stored", "finish_stored", "left_out", "main", "score_module", "store_image"]
 
 Stored = tuple[list[PassResult], list[str], list[PassResult]] | None
 """One image's passes, the names of the planes ``finish`` looks at (saved beside it), its second
@@ -165,7 +165,7 @@ def left_out(names: str) -> Callable[[str], bool]:
     return dropped
 
 
-def _score_module(real: Path) -> ModuleType:
+def score_module(real: Path) -> ModuleType:
     """The real set's own ``score.py``, imported from where it is (never copied here)."""
     spec = importlib.util.spec_from_file_location("real_images_score", real / "score.py")
     if spec is None or spec.loader is None:
@@ -185,7 +185,7 @@ def _score(args: argparse.Namespace) -> int:
             if args.real is None:
                 print("real: --real names the folder with truth.jsonl and score.py", file=sys.stderr)
                 continue
-            real = _score_module(args.real)
+            real = score_module(args.real)
             truth = _truth(args.real)
             found = [[real.found(w, real.normalise(texts[t["file"]])) for w in t["words"]] for t in truth]
             per_image = 100 * sum(sum(f) / len(f) for f in found) / len(found)
