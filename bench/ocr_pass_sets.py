@@ -20,23 +20,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.ocr_quality import CONFIGS
+from bench.ocr_quality import CONFIGS, plain_tesseract
 from bench.ocr_refinish import score_module
+from bench.ocr_speed import cpu_seconds
 from ocr.engine import recognize_file
 from ocr.settings import OcrSettings
-
-
-def cpu_seconds() -> float:
-    """CPU seconds of this process and its finished children (the plain Tesseract runs)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 class Tally:
@@ -62,13 +54,6 @@ def timed(run: Callable[[], str]) -> tuple[str, float, float]:
     return text, time.perf_counter() - started, cpu_seconds() - used
 
 
-def plain_text(path: Path) -> str:
-    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
-    return subprocess.run(
-        ["tesseract", str(path), "-", "-l", "ara+eng"], capture_output=True, text=True, env=env, check=False
-    ).stdout
-
-
 def measure(real: Path, configs: list[str], every: int = 1) -> dict[str, Tally]:
     """Every ``every``-th image of ``real``'s truth read by plain Tesseract and each configuration."""
     scorer = score_module(real)
@@ -80,7 +65,7 @@ def measure(real: Path, configs: list[str], every: int = 1) -> dict[str, Tally]:
     tallies = {name: Tally() for name in ["plain", *configs]}
     for entry in chosen:
         path = real / "images" / entry["file"]
-        runs: list[tuple[str, Callable[[], str]]] = [("plain", lambda path=path: plain_text(path))]
+        runs: list[tuple[str, Callable[[], str]]] = [("plain", lambda path=path: plain_tesseract(path))]
         runs += [
             (name, lambda path=path, name=name: recognize_file(path, settings[name]).text) for name in configs
         ]
