@@ -197,6 +197,29 @@ def _new_word(word: str, support: Support, lexicon: Lexicon) -> bool:
     )
 
 
+def _adds_little(fresh: set[str], letters: int, support: Support, lexicon: Lexicon) -> bool:
+    """Whether a reading of ``letters`` letters whose words a kept reading of its row lacks are
+    ``fresh`` adds nothing worth keeping: those are under half its letters, and none is a word
+    with evidence of its own (:func:`_new_word`)."""
+    return 2 * sum(len(f) for f in fresh) < letters and not any(_new_word(f, support, lexicon) for f in fresh)
+
+
+def _fresh(own: set[str], seen: set[str], lexicon: Lexicon) -> set[str]:
+    """The words of ``own`` a kept reading of the row lacks, but for pieces of its words that are
+    no word themselves (``vengea`` and ``engeance`` of ``vengeance``): a pass that caught part of
+    a word read nothing the row does not have. A piece that is a word stays new (``عليكم`` of
+    ``وعليكم`` may be the true reading, the ``و`` a speck)."""
+    return {
+        f for f in own - seen if f.isdigit() or _listed(f, lexicon) or not any(f in word for word in seen)
+    }
+
+
+def _listed(word: str, lexicon: Lexicon) -> bool:
+    """A word the dictionary lists (an Arabic one by its stem too), not one it knows only as two
+    words run together: ``vengea`` is ``ven`` + ``gea`` to :meth:`Lexicon.knows`."""
+    return word in lexicon if word.isascii() else lexicon.knows(word)
+
+
 def family(reader: str) -> str:
     """The kind of pass a reader is: the colour planes of one image are one voice (they read the
     same specks as the same digits), the clean line crops another, each second pass its own."""
@@ -355,7 +378,9 @@ def judge_lines(
 
     Of the readings of one row that repeat each other's words, the one with the most letters
     read by the most passes stays (the whole slogan rather than the piece another pass read,
-    and the words most passes read rather than a misreading), in its place.
+    and the words most passes read rather than a misreading), in its place. A word that is only
+    a piece of a kept word and no word itself repeats it too (``ENGEANCE IS COMING`` and
+    ``VENGEA`` beside ``VENGEANCE IS COMING``: :func:`_fresh`).
     """
     judged = Judged()
     candidates: list[_Candidate] = []
@@ -390,8 +415,7 @@ def judge_lines(
         # of a countdown a rotated JPEG gave one pass only with its number).
         if any(
             same_row(box, row)
-            and 2 * sum(len(f) for f in own - seen) < letters
-            and not any(_new_word(f, support, lexicon) for f in own - seen)
+            and _adds_little(_fresh(own, seen, lexicon), letters, support, lexicon)
             and (not constructed or numbered or own <= seen)
             for row, seen, constructed in kept_rows
         ):

@@ -158,6 +158,28 @@ def test_another_reading_of_a_kept_line_adds_no_words(lexicon):
     assert [ln.text for ln in judged.kept] == ["الانتقام قادم"]
 
 
+def test_pieces_of_a_kept_line_fold_into_it(lexicon):
+    # other passes caught part of the slogan: "ENGEANCE" and "VENGEA" are no words, only pieces of
+    # "VENGEANCE" (the dictionary knows "vengea" only as "ven" + "gea" run together)
+    readings = [
+        ("grey", "VENGEANCE IS COMING"),
+        ("white", "VENGEANCE IS COMING"),
+        ("lines:eng", "VENGEANCE IS COMING"),
+        ("red", "ENGEANCE IS COMING"),
+        ("rows", "VENGEA"),
+    ]
+    judged = judge(readings, lexicon)
+    assert [ln.text for ln in judged.kept] == ["VENGEANCE IS COMING"]
+    assert {"ENGEANCE IS COMING", "VENGEA"} <= set(judged.doubtful)
+
+
+def test_a_piece_of_a_kept_word_that_is_a_word_stays(lexicon):
+    # "عليكم" inside "وعليكم": the "و" may be a speck another pass read, so the word is kept
+    readings = [("grey", "وعليكم السلام"), ("white", "وعليكم السلام"), ("red", "عليكم"), ("blue", "عليكم")]
+    judged = judge(readings, lexicon)
+    assert [ln.text for ln in judged.kept] == ["وعليكم السلام", "عليكم"]
+
+
 def test_another_reading_of_a_row_that_adds_a_word_with_evidence_stays(lexicon):
     # a rotated JPEG: most passes read junk around the number, one crop reads the unit too;
     # the reading with "يوما" (a dictionary word with evidence of its own) is not folded away
