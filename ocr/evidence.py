@@ -198,9 +198,9 @@ def _new_word(word: str, support: Support, lexicon: Lexicon) -> bool:
 
 
 def _adds_little(fresh: set[str], letters: int, support: Support, lexicon: Lexicon) -> bool:
-    """Whether a reading of ``letters`` letters whose words a kept reading of its row lacks are
-    ``fresh`` adds nothing worth keeping: those are under half its letters, and none is a word
-    with evidence of its own (:func:`_new_word`)."""
+    """Whether a reading of ``letters`` letters adds nothing worth keeping to a kept reading of its
+    row, ``fresh`` being its words that one lacks: they make under half its letters, and none is a
+    word with evidence of its own (:func:`_new_word`)."""
     return 2 * sum(len(f) for f in fresh) < letters and not any(_new_word(f, support, lexicon) for f in fresh)
 
 
