@@ -108,8 +108,13 @@ class Detection:
         return [m for m in self.matches if severity_rank(m.severity) >= floor]
 
     def reasons(self) -> list[str]:
-        """Why this post alerts, one line per reason (empty when it does not)."""
-        out = [f"{m.severity} rule '{m.rule}' matched {m.snippet!r}" for m in self.alerting_matches]
+        """Why this post alerts, one line per reason (empty when it does not): a rule that matched
+        the same words twice (a poster's hashtag on two lines of its OCR text) is one reason."""
+        out = list(
+            dict.fromkeys(
+                f"{m.severity} rule '{m.rule}' matched {m.snippet!r}" for m in self.alerting_matches
+            )
+        )
         if self.countdown is not None and self.countdown.alertable:
             out.append(
                 f"countdown: {self.countdown.value} {self.countdown.unit}(s) ({self.countdown.reason})"

@@ -28,6 +28,16 @@ def test_lexicon_negative_examples_do_not_alert(text: str) -> None:
     assert not detection.alert, detection.reasons()
 
 
+def test_a_rule_matching_the_same_words_twice_is_one_reason() -> None:
+    # OCR text with the hashtag read twice (two lines of passes) and the slogan once
+    detection = detector().detect("", ocr_text="#الانتقام_قادم\nالانتقام قادم\n#الانتقام_قادم 5", date=POSTED)
+    assert len(detection.matches) == 3
+    assert detection.reasons() == [
+        "high rule 'revenge-coming' matched 'الانتقام_قادم'",
+        "high rule 'revenge-coming' matched 'الانتقام قادم'",
+    ]
+
+
 POSITIVES = [
     # (text, a rule that must match, the verdict's severity)
     ("استهدف مجاهدو المقاومة الإسلامية في العراق قاعدة حرير بالطيران المسيّر", "attack-claim-formula", "high"),
