@@ -85,7 +85,9 @@ async def run(repeat: int, posters: int, workers: int, folder: Path) -> dict[str
                 clip_times[name].append(seconds)
                 texts[name] = outcome.text  # type: ignore[attr-defined]
     one_poster = statistics.median(poster_times)
-    textless_s = statistics.median(clip_times["textless"])
+    median = {name: statistics.median(times) for name, times in clip_times.items()}
+    lines = {name: len([t for t in text.splitlines() if t]) for name, text in texts.items()}
+    textless_s = median["textless"]
     results.update(
         {
             "posters": len(poster_paths),
@@ -97,16 +99,14 @@ async def run(repeat: int, posters: int, workers: int, folder: Path) -> dict[str
             "ffmpeg_threat_s": round(cut["threat"], 3),
             "textless_over_poster": round(textless_s / one_poster, 2),
             "threat_over_poster": round(clip_times["threat"][0] / one_poster, 2),
-            "textless_text_lines": len([t for t in texts["textless"].splitlines() if t]),
-            "threat_text_lines": len([t for t in texts["threat"].splitlines() if t]),
-            "textless_sticker_s": round(statistics.median(clip_times["textless_sticker"]), 2),
-            "threat_sticker_s": round(statistics.median(clip_times["threat_sticker"]), 2),
+            "textless_text_lines": lines["textless"],
+            "threat_text_lines": lines["threat"],
+            "textless_sticker_s": round(median["textless_sticker"], 2),
+            "threat_sticker_s": round(median["threat_sticker"], 2),
             "rlottie_textless_s": round(cut["textless_sticker"], 3),
             "rlottie_threat_s": round(cut["threat_sticker"], 3),
-            "textless_sticker_over_poster": round(
-                statistics.median(clip_times["textless_sticker"]) / one_poster, 2
-            ),
-            "textless_sticker_text_lines": len([t for t in texts["textless_sticker"].splitlines() if t]),
+            "textless_sticker_over_poster": round(median["textless_sticker"] / one_poster, 2),
+            "textless_sticker_text_lines": lines["textless_sticker"],
             "threat_sticker_has_countdown": "yes" if "باقي ٥٩ يوما" in texts["threat_sticker"] else "no",
         }
     )

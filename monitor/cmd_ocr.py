@@ -249,22 +249,11 @@ def _check_clips(config: Any) -> list[tuple[str, str, str]]:
         )
     else:
         version, path, alpha = ffmpeg
+        found = f"ffmpeg {version} at {path}"
         if alpha:
-            rows.append(
-                (
-                    "ok",
-                    "video",
-                    f"ffmpeg {version} at {path} (libvpx: video stickers keep their transparency)",
-                )
-            )
+            rows.append(("ok", "video", f"{found} (libvpx: video stickers keep their transparency)"))
         else:
-            rows.append(
-                (
-                    "warn",
-                    "video",
-                    f"ffmpeg {version} at {path} has no libvpx: dark text on a video sticker is lost",
-                )
-            )
+            rows.append(("warn", "video", f"{found} has no libvpx: dark text on a video sticker is lost"))
     problem = renderer_problem()
     if problem is None:
         rows.append(("ok", "stickers", "rlottie draws animated stickers (.tgs)"))
