@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from ocr import OcrPool, OcrSettings, load_image
+from ocr.settings import NOISE_VARIABLE
 
 
 async def read_all(paths: list[Path], settings: OcrSettings, workers: int) -> float:
@@ -62,8 +63,8 @@ async def read_alone(warm: Path, poster: Path, settings: OcrSettings, workers: i
 
 def bare_tesseract(paths: list[Path], settings: OcrSettings, folder: Path) -> float:
     """The same Tesseract runs as plain ``tesseract`` commands: every plane pass at the pipeline's
-    psm and languages, the stack of line crops at psm 6 once per language; planes made beforehand
-    (by the pipeline's own code, so the two sides read the very same pixels)."""
+    psm, languages and noise height, the stack of line crops at psm 6 once per language; planes
+    made beforehand (by the pipeline's own code, so the two sides read the very same pixels)."""
     from ocr.pass_plan import pass_timeout
     from ocr.planes import LINES_PREFIX, is_pass, plane_sets
 
@@ -82,6 +83,7 @@ def bare_tesseract(paths: list[Path], settings: OcrSettings, folder: Path) -> fl
                 options = ["--psm", "6", "-l", name[len(LINES_PREFIX) :]]
             else:
                 options = ["--psm", str(settings.psm), "-l", settings.languages]
+                options += ["-c", f"{NOISE_VARIABLE}={settings.plane_noise_height}"]
             jobs.append((target, options))
 
     env = dict(os.environ, OMP_THREAD_LIMIT="1")

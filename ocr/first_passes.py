@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -146,7 +147,7 @@ def _one_after_another(lane: list[tuple[Future[list[Reading]], Image.Image]], se
     for future, plane in lane:
         fulfil(
             future,
-            tesseract_batch,
+            partial(tesseract_batch, noise_height=settings.plane_noise_height),
             [plane],
             settings.languages,
             settings.psm,

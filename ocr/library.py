@@ -69,6 +69,7 @@ from PIL import Image  # noqa: E402
 from tesserocr import OEM, PyTessBaseAPI  # noqa: E402
 
 from monitor.core.errors import OcrError  # noqa: E402
+from ocr.settings import NOISE_VARIABLE, TESSERACT_NOISE_HEIGHT  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -225,12 +226,21 @@ def _open_pnm(path: str | Path) -> Image.Image:
 
 
 def library_tsv(
-    image: Image.Image | str | Path, lang: str, psm: int, timeout: float | None, tessdata: str
+    image: Image.Image | str | Path,
+    lang: str,
+    psm: int,
+    timeout: float | None,
+    tessdata: str,
+    noise_height: int = TESSERACT_NOISE_HEIGHT,
 ) -> str | None:
     """Tesseract's TSV for ``image`` at ``psm`` with ``lang``, or None when the pass ran over
-    ``timeout`` CPU seconds (rounded up, as for the command) and was cut."""
+    ``timeout`` CPU seconds (rounded up, as for the command) and was cut. ``noise_height`` is set
+    on every pass, since one API serves passes that want different ones (the plane passes and
+    ``rows`` share ``ara+eng``)."""
     with _engine(lang, tessdata) as api:
         api.SetPageSegMode(psm)
+        if not api.SetVariable(NOISE_VARIABLE, str(noise_height)):
+            raise OcrError(f"Tesseract has no parameter {NOISE_VARIABLE}")
         if not isinstance(image, Image.Image) and Path(image).suffix.lower() in _PNM:
             image = _open_pnm(image)  # a pool worker's plane file: Pillow reads it faster
         if isinstance(image, Image.Image):

@@ -59,7 +59,12 @@ def read_plane(plane: Image.Image | str | Path, settings: OcrSettings, name: str
     words mapped back onto the image and tagged with their crop."""
     if not name.startswith(LINES_PREFIX):
         return tesseract_words(
-            plane, settings.languages, settings.psm, pass_timeout(settings), settings.tesseract
+            plane,
+            settings.languages,
+            settings.psm,
+            pass_timeout(settings),
+            settings.tesseract,
+            noise_height=settings.plane_noise_height,
         )
     placements = layout_of(plane)
     found = tesseract_words(plane, name[len(LINES_PREFIX) :], 6, pass_timeout(settings), settings.tesseract)
@@ -102,6 +107,7 @@ def read_planes(
             settings.psm,
             pass_timeout(settings),
             settings.tesseract,
+            noise_height=settings.plane_noise_height,
         )
         found.update(zip((i for i, _ in alike), read, strict=True))
     for i, (name, plane) in enumerate(planes):

@@ -9,10 +9,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["DEFAULT_PASSES", "OcrSettings"]
+__all__ = ["DEFAULT_PASSES", "NOISE_VARIABLE", "TESSERACT_NOISE_HEIGHT", "OcrSettings"]
 
 DEFAULT_PASSES = ("grey", "red", "green", "blue", "white", "black", "gold", "white-fill", "black-fill")
 """Image planes read by Tesseract, chosen by measurement (see ``ocr.planes`` and ``bench/README.md``)."""
+
+NOISE_VARIABLE = "textord_max_noise_size"
+"""Tesseract's parameter for the height (pixels) under which its page layout takes a blob for noise."""
+TESSERACT_NOISE_HEIGHT = 7
+"""Its own default, kept by every pass but the plane passes (``OcrSettings.plane_noise_height``)."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,12 @@ class OcrSettings:
     max_side: int = 1600  # long side capped before OCR
     passes: tuple[str, ...] = DEFAULT_PASSES
     psm: int = 11
+    # The plane passes' page layout takes blobs shorter than this (px) for noise, not Tesseract's 7:
+    # 10 is its own smallest credible x-height (``textord_min_xheight``), and a shorter blob is a
+    # speck of grain or texture, not a letter, which psm 11 read as junk words (a grain poster's
+    # grey plane: 30 junk words in 0.68 s, none in 0.09 s). Dots and marks still go with the crop
+    # of their word. The line stacks, rows and digits keep Tesseract's own. bench/README.md, stop 44
+    plane_noise_height: int = 10
     min_confidence: float = 30.0  # words below this are dropped as junk
     digits_model: str | None = "Arabic"  # Tesseract's Arabic *script* model: reads ٢-٩
     digits_pass: bool = True  # re-read countdown lines with ``digits_model``

@@ -40,7 +40,7 @@ from monitor.core.errors import OcrError
 from ocr.disk_cache import cache_file, file_stamps, write_atomically
 from ocr.library import library_tsv, library_version, preload
 from ocr.readings import Word
-from ocr.settings import OcrSettings
+from ocr.settings import NOISE_VARIABLE, TESSERACT_NOISE_HEIGHT, OcrSettings
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,9 @@ class TesseractFailed(Exception):
 _TSV_FIELDS = 12  # level page block par line word left top width height conf text
 
 
-def _run_tesseract(source: str, lang: str, psm: int, timeout: float | None) -> list[list[Word]]:
+def _run_tesseract(
+    source: str, lang: str, psm: int, timeout: float | None, noise_height: int = TESSERACT_NOISE_HEIGHT
+) -> list[list[Word]]:
     """Lines (lists of words) Tesseract finds in the image file ``source``.
 
     Tesseract is run directly (``tesseract FILE - ... tsv``), not through pytesseract: a plane is
@@ -201,7 +203,7 @@ def _run_tesseract(source: str, lang: str, psm: int, timeout: float | None) -> l
     runs (with a wall-clock limit, the same grainy poster lost a pass or kept it by load).
     Wall-clock time is bounded too, at four times as much, against a Tesseract that waits.
     """
-    run = _run_command(source, lang, psm, _cpu_seconds(timeout), source)
+    run = _run_command(source, lang, psm, _cpu_seconds(timeout), source, noise_height)
     return words_from_tsv(run.tsv) if run.finished else []
 
 
@@ -216,11 +218,14 @@ class _Run:
     overran: bool  # killed on a page that had used its own seconds (CPU, or 4x as many of wall time)
 
 
-def _run_command(source: str, lang: str, psm: int, cpu: int | None, what: str, pages: int = 1) -> _Run:
+def _run_command(
+    source: str, lang: str, psm: int, cpu: int | None, what: str, noise_height: int, pages: int = 1
+) -> _Run:
     """Run Tesseract on ``source`` (an image, or a list file of ``pages`` images), each page
     limited to ``cpu`` seconds of CPU and four times as many of wall time. A refusal raises
     :class:`TesseractFailed`."""
-    command = [_tesseract_cmd(), source, "-", "--oem", "1", "--psm", str(psm), "-l", lang, "tsv"]
+    command = [_tesseract_cmd(), source, "-", "--oem", "1", "--psm", str(psm), "-l", lang]
+    command += ["-c", f"{NOISE_VARIABLE}={noise_height}", "tsv"]
     with tempfile.TemporaryFile() as errors:
         try:
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, env=_env())
@@ -277,7 +282,9 @@ def _read_pages(process: subprocess.Popen[bytes], cpu: int | None, pages: int) -
     return b"".join(chunks), False, page_started
 
 
-def _run_batch(sources: list[str], lang: str, psm: int, timeout: float | None) -> list[list[list[Word]]]:
+def _run_batch(
+    sources: list[str], lang: str, psm: int, timeout: float | None, noise_height: int = TESSERACT_NOISE_HEIGHT
+) -> list[list[list[Word]]]:
     """The lines of each image file of ``sources``, read in one Tesseract run (its list-file input).
 
     One run loads the models once (``ara+eng``: 0.2 s of CPU, paid by every run) and reads each
@@ -287,13 +294,14 @@ def _run_batch(sources: list[str], lang: str, psm: int, timeout: float | None) -
     into a new run.
     """
     if len(sources) <= 1:
-        return [_run_tesseract(source, lang, psm, timeout) for source in sources]
+        return [_run_tesseract(source, lang, psm, timeout, noise_height) for source in sources]
     cpu = _cpu_seconds(timeout)
     fd, listing = tempfile.mkstemp(prefix="tess_", suffix=".txt")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write("\n".join(sources) + "\n")
-        run = _run_command(listing, lang, psm, cpu, f"{sources[0]} and {len(sources) - 1} more", len(sources))
+        what = f"{sources[0]} and {len(sources) - 1} more"
+        run = _run_command(listing, lang, psm, cpu, what, noise_height, len(sources))
     finally:
         with contextlib.suppress(OSError):
             os.unlink(listing)
@@ -303,8 +311,8 @@ def _run_batch(sources: list[str], lang: str, psm: int, timeout: float | None) -
     done = max(pages, default=0)
     read = [pages.get(page, []) for page in range(1, done + 1)]
     if not run.overran:  # cut by a limit not its own: read it again
-        return [*read, *_run_batch(sources[done:], lang, psm, timeout)]
-    return [*read, [], *_run_batch(sources[done + 1 :], lang, psm, timeout)]
+        return [*read, *_run_batch(sources[done:], lang, psm, timeout, noise_height)]
+    return [*read, [], *_run_batch(sources[done + 1 :], lang, psm, timeout, noise_height)]
 
 
 def words_from_tsv(tsv: str) -> list[list[Word]]:
@@ -334,11 +342,17 @@ def _tesseract_cmd() -> str:
 
 
 def tesseract_words(
-    image: Image.Image | str | Path, lang: str, psm: int, timeout: float | None, engine: str = "command"
+    image: Image.Image | str | Path,
+    lang: str,
+    psm: int,
+    timeout: float | None,
+    engine: str = "command",
+    *,
+    noise_height: int = TESSERACT_NOISE_HEIGHT,
 ) -> list[list[Word]]:
     """Lines Tesseract finds in ``image`` (a Pillow image, or the path of an image file), read by
     the library in this process (``engine="library"``, ``ocr.library``) or by the command."""
-    return tesseract_batch([image], lang, psm, timeout, engine)[0]
+    return tesseract_batch([image], lang, psm, timeout, engine, noise_height=noise_height)[0]
 
 
 def tesseract_batch(
@@ -347,14 +361,17 @@ def tesseract_batch(
     psm: int,
     timeout: float | None,
     engine: str = "command",
+    *,
+    noise_height: int = TESSERACT_NOISE_HEIGHT,
 ) -> list[list[list[Word]]]:
     """The lines of each of ``images``, all read alike (``lang``, ``psm``; ``timeout`` CPU
-    seconds each): by the command in one run (:func:`_run_batch`), or by the library one after
-    the other (its models are loaded once anyway)."""
+    seconds each; blobs shorter than ``noise_height`` pixels taken for noise by the page layout,
+    ``OcrSettings.plane_noise_height``): by the command in one run (:func:`_run_batch`), or by
+    the library one after the other (its models are loaded once anyway)."""
     if engine == "library":
-        return [_library_words(image, lang, psm, timeout) for image in images]
+        return [_library_words(image, lang, psm, timeout, noise_height) for image in images]
     with _image_files(images) as sources:
-        return _run_batch(sources, lang, psm, timeout)
+        return _run_batch(sources, lang, psm, timeout, noise_height)
 
 
 @contextlib.contextmanager
@@ -389,10 +406,10 @@ def load_models(wanted: Mapping[str, int], engine: str) -> None:
 
 
 def _library_words(
-    image: Image.Image | str | Path, lang: str, psm: int, timeout: float | None
+    image: Image.Image | str | Path, lang: str, psm: int, timeout: float | None, noise_height: int
 ) -> list[list[Word]]:
     try:
-        tsv = library_tsv(image, lang, psm, timeout, tesseract_info()["tessdata"])
+        tsv = library_tsv(image, lang, psm, timeout, tesseract_info()["tessdata"], noise_height)
     except RuntimeError as exc:  # tesserocr could not take the image (the command's non-zero exit)
         raise TesseractFailed(str(exc)) from None
     return [] if tsv is None else words_from_tsv(tsv)
