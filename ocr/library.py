@@ -240,7 +240,7 @@ def library_tsv(
     with _engine(lang, tessdata) as api:
         api.SetPageSegMode(psm)
         if not api.SetVariable(NOISE_VARIABLE, str(noise_height)):
-            raise OcrError(f"Tesseract has no parameter {NOISE_VARIABLE}")
+            _unknown_variable(NOISE_VARIABLE)  # read on, as the command does with a ``-c`` it lacks
         if not isinstance(image, Image.Image) and Path(image).suffix.lower() in _PNM:
             image = _open_pnm(image)  # a pool worker's plane file: Pillow reads it faster
         if isinstance(image, Image.Image):
@@ -256,6 +256,11 @@ def library_tsv(
         if threading.current_thread() is threading.main_thread():
             return _recognize_main(api, cpu)
         return _recognize_thread(api, cpu)
+
+
+@cache
+def _unknown_variable(name: str) -> None:
+    log.warning("this Tesseract has no parameter %s: its passes read with its own", name)
 
 
 def _recognize_main(api: PyTessBaseAPI, cpu: int) -> str | None:

@@ -2,7 +2,8 @@
 
 * Plane passes (:func:`read_plane`): each plane (``ocr.planes``) read as sparse text
   (``--psm 11``): psm 3 loses whole posters on busy backgrounds and psm 6 reads noise as pages
-  of junk (``shared/research/ocr-study.md``). A stack of line crops is read at psm 6 with one
+  of junk (``shared/research/ocr-study.md``); blobs shorter than ``plane_noise_height`` are
+  specks to its page layout, not letters. A stack of line crops is read at psm 6 with one
   model, and its words are mapped back onto the image.
 * ``rows`` (:func:`read_second`): the rows of text the plane passes found are cut out of the two
   filled masks and grey, upscaled to 48 px, stacked and read once more as a block (psm 6): a line

@@ -103,8 +103,8 @@ async def test_the_passes_of_a_stuck_image_time_out_on_every_worker(posters, tmp
     # workers are in Tesseract, each on one of its passes, and still there at the 12 s deadline.
     # (A 5 s deadline with smaller passes failed at load 9-12: the image was still being prepared;
     # at 2200 px a pass took 9-11 s on a fast machine, and the first worker was done in time.)
-    # Tesseract's own noise height: the plane passes' own takes the specks for noise, and reads
-    # this grain in a moment.
+    # At Tesseract's own noise height: at the plane passes' own (``plane_noise_height``) the
+    # grain's specks are noise, and each pass ends in a moment.
     lean = OcrSettings(
         passes=("grey", "red"),
         plane_noise_height=TESSERACT_NOISE_HEIGHT,
