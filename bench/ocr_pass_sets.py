@@ -19,13 +19,12 @@ Plain pays its model loading in every run and ours only once, so this is not ``s
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from bench.ocr_quality import CONFIGS, plain_tesseract
-from bench.ocr_refinish import score_module
+from bench.ocr_refinish import real_truth, score_module
 from bench.ocr_speed import cpu_seconds
 from ocr.engine import recognize_file
 from ocr.settings import OcrSettings
@@ -57,8 +56,7 @@ def timed(run: Callable[[], str]) -> tuple[str, float, float]:
 def measure(real: Path, configs: list[str], every: int = 1) -> dict[str, Tally]:
     """Every ``every``-th image of ``real``'s truth read by plain Tesseract and each configuration."""
     scorer = score_module(real)
-    truth = [json.loads(line) for line in (real / "truth.jsonl").read_text(encoding="utf-8").splitlines()]
-    chosen = truth[::every]
+    chosen = real_truth(real)[::every]
     settings = {name: CONFIGS[name] or OcrSettings() for name in configs}
     for name in configs:  # the models loaded before the clock starts, as in a worker
         recognize_file(real / "images" / chosen[0]["file"], settings[name])

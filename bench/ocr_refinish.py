@@ -55,7 +55,7 @@ from ocr.voting import finish
 from scripts.pictures import write_pictures
 from scripts.posters import make_poster_set
 
-__all__ = ["Stored", "finish_stored", "left_out", "main", "score_module", "store_image"]
+__all__ = ["Stored", "finish_stored", "left_out", "main", "real_truth", "score_module", "store_image"]
 
 Stored = tuple[list[PassResult], list[str], list[PassResult]] | None
 """One image's passes, the names of the planes ``finish`` looks at (saved beside it), its second
@@ -122,7 +122,7 @@ def _sets(args: argparse.Namespace, work: Path) -> dict[str, list[Path]]:
     truth is kept beside its store)."""
     sets: dict[str, list[Path]] = {}
     if args.real:
-        sets["real"] = [args.real / "images" / entry["file"] for entry in _truth(args.real)]
+        sets["real"] = [args.real / "images" / entry["file"] for entry in real_truth(args.real)]
     for seed in _seeds(args.pictures):
         sets[f"pictures{seed}"] = write_pictures(work / f"pictures{seed}", seed=seed)
     if args.textless:
@@ -136,7 +136,8 @@ def _sets(args: argparse.Namespace, work: Path) -> dict[str, list[Path]]:
     return sets
 
 
-def _truth(real: Path) -> list[dict[str, Any]]:
+def real_truth(real: Path) -> list[dict[str, Any]]:
+    """The real set's ``truth.jsonl``, an entry per image."""
     return [json.loads(line) for line in (real / "truth.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
@@ -186,7 +187,7 @@ def _score(args: argparse.Namespace) -> int:
                 print("real: --real names the folder with truth.jsonl and score.py", file=sys.stderr)
                 continue
             real = score_module(args.real)
-            truth = _truth(args.real)
+            truth = real_truth(args.real)
             found = [[real.found(w, real.normalise(texts[t["file"]])) for w in t["words"]] for t in truth]
             per_image = 100 * sum(sum(f) / len(f) for f in found) / len(found)
             pooled = 100 * sum(map(sum, found)) / sum(map(len, found))

@@ -125,8 +125,6 @@ class Profile:
         return "rows (second pass)" if "+" in lang else f"lines:{lang}"
 
     def install(self) -> None:
-        import ocr.passes as passes
-
         batch = tesseract.tesseract_batch
 
         def counted(images: Any, lang: str, psm: int, *args: Any, **kwargs: Any) -> Any:
@@ -136,8 +134,9 @@ class Profile:
             finally:
                 self._add(f"  tesseract runs: {self.kind(lang, psm)}", 1, time.perf_counter() - started)
 
-        passes.tesseract_batch = counted
-        passes.tesseract_words = lambda image, *args, **kwargs: counted([image], *args, **kwargs)[0]
+        tesseract.tesseract_batch = (
+            counted  # every run: ``tesseract_words`` and the plane passes go through it
+        )
         engine.frame_planes = self._timed("planes (Python)", engine.frame_planes)
         engine.line_planes = self._timed("line finding (Python, beside the first runs)", engine.line_planes)
         engine.finish = self._timed("merge, evidence, glyph digits (Python)", engine.finish)

@@ -8,7 +8,7 @@ image is loaded and tested for text (``ocr.blank``), and the planes Pillow alone
 the other on one pass thread, at once; the main thread imports the rest meanwhile.
 
 :func:`ocr.engine.read_passes` then takes over: the same pool, the same planes (the very
-images), the same runs (``ocr.tesseract.tesseract_batch`` of one plane, as it starts a plane of
+images), the same runs (``ocr.tesseract.read_plane_images`` of one plane, as it starts a plane of
 its own in process), so the same readings. The passes already begun are its own; those not yet
 begun it starts itself, in its own order, with the rest. A plane with the pixels of one before
 it is not started (``ocr.planes.twin_planes`` gives it that one's reading).
@@ -24,7 +24,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,10 +33,10 @@ from monitor.core.errors import ImageError, OcrError
 from ocr.blank import has_no_text
 from ocr.colour_planes import CutPlanes, same_pixels
 from ocr.images import LoadedImage, load_image, sniff_format
-from ocr.pass_plan import WAYS, models_of, pass_timeout
+from ocr.pass_plan import WAYS, models_of
 from ocr.readings import Word
 from ocr.settings import OcrSettings
-from ocr.tesseract import load_models, tesseract_batch, usable_settings
+from ocr.tesseract import load_models, read_plane_images, usable_settings
 
 __all__ = ["FirstPasses", "fulfil", "start_loading"]
 
@@ -145,15 +144,7 @@ def _one_after_another(lane: list[tuple[Future[list[Reading]], Image.Image]], se
     the other core. Both pool threads at once made three busy threads on two cores, and the passes
     took 0.1-0.15 s longer for nothing (the same end)."""
     for future, plane in lane:
-        fulfil(
-            future,
-            partial(tesseract_batch, noise_height=settings.plane_noise_height),
-            [plane],
-            settings.languages,
-            settings.psm,
-            pass_timeout(settings),
-            settings.tesseract,
-        )
+        fulfil(future, read_plane_images, [plane], settings)
 
 
 def fulfil(future: Future[T], run: Callable[..., T], *args: Any) -> None:

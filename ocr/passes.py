@@ -33,7 +33,7 @@ from ocr.pass_plan import DIGITS_PASS, ROWS_PARTS, ROWS_PASS, pass_timeout
 from ocr.planes import DOUBLED_PREFIX, LINES_PREFIX, image_planes, layout_of
 from ocr.readings import Line, PassResult, Word, keep_words, same_row
 from ocr.settings import OcrSettings
-from ocr.tesseract import tesseract_batch, tesseract_words
+from ocr.tesseract import read_plane_images, tesseract_words
 from ocr.voting import merge_passes
 
 __all__ = [
@@ -59,14 +59,7 @@ def read_plane(plane: Image.Image | str | Path, settings: OcrSettings, name: str
     ``settings.psm``; a stack of line crops (``name`` ``lines:LANG``) with one model at psm 6, its
     words mapped back onto the image and tagged with their crop."""
     if not name.startswith(LINES_PREFIX):
-        return tesseract_words(
-            plane,
-            settings.languages,
-            settings.psm,
-            pass_timeout(settings),
-            settings.tesseract,
-            noise_height=settings.plane_noise_height,
-        )
+        return read_plane_images([plane], settings)[0]
     placements = layout_of(plane)
     found = tesseract_words(plane, name[len(LINES_PREFIX) :], 6, pass_timeout(settings), settings.tesseract)
     out = []
@@ -102,14 +95,7 @@ def read_planes(
     found: dict[int, list[list[Word]]] = {}
     alike = [(i, plane) for i, (name, plane) in enumerate(planes) if not name.startswith(LINES_PREFIX)]
     if alike:
-        read = tesseract_batch(
-            [plane for _, plane in alike],
-            settings.languages,
-            settings.psm,
-            pass_timeout(settings),
-            settings.tesseract,
-            noise_height=settings.plane_noise_height,
-        )
+        read = read_plane_images([plane for _, plane in alike], settings)
         found.update(zip((i for i, _ in alike), read, strict=True))
     for i, (name, plane) in enumerate(planes):
         if i not in found:

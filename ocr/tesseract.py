@@ -39,6 +39,7 @@ from PIL import Image
 from monitor.core.errors import OcrError
 from ocr.disk_cache import cache_file, file_stamps, write_atomically
 from ocr.library import library_tsv, library_version, preload
+from ocr.pass_plan import pass_timeout
 from ocr.readings import Word
 from ocr.settings import NOISE_VARIABLE, TESSERACT_NOISE_HEIGHT, OcrSettings
 
@@ -51,6 +52,7 @@ __all__ = [
     "install_command",
     "library_mismatch",
     "load_models",
+    "read_plane_images",
     "tesseract_batch",
     "tesseract_failure",
     "tesseract_info",
@@ -372,6 +374,23 @@ def tesseract_batch(
         return [_library_words(image, lang, psm, timeout, noise_height) for image in images]
     with _image_files(images) as sources:
         return _run_batch(sources, lang, psm, timeout, noise_height)
+
+
+def read_plane_images(
+    images: Sequence[Image.Image | str | Path], settings: OcrSettings
+) -> list[list[list[Word]]]:
+    """The plane passes over ``images`` (colour planes and masks, read alike): ``settings``'
+    languages at its psm, each pass within :func:`ocr.pass_plan.pass_timeout`, blobs shorter than
+    its ``plane_noise_height`` taken for specks. The one way a plane is read, in a pool worker, in
+    ``check --image``'s first passes and in the engine's."""
+    return tesseract_batch(
+        images,
+        settings.languages,
+        settings.psm,
+        pass_timeout(settings),
+        settings.tesseract,
+        noise_height=settings.plane_noise_height,
+    )
 
 
 @contextlib.contextmanager
