@@ -32,7 +32,7 @@ from pathlib import Path
 
 from monitor.core.text import normalize, words
 from ocr.engine import recognize_file
-from ocr.settings import OcrSettings
+from ocr.settings import DEFAULT_PASSES, OcrSettings
 from scripts.posters import KEYWORDS
 
 PLANES = ("grey", "red", "green", "blue")
@@ -54,7 +54,7 @@ CONFIGS: dict[str, OcrSettings | None] = {
     "ours-six": OcrSettings(passes=SIX),  # no gold or filled masks
     "ours-four": OcrSettings(passes=("grey", "red", "white", "black")),
     # one colour plane fewer: the real set's floors hold, seed 3 loses a countdown ("Stop 45")
-    "ours-noblue": OcrSettings(passes=tuple(name for name in OcrSettings().passes if name != "blue")),
+    "ours-noblue": OcrSettings(passes=tuple(name for name in DEFAULT_PASSES if name != "blue")),
     "ours-6planes": OcrSettings(passes=SIX, row_pass=False),  # no gold and fill masks, no rows
     "ours-noglyph": OcrSettings(glyph_digits=False),
     "ours-noscript": OcrSettings(digits_pass=False),

@@ -134,9 +134,8 @@ class Profile:
             finally:
                 self._add(f"  tesseract runs: {self.kind(lang, psm)}", 1, time.perf_counter() - started)
 
-        tesseract.tesseract_batch = (
-            counted  # every run: ``tesseract_words`` and the plane passes go through it
-        )
+        # every run: ``tesseract_words`` and the plane passes go through it
+        tesseract.tesseract_batch = counted
         engine.frame_planes = self._timed("planes (Python)", engine.frame_planes)
         engine.line_planes = self._timed("line finding (Python, beside the first runs)", engine.line_planes)
         engine.finish = self._timed("merge, evidence, glyph digits (Python)", engine.finish)
