@@ -55,6 +55,8 @@ CONFIGS: dict[str, OcrSettings | None] = {
     "ours-four": OcrSettings(passes=("grey", "red", "white", "black")),
     # one colour plane fewer: the real set's floors hold, seed 3 loses a countdown ("Stop 45")
     "ours-noblue": OcrSettings(passes=tuple(name for name in DEFAULT_PASSES if name != "blue")),
+    # the rows re-read cut from grey alone: every floor holds, two countdowns read wrong ("Stop 46")
+    "ours-rowsgrey": OcrSettings(row_planes=("grey",)),
     "ours-6planes": OcrSettings(passes=SIX, row_pass=False),  # no gold and fill masks, no rows
     "ours-noglyph": OcrSettings(glyph_digits=False),
     "ours-noscript": OcrSettings(digits_pass=False),

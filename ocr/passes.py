@@ -48,7 +48,6 @@ _COUNTDOWN_HINT = re.compile(
     r"باقي|باق|متبقي|يتبق|تبقي|بقي|يوم|ايام|ساعه|التنازلي|المهله|days?|hours?|left", re.IGNORECASE
 )
 _DIGITISH = re.compile(r"[0-9٠-٩۰-۹]")
-_ROW_PLANES = ("white-fill", "black-fill", "grey")
 _ROW_HEIGHT = 48
 _MAX_ROWS = 12
 _Row = TypeVar("_Row")
@@ -108,10 +107,11 @@ def read_second(
 ) -> PassResult:
     """One second-phase pass over the first frame, as a :class:`PassResult` (plane ``name``).
 
-    ``rows``: every row of text the plane passes found is cut out of the three planes that
-    separate letters best, upscaled, and all of them re-read at once as a block (psm 6): a line
-    half read among flames is read whole once it is alone. ``digits``: countdown-like lines
-    re-read with the Arabic script model (see the module docstring); its lines come first.
+    ``rows``: every row of text the plane passes found is cut out of the planes that separate
+    letters best (``settings.row_planes``: the two filled masks and grey), upscaled, and all of
+    them re-read at once as a block (psm 6): a line half read among flames is read whole once it
+    is alone. ``digits``: countdown-like lines re-read with the Arabic script model (see the
+    module docstring); its lines come first.
     """
     # the rows and countdown lines of the planes at the image's own size (``ocr.planes``)
     first = [r for r in results if r.frame == 0 and not r.plane.startswith(DOUBLED_PREFIX)]
@@ -160,7 +160,7 @@ def _rows_pass(
             continue
         pad = max(4, height // 4)
         cuts = []
-        for name in _ROW_PLANES:
+        for name in settings.row_planes:
             plane = planes.get(name)
             if plane is None:
                 continue

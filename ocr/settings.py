@@ -43,6 +43,9 @@ class OcrSettings:
     digits_pass: bool = True  # re-read countdown lines with ``digits_model``
     digits_scope: str = "lines"  # "lines": crops of countdown-like lines; "page": the whole grey image
     row_pass: bool = True  # re-read each row of text cut out of the fill masks and grey (psm 6)
+    # The planes each row is cut from for that re-read: grey alone is 9 % quicker and reads two
+    # fire and dark posters' countdowns wrong (bench/README.md, stop 46; ``ours-rowsgrey``)
+    row_planes: tuple[str, ...] = ("white-fill", "black-fill", "grey")
     glyph_digits: bool = True  # read Eastern Arabic digits of countdown lines by glyph shape (ocr.digits)
     line_pass: bool = True  # text lines found on colour masks, cut out clean, read stacked (ocr.lines)
     line_zoom_below: int = 640  # images with a shorter long side are enlarged 2x before lines are found
@@ -76,13 +79,14 @@ class OcrSettings:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["passes"] = list(self.passes)
+        data["passes"], data["row_planes"] = list(self.passes), list(self.row_planes)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OcrSettings:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        if "passes" in values:
-            values["passes"] = tuple(values["passes"])
+        for name in ("passes", "row_planes"):  # lists in JSON, tuples here (hashable, frozen)
+            if name in values:
+                values[name] = tuple(values[name])
         return cls(**values)
