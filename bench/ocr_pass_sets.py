@@ -7,11 +7,11 @@ daemon's workers, the bot, the web desk): each image of ``truth.jsonl`` is read 
 ``tesseract IMG - -l ara+eng`` and by each configuration (``bench.ocr_quality.CONFIGS``: ``ours``
 is the pipeline, ``ours-six`` without the gold and filled masks, ``ours-four`` grey, red and the
 white and black masks, ``ours-noblue`` without the blue plane, ``ours-rowsgrey`` with the rows
-re-read cut from the grey plane alone), one after the other, image by image. Printed per configuration: wall and CPU seconds per image and their ratio to plain's, word
-recall per image and pooled, and output tokens per truth token, with the real set's own
-``score.py`` normalisation and word test (imported from where it is). The synthetic posters of the
-same configurations: ``python -m bench.ocr_quality --configs
-ours,ours-six,ours-four,ours-noblue,ours-rowsgrey --seed N``.
+re-read cut from the grey plane alone), one after the other, image by image. Printed per
+configuration: wall and CPU seconds per image and their ratio to plain's, word recall per image
+and pooled, and output tokens per truth token, with the real set's own ``score.py`` normalisation
+and word test (imported from where it is). The synthetic posters of the same configurations:
+``python -m bench.ocr_quality --configs ours,ours-six,ours-four,ours-noblue,ours-rowsgrey --seed N``.
 
 Plain pays its model loading in every run and ours only once, so this is not ``score.py``'s ratio
 (one process per image for both); bench/README.md, "Stop 43", has both.

@@ -43,7 +43,7 @@ class OcrSettings:
     digits_pass: bool = True  # re-read countdown lines with ``digits_model``
     digits_scope: str = "lines"  # "lines": crops of countdown-like lines; "page": the whole grey image
     row_pass: bool = True  # re-read each row of text cut out of the fill masks and grey (psm 6)
-    # The planes each row is cut from for that re-read: grey alone is 9 % quicker and reads two
+    # The planes each row is cut from for that re-read: grey alone is 8-9 % quicker and reads two
     # fire and dark posters' countdowns wrong (bench/README.md, stop 46; ``ours-rowsgrey``)
     row_planes: tuple[str, ...] = ("white-fill", "black-fill", "grey")
     glyph_digits: bool = True  # read Eastern Arabic digits of countdown lines by glyph shape (ocr.digits)

@@ -8,6 +8,7 @@ import json
 
 from PIL import Image, ImageDraw, ImageFont
 
+import ocr.passes
 from ocr.engine import read_passes
 from ocr.pass_plan import ROWS_PASS
 from ocr.settings import OcrSettings
@@ -44,8 +45,6 @@ def test_the_rows_pass_puts_each_word_where_it_is_on_the_image():
 def test_the_rows_are_cut_from_the_planes_the_settings_name(monkeypatch):
     # ``row_planes`` (a setting, so that the benches can measure fewer: bench/README.md, stop 46):
     # every row is cut from each of those planes, and from no other, before the stack is read
-    import ocr.passes
-
     cut_from: list[list[str]] = []  # the planes of each row read, as each part of the pass cuts it
     rows_of_part = ocr.passes._rows_of_part
 
