@@ -6,8 +6,9 @@
   specks to its page layout, not letters. A stack of line crops is read at psm 6 with one
   model, and its words are mapped back onto the image.
 * ``rows`` (:func:`read_second`): the rows of text the plane passes found are cut out of the two
-  filled masks and grey, upscaled to 48 px, stacked and read once more as a block (psm 6): a line
-  that psm 11 read in pieces among flames is read whole once it stands alone. The rows go in two
+  filled masks and grey (``OcrSettings.row_planes``), upscaled to 48 px, stacked and read once
+  more as a block (psm 6): a line that psm 11 read in pieces among flames is read whole once it
+  stands alone. The rows go in two
   stacks (``rows:0``, ``rows:1``), each a run of its own, so that two cores read them together.
 * ``digits``: Debian's ``ara`` model cannot emit ٢-٩ at all (``٤٨`` comes back as ``AE`` or
   ``/5``), so countdown-like lines are re-read with the Arabic script model

@@ -78,15 +78,19 @@ class OcrSettings:
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["passes"], data["row_planes"] = list(self.passes), list(self.row_planes)
-        return data
+        """The settings as JSON takes them (the pool's workers get them so): tuples as lists."""
+        return {
+            name: list(value) if isinstance(value, tuple) else value for name, value in asdict(self).items()
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OcrSettings:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        for name in ("passes", "row_planes"):  # lists in JSON, tuples here (hashable, frozen)
-            if name in values:
-                values[name] = tuple(values[name])
+        """Settings from :meth:`to_dict` (unknown names ignored): every tuple field a tuple
+        again, so that the settings stay hashable whichever field holds a sequence."""
+        tuples = {f.name for f in fields(cls) if isinstance(f.default, tuple)}
+        values = {
+            f.name: tuple(data[f.name]) if f.name in tuples else data[f.name]
+            for f in fields(cls)
+            if f.name in data
+        }
         return cls(**values)
