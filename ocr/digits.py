@@ -295,10 +295,12 @@ _REMAIN = {"باقي": "باقي", "بقي": "باقي", "متبقي": "متبق
 _REMAIN_PHRASE = {"التنازلي": "العد التنازلي"}
 _UNITS = {"يوما": "day", "يوم": "day", "ايام": "day", "ساعه": "hour", "ساعات": "hour"}
 # يوما in the poster fonts comes back from the ara+eng passes as Latin look-alikes ("logs",
-# "ley", "Lay"): accepted as the day unit, and only next to a "remaining" word.
+# "ley", "Lay"): accepted as the day unit, only next to a "remaining" word and a number read
+# as digits (:func:`_template` says why).
 _PUNCT = re.compile(r"[^\w]")
 _DIRECTION = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 _DAY_LOOKALIKE = re.compile(r"l[aeo][gy]s?|lacy|logs?")
+_DIGITISH = re.compile(r"[0-9٠-٩۰-۹]")
 
 
 def _close(word: str, vocabulary: Mapping[str, str]) -> str | None:
@@ -380,13 +382,17 @@ def _template(words: list[str], hashtag: bool) -> str | None:
     """The countdown line these words read like, with ``{n}`` for its number; None if they do not.
 
     The "remaining" word and the unit must be two different words of the reading: one word
-    read one letter off cannot fill both slots.
+    read one letter off cannot fill both slots. A Latin look-alike fills the unit only where the
+    reading has a digit too: the English model makes ``logs 09 باقي`` of a countdown, but it makes
+    ``lay`` of any short Arabic word, and ``العد التنازلي بدأ`` ("the countdown has begun", no
+    number) with ``lay`` for بدأ became a countdown of 9 days once the glyph reader took a
+    letter for a digit (``bench/README.md``, stop 47).
     """
     remain = [(i, _close(w, _REMAIN) or _close(w, _REMAIN_PHRASE)) for i, w in enumerate(words)]
     units = [(i, _close(w, _UNITS)) for i, w in enumerate(words)]
     remain = [(i, r) for i, r in remain if r]
     units = [(i, _UNITS[u]) for i, u in units if u]
-    if remain and not units:
+    if remain and not units and any(_DIGITISH.search(w) for w in words):
         units = [(i, "day") for i, w in enumerate(words) if _DAY_LOOKALIKE.fullmatch(w)]
     remain_at = {i for i, _ in remain}
     unit_at = {i for i, _ in units}
@@ -431,7 +437,6 @@ def countdown_from_ink(readings: list[str], ink: np.ndarray) -> tuple[str, float
     return (template.format(n=read[0]), read[1]) if read is not None else None
 
 
-_DIGITISH = re.compile(r"[0-9٠-٩۰-۹]")
 _LEFT = re.compile(r"(?<!\d)(\d{1,3}) ?(days?|hours?) ?(?:left|remaining)")
 
 

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from alerts.countdown import find_countdown
+from monitor.core.text import normalize
 from ocr.digits import (
     countdown_from_ink,
     countdown_lines,
@@ -205,3 +206,40 @@ def test_western_numbers_are_left_to_tesseract_on_crops():
 )
 def test_what_counts_as_a_countdown_vote(reading, value):
     assert countdown_value(reading) == value
+
+
+@pytest.mark.parametrize(
+    ("reading", "template"),
+    [
+        ("logs 16 باقي", "باقي {n} يوما"),  # the English model's يوما beside its number
+        ("legs ١١ باقى", "باقي {n} يوما"),
+        ("#بافي ه هعيوما ley 200_3b#", "#باقي_{n}_يوما"),  # a crop's two readings joined
+        ("العد التنازلي بدأ lay Jjtall sal", None),  # "the countdown has begun": lay is بدأ
+        ("باقي lay", None),
+    ],
+)
+def test_a_latin_look_alike_is_the_unit_only_beside_a_number(reading, template):
+    assert countdown_template(reading) == template
+
+
+def test_the_countdown_has_begun_is_no_countdown_and_a_real_one_beside_it_stays(tmp_path):
+    """Two posters of ``scripts/posters.py``'s seed 6 (not one of the five seeds the issue's
+    floors are measured on), read whole by real Tesseract: ``العد التنازلي بدأ`` on a gradient
+    (its crop's English reading ``lay Jjtall sal`` gave a countdown of 9 days), and grain with
+    ``#باقي_٥٥_يوما`` beside the same slogan, whose countdown needs the look-alike and keeps it."""
+    from ocr.engine import recognize_file
+    from scripts.posters import poster_specs, write_poster
+
+    specs = poster_specs(48, 6)
+    slogan, grain = specs[40], specs[8]
+    assert slogan.lines == ["العد التنازلي بدأ", "War of Attrition"], slogan.lines
+    assert "#باقي_٥٥_يوما" in grain.lines, grain.lines
+    read = {
+        spec.name: recognize_file(tmp_path / write_poster(spec, tmp_path)["file"]) for spec in (slogan, grain)
+    }
+    begun, counted = read[slogan.name], read[grain.name]
+    assert begun.status == counted.status == "done"
+    assert "التنازلي" in normalize(begun.text), begun.text  # the slogan is read...
+    assert find_countdown(begun.text, source="ocr") is None, begun.text  # ...and is no countdown
+    found = find_countdown(counted.text, source="ocr")
+    assert found is not None and (found.value, found.unit) == (55, "day"), counted.text
