@@ -46,6 +46,7 @@ __all__ = [
     "countdown_regions",
     "countdown_template",
     "countdown_value",
+    "countdown_written_out",
     "number_in",
     "read_digits",
     "read_number",
@@ -461,6 +462,23 @@ def countdown_value(text: str) -> tuple[int, str] | None:
     if template is None:
         return None
     return int(numbers[0]), "hour" if "ساعة" in template else "day"
+
+
+def countdown_written_out(text: str) -> str | None:
+    """The countdown a reading votes for (:func:`countdown_value`) written out whole: the line it
+    reads like, with its number as read (``#بافي_72_ساعة`` -> ``#باقي_72_ساعة``); ``text`` itself
+    when its words are already that line's (compared normalised) or it is English. None if
+    ``text`` is no vote."""
+    if countdown_value(text) is None:
+        return None
+    if _LEFT.search(normalize(text).replace("daysleft", "days left").replace("hoursleft", "hours left")):
+        return text
+    template = _template(_words(text), "#" in text)
+    if template is None:
+        return None
+    spaced = _PUNCT.sub(" ", _DIRECTION.sub("", text).replace("_", " ")).split()
+    written = template.format(n=next(w for w in spaced if fold_digits(w).isdigit()))
+    return text if _words(written) == _words(text) else written
 
 
 def countdown_lines(

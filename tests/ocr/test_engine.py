@@ -230,6 +230,30 @@ def test_the_countdown_most_readings_agree_on_goes_first():
     assert _agreed_countdown([], [], ["باقى 09 يوما", "HELL IS COMING"]) == []  # no clean number, no vote
 
 
+def test_the_agreed_countdown_goes_first_written_out_when_no_reading_is():
+    """The detector reads lines as written; the vote also understands a remaining word or a unit
+    one letter off. With no ballot written out whole, the winner is written out; with one, the
+    winner goes first as read and the detector passes a garbled one for the whole line after it
+    (a grain poster of seed 1: its planes' 96 won the vote, the glyphs' ٩٤ is the poster's)."""
+    from alerts.countdown import find_countdown
+    from ocr.voting import _agreed_countdown
+
+    assert _agreed_countdown([], [], ["#بافي_25__يوما", "HELL"]) == ["#باقي_25_يوما"]
+    assert _agreed_countdown([], [], ["لم يتبق سوى 99 يوها", "logy 99 لم"]) == ["لم يتبق سوى 99 يوما"]
+    assert _agreed_countdown([], [], ["باقى 16 يوما", "logs 16 باقي"]) == ["باقى 16 يوما"]  # whole
+    glyphs = ["العد التنازلي ٩٤ يوما"]
+    readings = [
+        "sal التنازلي 96 يوما",
+        "العد التنازلئ 96 Logs",
+        "العدٍ التنازلي 96 يوما",
+        "legs 86 التنازلن asl",
+    ]
+    first = _agreed_countdown(glyphs, [], readings)
+    assert first == ["sal التنازلي 96 يوما"]
+    found = find_countdown("\n".join([*first, *glyphs, *readings]), source="ocr")
+    assert found is not None and found.value == 94
+
+
 def test_line_stacks_run_before_the_planes_still_waiting():
     """``_StacksFirst``: with the one thread busy, two planes and then a stack are queued; the
     stack runs first, then the planes in their order, and a run's error reaches its future."""
