@@ -229,12 +229,13 @@ def _agreed_countdown(glyph_lines: list[str], digit_lines: list[str], readings: 
     ``ara`` readings when the glyphs show an Eastern number: a wrong glyph reading then won.)
 
     The vote understands readings ``alerts.countdown`` does not (``#بافي_25__يوما``, ``ley`` for
-    يوما), and the detector takes the first line it reads. So when no ballot is written out
-    whole, the winner goes first written out (``#باقي_25_يوما``, :func:`countdown_written_out`):
-    left garbled, the poster had no countdown at all (seeds 5-14: seven more countdowns read, none
-    lost, no false one). When a ballot is whole, the winner goes first as read: on three grain
-    posters of seeds 1, 2 and 4 the winner is wrong and garbled, and the detector passes it for
-    the right glyph line after it (written out, they were lost; ``bench/README.md``, stop 47).
+    يوما), and the detector takes the first line it reads. So with no glyph line, the winner goes
+    first written out whole (``#باقي_25_يوما``, :func:`countdown_written_out`): left as read, the
+    poster often had no countdown at all (seeds 5-14: nine more countdowns read, none lost, no
+    false one). With a glyph line (always written out whole, and after the winner in the text),
+    the winner goes first as read: on three grain posters of seeds 1, 2 and 4 the winner is wrong
+    and garbled, and the detector passes it for the right glyph line (written out, they were
+    lost; ``bench/README.md``, stop 47).
     """
     votes: Counter[tuple[int, str]] = Counter()
     texts: dict[tuple[int, str], Counter[str]] = {}
@@ -250,7 +251,7 @@ def _agreed_countdown(glyph_lines: list[str], digit_lines: list[str], readings: 
         return []
     winner = max(votes, key=lambda key: votes[key])  # ties: the first counted (glyph lines first)
     first = texts[winner].most_common(1)[0][0]
-    if any(countdown_written_out(line) == line for _, line in ballots):
+    if glyph_lines:
         return [first]
     return [countdown_written_out(first) or first]
 

@@ -230,17 +230,21 @@ def test_the_countdown_most_readings_agree_on_goes_first():
     assert _agreed_countdown([], [], ["باقى 09 يوما", "HELL IS COMING"]) == []  # no clean number, no vote
 
 
-def test_the_agreed_countdown_goes_first_written_out_when_no_reading_is():
+def test_the_agreed_countdown_goes_first_written_out_when_no_glyph_line_follows():
     """The detector reads lines as written; the vote also understands a remaining word or a unit
-    one letter off. With no ballot written out whole, the winner is written out; with one, the
-    winner goes first as read and the detector passes a garbled one for the whole line after it
-    (a grain poster of seed 1: its planes' 96 won the vote, the glyphs' ٩٤ is the poster's)."""
+    one letter off. With no glyph line, the winner is written out; with one, the winner goes
+    first as read and the detector passes a garbled one for the glyph line after it (a grain
+    poster of seed 1: its planes' 96 won the vote, the glyphs' ٩٤ is the poster's)."""
     from alerts.countdown import find_countdown
     from ocr.voting import _agreed_countdown
 
     assert _agreed_countdown([], [], ["#بافي_25__يوما", "HELL"]) == ["#باقي_25_يوما"]
     assert _agreed_countdown([], [], ["لم يتبق سوى 99 يوها", "logy 99 لم"]) == ["لم يتبق سوى 99 يوما"]
     assert _agreed_countdown([], [], ["باقى 16 يوما", "logs 16 باقي"]) == ["باقى 16 يوما"]  # whole
+    # a whole reading of the winner merged away does not help the detector: the first is written out
+    assert _agreed_countdown([], [], ["#بافي_72_ساعة", "#بافي_72_ساعة", "#باقي__72_ساعة"]) == [
+        "#باقي_72_ساعة"
+    ]
     glyphs = ["العد التنازلي ٩٤ يوما"]
     readings = [
         "sal التنازلي 96 يوما",
