@@ -302,6 +302,7 @@ _PUNCT = re.compile(r"[^\w]")
 _DIRECTION = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 _DAY_LOOKALIKE = re.compile(r"l[aeo][gy]s?|lacy|logs?")
 _DIGITISH = re.compile(r"[0-9٠-٩۰-۹]")
+_NUMBER = re.compile(r"[0-9]+")
 
 
 def _close(word: str, vocabulary: Mapping[str, str]) -> str | None:
@@ -448,20 +449,8 @@ def countdown_value(text: str) -> tuple[int, str] | None:
     This only ranks the readings of one poster (:func:`ocr.voting.finish` puts the countdown most
     readings agree on first); what a countdown is, is decided by ``alerts.countdown``.
     """
-    norm = normalize(text)
-    english = _LEFT.search(norm.replace("daysleft", "days left").replace("hoursleft", "hours left"))
-    if english:
-        return int(english.group(1)), "hour" if english.group(2).startswith("hour") else "day"
-    # A vote needs one clean number: a whole word of digits, not "9ه" (٥ read as ه) nor "09"
-    # (٥ read as 0: Arabic countdowns never write a leading zero).
-    raw = fold_digits(_DIRECTION.sub("", text)).replace("_", " ")
-    numbers = [w for w in _PUNCT.sub(" ", raw).split() if w.isdigit()]
-    if len(numbers) != 1 or numbers[0].startswith("0") or len(numbers[0]) > 3:
-        return None
-    template = _template(_words(text), "#" in text)
-    if template is None:
-        return None
-    return int(numbers[0]), "hour" if "ساعة" in template else "day"
+    vote = _vote(text)
+    return (vote[0], vote[1]) if vote is not None else None
 
 
 def countdown_written_out(text: str) -> str | None:
@@ -469,16 +458,35 @@ def countdown_written_out(text: str) -> str | None:
     reads like, with its number as read (``#بافي_72_ساعة`` -> ``#باقي_72_ساعة``); ``text`` itself
     when its words are already that line's (compared normalised) or it is English. None if
     ``text`` is no vote."""
-    if countdown_value(text) is None:
+    vote = _vote(text)
+    if vote is None:
         return None
-    if _LEFT.search(normalize(text).replace("daysleft", "days left").replace("hoursleft", "hours left")):
+    template, number = vote[2], vote[3]
+    if template is None:  # English: "59 days left" is read as written
         return text
+    written = template.format(n=number)
+    return text if _words(written) == _words(text) else written
+
+
+def _vote(text: str) -> tuple[int, str, str | None, str] | None:
+    """A reading's countdown vote: value, unit, the line it reads like (None for English) and its
+    number as written (Eastern or Western digits); None if it is no vote."""
+    norm = normalize(text)
+    english = _LEFT.search(norm.replace("daysleft", "days left").replace("hoursleft", "hours left"))
+    if english:
+        unit = "hour" if english.group(2).startswith("hour") else "day"
+        return int(english.group(1)), unit, None, english.group(1)
+    # A vote needs one clean number: a whole word of digits, not "9ه" (٥ read as ه) nor "09"
+    # (٥ read as 0: Arabic countdowns never write a leading zero), nor "²" (a digit to
+    # str.isdigit, and no number to int).
+    spaced = _PUNCT.sub(" ", _DIRECTION.sub("", text).replace("_", " ")).split()
+    numbers = [w for w in spaced if _NUMBER.fullmatch(fold_digits(w))]
+    if len(numbers) != 1 or fold_digits(numbers[0]).startswith("0") or len(numbers[0]) > 3:
+        return None
     template = _template(_words(text), "#" in text)
     if template is None:
         return None
-    spaced = _PUNCT.sub(" ", _DIRECTION.sub("", text).replace("_", " ")).split()
-    written = template.format(n=next(w for w in spaced if fold_digits(w).isdigit()))
-    return text if _words(written) == _words(text) else written
+    return int(fold_digits(numbers[0])), "hour" if "ساعة" in template else "day", template, numbers[0]
 
 
 def countdown_lines(

@@ -240,7 +240,7 @@ def test_the_agreed_countdown_goes_first_written_out_when_no_glyph_line_follows(
 
     assert _agreed_countdown([], [], ["#بافي_25__يوما", "HELL"]) == ["#باقي_25_يوما"]
     assert _agreed_countdown([], [], ["لم يتبق سوى 99 يوها", "logy 99 لم"]) == ["لم يتبق سوى 99 يوما"]
-    assert _agreed_countdown([], [], ["باقى 16 يوما", "logs 16 باقي"]) == ["باقى 16 يوما"]  # whole
+    assert _agreed_countdown([], [], ["باقى 16 يوما", "logs 16 باقي"]) == ["باقى 16 يوما"]  # whole: as read
     # a whole reading of the winner merged away does not help the detector: the first is written out
     assert _agreed_countdown([], [], ["#بافي_72_ساعة", "#بافي_72_ساعة", "#باقي__72_ساعة"]) == [
         "#باقي_72_ساعة"
