@@ -302,7 +302,6 @@ _PUNCT = re.compile(r"[^\w]")
 _DIRECTION = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 _DAY_LOOKALIKE = re.compile(r"l[aeo][gy]s?|lacy|logs?")
 _DIGITISH = re.compile(r"[0-9٠-٩۰-۹]")
-_NUMBER = re.compile(r"[0-9]+")
 
 
 def _close(word: str, vocabulary: Mapping[str, str]) -> str | None:
@@ -480,13 +479,14 @@ def _vote(text: str) -> tuple[int, str, str | None, str] | None:
     # (٥ read as 0: Arabic countdowns never write a leading zero), nor "²" (a digit to
     # str.isdigit, and no number to int).
     spaced = _PUNCT.sub(" ", _DIRECTION.sub("", text).replace("_", " ")).split()
-    numbers = [w for w in spaced if _NUMBER.fullmatch(fold_digits(w))]
-    if len(numbers) != 1 or fold_digits(numbers[0]).startswith("0") or len(numbers[0]) > 3:
+    folded = fold_digits(" ".join(spaced)).split()  # digits fold one for one: the words stay aligned
+    at = [i for i, word in enumerate(folded) if word.isascii() and word.isdigit()]
+    if len(at) != 1 or folded[at[0]].startswith("0") or len(folded[at[0]]) > 3:
         return None
     template = _template(_words(text), "#" in text)
     if template is None:
         return None
-    return int(fold_digits(numbers[0])), "hour" if "ساعة" in template else "day", template, numbers[0]
+    return int(folded[at[0]]), "hour" if "ساعة" in template else "day", template, spaced[at[0]]
 
 
 def countdown_lines(

@@ -704,9 +704,12 @@ def original_span(origins: Sequence[Origin], start: int, end: int) -> tuple[int,
     return origins[start][0], origins[end - 1][1]
 
 
+_DIGIT_FOLD = {0x0660 + i: str(i) for i in range(10)} | {0x06F0 + i: str(i) for i in range(10)}
+
+
 def fold_digits(text: str) -> str:
     """Read Eastern Arabic and Persian digits as ASCII digits, changing nothing else."""
-    return text.translate({0x0660 + i: str(i) for i in range(10)} | {0x06F0 + i: str(i) for i in range(10)})
+    return text.translate(_DIGIT_FOLD)
 
 
 def words(normalized: str) -> list[str]:
