@@ -340,14 +340,20 @@ def _read_here(line: Line, support: Support, positions: Positions, lexicon: Lexi
     A texture makes the same short words in many places (``wee``, ``see``, ``are`` of a plate of
     sesame buns; ``انا`` at the top of a card and again at its foot), and two passes that each
     read one of them somewhere else agree image-wide without reading the same thing. A word on
-    the image is read by its passes where it is. Names and numbers keep image-wide support: a
-    name printed twice is read at each place by fewer passes than at both (``Ladun``, stop 41),
-    and lone digits are judged apart (:func:`_number_agreed`)."""
+    the image is read by its passes where it is. So is one digit: grain and flags give every
+    pass specks it reads as digits all over, and two kinds of pass each reading a ``5``
+    somewhere else put one beside a held-out flag poster's ``#العد_التنازلي``, a countdown (the
+    line is judged by :func:`_number_agreed`). Names and longer numbers keep image-wide support:
+    a name printed twice is read at each place by fewer passes than at both (``Ladun``, stop
+    41)."""
     local: Support = {}
     for word in line.words:
         box = (word.left, word.top, word.left + word.width, word.top + word.height)
         for folded in words(normalize(word.text)):
-            if folded.isdigit() or folded not in positions or not lexicon.knows(folded):
+            lone_digit = len(folded) == 1 and folded.isdigit()
+            if folded not in positions or not (
+                lone_digit or (not folded.isdigit() and lexicon.knows(folded))
+            ):
                 continue
             where = positions[folded]
             local[folded] = {

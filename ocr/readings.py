@@ -113,7 +113,17 @@ def keep_words(words: list[Word], min_confidence: float) -> list[Word]:
         for w in words
         if (w.conf >= min_confidence or (w.conf >= VOCALISED_CONFIDENCE and vocalised(w.text)))
         and _HAS_WORD.search(w.text)
+        and not _flat_number(w)
     ]
+
+
+def _flat_number(word: Word) -> bool:
+    """Whether ``word`` is a number in a box far flatter than digits are (each digit at most
+    twice as wide as it is tall): a streak of a flag or a rule under a line, which Tesseract can
+    still call ``8`` at confidence 92 (an 11x1 box beside ``#العد_التنازلي`` on a held-out
+    flag poster made a countdown of 8 days)."""
+    digits = sum(ch.isdigit() for ch in word.text)
+    return digits > 0 and digits == len(word.text.strip()) and word.width > 2 * digits * max(1, word.height)
 
 
 def vocalised(text: str) -> bool:

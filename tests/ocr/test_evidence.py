@@ -238,6 +238,22 @@ def test_lone_digits_carry_no_line_but_beside_letters_or_as_a_number_they_do(lex
     assert [ln.text for ln in judged.kept] == ["0 MACHSCOLLEGE"] and "0" in judged.doubtful
 
 
+def test_one_digit_beside_letters_needs_two_kinds_of_pass_that_read_it_there(lexicon):
+    # a held-out flag poster: the rows pass read a speck beside "#العد_التنازلي" as 5, the green
+    # plane another speck, rows below, as 5; image-wide two kinds of pass read "5" surely, and
+    # the line made a countdown of 5 days. Counted where each read it, one kind did.
+    hashtag = "#العد_التنازلي"
+    apart = judge_placed(
+        [("rows", f"5 {hashtag}", 400), ("white", hashtag, 400), ("green", "5", 520)], lexicon
+    )
+    assert [ln.text for ln in apart.kept] == [hashtag], apart.kept
+    # the same digit read there by a plane too is the image's
+    there = judge_placed(
+        [("rows", f"5 {hashtag}", 400), ("white", hashtag, 400), ("green", "5", 400)], lexicon
+    )
+    assert [ln.text for ln in there.kept] == [f"5 {hashtag}"], there.kept
+
+
 def test_names_the_dictionary_lacks_need_three_passes_or_two_sure_ones(lexicon):
     two = judge([("grey", "Jeddah Qzvorak", 70.0), ("lines:eng", "Jeddah Qzvorak", 70.0)], lexicon)
     assert [ln.text for ln in two.kept] == ["Jeddah"] and "Jeddah Qzvorak" in two.doubtful

@@ -63,3 +63,14 @@ def test_a_vocalised_word_read_unsure_in_a_line_of_sure_words_stays_in_it():
     assert [words(normalize(line.text)) for line in kept] == [
         words(normalize("رحبت وضاقت إلى قوله وكان قدوم"))
     ]
+
+
+def test_a_number_in_a_box_far_flatter_than_digits_is_not_read():
+    """Tesseract called an 11x1 streak of a flag ``8`` at confidence 92; digits are never more
+    than twice as wide as they are tall. Flat words of letters stay (``ocr.evidence`` judges
+    them), and so do numbers of any size in a digit's proportions."""
+    streak = Word("8", 92.0, 146, 406, 11, 1)
+    digit, number = Word("8", 92.0, 146, 380, 11, 18), Word("٤٨", 88.0, 40, 380, 30, 20)
+    flat_word = Word("ـــالرد", 80.0, 10, 10, 90, 6)
+    assert keep_words([streak, digit, number, flat_word], 30.0) == [digit, number, flat_word]
+    assert keep_words([Word("48", 90.0, 0, 0, 41, 10)], 30.0) == []  # two digits, 41 px by 10
