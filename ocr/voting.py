@@ -245,21 +245,21 @@ def _agreed_countdown(glyph_lines: list[str], digit_lines: list[str], readings: 
     is wrong and garbled, and the detector passes it for the right glyph line (written out, they
     were lost; ``bench/README.md``, stops 47 and 48).
     """
-    read = [*dict.fromkeys(digit_lines), *readings]  # one line, cut from many planes, counts once
-    read_winner = _most_votes(Counter(value for line in read if (value := countdown_value(line))))
+    # each line parsed once: the vote runs on every reading of every poster
+    glyphs = [(line, countdown_value(line)) for line in glyph_lines]
+    read = [(line, countdown_value(line)) for line in [*dict.fromkeys(digit_lines), *readings]]
+    read_winner = _most_votes(Counter(value for _, value in read if value))
     two_read = read_winner is not None and _digits(read_winner) == 2
-    trusted = [
-        line
-        for line in glyph_lines
-        if not (two_read and (value := countdown_value(line)) and _digits(value) == 1)
+    trusted = [(line, value) for line, value in glyphs if not (two_read and value and _digits(value) == 1)]
+    shaped = [value for line, value in trusted if value and _EASTERN_ONLY.search(line)]
+    ballots = [
+        (2 if (line, value) in trusted and _EASTERN_ONLY.search(line) else 1, line, value)
+        for line, value in glyphs
     ]
+    ballots += [(1, line, value) for line, value in read if not _unwritten(value, shaped)]
     votes: Counter[tuple[int, str]] = Counter()
     texts: dict[tuple[int, str], Counter[str]] = {}
-    ballots = [(2 if line in trusted and _EASTERN_ONLY.search(line) else 1, line) for line in glyph_lines]
-    shaped = [value for line in trusted if _EASTERN_ONLY.search(line) and (value := countdown_value(line))]
-    ballots += [(1, line) for line in read if not _unwritten(countdown_value(line), shaped)]
-    for weight, line in ballots:
-        value = countdown_value(line)
+    for weight, line, value in ballots:
         if value is not None:
             votes[value] += weight
             texts.setdefault(value, Counter())[line] += weight
@@ -297,6 +297,7 @@ def _unwritten(value: tuple[int, str] | None, shaped: list[tuple[int, str]]) -> 
 
 
 def _digits(value: tuple[int, str]) -> int:
+    """How many digits a countdown's number has, as the vote compares them."""
     return len(str(value[0]))
 
 
