@@ -334,18 +334,19 @@ def _same_place(a: Box, b: Box) -> bool:
 
 
 def _read_here(line: Line, support: Support, positions: Positions, lexicon: Lexicon) -> Support:
-    """The support of the line's dictionary words, counting only the passes that read each word
-    where this line has it (the digit readers' lines are built, not read at a place: they count).
+    """The support of the line's dictionary words and lone digits, counting only the passes that
+    read each where this line has it (the digit readers' lines are built, not read at a place:
+    they count).
 
     A texture makes the same short words in many places (``wee``, ``see``, ``are`` of a plate of
     sesame buns; ``انا`` at the top of a card and again at its foot), and two passes that each
     read one of them somewhere else agree image-wide without reading the same thing. A word on
     the image is read by its passes where it is. So is one digit: grain and flags give every
-    pass specks it reads as digits all over, and two kinds of pass each reading a ``5``
-    somewhere else put one beside a held-out flag poster's ``#العد_التنازلي``, a countdown (the
-    line is judged by :func:`_number_agreed`). Names and longer numbers keep image-wide support:
-    a name printed twice is read at each place by fewer passes than at both (``Ladun``, stop
-    41)."""
+    pass specks it reads as digits all over. On a held-out flag poster the ``5`` the rows pass
+    read beside ``#العد_التنازلي`` counted a ``5`` the green plane read elsewhere, and the line
+    made a countdown (:func:`_number_agreed` judges it). Names and longer numbers keep
+    image-wide support: a name printed twice is read at each place by fewer passes than at both
+    (``Ladun``, stop 41)."""
     local: Support = {}
     for word in line.words:
         box = (word.left, word.top, word.left + word.width, word.top + word.height)

@@ -294,8 +294,9 @@ def test_a_hashtag_countdown_read_a_letter_off_is_detected(tmp_path, seed, index
     ],
 )
 def test_held_out_posters_give_their_countdown_and_no_other(tmp_path, seed, index, countdown):
-    """Posters of seeds the issue's floors are not measured on (6, 13, 18; seed 18 was made
-    after the rules below were written), read whole by real Tesseract: the countdown vote
+    """Posters of seeds the issue's floors are not measured on (6, 13, 18; seed 18's two are
+    the posters the streak and the dropped digit were found on), read whole by real Tesseract:
+    the countdown vote
     passes over what Tesseract writes for Eastern digits it has no letter for
     (``ocr.voting._unwritten``) and one glyph digit where the passes read two; a number in a
     streak's flat box is no digit (``ocr.readings.keep_words``) and one digit beside letters

@@ -240,7 +240,7 @@ def test_lone_digits_carry_no_line_but_beside_letters_or_as_a_number_they_do(lex
 
 def test_one_digit_beside_letters_needs_two_kinds_of_pass_that_read_it_there(lexicon):
     # a held-out flag poster: the rows pass read a speck beside "#العد_التنازلي" as 5, the green
-    # plane another speck, rows below, as 5; image-wide two kinds of pass read "5" surely, and
+    # plane another speck, 120 px lower, as 5; image-wide two kinds of pass read "5" surely, and
     # the line made a countdown of 5 days. Counted where each read it, one kind did.
     hashtag = "#العد_التنازلي"
     apart = judge_placed(
