@@ -40,6 +40,9 @@ from ocr.lines import otsu
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "DIGITISH",
+    "EASTERN_ONLY",
+    "EASTERN_ONLY_SHAPE",
     "CountdownRegion",
     "countdown_from_ink",
     "countdown_lines",
@@ -166,10 +169,12 @@ def _runs(parts: list[_Part], height: int) -> list[list[_Part]]:
     ]
 
 
-# Shapes only Eastern digits have (١ ٩ ٠ look like 1, 9 and a dot): a run with one of them is
-# an Eastern number, which Tesseract's ara model cannot read.
-_EASTERN_ONLY = frozenset("2345678")
+EASTERN_ONLY = frozenset("2345678")
+"""Digits whose Eastern shapes (٢-٨) only Eastern digits have (١ ٩ ٠ look like 1, 9 and a dot):
+a run with one of them is an Eastern number, and Tesseract's ``ara`` model writes none of them."""
 _TO_EASTERN = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+EASTERN_ONLY_SHAPE = re.compile(f"[{''.join(sorted(EASTERN_ONLY)).translate(_TO_EASTERN)}]")
+"""One of those shapes in a line (a countdown line the glyph reader wrote back)."""
 
 
 def _zero_beside(run: list[_Part], part: _Part) -> bool:
@@ -223,7 +228,7 @@ def read_digits(mask: np.ndarray, height: int, *, tesseract_digits: bool = False
         zero = _zero_after(small, top, bottom, right)
         if zero is not None:
             value, right = value + "0", zero
-        if any(label in _EASTERN_ONLY for label in labels):
+        if any(label in EASTERN_ONLY for label in labels):
             value = value.translate(_TO_EASTERN)  # written back as on the poster: ٥٩, not 59
         if len(value) > 3 or value.startswith(("0", "٠")) or value == "1":
             continue  # a lone stroke or dot is no number; a ١ alone is as thin as an alef
@@ -301,7 +306,8 @@ _UNITS = {"يوما": "day", "يوم": "day", "ايام": "day", "ساعه": "ho
 _PUNCT = re.compile(r"[^\w]")
 _DIRECTION = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 _DAY_LOOKALIKE = re.compile(r"l[aeo][gy]s?|lacy|logs?")
-_DIGITISH = re.compile(r"[0-9٠-٩۰-۹]")
+DIGITISH = re.compile(r"[0-9٠-٩۰-۹]")
+"""A digit of any of the three kinds a reading holds: Western, Eastern Arabic, Persian."""
 
 
 def _close(word: str, vocabulary: Mapping[str, str]) -> str | None:
@@ -393,7 +399,7 @@ def _template(words: list[str], hashtag: bool) -> str | None:
     units = [(i, _close(w, _UNITS)) for i, w in enumerate(words)]
     remain = [(i, r) for i, r in remain if r]
     units = [(i, _UNITS[u]) for i, u in units if u]
-    if remain and not units and any(_DIGITISH.search(w) for w in words):
+    if remain and not units and any(DIGITISH.search(w) for w in words):
         units = [(i, "day") for i, w in enumerate(words) if _DAY_LOOKALIKE.fullmatch(w)]
     remain_at = {i for i, _ in remain}
     unit_at = {i for i, _ in units}
@@ -434,7 +440,7 @@ def countdown_from_ink(readings: list[str], ink: np.ndarray) -> tuple[str, float
     if not heights:
         return None
     height = heights[(len(heights) - 1) * 9 // 10]  # alef and lam: as tall as the digits
-    read = read_digits(ink, height, tesseract_digits=any(_DIGITISH.search(r) for r in readings))
+    read = read_digits(ink, height, tesseract_digits=any(DIGITISH.search(r) for r in readings))
     return (template.format(n=read[0]), read[1]) if read is not None else None
 
 

@@ -351,10 +351,8 @@ def _read_here(line: Line, support: Support, positions: Positions, lexicon: Lexi
     for word in line.words:
         box = (word.left, word.top, word.left + word.width, word.top + word.height)
         for folded in words(normalize(word.text)):
-            lone_digit = len(folded) == 1 and folded.isdigit()
-            if folded not in positions or not (
-                lone_digit or (not folded.isdigit() and lexicon.knows(folded))
-            ):
+            counted_here = len(folded) == 1 if folded.isdigit() else lexicon.knows(folded)
+            if not counted_here or folded not in positions:
                 continue
             where = positions[folded]
             local[folded] = {

@@ -28,6 +28,7 @@ from typing import TypeVar
 from PIL import Image
 
 from monitor.core.text import normalize
+from ocr.digits import DIGITISH
 from ocr.evidence import Box
 from ocr.lines import place_words
 from ocr.pass_plan import DIGITS_PASS, ROWS_PARTS, ROWS_PASS, pass_timeout
@@ -48,7 +49,6 @@ __all__ = [
 _COUNTDOWN_HINT = re.compile(
     r"باقي|باق|متبقي|يتبق|تبقي|بقي|يوم|ايام|ساعه|التنازلي|المهله|days?|hours?|left", re.IGNORECASE
 )
-_DIGITISH = re.compile(r"[0-9٠-٩۰-۹]")
 _ROW_HEIGHT = 48
 _MAX_ROWS = 12
 _Row = TypeVar("_Row")
@@ -234,7 +234,7 @@ def _rows_of_part(rows: list[_Row], areas: list[int], part: int) -> list[_Row]:
 
 
 def _countdown_like(line: Line) -> bool:
-    return bool(_COUNTDOWN_HINT.search(line.norm) or "#" in line.text or _DIGITISH.search(line.text))
+    return bool(_COUNTDOWN_HINT.search(line.norm) or "#" in line.text or DIGITISH.search(line.text))
 
 
 def _stack_crops(crops: list[Image.Image]) -> Image.Image:
@@ -273,7 +273,7 @@ def _digits_pass(lines: list[Line], planes: dict[str, Image.Image], settings: Oc
         for words in found:
             text = " ".join(w.text for w in keep_words(words, settings.min_confidence))
             norm = normalize(text)
-            if _DIGITISH.search(text) and (_COUNTDOWN_HINT.search(norm) or "#" in text):
+            if DIGITISH.search(text) and (_COUNTDOWN_HINT.search(norm) or "#" in text):
                 out.append(text)
         return out
     chosen = [ln for ln in lines if _countdown_like(ln)]
@@ -303,6 +303,6 @@ def _digits_pass(lines: list[Line], planes: dict[str, Image.Image], settings: Oc
     for words in found:
         words = keep_words(words, settings.min_confidence)
         text = " ".join(w.text for w in words)
-        if _DIGITISH.search(text) and len(normalize(text)) >= 2:
+        if DIGITISH.search(text) and len(normalize(text)) >= 2:
             digit_lines.append(text)
     return digit_lines

@@ -122,8 +122,7 @@ def _flat_number(word: Word) -> bool:
     twice as wide as it is tall): a streak of a flag or a rule under a line, which Tesseract can
     still call ``8`` at confidence 92 (an 11x1 box beside ``#العد_التنازلي`` on a held-out
     flag poster made a countdown of 8 days)."""
-    digits = sum(ch.isdigit() for ch in word.text)
-    return digits > 0 and digits == len(word.text.strip()) and word.width > 2 * digits * max(1, word.height)
+    return word.text.isdigit() and word.width > 2 * len(word.text) * max(1, word.height)
 
 
 def vocalised(text: str) -> bool:

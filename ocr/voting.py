@@ -26,7 +26,14 @@ from PIL import Image
 
 from monitor.core.text import normalize
 from monitor.core.text import words as word_list
-from ocr.digits import countdown_from_ink, countdown_lines, countdown_value, countdown_written_out
+from ocr.digits import (
+    EASTERN_ONLY,
+    EASTERN_ONLY_SHAPE,
+    countdown_from_ink,
+    countdown_lines,
+    countdown_value,
+    countdown_written_out,
+)
 from ocr.evidence import (
     countdown_rows,
     judge_lines,
@@ -213,9 +220,6 @@ def by_agreement(lines: list[Line], read_by: list[tuple[str, str]]) -> list[Line
     return [lines[i] for i in order]
 
 
-_EASTERN_ONLY = re.compile("[٢-٨]")
-
-
 def _agreed_countdown(glyph_lines: list[str], digit_lines: list[str], readings: list[str]) -> list[str]:
     """The countdown line most readings of the poster agree on, to go first (or nothing).
 
@@ -251,9 +255,9 @@ def _agreed_countdown(glyph_lines: list[str], digit_lines: list[str], readings: 
     read_winner = _most_votes(Counter(value for _, value in read if value))
     two_read = read_winner is not None and _digits(read_winner) == 2
     trusted = [(line, value) for line, value in glyphs if not (two_read and value and _digits(value) == 1)]
-    shaped = [value for line, value in trusted if value and _EASTERN_ONLY.search(line)]
+    shaped = [value for line, value in trusted if value and EASTERN_ONLY_SHAPE.search(line)]
     ballots = [
-        (2 if (line, value) in trusted and _EASTERN_ONLY.search(line) else 1, line, value)
+        (2 if (line, value) in trusted and EASTERN_ONLY_SHAPE.search(line) else 1, line, value)
         for line, value in glyphs
     ]
     ballots += [(1, line, value) for line, value in read if not _unwritten(value, shaped)]
@@ -290,7 +294,7 @@ def _unwritten(value: tuple[int, str] | None, shaped: list[tuple[int, str]]) -> 
         return False
     for number, unit in shaped:
         if unit == value[1] and number != value[0]:
-            pattern = "".join(f"[01{d}]?" if d in "2345678" else d for d in str(number))
+            pattern = "".join(f"[01{d}]?" if d in EASTERN_ONLY else d for d in str(number))
             if re.fullmatch(pattern, str(value[0])):
                 return True
     return False

@@ -269,24 +269,11 @@ def test_a_countdown_vote_written_out_whole(reading, written):
         assert found is not None and (found.value, found.unit) == countdown_value(reading)
 
 
-@pytest.mark.parametrize(("seed", "index", "value"), [(9, 32, 25), (5, 3, 19)])
-def test_a_hashtag_countdown_read_a_letter_off_is_detected(tmp_path, seed, index, value):
-    """Posters of seeds no change was tuned on, read whole by real Tesseract: every reading of
-    the hashtag countdown is a letter off (``#بافي_25__يوما``, ``#باق_19_يرما``), which the vote
-    understands and the detector does not; written out, the poster's countdown is found."""
-    from ocr.engine import recognize_file
-    from scripts.posters import poster_specs, write_poster
-
-    spec = poster_specs(48, seed)[index]
-    assert spec.countdown is not None and spec.countdown["value"] == value, spec.lines
-    read = recognize_file(tmp_path / write_poster(spec, tmp_path)["file"])
-    found = find_countdown(read.text, source="ocr")
-    assert found is not None and (found.value, found.unit) == (value, "day"), read.text
-
-
 @pytest.mark.parametrize(
     ("seed", "index", "countdown"),
     [
+        (9, 32, (25, "day")),  # every reading a letter off: "#بافي_25__يوما", written out whole
+        (5, 3, (19, "day")),  # "#باق_19_يرما", likewise
         (6, 34, (94, "day")),  # the glyphs' regional path read Western 94 as one Eastern ٨
         (13, 42, (60, "day")),  # ara wrote ١٠ for ٦٠ on five passes against the glyphs' two
         (18, 21, (28, "day")),  # the passes wrote 8 for ٢٨ and the detector read "العد التنازلي 8"
@@ -294,13 +281,13 @@ def test_a_hashtag_countdown_read_a_letter_off_is_detected(tmp_path, seed, index
     ],
 )
 def test_held_out_posters_give_their_countdown_and_no_other(tmp_path, seed, index, countdown):
-    """Posters of seeds the issue's floors are not measured on (6, 13, 18; seed 18's two are
-    the posters the streak and the dropped digit were found on), read whole by real Tesseract:
-    the countdown vote
-    passes over what Tesseract writes for Eastern digits it has no letter for
-    (``ocr.voting._unwritten``) and one glyph digit where the passes read two; a number in a
-    streak's flat box is no digit (``ocr.readings.keep_words``) and one digit beside letters
-    needs two kinds of pass where it is (``ocr.evidence._read_here``)."""
+    """Posters of seeds the issue's floors are not measured on (5, 6, 9, 13, 18; seed 18's two
+    are the posters the streak and the dropped digit were found on), read whole by real
+    Tesseract. The vote understands readings a letter off, which the detector does not, and
+    writes its winner out whole; it passes over what Tesseract writes for Eastern digits it has
+    no letter for (``ocr.voting._unwritten``) and one glyph digit where the passes read two. A
+    number in a streak's flat box is no digit (``ocr.readings.keep_words``), and one digit
+    beside letters needs two kinds of pass where it is (``ocr.evidence._read_here``)."""
     from ocr.engine import recognize_file
     from scripts.posters import poster_specs, write_poster
 
