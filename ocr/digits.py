@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "DIGITISH",
+    "EASTERN_DIGIT",
     "EASTERN_ONLY",
     "EASTERN_ONLY_SHAPE",
     "CountdownRegion",
@@ -308,6 +309,8 @@ _DIRECTION = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 _DAY_LOOKALIKE = re.compile(r"l[aeo][gy]s?|lacy|logs?")
 DIGITISH = re.compile(r"[0-9٠-٩۰-۹]")
 """A digit of any of the three kinds a reading holds: Western, Eastern Arabic, Persian."""
+EASTERN_DIGIT = re.compile("[٠-٩۰-۹]")
+"""An Eastern Arabic or Persian digit: in a reading by the script model, which writes them."""
 
 
 def _close(word: str, vocabulary: Mapping[str, str]) -> str | None:

@@ -27,6 +27,7 @@ from PIL import Image
 from monitor.core.text import normalize
 from monitor.core.text import words as word_list
 from ocr.digits import (
+    EASTERN_DIGIT,
     EASTERN_ONLY,
     EASTERN_ONLY_SHAPE,
     countdown_from_ink,
@@ -233,7 +234,9 @@ def _agreed_countdown(glyph_lines: list[str], digit_lines: list[str], readings: 
     ``ara`` reading when the glyphs show an Eastern number: a wrong glyph reading then won.)
 
     Beside a trusted glyph line of such shapes, a reading that is what Tesseract writes for it
-    (``١٠`` for ``٦٠``: ``ara`` has no letter for ٢-٨, :func:`_unwritten`) is no vote against it.
+    (``١٠`` for ``٦٠``: ``ara`` has no letter for ٢-٨, :func:`_unwritten`) is no vote against it;
+    where the script model read the line in Eastern digits too, so are the guesses Tesseract's
+    models make at those shapes (``89`` for ``٣٩``, ``96`` for ``٩٤``).
     A glyph line of one digit where Tesseract's readings agree on a number of two is not trusted:
     the glyph reader's regional path takes two Western digits for one Eastern shape (``94`` as
     ``٨``, ``51`` as ``٤``), so it counts once and is passed over below. Ties go to a number of
@@ -260,7 +263,8 @@ def _agreed_countdown(glyph_lines: list[str], digit_lines: list[str], readings: 
         (2 if (line, value) in trusted and EASTERN_ONLY_SHAPE.search(line) else 1, line, value)
         for line, value in glyphs
     ]
-    ballots += [(1, line, value) for line, value in read if not _unwritten(value, shaped)]
+    eastern = any(EASTERN_DIGIT.search(line) for line in digit_lines)
+    ballots += [(1, line, value) for line, value in read if not _unwritten(value, shaped, eastern)]
     votes: Counter[tuple[int, str]] = Counter()
     texts: dict[tuple[int, str], Counter[str]] = {}
     for weight, line, value in ballots:
@@ -284,17 +288,25 @@ def _most_votes(votes: Counter[tuple[int, str]]) -> tuple[int, str] | None:
     return max(votes, key=lambda value: (votes[value], _digits(value) == 2))
 
 
-def _unwritten(value: tuple[int, str] | None, shaped: list[tuple[int, str]]) -> bool:
+def _unwritten(value: tuple[int, str] | None, shaped: list[tuple[int, str]], eastern: bool) -> bool:
     """Whether a reading's ``value`` is what Tesseract writes for one of the ``shaped`` glyph
     numbers (Eastern, with a shape only Eastern digits have): ``ara`` writes no Eastern digit but
     ١ and ٠, so each of ٢-٨ comes out as 1, 0, its Western twin or nothing, and the others as
     themselves (``لم يتبق سوى ١٠ يوما`` and ``10 Logs`` for ``٦٠``, ``1 logs`` for ``٦``, ``8``
-    for ``٢٨``, ``١١`` for ``١٢``). Such a reading is no vote against the glyphs."""
+    for ``٢٨``, ``١١`` for ``١٢``). Such a reading is no vote against the glyphs.
+
+    With ``eastern`` (the script model, which writes Eastern digits, read the line in them), any
+    digit or none at those places is such a reading: Tesseract's models guess at shapes they
+    have no letter for (``89`` for ``٣٩``, ``96`` for ``٩٤``, each read alike by every plane).
+    Without it the glyph reader may have taken Western digits for Eastern shapes (``90`` read as
+    ``٤٥`` on a small poster, read as ``90`` by eleven planes): those readings count."""
     if value is None:
         return False
     for number, unit in shaped:
         if unit == value[1] and number != value[0]:
-            pattern = "".join(f"[01{d}]?" if d in EASTERN_ONLY else d for d in str(number))
+            pattern = "".join(
+                ("[0-9]?" if eastern else f"[01{d}]?") if d in EASTERN_ONLY else d for d in str(number)
+            )
             if re.fullmatch(pattern, str(value[0])):
                 return True
     return False
