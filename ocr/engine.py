@@ -31,7 +31,7 @@ from ocr.blank import has_no_text
 from ocr.first_passes import FirstPasses, fulfil, start_loading
 from ocr.hashing import perceptual_hash, sha256_bytes
 from ocr.images import LoadedImage, load_image
-from ocr.lexicon import lexicon_for
+from ocr.lexicon import lexicon_for, spellings_for
 from ocr.pass_plan import WAYS, second_passes
 from ocr.passes import plane_batches, read_planes, read_second
 from ocr.planes import DOUBLED_PREFIX, LINES_PREFIX, frame_planes, is_pass, line_planes, twin_planes
@@ -109,6 +109,7 @@ def read_passes(
         started |= _start_passes(threads, _split(stacks, first=True), settings)
         if settings.evidence:  # the dictionaries load while Tesseract reads, not after it, when
             lexicon_for(settings.languages)  # finish needs them (6 ms from their cache, ~1 s at first)
+            spellings_for(settings.languages)
         started |= _twins_of(started, twins)
         planes = [a | b for a, b in zip(cut, stacks, strict=True)]
         first = planes[0] if planes else {}

@@ -53,7 +53,7 @@ from monitor.core.text import normalize, words
 from ocr.digits import countdown_template, countdown_value
 from ocr.lexicon import Lexicon
 from ocr.pass_plan import DIGITS_PASS, ROWS_PASS
-from ocr.readings import Line, PassResult, Word, same_row, vocalised
+from ocr.readings import Line, PassResult, Word, same_place, same_row, vocalised
 
 __all__ = [
     "Judged",
@@ -328,11 +328,6 @@ def positions_of(readings: Iterable[tuple[str, str, Box]]) -> Positions:
     return positions
 
 
-def _same_place(a: Box, b: Box) -> bool:
-    """Two boxes of one word read by two passes: on one row and overlapping across it."""
-    return same_row(a, b) and min(a[2], b[2]) > max(a[0], b[0])
-
-
 def _read_here(line: Line, support: Support, positions: Positions, lexicon: Lexicon) -> Support:
     """The support of the line's dictionary words and lone digits, counting only the passes that
     read each where this line has it (the digit readers' lines are built, not read at a place:
@@ -358,7 +353,7 @@ def _read_here(line: Line, support: Support, positions: Positions, lexicon: Lexi
             local[folded] = {
                 reader: conf
                 for reader, conf in support.get(folded, {}).items()
-                if reader == DIGITS_PASS or any(_same_place(box, other) for other in where.get(reader, ()))
+                if reader == DIGITS_PASS or any(same_place(box, other) for other in where.get(reader, ()))
             }
     return local
 

@@ -11,12 +11,15 @@ recogniser was biased towards anyway.
 They are extracted once with Tesseract's own tools (``combine_tessdata -u`` and
 ``dawg2wordlist``, part of Debian's ``tesseract-ocr``), folded with
 :func:`monitor.core.text.normalize` and cached in ``~/.cache/tgmonitor`` (about a second, once).
+The Arabic ones are also kept as spelt (:func:`spellings_for`): folding merges ``تأر`` (no word)
+into ``تار`` (a word), and the dots the passes lose are told by the spelling (``ocr.dots``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import shutil
 import subprocess
 import tempfile
@@ -33,10 +36,12 @@ from ocr.tesseract import tesseract_info
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Lexicon", "lexicon_for"]
+__all__ = ["SPELT_ARABIC", "Lexicon", "lexicon_for", "spellings_for"]
 
 _VERSION = 1  # bump when the extraction changes; the disk cache is keyed on it and on INDEX_VERSION
 _LOCK = threading.Lock()
+SPELT_ARABIC = re.compile("[\u0621-\u063a\u0641-\u064a]{3,}")
+"""An Arabic word of three letters or more, as spelt: letters only, no harakat, no tatweel."""
 
 
 class Lexicon:
@@ -63,6 +68,11 @@ class Lexicon:
 
     def __len__(self) -> int:
         return self._count
+
+    @property
+    def lines(self) -> bytes:
+        """The words as the disk cache keeps them: sorted, distinct, a word a line, UTF-8."""
+        return self._lines
 
     def __contains__(self, word: object) -> bool:
         return isinstance(word, str) and _native.in_sorted_lines(self._lines, word)
@@ -137,28 +147,39 @@ def _extract(traineddata: Path) -> list[str]:
             return []
 
 
-def _cache_file(sources: list[Path]) -> Path:
+def _cache_file(sources: list[Path], spelt: bool) -> Path:
     # INDEX_VERSION changes with every change of the fold (the index needs it too), so a cache of
     # words folded by an older normaliser is not read back.
-    return cache_file("lexicon", (_VERSION, INDEX_VERSION, file_stamps(sources)), ".txt")
+    kind = "spellings" if spelt else "lexicon"
+    return cache_file(kind, (_VERSION, INDEX_VERSION, file_stamps(sources)), ".txt")
 
 
-@lru_cache(maxsize=4)
-def _load(languages: str) -> Lexicon:
+@lru_cache(maxsize=8)
+def _load(languages: str, spelt: bool) -> Lexicon:
     sources = [p for p in (_tessdata_file(lang) for lang in languages.split("+") if lang) if p is not None]
     if not sources:
         return Lexicon(())
-    cache = _cache_file(sources)
+    cache = _cache_file(sources, spelt)
     with contextlib.suppress(OSError):  # one word a line, sorted, no empty line: the lexicon as it is
         return Lexicon.of_sorted(cache.read_bytes())
-    words = {folded for source in sources for word in _extract(source) if (folded := normalize(word))}
-    words = {w for w in words if " " not in w}
-    with contextlib.suppress(OSError):  # a read-only home: keep it in memory only
-        write_atomically(cache, "\n".join(sorted(words)).encode())
-    return Lexicon(words)
+    extracted = [word for source in sources for word in _extract(source)]
+    folded = {f for word in extracted if (f := normalize(word)) and " " not in f}
+    spellings = {word for word in extracted if SPELT_ARABIC.fullmatch(word)}
+    made = {False: Lexicon(folded), True: Lexicon(spellings)}
+    for kind, lexicon in made.items():  # both from one extraction (about a second)
+        with contextlib.suppress(OSError):  # a read-only home: keep it in memory only
+            write_atomically(_cache_file(sources, kind), lexicon.lines)
+    return made[spelt]
 
 
 def lexicon_for(languages: str = "ara+eng") -> Lexicon:
     """The folded words of Tesseract's dictionaries for ``languages`` (``ara+eng``), once per process."""
     with _LOCK:  # a warm-up thread may be building it right now
-        return _load(languages)
+        return _load(languages, False)
+
+
+def spellings_for(languages: str = "ara+eng") -> Lexicon:
+    """The Arabic words of Tesseract's dictionaries for ``languages`` as they are spelt (letters
+    only, :data:`SPELT_ARABIC`), once per process; looked up as spelt, not folded."""
+    with _LOCK:
+        return _load(languages, True)

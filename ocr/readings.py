@@ -18,6 +18,7 @@ __all__ = [
     "ReadResult",
     "Word",
     "keep_words",
+    "same_place",
     "same_row",
     "vocalised",
 ]
@@ -137,3 +138,8 @@ def same_row(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool
     """Whether two boxes (left, top, right, bottom) overlap over half the shorter one's height."""
     overlap = min(a[3], b[3]) - max(a[1], b[1])
     return overlap > 0.5 * min(a[3] - a[1], b[3] - b[1])
+
+
+def same_place(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Two boxes of one word read by two passes: on one row and overlapping across it."""
+    return same_row(a, b) and min(a[2], b[2]) > max(a[0], b[0])

@@ -35,6 +35,7 @@ from ocr.digits import (
     countdown_value,
     countdown_written_out,
 )
+from ocr.dots import redotted
 from ocr.evidence import (
     countdown_rows,
     judge_lines,
@@ -43,7 +44,7 @@ from ocr.evidence import (
     support_of,
     unowned_words,
 )
-from ocr.lexicon import lexicon_for
+from ocr.lexicon import lexicon_for, spellings_for
 from ocr.pass_plan import DIGITS_PASS, ROWS_PASS
 from ocr.planes import INK_PLANE, LINES_PREFIX, at_own_size, image_planes, layout_of
 from ocr.readings import Line, PassResult, ReadResult, keep_words, same_row
@@ -100,11 +101,12 @@ def finish(
         read_words = [(plane, w.text, w.conf) for plane, kept in read_lines for w in kept]
         support = support_of([*read_words, *((DIGITS_PASS, text) for text in digit_lines)])
         unowned = unowned_words(results, support)
-        positions = positions_of(
+        words_at = [
             (plane, w.text, (w.left, w.top, w.left + w.width, w.top + w.height))
             for plane, kept in read_lines
             for w in kept
-        )
+        ]
+        positions = positions_of(words_at)
         # the rows of the countdown lines the glyph readers built: the passes' readings of such a
         # row that only garble it (``logs 09 باقي`` beside ``باقي ٥٩ يوما``) fold into it
         built = [(box, set(word_list(normalize(text)))) for text, box in glyph_lines if box is not None]
@@ -116,7 +118,9 @@ def finish(
         if not cd_rows:
             doubtful += digit_lines
             digit_lines = []
-        kept, doubtful = judged.kept, [*doubtful, *judged.doubtful]
+        # dots the planes lost, told by the spelling a pass at the same place read (``ocr.dots``)
+        kept = redotted(judged.kept, words_at, spellings_for(settings.languages))
+        doubtful = [*doubtful, *judged.doubtful]
     else:
         kept, doubtful, cd_rows = ordered, [], []
     glyph_texts = [text for text, _ in glyph_lines]

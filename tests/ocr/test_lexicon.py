@@ -6,7 +6,7 @@ import pytest
 
 from monitor.core.text import normalize
 from ocr import lexicon
-from ocr.lexicon import Lexicon, lexicon_for
+from ocr.lexicon import Lexicon, lexicon_for, spellings_for
 
 
 def test_a_lexicon_looks_words_up_in_its_sorted_list():
@@ -72,5 +72,11 @@ def test_the_dictionaries_of_ara_and_eng_from_tesseracts_models_and_from_the_cac
         ):
             assert cached.knows(normalize(word)), word
         assert not cached.knows(normalize("xqzv")) and not cached.knows(normalize("ججججج"))
+        # the Arabic words as spelt, written by the same extraction: folded, تأر is تار, a word
+        assert len(list((tmp_path / "tgmonitor").glob("spellings-*.txt"))) == 1
+        spelt = spellings_for("ara+eng")
+        assert len(spelt) > 100_000
+        assert "ثأر" in spelt and "تأر" not in spelt and cached.knows(normalize("تأر"))
+        assert "الأضحى" in spelt and "الأصحى" not in spelt and "coming" not in spelt
     finally:
         lexicon._load.cache_clear()

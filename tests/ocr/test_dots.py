@@ -1,0 +1,78 @@
+"""Dots the passes lost (``ocr.dots``): a kept word no dictionary spells takes the spelling of
+the same letter shapes that another pass read in its place. The dictionary is Tesseract's own
+(``ocr.lexicon.spellings_for``); the posters are read whole by real Tesseract."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.core.text import normalize, words
+from ocr.dots import redotted, shapes
+from ocr.lexicon import spellings_for
+from ocr.readings import Line, Word
+
+
+@pytest.fixture(scope="module")
+def spellings():
+    found = spellings_for("ara+eng")
+    assert len(found) > 100_000, "Tesseract's word lists could not be read"
+    return found
+
+
+def test_letters_that_differ_by_their_dots_alone_have_one_shape():
+    assert shapes("ثأر") == shapes("تأر") == shapes("بأر") == shapes("نأر")  # ن inside a word too
+    assert shapes("قواعد") == shapes("فواعد") and shapes("الشهداء") == shapes("السهذاء")
+    assert shapes("شركة") == shapes("سركه")  # ة is ه with two dots
+    assert shapes("مبارك") == shapes("ميارك") and shapes("الحلول") == shapes("الجلول")
+    # at a word's end ن, ي and ق have their own shapes; hamza and madda are no dots
+    assert shapes("بين") != shapes("بيت") and shapes("علي") != shapes("علب")
+    assert shapes("شرق") != shapes("شرف") and shapes("ثأر") != shapes("ثآر")
+
+
+def read_at(text: str, left: int, top: int, height: int = 40) -> list[Word]:
+    found = []
+    for token in text.split():
+        found.append(Word(token, 85.0, left, top, 18 * len(token), height))
+        left += 18 * len(token) + 12
+    return found
+
+
+def test_a_word_no_dictionary_spells_takes_the_dots_a_pass_read_in_its_place(spellings):
+    planes = read_at("تأر المهندس", 100, 200)
+    crop = read_at("ثأر المهندس", 102, 203)
+    elsewhere = read_at("ثأر", 100, 600)  # the same word read on another row
+    kept = [Line(planes, "grey", "تار المهندس")]
+
+    def as_read(*readings: tuple[str, list[Word]]):
+        return [
+            (plane, w.text, (w.left, w.top, w.left + w.width, w.top + w.height))
+            for plane, ws in readings
+            for w in ws
+        ]
+
+    mended = redotted(kept, as_read(("grey", planes), ("red", planes), ("lines:ara", crop)), spellings)
+    assert mended[0].text == "ثأر المهندس"
+    assert mended[0].norm == " ".join(words(normalize("ثأر المهندس")))
+    assert [w.left for w in mended[0].words] == [w.left for w in planes]  # where it was read
+    # no pass read the spelt word there: as read (even one read on another row)
+    assert redotted(kept, as_read(("grey", planes), ("red", elsewhere)), spellings)[0].text == "تأر المهندس"
+    # a word the dictionary spells is never changed, whatever another pass read (ثار, تار)
+    spelt = [Line(read_at("تار", 100, 200), "grey", "تار")]
+    assert redotted(spelt, as_read(("lines:ara", read_at("ثأر", 100, 200))), spellings) == spelt
+    # a name no pass read otherwise stays as read
+    name = [Line(read_at("جايينكم", 100, 200), "grey", "جايينكم")]
+    assert redotted(name, as_read(("grey", name[0].words)), spellings) == name
+
+
+@pytest.mark.parametrize(("seed", "index"), [(0, 45), (26, 31)])
+def test_held_out_posters_keep_the_dots_of_their_slogan(tmp_path, seed, index):
+    """``ثأر المهندس`` on two posters (seed 26 read by nothing before the rule was written): most
+    planes read ``تأر``, a pass that saw the dots read ``ثأر``; the text has the slogan."""
+    from ocr.engine import recognize_file
+    from scripts.posters import poster_specs, write_poster
+
+    spec = poster_specs(48, seed)[index]
+    assert "ثأر المهندس" in spec.lines
+    read = recognize_file(tmp_path / write_poster(spec, tmp_path)["file"])
+    assert read.status == "done", read.reason
+    assert "ثأر المهندس" in read.text.splitlines(), read.text
