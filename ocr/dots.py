@@ -4,8 +4,8 @@ letter shapes that another pass read in its place and the dictionary spells.
 Arabic letters come in families told apart by their dots alone (ب ت ث and, inside a word, ن ي;
 ج ح خ; د ذ; ر ز; س ش; ص ض; ط ظ; ع غ; ف and, inside a word, ق), and a dot is a few pixels. Flames,
 grain and JPEG blocks take one away or add one, and the planes then read a word with the wrong
-dots alike: ``تأر المهندس`` for ``ثأر المهندس`` on nine planes of a poster, where one clean line
-crop read ``ثأر``. The agreement of the passes (``ocr.evidence``) cannot see it: the planes
+dots alike: ``تأر المهندس`` for ``ثأر المهندس`` from nine passes over a poster, where one clean
+line crop read ``ثأر``. The agreement of the passes (``ocr.evidence``) cannot see it: the planes
 outnumber the crop, and folded (``normalize``) both words are words (``تار`` is one). The spelling
 tells them apart: Tesseract's own dictionary (``ocr.lexicon.spellings_for``) spells ``ثأر``, not
 ``تأر``.

@@ -278,8 +278,8 @@ def test_a_countdown_vote_written_out_whole(reading, written):
         (13, 42, (60, "day")),  # ara wrote ١٠ for ٦٠ on five passes against the glyphs' two
         (18, 21, (28, "day")),  # the passes wrote 8 for ٢٨ and the detector read "العد التنازلي 8"
         (18, 25, None),  # "#العد_التنازلي" over a flag, with a streak read as 8 and specks as 3 5
-        (21, 23, (94, "day")),  # ٩٤ read 96 by seven planes; the script model read ٩٤ too
-        (22, 41, (39, "day")),  # ٣٩ read 89 by four planes; the script model read Eastern digits
+        (21, 23, (94, "day")),  # ٩٤ read 96 nine times; the script model read ٩٤ too
+        (22, 41, (39, "day")),  # ٣٩ read 89 seven times; the script model read Eastern digits
         (17, 33, (90, "day")),  # Western 90 taken for ٤٥ by the glyphs, no Eastern script reading
     ],
 )

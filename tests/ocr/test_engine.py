@@ -271,14 +271,14 @@ def test_what_tesseract_writes_for_eastern_digits_is_no_vote_against_the_glyphs(
 def test_where_the_script_model_reads_eastern_digits_tesseracts_guesses_are_no_votes():
     """Where the script model read the countdown in Eastern digits too, what Tesseract's models
     write for ٢-٨ is a guess, however many planes make it: held-out seed 21's ``٩٤`` came out
-    ``96`` from seven readings, seed 22's ``٣٩`` ``89`` from four. Without an Eastern reading by
+    ``96`` from nine readings, seed 22's ``٣٩`` ``89`` from seven. Without an Eastern reading by
     the script model the glyphs may be Western digits taken for Eastern shapes (seed 17's ``90``,
     glyphs ``٤٥``, eleven readings ``90``): the readings keep their votes."""
     from ocr.voting import _agreed_countdown, _unwritten
 
     glyphs = ["العد التنازلي ٩٤ يوما", "العد التنازلي ٩٤ يوما"]
     script = ["العد التنازلي ۹۴ يوما", "العد التنازلي 4 یوما"]
-    readings = ["العد التنازلي 96 يوما"] * 7
+    readings = ["العد التنازلي 96 يوما"] * 9
     assert _agreed_countdown(glyphs, script, readings) == [glyphs[0]]
     # the same readings without the script model's Eastern digits outvote the glyphs
     assert _agreed_countdown(glyphs, ["العد التنازلي 4 یوما"], readings) == [readings[0]]
