@@ -37,12 +37,15 @@ from ocr.digits import (
 )
 from ocr.dots import redotted
 from ocr.evidence import (
+    SURE_CONFIDENCE,
     countdown_rows,
+    foreign_words,
     judge_lines,
     positions_of,
     respelled,
     support_of,
     unowned_words,
+    word_key,
 )
 from ocr.lexicon import lexicon_for, spellings_for
 from ocr.pass_plan import DIGITS_PASS, ROWS_PASS
@@ -98,9 +101,16 @@ def finish(
     read_by = [(plane, text) for plane, text, _ in read_at]
     ordered = by_agreement(lines, read_by)
     if settings.evidence:
-        read_words = [(plane, w.text, w.conf) for plane, kept in read_lines for w in kept]
+        # what a crop's other model read is no evidence where its own model read it surely
+        foreign = foreign_words(results, SURE_CONFIDENCE)
+        read_words = [
+            (plane, w.text, w.conf)
+            for plane, kept in read_lines
+            for w in kept
+            if word_key(plane, w) not in foreign
+        ]
         support = support_of([*read_words, *((DIGITS_PASS, text) for text in digit_lines)])
-        unowned = unowned_words(results, support)
+        unowned = unowned_words(results, support, foreign_words(results))
         words_at = [
             (plane, w.text, (w.left, w.top, w.left + w.width, w.top + w.height))
             for plane, kept in read_lines

@@ -64,10 +64,12 @@ def test_a_word_no_dictionary_spells_takes_the_dots_a_pass_read_in_its_place(spe
     assert redotted(name, as_read(("grey", name[0].words)), spellings) == name
 
 
-@pytest.mark.parametrize(("seed", "index"), [(0, 45), (26, 31)])
+@pytest.mark.parametrize(("seed", "index"), [(0, 45), (26, 31), (19, 3)])
 def test_held_out_posters_keep_the_dots_of_their_slogan(tmp_path, seed, index):
-    """``ثأر المهندس`` on two posters (seed 26 read by nothing before the rule was written): most
-    planes read ``تأر``, a pass that saw the dots read ``ثأر``; the text has the slogan."""
+    """``ثأر المهندس`` on three posters (seed 26 read by nothing before the rule was written): most
+    planes read ``تأر``, a pass that saw the dots read ``ثأر``; the text has the slogan. On seed
+    19's three colour planes and the English model's reading of a clean crop read it ``sli``:
+    that crop's other model is no evidence (``ocr.evidence.foreign_words``)."""
     from ocr.engine import recognize_file
     from scripts.posters import poster_specs, write_poster
 

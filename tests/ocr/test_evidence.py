@@ -11,7 +11,15 @@ from dataclasses import replace
 import pytest
 
 from monitor.core.text import normalize
-from ocr.evidence import countdown_rows, judge_lines, positions_of, respell, support_of, unowned_words
+from ocr.evidence import (
+    countdown_rows,
+    foreign_words,
+    judge_lines,
+    positions_of,
+    respell,
+    support_of,
+    unowned_words,
+)
 from ocr.lexicon import lexicon_for
 from ocr.readings import Line, PassResult, Word
 from ocr.settings import OcrSettings
@@ -373,7 +381,93 @@ def test_which_model_owns_a_crop_is_decided_crop_by_crop():
         crop_reading("lines:eng", "VENGEANCE", 93.0, crop=1, top=300),
     ]
     unowned = unowned_words(
-        results, support_of([(r.plane, w.text, w.conf) for r in results for ws in r.lines for w in ws])
+        results,
+        support_of([(r.plane, w.text, w.conf) for r in results for ws in r.lines for w in ws]),
+        foreign_words(results),
     )
     assert {key[0] for key in unowned} == {"lines:eng", "lines:ara"}
     assert {(key[0], key[1]) for key in unowned} == {("lines:eng", 0), ("lines:ara", 1)}
+
+
+def test_what_a_crops_other_model_read_is_no_evidence():
+    """Held-out seed 19's dark poster, its one line as the passes read it: three colour planes read
+    ``ثأر`` as the Latin ``sli`` (``ara+eng``), and so did the English model on a clean crop the
+    Arabic model read surely. Four passes of two kinds made ``sli المهندس`` the line kept, over
+    ``ثأر المهندس``. What the crop's other model read counts for nothing now, where the crop's
+    own model read it surely (here at 87 and 97)."""
+
+    def read(plane: str, *found: tuple[str, float, int, int, int, int], crop: int = -1) -> PassResult:
+        return PassResult(0, plane, [[Word(t, c, left, top, w, h, crop) for t, c, left, top, w, h in found]])
+
+    name = ("المهندس", 92.0, 143, 196, 258, 68)
+    results = [
+        *(read(plane, ("sli", 58.0, 356, 192, 49, 84), name) for plane in ("grey", "red", "green")),
+        read("blue", ("ثأر", 85.0, 338, 192, 69, 84), name),
+        read("white", ("تأر", 47.0, 341, 192, 62, 81), name),
+        read("black", ("ثأر", 81.0, 343, 196, 59, 65), ("المهندس", 91.0, 143, 206, 185, 58)),
+        read("white-fill", ("تأر", 49.0, 341, 192, 62, 81), name),
+        read("lines:ara", ("ثأر", 83.0, 343, 191, 62, 90), name, crop=1),
+        read("lines:ara", ("تأر", 97.0, 345, 190, 58, 92), ("المهندس", 87.0, 142, 195, 260, 70), crop=5),
+        read("lines:ara", ("ثأر", 87.0, 340, 191, 63, 90), name, crop=9),
+        read("lines:eng", ("wasigall", 0.0, 142, 195, 260, 70), ("sli", 51.0, 352, 190, 55, 92), crop=5),
+    ]
+    rows = [read("rows", ("تأر", 49.0, 341, 192, 62, 81), name)]
+    text = finish(results, {}, OcrSettings(), rows).text
+    assert "ثأر المهندس" in text.splitlines() and "sli" not in text, text
+    assert {key[0] for key in foreign_words(results, 80.0)} == {"lines:eng"}
+
+
+def test_a_crop_whose_own_model_was_unsure_keeps_the_other_models_evidence():
+    """A vocalised verse: the Arabic model read ``إن الله مع الصابرين`` at 22, 14, 97 and 44, the
+    English model ``ceylell go al`` at 23, 87 and 71, and owns the crop by a hair. Its owner is no
+    sure reader, so the Arabic model's sure ``مع`` keeps its evidence (the verse test of
+    ``tests/ocr/test_vocalised.py`` reads it whole)."""
+    results = [
+        PassResult(
+            0,
+            "lines:ara",
+            [
+                [
+                    Word(t, c, 900 - 90 * i, 100, 80, 40, 5)
+                    for i, (t, c) in enumerate(
+                        [("إن", 22.0), ("الله", 14.0), ("مع", 97.0), ("الصابرين", 44.0)]
+                    )
+                ]
+            ],
+        ),
+        PassResult(
+            0,
+            "lines:eng",
+            [
+                [
+                    Word(t, c, 900 - 90 * i, 100, 80, 40, 5)
+                    for i, (t, c) in enumerate([("ceylell", 23.0), ("go", 87.0), ("al", 71.0), ("§]", 16.0)])
+                ]
+            ],
+        ),
+    ]
+    assert {key[0] for key in foreign_words(results)} == {"lines:ara"}  # owned by the English model
+    assert foreign_words(results, 80.0) == set()
+
+
+def test_a_crop_is_owned_by_the_model_surer_of_its_letters():
+    """Punctuation says nothing of a line's script: the English model's ``_`` read at 90 made it
+    the owner of a crop of ``#باقي`` on held-out seed 9's fire poster (mean 66 against the Arabic
+    model's 51), and the Arabic reading, with it the keyword, lost its evidence. A model that read
+    no letter of a crop the other read letters of does not own it."""
+    results = [
+        crop_reading("lines:ara", "#باقي -", 67.0),
+        PassResult(
+            0,
+            "lines:eng",
+            [
+                [
+                    *crop_reading("lines:eng", "_", 90.0).lines[0],
+                    *crop_reading("lines:eng", "gue", 42.0).lines[0],
+                ]
+            ],
+        ),
+        crop_reading("lines:ara", "العد التنازلي", 80.0, crop=1, top=300),
+        crop_reading("lines:eng", "09", 95.0, crop=1, top=300),
+    ]
+    assert {(key[0], key[1]) for key in foreign_words(results)} == {("lines:eng", 0), ("lines:eng", 1)}
