@@ -43,7 +43,6 @@ _FAMILY = {
     **dict.fromkeys("عغ", "ع"),
     **dict.fromkeys("فق", "ڡ"),
     "ة": "ه",
-    "ى": "ى",
 }
 _INSIDE = str.maketrans(_FAMILY)
 # At a word's end ن, ي and ق have shapes of their own (a deeper bowl, a tail): only the others

@@ -464,14 +464,14 @@ def foreign_words(results: list[PassResult], owner_sure: float = 0.0) -> set[Wor
     best: dict[int, float] = {}  # crop -> the mean confidence of the model that owns it
     for (_, crop), value in mean.items():
         best[crop] = max(best.get(crop, value), value)
+    owned = {crop: value for crop, value in best.items() if value >= owner_sure}
     return {
         word_key(result.plane, word)
         for result in results
         if result.plane.startswith(CLEAN_PREFIX)
         for found in result.lines
         for word in found
-        if mean.get((result.plane, word.crop), 0.0) < best.get(word.crop, 0.0)
-        and best[word.crop] >= owner_sure
+        if word.crop in owned and mean.get((result.plane, word.crop), 0.0) < owned[word.crop]
     }
 
 

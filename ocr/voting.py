@@ -110,6 +110,7 @@ def finish(
             if word_key(plane, w) not in foreign
         ]
         support = support_of([*read_words, *((DIGITS_PASS, text) for text in digit_lines)])
+        # a word only a crop's other model read leaves its line, whoever owns the crop (stop 30)
         unowned = unowned_words(results, support, foreign_words(results))
         words_at = [
             (plane, w.text, (w.left, w.top, w.left + w.width, w.top + w.height))
