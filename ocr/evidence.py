@@ -47,7 +47,7 @@ and the script-model re-reads and the voted countdown are kept only when such a 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 
 from monitor.core.text import normalize, words
@@ -435,9 +435,9 @@ def word_key(reader: str, word: Word) -> WordKey:
     return reader, word.crop, word.left, word.top, word.width
 
 
-def foreign_words(results: list[PassResult], owner_sure: float = 0.0) -> set[WordKey]:
-    """The words of each clean line crop that the model not its own read, on the crops whose own
-    model read them with a mean confidence of ``owner_sure`` or more.
+def foreign_words(results: list[PassResult]) -> dict[WordKey, float]:
+    """The words of each clean line crop that the model not its own read, each with the mean
+    confidence of the crop's own model (how sure the owner was).
 
     Every clean line crop is read by each language's model (``lines:ara``, ``lines:eng``). The
     model of the crop's script reads it surely; the other makes words of its own language out of
@@ -447,8 +447,8 @@ def foreign_words(results: list[PassResult], owner_sure: float = 0.0) -> set[Wor
     the script: it made the English model the owner of a crop of ``#باقي``, whose Arabic reading
     was 51 and 67). A model that read no letter of a crop owns it only if neither did.
 
-    ``finish`` gives :func:`support_of` none of the words this returns with ``owner_sure`` at
-    ``SURE_CONFIDENCE``: where neither model read a crop surely, the mean picks the owner by a
+    ``finish`` gives :func:`support_of` none of the words whose owner was ``SURE_CONFIDENCE`` sure
+    or more: where neither model read a crop surely, the mean picks the owner by a
     hair and may pick wrong (a vocalised verse: ``ceylell go al`` at 60 against ``إن الله مع
     الصابرين`` at 44, whose ``مع`` was read at 97), so there both readings keep their evidence.
     Measured on the stored passes (``bench/README.md``, OCR, stop 49): seeds 0-34, two keywords
@@ -464,18 +464,17 @@ def foreign_words(results: list[PassResult], owner_sure: float = 0.0) -> set[Wor
     best: dict[int, float] = {}  # crop -> the mean confidence of the model that owns it
     for (_, crop), value in mean.items():
         best[crop] = max(best.get(crop, value), value)
-    owned = {crop: value for crop, value in best.items() if value >= owner_sure}
     return {
-        word_key(result.plane, word)
+        word_key(result.plane, word): best[word.crop]
         for result in results
         if result.plane.startswith(CLEAN_PREFIX)
         for found in result.lines
         for word in found
-        if word.crop in owned and mean.get((result.plane, word.crop), 0.0) < owned[word.crop]
+        if word.crop in best and mean.get((result.plane, word.crop), 0.0) < best[word.crop]
     }
 
 
-def unowned_words(results: list[PassResult], support: Support, foreign: set[WordKey]) -> set[WordKey]:
+def unowned_words(results: list[PassResult], support: Support, foreign: Collection[WordKey]) -> set[WordKey]:
     """Of the ``foreign`` words (:func:`foreign_words`), those no other pass of ``support`` read
     too (the digit readers' lines are built, not read): they leave their line
     (:func:`judge_lines`), where a run of dictionary words could otherwise carry them. Measured

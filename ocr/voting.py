@@ -102,16 +102,17 @@ def finish(
     ordered = by_agreement(lines, read_by)
     if settings.evidence:
         # what a crop's other model read is no evidence where its own model read it surely
-        foreign = foreign_words(results, SURE_CONFIDENCE)
+        foreign = foreign_words(results)
+        no_evidence = {key for key, owner in foreign.items() if owner >= SURE_CONFIDENCE}
         read_words = [
             (plane, w.text, w.conf)
             for plane, kept in read_lines
             for w in kept
-            if word_key(plane, w) not in foreign
+            if word_key(plane, w) not in no_evidence
         ]
         support = support_of([*read_words, *((DIGITS_PASS, text) for text in digit_lines)])
         # a word only a crop's other model read leaves its line, whoever owns the crop (stop 30)
-        unowned = unowned_words(results, support, foreign_words(results))
+        unowned = unowned_words(results, support, foreign)
         words_at = [
             (plane, w.text, (w.left, w.top, w.left + w.width, w.top + w.height))
             for plane, kept in read_lines

@@ -414,7 +414,7 @@ def test_what_a_crops_other_model_read_is_no_evidence():
     rows = [read("rows", ("تأر", 49.0, 341, 192, 62, 81), name)]
     text = finish(results, {}, OcrSettings(), rows).text
     assert "ثأر المهندس" in text.splitlines() and "sli" not in text, text
-    assert {key[0] for key in foreign_words(results, 80.0)} == {"lines:eng"}
+    assert {key[0] for key, owner in foreign_words(results).items() if owner >= 80.0} == {"lines:eng"}
 
 
 def test_a_crop_whose_own_model_was_unsure_keeps_the_other_models_evidence():
@@ -447,7 +447,7 @@ def test_a_crop_whose_own_model_was_unsure_keeps_the_other_models_evidence():
         ),
     ]
     assert {key[0] for key in foreign_words(results)} == {"lines:ara"}  # owned by the English model
-    assert foreign_words(results, 80.0) == set()
+    assert {key for key, owner in foreign_words(results).items() if owner >= 80.0} == set()
 
 
 def test_a_crop_is_owned_by_the_model_surer_of_its_letters():
