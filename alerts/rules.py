@@ -73,6 +73,7 @@ NEAR_MAX = 50
 NEAR_GROUPS = (2, 3)
 _VERB_ITEM = "verb:"
 DEFAULT_RULES = "default_rules.toml"
+_WORD_SPLIT = re.compile(r"[\s_#]+")
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,19 @@ class RuleSet:
     @property
     def term_count(self) -> int:
         return sum(len(rule.terms) + sum(len(g) for g in rule.near) for rule in self.rules)
+
+    @property
+    def vocabulary(self) -> tuple[str, ...]:
+        """Every word the rules spell (their terms, verb forms, ``near`` groups and the
+        ``with_any``/``without_any`` context), split at spaces and hashtag underscores, sorted
+        and distinct: the words of these channels, which the OCR takes as spelt words beside
+        Tesseract's dictionary when it puts back the dots the passes lost (``ocr.dots``)."""
+        phrases = [
+            phrase
+            for rule in self.rules
+            for phrase in (*rule.terms, *rule.with_any, *rule.without_any, *(t for g in rule.near for t in g))
+        ]
+        return tuple(sorted({word for phrase in phrases for word in _WORD_SPLIT.split(phrase) if word}))
 
 
 def default_rules_text() -> str:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.ocr_quality import CONFIGS, plain_tesseract
+from bench.ocr_quality import CONFIGS, as_shipped, plain_tesseract
 from bench.ocr_refinish import real_truth, score_module
 from bench.ocr_speed import cpu_seconds
 from ocr.engine import recognize_file
@@ -58,7 +58,7 @@ def measure(real: Path, configs: list[str], every: int = 1) -> dict[str, Tally]:
     """Every ``every``-th image of ``real``'s truth read by plain Tesseract and each configuration."""
     scorer = score_module(real)
     chosen = real_truth(real)[::every]
-    settings = {name: CONFIGS[name] or OcrSettings() for name in configs}
+    settings = {name: as_shipped(CONFIGS[name] or OcrSettings()) for name in configs}
     for name in configs:  # the models loaded before the clock starts, as in a worker
         recognize_file(real / "images" / chosen[0]["file"], settings[name])
     tallies = {name: Tally() for name in ["plain", *configs]}

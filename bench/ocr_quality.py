@@ -28,8 +28,10 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
+from alerts.rules import load_rules
 from monitor.core.text import normalize, words
 from ocr.engine import recognize_file
 from ocr.settings import DEFAULT_PASSES, OcrSettings
@@ -38,6 +40,13 @@ from scripts.posters import KEYWORDS
 PLANES = ("grey", "red", "green", "blue")
 SIX = (*PLANES, "white", "black")
 PLAIN_EXTRAS = {"row_pass": False, "digits_pass": False, "glyph_digits": False}
+
+
+def as_shipped(settings: OcrSettings) -> OcrSettings:
+    """``settings`` with the shipped rules' words, as the app reads posters (``monitor.ocr_settings``)."""
+    return replace(settings, known_words=load_rules().vocabulary)
+
+
 CONFIGS: dict[str, OcrSettings | None] = {
     "plain": None,  # tesseract IMAGE - -l ara+eng
     "grey-psm11": OcrSettings(passes=("grey",), min_confidence=0, **PLAIN_EXTRAS),
@@ -205,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         with ProcessPoolExecutor(args.jobs) as executor:
             for config in args.configs.split(","):
                 settings = CONFIGS[config]
-                payload = settings.to_dict() if settings is not None else None
+                payload = as_shipped(settings).to_dict() if settings is not None else None
                 jobs = [(e["file"], str(folder / e["file"]), payload) for e in truth]
                 texts, seconds = {}, {}
                 for name, text, secs in executor.map(read_one, jobs):

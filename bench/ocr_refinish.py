@@ -43,6 +43,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from bench.ocr_quality import as_shipped
 from bench.ocr_quality import score as poster_score
 from ocr.blank import has_no_text
 from ocr.engine import read_passes
@@ -236,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--without", default="", help="passes left out, e.g. gold,black-fill or lines:*")
     score.add_argument("--texts", type=Path, help="write every text to this JSON file")
     args = parser.parse_args(argv)
-    args.settings = usable_settings(OcrSettings())
+    args.settings = usable_settings(as_shipped(OcrSettings()))
     return _store(args) if args.command == "store" else _score(args)
 
 

@@ -22,6 +22,7 @@ from handlers.importer import ParallelImport
 from handlers.pipeline import Pipeline
 from monitor.core.config import Config
 from monitor.core.store import Archive
+from monitor.ocr_settings import ocr_settings
 
 if TYPE_CHECKING:
     from ocr import OcrPool
@@ -81,12 +82,12 @@ async def open_app(
         if detector is not None:  # channel signatures: learned from each channel's latest posts
             detector.signatures = await learn_book(archive, detector.ruleset.signatures)
         if ocr and config.ocr.enabled:
-            from ocr import OcrPool, OcrSettings  # why: ~0.8 s, loaded only when posters are read
+            from ocr import OcrPool  # why: ~0.8 s, loaded only when posters are read
             from ocr.clips import MediaReader
             from ocr.video import VideoSettings
 
             ocr_pool = OcrPool(
-                OcrSettings.from_config(config.ocr),
+                ocr_settings(config, detector.ruleset if detector is not None else None),
                 workers=config.ocr.workers,
                 queue_size=config.ocr.queue_size,
             )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,20 +89,24 @@ def check_command(
     rules_file = rules_path if rules_path is not None else config.alerts.rules
     severity = min_severity or config.alerts.min_severity
     ocr_text = doubtful = None
-    built: list[tuple[Any, Any]] = []
+    built: list[Any] = []
     if image is not None:
-        # The rules (0.03 s to import and parse) and the detector (0.05 s) are made while
-        # Tesseract reads, not before the image is even opened. A bad rules file is then
-        # reported once the poster is read, with the same message.
+        # The rules (0.03 s to import and parse) are read once Tesseract has begun, not before
+        # the image is even opened: their words are known spellings to the OCR (``ocr.dots``),
+        # which its finish needs. The detector (0.05 s) is made while Tesseract reads.
+        rules = _rules(rules_file)
+        settings = replace(settings, known_words=rules.vocabulary)
         ocr_text, doubtful = _read_poster(
             image,
             settings,
             first,
             config,
             have_text=bool(text),
-            meanwhile=lambda: built.append(_rules_and_detector(rules_file, severity)),
+            meanwhile=lambda: built.append(_detector(rules, severity)),
         )
-    rules, detector = built[0] if built else _rules_and_detector(rules_file, severity)  # nothing read
+    else:
+        rules = _rules(rules_file)
+    detector = built[0] if built else _detector(rules, severity)  # nothing read
     signature, label = _signature(app, channel_ref, rules) if channel_ref else (None, "")
     detection = detector.detect(text or "", ocr_text=ocr_text, date=date, signature=signature)
 
@@ -164,13 +169,18 @@ def _show_signature(
         out.print(Text("  without the signature this text would alert", style="italic"))
 
 
-def _rules_and_detector(rules_file: Path | None, severity: str) -> tuple[Any, Any]:
-    """The rules of ``rules_file`` (None: the shipped ones) and a detector of them."""
-    from alerts.detect import Detector  # why: the detector (~0.1 s) loads only in the commands that detect
-    from alerts.rules import load_rules
+def _rules(rules_file: Path | None) -> Any:
+    """The rules of ``rules_file`` (None: the shipped ones)."""
+    from alerts.rules import load_rules  # why: the rules load only in the commands that detect
 
-    rules = load_rules(rules_file)
-    return rules, Detector(rules, min_severity=severity)
+    return load_rules(rules_file)
+
+
+def _detector(rules: Any, severity: str) -> Any:
+    """A detector of ``rules`` that alerts from ``severity`` up."""
+    from alerts.detect import Detector  # why: the detector (~0.1 s) loads only in the commands that detect
+
+    return Detector(rules, min_severity=severity)
 
 
 def _start_reading(config: Any, image: Path) -> tuple[Any, Any]:

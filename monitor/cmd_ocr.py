@@ -84,10 +84,10 @@ def ocr_command(
 
 
 def _ocr_files(config: Any, files: tuple[Path, ...], as_json: bool) -> None:
+    from monitor.ocr_settings import ocr_settings
     from ocr.first_passes import FirstPasses  # why: the OCR engine (~0.8 s) loads only to read images
-    from ocr.settings import OcrSettings
 
-    settings = OcrSettings.from_config(config.ocr)
+    settings = ocr_settings(config)
     first = FirstPasses(files[0], settings) if files else None  # read begun before the engine is imported
 
     from ocr.clips import read_media_file  # why: after the first file's passes are started

@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -122,7 +123,8 @@ class FirstPasses:
             self._pool is None
             or self.image is None
             or frame is not self.image.frames[0]
-            or settings != self.settings
+            # the words known beside the dictionary change no pass, only the finish (``ocr.dots``)
+            or replace(settings, known_words=self.settings.known_words) != self.settings
         ):
             return None
         pool, self._pool = self._pool, None

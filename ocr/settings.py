@@ -57,6 +57,11 @@ class OcrSettings:
     # read alike batched in one, ocr.tesseract). bench/README.md, OCR speed
     tesseract: str = "library"
     evidence: bool = True  # only lines with agreement and dictionary words reach the text (ocr.evidence)
+    # Words of these channels (the alert rules' vocabulary, ``alerts.rules.RuleSet.vocabulary``)
+    # spelt beside Tesseract's dictionary when the dots a pass lost are put back (``ocr.dots``):
+    # ``نتصورون`` takes the ``تتصورون`` another pass read there. They change no pass, only the
+    # finish. bench/README.md, stop 50
+    known_words: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, config: Any, **overrides: Any) -> OcrSettings:

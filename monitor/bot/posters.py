@@ -16,19 +16,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.core.config import OcrConfig
+from monitor.core.config import Config
 from monitor.core.models import OcrOutcome
 from monitor.core.store import Archive, PostRecord
+from monitor.ocr_settings import ocr_settings
 
 PosterReader = Callable[[bytes], Awaitable[OcrOutcome]]
 """Reads one image's bytes: OCR text, perceptual hash, or ``failed`` with the reason."""
 
 
-def thread_reader(config: OcrConfig) -> PosterReader:
+def thread_reader(config: Config) -> PosterReader:
     """The OCR of ``tgmonitor ocr FILE``, off the event loop, one image at a time."""
-    from ocr import OcrSettings, recognize_file  # why: the OCR engine (~0.8 s) loads only when a poster comes
+    from ocr import recognize_file  # why: the OCR engine (~0.8 s) loads only when a poster comes
 
-    settings = OcrSettings.from_config(config)
+    settings = ocr_settings(config)
     gate = asyncio.Semaphore(1)
 
     async def read(data: bytes) -> OcrOutcome:

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from monitor.core.errors import ImageError, MonitorError
+from monitor.ocr_settings import ocr_settings
 from monitor.web.desk import DESK, Desk
 from monitor.web.render import render
 from monitor.web.views import similar_images
@@ -23,9 +24,9 @@ async def check_page(request: web.Request) -> web.Response:
 
 def _read(data: bytes, config: Any) -> tuple[Any, str | None]:
     """OCR outcome and perceptual hash of an uploaded image (runs in a thread)."""
-    from ocr import OcrSettings, load_image, perceptual_hash, recognize_file  # why: ~0.8 s, on first check
+    from ocr import load_image, perceptual_hash, recognize_file  # why: ~0.8 s, on first check
 
-    settings = OcrSettings.from_config(config.ocr)
+    settings = ocr_settings(config)
     outcome = recognize_file(data, settings)
     try:
         loaded = load_image(

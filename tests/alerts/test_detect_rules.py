@@ -151,3 +151,36 @@ def test_parse_rules_without_a_file() -> None:
     assert rules.source == "inline"
     with pytest.raises(RulesError, match=r"^inline: "):
         parse_rules("oops = ", source="inline")
+
+
+def test_the_vocabulary_is_every_word_the_rules_spell() -> None:
+    """The words the OCR takes as spelt beside Tesseract's dictionary (``ocr.dots``): terms split
+    at spaces and hashtag underscores, verb forms, ``near`` groups and the context words."""
+    rules = parse_rules(
+        """
+[[rule]]
+name = "closer"
+severity = "high"
+terms = ["نحن أقرب مما تتصورون", "#الانتقام_قادم", "Vengeance is Coming"]
+without_any = ["رمضان"]
+
+[[rule]]
+name = "vow"
+severity = "medium"
+verbs = ["سحق"]
+with_any = ["الاحتلال"]
+
+[[rule]]
+name = "near"
+severity = "low"
+near = [["مسيرة"], ["قاعدة"]]
+within = 3
+"""
+    )
+    vocabulary = rules.vocabulary
+    assert list(vocabulary) == sorted(set(vocabulary))
+    for word in ("نحن", "أقرب", "مما", "تتصورون", "الانتقام", "قادم", "Vengeance", "Coming"):
+        assert word in vocabulary
+    assert {"رمضان", "الاحتلال", "مسيرة", "قاعدة", "سحق", "سنسحق"} <= set(vocabulary)  # a verb's forms too
+    assert not any(" " in word or "_" in word or "#" in word for word in vocabulary)
+    assert "تتصورون" in load_rules().vocabulary  # the shipped rules' slogan

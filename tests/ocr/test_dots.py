@@ -64,6 +64,26 @@ def test_a_word_no_dictionary_spells_takes_the_dots_a_pass_read_in_its_place(spe
     assert redotted(name, as_read(("grey", name[0].words)), spellings) == name
 
 
+def test_the_channels_own_words_are_spelt_beside_the_dictionary(spellings):
+    """Tesseract's dictionary spells neither ``تتصورون`` nor ``نتصورون``; the rules' words
+    (``OcrSettings.known_words``) do spell the slogan's, by the same rule: only where a pass read it."""
+    assert "تتصورون" not in spellings and "نتصورون" not in spellings
+    planes = read_at("نحن أقرب مما نتصورون", 100, 200)
+    crop = read_at("نحن أقرب مما تتصورون", 101, 202)
+    kept = [Line(planes, "grey", " ".join(words(normalize("نحن أقرب مما نتصورون"))))]
+    readings = [
+        (plane, w.text, (w.left, w.top, w.left + w.width, w.top + w.height))
+        for plane, ws in (("grey", planes), ("red", planes), ("lines:ara", crop))
+        for w in ws
+    ]
+    assert redotted(kept, readings, spellings)[0].text == "نحن أقرب مما نتصورون"  # no known words
+    known = frozenset({"تتصورون", "الانتقام"})
+    assert redotted(kept, readings, spellings, known)[0].text == "نحن أقرب مما تتصورون"
+    # a known word no pass read there: as read
+    alone = readings[: 2 * len(planes)]
+    assert redotted(kept, alone, spellings, known)[0].text == "نحن أقرب مما نتصورون"
+
+
 @pytest.mark.parametrize(("seed", "index"), [(0, 45), (26, 31), (19, 3)])
 def test_held_out_posters_keep_the_dots_of_their_slogan(tmp_path, seed, index):
     """``ثأر المهندس`` on three posters (seed 26 read by nothing before the rule was written): most

@@ -5,6 +5,7 @@ from scratch gives; a bad file or a picture without text is reported as before."
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -55,6 +56,18 @@ def test_the_engine_takes_the_first_passes_over_and_reads_the_same(tmp_path, mon
     assert not set(read_by_engine) & set(first.started)  # none of those begun read a second time
     assert "white-fill" in read_by_engine or "gold" in read_by_engine  # the rest: the engine's
     assert first.take_over(first.image.frames[0], first.settings) is None  # taken once
+
+
+def test_the_rules_words_given_later_do_not_stop_the_take_over(tmp_path):
+    """``check --image`` starts the read, then reads the rules: their words change the finish
+    (``ocr.dots``), not the passes, so the passes begun are taken over all the same."""
+    path = poster(tmp_path / "poster.png")
+    first = FirstPasses(path, OcrSettings())
+    with_words = replace(first.settings, known_words=("تتصورون",))
+    assert first.take_over(first.image.frames[0], replace(with_words, passes=("grey",))) is None
+    pool = first.take_over(first.image.frames[0], with_words)
+    assert pool is not None
+    pool.shutdown(wait=True)
 
 
 def test_another_file_is_read_on_its_own(tmp_path):
