@@ -13,23 +13,28 @@ tells them apart: Tesseract's own dictionary (``ocr.lexicon.spellings_for``) spe
 So a kept word of three letters or more that the dictionary does not spell, where some pass read
 at the same place (``ocr.readings.same_place``) a word of the same shapes that it does spell,
 becomes that word (the one read most often there, if several). A word the dictionary spells is
-never changed, nor one no pass read otherwise: a name stays as read. Measured on the stored passes
+never changed, nor one no pass read otherwise (a name stays as read), unless it has the shapes of
+one of the channels' own words (below). Measured on the stored passes
 (``bench/README.md``, OCR, stop 49): synthetic seeds 0-34, 16 keywords gained and none lost; the
 real images, seven words respelt, each to the word on the image (``التي``, ``الأضحى``,
 ``البركات``, ``شركة``, ``الحلول``, ``النوع``, ``مبارك``), none away from it.
 
 Tesseract's dictionary is a newspaper's: it spells neither ``تتصورون`` nor ``نتصورون``, and the
-slogan ``نحن أقرب مما تتصورون`` came out as the planes read it, ``نتصورون``, beside a clean crop's
-``تتصورون``. The words of these channels are the alert rules' (``OcrSettings.known_words``, their
-vocabulary): a word they spell is spelt here too, by the same rule, and only where a pass read it
-(stop 50: five more keywords on seeds 0-34, none lost; the real images read the same).
+slogan ``نحن أقرب مما تتصورون`` came out as the planes read it, ``نتصورون``. The words of these
+channels are the alert rules' (``OcrSettings.known_words``, their vocabulary): a word they spell
+is spelt here too. And where no pass read the dots at all (16 ``تأر`` of seeds 0-34), a kept word
+no dictionary spells takes the dots of the one known word with its shapes; the 107,000 words of
+Tesseract's dictionary are too many for that (measured in stop 49: ``مابش`` became ``ماتش``,
+``للعد`` ``للغد``), the few hundred of the rules are not, and two known words of one shape leave
+it as read. Stop 50, both rules: 26 more keywords on seeds 0-34 and none lost, no rule match
+that is not on its poster; the real images read the same.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from monitor.core.text import normalize, words
 from ocr.lexicon import SPELT_ARABIC, Lexicon
@@ -66,31 +71,49 @@ def redotted(
     lines: list[Line],
     readings: list[tuple[str, str, Box]],
     spellings: Lexicon,
-    known: Collection[str] = frozenset(),
+    known: tuple[str, ...] = (),
 ) -> list[Line]:
     """``lines`` (the kept lines of one image) with each word the dictionary does not spell
-    replaced by the spelt word of its shapes that a pass read at its place (see the module
-    docstring). ``readings``: (pass, word as read, its box) of every word every pass kept;
-    ``known``: words spelt beside the dictionary (``OcrSettings.known_words``)."""
-    dictionary = _Dictionary(spellings, known)
+    replaced by the spelt word of its shapes that a pass read at its place, else by the one
+    known word of its shapes (see the module docstring). ``readings``: (pass, word as read, its
+    box) of every word every pass kept; ``known``: the channels' words (``OcrSettings.known_words``)."""
+    dictionary = _Dictionary(spellings, _known_words(known))
     spelt: dict[str, list[tuple[str, Box]]] = {}
     for _, text, box in readings:
         if SPELT_ARABIC.fullmatch(text) and text in dictionary:
             spelt.setdefault(shapes(text), []).append((text, box))
-    if not spelt:
+    if not spelt and not dictionary.known.by_shapes:
         return lines
     return [_redotted_line(line, spelt, dictionary) for line in lines]
+
+
+@dataclass(frozen=True)
+class _KnownWords:
+    words: frozenset[str]
+    by_shapes: dict[str, str]  # the shapes of exactly one known word -> that word
+
+
+@lru_cache(maxsize=8)
+def _known_words(known: tuple[str, ...]) -> _KnownWords:
+    """The channels' words, and each one whose shapes no other of them has, by its shapes (once
+    per set of words, not per image)."""
+    alike: dict[str, set[str]] = {}
+    for word in known:
+        if SPELT_ARABIC.fullmatch(word):
+            alike.setdefault(shapes(word), set()).add(word)
+    by_shapes = {shape: next(iter(found)) for shape, found in alike.items() if len(found) == 1}
+    return _KnownWords(frozenset(known), by_shapes)
 
 
 class _Dictionary:
     """Tesseract's spellings and the channels' own words, looked up as one."""
 
-    def __init__(self, spellings: Lexicon, known: Collection[str]) -> None:
+    def __init__(self, spellings: Lexicon, known: _KnownWords) -> None:
         self.spellings = spellings
         self.known = known
 
     def __contains__(self, word: str) -> bool:
-        return word in self.known or word in self.spellings
+        return word in self.known.words or word in self.spellings
 
 
 def _redotted_line(line: Line, spelt: dict[str, list[tuple[str, Box]]], spellings: _Dictionary) -> Line:
@@ -105,6 +128,7 @@ def _redotted_word(word: Word, spelt: dict[str, list[tuple[str, Box]]], spelling
         return word
     box = (word.left, word.top, word.left + word.width, word.top + word.height)
     twins = Counter(text for text, at in spelt.get(shapes(word.text), ()) if same_place(box, at))
-    if not twins:
-        return word
-    return replace(word, text=twins.most_common(1)[0][0])
+    if twins:
+        return replace(word, text=twins.most_common(1)[0][0])
+    known = spellings.known.by_shapes.get(shapes(word.text))
+    return word if known is None else replace(word, text=known)

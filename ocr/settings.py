@@ -59,8 +59,8 @@ class OcrSettings:
     evidence: bool = True  # only lines with agreement and dictionary words reach the text (ocr.evidence)
     # Words of these channels (the alert rules' vocabulary, ``alerts.rules.RuleSet.vocabulary``)
     # spelt beside Tesseract's dictionary when the dots a pass lost are put back (``ocr.dots``):
-    # ``نتصورون`` takes the ``تتصورون`` another pass read there. They change no pass, only the
-    # finish. bench/README.md, stop 50
+    # ``نتصورون`` takes the ``تتصورون`` another pass read there, ``تأر`` the dots of the one known
+    # word of its shapes, ``ثأر``. They change no pass, only the finish. bench/README.md, stop 50
     known_words: tuple[str, ...] = ()
 
     @classmethod

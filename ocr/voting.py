@@ -131,9 +131,7 @@ def finish(
             doubtful += digit_lines
             digit_lines = []
         # dots the planes lost, told by the spelling a pass at the same place read (``ocr.dots``)
-        kept = redotted(
-            judged.kept, words_at, spellings_for(settings.languages), frozenset(settings.known_words)
-        )
+        kept = redotted(judged.kept, words_at, spellings_for(settings.languages), settings.known_words)
         doubtful = [*doubtful, *judged.doubtful]
     else:
         kept, doubtful, cd_rows = ordered, [], []

@@ -293,26 +293,35 @@ def test_a_picture_without_text_is_checked_without_the_engine(no_user_config, tm
     assert "engine imported" in read.stderr.decode() and "الانتقام" in json.loads(read.stdout)["ocr_text"]
 
 
-@pytest.mark.parametrize(("seed", "index"), [(2, 46), (30, 40)])
-def test_a_poster_is_read_with_the_words_of_the_rules(no_user_config, tmp_path: Path, seed, index) -> None:
-    """``نحن أقرب مما تتصورون`` on two synthetic posters: the planes read ``نتصورون``, a clean
-    crop ``تتصورون``; Tesseract's dictionary spells neither, the shipped rules spell the slogan's
-    (``OcrSettings.known_words``), so ``check --image`` reads the slogan and matches it. Checked
-    with rules that lack the word, the planes' reading stays."""
+@pytest.mark.parametrize(
+    ("seed", "index", "slogan", "as_the_planes_read"),
+    [
+        (2, 46, "نحن أقرب مما تتصورون", "نحن أقرب مما نتصورون"),  # a clean crop read the dots
+        (25, 35, "نحن أقرب مما تتصورون", "نحن أقرب مما نتصورون"),  # no pass read them
+        (33, 35, "ثأر المهندس", "تأر المهندس"),  # no pass read them
+    ],
+)
+def test_a_poster_is_read_with_the_words_of_the_rules(
+    no_user_config, tmp_path: Path, seed, index, slogan, as_the_planes_read
+) -> None:
+    """A slogan on synthetic posters whose planes lost a dot: Tesseract's dictionary spells
+    neither ``تتصورون`` nor ``نتصورون``, and no pass of two posters read the dots at all. The
+    shipped rules spell the slogan (``OcrSettings.known_words``), so ``check --image`` reads it
+    and matches it. Checked with rules that lack those words, the planes' reading stays."""
     from scripts.posters import poster_specs, write_poster
 
     spec = poster_specs(48, seed)[index]
-    assert "نحن أقرب مما تتصورون" in spec.lines
+    assert slogan in spec.lines
     path = tmp_path / write_poster(spec, tmp_path)["file"]
 
     shipped = run("--image", str(path), "--json")
     assert shipped.exit_code == 0, shipped.output
     data = json.loads(shipped.output)
-    assert "نحن أقرب مما تتصورون" in data["ocr_text"].splitlines(), data["ocr_text"]
-    assert "نحن أقرب مما تتصورون" in {m["term"] for m in data["matches"] if m["source"] == "ocr"}
+    assert slogan in data["ocr_text"].splitlines(), data["ocr_text"]
+    assert slogan in {m["term"] for m in data["matches"] if m["source"] == "ocr"}
 
     other = tmp_path / "other.toml"
     other.write_text('[[rule]]\nname = "x"\nseverity = "low"\nterms = ["زنجبيل"]\n', encoding="utf-8")
     without = json.loads(run("--image", str(path), "--rules", str(other), "--json").output)
-    assert "نحن أقرب مما نتصورون" in without["ocr_text"].splitlines(), without["ocr_text"]
-    assert "نحن أقرب مما تتصورون" not in without["ocr_text"].splitlines()
+    assert as_the_planes_read in without["ocr_text"].splitlines(), without["ocr_text"]
+    assert slogan not in without["ocr_text"].splitlines()

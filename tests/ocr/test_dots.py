@@ -65,23 +65,37 @@ def test_a_word_no_dictionary_spells_takes_the_dots_a_pass_read_in_its_place(spe
 
 
 def test_the_channels_own_words_are_spelt_beside_the_dictionary(spellings):
-    """Tesseract's dictionary spells neither ``تتصورون`` nor ``نتصورون``; the rules' words
-    (``OcrSettings.known_words``) do spell the slogan's, by the same rule: only where a pass read it."""
+    """Tesseract's dictionary spells neither ``تتصورون`` nor ``نتصورون``; the channels' words
+    (``OcrSettings.known_words``, the rules' vocabulary) spell the slogan's. A kept word no
+    dictionary spells takes the dots a pass read in its place, else those of the one known word
+    of its shapes."""
     assert "تتصورون" not in spellings and "نتصورون" not in spellings
     planes = read_at("نحن أقرب مما نتصورون", 100, 200)
     crop = read_at("نحن أقرب مما تتصورون", 101, 202)
     kept = [Line(planes, "grey", " ".join(words(normalize("نحن أقرب مما نتصورون"))))]
-    readings = [
-        (plane, w.text, (w.left, w.top, w.left + w.width, w.top + w.height))
-        for plane, ws in (("grey", planes), ("red", planes), ("lines:ara", crop))
-        for w in ws
-    ]
-    assert redotted(kept, readings, spellings)[0].text == "نحن أقرب مما نتصورون"  # no known words
-    known = frozenset({"تتصورون", "الانتقام"})
-    assert redotted(kept, readings, spellings, known)[0].text == "نحن أقرب مما تتصورون"
-    # a known word no pass read there: as read
-    alone = readings[: 2 * len(planes)]
-    assert redotted(kept, alone, spellings, known)[0].text == "نحن أقرب مما نتصورون"
+
+    def as_read(*readings: tuple[str, list[Word]]):
+        return [
+            (plane, w.text, (w.left, w.top, w.left + w.width, w.top + w.height))
+            for plane, ws in readings
+            for w in ws
+        ]
+
+    both = as_read(("grey", planes), ("red", planes), ("lines:ara", crop))
+    assert redotted(kept, both, spellings)[0].text == "نحن أقرب مما نتصورون"  # no known words
+    known = ("الانتقام", "تتصورون", "قادم")
+    assert redotted(kept, both, spellings, known)[0].text == "نحن أقرب مما تتصورون"
+    # no pass read the dots: the one known word of those shapes
+    planes_only = as_read(("grey", planes), ("red", planes))
+    assert redotted(kept, planes_only, spellings, known)[0].text == "نحن أقرب مما تتصورون"
+    # two known words of those shapes: which one is not for the shapes to say
+    assert redotted(kept, planes_only, spellings, (*known, "يتصورون"))[0].text == "نحن أقرب مما نتصورون"
+    # a word the dictionary spells stays as read, known words or not (تار, not ثأر)
+    spelt = [Line(read_at("تار المهندس", 100, 200), "grey", "تار المهندس")]
+    assert redotted(spelt, as_read(("grey", spelt[0].words)), spellings, ("ثأر", "المهندس")) == spelt
+    # and a word of other shapes than any known word's
+    other = [Line(read_at("تأر", 100, 200), "grey", "تار")]
+    assert redotted(other, as_read(("grey", other[0].words)), spellings, ("ثأري",)) == other
 
 
 @pytest.mark.parametrize(("seed", "index"), [(0, 45), (26, 31), (19, 3)])
