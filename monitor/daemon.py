@@ -62,6 +62,7 @@ from monitor.core.times import iso, now_iso, stamp
 from monitor.evidence_head import record_daily_head
 from monitor.health import HEARTBEAT_KEY
 from monitor.health import Health as HealthChecks
+from monitor.ocr_settings import configured_rules
 from monitor.scheduler import Hooks, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -696,6 +697,10 @@ class Daemon:
             detector.signatures = await learn_book(self.app.archive, detector.ruleset.signatures)
             self.app.pipeline.detector = detector
             self.app.detector = detector
+        if self.app.ocr_pool is not None:  # the OCR's known words are the rules' (monitor.ocr_settings)
+            rules = detector.ruleset if detector is not None else configured_rules(config)
+            if rules is not None:
+                self.app.ocr_pool.use_words(rules.vocabulary)
         added = [
             str(ref)
             for ref in config.telegram.channels

@@ -44,7 +44,7 @@ import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -378,6 +378,11 @@ class OcrPool:
             future.set_result(OcrOutcome("failed", reason="the OCR pool was closed", sha256=sha))
         return await asyncio.shield(future)
 
+    def use_words(self, words: tuple[str, ...]) -> None:
+        """The channels' words (``OcrSettings.known_words``) for every read finished from now on:
+        the daemon's rules reloaded. The workers keep their models; each finish is sent them."""
+        self.settings = replace(self.settings, known_words=tuple(words))
+
     async def fingerprint(self, path: Path | str) -> str | None:
         """The pHash of ``path`` (in a thread: tens of milliseconds), or None when it is no
         image this pool would read (its limits) or cannot be read."""
@@ -478,7 +483,13 @@ class OcrPool:
             finished = await self._step(
                 job,
                 order + len(names),
-                {"op": "finish", "units": units, "results": passes, "second": [r["result"] for r in second]},
+                {
+                    "op": "finish",
+                    "units": units,
+                    "results": passes,
+                    "second": [r["result"] for r in second],
+                    "known_words": list(self.settings.known_words),  # the words as of now (use_words)
+                },
             )
         except _StepFailed as exc:
             job.closed = True  # drop its queued steps; running ones end by the same deadline

@@ -38,6 +38,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,8 @@ def handle(request: dict[str, Any], settings: OcrSettings) -> dict[str, Any]:
             if op == "second":
                 return {"result": read_second(request["name"], results, first, settings).to_json()}
             second = [PassResult.from_json(r) for r in request.get("second", [])]
+            if "known_words" in request:  # the pool's words as of this read (``OcrPool.use_words``)
+                settings = replace(settings, known_words=tuple(request["known_words"]))
             read = finish(results, first, settings, second)
             return {"text": read.text, "doubtful": read.doubtful}
     except TesseractFailed as exc:

@@ -167,6 +167,31 @@ async def test_reload_adds_channels_and_a_bad_config_keeps_the_old_one(tmp_path,
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("detect", [True, False])
+async def test_a_reload_gives_the_ocr_the_new_rules_words(tmp_path, detect):
+    """The OCR spells the rules' words (``monitor.ocr_settings``): after SIGHUP's reload the
+    pool finishes its reads with the new rules' words, whether or not the daemon detects."""
+    server = make_server(channels=1)
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rule]]\nname = "a"\nseverity = "low"\nterms = ["ثأر المهندس"]\n', encoding="utf-8")
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[telegram]\nchannels = ["@militia_news"]\n[archive]\npath = "{tmp_path / "archive.db"}"\n'
+        f'[alerts]\nrules = "{rules}"\n[ocr]\nenabled = true\nworkers = 1\n',
+        encoding="utf-8",
+    )
+    from monitor.core.config import load_config
+
+    config = load_config(path)
+    async with running_daemon(server, config, ocr=True, detect=detect) as daemon:
+        pool = daemon.app.ocr_pool
+        assert pool is not None and pool.settings.known_words == ("المهندس", "ثأر")
+        rules.write_text('[[rule]]\nname = "b"\nseverity = "low"\nterms = ["جايينكم يا محتلين"]\n')
+        assert await daemon.reload() is True
+        assert pool.settings.known_words == ("جايينكم", "محتلين", "يا")
+
+
+@pytest.mark.asyncio
 async def test_reminder_jobs_are_rebuilt_without_duplicates():
     fired: list[str] = []
     done = asyncio.Event()
