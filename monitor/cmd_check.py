@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from monitor.core.errors import ArchiveError, ImageError, OcrError
 from monitor.core.escape import dumps_json, for_terminal, terminal_spans
 from monitor.core.models import OcrOutcome
 from monitor.core.times import iso
+from monitor.ocr_settings import ocr_settings
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -85,27 +85,23 @@ def check_command(
     if not text and image is None:
         raise click.UsageError("give a TEXT to check, - to read it from stdin, or --image FILE")
     date = parse_when(date_text) if date_text else datetime.now(UTC).replace(microsecond=0)
-    settings, first = _start_reading(config, image) if image is not None else (None, None)
+    first = _start_reading(config, image) if image is not None else None
     rules_file = rules_path if rules_path is not None else config.alerts.rules
     severity = min_severity or config.alerts.min_severity
     ocr_text = doubtful = None
     built: list[Any] = []
+    # The rules (0.03 s to import and parse) are read once Tesseract has begun, not before the
+    # image is even opened: their words are known spellings to the OCR's finish (``ocr.dots``).
+    rules = _rules(rules_file)
     if image is not None:
-        # The rules (0.03 s to import and parse) are read once Tesseract has begun, not before
-        # the image is even opened: their words are known spellings to the OCR (``ocr.dots``),
-        # which its finish needs. The detector (0.05 s) is made while Tesseract reads.
-        rules = _rules(rules_file)
-        settings = replace(settings, known_words=rules.vocabulary)
         ocr_text, doubtful = _read_poster(
             image,
-            settings,
+            ocr_settings(config, rules),  # the early read's, with the rules' words for its finish
             first,
             config,
             have_text=bool(text),
-            meanwhile=lambda: built.append(_detector(rules, severity)),
+            meanwhile=lambda: built.append(_detector(rules, severity)),  # made while Tesseract reads
         )
-    else:
-        rules = _rules(rules_file)
     detector = built[0] if built else _detector(rules, severity)  # nothing read
     signature, label = _signature(app, channel_ref, rules) if channel_ref else (None, "")
     detection = detector.detect(text or "", ocr_text=ocr_text, date=date, signature=signature)
@@ -183,11 +179,12 @@ def _detector(rules: Any, severity: str) -> Any:
     return Detector(rules, min_severity=severity)
 
 
-def _start_reading(config: Any, image: Path) -> tuple[Any, Any]:
-    """The OCR settings, and the read of ``image`` begun (``ocr.first_passes``): Tesseract's
-    models loading on the second core, the image loaded, and its first plane passes started
-    before the rest of the OCR engine (numpy, 0.06-0.09 s) is imported; an image with no text
-    then leaves the models unused, at no cost to its own time."""
+def _start_reading(config: Any, image: Path) -> Any:
+    """The read of ``image`` begun (``ocr.first_passes``): Tesseract's models loading on the
+    second core, the image loaded, and its first plane passes started before the rest of the OCR
+    engine (numpy, 0.06-0.09 s) is imported; an image with no text then leaves the models
+    unused, at no cost to its own time. The rules' words are not known yet: they change no pass,
+    only the finish, which gets them (``ocr.first_passes.FirstPasses.take_over``)."""
     from ocr.first_passes import FirstPasses  # why: the OCR engine loads only for --image
     from ocr.settings import OcrSettings
 
@@ -196,8 +193,7 @@ def _start_reading(config: Any, image: Path) -> tuple[Any, Any]:
     # parse a reading) while this thread cuts planes in Python: with the default 5 ms turns of
     # Python's lock they waited for it (a model load started 50 ms late).
     sys.setswitchinterval(0.0005)
-    settings = OcrSettings.from_config(config.ocr)
-    return settings, FirstPasses(image, settings)
+    return FirstPasses(image, OcrSettings.from_config(config.ocr))
 
 
 def _read_poster(
