@@ -27,9 +27,10 @@ no dictionary spells takes the dots of the one known word with its shapes; the 1
 Tesseract's dictionary are too many for that (measured in stop 49: ``مابش`` became ``ماتش``,
 ``للعد`` ``للغد``), the few hundred of the rules are not, and two known words of one shape leave
 it as read. A hashtag's words are words here too, each put back alone, the joins kept
-(``#ترقيوا`` -> ``#ترقبوا``, ``#بافي_72_ساعة`` -> ``#باقي_72_ساعة``). Stop 50, the three: 30
-more keywords and hashtags on seeds 0-34 and none lost, 6 on seeds 35-39 (read by nothing
-before), no rule match that is not on its poster; the real images read the same.
+(``#ترقيوا`` -> ``#ترقبوا``, ``#بافي_72_ساعة`` -> ``#باقي_72_ساعة``), and so is a word with
+punctuation read onto it (``مختلين»`` -> ``محتلين»``). Stop 50, all four: 33 more keywords and
+hashtags on seeds 0-34 and none lost, 6 on seeds 35-39 (read by nothing before), no rule match
+that is not on its poster; the real images read the same.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ from ocr.readings import Line, Word, same_place
 __all__ = ["redotted", "shapes"]
 
 Box = tuple[int, int, int, int]
-_JOINS = re.compile("([#_]+)")  # what joins a hashtag's words (kept by ``split``)
+# What joins a hashtag's words, and the punctuation a pass reads onto a word (``تتصورون.``,
+# ``«محتلين``): split off (and kept) so that the word between is put back like any word
+_JOINS = re.compile(r"""([#_.,:;!?"'«»“”‘’()\[\]\-،؛؟…]+)""")
 
 _FAMILY = {
     **dict.fromkeys("بتثني", "ٮ"),
@@ -84,7 +87,7 @@ def redotted(
     dictionary = _Dictionary(spellings, _known_words(known))
     spelt: dict[str, list[tuple[str, Box]]] = {}
     for _, text, box in readings:
-        for part in _JOINS.split(text):  # a hashtag's words are words too
+        for part in _JOINS.split(text):  # a hashtag's words are words too, punctuation aside
             if SPELT_ARABIC.fullmatch(part) and part in dictionary:
                 spelt.setdefault(shapes(part), []).append((part, box))
     if not spelt and not dictionary.known.by_shapes:

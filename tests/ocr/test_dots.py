@@ -99,7 +99,8 @@ def test_the_channels_own_words_are_spelt_beside_the_dictionary(spellings):
 
 
 def test_a_hashtags_words_are_words_too(spellings):
-    """A hashtag is words joined by underscores: each is put back like a word, the joins kept."""
+    """A hashtag is words joined by underscores: each is put back like a word, the joins kept;
+    so is a word with punctuation read onto it."""
     read = read_at("#بافي_72_ساعة", 100, 200)
     kept = [Line(read, "grey", " ".join(words(normalize("#بافي_72_ساعة"))))]
     crop = [("lines:ara", "#باقي_72_ساعة", (101, 201, 301, 241))]  # another pass, the same place
@@ -111,6 +112,13 @@ def test_a_hashtags_words_are_words_too(spellings):
     alone = [("grey", "#ترقيوا", (100, 200, 226, 240))]
     assert redotted(tag, alone, spellings)[0].text == "#ترقيوا"
     assert redotted(tag, alone, spellings, ("ترقبوا", "قادم"))[0].text == "#ترقبوا"
+    # punctuation a pass read onto a word stays, the word between is put back
+    quoted = [Line(read_at("مختلين»", 100, 200), "grey", "مختلين")]
+    assert redotted(quoted, [("grey", "مختلين»", (100, 200, 226, 240))], spellings)[0].text == "مختلين»"
+    known = ("محتلين", "يا")
+    assert (
+        redotted(quoted, [("grey", "مختلين»", (100, 200, 226, 240))], spellings, known)[0].text == "محتلين»"
+    )
 
 
 @pytest.mark.parametrize(
