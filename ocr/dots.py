@@ -1,5 +1,6 @@
 """Dots the passes lost: a kept Arabic word that no dictionary spells yields to a word of the same
-letter shapes that another pass read in its place and the dictionary spells.
+letter shapes that another pass read in its place and a dictionary spells, or else to the one
+word of these channels with those shapes.
 
 Arabic letters come in families told apart by their dots alone (ب ت ث and, inside a word, ن ي;
 ج ح خ; د ذ; ر ز; س ش; ص ض; ط ظ; ع غ; ف and, inside a word, ق), and a dot is a few pixels. Flames,
@@ -97,6 +98,8 @@ def redotted(
 
 @dataclass(frozen=True)
 class _KnownWords:
+    """The channels' words (``OcrSettings.known_words``), looked up as spelt and by shapes."""
+
     words: frozenset[str]
     by_shapes: dict[str, str]  # the shapes of exactly one known word -> that word
 
@@ -124,26 +127,27 @@ class _Dictionary:
         return word in self.known.words or word in self.spellings
 
 
-def _redotted_line(line: Line, spelt: dict[str, list[tuple[str, Box]]], spellings: _Dictionary) -> Line:
-    changed = [_redotted_word(word, spelt, spellings) for word in line.words]
+def _redotted_line(line: Line, spelt: dict[str, list[tuple[str, Box]]], dictionary: _Dictionary) -> Line:
+    changed = [_redotted_word(word, spelt, dictionary) for word in line.words]
     if all(new is old for new, old in zip(changed, line.words, strict=True)):
         return line
     return replace(line, words=changed, norm=" ".join(words(normalize(" ".join(w.text for w in changed)))))
 
 
-def _redotted_word(word: Word, spelt: dict[str, list[tuple[str, Box]]], spellings: _Dictionary) -> Word:
+def _redotted_word(word: Word, spelt: dict[str, list[tuple[str, Box]]], dictionary: _Dictionary) -> Word:
     box = (word.left, word.top, word.left + word.width, word.top + word.height)
-    mended = "".join(_redotted_part(part, box, spelt, spellings) for part in _JOINS.split(word.text))
+    mended = "".join(_redotted_part(part, box, spelt, dictionary) for part in _JOINS.split(word.text))
     return word if mended == word.text else replace(word, text=mended)
 
 
 def _redotted_part(
-    part: str, box: Box, spelt: dict[str, list[tuple[str, Box]]], spellings: _Dictionary
+    part: str, box: Box, spelt: dict[str, list[tuple[str, Box]]], dictionary: _Dictionary
 ) -> str:
-    """One word (of a hashtag, or the whole word) read at ``box``, its dots put back."""
-    if not SPELT_ARABIC.fullmatch(part) or part in spellings:
+    """One part of a word read at ``box`` (the whole word, a hashtag's word, or the word between
+    punctuation), its dots put back."""
+    if not SPELT_ARABIC.fullmatch(part) or part in dictionary:
         return part
     twins = Counter(text for text, at in spelt.get(shapes(part), ()) if same_place(box, at))
     if twins:
         return twins.most_common(1)[0][0]
-    return spellings.known.by_shapes.get(shapes(part), part)
+    return dictionary.known.by_shapes.get(shapes(part), part)
