@@ -130,7 +130,8 @@ def finish(
         if not cd_rows:
             doubtful += digit_lines
             digit_lines = []
-        # dots the planes lost, told by the spelling a pass at the same place read (``ocr.dots``)
+        # dots the planes lost, told by the spelling a pass at the same place read, or by the one
+        # word of these channels with those letter shapes (``ocr.dots``)
         kept = redotted(judged.kept, words_at, spellings_for(settings.languages), settings.known_words)
         doubtful = [*doubtful, *judged.doubtful]
     else:
