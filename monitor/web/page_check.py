@@ -22,11 +22,12 @@ async def check_page(request: web.Request) -> web.Response:
     return render(request, "check.html", result=None, text="", problem=None)
 
 
-def _read(data: bytes, config: Any) -> tuple[Any, str | None]:
-    """OCR outcome and perceptual hash of an uploaded image (runs in a thread)."""
+def _read(data: bytes, config: Any, rules: Any) -> tuple[Any, str | None]:
+    """OCR outcome and perceptual hash of an uploaded image (runs in a thread), read with the
+    words of ``rules``, the ones the page checks against (``monitor.ocr_settings``)."""
     from ocr import load_image, perceptual_hash, recognize_file  # why: ~0.8 s, on first check
 
-    settings = ocr_settings(config)
+    settings = ocr_settings(config, rules)
     outcome = recognize_file(data, settings)
     try:
         loaded = load_image(
@@ -49,16 +50,17 @@ async def check_upload(request: web.Request) -> web.Response:
     ocr_text = None
     problem = None
     similar: list[dict[str, Any]] = []
+    detector = desk.detector()
     if data:
         async with desk.check_lock:
-            outcome, phash = await asyncio.to_thread(_read, data, desk.config)
+            outcome, phash = await asyncio.to_thread(_read, data, desk.config, detector.ruleset)
         if outcome.status == "done":
             ocr_text = outcome.text or ""
         else:
             problem = f"the image could not be read: {outcome.reason}"
         if phash:
             similar = await similar_images(desk, phash, exclude=set())
-    detection = desk.detector().detect(text, ocr_text=ocr_text, date=datetime.now(UTC).replace(microsecond=0))
+    detection = detector.detect(text, ocr_text=ocr_text, date=datetime.now(UTC).replace(microsecond=0))
     result = detection.to_json()
     result["similar"] = similar
     if request.query.get("format") == "json" or "application/json" in request.headers.get("Accept", ""):

@@ -108,3 +108,22 @@ async def test_check_a_poster_reads_detects_and_finds_similar(client):
     assert "Traceback" not in page
     refused = await client.post("/check", data={"text": "x"})
     assert refused.status == 403
+
+
+async def test_a_checked_poster_is_read_with_the_words_of_the_desks_rules(client, tmp_path):
+    """Seed 33's poster lost a dot of ``ثأر المهندس`` on every pass: the desk reads it with the
+    words of the rules it checks against (the shipped ones here), as the daemon would."""
+    from scripts.posters import poster_specs, write_poster
+
+    spec = poster_specs(48, 33)[35]
+    path = tmp_path / write_poster(spec, tmp_path)["file"]
+    page = await (await client.get("/check")).text()
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    form = FormData()
+    form.add_field("csrf", token)
+    form.add_field("image", path.read_bytes(), filename=path.name, content_type="image/jpeg")
+    response = await client.post("/check?format=json", data=form)
+    assert response.status == 200, await response.text()
+    result = await response.json()
+    assert "ثأر المهندس" in (result["ocr_text"] or "").splitlines(), result["ocr_text"]
+    assert "ثأر المهندس" in {m["term"] for m in result["matches"] if m["source"] == "ocr"}
