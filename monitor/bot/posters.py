@@ -25,14 +25,16 @@ PosterReader = Callable[[bytes], Awaitable[OcrOutcome]]
 """Reads one image's bytes: OCR text, perceptual hash, or ``failed`` with the reason."""
 
 
-def thread_reader(config: Config) -> PosterReader:
-    """The OCR of ``tgmonitor ocr FILE``, off the event loop, one image at a time."""
+def thread_reader(config: Config, detector: Callable[[], Any]) -> PosterReader:
+    """The OCR of ``tgmonitor ocr FILE``, off the event loop, one image at a time, with the words
+    of the rules the desk's ``detector`` holds at that moment (a reload replaces it)."""
     from ocr import recognize_file  # why: the OCR engine (~0.8 s) loads only when a poster comes
 
-    settings = ocr_settings(config)
     gate = asyncio.Semaphore(1)
 
     async def read(data: bytes) -> OcrOutcome:
+        current = detector()
+        settings = ocr_settings(config, current.ruleset if current is not None else None)
         async with gate:
             return await asyncio.to_thread(recognize_file, data, settings)
 

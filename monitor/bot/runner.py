@@ -60,7 +60,7 @@ async def run_desk(
         archive,
         config.bot,
         detector=detector,
-        reader=reader or thread_reader(config),
+        reader=reader or thread_reader(config, detector),
         max_image_bytes=config.ocr.max_bytes,
     )
     await desk.attach(client)

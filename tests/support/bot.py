@@ -120,7 +120,7 @@ async def running_desk(tmp_path: Path, monkeypatch: Any, **bot: Any) -> AsyncIte
     )
     outbox = Outbox(archive, [sink], config.alerts)
     detector = build_detector(config)
-    plain = thread_reader(config)
+    plain = thread_reader(config, lambda: detector)
     desk = Desk(server, archive, outbox, sink, config)
 
     async def reader(data: bytes) -> OcrOutcome:
