@@ -115,6 +115,7 @@ class _Job:
     folder: Path | None = None
     closed: bool = False  # failed or finished: its remaining steps are dropped
     workers: set[int] = field(default_factory=set)  # pids that ran a step of it
+    words: tuple[str, ...] | None = None  # the channels' words its finish was sent (use_words)
 
 
 @dataclass
@@ -380,8 +381,13 @@ class OcrPool:
 
     def use_words(self, words: tuple[str, ...]) -> None:
         """The channels' words (``OcrSettings.known_words``) for every read finished from now on:
-        the daemon's rules reloaded. The workers keep their models; each finish is sent them."""
-        self.settings = replace(self.settings, known_words=tuple(words))
+        the daemon's rules reloaded. The workers keep their models; each finish is sent them.
+        Outcomes cached with other words are dropped: a poster shared again after the reload is
+        read with the new words, not served the old reading."""
+        words = tuple(words)
+        if words != self.settings.known_words:
+            self._cache.clear()
+        self.settings = replace(self.settings, known_words=words)
 
     async def fingerprint(self, path: Path | str) -> str | None:
         """The pHash of ``path`` (in a thread: tens of milliseconds), or None when it is no
@@ -480,6 +486,7 @@ class OcrPool:
                     for i, name in enumerate(names)
                 ],
             )
+            job.words = self.settings.known_words  # the words as of now (use_words)
             finished = await self._step(
                 job,
                 order + len(names),
@@ -488,7 +495,7 @@ class OcrPool:
                     "units": units,
                     "results": passes,
                     "second": [r["result"] for r in second],
-                    "known_words": list(self.settings.known_words),  # the words as of now (use_words)
+                    "known_words": list(job.words),
                 },
             )
         except _StepFailed as exc:
@@ -572,6 +579,8 @@ class OcrPool:
             if outcome.reason and "timed out" in outcome.reason:
                 self.stats["timeouts"] += 1
                 return  # a timeout may pass next time (another load, a longer timeout): do not cache
+        if job.words is not None and job.words != self.settings.known_words:
+            return  # finished with words a reload has since replaced: the next share reads it again
         if job.sha256 is not None and self._cache_size:
             self._cache[job.sha256] = outcome
             while len(self._cache) > self._cache_size:

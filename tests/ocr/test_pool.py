@@ -204,18 +204,21 @@ async def test_closing_fails_what_is_still_queued(posters, tmp_path):
 async def test_the_words_the_pool_is_given_finish_every_read_from_then_on(tmp_path):
     """The daemon's rules reloaded (``OcrPool.use_words``): the workers keep running, and the
     next read of seed 33's poster, whose planes lost a dot of ``ثأر المهندس`` and whose passes
-    never read it, is finished with the new words (``ocr.dots``)."""
+    never read it, is finished with the new words (``ocr.dots``), and not served from the cache of
+    outcomes read with the old ones."""
     from scripts.posters import poster_specs
     from scripts.posters import write_poster as write_synthetic
 
     spec = poster_specs(48, 33)[35]
     path = tmp_path / write_synthetic(spec, tmp_path)["file"]
-    async with OcrPool(OcrSettings(), workers=1, cache_size=0) as pool:
+    async with OcrPool(OcrSettings(), workers=1) as pool:
         before = await pool.recognize(path)
+        assert (await pool.recognize(path)) is before  # the same words: the cached outcome
         workers = [w.process.pid for w in pool._workers]
         pool.use_words(("ثأر", "المهندس"))
         after = await pool.recognize(path)
         assert [w.process.pid for w in pool._workers] == workers  # no worker started again
+        assert pool.stats["read"] == 2
     assert before.status == after.status == "done", (before.reason, after.reason)
     assert "تأر المهندس" in before.text.splitlines() and "ثأر المهندس" not in before.text.splitlines()
     assert "ثأر المهندس" in after.text.splitlines(), after.text
