@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from monitor.core.text import fold_digits, normalize
+from monitor.core.text import DIRECTION_MARKS, LATIN_OR_ARABIC_DIGIT, fold_digits, normalize
 from ocr.components import label_components
 from ocr.glyphs import component_label, template_fonts, warm_up
 from ocr.lines import otsu
@@ -40,7 +40,6 @@ from ocr.lines import otsu
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "DIGITISH",
     "EASTERN_DIGIT",
     "EASTERN_ONLY",
     "EASTERN_ONLY_SHAPE",
@@ -305,10 +304,7 @@ _UNITS = {"يوما": "day", "يوم": "day", "ايام": "day", "ساعه": "ho
 # "ley", "Lay"): accepted as the day unit, only next to a "remaining" word and a number read
 # as digits (:func:`_template` says why).
 _PUNCT = re.compile(r"[^\w]")
-_DIRECTION = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 _DAY_LOOKALIKE = re.compile(r"l[aeo][gy]s?|lacy|logs?")
-DIGITISH = re.compile(r"[0-9٠-٩۰-۹]")
-"""A digit of any of the three kinds a reading holds: Western, Eastern Arabic, Persian."""
 EASTERN_DIGIT = re.compile("[٠-٩۰-۹]")
 """An Eastern Arabic or Persian digit: in a reading by the script model, which writes them."""
 
@@ -402,7 +398,7 @@ def _template(words: list[str], hashtag: bool) -> str | None:
     units = [(i, _close(w, _UNITS)) for i, w in enumerate(words)]
     remain = [(i, r) for i, r in remain if r]
     units = [(i, _UNITS[u]) for i, u in units if u]
-    if remain and not units and any(DIGITISH.search(w) for w in words):
+    if remain and not units and any(LATIN_OR_ARABIC_DIGIT.search(w) for w in words):
         units = [(i, "day") for i, w in enumerate(words) if _DAY_LOOKALIKE.fullmatch(w)]
     remain_at = {i for i, _ in remain}
     unit_at = {i for i, _ in units}
@@ -443,7 +439,7 @@ def countdown_from_ink(readings: list[str], ink: np.ndarray) -> tuple[str, float
     if not heights:
         return None
     height = heights[(len(heights) - 1) * 9 // 10]  # alef and lam: as tall as the digits
-    read = read_digits(ink, height, tesseract_digits=any(DIGITISH.search(r) for r in readings))
+    read = read_digits(ink, height, tesseract_digits=any(LATIN_OR_ARABIC_DIGIT.search(r) for r in readings))
     return (template.format(n=read[0]), read[1]) if read is not None else None
 
 
@@ -487,7 +483,7 @@ def _vote(text: str) -> tuple[int, str, str | None, str] | None:
     # A vote needs one clean number: a whole word of digits, not "9ه" (٥ read as ه) nor "09"
     # (٥ read as 0: Arabic countdowns never write a leading zero), nor "²" (a digit to
     # str.isdigit, and no number to int).
-    spaced = _PUNCT.sub(" ", _DIRECTION.sub("", text).replace("_", " ")).split()
+    spaced = _PUNCT.sub(" ", DIRECTION_MARKS.sub("", text).replace("_", " ")).split()
     folded = fold_digits(" ".join(spaced)).split()  # digits fold one for one: the words stay aligned
     at = [i for i, word in enumerate(folded) if word.isascii() and word.isdigit()]
     if len(at) != 1 or folded[at[0]].startswith("0") or len(folded[at[0]]) > 3:

@@ -27,8 +27,7 @@ from typing import TypeVar
 
 from PIL import Image
 
-from monitor.core.text import normalize
-from ocr.digits import DIGITISH
+from monitor.core.text import LATIN_OR_ARABIC_DIGIT, normalize
 from ocr.evidence import Box
 from ocr.lines import place_words
 from ocr.pass_plan import DIGITS_PASS, ROWS_PARTS, ROWS_PASS, pass_timeout
@@ -234,7 +233,9 @@ def _rows_of_part(rows: list[_Row], areas: list[int], part: int) -> list[_Row]:
 
 
 def _countdown_like(line: Line) -> bool:
-    return bool(_COUNTDOWN_HINT.search(line.norm) or "#" in line.text or DIGITISH.search(line.text))
+    return bool(
+        _COUNTDOWN_HINT.search(line.norm) or "#" in line.text or LATIN_OR_ARABIC_DIGIT.search(line.text)
+    )
 
 
 def _stack_crops(crops: list[Image.Image]) -> Image.Image:
@@ -273,7 +274,7 @@ def _digits_pass(lines: list[Line], planes: dict[str, Image.Image], settings: Oc
         for words in found:
             text = " ".join(w.text for w in keep_words(words, settings.min_confidence))
             norm = normalize(text)
-            if DIGITISH.search(text) and (_COUNTDOWN_HINT.search(norm) or "#" in text):
+            if LATIN_OR_ARABIC_DIGIT.search(text) and (_COUNTDOWN_HINT.search(norm) or "#" in text):
                 out.append(text)
         return out
     chosen = [ln for ln in lines if _countdown_like(ln)]
@@ -303,6 +304,6 @@ def _digits_pass(lines: list[Line], planes: dict[str, Image.Image], settings: Oc
     for words in found:
         words = keep_words(words, settings.min_confidence)
         text = " ".join(w.text for w in words)
-        if DIGITISH.search(text) and len(normalize(text)) >= 2:
+        if LATIN_OR_ARABIC_DIGIT.search(text) and len(normalize(text)) >= 2:
             digit_lines.append(text)
     return digit_lines

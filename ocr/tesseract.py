@@ -37,6 +37,7 @@ from pathlib import Path
 from PIL import Image
 
 from monitor.core.errors import OcrError
+from monitor.core.text import DIRECTION_MARKS, LATIN_OR_ARABIC_NUMBER
 from ocr.disk_cache import cache_file, file_stamps, write_atomically
 from ocr.library import library_tsv, library_version, preload
 from ocr.pass_plan import pass_timeout
@@ -436,9 +437,7 @@ def _library_words(
 
 _ARABIC_LETTER = re.compile(r"[\u0600-\u06FF]")
 _HASHTAG_DASH = re.compile(r"(?<=\w)[-‐‑–—~](?=\w)")
-_DIGIT_RUN = re.compile(r"[0-9٠-٩۰-۹]+")
 _EASTERN_REVERSED = re.compile("(?<![٠-٩])٠[٠-٩]+(?![٠-٩])")
-_DIRECTION_MARKS = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 
 
 def clean_token(token: str) -> str:
@@ -448,9 +447,9 @@ def clean_token(token: str) -> str:
     returned in visual order (``اموي_٩٥_يقاب#``): reversed, with its digit runs left to right,
     and so is a run of Eastern digits on its own (``٠١`` for ``١٠``).
     """
-    token = _DIRECTION_MARKS.sub("", token)
+    token = DIRECTION_MARKS.sub("", token)
     if token.endswith("#") and not token.startswith("#") and _ARABIC_LETTER.search(token):
-        token = _DIGIT_RUN.sub(lambda m: m.group()[::-1], token[::-1])
+        token = LATIN_OR_ARABIC_NUMBER.sub(lambda m: m.group()[::-1], token[::-1])
     # A number never starts with ٠: "٠١" is ١٠ given back in visual order (left to right).
     token = _EASTERN_REVERSED.sub(lambda m: m.group()[::-1], token)
     if token.startswith("#"):

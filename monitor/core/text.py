@@ -45,7 +45,10 @@ Version 2: every Default_Ignorable code point is dropped (a word joiner inside a
 __all__ = [
     "ARABIC_DIACRITICS",
     "ARABIC_PROCLITICS",
+    "DIRECTION_MARKS",
     "INDEX_VERSION",
+    "LATIN_OR_ARABIC_DIGIT",
+    "LATIN_OR_ARABIC_NUMBER",
     "fold_digits",
     "index_text",
     "index_words",
@@ -705,6 +708,15 @@ def original_span(origins: Sequence[Origin], start: int, end: int) -> tuple[int,
 
 
 _DIGIT_FOLD = {0x0660 + i: str(i) for i in range(10)} | {0x06F0 + i: str(i) for i in range(10)}
+_DIGIT_CLASS = "[0-9\u0660-\u0669\u06f0-\u06f9]"
+LATIN_OR_ARABIC_DIGIT = re.compile(_DIGIT_CLASS)
+"""A digit of the three kinds channel text and OCR readings hold: Western, Eastern Arabic, Persian
+(``\\d`` would take every script's digits, which no reading of these posters writes)."""
+LATIN_OR_ARABIC_NUMBER = re.compile(_DIGIT_CLASS + "+")
+"""A run of those digits: a number as written, whatever its kind."""
+DIRECTION_MARKS = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+"""The marks that set text direction (LRM, RLM, ALM, embeddings, overrides, isolates): Tesseract
+writes them into Arabic readings, and they are not letters of the poster."""
 
 
 def fold_digits(text: str) -> str:

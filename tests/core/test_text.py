@@ -11,6 +11,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from monitor.core.text import (
+    DIRECTION_MARKS,
+    LATIN_OR_ARABIC_DIGIT,
+    LATIN_OR_ARABIC_NUMBER,
     fold_digits,
     index_text,
     normalize,
@@ -124,6 +127,15 @@ def test_empty_and_whitespace():
 
 def test_fold_digits_changes_only_digits():
     assert fold_digits("باقي ٥٩ يوماً ۱۲") == "باقي 59 يوماً 12"
+
+
+def test_the_three_kinds_of_digit_and_nothing_else():
+    """Western, Eastern Arabic and Persian digits are numbers; other scripts' digits (which
+    ``\\d`` takes), superscripts and letters that look like digits are not."""
+    assert LATIN_OR_ARABIC_NUMBER.findall("#باقي_٥٩_يوما 24 ساعة ۱۲") == ["٥٩", "24", "۱۲"]
+    for other in ("०", "১", "²", "٪", "o", "ه"):  # Devanagari and Bengali zero and one, ², %, o, heh
+        assert LATIN_OR_ARABIC_DIGIT.search(other) is None, other
+    assert DIRECTION_MARKS.sub("", "\u200fباقي\u200e ٥\u2067٩\u2069 \u061cيوما\u202b") == "باقي ٥٩ يوما"
 
 
 def test_words():
