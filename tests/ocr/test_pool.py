@@ -222,3 +222,26 @@ async def test_the_words_the_pool_is_given_finish_every_read_from_then_on(tmp_pa
     assert before.status == after.status == "done", (before.reason, after.reason)
     assert "تأر المهندس" in before.text.splitlines() and "ثأر المهندس" not in before.text.splitlines()
     assert "ثأر المهندس" in after.text.splitlines(), after.text
+
+
+class _ReloadDuringFinish(OcrPool):
+    """A real pool whose rules are reloaded while a finish is on its way to a worker: the moment
+    a daemon's SIGHUP can fall on, made certain instead of left to timing."""
+
+    async def _step(self, job, order, payload):  # type: ignore[no-untyped-def]
+        if payload.get("op") == "finish":
+            self.use_words(("ثأر", "المهندس"))
+        return await super()._step(job, order, payload)
+
+
+@pytest.mark.asyncio
+async def test_a_read_finished_with_words_a_reload_replaced_is_not_cached(tmp_path):
+    """A read whose finish went out with the old words keeps them (it is this request's answer),
+    but the pool does not serve it again: the next request for the poster is read with the new
+    words."""
+    path = write_poster(tmp_path, "eastern-countdown")
+    async with _ReloadDuringFinish(OcrSettings(), workers=1) as pool:
+        first = await pool.recognize(path)
+        second = await pool.recognize(path)
+    assert first.status == second.status == "done", (first.reason, second.reason)
+    assert pool.stats["read"] == 2 and pool.stats["shared"] == 0
