@@ -66,6 +66,7 @@ CONFIGS: dict[str, OcrSettings | None] = {
     "ours-noblue": OcrSettings(passes=tuple(name for name in DEFAULT_PASSES if name != "blue")),
     # the rows re-read cut from grey alone: every floor holds, two countdowns read wrong ("Stop 46")
     "ours-rowsgrey": OcrSettings(row_planes=("grey",)),
+    "ours-quick": OcrSettings(passes=tuple(name for name in DEFAULT_PASSES if name != "blue"), row_planes=("grey",)),
     "ours-6planes": OcrSettings(passes=SIX, row_pass=False),  # no gold and fill masks, no rows
     "ours-noglyph": OcrSettings(glyph_digits=False),
     "ours-noscript": OcrSettings(digits_pass=False),
