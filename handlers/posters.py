@@ -79,7 +79,7 @@ class PosterReader:
         await self.apply_ocr(sha256, outcome, detect=False)
         return outcome.status != "failed"
 
-    async def _reuse(self, path: Path) -> OcrOutcome | None:
+    async def _reuse(self, path: Path, read_since: str | None = None) -> OcrOutcome | None:
         """The reading of a poster already read that this image is a copy of (re-posted by another
         channel, recompressed or at another size), or None: read it.
 
@@ -92,7 +92,7 @@ class PosterReader:
         phash = await self.ocr_pool.fingerprint(path)
         if phash is None:
             return None
-        near = await self.archive.read_near(phash, self.ocr_pool.similar_distance)
+        near = await self.archive.read_near(phash, self.ocr_pool.similar_distance, read_since=read_since)
         if near is None:
             return None
         record, doubtful = near
@@ -193,6 +193,63 @@ class PosterReader:
         if detect:
             await self.detect_ready()
         return done, failed
+
+    async def read_again(
+        self,
+        read_before: str,
+        *,
+        limit: int | None = None,
+        batch: int = 64,
+        on_total: ProgressCallback | None = None,
+        on_done: ProgressCallback | None = None,
+    ) -> tuple[int, int, int]:
+        """Read again, with the OCR and the rules' words as they are now, every image and clip
+        read before ``read_before`` (an ISO time; at most ``limit``), then detect the posts whose
+        text changed: what an archive read by an older version holds (junk lines that every pass
+        kept, before ``ocr.evidence``) stops being searched and matched.
+
+        A copy of a poster takes only a reading made since ``read_before``. A read that fails
+        where an earlier one had succeeded keeps the earlier reading (nothing stored is lost) and
+        its old time, so a later run tries it again. Returns ``(read, failed, kept)``: ``kept``
+        counts the failures that kept an earlier reading.
+        """
+        if self.ocr_pool is None:
+            return 0, 0, 0
+        pool = self.ocr_pool
+        done = failed = kept = 0
+        if on_total is not None:
+            waiting = await self.archive.count_read_before(read_before)
+            on_total(waiting if limit is None else min(limit, waiting))
+        handled = 0
+        place: tuple[str, str] | None = None  # the last image handed out: each is read once a run
+
+        async def one(media: Any) -> None:
+            nonlocal done, failed, kept
+            async with self._slots if self._slots is not None else contextlib.nullcontext():
+                outcome = await self._reuse(media.path, read_before) or await pool.recognize(media.path)
+            if outcome.status == "failed" and media.ocr_status == "done":
+                failed, kept = failed + 1, kept + 1
+                log.warning(
+                    "ocr again sha256=%s failed (%s): its earlier reading is kept",
+                    media.sha256[:12],
+                    outcome.reason,
+                )
+            else:
+                await self.apply_ocr(media.sha256, outcome, detect=False)
+                done, failed = done + (outcome.status != "failed"), failed + (outcome.status == "failed")
+            if on_done is not None:
+                on_done(1)
+
+        while limit is None or handled < limit:
+            size = batch if limit is None else min(batch, limit - handled)
+            page = await self.archive.read_before(read_before, size, after=place)
+            if not page:
+                break
+            place = page[-1][1]
+            handled += len(page)
+            await asyncio.gather(*(one(media) for media, _ in page))
+        await self.detect_ready()
+        return done, failed, kept
 
     async def detect_ready(self, batch: int = 200, *, rounds: int | None = None) -> int:
         """Detect posts never detected whose images are all read (``rounds`` batches at most)."""

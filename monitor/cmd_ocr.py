@@ -16,10 +16,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from monitor.cli_context import AppContext, pass_app, run_async
+from monitor.cli_context import AppContext, parse_when, pass_app, run_async
 from monitor.core.errors import ConfigError, ImageError, MonitorError, OcrError
 from monitor.core.escape import for_terminal
 from monitor.core.store import Archive
+from monitor.core.times import iso, now_iso
 from monitor.health import HEARTBEAT_KEY, heartbeat_state
 
 
@@ -30,25 +31,53 @@ def _console(err: bool = False) -> Console:
 @click.command("ocr")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--pending", is_flag=True, help="Read every archived image still waiting for OCR.")
-@click.option("--limit", type=click.IntRange(min=1), help="With --pending: at most N images.")
+@click.option(
+    "--again",
+    is_flag=True,
+    help="Read again the archived images and clips already read (or failed), with the OCR as it is now.",
+)
+@click.option(
+    "--read-before",
+    "read_before_text",
+    metavar="DATE",
+    help="With --again: only those read before DATE (default: when the command starts); to resume a run.",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="With --pending or --again: at most N images.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @pass_app
 def ocr_command(
-    app: AppContext, files: tuple[Path, ...], pending: bool, limit: int | None, as_json: bool
+    app: AppContext,
+    files: tuple[Path, ...],
+    pending: bool,
+    again: bool,
+    read_before_text: str | None,
+    limit: int | None,
+    as_json: bool,
 ) -> None:
-    """Read posters and clips: the archive's pending ones (--pending), or the FILES given
-    (images, or videos read at their key frames, each line led by its time).
+    """Read posters and clips: the archive's pending ones (--pending), all it has read again
+    (--again), or the FILES given (images, or videos read at their key frames, each line led by
+    its time).
 
     --pending finishes what a crash or `import --no-ocr` left: each image is read once in the
     worker pool, its text stored and its posts run through detection (alerts are archived).
 
+    --again reads what an older version (or older rules) read, with the OCR as it is now: the
+    new text replaces the old in search, and the posts whose text changed run through detection
+    again (new alerts are archived, not sent; alerts raised before stay). A read that fails
+    keeps the earlier reading. A run cut short resumes with the --read-before it printed.
+
     Example: tgmonitor ocr --pending --limit 500
     """
-    if pending == bool(files):
-        raise click.UsageError("give --pending or one or more image or video FILES (not both)")
+    if (pending + again + bool(files)) != 1:
+        raise click.UsageError("give --pending, --again or one or more image or video FILES (one of them)")
+    if read_before_text is not None and not again:
+        raise click.UsageError("--read-before goes with --again")
     config = app.config()
     if files:
         _ocr_files(config, files, as_json)
+        return
+    if again:
+        _ocr_again(app, config, read_before_text, limit, as_json)
         return
 
     from monitor.app import open_app  # why: the pipeline's parts (~0.3 s) load only for --pending
@@ -81,6 +110,51 @@ def ocr_command(
         click.echo(json.dumps({"ocr_done": done, "ocr_failed": failed}))
     else:
         click.echo(f"posters read: {done}, failed: {failed}")
+
+
+def _ocr_again(
+    app: AppContext, config: Any, read_before_text: str | None, limit: int | None, as_json: bool
+) -> None:
+    """``ocr --again``: the archive's readings older than the cut-off, read again (see ``ocr_command``)."""
+    from monitor.app import open_app  # why: the pipeline's parts (~0.3 s) load only to read the archive
+
+    read_before = iso(parse_when(read_before_text)) if read_before_text is not None else now_iso()
+    db_path = app.existing_db()  # a mistyped --db must not create an archive
+    forced = dataclasses.replace(config, ocr=dataclasses.replace(config.ocr, enabled=True))
+    quiet = as_json or not sys.stderr.isatty()
+    if not as_json:
+        click.echo(
+            f"reading again what was read before {read_before} (to resume: --read-before {read_before})",
+            err=True,
+        )
+
+    async def go() -> tuple[int, int, int]:
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=_console(err=True),
+            disable=quiet,
+            transient=True,
+        )
+        with progress:
+            task = progress.add_task("reading again", total=None)
+            async with open_app(forced, db_path, app.media_dir(), ocr=True, deliver=False) as parts:
+                return await parts.pipeline.posters.read_again(
+                    read_before,
+                    on_total=lambda n: progress.update(task, total=n),
+                    on_done=lambda n: progress.advance(task, n),
+                    limit=limit,
+                )
+
+    done, failed, kept = run_async(go())
+    if as_json:
+        click.echo(
+            json.dumps({"read_before": read_before, "ocr_done": done, "ocr_failed": failed, "kept": kept})
+        )
+    else:
+        click.echo(f"read again: {done}, failed: {failed} ({kept} kept their earlier reading)")
 
 
 def _ocr_files(config: Any, files: tuple[Path, ...], as_json: bool) -> None:

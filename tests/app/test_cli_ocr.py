@@ -14,6 +14,7 @@ from PIL import Image
 from monitor.cli import main
 from monitor.core.models import Channel, MediaItem, Post
 from monitor.core.store import Archive
+from ocr.hashing import perceptual_hash
 from tests.support.ocr import image_bytes, write_poster
 
 
@@ -184,3 +185,108 @@ def test_ocr_pending_without_tesseract_is_one_sentence(tmp_path, no_user_config,
     assert result.exit_code != 0
     assert "apt-get install -y tesseract-ocr" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_again_reads_what_an_older_version_read_and_keeps_what_it_cannot_read(tmp_path, no_user_config):
+    """An archive an older version read (a junk line every pass kept, as before ``ocr.evidence``):
+    ``ocr --again`` replaces the reading with the OCR's as it is now, in the post and in search;
+    a poster whose read fails now keeps its earlier reading; a failed file is tried again; a run
+    with an earlier cut-off has nothing left to do, and reading again raises no alert twice."""
+    db, media = tmp_path / "archive.db", tmp_path / "media"
+    arabic = write_poster(tmp_path, "arabic-light").read_bytes()  # الانتقام قادم / #الرد_قادم
+    english = write_poster(tmp_path, "english-dark").read_bytes()  # HELL IS COMING / 72 HOURS LEFT
+    channel = Channel(id=1001, username="militia_news", title="Militia News")
+    when = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+    def photo(data: bytes, mime: str = "image/png") -> MediaItem:
+        return MediaItem(kind="photo", is_image=True, content=data, mime_type=mime, size=len(data))
+
+    # The Arabic poster re-posted smaller and recompressed, stored first: read again first, it
+    # must not copy its original's old reading.
+    image = Image.open(io.BytesIO(arabic)).convert("RGB")
+    repost = image_bytes(image.resize((image.width * 3 // 4, image.height * 3 // 4)), "JPEG", quality=60)
+    save_posts(
+        db,
+        media,
+        [Post(channel=channel, message_id=4, date=when, text="", media=[photo(repost, "image/jpeg")])],
+    )
+    save_posts(
+        db,
+        media,
+        [
+            Post(channel=channel, message_id=5, date=when, text="", media=[photo(arabic)]),
+            Post(channel=channel, message_id=6, date=when, text="", media=[photo(english)]),
+            Post(channel=channel, message_id=7, date=when, text="", media=[photo(b"junk", "image/jpeg")]),
+        ],
+    )
+
+    async def shas():
+        async with await Archive.open(db, media) as archive:
+            rows = await archive.fetchall(
+                "SELECT pm.post_id, p.message_id, pm.sha256 FROM post_media pm JOIN posts p ON p.id = pm.post_id"
+            )
+            return {row[1]: row[2] for row in rows}
+
+    sha = asyncio.run(shas())
+
+    async def as_an_older_version_left_it():
+        async with await Archive.open(db, media) as archive:
+            original = perceptual_hash(Image.open(io.BytesIO(arabic)))
+            await archive.set_ocr_result(sha[5], "done", text="الانتقام قادم\nied BLAZER", phash=original)
+            await archive.set_ocr_result(sha[4], "done", text="الانتقام قادم\nied BLAZER", copied_from=sha[5])
+            await archive.set_ocr_result(sha[6], "done", text="HELL IS COMING\nied BLAZER")
+            await archive.set_ocr_result(sha[7], "failed", reason="an older reason")
+            (await archive.media(sha[6])).path.write_bytes(b"no longer a picture")  # its read will fail
+
+    asyncio.run(as_an_older_version_left_it())
+    runner = CliRunner()
+    result = runner.invoke(main, ["--db", str(db), "search", "BLAZER", "--json"])
+    assert len(json.loads(result.output)) == 3
+
+    args = ["--db", str(db), "ocr", "--again", "--read-before", "2100-01-01", "--json"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary == {"read_before": "2100-01-01T00:00:00+00:00", "ocr_done": 2, "ocr_failed": 2, "kept": 1}
+
+    async def after():
+        async with await Archive.open(db, media) as archive:
+            rows = await archive.fetchall("SELECT sha256, ocr_status, ocr_reason FROM media")
+            alerts = await archive.fetchall("SELECT count(*) FROM alerts")
+            return (
+                await archive.post(1001, 4),
+                await archive.post(1001, 5),
+                await archive.post(1001, 6),
+                {r[0]: (r[1], r[2]) for r in rows},
+                alerts[0][0],
+            )
+
+    repost_post, arabic_post, english_post, status, alerts = asyncio.run(after())
+    assert "الانتقام قادم" in arabic_post.ocr_text and "BLAZER" not in arabic_post.ocr_text
+    assert "الانتقام قادم" in repost_post.ocr_text and "BLAZER" not in repost_post.ocr_text
+    assert english_post.ocr_text == "HELL IS COMING\nied BLAZER"  # its read failed: the earlier one stays
+    assert status[sha[6]] == ("done", None)
+    assert status[sha[7]][0] == "failed" and status[sha[7]][1] != "an older reason"
+    hits = json.loads(runner.invoke(main, ["--db", str(db), "search", "BLAZER", "--json"]).output)
+    assert [hit["message_id"] for hit in hits] == [6]
+    assert alerts >= 1  # الانتقام قادم on the poster alerts (archived, not sent)
+
+    result = runner.invoke(main, ["--db", str(db), "ocr", "--again", "--read-before", "2000-01-01", "--json"])
+    assert json.loads(result.output.strip().splitlines()[-1])["ocr_done"] == 0
+
+    result = runner.invoke(main, args)  # everything read again once more: the same verdicts
+    assert json.loads(result.output.strip().splitlines()[-1])["ocr_done"] == 2
+    assert asyncio.run(after())[4] == alerts
+
+
+def test_again_takes_no_files_and_read_before_needs_it(tmp_path, no_user_config):
+    save_posts(tmp_path / "a.db", tmp_path / "media", [])
+    runner = CliRunner()
+    result = runner.invoke(main, ["--db", str(tmp_path / "a.db"), "ocr", "--again", "--pending"])
+    assert result.exit_code == 2 and "one of them" in result.output
+    result = runner.invoke(main, ["--db", str(tmp_path / "a.db"), "ocr", "--pending", "--read-before", "7d"])
+    assert result.exit_code == 2 and "--read-before goes with --again" in result.output
+    result = runner.invoke(main, ["--db", str(tmp_path / "a.db"), "ocr", "--again", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1])["ocr_done"] == 0

@@ -402,6 +402,48 @@ async def test_a_missing_file_found_later_fills_the_gap(archive, tmp_path):
 
 
 @pytest.mark.asyncio
+async def test_what_was_read_before_a_time_is_listed_once_page_by_page(archive):
+    """``ocr --again``'s list: read (done or failed) before the cut-off or at no known time,
+    oldest stored first, each once across pages; pending and skipped images are not read again,
+    and one read since the cut-off is done. A copy of a poster finds only readings since then."""
+    shas = []
+    for n in range(7):
+        item = MediaItem(kind="photo", is_image=True, content=f"poster {n}".encode(), mime_type="image/png")
+        shas.append((await archive.save_post(post(n + 1, media=[item]))).new_media[0])
+    await archive.set_ocr_result(shas[0], "done", text="باقي ٥٩ يوما", phash="00ff00ff00ff00ff")
+    await archive.set_ocr_result(shas[1], "failed", reason="not an image")
+    await archive.set_ocr_result(shas[2], "done", text="")
+    await archive.set_ocr_result(shas[3], "skipped", reason="clip over video_max_bytes")
+    await archive.set_ocr_result(shas[5], "done", text="الرد قادم")
+    await archive.set_ocr_result(shas[6], "done", text="#الانتقام_قادم")
+    async with archive.transaction() as tx:  # as an old version left them: read long ago, or no time kept
+        await tx.execute(
+            "UPDATE media SET ocr_at = '2021-01-01T00:00:00+00:00' WHERE sha256 IN (?, ?, ?)", shas[:3]
+        )
+        await tx.execute("UPDATE media SET ocr_at = NULL WHERE sha256 = ?", (shas[5],))
+    cutoff = "2022-01-01T00:00:00+00:00"  # shas[6] was read after it (now)
+
+    listed, place = [], None
+    for _ in range(10):  # pages of two: three are enough, a fourth is empty
+        page = await archive.read_before(cutoff, 2, after=place)
+        if not page:
+            break
+        listed += [media.sha256 for media, _ in page]
+        place = page[-1][1]
+    assert len(listed) == len(set(listed))  # each once, though every page asks again
+    assert sorted(listed) == sorted([shas[0], shas[1], shas[2], shas[5]])  # not pending 4, skipped 3, nor 6
+    assert await archive.count_read_before(cutoff) == 4
+    early = await archive.read_before("2020-01-01T00:00:00+00:00")
+    assert [media.sha256 for media, _ in early] == [shas[5]]  # before every known time: no time kept
+
+    assert (await archive.read_near("00ff00ff00ff00ff", 0))[0].sha256 == shas[0]
+    assert await archive.read_near("00ff00ff00ff00ff", 0, read_since=cutoff) is None
+    await archive.set_ocr_result(shas[0], "done", text="باقي ٥٩ يوما", phash="00ff00ff00ff00ff")
+    assert (await archive.read_near("00ff00ff00ff00ff", 0, read_since=cutoff))[0].sha256 == shas[0]
+    assert shas[0] not in [media.sha256 for media, _ in await archive.read_before(cutoff)]
+
+
+@pytest.mark.asyncio
 async def test_ocr_text_is_indexed_for_every_post_that_carries_the_image(archive):
     image = MediaItem(kind="photo", is_image=True, content=b"poster-bytes", mime_type="image/jpeg")
     a = await archive.save_post(post(1, "ملصق جديد", media=[image]))

@@ -181,9 +181,37 @@ class MediaMixin(StoreBase):
         )
         return [media_record(r, self.media_dir) for r in rows]
 
-    async def read_near(self, phash: str, distance: int) -> tuple[MediaRecord, str | None] | None:
+    async def read_before(
+        self, cutoff: str, limit: int = 100, after: tuple[str, str] | None = None
+    ) -> list[tuple[MediaRecord, tuple[str, str]]]:
+        """Images and clips already read (done or failed) whose reading is older than ``cutoff``
+        (an ISO time as :func:`now_iso` writes it), or has no time: what ``ocr --again`` reads
+        with the OCR as it is now, oldest stored first, each with its place in that order (give
+        the last one as ``after`` for the next page). Each one read again gets a later time and
+        leaves the list, so a run cut short resumes with the same ``cutoff``."""
+        since = " AND (created_at, sha256) > (?, ?)" if after is not None else ""
+        rows = await self.fetchall(
+            f"SELECT {MEDIA_COLUMNS}, created_at FROM media WHERE ocr_status IN ('done', 'failed') "
+            f"AND (ocr_at IS NULL OR ocr_at < ?){since} ORDER BY created_at, sha256 LIMIT ?",
+            (cutoff, *(after or ()), limit),
+        )
+        return [(media_record(r, self.media_dir), (r[-1], r[0])) for r in rows]
+
+    async def count_read_before(self, cutoff: str) -> int:
+        """How many images and clips :meth:`read_before` has to give."""
+        rows = await self.fetchall(
+            "SELECT count(*) FROM media WHERE ocr_status IN ('done', 'failed') AND (ocr_at IS NULL OR ocr_at < ?)",
+            (cutoff,),
+        )
+        return int(rows[0][0])
+
+    async def read_near(
+        self, phash: str, distance: int, *, read_since: str | None = None
+    ) -> tuple[MediaRecord, str | None] | None:
         """The nearest image already read (status ``done``, read itself rather than copied) whose
         pHash is within ``distance`` bits of ``phash``, with its doubtful lines, or None.
+        ``read_since``: only a reading made at that time or later (``ocr --again`` copies no
+        reading it has not made again itself).
 
         A scan of the read images' hashes: popcount of 64-bit XORs in SQL is not portable
         across SQLite builds, and a Python loop over a hundred thousand hex strings takes tens
@@ -191,6 +219,8 @@ class MediaMixin(StoreBase):
         """
         rows = await self.fetchall(
             "SELECT sha256, phash FROM media WHERE phash IS NOT NULL AND ocr_status = 'done' AND ocr_from IS NULL"
+            + (" AND ocr_at >= ?" if read_since is not None else ""),
+            (read_since,) if read_since is not None else (),
         )
         found = nearest(phash, ((r[0], r[1]) for r in rows), distance)
         if not found:
