@@ -1,4 +1,5 @@
-"""Commands of the OCR area: ``ocr`` (pending images, or files), ``similar`` and ``doctor``."""
+"""Commands of the OCR area: ``ocr`` (pending images, the archive read again, or files), ``similar``
+and ``doctor``."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import json
 import os
 import stat
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -22,6 +24,8 @@ from monitor.core.escape import for_terminal
 from monitor.core.store import Archive
 from monitor.core.times import iso, now_iso
 from monitor.health import HEARTBEAT_KEY, heartbeat_state
+
+T = TypeVar("T")
 
 
 def _console(err: bool = False) -> Console:
@@ -80,32 +84,15 @@ def ocr_command(
         _ocr_again(app, config, read_before_text, limit, as_json)
         return
 
-    from monitor.app import open_app  # why: the pipeline's parts (~0.3 s) load only for --pending
-
-    db_path = app.existing_db()  # a mistyped --db must not create an archive
-    forced = dataclasses.replace(config, ocr=dataclasses.replace(config.ocr, enabled=True))
-    quiet = as_json or not sys.stderr.isatty()
-
-    async def go() -> tuple[int, int]:
-        progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=_console(err=True),
-            disable=quiet,
-            transient=True,
-        )
-        with progress:
-            task = progress.add_task("reading posters", total=None)
-            async with open_app(forced, db_path, app.media_dir(), ocr=True, deliver=False) as parts:
-                return await parts.pipeline.posters.read_pending(
-                    on_total=lambda n: progress.update(task, total=n),
-                    on_done=lambda n: progress.advance(task, n),
-                    limit=limit,
-                )
-
-    done, failed = run_async(go())
+    done, failed = _with_the_pipeline(
+        app,
+        config,
+        "reading posters",
+        quiet=as_json,
+        read=lambda posters, on_total, on_done: posters.read_pending(
+            on_total=on_total, on_done=on_done, limit=limit
+        ),
+    )
     if as_json:
         click.echo(json.dumps({"ocr_done": done, "ocr_failed": failed}))
     else:
@@ -116,45 +103,65 @@ def _ocr_again(
     app: AppContext, config: Any, read_before_text: str | None, limit: int | None, as_json: bool
 ) -> None:
     """``ocr --again``: the archive's readings older than the cut-off, read again (see ``ocr_command``)."""
-    from monitor.app import open_app  # why: the pipeline's parts (~0.3 s) load only to read the archive
-
     read_before = iso(parse_when(read_before_text)) if read_before_text is not None else now_iso()
-    db_path = app.existing_db()  # a mistyped --db must not create an archive
-    forced = dataclasses.replace(config, ocr=dataclasses.replace(config.ocr, enabled=True))
-    quiet = as_json or not sys.stderr.isatty()
     if not as_json:
         click.echo(
             f"reading again what was read before {read_before} (to resume: --read-before {read_before})",
             err=True,
         )
-
-    async def go() -> tuple[int, int, int]:
-        progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=_console(err=True),
-            disable=quiet,
-            transient=True,
-        )
-        with progress:
-            task = progress.add_task("reading again", total=None)
-            async with open_app(forced, db_path, app.media_dir(), ocr=True, deliver=False) as parts:
-                return await parts.pipeline.posters.read_again(
-                    read_before,
-                    on_total=lambda n: progress.update(task, total=n),
-                    on_done=lambda n: progress.advance(task, n),
-                    limit=limit,
-                )
-
-    done, failed, kept = run_async(go())
+    done, failed, kept = _with_the_pipeline(
+        app,
+        config,
+        "reading again",
+        quiet=as_json,
+        read=lambda posters, on_total, on_done: posters.read_again(
+            read_before, on_total=on_total, on_done=on_done, limit=limit
+        ),
+    )
     if as_json:
         click.echo(
             json.dumps({"read_before": read_before, "ocr_done": done, "ocr_failed": failed, "kept": kept})
         )
     else:
         click.echo(f"read again: {done}, failed: {failed} ({kept} kept their earlier reading)")
+
+
+def _with_the_pipeline(
+    app: AppContext,
+    config: Any,
+    description: str,
+    *,
+    quiet: bool,
+    read: Callable[[Any, Any, Any], Awaitable[T]],
+) -> T:
+    """``read(poster_reader, on_total, on_done)`` run on the archive's pipeline, behind a progress
+    bar on a terminal: OCR on even where the config turns it off (the command asks to read), and
+    alerts archived, not sent."""
+    from monitor.app import open_app  # why: the pipeline's parts (~0.3 s) load only to read the archive
+
+    db_path = app.existing_db()  # a mistyped --db must not create an archive
+    forced = dataclasses.replace(config, ocr=dataclasses.replace(config.ocr, enabled=True))
+
+    async def go() -> T:
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=_console(err=True),
+            disable=quiet or not sys.stderr.isatty(),
+            transient=True,
+        )
+        with progress:
+            task = progress.add_task(description, total=None)
+            async with open_app(forced, db_path, app.media_dir(), ocr=True, deliver=False) as parts:
+                return await read(
+                    parts.pipeline.posters,
+                    lambda n: progress.update(task, total=n),
+                    lambda n: progress.advance(task, n),
+                )
+
+    return run_async(go())
 
 
 def _ocr_files(config: Any, files: tuple[Path, ...], as_json: bool) -> None:
