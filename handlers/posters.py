@@ -24,7 +24,7 @@ from typing import Any
 
 from monitor.core.models import OcrOutcome
 from monitor.core.ports import OcrReaderPort
-from monitor.core.store import Archive
+from monitor.core.store import Archive, MediaRecord
 
 log = logging.getLogger(__name__)
 
@@ -208,10 +208,10 @@ class PosterReader:
         text changed: what an archive read by an older version holds (junk lines that every pass
         kept, before ``ocr.evidence``) stops being searched and matched.
 
-        A copy of a poster takes only a reading made since ``read_before``. A read that fails
-        where an earlier one had succeeded keeps the earlier reading (nothing stored is lost) and
-        its old time, so a later run tries it again. Returns ``(read, failed, kept)``: ``kept``
-        counts the failures that kept an earlier reading.
+        A copy of a poster takes only a reading made since ``read_before``. Where an earlier read
+        had succeeded, a read that fails (or a clip now skipped) keeps the earlier reading
+        (nothing stored is lost) and its old time, so a later run tries it again. Returns
+        ``(read, failed, kept)``: ``kept`` counts the images that kept an earlier reading.
         """
         if self.ocr_pool is None:
             return 0, 0, 0
@@ -223,20 +223,22 @@ class PosterReader:
         handled = 0
         place: tuple[str, str] | None = None  # the last image handed out: each is read once a run
 
-        async def one(media: Any) -> None:
+        async def one(media: MediaRecord) -> None:
             nonlocal done, failed, kept
             async with self._slots if self._slots is not None else contextlib.nullcontext():
                 outcome = await self._reuse(media.path, read_before) or await pool.recognize(media.path)
-            if outcome.status == "failed" and media.ocr_status == "done":
-                failed, kept = failed + 1, kept + 1
+            if outcome.status != "done" and media.ocr_status == "done":
+                # failed, or a clip skipped now ([ocr] video_max_bytes lowered): not read, not lost
+                failed, kept = failed + (outcome.status == "failed"), kept + 1
                 log.warning(
-                    "ocr again sha256=%s failed (%s): its earlier reading is kept",
+                    "ocr again sha256=%s %s (%s): its earlier reading is kept",
                     media.sha256[:12],
+                    outcome.status,
                     outcome.reason,
                 )
             else:
                 await self.apply_ocr(media.sha256, outcome, detect=False)
-                done, failed = done + (outcome.status != "failed"), failed + (outcome.status == "failed")
+                done, failed = done + (outcome.status == "done"), failed + (outcome.status == "failed")
             if on_done is not None:
                 on_done(1)
 

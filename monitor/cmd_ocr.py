@@ -123,7 +123,7 @@ def _ocr_again(
             json.dumps({"read_before": read_before, "ocr_done": done, "ocr_failed": failed, "kept": kept})
         )
     else:
-        click.echo(f"read again: {done}, failed: {failed} ({kept} kept their earlier reading)")
+        click.echo(f"read again: {done}, failed: {failed}; {kept} kept their earlier reading")
 
 
 def _with_the_pipeline(

@@ -280,6 +280,39 @@ def test_again_reads_what_an_older_version_read_and_keeps_what_it_cannot_read(tm
     assert asyncio.run(after())[4] == alerts
 
 
+def test_a_clip_not_read_now_keeps_what_an_older_version_read(tmp_path, no_user_config):
+    """Videos turned off since (``[ocr] video_max_bytes = 0``): the clip is skipped, not read
+    again, and its earlier reading (its lines and their times) stays in the post."""
+    db, media = tmp_path / "archive.db", tmp_path / "media"
+    clip = MediaItem(kind="video", content=b"an mp4 an older version read", mime_type="video/mp4")
+    channel = Channel(id=1001, username="militia_news", title="Militia News")
+    when = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    save_posts(db, media, [Post(channel=channel, message_id=9, date=when, text="", media=[clip])])
+    earlier = "[video 0:17] باقي ٥٩ يوما"
+
+    async def read_by_an_older_version():
+        async with await Archive.open(db, media) as archive:
+            (row,) = await archive.fetchall("SELECT sha256 FROM media")
+            await archive.set_ocr_result(row[0], "done", text=earlier)
+
+    asyncio.run(read_by_an_older_version())
+    config = tmp_path / "config.toml"
+    config.write_text("[ocr]\nvideo_max_bytes = 0\n", encoding="utf-8")
+    args = ["--db", str(db), "--config", str(config), "ocr", "--again", "--read-before", "2100-01-01"]
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert (summary["ocr_done"], summary["ocr_failed"], summary["kept"]) == (0, 0, 1)
+
+    async def post_text():
+        async with await Archive.open(db, media) as archive:
+            return (await archive.post(1001, 9)).ocr_text
+
+    assert asyncio.run(post_text()) == earlier
+    result = CliRunner().invoke(main, args)
+    assert "read again: 0, failed: 0; 1 kept their earlier reading" in result.output
+
+
 def test_again_takes_no_files_and_read_before_needs_it(tmp_path, no_user_config):
     save_posts(tmp_path / "a.db", tmp_path / "media", [])
     runner = CliRunner()

@@ -157,6 +157,10 @@ async def refresh_post_ocr(tx: Tx, post_ids: set[int]) -> None:
         await tx.execute(FTS_INSERT, (post_id, *fts_row(row[0], ocr_text)))
 
 
+_READ_BEFORE = "ocr_status IN ('done', 'failed') AND (ocr_at IS NULL OR ocr_at < ?)"
+"""Read (or failed) before a cut-off, or at no known time: ``ocr --again``'s images and clips."""
+
+
 class MediaMixin(StoreBase):
     """The ``media`` table and the OCR results of its images."""
 
@@ -191,8 +195,8 @@ class MediaMixin(StoreBase):
         leaves the list, so a run cut short resumes with the same ``cutoff``."""
         since = " AND (created_at, sha256) > (?, ?)" if after is not None else ""
         rows = await self.fetchall(
-            f"SELECT {MEDIA_COLUMNS}, created_at FROM media WHERE ocr_status IN ('done', 'failed') "
-            f"AND (ocr_at IS NULL OR ocr_at < ?){since} ORDER BY created_at, sha256 LIMIT ?",
+            f"SELECT {MEDIA_COLUMNS}, created_at FROM media WHERE {_READ_BEFORE}{since} "
+            "ORDER BY created_at, sha256 LIMIT ?",
             (cutoff, *(after or ()), limit),
         )
         return [(media_record(r, self.media_dir), (r[-1], r[0])) for r in rows]
@@ -200,7 +204,7 @@ class MediaMixin(StoreBase):
     async def count_read_before(self, cutoff: str) -> int:
         """How many images and clips :meth:`read_before` has to give."""
         rows = await self.fetchall(
-            "SELECT count(*) FROM media WHERE ocr_status IN ('done', 'failed') AND (ocr_at IS NULL OR ocr_at < ?)",
+            f"SELECT count(*) FROM media WHERE {_READ_BEFORE}",
             (cutoff,),
         )
         return int(rows[0][0])
