@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -88,8 +90,15 @@ async def test_broken_stickers_fail_with_the_renderers_reason(tmp_path):
     real = write_sticker(tmp_path / "real.tgs", THREAT_STICKER).read_bytes()
     assert "truncated" in await reason("cut.tgs", real[: len(real) // 2])
     assert "neither gzip nor JSON" in await reason("photo.tgs", b"\xff\xd8\xff\xe0 a JPEG")
-    slow = await reason("real.tgs", real, VideoSettings(timeout=0.01))  # the child is killed
-    assert slow == "the Lottie renderer took longer than 0.01s ([ocr] video_timeout)"
+    # A sticker whose bytes never come: the drawing child waits on it until it is killed at the
+    # deadline (a real sticker under a tiny timeout was drawn within the 0.1 s floor of the wait
+    # on a quick machine, and the test failed for it)
+    os.mkfifo(tmp_path / "never.tgs")
+    started = time.monotonic()
+    with pytest.raises(VideoFailed) as stuck:
+        await lottie_key_frames(tmp_path / "never.tgs", tmp_path / "never.frames", VideoSettings(timeout=0.5))
+    assert stuck.value.reason == "the Lottie renderer took longer than 0.5s ([ocr] video_timeout)"
+    assert time.monotonic() - started < 30
 
 
 @pytest.mark.asyncio
