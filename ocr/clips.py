@@ -32,7 +32,7 @@ from monitor.core.models import OcrOutcome, file_size
 from ocr.engine import recognize_file
 from ocr.first_passes import FirstPasses
 from ocr.settings import OcrSettings
-from ocr.video import VideoFailed, VideoSettings, key_frames, merge_readings, video_text
+from ocr.video import NoPicture, VideoFailed, VideoSettings, key_frames, merge_readings, video_text
 
 __all__ = [
     "LOTTIE_SUFFIXES",
@@ -113,6 +113,8 @@ class ClipReader:
                     frames = await lottie_key_frames(path, folder, self.settings)
                 else:
                     frames = await key_frames(path, folder, self.settings)
+            except NoPicture as exc:
+                return OcrOutcome("skipped", reason=exc.reason)
             except VideoFailed as exc:
                 log.warning("video %s not read: %s", path.name, exc.reason)
                 return OcrOutcome("failed", reason=exc.reason)

@@ -46,7 +46,9 @@ from monitor.core.models import VIDEO_LINE_PREFIX
 from monitor.core.text import normalize
 
 __all__ = [
+    "NO_PICTURE",
     "KeyFrame",
+    "NoPicture",
     "VideoFailed",
     "VideoSettings",
     "choose_frames",
@@ -98,6 +100,14 @@ class VideoFailed(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class NoPicture(VideoFailed):
+    """The file holds no picture to read (a clip of sound alone): nothing is wrong with it, and
+    reading it again would find nothing either, so it is recorded as skipped, not failed."""
+
+
+NO_PICTURE = "the clip has no picture (sound only): nothing to read"
 
 
 # --- FFmpeg ------------------------------------------------------------------------------------
@@ -258,6 +268,8 @@ async def key_frames(path: Path, folder: Path, settings: VideoSettings) -> list[
         deadline,
         settings.timeout,
     )
+    if code != 0 and "matches no streams" in err:  # ``-map 0:v:0``: the file has no video stream
+        raise NoPicture(NO_PICTURE)
     if code != 0:
         raise VideoFailed(f"ffmpeg: {ffmpeg_reason(err, path)}")
     if "partial file" in err:  # the container says the data stops early: a truncated download

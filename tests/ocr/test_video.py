@@ -16,6 +16,7 @@ from monitor.core.errors import OcrError
 from ocr import OcrPool, load_image, video
 from ocr.clips import ClipReader, MediaReader, is_clip_file
 from ocr.video import (
+    NO_PICTURE,
     VideoFailed,
     VideoSettings,
     choose_frames,
@@ -25,7 +26,15 @@ from ocr.video import (
     parse_scene_scores,
     video_text,
 )
-from tests.support.clips import THREAT_CARD, Scene, make_clip, textless_clip, threat_clip, transparent_sticker
+from tests.support.clips import (
+    THREAT_CARD,
+    Scene,
+    make_clip,
+    sound_only_clip,
+    textless_clip,
+    threat_clip,
+    transparent_sticker,
+)
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 
@@ -38,7 +47,8 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     truncated.write_bytes(threat.read_bytes()[: threat.stat().st_size // 2])
     not_video = folder / "notes.mp4"
     not_video.write_text("باقي ٥٩ يوما: this is a text file, not a video\n", encoding="utf-8")
-    return {"threat": threat, "truncated": truncated, "not_video": not_video}
+    sound = sound_only_clip(folder / "sound.mp4")
+    return {"threat": threat, "truncated": truncated, "not_video": not_video, "sound": sound}
 
 
 # --- key frames -------------------------------------------------------------------------------
@@ -185,6 +195,9 @@ async def test_outcomes_that_need_no_ocr(clips, tmp_path):
         assert outcome.reason.startswith(("the video is truncated", "ffmpeg:"))
     off = await ClipReader(OcrPool(), VideoSettings(max_bytes=0)).recognize(clips["threat"])
     assert off.status == "skipped" and "video_max_bytes = 0" in off.reason
+    # sound alone: nothing wrong with the file and nothing to read, now or later (not "failed")
+    sound = await MediaReader(OcrPool()).recognize(clips["sound"])
+    assert (sound.status, sound.reason) == ("skipped", NO_PICTURE)
 
 
 # --- read through the real OCR pool -----------------------------------------------------------

@@ -96,6 +96,17 @@ def textless_clip(path: Path, seconds: float = 10) -> Path:
     return make_clip(path, [Scene(seconds / 2, seed=5), Scene(seconds / 2, seed=6)])
 
 
+def sound_only_clip(path: Path, seconds: float = 1) -> Path:
+    """An MP4 with a tone and no video stream: a clip with no picture to read."""
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-v", "error", "-y", "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+         "-c:a", "aac", str(path)],
+        check=True,
+        timeout=60,
+    )  # fmt: skip
+    return path
+
+
 def transparent_sticker(path: Path, text: str = "HELL IS COMING") -> Path:
     """A 3 s VP9 WebM video sticker with an alpha channel: black text on a transparent field, as
     Telegram's video stickers are (the text is only visible once the alpha is kept)."""
