@@ -74,7 +74,7 @@ async def test_a_stickers_key_frames_are_drawn_with_its_transparency(tmp_path):
 async def test_broken_stickers_fail_with_the_renderers_reason(tmp_path):
     settings = VideoSettings()
 
-    async def reason(name: str, data: bytes, settings: VideoSettings = settings) -> str:
+    async def reason(name: str, data: bytes) -> str:
         path = tmp_path / name
         path.write_bytes(data)
         with pytest.raises(VideoFailed) as failed:
