@@ -187,7 +187,8 @@ def _ocr_files(config: Any, files: tuple[Path, ...], as_json: bool) -> None:
                 )
                 click.echo(for_terminal(outcome.text or "(no text found)"))
             else:
-                click.echo(for_terminal(f"== {path}: failed: {outcome.reason}"))
+                # failed (a bad file) or skipped (a clip over the cap, sound alone): said as it is
+                click.echo(for_terminal(f"== {path}: {outcome.status}: {outcome.reason}"))
     if as_json:
         click.echo(json.dumps(results, ensure_ascii=False, indent=2))
 

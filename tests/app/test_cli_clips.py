@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli import main
-from tests.support.clips import THREAT_CARD, threat_clip
+from ocr.video import NO_PICTURE
+from tests.support.clips import THREAT_CARD, sound_only_clip, threat_clip
 
 pytestmark = [
     pytest.mark.slow,
@@ -44,3 +45,13 @@ def test_check_of_a_clip_alerts_on_its_end_card(clip, no_user_config, tmp_path):
     assert any(m["source"] == "ocr" for m in data["matches"]), data["matches"]
     bad = CliRunner().invoke(main, ["check", "--image", str(truncated)])
     assert bad.exit_code == 2 and "cut.mp4" in bad.output and "Traceback" not in bad.output
+
+
+def test_ocr_says_which_files_failed_and_which_were_skipped(tmp_path, no_user_config):
+    sound = sound_only_clip(tmp_path / "tone.mp4")  # nothing wrong with it: no picture to read
+    broken = tmp_path / "cut.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n")  # a PNG signature and nothing after it
+    result = CliRunner().invoke(main, ["ocr", str(sound), str(broken)])
+    assert result.exit_code == 0, result.output
+    assert f"== {sound}: skipped: {NO_PICTURE}" in result.output
+    assert f"== {broken}: failed: " in result.output
