@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import shutil
 from datetime import UTC, datetime
 
 import pytest
@@ -15,6 +16,8 @@ from monitor.cli import main
 from monitor.core.models import Channel, MediaItem, Post
 from monitor.core.store import Archive
 from ocr.hashing import perceptual_hash
+from ocr.video import NO_PICTURE
+from tests.support.clips import sound_only_clip
 from tests.support.ocr import image_bytes, write_poster
 
 
@@ -311,6 +314,37 @@ def test_a_clip_not_read_now_keeps_what_an_older_version_read(tmp_path, no_user_
     assert asyncio.run(post_text()) == earlier
     result = CliRunner().invoke(main, args)
     assert "read again: 0, failed: 0; 1 kept their earlier reading" in result.output
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+def test_again_records_a_clip_of_sound_alone_as_skipped_not_failed(tmp_path, no_user_config):
+    """An older version recorded an MP4 without a picture as failed, with FFmpeg's advice on its
+    options; read again, it is skipped with the sentence, and not listed to be read again."""
+    db, media = tmp_path / "archive.db", tmp_path / "media"
+    sound = sound_only_clip(tmp_path / "tone.mp4").read_bytes()
+    clip = MediaItem(kind="video", content=sound, mime_type="video/mp4", size=len(sound))
+    channel = Channel(id=1001, username="militia_news", title="Militia News")
+    when = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    save_posts(db, media, [Post(channel=channel, message_id=9, date=when, text="", media=[clip])])
+    older = "ffmpeg: Stream map '0:v:0' matches no streams.; To ignore this, add a trailing '?' to the map."
+
+    async def status(record: str | None = None) -> tuple[str, str]:
+        async with await Archive.open(db, media) as archive:
+            (row,) = await archive.fetchall("SELECT sha256 FROM media")
+            if record is not None:
+                await archive.set_ocr_result(row[0], "failed", reason=record)
+            found = await archive.fetchone("SELECT ocr_status, ocr_reason FROM media")
+            return found[0], found[1]
+
+    assert asyncio.run(status(older)) == ("failed", older)
+    args = ["--db", str(db), "ocr", "--again", "--read-before", "2100-01-01", "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert (summary["ocr_done"], summary["ocr_failed"], summary["kept"]) == (0, 0, 0)
+    assert asyncio.run(status()) == ("skipped", NO_PICTURE)
+    again = json.loads(CliRunner().invoke(main, args).output.strip().splitlines()[-1])
+    assert again["ocr_done"] == again["ocr_failed"] == 0  # skipped: nothing left to read again
 
 
 def test_again_takes_no_files_and_read_before_needs_it(tmp_path, no_user_config):
