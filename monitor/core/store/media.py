@@ -203,11 +203,8 @@ class MediaMixin(StoreBase):
 
     async def count_read_before(self, cutoff: str) -> int:
         """How many images and clips :meth:`read_before` has to give."""
-        rows = await self.fetchall(
-            f"SELECT count(*) FROM media WHERE {_READ_BEFORE}",
-            (cutoff,),
-        )
-        return int(rows[0][0])
+        row = await self.fetchone(f"SELECT count(*) FROM media WHERE {_READ_BEFORE}", (cutoff,))
+        return int(row[0]) if row is not None else 0
 
     async def read_near(
         self, phash: str, distance: int, *, read_since: str | None = None
