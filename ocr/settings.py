@@ -9,10 +9,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["DEFAULT_PASSES", "NOISE_VARIABLE", "TESSERACT_NOISE_HEIGHT", "OcrSettings"]
+__all__ = ["DEFAULT_PASSES", "NOISE_VARIABLE", "READING_PASSES", "TESSERACT_NOISE_HEIGHT", "OcrSettings"]
 
 DEFAULT_PASSES = ("grey", "red", "green", "blue", "white", "black", "gold", "white-fill", "black-fill")
 """Image planes read by Tesseract, chosen by measurement (see ``ocr.planes`` and ``bench/README.md``)."""
+
+READING_PASSES: dict[str, dict[str, tuple[str, ...]]] = {
+    "thorough": {},
+    # The nearest set to plain Tesseract's speed that holds every quality floor of issue 18: no
+    # blue plane (its flames' countdown ``#65_days_left`` read by it alone) and the rows re-read
+    # from the grey plane alone (two fire and dark posters' countdowns). bench/README.md, stops 51, 53
+    "quick": {"passes": tuple(name for name in DEFAULT_PASSES if name != "blue"), "row_planes": ("grey",)},
+}
+"""The passes of each ``[ocr] reading`` (``monitor.core.config.READINGS``): what it changes from
+the defaults."""
 
 NOISE_VARIABLE = "textord_max_noise_size"
 """Tesseract's parameter for the height (pixels) under which its page layout takes a blob for noise."""
@@ -65,8 +75,10 @@ class OcrSettings:
 
     @classmethod
     def from_config(cls, config: Any, **overrides: Any) -> OcrSettings:
-        """Settings from ``monitor.core.config.OcrConfig`` (languages, timeout, limits)."""
-        values = {
+        """Settings from ``monitor.core.config.OcrConfig`` (languages, timeout, limits, and the
+        passes of its ``reading``)."""
+        values: dict[str, Any] = dict(READING_PASSES[getattr(config, "reading", "thorough")])
+        values |= {
             name: getattr(config, name)
             for name in (
                 "languages",

@@ -134,10 +134,17 @@ class OcrConfig:
     # the OCR workers: the models load once per worker, the same readings as the command) or
     # "command" (a `tesseract` run per batch of passes; bench/README.md, OCR speed).
     tesseract: str = "library"
+    # How much of a poster is read (issue 18): "thorough" (every plane and mask, the rows re-read
+    # from three planes) or "quick" (no blue plane, the rows re-read from the grey plane alone: a
+    # sixth less time, every quality floor of the issue held, a few flag and fire posters' words
+    # and countdowns fewer; bench/README.md, "Stop 53").
+    reading: str = "thorough"
 
 
 TESSERACT_MODES = ("command", "library")
 """The values of ``[ocr] tesseract``."""
+READINGS = ("quick", "thorough")
+"""The values of ``[ocr] reading`` (their passes: ``ocr.settings.READING_PASSES``)."""
 
 
 @dataclass
@@ -428,6 +435,10 @@ def _check_values(config: Config, where: str) -> None:
     if config.ocr.tesseract not in TESSERACT_MODES:
         raise ConfigError(
             f"{where}: 'ocr.tesseract' must be one of {', '.join(TESSERACT_MODES)}, got {config.ocr.tesseract!r}"
+        )
+    if config.ocr.reading not in READINGS:
+        raise ConfigError(
+            f"{where}: 'ocr.reading' must be one of {', '.join(READINGS)}, got {config.ocr.reading!r}"
         )
     _check_numbers(config, where)
     # every key ending in _env names the environment variable of a secret

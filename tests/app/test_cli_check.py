@@ -197,6 +197,51 @@ def test_poster_read_by_the_library_when_the_config_says_so(no_user_config, tmp_
     assert "ocr.tesseract" in result.output and "command, library" in result.output
 
 
+@pytest.mark.slow
+def test_a_quick_reading_when_the_config_says_so(no_user_config, tmp_path: Path, monkeypatch) -> None:
+    """``[ocr] reading = "quick"`` reaches the reader: the poster's planes are read without the
+    blue one that the thorough reading reads, its rows are cut from the grey plane alone, and its
+    threat still alerts; a reading that does not exist is one sentence naming the key."""
+    import ocr.engine
+    from monitor.core.config import load_config
+    from ocr import OcrSettings
+    from ocr.engine import recognize_file
+    from tests.support.ocr import write_poster
+
+    poster = write_poster(tmp_path, "arabic-light")  # "الانتقام قادم" / "#الرد_قادم"
+    config = tmp_path / "config.toml"
+    read: list[str] = []  # the planes Tesseract was given, by name
+    read_planes = ocr.engine.read_planes
+
+    def noted(planes, settings):
+        read.extend(name for name, _ in planes)
+        return read_planes(planes, settings)
+
+    monkeypatch.setattr(ocr.engine, "read_planes", noted)
+    planes_of = {}
+    for reading in ("thorough", "quick"):
+        config.write_text(f'[ocr]\nreading = "{reading}"\n', encoding="utf-8")
+        settings = OcrSettings.from_config(load_config(config).ocr)
+        read.clear()
+        outcome = recognize_file(poster, settings)
+        assert outcome.ok and "الانتقام" in outcome.text, (reading, outcome)
+        planes_of[reading] = (set(read), settings.row_planes)
+    (thorough, thorough_rows), (quick, quick_rows) = planes_of["thorough"], planes_of["quick"]
+    assert "blue" in thorough and "blue" not in quick
+    assert thorough - quick == {"blue"}  # every other plane and stack is read alike
+    assert (thorough_rows, quick_rows) == (("white-fill", "black-fill", "grey"), ("grey",))
+
+    result = run("--config", str(config), "--image", str(poster), "--json")  # quick, as last written
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert "الانتقام" in (data["ocr_text"] or "")
+    assert any(m["source"] == "ocr" for m in data["matches"])
+    config.write_text('[ocr]\nreading = "fast"\n', encoding="utf-8")
+    result = run("--config", str(config), "--image", str(poster))
+    assert result.exit_code == 2
+    assert "ocr.reading" in result.output and "quick, thorough" in result.output
+
+
 _ENTRY = """
 import atexit, sys
 atexit.register(lambda: print("teardown ran", file=sys.stderr))

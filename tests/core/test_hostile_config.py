@@ -225,6 +225,7 @@ def test_every_numeric_key_has_a_range(table, key, kind, value):
         ("[ocr]\npass_timeout = 0.001\n", "ocr.pass_timeout", "CPU seconds"),
         ("[ocr]\nqueue_size = 0\n", "ocr.queue_size", "between 1 and"),
         ('[ocr]\ntesseract = "tesserocr"\n', "ocr.tesseract", "one of command, library"),
+        ('[ocr]\nreading = "fast"\n', "ocr.reading", "one of quick, thorough"),
         ("[alerts]\nretry_max_seconds = 0\n", "alerts.retry_max_seconds", "between 1 and"),
         ("[alerts]\ncampaign_window_hours = -1\n", "alerts.campaign_window_hours", "hours"),
         ("[archive]\nimport_workers = -2\n", "archive.import_workers", "between 0 and 64"),
