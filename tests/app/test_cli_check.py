@@ -203,6 +203,7 @@ def test_a_quick_reading_when_the_config_says_so(no_user_config, tmp_path: Path,
     blue one that the thorough reading reads, its rows are cut from the grey plane alone, and its
     threat still alerts; a reading that does not exist is one sentence naming the key."""
     import ocr.engine
+    import ocr.passes
     from monitor.core.config import load_config
     from ocr import OcrSettings
     from ocr.engine import recognize_file
@@ -217,19 +218,29 @@ def test_a_quick_reading_when_the_config_says_so(no_user_config, tmp_path: Path,
         read.extend(name for name, _ in planes)
         return read_planes(planes, settings)
 
+    rows_cut_from: set[str] = set()  # the planes the rows re-read cut its rows from
+    rows_of_part = ocr.passes._rows_of_part
+
+    def rows_noted(rows, areas, part):
+        chosen = rows_of_part(rows, areas, part)
+        rows_cut_from.update(name for _, cuts in chosen for name, _, _ in cuts)
+        return chosen
+
     monkeypatch.setattr(ocr.engine, "read_planes", noted)
+    monkeypatch.setattr(ocr.passes, "_rows_of_part", rows_noted)
     planes_of = {}
     for reading in ("thorough", "quick"):
         config.write_text(f'[ocr]\nreading = "{reading}"\n', encoding="utf-8")
         settings = OcrSettings.from_config(load_config(config).ocr)
         read.clear()
+        rows_cut_from.clear()
         outcome = recognize_file(poster, settings)
         assert outcome.ok and "الانتقام" in outcome.text, (reading, outcome)
-        planes_of[reading] = (set(read), settings.row_planes)
+        planes_of[reading] = (set(read), set(rows_cut_from))
     (thorough, thorough_rows), (quick, quick_rows) = planes_of["thorough"], planes_of["quick"]
     assert "blue" in thorough and "blue" not in quick
     assert thorough - quick == {"blue"}  # every other plane and stack is read alike
-    assert (thorough_rows, quick_rows) == (("white-fill", "black-fill", "grey"), ("grey",))
+    assert (thorough_rows, quick_rows) == ({"white-fill", "black-fill", "grey"}, {"grey"})
 
     result = run("--config", str(config), "--image", str(poster), "--json")  # quick, as last written
     assert result.exit_code == 0, result.output
