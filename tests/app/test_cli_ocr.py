@@ -134,6 +134,7 @@ def test_doctor_reports_tesseract_and_languages(tmp_path, no_user_config, monkey
     assert checks["tesserocr"]["level"] == "ok"
     assert checks["tesseract"]["detail"].split()[0] in checks["tesserocr"]["detail"]
     assert "ara+eng" in checks["languages"]["detail"]
+    assert checks["reading"]["detail"].startswith("thorough: ")  # the default
     assert checks["api hash"]["level"] == "ok"
     assert "0123456789abcdef-secret" not in result.output  # presence only, never the value
     # the clip readers: Debian's ffmpeg with libvpx, and rlottie drawing a sticker in its child
@@ -144,6 +145,17 @@ def test_doctor_reports_tesseract_and_languages(tmp_path, no_user_config, monkey
         "check": "stickers",
         "detail": "rlottie draws animated stickers (.tgs)",
     }
+
+
+def test_doctor_names_the_configured_reading(tmp_path, no_user_config):
+    config = tmp_path / "config.toml"
+    config.write_text('[ocr]\nreading = "quick"\n', encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["--config", str(config), "--db", str(tmp_path / "a.db"), "doctor", "--json"]
+    )
+    checks = {c["check"]: c for c in json.loads(result.output)["checks"]}
+    assert checks["reading"]["level"] == "ok"
+    assert checks["reading"]["detail"].startswith("quick: no blue plane")
 
 
 def test_doctor_without_tesseract_gives_the_install_command(tmp_path, no_user_config, monkeypatch):
