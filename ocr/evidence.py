@@ -84,7 +84,6 @@ AGREED_SUPPORT = 3  # passes that must read a word no dictionary holds for it to
 SURE_LENGTH = 4  # a known word this long read by one pass alone is kept when it was sure of it
 SURE_CONFIDENCE = 80.0  # Tesseract's confidence (0-100) that counts as sure on a plane
 CLEAN_CONFIDENCE = 60.0  # ... and on a clean line crop
-PLANE_PASSES = frozenset({"grey", "red", "green", "blue", "white", "black"})  # ``ocr.planes``
 _SUPPORT_CAP = 6  # beyond this many passes a word is not surer (the colour planes read alike)
 
 
@@ -223,11 +222,17 @@ def _listed(word: str, lexicon: Lexicon) -> bool:
 
 
 def family(reader: str) -> str:
-    """The kind of pass a reader is: the colour planes of one image are one voice (they read the
-    same specks as the same digits), the clean line crops another, each second pass its own."""
-    if reader in PLANE_PASSES:
-        return "planes"
-    return reader.split(":", 1)[0]
+    """The kind of pass a reader is. The colour planes of one image and every mask cut from them
+    (white, black, gold, the filled masks) are one voice: they read the same specks as the same
+    digits, and a filled mask is its mask but for the holes it fills, so what a texture makes of
+    the two (``ong`` on a plate of buns, read by the black mask and its filled copy) is one
+    reading twice. The clean line crops are another voice, each second pass its own.
+    bench/README.md, stop 53"""
+    if reader.startswith(CLEAN_PREFIX):
+        return CLEAN_PREFIX.rstrip(":")
+    if reader in (ROWS_PASS, DIGITS_PASS):
+        return reader
+    return "planes"
 
 
 def _number_agreed(word: str, support: Support, lettered: bool) -> bool:

@@ -226,6 +226,26 @@ def test_numbers_carry_a_line_only_when_two_kinds_of_pass_read_them(lexicon):
     assert specks.kept == []
 
 
+def test_a_mask_and_its_filled_copy_are_one_voice(lexicon):
+    # a plate of buns: the black mask and its filled copy (the same pixels but for the holes it
+    # fills) both make "ong" and "بيد" of the same texture, unsure: one reading twice, not two
+    for word in ("ong", "بيد"):
+        assert lexicon.knows(normalize(word)), word
+        for mask in ("black", "white", "gold"):
+            twice = judge(
+                [(mask, word, 40.0), (f"{mask}-fill" if mask != "gold" else "red", word, 38.0)], lexicon
+            )
+            assert twice.kept == [], (mask, word)
+        # a clean line crop is another kind of pass: the same two readings then agree
+        crop = "lines:eng" if word.isascii() else "lines:ara"
+        agreed = judge([("black", word, 40.0), (crop, word, 38.0)], lexicon)
+        assert [ln.text for ln in agreed.kept] == [word]
+        # and one kind of pass read surely enough still counts twice (the colour planes of a
+        # real word: stop 21)
+        sure = judge([("black", word, 55.0), ("black-fill", word, 52.0)], lexicon)
+        assert [ln.text for ln in sure.kept] == [word]
+
+
 def test_lone_digits_carry_no_line_but_beside_letters_or_as_a_number_they_do(lexicon):
     # specks of grain read as digits here and there, by a plane and a clean crop, surely: the
     # image-wide support says two kinds of pass read each, yet no digit of them is on the image
