@@ -148,14 +148,18 @@ def test_doctor_reports_tesseract_and_languages(tmp_path, no_user_config, monkey
 
 
 def test_doctor_names_the_configured_reading(tmp_path, no_user_config):
+    from monitor.core.config import READINGS
+    from ocr.settings import READING_PASSES
+
+    assert set(READINGS) == set(READING_PASSES)  # every reading the config takes has its passes
     config = tmp_path / "config.toml"
-    config.write_text('[ocr]\nreading = "quick"\n', encoding="utf-8")
-    result = CliRunner().invoke(
-        main, ["--config", str(config), "--db", str(tmp_path / "a.db"), "doctor", "--json"]
-    )
-    checks = {c["check"]: c for c in json.loads(result.output)["checks"]}
-    assert checks["reading"]["level"] == "ok"
-    assert checks["reading"]["detail"].startswith("quick: no blue plane")
+    for reading in READINGS:  # and doctor says each
+        config.write_text(f'[ocr]\nreading = "{reading}"\n', encoding="utf-8")
+        args = ["--config", str(config), "--db", str(tmp_path / "a.db"), "doctor", "--json"]
+        checks = {c["check"]: c for c in json.loads(CliRunner().invoke(main, args).output)["checks"]}
+        assert checks["reading"]["level"] == "ok"
+        assert checks["reading"]["detail"].startswith(f"{reading}: "), reading
+    assert checks["reading"]["detail"].startswith("thorough: every plane")
 
 
 def test_doctor_without_tesseract_gives_the_install_command(tmp_path, no_user_config, monkeypatch):
