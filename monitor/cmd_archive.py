@@ -79,6 +79,11 @@ def notes_of(summary: ExportSummary, *, listed: int = 5) -> list[str]:
     return lines
 
 
+_SEARCH_WIDE_COLUMNS = 120
+"""Terminal width from which ``search`` gives the link a column of its own (date 16, a channel
+about 20, a link 34, the borders 13: the post keeps 40 beside them)."""
+
+
 def _console(err: bool = False) -> Console:
     return Console(stderr=err, highlight=False, soft_wrap=False)
 
@@ -312,18 +317,24 @@ def search_command(
         click.echo(for_terminal(f"no posts match {text!r}"), err=True)
         return
     # Channel text goes to rich only as Text (never markup), through for_terminal.
+    console = _console()
+    # The link has a column of its own where the post keeps a fair width beside it; on a narrower
+    # terminal (80 columns: the post was squeezed to 8) it goes under the post, unbroken.
+    wide = console.width >= _SEARCH_WIDE_COLUMNS
+    posts = "post" if len(hits) == 1 else "posts"
     table = Table(
         show_lines=True,
         title=Text(
             for_terminal(
-                f"{len(hits)} posts for {text!r} ({'newest first' if sort == 'date' else 'best first'})"
+                f"{len(hits)} {posts} for {text!r} ({'newest first' if sort == 'date' else 'best first'})"
             )
         ),
     )
     table.add_column("date (UTC)", no_wrap=True)
     table.add_column("channel")
     table.add_column("post", ratio=1)
-    table.add_column("link", no_wrap=True, style="cyan")
+    if wide:
+        table.add_column("link", no_wrap=True, style="cyan")
     for hit in hits:
         shown, spans = terminal_spans(hit.snippet, hit.highlights)
         snippet = Text(shown)
@@ -335,13 +346,14 @@ def search_command(
             or hit.post.channel_title
             or str(hit.post.channel_id)
         )
-        table.add_row(
-            hit.post.date.strftime("%Y-%m-%d %H:%M"),
-            Text(for_terminal(channel_name, newlines=False)),
-            Text.assemble(snippet, (flag, "red")),
-            Text(for_terminal(hit.post.url or "(no link: not a channel)", newlines=False)),
-        )
-    _console().print(table)
+        link = Text(for_terminal(hit.post.url or "(no link: not a channel)", newlines=False), style="cyan")
+        post = Text.assemble(snippet, (flag, "red"))
+        row = [hit.post.date.strftime("%Y-%m-%d %H:%M"), Text(for_terminal(channel_name, newlines=False))]
+        if wide:
+            table.add_row(*row, post, link)
+        else:
+            table.add_row(*row, Text.assemble(post, "\n", link))
+    console.print(table)
 
 
 @click.command("stats")

@@ -293,6 +293,20 @@ def test_search_table_shows_snippet_and_link(env, shared_db):
     assert "2021-11-03 12:00" in result.stdout
 
 
+def test_search_table_keeps_the_post_readable_on_a_narrow_terminal(env, shared_db, monkeypatch):
+    # 80 columns: the link goes under the post, whole, and the post keeps most of the width
+    # (beside a link column of its own it was squeezed to a few letters a line)
+    monkeypatch.setenv("COLUMNS", "80")
+    narrow = run("--db", shared_db, "search", "امريكا").stdout
+    lines = narrow.splitlines()
+    assert "1 post for 'امريكا'" in narrow and "link" not in lines[2]  # one post, no link column
+    assert "https://t.me/sabereen_test/5" in narrow
+    assert any("America will pay أمريكا" in line for line in lines), narrow
+    monkeypatch.setenv("COLUMNS", "140")  # a wide one gives the link its column
+    wide = run("--db", shared_db, "search", "امريكا").stdout
+    assert "link" in wide.splitlines()[2] and "https://t.me/sabereen_test/5" in wide
+
+
 def test_search_without_hits(env, shared_db):
     db = shared_db
     assert json.loads(run("--db", db, "search", "غير_موجود", "--json").stdout) == []
