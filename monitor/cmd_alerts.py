@@ -7,7 +7,7 @@ import getpass
 from typing import Any
 
 import click
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
@@ -92,7 +92,9 @@ def _table(rows: list[dict[str, Any]]) -> Table:
     table.add_column("severity", no_wrap=True)
     table.add_column("channel")
     table.add_column("what", ratio=1)
-    table.add_column("delivered", no_wrap=True)
+    # a sink's label can be a long path (``jsonl:/var/lib/...``): folded in a column of its own
+    # width, it no longer squeezes the others to nothing
+    table.add_column("delivered", max_width=24, overflow="fold")
     for row in rows:
         kind = row.get("kind")
         if kind == "campaign":
@@ -102,8 +104,11 @@ def _table(rows: list[dict[str, Any]]) -> Table:
         else:
             name = str(row.get("channel_title") or row.get("channel") or row.get("channel_id"))
             who = Text(for_terminal(name, newlines=False))
-        if row.get("url"):
-            who.append("\n" + for_terminal(str(row["url"]), newlines=False), style="cyan")
+        channel: Text | Group = who
+        if row.get("url"):  # whole: a link too long for the column folds, never cut to "…"
+            channel = Group(
+                who, Text(for_terminal(str(row["url"]), newlines=False), style="cyan", overflow="fold")
+            )
         what = Text()
         terms = terms_summary(row.get("matches") or [], 4)
         if terms:
@@ -136,7 +141,7 @@ def _table(rows: list[dict[str, Any]]) -> Table:
             str(row["alert_id"]),
             str(row.get("created_at") or "")[:16].replace("T", " "),
             Text(sev + ("" if kind == "post" else f"\n{kind}"), style=_SEVERITY_STYLE.get(sev, "")),
-            who,
+            channel,
             what,
             status if status.plain.strip() else Text("-"),
         )

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -346,13 +346,15 @@ def search_command(
             or hit.post.channel_title
             or str(hit.post.channel_id)
         )
-        link = Text(for_terminal(hit.post.url or "(no link: not a channel)", newlines=False), style="cyan")
+        # a link too long for its cell folds onto the next line, whole, never cut to "…"
+        url = for_terminal(hit.post.url or "(no link: not a channel)", newlines=False)
+        link = Text(url, style="cyan", overflow="fold")
         post = Text.assemble(snippet, (flag, "red"))
         row = [hit.post.date.strftime("%Y-%m-%d %H:%M"), Text(for_terminal(channel_name, newlines=False))]
         if wide:
             table.add_row(*row, post, link)
         else:
-            table.add_row(*row, Text.assemble(post, "\n", link))
+            table.add_row(*row, Group(post, link))
     console.print(table)
 
 

@@ -71,6 +71,19 @@ def test_list_filter_json_and_ack(tmp_path, no_user_config):
     assert "Traceback" not in result.output
 
 
+def test_links_stay_whole_on_a_narrow_terminal(tmp_path, no_user_config):
+    # 80 columns give the channel column a dozen letters: the link folds onto the next lines,
+    # every character of it there, instead of being cut to "https://t.m…"
+    db = build(tmp_path)
+    result = CliRunner().invoke(main, ["--db", db, "alerts"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    rows = [line.split("│") for line in result.output.splitlines() if line.startswith("│")]
+    channel_column = "".join(cells[4].strip() for cells in rows if len(cells) > 5)
+    for url in ("https://t.me/sabereen/1", "https://t.me/kaf_news/2"):
+        assert url in channel_column, result.output
+    assert "https://t.m…" not in result.output
+
+
 def test_help_has_examples():
     runner = CliRunner()
     for args in (["alerts", "--help"], ["alerts", "ack", "--help"]):
