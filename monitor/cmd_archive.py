@@ -399,8 +399,8 @@ def stats_command(app: AppContext, as_json: bool) -> None:
             "account",
             "delay",
         )
-        for column in columns:
-            table.add_column(column)
+        for column in columns:  # folded, not cut: a handle or a date cut to "@sada…" says nothing
+            table.add_column(column, overflow="fold")
         for row in data["per_channel"]:
             name = ("@" + row["username"]) if row["username"] else (row["title"] or str(row["channel_id"]))
             status = row["status"] + (f" ({row['status_reason']})" if row["status_reason"] else "")

@@ -307,6 +307,16 @@ def test_search_table_keeps_the_post_readable_on_a_narrow_terminal(env, shared_d
     assert "link" in wide.splitlines()[2] and "https://t.me/sabereen_test/5" in wide
 
 
+def test_stats_keeps_each_channel_whole_on_a_narrow_terminal(env, shared_db, monkeypatch):
+    # nine columns in 80: the handle and the last post's date fold onto the next lines, whole,
+    # instead of being cut to "@sabe…" and "2021-1…"
+    monkeypatch.setenv("COLUMNS", "80")
+    out = run("--db", shared_db, "stats").stdout
+    body = out[out.rindex("channels") :]  # the per-channel table, after the counts
+    rows = [line.split("│") for line in body.splitlines() if line.startswith("│")]
+    assert "@sabereen_test" in "".join(cells[1].strip() for cells in rows) and "…" not in body, out
+
+
 def test_search_without_hits(env, shared_db):
     db = shared_db
     assert json.loads(run("--db", db, "search", "غير_موجود", "--json").stdout) == []
