@@ -186,15 +186,21 @@ def test_poster_read_by_the_library_when_the_config_says_so(no_user_config, tmp_
     config = tmp_path / "config.toml"
     config.write_text('[ocr]\ntesseract = "library"\n', encoding="utf-8")
     assert OcrSettings.from_config(load_config(config).ocr).tesseract == "library"
+    _alerts_then_refuses(config, poster, 'tesseract = "tesserocr"', "ocr.tesseract", "command, library")
+
+
+def _alerts_then_refuses(config: Path, poster: Path, nonsense: str, key: str, allowed: str) -> None:
+    """``check --image`` with ``config`` reads the poster's threat and alerts on it; with the
+    ``[ocr]`` line ``nonsense`` written instead, it exits 2 with one sentence naming ``key``."""
     result = run("--config", str(config), "--image", str(poster), "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert "الانتقام" in (data["ocr_text"] or "")
     assert any(m["source"] == "ocr" for m in data["matches"])
-    config.write_text('[ocr]\ntesseract = "tesserocr"\n', encoding="utf-8")
+    config.write_text(f"[ocr]\n{nonsense}\n", encoding="utf-8")
     result = run("--config", str(config), "--image", str(poster))
     assert result.exit_code == 2
-    assert "ocr.tesseract" in result.output and "command, library" in result.output
+    assert key in result.output and allowed in result.output
 
 
 @pytest.mark.slow
@@ -242,15 +248,8 @@ def test_a_quick_reading_when_the_config_says_so(no_user_config, tmp_path: Path,
     assert thorough - quick == {"blue"}  # every other plane and stack is read alike
     assert (thorough_rows, quick_rows) == ({"white-fill", "black-fill", "grey"}, {"grey"})
 
-    result = run("--config", str(config), "--image", str(poster), "--json")  # quick, as last written
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
-    assert "الانتقام" in (data["ocr_text"] or "")
-    assert any(m["source"] == "ocr" for m in data["matches"])
-    config.write_text('[ocr]\nreading = "fast"\n', encoding="utf-8")
-    result = run("--config", str(config), "--image", str(poster))
-    assert result.exit_code == 2
-    assert "ocr.reading" in result.output and "quick, thorough" in result.output
+    # the quick reading, as last written
+    _alerts_then_refuses(config, poster, 'reading = "fast"', "ocr.reading", "quick, thorough")
 
 
 _ENTRY = """
