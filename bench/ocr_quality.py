@@ -34,13 +34,13 @@ from pathlib import Path
 from alerts.rules import load_rules
 from monitor.core.text import normalize, words
 from ocr.engine import recognize_file
-from ocr.settings import DEFAULT_PASSES, READING_PASSES, OcrSettings
+from ocr.settings import READING_PASSES, OcrSettings
 from scripts.posters import KEYWORDS
 
 PLANES = ("grey", "red", "green", "blue")
 SIX = (*PLANES, "white", "black")
 PLAIN_EXTRAS = {"row_pass": False, "digits_pass": False, "glyph_digits": False}
-NO_BLUE = tuple(name for name in DEFAULT_PASSES if name != "blue")
+NO_BLUE = READING_PASSES["quick"]["passes"]  # every plane but blue: the quick reading's planes
 
 
 def as_shipped(settings: OcrSettings) -> OcrSettings:
