@@ -33,7 +33,7 @@ from ocr.hashing import perceptual_hash, sha256_bytes
 from ocr.images import LoadedImage, load_image
 from ocr.lexicon import lexicon_for, spellings_for
 from ocr.pass_plan import WAYS, second_passes
-from ocr.passes import plane_batches, read_planes, read_second
+from ocr.passes import nothing_to_reread, plane_batches, read_planes, read_second
 from ocr.planes import DOUBLED_PREFIX, LINES_PREFIX, frame_planes, is_pass, line_planes, twin_planes
 from ocr.readings import PassResult, ReadResult, Word
 from ocr.settings import OcrSettings
@@ -115,7 +115,8 @@ def read_passes(
         first = planes[0] if planes else {}
         # what the second passes read from: the first frame at its own size
         needed = [PassResult(0, name, _reading(started, 0, name)) for name in first if (0, name) in started]
-        second = [pool.submit(read_second, name, needed, first, settings) for name in second_passes(settings)]
+        rereads = [] if nothing_to_reread(needed, first, settings) else second_passes(settings)
+        second = [pool.submit(read_second, name, needed, first, settings) for name in rereads]
         started |= _start_passes(threads, _split(once, first=False), settings)
         started |= _start_passes(threads, _split(stacks, first=False), settings)
         started |= _twins_of(started, twins)

@@ -10,6 +10,8 @@
   more as a block (psm 6): a line that psm 11 read in pieces among flames is read whole once it
   stands alone. The rows go in two
   stacks (``rows:0``, ``rows:1``), each a run of its own, so that two cores read them together.
+  Where the plane passes found nothing worth keeping (:func:`nothing_to_reread`), no second pass
+  runs: their rows are the junk of a texture.
 * ``digits``: Debian's ``ara`` model cannot emit ٢-٩ at all (``٤٨`` comes back as ``AE`` or
   ``/5``), so countdown-like lines are re-read with the Arabic script model
   (``tesseract-ocr-script-arab``, ``-l Arabic``); the glyph reader (``ocr.digits``) does the rest.
@@ -35,9 +37,10 @@ from ocr.planes import DOUBLED_PREFIX, LINES_PREFIX, image_planes, layout_of
 from ocr.readings import Line, PassResult, Word, keep_words, same_row
 from ocr.settings import OcrSettings
 from ocr.tesseract import read_plane_images, tesseract_words
-from ocr.voting import merge_passes
+from ocr.voting import finish, merge_passes
 
 __all__ = [
+    "nothing_to_reread",
     "plane_batches",
     "read_plane",
     "read_planes",
@@ -100,6 +103,30 @@ def read_planes(
         if i not in found:
             found[i] = read_plane(plane, settings, name)
     return [found[i] for i in range(len(planes))]
+
+
+def nothing_to_reread(
+    results: list[PassResult], first_planes: Mapping[str, object], settings: OcrSettings
+) -> bool:
+    """Whether the second passes can be left out: the evidence step keeps no line of what the
+    first frame's passes read at its own size (``results``: the plane passes; ``first_planes``:
+    the names of the first frame's planes, or the planes), and the image is not small.
+
+    The rows pass re-reads the rows those passes found, and the digits pass their countdown-like
+    lines; where none of their lines is kept, those rows are the junk of a texture. On the stored
+    passes of the real images, the drawn pictures without text, real photos without text and
+    poster seeds 0-39, no second pass then added a word of any image's text but junk (``الله``
+    off a drawn cat, ``haw, ure`` off a drawn landscape), and a sharp photo without text was
+    read in 0.87 s instead of 1.20, a process each (``bench/README.md``, OCR, stop 54). A small image is read at
+    twice its size too (``x2:`` planes), and those planes, read beside the second passes, find
+    what its own size may miss: a car-park sign's ``1,4 متر`` came from the rows with them, so a
+    small image keeps its second passes. This finish leaves out the glyph digit reader, the slow
+    part of finishing a countdown poster (up to 0.66 s); the final finish runs it on the same
+    planes either way."""
+    if any(name.startswith(DOUBLED_PREFIX) for name in first_planes):
+        return False
+    own_size = [r for r in results if r.frame == 0 and not r.plane.startswith(DOUBLED_PREFIX)]
+    return not finish(own_size, {}, settings).text
 
 
 def read_second(

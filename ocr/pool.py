@@ -508,8 +508,9 @@ class OcrPool:
         outcome.doubtful = finished.get("doubtful", "")
         outcome.seconds = time.perf_counter() - started
         # the passes Tesseract ran (a twin plane, ocr.planes.twin_planes, is not one; each part of the
-        # rows pass is one)
-        outcome.extra = {"passes": len(readable) + len(names), "workers": len(job.workers)}
+        # rows pass is one; a second pass left out, ocr.passes.nothing_to_reread, is not)
+        reread = sum(answer.get("read", True) for answer in second)
+        outcome.extra = {"passes": len(readable) + reread, "workers": len(job.workers)}
         return outcome
 
     async def _all(self, job: _Job, steps: list[Coroutine[Any, Any, dict[str, Any]]]) -> list[dict[str, Any]]:

@@ -48,7 +48,7 @@ from monitor.core.errors import OcrError
 from monitor.core.lifeline import die_with_parent, parent_stopped
 from ocr.digits import warm_up
 from ocr.engine import load_for_ocr, nothing_to_read, recognize_file
-from ocr.passes import read_planes, read_second
+from ocr.passes import nothing_to_reread, read_planes, read_second
 from ocr.planes import is_pass, open_plane, plane_sets, save_plane, twin_planes
 from ocr.readings import PassResult
 from ocr.settings import OcrSettings
@@ -119,6 +119,8 @@ def handle(request: dict[str, Any], settings: OcrSettings) -> dict[str, Any]:
             results = [PassResult.from_json(r) for r in request["results"]]
             first = PlaneFiles({u["plane"]: u["file"] for u in request["units"] if u["frame"] == 0})
             if op == "second":
+                if nothing_to_reread(results, first, settings):  # as ocr.engine.read_passes decides
+                    return {"result": PassResult(0, request["name"], []).to_json(), "read": False}
                 return {"result": read_second(request["name"], results, first, settings).to_json()}
             second = [PassResult.from_json(r) for r in request.get("second", [])]
             if "known_words" in request:  # the pool's words as of this read (``OcrPool.use_words``)
