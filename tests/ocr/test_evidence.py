@@ -246,6 +246,29 @@ def test_a_mask_and_its_filled_copy_are_one_voice(lexicon):
         assert [ln.text for ln in sure.kept] == [word]
 
 
+def test_a_filled_mask_reading_its_mask_s_very_reading_is_one_reading(lexicon):
+    # where no hole is filled under a word, the filled mask is its mask's pixels: Tesseract gives
+    # both the same reading at the same confidence (the plate of buns: "بيد" at 50.7, "oad" at 53.5)
+    for word in ("oad", "بيد"):
+        for mask in ("black", "white"):
+            same = judge([(mask, word, 50.7), (f"{mask}-fill", word, 50.7)], lexicon)
+            assert same.kept == [], (mask, word)
+            # filled holes (outlined letters) are other pixels, read at another confidence: two
+            # readings of one kind of pass, sure enough together (as before)
+            filled = judge([(mask, word, 50.7), (f"{mask}-fill", word, 55.2)], lexicon)
+            assert [ln.text for ln in filled.kept] == [word], (mask, word)
+        # two different planes at the same confidence are still two readings
+        planes = judge([("black", word, 50.7), ("grey", word, 50.7)], lexicon)
+        assert [ln.text for ln in planes.kept] == [word]
+    # a word many passes read surely: the mask and its copy count once there too
+    brand = "Zorblax"
+    assert not lexicon.knows(normalize(brand))
+    twice = [("black", brand, 91.0), ("black-fill", brand, 91.0), ("lines:eng", brand, 85.0)]
+    assert judge(twice, lexicon).kept == []
+    thrice = [*twice, ("grey", brand, 88.0)]
+    assert [ln.text for ln in judge(thrice, lexicon).kept] == [brand]
+
+
 def test_lone_digits_carry_no_line_but_beside_letters_or_as_a_number_they_do(lexicon):
     # specks of grain read as digits here and there, by a plane and a clean crop, surely: the
     # image-wide support says two kinds of pass read each, yet no digit of them is on the image
