@@ -442,11 +442,15 @@ def test_kill_9_of_an_import_takes_its_ocr_workers_down_mid_poster(tmp_path, eng
     folder = tmp_path / "export"
     messages = []
     noise = random.Random(7)
-    for n in range(1, 4):  # grain: tens of CPU seconds per Tesseract pass, with no per-pass limit
+    for n in range(1, 4):
+        # grain of 5 px cells: letter-sized specks to the page layout (the plane passes take blobs
+        # under 10 px for noise, so fine grain is read in a second), about ten CPU seconds per
+        # Tesseract pass here, with no per-pass limit
         path = folder / "photos" / f"grain{n}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.frombytes("L", (2000, 2000), noise.randbytes(2000 * 2000)).save(path)
-        messages.append(message(n, f"ملصق {n}", photo=f"photos/{path.name}", width=2000, height=2000))
+        cells = Image.frombytes("L", (320, 320), noise.randbytes(320 * 320))
+        cells.resize((1600, 1600), Image.Resampling.NEAREST).save(path)
+        messages.append(message(n, f"ملصق {n}", photo=f"photos/{path.name}", width=1600, height=1600))
     export = write_single(folder, messages)
     config = tmp_path / "config.toml"
     config.write_text(f'[ocr]\nworkers = 2\npass_timeout = 600\ntesseract = "{engine}"\n', encoding="utf-8")
@@ -487,7 +491,7 @@ def test_kill_9_of_an_import_takes_its_ocr_workers_down_mid_poster(tmp_path, eng
             wait_for(lambda: max(map(_cpu_used, workers)) > 5, 120, "a worker reading a poster")
         process.kill()
         process.wait(timeout=10)
-        # Without the lifeline a worker reads on to the end of its pass (tens of seconds here).
+        # Without the lifeline a worker reads on to the end of its pass (about ten seconds here).
         wait_for(lambda: not any(alive(w) for w in workers), 5, "the OCR workers gone after kill -9")
         pool_folders = sorted(p.name for p in temp.glob("tgmonitor-ocr-*"))
         assert pool_folders == [], f"left in TMPDIR after kill -9: {pool_folders}"
