@@ -115,7 +115,9 @@ def read_passes(
         first = planes[0] if planes else {}
         # what the second passes read from: the first frame at its own size
         needed = [PassResult(0, name, _reading(started, 0, name)) for name in first if (0, name) in started]
-        rereads = [] if nothing_to_reread(needed, first, settings) else second_passes(settings)
+        rereads = second_passes(settings)
+        if rereads and nothing_to_reread(needed, first, settings):
+            rereads = []
         second = [pool.submit(read_second, name, needed, first, settings) for name in rereads]
         started |= _start_passes(threads, _split(once, first=False), settings)
         started |= _start_passes(threads, _split(stacks, first=False), settings)

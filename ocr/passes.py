@@ -116,13 +116,13 @@ def nothing_to_reread(
     lines; where none of their lines is kept, those rows are the junk of a texture. On the stored
     passes of the real images, the drawn pictures without text, real photos without text and
     poster seeds 0-39, no second pass then added a word of any image's text but junk (``الله``
-    off a drawn cat, ``haw, ure`` off a drawn landscape), and a sharp photo without text was
-    read in 0.87 s instead of 1.20, a process each (``bench/README.md``, OCR, stop 54). A small image is read at
-    twice its size too (``x2:`` planes), and those planes, read beside the second passes, find
-    what its own size may miss: a car-park sign's ``1,4 متر`` came from the rows with them, so a
-    small image keeps its second passes. This finish leaves out the glyph digit reader, the slow
-    part of finishing a countdown poster (up to 0.66 s); the final finish runs it on the same
-    planes either way."""
+    off a drawn cat, ``haw, ure`` off a drawn landscape), and a sharp photo without text was read
+    in 0.87 s instead of 1.20, a process each (``bench/README.md``, OCR, stop 54). A small image
+    is read at twice its size too (``x2:`` planes), and those planes, read beside the second
+    passes, find what its own size may miss: a car-park sign's ``1,4 متر`` came from the rows
+    with them, so a small image keeps its second passes. This finish leaves out the glyph digit
+    reader, the slow part of finishing a countdown poster (up to 0.66 s); the final finish runs
+    it on the same planes either way."""
     if any(name.startswith(DOUBLED_PREFIX) for name in first_planes):
         return False
     own_size = [r for r in results if r.frame == 0 and not r.plane.startswith(DOUBLED_PREFIX)]
