@@ -10,9 +10,8 @@ import pytest
 from PIL import Image
 
 from ocr import OcrPool, OcrSettings
-from ocr.planes import frame_planes, twin_planes
 from ocr.settings import TESSERACT_NOISE_HEIGHT
-from tests.support.ocr import image_bytes, write_poster
+from tests.support.ocr import image_bytes, plane_twins, write_poster
 
 
 def processes_in_group(pgid: int) -> list[int]:
@@ -85,9 +84,7 @@ async def test_one_poster_is_read_by_both_workers(posters):
     assert "HELL IS COMING" in outcome.text.upper()
     # nine planes but the twins (the same pixels as another plane), the line stack read in each language (ara,
     # eng), the rows re-read in two parts, the digits pass
-    with Image.open(posters["english-dark"]) as image:
-        twins = twin_planes(frame_planes(image.convert("RGB"), OcrSettings()))
-    assert outcome.extra["passes"] == 14 - len(twins)
+    assert outcome.extra["passes"] == 14 - len(plane_twins(posters["english-dark"]))
     assert outcome.extra["workers"] == 2  # its passes were spread over both workers
     assert len(pids) == 2
 

@@ -8,14 +8,12 @@ import io
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 import ocr.passes
 from ocr import OcrPool, OcrSettings, recognize_file
 from ocr.engine import NO_TEXT
-from ocr.planes import frame_planes, twin_planes
 from scripts.pictures import KINDS, draw_picture, write_pictures
-from tests.support.ocr import write_poster
+from tests.support.ocr import plane_twins, write_poster
 
 LANDSCAPE_SEED = 2
 """``scripts.pictures`` seed whose drawn landscape (sharp ridges, no text, a channel's JPEG) the
@@ -78,10 +76,7 @@ async def test_the_pool_leaves_them_out_where_this_process_does(landscape, tmp_p
         poster_read = await pool.recognize(poster)
     assert picture_read.status == "done", picture_read.reason
     assert picture_read.text == recognize_file(landscape, OcrSettings()).text == ""
-    with Image.open(landscape) as image:
-        twins = twin_planes(frame_planes(image.convert("RGB"), OcrSettings()))
     # nine planes but the twins, the line stack in each language; no rows parts, no digits pass
-    assert picture_read.extra["passes"] == 11 - len(twins)
-    with Image.open(poster) as image:
-        twins = twin_planes(frame_planes(image.convert("RGB"), OcrSettings()))
-    assert poster_read.extra["passes"] == 14 - len(twins)  # the rows in two parts, the digits pass
+    assert picture_read.extra["passes"] == 11 - len(plane_twins(landscape))
+    # and the poster's: its rows in two parts, the digits pass
+    assert poster_read.extra["passes"] == 14 - len(plane_twins(poster))

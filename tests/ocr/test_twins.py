@@ -12,6 +12,7 @@ from ocr.engine import read_frames, read_passes
 from ocr.passes import read_planes
 from ocr.planes import frame_planes, twin_planes
 from ocr.voting import finish
+from tests.support.ocr import plane_twins
 
 _FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 
@@ -63,7 +64,7 @@ def test_a_twin_read_once_gets_what_reading_it_would_have_given():
 async def test_the_pool_reads_a_twin_once_and_counts_it_as_agreeing(tmp_path):
     path = tmp_path / "grey-card.png"
     card((20, 20, 20), (235, 235, 235)).save(path)
-    twins = twin_planes(frame_planes(Image.open(path).convert("RGB"), OcrSettings()))
+    twins = plane_twins(path)
     async with OcrPool(OcrSettings(), workers=2, queue_size=2) as pool:
         outcome = await pool.recognize(path)
     assert outcome.status == "done", outcome.reason

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from ocr.planes import frame_planes, twin_planes
+from ocr.settings import OcrSettings
 from scripts.posters import PosterSpec, render_poster, to_eastern
 
 # A handful of posters, one or two per category the issue names. Each is (name, spec kwargs).
@@ -49,6 +51,13 @@ def write_poster(folder: Path, name: str) -> Path:
         path = folder / f"{name}.png"
         image.save(path, "PNG")
     return path
+
+
+def plane_twins(path: Path) -> dict[str, str]:
+    """The planes of the image at ``path`` (default settings) that are another plane's pixels,
+    each with that plane's name: read once, so not among the Tesseract runs the pool counts."""
+    with Image.open(path) as image:
+        return twin_planes(frame_planes(image.convert("RGB"), OcrSettings()))
 
 
 def spec_of(name: str) -> PosterSpec:
