@@ -17,7 +17,8 @@ around it as letters. What tells the two apart:
 Words are judged, not lines: a line keeps the words that have evidence and drops the rest. A word
 has evidence when two passes read it there and the dictionary knows it; when one pass read a
 dictionary word of four letters or more surely (Tesseract's confidence: 80 on a plane, 60 on a
-clean line crop; junk made of flames and grain is read unsure); when three passes read it, or two
+clean line crop, but 80 there too where the line is under 16 px tall on the image: the stack
+enlarges it from specks; junk made of flames and grain is read unsure); when three passes read it, or two
 surely, of two kinds (a name, a brand the dictionary lacks: a plane and a line crop, say); when one
 reading holds it in a run of two or more dictionary words of three letters, each read with
 confidence 50 or more, or 35 where each has four letters or more (small scene text is often read by
@@ -86,6 +87,7 @@ AGREED_SUPPORT = 3  # passes that must read a word no dictionary holds for it to
 SURE_LENGTH = 4  # a known word this long read by one pass alone is kept when it was sure of it
 SURE_CONFIDENCE = 80.0  # Tesseract's confidence (0-100) that counts as sure on a plane
 CLEAN_CONFIDENCE = 60.0  # ... and on a clean line crop
+SMALL_CROP_HEIGHT = 16  # ... of a line at least this tall on the image (px; :func:`_small_crop`)
 _SUPPORT_CAP = 6  # beyond this many passes a word is not surer (the colour planes read alike)
 _FILLED_MASKS = {"white-fill": "white", "black-fill": "black"}  # ``ocr.planes``: a filled mask -> its mask
 
@@ -171,7 +173,9 @@ def _readings(word: str, support: Support) -> dict[str, float]:
     }
 
 
-def _word_kept(word: str, support: Support, lexicon: Lexicon) -> bool:
+def _word_kept(word: str, support: Support, lexicon: Lexicon, clean_counts: bool = True) -> bool:
+    """Whether ``word`` has evidence of its own. ``clean_counts``: a clean line crop's or a row's
+    lone reading may be less sure than a plane's (not on a crop too small, :func:`_small_crop`)."""
     readers = _readings(word, support)
     seen = len(readers)
     if word.isdigit():
@@ -195,8 +199,25 @@ def _word_kept(word: str, support: Support, lexicon: Lexicon) -> bool:
     # line crop holds the line's own ink only, so there a less sure reading counts.
     if len(word) < SURE_LENGTH:
         return False
-    clean = any(r.startswith(CLEAN_PREFIX) or r == ROWS_PASS for r in readers)
+    clean = clean_counts and any(r.startswith(CLEAN_PREFIX) or r == ROWS_PASS for r in readers)
     return sure >= (CLEAN_CONFIDENCE if clean else SURE_CONFIDENCE)
+
+
+def _small_crop(line: Line) -> bool:
+    """Whether ``line`` is a clean line crop's reading of a line under ``SMALL_CROP_HEIGHT`` px
+    tall on the image (its tallest word's box). The stack scales every crop to one height
+    (``ocr.lines``), so such a line is enlarged more than three times: what it holds is specks
+    made big, and Tesseract's 60 there reads no letters. Its lone readings need a plane's
+    sureness. Of the lines a crop alone kept on the stored passes, the small ones were junk
+    (``tate``, ``Pees``, ``سلما`` and ``تسرك`` of two food photos, ``في مسيرة`` of a Ramadan card):
+    57 lines fewer over the real images, the real photos without text and seeds 0-39, none
+    holding a word of an image (``bench/README.md``, OCR, stop 55). A row's reading keeps the
+    lower bar: Tesseract's word boxes there come out shorter than the letters (``قادم`` of a
+    30 px hashtag, 13 px)."""
+    return (
+        line.plane.startswith(CLEAN_PREFIX)
+        and max((w.height for w in line.words), default=0) < SMALL_CROP_HEIGHT
+    )
 
 
 def _short_and_unsure(word: str, support: Support) -> bool:
@@ -299,7 +320,8 @@ def _line_words(line: Line, support: Support, lexicon: Lexicon) -> list[Word]:
     mask half lost); junk glued to a real line is mostly not a word of the language.
     """
     folded = [(w, words(normalize(w.text))) for w in line.words]
-    strong = {f for _, fs in folded for f in fs if _word_kept(f, support, lexicon)}
+    clean_counts = not _small_crop(line)
+    strong = {f for _, fs in folded for f in fs if _word_kept(f, support, lexicon, clean_counts)}
     letters = sum(len(f) for _, fs in folded for f in fs if len(f) >= 2 or f.isdigit())
     anchored = 2 * sum(len(f) for _, fs in folded for f in fs if f in strong) >= letters > 0
     spelled = [(f, w.conf) for w, fs in folded for f in fs if len(f) >= 2 and not f.isdigit()]

@@ -12,6 +12,7 @@ import pytest
 
 from monitor.core.text import normalize
 from ocr.evidence import (
+    SMALL_CROP_HEIGHT,
     countdown_rows,
     foreign_words,
     judge_lines,
@@ -244,6 +245,25 @@ def test_a_mask_and_its_filled_copy_are_one_voice(lexicon):
         # real word: stop 21)
         sure = judge([("black", word, 55.0), ("black-fill", word, 52.0)], lexicon)
         assert [ln.text for ln in sure.kept] == [word]
+
+
+def test_a_clean_crop_of_a_line_under_16_px_needs_a_plane_s_sureness(lexicon):
+    # the food photos' junk: a line crop alone read "سلما" at 66 off a 10 px speck of a plate of
+    # buns, and "تسرك" at 80 off another; the stack had enlarged both more than three times
+    for word, crop in (("سلما", "lines:ara"), ("tate", "lines:eng")):
+        assert lexicon.knows(normalize(word)), word
+        tall = judge([(crop, word, 66.0)], lexicon, height=SMALL_CROP_HEIGHT)
+        assert [ln.text for ln in tall.kept] == [word], word  # a crop's lone reading: 60 is enough
+        small = judge([(crop, word, 66.0)], lexicon, height=SMALL_CROP_HEIGHT - 6)
+        assert small.kept == [] and small.doubtful == [word], word
+        sure = judge([(crop, word, 80.0)], lexicon, height=SMALL_CROP_HEIGHT - 6)
+        assert [ln.text for ln in sure.kept] == [word], word  # as sure as a plane must be
+        # a row's reading keeps the crop's bar: its word boxes come out shorter than the letters
+        row = judge([("rows", word, 66.0)], lexicon, height=SMALL_CROP_HEIGHT - 6)
+        assert [ln.text for ln in row.kept] == [word], word
+        # and two kinds of pass reading it there still agree, whatever its size
+        agreed = judge([(crop, word, 55.0), ("grey", word, 40.0)], lexicon, height=SMALL_CROP_HEIGHT - 6)
+        assert normalize(word) in [normalize(ln.text) for ln in agreed.kept], word
 
 
 def test_a_filled_mask_reading_its_mask_s_very_reading_is_one_reading(lexicon):
