@@ -17,14 +17,15 @@ around it as letters. What tells the two apart:
 Words are judged, not lines: a line keeps the words that have evidence and drops the rest. A word
 has evidence when two passes read it there and the dictionary knows it; when one pass read a
 dictionary word of four letters or more surely (Tesseract's confidence: 80 on a plane, 60 on a
-clean line crop, but 80 there too where the line is under 16 px tall on the image: the stack
-enlarges it from specks; junk made of flames and grain is read unsure); when three passes read it, or two
-surely, of two kinds (a name, a brand the dictionary lacks: a plane and a line crop, say); when one
-reading holds it in a run of two or more dictionary words of three letters, each read with
-confidence 50 or more, or 35 where each has four letters or more (small scene text is often read by
-one pass only, and junk rarely spells two words in a row); or when it is a dictionary word read
-with confidence 50 (or vocalised, at any confidence the reading kept: ``ocr.readings.vocalised``)
-inside a reading whose letters mostly have evidence (the short ``is`` of ``CLOCK IS TICKING``, the
+clean line crop, but 80 there too where the line is under 16 px tall on the image, below what the
+plane passes take for letters: the stack enlarges it from specks; junk made of flames and grain is
+read unsure); when three passes read it, or two surely, of two kinds (a name, a brand the
+dictionary lacks: a plane and a line crop, say); when one reading holds it in a run of two or more
+dictionary words of three letters, each read with confidence 50 or more, or 35 where each has four
+letters or more (small scene text is often read by one pass only, and junk rarely spells two words
+in a row; not on a crop of a line under 16 px); or when it is a dictionary word read with
+confidence 50 (or vocalised, at any confidence the reading kept: ``ocr.readings.vocalised``) inside
+a reading whose letters mostly have evidence (the short ``is`` of ``CLOCK IS TICKING``, the
 ``رَحْبَتَ`` of a book line read at 10). A word of two letters needs a pass that read it surely,
 whatever else speaks for it. A line is kept when what is left of it holds a known word of three
 letters or more, a word many passes read surely, or a number two kinds of pass read (one digit
@@ -175,7 +176,7 @@ def _readings(word: str, support: Support) -> dict[str, float]:
 
 def _word_kept(word: str, support: Support, lexicon: Lexicon, clean_counts: bool = True) -> bool:
     """Whether ``word`` has evidence of its own. ``clean_counts``: a clean line crop's or a row's
-    lone reading may be less sure than a plane's (not on a crop too small, :func:`_small_crop`)."""
+    lone reading may be less sure than a plane's (not on a line too small, :func:`_small_crop`)."""
     readers = _readings(word, support)
     seen = len(readers)
     if word.isdigit():
@@ -205,13 +206,15 @@ def _word_kept(word: str, support: Support, lexicon: Lexicon, clean_counts: bool
 
 def _small_crop(line: Line) -> bool:
     """Whether ``line`` is a clean line crop's reading of a line under ``SMALL_CROP_HEIGHT`` px
-    tall on the image (its tallest word's box). The stack scales every crop to one height
-    (``ocr.lines``), so such a line is enlarged more than three times: what it holds is specks
-    made big, and Tesseract's 60 there reads no letters. Its lone readings need a plane's
-    sureness. Of the lines a crop alone kept on the stored passes, the small ones were junk
-    (``tate``, ``Pees``, ``سلما`` and ``تسرك`` of two food photos, ``في مسيرة`` of a Ramadan card):
-    57 lines fewer over the real images, the real photos without text and seeds 0-39, with the
-    same recall on the real images and no word of a poster's truth among seeds 0-39's
+    tall on the image (its tallest word's box), whose letters would be under the 10 px the plane
+    passes' page layout takes for letters (``OcrSettings.plane_noise_height``). The stack scales
+    every crop to one height (``ocr.lines``), so such a line reaches Tesseract enlarged more than
+    three times, past that filter: specks made big, of which it reads words at 50-80. Neither its
+    lone readings at a crop's lower bar nor its runs of dictionary words are evidence there; it
+    needs what a plane's reading needs. Stored passes of the real images, real photos without
+    text and seeds 0-39: 70 junk lines fewer (``tate``, ``Pees``, ``سلما`` and ``تسرك`` of two
+    food photos, ``في مسيرة`` of a Ramadan card), the same recall on the real images, the same
+    keywords and countdowns on every seed and no word of a poster's truth lost
     (``bench/README.md``, OCR, stop 55). A row's reading keeps the lower bar: Tesseract's word
     boxes there come out shorter than the letters (``قادم`` of a 30 px hashtag, 13 px)."""
     return (
@@ -320,12 +323,12 @@ def _line_words(line: Line, support: Support, lexicon: Lexicon) -> list[Word]:
     mask half lost); junk glued to a real line is mostly not a word of the language.
     """
     folded = [(w, words(normalize(w.text))) for w in line.words]
-    clean_counts = not _small_crop(line)
-    strong = {f for _, fs in folded for f in fs if _word_kept(f, support, lexicon, clean_counts)}
+    small = _small_crop(line)
+    strong = {f for _, fs in folded for f in fs if _word_kept(f, support, lexicon, clean_counts=not small)}
     letters = sum(len(f) for _, fs in folded for f in fs if len(f) >= 2 or f.isdigit())
     anchored = 2 * sum(len(f) for _, fs in folded for f in fs if f in strong) >= letters > 0
     spelled = [(f, w.conf) for w, fs in folded for f in fs if len(f) >= 2 and not f.isdigit()]
-    if _a_run(spelled, lexicon):
+    if not small and _a_run(spelled, lexicon):
         strong |= {f for f, _ in spelled}  # a run of dictionary words, each read with some confidence
     out = []
     for word, fs in folded:

@@ -264,6 +264,15 @@ def test_a_clean_crop_of_a_line_under_16_px_needs_a_plane_s_sureness(lexicon):
         # and two kinds of pass reading it there still agree, whatever its size
         agreed = judge([(crop, word, 55.0), ("grey", word, 40.0)], lexicon, height=SMALL_CROP_HEIGHT - 6)
         assert normalize(word) in [normalize(ln.text) for ln in agreed.kept], word
+    # a run of dictionary words a crop read at 50 or more is a line of the image (a sign one pass
+    # read), but not off a small crop: "للا لهب" of a real Eid card's ornament, 7 px tall
+    for run, crop in (("مخرج سيارات", "lines:ara"), ("exit parking", "lines:eng")):
+        tall = judge([(crop, run, 55.0)], lexicon, height=SMALL_CROP_HEIGHT)
+        assert [normalize(ln.text) for ln in tall.kept] == [normalize(run)], run
+        small = judge([(crop, run, 55.0)], lexicon, height=SMALL_CROP_HEIGHT - 6)
+        assert small.kept == [], run
+        on_a_plane = judge([("grey", run, 55.0)], lexicon, height=SMALL_CROP_HEIGHT - 6)
+        assert [normalize(ln.text) for ln in on_a_plane.kept] == [normalize(run)], run
 
 
 def test_a_filled_mask_reading_its_mask_s_very_reading_is_one_reading(lexicon):
