@@ -206,20 +206,20 @@ def _word_kept(word: str, support: Support, lexicon: Lexicon, clean_counts: bool
 
 def _small_crop(line: Line) -> bool:
     """Whether ``line`` is a clean line crop's reading of a line under ``SMALL_CROP_HEIGHT`` px
-    tall on the image (its tallest word's box), whose letters would be under the 10 px the plane
-    passes' page layout takes for letters (``OcrSettings.plane_noise_height``). The stack scales
-    every crop to one height (``ocr.lines``), so such a line reaches Tesseract enlarged more than
-    three times, past that filter: specks made big, of which it reads words at 50-80. Neither its
-    lone readings at a crop's lower bar nor its runs of dictionary words are evidence there; it
-    needs what a plane's reading needs. Stored passes of the real images, real photos without
-    text and seeds 0-39: 70 junk lines fewer (``tate``, ``Pees``, ``سلما`` and ``تسرك`` of two
-    food photos, ``في مسيرة`` of a Ramadan card), the same recall on the real images, the same
-    keywords and countdowns on every seed and no word of a poster's truth lost
+    tall on the image (its tallest word's box): letters about as tall as the 10 px under which the
+    plane passes' page layout takes a blob for a speck (``OcrSettings.plane_noise_height``). The
+    stack scales every crop to one height (``ocr.lines``), so such a line reaches Tesseract
+    enlarged more than three times, past that filter: specks made big, of which it reads words at
+    50-80. Neither its lone readings at a crop's lower bar nor its runs of dictionary words are
+    evidence there; it needs what a plane's reading needs. Stored passes of the real images, real
+    photos without text and seeds 0-39: 70 junk lines fewer (``tate``, ``Pees``, ``سلما`` and
+    ``تسرك`` of two food photos, ``في مسيرة`` of a Ramadan card), the same recall on the real
+    images, the same keywords and countdowns on every seed and no word of a poster's truth lost
     (``bench/README.md``, OCR, stop 55). A row's reading keeps the lower bar: Tesseract's word
     boxes there come out shorter than the letters (``قادم`` of a 30 px hashtag, 13 px)."""
     return (
         line.plane.startswith(CLEAN_PREFIX)
-        and max((w.height for w in line.words), default=0) < SMALL_CROP_HEIGHT
+        and max((w.height for w in line.words), default=SMALL_CROP_HEIGHT) < SMALL_CROP_HEIGHT
     )
 
 
