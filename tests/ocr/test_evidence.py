@@ -247,7 +247,7 @@ def test_a_mask_and_its_filled_copy_are_one_voice(lexicon):
         assert [ln.text for ln in sure.kept] == [word]
 
 
-def test_a_clean_crop_of_a_line_under_16_px_needs_a_plane_s_sureness(lexicon):
+def test_a_clean_crop_of_a_line_under_16_px_is_judged_as_a_plane_s_reading(lexicon):
     # the food photos' junk: a line crop alone read "سلما" at 66 off a 10 px speck of a plate of
     # buns, and "تسرك" at 79.9 off another; the stack had enlarged both more than three times
     for word, crop in (("سلما", "lines:ara"), ("tate", "lines:eng")):
