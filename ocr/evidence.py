@@ -17,13 +17,13 @@ around it as letters. What tells the two apart:
 Words are judged, not lines: a line keeps the words that have evidence and drops the rest. A word
 has evidence when two passes read it there and the dictionary knows it; when one pass read a
 dictionary word of four letters or more surely (Tesseract's confidence: 80 on a plane, 60 on a
-clean line crop, but 80 there too where the line is under 16 px tall on the image, below what the
+clean line crop, but 80 there too where the word is under 16 px tall on the image, below what the
 plane passes take for letters: the stack enlarges it from specks; junk made of flames and grain is
 read unsure); when three passes read it, or two surely, of two kinds (a name, a brand the
 dictionary lacks: a plane and a line crop, say); when one reading holds it in a run of two or more
 dictionary words of three letters, each read with confidence 50 or more, or 35 where each has four
 letters or more (small scene text is often read by one pass only, and junk rarely spells two words
-in a row; not on a crop of a line under 16 px); or when it is a dictionary word read with
+in a row; not with a crop's word under 16 px); or when it is a dictionary word read with
 confidence 50 (or vocalised, at any confidence the reading kept: ``ocr.readings.vocalised``) inside
 a reading whose letters mostly have evidence (the short ``is`` of ``CLOCK IS TICKING``, the
 ``رَحْبَتَ`` of a book line read at 10). A word of two letters needs a pass that read it surely,
@@ -88,7 +88,7 @@ AGREED_SUPPORT = 3  # passes that must read a word no dictionary holds for it to
 SURE_LENGTH = 4  # a known word this long read by one pass alone is kept when it was sure of it
 SURE_CONFIDENCE = 80.0  # Tesseract's confidence (0-100) that counts as sure on a plane
 CLEAN_CONFIDENCE = 60.0  # ... and on a clean line crop
-SMALL_CROP_HEIGHT = 16  # ... of a line at least this tall on the image (px; :func:`_small_crop`)
+SMALL_CROP_HEIGHT = 16  # ... of a word at least this tall on the image (px; :func:`_small_on_crop`)
 _SUPPORT_CAP = 6  # beyond this many passes a word is not surer (the colour planes read alike)
 _FILLED_MASKS = {"white-fill": "white", "black-fill": "black"}  # ``ocr.planes``: a filled mask -> its mask
 
@@ -176,7 +176,7 @@ def _readings(word: str, support: Support) -> dict[str, float]:
 
 def _word_kept(word: str, support: Support, lexicon: Lexicon, clean_counts: bool = True) -> bool:
     """Whether ``word`` has evidence of its own. ``clean_counts``: a clean line crop's or a row's
-    lone reading may be less sure than a plane's (not on a line too small, :func:`_small_crop`)."""
+    lone reading may be less sure than a plane's (not of a word too small, :func:`_small_on_crop`)."""
     readers = _readings(word, support)
     seen = len(readers)
     if word.isdigit():
@@ -204,23 +204,21 @@ def _word_kept(word: str, support: Support, lexicon: Lexicon, clean_counts: bool
     return sure >= (CLEAN_CONFIDENCE if clean else SURE_CONFIDENCE)
 
 
-def _small_crop(line: Line) -> bool:
-    """Whether ``line`` is a clean line crop's reading of a line under ``SMALL_CROP_HEIGHT`` px
-    tall on the image (its tallest word's box): letters about as tall as the 10 px under which the
-    plane passes' page layout takes a blob for a speck (``OcrSettings.plane_noise_height``). The
-    stack scales every crop to one height (``ocr.lines``), so such a line reaches Tesseract
-    enlarged more than three times, past that filter: specks made big, of which it reads words at
-    50-80. Neither its lone readings at a crop's lower bar nor its runs of dictionary words are
-    evidence there; it needs what a plane's reading needs. Stored passes of the real images, real
-    photos without text and seeds 0-39: 70 junk lines fewer (``tate``, ``Pees``, ``سلما`` and
-    ``تسرك`` of two food photos, ``في مسيرة`` of a Ramadan card), the same recall on the real
-    images, the same keywords and countdowns on every seed and no word of a poster's truth lost
-    (``bench/README.md``, OCR, stop 55). A row's reading keeps the lower bar: Tesseract's word
-    boxes there come out shorter than the letters (``قادم`` of a 30 px hashtag, 13 px)."""
-    return (
-        line.plane.startswith(CLEAN_PREFIX)
-        and max((w.height for w in line.words), default=SMALL_CROP_HEIGHT) < SMALL_CROP_HEIGHT
-    )
+def _small_on_crop(line: Line, word: Word) -> bool:
+    """Whether ``word`` is a clean line crop's reading of a word under ``SMALL_CROP_HEIGHT`` px
+    tall on the image (its box): letters about as tall as the 10 px under which the plane passes'
+    page layout takes a blob for a speck (``OcrSettings.plane_noise_height``). The stack scales
+    every crop to one height (``ocr.lines``), so such a word reaches Tesseract enlarged more than
+    three times, past that filter: specks made big, of which it reads words at 50-80. Neither its
+    lone reading at a crop's lower bar nor a run of dictionary words it is part of is evidence;
+    it needs what a plane's reading needs. Stored passes of the real images, real photos without
+    text and seeds 0-39: 73 junk lines fewer (``tate``, ``Pees``, ``في مسيرة`` of a Ramadan card;
+    of three food photos, ``سلما``, ``تسرك`` and ``حسم الى``, whose ``الى`` is 7 px tall on a
+    19 px line), the same recall on the real images, the same keywords and countdowns on every
+    seed and no word of a poster's truth lost (``bench/README.md``, OCR, stop 55). A row's reading
+    keeps the lower bar: Tesseract's word boxes there come out shorter than the letters (``قادم``
+    of a 30 px hashtag, 13 px)."""
+    return line.plane.startswith(CLEAN_PREFIX) and word.height < SMALL_CROP_HEIGHT
 
 
 def _short_and_unsure(word: str, support: Support) -> bool:
@@ -322,16 +320,17 @@ def _line_words(line: Line, support: Support, lexicon: Lexicon) -> list[Word]:
     some confidence is part of that line (the short ``is`` of ``CLOCK IS TICKING``, the word a
     mask half lost); junk glued to a real line is mostly not a word of the language.
     """
-    folded = [(w, words(normalize(w.text))) for w in line.words]
-    small = _small_crop(line)
-    strong = {f for _, fs in folded for f in fs if _word_kept(f, support, lexicon, clean_counts=not small)}
-    letters = sum(len(f) for _, fs in folded for f in fs if len(f) >= 2 or f.isdigit())
-    anchored = 2 * sum(len(f) for _, fs in folded for f in fs if f in strong) >= letters > 0
-    spelled = [(f, w.conf) for w, fs in folded for f in fs if len(f) >= 2 and not f.isdigit()]
-    if not small and _a_run(spelled, lexicon):
-        strong |= {f for f, _ in spelled}  # a run of dictionary words, each read with some confidence
+    folded = [(w, words(normalize(w.text)), _small_on_crop(line, w)) for w in line.words]
+    strong = {
+        f for _, fs, small in folded for f in fs if _word_kept(f, support, lexicon, clean_counts=not small)
+    }
+    letters = sum(len(f) for _, fs, _ in folded for f in fs if len(f) >= 2 or f.isdigit())
+    anchored = 2 * sum(len(f) for _, fs, _ in folded for f in fs if f in strong) >= letters > 0
+    spelled = [(f, w.conf, small) for w, fs, small in folded for f in fs if len(f) >= 2 and not f.isdigit()]
+    if not any(small for _, _, small in spelled) and _a_run([(f, c) for f, c, _ in spelled], lexicon):
+        strong |= {f for f, _, _ in spelled}  # a run of dictionary words, each read with some confidence
     out = []
-    for word, fs in folded:
+    for word, fs, _ in folded:
         kept = [
             f
             for f in fs

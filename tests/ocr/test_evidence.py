@@ -247,7 +247,7 @@ def test_a_mask_and_its_filled_copy_are_one_voice(lexicon):
         assert [ln.text for ln in sure.kept] == [word]
 
 
-def test_a_clean_crop_of_a_line_under_16_px_is_judged_as_a_plane_s_reading(lexicon):
+def test_a_clean_crop_s_word_under_16_px_is_judged_as_a_plane_s_reading(lexicon):
     # the food photos' junk: a line crop alone read "سلما" at 66 off a 10 px speck of a plate of
     # buns, and "تسرك" at 79.9 off another; the stack had enlarged both more than three times
     for word, crop in (("سلما", "lines:ara"), ("tate", "lines:eng")):
@@ -273,6 +273,17 @@ def test_a_clean_crop_of_a_line_under_16_px_is_judged_as_a_plane_s_reading(lexic
         assert small.kept == [], run
         on_a_plane = judge([("grey", run, 55.0)], lexicon, height=SMALL_CROP_HEIGHT - 6)
         assert [normalize(ln.text) for ln in on_a_plane.kept] == [normalize(run)], run
+    # word by word: "حسم الى" off a third food photo, a run at 54 and 60 on a 19 px line whose
+    # "الى" is a 7 px speck, is no run; with both words 19 px tall it is one
+    for small_height, kept in ((7, []), (19, ["حسم الى"])):
+        speck = Line(
+            [Word("حسم", 54.1, 84, 352, 27, 19), Word("الى", 60.1, 53, 365, 12, small_height)],
+            "lines:ara",
+            normalize("حسم الى"),
+        )
+        readings = [("lines:ara", w.text, w.conf) for w in speck.words]
+        judged = judge_lines([speck], support_of(readings), lexicon)
+        assert [ln.text for ln in judged.kept] == kept, small_height
 
 
 def test_a_filled_mask_reading_its_mask_s_very_reading_is_one_reading(lexicon):
