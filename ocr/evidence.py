@@ -30,8 +30,9 @@ a reading whose letters mostly have evidence (the short ``is`` of ``CLOCK IS TIC
 whatever else speaks for it. A line is kept when what is left of it holds a known word of three
 letters or more, a word many passes read surely, or a number two kinds of pass read (one digit
 alone carries no line: it is what the passes make of a speck, :func:`_number_agreed`); lines on one
-row that only repeat a kept line's words (another pass's reading of the same line) are folded into
-it. Everything else is *doubtful*: kept apart for whoever debugs a reading, never searched or
+row that only repeat a kept line's words or pieces of them (another pass's reading of the same
+line; a dictionary word counts as a piece when no pass read it as a word of its own, ``ming`` of
+``C@MING``) are folded into it. Everything else is *doubtful*: kept apart for whoever debugs a reading, never searched or
 matched (:func:`judge_lines`). Why these signals: measured on the stored passes of the real and
 synthetic images (``bench/README.md``, OCR): per pass reading, runs of two or more dictionary words
 read at 50+ were real text 94-96 % of the time, one word read at 30-50 rarely.
@@ -70,6 +71,7 @@ __all__ = [
     "respelled",
     "support_of",
     "unowned_words",
+    "whole_words",
     "word_key",
 ]
 
@@ -249,14 +251,35 @@ def _adds_little(fresh: set[str], letters: int, support: Support, lexicon: Lexic
     return 2 * sum(len(f) for f in fresh) < letters and not any(_new_word(f, support, lexicon) for f in fresh)
 
 
-def _fresh(own: set[str], seen: set[str], lexicon: Lexicon) -> set[str]:
+def _fresh(own: set[str], seen: set[str], lexicon: Lexicon, whole: Collection[str] | None = None) -> set[str]:
     """The words of ``own`` a kept reading of the row lacks, but for pieces of its words that are
     no word themselves (``vengea`` and ``engeance`` of ``vengeance``): a pass that caught part of
     a word read nothing the row does not have. A piece that is a word stays new (``عليكم`` of
-    ``وعليكم`` may be the true reading, the ``و`` a speck)."""
+    ``وعليكم`` may be the true reading, the ``و`` a speck) when a pass read it as a word (``whole``,
+    :func:`whole_words`; None: every word was), not only as a piece of a garbled token: ``ming``
+    of ``C@MING``, read where every other pass read ``COMING``, is a piece of ``coming``."""
     return {
-        f for f in own - seen if f.isdigit() or _listed(f, lexicon) or not any(f in word for word in seen)
+        f
+        for f in own - seen
+        if f.isdigit()
+        or (_listed(f, lexicon) and (whole is None or f in whole))
+        or not any(f in word for word in seen)
     }
+
+
+def whole_words(tokens: Iterable[str]) -> set[str]:
+    """The folded words that some token of ``tokens`` (the words the passes read, as read) holds
+    as a word of its own: a token folded to one word (``الله،`` and ``(الله)`` are ``الله``), or
+    each word of a hashtag (folding takes ``#`` and ``_`` for spaces). The pieces a letter that is
+    no letter cuts a token into are not (``c`` and ``ming`` of ``C@MING``, ``co`` and ``ming`` of
+    ``CO.MING``): Tesseract read one garbled word there, not two (:func:`_fresh`)."""
+    found: set[str] = set()
+    for token in tokens:
+        for unit in normalize(token).split():
+            pieces = words(unit)
+            if len(pieces) == 1:
+                found.add(pieces[0])
+    return found
 
 
 def _listed(word: str, lexicon: Lexicon) -> bool:
@@ -418,6 +441,7 @@ def judge_lines(
     unowned: set[WordKey] | frozenset[WordKey] = frozenset(),
     positions: Positions | None = None,
     built: Iterable[tuple[Box, set[str]]] = (),
+    whole: Collection[str] | None = None,
 ) -> Judged:
     """Split ``lines`` (merged, best first) into kept lines (their doubtful words removed) and
     doubtful text. See the module docstring. With ``positions`` (where each pass read each word),
@@ -427,7 +451,8 @@ def judge_lines(
     ``lines``: a reading of such a row that holds a number, or only words the built line has,
     is one of its garbled variants (``باقي 09 يوما`` beside ``باقي ٥٩ يوما``) and is folded into
     it; a reading of another line on that row without a number stays (``العد التنازلي بدأ``
-    under a glyph line misbuilt from it).
+    under a glyph line misbuilt from it). ``whole``: the words some pass read as words of their
+    own (:func:`whole_words`; None: every word was).
 
     Of the readings of one row that repeat each other's words, the one with the most letters
     read by the most passes stays (the whole slogan rather than the piece another pass read,
@@ -468,7 +493,7 @@ def judge_lines(
         # of a countdown a rotated JPEG gave one pass only with its number).
         if any(
             same_row(box, row)
-            and _adds_little(_fresh(own, seen, lexicon), letters, support, lexicon)
+            and _adds_little(_fresh(own, seen, lexicon, whole), letters, support, lexicon)
             and (not constructed or numbered or own <= seen)
             for row, seen, constructed in kept_rows
         ):

@@ -45,6 +45,7 @@ from ocr.evidence import (
     respelled,
     support_of,
     unowned_words,
+    whole_words,
     word_key,
 )
 from ocr.lexicon import lexicon_for, spellings_for
@@ -122,7 +123,10 @@ def finish(
         # the rows of the countdown lines the glyph readers built: the passes' readings of such a
         # row that only garble it (``logs 09 باقي`` beside ``باقي ٥٩ يوما``) fold into it
         built = [(box, set(word_list(normalize(text)))) for text, box in glyph_lines if box is not None]
-        judged = judge_lines(ordered, support, lexicon_for(settings.languages), unowned, positions, built)
+        whole = whole_words(w.text for _, kept in read_lines for w in kept)
+        judged = judge_lines(
+            ordered, support, lexicon_for(settings.languages), unowned, positions, built, whole
+        )
         # Glyph lines carry their own line: a crop whose reading, or a row with one reading, that
         # reads like a countdown on its own (``ocr.digits``). The script-model re-reads need one.
         cd_rows = countdown_rows(read_at) + [box for box, _ in built]

@@ -20,6 +20,7 @@ from ocr.evidence import (
     respell,
     support_of,
     unowned_words,
+    whole_words,
 )
 from ocr.lexicon import lexicon_for
 from ocr.readings import Line, PassResult, Word
@@ -187,6 +188,31 @@ def test_a_piece_of_a_kept_word_that_is_a_word_stays(lexicon):
     readings = [("grey", "وعليكم السلام"), ("white", "وعليكم السلام"), ("red", "عليكم"), ("blue", "عليكم")]
     judged = judge(readings, lexicon)
     assert [ln.text for ln in judged.kept] == ["وعليكم السلام", "عليكم"]
+
+
+def test_a_piece_of_a_garbled_word_is_no_word_of_its_own(lexicon):
+    # A clean "VENGEANCE IS COMING": the filled black mask and the rows misread "COMING" as
+    # "C@MING", which folds to "c" and "ming". "ming" is a dictionary word two kinds of pass read
+    # there, but only as a piece of one garbled word: the misreading is folded into the slogan.
+    def reading(plane: str, text: str, conf: float = 90.0) -> PassResult:
+        return PassResult(0, plane, [line(text, plane, conf=conf).words])
+
+    results = [reading(plane, "VENGEANCE IS COMING") for plane in ("grey", "white", "black", "lines:eng")]
+    results.append(reading("black-fill", "VENGEANCE IS C@MING", 73.0))
+    rows = [reading("rows", "VENGEANCE IS C@MING", 73.0)]
+    read = finish(results, {}, OcrSettings(), rows)
+    assert read.text == "VENGEANCE IS COMING", read.text
+    assert "ming" in normalize(read.doubtful)
+    # a piece that some pass read as a word of its own stays new (the "و" of "وعليكم" a speck)
+    results = [reading(plane, "وعليكم السلام") for plane in ("grey", "white", "lines:ara")]
+    results += [reading("red", "عليكم"), reading("lines:eng", "عليكم")]
+    text = finish(results, {}, OcrSettings()).text
+    assert "عليكم" in text.splitlines(), text
+
+
+def test_the_words_a_pass_read_as_words_of_their_own():
+    tokens = ["C@MING", "CO.MING", "#باقي_٥٩_يوما", "(الله)", "الله،", "VENGEANCE"]
+    assert whole_words(tokens) == {"باقي", "59", "يوما", "الله", "vengeance"}
 
 
 def test_another_reading_of_a_row_that_adds_a_word_with_evidence_stays(lexicon):
