@@ -234,12 +234,13 @@ def _short_and_unsure(word: str, support: Support) -> bool:
 
 
 def _new_word(word: str, support: Support, lexicon: Lexicon) -> bool:
-    """A word of a row's other reading worth keeping that reading for: a dictionary word of some
-    length with evidence of its own, not a number or a fragment."""
+    """A word of a row's other reading worth keeping that reading for: a word of some length the
+    dictionary lists (:func:`_listed`: ``ceming`` of ``Vengeance is Ceming`` is only ``ce`` and
+    ``ming`` run together) with evidence of its own, not a number or a fragment."""
     return (
         len(word) >= SURE_LENGTH
         and not word.isdigit()
-        and lexicon.knows(word)
+        and _listed(word, lexicon)
         and _word_kept(word, support, lexicon)
     )
 

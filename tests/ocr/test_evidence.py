@@ -166,6 +166,14 @@ def test_another_reading_of_a_kept_line_adds_no_words(lexicon):
     readings = [("grey", "الانتقام قادم"), ("white", "الانتقام قادم"), ("red", "الانتقام قادح")]
     judged = judge(readings, lexicon)
     assert [ln.text for ln in judged.kept] == ["الانتقام قادم"]
+    # "Ceming", read by a mask and the rows alike: the dictionary knows it only as "ce" + "ming"
+    # run together, which lists no word of its own to keep the variant for
+    readings = [(plane, "Vengeance is Coming") for plane in ("grey", "white", "lines:eng")]
+    readings += [("white-fill", "Vengeance is Ceming"), ("rows", "Vengeance is Ceming")]
+    assert lexicon.knows("ceming") and "ceming" not in lexicon
+    judged = judge(readings, lexicon)
+    assert [ln.text for ln in judged.kept] == ["Vengeance is Coming"], judged.kept
+    assert "Vengeance is Ceming" in judged.doubtful
 
 
 def test_pieces_of_a_kept_line_fold_into_it(lexicon):
