@@ -30,9 +30,10 @@ a reading whose letters mostly have evidence (the short ``is`` of ``CLOCK IS TIC
 whatever else speaks for it. A line is kept when what is left of it holds a known word of three
 letters or more, a word many passes read surely, or a number two kinds of pass read (one digit
 alone carries no line: it is what the passes make of a speck, :func:`_number_agreed`); lines on one
-row that only repeat a kept line's words or pieces of them (another pass's reading of the same
-line; a dictionary word counts as a piece when no pass read it as a word of its own, ``ming`` of
-``C@MING``) are folded into it. Everything else is *doubtful*: kept apart for whoever debugs a reading, never searched or
+row that only repeat a kept line's words, pieces of them or misreadings of them (another pass's
+reading of the same line; a dictionary word counts as a piece when no pass read it as a word of
+its own, ``ming`` of ``C@MING``; a misreading is a letter or two off and no listed word,
+``Attritien``) are folded into it. Everything else is *doubtful*: kept apart for whoever debugs a reading, never searched or
 matched (:func:`judge_lines`). Why these signals: measured on the stored passes of the real and
 synthetic images (``bench/README.md``, OCR): per pass reading, runs of two or more dictionary words
 read at 50+ were real text 94-96 % of the time, one word read at 30-50 rarely.
@@ -268,6 +269,57 @@ def _fresh(own: set[str], seen: set[str], lexicon: Lexicon, whole: Collection[st
     }
 
 
+def _folds_into(
+    own: set[str],
+    seen: set[str],
+    letters: int,
+    support: Support,
+    lexicon: Lexicon,
+    whole: Collection[str] | None,
+) -> bool:
+    """Whether a reading of a row (its words ``own``, ``letters`` letters) adds nothing to a kept
+    reading of the row (its words ``seen``): what it has that one lacks is little
+    (:func:`_adds_little`) or only misreadings (:func:`_misread`)."""
+    fresh = _fresh(own, seen, lexicon, whole)
+    return _adds_little(fresh, letters, support, lexicon) or _misread(fresh, seen, lexicon)
+
+
+def _misread(fresh: set[str], seen: set[str], lexicon: Lexicon) -> bool:
+    """Whether every word of ``fresh`` (a row's other reading has them, a kept reading of the row
+    lacks them) is a misreading of the kept reading's words: no number, no word the dictionary
+    lists (``in`` beside the kept ``im coffins``, ``دماء`` beside ``دماه`` may be the true
+    reading), each a letter or two off a word of ``seen`` or two of them run together
+    (:func:`_garbled`). Such a reading adds nothing, however many of its letters those words are."""
+    return all(not f.isdigit() and not _listed(f, lexicon) and _garbled(f, seen) for f in fresh)
+
+
+def _garbled(word: str, seen: set[str]) -> bool:
+    """Whether ``word`` is a word of ``seen`` or two of them run together with a letter or two
+    wrong, missing or extra, one in four at most (``attritien`` of ``attrition``, ``vengeanes``
+    of ``vengeance``, ``vengeancelis`` of ``vengeance is``, ``caysdeft`` of ``days left``)."""
+    letters = [w for w in seen if not w.isdigit()]
+    return any(
+        _edits_within(word, target, max(1, len(target) // 4))
+        for target in (*letters, *(a + b for a in letters for b in letters if a != b))
+    )
+
+
+def _edits_within(a: str, b: str, most: int) -> bool:
+    """Whether ``a`` becomes ``b`` in ``most`` letters changed, dropped or added, or fewer
+    (Levenshtein's distance, cut short: the words are short, and difflib's ratio counts no edits)."""
+    if abs(len(a) - len(b)) > most:
+        return False
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        if min(current) > most:
+            return False
+        previous = current
+    return previous[-1] <= most
+
+
 def whole_words(tokens: Iterable[str]) -> set[str]:
     """The folded words that some token of ``tokens`` (the words the passes read, as read) holds
     as a word of its own: a token folded to one word (``الله،`` and ``(الله)`` are ``الله``), or
@@ -494,7 +546,7 @@ def judge_lines(
         # of a countdown a rotated JPEG gave one pass only with its number).
         if any(
             same_row(box, row)
-            and _adds_little(_fresh(own, seen, lexicon, whole), letters, support, lexicon)
+            and _folds_into(own, seen, letters, support, lexicon, whole)
             and (not constructed or numbered or own <= seen)
             for row, seen, constructed in kept_rows
         ):

@@ -176,6 +176,27 @@ def test_another_reading_of_a_kept_line_adds_no_words(lexicon):
     assert "Vengeance is Ceming" in judged.doubtful
 
 
+def test_a_reading_of_a_row_that_only_misreads_its_words_adds_nothing(lexicon):
+    # "Vengeancelis": "Vengeance is" run together through a stroke read as "l", most of the
+    # reading's letters but no word of its own; "Attritien" a letter off "Attrition"
+    kept = ("grey", "white", "lines:eng")
+    for true, misread in (
+        ("Vengeance is Coming", "Vengeancelis Coming"),
+        ("War of Attrition", "War of Attritien"),
+    ):
+        readings = [*((plane, true) for plane in kept), ("black", misread), ("rows", misread)]
+        judged = judge(readings, lexicon)
+        assert [ln.text for ln in judged.kept] == [true], judged.kept
+        assert misread in judged.doubtful
+    # a word the dictionary lists is no misreading: "in" may be what the kept "im" is
+    readings = [*((plane, "im coffins") for plane in kept), ("black", "in ceffins"), ("rows", "in ceffins")]
+    assert [ln.text for ln in judge(readings, lexicon).kept] == ["im coffins", "in ceffins"]
+    # nor an Arabic word a letter off a kept one, when the dictionary lists it
+    readings = [*((plane, "دماه الشهداء لن تذهب هدرا") for plane in kept), ("black", "دماء لن تذحب هدرا")]
+    readings.append(("rows", "دماء لن تذحب هدرا"))
+    assert "دماء لن تذحب هدرا" in [ln.text for ln in judge(readings, lexicon).kept]
+
+
 def test_pieces_of_a_kept_line_fold_into_it(lexicon):
     # other passes caught part of the slogan: "ENGEANCE" and "VENGEA" are no words, only pieces of
     # "VENGEANCE" (the dictionary knows "vengea" only as "ven" + "gea" run together)
