@@ -323,9 +323,9 @@ def _edits_within(a: str, b: str, most: int) -> bool:
 def whole_words(tokens: Iterable[str]) -> set[str]:
     """The folded words that some token of ``tokens`` (the words the passes read, as read) holds
     as a word of its own: a token folded to one word (``الله،`` and ``(الله)`` are ``الله``), or
-    each word of a hashtag (folding takes ``#`` and ``_`` for spaces). The pieces a letter that is
-    no letter cuts a token into are not (``c`` and ``ming`` of ``C@MING``, ``co`` and ``ming`` of
-    ``CO.MING``): Tesseract read one garbled word there, not two (:func:`_fresh`)."""
+    each word of a hashtag (folding takes ``#`` and ``_`` for spaces). The pieces of a token cut
+    in two by a character that is no letter are not (``c`` and ``ming`` of ``C@MING``, ``co`` and
+    ``ming`` of ``CO.MING``): Tesseract read one garbled word there, not two (:func:`_fresh`)."""
     found: set[str] = set()
     for token in tokens:
         for unit in normalize(token).split():
