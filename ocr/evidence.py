@@ -33,8 +33,8 @@ alone carries no line: it is what the passes make of a speck, :func:`_number_agr
 row that only repeat a kept line's words, pieces of them or misreadings of them (another pass's
 reading of the same line; a dictionary word counts as a piece when no pass read it as a word of
 its own, ``ming`` of ``C@MING``; a misreading is a letter or two off and no listed word,
-``Attritien``) are folded into it. Everything else is *doubtful*: kept apart for whoever debugs a reading, never searched or
-matched (:func:`judge_lines`). Why these signals: measured on the stored passes of the real and
+``Attritien``) are folded into it. Everything else is *doubtful*: kept apart for whoever debugs
+a reading, never searched or matched (:func:`judge_lines`). Why these signals: measured on the stored passes of the real and
 synthetic images (``bench/README.md``, OCR): per pass reading, runs of two or more dictionary words
 read at 50+ were real text 94-96 % of the time, one word read at 30-50 rarely.
 
@@ -543,7 +543,8 @@ def judge_lines(
         numbered = any(f.isdigit() for f in own)
         # Another pass's reading of a kept line on the same row adds nothing but its variants,
         # unless it holds a word with evidence of its own that the kept reading lacks (the unit
-        # of a countdown a rotated JPEG gave one pass only with its number).
+        # of a countdown a rotated JPEG gave one pass only with its number): not a piece or a
+        # misreading of the kept words (``_folds_into``).
         if any(
             same_row(box, row)
             and _folds_into(own, seen, letters, support, lexicon, whole)
