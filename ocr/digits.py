@@ -40,11 +40,13 @@ from ocr.lines import otsu
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "COUNTDOWN_HINT",
     "EASTERN_DIGIT",
     "EASTERN_ONLY",
     "EASTERN_ONLY_SHAPE",
     "CountdownRegion",
     "countdown_from_ink",
+    "countdown_like",
     "countdown_lines",
     "countdown_regions",
     "countdown_template",
@@ -307,6 +309,19 @@ _PUNCT = re.compile(r"[^\w]")
 _DAY_LOOKALIKE = re.compile(r"l[aeo][gy]s?|lacy|logs?")
 EASTERN_DIGIT = re.compile("[٠-٩۰-۹]")
 """An Eastern Arabic or Persian digit: in a reading by the script model, which writes them."""
+COUNTDOWN_HINT = re.compile(
+    r"باقي|باق|متبقي|يتبق|تبقي|بقي|يوم|ايام|ساعه|التنازلي|المهله|days?|hours?|left", re.IGNORECASE
+)
+"""A word of countdowns (or a piece of one, in a reading folded by ``normalize``)."""
+
+
+def countdown_like(text: str) -> bool:
+    """Whether a reading has a number beside a countdown word or in a hashtag (``العد التنازلي
+    40``, ``#59daysleft``): where a countdown may be read, though the vote
+    (:func:`countdown_value`) may find no unit or no clean number there."""
+    return bool(
+        LATIN_OR_ARABIC_DIGIT.search(text) and (COUNTDOWN_HINT.search(normalize(text)) or "#" in text)
+    )
 
 
 def _close(word: str, vocabulary: Mapping[str, str]) -> str | None:

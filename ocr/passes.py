@@ -22,7 +22,6 @@ one that bogs down is skipped, not failed. Measurements: ``bench/README.md`` (OC
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -30,6 +29,7 @@ from typing import TypeVar
 from PIL import Image
 
 from monitor.core.text import LATIN_OR_ARABIC_DIGIT, normalize
+from ocr.digits import COUNTDOWN_HINT, countdown_like
 from ocr.evidence import Box
 from ocr.lines import place_words
 from ocr.pass_plan import DIGITS_PASS, ROWS_PARTS, ROWS_PASS, pass_timeout
@@ -48,9 +48,6 @@ __all__ = [
 ]
 
 
-_COUNTDOWN_HINT = re.compile(
-    r"باقي|باق|متبقي|يتبق|تبقي|بقي|يوم|ايام|ساعه|التنازلي|المهله|days?|hours?|left", re.IGNORECASE
-)
 _ROW_HEIGHT = 48
 _MAX_ROWS = 12
 _Row = TypeVar("_Row")
@@ -261,7 +258,7 @@ def _rows_of_part(rows: list[_Row], areas: list[int], part: int) -> list[_Row]:
 
 def _countdown_like(line: Line) -> bool:
     return bool(
-        _COUNTDOWN_HINT.search(line.norm) or "#" in line.text or LATIN_OR_ARABIC_DIGIT.search(line.text)
+        COUNTDOWN_HINT.search(line.norm) or "#" in line.text or LATIN_OR_ARABIC_DIGIT.search(line.text)
     )
 
 
@@ -297,13 +294,8 @@ def _digits_pass(lines: list[Line], planes: dict[str, Image.Image], settings: Oc
     if settings.digits_scope == "page":
         grey = planes["grey"] if "grey" in planes else next(iter(planes.values())).convert("L")
         found = tesseract_words(grey, settings.digits_model, 11, pass_timeout(settings), settings.tesseract)
-        out = []
-        for words in found:
-            text = " ".join(w.text for w in keep_words(words, settings.min_confidence))
-            norm = normalize(text)
-            if LATIN_OR_ARABIC_DIGIT.search(text) and (_COUNTDOWN_HINT.search(norm) or "#" in text):
-                out.append(text)
-        return out
+        texts = (" ".join(w.text for w in keep_words(words, settings.min_confidence)) for words in found)
+        return [text for text in texts if countdown_like(text)]
     chosen = [ln for ln in lines if _countdown_like(ln)]
     if not chosen:
         return []
