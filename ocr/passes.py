@@ -256,7 +256,11 @@ def _rows_of_part(rows: list[_Row], areas: list[int], part: int) -> list[_Row]:
     return rows[:cut] if part == 0 else rows[cut:]
 
 
-def _countdown_like(line: Line) -> bool:
+def _worth_rereading(line: Line) -> bool:
+    """Whether the script model re-reads ``line``: a countdown word, a hashtag or a digit in it,
+    any one (the planes may have lost a countdown's number or its words). What the re-read
+    makes of it reaches the text only where it reads like a countdown
+    (``ocr.digits.countdown_like``: a number and a countdown word or hashtag together)."""
     return bool(
         COUNTDOWN_HINT.search(line.norm) or "#" in line.text or LATIN_OR_ARABIC_DIGIT.search(line.text)
     )
@@ -296,7 +300,7 @@ def _digits_pass(lines: list[Line], planes: dict[str, Image.Image], settings: Oc
         found = tesseract_words(grey, settings.digits_model, 11, pass_timeout(settings), settings.tesseract)
         texts = (" ".join(w.text for w in keep_words(words, settings.min_confidence)) for words in found)
         return [text for text in texts if countdown_like(text)]
-    chosen = [ln for ln in lines if _countdown_like(ln)]
+    chosen = [ln for ln in lines if _worth_rereading(ln)]
     if not chosen:
         return []
     crops = []
