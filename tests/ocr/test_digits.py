@@ -308,7 +308,8 @@ def test_held_out_posters_give_their_countdown_and_no_other(tmp_path, seed, inde
 def test_a_script_model_re_read_that_reads_like_no_countdown_is_kept_apart():
     # A flag poster: the planes read "Only 41 days left" under its slogan, and the script-model
     # pass re-read the rows it was given. What it made of the slogan ("WHAT IS CAM 0") is no
-    # countdown and stays out of the text; its readings of the countdown stay in, the one with
+    # countdown and stays out of the text, and so does a re-read that votes for the countdown
+    # written first ("41 days left"); its other readings of the countdown stay in, the one with
     # no unit too ("العد التنازلي 40": the detector reads it, the vote cannot).
     def reading(plane: str, text: str, top: int) -> PassResult:
         return PassResult(
@@ -317,11 +318,11 @@ def test_a_script_model_re_read_that_reads_like_no_countdown_is_kept_apart():
 
     results = [reading(p, "WHAT IS COMING IS GREATER", 100) for p in ("grey", "white", "lines:eng")]
     results += [reading(p, "Only 41 days left", 300) for p in ("grey", "white", "lines:eng")]
-    told = ("41 davs left", "WHAT IS CAM 0", "العد التنازلي 40", "al2")
+    told = ("41 davs left", "WHAT IS CAM 0", "العد التنازلي 40", "al2", "41 days left")
     digits = PassResult(0, DIGITS_PASS, [[Word(text, 100.0, 0, 0, 0, 0)] for text in told])
     read = finish(results, {}, OcrSettings(), [digits])
     lines = read.text.splitlines()
     assert lines[0] == "Only 41 days left" and {"41 davs left", "العد التنازلي 40"} <= set(lines), lines
-    assert not {"WHAT IS CAM 0", "al2"} & set(lines)
-    assert {"WHAT IS CAM 0", "al2"} <= set(read.doubtful.splitlines())
+    assert not {"WHAT IS CAM 0", "al2", "41 days left"} & set(lines)
+    assert {"WHAT IS CAM 0", "al2", "41 days left"} <= set(read.doubtful.splitlines())
     assert find_countdown(read.text).value == 41
