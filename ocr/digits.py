@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from monitor.core.text import DIRECTION_MARKS, LATIN_OR_ARABIC_DIGIT, fold_digits, normalize
+from monitor.core.text import DIRECTION_MARKS, LATIN_OR_ARABIC_DIGIT, fold_digits, normalize, within_edits
 from ocr.components import label_components
 from ocr.glyphs import component_label, template_fonts, warm_up
 from ocr.lines import otsu
@@ -333,17 +333,9 @@ def _close(word: str, vocabulary: Mapping[str, str]) -> str | None:
     if len(word) < 3:
         return None
     for known in vocabulary:
-        if len(known) >= 4 and abs(len(known) - len(word)) <= 1 and _one_edit(word, known):
+        if len(known) >= 4 and within_edits(word, known, 1):
             return known
     return None
-
-
-def _one_edit(a: str, b: str) -> bool:
-    if len(a) == len(b):
-        return sum(x != y for x, y in zip(a, b, strict=True)) <= 1
-    if len(a) > len(b):
-        a, b = b, a
-    return any(a == b[:i] + b[i + 1 :] for i in range(len(b)))
 
 
 @dataclass

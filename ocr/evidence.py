@@ -34,9 +34,10 @@ row that only repeat a kept line's words, pieces of them or misreadings of them 
 reading of the same line; a dictionary word counts as a piece when no pass read it as a word of
 its own, ``ming`` of ``C@MING``; a misreading is a letter or two off and no listed word,
 ``Attritien``) are folded into it. Everything else is *doubtful*: kept apart for whoever debugs
-a reading, never searched or matched (:func:`judge_lines`). Why these signals: measured on the stored passes of the real and
-synthetic images (``bench/README.md``, OCR): per pass reading, runs of two or more dictionary words
-read at 50+ were real text 94-96 % of the time, one word read at 30-50 rarely.
+a reading, never searched or matched (:func:`judge_lines`). Why these signals: measured on the
+stored passes of the real and synthetic images (``bench/README.md``, OCR): per pass reading, runs
+of two or more dictionary words read at 50+ were real text 94-96 % of the time, one word read at
+30-50 rarely.
 
 Each clean line crop is read by the model of each language, and the model that is not the
 crop's script's makes words of its own out of the glyphs (``youl`` of an Arabic line): what the
@@ -56,7 +57,7 @@ import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 
-from monitor.core.text import normalize, words
+from monitor.core.text import normalize, within_edits, words
 from ocr.digits import countdown_template, countdown_value
 from ocr.lexicon import Lexicon
 from ocr.pass_plan import DIGITS_PASS, ROWS_PASS
@@ -299,25 +300,9 @@ def _garbled(word: str, seen: set[str]) -> bool:
     of ``vengeance``, ``vengeancelis`` of ``vengeance is``, ``caysdeft`` of ``days left``)."""
     letters = [w for w in seen if not w.isdigit()]
     return any(
-        _edits_within(word, target, max(1, len(target) // 4))
+        within_edits(word, target, max(1, len(target) // 4))
         for target in (*letters, *(a + b for a in letters for b in letters if a != b))
     )
-
-
-def _edits_within(a: str, b: str, most: int) -> bool:
-    """Whether ``a`` becomes ``b`` in ``most`` letters changed, dropped or added, or fewer
-    (Levenshtein's distance, cut short: the words are short, and difflib's ratio counts no edits)."""
-    if abs(len(a) - len(b)) > most:
-        return False
-    previous = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        current = [i]
-        for j, y in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
-        if min(current) > most:
-            return False
-        previous = current
-    return previous[-1] <= most
 
 
 def whole_words(tokens: Iterable[str]) -> set[str]:

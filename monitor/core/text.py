@@ -56,6 +56,7 @@ __all__ = [
     "normalize_with_offsets",
     "original_span",
     "strip_proclitics",
+    "within_edits",
     "words",
 ]
 
@@ -727,6 +728,25 @@ def fold_digits(text: str) -> str:
 def words(normalized: str) -> list[str]:
     """The word tokens of already normalised text."""
     return _WORD.findall(normalized)
+
+
+def within_edits(a: str, b: str, most: int) -> bool:
+    """Whether ``a`` becomes ``b`` with ``most`` letters changed, dropped or added, or fewer
+    (Levenshtein's distance, cut short once it is past ``most``). OCR slips are counted so: a
+    countdown word read a letter off (``ocr.digits``), a kept word misread by another pass
+    (``ocr.evidence``). Written here rather than taken from a library: the words are short, and
+    difflib's ratio counts no edits."""
+    if abs(len(a) - len(b)) > most:
+        return False
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        if min(current) > most:
+            return False
+        previous = current
+    return previous[-1] <= most
 
 
 @functools.lru_cache(maxsize=1 << 17)

@@ -20,6 +20,7 @@ from monitor.core.text import (
     normalize_with_offsets,
     original_span,
     strip_proclitics,
+    within_edits,
     words,
 )
 
@@ -301,3 +302,12 @@ def test_clusters_are_a_base_character_and_the_marks_after_it(text):
     for m in _clusters_by_regex().finditer(text):
         expected[m.start() : m.end()] = [(m.start(), m.end())] * (m.end() - m.start())
     assert _cluster_origins(text) == expected
+
+
+def test_within_edits_counts_letters_changed_dropped_or_added():
+    assert within_edits("يوما", "يوما", 0) and within_edits("بوما", "يوما", 1)  # one changed
+    assert within_edits("يوم", "يوما", 1) and within_edits("يتبقى", "يتبق", 1)  # dropped, added
+    assert not within_edits("سوي", "يوما", 1)  # three off
+    assert within_edits("attritien", "attrition", 1) and within_edits("vengeanes", "vengeance", 2)
+    assert not within_edits("vengeanes", "vengeance", 1) and not within_edits("caysdeft", "days", 2)
+    assert within_edits("", "a", 1) and not within_edits("", "ab", 1)
