@@ -62,6 +62,7 @@ from ocr.digits import countdown_template, countdown_value
 from ocr.lexicon import Lexicon
 from ocr.pass_plan import DIGITS_PASS, ROWS_PASS
 from ocr.readings import Line, PassResult, Word, same_place, same_row, vocalised
+from ocr.settings import FILLED_MASKS
 
 __all__ = [
     "Judged",
@@ -94,7 +95,6 @@ SURE_CONFIDENCE = 80.0  # Tesseract's confidence (0-100) that counts as sure on 
 CLEAN_CONFIDENCE = 60.0  # ... and on a clean line crop
 SMALL_CROP_HEIGHT = 16  # ... of a word at least this tall on the image (px; :func:`_small_on_crop`)
 _SUPPORT_CAP = 6  # beyond this many passes a word is not surer (the colour planes read alike)
-_FILLED_MASKS = {"white-fill": "white", "black-fill": "black"}  # ``ocr.planes``: a filled mask -> its mask
 
 
 Support = dict[str, dict[str, float]]
@@ -174,7 +174,7 @@ def _readings(word: str, support: Support) -> dict[str, float]:
     return {
         reader: conf
         for reader, conf in readers.items()
-        if reader not in _FILLED_MASKS or readers.get(_FILLED_MASKS[reader]) != conf
+        if reader not in FILLED_MASKS or readers.get(FILLED_MASKS[reader]) != conf
     }
 
 

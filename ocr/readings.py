@@ -71,7 +71,6 @@ class Line:
 class ReadResult:
     text: str
     lines: list[Line] = field(default_factory=list)
-    digit_lines: list[str] = field(default_factory=list)
     passes: int = 0
     doubtful: str = ""  # lines without the evidence to be searched or matched (``ocr.evidence``)
 

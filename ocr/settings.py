@@ -9,10 +9,21 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["DEFAULT_PASSES", "NOISE_VARIABLE", "READING_PASSES", "TESSERACT_NOISE_HEIGHT", "OcrSettings"]
+__all__ = [
+    "DEFAULT_PASSES",
+    "FILLED_MASKS",
+    "NOISE_VARIABLE",
+    "READING_PASSES",
+    "TESSERACT_NOISE_HEIGHT",
+    "OcrSettings",
+]
 
 DEFAULT_PASSES = ("grey", "red", "green", "blue", "white", "black", "gold", "white-fill", "black-fill")
 """Image planes read by Tesseract, chosen by measurement (see ``ocr.planes`` and ``bench/README.md``)."""
+
+FILLED_MASKS = {"white-fill": "white", "black-fill": "black"}
+"""Each filled mask and the mask it fills the letter holes of (``ocr.planes``): the evidence step
+counts the two as one reader where nothing was filled under a word (``ocr.evidence``)."""
 
 READING_PASSES: dict[str, dict[str, tuple[str, ...]]] = {
     "thorough": {},

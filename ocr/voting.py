@@ -163,7 +163,6 @@ def finish(
     return ReadResult(
         "\n".join(_distinct(texts)),
         lines,
-        digit_lines,
         len(results) + len(second),
         "\n".join(_distinct(doubtful)),
     )
