@@ -33,11 +33,12 @@ alone carries no line: it is what the passes make of a speck, :func:`_number_agr
 row that only repeat a kept line's words, pieces of them or misreadings of them (another pass's
 reading of the same line; a dictionary word counts as a piece when no pass read it as a word of
 its own, ``ming`` of ``C@MING``; a misreading is a letter or two off and no listed word,
-``Attritien``) are folded into it. Everything else is *doubtful*: kept apart for whoever debugs
-a reading, never searched or matched (:func:`judge_lines`). Why these signals: measured on the
-stored passes of the real and synthetic images (``bench/README.md``, OCR): per pass reading, runs
-of two or more dictionary words read at 50+ were real text 94-96 % of the time, one word read at
-30-50 rarely.
+``Attritien``) are folded into it, and so are the garbled copies of the countdown that goes
+first where the passes read it (:func:`countdown_copies`). Everything else is *doubtful*: kept
+apart for whoever debugs a reading, never searched or matched (:func:`judge_lines`). Why these
+signals: measured on the stored passes of the real and synthetic images (``bench/README.md``,
+OCR): per pass reading, runs of two or more dictionary words read at 50+ were real text 94-96 %
+of the time, one word read at 30-50 rarely.
 
 Each clean line crop is read by the model of each language, and the model that is not the
 crop's script's makes words of its own out of the glyphs (``youl`` of an Arabic line): what the
@@ -66,6 +67,7 @@ from ocr.settings import FILLED_MASKS
 
 __all__ = [
     "Judged",
+    "countdown_copies",
     "countdown_rows",
     "foreign_words",
     "judge_lines",
@@ -518,7 +520,7 @@ def judge_lines(
         if len(folded) < len(words(line.norm or normalize(line.text))):
             judged.doubtful.append(line.text)  # as read, for whoever debugs what was dropped
         pruned = Line(keep, line.plane, " ".join(folded))  # norm: the folded words
-        weight = sum(len(f) * min(len(support.get(f, ())), _SUPPORT_CAP) for f in folded)
+        weight = _weight(folded, support)
         candidates.append((weight, place, pruned, set(folded), support))
     kept_rows: list[tuple[Box, set[str], bool]] = [(box, seen, True) for box, seen in built]
     chosen: list[tuple[int, Line]] = []
@@ -542,6 +544,44 @@ def judge_lines(
         chosen.append((place, pruned))
     judged.kept = [line for _, line in sorted(chosen, key=lambda c: c[0])]
     return judged
+
+
+def _weight(folded: Iterable[str], support: Support) -> int:
+    """How much the passes speak for these words: each word's letters times the passes that
+    read it (up to ``_SUPPORT_CAP``)."""
+    return sum(len(f) * min(len(support.get(f, ())), _SUPPORT_CAP) for f in folded)
+
+
+def countdown_copies(
+    kept: list[Line], first: str, places: list[Box], support: Support
+) -> tuple[list[Line], list[str]]:
+    """The kept lines split into those that stay and other passes' garbled copies of the countdown
+    line that goes first (``first``, written as the countdown vote chose it; ``places``: where
+    the passes read that line). A copy is read at one of those places, has its number and no
+    other, no more words, and the words it has in place of the first line's weigh less than those
+    (:func:`_weight`: letters times the passes that read them): ``logs 16 باقي`` beside ``باقي 16
+    يوما`` (the English model's ``logs`` for يوما), ``Only 41 days lett.`` beside ``Only 41 days
+    left``. The dictionary lists ``logs`` and ``lett``, and a clean crop or a row read them
+    surely, so the rows' fold (:func:`judge_lines`) kept them as words the kept line lacked. A
+    line of its own with the same number stays: at another place (a hashtag above the
+    countdown), or with more words (``41 days left until vengeance``)."""
+    value = countdown_value(first)
+    if value is None or not places:
+        return kept, []
+    seen = words(normalize(first))
+    stay, copies = [], []
+    for line in kept:
+        own = words(normalize(line.text))
+        if (
+            len(own) <= len(seen)
+            and any(same_place(line.box, place) for place in places)
+            and [int(f) for f in own if f.isdigit()] == [value[0]]
+            and _weight(set(own) - set(seen), support) < _weight(set(seen) - set(own), support)
+        ):
+            copies.append(line.text)
+        else:
+            stay.append(line)
+    return stay, copies
 
 
 def word_key(reader: str, word: Word) -> WordKey:

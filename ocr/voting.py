@@ -39,6 +39,7 @@ from ocr.digits import (
 from ocr.dots import redotted
 from ocr.evidence import (
     SURE_CONFIDENCE,
+    countdown_copies,
     countdown_rows,
     foreign_words,
     judge_lines,
@@ -142,9 +143,16 @@ def finish(
     else:
         kept, doubtful, cd_rows = ordered, [], []
     glyph_texts = [text for text, _ in glyph_lines]
-    agreed = _agreed_countdown(glyph_texts, digit_lines, [text for _, text in read_by])
+    voted = _countdown_vote(glyph_texts, digit_lines, [text for _, text in read_by])
+    agreed = _written(voted)
     if settings.evidence and not cd_rows:  # no line of the image reads like a countdown
         doubtful, agreed = [*agreed, *doubtful], []
+    if settings.evidence and agreed and voted is not None:
+        # the passes' garbled copies of the countdown going first, where they read it
+        places = [box for _, text, box in read_at if text == voted[0]]
+        places += [box for text, box in glyph_lines if text == voted[0] and box is not None]
+        kept, copies = countdown_copies(kept, agreed[0], places, support)
+        doubtful = [*doubtful, *copies]
     # The agreed countdown first (the detector takes the first), then what the digit readers made
     # of countdown-like lines, then the poster's lines, the most agreed first. A re-read by the
     # script model is there for its number: one that reads like no countdown (the slogan of a
@@ -285,6 +293,23 @@ def _agreed_countdown(glyph_lines: list[str], digit_lines: list[str], readings: 
     is wrong and garbled, and the detector passes it for the right glyph line (written out, they
     were lost; ``bench/README.md``, stops 47 and 48).
     """
+    return _written(_countdown_vote(glyph_lines, digit_lines, readings))
+
+
+def _written(voted: tuple[str, bool] | None) -> list[str]:
+    """The winner of :func:`_countdown_vote` as it goes first: as read beside a trusted glyph line,
+    else written out whole (:func:`_agreed_countdown` says why)."""
+    if voted is None:
+        return []
+    first, trusted = voted
+    return [first] if trusted else [countdown_written_out(first) or first]
+
+
+def _countdown_vote(
+    glyph_lines: list[str], digit_lines: list[str], readings: list[str]
+) -> tuple[str, bool] | None:
+    """The vote of :func:`_agreed_countdown`: the winner's line as read, and whether a trusted glyph
+    line was among the ballots (None: no countdown)."""
     # each line parsed once: the vote runs on every reading of every poster
     glyphs = [(line, countdown_value(line)) for line in glyph_lines]
     read = [(line, countdown_value(line)) for line in [*dict.fromkeys(digit_lines), *readings]]
@@ -306,11 +331,8 @@ def _agreed_countdown(glyph_lines: list[str], digit_lines: list[str], readings: 
             texts.setdefault(value, Counter())[line] += weight
     winner = _most_votes(votes)
     if winner is None:
-        return []
-    first = texts[winner].most_common(1)[0][0]
-    if trusted:
-        return [first]
-    return [countdown_written_out(first) or first]
+        return None
+    return texts[winner].most_common(1)[0][0], bool(trusted)
 
 
 def _most_votes(votes: Counter[tuple[int, str]]) -> tuple[int, str] | None:

@@ -273,6 +273,41 @@ def test_garbled_readings_of_a_built_countdown_row_fold_into_it(lexicon):
     assert [ln.text for ln in alone.kept] == ["باقي 09 يوما", "العد التنازلي بدأ"]
 
 
+def test_garbled_copies_of_the_countdown_going_first_are_kept_apart(lexicon):
+    # Four passes read "باقي 16 يوما"; the rows read the same line with the English model's "logs"
+    # for يوما, a listed word it read surely, so the rows' fold keeps it as a word the line
+    # lacks. The countdown vote writes "باقي 16 يوما" first: the copy at its place, with its
+    # number and no more words, goes to the doubtful text. The English line with the same number
+    # elsewhere on the poster is a line of its own.
+    def reading(plane: str, text: str, top: int = 100, conf: float = 90.0) -> PassResult:
+        return PassResult(0, plane, [line(text, plane, top=top, conf=conf).words])
+
+    results = [reading(plane, "باقي 16 يوما") for plane in ("grey", "white", "red", "lines:ara")]
+    results += [reading(plane, "16 DAYS LEFT", top=300) for plane in ("grey", "white")]
+    read = finish(results, {}, OcrSettings(), [reading("rows", "logs 16 باقي")])
+    assert read.text.splitlines() == ["باقي 16 يوما", "16 DAYS LEFT"], read.text
+    assert "logs 16 باقي" in read.doubtful.splitlines()
+    # English: the rows' "lett", a listed word read at 71, in place of the "left" four passes read
+    results = [reading(plane, "Only 41 days left") for plane in ("grey", "green", "gold", "lines:eng")]
+    read = finish(results, {}, OcrSettings(), [reading("rows", "Only 41 days lett.", conf=71.0)])
+    assert read.text.splitlines() == ["Only 41 days left"], read.text
+    assert "Only 41 days lett." in read.doubtful.splitlines()
+
+
+def test_a_line_with_the_countdown_s_number_and_more_words_stays(lexicon):
+    from ocr.evidence import countdown_copies
+
+    full = [(plane, "باقي 16 يوما", 90.0) for plane in ("grey", "white", "red")]
+    full += [("rows", "باقي 16 يوما على الانتقام", 90.0), ("lines:eng", "logs 16 باقي", 90.0)]
+    kept = [line(text, plane) for plane, text, _ in full[2:]]
+    stay, copies = countdown_copies(kept, "باقي 16 يوما", [kept[0].box], support_of(full))
+    assert [ln.text for ln in stay] == ["باقي 16 يوما", "باقي 16 يوما على الانتقام"]
+    assert copies == ["logs 16 باقي"]
+    # read at no place of the countdown line: not a copy of it
+    stay, copies = countdown_copies(kept, "باقي 16 يوما", [(10, 400, 200, 440)], support_of(full))
+    assert copies == [] and len(stay) == 3
+
+
 def test_numbers_carry_a_line_only_when_two_kinds_of_pass_read_them(lexicon):
     # a sale sign: the plane and the clean crop both read "٧٥% ٥٠%" (Eastern digits fold to 75, 50)
     sign = judge([("grey", "75% 50%"), ("lines:eng", "٧٥% ٥٠%", 60.0)], lexicon)
