@@ -553,7 +553,7 @@ def _weight(folded: Iterable[str], support: Support) -> int:
 
 
 def countdown_copies(
-    kept: list[Line], first: str, places: list[Box], support: Support
+    kept: list[Line], first: str, places: list[Box], support: Support, read_as: str | None = None
 ) -> tuple[list[Line], list[str]]:
     """The kept lines split into those that stay and other passes' garbled copies of the countdown
     line that goes first (``first``, written as the countdown vote chose it; ``places``: where
@@ -564,7 +564,10 @@ def countdown_copies(
     left``. The dictionary lists ``logs`` and ``lett``, and a clean crop or a row read them
     surely, so the rows' fold (:func:`judge_lines`) kept them as words the kept line lacked. A
     line of its own with the same number stays: at another place (a hashtag above the
-    countdown), or with more words (``41 days left until vengeance``)."""
+    countdown), or with more words (``41 days left until vengeance``). ``read_as``: the line the
+    vote chose as read, where ``first`` is it written out whole; that reading is a copy, however
+    many passes read its words (``logs 66 باقي``, which twelve planes read alike, written out as
+    ``باقي 66 يوما``)."""
     value = countdown_value(first)
     if value is None or not places:
         return kept, []
@@ -576,7 +579,10 @@ def countdown_copies(
             len(own) <= len(seen)
             and any(same_place(line.box, place) for place in places)
             and [int(f) for f in own if f.isdigit()] == [value[0]]
-            and _weight(set(own) - set(seen), support) < _weight(set(seen) - set(own), support)
+            and (
+                line.text == read_as
+                or _weight(set(own) - set(seen), support) < _weight(set(seen) - set(own), support)
+            )
         ):
             copies.append(line.text)
         else:

@@ -292,6 +292,13 @@ def test_garbled_copies_of_the_countdown_going_first_are_kept_apart(lexicon):
     read = finish(results, {}, OcrSettings(), [reading("rows", "Only 41 days lett.", conf=71.0)])
     assert read.text.splitlines() == ["Only 41 days left"], read.text
     assert "Only 41 days lett." in read.doubtful.splitlines()
+    # Six planes read "logs 66 باقي" alike, more than read "باقي 66 يوما": the vote writes that
+    # winner out whole, and the reading it was written from is a copy of it too
+    results = [reading(plane, "logs 66 باقي") for plane in ("grey", "red", "green", "blue", "white", "black")]
+    results.append(reading("lines:ara", "باقي 66 يوما"))
+    read = finish(results, {}, OcrSettings(), [reading("rows", "باقي 66 يوما")])
+    assert read.text.splitlines() == ["باقي 66 يوما"], read.text
+    assert "logs 66 باقي" in read.doubtful.splitlines()
 
 
 def test_a_line_with_the_countdown_s_number_and_more_words_stays(lexicon):
