@@ -62,7 +62,7 @@ from monitor.core.text import normalize, within_edits, words
 from ocr.digits import countdown_template, countdown_value
 from ocr.lexicon import Lexicon
 from ocr.pass_plan import DIGITS_PASS, ROWS_PASS
-from ocr.readings import Line, PassResult, Word, same_place, same_row, vocalised
+from ocr.readings import Line, PassResult, Word, same_line, same_place, same_row, vocalised
 from ocr.settings import FILLED_MASKS
 
 __all__ = [
@@ -557,28 +557,31 @@ def countdown_copies(
 ) -> tuple[list[Line], list[str]]:
     """The kept lines split into those that stay and other passes' garbled copies of the countdown
     line that goes first (``first``, written as the countdown vote chose it; ``places``: where
-    the passes read that line). A copy is read at one of those places, has its number and no
-    other, no more words, and the words it has in place of the first line's weigh less than those
-    (:func:`_weight`: letters times the passes that read them): ``logs 16 باقي`` beside ``باقي 16
-    يوما`` (the English model's ``logs`` for يوما), ``Only 41 days lett.`` beside ``Only 41 days
-    left``. The dictionary lists ``logs`` and ``lett``, and a clean crop or a row read them
-    surely, so the rows' fold (:func:`judge_lines`) kept them as words the kept line lacked. A
-    line of its own with the same number stays: at another place (a hashtag above the
-    countdown), or with more words (``41 days left until vengeance``). ``read_as``: the line the
-    vote chose as read, where ``first`` is it written out whole; that reading is a copy, however
-    many passes read its words (``logs 66 باقي``, which twelve planes read alike, written out as
-    ``باقي 66 يوما``)."""
+    the passes read that line, or the glyph reader built it).
+
+    A copy is read where that line is (:func:`_tightest` of ``places``, :func:`same_line`), holds
+    no number but the countdown's, has no more words, and the words it has in place of the first
+    line's weigh less than those (:func:`_weight`: letters times the passes that read them):
+    ``logs 16 باقي`` beside ``باقي 16 يوما`` (the English model's ``logs`` for يوما), ``Only 41 days
+    lett.`` beside ``Only 41 days left``, a lone ``Legs`` where the line has يوما, ``Wall dass
+    leit`` of ``Only 41 days left``. The dictionary lists those words, and two passes or a sure
+    clean crop read them, so they had evidence of their own. A line of its own stays: at another
+    place (a hashtag above the countdown, the slogan under it), or with more words (``41 days
+    left until vengeance``). ``read_as``: the line the vote chose as read, where ``first`` is it
+    written out whole; that reading is a copy, however many passes read its words (``logs 66
+    باقي``, which twelve planes read alike, written out as ``باقي 66 يوما``)."""
     value = countdown_value(first)
     if value is None or not places:
         return kept, []
+    where = _tightest(places)
     seen = words(normalize(first))
     stay, copies = [], []
     for line in kept:
         own = words(normalize(line.text))
         if (
             len(own) <= len(seen)
-            and any(same_place(line.box, place) for place in places)
-            and [int(f) for f in own if f.isdigit()] == [value[0]]
+            and any(same_line(line.box, place) for place in where)
+            and all(int(f) == value[0] for f in own if f.isdigit())
             and (
                 line.text == read_as
                 or _weight(set(own) - set(seen), support) < _weight(set(seen) - set(own), support)
@@ -588,6 +591,24 @@ def countdown_copies(
         else:
             stay.append(line)
     return stay, copies
+
+
+def _tightest(boxes: list[Box]) -> list[Box]:
+    """The boxes that hold no other one of ``boxes``: a row's box around a tighter box of the same
+    line tells less of where the line lies (on a fire poster the glyph reader's row of the
+    countdown, 107 px tall, held the slogan under the 34 px line as well)."""
+    return [
+        box
+        for box in boxes
+        if not any(
+            other != box
+            and box[0] <= other[0]
+            and box[1] <= other[1]
+            and box[2] >= other[2]
+            and box[3] >= other[3]
+            for other in boxes
+        )
+    ]
 
 
 def word_key(reader: str, word: Word) -> WordKey:

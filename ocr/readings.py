@@ -142,3 +142,10 @@ def same_row(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool
 def same_place(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
     """Two boxes of one word read by two passes: on one row and overlapping across it."""
     return same_row(a, b) and min(a[2], b[2]) > max(a[0], b[0])
+
+
+def same_line(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Two boxes of one line read by two passes: overlapping over half the taller one's height
+    (a box that also covers the rows above or below is not that line's) and across it."""
+    overlap = min(a[3], b[3]) - max(a[1], b[1])
+    return overlap > 0.5 * max(a[3] - a[1], b[3] - b[1]) and min(a[2], b[2]) > max(a[0], b[0])

@@ -148,7 +148,7 @@ def finish(
     if settings.evidence and not cd_rows:  # no line of the image reads like a countdown
         doubtful, agreed = [*agreed, *doubtful], []
     if settings.evidence and agreed and voted is not None:
-        # the passes' garbled copies of the countdown going first, where they read it
+        # the passes' garbled copies of the countdown going first, where it was read or built
         places = [box for _, text, box in read_at if text == voted[0]]
         places += [box for text, box in glyph_lines if text == voted[0] and box is not None]
         read_as = voted[0] if voted[0] != agreed[0] else None  # the winner, written out first

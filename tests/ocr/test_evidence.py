@@ -301,18 +301,32 @@ def test_garbled_copies_of_the_countdown_going_first_are_kept_apart(lexicon):
     assert "logs 66 باقي" in read.doubtful.splitlines()
 
 
-def test_a_line_with_the_countdown_s_number_and_more_words_stays(lexicon):
+def test_what_is_a_copy_of_the_countdown_line_and_what_stays(lexicon):
     from ocr.evidence import countdown_copies
 
     full = [(plane, "باقي 16 يوما", 90.0) for plane in ("grey", "white", "red")]
     full += [("rows", "باقي 16 يوما على الانتقام", 90.0), ("lines:eng", "logs 16 باقي", 90.0)]
-    kept = [line(text, plane) for plane, text, _ in full[2:]]
-    stay, copies = countdown_copies(kept, "باقي 16 يوما", [kept[0].box], support_of(full))
-    assert [ln.text for ln in stay] == ["باقي 16 يوما", "باقي 16 يوما على الانتقام"]
-    assert copies == ["logs 16 باقي"]
+    full += [("black", "Legs", 70.0), ("rows", "Legs", 88.0), ("black", "logs 15 باقي", 90.0)]
+    kept = [line(text, plane) for plane, text, _ in (*full[2:6], full[7])]
+    support = support_of(full)
+    stay, copies = countdown_copies(kept, "باقي 16 يوما", [kept[0].box], support)
+    # a garbled reading and a lone look-alike of يوما at its place are copies; a line with more
+    # words, or with another number, is not
+    assert [ln.text for ln in stay] == ["باقي 16 يوما", "باقي 16 يوما على الانتقام", "logs 15 باقي"]
+    assert copies == ["logs 16 باقي", "Legs"]
     # read at no place of the countdown line: not a copy of it
-    stay, copies = countdown_copies(kept, "باقي 16 يوما", [(10, 400, 200, 440)], support_of(full))
-    assert copies == [] and len(stay) == 3
+    stay, copies = countdown_copies(kept, "باقي 16 يوما", [(10, 400, 200, 440)], support)
+    assert copies == [] and len(stay) == len(kept)
+    # The slogan under the countdown, inside a row's box that holds the countdown's own tighter
+    # box too: the tighter box is where the line lies, and the slogan is a line of its own.
+    countdown = line("باقي 16 يوما", "grey", top=100, height=30)
+    slogan = line("الرد قادم", "lines:ara", top=125, height=60)  # a crop's box, taller than its letters
+    row = (0, 90, 400, 185)
+    full = [("grey", "باقي 16 يوما", 90.0), ("white", "باقي 16 يوما", 90.0), ("lines:ara", "الرد قادم", 60.0)]
+    stay, copies = countdown_copies(
+        [countdown, slogan], "باقي 16 يوما", [countdown.box, row], support_of(full)
+    )
+    assert copies == [] and [ln.text for ln in stay] == ["باقي 16 يوما", "الرد قادم"]
 
 
 def test_numbers_carry_a_line_only_when_two_kinds_of_pass_read_them(lexicon):
