@@ -32,7 +32,14 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from monitor.core.text import DIRECTION_MARKS, LATIN_OR_ARABIC_DIGIT, fold_digits, normalize, within_edits
+from monitor.core.text import (
+    DIRECTION_MARKS,
+    LATIN_OR_ARABIC_DIGIT,
+    fold_digits,
+    normalize,
+    within_edits,
+    words,
+)
 from ocr.components import label_components
 from ocr.glyphs import component_label, template_fonts, warm_up
 from ocr.lines import otsu
@@ -322,6 +329,12 @@ def countdown_like(text: str) -> bool:
     return bool(
         LATIN_OR_ARABIC_DIGIT.search(text) and (COUNTDOWN_HINT.search(normalize(text)) or "#" in text)
     )
+
+
+def no_other_number(text: str, number: int) -> bool:
+    """Whether every number ``text`` holds (Eastern digits as Western) is ``number``: a reading of
+    a countdown line, or a piece of one, holds its number or none (``ocr.voting.finish``)."""
+    return all(int(f) == number for f in words(normalize(text)) if f.isdigit())
 
 
 def _close(word: str, vocabulary: Mapping[str, str]) -> str | None:

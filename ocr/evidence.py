@@ -59,7 +59,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 
 from monitor.core.text import normalize, within_edits, words
-from ocr.digits import countdown_template, countdown_value
+from ocr.digits import countdown_template, countdown_value, no_other_number
 from ocr.lexicon import Lexicon
 from ocr.pass_plan import DIGITS_PASS, ROWS_PASS
 from ocr.readings import Line, PassResult, Word, same_line, same_place, same_row, vocalised
@@ -581,7 +581,7 @@ def countdown_copies(
         if (
             len(own) <= len(seen)
             and any(same_line(line.box, place) for place in where)
-            and all(int(f) == value[0] for f in own if f.isdigit())
+            and no_other_number(line.text, value[0])
             and (
                 line.text == read_as
                 or _weight(set(own) - set(seen), support) < _weight(set(seen) - set(own), support)

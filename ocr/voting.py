@@ -35,6 +35,7 @@ from ocr.digits import (
     countdown_lines,
     countdown_value,
     countdown_written_out,
+    no_other_number,
 )
 from ocr.dots import redotted
 from ocr.evidence import (
@@ -157,15 +158,15 @@ def finish(
     # The agreed countdown first (the detector takes the first), then what the digit readers made
     # of countdown-like lines, then the poster's lines, the most agreed first. A re-read by the
     # script model is there for its number: one that reads like no countdown (the slogan of a
-    # row it was given, ``WHAT IS CAM 0``), or votes for the countdown written first, is kept
-    # apart (bench/README.md, stop 56).
+    # row it was given, ``WHAT IS CAM 0``), or holds no number but the countdown written first's
+    # (``41 davs left`` under ``Only 41 days left``), is kept apart (bench/README.md, stops 56, 57).
     told = digit_lines
     if settings.evidence:
         first = countdown_value(agreed[0]) if agreed else None
         told = [
             line
             for line in digit_lines
-            if countdown_like(line) and (first is None or countdown_value(line) != first)
+            if countdown_like(line) and (first is None or not no_other_number(line, first[0]))
         ]
         doubtful = [*doubtful, *(line for line in digit_lines if line not in told)]
     texts = [*agreed, *glyph_texts, *told, *(ln.text for ln in kept)]
