@@ -333,7 +333,9 @@ def countdown_like(text: str) -> bool:
 
 def no_other_number(text: str, number: int) -> bool:
     """Whether every number ``text`` holds (Eastern digits as Western) is ``number``: a reading of
-    a countdown line, or a piece of one, holds its number or none (``ocr.voting.finish``)."""
+    a countdown line, or a piece of one, holds its number or none (the garbled copies of the
+    countdown written first, ``ocr.evidence.countdown_copies``, and its re-reads by the script
+    model, ``ocr.voting.finish``)."""
     return all(int(f) == number for f in words(normalize(text)) if f.isdigit())
 
 

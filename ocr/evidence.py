@@ -34,7 +34,7 @@ row that only repeat a kept line's words, pieces of them or misreadings of them 
 reading of the same line; a dictionary word counts as a piece when no pass read it as a word of
 its own, ``ming`` of ``C@MING``; a misreading is a letter or two off and no listed word,
 ``Attritien``) are folded into it, and so are the garbled copies of the countdown that goes
-first where the passes read it (:func:`countdown_copies`). Everything else is *doubtful*: kept
+first, where that line lies (:func:`countdown_copies`). Everything else is *doubtful*: kept
 apart for whoever debugs a reading, never searched or matched (:func:`judge_lines`). Why these
 signals: measured on the stored passes of the real and synthetic images (``bench/README.md``,
 OCR): per pass reading, runs of two or more dictionary words read at 50+ were real text 94-96 %

@@ -152,7 +152,7 @@ def finish(
         # the passes' garbled copies of the countdown going first, where it was read or built
         places = [box for _, text, box in read_at if text == voted[0]]
         places += [box for text, box in glyph_lines if text == voted[0] and box is not None]
-        read_as = voted[0] if voted[0] != agreed[0] else None  # the winner, written out first
+        read_as = voted[0] if voted[0] != agreed[0] else None  # the winner as read, written out first
         kept, copies = countdown_copies(kept, agreed[0], places, support, read_as)
         doubtful = [*doubtful, *copies]
     # The agreed countdown first (the detector takes the first), then what the digit readers made

@@ -13,6 +13,7 @@ import pytest
 from monitor.core.text import normalize
 from ocr.evidence import (
     SMALL_CROP_HEIGHT,
+    countdown_copies,
     countdown_rows,
     foreign_words,
     judge_lines,
@@ -302,8 +303,6 @@ def test_garbled_copies_of_the_countdown_going_first_are_kept_apart(lexicon):
 
 
 def test_what_is_a_copy_of_the_countdown_line_and_what_stays(lexicon):
-    from ocr.evidence import countdown_copies
-
     full = [(plane, "باقي 16 يوما", 90.0) for plane in ("grey", "white", "red")]
     full += [("rows", "باقي 16 يوما على الانتقام", 90.0), ("lines:eng", "logs 16 باقي", 90.0)]
     full += [("black", "Legs", 70.0), ("rows", "Legs", 88.0), ("black", "logs 15 باقي", 90.0)]
