@@ -135,17 +135,25 @@ def vocalised(text: str) -> bool:
 
 def same_row(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
     """Whether two boxes (left, top, right, bottom) overlap over half the shorter one's height."""
-    overlap = min(a[3], b[3]) - max(a[1], b[1])
-    return overlap > 0.5 * min(a[3] - a[1], b[3] - b[1])
+    return _height_shared(a, b) > 0.5 * min(a[3] - a[1], b[3] - b[1])
 
 
 def same_place(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
     """Two boxes of one word read by two passes: on one row and overlapping across it."""
-    return same_row(a, b) and min(a[2], b[2]) > max(a[0], b[0])
+    return same_row(a, b) and _across(a, b)
 
 
 def same_line(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
     """Two boxes of one line read by two passes: overlapping over half the taller one's height
     (a box that also covers the rows above or below is not that line's) and across it."""
-    overlap = min(a[3], b[3]) - max(a[1], b[1])
-    return overlap > 0.5 * max(a[3] - a[1], b[3] - b[1]) and min(a[2], b[2]) > max(a[0], b[0])
+    return _height_shared(a, b) > 0.5 * max(a[3] - a[1], b[3] - b[1]) and _across(a, b)
+
+
+def _height_shared(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
+    """The pixels of height two boxes share (negative: the gap between them)."""
+    return min(a[3], b[3]) - max(a[1], b[1])
+
+
+def _across(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether two boxes overlap across: some column holds both."""
+    return min(a[2], b[2]) > max(a[0], b[0])
